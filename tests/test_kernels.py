@@ -1,0 +1,188 @@
+"""The numba kernels (conv.py, pool.py) against the lecture's loops (reference.py)."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tinycnn.kernels import conv, pool, reference
+
+DTYPES = [np.float32, np.float64]
+
+
+def tolerance(dtype):
+    """float32 sums of up to a few hundred terms of size ~1; float64 to ~1e-10."""
+    return {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-10}
+
+
+def strided_view(rng, shape, dtype, layout):
+    """Random normal values of `shape`, laid out contiguous, transposed or strided in memory."""
+    if layout == "transposed":  # the last two axes swapped in memory
+        swapped = shape[:-2] + (shape[-1], shape[-2])
+        return rng.standard_normal(swapped).astype(dtype).swapaxes(-1, -2)
+    if layout == "strided":  # every other element of a wider array
+        return rng.standard_normal(shape[:-1] + (2 * shape[-1],)).astype(dtype)[..., ::2]
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@st.composite
+def conv_cases(draw):
+    """Small random problems: non-square images, k 1-5, stride 1-3, padding 0..k-1."""
+    k = draw(st.integers(1, 5))
+    stride = draw(st.integers(1, 3))
+    padding = draw(st.integers(0, k - 1))
+    height = draw(st.integers(max(1, k - 2 * padding), 9))
+    width = draw(st.integers(max(1, k - 2 * padding), 9))
+    return {
+        "n": draw(st.integers(1, 2)),
+        "c_in": draw(st.integers(1, 3)),
+        "c_out": draw(st.integers(1, 6)),  # 6 = one block of 4 output channels + 2 single ones
+        "hw": (height, width),
+        "k": k,
+        "stride": stride,
+        "padding": padding,
+        "dtype": draw(st.sampled_from(DTYPES)),
+        "layout": draw(st.sampled_from(["contiguous", "transposed", "strided"])),
+        "seed": draw(st.integers(0, 2**32 - 1)),
+    }
+
+
+def make_conv_problem(n, c_in, c_out, hw, k, stride, padding, dtype, layout, seed):
+    """x, weights, bias and an upstream gradient dout of the output's shape."""
+    rng = np.random.default_rng(seed)
+    x = strided_view(rng, (n, c_in) + hw, dtype, layout)
+    weights = strided_view(rng, (c_out, c_in, k, k), dtype, layout)
+    bias = rng.standard_normal(c_out).astype(dtype)
+    out_h = (hw[0] + 2 * padding - k) // stride + 1
+    out_w = (hw[1] + 2 * padding - k) // stride + 1
+    dout = strided_view(rng, (n, c_out, out_h, out_w), dtype, layout)
+    return x, weights, bias, dout
+
+
+def check_conv_against_reference(x, weights, bias, dout, stride, padding):
+    """All three numba convolution kernels equal their reference twins, inputs unchanged."""
+    k = weights.shape[2]
+    tol = tolerance(x.dtype)
+    before = [a.copy() for a in (x, weights, bias, dout)]
+
+    out = conv.conv2d_forward(x, weights, bias, stride, padding)
+    assert out.dtype == x.dtype
+    np.testing.assert_allclose(out, reference.conv2d_forward(x, weights, bias, stride, padding), **tol)
+
+    dx = conv.conv2d_backward_input(dout, weights, x.shape, stride, padding)
+    assert dx.shape == x.shape and dx.dtype == x.dtype
+    expected_dx = reference.conv2d_backward_input(dout, weights, x.shape, stride, padding)
+    np.testing.assert_allclose(dx, expected_dx, **tol)
+
+    dweights, dbias = conv.conv2d_backward_params(x, dout, k, stride, padding)
+    expected_dw, expected_db = reference.conv2d_backward_params(x, dout, k, stride, padding)
+    assert dweights.dtype == x.dtype and dbias.dtype == x.dtype
+    np.testing.assert_allclose(dweights, expected_dw, **tol)
+    np.testing.assert_allclose(dbias, expected_db, **tol)
+
+    for original, now in zip(before, (x, weights, bias, dout)):
+        np.testing.assert_array_equal(original, now)
+
+
+@given(conv_cases())
+def test_conv_matches_reference(case):
+    x, weights, bias, dout = make_conv_problem(**case)
+    check_conv_against_reference(x, weights, bias, dout, case["stride"], case["padding"])
+
+
+# Small versions of the benchmark shapes (N, C_in, H, W, C_out, k, stride, padding): every kind
+# of layer a lesson builds goes through the same code paths as in the benchmark.
+BENCHMARK_KINDS = {
+    "a: one input channel": (2, 1, 12, 12, 8, 3, 1, 1),
+    "b: 3x3 same": (2, 8, 8, 8, 16, 3, 1, 1),
+    "c: more channels": (2, 16, 6, 6, 32, 3, 1, 1),
+    "d: 5x5, padding 2": (2, 3, 10, 10, 16, 5, 1, 2),
+    "e: many channels, 8x8": (2, 32, 8, 8, 64, 3, 1, 1),
+    "f: stride 2": (2, 8, 10, 10, 16, 3, 2, 1),
+    "stride 2, odd size": (2, 3, 9, 11, 5, 3, 2, 1),
+    "stride 3 > k": (1, 2, 10, 8, 3, 2, 3, 0),
+    "1x1": (2, 5, 6, 7, 6, 1, 1, 0),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", BENCHMARK_KINDS.values(), ids=BENCHMARK_KINDS.keys())
+def test_conv_benchmark_kinds(shape, dtype):
+    n, c_in, h, w, c_out, k, stride, padding = shape
+    problem = make_conv_problem(n, c_in, c_out, (h, w), k, stride, padding, dtype, "contiguous", 0)
+    x, weights, bias, dout = problem
+    check_conv_against_reference(x, weights, bias, dout, stride, padding)
+
+
+def test_conv_forward_by_hand():
+    """A 3x3 image, a 2x2 kernel, no flip: every output is a sum we can check with a pencil."""
+    x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)  # 1 2 3 / 4 5 6 / 7 8 9
+    weights = np.array([[[[1.0, 0.0], [0.0, -1.0]]]])  # top-left minus bottom-right
+    bias = np.array([0.5])
+    out = conv.conv2d_forward(x, weights, bias, 1, 0)
+    np.testing.assert_array_equal(out, [[[[1 - 5 + 0.5, 2 - 6 + 0.5], [4 - 8 + 0.5, 5 - 9 + 0.5]]]])
+    # Padding 1, stride 2: windows at padded (0, 0), (0, 2), (2, 0), (2, 2); only the last
+    # has an image pixel, not a padding zero, at its top-left.
+    padded = conv.conv2d_forward(x, weights, bias, 2, 1)
+    np.testing.assert_array_equal(padded, [[[[-1 + 0.5, -3 + 0.5], [-7 + 0.5, 5 - 9 + 0.5]]]])
+
+
+@st.composite
+def pool_cases(draw):
+    """Small planes with many ties (values from {0, 1, 2}, like activations after a ReLU)."""
+    k = draw(st.integers(1, 4))
+    return {
+        "shape": (
+            draw(st.integers(1, 2)),
+            draw(st.integers(1, 3)),
+            draw(st.integers(k, 10)),
+            draw(st.integers(k, 10)),
+        ),
+        "k": k,
+        "stride": draw(st.integers(1, 4)),  # stride < k: overlapping windows
+        "dtype": draw(st.sampled_from(DTYPES)),
+        "layout": draw(st.sampled_from(["contiguous", "transposed", "strided"])),
+        "seed": draw(st.integers(0, 2**32 - 1)),
+        "values": draw(st.sampled_from(["ties", "zeros", "normal"])),
+    }
+
+
+def make_pool_input(shape, dtype, layout, seed, values):
+    rng = np.random.default_rng(seed)
+    x = strided_view(rng, shape, dtype, layout)
+    if values == "ties":
+        x[...] = rng.integers(0, 3, shape)
+    elif values == "zeros":
+        x[...] = 0
+    return x
+
+
+@given(pool_cases())
+def test_maxpool_matches_reference(case):
+    x = make_pool_input(case["shape"], case["dtype"], case["layout"], case["seed"], case["values"])
+    k, s = case["k"], case["stride"]
+    before = x.copy()
+    out, argmax = pool.maxpool2d_forward(x, k, s)
+    expected_out, expected_argmax = reference.maxpool2d_forward(x, k, s)
+    assert out.dtype == x.dtype
+    np.testing.assert_array_equal(out, expected_out)
+    np.testing.assert_array_equal(argmax, expected_argmax)
+
+    dout = strided_view(np.random.default_rng(case["seed"] + 1), out.shape, x.dtype, case["layout"])
+    dx = pool.maxpool2d_backward(dout, argmax, x.shape)
+    assert dx.dtype == x.dtype
+    expected_dx = reference.maxpool2d_backward(dout, argmax, x.shape)
+    np.testing.assert_allclose(dx, expected_dx, **tolerance(x.dtype))
+    np.testing.assert_array_equal(x, before)
+
+
+def test_maxpool_first_maximum_and_overlap():
+    """All-zero windows pick their top-left pixel; overlapping windows add their gradients."""
+    x = np.zeros((1, 1, 3, 3))
+    out, argmax = pool.maxpool2d_forward(x, 2, 1)
+    np.testing.assert_array_equal(argmax, [[[[0, 1], [3, 4]]]])
+    x[0, 0, 1, 1] = 1.0  # the centre is in all four windows
+    out, argmax = pool.maxpool2d_forward(x, 2, 1)
+    np.testing.assert_array_equal(argmax, [[[[4, 4], [4, 4]]]])
+    dx = pool.maxpool2d_backward(np.ones_like(out), argmax, x.shape)
+    np.testing.assert_array_equal(dx[0, 0], [[0, 0, 0], [0, 4, 0], [0, 0, 0]])

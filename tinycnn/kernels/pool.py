@@ -1,0 +1,68 @@
+"""Max-pooling kernels: forward (with the position of each maximum) and backward.
+
+Same names, signatures and results as reference.py. Windows k x k, stride s, no padding:
+
+    out[n, c, i, j]    = max_{di, dj < k} x[n, c, i*s + di, j*s + dj],   H_out = (H - k) // s + 1
+    argmax[n, c, i, j] = (i*s + di) * W + (j*s + dj) of the FIRST maximum in row-major window order
+    dx[n, c].flat[argmax[n, c, i, j]] += dout[n, c, i, j]
+
+Every (n, c) plane is independent, so both loops run in parallel over planes.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, parallel=True)
+def _pool_planes(x, k, s, out, argmax):
+    """Fill out and argmax (P, H_out, W_out) from the planes x (P, H, W)."""
+    n_planes, _, width = x.shape
+    _, out_h, out_w = out.shape
+    for plane in prange(n_planes):
+        xp = x[plane]
+        for i in range(out_h):
+            for j in range(out_w):
+                best = xp[i * s, j * s]
+                where = i * s * width + j * s
+                for di in range(k):
+                    row = xp[i * s + di]
+                    for dj in range(k):
+                        # Strictly greater: on ties the first maximum in scan order stays.
+                        if row[j * s + dj] > best:
+                            best = row[j * s + dj]
+                            where = (i * s + di) * width + j * s + dj
+                out[plane, i, j] = best
+                argmax[plane, i, j] = where
+
+
+@njit(cache=True, parallel=True)
+def _unpool_planes(dout, argmax, dx):
+    """dx[p, argmax[p, q]] += dout[p, q] for every plane p; dx (P, H*W) zeroed by the caller."""
+    n_planes, n_outputs = dout.shape
+    for plane in prange(n_planes):
+        for q in range(n_outputs):
+            dx[plane, argmax[plane, q]] += dout[plane, q]
+
+
+def maxpool2d_forward(x, kernel_size, stride):
+    """(out (N, C, H_out, W_out), argmax int32 of the same shape): see the module docstring."""
+    x = np.ascontiguousarray(x)
+    n_samples, channels, height, width = x.shape
+    out_h = (height - kernel_size) // stride + 1
+    out_w = (width - kernel_size) // stride + 1
+    out = np.empty((n_samples, channels, out_h, out_w), x.dtype)
+    argmax = np.empty((n_samples, channels, out_h, out_w), np.int32)
+    planes = x.reshape(n_samples * channels, height, width)
+    _pool_planes(planes, kernel_size, stride, out.reshape(-1, out_h, out_w), argmax.reshape(-1, out_h, out_w))
+    return out, argmax
+
+
+def maxpool2d_backward(dout, argmax, input_shape):
+    """dx (input_shape): each dout goes to its window's first maximum; overlaps add up."""
+    dout = np.ascontiguousarray(dout)
+    argmax = np.ascontiguousarray(argmax)
+    n_samples, channels, height, width = input_shape
+    n_planes = n_samples * channels
+    dx = np.zeros((n_planes, height * width), dout.dtype)
+    _unpool_planes(dout.reshape(n_planes, -1), argmax.reshape(n_planes, -1), dx)
+    return dx.reshape(input_shape)

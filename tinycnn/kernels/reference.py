@@ -1,0 +1,117 @@
+"""The lecture's loops: convolution and max-pooling written to be read, not to be fast.
+
+Every numba kernel in `conv.py` and `pool.py` has a twin here with the same name and signature,
+and the tests hold the two equal. Shapes follow PyTorch: x (N, C, H, W), weights (C_out, C_in, k, k).
+
+Convolution (cross-correlation, no kernel flip), stride s, zero padding p:
+
+    out[n, f, i, j] = bias[f] + sum_{c, di, dj} w[f, c, di, dj] * x_pad[n, c, i*s + di, j*s + dj]
+    H_out = (H + 2p - k) // s + 1,   W_out = (W + 2p - k) // s + 1
+"""
+
+import numpy as np
+
+
+def output_size(size, kernel_size, stride, padding=0):
+    """Number of window positions along one axis: (size + 2p - k) // s + 1."""
+    return (size + 2 * padding - kernel_size) // stride + 1
+
+
+def pad_spatial(x, padding):
+    """x (N, C, H, W) -> (N, C, H + 2p, W + 2p), zeros around every plane."""
+    p = padding
+    return np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+
+
+def conv2d_forward(x, weights, bias, stride, padding):
+    """out (N, C_out, H_out, W_out): slide every filter over every position of every image."""
+    n_samples, _, height, width = x.shape
+    n_filters, _, k, _ = weights.shape
+    s = stride
+    out_h = output_size(height, k, s, padding)
+    out_w = output_size(width, k, s, padding)
+    x_pad = pad_spatial(x, padding)
+    out = np.zeros((n_samples, n_filters, out_h, out_w), dtype=x.dtype)
+    for n in range(n_samples):
+        for f in range(n_filters):
+            for i in range(out_h):
+                for j in range(out_w):
+                    window = x_pad[n, :, i * s : i * s + k, j * s : j * s + k]
+                    out[n, f, i, j] = np.sum(window * weights[f]) + bias[f]
+    return out
+
+
+def conv2d_backward_input(dout, weights, input_shape, stride, padding):
+    """dx = dL/dx, shape input_shape: each output pixel hands its gradient back to its window.
+
+    dx_pad[n, :, i*s : i*s + k, j*s : j*s + k] += dout[n, f, i, j] * w[f], then dx is dx_pad
+    without its border: gradient that falls on the padding zeros goes nowhere.
+    """
+    n_samples, channels, height, width = input_shape
+    n_filters, _, k, _ = weights.shape
+    s, p = stride, padding
+    _, _, out_h, out_w = dout.shape
+    dx_pad = np.zeros((n_samples, channels, height + 2 * p, width + 2 * p), dtype=dout.dtype)
+    for n in range(n_samples):
+        for f in range(n_filters):
+            for i in range(out_h):
+                for j in range(out_w):
+                    dx_pad[n, :, i * s : i * s + k, j * s : j * s + k] += dout[n, f, i, j] * weights[f]
+    return dx_pad[:, :, p : p + height, p : p + width].copy()
+
+
+def conv2d_backward_params(x, dout, kernel_size, stride, padding):
+    """(dweights (C_out, C_in, k, k), dbias (C_out,)).
+
+    dw[f] = sum_{n, i, j} dout[n, f, i, j] * x_pad[n, :, i*s : i*s + k, j*s : j*s + k]
+    db[f] = sum_{n, i, j} dout[n, f, i, j]
+    """
+    n_samples, channels, _, _ = x.shape
+    _, n_filters, out_h, out_w = dout.shape
+    k, s = kernel_size, stride
+    x_pad = pad_spatial(x, padding)
+    dweights = np.zeros((n_filters, channels, k, k), dtype=x.dtype)
+    for n in range(n_samples):
+        for f in range(n_filters):
+            for i in range(out_h):
+                for j in range(out_w):
+                    window = x_pad[n, :, i * s : i * s + k, j * s : j * s + k]
+                    dweights[f] += dout[n, f, i, j] * window
+    dbias = dout.sum(axis=(0, 2, 3))
+    return dweights, dbias
+
+
+def maxpool2d_forward(x, kernel_size, stride):
+    """(out (N, C, H_out, W_out), argmax) with H_out = (H - k) // s + 1 (no padding).
+
+    out[n, c, i, j] = max of the window x[n, c, i*s : i*s + k, j*s : j*s + k];
+    argmax[n, c, i, j] = y * W + x of the window's FIRST maximum in row-major order
+    (the flat index into the image plane), as int32.
+    """
+    n_samples, channels, height, width = x.shape
+    k, s = kernel_size, stride
+    out_h = output_size(height, k, s)
+    out_w = output_size(width, k, s)
+    out = np.empty((n_samples, channels, out_h, out_w), dtype=x.dtype)
+    argmax = np.empty((n_samples, channels, out_h, out_w), dtype=np.int32)
+    for n in range(n_samples):
+        for c in range(channels):
+            for i in range(out_h):
+                for j in range(out_w):
+                    window = x[n, c, i * s : i * s + k, j * s : j * s + k]
+                    first = np.argmax(window)  # np.argmax returns the first maximum
+                    di, dj = divmod(first, k)
+                    out[n, c, i, j] = window[di, dj]
+                    argmax[n, c, i, j] = (i * s + di) * width + (j * s + dj)
+    return out, argmax
+
+
+def maxpool2d_backward(dout, argmax, input_shape):
+    """dx (input_shape): each dout goes to its window's maximum; overlapping windows add up."""
+    n_samples, channels, height, width = input_shape
+    dx = np.zeros((n_samples, channels, height * width), dtype=dout.dtype)
+    for n in range(n_samples):
+        for c in range(channels):
+            for where, grad in zip(argmax[n, c].ravel(), dout[n, c].ravel()):
+                dx[n, c, where] += grad
+    return dx.reshape(input_shape)

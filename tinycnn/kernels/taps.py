@@ -1,0 +1,217 @@
+"""The two hot loops of every convolution, over flat planes (see layout.py).
+
+A "tap" is one (input channel, di, dj) term of the convolution sum, stored as the fixed offset
+where it reads a flat plane. Forward pass, input gradient and weight gradient all reduce to:
+
+    correlate:  out[n, f, i, j] = bias[f] + sum_t w[f, t] * x[n, offsets[t] + i*width + j]
+    tap_grads:  g[f, t]         = sum_n sum_q  d[n, f, q] * x[n, offsets[t] + q]
+
+Speed comes from the innermost loop: it runs over consecutive outputs q, reads each input run
+through a slice taken outside the loop (computed indices inside it cost vector gathers), and uses
+every loaded input for 4 output channels x 3 taps, so the FMA units, not the loads, set the pace.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+BLOCK = 1024  # outputs per pass: 4 accumulator runs + 3 input runs of this length stay in L1
+CHANNELS = 4  # output channels that share each loaded input
+TAPS = 3  # taps summed per pass
+
+
+@njit(cache=True, fastmath=True)
+def _accumulate_four(acc, x, offsets, weights, f, start, length):
+    """acc[r, :length] += sum_t weights[f + r, t] * x[start + offsets[t] :][:length], r < 4."""
+    a0 = acc[0, :length]
+    a1 = acc[1, :length]
+    a2 = acc[2, :length]
+    a3 = acc[3, :length]
+    n_taps = offsets.shape[0]
+    t = 0
+    while t + TAPS <= n_taps:
+        o0 = start + offsets[t]
+        o1 = start + offsets[t + 1]
+        o2 = start + offsets[t + 2]
+        x0 = x[o0 : o0 + length]
+        x1 = x[o1 : o1 + length]
+        x2 = x[o2 : o2 + length]
+        w00, w01, w02 = weights[f, t], weights[f, t + 1], weights[f, t + 2]
+        w10, w11, w12 = weights[f + 1, t], weights[f + 1, t + 1], weights[f + 1, t + 2]
+        w20, w21, w22 = weights[f + 2, t], weights[f + 2, t + 1], weights[f + 2, t + 2]
+        w30, w31, w32 = weights[f + 3, t], weights[f + 3, t + 1], weights[f + 3, t + 2]
+        for q in range(length):
+            v0, v1, v2 = x0[q], x1[q], x2[q]
+            a0[q] += w00 * v0 + w01 * v1 + w02 * v2
+            a1[q] += w10 * v0 + w11 * v1 + w12 * v2
+            a2[q] += w20 * v0 + w21 * v1 + w22 * v2
+            a3[q] += w30 * v0 + w31 * v1 + w32 * v2
+        t += TAPS
+    for t in range(t, n_taps):
+        o = start + offsets[t]
+        xt = x[o : o + length]
+        w0, w1, w2, w3 = weights[f, t], weights[f + 1, t], weights[f + 2, t], weights[f + 3, t]
+        for q in range(length):
+            v = xt[q]
+            a0[q] += w0 * v
+            a1[q] += w1 * v
+            a2[q] += w2 * v
+            a3[q] += w3 * v
+
+
+@njit(cache=True, fastmath=True)
+def _accumulate_one(acc, x, offsets, weights, f, start, length):
+    """acc[:length] += sum_t weights[f, t] * x[start + offsets[t] :][:length]."""
+    a = acc[:length]
+    n_taps = offsets.shape[0]
+    t = 0
+    while t + TAPS <= n_taps:
+        o0 = start + offsets[t]
+        o1 = start + offsets[t + 1]
+        o2 = start + offsets[t + 2]
+        x0 = x[o0 : o0 + length]
+        x1 = x[o1 : o1 + length]
+        x2 = x[o2 : o2 + length]
+        w0, w1, w2 = weights[f, t], weights[f, t + 1], weights[f, t + 2]
+        for q in range(length):
+            a[q] += w0 * x0[q] + w1 * x1[q] + w2 * x2[q]
+        t += TAPS
+    for t in range(t, n_taps):
+        o = start + offsets[t]
+        xt = x[o : o + length]
+        w = weights[f, t]
+        for q in range(length):
+            a[q] += w * xt[q]
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def correlate(x, offsets, weights, bias, width, out):
+    """out[n, f, i, j] = bias[f] + sum_t weights[f, t] * x[n, offsets[t] + i*width + j].
+
+    x (N, L) flat planes, offsets (T,), weights (F, T), bias (F,), out (N, F, H_out, W_out)
+    filled in place. Blocks of whole output rows are computed as one run of the flat layout.
+    """
+    n_samples, n_out, out_h, out_w = out.shape
+    rows_per_block = max(1, min(out_h, BLOCK // width))
+    for n in prange(n_samples):
+        xn = x[n]
+        acc = np.empty((CHANNELS, rows_per_block * width), out.dtype)
+        for i0 in range(0, out_h, rows_per_block):
+            i1 = min(i0 + rows_per_block, out_h)
+            start = i0 * width
+            # The run ends at the last output of row i1 - 1: it never reads past the planes.
+            length = (i1 - i0 - 1) * width + out_w
+            f = 0
+            while f < n_out:
+                block = CHANNELS if f + CHANNELS <= n_out else 1
+                for r in range(block):
+                    acc[r, :length] = bias[f + r]
+                if block == CHANNELS:
+                    _accumulate_four(acc, xn, offsets, weights, f, start, length)
+                else:
+                    _accumulate_one(acc[0], xn, offsets, weights, f, start, length)
+                for r in range(block):
+                    for i in range(i0, i1):
+                        row = (i - i0) * width
+                        out[n, f + r, i, :] = acc[r, row : row + out_w]
+                f += block
+
+
+@njit(cache=True, fastmath=True)
+def _tap_grads_four(grads, x, d, offsets, f, q0, length):
+    """grads[f + r, t] += d[f + r, q0 :][:length] . x[q0 + offsets[t] :][:length], r < 4."""
+    zero = x.dtype.type(0)
+    d0 = d[f, q0 : q0 + length]
+    d1 = d[f + 1, q0 : q0 + length]
+    d2 = d[f + 2, q0 : q0 + length]
+    d3 = d[f + 3, q0 : q0 + length]
+    n_taps = offsets.shape[0]
+    t = 0
+    while t + TAPS <= n_taps:
+        o0 = q0 + offsets[t]
+        o1 = q0 + offsets[t + 1]
+        o2 = q0 + offsets[t + 2]
+        x0 = x[o0 : o0 + length]
+        x1 = x[o1 : o1 + length]
+        x2 = x[o2 : o2 + length]
+        s00 = s01 = s02 = s10 = s11 = s12 = zero
+        s20 = s21 = s22 = s30 = s31 = s32 = zero
+        for q in range(length):
+            v0, v1, v2 = x0[q], x1[q], x2[q]
+            e0, e1, e2, e3 = d0[q], d1[q], d2[q], d3[q]
+            s00 += e0 * v0
+            s01 += e0 * v1
+            s02 += e0 * v2
+            s10 += e1 * v0
+            s11 += e1 * v1
+            s12 += e1 * v2
+            s20 += e2 * v0
+            s21 += e2 * v1
+            s22 += e2 * v2
+            s30 += e3 * v0
+            s31 += e3 * v1
+            s32 += e3 * v2
+        grads[f, t] += s00
+        grads[f, t + 1] += s01
+        grads[f, t + 2] += s02
+        grads[f + 1, t] += s10
+        grads[f + 1, t + 1] += s11
+        grads[f + 1, t + 2] += s12
+        grads[f + 2, t] += s20
+        grads[f + 2, t + 1] += s21
+        grads[f + 2, t + 2] += s22
+        grads[f + 3, t] += s30
+        grads[f + 3, t + 1] += s31
+        grads[f + 3, t + 2] += s32
+        t += TAPS
+    for t in range(t, n_taps):
+        o = q0 + offsets[t]
+        xt = x[o : o + length]
+        s0 = s1 = s2 = s3 = zero
+        for q in range(length):
+            v = xt[q]
+            s0 += d0[q] * v
+            s1 += d1[q] * v
+            s2 += d2[q] * v
+            s3 += d3[q] * v
+        grads[f, t] += s0
+        grads[f + 1, t] += s1
+        grads[f + 2, t] += s2
+        grads[f + 3, t] += s3
+
+
+@njit(cache=True, fastmath=True)
+def _tap_grads_one(grads, x, d, offsets, f, q0, length):
+    """grads[f, t] += d[f, q0 :][:length] . x[q0 + offsets[t] :][:length]."""
+    zero = x.dtype.type(0)
+    df = d[f, q0 : q0 + length]
+    for t in range(offsets.shape[0]):
+        o = q0 + offsets[t]
+        xt = x[o : o + length]
+        s = zero
+        for q in range(length):
+            s += df[q] * xt[q]
+        grads[f, t] += s
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def tap_grads(x, offsets, d, length, n_threads):
+    """g[f, t] = sum_n sum_{q < length} d[n, f, q] * x[n, offsets[t] + q]   (F, T).
+
+    x (N, L) flat planes, d (N, F, >= length) output gradients in the same flat layout (zero in
+    the thrown-away columns). Each thread sums its share of the samples, then the shares are added.
+    """
+    n_samples, n_out, _ = d.shape
+    n_shares = min(n_samples, n_threads)
+    shares = np.zeros((n_shares, n_out, offsets.shape[0]), x.dtype)
+    for share in prange(n_shares):
+        grads = shares[share]
+        for n in range(share, n_samples, n_shares):
+            for q0 in range(0, length, BLOCK):
+                block_len = min(BLOCK, length - q0)
+                f = 0
+                while f + CHANNELS <= n_out:
+                    _tap_grads_four(grads, x[n], d[n], offsets, f, q0, block_len)
+                    f += CHANNELS
+                for f in range(f, n_out):
+                    _tap_grads_one(grads, x[n], d[n], offsets, f, q0, block_len)
+    return shares.sum(axis=0)
