@@ -1,10 +1,11 @@
-"""The two hot loops of every convolution, over flat planes (see layout.py).
+"""The two hot loops of every convolution, over batch planes (see layout.py).
 
-A "tap" is one (input channel, di, dj) term of the convolution sum, stored as the fixed offset
-where it reads a flat plane. Forward pass, input gradient and weight gradient all reduce to:
+A "tap" is one (input plane, di, dj) term of the convolution sum, stored as the fixed offset
+where it reads the planes. With q = n*rows*width + i*width + j running over the whole batch,
+forward pass, input gradient and weight gradient all reduce to:
 
-    correlate:  out[n, f, i, j] = bias[f] + sum_t w[f, t] * x[n, offsets[t] + i*width + j]
-    tap_grads:  g[f, t]         = sum_n sum_q  d[n, f, q] * x[n, offsets[t] + q]
+    correlate:  out[n, f, i, j] = bias[f] + sum_t w[f, t] * x[offsets[t] + q]
+    tap_grads:  g[f, t]         = sum_q d[f, q] * x[offsets[t] + q]
 
 Speed comes from the innermost loop: it runs over consecutive outputs q, reads each input run
 through a slice taken outside the loop (computed indices inside it cost vector gathers), and uses
@@ -13,6 +14,8 @@ every loaded input for 4 output channels x 3 taps, so the FMA units, not the loa
 
 import numpy as np
 from numba import njit, prange
+
+from tinycnn.kernels.layout import VECTOR
 
 BLOCK = 1024  # outputs per pass: 4 accumulator runs + 3 input runs of this length stay in L1
 CHANNELS = 4  # output channels that share each loaded input
@@ -84,36 +87,47 @@ def _accumulate_one(acc, x, offsets, weights, f, start, length):
 
 
 @njit(cache=True, parallel=True, fastmath=True)
-def correlate(x, offsets, weights, bias, width, out):
-    """out[n, f, i, j] = bias[f] + sum_t weights[f, t] * x[n, offsets[t] + i*width + j].
+def correlate(x, offsets, weights, bias, rows, width, out, n_threads):
+    """out[n, f, i, j] = bias[f] + sum_t weights[f, t] * x[offsets[t] + n*rows*width + i*width + j].
 
-    x (N, L) flat planes, offsets (T,), weights (F, T), bias (F,), out (N, F, H_out, W_out)
-    filled in place. Blocks of whole output rows are computed as one run of the flat layout.
+    x flat batch planes, offsets (T,), weights (F, T), bias (F,), out (N, F, H_out, W_out) filled
+    in place. The batch's rows (n, i) are cut into blocks, each computed as one run.
     """
     n_samples, n_out, out_h, out_w = out.shape
-    rows_per_block = max(1, min(out_h, BLOCK // width))
-    for n in prange(n_samples):
-        xn = x[n]
-        acc = np.empty((CHANNELS, rows_per_block * width), out.dtype)
-        for i0 in range(0, out_h, rows_per_block):
-            i1 = min(i0 + rows_per_block, out_h)
-            start = i0 * width
-            # The run ends at the last output of row i1 - 1: it never reads past the planes.
-            length = (i1 - i0 - 1) * width + out_w
-            f = 0
-            while f < n_out:
-                block = CHANNELS if f + CHANNELS <= n_out else 1
-                for r in range(block):
-                    acc[r, :length] = bias[f + r]
-                if block == CHANNELS:
-                    _accumulate_four(acc, xn, offsets, weights, f, start, length)
-                else:
-                    _accumulate_one(acc[0], xn, offsets, weights, f, start, length)
-                for r in range(block):
-                    for i in range(i0, i1):
-                        row = (i - i0) * width
+    total_rows = n_samples * rows
+    rows_per_block = _rows_per_block(total_rows, width, n_threads)
+    n_blocks = -(-total_rows // rows_per_block)
+    run = -(-rows_per_block * width // VECTOR) * VECTOR
+    for block in prange(n_blocks):
+        g0 = block * rows_per_block
+        g1 = min(g0 + rows_per_block, total_rows)
+        start = g0 * width
+        length = -(-(g1 - g0) * width // VECTOR) * VECTOR  # whole vectors: no scalar tail loop
+        acc = np.empty((CHANNELS, run), out.dtype)
+        f = 0
+        while f < n_out:
+            block_channels = CHANNELS if f + CHANNELS <= n_out else 1
+            for r in range(block_channels):
+                acc[r, :length] = bias[f + r]
+            if block_channels == CHANNELS:
+                _accumulate_four(acc, x, offsets, weights, f, start, length)
+            else:
+                _accumulate_one(acc[0], x, offsets, weights, f, start, length)
+            for g in range(g0, g1):
+                n, i = g // rows, g % rows
+                if i < out_h:
+                    row = (g - g0) * width
+                    for r in range(block_channels):
                         out[n, f + r, i, :] = acc[r, row : row + out_w]
-                f += block
+            f += block_channels
+
+
+@njit(cache=True)
+def _rows_per_block(total_rows, width, n_threads):
+    """About BLOCK outputs per block, and a multiple of n_threads blocks to share them evenly."""
+    n_blocks = -(-total_rows * width // BLOCK)
+    n_blocks = -(-n_blocks // n_threads) * n_threads
+    return max(1, -(-total_rows // n_blocks))
 
 
 @njit(cache=True, fastmath=True)
@@ -194,24 +208,25 @@ def _tap_grads_one(grads, x, d, offsets, f, q0, length):
 
 
 @njit(cache=True, parallel=True, fastmath=True)
-def tap_grads(x, offsets, d, length, n_threads):
-    """g[f, t] = sum_n sum_{q < length} d[n, f, q] * x[n, offsets[t] + q]   (F, T).
+def tap_grads(x, offsets, d, n_threads):
+    """g[f, t] = sum_q d[f, q] * x[offsets[t] + q]   (F, T).
 
-    x (N, L) flat planes, d (N, F, >= length) output gradients in the same flat layout (zero in
-    the thrown-away columns). Each thread sums its share of the samples, then the shares are added.
+    x flat batch planes, d (F, L) output gradients laid out like the outputs q (zero where an
+    output is thrown away; L a whole number of vectors). Each thread sums its share of the
+    blocks of q, then the shares are added.
     """
-    n_samples, n_out, _ = d.shape
-    n_shares = min(n_samples, n_threads)
-    shares = np.zeros((n_shares, n_out, offsets.shape[0]), x.dtype)
-    for share in prange(n_shares):
+    n_out, total = d.shape
+    n_blocks = -(-total // BLOCK)
+    shares = np.zeros((n_threads, n_out, offsets.shape[0]), x.dtype)
+    for share in prange(n_threads):
         grads = shares[share]
-        for n in range(share, n_samples, n_shares):
-            for q0 in range(0, length, BLOCK):
-                block_len = min(BLOCK, length - q0)
-                f = 0
-                while f + CHANNELS <= n_out:
-                    _tap_grads_four(grads, x[n], d[n], offsets, f, q0, block_len)
-                    f += CHANNELS
-                for f in range(f, n_out):
-                    _tap_grads_one(grads, x[n], d[n], offsets, f, q0, block_len)
+        for block in range(share, n_blocks, n_threads):
+            q0 = block * BLOCK
+            length = min(BLOCK, total - q0)
+            f = 0
+            while f + CHANNELS <= n_out:
+                _tap_grads_four(grads, x, d, offsets, f, q0, length)
+                f += CHANNELS
+            for f in range(f, n_out):
+                _tap_grads_one(grads, x, d, offsets, f, q0, length)
     return shares.sum(axis=0)

@@ -1,0 +1,68 @@
+"""The NumPy peer: convolution by im2col, as many courses teach it.
+
+Every window is copied into a column of one big matrix with fancy indexing, the convolution is
+one matrix product, and the input gradient goes back through col2im with `np.add.at`. Written the
+usual way and not sabotaged: it is the honest baseline tinycnn's numba kernels are compared to.
+
+    cols (C*k*k, H_out*W_out*N),  out = w.reshape(C_out, -1) @ cols + b
+"""
+
+import numpy as np
+
+
+def im2col_indices(x_shape, kernel_size, stride, padding):
+    """(channel, row, column) index arrays that pick every window of the padded input."""
+    _, channels, height, width = x_shape
+    k, s = kernel_size, stride
+    out_h = (height + 2 * padding - k) // s + 1
+    out_w = (width + 2 * padding - k) // s + 1
+    i0 = np.tile(np.repeat(np.arange(k), k), channels)
+    i1 = s * np.repeat(np.arange(out_h), out_w)
+    j0 = np.tile(np.arange(k), k * channels)
+    j1 = s * np.tile(np.arange(out_w), out_h)
+    rows = i0.reshape(-1, 1) + i1.reshape(1, -1)
+    cols = j0.reshape(-1, 1) + j1.reshape(1, -1)
+    chans = np.repeat(np.arange(channels), k * k).reshape(-1, 1)
+    return chans, rows, cols
+
+
+def im2col(x, kernel_size, stride, padding):
+    """x (N, C, H, W) -> cols (C*k*k, H_out*W_out*N)."""
+    p = padding
+    x_padded = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    chans, rows, cols = im2col_indices(x.shape, kernel_size, stride, padding)
+    windows = x_padded[:, chans, rows, cols]  # (N, C*k*k, H_out*W_out)
+    return windows.transpose(1, 2, 0).reshape(x.shape[1] * kernel_size**2, -1)
+
+
+def col2im(cols, x_shape, kernel_size, stride, padding):
+    """The adjoint of im2col: add every column back onto the pixels it was copied from."""
+    n_samples, channels, height, width = x_shape
+    p = padding
+    x_padded = np.zeros((n_samples, channels, height + 2 * p, width + 2 * p), dtype=cols.dtype)
+    chans, rows, columns = im2col_indices(x_shape, kernel_size, stride, padding)
+    windows = cols.reshape(channels * kernel_size**2, -1, n_samples).transpose(2, 0, 1)
+    np.add.at(x_padded, (slice(None), chans, rows, columns), windows)
+    return x_padded[:, :, p : p + height, p : p + width]
+
+
+def conv2d_forward(x, weights, bias, stride, padding):
+    """(out (N, C_out, H_out, W_out), cols kept for the backward pass)."""
+    n_samples, _, height, width = x.shape
+    n_filters, _, k, _ = weights.shape
+    out_h = (height + 2 * padding - k) // stride + 1
+    out_w = (width + 2 * padding - k) // stride + 1
+    cols = im2col(x, k, stride, padding)
+    out = weights.reshape(n_filters, -1) @ cols + bias.reshape(-1, 1)
+    return out.reshape(n_filters, out_h, out_w, n_samples).transpose(3, 0, 1, 2), cols
+
+
+def conv2d_backward(dout, cols, x_shape, weights, stride, padding):
+    """(dx, dweights, dbias) from the upstream gradient and the forward pass's cols."""
+    n_filters, _, k, _ = weights.shape
+    dbias = dout.sum(axis=(0, 2, 3))
+    dout_rows = dout.transpose(1, 2, 3, 0).reshape(n_filters, -1)
+    dweights = (dout_rows @ cols.T).reshape(weights.shape)
+    dcols = weights.reshape(n_filters, -1).T @ dout_rows
+    dx = col2im(dcols, x_shape, k, stride, padding)
+    return dx, dweights, dbias
