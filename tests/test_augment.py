@@ -1,0 +1,217 @@
+"""Augmentation: flips that move the targets with the picture, and pixel changes that keep them."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from tinycnn.data.augment import (
+    add_noise,
+    adjust_brightness,
+    adjust_contrast,
+    horizontal_flip,
+    random_augment,
+)
+from tinycnn.data.draw import tight_boxes
+from tinycnn.data.faces import landmark_dataset
+from tinycnn.data.scenes import localization_dataset
+
+unit_floats = st.floats(0.0, 1.0, width=32)
+# Multiples of 1/128, like the box coordinates of 64x64 scenes: 1 - x is exact for them.
+pixel_fractions = st.integers(0, 128).map(lambda steps: steps / 128)
+
+
+def lecture_targets(coordinates, kind):
+    """A strategy for (N, 8) localization or (N, 7) landmark targets with some empty rows."""
+    width = 8 if kind == "localization" else 7
+
+    def build(rows):
+        targets = np.array(rows, dtype=np.float32).reshape(-1, width)
+        empty = targets[:, 0] < 0.3
+        targets[:, 0] = ~empty
+        targets[empty] = 0.0
+        return targets
+
+    row = st.lists(coordinates, min_size=width, max_size=width)
+    return st.lists(row, min_size=1, max_size=8).map(build)
+
+
+def images_for(targets, seed=0):
+    return np.random.default_rng(seed).random((len(targets), 1, 6, 5), dtype=np.float32)
+
+
+@pytest.mark.parametrize("kind", ["localization", "landmarks"])
+@given(data=st.data())
+def test_flipping_twice_gives_back_the_input_exactly_on_the_pixel_grid(kind, data):
+    targets = data.draw(lecture_targets(pixel_fractions, kind))
+    images = images_for(targets)
+    twice_images, twice_targets = horizontal_flip(*horizontal_flip(images, targets, kind), kind)
+    np.testing.assert_array_equal(twice_images, images)
+    np.testing.assert_array_equal(twice_targets, targets)
+
+
+@pytest.mark.parametrize("kind", ["localization", "landmarks"])
+@given(data=st.data())
+def test_flipping_twice_gives_back_any_target_up_to_rounding(kind, data):
+    targets = data.draw(lecture_targets(unit_floats, kind))
+    images = images_for(targets)
+    twice_images, twice_targets = horizontal_flip(*horizontal_flip(images, targets, kind), kind)
+    np.testing.assert_array_equal(twice_images, images)
+    np.testing.assert_allclose(twice_targets, targets, rtol=0, atol=6e-8)
+
+
+@given(lecture_targets(unit_floats, "localization"))
+def test_a_flip_mirrors_the_image_and_b_x_and_keeps_empty_rows(targets):
+    images = images_for(targets)
+    flipped_images, flipped_targets = horizontal_flip(images, targets, "localization")
+    np.testing.assert_array_equal(flipped_images, images[..., ::-1])
+    present = targets[:, 0] == 1
+    np.testing.assert_allclose(flipped_targets[present, 1], 1 - targets[present, 1], atol=6e-8)
+    all_but_b_x = [0, 2, 3, 4, 5, 6, 7]
+    np.testing.assert_array_equal(flipped_targets[:, all_but_b_x], targets[:, all_but_b_x])
+    np.testing.assert_array_equal(flipped_targets[~present], 0.0)
+
+
+@given(lecture_targets(unit_floats, "landmarks"))
+def test_a_flip_mirrors_landmark_xs_and_swaps_the_mouth_corners(targets):
+    images = images_for(targets)
+    _, flipped = horizontal_flip(images, targets, "landmarks")
+    faces = targets[:, 0] == 1
+    is_face, x_left, y_left, x_right, y_right, x_chin, y_chin = targets[faces].T
+    expected = np.stack(
+        [is_face, 1 - x_right, y_right, 1 - x_left, y_left, 1 - x_chin, y_chin], axis=1
+    )
+    np.testing.assert_allclose(flipped[faces], expected, atol=6e-8)
+    np.testing.assert_array_equal(flipped[~faces], 0.0)
+
+
+def test_a_flipped_scene_has_the_flipped_box_of_its_object():
+    images, targets = localization_dataset(60, image_size=64, seed=2, clutter=False)
+    flipped_images, flipped_targets = horizontal_flip(images, targets, "localization")
+    present = flipped_targets[:, 0] == 1
+    # On plain backgrounds the object is every pixel that differs from the top-left corner's
+    # tone, in scenes whose object keeps off that corner.
+    backgrounds = flipped_images[:, 0, 0, :1]
+    object_pixels = flipped_images[:, 0] != backgrounds[:, :, None]
+    b_x, b_y, b_h, b_w = flipped_targets[:, 1:5].T * 64
+    boxes = np.stack([b_x - b_w / 2, b_y - b_h / 2, b_x + b_w / 2, b_y + b_h / 2], axis=1)
+    clear_corner = present & ~object_pixels[:, 0, 0] & (boxes[:, 0] > 0) & (boxes[:, 1] > 0)
+    assert clear_corner.sum() > 20
+    np.testing.assert_allclose(
+        tight_boxes(object_pixels[clear_corner]), boxes[clear_corner], atol=1e-3
+    )
+
+
+def test_flipped_faces_keep_the_left_corner_on_the_images_left():
+    images, targets = landmark_dataset(40, image_size=32, seed=1)
+    _, flipped = horizontal_flip(images, targets, "landmarks")
+    faces = flipped[:, 0] == 1
+    assert np.all(flipped[faces, 1] < flipped[faces, 3])
+
+
+def test_a_flip_leaves_its_inputs_alone():
+    images, targets = localization_dataset(8, image_size=32, seed=0)
+    images_before, targets_before = images.copy(), targets.copy()
+    horizontal_flip(images, targets, "localization")
+    np.testing.assert_array_equal(images, images_before)
+    np.testing.assert_array_equal(targets, targets_before)
+
+
+pixel_batches = arrays(np.float32, (3, 1, 4, 4), elements=unit_floats)
+
+
+@given(pixel_batches, st.floats(-1.0, 1.0))
+def test_brightness_shifts_pixels_and_clips_to_the_unit_range(images, delta):
+    brighter = adjust_brightness(images, delta)
+    assert brighter.dtype == images.dtype and brighter.shape == images.shape
+    assert brighter.min() >= 0.0 and brighter.max() <= 1.0
+    np.testing.assert_allclose(brighter, np.clip(images + np.float32(delta), 0, 1), atol=1e-6)
+
+
+@given(pixel_batches, st.floats(0.0, 3.0))
+def test_contrast_scales_around_each_images_mean_and_clips(images, factor):
+    stretched = adjust_contrast(images, factor)
+    assert stretched.dtype == images.dtype
+    assert stretched.min() >= 0.0 and stretched.max() <= 1.0
+    means = images.mean(axis=(1, 2, 3), keepdims=True)
+    expected = np.clip(means + factor * (images - means), 0, 1)
+    np.testing.assert_allclose(stretched, expected, atol=1e-5)
+
+
+def test_contrast_one_and_brightness_zero_change_nothing():
+    images = images_for(np.zeros(4))
+    np.testing.assert_array_equal(adjust_brightness(images, 0.0), images)
+    np.testing.assert_allclose(adjust_contrast(images, 1.0), images, atol=1e-6)
+
+
+def test_per_image_amounts_apply_to_their_own_image():
+    images = np.full((2, 1, 3, 3), 0.5, dtype=np.float32)
+    shifted = adjust_brightness(images, np.array([0.1, -0.2]))
+    np.testing.assert_allclose(shifted[0], 0.6)
+    np.testing.assert_allclose(shifted[1], 0.3)
+
+
+@given(pixel_batches, st.floats(0.0, 0.5), st.integers(0, 2**32 - 1))
+def test_noise_keeps_range_dtype_and_is_repeatable(images, sigma, seed):
+    noisy = add_noise(images, sigma, np.random.default_rng(seed))
+    assert noisy.dtype == images.dtype and noisy.min() >= 0.0 and noisy.max() <= 1.0
+    np.testing.assert_array_equal(noisy, add_noise(images, sigma, np.random.default_rng(seed)))
+
+
+def test_noise_changes_pixels_and_zero_noise_does_not():
+    images = np.full((4, 1, 8, 8), 0.5, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    assert np.count_nonzero(add_noise(images, 0.05, rng) != images) > images.size // 2
+    np.testing.assert_array_equal(add_noise(images, 0.0, rng), images)
+
+
+@pytest.mark.parametrize("kind", ["localization", "landmarks"])
+def test_random_augment_flips_some_rows_and_leaves_the_other_targets_alone(kind):
+    if kind == "localization":
+        images, targets = localization_dataset(64, image_size=32, seed=4)
+    else:
+        images, targets = landmark_dataset(64, image_size=32, seed=4)
+    rng = np.random.default_rng(0)
+    augmented_images, augmented_targets = random_augment(images, targets, kind, rng)
+    assert augmented_images.dtype == images.dtype and augmented_images.shape == images.shape
+    assert augmented_images.min() >= 0.0 and augmented_images.max() <= 1.0
+    _, flipped_targets = horizontal_flip(images, targets, kind)
+    kept = (augmented_targets == targets).all(axis=1)
+    flipped = (augmented_targets == flipped_targets).all(axis=1)
+    assert np.all(kept | flipped)
+    moved = (targets != flipped_targets).any(axis=1)
+    assert (flipped & moved).any() and (kept & moved).any()
+
+
+def test_random_augment_with_certain_flip_flips_every_row():
+    images, targets = localization_dataset(16, image_size=32, seed=5)
+    _, flipped_targets = horizontal_flip(images, targets, "localization")
+    rng = np.random.default_rng(1)
+    _, augmented = random_augment(images, targets, "localization", rng, flip_probability=1.0)
+    np.testing.assert_array_equal(augmented, flipped_targets)
+
+
+BATCH = np.zeros((2, 1, 4, 4), dtype=np.float32)
+BOXES = np.zeros((2, 8), dtype=np.float32)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "name"),
+    [
+        (lambda: horizontal_flip(BATCH[:, 0], BOXES), ValueError, "images"),
+        (lambda: horizontal_flip(BATCH, BOXES[:1]), ValueError, "targets"),
+        (lambda: horizontal_flip(BATCH, BOXES, "landmarks"), ValueError, "targets"),
+        (lambda: horizontal_flip(BATCH, BOXES, "boxes"), ValueError, "kind"),
+        (lambda: horizontal_flip(BATCH.tolist(), BOXES), TypeError, "images"),
+        (lambda: adjust_brightness(BATCH, np.zeros(3)), ValueError, "delta"),
+        (lambda: adjust_contrast(BATCH, -1.0), ValueError, "factor"),
+        (lambda: adjust_contrast(BATCH, "high"), TypeError, "factor"),
+        (lambda: add_noise(BATCH, 0.1, 0), TypeError, "rng"),
+        (lambda: add_noise(BATCH, -0.1, np.random.default_rng()), ValueError, "sigma"),
+        (lambda: random_augment(BATCH, BOXES, "localization", None), TypeError, "rng"),
+    ],
+)
+def test_bad_arguments_are_refused_by_name(call, error, name):
+    with pytest.raises(error, match=name):
+        call()

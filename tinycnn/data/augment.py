@@ -1,0 +1,153 @@
+"""Data augmentation: new training images from old ones, with targets that still tell the truth.
+
+A horizontal flip mirrors the picture, so the targets must move with it: a box centre b_x becomes
+1 - b_x, a landmark's x becomes 1 - x, and since the image's left mouth corner becomes the right one
+(see `faces`), the two mouth-corner slots swap. Rows without an object (p_c = 0) or without a face
+(is_face = 0) keep their zeros. Flipping twice gives the input back: exactly for the images and for
+box coordinates of 64x64 scenes (multiples of 1/128), and up to the float32 rounding of 1 - x
+(below 6e-8) for any other coordinate.
+
+Brightness, contrast and noise change only the pixels; they leave the targets alone, keep the dtype
+and clip the result to [0, 1]. All functions return new arrays and never change their inputs.
+
+Images are (N, C, H, W); targets are (N, 8) for kind="localization" ([p_c, b_x, b_y, b_h, b_w,
+classes...]) and (N, 7) for kind="landmarks" ([is_face, x_left, y_left, x_right, y_right, x_chin,
+y_chin]).
+"""
+
+import numpy as np
+
+KINDS = ("localization", "landmarks")
+
+LOCALIZATION_X_COLUMNS = [1]
+"""Target columns holding an x coordinate in a localization target: b_x."""
+
+LANDMARK_X_COLUMNS = [1, 3, 5]
+"""Target columns holding an x coordinate in a landmark target: left, right, chin."""
+
+LANDMARK_SLOTS_AFTER_FLIP = [0, 3, 4, 1, 2, 5, 6]
+"""Where each landmark target column comes from after a flip: the mouth corners swap."""
+
+
+def horizontal_flip(images, targets, kind="localization"):
+    """Mirror images (N, C, H, W) left to right and move their targets (N, K) with them.
+
+    Returns new (images, targets). Rows whose first entry (p_c or is_face) is 0 keep their targets.
+    """
+    _check_images(images)
+    _check_targets(targets, images, kind)
+    flipped_images = np.ascontiguousarray(images[..., ::-1])
+    flipped_targets = targets.copy()
+    present = targets[:, 0] != 0
+    if kind == "localization":
+        x_columns = LOCALIZATION_X_COLUMNS
+    else:
+        x_columns = LANDMARK_X_COLUMNS
+        flipped_targets[present] = targets[present][:, LANDMARK_SLOTS_AFTER_FLIP]
+    rows = np.flatnonzero(present)[:, None]
+    flipped_targets[rows, x_columns] = 1 - flipped_targets[rows, x_columns]
+    return flipped_images, flipped_targets
+
+
+def adjust_brightness(images, delta):
+    """images + delta, clipped to [0, 1]; delta a number or one per image (N,)."""
+    _check_images(images)
+    delta = _per_image_amount(delta, images, "delta")
+    return np.clip(images + delta, 0.0, 1.0).astype(images.dtype, copy=False)
+
+
+def adjust_contrast(images, factor):
+    """Stretch each image's tones away from its mean by `factor` (< 1 flattens, > 1 sharpens),
+    clipped to [0, 1]; factor a number or one per image (N,), at least 0."""
+    _check_images(images)
+    factor = _per_image_amount(factor, images, "factor")
+    if np.any(factor < 0):
+        raise ValueError("factor must be at least 0")
+    means = images.mean(axis=(1, 2, 3), keepdims=True)
+    return np.clip(means + factor * (images - means), 0.0, 1.0).astype(images.dtype, copy=False)
+
+
+def add_noise(images, sigma, rng):
+    """images plus Gaussian noise of standard deviation sigma (>= 0), clipped to [0, 1]."""
+    _check_images(images)
+    _check_rng(rng)
+    sigma = _per_image_amount(sigma, images, "sigma")
+    if np.any(sigma < 0):
+        raise ValueError("sigma must be at least 0")
+    noise = sigma * rng.standard_normal(images.shape, dtype=np.float32)
+    return np.clip(images + noise, 0.0, 1.0).astype(images.dtype, copy=False)
+
+
+def random_augment(
+    images,
+    targets,
+    kind,
+    rng,
+    flip_probability=0.5,
+    max_brightness=0.1,
+    max_contrast=0.2,
+    max_noise=0.03,
+):
+    """A random variant of a training batch: returns new (images, targets).
+
+    Each image is flipped with probability flip_probability, its brightness shifted by up to
+    +-max_brightness, its contrast scaled by a factor within 1 +- max_contrast, and noise of a
+    standard deviation up to max_noise added.
+    """
+    _check_images(images)
+    _check_targets(targets, images, kind)
+    _check_rng(rng)
+    n = len(images)
+    flip = rng.random(n) < flip_probability
+    images, targets = images.copy(), targets.copy()
+    images[flip], targets[flip] = horizontal_flip(images[flip], targets[flip], kind)
+    images = adjust_brightness(images, rng.uniform(-max_brightness, max_brightness, size=n))
+    images = adjust_contrast(images, rng.uniform(1 - max_contrast, 1 + max_contrast, size=n))
+    images = add_noise(images, rng.uniform(0.0, max_noise, size=n), rng)
+    return images, targets
+
+
+def _per_image_amount(amount, images, name):
+    """A number, or one number per image (N,), as an array that broadcasts over (N, C, H, W)."""
+    try:
+        amount = np.asarray(amount, dtype=images.dtype)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number or an array of numbers") from None
+    if amount.ndim == 0:
+        return amount
+    if amount.shape != (len(images),):
+        raise ValueError(
+            f"{name} must be a number or have shape ({len(images)},), got {amount.shape}"
+        )
+    return amount.reshape(-1, 1, 1, 1)
+
+
+def _check_images(images):
+    if not isinstance(images, np.ndarray) or not np.issubdtype(images.dtype, np.floating):
+        raise TypeError("images must be a float numpy array of shape (N, C, H, W)")
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape (N, C, H, W), got {images.shape}")
+
+
+def _check_targets(targets, images, kind):
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if not isinstance(targets, np.ndarray) or not np.issubdtype(targets.dtype, np.floating):
+        raise TypeError("targets must be a float numpy array")
+    if kind == "localization":
+        expected = "(N, 5 + number of classes)"
+        width_fits = targets.ndim == 2 and targets.shape[1] > 5
+    else:
+        expected = "(N, 7)"
+        width_fits = targets.ndim == 2 and targets.shape[1] == 7
+    if not width_fits or len(targets) != len(images):
+        raise ValueError(
+            f"targets must have shape {expected} with N = {len(images)}, got {targets.shape}"
+        )
+
+
+def _check_rng(rng):
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"rng must be a numpy Generator (np.random.default_rng), got {type(rng).__name__}"
+        )
