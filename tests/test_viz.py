@@ -1,0 +1,165 @@
+"""The pictures: each returns a Figure, writes a PNG when asked, and draws what it says."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from tinycnn import viz
+from tinycnn.data.faces import landmark_dataset
+from tinycnn.data.scenes import CLASS_NAMES, localization_dataset
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    images, targets = localization_dataset(6, image_size=32, seed=2)
+    predictions = targets.copy()
+    predictions[:, 0] = np.where(targets[:, 0] == 1, 0.9, 0.2)
+    predictions[:, 5:] = np.where(targets[:, :1] == 1, 0.8 * targets[:, 5:] + 0.1, 1 / 3)
+    return images, targets, predictions
+
+
+@pytest.fixture(scope="module")
+def portraits():
+    images, targets = landmark_dataset(5, image_size=32, seed=2)
+    predictions = targets.copy()
+    predictions[:, 1:] = np.clip(targets[:, 1:] + 0.02, 0, 1) * (targets[:, :1] == 1)
+    return images, targets, predictions
+
+
+def assert_png(path):
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+
+
+def image_axes(figure):
+    return [ax for ax in figure.axes if ax.get_visible() and ax.images]
+
+
+def test_show_localization_draws_a_box_per_object_and_labels_truth_and_prediction(scenes, tmp_path):
+    images, targets, predictions = scenes
+    path = tmp_path / "scenes.png"
+    figure = viz.show_localization(images, targets, predictions, ncols=4, path=path)
+    assert isinstance(figure, Figure)
+    assert_png(path)
+    axes = image_axes(figure)
+    assert len(axes) == len(images)
+    for ax, truth in zip(axes, targets):
+        boxes = [patch for patch in ax.patches if isinstance(patch, Rectangle)]
+        if truth[0] == 1:
+            name = CLASS_NAMES[int(truth[5:].argmax())]
+            assert ax.get_title() == name and ax.get_xlabel() == f"{name} 0.90"
+            assert len(boxes) == 2
+            b_x, b_y, b_h, b_w = truth[1:5] * 32
+            assert boxes[0].get_xy() == pytest.approx((b_x - b_w / 2, b_y - b_h / 2))
+            assert boxes[0].get_width() == pytest.approx(b_w)
+        else:
+            assert ax.get_title() == ax.get_xlabel() == "no object"
+            assert not boxes
+
+
+def test_show_localization_works_with_truth_or_prediction_alone(scenes, tmp_path):
+    images, targets, predictions = scenes
+    only_truth = viz.show_localization(images[:, 0], y_true=targets)
+    assert all(ax.get_xlabel() == "" for ax in image_axes(only_truth))
+    only_prediction = viz.show_localization(images, y_pred=predictions, path=tmp_path / "p.png")
+    assert all(ax.get_title() == "" for ax in image_axes(only_prediction))
+    assert_png(tmp_path / "p.png")
+
+
+def test_show_landmarks_marks_three_named_points_per_face(portraits, tmp_path):
+    images, targets, predictions = portraits
+    figure = viz.show_landmarks(images, targets, predictions, path=tmp_path / "faces.png")
+    assert isinstance(figure, Figure)
+    assert_png(tmp_path / "faces.png")
+    for ax, truth in zip(image_axes(figure), targets):
+        names = [text.get_text() for text in ax.texts]
+        if truth[0] == 1:
+            assert names == list(viz.LANDMARK_NAMES)
+            true_dots = [line for line in ax.lines if line.get_marker() == "o"][0]
+            np.testing.assert_allclose(true_dots.get_xdata(), truth[1::2] * 32)
+            np.testing.assert_allclose(true_dots.get_ydata(), truth[2::2] * 32)
+            assert ax.get_xlabel() == "face 1.00"
+        else:
+            assert names == [] and ax.get_title() == "no face"
+
+
+def test_plot_history_puts_losses_and_metrics_on_separate_axes(tmp_path):
+    history = {
+        "loss": [1.0, 0.5, 0.3],
+        "val_loss": [1.1, 0.6, 0.4],
+        "val_p_c_accuracy": [0.5, 0.8, 0.9],
+    }
+    figure = viz.plot_history(history, path=tmp_path / "history.png")
+    assert_png(tmp_path / "history.png")
+    losses, metrics = figure.axes
+    assert [line.get_label() for line in losses.lines] == ["loss", "val_loss"]
+    assert [line.get_label() for line in metrics.lines] == ["val_p_c_accuracy"]
+    np.testing.assert_array_equal(metrics.lines[0].get_xdata(), [1, 2, 3])
+    assert len(viz.plot_history({"loss": [2.0, 1.0]}).axes) == 1
+
+
+def test_show_filters_shows_single_channel_filters_one_by_one(tmp_path):
+    weights = np.random.default_rng(0).normal(size=(6, 1, 3, 3))
+    figure = viz.show_filters(weights, path=tmp_path / "filters.png")
+    assert_png(tmp_path / "filters.png")
+    axes = image_axes(figure)
+    assert len(axes) == 6
+    np.testing.assert_array_equal(axes[2].images[0].get_array(), weights[2, 0])
+
+
+def test_show_filters_lays_many_channels_out_as_a_mosaic(tmp_path):
+    weights = np.random.default_rng(1).normal(size=(4, 3, 5, 5))
+    figure = viz.show_filters(weights, path=tmp_path / "mosaic.png")
+    assert_png(tmp_path / "mosaic.png")
+    mosaic = image_axes(figure)[0].images[0].get_array()
+    assert mosaic.shape == (4 * 6 - 1, 3 * 6 - 1)
+    np.testing.assert_array_equal(mosaic[6:11, 12:17], weights[1, 2])
+
+
+def test_show_feature_maps_gives_each_channel_its_own_scale(tmp_path):
+    maps = np.random.default_rng(2).random((5, 8, 8)) * np.arange(1, 6)[:, None, None]
+    figure = viz.show_feature_maps(maps, ncols=3, path=tmp_path / "maps.png")
+    assert_png(tmp_path / "maps.png")
+    axes = image_axes(figure)
+    assert len(axes) == 5
+    for ax, channel in zip(axes, maps):
+        assert ax.images[0].get_clim() == pytest.approx((channel.min(), channel.max()))
+
+
+def test_no_figure_is_left_open_in_pyplot(scenes, portraits):
+    plt.close("all")
+    viz.show_localization(*scenes)
+    viz.show_landmarks(*portraits)
+    viz.plot_history({"loss": [1.0]})
+    viz.show_filters(np.zeros((2, 1, 3, 3)))
+    viz.show_feature_maps(np.zeros((2, 4, 4)))
+    assert plt.get_fignums() == []
+
+
+IMAGES = np.zeros((2, 8, 8))
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "name"),
+    [
+        (lambda: viz.show_localization(np.zeros((2, 3, 8, 8))), ValueError, "images"),
+        (lambda: viz.show_localization(IMAGES, np.zeros((2, 7))), ValueError, "y_true"),
+        (lambda: viz.show_localization(IMAGES, y_pred=np.zeros((3, 8))), ValueError, "y_pred"),
+        (lambda: viz.show_localization(IMAGES, ncols=0), ValueError, "ncols"),
+        (lambda: viz.show_localization(np.zeros((0, 8, 8))), ValueError, "images"),
+        (lambda: viz.show_landmarks(IMAGES, np.zeros((2, 8))), ValueError, "y_true"),
+        (lambda: viz.show_landmarks("faces"), TypeError, "images"),
+        (lambda: viz.plot_history([1.0, 2.0]), TypeError, "history"),
+        (lambda: viz.plot_history({"loss": []}), ValueError, "loss"),
+        (lambda: viz.plot_history({"loss": ["a"]}), TypeError, "loss"),
+        (lambda: viz.show_filters(np.zeros((2, 3, 3))), ValueError, "weights"),
+        (lambda: viz.show_feature_maps(np.zeros((1, 2, 4, 4))), ValueError, "maps"),
+    ],
+)
+def test_bad_input_is_refused_by_name(call, error, name):
+    with pytest.raises(error, match=name):
+        call()

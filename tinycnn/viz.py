@@ -1,0 +1,315 @@
+"""The pictures: scenes with boxes, faces with landmarks, training curves, filters, feature maps.
+
+Every function returns a matplotlib Figure and, given `path`, also saves it there as a PNG. The
+figures are made with matplotlib.figure.Figure, not pyplot: nothing is registered with pyplot, so
+nothing stays open behind the caller's back, and the functions work on any backend, with or without
+a display. Save or show the returned figure as you like (in a notebook, `display(figure)`).
+
+Colours keep one meaning throughout: green is the truth, red (dashed) is the prediction.
+"""
+
+import math
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+
+from tinycnn.data.scenes import CLASS_NAMES
+
+TRUE_COLOUR = "limegreen"
+PREDICTED_COLOUR = "red"
+_TRUE_TEXT = {"color": TRUE_COLOUR, "fontsize": 8}
+_PREDICTED_TEXT = {"color": PREDICTED_COLOUR, "fontsize": 8}
+LANDMARK_NAMES = ("L", "R", "chin")
+"""Labels of the three landmarks: the image's left and right mouth corners, and the chin."""
+
+
+def show_localization(
+    images, y_true=None, y_pred=None, class_names=CLASS_NAMES, ncols=8, threshold=0.5, path=None
+):
+    """A grid of scenes with their true boxes (green) and predicted boxes (red, dashed).
+
+    images (N, 1, H, W) or (N, H, W) in [0, 1]; y_true and y_pred (N, 5 + K) in the lecture's
+    format [p_c, b_x, b_y, b_h, b_w, c_1..c_K], p_c and classes as probabilities. Above each image
+    stands the true class in green; below it the predicted class and p_c in red ("car 0.98"), or
+    "no object" where p_c < threshold.
+    """
+    images = _grayscale_batch(images)
+    expected = f"(N, 5 + len(class_names)) = ({len(images)}, {5 + len(class_names)})"
+    y_true = _optional_rows(y_true, "y_true", (len(images), 5 + len(class_names)), expected)
+    y_pred = _optional_rows(y_pred, "y_pred", (len(images), 5 + len(class_names)), expected)
+    figure, axes = _image_grid(images, ncols)
+    for index, ax in enumerate(axes):
+        if y_true is not None:
+            _draw_box(ax, y_true[index], threshold, TRUE_COLOUR, "-")
+            ax.set_title(_scene_label(y_true[index], class_names, threshold), **_TRUE_TEXT)
+        if y_pred is not None:
+            _draw_box(ax, y_pred[index], threshold, PREDICTED_COLOUR, "--")
+            label = _scene_label(y_pred[index], class_names, threshold, with_p_c=True)
+            ax.set_xlabel(label, **_PREDICTED_TEXT)
+    _legend(figure, y_true is not None, y_pred is not None, "box", "-", "--")
+    return _saved(figure, path)
+
+
+def show_landmarks(images, y_true=None, y_pred=None, ncols=8, threshold=0.5, path=None):
+    """A grid of portraits with their true (green dots) and predicted (red crosses) landmarks.
+
+    images (N, 1, H, W) or (N, H, W) in [0, 1]; y_true and y_pred (N, 7) [is_face, x_left,
+    y_left, x_right, y_right, x_chin, y_chin], points as fractions of the image. The points are
+    labelled L and R (the image's left and right mouth corners) and chin, and a thin red line
+    joins each predicted point to its true one. Points show where is_face >= threshold.
+    """
+    images = _grayscale_batch(images)
+    expected = f"(N, 7) = ({len(images)}, 7)"
+    y_true = _optional_rows(y_true, "y_true", (len(images), 7), expected)
+    y_pred = _optional_rows(y_pred, "y_pred", (len(images), 7), expected)
+    figure, axes = _image_grid(images, ncols)
+    for index, ax in enumerate(axes):
+        true_points = predicted_points = None
+        if y_true is not None:
+            ax.set_title(_face_label(y_true[index], threshold), **_TRUE_TEXT)
+            true_points = _landmark_points(ax, y_true[index], threshold)
+        if y_pred is not None:
+            ax.set_xlabel(_face_label(y_pred[index], threshold, with_score=True), **_PREDICTED_TEXT)
+            predicted_points = _landmark_points(ax, y_pred[index], threshold)
+        _draw_landmarks(ax, true_points, predicted_points)
+    _legend(figure, y_true is not None, y_pred is not None, "landmarks", "o", "x")
+    return _saved(figure, path)
+
+
+def plot_history(history, path=None):
+    """Training curves: history maps names to lists of one value per epoch, e.g.
+    {"loss": [...], "val_loss": [...], "val_p_c_accuracy": [...]}.
+
+    Every key is plotted: the losses (keys containing "loss") on the left axes, on a log scale when
+    they are all positive, and any other metrics on the right axes.
+    """
+    if not isinstance(history, dict) or not history:
+        raise TypeError("history must be a non-empty dict of name -> list of values per epoch")
+    curves = {}
+    for name, values in history.items():
+        curves[name] = _float_array(values, f"history[{name!r}]")
+        if curves[name].ndim != 1 or len(curves[name]) == 0:
+            raise ValueError(f"history[{name!r}] must be a non-empty list of numbers")
+    losses = {name: values for name, values in curves.items() if "loss" in name}
+    metrics = {name: values for name, values in curves.items() if "loss" not in name}
+    panels = [panel for panel in (("losses", losses), ("metrics", metrics)) if panel[1]]
+    figure = Figure(figsize=(5.5 * len(panels), 4), layout="constrained")
+    for ax, (title, group) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels):
+        for name, values in group.items():
+            ax.plot(np.arange(1, len(values) + 1), values, marker="o", ms=3, label=name)
+        if title == "losses" and all(np.all(values > 0) for values in group.values()):
+            ax.set_yscale("log")
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _saved(figure, path)
+
+
+def show_filters(weights, path=None):
+    """Convolution weights (C_out, C_in, k, k) as k x k tiles: red is positive, blue negative,
+    white zero, on one colour scale for all.
+
+    Single-channel filters (C_in = 1), like a first layer's on grayscale images, are shown one
+    tile per filter, numbered; otherwise as a mosaic, one row per filter (output channel) and one
+    column per input channel.
+    """
+    weights = _float_array(weights, "weights")
+    if weights.ndim != 4:
+        raise ValueError(f"weights must have shape (C_out, C_in, k, k), got {weights.shape}")
+    out_channels, in_channels, kernel_height, kernel_width = weights.shape
+    largest = np.abs(weights).max() or 1.0
+    if in_channels == 1:
+        figure, axes = _image_grid(weights[:, 0], 8, cmap="RdBu_r", vmin=-largest, vmax=largest)
+        for index, ax in enumerate(axes):
+            ax.set_title(f"filter {index}", fontsize=7)
+        shown, tiled_axes = axes[0].images[0], axes
+    else:
+        figure = Figure(
+            figsize=(min(12, 2.5 + 0.4 * in_channels), min(12, 1.2 + 0.4 * out_channels)),
+            layout="constrained",
+        )
+        ax = tiled_axes = figure.subplots()
+        shown = ax.imshow(
+            _mosaic(weights), cmap="RdBu_r", vmin=-largest, vmax=largest, interpolation="nearest"
+        )
+        ax.set_facecolor("0.3")  # the gaps between tiles (NaN), unlike a zero weight (white)
+        tile_height, tile_width = kernel_height + 1, kernel_width + 1
+        ax.set_xticks(*_ticks(in_channels, tile_width))
+        ax.set_yticks(*_ticks(out_channels, tile_height))
+        ax.tick_params(length=0, labelsize=7)
+        ax.set_xlabel("input channel")
+        ax.set_ylabel("output channel (filter)")
+    figure.suptitle(f"{out_channels} filters of {in_channels} x {kernel_height} x {kernel_width}")
+    figure.colorbar(shown, ax=tiled_axes, shrink=0.8, label="weight")
+    return _saved(figure, path)
+
+
+def show_feature_maps(maps, ncols=8, path=None):
+    """One image's activations (C, H, W) as a grid of C small images, each on its own grey scale
+    (black = that channel's lowest value, white = its highest)."""
+    maps = _float_array(maps, "maps")
+    if maps.ndim != 3:
+        raise ValueError(
+            "maps must have shape (C, H, W), one image's activations (e.g. activations[0]), "
+            f"got {maps.shape}"
+        )
+    figure, axes = _image_grid(maps, ncols)
+    for channel, ax in enumerate(axes):
+        ax.images[0].set_clim(maps[channel].min(), maps[channel].max())
+        ax.set_title(f"channel {channel}", fontsize=7)
+    figure.suptitle(f"{len(maps)} feature maps of {maps.shape[1]} x {maps.shape[2]}")
+    return _saved(figure, path)
+
+
+def _image_grid(images, ncols, cmap="gray", vmin=0.0, vmax=1.0):
+    """A figure with images (N, H, W) shown in a grid of ncols columns, in pixel coordinates:
+    pixel (row i, column j) covers [j, j + 1) x [i, i + 1), as in the datasets.
+    Returns the figure and the N axes that hold an image."""
+    if isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1:
+        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    if len(images) == 0:
+        raise ValueError("images must hold at least one image")
+    columns = min(ncols, len(images))
+    rows = math.ceil(len(images) / columns)
+    figure = Figure(figsize=(1.7 * columns, 2.1 * rows + 0.4), layout="constrained")
+    # Room between rows, so that each label stays with its own image.
+    figure.get_layout_engine().set(hspace=0.06)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    height, width = images.shape[1:]
+    for ax, image in zip(axes, images):
+        ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, extent=(0, width, height, 0),
+                  interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        # Points and boxes drawn later must not widen the view past the image.
+        ax.set_autoscale_on(False)
+    for ax in axes[len(images):]:
+        ax.set_visible(False)
+    return figure, axes[: len(images)]
+
+
+def _draw_box(ax, row, threshold, colour, linestyle):
+    """Draw the box of a lecture row [p_c, b_x, b_y, b_h, b_w, ...] if p_c >= threshold."""
+    if row[0] < threshold:
+        return
+    height, width = ax.images[0].get_array().shape
+    b_x, b_y, b_h, b_w = row[1:5]
+    corner = ((b_x - b_w / 2) * width, (b_y - b_h / 2) * height)
+    ax.add_patch(Rectangle(corner, b_w * width, b_h * height, fill=False, edgecolor=colour,
+                           linestyle=linestyle, linewidth=1.5))
+
+
+def _scene_label(row, class_names, threshold, with_p_c=False):
+    """"car", or "car 0.98" with p_c, or "no object" where p_c < threshold."""
+    if row[0] < threshold:
+        return "no object"
+    name = class_names[int(np.argmax(row[5:]))]
+    return f"{name} {row[0]:.2f}" if with_p_c else name
+
+
+def _face_label(row, threshold, with_score=False):
+    """"face", or "face 0.97" with is_face, or "no face" where is_face < threshold."""
+    if row[0] < threshold:
+        return "no face"
+    return f"face {row[0]:.2f}" if with_score else "face"
+
+
+def _landmark_points(ax, row, threshold):
+    """The three points (3, 2) of a landmark row in pixels, or None where is_face < threshold."""
+    if row[0] < threshold:
+        return None
+    height, width = ax.images[0].get_array().shape
+    return row[1:].reshape(3, 2) * [width, height]
+
+
+def _draw_landmarks(ax, true_points, predicted_points):
+    """Green dots for the truth, red crosses for the prediction, lines between, and names."""
+    if true_points is not None and predicted_points is not None:
+        for (true_x, true_y), (predicted_x, predicted_y) in zip(true_points, predicted_points):
+            ax.plot([true_x, predicted_x], [true_y, predicted_y], color=PREDICTED_COLOUR, lw=0.6)
+    if true_points is not None:
+        ax.plot(*true_points.T, "o", color=TRUE_COLOUR, ms=3.5, mec="black", mew=0.4)
+    if predicted_points is not None:
+        ax.plot(*predicted_points.T, "x", color=PREDICTED_COLOUR, ms=5, mew=1.5)
+    # Name the true points where there are some, else the predicted ones.
+    named_points, colour = true_points, TRUE_COLOUR
+    if named_points is None:
+        named_points, colour = predicted_points, PREDICTED_COLOUR
+    if named_points is not None:
+        for name, point in zip(LANDMARK_NAMES, named_points):
+            ax.annotate(name, point, xytext=(3, -3), textcoords="offset points", fontsize=6,
+                        color=colour, fontweight="bold")
+
+
+def _legend(figure, has_truth, has_prediction, what, true_style, predicted_style):
+    """A legend above the grid saying which colour is the truth and which the prediction."""
+    handles = []
+    if has_truth:
+        handles.append(_legend_handle(TRUE_COLOUR, true_style, f"true {what}"))
+    if has_prediction:
+        handles.append(_legend_handle(PREDICTED_COLOUR, predicted_style, f"predicted {what}"))
+    if handles:
+        figure.legend(handles=handles, loc="outside upper center", ncols=len(handles), fontsize=8,
+                      frameon=False)
+
+
+def _legend_handle(colour, style, label):
+    if style in ("-", "--"):
+        return Line2D([], [], color=colour, linestyle=style, linewidth=1.5, label=label)
+    return Line2D([], [], color=colour, marker=style, linestyle="none", label=label)
+
+
+def _mosaic(tiles):
+    """Tiles (R, C, h, w) -> one (R (h + 1) - 1, C (w + 1) - 1) image with NaN gaps between them."""
+    rows, columns, height, width = tiles.shape
+    mosaic = np.full((rows * (height + 1) - 1, columns * (width + 1) - 1), np.nan)
+    for row in range(rows):
+        for column in range(columns):
+            top, left = row * (height + 1), column * (width + 1)
+            mosaic[top:top + height, left:left + width] = tiles[row, column]
+    return mosaic
+
+
+def _ticks(count, tile_size):
+    """Tick positions at the centres of count mosaic tiles (tile_size pixels apart), and labels."""
+    indices = range(0, count, 1 if count <= 16 else 4)
+    positions = [index * tile_size + (tile_size - 2) / 2 for index in indices]
+    return positions, [str(index) for index in indices]
+
+
+def _saved(figure, path):
+    if path is not None:
+        figure.savefig(path, dpi=120)
+    return figure
+
+
+def _grayscale_batch(images):
+    """images (N, 1, H, W) or (N, H, W) -> (N, H, W) float array."""
+    images = _float_array(images, "images")
+    if images.ndim == 4 and images.shape[1] == 1:
+        return images[:, 0]
+    if images.ndim != 3:
+        raise ValueError(f"images must have shape (N, 1, H, W) or (N, H, W), got {images.shape}")
+    return images
+
+
+def _optional_rows(rows, name, shape, expected):
+    """None, or rows as a float array of the given shape."""
+    if rows is None:
+        return None
+    rows = _float_array(rows, name)
+    if rows.shape != shape:
+        raise ValueError(f"{name} must have shape {expected}, got {rows.shape}")
+    return rows
+
+
+def _float_array(values, name):
+    if isinstance(values, (str, bytes, dict)):
+        raise TypeError(f"{name} must be an array of numbers, got {type(values).__name__}")
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of numbers") from None
