@@ -16,8 +16,8 @@ weights (C_out, C_in, k, k), bias (C_out,), dout (N, C_out, H_out, W_out), one f
 import numba
 import numpy as np
 
-from tinycnn.kernels.layout import VECTOR, batch_planes, tap_grid
-from tinycnn.kernels.taps import correlate, tap_grads
+from tinycnn.kernels.layout import VECTOR, batch_planes, plan_grid, tap_offsets
+from tinycnn.kernels.taps import bias_grads, correlate, tap_grads
 
 
 def _kernel_taps(channels, kernel_h, kernel_w):
@@ -26,28 +26,30 @@ def _kernel_taps(channels, kernel_h, kernel_w):
     return c.ravel(), di.ravel(), dj.ravel()
 
 
-def _correlate(x, weights, bias, stride, top, left, out_h, out_w):
-    """out[n, f, i, j] = bias[f] + sum_{c,di,dj} w[f, c, di, dj] * x[n, c, i*s + di - top, j*s + dj - left],
-    x taken as zero outside its H x W: the forward pass with asymmetric (even negative) padding."""
-    n_filters, channels, kernel_h, kernel_w = weights.shape
-    taps = _kernel_taps(channels, kernel_h, kernel_w)
-    grid, offsets = tap_grid(x.shape, taps, stride, top, left, out_h, out_w)
-    planes = batch_planes(x, stride, grid.rows, grid.width, grid.lead, grid.length)
-    out = np.empty((x.shape[0], n_filters, out_h, out_w), x.dtype)
-    flat_weights = np.ascontiguousarray(weights).reshape(n_filters, -1)
-    correlate(planes, offsets, flat_weights, bias, grid.rows, grid.width, out, numba.get_num_threads())
-    return out
+def _input_planes(x, kernel_size, stride, padding, out_h, out_w):
+    """x as batch planes for a forward pass, their grid, and the offset of every tap (c, di, dj)."""
+    shifts = (np.arange(kernel_size) - padding) // stride
+    grid = plan_grid(x.shape, stride, shifts, shifts, out_h, out_w)
+    planes = batch_planes(x, stride, *grid)
+    taps = _kernel_taps(x.shape[1], kernel_size, kernel_size)
+    return planes, grid, tap_offsets(grid, taps, stride, padding, padding)
 
 
 def conv2d_forward(x, weights, bias, stride, padding):
     """out[n, f, i, j] = bias[f] + sum_{c,di,dj} w[f, c, di, dj] * x_pad[n, c, i*s + di, j*s + dj]."""
     x = np.ascontiguousarray(x)
+    weights = np.ascontiguousarray(weights)
     bias = np.ascontiguousarray(bias)
-    _, _, height, width = x.shape
-    k = weights.shape[2]
+    n_samples, _, height, width = x.shape
+    n_filters, _, k, _ = weights.shape
     out_h = (height + 2 * padding - k) // stride + 1
     out_w = (width + 2 * padding - k) // stride + 1
-    return _correlate(x, weights, bias, stride, padding, padding, out_h, out_w)
+    planes, grid, offsets = _input_planes(x, k, stride, padding, out_h, out_w)
+    out = np.empty((n_samples, n_filters, out_h, out_w), x.dtype)
+    placement = (out_h, out_w, 0, 0, 1)
+    flat_weights = weights.reshape(n_filters, -1)
+    correlate(planes, offsets, flat_weights, bias, grid.rows, grid.width, out, placement, numba.get_num_threads())
+    return out
 
 
 def conv2d_backward_input(dout, weights, input_shape, stride, padding):
@@ -55,32 +57,40 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
 
     Phase a of the rows, y + p = u*s + a, meets only taps di = m*s + a, from output rows
     i = u - m: a stride-1 correlation of dout with w[:, :, a::s] flipped (m' = M - 1 - m),
-    its padding M - 1 - u0 for the first phase row u0 inside dx. Stride 1: one phase, M = k,
+    padded by M - 1 - u0 for the first phase row u0 inside dx. Stride 1: one phase, M = k,
     u0 = p, padding k - 1 - p: dx is the forward pass of dout with the flipped, transposed kernel.
     """
     dout = np.ascontiguousarray(dout)
     _, channels, height, width = input_shape
+    n_filters = weights.shape[0]
     s, p = stride, padding
     dx = np.empty(input_shape, dout.dtype)
-    no_bias = np.zeros(channels, dout.dtype)
+    phases = []
     for a in range(s):
         for b in range(s):
             u0, v0 = -((a - p) // s), -((b - p) // s)  # first phase row and column inside dx
             y0, x0 = u0 * s + a - p, v0 * s + b - p  # where they land in dx
             out_h, out_w = len(range(y0, height, s)), len(range(x0, width, s))
-            if out_h == 0 or out_w == 0:
-                continue
             sub_kernel = weights[:, :, a::s, b::s]
             taps_h, taps_w = sub_kernel.shape[2:]
             if taps_h == 0 or taps_w == 0:  # stride > k: no window covers this phase
                 dx[:, :, y0::s, x0::s] = 0
-                continue
-            flipped = sub_kernel[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-            top, left = taps_h - 1 - u0, taps_w - 1 - v0
-            phase = _correlate(dout, flipped, no_bias, 1, top, left, out_h, out_w)
-            if s == 1:
-                return phase
-            dx[:, :, y0::s, x0::s] = phase
+            elif out_h > 0 and out_w > 0:
+                top, left = taps_h - 1 - u0, taps_w - 1 - v0
+                phases.append((sub_kernel, top, left, (out_h, out_w, y0, x0, s)))
+    # One layout of dout serves every phase: its grid has room for all their taps and outputs.
+    row_shifts = [shift for kernel, top, _, _ in phases for shift in (-top, kernel.shape[2] - 1 - top)]
+    col_shifts = [shift for kernel, _, left, _ in phases for shift in (-left, kernel.shape[3] - 1 - left)]
+    out_h = max(placement[0] for _, _, _, placement in phases)
+    out_w = max(placement[1] for _, _, _, placement in phases)
+    grid = plan_grid(dout.shape, 1, row_shifts, col_shifts, out_h, out_w)
+    planes = batch_planes(dout, 1, *grid)
+    no_bias = np.zeros(channels, dout.dtype)
+    for sub_kernel, top, left, placement in phases:
+        taps_h, taps_w = sub_kernel.shape[2:]
+        offsets = tap_offsets(grid, _kernel_taps(n_filters, taps_h, taps_w), 1, top, left)
+        flipped = np.ascontiguousarray(sub_kernel[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        correlate(planes, offsets, flipped.reshape(channels, -1), no_bias, grid.rows, grid.width, dx, placement, numba.get_num_threads())
     return dx
 
 
@@ -94,12 +104,10 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding):
     dout = np.ascontiguousarray(dout)
     n_samples, channels, _, _ = x.shape
     _, n_filters, out_h, out_w = dout.shape
-    k, s, p = kernel_size, stride, padding
-    grid, offsets = tap_grid(x.shape, _kernel_taps(channels, k, k), s, p, p, out_h, out_w)
-    planes = batch_planes(x, s, grid.rows, grid.width, grid.lead, grid.length)
+    k = kernel_size
+    planes, grid, offsets = _input_planes(x, k, stride, padding, out_h, out_w)
     # dout on the grid of the outputs q, zero where an output is thrown away.
     total = -(-n_samples * grid.rows * grid.width // VECTOR) * VECTOR
     dout_planes = batch_planes(dout, 1, grid.rows, grid.width, 0, total).reshape(n_filters, total)
     dweights = tap_grads(planes, offsets, dout_planes, numba.get_num_threads())
-    dbias = dout.sum(axis=(0, 2, 3))
-    return dweights.reshape(n_filters, channels, k, k), dbias
+    return dweights.reshape(n_filters, channels, k, k), bias_grads(dout_planes)

@@ -33,27 +33,32 @@ class Grid(NamedTuple):
     length: int
 
 
-def tap_grid(shape, taps, stride, top, left, out_h, out_w):
-    """The grid a correlation needs, and each tap's offset into the planes.
-
-    shape: the input's (N, C, H, W); taps: arrays (c, di, dj) of the taps used; output (i, j)
-    reads input pixel (i*s + di - top, j*s + dj - left), zero outside the input.
-    """
+def plan_grid(shape, stride, row_shifts, col_shifts, out_h, out_w):
+    """The grid for input `shape` (N, C, H, W) split into stride phases, and outputs (out_h, out_w)
+    whose taps read phase rows i + row_shifts (columns j + col_shifts), zero outside the input."""
     n_samples, _, height, width = shape
+    s = stride
+    top, bottom = min(row_shifts), max(row_shifts)
+    left, right = min(col_shifts), max(col_shifts)
+    # Room for every output, and for the zero rows (columns) a window reads above (left of) the
+    # first pixel, which are the previous sample's (row's) trailing zeros, and below (right).
+    rows = max(-(-height // s) + max(-top, 0), out_h + max(bottom, 0))
+    row_width = max(-(-width // s) + max(-left, 0), out_w + max(right, 0))
+    lead = max(0, -(top * row_width + left))
+    reach = max(0, bottom * row_width + right)
+    length = lead + n_samples * rows * row_width + reach + VECTOR
+    return Grid(int(rows), int(row_width), int(lead), int(length))
+
+
+def tap_offsets(grid, taps, stride, top, left):
+    """Offset of each tap (c, di, dj) into the planes: output (i, j) reads input pixel
+    (i*s + di - top, j*s + dj - left), which is phase plane ((c*s + (di - top) % s)*s + ...)
+    at row i + (di - top) // s, column j + (dj - left) // s."""
     c, di, dj = taps
     s = stride
-    row_shift, col_shift = (di - top) // s, (dj - left) // s
     phase = (c * s + (di - top) % s) * s + (dj - left) % s
-    # Room for every output, for the zero rows (columns) a window reads above (left of) the
-    # first pixel, which are the previous sample's (row's) trailing zeros, and below (right).
-    rows = max(-(-height // s) + max(-row_shift.min(), 0), out_h + max(row_shift.max(), 0))
-    row_width = max(-(-width // s) + max(-col_shift.min(), 0), out_w + max(col_shift.max(), 0))
-    lead = max(0, -(row_shift.min() * row_width + col_shift.min()))
-    reach = max(0, row_shift.max() * row_width + col_shift.max())
-    length = lead + n_samples * rows * row_width + reach + VECTOR
-    grid = Grid(int(rows), int(row_width), int(lead), int(length))
-    offsets = phase * length + lead + row_shift * row_width + col_shift
-    return grid, offsets.astype(np.int64)
+    row_shift, col_shift = (di - top) // s, (dj - left) // s
+    return (phase * grid.length + grid.lead + row_shift * grid.width + col_shift).astype(np.int64)
 
 
 @njit(cache=True, parallel=True)

@@ -89,13 +89,16 @@ def _accumulate_one(acc, x, offsets, weights, f, start, length):
 
 
 @njit(cache=True, parallel=True, fastmath=True)
-def correlate(x, offsets, weights, bias, rows, width, out, n_threads):
-    """out[n, f, i, j] = bias[f] + sum_t weights[f, t] * x[offsets[t] + n*rows*width + i*width + j].
+def correlate(x, offsets, weights, bias, rows, width, out, placement, n_threads):
+    """out[n, f, y0 + i*step, x0 + j*step] = bias[f] + sum_t weights[f, t] * x[offsets[t] + q]
+    with q = n*rows*width + i*width + j, for i < out_h, j < out_w; placement = (out_h, out_w, y0, x0, step).
 
-    x flat batch planes, offsets (T,), weights (F, T), bias (F,), out (N, F, H_out, W_out) filled
-    in place. The batch's rows (n, i) are cut into blocks, each computed as one run.
+    x flat batch planes, offsets (T,), weights (F, T), bias (F,), out (N, F, H, W) filled in
+    place (a forward pass fills all of it; an input-gradient phase every step-th row and column).
+    The batch's rows (n, i) are cut into blocks, each computed as one run.
     """
-    n_samples, n_out, out_h, out_w = out.shape
+    n_samples, n_out = out.shape[0], out.shape[1]
+    out_h, out_w, y0, x0, step = placement
     total_rows = n_samples * rows
     rows_per_block = _rows_per_block(total_rows, width, n_threads)
     n_blocks = -(-total_rows // rows_per_block)
@@ -120,7 +123,12 @@ def correlate(x, offsets, weights, bias, rows, width, out, n_threads):
                 if i < out_h:
                     row = (g - g0) * width
                     for r in range(block_channels):
-                        out[n, f + r, i, :] = acc[r, row : row + out_w]
+                        dest = out[n, f + r, y0 + i * step]
+                        if step == 1:
+                            dest[x0 : x0 + out_w] = acc[r, row : row + out_w]
+                        else:
+                            for j in range(out_w):
+                                dest[x0 + j * step] = acc[r, row + j]
             f += block_channels
 
 
@@ -232,3 +240,16 @@ def tap_grads(x, offsets, d, n_threads):
             for f in range(f, n_out):
                 _tap_grads_one(grads, x, d, offsets, f, q0, length)
     return shares.sum(axis=0)
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def bias_grads(d):
+    """db[f] = sum_q d[f, q]: the bias is a tap that always reads 1."""
+    db = np.empty(d.shape[0], d.dtype)
+    for f in prange(d.shape[0]):
+        row = d[f]
+        total = d.dtype.type(0)
+        for q in range(row.shape[0]):
+            total += row[q]
+        db[f] = total
+    return db
