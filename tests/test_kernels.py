@@ -176,6 +176,25 @@ def test_maxpool_matches_reference(case):
     np.testing.assert_array_equal(x, before)
 
 
+# Every code path of the max-pool: k = s = 2 (its own loop, even and odd sizes) and the general scan.
+POOL_KINDS = {"2x2 even": (2, 2, 8, 6), "2x2 odd": (2, 2, 7, 9), "3x3 stride 2": (3, 2, 9, 8), "2x2 stride 1": (2, 1, 5, 6)}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("values", ["ties", "normal"])
+@pytest.mark.parametrize("kind", POOL_KINDS.values(), ids=POOL_KINDS.keys())
+def test_maxpool_kinds(kind, values, dtype):
+    k, s, h, w = kind
+    x = make_pool_input((2, 3, h, w), dtype, "contiguous", 0, values)
+    out, argmax = pool.maxpool2d_forward(x, k, s)
+    expected_out, expected_argmax = reference.maxpool2d_forward(x, k, s)
+    np.testing.assert_array_equal(out, expected_out)
+    np.testing.assert_array_equal(argmax, expected_argmax)
+    dout = np.random.default_rng(1).standard_normal(out.shape).astype(dtype)
+    expected_dx = reference.maxpool2d_backward(dout, argmax, x.shape)
+    np.testing.assert_allclose(pool.maxpool2d_backward(dout, argmax, x.shape), expected_dx, **tolerance(dtype))
+
+
 def test_maxpool_first_maximum_and_overlap():
     """All-zero windows pick their top-left pixel; overlapping windows add their gradients."""
     x = np.zeros((1, 1, 3, 3))

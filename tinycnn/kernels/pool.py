@@ -13,26 +13,55 @@ import numpy as np
 from numba import njit, prange
 
 
+@njit(cache=True)
+def _pool_plane(xp, k, s, out, argmax):
+    """One plane, any k and s: scan each window in row-major order."""
+    width = xp.shape[1]
+    out_h, out_w = out.shape
+    for i in range(out_h):
+        for j in range(out_w):
+            best = xp[i * s, j * s]
+            where = i * s * width + j * s
+            for di in range(k):
+                row = xp[i * s + di]
+                for dj in range(k):
+                    # Strictly greater: on ties the first maximum in scan order stays.
+                    if row[j * s + dj] > best:
+                        best = row[j * s + dj]
+                        where = (i * s + di) * width + j * s + dj
+            out[i, j] = best
+            argmax[i, j] = where
+
+
+@njit(cache=True)
+def _pool_plane_2x2(xp, out, argmax):
+    """One plane, k = s = 2 (the usual halving): the four taps written out, which vectorizes."""
+    width = xp.shape[1]
+    out_h, out_w = out.shape
+    for i in range(out_h):
+        top, bottom = xp[2 * i], xp[2 * i + 1]
+        out_row, argmax_row = out[i], argmax[i]
+        first = 2 * i * width
+        for j in range(out_w):
+            best, where = top[2 * j], first + 2 * j
+            if top[2 * j + 1] > best:
+                best, where = top[2 * j + 1], first + 2 * j + 1
+            if bottom[2 * j] > best:
+                best, where = bottom[2 * j], first + width + 2 * j
+            if bottom[2 * j + 1] > best:
+                best, where = bottom[2 * j + 1], first + width + 2 * j + 1
+            out_row[j] = best
+            argmax_row[j] = where
+
+
 @njit(cache=True, parallel=True)
 def _pool_planes(x, k, s, out, argmax):
     """Fill out and argmax (P, H_out, W_out) from the planes x (P, H, W)."""
-    n_planes, _, width = x.shape
-    _, out_h, out_w = out.shape
-    for plane in prange(n_planes):
-        xp = x[plane]
-        for i in range(out_h):
-            for j in range(out_w):
-                best = xp[i * s, j * s]
-                where = i * s * width + j * s
-                for di in range(k):
-                    row = xp[i * s + di]
-                    for dj in range(k):
-                        # Strictly greater: on ties the first maximum in scan order stays.
-                        if row[j * s + dj] > best:
-                            best = row[j * s + dj]
-                            where = (i * s + di) * width + j * s + dj
-                out[plane, i, j] = best
-                argmax[plane, i, j] = where
+    for plane in prange(x.shape[0]):
+        if k == 2 and s == 2:
+            _pool_plane_2x2(x[plane], out[plane], argmax[plane])
+        else:
+            _pool_plane(x[plane], k, s, out[plane], argmax[plane])
 
 
 @njit(cache=True, parallel=True)
