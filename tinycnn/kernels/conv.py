@@ -109,5 +109,5 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding):
     # dout on the grid of the outputs q, zero where an output is thrown away.
     total = -(-n_samples * grid.rows * grid.width // VECTOR) * VECTOR
     dout_planes = batch_planes(dout, 1, grid.rows, grid.width, 0, total).reshape(n_filters, total)
-    dweights = tap_grads(planes, offsets, dout_planes, numba.get_num_threads())
+    dweights = tap_grads(planes, offsets, dout_planes, numba.get_num_threads()).sum(axis=0)
     return dweights.reshape(n_filters, channels, k, k), bias_grads(dout_planes)

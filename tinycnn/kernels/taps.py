@@ -219,11 +219,11 @@ def _tap_grads_one(grads, x, d, offsets, f, q0, length):
 
 @njit(cache=True, parallel=True, fastmath=True)
 def tap_grads(x, offsets, d, n_threads):
-    """g[f, t] = sum_q d[f, q] * x[offsets[t] + q]   (F, T).
+    """shares (n_threads, F, T), summing to g[f, t] = sum_q d[f, q] * x[offsets[t] + q].
 
     x flat batch planes, d (F, L) output gradients laid out like the outputs q (zero where an
     output is thrown away; L a whole number of vectors). Each thread sums its share of the
-    blocks of q, then the shares are added.
+    blocks of q; the caller adds the shares (here it would cost seconds of compile time).
     """
     n_out, total = d.shape
     n_blocks = -(-total // BLOCK)
@@ -239,7 +239,7 @@ def tap_grads(x, offsets, d, n_threads):
                 f += CHANNELS
             for f in range(f, n_out):
                 _tap_grads_one(grads, x, d, offsets, f, q0, length)
-    return shares.sum(axis=0)
+    return shares
 
 
 @njit(cache=True, parallel=True, fastmath=True)
