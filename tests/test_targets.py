@@ -1,0 +1,250 @@
+"""Tests for tinycnn.targets: the lecture's vectors, their encoding, decoding and box formats."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from strategies import centre_boxes, grid_boxes, landmark_targets, localization_targets
+from tinycnn.data import landmark_dataset, localization_dataset
+from tinycnn.targets import (
+    LANDMARK_NAMES,
+    NO_OBJECT,
+    Landmarks,
+    Localization,
+    center_to_corners,
+    check_landmark_targets,
+    check_localization_targets,
+    corners_to_center,
+    decode_landmarks,
+    decode_localization,
+    encode_landmarks,
+    encode_localization,
+    encode_localization_batch,
+)
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+
+# --- localization vectors ---------------------------------------------------------------------
+
+def test_encode_localization_puts_each_number_in_the_lecture_order():
+    b_x, b_y, b_h, b_w = 0.5, 0.25, 0.125, 0.75
+    y = encode_localization(2, (b_x, b_y, b_h, b_w), num_classes=4)
+    assert y.shape == (4 + 5,)
+    assert y[0] == 1  # p_c
+    assert (y[1], y[2], y[3], y[4]) == (b_x, b_y, b_h, b_w)  # b_h before b_w
+    assert y[5:].tolist() == [0, 0, 1, 0]  # c_3 for class index 2
+
+
+def test_encode_localization_without_object_is_all_zeros_and_ignores_the_box():
+    y = encode_localization(None, (np.nan, 7, -1, 0), num_classes=3)
+    assert y.shape == (8,)
+    assert not np.any(y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_encode_localization_gives_the_dtype_asked_for(dtype):
+    assert encode_localization(0, (0.5, 0.5, 0.5, 0.5), 2, dtype=dtype).dtype == dtype
+
+
+@pytest.mark.parametrize("label, box, match", [
+    (3, (0.5, 0.5, 0.2, 0.2), r"label must be a class index in 0\.\.2"),
+    (-1, (0.5, 0.5, 0.2, 0.2), "label must be a class index"),
+    (True, (0.5, 0.5, 0.2, 0.2), "label must be a class index"),
+    (1.0, (0.5, 0.5, 0.2, 0.2), "label must be a class index"),
+    (1, (0.5, 0.5, 0.2), r"box must be 4 numbers \(b_x, b_y, b_h, b_w\)"),
+    (1, (0.5, 1.5, 0.2, 0.2), r"box must be 4 numbers .* in \[0, 1\]"),
+    (1, (0.5, 0.5, 0.0, 0.2), "b_h, b_w > 0"),
+    (1, (0.5, np.nan, 0.2, 0.2), "box must be 4 numbers"),
+])
+def test_encode_localization_rejects_bad_labels_and_boxes(label, box, match):
+    with pytest.raises(ValueError, match=match):
+        encode_localization(label, box, num_classes=3)
+
+
+@pytest.mark.parametrize("num_classes", [0, -2, 2.0, None])
+def test_encode_localization_needs_a_positive_class_count(num_classes):
+    with pytest.raises(ValueError, match="num_classes must be a positive integer"):
+        encode_localization(None, None, num_classes)
+
+
+@given(st.data(), st.integers(1, 5))
+def test_encode_localization_batch_matches_encoding_one_image_at_a_time(data, num_classes):
+    n = data.draw(st.integers(0, 6))
+    labels = data.draw(st.lists(st.integers(NO_OBJECT, num_classes - 1), min_size=n, max_size=n))
+    boxes = np.array([data.draw(centre_boxes()) for _ in range(n)]).reshape(n, 4)
+    batch = encode_localization_batch(np.array(labels, dtype=int), boxes, num_classes)
+    one_by_one = [encode_localization(None if label == NO_OBJECT else label, box, num_classes)
+                  for label, box in zip(labels, boxes)]
+    assert batch.shape == (n, num_classes + 5)
+    assert batch.dtype == np.float32
+    np.testing.assert_array_equal(batch, np.array(one_by_one).reshape(n, num_classes + 5))
+
+
+def test_encode_localization_batch_ignores_boxes_of_empty_images():
+    boxes = np.array([[np.nan, 9.0, -1.0, 0.0], [0.5, 0.5, 0.5, 0.5]])
+    y = encode_localization_batch(np.array([NO_OBJECT, 0]), boxes, num_classes=2)
+    assert not np.any(y[0])
+    assert y[1, 0] == 1
+
+
+@pytest.mark.parametrize("labels, boxes, match", [
+    (np.array([0, 3]), np.full((2, 4), 0.5), r"labels must be class indices in 0\.\.2 or -1"),
+    (np.array([0, -2]), np.full((2, 4), 0.5), r"found -2 in row 1"),
+    (np.array([0.0, 1.0]), np.full((2, 4), 0.5), "labels must be a 1-D integer array"),
+    (np.array([0, 1]), np.full((3, 4), 0.5), r"boxes must have shape \(N, 4\) = \(2, 4\)"),
+    (np.array([0, 1]), np.array([[0.5, 0.5, 0.5, 0.5], [0.5, 0.5, 0.0, 0.5]]),
+     r"boxes must be .* with b_h, b_w > 0 where there is an object, found .* in row 1"),
+])
+def test_encode_localization_batch_rejects_bad_input(labels, boxes, match):
+    with pytest.raises(ValueError, match=match):
+        encode_localization_batch(labels, boxes, num_classes=3)
+
+
+@given(st.integers(0, 4), centre_boxes())
+def test_decode_localization_reads_back_what_encode_wrote(label, box):
+    decoded = decode_localization(encode_localization(label, box, 5, dtype=np.float64), 5)
+    assert decoded == Localization(p_c=1.0, label=label, box=tuple(box))
+
+
+def test_decode_localization_reads_an_empty_image_as_no_object():
+    decoded = decode_localization(encode_localization(None, None, 3), 3)
+    assert decoded == Localization(p_c=0.0, label=None, box=None)
+
+
+def test_decode_localization_takes_the_argmax_class_and_the_threshold():
+    y_hat = np.array([0.6, 0.5, 0.5, 0.2, 0.1, 0.1, 0.7, 0.2])
+    assert decode_localization(y_hat, 3).label == 1
+    below = decode_localization(y_hat, 3, threshold=0.7)
+    assert below.p_c == pytest.approx(0.6)
+    assert below.label is None and below.box is None
+
+
+@given(localization_targets(num_classes=3))
+def test_decode_localization_of_a_batch_gives_one_result_per_row(y):
+    decoded = decode_localization(y, 3)
+    assert len(decoded) == len(y)
+    for row, result in zip(y, decoded):
+        assert (result.label is None) == (row[0] == 0)
+
+
+@pytest.mark.parametrize("y_hat, threshold, match", [
+    (np.zeros(7), 0.5, r"y_hat must have shape \(8,\) or \(N, 8\), got \(7,\)"),
+    (np.zeros((2, 9)), 0.5, r"y_hat must have shape \(N, 8\), got \(2, 9\)"),
+    (np.full(8, np.nan), 0.5, "y_hat must be finite"),
+    (np.zeros(8), 1.5, r"threshold must be a number in \[0, 1\]"),
+])
+def test_decode_localization_rejects_bad_input(y_hat, threshold, match):
+    with pytest.raises(ValueError, match=match):
+        decode_localization(y_hat, 3, threshold)
+
+
+def test_decode_localization_wants_a_float_array():
+    with pytest.raises(TypeError, match="y_hat must be a numpy float array"):
+        decode_localization([[1, 0, 0, 0, 0, 1, 0, 0]], 3)
+
+
+# --- box formats -----------------------------------------------------------------------------
+
+def test_center_to_corners_on_one_box():
+    b_x, b_y, b_h, b_w = 0.5, 0.25, 0.25, 0.5
+    corners = center_to_corners(np.array([b_x, b_y, b_h, b_w]))
+    np.testing.assert_array_equal(corners, [b_x - b_w / 2, b_y - b_h / 2, b_x + b_w / 2,
+                                            b_y + b_h / 2])
+
+
+@given(st.lists(st.tuples(centre_boxes(), centre_boxes()), min_size=1, max_size=3))
+def test_center_and_corners_round_trip(pairs_of_boxes):
+    boxes = np.array(pairs_of_boxes)  # (n, 2, 4): conversions work on any leading shape
+    corners = center_to_corners(boxes)
+    assert corners.shape == boxes.shape
+    np.testing.assert_allclose(corners_to_center(corners), boxes, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(center_to_corners(corners_to_center(corners)), corners,
+                               rtol=0, atol=1e-12)
+
+
+@given(grid_boxes())
+def test_corner_differences_give_back_the_sizes_exactly_on_the_grid(box):
+    x_min, y_min, x_max, y_max = center_to_corners(box)
+    assert x_max - x_min == box[3] and y_max - y_min == box[2]
+
+
+def test_box_formats_keep_float32():
+    assert center_to_corners(np.full(4, 0.5, dtype=np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("convert", [center_to_corners, corners_to_center])
+def test_box_formats_reject_other_shapes(convert):
+    with pytest.raises(ValueError, match=r"boxes must have shape \(\.\.\., 4\), got \(2, 3\)"):
+        convert(np.zeros((2, 3)))
+
+
+# --- landmark vectors -------------------------------------------------------------------------
+
+def test_landmark_names_follow_the_vector():
+    assert LANDMARK_NAMES == ("left_mouth_corner", "right_mouth_corner", "chin_tip")
+
+
+def test_encode_landmarks_puts_x_then_y_for_each_point():
+    points = np.array([[0.25, 0.5], [0.75, 0.5], [0.5, 0.875]])
+    y = encode_landmarks(points)
+    assert y.shape == (7,)
+    assert y[0] == 1  # is_face
+    assert y[1:].tolist() == [0.25, 0.5, 0.75, 0.5, 0.5, 0.875]
+
+
+def test_encode_landmarks_without_face_is_all_zeros():
+    y = encode_landmarks(None)
+    assert y.shape == (7,) and not np.any(y)
+
+
+@given(st.lists(st.floats(0, 1), min_size=6, max_size=6))
+def test_decode_landmarks_reads_back_what_encode_wrote(coordinates):
+    points = np.array(coordinates).reshape(3, 2)
+    decoded = decode_landmarks(encode_landmarks(points, dtype=np.float64))
+    assert decoded.is_face == 1.0
+    assert list(decoded.points) == list(LANDMARK_NAMES)
+    for name, point in zip(LANDMARK_NAMES, points):
+        assert decoded.points[name] == tuple(point)
+
+
+def test_decode_landmarks_below_the_threshold_has_no_points():
+    y_hat = np.array([[0.3, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [0.9, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]])
+    first, second = decode_landmarks(y_hat, threshold=0.5)
+    assert first == Landmarks(is_face=pytest.approx(0.3), points=None)
+    assert second.points["chin_tip"] == (0.5, 0.6)
+
+
+@pytest.mark.parametrize("points, match", [
+    (np.zeros((2, 2)), r"points must have shape \(3, 2\)"),
+    (np.zeros(6), r"points must have shape \(3, 2\)"),
+    (np.array([[0.1, 0.2], [0.3, 1.2], [0.5, 0.6]]), r"points must lie in \[0, 1\]"),
+])
+def test_encode_landmarks_rejects_bad_points(points, match):
+    with pytest.raises(ValueError, match=match):
+        encode_landmarks(points)
+
+
+def test_decode_landmarks_rejects_other_widths():
+    with pytest.raises(ValueError, match=r"y_hat must have shape \(7,\) or \(N, 7\)"):
+        decode_landmarks(np.zeros(8))
+
+
+# --- checks of whole batches of targets ------------------------------------------------------
+
+@given(localization_targets(num_classes=3, junk_when_empty=True))
+def test_valid_localization_targets_pass_whatever_empty_rows_hold(y):
+    assert check_localization_targets(y, 3) is y
+
+
+@given(landmark_targets(junk_when_empty=True))
+def test_valid_landmark_targets_pass_whatever_empty_rows_hold(y):
+    assert check_landmark_targets(y, 3) is y
+
+
+def test_the_generated_datasets_speak_this_format():
+    _, scene_targets = localization_dataset(12, seed=3)
+    _, face_targets = landmark_dataset(12, seed=3)
+    check_localization_targets(scene_targets, num_classes=scene_targets.shape[1] - 5)
+    check_landmark_targets(face_targets, num_landmarks=len(LANDMARK_NAMES))
