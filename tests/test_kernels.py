@@ -90,9 +90,9 @@ def test_conv_matches_reference(case):
     check_conv_against_reference(x, weights, bias, dout, case["stride"], case["padding"])
 
 
-# Small versions of the benchmark shapes (N, C_in, H, W, C_out, k, stride, padding): every kind
-# of layer a lesson builds goes through the same code paths as in the benchmark.
-BENCHMARK_KINDS = {
+# Small versions of the benchmark shapes (N, C_in, H, W, C_out, k, stride, padding), so every
+# kind of layer goes through the same code paths as in the benchmark, and some odd corners.
+CONV_KINDS = {
     "a: one input channel": (2, 1, 12, 12, 8, 3, 1, 1),
     "b: 3x3 same": (2, 8, 8, 8, 16, 3, 1, 1),
     "c: more channels": (2, 16, 6, 6, 32, 3, 1, 1),
@@ -102,12 +102,14 @@ BENCHMARK_KINDS = {
     "stride 2, odd size": (2, 3, 9, 11, 5, 3, 2, 1),
     "stride 3 > k": (1, 2, 10, 8, 3, 2, 3, 0),
     "1x1": (2, 5, 6, 7, 6, 1, 1, 0),
+    "padding >= k": (2, 2, 3, 4, 5, 2, 1, 3),
+    "stride 2, no pixel under a window": (1, 2, 1, 1, 3, 1, 2, 1),
 }
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", BENCHMARK_KINDS.values(), ids=BENCHMARK_KINDS.keys())
-def test_conv_benchmark_kinds(shape, dtype):
+@pytest.mark.parametrize("shape", CONV_KINDS.values(), ids=CONV_KINDS.keys())
+def test_conv_kinds(shape, dtype):
     n, c_in, h, w, c_out, k, stride, padding = shape
     problem = make_conv_problem(n, c_in, c_out, (h, w), k, stride, padding, dtype, "contiguous", 0)
     x, weights, bias, dout = problem

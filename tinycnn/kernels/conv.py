@@ -78,6 +78,8 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
             elif out_h > 0 and out_w > 0:
                 top, left = taps_h - 1 - u0, taps_w - 1 - v0
                 phases.append((sub_kernel, top, left, (out_h, out_w, y0, x0, s)))
+    if not phases:  # padding >= k can leave no pixel of dx under any window
+        return dx
     # One layout of dout serves every phase: its grid has room for all their taps and outputs.
     row_shifts = [shift for kernel, top, _, _ in phases for shift in (-top, kernel.shape[2] - 1 - top)]
     col_shifts = [shift for kernel, _, left, _ in phases for shift in (-left, kernel.shape[3] - 1 - left)]
