@@ -1,0 +1,136 @@
+"""Tests for tinycnn.outputs: raw network output -> the lecture's vector, and back from config."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from strategies import raw_outputs
+from tinycnn.outputs import (
+    Identity,
+    LandmarkOutput,
+    LocalizationOutput,
+    output_from_config,
+    sigmoid,
+    softmax,
+)
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+
+@given(st.floats(-30, 30))
+def test_sigmoid_is_the_logistic_function(z):
+    assert sigmoid(np.array(z)) == pytest.approx(1 / (1 + math.exp(-z)), rel=1e-12)
+
+
+@given(raw_outputs(3, 4, bound=1000.0))
+def test_sigmoid_is_symmetric_and_bounded_for_any_logit(z):
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        p = sigmoid(z)
+    assert np.all((p >= 0) & (p <= 1))
+    np.testing.assert_allclose(sigmoid(-z), 1 - p, rtol=0, atol=1e-15)
+
+
+@given(raw_outputs(3, 4, bound=1000.0), st.floats(-100, 100))
+def test_softmax_sums_to_one_and_ignores_a_shift(z, shift):
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        p = softmax(z)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(softmax(z + shift), p, rtol=0, atol=1e-12)
+
+
+def test_softmax_matches_its_formula_on_small_logits():
+    z = np.array([[0.5, -1.0, 2.0]])
+    exponentials = [math.exp(value) for value in z[0]]
+    expected = [value / sum(exponentials) for value in exponentials]
+    np.testing.assert_allclose(softmax(z)[0], expected, rtol=1e-12)
+
+
+@given(raw_outputs(4, 6))
+def test_identity_returns_a_copy_of_raw(raw):
+    out = Identity()(raw)
+    np.testing.assert_array_equal(out, raw)
+    assert not np.shares_memory(out, raw)
+
+
+@given(st.integers(1, 5), st.data())
+def test_localization_output_applies_sigmoid_keeps_the_box_and_applies_softmax(num_classes, data):
+    raw = data.draw(raw_outputs(3, num_classes + 5))
+    y_hat = LocalizationOutput(num_classes)(raw)
+    assert y_hat.shape == raw.shape
+    for row, out in zip(raw, y_hat):
+        assert out[0] == pytest.approx(1 / (1 + math.exp(-row[0])), rel=1e-12)
+        assert out[1:5].tolist() == row[1:5].tolist()
+        class_exponentials = [math.exp(value) for value in row[5:]]
+        expected = [value / sum(class_exponentials) for value in class_exponentials]
+        np.testing.assert_allclose(out[5:], expected, rtol=1e-12)
+
+
+@given(raw_outputs(3, 7))
+def test_landmark_output_applies_sigmoid_and_keeps_the_points(raw):
+    y_hat = LandmarkOutput()(raw)
+    np.testing.assert_allclose(y_hat[:, 0], [1 / (1 + math.exp(-z)) for z in raw[:, 0]],
+                               rtol=1e-12)
+    np.testing.assert_array_equal(y_hat[:, 1:], raw[:, 1:])
+    assert not np.shares_memory(y_hat, raw)
+
+
+EVERY_OUTPUT = [(Identity(), 5), (LocalizationOutput(4), 9), (LandmarkOutput(2), 5)]
+"""Each output map with a raw width it accepts."""
+
+
+@pytest.mark.parametrize("output, width", EVERY_OUTPUT)
+def test_outputs_keep_float32(output, width):
+    raw = np.linspace(-3, 3, 2 * width, dtype=np.float32).reshape(2, width)
+    assert output(raw).dtype == np.float32
+
+
+def test_localization_output_is_stable_for_huge_logits():
+    raw = np.array([[1000.0, 0.5, 0.5, 0.2, 0.2, 1000.0, -1000.0, 0.0],
+                    [-1000.0, 0.5, 0.5, 0.2, 0.2, -1000.0, -1000.0, -1000.0]])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        y_hat = LocalizationOutput(3)(raw)
+    assert y_hat[0, 0] == 1.0 and y_hat[1, 0] == 0.0
+    np.testing.assert_array_equal(y_hat[0, 5:], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(y_hat[1, 5:], [1 / 3] * 3)
+
+
+@pytest.mark.parametrize("output, width", EVERY_OUTPUT)
+def test_config_survives_json_and_rebuilds_the_same_map(output, width):
+    config = json.loads(json.dumps(output.get_config()))
+    assert config["name"] == type(output).__name__
+    rebuilt = output_from_config(config)
+    assert type(rebuilt) is type(output)
+    raw = np.linspace(-2, 2, 3 * width).reshape(3, width)
+    np.testing.assert_array_equal(rebuilt(raw), output(raw))
+
+
+@pytest.mark.parametrize("config", [{"name": "Softmax"}, {"num_classes": 3}, "Identity"])
+def test_output_from_config_rejects_unknown_configs(config):
+    with pytest.raises(ValueError, match="config must be a dict whose 'name' is one of"):
+        output_from_config(config)
+
+
+@pytest.mark.parametrize("output, raw, match", [
+    (LocalizationOutput(3), np.zeros((2, 7)), r"raw must have shape \(N, 8\), got \(2, 7\)"),
+    (LocalizationOutput(3), np.zeros(8), r"raw must have shape \(N, 8\), got \(8,\)"),
+    (LandmarkOutput(3), np.zeros((2, 8)), r"raw must have shape \(N, 7\), got \(2, 8\)"),
+    (Identity(), np.zeros((2, 3, 4)), r"raw must have shape \(N, D\), got \(2, 3, 4\)"),
+])
+def test_outputs_reject_raw_of_the_wrong_shape(output, raw, match):
+    with pytest.raises(ValueError, match=match):
+        output(raw)
+
+
+def test_outputs_reject_raw_that_is_not_a_float_array():
+    with pytest.raises(TypeError, match="raw must be a numpy float array"):
+        LandmarkOutput()(np.zeros((2, 7), dtype=int))
+
+
+@pytest.mark.parametrize("make", [lambda: LocalizationOutput(0), lambda: LandmarkOutput(-1)])
+def test_outputs_need_positive_counts(make):
+    with pytest.raises(ValueError, match="must be a positive integer"):
+        make()
