@@ -1,0 +1,299 @@
+"""Tests for tinycnn.metrics: IoU's geometry, the accuracies and NME against per-image loops."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from strategies import (
+    GRID,
+    centre_boxes,
+    grid_boxes,
+    junk,
+    landmark_targets,
+    localization_targets,
+)
+from tinycnn.metrics import (
+    class_accuracy,
+    correct_localization_rate,
+    iou,
+    is_face_accuracy,
+    landmark_report,
+    localization_report,
+    mean_iou,
+    nme,
+    pc_accuracy,
+)
+from tinycnn.targets import center_to_corners
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+
+# --- IoU -------------------------------------------------------------------------------------
+
+def iou_one_pair(box_a, box_b):
+    """IoU of two centre boxes with plain Python arithmetic, from their corners."""
+    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = center_to_corners(box_a), center_to_corners(box_b)
+    overlap = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
+    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - overlap
+    return overlap / union
+
+
+def test_iou_of_two_squares_overlapping_by_a_quarter():
+    # Squares of side 1/2, the second shifted by 1/4 in x and y: overlap (1/4)², union 2 (1/2)²
+    # minus the overlap.
+    first, second = np.array([0.25, 0.25, 0.5, 0.5]), np.array([0.5, 0.5, 0.5, 0.5])
+    overlap = 0.25 * 0.25
+    assert iou(first, second) == pytest.approx(overlap / (2 * 0.5 * 0.5 - overlap), rel=1e-15)
+
+
+@given(centre_boxes(), centre_boxes())
+def test_iou_matches_the_plain_computation(box_a, box_b):
+    assert iou(box_a, box_b) == pytest.approx(iou_one_pair(box_a, box_b), rel=1e-12, abs=1e-15)
+
+
+@given(centre_boxes(), centre_boxes())
+def test_iou_is_symmetric_and_between_0_and_1(box_a, box_b):
+    value = iou(box_a, box_b)
+    assert value == iou(box_b, box_a)
+    assert 0 <= value <= 1
+
+
+@given(centre_boxes())
+def test_iou_of_a_box_with_itself_is_1(box):
+    assert iou(box, box) == 1
+
+
+@given(grid_boxes(), st.data())
+def test_boxes_that_only_touch_score_0(box, data):
+    x_min, y_min, x_max, y_max = center_to_corners(box)
+    side = data.draw(st.sampled_from(["left", "right", "above", "below"]))
+    width, height = data.draw(st.integers(1, GRID)) / GRID, data.draw(st.integers(1, GRID)) / GRID
+    b_x = {"left": x_min - width / 2, "right": x_max + width / 2}.get(side, box[0])
+    b_y = {"above": y_min - height / 2, "below": y_max + height / 2}.get(side, box[1])
+    neighbour = np.array([b_x, b_y, height, width])  # shares an edge (or part of one) with box
+    assert iou(box, neighbour) == 0
+
+
+@pytest.mark.parametrize("degenerate", [[0.5, 0.5, 0.0, 0.2], [0.5, 0.5, 0.2, 0.0],
+                                        [0.5, 0.5, 0.0, 0.0], [0.5, 0.5, -0.2, 0.3]])
+def test_boxes_without_area_score_0_not_nan(degenerate):
+    degenerate = np.array(degenerate)
+    assert iou(degenerate, degenerate) == 0
+    assert iou(degenerate, np.array([0.5, 0.5, 0.5, 0.5])) == 0
+
+
+@given(st.lists(centre_boxes(), min_size=1, max_size=4), st.lists(centre_boxes(), min_size=1,
+                                                                    max_size=3))
+def test_iou_broadcasts_like_numpy(boxes_a, boxes_b):
+    boxes_a, boxes_b = np.array(boxes_a), np.array(boxes_b)
+    table = iou(boxes_a[:, None], boxes_b[None, :])
+    assert table.shape == (len(boxes_a), len(boxes_b))
+    for i, box_a in enumerate(boxes_a):
+        for j, box_b in enumerate(boxes_b):
+            assert table[i, j] == iou(box_a, box_b)
+
+
+@pytest.mark.parametrize("boxes_a, boxes_b, match", [
+    (np.zeros((2, 3)), np.zeros((2, 4)), r"boxes must have shape \(\.\.\., 4\)"),
+    (np.zeros((2, 4)), np.zeros((3, 4)), r"boxes_a \(2, 4\) and boxes_b \(3, 4\) must broadcast"),
+    (np.full(4, np.nan), np.zeros(4), "boxes_a must be finite"),
+])
+def test_iou_rejects_bad_boxes(boxes_a, boxes_b, match):
+    with pytest.raises(ValueError, match=match):
+        iou(boxes_a, boxes_b)
+
+
+# --- localization metrics --------------------------------------------------------------------
+
+@st.composite
+def predictions_and_targets(draw, num_classes=3):
+    """y_true with both kinds of image, and y_pred in the lecture's format near and far from it."""
+    y_true = draw(localization_targets(num_classes, junk_when_empty=draw(st.booleans())))
+    n, width = y_true.shape
+    y_pred = np.empty((n, width))
+    for row in range(n):
+        y_pred[row, 0] = draw(st.floats(0, 1))
+        y_pred[row, 1:5] = draw(centre_boxes(min_size=0.0))
+        y_pred[row, 5:] = draw(st.lists(st.floats(0, 1), min_size=num_classes,
+                                        max_size=num_classes))
+    return y_pred, y_true
+
+
+def with_objects(y_pred, y_true):
+    return [(predicted, target) for predicted, target in zip(y_pred, y_true) if target[0] == 1]
+
+
+def share(flags):
+    return sum(flags) / len(flags) if flags else math.nan
+
+
+def same(value, expected):
+    return (math.isnan(value) and math.isnan(expected)) or value == pytest.approx(expected)
+
+
+@given(predictions_and_targets())
+def test_pc_accuracy_counts_every_image(pair):
+    y_pred, y_true = pair
+    expected = share([(p[0] >= 0.5) == (t[0] == 1) for p, t in zip(y_pred, y_true)])
+    assert pc_accuracy(y_pred, y_true) == pytest.approx(expected)
+
+
+@given(predictions_and_targets())
+def test_class_accuracy_counts_the_images_with_an_object(pair):
+    y_pred, y_true = pair
+    expected = share([np.argmax(p[5:]) == list(t[5:]).index(1) for p, t in with_objects(*pair)])
+    assert same(class_accuracy(y_pred, y_true), expected)
+
+
+@given(predictions_and_targets())
+def test_mean_iou_averages_over_the_images_with_an_object(pair):
+    y_pred, y_true = pair
+    overlaps = [iou_one_pair(p[1:5], t[1:5]) for p, t in with_objects(*pair)]
+    expected = sum(overlaps) / len(overlaps) if overlaps else math.nan
+    assert same(mean_iou(y_pred, y_true), expected)
+
+
+@given(predictions_and_targets())
+def test_correct_localization_needs_detection_class_and_overlap(pair):
+    y_pred, y_true = pair
+    expected = share([p[0] >= 0.5 and np.argmax(p[5:]) == list(t[5:]).index(1)
+                      and iou_one_pair(p[1:5], t[1:5]) >= 0.5 for p, t in with_objects(*pair)])
+    assert same(correct_localization_rate(y_pred, y_true), expected)
+
+
+def test_a_perfect_box_with_a_low_p_c_is_not_a_correct_localization():
+    y_true = np.array([[1.0, 0.5, 0.5, 0.25, 0.25, 0.0, 1.0]])
+    y_pred = y_true.copy()
+    y_pred[0, 0] = 0.4
+    assert mean_iou(y_pred, y_true) == 1.0
+    assert class_accuracy(y_pred, y_true) == 1.0
+    assert correct_localization_rate(y_pred, y_true) == 0.0
+    assert correct_localization_rate(y_pred, y_true, threshold=0.3) == 1.0
+
+
+def test_metrics_over_no_object_are_nan_without_a_warning():
+    y_true = np.zeros((3, 8))
+    y_pred = np.full((3, 8), 0.25)
+    report = localization_report(y_pred, y_true)
+    assert report["pc_accuracy"] == 1.0
+    assert all(math.isnan(report[name])
+               for name in ("class_accuracy", "mean_iou", "correct_localization_rate"))
+
+
+@given(predictions_and_targets())
+def test_localization_report_gathers_the_four_metrics(pair):
+    report = localization_report(*pair, threshold=0.25)
+    assert list(report) == ["pc_accuracy", "class_accuracy", "mean_iou",
+                            "correct_localization_rate"]
+    assert report["pc_accuracy"] == pc_accuracy(*pair, threshold=0.25)
+    assert same(report["class_accuracy"], class_accuracy(*pair))
+    assert same(report["mean_iou"], mean_iou(*pair))
+    assert same(report["correct_localization_rate"],
+                correct_localization_rate(*pair, threshold=0.25))
+
+
+GOOD_TRUE = np.array([[1.0, 0.5, 0.5, 0.25, 0.25, 0.0, 1.0], [0.0] * 7])
+
+
+@pytest.mark.parametrize("y_pred, y_true, match", [
+    (np.zeros((2, 6)), GOOD_TRUE, r"y_pred must have shape \(N, 7\), got \(2, 6\)"),
+    (np.zeros((3, 7)), GOOD_TRUE, "y_pred and y_true must hold the same number of images"),
+    (np.zeros((2, 5)), GOOD_TRUE[:, :5], r"y_true must be an array \(N, D\) with D >= 6"),
+    (np.full((2, 7), np.nan), GOOD_TRUE, "y_pred must be finite"),
+    (np.zeros((2, 7)), np.vstack([GOOD_TRUE[0], [0.5] * 7]),
+     r"y_true\[:, 0\] \(p_c\) must be 0 or 1, found 0.5 in row 1"),
+])
+def test_localization_metrics_reject_bad_input(y_pred, y_true, match):
+    with pytest.raises(ValueError, match=match):
+        localization_report(y_pred, y_true)
+
+
+# --- landmark metrics ------------------------------------------------------------------------
+
+@st.composite
+def landmark_predictions(draw, num_landmarks=3):
+    """y_true, y_pred in the lecture's format, and a face size for each image (0 without a face)."""
+    y_true = draw(landmark_targets(num_landmarks, junk_when_empty=draw(st.booleans())))
+    n, width = y_true.shape
+    y_pred = np.array([draw(st.lists(st.floats(0, 1), min_size=width, max_size=width))
+                       for _ in range(n)])
+    sizes = np.array([draw(st.floats(0.05, 1)) if face else 0.0 for face in y_true[:, 0]])
+    return y_pred, y_true, sizes
+
+
+@given(landmark_predictions())
+def test_is_face_accuracy_counts_every_image(case):
+    y_pred, y_true, _ = case
+    expected = share([(p[0] >= 0.5) == (t[0] == 1) for p, t in zip(y_pred, y_true)])
+    assert is_face_accuracy(y_pred, y_true) == pytest.approx(expected)
+
+
+@given(landmark_predictions())
+def test_nme_is_the_mean_point_distance_over_the_face_size(case):
+    y_pred, y_true, sizes = case
+    per_face = []
+    for predicted, target, size in zip(y_pred, y_true, sizes):
+        if target[0] == 1:
+            distances = [math.dist(predicted[1 + 2 * point:3 + 2 * point],
+                                   target[1 + 2 * point:3 + 2 * point]) for point in range(3)]
+            per_face.append(sum(distances) / 3 / size)
+    expected = sum(per_face) / len(per_face) if per_face else math.nan
+    assert same(nme(y_pred, y_true, sizes), expected)
+
+
+def test_nme_of_points_all_shifted_by_3_4_5_is_the_shift_over_the_size():
+    y_true = np.array([[1.0, 0.25, 0.5, 0.75, 0.5, 0.5, 0.75], [0.0] * 7])
+    shift = np.array([0.03, 0.04])  # length 0.05
+    y_pred = y_true.copy()
+    y_pred[0, 1:] += np.tile(shift, 3)
+    y_pred[1, 1:] = 0.9  # no face there: its points do not count
+    face_size = 0.5
+    assert nme(y_pred, y_true, np.array([face_size, 0.0])) == pytest.approx(0.05 / face_size)
+
+
+def test_nme_without_faces_is_nan_without_a_warning():
+    report = landmark_report(np.zeros((2, 7)), np.zeros((2, 7)), np.zeros(2))
+    assert report["is_face_accuracy"] == 1.0
+    assert math.isnan(report["nme"])
+
+
+@given(landmark_predictions(), st.data())
+def test_nme_ignores_whatever_sits_in_the_rows_without_a_face(case, data):
+    y_pred, y_true, sizes = case
+    other_true, other_sizes = y_true.copy(), sizes.copy()
+    for row in np.flatnonzero(y_true[:, 0] == 0):
+        other_true[row, 1:] = data.draw(st.lists(junk(), min_size=6, max_size=6))
+        other_sizes[row] = data.draw(junk())
+    assert same(nme(y_pred, other_true, other_sizes), nme(y_pred, y_true, sizes))
+
+
+@given(landmark_predictions())
+def test_landmark_report_gathers_both_metrics(case):
+    report = landmark_report(*case)
+    assert list(report) == ["is_face_accuracy", "nme"]
+    assert report["is_face_accuracy"] == is_face_accuracy(*case[:2])
+    assert same(report["nme"], nme(*case))
+
+
+FACE_TRUE = np.array([[1.0, 0.25, 0.5, 0.75, 0.5, 0.5, 0.75], [0.0] * 7])
+FACE_SIZES = np.array([0.5, 0.0])
+POINT_OUTSIDE = np.vstack([[1.0, 0.25, 1.5, 0.75, 0.5, 0.5, 0.75], FACE_TRUE[1]])
+
+
+@pytest.mark.parametrize("y_pred, y_true, sizes, match", [
+    (np.zeros((2, 7)), FACE_TRUE, np.zeros(2),
+     r"face_sizes must be finite and > 0 where is_face = 1, found 0.0 in row 0"),
+    (np.zeros((2, 7)), FACE_TRUE, np.array([0.5]), r"face_sizes must be an array \(N,\) = \(2,\)"),
+    (np.zeros((2, 7)), FACE_TRUE, [0.5, 0.0], r"face_sizes must be an array \(N,\)"),
+    (np.zeros((2, 5)), FACE_TRUE, FACE_SIZES, r"y_pred must have shape \(N, 7\), got \(2, 5\)"),
+    (np.zeros((2, 6)), FACE_TRUE[:, :6], FACE_SIZES, "y_true must have an odd width"),
+    (np.zeros((1, 7)), FACE_TRUE, FACE_SIZES, "must hold the same number of images, got 1 and 2"),
+    (np.zeros((2, 7)), POINT_OUTSIDE, FACE_SIZES,
+     r"y_true\[:, 1:\] .* must lie in \[0, 1\] where is_face = 1, found .* in row 0"),
+])
+def test_landmark_metrics_reject_bad_input(y_pred, y_true, sizes, match):
+    with pytest.raises(ValueError, match=match):
+        landmark_report(y_pred, y_true, sizes)

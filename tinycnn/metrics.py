@@ -1,0 +1,193 @@
+"""Metrics: how good the predictions are, in numbers a person can read.
+
+Every metric compares y_pred, in the lecture's format (p_c or is_face and the classes as
+probabilities: model.predict's output, not raw logits), with the true targets y_true (see
+`tinycnn.targets`), both (N, D). An image counts as detected when its predicted p_c (or is_face)
+is >= threshold.
+
+Most metrics only make sense on the images that truly hold an object (or a face): there is no box
+to overlap in an empty image. Those metrics average over that subset, and when it is empty they
+return nan on purpose, without a warning: "no images to judge" is not 0% and not 100%.
+"""
+
+import numpy as np
+
+from tinycnn.targets import (
+    BOX,
+    CLASSES,
+    IS_FACE,
+    P_C,
+    POINTS,
+    center_to_corners,
+    check_landmark_targets,
+    check_localization_targets,
+    check_predictions,
+)
+
+
+def iou(boxes_a, boxes_b):
+    """Intersection over union of centre-format boxes [b_x, b_y, b_h, b_w] (..., 4), broadcasting.
+
+        IoU(A, B) = area(A ∩ B) / area(A ∪ B)
+        area(A ∪ B) = area(A) + area(B) - area(A ∩ B)
+
+    Returns (...,) in [0, 1], or a float for two single boxes. Boxes that only touch share no area
+    and score 0; so does a box without area (b_h <= 0 or b_w <= 0), against anything.
+    """
+    corners_a, corners_b = center_to_corners(boxes_a), center_to_corners(boxes_b)
+    for name, corners in (("boxes_a", corners_a), ("boxes_b", corners_b)):
+        if not np.all(np.isfinite(corners)):
+            raise ValueError(f"{name} must be finite (no NaN or inf)")
+    try:
+        np.broadcast_shapes(corners_a.shape, corners_b.shape)
+    except ValueError:
+        raise ValueError(f"boxes_a {corners_a.shape} and boxes_b {corners_b.shape} must broadcast "
+                         "against each other") from None
+    x_min_a, y_min_a, x_max_a, y_max_a = np.moveaxis(corners_a, -1, 0)
+    x_min_b, y_min_b, x_max_b, y_max_b = np.moveaxis(corners_b, -1, 0)
+    overlap_width = _length(np.maximum(x_min_a, x_min_b), np.minimum(x_max_a, x_max_b))
+    overlap_height = _length(np.maximum(y_min_a, y_min_b), np.minimum(y_max_a, y_max_b))
+    intersection = overlap_width * overlap_height
+    area_a = _length(x_min_a, x_max_a) * _length(y_min_a, y_max_a)
+    area_b = _length(x_min_b, x_max_b) * _length(y_min_b, y_max_b)
+    union = area_a + area_b - intersection
+    ratio = np.divide(intersection, union, out=np.zeros_like(union), where=union > 0)
+    return ratio if ratio.ndim else float(ratio)
+
+
+def pc_accuracy(y_pred, y_true, threshold=0.5):
+    """Share of all images whose presence is called right: (p̂_c >= threshold) == (p_c = 1)."""
+    y_pred, y_true = _localization_pair(y_pred, y_true)
+    return _mean((y_pred[:, P_C] >= threshold) == (y_true[:, P_C] == 1))
+
+
+def class_accuracy(y_pred, y_true):
+    """Share of the images with an object whose class is the argmax of the predicted classes."""
+    y_pred, y_true = _objects_only(*_localization_pair(y_pred, y_true))
+    return _mean(_class_right(y_pred, y_true))
+
+
+def mean_iou(y_pred, y_true):
+    """Mean IoU of predicted and true box over the images with an object (whatever p̂_c says)."""
+    y_pred, y_true = _objects_only(*_localization_pair(y_pred, y_true))
+    return _mean(iou(y_pred[:, BOX], y_true[:, BOX]))
+
+
+def correct_localization_rate(y_pred, y_true, threshold=0.5, iou_threshold=0.5):
+    """Share of the images with an object that are found, named and boxed right, all three:
+
+        p̂_c >= threshold  and  argmax ĉ = true class  and  IoU(box̂, box) >= iou_threshold
+
+    The strict reading on purpose: a well-placed box that the network itself calls "no object"
+    would not be drawn, so it is not a correct localization.
+    """
+    y_pred, y_true = _objects_only(*_localization_pair(y_pred, y_true))
+    return _mean((y_pred[:, P_C] >= threshold)
+                 & _class_right(y_pred, y_true)
+                 & (iou(y_pred[:, BOX], y_true[:, BOX]) >= iou_threshold))
+
+
+def localization_report(y_pred, y_true, threshold=0.5):
+    """The four localization metrics in one dict (nan where no image truly holds an object)."""
+    return {
+        "pc_accuracy": pc_accuracy(y_pred, y_true, threshold),
+        "class_accuracy": class_accuracy(y_pred, y_true),
+        "mean_iou": mean_iou(y_pred, y_true),
+        "correct_localization_rate": correct_localization_rate(y_pred, y_true, threshold),
+    }
+
+
+def is_face_accuracy(y_pred, y_true, threshold=0.5):
+    """Share of all images whose face-or-not is called right: (predicted is_face >= threshold)
+    == (is_face = 1)."""
+    y_pred, y_true = _landmark_pair(y_pred, y_true)
+    return _mean((y_pred[:, IS_FACE] >= threshold) == (y_true[:, IS_FACE] == 1))
+
+
+def nme(y_pred, y_true, face_sizes):
+    """Normalised mean error of the landmarks, over the images that truly hold a face:
+
+        NME = mean over faces n of  (1/L) Σ_l ||p̂_nl - p_nl||₂ / s_n
+
+    with p_nl the l-th point of face n and s_n its size (N,), as fractions of the image (the
+    data's sqrt(width * height) of the face's box). Dividing by the size makes a 2-pixel miss on a
+    small face count as much as a 4-pixel miss on one twice as large. Predicted is_face plays no
+    part: this measures the points alone.
+    """
+    y_pred, y_true = _landmark_pair(y_pred, y_true)
+    has_face = y_true[:, IS_FACE] == 1
+    face_sizes = _check_face_sizes(face_sizes, has_face)[has_face]
+    point_errors = y_pred[has_face, POINTS] - y_true[has_face, POINTS]
+    num_landmarks = point_errors.shape[1] // 2
+    distances = np.sqrt(np.sum(point_errors.reshape(-1, num_landmarks, 2) ** 2, axis=2))
+    return _mean(np.mean(distances, axis=1) / face_sizes)
+
+
+def landmark_report(y_pred, y_true, face_sizes, threshold=0.5):
+    """is_face_accuracy and nme in one dict (nme is nan where no image truly holds a face)."""
+    return {
+        "is_face_accuracy": is_face_accuracy(y_pred, y_true, threshold),
+        "nme": nme(y_pred, y_true, face_sizes),
+    }
+
+
+def _length(start, end):
+    """end - start where positive, else 0: the length of a 1-D interval, empty or not."""
+    return np.maximum(end - start, 0.0)
+
+
+def _class_right(y_pred, y_true):
+    return np.argmax(y_pred[:, CLASSES], axis=1) == np.argmax(y_true[:, CLASSES], axis=1)
+
+
+def _mean(values):
+    """Mean of values (n,) as a float; nan, without numpy's warning, when n = 0."""
+    return float(np.mean(values)) if len(values) else float("nan")
+
+
+def _objects_only(y_pred, y_true):
+    """The rows of y_pred and y_true whose image truly holds an object."""
+    has_object = y_true[:, P_C] == 1
+    return y_pred[has_object], y_true[has_object]
+
+
+def _localization_pair(y_pred, y_true):
+    width = _width(y_true, minimum=6, what="p_c, 4 box values and at least one class")
+    check_localization_targets(y_true, width - 5, name="y_true")
+    return _check_pair(y_pred, y_true, width)
+
+
+def _landmark_pair(y_pred, y_true):
+    width = _width(y_true, minimum=3, what="is_face and (x, y) for each landmark")
+    if width % 2 == 0:
+        raise ValueError(f"y_true must have an odd width 1 + 2L (is_face and (x, y) for each "
+                         f"landmark), got {y_true.shape}")
+    check_landmark_targets(y_true, (width - 1) // 2, name="y_true")
+    return _check_pair(y_pred, y_true, width)
+
+
+def _width(y_true, minimum, what):
+    if not isinstance(y_true, np.ndarray) or y_true.ndim != 2 or y_true.shape[1] < minimum:
+        raise ValueError(f"y_true must be an array (N, D) with D >= {minimum} ({what}), got "
+                         f"{getattr(y_true, 'shape', type(y_true).__name__)}")
+    return y_true.shape[1]
+
+
+def _check_pair(y_pred, y_true, width):
+    check_predictions(y_pred, width, name="y_pred")
+    if len(y_pred) != len(y_true):
+        raise ValueError(f"y_pred and y_true must hold the same number of images, got "
+                         f"{len(y_pred)} and {len(y_true)}")
+    return y_pred.astype(np.float64), y_true.astype(np.float64)
+
+
+def _check_face_sizes(face_sizes, has_face):
+    if not isinstance(face_sizes, np.ndarray) or face_sizes.shape != has_face.shape:
+        raise ValueError(f"face_sizes must be an array (N,) = ({len(has_face)},), one size per "
+                         f"image, got {getattr(face_sizes, 'shape', type(face_sizes).__name__)}")
+    face_sizes = face_sizes.astype(np.float64)
+    bad_rows = np.flatnonzero(has_face & ~((face_sizes > 0) & np.isfinite(face_sizes)))
+    if bad_rows.size:
+        raise ValueError(f"face_sizes must be finite and > 0 where is_face = 1, found "
+                         f"{face_sizes[bad_rows[0]]} in row {bad_rows[0]}")
+    return face_sizes
