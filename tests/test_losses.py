@@ -76,7 +76,7 @@ def log_loss(logit, flag):
 
 
 def practical_localization_loss(y_hat, y, box_weight, class_weight):
-    """BCE(p_c) + y_1 [box_weight Σ box errors² + class_weight (-log softmax of the true class)]."""
+    """BCE(p_c) + y_1 [box_weight Σ box errors² + class_weight (-log softmax(true class))]."""
     total = 0.0
     for predicted, target in zip(y_hat, y):
         total += log_loss(predicted[0], target[0])

@@ -20,7 +20,7 @@ nothing, so they add nothing to the loss and get exactly zero gradient.
 The lecture then says what one would use in practice: a logistic loss for p_c, squared error for
 the box, a softmax log-likelihood for the classes. With ŷ_1 and ŷ_6..ŷ_{K+5} read as logits:
 
-    L(ŷ, y) = BCE(ŷ_1, y_1) + y_1 · [λ_box · Σ_{j=2..5} (ŷ_j - y_j)² + λ_class · CE(ŷ_{6..}, y_{6..})]
+    L(ŷ, y) = BCE(ŷ_1, y_1) + y_1 · [λ_box Σ_{j=2..5} (ŷ_j - y_j)² + λ_class CE(ŷ_{6..}, y_{6..})]
 
     BCE(z, p) = -[p log σ(z) + (1 - p) log(1 - σ(z))] = log(1 + e^z) - p z
     CE(z, c)  = -Σ_k c_k log softmax(z)_k             = log Σ_k e^(z_k) - Σ_k c_k z_k
@@ -100,7 +100,8 @@ class PiecewiseSquaredLoss(Loss):
     """The lecture's squared loss on [flag, rest]: every entry counts where the flag is 1, only the
     flag where it is 0.
 
-        L = Σ_k (ŷ_k - y_k)²  if y_1 = 1,    L = (ŷ_1 - y_1)²  if y_1 = 0;    loss = (1/N) Σ_n L_n
+        L = Σ_k (ŷ_k - y_k)²  if y_1 = 1,    L = (ŷ_1 - y_1)²  if y_1 = 0
+        loss = (1/N) Σ_n L_n
 
         dloss/dŷ_k = (2/N)(ŷ_k - y_k), or 0 for k > 1 where y_1 = 0
     """
@@ -122,7 +123,8 @@ class PiecewiseSquaredLoss(Loss):
 class SquaredLocalizationLoss(PiecewiseSquaredLoss):
     """The lecture's loss on y = [p_c, b_x, b_y, b_h, b_w, c_1..c_K], per image
 
-        L(ŷ, y) = Σ_{k=1..K+5} (ŷ_k - y_k)²  if y_1 = 1,    L(ŷ, y) = (ŷ_1 - y_1)²  if y_1 = 0
+        L(ŷ, y) = Σ_{k=1..K+5} (ŷ_k - y_k)²    if y_1 = 1
+        L(ŷ, y) = (ŷ_1 - y_1)²                 if y_1 = 0
 
     and its mean over the batch. y_hat is the lecture's vector itself, so `output` is Identity.
     """
@@ -138,7 +140,8 @@ class SquaredLocalizationLoss(PiecewiseSquaredLoss):
 class SquaredLandmarkLoss(PiecewiseSquaredLoss):
     """The lecture's loss on y = [is_face, x_1, y_1, ..., x_L, y_L], per image
 
-        L(ŷ, y) = Σ_{k=1..2L+1} (ŷ_k - y_k)²  if y_1 = 1,    L(ŷ, y) = (ŷ_1 - y_1)²  if y_1 = 0
+        L(ŷ, y) = Σ_{k=1..2L+1} (ŷ_k - y_k)²   if y_1 = 1
+        L(ŷ, y) = (ŷ_1 - y_1)²                 if y_1 = 0
 
     and its mean over the batch. y_hat is the lecture's vector itself, so `output` is Identity.
     """
@@ -154,7 +157,8 @@ class SquaredLandmarkLoss(PiecewiseSquaredLoss):
 class LocalizationLoss(Loss):
     """Cross-entropy for p_c and the class, squared error for the box, per image
 
-        L = BCE(ŷ_1, y_1) + y_1 · [box_weight · Σ_{j=2..5} (ŷ_j - y_j)² + class_weight · CE(ŷ_{6..}, y_{6..})]
+        L = BCE(ŷ_1, y_1)
+            + y_1 · [box_weight · Σ_{j=2..5} (ŷ_j - y_j)² + class_weight · CE(ŷ_{6..}, y_{6..})]
 
     and its mean over the batch of N (not over the images with an object: each image weighs the
     same, whatever the batch holds). ŷ_1 (p_c) and ŷ_6..ŷ_{K+5} (classes) are logits; `output`

@@ -54,7 +54,8 @@ class Identity:
 
 
 class LocalizationOutput:
-    """raw (N, K+5) -> [sigmoid(p_c logit), box as is, softmax(class logits)], for LocalizationLoss."""
+    """raw (N, K+5) -> [sigmoid(p_c logit), box as is, softmax(class logits)], for
+    LocalizationLoss."""
 
     def __init__(self, num_classes):
         self.width = localization_width(num_classes)

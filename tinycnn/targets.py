@@ -165,7 +165,8 @@ def encode_landmarks(points, dtype=np.float32):
         raise ValueError(f"points must have shape (3, 2), one (x, y) row for each of "
                          f"{LANDMARK_NAMES}, got {points.shape}")
     if not np.all((points >= 0) & (points <= 1)):
-        raise ValueError(f"points must lie in [0, 1] (fractions of the image), got {points.tolist()}")
+        raise ValueError(f"points must lie in [0, 1] (fractions of the image), got "
+                         f"{points.tolist()}")
     y[IS_FACE] = 1.0
     y[POINTS] = points.reshape(-1)
     return y
@@ -193,7 +194,8 @@ def decode_landmarks(y_hat, threshold=0.5):
 def center_to_corners(boxes):
     """[b_x, b_y, b_h, b_w] -> [x_min, y_min, x_max, y_max] on the last axis of boxes (..., 4).
 
-        x_min = b_x - b_w / 2    y_min = b_y - b_h / 2    x_max = b_x + b_w / 2    y_max = b_y + b_h / 2
+        x_min = b_x - b_w / 2    x_max = b_x + b_w / 2
+        y_min = b_y - b_h / 2    y_max = b_y + b_h / 2
     """
     b_x, b_y, b_h, b_w = np.moveaxis(_as_boxes(boxes), -1, 0)
     return np.stack([b_x - b_w / 2, b_y - b_h / 2, b_x + b_w / 2, b_y + b_h / 2], axis=-1)
@@ -202,7 +204,8 @@ def center_to_corners(boxes):
 def corners_to_center(boxes):
     """[x_min, y_min, x_max, y_max] -> [b_x, b_y, b_h, b_w] on the last axis of boxes (..., 4).
 
-        b_x = (x_min + x_max) / 2    b_y = (y_min + y_max) / 2    b_h = y_max - y_min    b_w = x_max - x_min
+        b_x = (x_min + x_max) / 2    b_h = y_max - y_min
+        b_y = (y_min + y_max) / 2    b_w = x_max - x_min
     """
     x_min, y_min, x_max, y_max = np.moveaxis(_as_boxes(boxes), -1, 0)
     return np.stack([(x_min + x_max) / 2, (y_min + y_max) / 2, y_max - y_min, x_max - x_min],
