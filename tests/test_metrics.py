@@ -201,7 +201,7 @@ GOOD_TRUE = np.array([[1.0, 0.5, 0.5, 0.25, 0.25, 0.0, 1.0], [0.0] * 7])
 @pytest.mark.parametrize("y_pred, y_true, match", [
     (np.zeros((2, 6)), GOOD_TRUE, r"y_pred must have shape \(N, 7\), got \(2, 6\)"),
     (np.zeros((3, 7)), GOOD_TRUE, "y_pred and y_true must hold the same number of images"),
-    (np.zeros((2, 5)), GOOD_TRUE[:, :5], r"y_true must be an array \(N, D\) with D >= 6"),
+    (np.zeros((2, 5)), GOOD_TRUE[:, :5], r"y_true must have shape \(N, D\) with D >= 6"),
     (np.full((2, 7), np.nan), GOOD_TRUE, "y_pred must be finite"),
     (np.zeros((2, 7)), np.vstack([GOOD_TRUE[0], [0.5] * 7]),
      r"y_true\[:, 0\] \(p_c\) must be 0 or 1, found 0.5 in row 1"),
@@ -209,6 +209,23 @@ GOOD_TRUE = np.array([[1.0, 0.5, 0.5, 0.25, 0.25, 0.0, 1.0], [0.0] * 7])
 def test_localization_metrics_reject_bad_input(y_pred, y_true, match):
     with pytest.raises(ValueError, match=match):
         localization_report(y_pred, y_true)
+
+
+@pytest.mark.parametrize("metric", [pc_accuracy, correct_localization_rate, localization_report])
+@pytest.mark.parametrize("threshold", [-0.1, 1.5, np.nan, "0.5"])
+def test_localization_metrics_reject_thresholds_outside_0_1(metric, threshold):
+    with pytest.raises(ValueError, match=r"threshold must be a number in \[0, 1\]"):
+        metric(np.zeros((2, 7)), GOOD_TRUE, threshold=threshold)
+
+
+def test_correct_localization_rate_checks_its_iou_threshold():
+    with pytest.raises(ValueError, match=r"iou_threshold must be a number in \[0, 1\], got 50"):
+        correct_localization_rate(np.zeros((2, 7)), GOOD_TRUE, iou_threshold=50)
+
+
+def test_metrics_want_numpy_arrays():
+    with pytest.raises(TypeError, match="y_true must be a numpy array, got list"):
+        mean_iou(np.zeros((2, 7)), GOOD_TRUE.tolist())
 
 
 # --- landmark metrics ------------------------------------------------------------------------
@@ -297,3 +314,8 @@ POINT_OUTSIDE = np.vstack([[1.0, 0.25, 1.5, 0.75, 0.5, 0.5, 0.75], FACE_TRUE[1]]
 def test_landmark_metrics_reject_bad_input(y_pred, y_true, sizes, match):
     with pytest.raises(ValueError, match=match):
         landmark_report(y_pred, y_true, sizes)
+
+
+def test_is_face_accuracy_checks_its_threshold():
+    with pytest.raises(ValueError, match=r"threshold must be a number in \[0, 1\], got 2"):
+        is_face_accuracy(np.zeros((2, 7)), FACE_TRUE, threshold=2)

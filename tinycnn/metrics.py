@@ -22,6 +22,7 @@ from tinycnn.targets import (
     check_landmark_targets,
     check_localization_targets,
     check_predictions,
+    check_threshold,
 )
 
 
@@ -58,7 +59,7 @@ def iou(boxes_a, boxes_b):
 def pc_accuracy(y_pred, y_true, threshold=0.5):
     """Share of all images whose presence is called right: (p̂_c >= threshold) == (p_c = 1)."""
     y_pred, y_true = _localization_pair(y_pred, y_true)
-    return _mean((y_pred[:, P_C] >= threshold) == (y_true[:, P_C] == 1))
+    return _mean((y_pred[:, P_C] >= check_threshold(threshold)) == (y_true[:, P_C] == 1))
 
 
 def class_accuracy(y_pred, y_true):
@@ -81,6 +82,8 @@ def correct_localization_rate(y_pred, y_true, threshold=0.5, iou_threshold=0.5):
     The strict reading on purpose: a well-placed box that the network itself calls "no object"
     would not be drawn, so it is not a correct localization.
     """
+    threshold = check_threshold(threshold)
+    iou_threshold = check_threshold(iou_threshold, "iou_threshold")
     y_pred, y_true = _objects_only(*_localization_pair(y_pred, y_true))
     return _mean((y_pred[:, P_C] >= threshold)
                  & _class_right(y_pred, y_true)
@@ -101,7 +104,7 @@ def is_face_accuracy(y_pred, y_true, threshold=0.5):
     """Share of all images whose face-or-not is called right: (predicted is_face >= threshold)
     == (is_face = 1)."""
     y_pred, y_true = _landmark_pair(y_pred, y_true)
-    return _mean((y_pred[:, IS_FACE] >= threshold) == (y_true[:, IS_FACE] == 1))
+    return _mean((y_pred[:, IS_FACE] >= check_threshold(threshold)) == (y_true[:, IS_FACE] == 1))
 
 
 def nme(y_pred, y_true, face_sizes):
@@ -167,9 +170,11 @@ def _landmark_pair(y_pred, y_true):
 
 
 def _width(y_true, minimum, what):
-    if not isinstance(y_true, np.ndarray) or y_true.ndim != 2 or y_true.shape[1] < minimum:
-        raise ValueError(f"y_true must be an array (N, D) with D >= {minimum} ({what}), got "
-                         f"{getattr(y_true, 'shape', type(y_true).__name__)}")
+    if not isinstance(y_true, np.ndarray):
+        raise TypeError(f"y_true must be a numpy array, got {type(y_true).__name__}")
+    if y_true.ndim != 2 or y_true.shape[1] < minimum:
+        raise ValueError(f"y_true must have shape (N, D) with D >= {minimum} ({what}), got "
+                         f"{y_true.shape}")
     return y_true.shape[1]
 
 

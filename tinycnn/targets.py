@@ -134,11 +134,11 @@ def decode_localization(y_hat, num_classes, threshold=0.5):
     """Read a lecture-format vector (K+5,) as a Localization, or a batch (N, K+5) as a list of them.
 
     The object counts as present when p_c >= threshold; its label is then the argmax of the
-    class part. y_hat must be in the lecture's format, p_c a probability (model.predict's output,
-    not the raw logits of LocalizationLoss).
+    class part. y_hat must be in the lecture's format (model.predict's output), not the raw
+    logits that LocalizationLoss reads.
     """
     width = localization_width(num_classes)
-    threshold = _check_threshold(threshold)
+    threshold = check_threshold(threshold)
     rows = _as_rows(y_hat, width)
     decoded = []
     for row in rows:
@@ -175,10 +175,10 @@ def encode_landmarks(points, dtype=np.float32):
 def decode_landmarks(y_hat, threshold=0.5):
     """Read a lecture-format vector (7,) as Landmarks, or a batch (N, 7) as a list of them.
 
-    The face counts as present when is_face >= threshold; is_face must be a probability
-    (model.predict's output, not the raw logit of LandmarkLoss).
+    The face counts as present when is_face >= threshold. y_hat must be in the lecture's format
+    (model.predict's output), not the raw logits that LandmarkLoss reads.
     """
-    threshold = _check_threshold(threshold)
+    threshold = check_threshold(threshold)
     rows = _as_rows(y_hat, landmark_width(len(LANDMARK_NAMES)))
     decoded = []
     for row in rows:
@@ -257,6 +257,15 @@ def check_landmark_targets(y, num_landmarks, name="y"):
     return y
 
 
+def check_threshold(threshold, name="threshold"):
+    """Raise unless threshold is a number in [0, 1]; return it as a float."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer,
+                                                                 np.floating)) \
+            or not 0 <= threshold <= 1:
+        raise ValueError(f"{name} must be a number in [0, 1], got {threshold!r}")
+    return float(threshold)
+
+
 def _as_rows(y_hat, width):
     """One vector (width,) or a batch (N, width) of predictions -> checked rows (N, width)."""
     if isinstance(y_hat, np.ndarray) and y_hat.ndim == 1:
@@ -305,13 +314,6 @@ def _as_boxes(boxes):
     if boxes.ndim == 0 or boxes.shape[-1] != 4:
         raise ValueError(f"boxes must have shape (..., 4), got {boxes.shape}")
     return boxes if np.issubdtype(boxes.dtype, np.floating) else boxes.astype(np.float64)
-
-
-def _check_threshold(threshold):
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) \
-            or not 0 <= threshold <= 1:
-        raise ValueError(f"threshold must be a number in [0, 1], got {threshold!r}")
-    return float(threshold)
 
 
 def _positive_int(value, name):
