@@ -271,6 +271,16 @@ def test_backward_before_forward_is_an_error(loss):
         loss.backward()
 
 
+@pytest.mark.parametrize("case", EVERY_LOSS, ids=loss_id)
+def test_a_forward_that_raises_leaves_no_gradient_behind(case):
+    loss, y = case
+    loss.forward(np.zeros(y.shape), y)
+    with pytest.raises(ValueError, match="y_hat must be finite"):
+        loss.forward(np.full(y.shape, np.nan), y)
+    with pytest.raises(ValueError, match="backward called before forward"):
+        loss.backward()
+
+
 @pytest.mark.parametrize("make, match", [
     (lambda: SquaredLocalizationLoss(0), "num_classes must be a positive integer"),
     (lambda: LocalizationLoss(2.5), "num_classes must be a positive integer"),

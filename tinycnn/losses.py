@@ -80,6 +80,7 @@ class Loss:
 
     def _checked(self, y_hat, y):
         """Check y_hat and y; return both as float64, and y_hat's dtype for the gradient."""
+        self._cache = None  # a forward that raises must not leave the last batch's gradient behind
         check_predictions(y_hat, self.width, name="y_hat")
         self._check_targets(y)
         if len(y_hat) != len(y):
