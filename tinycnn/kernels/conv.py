@@ -16,7 +16,7 @@ weights (C_out, C_in, k, k), bias (C_out,), dout (N, C_out, H_out, W_out), one f
 import numba
 import numpy as np
 
-from tinycnn.kernels.layout import VECTOR, batch_planes, plan_grid, tap_offsets
+from tinycnn.kernels.layout import batch_planes, plan_grid, tap_offsets, whole_vectors
 from tinycnn.kernels.taps import bias_grads, correlate, tap_grads
 
 
@@ -109,7 +109,7 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding):
     k = kernel_size
     planes, grid, offsets = _input_planes(x, k, stride, padding, out_h, out_w)
     # dout on the grid of the outputs q, zero where an output is thrown away.
-    total = -(-n_samples * grid.rows * grid.width // VECTOR) * VECTOR
+    total = whole_vectors(n_samples * grid.rows * grid.width)
     dout_planes = batch_planes(dout, 1, grid.rows, grid.width, 0, total).reshape(n_filters, total)
     dweights = tap_grads(planes, offsets, dout_planes, numba.get_num_threads()).sum(axis=0)
     return dweights.reshape(n_filters, channels, k, k), bias_grads(dout_planes)

@@ -23,6 +23,18 @@ from numba import njit, prange
 VECTOR = 16  # runs are rounded up to whole AVX-512 float32 vectors; the planes end in that slack
 
 
+@njit(cache=True)
+def ceil_div(a, b):
+    """The smallest integer >= a / b (b > 0)."""
+    return -(-a // b)
+
+
+@njit(cache=True)
+def whole_vectors(n):
+    """n rounded up to a multiple of VECTOR."""
+    return ceil_div(n, VECTOR) * VECTOR
+
+
 class Grid(NamedTuple):
     """Where a batch of planes lives: plane p, sample n, row y, column x at
     p*length + lead + n*rows*width + y*width + x."""
@@ -42,8 +54,8 @@ def plan_grid(shape, stride, row_shifts, col_shifts, out_h, out_w):
     left, right = min(col_shifts), max(col_shifts)
     # Room for every output, and for the zero rows (columns) a window reads above (left of) the
     # first pixel, which are the previous sample's (row's) trailing zeros, and below (right).
-    rows = max(-(-height // s) + max(-top, 0), out_h + max(bottom, 0))
-    row_width = max(-(-width // s) + max(-left, 0), out_w + max(right, 0))
+    rows = max(ceil_div(height, s) + max(-top, 0), out_h + max(bottom, 0))
+    row_width = max(ceil_div(width, s) + max(-left, 0), out_w + max(right, 0))
     lead = max(0, -(top * row_width + left))
     reach = max(0, bottom * row_width + right)
     length = lead + n_samples * rows * row_width + reach + VECTOR

@@ -15,7 +15,7 @@ every loaded input for 4 output channels x 3 taps, so the FMA units, not the loa
 import numpy as np
 from numba import njit, prange
 
-from tinycnn.kernels.layout import VECTOR
+from tinycnn.kernels.layout import ceil_div, whole_vectors
 
 BLOCK = 1024  # outputs per pass: the accumulator and input runs of this length stay in L1
 CHANNELS = 4  # output channels that share each loaded input
@@ -101,13 +101,13 @@ def correlate(x, offsets, weights, bias, rows, width, out, placement, n_threads)
     out_h, out_w, y0, x0, step = placement
     total_rows = n_samples * rows
     rows_per_block = _rows_per_block(total_rows, width, n_threads)
-    n_blocks = -(-total_rows // rows_per_block)
-    run = -(-rows_per_block * width // VECTOR) * VECTOR
+    n_blocks = ceil_div(total_rows, rows_per_block)
+    run = whole_vectors(rows_per_block * width)
     for block in prange(n_blocks):
         g0 = block * rows_per_block
         g1 = min(g0 + rows_per_block, total_rows)
         start = g0 * width
-        length = -(-(g1 - g0) * width // VECTOR) * VECTOR  # whole vectors: no scalar tail loop
+        length = whole_vectors((g1 - g0) * width)  # no scalar tail loop
         acc = np.empty((CHANNELS, run), out.dtype)
         f = 0
         while f < n_out:
@@ -135,9 +135,8 @@ def correlate(x, offsets, weights, bias, rows, width, out, placement, n_threads)
 @njit(cache=True)
 def _rows_per_block(total_rows, width, n_threads):
     """About BLOCK outputs per block, and a multiple of n_threads blocks to share them evenly."""
-    n_blocks = -(-total_rows * width // BLOCK)
-    n_blocks = -(-n_blocks // n_threads) * n_threads
-    return max(1, -(-total_rows // n_blocks))
+    n_blocks = ceil_div(ceil_div(total_rows * width, BLOCK), n_threads) * n_threads
+    return max(1, ceil_div(total_rows, n_blocks))
 
 
 @njit(cache=True, fastmath=True)
@@ -226,13 +225,14 @@ def tap_grads(x, offsets, d, n_threads):
     blocks of q; the caller adds the shares (here it would cost seconds of compile time).
     """
     n_out, total = d.shape
-    n_blocks = -(-total // BLOCK)
+    # About BLOCK outputs per block, and a multiple of n_threads blocks: even shares.
+    n_blocks = ceil_div(ceil_div(total, BLOCK), n_threads) * n_threads
+    block_len = whole_vectors(ceil_div(total, n_blocks))
     shares = np.zeros((n_threads, n_out, offsets.shape[0]), x.dtype)
     for share in prange(n_threads):
         grads = shares[share]
-        for block in range(share, n_blocks, n_threads):
-            q0 = block * BLOCK
-            length = min(BLOCK, total - q0)
+        for q0 in range(share * block_len, total, n_threads * block_len):
+            length = min(block_len, total - q0)
             f = 0
             while f + CHANNELS <= n_out:
                 _tap_grads_four(grads, x, d, offsets, f, q0, length)
