@@ -36,7 +36,7 @@ def _input_planes(x, kernel_size, stride, padding, out_h, out_w):
 
 
 def conv2d_forward(x, weights, bias, stride, padding):
-    """out[n, f, i, j] = bias[f] + sum_{c,di,dj} w[f, c, di, dj] * x_pad[n, c, i*s + di, j*s + dj]."""
+    """out[n, f, i, j] = bias[f] + sum_{c,di,dj} w[f,c,di,dj] * x_pad[n, c, i*s + di, j*s + dj]."""
     x = np.ascontiguousarray(x)
     weights = np.ascontiguousarray(weights)
     bias = np.ascontiguousarray(bias)
@@ -46,14 +46,34 @@ def conv2d_forward(x, weights, bias, stride, padding):
     out_w = (width + 2 * padding - k) // stride + 1
     planes, grid, offsets = _input_planes(x, k, stride, padding, out_h, out_w)
     out = np.empty((n_samples, n_filters, out_h, out_w), x.dtype)
-    placement = (out_h, out_w, 0, 0, 1)
-    flat_weights = weights.reshape(n_filters, -1)
-    correlate(planes, offsets, flat_weights, bias, grid.rows, grid.width, out, placement, numba.get_num_threads())
+    correlate(
+        planes, offsets, weights.reshape(n_filters, -1), bias, grid.rows, grid.width,
+        out, (out_h, out_w, 0, 0, 1), numba.get_num_threads(),
+    )
     return out
 
 
+def _phases(weights, input_shape, stride, padding):
+    """Each stride phase (a, b) of dx as (sub-kernel w[:, :, a::s, b::s], top, left, placement):
+    its correlation over dout reads dout[i + di - top, j + dj - left] for phase pixel (i, j),
+    which lands in dx at (y0 + i*s, x0 + j*s); placement = (out_h, out_w, y0, x0, s)."""
+    _, _, height, width = input_shape
+    s, p = stride, padding
+    phases = []
+    for a in range(s):
+        for b in range(s):
+            u0, v0 = -((a - p) // s), -((b - p) // s)  # first phase row and column inside dx
+            y0, x0 = u0 * s + a - p, v0 * s + b - p  # where they land in dx
+            out_h, out_w = len(range(y0, height, s)), len(range(x0, width, s))
+            if out_h > 0 and out_w > 0:
+                sub_kernel = weights[:, :, a::s, b::s]
+                top, left = sub_kernel.shape[2] - 1 - u0, sub_kernel.shape[3] - 1 - v0
+                phases.append((sub_kernel, top, left, (out_h, out_w, y0, x0, s)))
+    return phases
+
+
 def conv2d_backward_input(dout, weights, input_shape, stride, padding):
-    """dx (input_shape): dx[n, c, y, x] = sum_{f,i,j} dout[n, f, i, j] * w[f, c, y + p - i*s, x + p - j*s].
+    """dx (input_shape): dx[n, c, y, x] = sum_{f,i,j} dout[n,f,i,j] * w[f, c, y+p - i*s, x+p - j*s].
 
     Phase a of the rows, y + p = u*s + a, meets only taps di = m*s + a, from output rows
     i = u - m: a stride-1 correlation of dout with w[:, :, a::s] flipped (m' = M - 1 - m),
@@ -61,38 +81,32 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
     u0 = p, padding k - 1 - p: dx is the forward pass of dout with the flipped, transposed kernel.
     """
     dout = np.ascontiguousarray(dout)
-    _, channels, height, width = input_shape
-    n_filters = weights.shape[0]
-    s, p = stride, padding
+    channels, n_filters = input_shape[1], weights.shape[0]
     dx = np.empty(input_shape, dout.dtype)
     phases = []
-    for a in range(s):
-        for b in range(s):
-            u0, v0 = -((a - p) // s), -((b - p) // s)  # first phase row and column inside dx
-            y0, x0 = u0 * s + a - p, v0 * s + b - p  # where they land in dx
-            out_h, out_w = len(range(y0, height, s)), len(range(x0, width, s))
-            sub_kernel = weights[:, :, a::s, b::s]
-            taps_h, taps_w = sub_kernel.shape[2:]
-            if taps_h == 0 or taps_w == 0:  # stride > k: no window covers this phase
-                dx[:, :, y0::s, x0::s] = 0
-            elif out_h > 0 and out_w > 0:
-                top, left = taps_h - 1 - u0, taps_w - 1 - v0
-                phases.append((sub_kernel, top, left, (out_h, out_w, y0, x0, s)))
-    if not phases:  # padding >= k can leave no pixel of dx under any window
+    for sub_kernel, top, left, placement in _phases(weights, input_shape, stride, padding):
+        if sub_kernel.size == 0:  # stride > k: no window covers this phase
+            _, _, y0, x0, s = placement
+            dx[:, :, y0::s, x0::s] = 0
+        else:
+            phases.append((sub_kernel, top, left, placement))
+    if not phases:
         return dx
     # One layout of dout serves every phase: its grid has room for all their taps and outputs.
-    row_shifts = [shift for kernel, top, _, _ in phases for shift in (-top, kernel.shape[2] - 1 - top)]
-    col_shifts = [shift for kernel, _, left, _ in phases for shift in (-left, kernel.shape[3] - 1 - left)]
-    out_h = max(placement[0] for _, _, _, placement in phases)
-    out_w = max(placement[1] for _, _, _, placement in phases)
+    row_shifts = [shift for w, top, _, _ in phases for shift in (-top, w.shape[2] - 1 - top)]
+    col_shifts = [shift for w, _, left, _ in phases for shift in (-left, w.shape[3] - 1 - left)]
+    out_h = max(placement[0] for *_, placement in phases)
+    out_w = max(placement[1] for *_, placement in phases)
     grid = plan_grid(dout.shape, 1, row_shifts, col_shifts, out_h, out_w)
     planes = batch_planes(dout, 1, *grid)
     no_bias = np.zeros(channels, dout.dtype)
     for sub_kernel, top, left, placement in phases:
-        taps_h, taps_w = sub_kernel.shape[2:]
-        offsets = tap_offsets(grid, _kernel_taps(n_filters, taps_h, taps_w), 1, top, left)
+        taps = _kernel_taps(n_filters, *sub_kernel.shape[2:])
         flipped = np.ascontiguousarray(sub_kernel[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        correlate(planes, offsets, flipped.reshape(channels, -1), no_bias, grid.rows, grid.width, dx, placement, numba.get_num_threads())
+        correlate(
+            planes, tap_offsets(grid, taps, 1, top, left), flipped.reshape(channels, -1), no_bias,
+            grid.rows, grid.width, dx, placement, numba.get_num_threads(),
+        )
     return dx
 
 

@@ -71,14 +71,16 @@ def _accumulate_one(acc, x, offsets, weights, f, start, length):
     n_taps = offsets.shape[0]
     t = 0
     while t + 8 <= n_taps:
-        o0, o1, o2, o3 = start + offsets[t], start + offsets[t + 1], start + offsets[t + 2], start + offsets[t + 3]
-        o4, o5, o6, o7 = start + offsets[t + 4], start + offsets[t + 5], start + offsets[t + 6], start + offsets[t + 7]
-        x0, x1, x2, x3 = x[o0 : o0 + length], x[o1 : o1 + length], x[o2 : o2 + length], x[o3 : o3 + length]
-        x4, x5, x6, x7 = x[o4 : o4 + length], x[o5 : o5 + length], x[o6 : o6 + length], x[o7 : o7 + length]
-        w0, w1, w2, w3 = weights[f, t], weights[f, t + 1], weights[f, t + 2], weights[f, t + 3]
-        w4, w5, w6, w7 = weights[f, t + 4], weights[f, t + 5], weights[f, t + 6], weights[f, t + 7]
+        x0, x1 = x[start + offsets[t] :][:length], x[start + offsets[t + 1] :][:length]
+        x2, x3 = x[start + offsets[t + 2] :][:length], x[start + offsets[t + 3] :][:length]
+        x4, x5 = x[start + offsets[t + 4] :][:length], x[start + offsets[t + 5] :][:length]
+        x6, x7 = x[start + offsets[t + 6] :][:length], x[start + offsets[t + 7] :][:length]
+        w0, w1, w2, w3, w4, w5, w6, w7 = weights[f, t : t + 8]
         for q in range(length):
-            a[q] += w0 * x0[q] + w1 * x1[q] + w2 * x2[q] + w3 * x3[q] + w4 * x4[q] + w5 * x5[q] + w6 * x6[q] + w7 * x7[q]
+            a[q] += (
+                w0 * x0[q] + w1 * x1[q] + w2 * x2[q] + w3 * x3[q]
+                + w4 * x4[q] + w5 * x5[q] + w6 * x6[q] + w7 * x7[q]
+            )
         t += 8
     for t in range(t, n_taps):
         o = start + offsets[t]
