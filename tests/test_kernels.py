@@ -67,7 +67,8 @@ def check_conv_against_reference(x, weights, bias, dout, stride, padding):
 
     out = conv.conv2d_forward(x, weights, bias, stride, padding)
     assert out.dtype == x.dtype
-    np.testing.assert_allclose(out, reference.conv2d_forward(x, weights, bias, stride, padding), **tol)
+    expected = reference.conv2d_forward(x, weights, bias, stride, padding)
+    np.testing.assert_allclose(out, expected, **tol)
 
     dx = conv.conv2d_backward_input(dout, weights, x.shape, stride, padding)
     assert dx.shape == x.shape and dx.dtype == x.dtype
@@ -178,8 +179,14 @@ def test_maxpool_matches_reference(case):
     np.testing.assert_array_equal(x, before)
 
 
-# Every code path of the max-pool: k = s = 2 (its own loop, even and odd sizes) and the general scan.
-POOL_KINDS = {"2x2 even": (2, 2, 8, 6), "2x2 odd": (2, 2, 7, 9), "3x3 stride 2": (3, 2, 9, 8), "2x2 stride 1": (2, 1, 5, 6)}
+# Every code path of the max-pool (k, s, H, W): k = s = 2 (its own loop, even and odd sizes) and
+# the general scan.
+POOL_KINDS = {
+    "2x2 even": (2, 2, 8, 6),
+    "2x2 odd": (2, 2, 7, 9),
+    "3x3 stride 2": (3, 2, 9, 8),
+    "2x2 stride 1": (2, 1, 5, 6),
+}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -194,7 +201,8 @@ def test_maxpool_kinds(kind, values, dtype):
     np.testing.assert_array_equal(argmax, expected_argmax)
     dout = np.random.default_rng(1).standard_normal(out.shape).astype(dtype)
     expected_dx = reference.maxpool2d_backward(dout, argmax, x.shape)
-    np.testing.assert_allclose(pool.maxpool2d_backward(dout, argmax, x.shape), expected_dx, **tolerance(dtype))
+    dx = pool.maxpool2d_backward(dout, argmax, x.shape)
+    np.testing.assert_allclose(dx, expected_dx, **tolerance(dtype))
 
 
 def test_maxpool_first_maximum_and_overlap():

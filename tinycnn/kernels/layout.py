@@ -75,8 +75,9 @@ def tap_offsets(grid, taps, stride, top, left):
 
 @njit(cache=True, parallel=True)
 def batch_planes(a, stride, rows, width, lead, length):
-    """a (N, C, H, W) -> flat (C*s*s*length,): phase (ya, xa) of channel c is plane (c*s + ya)*s + xa,
-    pixel (n, y, x) at its lead + n*rows*width + (y // s)*width + x // s; zeros everywhere else."""
+    """a (N, C, H, W) -> flat (C*s*s*length,): phase (ya, xa) of channel c is the plane
+    (c*s + ya)*s + xa, pixel (n, y, x) at its lead + n*rows*width + (y // s)*width + x // s;
+    zeros everywhere else."""
     n_samples, channels, height, in_width = a.shape
     s = stride
     out = np.zeros(channels * s * s * length, a.dtype)

@@ -82,7 +82,8 @@ def maxpool2d_forward(x, kernel_size, stride):
     out = np.empty((n_samples, channels, out_h, out_w), x.dtype)
     argmax = np.empty((n_samples, channels, out_h, out_w), np.int32)
     planes = x.reshape(n_samples * channels, height, width)
-    _pool_planes(planes, kernel_size, stride, out.reshape(-1, out_h, out_w), argmax.reshape(-1, out_h, out_w))
+    out_planes, argmax_planes = out.reshape(-1, out_h, out_w), argmax.reshape(-1, out_h, out_w)
+    _pool_planes(planes, kernel_size, stride, out_planes, argmax_planes)
     return out, argmax
 
 

@@ -1,7 +1,7 @@
 """The lecture's loops: convolution and max-pooling written to be read, not to be fast.
 
 Every numba kernel in `conv.py` and `pool.py` has a twin here with the same name and signature,
-and the tests hold the two equal. Shapes follow PyTorch: x (N, C, H, W), weights (C_out, C_in, k, k).
+and the tests hold the two equal. Shapes as in PyTorch: x (N, C, H, W), weights (C_out, C_in, k, k).
 
 Convolution (cross-correlation, no kernel flip), stride s, zero padding p:
 
@@ -56,7 +56,8 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
         for f in range(n_filters):
             for i in range(out_h):
                 for j in range(out_w):
-                    dx_pad[n, :, i * s : i * s + k, j * s : j * s + k] += dout[n, f, i, j] * weights[f]
+                    window = dx_pad[n, :, i * s : i * s + k, j * s : j * s + k]
+                    window += dout[n, f, i, j] * weights[f]
     return dx_pad[:, :, p : p + height, p : p + width].copy()
 
 

@@ -93,7 +93,8 @@ def _accumulate_one(acc, x, offsets, weights, f, start, length):
 @njit(cache=True, parallel=True, fastmath=True)
 def correlate(x, offsets, weights, bias, rows, width, out, placement, n_threads):
     """out[n, f, y0 + i*step, x0 + j*step] = bias[f] + sum_t weights[f, t] * x[offsets[t] + q]
-    with q = n*rows*width + i*width + j, for i < out_h, j < out_w; placement = (out_h, out_w, y0, x0, step).
+    with q = n*rows*width + i*width + j, for i < out_h, j < out_w;
+    placement = (out_h, out_w, y0, x0, step).
 
     x flat batch planes, offsets (T,), weights (F, T), bias (F,), out (N, F, H, W) filled in
     place (a forward pass fills all of it; an input-gradient phase every step-th row and column).
