@@ -15,6 +15,7 @@ import json
 import math
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import tinycnn  # noqa: F401  (first: sets the thread pools before numba starts)
@@ -53,7 +54,7 @@ POOL_K = 2
 
 
 def median_time(fn, repeats, budget=2.0):
-    """Median seconds of fn() over `repeats` runs (fewer if they exceed `budget` s), after a warm-up."""
+    """Median seconds of fn() after a warm-up: `repeats` runs, or at least 3 within `budget` s."""
     fn()
     times = []
     start = time.perf_counter()
@@ -65,7 +66,7 @@ def median_time(fn, repeats, budget=2.0):
 
 
 def matmul_peak(size, repeats):
-    """float32 GFLOP/s of one large np.matmul with BLAS on THREADS threads: the practical ceiling."""
+    """float32 GFLOP/s of one large np.matmul, BLAS on THREADS threads: the practical ceiling."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size), dtype=np.float32)
     b = rng.standard_normal((size, size), dtype=np.float32)
@@ -75,6 +76,7 @@ def matmul_peak(size, repeats):
 
 
 def conv_flops(shape):
+    """Forward FLOPs: 2*N*C_out*H_out*W_out*C_in*k*k."""
     n, c_in, h, w, c_out, k, s, p = shape
     out_h, out_w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
     return 2 * n * c_out * out_h * out_w * c_in * k * k
@@ -109,7 +111,7 @@ def kernel_steps(module, x, weights, bias, dout, s, p):
 
 def im2col_steps(x, weights, bias, dout, s, p):
     def forward():
-        return im2col.conv2d_forward(x, weights, bias, s, p)
+        return im2col.conv2d_forward(x, weights, bias, s, p)[0]
 
     def forward_backward():
         _, cols = im2col.conv2d_forward(x, weights, bias, s, p)
@@ -124,7 +126,7 @@ def torch_steps(x, weights, bias, dout, s, p):
 
     def forward():
         with torch.no_grad():
-            return torch.nn.functional.conv2d(xt, wt, bt, stride=s, padding=p)
+            return torch.nn.functional.conv2d(xt, wt, bt, stride=s, padding=p).numpy()
 
     def forward_backward():
         out = torch.nn.functional.conv2d(xt, wt, bt, stride=s, padding=p)
@@ -133,34 +135,32 @@ def torch_steps(x, weights, bias, dout, s, p):
     return forward, forward_backward
 
 
-def measure_convs(implementation, shapes, repeats):
-    """{shape name: (forward GFLOP/s, forward+backward GFLOP/s)} for one implementation."""
+def measure_convs(steps, shapes, repeats):
+    """{shape name: {"forward": GFLOP/s, "forward_backward": GFLOP/s}} for one implementation."""
     results = {}
     for name, shape in shapes.items():
         x, weights, bias, dout = conv_problem(shape)
-        s, p = shape[6], shape[7]
-        forward, forward_backward = implementation(x, weights, bias, dout, s, p)
+        forward, forward_backward = steps(x, weights, bias, dout, shape[6], shape[7])
         flops = conv_flops(shape)
-        results[name] = (
-            flops / median_time(forward, repeats) / 1e9,
-            3 * flops / median_time(forward_backward, repeats) / 1e9,
-        )
+        results[name] = {
+            "forward": flops / median_time(forward, repeats) / 1e9,
+            "forward_backward": 3 * flops / median_time(forward_backward, repeats) / 1e9,
+        }
     return results
 
 
 def check_agreement(shape):
-    """The peers compute the same convolution as tinycnn (a benchmark of wrong code is worthless)."""
-    x, weights, bias, dout = conv_problem(shape)
+    """The peers compute the same convolution as tinycnn: a benchmark of wrong code is worthless."""
+    problem = conv_problem(shape)
     s, p = shape[6], shape[7]
-    ours = conv.conv2d_forward(x, weights, bias, s, p)
-    np.testing.assert_allclose(im2col.conv2d_forward(x, weights, bias, s, p)[0], ours, rtol=1e-3, atol=1e-3)
-    if torch is not None:
-        theirs = torch_steps(x, weights, bias, dout, s, p)[0]().numpy()
-        np.testing.assert_allclose(theirs, ours, rtol=1e-3, atol=1e-3)
+    ours = kernel_steps(conv, *problem, s, p)[0]()
+    peers = [im2col_steps] + ([torch_steps] if torch is not None else [])
+    for steps in peers:
+        np.testing.assert_allclose(steps(*problem, s, p)[0](), ours, rtol=1e-3, atol=1e-3)
 
 
 def numpy_pool_forward(x, k):
-    """The common NumPy peer for k = s: reshape into windows, max over them, keep a mask."""
+    """The usual NumPy peer for k = s: reshape into windows, max over them, keep a mask."""
     n, c, h, w = x.shape
     windows = x[:, :, : h // k * k, : w // k * k].reshape(n, c, h // k, k, w // k, k)
     out = windows.max(axis=(3, 5))
@@ -178,26 +178,25 @@ def numpy_pool_backward(dout, mask, x_shape, k):
 
 
 def measure_pools(shape, repeats):
-    """{implementation: (forward ms, forward+backward ms)} for max-pool k = s = POOL_K."""
+    """{implementation: {"forward": ms, "forward_backward": ms}}, max-pool k = s = POOL_K."""
     x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
     k = POOL_K
-    out, argmax = pool.maxpool2d_forward(x, k, k)
-    dout = np.ones_like(out)
+    dout = np.ones_like(pool.maxpool2d_forward(x, k, k)[0])
 
-    def ours():
-        _, where = pool.maxpool2d_forward(x, k, k)
-        pool.maxpool2d_backward(dout, where, x.shape)
+    def ours_forward_backward():
+        _, argmax = pool.maxpool2d_forward(x, k, k)
+        pool.maxpool2d_backward(dout, argmax, x.shape)
 
-    def peer():
+    def peer_forward_backward():
         _, mask = numpy_pool_forward(x, k)
         numpy_pool_backward(dout, mask, x.shape, k)
 
-    results = {
-        "tinycnn": (median_time(lambda: pool.maxpool2d_forward(x, k, k), repeats), median_time(ours, repeats)),
+    steps = {
+        "tinycnn": (lambda: pool.maxpool2d_forward(x, k, k), ours_forward_backward),
+        "numpy": (lambda: numpy_pool_forward(x, k), peer_forward_backward),
     }
     if torch is not None:
-        xt = torch.from_numpy(x).requires_grad_()
-        dt = torch.from_numpy(dout)
+        xt, dt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(dout)
 
         def torch_forward():
             with torch.no_grad():
@@ -206,40 +205,74 @@ def measure_pools(shape, repeats):
         def torch_forward_backward():
             torch.autograd.grad(torch.nn.functional.max_pool2d(xt, k, k), xt, dt)
 
-        results["pytorch"] = (median_time(torch_forward, repeats), median_time(torch_forward_backward, repeats))
-    with threadpool_limits(limits=THREADS, user_api="blas"):
-        results["numpy"] = (median_time(lambda: numpy_pool_forward(x, k), repeats), median_time(peer, repeats))
-    return {name: (fwd * 1e3, fb * 1e3) for name, (fwd, fb) in results.items()}
+        steps["pytorch"] = (torch_forward, torch_forward_backward)
+    results = {}
+    for name, (forward, forward_backward) in steps.items():
+        with threadpool_limits(limits=THREADS if name == "numpy" else 1, user_api="blas"):
+            results[name] = {
+                "forward": median_time(forward, repeats) * 1e3,
+                "forward_backward": median_time(forward_backward, repeats) * 1e3,
+            }
+    return results
 
 
 def geomean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
+PASSES = (("forward", "fwd"), ("forward_backward", "fwd+bwd"))
+
+
 def print_conv_table(shapes, results, peak):
+    """GFLOP/s (share of peak) per shape and pass, the ratios, and their geometric means."""
     ours, peer, theirs = results["tinycnn"], results["im2col"], results.get("pytorch")
-    print(f"\nfloat32 conv, {THREADS} threads, GFLOP/s (share of the {peak:.0f} GFLOP/s matmul peak)")
-    head = f"{'shape (N,Cin,H,W,Cout,k,s,p)':32} {'pass':8} {'tinycnn':>14} {'PyTorch':>14} {'im2col':>14} {'/PyTorch':>9} {'/im2col':>8}"
-    print(head)
-    print("-" * len(head))
+
+    def cell(gflops):
+        return f"{gflops:7.1f} ({gflops / peak:4.0%})"
+
+    print(f"\nfloat32 conv, {THREADS} threads: GFLOP/s (share of the {peak:.0f} GFLOP/s matmul)")
+    head = (
+        f"{'shape (N,Cin,H,W,Cout,k,s,p)':32} {'pass':8} {'tinycnn':>14} {'PyTorch':>14} "
+        f"{'im2col':>14} {'/PyTorch':>9} {'/im2col':>8}"
+    )
+    print(head + "\n" + "-" * len(head))
     for name, shape in shapes.items():
-        for col, label in ((0, "fwd"), (1, "fwd+bwd")):
-            t = f"{theirs[name][col]:7.1f} ({theirs[name][col] / peak:4.0%})" if theirs else "not installed"
-            vs_torch = f"{ours[name][col] / theirs[name][col]:8.2f}x" if theirs else f"{'-':>9}"
+        for key, label in PASSES:
+            label_shape = f"{name} {shape}" if key == "forward" else ""
+            torch_cell = cell(theirs[name][key]) if theirs else "not installed"
+            vs_torch = f"{ours[name][key] / theirs[name][key]:8.2f}x" if theirs else f"{'-':>9}"
+            vs_peer = f"{ours[name][key] / peer[name][key]:7.1f}x"
             print(
-                f"{name + ' ' + str(shape) if col == 0 else '':32} {label:8} "
-                f"{ours[name][col]:7.1f} ({ours[name][col] / peak:4.0%}) {t:>14} "
-                f"{peer[name][col]:7.1f} ({peer[name][col] / peak:4.0%}) {vs_torch} "
-                f"{ours[name][col] / peer[name][col]:7.1f}x"
+                f"{label_shape:32} {label:8} {cell(ours[name][key])} {torch_cell:>14} "
+                f"{cell(peer[name][key])} {vs_torch} {vs_peer}"
             )
-    for col, label in ((0, "forward"), (1, "forward+backward")):
-        line = f"geometric mean, {label}: tinycnn/im2col {geomean([ours[n][col] / peer[n][col] for n in shapes]):.1f}x"
+    for key, label in PASSES:
+        vs_peer = geomean([ours[n][key] / peer[n][key] for n in shapes])
+        line = f"geometric mean, {label}: tinycnn/im2col {vs_peer:.1f}x"
         if theirs:
-            line += f", tinycnn/PyTorch {geomean([ours[n][col] / theirs[n][col] for n in shapes]):.2f}x"
+            vs_torch = geomean([ours[n][key] / theirs[n][key] for n in shapes])
+            line += f", tinycnn/PyTorch {vs_torch:.2f}x"
+        print(line)
+    if theirs is None:
+        print("PyTorch: not installed")
+
+
+def print_pool_table(shape, pools):
+    megabytes = np.prod(shape) * 4 / 1e6
+    print(f"\nmax-pool k=s={POOL_K} on {shape} float32 ({megabytes:.0f} MB in): ms (input GB/s)")
+    for name in ("tinycnn", "pytorch", "numpy"):
+        if name not in pools:
+            print(f"  {name:8} not installed")
+            continue
+        line = f"  {name:8}"
+        for key, label in PASSES:
+            ms = pools[name][key]
+            line += f"  {label} {ms:7.3f} ({megabytes / ms:5.1f})"
         print(line)
 
 
 def plot(shapes, results, path):
+    """Bars of GFLOP/s per shape, forward and forward+backward side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -248,70 +281,66 @@ def plot(shapes, results, path):
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     names = list(shapes)
     implementations = [i for i in ("tinycnn", "pytorch", "im2col") if i in results]
-    width = 0.8 / len(implementations)
-    for ax, col, title in ((axes[0], 0, "forward"), (axes[1], 1, "forward + backward")):
+    bar = 0.8 / len(implementations)
+    for ax, (key, label) in zip(axes, PASSES):
         for k, impl in enumerate(implementations):
-            xs = [i + (k - (len(implementations) - 1) / 2) * width for i in range(len(names))]
-            ax.bar(xs, [results[impl][n][col] for n in names], width, label=impl)
+            xs = [i + (k - (len(implementations) - 1) / 2) * bar for i in range(len(names))]
+            ax.bar(xs, [results[impl][n][key] for n in names], bar, label=impl)
         ax.set_xticks(range(len(names)), names)
-        ax.set_title(f"float32 conv, {title}")
+        ax.set_title(f"float32 conv, {label}, {THREADS} threads")
         ax.set_xlabel("shape")
     axes[0].set_ylabel("GFLOP/s")
     axes[0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny shapes, few repeats (a smoke test)")
+    parser.add_argument("--quick", action="store_true", help="tiny shapes, few repeats")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output")
     args = parser.parse_args()
     shapes = QUICK_SHAPES if args.quick else SHAPES
+    pool_shape = QUICK_POOL_SHAPE if args.quick else POOL_SHAPE
     repeats = 3 if args.quick else 15
     numba.set_num_threads(THREADS)
     if torch is not None:
         torch.set_num_threads(THREADS)
 
     peak = matmul_peak(256 if args.quick else 2048, repeats)
-    check_agreement(shapes[next(iter(shapes))])
-    results = {"tinycnn": measure_convs(lambda *a: kernel_steps(conv, *a), shapes, repeats)}
+    check_agreement(next(iter(shapes.values())))
+    results = {"tinycnn": measure_convs(partial(kernel_steps, conv), shapes, repeats)}
     if torch is not None:
         results["pytorch"] = measure_convs(torch_steps, shapes, repeats)
     with threadpool_limits(limits=THREADS, user_api="blas"):
         results["im2col"] = measure_convs(im2col_steps, shapes, repeats)
     # The pure-Python loops are ~1000x slower: one small shape, reported per FLOP.
-    results["reference"] = measure_convs(lambda *a: kernel_steps(reference, *a), {"small": REFERENCE_SHAPE}, 1)
-    pools = measure_pools(QUICK_POOL_SHAPE if args.quick else POOL_SHAPE, repeats)
+    reference_steps = partial(kernel_steps, reference)
+    results["reference"] = measure_convs(reference_steps, {"small": REFERENCE_SHAPE}, 1)
+    pools = measure_pools(pool_shape, repeats)
 
     print_conv_table(shapes, results, peak)
-    ref_fwd, ref_fb = results["reference"]["small"]
-    print(f"\nreference loops on {REFERENCE_SHAPE}: {ref_fwd:.3f} / {ref_fb:.3f} GFLOP/s forward / forward+backward")
-    if torch is None:
-        print("PyTorch: not installed")
-    pool_shape = QUICK_POOL_SHAPE if args.quick else POOL_SHAPE
-    mbytes = np.prod(pool_shape) * 4 / 1e6
-    print(f"\nmax-pool k=s={POOL_K} on {pool_shape} float32 ({mbytes:.0f} MB in): ms (input GB/s)")
-    for name in ("tinycnn", "pytorch", "numpy"):
-        if name in pools:
-            fwd, fb = pools[name]
-            print(f"  {name:8} forward {fwd:7.3f} ({mbytes / fwd:5.1f})   forward+backward {fb:7.3f} ({mbytes / fb:5.1f})")
-        else:
-            print(f"  {name:8} not installed")
+    ref = results["reference"]["small"]
+    print(
+        f"reference loops on {REFERENCE_SHAPE}: {ref['forward']:.3f} / "
+        f"{ref['forward_backward']:.3f} GFLOP/s forward / forward+backward"
+    )
+    print_pool_table(pool_shape, pools)
 
     args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "threads": THREADS,
         "matmul_peak_gflops": peak,
-        "shapes": {name: list(shape) for name, shape in shapes.items()},
-        "conv_gflops": {impl: {n: {"forward": v[0], "forward_backward": v[1]} for n, v in r.items()} for impl, r in results.items()},
-        "reference_shape": list(REFERENCE_SHAPE),
-        "pool_shape": list(pool_shape),
-        "pool_ms": {impl: {"forward": v[0], "forward_backward": v[1]} for impl, v in pools.items()},
         "pytorch": torch.__version__ if torch is not None else None,
+        "shapes": shapes,
+        "conv_gflops": results,
+        "reference_shape": REFERENCE_SHAPE,
+        "pool_shape": pool_shape,
+        "pool_ms": pools,
     }
     (args.out / "bench_conv.json").write_text(json.dumps(report, indent=2))
-    plot(shapes, {k: v for k, v in results.items() if k != "reference"}, args.out / "bench_conv.png")
+    plot(shapes, results, args.out / "bench_conv.png")
     print(f"\nwrote {args.out / 'bench_conv.json'} and {args.out / 'bench_conv.png'}")
 
 
