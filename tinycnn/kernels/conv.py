@@ -13,6 +13,8 @@ weights (C_out, C_in, k, k), bias (C_out,), dout (N, C_out, H_out, W_out), one f
                    the whole batch; db = the sum of dout.
 """
 
+from functools import lru_cache
+
 import numba
 import numpy as np
 
@@ -26,13 +28,55 @@ def _kernel_taps(channels, kernel_h, kernel_w):
     return c.ravel(), di.ravel(), dj.ravel()
 
 
-def _input_planes(x, kernel_size, stride, padding, out_h, out_w):
-    """x as batch planes for a forward pass, their grid, and the offset of every tap (c, di, dj)."""
+# Grids and tap offsets depend on shapes only: each is worked out once per shape, then reused.
+@lru_cache(maxsize=256)
+def _forward_geometry(x_shape, kernel_size, stride, padding, out_h, out_w):
+    """The grid of x's planes for a forward pass, and the offset of every tap (c, di, dj)."""
     shifts = (np.arange(kernel_size) - padding) // stride
-    grid = plan_grid(x.shape, stride, shifts, shifts, out_h, out_w)
-    planes = batch_planes(x, stride, *grid)
-    taps = _kernel_taps(x.shape[1], kernel_size, kernel_size)
-    return planes, grid, tap_offsets(grid, taps, stride, padding, padding)
+    grid = plan_grid(x_shape, stride, shifts, shifts, out_h, out_w)
+    taps = _kernel_taps(x_shape[1], kernel_size, kernel_size)
+    return grid, tap_offsets(grid, taps, stride, padding, padding)
+
+
+@lru_cache(maxsize=256)
+def _phase_geometry(dout_shape, kernel_size, input_shape, stride, padding):
+    """The grid of dout's planes for the input gradient, and each stride phase (a, b) of dx as
+    (a, b, tap offsets or None if no window covers the phase, placement).
+
+    Phase pixel (i, j) lands in dx at (y0 + i*s, x0 + j*s); placement = (out_h, out_w, y0, x0, s).
+    Its taps (f, m, n) of the sub-kernel w[:, :, a::s, b::s], flipped, read dout at
+    (i + m - top, j + n - left).
+    """
+    n_filters = dout_shape[1]
+    _, _, height, width = input_shape
+    k, s, p = kernel_size, stride, padding
+    phases, row_shifts, col_shifts, out_hs, out_ws = [], [], [], [], []
+    for a in range(s):
+        for b in range(s):
+            u0, v0 = -((a - p) // s), -((b - p) // s)  # first phase row and column inside dx
+            y0, x0 = u0 * s + a - p, v0 * s + b - p  # where they land in dx
+            out_h, out_w = len(range(y0, height, s)), len(range(x0, width, s))
+            taps_h, taps_w = len(range(a, k, s)), len(range(b, k, s))
+            if out_h == 0 or out_w == 0:
+                continue
+            top, left = taps_h - 1 - u0, taps_w - 1 - v0
+            phases.append((a, b, (taps_h, taps_w, top, left), (out_h, out_w, y0, x0, s)))
+            if taps_h > 0 and taps_w > 0:
+                row_shifts += [-top, taps_h - 1 - top]
+                col_shifts += [-left, taps_w - 1 - left]
+                out_hs.append(out_h)
+                out_ws.append(out_w)
+    if not out_hs:  # padding >= k can leave every pixel of dx outside every window
+        return None, [(a, b, None, placement) for a, b, _, placement in phases]
+    # One layout of dout serves every phase: its grid has room for all their taps and outputs.
+    grid = plan_grid(dout_shape, 1, row_shifts, col_shifts, max(out_hs), max(out_ws))
+    geometry = []
+    for a, b, (taps_h, taps_w, top, left), placement in phases:
+        offsets = None
+        if taps_h > 0 and taps_w > 0:
+            offsets = tap_offsets(grid, _kernel_taps(n_filters, taps_h, taps_w), 1, top, left)
+        geometry.append((a, b, offsets, placement))
+    return grid, geometry
 
 
 def conv2d_forward(x, weights, bias, stride, padding):
@@ -44,32 +88,14 @@ def conv2d_forward(x, weights, bias, stride, padding):
     n_filters, _, k, _ = weights.shape
     out_h = (height + 2 * padding - k) // stride + 1
     out_w = (width + 2 * padding - k) // stride + 1
-    planes, grid, offsets = _input_planes(x, k, stride, padding, out_h, out_w)
+    grid, offsets = _forward_geometry(x.shape, k, stride, padding, out_h, out_w)
+    planes = batch_planes(x, stride, *grid)
     out = np.empty((n_samples, n_filters, out_h, out_w), x.dtype)
     correlate(
         planes, offsets, weights.reshape(n_filters, -1), bias, grid.rows, grid.width,
         out, (out_h, out_w, 0, 0, 1), numba.get_num_threads(),
     )
     return out
-
-
-def _phases(weights, input_shape, stride, padding):
-    """Each stride phase (a, b) of dx as (sub-kernel w[:, :, a::s, b::s], top, left, placement):
-    its correlation over dout reads dout[i + di - top, j + dj - left] for phase pixel (i, j),
-    which lands in dx at (y0 + i*s, x0 + j*s); placement = (out_h, out_w, y0, x0, s)."""
-    _, _, height, width = input_shape
-    s, p = stride, padding
-    phases = []
-    for a in range(s):
-        for b in range(s):
-            u0, v0 = -((a - p) // s), -((b - p) // s)  # first phase row and column inside dx
-            y0, x0 = u0 * s + a - p, v0 * s + b - p  # where they land in dx
-            out_h, out_w = len(range(y0, height, s)), len(range(x0, width, s))
-            if out_h > 0 and out_w > 0:
-                sub_kernel = weights[:, :, a::s, b::s]
-                top, left = sub_kernel.shape[2] - 1 - u0, sub_kernel.shape[3] - 1 - v0
-                phases.append((sub_kernel, top, left, (out_h, out_w, y0, x0, s)))
-    return phases
 
 
 def conv2d_backward_input(dout, weights, input_shape, stride, padding):
@@ -81,30 +107,19 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
     u0 = p, padding k - 1 - p: dx is the forward pass of dout with the flipped, transposed kernel.
     """
     dout = np.ascontiguousarray(dout)
-    channels, n_filters = input_shape[1], weights.shape[0]
+    channels, s = input_shape[1], stride
+    grid, phases = _phase_geometry(dout.shape, weights.shape[2], tuple(input_shape), s, padding)
     dx = np.empty(input_shape, dout.dtype)
-    phases = []
-    for sub_kernel, top, left, placement in _phases(weights, input_shape, stride, padding):
-        if sub_kernel.size == 0:  # stride > k: no window covers this phase
-            _, _, y0, x0, s = placement
-            dx[:, :, y0::s, x0::s] = 0
-        else:
-            phases.append((sub_kernel, top, left, placement))
-    if not phases:
-        return dx
-    # One layout of dout serves every phase: its grid has room for all their taps and outputs.
-    row_shifts = [shift for w, top, _, _ in phases for shift in (-top, w.shape[2] - 1 - top)]
-    col_shifts = [shift for w, _, left, _ in phases for shift in (-left, w.shape[3] - 1 - left)]
-    out_h = max(placement[0] for *_, placement in phases)
-    out_w = max(placement[1] for *_, placement in phases)
-    grid = plan_grid(dout.shape, 1, row_shifts, col_shifts, out_h, out_w)
-    planes = batch_planes(dout, 1, *grid)
+    planes = batch_planes(dout, 1, *grid) if grid is not None else None
     no_bias = np.zeros(channels, dout.dtype)
-    for sub_kernel, top, left, placement in phases:
-        taps = _kernel_taps(n_filters, *sub_kernel.shape[2:])
-        flipped = np.ascontiguousarray(sub_kernel[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    for a, b, offsets, placement in phases:
+        if offsets is None:  # stride > k: no window covers this phase
+            _, _, y0, x0, _ = placement
+            dx[:, :, y0::s, x0::s] = 0
+            continue
+        flipped = weights[:, :, a::s, b::s][:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
         correlate(
-            planes, tap_offsets(grid, taps, 1, top, left), flipped.reshape(channels, -1), no_bias,
+            planes, offsets, np.ascontiguousarray(flipped).reshape(channels, -1), no_bias,
             grid.rows, grid.width, dx, placement, numba.get_num_threads(),
         )
     return dx
@@ -121,7 +136,8 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding):
     n_samples, channels, _, _ = x.shape
     _, n_filters, out_h, out_w = dout.shape
     k = kernel_size
-    planes, grid, offsets = _input_planes(x, k, stride, padding, out_h, out_w)
+    grid, offsets = _forward_geometry(x.shape, k, stride, padding, out_h, out_w)
+    planes = batch_planes(x, stride, *grid)
     # dout on the grid of the outputs q, zero where an output is thrown away.
     total = whole_vectors(n_samples * grid.rows * grid.width)
     dout_planes = batch_planes(dout, 1, grid.rows, grid.width, 0, total).reshape(n_filters, total)
