@@ -130,6 +130,22 @@ def test_conv_forward_by_hand():
     np.testing.assert_array_equal(padded, [[[[-1 + 0.5, -3 + 0.5], [-7 + 0.5, 5 - 9 + 0.5]]]])
 
 
+def test_conv_nan_propagates():
+    """A NaN in the input reaches exactly the outputs whose windows cover it, and the gradients."""
+    x = np.zeros((1, 2, 6, 6), np.float32)
+    x[0, 1, 2, 3] = np.nan
+    weights = np.ones((5, 2, 3, 3), np.float32)
+    out = conv.conv2d_forward(x, weights, np.zeros(5, np.float32), 1, 1)
+    covered = np.zeros(out.shape, bool)
+    covered[:, :, 1:4, 2:5] = True
+    np.testing.assert_array_equal(np.isnan(out), covered)
+    dweights, dbias = conv.conv2d_backward_params(x, np.ones_like(out), 3, 1, 1)
+    assert np.isnan(dweights[:, 1]).all() and not np.isnan(dweights[:, 0]).any()
+    assert not np.isnan(dbias).any()
+    dx = conv.conv2d_backward_input(np.full_like(out, np.nan), weights, x.shape, 1, 1)
+    assert np.isnan(dx).all()
+
+
 @st.composite
 def pool_cases(draw):
     """Small planes with many ties (values from {0, 1, 2}, like activations after a ReLU)."""
