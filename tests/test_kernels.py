@@ -162,7 +162,7 @@ def pool_cases(draw):
         "dtype": draw(st.sampled_from(DTYPES)),
         "layout": draw(st.sampled_from(["contiguous", "transposed", "strided"])),
         "seed": draw(st.integers(0, 2**32 - 1)),
-        "values": draw(st.sampled_from(["ties", "zeros", "normal"])),
+        "values": draw(st.sampled_from(["ties", "zeros", "nans", "normal"])),
     }
 
 
@@ -173,6 +173,8 @@ def make_pool_input(shape, dtype, layout, seed, values):
         x[...] = rng.integers(0, 3, shape)
     elif values == "zeros":
         x[...] = 0
+    elif values == "nans":  # NaN wins its window, the first one if several
+        x[...] = np.where(rng.random(shape) < 0.2, np.nan, rng.integers(0, 3, shape))
     return x
 
 
@@ -206,7 +208,7 @@ POOL_KINDS = {
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("values", ["ties", "normal"])
+@pytest.mark.parametrize("values", ["ties", "nans", "normal"])
 @pytest.mark.parametrize("kind", POOL_KINDS.values(), ids=POOL_KINDS.keys())
 def test_maxpool_kinds(kind, values, dtype):
     k, s, h, w = kind

@@ -4,6 +4,7 @@ Same names, signatures and results as reference.py. Windows k x k, stride s, no 
 
     out[n, c, i, j]    = max_{di, dj < k} x[n, c, i*s + di, j*s + dj],   H_out = (H - k) // s + 1
     argmax[n, c, i, j] = (i*s + di) * W + (j*s + dj) of the FIRST maximum in row-major window order
+                         (a NaN counts as the maximum, as in np.argmax and PyTorch)
     dx[n, c].flat[argmax[n, c, i, j]] += dout[n, c, i, j]
 
 Every (n, c) plane is independent, so both loops run in parallel over planes.
@@ -11,6 +12,13 @@ Every (n, c) plane is independent, so both loops run in parallel over planes.
 
 import numpy as np
 from numba import njit, prange
+
+
+@njit(cache=True)
+def _beats(value, best):
+    """Strictly greater (on ties the first maximum in scan order stays), or the first NaN:
+    a NaN wins its window, as in np.argmax and PyTorch, so a diverging network shows it."""
+    return value > best or (value != value and best == best)
 
 
 @njit(cache=True)
@@ -25,8 +33,7 @@ def _pool_plane(xp, k, s, out, argmax):
             for di in range(k):
                 row = xp[i * s + di]
                 for dj in range(k):
-                    # Strictly greater: on ties the first maximum in scan order stays.
-                    if row[j * s + dj] > best:
+                    if _beats(row[j * s + dj], best):
                         best = row[j * s + dj]
                         where = (i * s + di) * width + j * s + dj
             out[i, j] = best
@@ -44,11 +51,11 @@ def _pool_plane_2x2(xp, out, argmax):
         first = 2 * i * width
         for j in range(out_w):
             best, where = top[2 * j], first + 2 * j
-            if top[2 * j + 1] > best:
+            if _beats(top[2 * j + 1], best):
                 best, where = top[2 * j + 1], first + 2 * j + 1
-            if bottom[2 * j] > best:
+            if _beats(bottom[2 * j], best):
                 best, where = bottom[2 * j], first + width + 2 * j
-            if bottom[2 * j + 1] > best:
+            if _beats(bottom[2 * j + 1], best):
                 best, where = bottom[2 * j + 1], first + width + 2 * j + 1
             out_row[j] = best
             argmax_row[j] = where

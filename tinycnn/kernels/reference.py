@@ -87,7 +87,7 @@ def maxpool2d_forward(x, kernel_size, stride):
 
     out[n, c, i, j] = max of the window x[n, c, i*s : i*s + k, j*s : j*s + k];
     argmax[n, c, i, j] = y * W + x of the window's FIRST maximum in row-major order
-    (the flat index into the image plane), as int32.
+    (the flat index into the image plane), as int32; a NaN counts as the maximum.
     """
     n_samples, channels, height, width = x.shape
     k, s = kernel_size, stride
@@ -100,7 +100,7 @@ def maxpool2d_forward(x, kernel_size, stride):
             for i in range(out_h):
                 for j in range(out_w):
                     window = x[n, c, i * s : i * s + k, j * s : j * s + k]
-                    first = np.argmax(window)  # np.argmax returns the first maximum
+                    first = np.argmax(window)  # the first maximum, or the first NaN
                     di, dj = divmod(first, k)
                     out[n, c, i, j] = window[di, dj]
                     argmax[n, c, i, j] = (i * s + di) * width + (j * s + dj)
