@@ -1,0 +1,211 @@
+"""Layers: gradients against central differences, the forward/backward contract, bad input."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tinycnn as tc
+from tinycnn.gradcheck import check_gradients
+from tinycnn.kernels import reference
+
+TOLERANCE = 1e-6  # relative error of float64 gradients against central differences, h = 1e-6
+F64 = np.float64
+
+
+@st.composite
+def conv_cases(draw):
+    """A Conv2D in float64 with an input it fits: kernel 1-4, stride 1-3, padding 0..k-1."""
+    k = draw(st.integers(1, 4))
+    stride = draw(st.integers(1, 3))
+    padding = draw(st.integers(0, k - 1))
+    height = draw(st.integers(max(1, k - 2 * padding), 7))
+    width = draw(st.integers(max(1, k - 2 * padding), 7))
+    c_in, c_out, n = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    seed = draw(st.integers(0, 2**16))
+    layer = tc.Conv2D(c_in, c_out, k, stride, padding, dtype=F64, rng=seed)
+    layer.params["b"][:] = np.random.default_rng(seed).standard_normal(c_out)
+    x = np.random.default_rng(seed + 1).standard_normal((n, c_in, height, width))
+    return layer, x
+
+
+@given(conv_cases())
+def test_conv2d_gradients(case):
+    layer, x = case
+    errors = check_gradients(layer, x)
+    assert max(errors.values()) < TOLERANCE, errors
+
+
+@given(k=st.integers(1, 3), stride=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_maxpool2d_gradients(k, stride, seed):
+    # Distinct values a long way apart compared with h, so no window's maximum changes under a nudge.
+    rng = np.random.default_rng(seed)
+    x = rng.permutation(2 * 2 * 7 * 6).reshape(2, 2, 7, 6) * 0.1
+    errors = check_gradients(tc.MaxPool2D(k, stride), x)
+    assert errors["x"] < TOLERANCE
+
+
+@pytest.mark.parametrize("layer", [
+    tc.Dense(5, 4, dtype=F64, rng=0), tc.ReLU(), tc.LeakyReLU(0.1), tc.Sigmoid(), tc.Tanh(),
+    tc.Flatten()], ids=repr)
+def test_gradients(layer):
+    x = np.random.default_rng(1).standard_normal((3, 5))
+    x[np.abs(x) < 1e-3] = 0.5  # keep away from the ReLU kink, where the derivative jumps
+    errors = check_gradients(layer, x)
+    assert max(errors.values()) < TOLERANCE, errors
+
+
+def test_dropout_gradient_with_a_fixed_mask():
+    layer = tc.Dropout(0.5, rng=0)
+    x = np.random.default_rng(2).standard_normal((4, 6))
+    # Reseed before every forward so that each finite-difference evaluation drops the same units.
+    original_forward = layer.forward
+
+    def forward_with_fixed_mask(inputs):
+        layer.rng = np.random.default_rng(3)
+        return original_forward(inputs)
+
+    layer.forward = forward_with_fixed_mask
+    assert check_gradients(layer, x)["x"] < TOLERANCE
+
+
+def test_dropout_training_and_evaluation():
+    x = np.ones((200, 100), dtype=np.float32)
+    layer = tc.Dropout(0.3, rng=0)
+    out = layer.forward(x)
+    kept = out != 0
+    assert 0.65 < kept.mean() < 0.75
+    np.testing.assert_allclose(out[kept], 1 / 0.7, rtol=1e-6)
+    np.testing.assert_array_equal(layer.backward(x) != 0, kept)
+    layer.training = False
+    np.testing.assert_array_equal(layer.forward(x), x)
+    np.testing.assert_array_equal(layer.backward(2 * x), 2 * x)
+
+
+@given(conv_cases())
+def test_conv2d_forward_is_the_lecture_loop(case):
+    layer, x = case
+    expected = reference.conv2d_forward(x, layer.params["W"], layer.params["b"], layer.stride,
+                                        layer.padding)
+    np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_conv2d_float32_matches_float64():
+    layer64 = tc.Conv2D(3, 4, 3, padding=1, dtype=F64, rng=0)
+    layer32 = tc.Conv2D(3, 4, 3, padding=1, rng=0)
+    x = np.random.default_rng(0).standard_normal((2, 3, 9, 9))
+    out32 = layer32.forward(x.astype(np.float32))
+    assert out32.dtype == np.float32
+    np.testing.assert_allclose(out32, layer64.forward(x), rtol=1e-4, atol=1e-5)
+    dout = np.random.default_rng(1).standard_normal(out32.shape)
+    dx32 = layer32.backward(dout.astype(np.float32))
+    np.testing.assert_allclose(dx32, layer64.backward(dout), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(layer32.grads["W"], layer64.grads["W"], rtol=1e-4, atol=1e-4)
+
+
+def test_maxpool_output_size_and_first_maximum():
+    x = np.zeros((1, 1, 5, 5))
+    out = tc.MaxPool2D(2).forward(x)  # floor((5 - 2) / 2) + 1 = 2
+    assert out.shape == (1, 1, 2, 2)
+    layer = tc.MaxPool2D(3, stride=1)
+    layer.forward(np.zeros((1, 1, 4, 4)))
+    dx = layer.backward(np.ones((1, 1, 2, 2)))
+    # All windows tie; each sends its gradient to its own top-left entry.
+    np.testing.assert_array_equal(dx[0, 0], [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0],
+                                             [0, 0, 0, 0]])
+
+
+def test_grads_are_overwritten_and_dout_is_left_alone():
+    layer = tc.Dense(3, 2, dtype=F64, rng=0)
+    x = np.ones((4, 3))
+    layer.forward(x)
+    dout = np.ones((4, 2))
+    dout_before = dout.copy()
+    layer.backward(dout)
+    first = layer.grads["W"].copy()
+    layer.backward(dout)
+    np.testing.assert_array_equal(layer.grads["W"], first)
+    np.testing.assert_array_equal(dout, dout_before)
+
+
+@pytest.mark.parametrize("layer_class", [tc.Conv2D, tc.MaxPool2D, tc.ReLU])
+def test_backward_leaves_dout_alone_for_every_layer_kind(layer_class):
+    layer = {tc.Conv2D: lambda: tc.Conv2D(2, 3, 3, padding=1, rng=0),
+             tc.MaxPool2D: lambda: tc.MaxPool2D(2), tc.ReLU: tc.ReLU}[layer_class]()
+    out = layer.forward(np.random.default_rng(0).standard_normal((2, 2, 6, 6)).astype(np.float32))
+    dout = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
+    dout_before = dout.copy()
+    layer.backward(dout)
+    np.testing.assert_array_equal(dout, dout_before)
+
+
+def test_he_initialisation_scale():
+    weights = tc.Conv2D(16, 32, 3, rng=0).params["W"]
+    assert weights.dtype == np.float32
+    assert abs(weights.std() - np.sqrt(2 / (16 * 9))) < 0.01
+    assert not tc.Conv2D(16, 32, 3, rng=0).params["b"].any()
+    np.testing.assert_array_equal(weights, tc.Conv2D(16, 32, 3, rng=np.random.default_rng(0))
+                                  .params["W"])
+
+
+def test_non_contiguous_input():
+    layer = tc.Conv2D(2, 3, 3, stride=2, padding=1, dtype=F64, rng=0)
+    x = np.random.default_rng(0).standard_normal((2, 7, 9, 2)).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(layer.forward(x), layer.forward(np.ascontiguousarray(x)))
+
+
+@pytest.mark.parametrize("make_layer, x, message", [
+    (lambda: tc.Conv2D(1, 2, 3), np.zeros((1, 8, 8)), r"x must be 4-dimensional"),
+    (lambda: tc.Conv2D(1, 2, 3), np.zeros((1, 3, 8, 8)), r"x must have 1 channels"),
+    (lambda: tc.Conv2D(1, 2, 5, padding=1), np.zeros((1, 1, 2, 8)), r"kernel_size 5 is larger "
+     r"than the padded input 4x10"),
+    (lambda: tc.MaxPool2D(3), np.zeros((1, 1, 2, 8)), r"kernel_size 3 is larger than the input"),
+    (lambda: tc.Dense(4, 2), np.zeros((2, 5)), r"x must have 4 features"),
+    (lambda: tc.Dense(4, 2), np.zeros((2, 2, 2)), r"Flatten"),
+])
+def test_bad_input_shapes(make_layer, x, message):
+    with pytest.raises(ValueError, match=message):
+        make_layer().forward(x)
+
+
+def test_bad_input_types():
+    with pytest.raises(TypeError, match=r"x must be float32 or float64, got uint8"):
+        tc.Conv2D(1, 2, 3).forward(np.zeros((1, 1, 8, 8), dtype=np.uint8))
+    with pytest.raises(TypeError, match=r"x must be a numpy array, got list"):
+        tc.ReLU().forward([[1.0]])
+    with pytest.raises(TypeError, match=r"dtype must be float32 or float64"):
+        tc.Dense(2, 2, dtype=np.int32)
+    with pytest.raises(TypeError, match=r"rng must be"):
+        tc.Dense(2, 2, rng="seed")
+
+
+@pytest.mark.parametrize("make_layer, message", [
+    (lambda: tc.Conv2D(0, 2, 3), r"in_channels must be a positive integer, got 0"),
+    (lambda: tc.Conv2D(1, -1, 3), r"out_channels must be a positive integer"),
+    (lambda: tc.Conv2D(1, 2, 0), r"kernel_size must be a positive integer"),
+    (lambda: tc.Conv2D(1, 2, 3, stride=0), r"stride must be a positive integer, got 0"),
+    (lambda: tc.Conv2D(1, 2, 3, padding=-1), r"padding must be a non-negative integer"),
+    (lambda: tc.Conv2D(1, 2, 2.5), r"kernel_size must be a positive integer, got 2.5"),
+    (lambda: tc.MaxPool2D(2, stride=0), r"stride must be a positive integer"),
+    (lambda: tc.Dense(0, 2), r"in_features must be a positive integer"),
+    (lambda: tc.Dropout(1.0), r"p \(the probability of dropping a unit\) must be in \[0, 1\)"),
+    (lambda: tc.LeakyReLU(-0.1), r"negative_slope must be in \[0, 1\)"),
+])
+def test_bad_constructor_arguments(make_layer, message):
+    with pytest.raises(ValueError, match=message):
+        make_layer()
+
+
+@pytest.mark.parametrize("layer", [tc.Conv2D(1, 2, 3), tc.MaxPool2D(2), tc.Dense(2, 2), tc.ReLU(),
+                                   tc.Flatten(), tc.Sigmoid(), tc.Dropout()], ids=repr)
+def test_backward_before_forward(layer):
+    with pytest.raises(ValueError, match=r"backward called before forward"):
+        layer.backward(np.zeros((1, 2), dtype=np.float32))
+
+
+def test_dout_of_the_wrong_shape():
+    layer = tc.Conv2D(1, 2, 3, rng=0)
+    layer.forward(np.zeros((2, 1, 6, 6), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"dout must have the shape of the last forward output "
+                                         r"\(2, 2, 4, 4\), got \(2, 2, 6, 6\)"):
+        layer.backward(np.zeros((2, 2, 6, 6), dtype=np.float32))

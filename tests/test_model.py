@@ -1,0 +1,79 @@
+"""Sequential: end-to-end gradients, parameters, predict's output map, summary."""
+
+import numpy as np
+import pytest
+
+import tinycnn as tc
+from tinycnn.gradcheck import check_gradients
+from tinycnn.losses import LocalizationLoss
+
+F64 = np.float64
+
+
+def small_cnn(dtype=F64, outputs=8):
+    return tc.Sequential([
+        tc.Conv2D(1, 3, 3, padding=1, dtype=dtype, rng=0), tc.ReLU(), tc.MaxPool2D(2),
+        tc.Conv2D(3, 4, 3, stride=2, padding=1, dtype=dtype, rng=1), tc.LeakyReLU(0.1),
+        tc.Flatten(), tc.Dense(4 * 2 * 2, 6, dtype=dtype, rng=2), tc.Tanh(),
+        tc.Dense(6, outputs, dtype=dtype, rng=3)])
+
+
+def test_whole_network_gradient():
+    x = np.random.default_rng(0).standard_normal((2, 1, 8, 8))
+    errors = check_gradients(small_cnn(), x)
+    assert len(errors) == 1 + 2 * 4  # dx, and W and b of four layers
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_whole_network_gradient_through_a_loss():
+    model = small_cnn()
+    loss = LocalizationLoss(num_classes=3)
+    x = np.random.default_rng(0).standard_normal((3, 1, 8, 8))
+    y = np.array([[1, .5, .5, .2, .3, 0, 1, 0], [0, 0, 0, 0, 0, 0, 0, 0],
+                  [1, .3, .6, .4, .4, 1, 0, 0]], dtype=F64)
+    loss.forward(model.forward(x), y)
+    model.backward(loss.backward())
+    dense_weights = model.layers[-1].params["W"]
+    numeric = tc.gradcheck.numerical_gradient(lambda: loss.forward(model.forward(x), y),
+                                              dense_weights)
+    assert tc.gradcheck.rel_error(model.layers[-1].grads["W"], numeric) < 1e-6
+
+
+def test_parameters_in_order():
+    model = small_cnn()
+    x = np.zeros((1, 1, 8, 8))
+    model.backward(np.ones_like(model.forward(x)))
+    entries = list(model.parameters())
+    assert [name for _, name, _, _ in entries] == ["W", "b"] * 4
+    assert entries[0][0] is model.layers[0]
+    for layer, name, param, grad in entries:
+        assert param is layer.params[name] and grad is layer.grads[name]
+        assert grad.shape == param.shape
+
+
+def test_predict_applies_the_output_map_in_evaluation_mode():
+    model = tc.Sequential([tc.Flatten(), tc.Dropout(0.5, rng=0), tc.Dense(4, 8, rng=0)],
+                          output=LocalizationLoss(3).output)
+    x = np.random.default_rng(0).standard_normal((5, 1, 2, 2)).astype(np.float32)
+    y_pred = model.predict(x, batch_size=2)
+    assert y_pred.shape == (5, 8)
+    assert np.all((y_pred[:, 0] > 0) & (y_pred[:, 0] < 1))
+    np.testing.assert_allclose(y_pred[:, 5:].sum(axis=1), 1, rtol=1e-6)
+    model.eval()
+    raw = model.forward(x)
+    np.testing.assert_allclose(y_pred[:, 1:5], raw[:, 1:5], rtol=1e-6)
+    assert model.train().layers[1].training  # predict gave back the mode it found
+
+
+def test_summary(capsys):
+    total = small_cnn(np.float32).summary((1, 8, 8))
+    printed = capsys.readouterr().out
+    assert total == (9 * 1 + 1) * 3 + (9 * 3 + 1) * 4 + (16 + 1) * 6 + (6 + 1) * 8
+    assert "(4, 2, 2)" in printed and "(16,)" in printed and f"{total:,}" in printed
+
+
+def test_bad_layers():
+    with pytest.raises(ValueError, match="at least one layer"):
+        tc.Sequential([])
+    with pytest.raises(TypeError, match=r"layers\[1\] must be a tinycnn layer, got ufunc"):
+        tc.Sequential([tc.ReLU(), np.tanh])

@@ -1,0 +1,60 @@
+"""Optimizers: one step by the formula, and convergence on a least-squares problem."""
+
+import numpy as np
+import pytest
+
+import tinycnn as tc
+
+
+def dense_with_grads(weights, grads):
+    layer = tc.Dense(*weights.shape, dtype=np.float64)
+    layer.params["W"][:] = weights
+    layer.grads = {"W": grads.copy(), "b": np.ones(weights.shape[1])}
+    return tc.Sequential([layer])
+
+
+def test_sgd_step_with_momentum():
+    weights, grads = np.array([[1.0, 2.0]]), np.array([[0.5, -1.0]])
+    model = dense_with_grads(weights, grads)
+    optimizer = tc.optim.SGD(model, lr=0.1, momentum=0.9)
+    optimizer.step()
+    np.testing.assert_allclose(model.layers[0].params["W"], weights - 0.1 * grads)
+    optimizer.step()  # v = 0.9 * (-0.1 g) - 0.1 g
+    np.testing.assert_allclose(model.layers[0].params["W"], weights - 0.1 * grads - 0.19 * grads)
+
+
+def test_adam_first_step_is_lr_times_sign():
+    weights, grads = np.array([[1.0, 2.0, 3.0]]), np.array([[0.5, -1e-3, 20.0]])
+    model = dense_with_grads(weights, grads)
+    tc.optim.Adam(model, lr=0.01).step()
+    np.testing.assert_allclose(model.layers[0].params["W"], weights - 0.01 * np.sign(grads),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda model: tc.optim.SGD(model, lr=0.1, momentum=0.9),
+    lambda model: tc.optim.Adam(model, lr=0.05)], ids=["sgd", "adam"])
+def test_optimizers_fit_a_linear_map(make_optimizer):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 3)).astype(np.float32)
+    true_weights = np.array([[1.0], [-2.0], [0.5]], dtype=np.float32)
+    y = x @ true_weights + 0.3
+    model = tc.Sequential([tc.Dense(3, 1, rng=0)])
+    optimizer = make_optimizer(model)
+    for _ in range(300):
+        error = model.forward(x) - y
+        model.backward(2 * error / len(x))
+        optimizer.step()
+    np.testing.assert_allclose(model.layers[0].params["W"], true_weights, atol=1e-2)
+    np.testing.assert_allclose(model.layers[0].params["b"], [0.3], atol=1e-2)
+    assert model.layers[0].params["W"].dtype == np.float32
+
+
+def test_bad_arguments():
+    model = tc.Sequential([tc.Dense(2, 2)])
+    with pytest.raises(ValueError, match="lr must be positive"):
+        tc.optim.SGD(model, lr=0)
+    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\)"):
+        tc.optim.SGD(model, momentum=1.0)
+    with pytest.raises(ValueError, match=r"call model.backward before optimizer.step"):
+        tc.optim.Adam(model).step()

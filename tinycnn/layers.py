@@ -1,0 +1,356 @@
+"""The layers of a CNN, each a forward/backward pair.
+
+Every layer follows one contract, as in CS231n's `layers.py`:
+
+- `forward(x) -> out` computes the output and keeps in a cache what backward will need.
+- `backward(dout) -> dx` takes dL/dout, returns dL/dx, and writes dL/dparam into `layer.grads`
+  (same keys as `layer.params`). Grads are overwritten on every call, not accumulated, and `dout`
+  is never modified.
+
+Layers check their arguments and shapes before any kernel runs, then hand contiguous arrays of
+the right dtype to the kernels in `tinycnn.kernels`, which assume valid input.
+"""
+
+import numpy as np
+
+from tinycnn.kernels import conv, pool
+from tinycnn.outputs import sigmoid
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+class Layer:
+    """Base class: no parameters, a training/evaluation switch, shape checks shared by all."""
+
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+        self.training = True
+        self._cache = None
+
+    def parameters(self):
+        """Yield (layer, name, param, grad) for each parameter; grad is None before backward."""
+        for name, param in self.params.items():
+            yield self, name, param, self.grads.get(name)
+
+    def get_config(self):
+        """The constructor arguments, JSON-serialisable, so that `save`/`load` can rebuild it."""
+        return {}
+
+    def __repr__(self):
+        arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"
+
+    def _take_cache(self):
+        if self._cache is None:
+            raise ValueError(f"{type(self).__name__}.backward called before forward: "
+                             "there is no cached input to differentiate at")
+        return self._cache
+
+    def _check_dout(self, dout, out_shape, dtype):
+        dout = _as_float_array(dout, "dout")
+        if dout.shape != out_shape:
+            raise ValueError(f"{type(self).__name__}.backward: dout must have the shape of the "
+                             f"last forward output {out_shape}, got {dout.shape}")
+        return np.ascontiguousarray(dout, dtype=dtype)
+
+
+def _as_float_array(x, name):
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got {x.dtype} "
+                        "(convert images to floats in [0, 1] first)")
+    return x
+
+
+def _check_ndim(x, name, ndim, layout):
+    if x.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional {layout}, got shape {x.shape}")
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_dtype(dtype):
+    dtype = np.dtype(dtype)
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def _as_rng(rng):
+    if rng is None or isinstance(rng, (int, np.integer)):
+        return np.random.default_rng(rng)
+    if isinstance(rng, np.random.Generator):
+        return rng
+    raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {type(rng).__name__}")
+
+
+def he_normal(shape, fan_in, dtype, rng):
+    """He initialisation: N(0, 2 / fan_in), which keeps activations' variance steady through ReLUs."""
+    return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
+
+
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation, as in PyTorch: the kernel is not flipped).
+
+    x: (N, C_in, H, W), W: (C_out, C_in, k, k), b: (C_out,) -> out: (N, C_out, H_out, W_out),
+    H_out = (H + 2p - k) // s + 1 (likewise W_out), with x zero-padded by p on each side:
+
+        out[n, f, i, j] = b[f] + sum_{c, u, v} W[f, c, u, v] * x_pad[n, c, s*i + u, s*j + v]
+
+    backward: dW[f, c, u, v] = sum_{n, i, j} dout[n, f, i, j] * x_pad[n, c, s*i + u, s*j + v]
+              db[f]          = sum_{n, i, j} dout[n, f, i, j]
+              dx_pad[n, c, s*i + u, s*j + v] += W[f, c, u, v] * dout[n, f, i, j], then unpadded.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, *,
+                 dtype=np.float32, rng=None):
+        super().__init__()
+        self.in_channels = _positive_int(in_channels, "in_channels")
+        self.out_channels = _positive_int(out_channels, "out_channels")
+        self.kernel_size = _positive_int(kernel_size, "kernel_size")
+        self.stride = _positive_int(stride, "stride")
+        if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
+            raise ValueError(f"padding must be a non-negative integer, got {padding!r}")
+        self.padding = int(padding)
+        self.dtype = _check_dtype(dtype)
+        fan_in = self.in_channels * self.kernel_size ** 2
+        shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
+        self.params = {"W": he_normal(shape, fan_in, self.dtype, _as_rng(rng)),
+                       "b": np.zeros(self.out_channels, dtype=self.dtype)}
+
+    def get_config(self):
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+                "dtype": self.dtype.name}
+
+    def __repr__(self):
+        dtype = "" if self.dtype == np.float32 else f", dtype={self.dtype.name}"
+        return (f"Conv2D({self.in_channels}, {self.out_channels}, {self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}{dtype})")
+
+    def forward(self, x):
+        x = _as_float_array(x, "x")
+        _check_ndim(x, "x", 4, "(N, C, H, W)")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"x must have {self.in_channels} channels (x.shape[1]) for {self!r}, "
+                             f"got shape {x.shape}")
+        padded_h, padded_w = x.shape[2] + 2 * self.padding, x.shape[3] + 2 * self.padding
+        if min(padded_h, padded_w) < self.kernel_size:
+            raise ValueError(f"kernel_size {self.kernel_size} is larger than the padded input "
+                             f"{padded_h}x{padded_w} (x of shape {x.shape}, padding {self.padding})")
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        out = conv.conv2d_forward(x, self.params["W"], self.params["b"], self.stride, self.padding)
+        self._cache = (x, out.shape)
+        return out
+
+    def backward(self, dout):
+        x, out_shape = self._take_cache()
+        dout = self._check_dout(dout, out_shape, self.dtype)
+        dx = conv.conv2d_backward_input(dout, self.params["W"], x.shape, self.stride, self.padding)
+        self.grads["W"], self.grads["b"] = conv.conv2d_backward_params(
+            x, dout, self.kernel_size, self.stride, self.padding)
+        return dx
+
+
+class MaxPool2D(Layer):
+    """Max pooling over k x k windows with stride s (default s = k), no padding.
+
+    x: (N, C, H, W) -> out: (N, C, H_out, W_out), H_out = floor((H - k) / s) + 1 as in PyTorch:
+
+        out[n, c, i, j] = max_{u, v < k} x[n, c, s*i + u, s*j + v]
+
+    backward: each dout[n, c, i, j] goes to the window's first maximum (row-major order) and
+    nowhere else; where windows overlap (s < k), what reaches one input adds up.
+    """
+
+    def __init__(self, kernel_size, stride=None):
+        super().__init__()
+        self.kernel_size = _positive_int(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else _positive_int(stride, "stride")
+
+    def get_config(self):
+        return {"kernel_size": self.kernel_size, "stride": self.stride}
+
+    def forward(self, x):
+        x = _as_float_array(x, "x")
+        _check_ndim(x, "x", 4, "(N, C, H, W)")
+        if min(x.shape[2], x.shape[3]) < self.kernel_size:
+            raise ValueError(f"kernel_size {self.kernel_size} is larger than the input "
+                             f"{x.shape[2]}x{x.shape[3]} (x of shape {x.shape})")
+        x = np.ascontiguousarray(x)
+        out, argmax = pool.maxpool2d_forward(x, self.kernel_size, self.stride)
+        self._cache = (x.shape, x.dtype, argmax, out.shape)
+        return out
+
+    def backward(self, dout):
+        input_shape, dtype, argmax, out_shape = self._take_cache()
+        dout = self._check_dout(dout, out_shape, dtype)
+        return pool.maxpool2d_backward(dout, argmax, input_shape)
+
+
+class Dense(Layer):
+    """Fully connected layer.
+
+    x: (N, in), W: (in, out), b: (out,) -> out = x @ W + b: (N, out)
+    backward: dx = dout @ W.T,  dW = x.T @ dout,  db = sum_n dout[n]
+    """
+
+    def __init__(self, in_features, out_features, *, dtype=np.float32, rng=None):
+        super().__init__()
+        self.in_features = _positive_int(in_features, "in_features")
+        self.out_features = _positive_int(out_features, "out_features")
+        self.dtype = _check_dtype(dtype)
+        shape = (self.in_features, self.out_features)
+        self.params = {"W": he_normal(shape, self.in_features, self.dtype, _as_rng(rng)),
+                       "b": np.zeros(self.out_features, dtype=self.dtype)}
+
+    def get_config(self):
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "dtype": self.dtype.name}
+
+    def __repr__(self):
+        dtype = "" if self.dtype == np.float32 else f", dtype={self.dtype.name}"
+        return f"Dense({self.in_features}, {self.out_features}{dtype})"
+
+    def forward(self, x):
+        x = _as_float_array(x, "x")
+        _check_ndim(x, "x", 2, "(N, in_features): put a Flatten() before Dense")
+        if x.shape[1] != self.in_features:
+            raise ValueError(f"x must have {self.in_features} features (x.shape[1]) for {self!r}, "
+                             f"got shape {x.shape}")
+        x = x.astype(self.dtype, copy=False)
+        out = x @ self.params["W"] + self.params["b"]
+        self._cache = (x, out.shape)
+        return out
+
+    def backward(self, dout):
+        x, out_shape = self._take_cache()
+        dout = self._check_dout(dout, out_shape, self.dtype)
+        self.grads["W"] = x.T @ dout
+        self.grads["b"] = dout.sum(axis=0)
+        return dout @ self.params["W"].T
+
+
+class Flatten(Layer):
+    """(N, d_1, d_2, ...) -> (N, d_1 * d_2 * ...), row-major; backward reshapes dout back."""
+
+    def forward(self, x):
+        x = _as_float_array(x, "x")
+        if x.ndim < 2:
+            raise ValueError(f"x must have a batch axis and at least one more, got shape {x.shape}")
+        out = x.reshape(x.shape[0], -1)
+        self._cache = (x.shape, out.shape, x.dtype)
+        return out
+
+    def backward(self, dout):
+        input_shape, out_shape, dtype = self._take_cache()
+        return self._check_dout(dout, out_shape, dtype).reshape(input_shape)
+
+
+class ReLU(Layer):
+    """out = max(0, x);  dx = dout * [x > 0]."""
+
+    def forward(self, x):
+        x = _as_float_array(x, "x")
+        positive = x > 0
+        self._cache = (positive, x.dtype)
+        return np.where(positive, x, x.dtype.type(0))
+
+    def backward(self, dout):
+        positive, dtype = self._take_cache()
+        return np.where(positive, self._check_dout(dout, positive.shape, dtype), dtype.type(0))
+
+
+class LeakyReLU(Layer):
+    """out = x if x > 0 else a * x;  dx = dout * (1 if x > 0 else a)."""
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        if not 0 <= negative_slope < 1:
+            raise ValueError(f"negative_slope must be in [0, 1), got {negative_slope!r}")
+        self.negative_slope = float(negative_slope)
+
+    def get_config(self):
+        return {"negative_slope": self.negative_slope}
+
+    def forward(self, x):
+        x = _as_float_array(x, "x")
+        slope = np.where(x > 0, x.dtype.type(1), x.dtype.type(self.negative_slope))
+        self._cache = (slope, x.dtype)
+        return x * slope
+
+    def backward(self, dout):
+        slope, dtype = self._take_cache()
+        return self._check_dout(dout, slope.shape, dtype) * slope
+
+
+class Sigmoid(Layer):
+    """out = 1 / (1 + exp(-x));  dx = dout * out * (1 - out)."""
+
+    def forward(self, x):
+        x = _as_float_array(x, "x")
+        out = sigmoid(x)
+        self._cache = (out, x.dtype)
+        return out
+
+    def backward(self, dout):
+        out, dtype = self._take_cache()
+        return self._check_dout(dout, out.shape, dtype) * out * (1 - out)
+
+
+class Tanh(Layer):
+    """out = tanh(x);  dx = dout * (1 - out^2)."""
+
+    def forward(self, x):
+        x = _as_float_array(x, "x")
+        out = np.tanh(x)
+        self._cache = (out, x.dtype)
+        return out
+
+    def backward(self, dout):
+        out, dtype = self._take_cache()
+        return self._check_dout(dout, out.shape, dtype) * (1 - out * out)
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, each unit is kept with probability 1 - p and scaled by
+    1 / (1 - p), so that evaluation (which passes x through unchanged) needs no rescaling.
+
+    training: out = x * mask / (1 - p), mask ~ Bernoulli(1 - p);  dx = dout * mask / (1 - p)
+    evaluation (`layer.training = False`, or `model.eval()`): out = x, dx = dout.
+    """
+
+    def __init__(self, p=0.5, *, rng=None):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"p (the probability of dropping a unit) must be in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.rng = _as_rng(rng)
+
+    def get_config(self):
+        return {"p": self.p}
+
+    def forward(self, x):
+        x = _as_float_array(x, "x")
+        if not (self.training and self.p > 0):
+            self._cache = (None, x.shape, x.dtype)
+            return x.copy()
+        keep = self.rng.random(x.shape) >= self.p
+        scale = (keep / (1 - self.p)).astype(x.dtype)
+        self._cache = (scale, x.shape, x.dtype)
+        return x * scale
+
+    def backward(self, dout):
+        scale, shape, dtype = self._take_cache()
+        dout = self._check_dout(dout, shape, dtype)
+        return dout.copy() if scale is None else dout * scale
+
+
+LAYER_TYPES = {cls.__name__: cls for cls in
+               (Conv2D, MaxPool2D, Dense, Flatten, ReLU, LeakyReLU, Sigmoid, Tanh, Dropout)}

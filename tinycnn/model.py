@@ -1,0 +1,95 @@
+"""Sequential: layers applied one after another, and backpropagation through them in reverse.
+
+    forward:   a_0 = x,  a_l = layer_l.forward(a_{l-1}),  raw = a_L
+    backward:  d_L = dL/draw,  d_{l-1} = layer_l.backward(d_l),  returns dL/dx = d_0
+
+`predict` adds the last step a learner compares with the slide: the model's `output` map turns the
+raw output into the lecture's vector (p_c and classes as probabilities for the cross-entropy losses;
+unchanged for the squared losses). `tinycnn.train.fit` sets it from the loss it trains with.
+"""
+
+import numpy as np
+
+from tinycnn.layers import Layer
+from tinycnn.outputs import Identity
+
+
+class Sequential:
+    """A list of layers run in order: `model.layers`, `forward`, `backward`, `predict`, `summary`."""
+
+    def __init__(self, layers, output=None):
+        layers = list(layers)
+        if not layers:
+            raise ValueError("layers must hold at least one layer")
+        for index, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{index}] must be a tinycnn layer, got {type(layer).__name__}")
+        self.layers = layers
+        self.output = Identity() if output is None else output
+
+    def forward(self, x):
+        """x (N, ...) -> the raw output of the last layer."""
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dout):
+        """dL/draw -> dL/dx, filling every layer's grads on the way (last layer first)."""
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def parameters(self):
+        """Yield (layer, name, param, grad) for every parameter, first layer first."""
+        for layer in self.layers:
+            yield from layer.parameters()
+
+    def train(self):
+        """Training mode: Dropout drops units."""
+        for layer in self.layers:
+            layer.training = True
+        return self
+
+    def eval(self):
+        """Evaluation mode: Dropout passes everything through."""
+        for layer in self.layers:
+            layer.training = False
+        return self
+
+    def predict(self, x, batch_size=256):
+        """The lecture's vectors for images x, in evaluation mode and in batches to bound memory."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        was_training = [layer.training for layer in self.layers]
+        self.eval()
+        try:
+            raw = np.concatenate([self.forward(x[start:start + batch_size])
+                                  for start in range(0, len(x), batch_size)])
+        finally:
+            for layer, training in zip(self.layers, was_training):
+                layer.training = training
+        return self.output(raw)
+
+    def summary(self, input_shape):
+        """Print each layer's output shape and parameter count for one input of `input_shape`
+        (without the batch axis, e.g. (1, 64, 64)); return the total number of parameters."""
+        x = np.zeros((1, *input_shape), dtype=np.float32)
+        rows = [("input", str(tuple(input_shape)), "")]
+        total = 0
+        for layer in self.layers:
+            training, layer.training = layer.training, False
+            x = layer.forward(x)
+            layer.training = training
+            count = sum(param.size for param in layer.params.values())
+            total += count
+            rows.append((repr(layer), str(x.shape[1:]), f"{count:,}"))
+        widths = [max(len(row[column]) for row in rows) for column in range(3)]
+        lines = [f"{'layer':<{widths[0]}}  {'output shape':<{widths[1]}}  params"]
+        lines += [f"{name:<{widths[0]}}  {shape:<{widths[1]}}  {count:>6}" for name, shape, count in rows]
+        lines.append(f"total parameters: {total:,}")
+        print("\n".join(lines))
+        return total
+
+    def __repr__(self):
+        inner = ",\n".join(f"    {layer!r}" for layer in self.layers)
+        return f"Sequential([\n{inner}\n], output={self.output!r})"
