@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from tinycnn.kernels.layout import batch_planes, plan_grid, tap_offsets, whole_vectors
-from tinycnn.kernels.taps import bias_grads, correlate, tap_grads
+from tinycnn.kernels.taps import CHANNELS, bias_grads, correlate, tap_grads, whole_blocks, whole_taps
 
 
 def _kernel_taps(channels, kernel_h, kernel_w):
@@ -35,7 +35,7 @@ def _forward_geometry(x_shape, kernel_size, stride, padding, out_h, out_w):
     shifts = (np.arange(kernel_size) - padding) // stride
     grid = plan_grid(x_shape, stride, shifts, shifts, out_h, out_w)
     taps = _kernel_taps(x_shape[1], kernel_size, kernel_size)
-    return grid, tap_offsets(grid, taps, stride, padding, padding)
+    return grid, whole_taps(tap_offsets(grid, taps, stride, padding, padding))
 
 
 @lru_cache(maxsize=256)
@@ -74,7 +74,8 @@ def _phase_geometry(dout_shape, kernel_size, input_shape, stride, padding):
     for a, b, (taps_h, taps_w, top, left), placement in phases:
         offsets = None
         if taps_h > 0 and taps_w > 0:
-            offsets = tap_offsets(grid, _kernel_taps(n_filters, taps_h, taps_w), 1, top, left)
+            taps = _kernel_taps(n_filters, taps_h, taps_w)
+            offsets = whole_taps(tap_offsets(grid, taps, 1, top, left))
         geometry.append((a, b, offsets, placement))
     return grid, geometry
 
@@ -91,8 +92,9 @@ def conv2d_forward(x, weights, bias, stride, padding):
     grid, offsets = _forward_geometry(x.shape, k, stride, padding, out_h, out_w)
     planes = batch_planes(x, stride, *grid)
     out = np.empty((n_samples, n_filters, out_h, out_w), x.dtype)
+    flat_weights, bias = whole_blocks(weights.reshape(n_filters, -1), bias)
     correlate(
-        planes, offsets, weights.reshape(n_filters, -1), bias, grid.rows, grid.width,
+        planes, offsets, flat_weights, bias, grid.rows, grid.width,
         out, (out_h, out_w, 0, 0, 1), numba.get_num_threads(),
     )
     return out
@@ -111,16 +113,17 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
     grid, phases = _phase_geometry(dout.shape, weights.shape[2], tuple(input_shape), s, padding)
     dx = np.empty(input_shape, dout.dtype)
     planes = batch_planes(dout, 1, *grid) if grid is not None else None
-    no_bias = np.zeros(channels, dout.dtype)
+    zeros = np.zeros(channels, dout.dtype)
     for a, b, offsets, placement in phases:
         if offsets is None:  # stride > k: no window covers this phase
             _, _, y0, x0, _ = placement
             dx[:, :, y0::s, x0::s] = 0
             continue
         flipped = weights[:, :, a::s, b::s][:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        flat_weights, no_bias = whole_blocks(flipped.reshape(channels, -1), zeros)
         correlate(
-            planes, offsets, np.ascontiguousarray(flipped).reshape(channels, -1), no_bias,
-            grid.rows, grid.width, dx, placement, numba.get_num_threads(),
+            planes, offsets, flat_weights, no_bias, grid.rows, grid.width,
+            dx, placement, numba.get_num_threads(),
         )
     return dx
 
@@ -138,8 +141,12 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding):
     k = kernel_size
     grid, offsets = _forward_geometry(x.shape, k, stride, padding, out_h, out_w)
     planes = batch_planes(x, stride, *grid)
+    if n_filters % CHANNELS:  # whole blocks of output channels: zero gradients for the extra ones
+        extra = np.zeros((n_samples, -n_filters % CHANNELS, out_h, out_w), dout.dtype)
+        dout = np.concatenate((dout, extra), axis=1)
     # dout on the grid of the outputs q, zero where an output is thrown away.
     total = whole_vectors(n_samples * grid.rows * grid.width)
-    dout_planes = batch_planes(dout, 1, grid.rows, grid.width, 0, total).reshape(n_filters, total)
-    dweights = tap_grads(planes, offsets, dout_planes, numba.get_num_threads()).sum(axis=0)
-    return dweights.reshape(n_filters, channels, k, k), bias_grads(dout_planes)
+    dout_planes = batch_planes(dout, 1, grid.rows, grid.width, 0, total).reshape(-1, total)
+    shares = tap_grads(planes, offsets, dout_planes, numba.get_num_threads())
+    dweights = shares.sum(axis=0)[:n_filters, : channels * k * k]
+    return dweights.reshape(n_filters, channels, k, k), bias_grads(dout_planes[:n_filters])
