@@ -54,7 +54,7 @@ POOL_K = 2
 
 
 def median_time(fn, repeats, budget=2.0):
-    """Median seconds of fn() after a warm-up: `repeats` runs, or at least 3 within `budget` s."""
+    """Median seconds of fn() over `repeats` runs after a warm-up (at least 3 past `budget` s)."""
     fn()
     times = []
     start = time.perf_counter()
@@ -271,8 +271,8 @@ def print_pool_table(shape, pools):
         print(line)
 
 
-def plot(shapes, results, path):
-    """Bars of GFLOP/s per shape, forward and forward+backward side by side."""
+def plot(shapes, results, peak, path):
+    """Bars of GFLOP/s per shape, forward and forward+backward side by side, and the peak."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -286,6 +286,7 @@ def plot(shapes, results, path):
         for k, impl in enumerate(implementations):
             xs = [i + (k - (len(implementations) - 1) / 2) * bar for i in range(len(names))]
             ax.bar(xs, [results[impl][n][key] for n in names], bar, label=impl)
+        ax.axhline(peak, color="gray", linestyle="--", linewidth=1, label="matmul peak")
         ax.set_xticks(range(len(names)), names)
         ax.set_title(f"float32 conv, {label}, {THREADS} threads")
         ax.set_xlabel("shape")
@@ -340,7 +341,7 @@ def main():
         "pool_ms": pools,
     }
     (args.out / "bench_conv.json").write_text(json.dumps(report, indent=2))
-    plot(shapes, results, args.out / "bench_conv.png")
+    plot(shapes, results, peak, args.out / "bench_conv.png")
     print(f"\nwrote {args.out / 'bench_conv.json'} and {args.out / 'bench_conv.png'}")
 
 
