@@ -50,14 +50,14 @@ def plan_grid(shape, stride, row_shifts, col_shifts, out_h, out_w):
     whose taps read phase rows i + row_shifts (columns j + col_shifts), zero outside the input."""
     n_samples, _, height, width = shape
     s = stride
-    top, bottom = min(row_shifts), max(row_shifts)
-    left, right = min(col_shifts), max(col_shifts)
+    row_lo, row_hi = min(row_shifts), max(row_shifts)
+    col_lo, col_hi = min(col_shifts), max(col_shifts)
     # Room for every output, and for the zero rows (columns) a window reads above (left of) the
     # first pixel, which are the previous sample's (row's) trailing zeros, and below (right).
-    rows = max(ceil_div(height, s) + max(-top, 0), out_h + max(bottom, 0))
-    row_width = max(ceil_div(width, s) + max(-left, 0), out_w + max(right, 0))
-    lead = max(0, -(top * row_width + left))
-    reach = max(0, bottom * row_width + right)
+    rows = max(ceil_div(height, s) + max(-row_lo, 0), out_h + max(row_hi, 0))
+    row_width = max(ceil_div(width, s) + max(-col_lo, 0), out_w + max(col_hi, 0))
+    lead = max(0, -(row_lo * row_width + col_lo))
+    reach = max(0, row_hi * row_width + col_hi)
     length = lead + n_samples * rows * row_width + reach + VECTOR
     return Grid(int(rows), int(row_width), int(lead), int(length))
 

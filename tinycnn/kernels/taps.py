@@ -12,7 +12,8 @@ through a slice taken outside the loop (computed indices inside it cost vector g
 every loaded input for 4 output channels x 3 taps, so the FMA units, not the loads, set the pace.
 Both loops take whole blocks only (F a multiple of 4, T of 3): `whole_taps` and `whole_blocks`
 pad a problem with zero weights. One loop body per kernel compiles in half the time of one with
-remainder loops, and the padding is free for the usual 3x3 and 5x5 kernels and 4k channels.
+remainder loops; the padding costs nothing for 3x3 kernels and channel counts that are multiples
+of 4, and little otherwise (a lone output channel, as in a grayscale input gradient, does 4x).
 """
 
 import numpy as np
