@@ -73,11 +73,14 @@ def _pool_planes(x, k, s, out, argmax):
 
 @njit(cache=True, parallel=True)
 def _unpool_planes(dout, argmax, dx):
-    """dx[p, argmax[p, q]] += dout[p, q] for every plane p; dx (P, H*W) zeroed by the caller."""
+    """dx[p] = 0, then dx[p, argmax[p, q]] += dout[p, q], for every plane p of dx (P, H*W)."""
     n_planes, n_outputs = dout.shape
     for plane in prange(n_planes):
+        dx_plane = dx[plane]
+        for y in range(dx_plane.shape[0]):  # zeroed here, in parallel, while it is in cache
+            dx_plane[y] = 0
         for q in range(n_outputs):
-            dx[plane, argmax[plane, q]] += dout[plane, q]
+            dx_plane[argmax[plane, q]] += dout[plane, q]
 
 
 def maxpool2d_forward(x, kernel_size, stride):
@@ -100,6 +103,6 @@ def maxpool2d_backward(dout, argmax, input_shape):
     argmax = np.ascontiguousarray(argmax)
     n_samples, channels, height, width = input_shape
     n_planes = n_samples * channels
-    dx = np.zeros((n_planes, height * width), dout.dtype)
+    dx = np.empty((n_planes, height * width), dout.dtype)
     _unpool_planes(dout.reshape(n_planes, -1), argmax.reshape(n_planes, -1), dx)
     return dx.reshape(input_shape)
