@@ -77,8 +77,8 @@ def _unpool_planes(dout, argmax, dx):
     n_planes, n_outputs = dout.shape
     for plane in prange(n_planes):
         dx_plane = dx[plane]
-        for y in range(dx_plane.shape[0]):  # zeroed here, in parallel, while it is in cache
-            dx_plane[y] = 0
+        for i in range(dx_plane.shape[0]):  # zeroed here, in parallel, just before use
+            dx_plane[i] = 0
         for q in range(n_outputs):
             dx_plane[argmax[plane, q]] += dout[plane, q]
 
