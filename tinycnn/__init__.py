@@ -1,10 +1,33 @@
-"""tinycnn: convolutional networks from scratch, for object localization and landmark detection."""
+"""tinycnn: convolutional networks from scratch, for object localization and landmark detection.
+
+The package reads like a table of contents:
+    layers, model        the network: Conv2D, MaxPool2D, Dense, ... and Sequential
+    kernels              the hot loops: plain reference versions and their numba twins
+    targets, outputs     the lecture's vectors, and how raw network output maps to them
+    losses, metrics      what training minimises, and what a learner measures
+    optim, train         SGD and Adam; fit
+    gradcheck            backprop checked against central differences
+    data, viz            drawn scenes and faces; the pictures
+    networks, io         the course's networks; save and load
+    interop              to PyTorch (optional)
+"""
 
 from tinycnn import threads  # noqa: F401  (first: sets the thread pools before numba starts)
-from tinycnn import gradcheck, losses, metrics, optim, outputs, targets
+from tinycnn import data, gradcheck, losses, metrics, networks, optim, outputs, targets, train
+from tinycnn.io import load, save
 from tinycnn.layers import (Conv2D, Dense, Dropout, Flatten, LeakyReLU, MaxPool2D, ReLU, Sigmoid,
                             Tanh)
 from tinycnn.model import Sequential
 
 __all__ = ["Conv2D", "Dense", "Dropout", "Flatten", "LeakyReLU", "MaxPool2D", "ReLU", "Sigmoid",
-           "Tanh", "Sequential", "gradcheck", "losses", "metrics", "optim", "outputs", "targets"]
+           "Tanh", "Sequential", "save", "load", "data", "gradcheck", "losses", "metrics",
+           "networks", "optim", "outputs", "targets", "train", "viz"]
+
+
+def __getattr__(name):
+    # matplotlib takes longer to import than the rest of tinycnn: load the pictures when asked for.
+    if name == "viz":
+        import importlib
+
+        return importlib.import_module("tinycnn.viz")
+    raise AttributeError(f"module 'tinycnn' has no attribute {name!r}")

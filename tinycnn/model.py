@@ -8,6 +8,8 @@ raw output into the lecture's vector (p_c and classes as probabilities for the c
 unchanged for the squared losses). `tinycnn.train.fit` sets it from the loss it trains with.
 """
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from tinycnn.layers import Layer
@@ -56,18 +58,25 @@ class Sequential:
             layer.training = False
         return self
 
+    @contextmanager
+    def evaluation(self):
+        """`with model.evaluation():` runs its block in evaluation mode, then restores each
+        layer's mode as it was."""
+        was_training = [layer.training for layer in self.layers]
+        self.eval()
+        try:
+            yield self
+        finally:
+            for layer, training in zip(self.layers, was_training):
+                layer.training = training
+
     def predict(self, x, batch_size=256):
         """The lecture's vectors for images x, in evaluation mode and in batches to bound memory."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        was_training = [layer.training for layer in self.layers]
-        self.eval()
-        try:
+        with self.evaluation():
             raw = np.concatenate([self.forward(x[start:start + batch_size])
                                   for start in range(0, len(x), batch_size)])
-        finally:
-            for layer, training in zip(self.layers, was_training):
-                layer.training = training
         return self.output(raw)
 
     def summary(self, input_shape):
@@ -76,16 +85,16 @@ class Sequential:
         x = np.zeros((1, *input_shape), dtype=np.float32)
         rows = [("input", str(tuple(input_shape)), "")]
         total = 0
-        for layer in self.layers:
-            training, layer.training = layer.training, False
-            x = layer.forward(x)
-            layer.training = training
-            count = sum(param.size for param in layer.params.values())
-            total += count
-            rows.append((repr(layer), str(x.shape[1:]), f"{count:,}"))
+        with self.evaluation():
+            for layer in self.layers:
+                x = layer.forward(x)
+                count = sum(param.size for param in layer.params.values())
+                total += count
+                rows.append((repr(layer), str(x.shape[1:]), f"{count:,}"))
         widths = [max(len(row[column]) for row in rows) for column in range(3)]
         lines = [f"{'layer':<{widths[0]}}  {'output shape':<{widths[1]}}  params"]
-        lines += [f"{name:<{widths[0]}}  {shape:<{widths[1]}}  {count:>6}" for name, shape, count in rows]
+        lines += [f"{name:<{widths[0]}}  {shape:<{widths[1]}}  {count:>6}"
+                  for name, shape, count in rows]
         lines.append(f"total parameters: {total:,}")
         print("\n".join(lines))
         return total
