@@ -111,8 +111,8 @@ def test_uncut_pedestrians_are_tall_and_uncut_cars_are_wide(scenes):
     b_h, b_w = targets[:, 3], targets[:, 4]
     pedestrians, cars = inside & (targets[:, 5] == 1), inside & (targets[:, 6] == 1)
     assert pedestrians.any() and cars.any()
-    assert np.all(b_h[pedestrians] > 1.5 * b_w[pedestrians])
-    assert np.all(b_w[cars] > 1.5 * b_h[cars])
+    assert np.all(b_h[pedestrians] > 1.4 * b_w[pedestrians])
+    assert np.all(b_w[cars] > 1.4 * b_h[cars])
 
 
 @pytest.mark.parametrize("class_index", range(len(CLASS_NAMES)))

@@ -34,16 +34,14 @@ from tinycnn.data.draw import (
     tight_boxes,
     trapezoid,
 )
+from tinycnn.targets import NO_OBJECT, corners_to_center, encode_localization_batch
 
 CLASS_NAMES = ("pedestrian", "car", "motorcycle")
 
-NO_OBJECT = -1
-"""The class index of an image without an object."""
-
-LONG_SIDE = (0.3, 0.75)
+LONG_SIDE = (0.45, 0.8)
 """Range of an object's longer side, as a fraction of the image size."""
 
-CROSSING_PROBABILITY = 0.2
+CROSSING_PROBABILITY = 0.12
 """Share of objects allowed to run past the border (about half of them then do)."""
 
 MAX_HIDDEN = 1 / 3
@@ -72,7 +70,8 @@ def localization_dataset(n, image_size=64, seed=0, no_object_fraction=0.25, clut
     for start in range(0, n, CHUNK):
         chunk = slice(start, start + CHUNK)
         images[chunk, 0], boxes[chunk] = draw_scenes(rng, classes[chunk], image_size, clutter)
-    return images, scene_targets(classes, boxes / image_size)
+    centre_boxes = corners_to_center(boxes / image_size)
+    return images, encode_localization_batch(classes, centre_boxes, len(CLASS_NAMES))
 
 
 def balanced_classes(rng, n, no_object_fraction):
@@ -83,20 +82,6 @@ def balanced_classes(rng, n, no_object_fraction):
         [np.full(empty_count, NO_OBJECT), np.arange(n - empty_count) % len(CLASS_NAMES)]
     )
     return rng.permutation(classes)
-
-
-def scene_targets(classes, boxes):
-    """Class indices (N,) and corner boxes (N, 4) as image fractions -> lecture targets (N, 8)."""
-    targets = np.zeros((len(classes), 5 + len(CLASS_NAMES)), dtype=np.float32)
-    present = classes != NO_OBJECT
-    x_min, y_min, x_max, y_max = boxes[present].T
-    targets[present, 0] = 1.0
-    targets[present, 1] = (x_min + x_max) / 2
-    targets[present, 2] = (y_min + y_max) / 2
-    targets[present, 3] = y_max - y_min
-    targets[present, 4] = x_max - x_min
-    targets[present, 5 + classes[present]] = 1.0
-    return targets
 
 
 def draw_scenes(rng, classes, size, clutter=True):
@@ -146,7 +131,7 @@ def place(rng, width, height, size):
 def pedestrian_shapes(rng, n, long_sides):
     """n random pedestrians: width (arm span) and height in pixels, stride and hand heights."""
     return {
-        "width": long_sides * rng.uniform(0.38, 0.5, size=n),
+        "width": long_sides * rng.uniform(0.45, 0.6, size=n),
         "height": long_sides,
         "stride": rng.uniform(0.4, 1.0, size=n),
         "front_hand": rng.uniform(0.42, 0.6, size=n),
@@ -186,7 +171,7 @@ def draw_pedestrians(xs, ys, left, top, shapes):
 
 def car_shapes(rng, n, long_sides):
     """n random cars: width and height in pixels."""
-    return {"width": long_sides, "height": long_sides / rng.uniform(1.9, 2.5, size=n)}
+    return {"width": long_sides, "height": long_sides / rng.uniform(1.5, 1.9, size=n)}
 
 
 def draw_cars(xs, ys, left, top, shapes):
