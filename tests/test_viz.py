@@ -78,7 +78,7 @@ def test_show_landmarks_marks_three_named_points_per_face(portraits, tmp_path):
     for ax, truth in zip(image_axes(figure), targets):
         names = [text.get_text() for text in ax.texts]
         if truth[0] == 1:
-            assert names == list(viz.LANDMARK_NAMES)
+            assert names == list(viz.LANDMARK_LABELS)
             true_dots = [line for line in ax.lines if line.get_marker() == "o"][0]
             np.testing.assert_allclose(true_dots.get_xdata(), truth[1::2] * 32)
             np.testing.assert_allclose(true_dots.get_ydata(), truth[2::2] * 32)

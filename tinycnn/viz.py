@@ -16,13 +16,14 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from tinycnn.data.scenes import CLASS_NAMES
+from tinycnn.targets import BOX, CLASSES, IS_FACE, P_C, POINTS, center_to_corners
 
 TRUE_COLOUR = "limegreen"
 PREDICTED_COLOUR = "red"
 _TRUE_TEXT = {"color": TRUE_COLOUR, "fontsize": 8}
 _PREDICTED_TEXT = {"color": PREDICTED_COLOUR, "fontsize": 8}
-LANDMARK_NAMES = ("L", "R", "chin")
-"""Labels of the three landmarks: the image's left and right mouth corners, and the chin."""
+LANDMARK_LABELS = ("L", "R", "chin")
+"""Short labels of targets.LANDMARK_NAMES: the image's left and right mouth corners, the chin."""
 
 
 def show_localization(
@@ -193,36 +194,35 @@ def _image_grid(images, ncols, cmap="gray", vmin=0.0, vmax=1.0):
 
 def _draw_box(ax, row, threshold, colour, linestyle):
     """Draw the box of a lecture row [p_c, b_x, b_y, b_h, b_w, ...] if p_c >= threshold."""
-    if row[0] < threshold:
+    if row[P_C] < threshold:
         return
     height, width = ax.images[0].get_array().shape
-    b_x, b_y, b_h, b_w = row[1:5]
-    corner = ((b_x - b_w / 2) * width, (b_y - b_h / 2) * height)
-    ax.add_patch(Rectangle(corner, b_w * width, b_h * height, fill=False, edgecolor=colour,
-                           linestyle=linestyle, linewidth=1.5))
+    x_min, y_min, x_max, y_max = center_to_corners(row[BOX]) * [width, height, width, height]
+    ax.add_patch(Rectangle((x_min, y_min), x_max - x_min, y_max - y_min, fill=False,
+                           edgecolor=colour, linestyle=linestyle, linewidth=1.5))
 
 
 def _scene_label(row, class_names, threshold, with_p_c=False):
     """"car", or "car 0.98" with p_c, or "no object" where p_c < threshold."""
-    if row[0] < threshold:
+    if row[P_C] < threshold:
         return "no object"
-    name = class_names[int(np.argmax(row[5:]))]
-    return f"{name} {row[0]:.2f}" if with_p_c else name
+    name = class_names[int(np.argmax(row[CLASSES]))]
+    return f"{name} {row[P_C]:.2f}" if with_p_c else name
 
 
 def _face_label(row, threshold, with_score=False):
     """"face", or "face 0.97" with is_face, or "no face" where is_face < threshold."""
-    if row[0] < threshold:
+    if row[IS_FACE] < threshold:
         return "no face"
-    return f"face {row[0]:.2f}" if with_score else "face"
+    return f"face {row[IS_FACE]:.2f}" if with_score else "face"
 
 
 def _landmark_points(ax, row, threshold):
     """The three points (3, 2) of a landmark row in pixels, or None where is_face < threshold."""
-    if row[0] < threshold:
+    if row[IS_FACE] < threshold:
         return None
     height, width = ax.images[0].get_array().shape
-    return row[1:].reshape(3, 2) * [width, height]
+    return row[POINTS].reshape(3, 2) * [width, height]
 
 
 def _draw_landmarks(ax, true_points, predicted_points):
@@ -239,7 +239,7 @@ def _draw_landmarks(ax, true_points, predicted_points):
     if named_points is None:
         named_points, colour = predicted_points, PREDICTED_COLOUR
     if named_points is not None:
-        for name, point in zip(LANDMARK_NAMES, named_points):
+        for name, point in zip(LANDMARK_LABELS, named_points):
             ax.annotate(name, point, xytext=(3, -3), textcoords="offset points", fontsize=6,
                         color=colour, fontweight="bold")
 
