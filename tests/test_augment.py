@@ -1,5 +1,7 @@
 """Augmentation: flips that move the targets with the picture, and pixel changes that keep them."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -173,7 +175,7 @@ def test_random_augment_flips_some_rows_and_leaves_the_other_targets_alone(kind)
     else:
         images, targets = landmark_dataset(64, image_size=32, seed=4)
     rng = np.random.default_rng(0)
-    augmented_images, augmented_targets = random_augment(images, targets, kind, rng)
+    augmented_images, augmented_targets = random_augment(images, targets, rng, kind)
     assert augmented_images.dtype == images.dtype and augmented_images.shape == images.shape
     assert augmented_images.min() >= 0.0 and augmented_images.max() <= 1.0
     _, flipped_targets = horizontal_flip(images, targets, kind)
@@ -188,8 +190,15 @@ def test_random_augment_with_certain_flip_flips_every_row():
     images, targets = localization_dataset(16, image_size=32, seed=5)
     _, flipped_targets = horizontal_flip(images, targets, "localization")
     rng = np.random.default_rng(1)
-    _, augmented = random_augment(images, targets, "localization", rng, flip_probability=1.0)
+    _, augmented = random_augment(images, targets, rng, flip_probability=1.0)
     np.testing.assert_array_equal(augmented, flipped_targets)
+
+
+def test_random_augment_takes_the_arguments_fit_gives_its_augment():
+    images, targets = landmark_dataset(8, image_size=32, seed=6)
+    augment_faces = partial(random_augment, kind="landmarks", flip_probability=1.0)
+    _, augmented = augment_faces(images, targets, np.random.default_rng(2))
+    np.testing.assert_array_equal(augmented, horizontal_flip(images, targets, "landmarks")[1])
 
 
 BATCH = np.zeros((2, 1, 4, 4), dtype=np.float32)
@@ -209,7 +218,7 @@ BOXES = np.zeros((2, 8), dtype=np.float32)
         (lambda: adjust_contrast(BATCH, "high"), TypeError, "factor"),
         (lambda: add_noise(BATCH, 0.1, 0), TypeError, "rng"),
         (lambda: add_noise(BATCH, -0.1, np.random.default_rng()), ValueError, "sigma"),
-        (lambda: random_augment(BATCH, BOXES, "localization", None), TypeError, "rng"),
+        (lambda: random_augment(BATCH, BOXES, None), TypeError, "rng"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(call, error, name):

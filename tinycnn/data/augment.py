@@ -81,8 +81,8 @@ def add_noise(images, sigma, rng):
 def random_augment(
     images,
     targets,
-    kind,
     rng,
+    kind="localization",
     flip_probability=0.5,
     max_brightness=0.1,
     max_contrast=0.2,
@@ -92,7 +92,9 @@ def random_augment(
 
     Each image is flipped with probability flip_probability, its brightness shifted by up to
     +-max_brightness, its contrast scaled by a factor within 1 +- max_contrast, and noise of a
-    standard deviation up to max_noise added.
+    standard deviation up to max_noise added. The argument order (images, targets, rng) is the
+    one `tinycnn.train.fit` calls its `augment` with: pass `random_augment` for scenes, and
+    `functools.partial(random_augment, kind="landmarks")` for faces.
     """
     _check_images(images)
     _check_targets(targets, images, kind)
