@@ -36,7 +36,7 @@ def conv_cases(draw):
     return {
         "n": draw(st.integers(1, 2)),
         "c_in": draw(st.integers(1, 3)),
-        "c_out": draw(st.integers(1, 6)),  # 6 = one block of 4 output channels + 2 single ones
+        "c_out": draw(st.integers(1, 6)),  # blocks of 4 output channels, whole and padded
         "hw": (height, width),
         "k": k,
         "stride": stride,
@@ -91,8 +91,10 @@ def test_conv_matches_reference(case):
     check_conv_against_reference(x, weights, bias, dout, case["stride"], case["padding"])
 
 
-# Small versions of the benchmark shapes (N, C_in, H, W, C_out, k, stride, padding), so every
-# kind of layer goes through the same code paths as in the benchmark, and some odd corners.
+# Small versions of the benchmark shapes (N, C_in, H, W, C_out, k, stride, padding) and some odd
+# corners, so that every path is taken: whole and padded blocks of channels (C_in 1 and 3 in the
+# input gradient, C_out 5) and of taps (k 1 and 2), one or several stride phases, and phases that
+# no window covers.
 CONV_KINDS = {
     "a: one input channel": (2, 1, 12, 12, 8, 3, 1, 1),
     "b: 3x3 same": (2, 8, 8, 8, 16, 3, 1, 1),
