@@ -1,0 +1,273 @@
+# %% [markdown]
+# # Lesson 6: why numba
+#
+# Lesson 3 wrote a convolution as the lecture's loops and checked that `tc.Conv2D` computes the
+# same numbers. `tc.Conv2D` does not run those loops, though: it runs kernels compiled with
+# numba, in `tinycnn/kernels/conv.py` and `pool.py`. This lesson times the two side by side and
+# explains where the difference comes from.
+#
+# The two versions have the same names, arguments and results:
+#
+# - `tinycnn.kernels.reference`: plain Python loops over images, filters and output positions,
+#   with NumPy for the sum over one window. Written to be read.
+# - `tinycnn.kernels.conv` and `tinycnn.kernels.pool`: the numba kernels the layers call.
+
+# %%
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+from matplotlib.figure import Figure
+
+from tinycnn.kernels import conv, pool, reference
+
+parser = argparse.ArgumentParser(description="Lesson 6: why numba.")
+parser.add_argument("--out", type=Path, default=Path("lessons/output"),
+                    help="folder for the figures (default: lessons/output)")
+parser.add_argument("--quick", action="store_true", help="a smaller shape, for the tests")
+# parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
+args, _ = parser.parse_known_args()
+args.out.mkdir(parents=True, exist_ok=True)
+
+# %% [markdown]
+# ## The shape
+#
+# A layer like the second convolution of lesson 4's network, on a smaller batch: N images of
+# C channels, H x W pixels, F filters of 3x3, stride 1, padding 1 (the output keeps the size),
+# then a 2x2 max-pool. Small, so that the slow loops finish in seconds.
+
+# %%
+if args.quick:
+    n_images, channels, size, filters = 2, 4, 16, 8
+    seconds_per_timing = 0.02
+else:
+    n_images, channels, size, filters = 8, 8, 32, 16
+    seconds_per_timing = 0.3
+kernel_size, stride, padding = 3, 1, 1
+
+rng = np.random.default_rng(0)
+x = rng.standard_normal((n_images, channels, size, size), dtype=np.float32)
+weights = rng.standard_normal((filters, channels, kernel_size, kernel_size), dtype=np.float32)
+bias = rng.standard_normal(filters, dtype=np.float32)
+dout = rng.standard_normal((n_images, filters, size, size), dtype=np.float32)
+features = rng.standard_normal((n_images, filters, size, size), dtype=np.float32)
+_, argmax = pool.maxpool2d_forward(features, 2, 2)
+pooled_dout = rng.standard_normal(argmax.shape, dtype=np.float32)
+
+print(f"x (N, C, H, W) = {x.shape}, weights (F, C, k, k) = {weights.shape}, float32")
+print(f"{os.cpu_count()} cores; numba's parallel loops use {numba.get_num_threads()} threads")
+
+# %% [markdown]
+# Five jobs make up what a training step asks of these two layers: the convolution's forward
+# pass, its two backward passes (the gradient for the input, and for the weights and bias),
+# and the max-pool's forward and backward passes. Each job is a pair of calls with the same
+# arguments: the reference function, and its numba twin.
+
+# %%
+jobs = {
+    "conv forward": (
+        lambda: reference.conv2d_forward(x, weights, bias, stride, padding),
+        lambda: conv.conv2d_forward(x, weights, bias, stride, padding)),
+    "conv input gradient": (
+        lambda: reference.conv2d_backward_input(dout, weights, x.shape, stride, padding),
+        lambda: conv.conv2d_backward_input(dout, weights, x.shape, stride, padding)),
+    "conv weight gradient": (
+        lambda: reference.conv2d_backward_params(x, dout, kernel_size, stride, padding),
+        lambda: conv.conv2d_backward_params(x, dout, kernel_size, stride, padding)),
+    "max-pool forward": (
+        lambda: reference.maxpool2d_forward(features, 2, 2),
+        lambda: pool.maxpool2d_forward(features, 2, 2)),
+    "max-pool backward": (
+        lambda: reference.maxpool2d_backward(pooled_dout, argmax, features.shape),
+        lambda: pool.maxpool2d_backward(pooled_dout, argmax, features.shape)),
+}
+
+# %% [markdown]
+# Before timing anything: both sides must compute the same thing. They agree to float32
+# precision; they are not equal bit for bit, because they add the products in a different order
+# and every float32 sum rounds. (Some jobs return two arrays: the weight and bias gradients, or
+# the pooled values and the positions of the maxima.)
+
+# %%
+def as_tuple(result):
+    """A kernel's result as a tuple of arrays, whether it returned one array or two."""
+    return result if isinstance(result, tuple) else (result,)
+
+
+for name, (run_reference, run_numba) in jobs.items():
+    for slow, fast in zip(as_tuple(run_reference()), as_tuple(run_numba())):
+        # The difference relative to the largest value: sums of many products are large numbers.
+        difference = np.max(np.abs(slow - fast)) / np.max(np.abs(slow))
+        print(f"{name:<22} {str(slow.shape):<18} relative difference {difference:.1e}")
+
+# %% [markdown]
+# ## Timing fairly
+#
+# Three rules for honest timings:
+#
+# 1. **Warm up first.** A numba function is compiled for its argument types on its first call,
+#    which takes seconds; tinycnn keeps the compiled code in a cache on disk (`cache=True`), so
+#    later runs only load it. Neither belongs in the timing, so every job runs once untimed.
+# 2. **Repeat, and take the median.** Other programs share the machine; one slow run says little
+#    about the code, and the median ignores the outliers that a mean would absorb. Each call
+#    is repeated at least 3 times and until `seconds_per_timing` have passed, so that a pause
+#    of a few milliseconds (another program taking a core) cannot cover all of a fast call's
+#    runs.
+# 3. **Use a clock made for it.** `time.perf_counter()` is the finest clock Python offers.
+#
+# Besides the times, the table gives the convolutions' speed in GFLOP/s: billions of
+# floating-point operations (a multiply-add counts as two) per second.
+
+# %%
+def median_seconds(function, min_repeats=3, min_seconds=0.0):
+    """The median run time of function(), after one warm-up call, over at least `min_repeats`
+    calls and at least `min_seconds` of calls."""
+    function()
+    times = []
+    while len(times) < min_repeats or sum(times) < min_seconds:
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+timings = {}
+for name, (run_reference, run_numba) in jobs.items():
+    timings[name] = (median_seconds(run_reference, min_seconds=seconds_per_timing),
+                     median_seconds(run_numba, min_seconds=seconds_per_timing))
+
+# Every conv job does N * F * H_out * W_out * C * k * k multiply-adds, 2 floating-point
+# operations each (here H_out = H and W_out = W).
+flops = 2 * n_images * filters * size * size * channels * kernel_size ** 2
+print(f"{'job':<22} {'reference':>11} {'numba':>10} {'speedup':>8}   GFLOP/s, reference -> numba")
+for name, (slow, fast) in timings.items():
+    rates = ""
+    if name.startswith("conv"):
+        rates = f"{flops / slow / 1e9:9.3f} -> {flops / fast / 1e9:.1f}"
+    print(f"{name:<22} {slow * 1e3:8.2f} ms {fast * 1e3:7.3f} ms {slow / fast:7.0f}x {rates}")
+total_reference = sum(slow for slow, _ in timings.values())
+total_numba = sum(fast for _, fast in timings.values())
+print(f"{'all five':<22} {total_reference * 1e3:8.2f} ms {total_numba * 1e3:7.3f} ms "
+      f"{total_reference / total_numba:7.0f}x")
+
+# %%
+figure = Figure(figsize=(9, 4.2), layout="constrained")
+ax = figure.subplots()
+positions = np.arange(len(timings))
+slow_ms = np.array([slow for slow, _ in timings.values()]) * 1e3
+fast_ms = np.array([fast for _, fast in timings.values()]) * 1e3
+ax.bar(positions - 0.2, slow_ms, width=0.4, label="reference (Python loops + NumPy)",
+       color="tab:gray")
+ax.bar(positions + 0.2, fast_ms, width=0.4, label="numba kernels", color="tab:orange")
+for position, slow, fast in zip(positions, slow_ms, fast_ms):
+    ax.annotate(f"{slow / fast:.0f}x faster", (position, slow), xytext=(0, 4),
+                textcoords="offset points", ha="center", fontweight="bold", fontsize=9)
+ax.set_yscale("log")
+ax.set_xticks(positions, list(timings), fontsize=8)
+ax.set_ylabel("median time per call (ms, log scale)")
+ax.set_title(f"x {x.shape} float32, {filters} filters of 3x3: numba against the lecture's loops")
+ax.set_ylim(top=slow_ms.max() * 10)  # room for the labels
+ax.legend(loc="upper right", fontsize=8)
+path = args.out / "06_speedup.png"
+figure.savefig(path, dpi=120)
+print("saved", path)
+
+# %% [markdown]
+# The numbers change from run to run, by up to 2x on a machine shared with other programs, but
+# the picture does not: on this shape the numba convolution is thousands of times faster than
+# the lecture's loops (less on the tiny `--quick` shape, where the fixed cost of each call weighs
+# more). The rest of the lesson explains why.
+#
+# ## Where the reference loses its time
+#
+# Look at the innermost loop of `reference.conv2d_forward`:
+#
+#     window = x_pad[n, :, i * s : i * s + k, j * s : j * s + k]
+#     out[n, f, i, j] = np.sum(window * weights[f]) + bias[f]
+#
+# Each pass makes a new array view, multiplies into a new temporary array, calls `np.sum`, and
+# stores one number. The Python interpreter and NumPy's machinery for arrays of any shape and
+# type take about a microsecond for each of these steps. The arithmetic itself, C·k·k
+# multiply-adds, would take a processor core a few nanoseconds. The reference spends its time on
+# bookkeeping, not on arithmetic:
+
+# %%
+reference_forward, _ = timings["conv forward"]
+passes = n_images * filters * size * size  # one pass of the loop body per output number
+print(f"{passes:,} passes in {reference_forward * 1e3:.0f} ms: "
+      f"{reference_forward / passes * 1e6:.1f} microseconds each, "
+      f"for {channels * kernel_size ** 2} multiply-adds")
+
+# %% [markdown]
+# ## What makes the numba kernels fast
+#
+# The kernels are Python too, but compiled, and arranged so that the processor's fastest
+# instructions do the work. In the order they matter (read `tinycnn/kernels/` alongside):
+#
+# **1. Compilation** (`@njit`). numba compiles a Python function to machine code with LLVM, for
+# the argument types of its first call. Loops become machine loops, `x[i]` becomes an address
+# computation and a load, and nothing is allocated inside a loop. That step alone takes the
+# lecture's loops from microseconds per output to nanoseconds. Written naively, as nested loops
+# over n, f, i, j, c, di, dj, compiled loops still reach only a few GFLOP/s (3 to 4 on this kind
+# of machine, see `/work/shared/PERFORMANCE-NOTES.md`); the next steps fit the work to the
+# hardware.
+#
+# **2. A layout of long runs** (`layout.py`, `batch_planes`). Each input channel of the whole
+# batch is copied into one flat vector: row after row, image after image, with zeros after every
+# row and every image that serve as the padding. In that layout, the output number q under the
+# filter tap (c, di, dj) always reads the input at q plus a fixed offset. The whole convolution
+# becomes: for each tap, add (its weight) x (the input run starting at its offset) to the run of
+# outputs. (The outputs that land on the zeros are computed too, and thrown away.)
+#
+# **3. Vector instructions** (`taps.py`, `_accumulate`). Its innermost loop runs over consecutive
+# outputs q and reads consecutive inputs, through slices cut *before* the loop
+# (`x0 = x[o0 : o0 + length]`). LLVM turns such a loop into SIMD instructions: with AVX-512, one
+# fused multiply-add instruction does 16 float32 multiply-adds. Cutting the slices outside the
+# loop matters: an index computed inside it made numba check for negative indices (Python's
+# `x[-1]`), and LLVM then used slow gather instructions instead, about 3x slower.
+#
+# **4. Every load used twelve times.** Each pass of `_accumulate` keeps 12 weights in registers
+# (4 output channels x 3 taps) and uses each of the 3 input values it loads for 4 output
+# channels, so the multiply-add units, not the memory loads, set the pace. The problem is padded
+# with zero weights to whole blocks of 4 channels and 3 taps (`whole_blocks`, `whole_taps`), so
+# one loop body handles every case.
+#
+# **5. Cache-sized blocks.** `correlate` works through the outputs in blocks of about 1024
+# (`BLOCK`): the accumulators of 4 channels and the input runs they read stay in the L1 cache,
+# the fastest memory next to the core.
+#
+# **6. Both cores.** `correlate` is compiled with `parallel=True` and loops over its blocks with
+# `prange`, which hands them out to numba's threads; their number is a multiple of the thread
+# count, so each thread gets the same share. Everything else stays on one thread: importing
+# any part of tinycnn limits NumPy's BLAS to one thread (`tinycnn/threads.py`), because two
+# thread pools busy-waiting on the same two cores stall each other.
+#
+# **7. Permission to reorder sums, and no more.** The kernels are compiled with
+# `fastmath={"reassoc", "contract"}`: LLVM may add in a different order (so that a sum can be
+# split across the lanes of a vector) and fuse a multiply and an add into one instruction. That
+# is why the results differ from the reference in the last digits. The other fast-math
+# liberties stay off, so a NaN or an inf in a diverging network still shows up as one.
+#
+# **8. The gradients reuse the same two loops.** The input gradient is a forward correlation of
+# dout with the flipped, transposed filters (`conv2d_backward_input`; with stride s, one per
+# stride phase). The weight gradient (`tap_grads`) is, for each filter and tap, one long dot
+# product between dout and the input run under that tap, over the whole batch; each thread sums
+# its share of the outputs, and NumPy adds the shares. The max-pool kernels (`pool.py`) run over
+# the (image, channel) planes in parallel, with the common 2x2 window written out tap by tap,
+# which vectorizes.
+#
+# **9. Compiled once.** The kernels are compiled with `cache=True`: the machine code is stored
+# next to the source (in `__pycache__`) and loaded by the next process in a fraction of a
+# second, instead of being compiled again, which takes up to seconds per kernel.
+#
+# ## What to remember
+#
+# - Time honestly: warm up, repeat, take the median, and compare ratios from one run.
+# - The reference loops are slow because of interpreter and call overhead on every output,
+#   not because of arithmetic.
+# - The numba kernels are fast because they are compiled, and because their memory layout
+#   turns a convolution into long contiguous runs that vector instructions, registers, caches
+#   and both cores can work on.
