@@ -55,6 +55,33 @@ def test_gradients(layer):
     assert max(errors.values()) < TOLERANCE, errors
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_and_leaky_relu_entry_by_entry(dtype):
+    x = np.array([[-2.0, -0.0, 0.0, 3.0, np.inf, -np.inf, np.nan]], dtype=dtype)
+    dout = np.full_like(x, 2.0)
+    relu = tc.ReLU()
+    out = relu.forward(x)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, [[0, 0, 0, 3, np.inf, 0, 0]])  # NaN > 0 is false: 0
+    np.testing.assert_array_equal(relu.backward(dout), [[0, 0, 0, 2, 2, 0, 0]])
+    leaky = tc.LeakyReLU(0.25)
+    out = leaky.forward(x)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, [[-0.5, 0, 0, 3, np.inf, -np.inf, np.nan]])
+    np.testing.assert_array_equal(leaky.backward(dout), [[0.5, 0.5, 0.5, 2, 2, 0.5, 0.5]])
+
+
+def test_relu_and_leaky_relu_match_their_formulas_on_mixed_signs():
+    x = np.random.default_rng(4).standard_normal((4, 3, 16, 16)).astype(np.float32)
+    dout = np.random.default_rng(5).standard_normal(x.shape).astype(np.float32)
+    relu, leaky = tc.ReLU(), tc.LeakyReLU(0.1)
+    np.testing.assert_array_equal(relu.forward(x), np.where(x > 0, x, 0))
+    np.testing.assert_array_equal(relu.backward(dout), np.where(x > 0, dout, 0))
+    slope = np.where(x > 0, np.float32(1), np.float32(0.1))
+    np.testing.assert_array_equal(leaky.forward(x), x * slope)
+    np.testing.assert_array_equal(leaky.backward(dout), dout * slope)
+
+
 def test_dropout_gradient_with_a_fixed_mask():
     layer = tc.Dropout(0.5, rng=0)
     x = np.random.default_rng(2).standard_normal((4, 6))
