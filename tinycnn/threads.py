@@ -12,6 +12,7 @@ import os
 os.environ.setdefault("OMP_PROC_BIND", "true")
 os.environ.setdefault("OMP_PLACES", "cores")
 
+import numpy  # noqa: E402,F401  (loads OpenBLAS, so that threadpoolctl finds it to limit)
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 BLAS_THREADS = 1
