@@ -6,8 +6,9 @@ lecture's loops, in GFLOP/s and as a share of the machine's float32 matrix-multi
 Prints a table and writes bench_conv.json and bench_conv.png to DIR (default benchmarks/output/).
 FLOPs: forward 2*N*C_out*H_out*W_out*C_in*k*k; forward+backward (input, weight and bias
 gradients) 3 times that. Each time is the median of several repeats after a warm-up.
-Implementations run one after the other (never side by side), each with its own thread setup:
-tinycnn with numba's 2 threads and BLAS on 1, PyTorch with 2 threads, NumPy's BLAS with 2.
+Implementations run one after the other, shape by shape (never side by side), each with its own
+thread setup: tinycnn with numba's 2 threads and BLAS on 1, PyTorch with 2 threads, NumPy's BLAS
+with 2.
 """
 
 import argparse
@@ -135,17 +136,29 @@ def torch_steps(x, weights, bias, dout, s, p):
     return forward, forward_backward
 
 
-def measure_convs(steps, shapes, repeats):
-    """{shape name: {"forward": GFLOP/s, "forward_backward": GFLOP/s}} for one implementation."""
-    results = {}
-    for name, shape in shapes.items():
-        x, weights, bias, dout = conv_problem(shape)
-        forward, forward_backward = steps(x, weights, bias, dout, shape[6], shape[7])
-        flops = conv_flops(shape)
-        results[name] = {
+def measure_conv(steps, shape, repeats, blas_threads=1):
+    """{"forward": GFLOP/s, "forward_backward": GFLOP/s} of one implementation on one shape."""
+    x, weights, bias, dout = conv_problem(shape)
+    forward, forward_backward = steps(x, weights, bias, dout, shape[6], shape[7])
+    flops = conv_flops(shape)
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        return {
             "forward": flops / median_time(forward, repeats) / 1e9,
             "forward_backward": 3 * flops / median_time(forward_backward, repeats) / 1e9,
         }
+
+
+def measure_convs(shapes, repeats):
+    """{implementation: {shape name: GFLOP/s of both passes}}. Shape by shape, so that the
+    implementations compared on a shape are measured close together in time."""
+    implementations = {"tinycnn": (partial(kernel_steps, conv), 1)}
+    if torch is not None:
+        implementations["pytorch"] = (torch_steps, 1)
+    implementations["im2col"] = (im2col_steps, THREADS)
+    results = {name: {} for name in implementations}
+    for shape_name, shape in shapes.items():
+        for name, (steps, blas_threads) in implementations.items():
+            results[name][shape_name] = measure_conv(steps, shape, repeats, blas_threads)
     return results
 
 
@@ -311,14 +324,10 @@ def main():
 
     peak = matmul_peak(256 if args.quick else 2048, repeats)
     check_agreement(next(iter(shapes.values())))
-    results = {"tinycnn": measure_convs(partial(kernel_steps, conv), shapes, repeats)}
-    if torch is not None:
-        results["pytorch"] = measure_convs(torch_steps, shapes, repeats)
-    with threadpool_limits(limits=THREADS, user_api="blas"):
-        results["im2col"] = measure_convs(im2col_steps, shapes, repeats)
+    results = measure_convs(shapes, repeats)
     # The pure-Python loops are ~1000x slower: one small shape, reported per FLOP.
     reference_steps = partial(kernel_steps, reference)
-    results["reference"] = measure_convs(reference_steps, {"small": REFERENCE_SHAPE}, 1)
+    results["reference"] = {"small": measure_conv(reference_steps, REFERENCE_SHAPE, 1)}
     pools = measure_pools(pool_shape, repeats)
 
     print_conv_table(shapes, results, peak)
