@@ -1,0 +1,453 @@
+"""One whole training step of lesson 4's network: tinycnn against the same network in PyTorch.
+
+    python benchmarks/bench_train_step.py [--quick] [--cold] [--rounds R] [--out DIR]
+
+The step is the lecture's: forward, loss, backward, SGD update, on `tinycnn.networks.localizer()`
+with a batch of 64 scenes of 1x64x64, float32, the lecture's squared loss and SGD with momentum.
+PyTorch runs the same network (`tinycnn.interop.to_torch`, same initial weights), the same loss
+written in torch, and torch.optim.SGD, on 2 threads.
+
+Each framework runs in its own process (this script, started again with --worker), so that
+their thread pools never spin against each other, and each keeps its own default setup. The two
+processes take turns: a round is a few steps of one, then a few of the other, so that whatever
+else loads the machine falls on both alike. Times are medians over all steps after a warm-up.
+Also measured: the per-layer forward and backward times of both, and start-up: a fresh process
+that imports tinycnn and runs a first training step with a warm numba cache, and with --cold,
+with an empty one (the compile time of what lesson 4 uses).
+
+Prints tables and writes bench_train_step.json and bench_train_step.png to DIR (default
+benchmarks/output/). Without PyTorch installed, its column says "not installed".
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+# This parent process imports neither tinycnn nor torch: importing tinycnn sets thread variables
+# that the PyTorch worker would inherit. Each worker imports what it measures.
+
+THREADS = 2
+NUM_CLASSES = 3
+IMAGE_SIZE = 64
+LEARNING_RATE = 0.01
+MOMENTUM = 0.9
+PAUSE_S = 0.05  # between turns: the idle worker's spinning threads go to sleep meanwhile
+TARGET_RATIO = 0.7  # tinycnn's step time / PyTorch's
+TARGET_WARM_START_S = 1.5
+TARGET_COLD_START_S = 15.0
+FULL = {"batch": 64, "warmup": 20, "rounds": 15, "steps_per_round": 10, "layer_repeats": 30,
+        "starts": 3}
+QUICK = {"batch": 8, "warmup": 2, "rounds": 1, "steps_per_round": 3, "layer_repeats": 3,
+         "starts": 1}
+
+
+def batch(size):
+    """`size` of lesson 4's scenes, the same in every process: images (N, 1, 64, 64), targets."""
+    from tinycnn.data import localization_dataset
+
+    return localization_dataset(size, IMAGE_SIZE, seed=0)
+
+
+def timed(fn):
+    """(fn's result, seconds it took)."""
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def median_ms(seconds):
+    return float(np.median(seconds) * 1e3)
+
+
+# Workers: each runs in its own process. A session sets up a framework and returns what it
+# reports once, a step to time, and a per-layer timing; `serve` answers the parent's requests.
+
+def tinycnn_session(settings):
+    """tinycnn's training step, and its per-layer times."""
+    import numba
+
+    from tinycnn.losses import SquaredLocalizationLoss
+    from tinycnn.networks import localizer
+    from tinycnn.optim import SGD
+
+    numba.set_num_threads(THREADS)
+    images, targets = batch(settings["batch"])
+    model = localizer(NUM_CLASSES, IMAGE_SIZE)
+    loss = SquaredLocalizationLoss(NUM_CLASSES)
+    optimizer = SGD(model, lr=LEARNING_RATE, momentum=MOMENTUM)
+
+    def step():
+        value = loss.forward(model.forward(images), targets)
+        model.backward(loss.backward())
+        optimizer.step()
+        return value
+
+    def layer_times(repeats):
+        """The same step, one layer at a time: median ms per layer forward and backward."""
+        n_layers = len(model.layers)
+        forward, backward = np.zeros((2, repeats, n_layers))
+        loss_seconds, optimizer_seconds = [], []
+        for repeat in range(repeats):
+            a = images
+            for index, layer in enumerate(model.layers):
+                a, forward[repeat, index] = timed(lambda: layer.forward(a))
+            (_, d), seconds = timed(lambda: (loss.forward(a, targets), loss.backward()))
+            loss_seconds.append(seconds)
+            for index in reversed(range(n_layers)):
+                d, backward[repeat, index] = timed(lambda: model.layers[index].backward(d))
+            optimizer_seconds.append(timed(optimizer.step)[1])
+        return {"layers": [{"layer": repr(layer), "forward_ms": median_ms(forward[:, index]),
+                            "backward_ms": median_ms(backward[:, index])}
+                           for index, layer in enumerate(model.layers)],
+                "loss_ms": median_ms(loss_seconds), "optimizer_ms": median_ms(optimizer_seconds)}
+
+    first_loss = step()  # before threading_layer(), which is known once a kernel has run
+    info = {"first_loss": first_loss,
+            "versions": {"python": sys.version.split()[0], "numpy": np.__version__,
+                         "numba": numba.__version__, "threading_layer": numba.threading_layer()}}
+    return info, step, layer_times
+
+
+def squared_localization_loss(torch, y_hat, y):
+    """SquaredLocalizationLoss in torch: every entry where p_c = 1, only p_c where it is 0."""
+    has_object = (y[:, :1] == 1).to(y.dtype)
+    error = torch.cat((y_hat[:, :1] - y[:, :1], (y_hat[:, 1:] - y[:, 1:]) * has_object), dim=1)
+    return (error ** 2).sum(dim=1).mean()
+
+
+def pytorch_session(settings):
+    """The same step in PyTorch, and its per-layer times; None if PyTorch is not installed."""
+    try:
+        import torch  # before tinycnn, so that tinycnn's thread settings do not reach PyTorch
+    except ImportError:
+        return None
+    from tinycnn.interop import to_torch
+    from tinycnn.networks import localizer
+
+    torch.set_num_threads(THREADS)
+    images, targets = (torch.from_numpy(a) for a in batch(settings["batch"]))
+    model = to_torch(localizer(NUM_CLASSES, IMAGE_SIZE))
+    optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        value = squared_localization_loss(torch, model(images), targets)
+        value.backward()
+        optimizer.step()
+        return value.item()
+
+    def layer_times(repeats):
+        """One module at a time: forward building the graph, backward to its input (but not to
+        the image, as in the step) and its parameters, from an upstream gradient of ones."""
+        with torch.no_grad():
+            inputs = [images]
+            for module in model:
+                inputs.append(module(inputs[-1]))
+        layers = []
+        for index, module in enumerate(model):
+            a = inputs[index].detach().requires_grad_(index > 0)
+            wrt = ([a] if index > 0 else []) + list(module.parameters())
+            forward, backward = [], []
+            for _ in range(repeats):
+                out, seconds = timed(lambda: module(a))
+                forward.append(seconds)
+                if wrt:
+                    ones = torch.ones_like(out)
+                    backward.append(timed(lambda: torch.autograd.grad(out, wrt, ones))[1])
+            layers.append({"forward_ms": median_ms(forward),
+                           "backward_ms": median_ms(backward) if backward else 0.0})
+        return {"layers": layers}
+
+    info = {"first_loss": step(),
+            "versions": {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}}
+    return info, step, layer_times
+
+
+SESSIONS = {"tinycnn": tinycnn_session, "pytorch": pytorch_session}
+
+
+def serve(session, settings):
+    """Set up, warm up, then answer one JSON line per request read from stdin:
+    {"steps": n} -> {"step_ms": [...]},  {"layers": n} -> per-layer medians over n repeats."""
+    started = session(settings)
+    if started is None:
+        print(json.dumps({"installed": False}), flush=True)
+        return
+    info, step, layer_times = started
+    for _ in range(settings["warmup"]):
+        step()
+    print(json.dumps({"installed": True, **info}), flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        if "steps" in request:
+            answer = {"step_ms": [timed(step)[1] * 1e3 for _ in range(request["steps"])]}
+        else:
+            answer = layer_times(request["layers"])
+        print(json.dumps(answer), flush=True)
+
+
+def startup(settings):
+    """Seconds to import tinycnn and to run a first training step, in this fresh process."""
+    _, import_seconds = timed(lambda: __import__("tinycnn"))
+    from tinycnn.losses import SquaredLocalizationLoss
+    from tinycnn.networks import localizer
+    from tinycnn.optim import SGD
+
+    # Any valid batch will do, and this one costs nothing to make: images with no object.
+    images = np.random.default_rng(0).random((settings["batch"], 1, IMAGE_SIZE, IMAGE_SIZE),
+                                             dtype=np.float32)
+    targets = np.zeros((settings["batch"], NUM_CLASSES + 5), dtype=np.float32)
+    model = localizer(NUM_CLASSES, IMAGE_SIZE)
+    loss = SquaredLocalizationLoss(NUM_CLASSES)
+    optimizer = SGD(model, lr=LEARNING_RATE, momentum=MOMENTUM)
+
+    def first_step():
+        loss.forward(model.forward(images), targets)
+        model.backward(loss.backward())
+        optimizer.step()
+
+    print(json.dumps({"import_s": import_seconds, "first_step_s": timed(first_step)[1]}))
+
+
+# The parent: starts the workers, takes turns between them, gathers and reports.
+
+def worker_command(name, settings):
+    return [sys.executable, __file__, "--worker", name, "--settings", json.dumps(settings)]
+
+
+class Worker:
+    """A worker process, asked one JSON request at a time (its errors go to our stderr)."""
+
+    def __init__(self, name, settings, env):
+        self.name = name
+        self.process = subprocess.Popen(worker_command(name, settings), stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, env=env)
+        self.info = self._answer()
+
+    def ask(self, request):
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return self._answer()
+
+    def _answer(self):
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.name} worker stopped (its error is printed above)")
+        return json.loads(line)
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def measure_steps(settings, env):
+    """Both workers alive, taking turns (who goes first alternates); per-layer times at the end."""
+    load = [os.getloadavg()[0]]
+    workers = [Worker(name, settings, env) for name in SESSIONS]
+    active = [worker for worker in workers if worker.info["installed"]]
+    results = {worker.name: {**worker.info, "rounds": []} for worker in workers}
+    try:
+        for round_index in range(settings["rounds"]):
+            for worker in active[:: 1 if round_index % 2 == 0 else -1]:
+                time.sleep(PAUSE_S)
+                answer = worker.ask({"steps": settings["steps_per_round"]})
+                results[worker.name]["rounds"].append(answer["step_ms"])
+            load.append(os.getloadavg()[0])
+        for worker in active:
+            time.sleep(PAUSE_S)
+            results[worker.name].update(worker.ask({"layers": settings["layer_repeats"]}))
+    finally:
+        for worker in workers:
+            worker.close()
+    load.append(os.getloadavg()[0])
+    return results, load
+
+
+def run_startup(settings, env=None):
+    """One fresh process: its own timings, its wall seconds and its CPU seconds (user + system),
+    the latter less sensitive to other load on the machine."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done, seconds = timed(lambda: subprocess.run(worker_command("startup", settings), env=env,
+                                                 capture_output=True, text=True))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"the start-up process failed:\n{done.stderr}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {**json.loads(done.stdout), "process_s": seconds, "process_cpu_s": cpu}
+
+
+def measure_startup(settings, cold):
+    """Warm: the median over fresh processes, after one that fills the cache if it must. Cold:
+    one process with an empty NUMBA_CACHE_DIR, so that every kernel lesson 4 uses is compiled."""
+    run_startup(settings)
+    starts = [run_startup(settings) for _ in range(settings["starts"])]
+    report = {"warm": {key: float(np.median([start[key] for start in starts]))
+                       for key in starts[0]}}
+    if cold:
+        with tempfile.TemporaryDirectory() as cache:
+            report["cold"] = run_startup(settings, env={**os.environ, "NUMBA_CACHE_DIR": cache})
+    return report
+
+
+def summarise(results):
+    """Step medians over all rounds, their ratio, the spread of per-round ratios, per-layer ms."""
+    ours, theirs = results["tinycnn"], results["pytorch"]
+    summary = {"tinycnn_ms": float(np.median(np.concatenate(ours["rounds"]))),
+               "pytorch_ms": None, "ratio": None, "ratio_quartiles": None,
+               "loss_ms": ours["loss_ms"], "optimizer_ms": ours["optimizer_ms"],
+               "first_loss": {"tinycnn": ours["first_loss"], "pytorch": None},
+               "layers": [{"layer": row["layer"], "tinycnn_forward_ms": row["forward_ms"],
+                           "tinycnn_backward_ms": row["backward_ms"]} for row in ours["layers"]]}
+    if theirs["installed"]:
+        summary["pytorch_ms"] = float(np.median(np.concatenate(theirs["rounds"])))
+        summary["ratio"] = summary["tinycnn_ms"] / summary["pytorch_ms"]
+        per_round = [np.median(a) / np.median(b) for a, b in zip(ours["rounds"], theirs["rounds"])]
+        summary["ratio_quartiles"] = [float(q) for q in np.percentile(per_round, [25, 50, 75])]
+        summary["first_loss"]["pytorch"] = theirs["first_loss"]
+        for row, torch_row in zip(summary["layers"], theirs["layers"]):
+            row["pytorch_forward_ms"] = torch_row["forward_ms"]
+            row["pytorch_backward_ms"] = torch_row["backward_ms"]
+    return summary
+
+
+def print_report(settings, summary, load, startup_times):
+    print(f"\nLesson 4's training step: localizer(), batch {settings['batch']} of 1x64x64 "
+          f"float32, squared loss, SGD (momentum {MOMENTUM})")
+    steps = settings["rounds"] * settings["steps_per_round"]
+    print(f"{THREADS} threads each, own processes taking turns; median of {steps} steps "
+          f"({settings['rounds']} rounds) after {settings['warmup']} warm-up")
+    print(f"1-min load average {min(load):.1f} to {max(load):.1f} on {os.cpu_count()} cores; "
+          f"OMP_WAIT_POLICY {settings['omp_wait_policy'] or 'unset'}")
+    print(f"\n{'':16} {'ms/step':>8}")
+    print(f"{'tinycnn':16} {summary['tinycnn_ms']:8.1f}")
+    if summary["pytorch_ms"] is None:
+        print(f"{'PyTorch':16} not installed")
+    else:
+        print(f"{'PyTorch':16} {summary['pytorch_ms']:8.1f}")
+        low, _, high = summary["ratio_quartiles"]
+        print(f"{'tinycnn/PyTorch':16} {summary['ratio']:7.2f}x  (target <= {TARGET_RATIO}x; "
+              f"per round, middle half {low:.2f} to {high:.2f})")
+        first = summary["first_loss"]
+        print(f"first-step loss, same weights and batch: tinycnn {first['tinycnn']:.6f}, "
+              f"PyTorch {first['pytorch']:.6f}")
+
+    with_torch = summary["pytorch_ms"] is not None
+    print("\nPer layer, ms: medians of steps run one layer at a time "
+          "(PyTorch's backward from a gradient of ones)")
+    head = f"{'layer':40} {'fwd':>7} {'bwd':>7}"
+    head += f" {'torch fwd':>10} {'bwd':>7}" if with_torch else ""
+    print(head + "\n" + "-" * len(head))
+    for row in summary["layers"]:
+        line = (f"{row['layer']:40} {row['tinycnn_forward_ms']:7.2f} "
+                f"{row['tinycnn_backward_ms']:7.2f}")
+        if with_torch:
+            line += f" {row['pytorch_forward_ms']:10.2f} {row['pytorch_backward_ms']:7.2f}"
+        print(line)
+    layer_sum = sum(row["tinycnn_forward_ms"] + row["tinycnn_backward_ms"]
+                    for row in summary["layers"])
+    print(f"{'loss (forward+backward), SGD step':40} {summary['loss_ms']:7.2f} "
+          f"{summary['optimizer_ms']:7.2f}")
+    print(f"tinycnn: layers {layer_sum:.1f} ms, with loss and SGD "
+          f"{layer_sum + summary['loss_ms'] + summary['optimizer_ms']:.1f} ms")
+
+    warm = startup_times["warm"]
+    print(f"\nStart-up with a warm numba cache: {warm['process_s']:.2f} s for the whole process "
+          f"({warm['process_cpu_s']:.2f} s CPU; import tinycnn {warm['import_s']:.2f} s, first "
+          f"step {warm['first_step_s']:.2f} s); target < {TARGET_WARM_START_S} s")
+    if "cold" in startup_times:
+        cold = startup_times["cold"]
+        print(f"Start-up with an empty numba cache: {cold['process_s']:.1f} s "
+              f"({cold['process_cpu_s']:.1f} s CPU; first step, compiling, "
+              f"{cold['first_step_s']:.1f} s); target < {TARGET_COLD_START_S:.0f} s")
+
+
+def plot(summary, path):
+    """Left: ms per step of each framework. Right: tinycnn's (and PyTorch's) ms per layer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (steps, layers) = plt.subplots(1, 2, figsize=(13, 5), width_ratios=(1, 3))
+    names = ["tinycnn"] + (["PyTorch"] if summary["pytorch_ms"] is not None else [])
+    steps.bar(names, [summary["tinycnn_ms"], summary["pytorch_ms"]][: len(names)],
+              color=["tab:blue", "tab:orange"][: len(names)])
+    steps.set_ylabel("ms per training step")
+    steps.set_title("whole step")
+
+    rows = summary["layers"]
+    frameworks = ["tinycnn"] + (["pytorch"] if summary["pytorch_ms"] is not None else [])
+    ys = np.arange(len(rows))
+    height = 0.8 / len(frameworks)
+    for k, framework in enumerate(frameworks):
+        forward = [row[f"{framework}_forward_ms"] for row in rows]
+        backward = [row[f"{framework}_backward_ms"] for row in rows]
+        offset = ys + (k - (len(frameworks) - 1) / 2) * height
+        layers.barh(offset, forward, height, label=f"{framework} forward",
+                    color=["tab:blue", "tab:orange"][k])
+        layers.barh(offset, backward, height, left=forward, label=f"{framework} backward",
+                    color=["lightsteelblue", "navajowhite"][k])
+    layers.set_yticks(ys, [row["layer"] for row in rows], fontsize=8)
+    layers.invert_yaxis()
+    layers.set_xlabel("ms")
+    layers.set_title("per layer")
+    layers.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run: small batch, few steps")
+    parser.add_argument("--cold", action="store_true",
+                        help="also time a start-up with an empty numba cache (compiles everything)")
+    parser.add_argument("--rounds", type=int, help="turns of each framework (default 15, quick 1)")
+    parser.add_argument("--passive", action="store_true",
+                        help="OMP_WAIT_POLICY=PASSIVE for both: idle threads sleep at once "
+                             "instead of spinning, which helps on a machine shared with others")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output")
+    parser.add_argument("--worker", choices=[*SESSIONS, "startup"], help=argparse.SUPPRESS)
+    parser.add_argument("--settings", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker == "startup":
+        startup(json.loads(args.settings))
+        return
+    if args.worker:
+        serve(SESSIONS[args.worker], json.loads(args.settings))
+        return
+    settings = dict(QUICK if args.quick else FULL)
+    if args.rounds is not None:
+        if args.rounds < 1:
+            parser.error(f"--rounds must be at least 1, got {args.rounds}")
+        settings["rounds"] = args.rounds
+
+    settings["omp_wait_policy"] = "PASSIVE" if args.passive else os.environ.get("OMP_WAIT_POLICY")
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"} if args.passive else None
+    results, load = measure_steps(settings, env)
+    startup_times = measure_startup(settings, args.cold)
+    summary = summarise(results)
+    print_report(settings, summary, load, startup_times)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    versions = {**results["tinycnn"]["versions"],
+                **results["pytorch"].get("versions", {"torch": None})}
+    report = {"settings": settings, "threads": THREADS, "cpu_count": os.cpu_count(),
+              "load_average": load, "versions": versions, "summary": summary,
+              "startup": startup_times, "steps_ms": {name: result.get("rounds")
+                                                     for name, result in results.items()}}
+    (args.out / "bench_train_step.json").write_text(json.dumps(report, indent=2))
+    plot(summary, args.out / "bench_train_step.png")
+    print(f"\nwrote {args.out / 'bench_train_step.json'} and {args.out / 'bench_train_step.png'}")
+
+
+if __name__ == "__main__":
+    main()
