@@ -195,7 +195,8 @@ def serve(session, settings):
 
 
 def startup(settings):
-    """Seconds to import tinycnn and to run a first training step, in this fresh process."""
+    """Seconds to import tinycnn, to run a first training step, and from the launch of this
+    fresh process (settings["launched_at"], by the parent's clock) to the end of that step."""
     _, import_seconds = timed(lambda: __import__("tinycnn"))
     from tinycnn.losses import SquaredLocalizationLoss
     from tinycnn.networks import localizer
@@ -214,7 +215,9 @@ def startup(settings):
         model.backward(loss.backward())
         optimizer.step()
 
-    print(json.dumps({"import_s": import_seconds, "first_step_s": timed(first_step)[1]}))
+    _, first_step_seconds = timed(first_step)
+    print(json.dumps({"import_s": import_seconds, "first_step_s": first_step_seconds,
+                      "ready_s": time.time() - settings["launched_at"]}))
 
 
 # The parent: starts the workers, takes turns between them, gathers and reports.
@@ -272,11 +275,11 @@ def measure_steps(settings, env):
 
 
 def run_startup(settings, env=None):
-    """One fresh process: its own timings, its wall seconds and its CPU seconds (user + system),
-    the latter less sensitive to other load on the machine."""
+    """One fresh process: its own timings, and its wall and CPU seconds (user + system, less
+    sensitive to other load on the machine) from launch to exit."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done, seconds = timed(lambda: subprocess.run(worker_command("startup", settings), env=env,
-                                                 capture_output=True, text=True))
+    command = worker_command("startup", {**settings, "launched_at": time.time()})
+    done, seconds = timed(lambda: subprocess.run(command, env=env, capture_output=True, text=True))
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"the start-up process failed:\n{done.stderr}")
@@ -326,6 +329,9 @@ def print_report(settings, summary, load, startup_times):
           f"({settings['rounds']} rounds) after {settings['warmup']} warm-up")
     print(f"1-min load average {min(load):.1f} to {max(load):.1f} on {os.cpu_count()} cores; "
           f"OMP_WAIT_POLICY {settings['omp_wait_policy'] or 'unset'}")
+    if max(load) > os.cpu_count() / 2 and settings["omp_wait_policy"] != "PASSIVE":
+        print("The machine is busy: spinning thread pools stall each other, PyTorch's most; "
+              "compare with --passive.")
     print(f"\n{'':16} {'ms/step':>8}")
     print(f"{'tinycnn':16} {summary['tinycnn_ms']:8.1f}")
     if summary["pytorch_ms"] is None:
@@ -358,15 +364,16 @@ def print_report(settings, summary, load, startup_times):
     print(f"tinycnn: layers {layer_sum:.1f} ms, with loss and SGD "
           f"{layer_sum + summary['loss_ms'] + summary['optimizer_ms']:.1f} ms")
 
-    warm = startup_times["warm"]
-    print(f"\nStart-up with a warm numba cache: {warm['process_s']:.2f} s for the whole process "
-          f"({warm['process_cpu_s']:.2f} s CPU; import tinycnn {warm['import_s']:.2f} s, first "
-          f"step {warm['first_step_s']:.2f} s); target < {TARGET_WARM_START_S} s")
-    if "cold" in startup_times:
-        cold = startup_times["cold"]
-        print(f"Start-up with an empty numba cache: {cold['process_s']:.1f} s "
-              f"({cold['process_cpu_s']:.1f} s CPU; first step, compiling, "
-              f"{cold['first_step_s']:.1f} s); target < {TARGET_COLD_START_S:.0f} s")
+    print("\nStart-up of a fresh process, seconds from launch: to the end of its first training "
+          "step (of which import tinycnn, first step); to exit, wall and CPU (user + system)")
+    print(f"{'':18} {'first step':>10} {'import':>7} {'step':>7} {'target':>7} {'exit':>7} "
+          f"{'CPU':>6}")
+    for name, target in (("warm", TARGET_WARM_START_S), ("cold", TARGET_COLD_START_S)):
+        if name in startup_times:
+            times = startup_times[name]
+            print(f"{name + ' numba cache':18} {times['ready_s']:10.2f} {times['import_s']:7.2f} "
+                  f"{times['first_step_s']:7.2f} {'< ' + format(target, 'g'):>7} "
+                  f"{times['process_s']:7.2f} {times['process_cpu_s']:6.2f}")
 
 
 def plot(summary, path):
