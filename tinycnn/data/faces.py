@@ -15,8 +15,8 @@ A face is a head ellipse with eyes, a nose, a mouth curve and maybe hair, tilted
 The landmarks come from the drawing's own geometry, in the face's frame (u to the face's right in
 the image, v down its vertical axis, centred on the head):
 - the mouth is the curve v = mouth_y + smile * (1 - (u / mouth_half_width)^2), so its corners are
-  (-mouth_half_width, mouth_y) and (+mouth_half_width, mouth_y): a smile (smile > 0) sags in the
-  middle, a frown (smile < 0) arches;
+  (-mouth_half_width, mouth_y) and (+mouth_half_width, mouth_y), each drawn as the centre of a round
+  end: a smile (smile > 0) sags in the middle, a frown (smile < 0) arches;
 - the chin tip is the bottom of the head ellipse along the tilted vertical axis, (0, head_ry).
 
 The face size used to normalise landmark errors (NME) is sqrt(width * height) of the bounding box of
@@ -30,7 +30,16 @@ import numpy as np
 
 from tinycnn.data.arguments import check_count, check_flag, check_fraction
 from tinycnn.data.background import add_pixel_noise, backgrounds, object_tones
-from tinycnn.data.draw import ellipse, from_frame, paint, per_image, pixel_grid, segment, to_frame
+from tinycnn.data.draw import (
+    disk,
+    ellipse,
+    from_frame,
+    paint,
+    per_image,
+    pixel_grid,
+    segment,
+    to_frame,
+)
 
 HEAD_HEIGHT = (0.44, 0.8)
 """Range of the head ellipse's height (its long axis), as a fraction of the image size."""
@@ -168,8 +177,11 @@ def draw_faces(xs, ys, shapes):
     nose = segment(u, v, 0.0, -0.05 * ry, 0.04 * rx, 0.22 * ry, 0.1 * rx)
     mouth_y, half_width = per_image(shapes["mouth_y"]), per_image(shapes["mouth_half_width"])
     mouth_curve = mouth_y + per_image(shapes["smile"]) * (1 - (u / half_width) ** 2)
-    mouth = (np.abs(u) <= half_width) & (np.abs(v - mouth_curve) <= 0.06 * ry)
-    return heads, hair, left_eye | right_eye | nose | mouth
+    lip = 0.07 * ry  # half the mouth's thickness
+    mouth = (np.abs(u) <= half_width) & (np.abs(v - mouth_curve) <= lip)
+    # Round ends centred on the corners mark each corner as a dot.
+    corners = disk(u, v, -half_width, mouth_y, lip) | disk(u, v, half_width, mouth_y, lip)
+    return heads, hair, left_eye | right_eye | nose | mouth | corners
 
 
 def face_landmarks(shapes):
