@@ -39,9 +39,12 @@ def from_frame(u, v, angle):
     return cos * u - sin * v, sin * u + cos * v
 
 
-def ellipse(xs, ys, cx, cy, rx, ry, angle=0.0):
-    """Filled ellipse: centre (cx, cy), semi-axes rx and ry, turned by `angle` radians."""
-    u, v = to_frame(xs - cx, ys - cy, angle)
+def ellipse(xs, ys, cx, cy, rx, ry, angle=None):
+    """Filled ellipse: centre (cx, cy), semi-axes rx and ry, turned by `angle` radians (None:
+    rx along x and ry along y, with no turning to compute)."""
+    u, v = xs - cx, ys - cy
+    if angle is not None:
+        u, v = to_frame(u, v, angle)
     return (u / rx) ** 2 + (v / ry) ** 2 <= 1.0
 
 
