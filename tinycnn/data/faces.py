@@ -15,8 +15,8 @@ A face is a head ellipse with eyes, a nose, a mouth curve and maybe hair, tilted
 The landmarks come from the drawing's own geometry, in the face's frame (u to the face's right in
 the image, v down its vertical axis, centred on the head):
 - the mouth is the curve v = mouth_y + smile * (1 - (u / mouth_half_width)^2), so its corners are
-  (-mouth_half_width, mouth_y) and (+mouth_half_width, mouth_y), each drawn as the centre of a round
-  end: a smile (smile > 0) sags in the middle, a frown (smile < 0) arches;
+  (-mouth_half_width, mouth_y) and (+mouth_half_width, mouth_y), the centres of its round ends.
+  A smile (smile > 0) sags in the middle, a frown (smile < 0) arches;
 - the chin tip is the bottom of the head ellipse along the tilted vertical axis, (0, head_ry).
 
 The face size used to normalise landmark errors (NME) is sqrt(width * height) of the bounding box of
