@@ -1,37 +1,57 @@
 """The course's two networks, written out once so that lessons, benchmarks and tests share them.
 
 Both are the classic small CNN: three blocks of conv 3x3 -> ReLU -> max-pool 2x2, each halving the
-image and doubling the channels, then two dense layers. Only the width of the last layer differs:
-K + 5 numbers for localization, 1 + 2 * 3 for landmarks.
+image and doubling the channels, then two dense layers. Only the last layer differs: K + 5 numbers
+for localization, 1 + 2 * 3 for landmarks, and where its untrained outputs start.
 """
 
 import numpy as np
 
 from tinycnn.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
 from tinycnn.model import Sequential
+from tinycnn.targets import BOX, POINTS
+
+OUTPUT_WEIGHT_SCALE = 0.1
+"""The last layer's initial weights, as a share of their usual (He) size: see `small_cnn`."""
 
 
 def small_cnn(outputs, image_size=64, channels=(8, 16, 32), hidden=128, rng=0):
-    """1 x image_size x image_size -> `outputs` raw numbers; image_size must be divisible by 8."""
+    """1 x image_size x image_size -> `outputs` raw numbers; image_size must be divisible by 8.
+
+    The last layer starts with small weights, so that every raw output of the untrained network
+    is close to its bias, 0: p_c = σ(0) = 0.5 and all classes equally likely. The network starts
+    by saying "I don't know" instead of confident random guesses that training must first undo.
+    """
     if image_size % 8:
         raise ValueError(f"image_size must be divisible by 8 (three 2x2 poolings), got {image_size}")
     rng = np.random.default_rng(rng)  # one generator drawn from in turn: each layer's own weights
     layers, in_channels = [], 1
-    for block, out_channels in enumerate(channels):
+    for out_channels in channels:
         layers += [Conv2D(in_channels, out_channels, 3, padding=1, rng=rng), ReLU(),
                    MaxPool2D(2)]
         in_channels = out_channels
     features = in_channels * (image_size // 2 ** len(channels)) ** 2
-    layers += [Flatten(), Dense(features, hidden, rng=rng), ReLU(),
-               Dense(hidden, outputs, rng=rng)]
+    output_layer = Dense(hidden, outputs, rng=rng)
+    output_layer.params["W"] *= OUTPUT_WEIGHT_SCALE
+    layers += [Flatten(), Dense(features, hidden, rng=rng), ReLU(), output_layer]
     return Sequential(layers)
 
 
 def localizer(num_classes=3, image_size=64, rng=0):
-    """Lesson 4's network: an image in, [p_c, b_x, b_y, b_h, b_w, c_1..c_K] (raw) out."""
-    return small_cnn(num_classes + 5, image_size, rng=rng)
+    """Lesson 4's network: an image in, [p_c, b_x, b_y, b_h, b_w, c_1..c_K] (raw) out.
+
+    Untrained, it predicts a box in the middle of the image, half its height and width.
+    """
+    model = small_cnn(num_classes + 5, image_size, rng=rng)
+    model.layers[-1].params["b"][BOX] = 0.5
+    return model
 
 
 def landmark_detector(num_landmarks=3, image_size=64, rng=0):
-    """Lesson 5's network: an image in, [is_face, x_1, y_1, ..., x_L, y_L] (raw) out."""
-    return small_cnn(1 + 2 * num_landmarks, image_size, rng=rng)
+    """Lesson 5's network: an image in, [is_face, x_1, y_1, ..., x_L, y_L] (raw) out.
+
+    Untrained, it predicts every point in the middle of the image.
+    """
+    model = small_cnn(1 + 2 * num_landmarks, image_size, rng=rng)
+    model.layers[-1].params["b"][POINTS] = 0.5
+    return model

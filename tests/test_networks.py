@@ -1,0 +1,65 @@
+"""The course's networks: their shapes, their untrained "I don't know" answers, their seeds."""
+
+import numpy as np
+import pytest
+
+import tinycnn as tc
+from tinycnn.networks import landmark_detector, localizer, small_cnn
+from tinycnn.outputs import LandmarkOutput, LocalizationOutput
+from tinycnn.targets import BOX, CLASSES, IS_FACE, P_C, POINTS
+
+
+def scenes(n=4):
+    return tc.data.localization_dataset(n, seed=0)[0]
+
+
+def portraits(n=4):
+    return tc.data.landmark_dataset(n, seed=0)[0]
+
+
+def test_three_blocks_then_two_dense_layers():
+    model = localizer()
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == ["Conv2D", "ReLU", "MaxPool2D"] * 3 + ["Flatten", "Dense", "ReLU", "Dense"]
+    assert model.forward(scenes()).shape == (4, 8)
+    assert landmark_detector().forward(portraits()).shape == (4, 7)
+
+
+def test_other_sizes_and_widths():
+    model = small_cnn(5, image_size=32, channels=(4, 8), hidden=16)
+    assert model.forward(np.zeros((2, 1, 32, 32), dtype=np.float32)).shape == (2, 5)
+    assert localizer(num_classes=5).forward(scenes(1)).shape == (1, 10)
+
+
+def test_image_size_must_survive_three_poolings():
+    with pytest.raises(ValueError, match="divisible by 8"):
+        localizer(image_size=60)
+
+
+def test_untrained_localizer_does_not_know():
+    y_hat = LocalizationOutput(3)(localizer().forward(scenes(16)))
+    np.testing.assert_allclose(y_hat[:, P_C], 0.5, atol=0.1)
+    np.testing.assert_allclose(y_hat[:, CLASSES], 1 / 3, atol=0.1)
+    np.testing.assert_allclose(y_hat[:, BOX], 0.5, atol=0.25)
+
+
+def test_untrained_landmark_detector_does_not_know():
+    y_hat = LandmarkOutput(3)(landmark_detector().forward(portraits(16)))
+    np.testing.assert_allclose(y_hat[:, IS_FACE], 0.5, atol=0.1)
+    np.testing.assert_allclose(y_hat[:, POINTS], 0.5, atol=0.25)
+
+
+def test_same_seed_same_weights():
+    first, again, other = localizer(rng=0), localizer(rng=0), localizer(rng=1)
+    for (_, _, a, _), (_, _, b, _), (_, _, c, _) in zip(
+            first.parameters(), again.parameters(), other.parameters()):
+        assert np.array_equal(a, b)
+        assert a.shape == c.shape
+    assert not np.array_equal(first.layers[0].params["W"], other.layers[0].params["W"])
+
+
+def test_saved_and_loaded_keeps_the_starting_biases(tmp_path):
+    model = localizer()
+    tc.save(model, tmp_path / "model.npz")
+    loaded = tc.load(tmp_path / "model.npz")
+    assert np.array_equal(loaded.forward(scenes()), model.forward(scenes()))
