@@ -62,7 +62,7 @@ def test_relu_and_leaky_relu_entry_by_entry(dtype):
     relu = tc.ReLU()
     out = relu.forward(x)
     assert out.dtype == dtype
-    np.testing.assert_array_equal(out, [[0, 0, 0, 3, np.inf, 0, 0]])  # NaN > 0 is false: 0
+    np.testing.assert_array_equal(out, [[0, 0, 0, 3, np.inf, 0, np.nan]])  # NaN stays visible
     np.testing.assert_array_equal(relu.backward(dout), [[0, 0, 0, 2, 2, 0, 0]])
     leaky = tc.LeakyReLU(0.25)
     out = leaky.forward(x)

@@ -13,6 +13,7 @@ The package reads like a table of contents:
 """
 
 from tinycnn import threads  # noqa: F401  (first: sets the thread pools before numba starts)
+from tinycnn import allocator  # noqa: F401  (keeps freed arrays for reuse: fewer page faults)
 from tinycnn import data, gradcheck, losses, metrics, networks, optim, outputs, targets, train
 from tinycnn.io import load, save
 from tinycnn.layers import (Conv2D, Dense, Dropout, Flatten, LeakyReLU, MaxPool2D, ReLU, Sigmoid,

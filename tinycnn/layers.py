@@ -261,9 +261,10 @@ class ReLU(Layer):
         x = _as_float_array(x, "x")
         positive = x > 0
         self._cache = (positive, x.dtype)
-        # fmax, not maximum: a NaN gives 0, as x > 0 is false for it. Arithmetic rather than
-        # np.where, which branches on every entry: ~10x slower where signs are mixed.
-        return np.fmax(x, x.dtype.type(0))
+        # maximum keeps a NaN (as PyTorch and the max-pool do), so a diverging network shows it.
+        # Arithmetic rather than np.where, which branches on every entry: ~10x slower where signs
+        # are mixed.
+        return np.maximum(x, x.dtype.type(0))
 
     def backward(self, dout):
         positive, dtype = self._take_cache()
