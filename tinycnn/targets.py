@@ -237,7 +237,10 @@ def check_localization_targets(y, num_classes, name="y"):
                 f"{name}[:, 1:5] (b_x, b_y, b_h, b_w) must lie in [0, 1] where p_c = 1")
     _check_rows(~has_object | np.all(boxes[:, 2:] > 0, axis=1), boxes,
                 f"{name}[:, 3:5] (b_h, b_w) must be > 0 where p_c = 1")
-    one_hot = np.all((classes == 0) | (classes == 1), axis=1) & (np.sum(classes, axis=1) == 1)
+    # Counting ones rather than summing: a p_c = 0 row may hold anything, even values whose sum
+    # overflows.
+    one_hot = (np.all((classes == 0) | (classes == 1), axis=1)
+               & (np.count_nonzero(classes == 1, axis=1) == 1))
     _check_rows(~has_object | one_hot, classes,
                 f"{name}[:, 5:] (c_1..c_K) must be one-hot where p_c = 1")
     return y
