@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from tinycnn.kernels.layout import batch_planes, plan_grid, tap_offsets, whole_vectors
-from tinycnn.kernels.taps import CHANNELS, bias_grads, correlate, tap_grads, whole_blocks, whole_taps
+from tinycnn.kernels.taps import CHANNELS, correlate, tap_grads, whole_blocks, whole_taps
 
 
 def _kernel_taps(channels, kernel_h, kernel_w):
@@ -147,6 +147,6 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding):
     # dout on the grid of the outputs q, zero where an output is thrown away.
     total = whole_vectors(n_samples * grid.rows * grid.width)
     dout_planes = batch_planes(dout, 1, grid.rows, grid.width, 0, total).reshape(-1, total)
-    shares = tap_grads(planes, offsets, dout_planes, numba.get_num_threads())
-    dweights = shares.sum(axis=0)[:n_filters, : channels * k * k]
-    return dweights.reshape(n_filters, channels, k, k), bias_grads(dout_planes[:n_filters])
+    grads = tap_grads(planes, offsets, dout_planes, numba.get_num_threads()).sum(axis=0)
+    dweights = grads[:n_filters, : channels * k * k].reshape(n_filters, channels, k, k)
+    return dweights, grads[:n_filters, -1].copy()

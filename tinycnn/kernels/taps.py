@@ -123,12 +123,24 @@ def _rows_per_block(total_rows, width, n_threads):
 
 @njit(cache=True, fastmath=FAST)
 def _tap_grads_four(grads, x, d, offsets, f, q0, length):
-    """grads[f + r, t] += d[f + r, q0 :][:length] . x[q0 + offsets[t] :][:length], r < 4."""
+    """grads[f + r, t] += d[f + r, q0 :][:length] . x[q0 + offsets[t] :][:length], r < 4,
+    and the bias, a tap that always reads 1: grads[f + r, T] += sum(d[f + r, q0 :][:length])."""
     zero = x.dtype.type(0)
     d0 = d[f, q0 : q0 + length]
     d1 = d[f + 1, q0 : q0 + length]
     d2 = d[f + 2, q0 : q0 + length]
     d3 = d[f + 3, q0 : q0 + length]
+    b0 = b1 = b2 = b3 = zero
+    for q in range(length):
+        b0 += d0[q]
+        b1 += d1[q]
+        b2 += d2[q]
+        b3 += d3[q]
+    bias = offsets.shape[0]
+    grads[f, bias] += b0
+    grads[f + 1, bias] += b1
+    grads[f + 2, bias] += b2
+    grads[f + 3, bias] += b3
     for t in range(0, offsets.shape[0], TAPS):
         o0 = q0 + offsets[t]
         o1 = q0 + offsets[t + 1]
@@ -169,17 +181,19 @@ def _tap_grads_four(grads, x, d, offsets, f, q0, length):
 
 @njit(cache=True, parallel=True, fastmath=FAST)
 def tap_grads(x, offsets, d, n_threads):
-    """shares (n_threads, F, T), summing to g[f, t] = sum_q d[f, q] * x[offsets[t] + q].
+    """shares (n_threads, F, T + 1), summing to g[f, t] = sum_q d[f, q] * x[offsets[t] + q]
+    and, in the last column, the bias gradient g[f, T] = sum_q d[f, q].
 
     x flat batch planes, offsets in whole taps, d (F, L) output gradients laid out like the
-    outputs q (zero where an output is thrown away; F a multiple of 4, L of VECTOR). Each thread sums its share of the
-    blocks of q; the caller adds the shares (here it would cost seconds of compile time).
+    outputs q (zero where an output is thrown away; F a multiple of 4, L of VECTOR). Each thread
+    sums its share of the blocks of q; the caller adds the shares (numba's sum over an axis
+    would cost seconds of compile time).
     """
     n_out, total = d.shape
     # About BLOCK outputs per block, and a multiple of n_threads blocks: even shares.
     n_blocks = ceil_div(ceil_div(total, BLOCK), n_threads) * n_threads
     block_len = whole_vectors(ceil_div(total, n_blocks))
-    shares = np.zeros((n_threads, n_out, offsets.shape[0]), x.dtype)
+    shares = np.zeros((n_threads, n_out, offsets.shape[0] + 1), x.dtype)
     for share in prange(n_threads):
         grads = shares[share]
         for q0 in range(share * block_len, total, n_threads * block_len):
@@ -187,16 +201,3 @@ def tap_grads(x, offsets, d, n_threads):
             for f in range(0, n_out, CHANNELS):
                 _tap_grads_four(grads, x, d, offsets, f, q0, length)
     return shares
-
-
-@njit(cache=True, parallel=True, fastmath=FAST)
-def bias_grads(d):
-    """db[f] = sum_q d[f, q]: the bias is a tap that always reads 1."""
-    db = np.empty(d.shape[0], d.dtype)
-    for f in prange(d.shape[0]):
-        row = d[f]
-        total = d.dtype.type(0)
-        for q in range(row.shape[0]):
-            total += row[q]
-        db[f] = total
-    return db
