@@ -10,7 +10,10 @@ weights (C_out, C_in, k, k), bias (C_out,), dout (N, C_out, H_out, W_out), one f
                    correlation with the sub-kernel w[:, :, a::s, b::s]: no multiplications by
                    the zeros a "dilated" dout would hold.
 - weight gradient: dw[f, t] = dout[f] . (the input run under tap t), one long dot product over
-                   the whole batch; db = the sum of dout.
+                   the whole batch; db = the sum of dout (the bias: a tap that always reads 1).
+
+The loops take whole blocks of 4 output channels x 3 taps; other sizes are padded with zero
+weights (taps.whole_blocks), and the extra outputs are dropped.
 """
 
 from functools import lru_cache
