@@ -23,7 +23,8 @@ def small_cnn(outputs, image_size=64, channels=(8, 16, 32), hidden=128, rng=0):
     by saying "I don't know" instead of confident random guesses that training must first undo.
     """
     if image_size % 8:
-        raise ValueError(f"image_size must be divisible by 8 (three 2x2 poolings), got {image_size}")
+        raise ValueError(f"image_size must be divisible by 8 (three 2x2 poolings), "
+                         f"got {image_size}")
     rng = np.random.default_rng(rng)  # one generator drawn from in turn: each layer's own weights
     layers, in_channels = [], 1
     for out_channels in channels:
