@@ -90,7 +90,7 @@ def tinycnn_session(settings):
 
     def step():
         value = loss.forward(model.forward(images), targets)
-        model.backward(loss.backward())
+        model.backward(loss.backward(), input_grad=False)  # as fit and PyTorch: no image gradient
         optimizer.step()
         return value
 
@@ -216,7 +216,7 @@ def startup(settings):
 
     def first_step():
         loss.forward(model.forward(images), targets)
-        model.backward(loss.backward())
+        model.backward(loss.backward(), input_grad=False)
         optimizer.step()
 
     _, first_step_seconds = timed(first_step)

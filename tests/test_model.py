@@ -77,3 +77,26 @@ def test_bad_layers():
         tc.Sequential([])
     with pytest.raises(TypeError, match=r"layers\[1\] must be a tinycnn layer, got ufunc"):
         tc.Sequential([tc.ReLU(), np.tanh])
+
+
+def test_backward_without_the_input_gradient_gives_the_same_grads():
+    model = tc.Sequential([tc.ReLU(), *small_cnn().layers])  # the lowest layer with params is 2nd
+    x = np.random.default_rng(0).standard_normal((2, 1, 8, 8))
+    dout = np.random.default_rng(1).standard_normal(model.forward(x).shape)
+    model.backward(dout)
+    full = [grad.copy() for _, _, _, grad in model.parameters()]
+    model.forward(x)
+    assert model.backward(dout, input_grad=False) is None
+    for expected, (_, _, _, grad) in zip(full, model.parameters(), strict=True):
+        np.testing.assert_array_equal(grad, expected)
+    assert tc.Sequential([tc.ReLU()]).backward(np.ones((1, 2)), input_grad=False) is None
+
+
+def test_a_first_conv_skips_its_input_gradient(monkeypatch):
+    model = small_cnn()
+    model.backward(np.ones_like(model.forward(np.zeros((1, 1, 8, 8)))))
+    calls = []
+    monkeypatch.setattr(tc.layers.conv, "conv2d_backward_input",
+                        lambda *arguments: calls.append(arguments) or np.zeros(arguments[2]))
+    model.backward(np.ones((1, 8)), input_grad=False)
+    assert len(calls) == 1  # the second conv's, which the first conv's grads need

@@ -149,13 +149,17 @@ class Conv2D(Layer):
         self._cache = (x, out.shape)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """dL/dout -> dL/dx, and grads["W"], grads["b"]. With input_grad=False only the grads are
+        computed and None is returned: a network's first layer, whose dL/dx nobody uses."""
         x, out_shape = self._take_cache()
         dout = self._check_dout(dout, out_shape, self.dtype)
-        dx = conv.conv2d_backward_input(dout, self.params["W"], x.shape, self.stride, self.padding)
         self.grads["W"], self.grads["b"] = conv.conv2d_backward_params(
             x, dout, self.kernel_size, self.stride, self.padding)
-        return dx
+        if not input_grad:
+            return None
+        return conv.conv2d_backward_input(dout, self.params["W"], x.shape, self.stride,
+                                          self.padding)
 
 
 class MaxPool2D(Layer):
@@ -230,12 +234,14 @@ class Dense(Layer):
         self._cache = (x, out.shape)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """dL/dout -> dL/dx, and grads["W"], grads["b"]; None instead of dL/dx if not
+        input_grad (see Conv2D.backward)."""
         x, out_shape = self._take_cache()
         dout = self._check_dout(dout, out_shape, self.dtype)
         self.grads["W"] = x.T @ dout
         self.grads["b"] = dout.sum(axis=0)
-        return dout @ self.params["W"].T
+        return dout @ self.params["W"].T if input_grad else None
 
 
 class Flatten(Layer):

@@ -35,11 +35,24 @@ class Sequential:
             x = layer.forward(x)
         return x
 
-    def backward(self, dout):
-        """dL/draw -> dL/dx, filling every layer's grads on the way (last layer first)."""
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
-        return dout
+    def backward(self, dout, input_grad=True):
+        """dL/draw -> dL/dx, filling every layer's grads on the way (last layer first).
+
+        Training needs the grads but never dL/dx, the gradient with respect to the images: with
+        input_grad=False the pass stops at the lowest layer with parameters, which computes only
+        its grads (for a first Conv2D that skips a whole convolution), and None is returned.
+        """
+        lowest = 0
+        if not input_grad:
+            with_params = [index for index, layer in enumerate(self.layers) if layer.params]
+            if not with_params:
+                return None
+            lowest = with_params[0]
+        for index in range(len(self.layers) - 1, lowest, -1):
+            dout = self.layers[index].backward(dout)
+        if input_grad:
+            return self.layers[0].backward(dout)
+        return self.layers[lowest].backward(dout, input_grad=False)
 
     def parameters(self):
         """Yield (layer, name, param, grad) for every parameter, first layer first."""

@@ -60,7 +60,7 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size=64, *, validation=None,
                     f"the loss became {value} at epoch {epoch + 1}, batch {batch + 1} of "
                     f"{batches_per_epoch}: lower the learning rate (lr={optimizer.lr}) or check "
                     "the data")
-            model.backward(loss.backward())
+            model.backward(loss.backward(), input_grad=False)  # grads only: dL/dx goes unused
             optimizer.step()
             batch_losses.append(value)
             bar.set_postfix(loss=f"{np.mean(batch_losses):.4f}")
