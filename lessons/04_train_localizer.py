@@ -132,8 +132,9 @@ model.summary((1, 64, 64))
 # ln 3 = 1.10 per image with an object. Our network is built to start that way: its last layer
 # starts with small weights, so every raw output starts near its bias, 0 for p_c and the
 # classes and 0.5 for the box (a box in the middle, half the image in size). Switching the
-# loss's parts off with `box_weight=0` and `class_weight=0` shows each one. A start far from
-# these numbers would point at a bug before any time is spent training.
+# loss's parts off with `box_weight=0` and `class_weight=0` shows each one. The box part has no
+# such fixed value: it depends on how far the true boxes lie from that middle box. A p_c or
+# class part far from guessing would point at a bug before any time is spent training.
 
 # %%
 BOX_WEIGHT = 20.0
