@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinycnn.kernels import conv, pool, reference
+from tinycnn.kernels import activation, conv, pool, reference
 
 DTYPES = [np.float32, np.float64]
 
@@ -235,3 +235,25 @@ def test_maxpool_first_maximum_and_overlap():
     np.testing.assert_array_equal(argmax, [[[[4, 4], [4, 4]]]])
     dx = pool.maxpool2d_backward(np.ones_like(out), argmax, x.shape)
     np.testing.assert_array_equal(dx[0, 0], [[0, 0, 0], [0, 4, 0], [0, 0, 0]])
+
+
+@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=4),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_relu_matches_reference(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[:: 3] = 0.0  # the kink itself: 0 is not positive, its gradient is 0
+    dout = rng.standard_normal(shape).astype(dtype)
+    out = activation.relu_forward(x)
+    np.testing.assert_array_equal(out, reference.relu_forward(x))
+    np.testing.assert_array_equal(activation.relu_backward(dout, out),
+                                  reference.relu_backward(dout, reference.relu_forward(x)))
+    assert out.dtype == dtype
+
+
+def test_relu_keeps_nan_and_inf():
+    x = np.array([-np.inf, -1.0, -0.0, 0.0, 2.0, np.inf, np.nan], dtype=np.float32)
+    out = activation.relu_forward(x)
+    np.testing.assert_array_equal(out, [0, 0, 0, 0, 2, np.inf, np.nan])
+    np.testing.assert_array_equal(activation.relu_backward(np.ones_like(x), out),
+                                  [0, 0, 0, 0, 1, 1, 0])

@@ -13,7 +13,7 @@ the right dtype to the kernels in `tinycnn.kernels`, which assume valid input.
 
 import numpy as np
 
-from tinycnn.kernels import conv, pool
+from tinycnn.kernels import activation, conv, pool
 from tinycnn.outputs import sigmoid
 
 FLOAT_DTYPES = (np.float32, np.float64)
@@ -261,20 +261,17 @@ class Flatten(Layer):
 
 
 class ReLU(Layer):
-    """out = max(0, x);  dx = dout * [x > 0]."""
+    """out = max(0, x);  dx = dout * [x > 0].  (A NaN in x stays NaN, so divergence shows.)"""
 
     def forward(self, x):
         x = _as_float_array(x, "x")
-        positive = x > 0
-        self._cache = (positive, x.dtype)
-        # maximum keeps a NaN (as PyTorch and the max-pool do), so a diverging network shows it.
-        # Arithmetic rather than np.where, which branches on every entry: ~10x slower where signs
-        # are mixed.
-        return np.maximum(x, x.dtype.type(0))
+        out = activation.relu_forward(np.ascontiguousarray(x))
+        self._cache = out  # out > 0 exactly where x > 0: all that backward needs
+        return out
 
     def backward(self, dout):
-        positive, dtype = self._take_cache()
-        return self._check_dout(dout, positive.shape, dtype) * positive
+        out = self._take_cache()
+        return activation.relu_backward(self._check_dout(dout, out.shape, out.dtype), out)
 
 
 class LeakyReLU(Layer):

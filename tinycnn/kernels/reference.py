@@ -1,7 +1,7 @@
-"""The lecture's loops: convolution and max-pooling written to be read, not to be fast.
+"""The lecture's loops: convolution, max-pooling and ReLU written to be read, not to be fast.
 
-Every numba kernel in `conv.py` and `pool.py` has a twin here with the same name and signature,
-and the tests hold the two equal. Shapes as in PyTorch: x (N, C, H, W), weights (C_out, C_in, k, k).
+Every numba kernel in `conv.py`, `pool.py` and `activation.py` has a twin here with the same name
+and signature, and the tests hold the two equal. Shapes as in PyTorch: x (N, C, H, W), weights (C_out, C_in, k, k).
 
 Convolution (cross-correlation, no kernel flip), stride s, zero padding p:
 
@@ -116,3 +116,13 @@ def maxpool2d_backward(dout, argmax, input_shape):
             for where, grad in zip(argmax[n, c].ravel(), dout[n, c].ravel()):
                 dx[n, c, where] += grad
     return dx.reshape(input_shape)
+
+
+def relu_forward(x):
+    """max(0, x), entry by entry; a NaN stays NaN."""
+    return np.maximum(x, x.dtype.type(0))
+
+
+def relu_backward(dout, out):
+    """dL/dx = dout where the forward output was positive (x > 0), else 0."""
+    return np.where(out > 0, dout, dout.dtype.type(0))
