@@ -63,7 +63,8 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size=64, *, validation=None,
             model.backward(loss.backward(), input_grad=False)  # grads only: dL/dx goes unused
             optimizer.step()
             batch_losses.append(value)
-            bar.set_postfix(loss=f"{np.mean(batch_losses):.4f}")
+            # refresh=False: tqdm redraws at its own pace, not once per batch (a log per batch).
+            bar.set_postfix(loss=f"{np.mean(batch_losses):.4f}", refresh=False)
         history["loss"].append(float(np.mean(batch_losses)))
         if validation is not None:
             scores = evaluate(model, loss, *validation, metrics=metrics, batch_size=batch_size)
@@ -110,7 +111,8 @@ def _check_training_data(x, y, validation):
         if not isinstance(array, np.ndarray):
             raise TypeError(f"{name} must be a numpy array, got {type(array).__name__}")
     if len(x) != len(y):
-        raise ValueError(f"x and y must hold the same number of examples, got {len(x)} and {len(y)}")
+        raise ValueError(f"x and y must hold the same number of examples, got {len(x)} and "
+                         f"{len(y)}")
     if len(x) == 0:
         raise ValueError("x must hold at least one example")
     if validation is not None:
