@@ -1,7 +1,8 @@
 """The lecture's loops: convolution, max-pooling and ReLU written to be read, not to be fast.
 
 Every numba kernel in `conv.py`, `pool.py` and `activation.py` has a twin here with the same name
-and signature, and the tests hold the two equal. Shapes as in PyTorch: x (N, C, H, W), weights (C_out, C_in, k, k).
+and signature, and the tests hold the two equal. Shapes as in PyTorch: x (N, C, H, W),
+weights (C_out, C_in, k, k).
 
 Convolution (cross-correlation, no kernel flip), stride s, zero padding p:
 
