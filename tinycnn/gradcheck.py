@@ -64,13 +64,15 @@ def check_gradients(module, x, seed=0, h=1e-6):
     out = module.forward(x)
     upstream = np.random.default_rng(seed).standard_normal(out.shape)
     analytic_dx = module.backward(upstream)
-    errors = {"x": rel_error(analytic_dx, numerical_gradient(
-        lambda: np.sum(module.forward(x) * upstream), x, h))}
+
+    def weighted_output():
+        return np.sum(module.forward(x) * upstream)
+
+    errors = {"x": rel_error(analytic_dx, numerical_gradient(weighted_output, x, h))}
     layers_seen = []
     for layer, name, param, grad in list(module.parameters()):
         if layer not in layers_seen:
             layers_seen.append(layer)
         label = f"{type(layer).__name__}[{len(layers_seen) - 1}].{name}"
-        numeric = numerical_gradient(lambda: np.sum(module.forward(x) * upstream), param, h)
-        errors[label] = rel_error(grad, numeric)
+        errors[label] = rel_error(grad, numerical_gradient(weighted_output, param, h))
     return errors
