@@ -13,6 +13,7 @@ the right dtype to the kernels in `tinycnn.kernels`, which assume valid input.
 
 import numpy as np
 
+from tinycnn.arguments import positive_int
 from tinycnn.kernels import activation, conv, pool
 from tinycnn.outputs import sigmoid
 
@@ -69,12 +70,6 @@ def _check_ndim(x, name, ndim, layout):
         raise ValueError(f"{name} must be {ndim}-dimensional {layout}, got shape {x.shape}")
 
 
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _check_dtype(dtype):
     dtype = np.dtype(dtype)
     if dtype not in FLOAT_DTYPES:
@@ -111,10 +106,10 @@ class Conv2D(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, *,
                  dtype=np.float32, rng=None):
         super().__init__()
-        self.in_channels = _positive_int(in_channels, "in_channels")
-        self.out_channels = _positive_int(out_channels, "out_channels")
-        self.kernel_size = _positive_int(kernel_size, "kernel_size")
-        self.stride = _positive_int(stride, "stride")
+        self.in_channels = positive_int(in_channels, "in_channels")
+        self.out_channels = positive_int(out_channels, "out_channels")
+        self.kernel_size = positive_int(kernel_size, "kernel_size")
+        self.stride = positive_int(stride, "stride")
         if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
             raise ValueError(f"padding must be a non-negative integer, got {padding!r}")
         self.padding = int(padding)
@@ -175,8 +170,8 @@ class MaxPool2D(Layer):
 
     def __init__(self, kernel_size, stride=None):
         super().__init__()
-        self.kernel_size = _positive_int(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else _positive_int(stride, "stride")
+        self.kernel_size = positive_int(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else positive_int(stride, "stride")
 
     def get_config(self):
         return {"kernel_size": self.kernel_size, "stride": self.stride}
@@ -207,8 +202,8 @@ class Dense(Layer):
 
     def __init__(self, in_features, out_features, *, dtype=np.float32, rng=None):
         super().__init__()
-        self.in_features = _positive_int(in_features, "in_features")
-        self.out_features = _positive_int(out_features, "out_features")
+        self.in_features = positive_int(in_features, "in_features")
+        self.out_features = positive_int(out_features, "out_features")
         self.dtype = _check_dtype(dtype)
         shape = (self.in_features, self.out_features)
         self.params = {"W": he_normal(shape, self.in_features, self.dtype, _as_rng(rng)),

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from tinycnn.arguments import positive_int
 from tinycnn.layers import Layer
 from tinycnn.outputs import Identity
 
@@ -83,14 +84,16 @@ class Sequential:
             for layer, training in zip(self.layers, was_training):
                 layer.training = training
 
-    def predict(self, x, batch_size=256):
-        """The lecture's vectors for images x, in evaluation mode and in batches to bound memory."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    def raw_output(self, x, batch_size=256):
+        """The raw output for images x, in evaluation mode and in batches to bound memory."""
+        batch_size = positive_int(batch_size, "batch_size")
         with self.evaluation():
-            raw = np.concatenate([self.forward(x[start:start + batch_size])
-                                  for start in range(0, len(x), batch_size)])
-        return self.output(raw)
+            return np.concatenate([self.forward(x[start:start + batch_size])
+                                   for start in range(0, len(x), batch_size)])
+
+    def predict(self, x, batch_size=256):
+        """The lecture's vectors for images x: the raw output through the model's output map."""
+        return self.output(self.raw_output(x, batch_size))
 
     def summary(self, input_shape):
         """Print each layer's output shape and parameter count for one input of `input_shape`

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tinycnn.arguments import positive_int
+
 P_C = 0
 """Column of p_c in a localization vector."""
 
@@ -56,12 +58,12 @@ NO_OBJECT = -1
 
 def localization_width(num_classes):
     """K + 5: the length of a localization vector for K classes."""
-    return 5 + _positive_int(num_classes, "num_classes")
+    return 5 + positive_int(num_classes, "num_classes")
 
 
 def landmark_width(num_landmarks):
     """1 + 2L: the length of a landmark vector for L points."""
-    return 1 + 2 * _positive_int(num_landmarks, "num_landmarks")
+    return 1 + 2 * positive_int(num_landmarks, "num_landmarks")
 
 
 @dataclass(frozen=True)
@@ -317,9 +319,3 @@ def _as_boxes(boxes):
     if boxes.ndim == 0 or boxes.shape[-1] != 4:
         raise ValueError(f"boxes must have shape (..., 4), got {boxes.shape}")
     return boxes if np.issubdtype(boxes.dtype, np.floating) else boxes.astype(np.float64)
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)

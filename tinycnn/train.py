@@ -16,6 +16,8 @@ import math
 import numpy as np
 from tqdm.auto import tqdm
 
+from tinycnn.arguments import positive_int
+
 
 def fit(model, loss, optimizer, x, y, epochs, batch_size=64, *, validation=None, metrics=None,
         augment=None, lr_schedule=None, seed=0, progress=True):
@@ -33,8 +35,8 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size=64, *, validation=None,
     Raises FloatingPointError naming the epoch and batch where the loss stops being finite.
     """
     _check_training_data(x, y, validation)
-    _check_positive_int(epochs, "epochs")
-    _check_positive_int(batch_size, "batch_size")
+    positive_int(epochs, "epochs")
+    positive_int(batch_size, "batch_size")
     model.output = loss.output
     rng = np.random.default_rng(seed)
     history = {"loss": []}
@@ -79,19 +81,12 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size=64, *, validation=None,
 def evaluate(model, loss, x, y, metrics=None, batch_size=256):
     """The loss of `model` on (x, y) in evaluation mode, and `metrics(model.predict(x), y)`.
 
-    Returns {"loss": ..., **metrics}. The loss is computed batch by batch, weighted by batch size,
-    so it equals the loss over the whole set.
+    Returns {"loss": ..., **metrics}; the network runs in batches, the loss over the whole set.
     """
-    total = 0.0
-    raw_outputs = []
-    with model.evaluation():
-        for start in range(0, len(x), batch_size):
-            raw = model.forward(x[start:start + batch_size])
-            total += loss.forward(raw, y[start:start + batch_size]) * len(raw)
-            raw_outputs.append(raw)
-    scores = {"loss": total / len(x)}
+    raw = model.raw_output(x, batch_size)
+    scores = {"loss": loss.forward(raw, y)}
     if metrics is not None:
-        y_pred = model.output(np.concatenate(raw_outputs))
+        y_pred = model.output(raw)
         scores.update({name: float(score) for name, score in metrics(y_pred, y).items()})
     return scores
 
@@ -99,11 +94,6 @@ def evaluate(model, loss, x, y, metrics=None, batch_size=256):
 def step_decay(lr, drop=0.5, every=5):
     """A learning-rate schedule: lr for the first `every` epochs, then multiplied by `drop`."""
     return lambda epoch: lr * drop ** (epoch // every)
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _check_training_data(x, y, validation):
