@@ -18,7 +18,7 @@ from tinycnn.outputs import Identity
 
 
 class Sequential:
-    """A list of layers run in order: `model.layers`, `forward`, `backward`, `predict`, `summary`."""
+    """Layers run in order: `model.layers`, `forward`, `backward`, `predict`, `summary`."""
 
     def __init__(self, layers, output=None):
         layers = list(layers)
@@ -26,7 +26,8 @@ class Sequential:
             raise ValueError("layers must hold at least one layer")
         for index, layer in enumerate(layers):
             if not isinstance(layer, Layer):
-                raise TypeError(f"layers[{index}] must be a tinycnn layer, got {type(layer).__name__}")
+                raise TypeError(f"layers[{index}] must be a tinycnn layer, got "
+                                f"{type(layer).__name__}")
         self.layers = layers
         self.output = Identity() if output is None else output
 
