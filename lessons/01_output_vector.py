@@ -138,12 +138,12 @@ except ValueError as error:
 
 # %%
 box = y_car[tc.targets.BOX]
-corners = tc.targets.center_to_corners(box)
+corners = tc.boxes.center_to_corners(box)
 image_size = 64
 print("centre  [b_x, b_y, b_h, b_w]         =", box)
 print("corners [x_min, y_min, x_max, y_max] =", corners)
 print(f"in pixels of a {image_size}x{image_size} image:", corners * image_size)
-print("and back:", tc.targets.corners_to_center(corners))
+print("and back:", tc.boxes.corners_to_center(corners))
 
 # %% [markdown]
 # ## The dataset
@@ -185,7 +185,7 @@ print("saved", path)
 is_car = y[:, tc.targets.CLASSES][:, CLASS_NAMES.index("car")] == 1
 car = np.flatnonzero(is_car)[0]
 b_x, b_y, b_h, b_w = y[car, tc.targets.BOX]
-x_min, y_min, x_max, y_max = tc.targets.center_to_corners(y[car, tc.targets.BOX])
+x_min, y_min, x_max, y_max = tc.boxes.center_to_corners(y[car, tc.targets.BOX])
 
 figure = Figure(figsize=(5.5, 5.5), layout="constrained")
 ax = figure.subplots()

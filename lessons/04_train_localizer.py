@@ -282,7 +282,7 @@ print("saved", path)
 
 # %%
 with_object = np.flatnonzero(y_test[:, tc.targets.P_C] == 1)
-overlaps = tc.metrics.iou(y_pred[with_object, tc.targets.BOX], y_test[with_object, tc.targets.BOX])
+overlaps = tc.boxes.iou(y_pred[with_object, tc.targets.BOX], y_test[with_object, tc.targets.BOX])
 worst = with_object[np.argsort(overlaps)[:8]]
 print("IoU of the worst eight:", np.sort(overlaps)[:8])
 path = args.out / "04_worst_predictions.png"

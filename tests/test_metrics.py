@@ -8,9 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from strategies import (
-    GRID,
     centre_boxes,
-    grid_boxes,
     junk,
     landmark_targets,
     localization_targets,
@@ -18,7 +16,6 @@ from strategies import (
 from tinycnn.metrics import (
     class_accuracy,
     correct_localization_rate,
-    iou,
     is_face_accuracy,
     landmark_report,
     localization_report,
@@ -26,84 +23,9 @@ from tinycnn.metrics import (
     nme,
     pc_accuracy,
 )
-from tinycnn.targets import center_to_corners
+from test_boxes import iou_one_pair
 
 pytestmark = pytest.mark.filterwarnings("error")
-
-
-# --- IoU -------------------------------------------------------------------------------------
-
-def iou_one_pair(box_a, box_b):
-    """IoU of two centre boxes with plain Python arithmetic, from their corners."""
-    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = center_to_corners(box_a), center_to_corners(box_b)
-    overlap = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
-    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - overlap
-    return overlap / union
-
-
-def test_iou_of_two_squares_overlapping_by_a_quarter():
-    # Squares of side 1/2, the second shifted by 1/4 in x and y: overlap (1/4)², union 2 (1/2)²
-    # minus the overlap.
-    first, second = np.array([0.25, 0.25, 0.5, 0.5]), np.array([0.5, 0.5, 0.5, 0.5])
-    overlap = 0.25 * 0.25
-    assert iou(first, second) == pytest.approx(overlap / (2 * 0.5 * 0.5 - overlap), rel=1e-15)
-
-
-@given(centre_boxes(), centre_boxes())
-def test_iou_matches_the_plain_computation(box_a, box_b):
-    assert iou(box_a, box_b) == pytest.approx(iou_one_pair(box_a, box_b), rel=1e-12, abs=1e-15)
-
-
-@given(centre_boxes(), centre_boxes())
-def test_iou_is_symmetric_and_between_0_and_1(box_a, box_b):
-    value = iou(box_a, box_b)
-    assert value == iou(box_b, box_a)
-    assert 0 <= value <= 1
-
-
-@given(centre_boxes())
-def test_iou_of_a_box_with_itself_is_1(box):
-    assert iou(box, box) == 1
-
-
-@given(grid_boxes(), st.data())
-def test_boxes_that_only_touch_score_0(box, data):
-    x_min, y_min, x_max, y_max = center_to_corners(box)
-    side = data.draw(st.sampled_from(["left", "right", "above", "below"]))
-    width, height = data.draw(st.integers(1, GRID)) / GRID, data.draw(st.integers(1, GRID)) / GRID
-    b_x = {"left": x_min - width / 2, "right": x_max + width / 2}.get(side, box[0])
-    b_y = {"above": y_min - height / 2, "below": y_max + height / 2}.get(side, box[1])
-    neighbour = np.array([b_x, b_y, height, width])  # shares an edge (or part of one) with box
-    assert iou(box, neighbour) == 0
-
-
-@pytest.mark.parametrize("degenerate", [[0.5, 0.5, 0.0, 0.2], [0.5, 0.5, 0.2, 0.0],
-                                        [0.5, 0.5, 0.0, 0.0], [0.5, 0.5, -0.2, 0.3]])
-def test_boxes_without_area_score_0_not_nan(degenerate):
-    degenerate = np.array(degenerate)
-    assert iou(degenerate, degenerate) == 0
-    assert iou(degenerate, np.array([0.5, 0.5, 0.5, 0.5])) == 0
-
-
-@given(st.lists(centre_boxes(), min_size=1, max_size=4), st.lists(centre_boxes(), min_size=1,
-                                                                    max_size=3))
-def test_iou_broadcasts_like_numpy(boxes_a, boxes_b):
-    boxes_a, boxes_b = np.array(boxes_a), np.array(boxes_b)
-    table = iou(boxes_a[:, None], boxes_b[None, :])
-    assert table.shape == (len(boxes_a), len(boxes_b))
-    for i, box_a in enumerate(boxes_a):
-        for j, box_b in enumerate(boxes_b):
-            assert table[i, j] == iou(box_a, box_b)
-
-
-@pytest.mark.parametrize("boxes_a, boxes_b, match", [
-    (np.zeros((2, 3)), np.zeros((2, 4)), r"boxes must have shape \(\.\.\., 4\)"),
-    (np.zeros((2, 4)), np.zeros((3, 4)), r"boxes_a \(2, 4\) and boxes_b \(3, 4\) must broadcast"),
-    (np.full(4, np.nan), np.zeros(4), "boxes_a must be finite"),
-])
-def test_iou_rejects_bad_boxes(boxes_a, boxes_b, match):
-    with pytest.raises(ValueError, match=match):
-        iou(boxes_a, boxes_b)
 
 
 # --- localization metrics --------------------------------------------------------------------

@@ -5,17 +5,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from strategies import centre_boxes, grid_boxes, landmark_targets, localization_targets
+from strategies import centre_boxes, landmark_targets, localization_targets
 from tinycnn.data import landmark_dataset, localization_dataset
 from tinycnn.targets import (
     LANDMARK_NAMES,
     NO_OBJECT,
     Landmarks,
     Localization,
-    center_to_corners,
     check_landmark_targets,
     check_localization_targets,
-    corners_to_center,
     decode_landmarks,
     decode_localization,
     encode_landmarks,
@@ -143,41 +141,6 @@ def test_decode_localization_rejects_bad_input(y_hat, threshold, match):
 def test_decode_localization_wants_a_float_array():
     with pytest.raises(TypeError, match="y_hat must be a numpy float array"):
         decode_localization([[1, 0, 0, 0, 0, 1, 0, 0]], 3)
-
-
-# --- box formats -----------------------------------------------------------------------------
-
-def test_center_to_corners_on_one_box():
-    b_x, b_y, b_h, b_w = 0.5, 0.25, 0.25, 0.5
-    corners = center_to_corners(np.array([b_x, b_y, b_h, b_w]))
-    np.testing.assert_array_equal(corners, [b_x - b_w / 2, b_y - b_h / 2, b_x + b_w / 2,
-                                            b_y + b_h / 2])
-
-
-@given(st.lists(st.tuples(centre_boxes(), centre_boxes()), min_size=1, max_size=3))
-def test_center_and_corners_round_trip(pairs_of_boxes):
-    boxes = np.array(pairs_of_boxes)  # (n, 2, 4): conversions work on any leading shape
-    corners = center_to_corners(boxes)
-    assert corners.shape == boxes.shape
-    np.testing.assert_allclose(corners_to_center(corners), boxes, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(center_to_corners(corners_to_center(corners)), corners,
-                               rtol=0, atol=1e-12)
-
-
-@given(grid_boxes())
-def test_corner_differences_give_back_the_sizes_exactly_on_the_grid(box):
-    x_min, y_min, x_max, y_max = center_to_corners(box)
-    assert x_max - x_min == box[3] and y_max - y_min == box[2]
-
-
-def test_box_formats_keep_float32():
-    assert center_to_corners(np.full(4, 0.5, dtype=np.float32)).dtype == np.float32
-
-
-@pytest.mark.parametrize("convert", [center_to_corners, corners_to_center])
-def test_box_formats_reject_other_shapes(convert):
-    with pytest.raises(ValueError, match=r"boxes must have shape \(\.\.\., 4\), got \(2, 3\)"):
-        convert(np.zeros((2, 3)))
 
 
 # --- landmark vectors -------------------------------------------------------------------------

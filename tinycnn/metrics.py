@@ -12,48 +12,18 @@ return nan on purpose, without a warning: "no images to judge" is not 0% and not
 
 import numpy as np
 
+from tinycnn.boxes import iou
 from tinycnn.targets import (
     BOX,
     CLASSES,
     IS_FACE,
     P_C,
     POINTS,
-    center_to_corners,
     check_landmark_targets,
     check_localization_targets,
     check_predictions,
     check_threshold,
 )
-
-
-def iou(boxes_a, boxes_b):
-    """Intersection over union of centre-format boxes [b_x, b_y, b_h, b_w] (..., 4), broadcasting.
-
-        IoU(A, B) = area(A ∩ B) / area(A ∪ B)
-        area(A ∪ B) = area(A) + area(B) - area(A ∩ B)
-
-    Returns (...,) in [0, 1], or a float for two single boxes. Boxes that only touch share no area
-    and score 0; so does a box without area (b_h <= 0 or b_w <= 0), against anything.
-    """
-    corners_a, corners_b = center_to_corners(boxes_a), center_to_corners(boxes_b)
-    for name, corners in (("boxes_a", corners_a), ("boxes_b", corners_b)):
-        if not np.all(np.isfinite(corners)):
-            raise ValueError(f"{name} must be finite (no NaN or inf)")
-    try:
-        np.broadcast_shapes(corners_a.shape, corners_b.shape)
-    except ValueError:
-        raise ValueError(f"boxes_a {corners_a.shape} and boxes_b {corners_b.shape} must broadcast "
-                         "against each other") from None
-    x_min_a, y_min_a, x_max_a, y_max_a = np.moveaxis(corners_a, -1, 0)
-    x_min_b, y_min_b, x_max_b, y_max_b = np.moveaxis(corners_b, -1, 0)
-    overlap_width = _length(np.maximum(x_min_a, x_min_b), np.minimum(x_max_a, x_max_b))
-    overlap_height = _length(np.maximum(y_min_a, y_min_b), np.minimum(y_max_a, y_max_b))
-    intersection = overlap_width * overlap_height
-    area_a = _length(x_min_a, x_max_a) * _length(y_min_a, y_max_a)
-    area_b = _length(x_min_b, x_max_b) * _length(y_min_b, y_max_b)
-    union = area_a + area_b - intersection
-    ratio = np.divide(intersection, union, out=np.zeros_like(union), where=union > 0)
-    return ratio if ratio.ndim else float(ratio)
 
 
 def pc_accuracy(y_pred, y_true, threshold=0.5):
@@ -132,11 +102,6 @@ def landmark_report(y_pred, y_true, face_sizes, threshold=0.5):
         "is_face_accuracy": is_face_accuracy(y_pred, y_true, threshold),
         "nme": nme(y_pred, y_true, face_sizes),
     }
-
-
-def _length(start, end):
-    """end - start where positive, else 0: the length of a 1-D interval, empty or not."""
-    return np.maximum(end - start, 0.0)
 
 
 def _class_right(y_pred, y_true):

@@ -193,27 +193,6 @@ def decode_landmarks(y_hat, threshold=0.5):
     return decoded[0] if np.ndim(y_hat) == 1 else decoded
 
 
-def center_to_corners(boxes):
-    """[b_x, b_y, b_h, b_w] -> [x_min, y_min, x_max, y_max] on the last axis of boxes (..., 4).
-
-        x_min = b_x - b_w / 2    x_max = b_x + b_w / 2
-        y_min = b_y - b_h / 2    y_max = b_y + b_h / 2
-    """
-    b_x, b_y, b_h, b_w = np.moveaxis(_as_boxes(boxes), -1, 0)
-    return np.stack([b_x - b_w / 2, b_y - b_h / 2, b_x + b_w / 2, b_y + b_h / 2], axis=-1)
-
-
-def corners_to_center(boxes):
-    """[x_min, y_min, x_max, y_max] -> [b_x, b_y, b_h, b_w] on the last axis of boxes (..., 4).
-
-        b_x = (x_min + x_max) / 2    b_h = y_max - y_min
-        b_y = (y_min + y_max) / 2    b_w = x_max - x_min
-    """
-    x_min, y_min, x_max, y_max = np.moveaxis(_as_boxes(boxes), -1, 0)
-    return np.stack([(x_min + x_max) / 2, (y_min + y_max) / 2, y_max - y_min, x_max - x_min],
-                    axis=-1)
-
-
 def check_predictions(y_hat, width, name="y_hat"):
     """Raise unless y_hat is a finite float array of shape (N, width); return it unchanged."""
     if not isinstance(y_hat, np.ndarray) or not np.issubdtype(y_hat.dtype, np.floating):
@@ -310,12 +289,3 @@ def _check_one_box(box):
         raise ValueError("box must be 4 numbers (b_x, b_y, b_h, b_w) in [0, 1] with b_h, b_w > 0, "
                          f"got {box.tolist()}")
     return box
-
-
-def _as_boxes(boxes):
-    boxes = np.asarray(boxes)
-    if not (np.issubdtype(boxes.dtype, np.floating) or np.issubdtype(boxes.dtype, np.integer)):
-        raise TypeError(f"boxes must be an array of numbers, got dtype {boxes.dtype}")
-    if boxes.ndim == 0 or boxes.shape[-1] != 4:
-        raise ValueError(f"boxes must have shape (..., 4), got {boxes.shape}")
-    return boxes if np.issubdtype(boxes.dtype, np.floating) else boxes.astype(np.float64)

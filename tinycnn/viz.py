@@ -16,7 +16,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from tinycnn.data.scenes import CLASS_NAMES
-from tinycnn.targets import BOX, CLASSES, IS_FACE, P_C, POINTS, center_to_corners
+from tinycnn.boxes import center_to_corners
+from tinycnn.targets import BOX, CLASSES, IS_FACE, P_C, POINTS
 
 TRUE_COLOUR = "limegreen"
 PREDICTED_COLOUR = "red"

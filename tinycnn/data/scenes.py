@@ -34,7 +34,8 @@ from tinycnn.data.draw import (
     tight_boxes,
     trapezoid,
 )
-from tinycnn.targets import NO_OBJECT, corners_to_center, encode_localization_batch
+from tinycnn.boxes import corners_to_center
+from tinycnn.targets import NO_OBJECT, encode_localization_batch
 
 CLASS_NAMES = ("pedestrian", "car", "motorcycle")
 

@@ -1,0 +1,136 @@
+"""Tests for tinycnn.boxes: the centre and corner formats, IoU and the IoU matrix."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from strategies import GRID, centre_boxes, grid_boxes
+from tinycnn.boxes import center_to_corners, corners_to_center, iou, iou_matrix
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+
+# --- box formats -----------------------------------------------------------------------------
+
+def test_center_to_corners_on_one_box():
+    b_x, b_y, b_h, b_w = 0.5, 0.25, 0.25, 0.5
+    corners = center_to_corners(np.array([b_x, b_y, b_h, b_w]))
+    np.testing.assert_array_equal(corners, [b_x - b_w / 2, b_y - b_h / 2, b_x + b_w / 2,
+                                            b_y + b_h / 2])
+
+
+@given(st.lists(st.tuples(centre_boxes(), centre_boxes()), min_size=1, max_size=3))
+def test_center_and_corners_round_trip(pairs_of_boxes):
+    boxes = np.array(pairs_of_boxes)  # (n, 2, 4): conversions work on any leading shape
+    corners = center_to_corners(boxes)
+    assert corners.shape == boxes.shape
+    np.testing.assert_allclose(corners_to_center(corners), boxes, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(center_to_corners(corners_to_center(corners)), corners,
+                               rtol=0, atol=1e-12)
+
+
+@given(grid_boxes())
+def test_corner_differences_give_back_the_sizes_exactly_on_the_grid(box):
+    x_min, y_min, x_max, y_max = center_to_corners(box)
+    assert x_max - x_min == box[3] and y_max - y_min == box[2]
+
+
+def test_box_formats_keep_float32():
+    assert center_to_corners(np.full(4, 0.5, dtype=np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("convert", [center_to_corners, corners_to_center])
+def test_box_formats_reject_other_shapes(convert):
+    with pytest.raises(ValueError, match=r"boxes must have shape \(\.\.\., 4\), got \(2, 3\)"):
+        convert(np.zeros((2, 3)))
+
+
+# --- IoU -------------------------------------------------------------------------------------
+
+def iou_one_pair(box_a, box_b):
+    """IoU of two centre boxes with plain Python arithmetic, from their corners."""
+    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = center_to_corners(box_a), center_to_corners(box_b)
+    overlap = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
+    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - overlap
+    return overlap / union
+
+
+def test_iou_of_two_squares_overlapping_by_a_quarter():
+    # Squares of side 1/2, the second shifted by 1/4 in x and y: overlap (1/4)², union 2 (1/2)²
+    # minus the overlap.
+    first, second = np.array([0.25, 0.25, 0.5, 0.5]), np.array([0.5, 0.5, 0.5, 0.5])
+    overlap = 0.25 * 0.25
+    assert iou(first, second) == pytest.approx(overlap / (2 * 0.5 * 0.5 - overlap), rel=1e-15)
+
+
+@given(centre_boxes(), centre_boxes())
+def test_iou_matches_the_plain_computation(box_a, box_b):
+    assert iou(box_a, box_b) == pytest.approx(iou_one_pair(box_a, box_b), rel=1e-12, abs=1e-15)
+
+
+@given(centre_boxes(), centre_boxes())
+def test_iou_is_symmetric_and_between_0_and_1(box_a, box_b):
+    value = iou(box_a, box_b)
+    assert value == iou(box_b, box_a)
+    assert 0 <= value <= 1
+
+
+@given(centre_boxes())
+def test_iou_of_a_box_with_itself_is_1(box):
+    assert iou(box, box) == 1
+
+
+@given(grid_boxes(), st.data())
+def test_boxes_that_only_touch_score_0(box, data):
+    x_min, y_min, x_max, y_max = center_to_corners(box)
+    side = data.draw(st.sampled_from(["left", "right", "above", "below"]))
+    width, height = data.draw(st.integers(1, GRID)) / GRID, data.draw(st.integers(1, GRID)) / GRID
+    b_x = {"left": x_min - width / 2, "right": x_max + width / 2}.get(side, box[0])
+    b_y = {"above": y_min - height / 2, "below": y_max + height / 2}.get(side, box[1])
+    neighbour = np.array([b_x, b_y, height, width])  # shares an edge (or part of one) with box
+    assert iou(box, neighbour) == 0
+
+
+@pytest.mark.parametrize("degenerate", [[0.5, 0.5, 0.0, 0.2], [0.5, 0.5, 0.2, 0.0],
+                                        [0.5, 0.5, 0.0, 0.0], [0.5, 0.5, -0.2, 0.3]])
+def test_boxes_without_area_score_0_not_nan(degenerate):
+    degenerate = np.array(degenerate)
+    assert iou(degenerate, degenerate) == 0
+    assert iou(degenerate, np.array([0.5, 0.5, 0.5, 0.5])) == 0
+
+
+@given(st.lists(centre_boxes(), min_size=1, max_size=4), st.lists(centre_boxes(), min_size=1,
+                                                                    max_size=3))
+def test_iou_broadcasts_like_numpy(boxes_a, boxes_b):
+    boxes_a, boxes_b = np.array(boxes_a), np.array(boxes_b)
+    table = iou(boxes_a[:, None], boxes_b[None, :])
+    assert table.shape == (len(boxes_a), len(boxes_b))
+    for i, box_a in enumerate(boxes_a):
+        for j, box_b in enumerate(boxes_b):
+            assert table[i, j] == iou(box_a, box_b)
+
+
+@pytest.mark.parametrize("boxes_a, boxes_b, match", [
+    (np.zeros((2, 3)), np.zeros((2, 4)), r"boxes_a must have shape \(\.\.\., 4\)"),
+    (np.zeros((2, 4)), np.zeros((3, 4)), r"boxes_a \(2, 4\) and boxes_b \(3, 4\) must broadcast"),
+    (np.full(4, np.nan), np.zeros(4), "boxes_a must be finite"),
+])
+def test_iou_rejects_bad_boxes(boxes_a, boxes_b, match):
+    with pytest.raises(ValueError, match=match):
+        iou(boxes_a, boxes_b)
+
+
+@given(st.lists(centre_boxes(), max_size=4), st.lists(centre_boxes(), max_size=3))
+def test_iou_matrix_is_every_pair(boxes_a, boxes_b):
+    boxes_a, boxes_b = np.array(boxes_a).reshape(-1, 4), np.array(boxes_b).reshape(-1, 4)
+    table = iou_matrix(boxes_a, boxes_b)
+    assert table.shape == (len(boxes_a), len(boxes_b))
+    for i, box_a in enumerate(boxes_a):
+        for j, box_b in enumerate(boxes_b):
+            assert table[i, j] == iou(box_a, box_b)
+
+
+def test_iou_matrix_wants_two_lists_of_boxes():
+    with pytest.raises(ValueError, match=r"boxes_b must have shape \(N, 4\), got \(4,\)"):
+        iou_matrix(np.zeros((2, 4)), np.zeros(4))

@@ -1,0 +1,103 @@
+"""Box geometry: the lecture's centre format, corners, and intersection over union.
+
+A box is four numbers on the last axis, in the lecture's centre format
+
+    [b_x, b_y, b_h, b_w]     (note: height before width)
+
+as fractions of the image, with (0, 0) at the top left. Drawing and overlap are easier with
+corners, [x_min, y_min, x_max, y_max]; the two conversions below go back and forth.
+"""
+
+import numpy as np
+
+
+def center_to_corners(boxes):
+    """[b_x, b_y, b_h, b_w] -> [x_min, y_min, x_max, y_max] on the last axis of boxes (..., 4).
+
+        x_min = b_x - b_w / 2    x_max = b_x + b_w / 2
+        y_min = b_y - b_h / 2    y_max = b_y + b_h / 2
+    """
+    b_x, b_y, b_h, b_w = np.moveaxis(as_boxes(boxes), -1, 0)
+    return np.stack([b_x - b_w / 2, b_y - b_h / 2, b_x + b_w / 2, b_y + b_h / 2], axis=-1)
+
+
+def corners_to_center(boxes):
+    """[x_min, y_min, x_max, y_max] -> [b_x, b_y, b_h, b_w] on the last axis of boxes (..., 4).
+
+        b_x = (x_min + x_max) / 2    b_h = y_max - y_min
+        b_y = (y_min + y_max) / 2    b_w = x_max - x_min
+    """
+    x_min, y_min, x_max, y_max = np.moveaxis(as_boxes(boxes), -1, 0)
+    return np.stack(
+        [(x_min + x_max) / 2, (y_min + y_max) / 2, y_max - y_min, x_max - x_min], axis=-1
+    )
+
+
+def iou(boxes_a, boxes_b):
+    """Intersection over union of centre-format boxes (..., 4), elementwise with broadcasting.
+
+        IoU(A, B) = area(A ∩ B) / area(A ∪ B)
+        area(A ∪ B) = area(A) + area(B) - area(A ∩ B)
+
+    Returns (...,) in [0, 1], or a float for two single boxes. Boxes that only touch share no area
+    and score 0; so does a box without area (b_h <= 0 or b_w <= 0), against anything.
+    """
+    corners_a = _finite_corners(boxes_a, "boxes_a")
+    corners_b = _finite_corners(boxes_b, "boxes_b")
+    try:
+        np.broadcast_shapes(corners_a.shape, corners_b.shape)
+    except ValueError:
+        raise ValueError(
+            f"boxes_a {corners_a.shape} and boxes_b {corners_b.shape} must broadcast "
+            "against each other"
+        ) from None
+    ratio = _corner_iou(corners_a, corners_b)
+    return ratio if ratio.ndim else float(ratio)
+
+
+def iou_matrix(boxes_a, boxes_b):
+    """Every pair's IoU: boxes_a (N, 4) and boxes_b (M, 4) -> (N, M), entry [i, j] = IoU(a_i, b_j).
+
+    The same formula as `iou`, broadcast over a new axis: a (N, 1, 4) against b (1, M, 4).
+    """
+    corners_a = _finite_corners(boxes_a, "boxes_a")
+    corners_b = _finite_corners(boxes_b, "boxes_b")
+    for name, corners in (("boxes_a", corners_a), ("boxes_b", corners_b)):
+        if corners.ndim != 2:
+            raise ValueError(f"{name} must have shape (N, 4), got {corners.shape}")
+    return _corner_iou(corners_a[:, None, :], corners_b[None, :, :])
+
+
+def as_boxes(boxes, name="boxes"):
+    """boxes as a float array of shape (..., 4); TypeError or ValueError naming `name` if not."""
+    boxes = np.asarray(boxes)
+    if not (np.issubdtype(boxes.dtype, np.floating) or np.issubdtype(boxes.dtype, np.integer)):
+        raise TypeError(f"{name} must be an array of numbers, got dtype {boxes.dtype}")
+    if boxes.ndim == 0 or boxes.shape[-1] != 4:
+        raise ValueError(f"{name} must have shape (..., 4), got {boxes.shape}")
+    return boxes if np.issubdtype(boxes.dtype, np.floating) else boxes.astype(np.float64)
+
+
+def _finite_corners(boxes, name):
+    corners = center_to_corners(as_boxes(boxes, name))
+    if not np.all(np.isfinite(corners)):
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    return corners
+
+
+def _corner_iou(corners_a, corners_b):
+    """IoU of corner-format boxes that broadcast against each other."""
+    x_min_a, y_min_a, x_max_a, y_max_a = np.moveaxis(corners_a, -1, 0)
+    x_min_b, y_min_b, x_max_b, y_max_b = np.moveaxis(corners_b, -1, 0)
+    overlap_width = _length(np.maximum(x_min_a, x_min_b), np.minimum(x_max_a, x_max_b))
+    overlap_height = _length(np.maximum(y_min_a, y_min_b), np.minimum(y_max_a, y_max_b))
+    intersection = overlap_width * overlap_height
+    area_a = _length(x_min_a, x_max_a) * _length(y_min_a, y_max_a)
+    area_b = _length(x_min_b, x_max_b) * _length(y_min_b, y_max_b)
+    union = area_a + area_b - intersection
+    return np.divide(intersection, union, out=np.zeros_like(union), where=union > 0)
+
+
+def _length(start, end):
+    """A side's length, 0 where it is empty (end <= start)."""
+    return np.maximum(end - start, 0.0)
