@@ -42,12 +42,15 @@ def test_non_negative_int_and_integer():
         checks.integer("big", "image_size", minimum=16)
 
 
-@pytest.mark.parametrize("low, high, low_open, high_open, inside, outside", [
-    (0.0, 1.0, False, False, [0.0, 0.5, 1.0], [-1e-9, 1.5]),
-    (0.0, 1.0, False, True, [0.0, 0.999], [1.0, -0.1]),
-    (0.0, None, True, False, [1e-300, 5.0, 1e300], [0.0, -1.0]),
-    (None, None, False, False, [-1e300, 0.0, 3], []),
-])
+@pytest.mark.parametrize(
+    "low, high, low_open, high_open, inside, outside",
+    [
+        (0.0, 1.0, False, False, [0.0, 0.5, 1.0], [-1e-9, 1.5]),
+        (0.0, 1.0, False, True, [0.0, 0.999], [1.0, -0.1]),
+        (0.0, None, True, False, [1e-300, 5.0, 1e300], [0.0, -1.0]),
+        (None, None, False, False, [-1e300, 0.0, 3], []),
+    ],
+)
 def test_real_number_ranges(low, high, low_open, high_open, inside, outside):
     for value in inside:
         assert checks.real_number(value, "a", low, high, low_open, high_open) == value
@@ -81,8 +84,9 @@ def test_float_dtype_accepts_the_two_float_dtypes(dtype):
     assert checks.float_dtype(dtype) in checks.FLOAT_DTYPES
 
 
-@pytest.mark.parametrize("dtype", [int, np.int8, bool, np.complex64, np.float16, None, "junk", 3,
-                                   np.zeros(2)])
+@pytest.mark.parametrize(
+    "dtype", [int, np.int8, bool, np.complex64, np.float16, None, "junk", 3, np.zeros(2)]
+)
 def test_float_dtype_refuses_everything_else(dtype):
     with pytest.raises(TypeError, match="dtype must be float32 or float64"):
         checks.float_dtype(dtype)
@@ -124,8 +128,13 @@ def test_rng():
 
 @given(st.one_of(st.integers(), st.floats(), st.text(max_size=3), st.none(), st.booleans()))
 def test_every_check_either_returns_or_raises_the_rule_s_errors(value):
-    for check in (checks.positive_int, checks.non_negative_int, checks.probability, checks.flag,
-                  checks.real_number):
+    for check in (
+        checks.positive_int,
+        checks.non_negative_int,
+        checks.probability,
+        checks.flag,
+        checks.real_number,
+    ):
         try:
             check(value, "argument")
         except (TypeError, ValueError) as error:

@@ -18,8 +18,9 @@ from tinycnn.functional import (
 
 pytestmark = pytest.mark.filterwarnings("error")
 
-moderate = arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 5)),
-                  elements=st.floats(-30, 30))
+moderate = arrays(
+    np.float64, st.tuples(st.integers(1, 4), st.integers(1, 5)), elements=st.floats(-30, 30)
+)
 
 
 @given(moderate)
@@ -36,8 +37,9 @@ def test_softmax_logsumexp_and_log_softmax_are_the_formulas(z):
     np.testing.assert_allclose(softmax(z, axis=0), e / e.sum(axis=0, keepdims=True), rtol=1e-12)
 
 
-small = arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 5)),
-               elements=st.floats(-15, 15))
+small = arrays(
+    np.float64, st.tuples(st.integers(1, 4), st.integers(1, 5)), elements=st.floats(-15, 15)
+)
 """Logits where the textbook BCE, which computes 1 - σ(z), has not yet lost its digits."""
 
 
