@@ -381,3 +381,11 @@ def test_an_empty_batch_gives_empty_outputs_and_gradients(layer, x):
 def test_relu_keeps_nan_as_torch_does():
     out = tc.ReLU().forward(np.array([[np.nan, -1.0, 2.0]]))
     assert np.isnan(out[0, 0]) and out[0, 1] == 0 and out[0, 2] == 2
+
+
+@pytest.mark.parametrize("make_layer", [lambda: tc.MaxPool2D(2, stride=2**63),
+                                        lambda: tc.MaxPool2D(10**30),
+                                        lambda: tc.Conv2D(1, 1, 3, stride=2**40)])
+def test_sizes_beyond_the_kernels_integers_are_refused(make_layer):
+    with pytest.raises(ValueError, match=r"must be a positive integer <= 2147483647"):
+        make_layer()
