@@ -180,3 +180,17 @@ def test_a_user_class_named_like_a_built_in_does_not_load_as_the_built_in(tmp_pa
         tc.load(tmp_path / "user.npz")
     with pytest.raises(TypeError, match="that load could not find again"):
         tc.save(model, tmp_path / "again.npz")
+
+
+def test_a_user_output_map_named_like_a_built_in_does_not_load_as_the_built_in(tmp_path):
+    class LocalizationOutput(tc.outputs.LocalizationOutput):
+        """A user's map that reads the box as logits too."""
+
+    model = tc.Sequential([tc.Dense(2, 8, rng=0)], output=LocalizationOutput(3))
+    tc.save(model, tmp_path / "user_output.npz")
+    assert type(tc.load(tmp_path / "user_output.npz").output) is LocalizationOutput
+    del tc.outputs.OutputMap.registry[LocalizationOutput.type_name]
+    with pytest.raises(ValueError, match=r"user_output.npz: its output map does not fit"):
+        tc.load(tmp_path / "user_output.npz")
+    with pytest.raises(TypeError, match="cannot be rebuilt from its config"):
+        tc.save(model, tmp_path / "again.npz")

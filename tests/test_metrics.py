@@ -243,3 +243,26 @@ def test_landmark_metrics_reject_bad_input(y_pred, y_true, sizes, match):
 def test_is_face_accuracy_checks_its_threshold():
     with pytest.raises(ValueError, match=r"threshold must be a number in \[0, 1\], got 2"):
         is_face_accuracy(np.zeros((2, 7)), FACE_TRUE, threshold=2)
+
+
+@pytest.mark.parametrize("column, value, match", [
+    (0, 2.5, r"y_pred\[:, 0\] \(p_c\) must be probabilities in \[0, 1\] .* not the raw logits"),
+    (0, -0.5, r"p_c\) must be probabilities"),
+    (6, 3.0, r"y_pred\[:, 5:\] \(c_1..c_K\) must be probabilities"),
+])
+def test_localization_metrics_refuse_logits(column, value, match):
+    y_pred = np.full((2, 7), 0.5)
+    y_pred[1, column] = value
+    for metric in (pc_accuracy, class_accuracy, mean_iou, localization_report):
+        with pytest.raises(ValueError, match=match):
+            metric(y_pred, GOOD_TRUE)
+
+
+def test_landmark_metrics_refuse_logits():
+    y_true = np.array([[1.0, 0.25, 0.5, 0.75, 0.5, 0.5, 0.75]])
+    y_pred = y_true.copy()
+    y_pred[0, 0] = 4.0
+    with pytest.raises(ValueError, match=r"y_pred\[:, 0\] \(is_face\) must be probabilities"):
+        is_face_accuracy(y_pred, y_true)
+    with pytest.raises(ValueError, match=r"is_face\) must be probabilities"):
+        nme(y_pred, y_true, np.ones(1))

@@ -122,9 +122,22 @@ def _architecture(model):
             ) from error
         cls.from_config(config)  # the constructor refuses now what load would refuse later
         layers.append({"type": cls.type_name, "config": config})
-    if not isinstance(model.output, OutputMap):
-        raise TypeError(f"model.output must be a tinycnn output map, got {model.output!r}")
-    return {"layers": layers, "output": model.output.get_config()}
+    output = model.output
+    if not isinstance(output, OutputMap):
+        raise TypeError(f"model.output must be a tinycnn output map, got {output!r}")
+    try:
+        config = json.loads(json.dumps(output.get_config(), allow_nan=False))
+        rebuilt = output_from_config(config)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"model.output {output!r} cannot be rebuilt from its config: {error}"
+        ) from error
+    if type(rebuilt) is not type(output):
+        raise TypeError(
+            f"model.output {output!r} would load as a {type(rebuilt).__name__}: "
+            f"the name {config['name']!r} belongs to another class (was it redefined?)"
+        )
+    return {"layers": layers, "output": config}
 
 
 def _write_atomically(target, members):

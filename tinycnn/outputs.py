@@ -48,7 +48,9 @@ class OutputMap:
     """What every output map shares: `map(raw) -> y_hat`, a config, and equality by config.
 
     Two maps are equal when their configs are (`model.output == loss.output`). Subclasses register
-    themselves by class name in `OutputMap.registry`, which `output_from_config` reads.
+    themselves in `OutputMap.registry`, which `output_from_config` reads: tinycnn's own maps by
+    class name, any other by "module.QualName" (as layers do, so that a user's map never loads as
+    a built-in of the same name).
     `width` is the number of raw outputs the map reads, or None for any.
     """
 
@@ -57,14 +59,18 @@ class OutputMap:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        OutputMap.registry[cls.__name__] = cls
+        if cls.__module__ == "tinycnn" or cls.__module__.startswith("tinycnn."):
+            cls.type_name = cls.__name__
+        else:
+            cls.type_name = f"{cls.__module__}.{cls.__qualname__}"
+        OutputMap.registry[cls.type_name] = cls
 
     def __call__(self, raw):
         raise NotImplementedError
 
     def get_config(self):
         """The name and constructor arguments, JSON-serialisable."""
-        return {"name": type(self).__name__}
+        return {"name": type(self).type_name}
 
     def __eq__(self, other):
         if not isinstance(other, OutputMap):
@@ -104,7 +110,7 @@ class LocalizationOutput(OutputMap):
         return y_hat
 
     def get_config(self):
-        return {"name": "LocalizationOutput", "num_classes": self.num_classes}
+        return {**super().get_config(), "num_classes": self.num_classes}
 
 
 class LandmarkOutput(OutputMap):
@@ -122,7 +128,7 @@ class LandmarkOutput(OutputMap):
         return y_hat
 
     def get_config(self):
-        return {"name": "LandmarkOutput", "num_landmarks": self.num_landmarks}
+        return {**super().get_config(), "num_landmarks": self.num_landmarks}
 
 
 def output_from_config(config):
