@@ -18,6 +18,7 @@ The package reads like a table of contents:
 # isort: off
 from tinycnn import threads  # noqa: F401  (first: sets the thread pools before numba starts)
 from tinycnn import allocator  # noqa: F401  (keeps freed arrays for reuse: fewer page faults)
+
 # isort: on
 from tinycnn import (
     boxes,
