@@ -13,7 +13,8 @@ weights (C_out, C_in, k, k), bias (C_out,), dout (N, C_out, H_out, W_out), one f
                    the whole batch; db = the sum of dout (the bias: a tap that always reads 1).
 
 The loops take whole blocks of 4 output channels x 3 taps; other sizes are padded with zero
-weights (taps.whole_blocks), and the extra outputs are dropped.
+weights (taps.whole_blocks) whose taps read a plane of zeros, and the extra outputs are dropped:
+an inf in the input stays inf, a NaN stays NaN, exactly where the lecture's loops put them.
 """
 
 from functools import lru_cache
@@ -38,7 +39,8 @@ def _forward_geometry(x_shape, kernel_size, stride, padding, out_h, out_w):
     shifts = (np.arange(kernel_size) - padding) // stride
     grid = plan_grid(x_shape, stride, shifts, shifts, out_h, out_w)
     taps = _kernel_taps(x_shape[1], kernel_size, kernel_size)
-    return grid, whole_taps(tap_offsets(grid, taps, stride, padding, padding))
+    zero_plane = x_shape[1] * stride * stride * grid.length
+    return grid, whole_taps(tap_offsets(grid, taps, stride, padding, padding), zero_plane)
 
 
 @lru_cache(maxsize=256)
@@ -78,7 +80,7 @@ def _phase_geometry(dout_shape, kernel_size, input_shape, stride, padding):
         offsets = None
         if taps_h > 0 and taps_w > 0:
             taps = _kernel_taps(n_filters, taps_h, taps_w)
-            offsets = whole_taps(tap_offsets(grid, taps, 1, top, left))
+            offsets = whole_taps(tap_offsets(grid, taps, 1, top, left), n_filters * grid.length)
         geometry.append((a, b, offsets, placement))
     return grid, geometry
 
@@ -97,8 +99,15 @@ def conv2d_forward(x, weights, bias, stride, padding):
     out = np.empty((n_samples, n_filters, out_h, out_w), x.dtype)
     flat_weights, bias = whole_blocks(weights.reshape(n_filters, -1), bias)
     correlate(
-        planes, offsets, flat_weights, bias, grid.rows, grid.width,
-        out, (out_h, out_w, 0, 0, 1), numba.get_num_threads(),
+        planes,
+        offsets,
+        flat_weights,
+        bias,
+        grid.rows,
+        grid.width,
+        out,
+        (out_h, out_w, 0, 0, 1),
+        numba.get_num_threads(),
     )
     return out
 
@@ -125,8 +134,15 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
         flipped = weights[:, :, a::s, b::s][:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
         flat_weights, no_bias = whole_blocks(flipped.reshape(channels, -1), zeros)
         correlate(
-            planes, offsets, flat_weights, no_bias, grid.rows, grid.width,
-            dx, placement, numba.get_num_threads(),
+            planes,
+            offsets,
+            flat_weights,
+            no_bias,
+            grid.rows,
+            grid.width,
+            dx,
+            placement,
+            numba.get_num_threads(),
         )
     return dx
 
@@ -149,7 +165,12 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding):
         dout = np.concatenate((dout, extra), axis=1)
     # dout on the grid of the outputs q, zero where an output is thrown away.
     total = whole_vectors(n_samples * grid.rows * grid.width)
-    dout_planes = batch_planes(dout, 1, grid.rows, grid.width, 0, total).reshape(-1, total)
-    grads = tap_grads(planes, offsets, dout_planes, numba.get_num_threads()).sum(axis=0)
+    # (batch_planes' last plane, all zeros, is not needed here)
+    dout_planes = batch_planes(dout, 1, grid.rows, grid.width, 0, total).reshape(-1, total)[:-1]
+    keep = np.zeros(total, np.bool_)  # the outputs kept, on the same grid
+    keep[: n_samples * grid.rows * grid.width].reshape(n_samples, grid.rows, grid.width)[
+        :, :out_h, :out_w
+    ] = True
+    grads = tap_grads(planes, offsets, dout_planes, keep, numba.get_num_threads()).sum(axis=0)
     dweights = grads[:n_filters, : channels * k * k].reshape(n_filters, channels, k, k)
     return dweights, grads[:n_filters, -1].copy()

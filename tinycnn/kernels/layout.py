@@ -75,12 +75,12 @@ def tap_offsets(grid, taps, stride, top, left):
 
 @njit(cache=True, parallel=True)
 def batch_planes(a, stride, rows, width, lead, length):
-    """a (N, C, H, W) -> flat (C*s*s*length,): phase (ya, xa) of channel c is the plane
+    """a (N, C, H, W) -> flat ((C*s*s + 1)*length,): phase (ya, xa) of channel c is the plane
     (c*s + ya)*s + xa, pixel (n, y, x) at its lead + n*rows*width + (y // s)*width + x // s;
-    zeros everywhere else."""
+    zeros everywhere else. The last plane is all zeros: the padding taps read it (taps.py)."""
     n_samples, channels, height, in_width = a.shape
     s = stride
-    out = np.zeros(channels * s * s * length, a.dtype)
+    out = np.zeros((channels * s * s + 1) * length, a.dtype)
     for job in prange(channels * n_samples):
         c, n = job // n_samples, job % n_samples
         for y in range(height):
