@@ -13,8 +13,7 @@ The package reads like a table of contents:
     interop              to PyTorch (optional)
 """
 
-from tinycnn import threads  # noqa: F401  (first: sets the thread pools before numba starts)
-from tinycnn import allocator  # noqa: F401  (keeps freed arrays for reuse: fewer page faults)
+from tinycnn import runtime  # noqa: F401  (first: threads, fork, memory; see its docstring)
 from tinycnn import boxes, data, gradcheck, losses, metrics, networks, optim, outputs, targets, train
 from tinycnn.io import load, save
 from tinycnn.layers import (Conv2D, Dense, Dropout, Flatten, LeakyReLU, MaxPool2D, ReLU, Sigmoid,

@@ -24,6 +24,7 @@ import numpy as np
 
 from tinycnn.kernels.layout import batch_planes, plan_grid, tap_offsets, whole_vectors
 from tinycnn.kernels.taps import CHANNELS, correlate, tap_grads, whole_blocks, whole_taps
+from tinycnn.runtime import one_at_a_time
 
 
 def _kernel_taps(channels, kernel_h, kernel_w):
@@ -85,6 +86,7 @@ def _phase_geometry(dout_shape, kernel_size, input_shape, stride, padding):
     return grid, geometry
 
 
+@one_at_a_time
 def conv2d_forward(x, weights, bias, stride, padding):
     """out[n, f, i, j] = bias[f] + sum_{c,di,dj} w[f,c,di,dj] * x_pad[n, c, i*s + di, j*s + dj]."""
     x = np.ascontiguousarray(x)
@@ -112,6 +114,7 @@ def conv2d_forward(x, weights, bias, stride, padding):
     return out
 
 
+@one_at_a_time
 def conv2d_backward_input(dout, weights, input_shape, stride, padding):
     """dx (input_shape): dx[n, c, y, x] = sum_{f,i,j} dout[n,f,i,j] * w[f, c, y+p - i*s, x+p - j*s].
 
@@ -147,6 +150,7 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
     return dx
 
 
+@one_at_a_time
 def conv2d_backward_params(x, dout, kernel_size, stride, padding):
     """(dweights (C_out, C_in, k, k), dbias (C_out,)):
 
