@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinycnn.kernels import activation, conv, pool, reference
+from tinycnn.kernels import activation, conv, im2col, pool, reference
 
 from strategies import conv_geometries
 
@@ -81,6 +81,22 @@ def check_conv_against_reference(x, weights, bias, dout, stride, padding):
 def test_conv_matches_reference(case):
     x, weights, bias, dout = make_conv_problem(**case)
     check_conv_against_reference(x, weights, bias, dout, case["stride"], case["padding"])
+
+
+@given(conv_cases())
+def test_im2col_matches_reference(case):
+    """The NumPy im2col rung of the ladder: forward and all three gradients."""
+    x, weights, bias, dout = make_conv_problem(**case)
+    s, p, tol = case["stride"], case["padding"], tolerance(case["dtype"])
+    out, cols = im2col.conv2d_forward(x, weights, bias, s, p)
+    np.testing.assert_allclose(out, reference.conv2d_forward(x, weights, bias, s, p), **tol)
+    dx, dweights, dbias = im2col.conv2d_backward(dout, cols, x.shape, weights, s, p)
+    expected_dw, expected_db = reference.conv2d_backward_params(x, dout, case["k"], s, p)
+    np.testing.assert_allclose(
+        dx, reference.conv2d_backward_input(dout, weights, x.shape, s, p), **tol
+    )
+    np.testing.assert_allclose(dweights, expected_dw, **tol)
+    np.testing.assert_allclose(dbias, expected_db, **tol)
 
 
 # Small versions of the benchmark shapes (N, C_in, H, W, C_out, k, stride, padding) and some odd

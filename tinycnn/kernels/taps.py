@@ -1,4 +1,4 @@
-"""The two hot loops of every convolution, over batch planes (see layout.py).
+"""The two hot loops of every convolution, over batch planes (the last rung: see layout.py).
 
 A "tap" is one (input plane, di, dj) term of the convolution sum, stored as the fixed offset
 where it reads the planes. With q = n*rows*width + i*width + j running over the whole batch,
@@ -25,35 +25,11 @@ Zen 4, the `keep` select costs 0-3% of the weight-gradient loop (a bool mask; a 
 import numpy as np
 from numba import njit, prange
 
-from tinycnn.kernels.layout import ceil_div, whole_vectors
+from tinycnn.kernels.layout import BLOCK, CHANNELS, TAPS, ceil_div, whole_vectors
 
 # Let LLVM reorder sums (to vectorize the reductions) and fuse multiply-adds; NaN and inf keep
 # their meaning, so a diverging network still shows NaN.
 FAST = {"reassoc", "contract"}
-BLOCK = 1024  # outputs per pass: the accumulator and input runs of this length stay in L1
-CHANNELS = 4  # output channels that share each loaded input
-TAPS = 3  # taps summed per pass (of 2x8 ... 4x8 channels x taps, 4x3 measured best on Zen 5)
-
-
-def whole_taps(offsets, zero_offset):
-    """offsets (T,) padded to a multiple of TAPS: the extra taps read the planes' zero plane,
-    which starts at zero_offset (a padding tap that re-read a real input would turn an inf
-    there into 0 * inf = NaN)."""
-    if len(offsets) % TAPS == 0:
-        return offsets
-    return np.concatenate((offsets, np.full(-len(offsets) % TAPS, zero_offset, offsets.dtype)))
-
-
-def whole_blocks(weights, bias):
-    """weights (F, T), bias (F,) padded with zeros to F a multiple of CHANNELS, T of TAPS."""
-    n_out, n_taps = weights.shape
-    if n_out % CHANNELS == 0 and n_taps % TAPS == 0:
-        return np.ascontiguousarray(weights), bias
-    padded_weights = np.zeros((n_out + -n_out % CHANNELS, n_taps + -n_taps % TAPS), weights.dtype)
-    padded_weights[:n_out, :n_taps] = weights
-    padded_bias = np.zeros(len(padded_weights), bias.dtype)
-    padded_bias[:n_out] = bias
-    return padded_weights, padded_bias
 
 
 @njit(cache=True, fastmath=FAST)
