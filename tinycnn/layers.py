@@ -14,7 +14,7 @@ the right dtype to the kernels in `tinycnn.kernels`, which assume valid input.
 import numpy as np
 
 from tinycnn.arguments import positive_int
-from tinycnn.kernels import activation, conv, pool
+from tinycnn.kernels import activation, batchnorm, conv, pool
 from tinycnn.outputs import sigmoid
 
 FLOAT_DTYPES = (np.float32, np.float64)
@@ -359,3 +359,124 @@ class Dropout(Layer):
 
 LAYER_TYPES = {cls.__name__: cls for cls in
                (Conv2D, MaxPool2D, Dense, Flatten, ReLU, LeakyReLU, Sigmoid, Tanh, Dropout)}
+
+
+class BatchNorm2D(Layer):
+    """Batch normalization per channel (Ioffe and Szegedy, 2015), for x (N, C, H, W).
+
+    training: each channel is normalised with the mean and variance of its N * H * W values in
+    the batch, then scaled and shifted by learned γ, β (C,):
+
+        x̂ = (x - mean_c) / sqrt(var_c + eps)        out = γ_c x̂ + β_c
+
+    backward (M = N * H * W): dβ_c = Σ dout,  dγ_c = Σ dout x̂,
+        dx = γ_c / sqrt(var_c + eps) / M * (M dout - dβ_c - x̂ dγ_c)
+
+    Each training forward also updates the running statistics, kept in `layer.state` (so that
+    `save`/`load` keep them) and used instead of the batch's in evaluation mode, as in PyTorch:
+
+        running_mean <- (1 - momentum) running_mean + momentum mean_c
+        running_var  <- (1 - momentum) running_var  + momentum var_c * M / (M - 1)   (unbiased)
+
+    evaluation: out = γ_c (x - running_mean_c) / sqrt(running_var_c + eps) + β_c, an affine map
+    whose backward is dx = dout γ_c / sqrt(running_var_c + eps).
+
+    The numba kernels and their NumPy twins are in `tinycnn.kernels.batchnorm`.
+    """
+
+    def __init__(self, channels, eps=1e-5, momentum=0.1, *, dtype=np.float32):
+        super().__init__()
+        self.channels = positive_int(channels, "channels")
+        if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not 0 < eps < 1:
+            raise ValueError(f"eps must be a number in (0, 1), got {eps!r}")
+        if not isinstance(momentum, (int, float)) or isinstance(momentum, bool) \
+                or not 0 <= momentum <= 1:
+            raise ValueError(f"momentum must be a number in [0, 1], got {momentum!r}")
+        self.eps, self.momentum = float(eps), float(momentum)
+        self.dtype = _check_dtype(dtype)
+        self.params = {"gamma": np.ones(self.channels, dtype=self.dtype),
+                       "beta": np.zeros(self.channels, dtype=self.dtype)}
+        self.state = {"running_mean": np.zeros(self.channels, dtype=self.dtype),
+                      "running_var": np.ones(self.channels, dtype=self.dtype)}
+
+    def get_config(self):
+        return {"channels": self.channels, "eps": self.eps, "momentum": self.momentum,
+                "dtype": self.dtype.name}
+
+    def forward(self, x):
+        x = _as_float_array(x, "x")
+        _check_ndim(x, "x", 4, "(N, C, H, W)")
+        if x.shape[1] != self.channels:
+            raise ValueError(f"x must have {self.channels} channels (x.shape[1]) for {self!r}, "
+                             f"got shape {x.shape}")
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        if self.training:
+            count = x.shape[0] * x.shape[2] * x.shape[3]
+            if count < 2:
+                raise ValueError(f"BatchNorm2D needs more than one value per channel in training "
+                                 f"mode (N * H * W >= 2), got x of shape {x.shape}")
+            out, mean, inv_std = batchnorm.batchnorm_forward(x, gamma, beta, self.eps)
+            variance = 1.0 / inv_std ** 2 - self.eps
+            for name, batch_value in (("running_mean", mean),
+                                      ("running_var", variance * count / (count - 1))):
+                running = self.state[name]
+                running += self.momentum * (batch_value - running).astype(self.dtype)
+        else:
+            mean = self.state["running_mean"].astype(np.float64)
+            inv_std = 1.0 / np.sqrt(self.state["running_var"].astype(np.float64) + self.eps)
+            out = batchnorm.batchnorm_inference(x, gamma, beta, mean, inv_std)
+        self._cache = (x, mean, inv_std, self.training)
+        return out
+
+    def backward(self, dout, input_grad=True):
+        """dL/dout -> dL/dx, and grads["gamma"], grads["beta"]; None instead of dL/dx if not
+        input_grad (see Conv2D.backward)."""
+        x, mean, inv_std, training = self._take_cache()
+        dout = self._check_dout(dout, x.shape, self.dtype)
+        gamma = self.params["gamma"]
+        if training:
+            dx, dgamma, dbeta = batchnorm.batchnorm_backward(x, dout, mean, inv_std, gamma)
+        else:
+            x_hat = (x - mean[:, None, None]) * inv_std[:, None, None]
+            dgamma, dbeta = (dout * x_hat).sum(axis=(0, 2, 3)), dout.sum(axis=(0, 2, 3))
+            dx = dout * (gamma * inv_std).astype(self.dtype)[:, None, None]
+        self.grads["gamma"] = dgamma.astype(self.dtype)
+        self.grads["beta"] = dbeta.astype(self.dtype)
+        return dx if input_grad else None
+
+
+class GridLayout(Layer):
+    """A detector's head output laid out as the grid of lecture vectors, and back.
+
+    x (N, B * D, S_h, S_w) -> out (N, S_h, S_w, B, D), out[n, i, j, b, d] = x[n, b * D + d, i, j]:
+    channel b * D + d of the 1x1-conv head is entry d of anchor b's vector in cell (row i,
+    column j). backward moves dout back to the channel layout; nothing is computed.
+    """
+
+    def __init__(self, num_anchors):
+        super().__init__()
+        self.num_anchors = positive_int(num_anchors, "num_anchors")
+
+    def get_config(self):
+        return {"num_anchors": self.num_anchors}
+
+    def forward(self, x):
+        x = _as_float_array(x, "x")
+        _check_ndim(x, "x", 4, "(N, B * D, S, S)")
+        if x.shape[1] % self.num_anchors:
+            raise ValueError(f"x must have a multiple of num_anchors={self.num_anchors} channels "
+                             f"(B vectors of D entries per cell), got shape {x.shape}")
+        n, channels, rows, columns = x.shape
+        out = x.reshape(n, self.num_anchors, channels // self.num_anchors, rows, columns)
+        out = np.ascontiguousarray(out.transpose(0, 3, 4, 1, 2))
+        self._cache = (x.shape, out.shape, x.dtype)
+        return out
+
+    def backward(self, dout):
+        input_shape, out_shape, dtype = self._take_cache()
+        dout = self._check_dout(dout, out_shape, dtype)
+        return np.ascontiguousarray(dout.transpose(0, 3, 4, 1, 2)).reshape(input_shape)
+
+
+LAYER_TYPES.update({cls.__name__: cls for cls in (BatchNorm2D, GridLayout)})
