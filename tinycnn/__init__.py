@@ -3,7 +3,8 @@
 The package reads like a table of contents:
     layers, model        the network: Conv2D, MaxPool2D, Dense, ... and Sequential
     kernels              the hot loops: plain reference versions and their numba twins
-    boxes                box formats and intersection over union
+    boxes                box formats, intersection over union, non-max suppression
+    detection            the YOLO grid: targets, output maps, losses, detect
     targets, outputs     the lecture's vectors, and how raw network output maps to them
     losses, metrics      what training minimises, and what a learner measures
     optim, train         SGD and Adam; fit
@@ -16,6 +17,7 @@ The package reads like a table of contents:
 from tinycnn import threads  # noqa: F401  (first: sets the thread pools before numba starts)
 from tinycnn import allocator  # noqa: F401  (keeps freed arrays for reuse: fewer page faults)
 from tinycnn import boxes, data, gradcheck, losses, metrics, networks, optim, outputs, targets, train
+from tinycnn import detection
 from tinycnn.io import load, save
 from tinycnn.layers import (Conv2D, Dense, Dropout, Flatten, LeakyReLU, MaxPool2D, ReLU, Sigmoid,
                             Tanh)
@@ -23,7 +25,7 @@ from tinycnn.model import Sequential
 
 __all__ = ["Conv2D", "Dense", "Dropout", "Flatten", "LeakyReLU", "MaxPool2D", "ReLU", "Sigmoid",
            "Tanh", "Sequential", "save", "load", "boxes", "data", "gradcheck", "losses", "metrics",
-           "networks", "optim", "outputs", "targets", "train", "viz"]
+           "networks", "optim", "outputs", "targets", "train", "viz", "detection"]
 
 
 def __getattr__(name):

@@ -9,6 +9,9 @@ Layer by layer, with the weights copied (the two models do not share memory afte
     Dense(n_in, n_out)            ->  nn.Linear(n_in, n_out), weight = W.T (PyTorch stores
                                       (out, in) and computes x @ weight.T + b)
     Flatten, ReLU, LeakyReLU(a), Sigmoid, Tanh, Dropout(p)  ->  their nn namesakes
+    BatchNorm2D(c, eps, momentum) ->  nn.BatchNorm2d, γ and β as weight and bias, and the running
+                                      mean and variance
+    GridLayout(B)                 ->  a view (N, B, D, S, S) permuted to (N, S, S, B, D)
 
 Both compute the same function in the same layout (N, C, H, W), so for the same input
 `torch_model(torch.from_numpy(x))` equals `model.forward(x)` up to rounding. The dtype
@@ -26,8 +29,19 @@ PyTorch is optional: `pip install "tinycnn[torch]"`. It is imported when `to_tor
 
 import numpy as np
 
-from tinycnn.layers import (Conv2D, Dense, Dropout, Flatten, LeakyReLU, MaxPool2D, ReLU, Sigmoid,
-                            Tanh)
+from tinycnn.layers import (
+    BatchNorm2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GridLayout,
+    LeakyReLU,
+    MaxPool2D,
+    ReLU,
+    Sigmoid,
+    Tanh,
+)
 from tinycnn.model import Sequential
 
 
@@ -83,6 +97,32 @@ def _linear(torch, layer, dtype):
     return module
 
 
+def _batchnorm2d(torch, layer, dtype):
+    module = torch.nn.BatchNorm2d(layer.channels, eps=layer.eps, momentum=layer.momentum,
+                                  dtype=dtype)
+    _copy(torch, module.weight, layer.params["gamma"])
+    _copy(torch, module.bias, layer.params["beta"])
+    _copy(torch, module.running_mean, layer.state["running_mean"])
+    _copy(torch, module.running_var, layer.state["running_var"])
+    return module
+
+
+def _grid_layout(torch, layer, dtype):
+    class GridLayout(torch.nn.Module):
+        """(N, B * D, S, S) -> (N, S, S, B, D), as tinycnn's GridLayout."""
+
+        def __init__(self, num_anchors):
+            super().__init__()
+            self.num_anchors = num_anchors
+
+        def forward(self, x):
+            n, channels, rows, columns = x.shape
+            grouped = x.view(n, self.num_anchors, channels // self.num_anchors, rows, columns)
+            return grouped.permute(0, 3, 4, 1, 2)
+
+    return GridLayout(layer.num_anchors)
+
+
 def _copy(torch, parameter, array):
     """parameter <- array, copied: the two models do not share memory."""
     with torch.no_grad():
@@ -100,6 +140,8 @@ CONVERTERS = {
     Sigmoid: lambda torch, layer, dtype: torch.nn.Sigmoid(),
     Tanh: lambda torch, layer, dtype: torch.nn.Tanh(),
     Dropout: lambda torch, layer, dtype: torch.nn.Dropout(layer.p),
+    BatchNorm2D: _batchnorm2d,
+    GridLayout: _grid_layout,
 }
 """For each tinycnn layer type: (torch, layer, torch dtype) -> the equivalent torch.nn module.
 Exact types: a subclass may compute something else, so it is refused rather than guessed at."""
