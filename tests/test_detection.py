@@ -312,3 +312,26 @@ def test_detector_matches_its_pytorch_twin(untrained):
         expected = twin(torch.from_numpy(images)).detach().numpy()
         np.testing.assert_allclose(model.forward(images), expected, rtol=1e-4, atol=1e-4)
     model.train()
+
+
+def test_the_detector_benchmark_runs_quick(tmp_path):
+    pytest.importorskip("torch")
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_detector_step.py"
+    completed = subprocess.run(
+        [sys.executable, str(script), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    report = json.loads((tmp_path / "bench_detector_step.json").read_text())
+    first = report["summary"]["first_loss"]
+    assert first["tinycnn"] == pytest.approx(first["pytorch"], rel=1e-4)  # the same loss
+    assert (tmp_path / "bench_detector_step.png").stat().st_size > 0
