@@ -143,3 +143,27 @@ def test_grid_layout_puts_each_anchor_vector_in_its_cell():
     assert errors["x"] < 1e-8
     with pytest.raises(ValueError, match="multiple of num_anchors=4"):
         GridLayout(4).forward(x)
+
+
+def test_save_and_load_keep_the_running_statistics(tmp_path):
+    import tinycnn as tc
+    from tinycnn.detection import GridLoss
+
+    loss = GridLoss([[0.4, 0.2], [0.2, 0.4]], 3)
+    model = tc.networks.detector(image_size=32, channels=(4, 4, 8, 8, 8), output=loss.output)
+    images = np.random.default_rng(0).random((4, 1, 32, 32), dtype=np.float32)
+    model.forward(images)  # training mode: the running statistics move
+    tc.save(model, tmp_path / "detector.npz")
+    loaded = tc.load(tmp_path / "detector.npz")
+    assert loaded.output == model.output
+    for layer, twin in zip(model.layers, loaded.layers, strict=True):
+        for name, array in layer.state.items():
+            np.testing.assert_array_equal(twin.state[name], array)
+    np.testing.assert_array_equal(loaded.predict(images), model.predict(images))
+
+
+def test_from_config_allocates_nothing():
+    layer = BatchNorm2D.from_config(BatchNorm2D(5, eps=1e-3, momentum=0.2).get_config())
+    assert layer.params == {} and layer.state == {}
+    assert layer.param_shapes() == {"gamma": (5,), "beta": (5,)}
+    assert layer.state_shapes() == {"running_mean": (5,), "running_var": (5,)}

@@ -10,6 +10,8 @@ corners, [x_min, y_min, x_max, y_max]; the two conversions below go back and for
 
 import numpy as np
 
+from tinycnn.checks import probability, real_number
+
 
 def center_to_corners(boxes):
     """[b_x, b_y, b_h, b_w] -> [x_min, y_min, x_max, y_max] on the last axis of boxes (..., 4).
@@ -120,8 +122,8 @@ def non_max_suppression(boxes, scores, iou_threshold=0.5, score_threshold=0.6, l
     scores = _per_box(scores, "scores", len(boxes))
     if not np.all(np.isfinite(scores)):
         raise ValueError("scores must be finite (no NaN or inf)")
-    iou_threshold = _fraction(iou_threshold, "iou_threshold")
-    score_threshold = _real(score_threshold, "score_threshold")
+    iou_threshold = probability(iou_threshold, "iou_threshold")
+    score_threshold = real_number(score_threshold, "score_threshold")
     labels = np.zeros(len(boxes), dtype=np.int64) if labels is None else _labels(labels, boxes)
     candidates = np.flatnonzero(scores >= score_threshold)
     # A stable sort on -score: the highest score first, and equal scores in index order.
@@ -154,18 +156,3 @@ def _labels(labels, boxes):
     if labels.shape != (len(boxes),):
         raise ValueError(f"labels must have shape ({len(boxes)},), one per box, got {labels.shape}")
     return labels
-
-
-def _real(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
-
-
-def _fraction(value, name):
-    value = _real(value, name)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be between 0 and 1, got {value!r}")
-    return value

@@ -24,10 +24,10 @@ grid (`SquaredGridLoss`, `GridLoss`); and `detect`, which runs a model and non-m
 
 import numpy as np
 
-from tinycnn.arguments import positive_int
 from tinycnn.boxes import as_boxes, non_max_suppression
-from tinycnn.losses import binary_cross_entropy
-from tinycnn.outputs import OUTPUTS, sigmoid, softmax
+from tinycnn.checks import positive_int, real_number
+from tinycnn.functional import binary_cross_entropy, logsumexp, sigmoid, softmax
+from tinycnn.outputs import OutputMap
 
 P_C = 0
 """Entry of p_c in each cell's vector."""
@@ -111,7 +111,7 @@ def decode_grid(y, score_threshold=0.5):
     before non-max suppression. On an encoded target every object scores exactly 1.
     """
     y = _check_grid(y, "y")
-    score_threshold = _number(score_threshold, "score_threshold")
+    score_threshold = real_number(score_threshold, "score_threshold")
     n, rows, columns, num_anchors, _ = y.shape
     row_index, column_index = np.meshgrid(np.arange(rows), np.arange(columns), indexing="ij")
     boxes = np.empty((*y.shape[:4], 4))
@@ -151,7 +151,7 @@ def shape_iou(shapes_a, shapes_b):
 # --- output maps: a network's raw grid to the lecture's vectors ------------------------------
 
 
-class GridVectors:
+class GridVectors(OutputMap):
     """raw (N, S, S, B, 5 + K) -> the same numbers: for SquaredGridLoss, whose network outputs
     the lecture's vectors themselves."""
 
@@ -164,11 +164,8 @@ class GridVectors:
     def get_config(self):
         return {"name": "GridVectors", "num_classes": self.num_classes}
 
-    def __repr__(self):
-        return f"GridVectors(num_classes={self.num_classes})"
 
-
-class GridOutput:
+class GridOutput(OutputMap):
     """raw (N, S, S, B, 5 + K) -> the lecture's vectors, for GridLoss. Per cell and anchor b,
     with raw = [t_o, t_x, t_y, t_h, t_w, z_1..z_K] and the anchor's shape (a_h, a_w) in cell units:
 
@@ -199,11 +196,8 @@ class GridOutput:
             "num_classes": self.num_classes,
         }
 
-    def __repr__(self):
-        return f"GridOutput(anchors={self.anchors.tolist()}, num_classes={self.num_classes})"
-
-
-OUTPUTS.update({"GridVectors": GridVectors, "GridOutput": GridOutput})  # for save and load
+    def __hash__(self):
+        return hash(("GridOutput", tuple(map(tuple, self.anchors.tolist())), self.num_classes))
 
 
 def anchor_sizes(anchors, grid_shape):
@@ -311,9 +305,9 @@ class GridLoss(GridLossBase):
     ):
         super().__init__(GridOutput(anchors, num_classes), num_classes)
         self.anchors = self.output.anchors
-        self.box_weight = _weight(box_weight, "box_weight")
-        self.no_object_weight = _weight(no_object_weight, "no_object_weight")
-        self.class_weight = _weight(class_weight, "class_weight")
+        self.box_weight = real_number(box_weight, "box_weight", low=0.0)
+        self.no_object_weight = real_number(no_object_weight, "no_object_weight", low=0.0)
+        self.class_weight = real_number(class_weight, "class_weight", low=0.0)
 
     def forward(self, y_hat, y):
         y_hat, y, has_object, dtype = self._checked(y_hat, y)
@@ -333,7 +327,7 @@ class GridLoss(GridLossBase):
         )
         classes = np.where(has_object[..., None], y[..., CLASSES], 0.0)
         logits = y_hat[..., CLASSES]
-        log_sum_exp = np.logaddexp.reduce(logits, axis=-1)
+        log_sum_exp = logsumexp(logits, axis=-1)
         class_loss = np.where(has_object, log_sum_exp - np.sum(classes * logits, axis=-1), 0.0)
         presence_weight = np.where(has_object, 1.0, self.no_object_weight)
         per_vector = (
@@ -390,7 +384,7 @@ def detect(model, images, score_threshold=0.6, iou_threshold=0.5, batch_size=256
     The defaults are the lecture's: 0.6 and 0.5. To measure mAP, pass a low score_threshold
     (say 0.01): the precision-recall curve needs the unsure detections too.
     """
-    score_threshold = _number(score_threshold, "score_threshold")
+    score_threshold = real_number(score_threshold, "score_threshold")
     y = model.predict(images, batch_size=batch_size)
     detections = []
     for found in decode_grid(y, score_threshold):
@@ -466,20 +460,3 @@ def _check_grid(y, name, width=None, anchors=None):
         )
         raise ValueError(f"{name} must be a grid of vectors {expected}, got shape {y.shape}")
     return y
-
-
-def _number(value, name):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.integer, np.floating))
-        or not np.isfinite(value)
-    ):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _weight(value, name):
-    value = _number(value, name)
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return value

@@ -20,7 +20,7 @@ boxes, a tall one and a wide one, can.
 import numpy as np
 
 from tinycnn.boxes import corners_to_center
-from tinycnn.data.arguments import check_count, check_flag
+from tinycnn.checks import flag, integer
 from tinycnn.data.background import add_pixel_noise, backgrounds, object_tones
 from tinycnn.data.draw import paint, per_image, pixel_grid, tight_boxes
 from tinycnn.data.scenes import CLASS_NAMES, OBJECT_KINDS
@@ -59,9 +59,9 @@ def detection_dataset(n, image_size=64, seed=0, clutter=True):
     The same seed gives the same scenes; another seed gives held-out ones. clutter=False draws on
     plain backgrounds without distractors or noise.
     """
-    check_count(n, "n", minimum=0)
-    check_count(image_size, "image_size", minimum=32)
-    check_flag(clutter, "clutter")
+    n = integer(n, "n", minimum=0)
+    image_size = integer(image_size, "image_size", minimum=32)
+    flag(clutter, "clutter")
     rng = np.random.default_rng(seed)
     plans = [plan_scene(rng) for _ in range(n)]
     images = np.empty((n, 1, image_size, image_size), dtype=np.float32)
