@@ -417,7 +417,8 @@ tc.save(model, path)
 loaded = tc.load(path)
 y_saved, y_loaded = model.predict(x_test[:64]), loaded.predict(x_test[:64])
 print(f"saved {path} ({path.stat().st_size / 1024:.0f} KiB)")
-print("the loaded detector predicts the same grids:", np.array_equal(y_saved, y_loaded))
+same_predictions = bool(np.array_equal(y_saved, y_loaded))
+print("the loaded detector predicts the same grids:", same_predictions)
 
 results = {
     "test_scenes": n_test,
@@ -428,6 +429,7 @@ results = {
     "training_scenes": n_train,
     "epochs": epochs,
     "training_seconds": round(training_seconds, 1),
+    "loaded_model_predicts_the_same": same_predictions,
     "lesson_seconds": round(time.perf_counter() - started, 1),
 }
 (args.out / "08_metrics.json").write_text(json.dumps(results, indent=2) + "\n")
