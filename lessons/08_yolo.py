@@ -327,13 +327,13 @@ figure
 #
 # `model.predict` returns every cell's and anchor's vector. Each is a box with a score,
 # p_c × (probability of its most likely class). Neighbouring cells often see the same object
-# and all answer for it, with a lower score: the left column keeps every box scoring at least
-# 0.1 (`decode_grid`), and shows the crowd.
+# and all answer for it, with a lower score. The top row shows every box scoring at least 0.1
+# (`decode_grid`): the crowd.
 #
 # Non-max suppression keeps one: take the box with the highest score, discard the others of its
 # class that overlap it by IoU > 0.5, and repeat with the highest remaining. `tc.detection.detect`
 # does all of it: predict, score, threshold (the lecture's 0.6) and non-max suppression per
-# class. The right column shows what remains.
+# class. The bottom row shows what remains.
 
 # %%
 model.eval()
