@@ -362,14 +362,21 @@ figure
 #
 # For each object we compare the *best window there is* (the highest IoU with the true box, a
 # ceiling no classifier can beat), and the window the classifier picks: the highest p_c among
-# the windows of the right class that overlap the object.
+# the windows of the right class whose centre lies on the object.
 
 # %%
 overlaps = tc.boxes.iou_matrix(window_boxes, truth["boxes"])  # (windows, objects)
 rows_out = []
 for index, (box, label) in enumerate(zip(truth["boxes"], truth["labels"], strict=True)):
     ceiling = overlaps[:, index].max()
-    candidates = np.flatnonzero((overlaps[:, index] > 0) & (labels == label))
+    x_min, y_min, x_max, y_max = tc.boxes.center_to_corners(box)
+    on_object = (
+        (window_boxes[:, 0] >= x_min)
+        & (window_boxes[:, 0] <= x_max)
+        & (window_boxes[:, 1] >= y_min)
+        & (window_boxes[:, 1] <= y_max)
+    )
+    candidates = np.flatnonzero(on_object & (labels == label))
     picked = candidates[np.argmax(logits[candidates])] if len(candidates) else None
     picked_iou = overlaps[picked, index] if picked is not None else 0.0
     size = f"{box[2] * HEIGHT:.0f}x{box[3] * WIDTH:.0f}"

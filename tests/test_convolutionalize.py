@@ -129,6 +129,19 @@ def test_the_course_shaped_classifier_and_its_predict():
     np.testing.assert_allclose(sliding.forward(crop)[:, :, 0, 0], model.forward(crop), atol=1e-5)
 
 
+def test_save_and_load_keep_the_convolutional_form(tmp_path):
+    model = tc.Sequential(
+        [tc.Conv2D(1, 2, 3, rng=0), tc.ReLU(), tc.Flatten(), tc.Dense(2 * 4 * 4, 6, rng=0)],
+        output=LocalizationOutput(1),
+    )
+    sliding = convolutionalize(model, (1, 6, 6))
+    tc.save(sliding, tmp_path / "sliding.npz")
+    loaded = tc.load(tmp_path / "sliding.npz")
+    assert loaded.output == sliding.output
+    image = np.random.default_rng(0).random((1, 1, 9, 11)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(image), sliding.predict(image))
+
+
 def test_the_weights_are_copied_not_shared():
     model = tc.Sequential(
         [tc.Conv2D(1, 2, 3, rng=0), tc.ReLU(), tc.Flatten(), tc.Dense(2 * 4 * 4, 3, rng=0)]
@@ -176,15 +189,21 @@ def test_layers_that_mix_positions_before_the_flatten_are_refused():
         convolutionalize(model, (1, 6, 6))
 
 
-@pytest.mark.parametrize("crop_shape", [(1, 6), [1, 6, 6, 1], "1x6x6", (1, 6.0, 6), (1, True, 6)])
-def test_input_shape_must_be_three_ints(crop_shape):
-    with pytest.raises(TypeError, match="input_shape"):
+@pytest.mark.parametrize(
+    "crop_shape, error",
+    [
+        ((1, 6), ValueError),
+        ([1, 6, 6, 1], ValueError),
+        ((1, 0, 6), ValueError),
+        ("1x6x6", TypeError),
+        ((1, 6.0, 6), TypeError),
+        ((1, True, 6), TypeError),
+        (None, TypeError),
+    ],
+)
+def test_input_shape_must_be_three_positive_ints(crop_shape, error):
+    with pytest.raises(error, match="input_shape"):
         convolutionalize(plain([tc.Dense(2 * 4 * 4, 3)]), crop_shape)
-
-
-def test_input_shape_must_be_positive():
-    with pytest.raises(ValueError, match="input_shape"):
-        convolutionalize(plain([tc.Dense(2 * 4 * 4, 3)]), (1, 0, 6))
 
 
 def test_model_must_be_a_sequential():

@@ -5,10 +5,13 @@ image and doubling the channels, then two dense layers. Only the last layer diff
 for localization, 1 + 2 * 3 for landmarks, and where its untrained outputs start.
 """
 
+import numpy as np
+
 from tinycnn import checks
 from tinycnn.checks import positive_int
 from tinycnn.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
 from tinycnn.model import Sequential
+from tinycnn.outputs import OutputMap, output_from_config
 from tinycnn.targets import BOX, POINTS, landmark_width, localization_width
 
 OUTPUT_WEIGHT_SCALE = 0.1
@@ -82,12 +85,19 @@ LOCAL_LAYERS = ("Conv2D", "MaxPool2D", "BatchNorm2D", *ELEMENTWISE_LAYERS)
 way everywhere: on a larger image they compute, for every window, what they compute on the crop."""
 
 
-class WindowOutput:
+class WindowOutput(OutputMap):
     """A classifier's output map applied to every window: raw (N, D, rows, cols) -> the lecture's
-    vectors (N, D, rows, cols), e.g. p_c = sigmoid(raw[:, 0]) at every window."""
+    vectors (N, D, rows, cols), e.g. p_c = sigmoid(raw[:, 0]) at every window.
+
+    `output` is the classifier's map, or its config (as `save`/`load` pass it)."""
 
     def __init__(self, output):
+        if isinstance(output, dict):
+            output = output_from_config(output)
+        if not isinstance(output, OutputMap):
+            raise TypeError(f"output must be a tinycnn output map, got {type(output).__name__}")
         self.output = output
+        self.width = output.width
 
     def __call__(self, raw):
         if not isinstance(raw, np.ndarray) or raw.ndim != 4:
@@ -99,6 +109,9 @@ class WindowOutput:
 
     def get_config(self):
         return {"name": "WindowOutput", "output": self.output.get_config()}
+
+    def __hash__(self):
+        return hash(("WindowOutput", self.output))
 
     def __repr__(self):
         return f"WindowOutput({self.output!r})"
@@ -136,7 +149,7 @@ def convolutionalize(model, input_shape):
     The result's `output` is the classifier's map applied per window (`WindowOutput`), so its
     `predict` returns the lecture's vectors as (N, D, rows, cols). It is returned in evaluation
     mode, for inference; Dropout layers are left out (in evaluation they pass everything through).
-    Save the classifier itself and convolutionalize it again after loading.
+    `tc.save` and `tc.load` keep it like any model.
 
     Raises ValueError for what has no convolutional form: convolutions with zero padding (on a
     large image a window's border sees its neighbours' pixels, where the crop saw zeros), layers
@@ -200,7 +213,8 @@ def convolutionalize(model, input_shape):
 
 def _dense_as_conv(dense, channels, kernel):
     """Dense (channels * kernel * kernel -> D) as Conv2D(channels, D, kernel): same weights."""
-    conv = Conv2D(channels, dense.out_features, kernel, dtype=dense.dtype)
+    conv = Conv2D.from_config({"in_channels": channels, "out_channels": dense.out_features,
+                               "kernel_size": kernel, "dtype": dense.dtype.name})
     conv.params["W"] = np.ascontiguousarray(
         dense.params["W"].T.reshape(dense.out_features, channels, kernel, kernel))
     conv.params["b"] = dense.params["b"].copy()
@@ -219,16 +233,10 @@ def _copy_layer(layer):
 
 
 def _crop_shape(input_shape):
-    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
+    if not isinstance(input_shape, (tuple, list)):
         raise TypeError(f"input_shape must be a tuple (C, H, W), the shape of one crop, got "
                         f"{input_shape!r}")
-    for value in input_shape:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"input_shape must hold three ints (C, H, W), got {input_shape!r}")
-        if value < 1:
-            raise ValueError(f"input_shape must hold three positive ints (C, H, W), got "
-                             f"{input_shape!r}")
-    return tuple(int(value) for value in input_shape)
+    return checks.shape(input_shape, "input_shape", ndim=3)
 
 
 def _flatten_index(model):

@@ -25,8 +25,8 @@ cluttered backgrounds; only where they are placed, and how many per scene, diffe
 
 import numpy as np
 
+from tinycnn import checks
 from tinycnn.boxes import corners_to_center
-from tinycnn.data.arguments import check_count
 from tinycnn.data.background import add_pixel_noise, backgrounds, object_tones
 from tinycnn.data.draw import paint, per_image, pixel_grid, tight_boxes
 from tinycnn.data.scenes import CLASS_NAMES, OBJECT_KINDS
@@ -56,11 +56,9 @@ def crop_dataset(n, crop_size=32, seed=0):
     cropped pedestrian, car or motorcycle each, the classes in turn, in random order. The same
     seed gives the same crops; another seed gives held-out crops.
     """
-    check_count(n, "n", minimum=0)
-    check_count(crop_size, "crop_size", minimum=16)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    rng = np.random.default_rng(seed)
+    n = checks.integer(n, "n", minimum=0)
+    crop_size = checks.integer(crop_size, "crop_size", minimum=16)
+    rng = np.random.default_rng(checks.integer(seed, "seed", minimum=0))
     empty = round(n * BACKGROUND_FRACTION)
     labels = rng.permutation(
         np.concatenate([np.full(empty, NO_OBJECT), np.arange(n - empty) % len(CLASS_NAMES)])
@@ -190,9 +188,10 @@ def sliding_window_scene(height=96, width=160, crop_size=32, seed=0):
     It holds one object of each class at about the crop's size (OBJECT_FILL of crop_size), a
     second pedestrian, and one car twice as large, none of them overlapping.
     """
-    check_count(height, "height", minimum=2 * crop_size)
-    check_count(width, "width", minimum=4 * crop_size)
-    rng = np.random.default_rng(seed)
+    crop_size = checks.integer(crop_size, "crop_size", minimum=16)
+    height = checks.integer(height, "height", minimum=2 * crop_size)
+    width = checks.integer(width, "width", minimum=4 * crop_size)
+    rng = np.random.default_rng(checks.integer(seed, "seed", minimum=0))
     size = max(height, width)
     xs, ys = pixel_grid(size)
     image, base_tone = backgrounds(rng, xs, ys, 1, clutter=True)

@@ -33,7 +33,7 @@ import functools
 
 import numpy as np
 
-from tinycnn.data.arguments import check_count
+from tinycnn import checks
 from tinycnn.targets import encode_localization_batch
 
 SPLITS = ("train", "test")
@@ -77,8 +77,8 @@ def real_face_dataset(n, image_size=64, split="train", seed=0):
     held-out ones. A share NO_FACE_FRACTION of the images have no face. The same (seed, split)
     gives the same data; train and test with the same seed are drawn independently.
     """
-    check_count(n, "n", minimum=0)
-    check_count(image_size, "image_size", minimum=32)
+    n = checks.integer(n, "n", minimum=0)
+    image_size = checks.integer(image_size, "image_size", minimum=32)
     if image_size > MAX_IMAGE_SIZE:
         raise ValueError(
             f"image_size must be at most {MAX_IMAGE_SIZE} (the smallest photograph "
@@ -88,11 +88,8 @@ def real_face_dataset(n, image_size=64, split="train", seed=0):
         raise TypeError(f"split must be a string, 'train' or 'test', got {type(split).__name__}")
     if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be at least 0, got {seed}")
-    rng = np.random.default_rng([int(seed), SPLITS.index(split)])
+    seed = checks.integer(seed, "seed", minimum=0)
+    rng = np.random.default_rng([seed, SPLITS.index(split)])
     faces, non_faces = split_patches(split)
     photos = TRAIN_PHOTOS if split == "train" else TEST_PHOTOS
     has_face = rng.permutation(np.arange(n) >= round(n * NO_FACE_FRACTION))
