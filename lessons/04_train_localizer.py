@@ -139,6 +139,7 @@ model.summary((1, 64, 64))
 # %%
 BOX_WEIGHT = 20.0
 loss = tc.losses.LocalizationLoss(NUM_CLASSES, box_weight=BOX_WEIGHT)
+model.output = loss.output  # predict reads the raw output as this loss does
 raw = model.forward(x_train[:512])
 y_sample = y_train[:512]
 p_c_part = tc.losses.LocalizationLoss(NUM_CLASSES, box_weight=0, class_weight=0).forward(

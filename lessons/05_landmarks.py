@@ -96,6 +96,7 @@ model = tc.networks.landmark_detector()
 model.summary((1, 64, 64))
 LANDMARK_WEIGHT = 20.0
 loss = tc.losses.LandmarkLoss(landmark_weight=LANDMARK_WEIGHT)
+model.output = loss.output  # predict reads the raw output as this loss does
 
 # %% [markdown]
 # ## Training
