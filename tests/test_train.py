@@ -245,3 +245,35 @@ def test_the_progress_bar_redraws_a_bounded_number_of_times(capsys):
     )
     redraws = capsys.readouterr().out.count("\r")
     assert 1 <= redraws <= tc.train.PROGRESS_UPDATES + 3
+
+
+def test_random_augment_with_flips_only_draws_one_number_per_image():
+    """Lessons 4 and 5 train with flips alone: the same batches, and the same random stream
+    afterwards, as mirroring where rng.random(n) < 0.5 (so their results stay as measured)."""
+    from tinycnn.data.augment import horizontal_flip, random_augment
+
+    x, y = tiny_localization_problem(n=16)
+    flips_only = {"max_brightness": 0, "max_contrast": 0, "max_noise": 0}
+    images, targets = random_augment(x, y, np.random.default_rng(5), **flips_only)
+    rng = np.random.default_rng(5)
+    flip = rng.random(len(x)) < 0.5
+    expected_images, expected_targets = x.copy(), y.copy()
+    expected_images[flip], expected_targets[flip] = horizontal_flip(x[flip], y[flip])
+    np.testing.assert_array_equal(images, expected_images)
+    np.testing.assert_array_equal(targets, expected_targets)
+    after = np.random.default_rng(5)
+    random_augment(x, y, after, **flips_only)
+    assert after.random() == rng.random()
+
+
+def test_write_results_writes_plain_json_whole(tmp_path):
+    import json
+
+    path = tmp_path / "metrics.json"
+    path.write_text("old")
+    tc.train.write_results(path, {"mean_iou": np.float32(0.5), "epochs": np.int64(3), "name": "x"})
+    assert json.loads(path.read_text()) == {"mean_iou": 0.5, "epochs": 3, "name": "x"}
+    with pytest.raises(TypeError, match="results must hold numbers"):
+        tc.train.write_results(path, {"model": object()})
+    assert json.loads(path.read_text())["epochs"] == 3  # the failed write left the file alone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]  # and no temporary

@@ -222,3 +222,19 @@ IMAGES = np.zeros((2, 8, 8))
 def test_bad_input_is_refused_by_name(call, error, name):
     with pytest.raises(error, match=name):
         call()
+
+
+def test_show_worst_picks_the_largest_errors_and_skips_nan():
+    x, y = localization_dataset(6, image_size=32, seed=4)
+    errors = np.array([0.1, np.nan, 0.7, 0.3, np.nan, 0.9])
+    figure = viz.show_worst(x, y, y, errors, count=3)
+    np.testing.assert_array_equal(figure.worst, [5, 2, 3])
+    titles = [ax.get_title() for ax in viz.image_axes(figure)]
+    labels = [viz._scene_label(y[i], CLASS_NAMES, 0.5) for i in figure.worst]
+    assert titles == [
+        f"{label}  (error {errors[i]:.2f})" for label, i in zip(labels, figure.worst, strict=True)
+    ]
+    with pytest.raises(ValueError, match="errors must have shape"):
+        viz.show_worst(x, y, y, errors[:3])
+    with pytest.raises(ValueError, match="kind"):
+        viz.show_worst(x, y, y, errors, kind="faces")

@@ -152,7 +152,7 @@ def step_decay(lr, drop=0.5, every=5):
 
 def write_results(path, results):
     """Write a run's results (a dict of names -> numbers, strings, or lists of them, e.g. a
-    metrics report with the run's settings) to `path` as indented JSON; return the path.
+    metrics report with the run's settings) to `path` as indented JSON.
 
     numpy numbers are written as plain numbers. The file is written whole or not at all: into a
     temporary file beside it first, then renamed over `path`.
@@ -169,7 +169,6 @@ def write_results(path, results):
     except BaseException:
         os.unlink(temporary)
         raise
-    return path
 
 
 def _json_number(value):
