@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from tinycnn.arguments import positive_int
+from tinycnn.checks import positive_int
 
 PROGRESS_UPDATES = 20
 """At most this many redraws of an epoch's progress bar (and at most two a second): the bar
