@@ -112,8 +112,8 @@ print(f"training images without an object: {np.sum(~has_object)}; with one:",
 # %%
 BOX_WEIGHT = 20.0
 loss = tc.losses.LocalizationLoss(NUM_CLASSES, box_weight=BOX_WEIGHT)
-model = tc.networks.localizer(num_classes=NUM_CLASSES)
-model.output = loss.output  # the loss's map: p_c = σ(ŷ_1), the box as is, softmax on the classes
+# The loss's map: p_c = σ(ŷ_1), the box as it is, softmax on the classes.
+model = tc.networks.localizer(num_classes=NUM_CLASSES, output=loss.output)
 parameter_count = model.summary((1, 64, 64))
 
 # %% [markdown]
@@ -386,8 +386,7 @@ side_losses = {
 }
 side_predictions = {}
 for name, side_loss in side_losses.items():
-    side_model = tc.networks.localizer(num_classes=NUM_CLASSES)
-    side_model.output = side_loss.output
+    side_model = tc.networks.localizer(num_classes=NUM_CLASSES, output=side_loss.output)
     print(name)
     tc.train.fit(side_model, side_loss, tc.optim.Adam(side_model, lr=LEARNING_RATE),
                  x_train[:n_side], y_train[:n_side], epochs=side_epochs, batch_size=32,

@@ -104,8 +104,7 @@ tc.viz.show_landmarks(x_train[:16], y_true=y_train[:16], path=args.out / "05_por
 # %%
 LANDMARK_WEIGHT = 20.0
 loss = tc.losses.LandmarkLoss(landmark_weight=LANDMARK_WEIGHT)
-model = tc.networks.landmark_detector()
-model.output = loss.output
+model = tc.networks.landmark_detector(output=loss.output)
 parameter_count = model.summary((1, 64, 64))
 
 # %% [markdown]

@@ -150,7 +150,7 @@ X_VAL, Y_VAL = tiny_localization_problem(n=12, seed=3)
             ValueError,
             r"x must hold at least one example.*N = 0",
         ),
-        ({"x": np.zeros((10, 1, 8, 1), np.uint8)}, TypeError, r"x must be a float array"),
+        ({"x": np.zeros((10, 1, 8, 1), np.uint8)}, TypeError, r"x must be float32 or float64"),
         ({"x": [[0.0]]}, TypeError, r"x must be a numpy array"),
         ({"validation": [1, 2]}, TypeError, r"validation's x_val must be a numpy array"),
         ({"validation": (None, None)}, TypeError, r"x_val must be a numpy array, got NoneType"),
@@ -160,7 +160,11 @@ X_VAL, Y_VAL = tiny_localization_problem(n=12, seed=3)
         ({"validation": (X_VAL, Y_VAL[:, :7])}, ValueError, r"y_val must hold targets shaped"),
         ({"validation": (X_VAL, Y_VAL[:5])}, ValueError, r"same number of examples, got 12 and 5"),
         ({"validation": (X_VAL[:0], Y_VAL[:0])}, ValueError, r"at least one example, got N = 0"),
-        ({"validation": (X_VAL, Y_VAL.astype(int))}, TypeError, r"y_val must be a float array"),
+        (
+            {"validation": (X_VAL, Y_VAL.astype(int))},
+            TypeError,
+            r"y_val must be float32 or float64",
+        ),
         ({"validation": (X_VAL, Y_VAL + 2)}, ValueError, r"validation could not be measured"),
         ({"metrics": tc.metrics.localization_report}, ValueError, r"pass validation="),
         (
@@ -177,10 +181,18 @@ X_VAL, Y_VAL = tiny_localization_problem(n=12, seed=3)
         (
             {"lr_schedule": nan_after_two_epochs, "epochs": 3},
             ValueError,
-            r"lr_schedule\(2\) returned nan",
+            r"lr_schedule\(2\) must be a finite number > 0, got nan",
         ),
-        ({"lr_schedule": lambda epoch: -0.1}, ValueError, r"lr_schedule\(0\) returned -0.1"),
-        ({"lr_schedule": lambda epoch: "0.1"}, TypeError, r"lr_schedule\(0\) must return a num"),
+        (
+            {"lr_schedule": lambda epoch: -0.1},
+            ValueError,
+            r"lr_schedule\(0\) must be a finite number > 0, got -0.1",
+        ),
+        (
+            {"lr_schedule": lambda epoch: "0.1"},
+            TypeError,
+            r"lr_schedule\(0\) must be a real number",
+        ),
         ({"lr_schedule": 0.1}, TypeError, r"lr_schedule must be a function"),
         ({"augment": "flips"}, TypeError, r"augment must be a function"),
     ],

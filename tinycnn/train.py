@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from tinycnn.checks import positive_int
+from tinycnn.checks import float_array, positive_int, real_number
 
 PROGRESS_UPDATES = 20
 """At most this many redraws of an epoch's progress bar (and at most two a second): the bar
@@ -99,6 +99,8 @@ def fit(
             file=sys.stdout,
             miniters=max(1, batches_per_epoch // PROGRESS_UPDATES),
             mininterval=0.5,
+            # tqdm's monitor would otherwise redraw every batch after a slow stretch (10 s).
+            maxinterval=math.inf,
         )
         with bar:
             batch_losses = []
@@ -182,7 +184,7 @@ def _json_number(value):
 def _check_output_map(model, loss):
     """model.output must be loss.output: the map from raw output to the lecture's vector."""
     model_output = getattr(model, "output", None)
-    if _output_config(model_output) != _output_config(loss.output):
+    if model_output != loss.output:
         raise ValueError(
             f"model.output is {model_output!r}, but {type(loss).__name__} reads the raw output "
             f"as {loss.output!r}: build the model with the loss's output map, e.g. "
@@ -191,14 +193,9 @@ def _check_output_map(model, loss):
         )
 
 
-def _output_config(output):
-    get_config = getattr(output, "get_config", None)
-    return get_config() if callable(get_config) else output
-
-
 def _check_training_data(x, y):
-    for name, array in (("x", x), ("y", y)):
-        _check_float_array(array, name)
+    float_array(x, "x")
+    float_array(y, "y")
     if x.ndim < 2 or y.ndim != 2:
         raise ValueError(
             f"x must be images (N, C, H, W) and y targets (N, D), got shapes "
@@ -219,8 +216,8 @@ def _check_validation(validation, x, y):
             f"validation must be a pair (x_val, y_val), got {type(validation).__name__}"
         )
     x_val, y_val = validation
-    _check_float_array(x_val, "validation's x_val")
-    _check_float_array(y_val, "validation's y_val")
+    float_array(x_val, "validation's x_val")
+    float_array(y_val, "validation's y_val")
     for name, array, like, what in (("x_val", x_val, x, "images"), ("y_val", y_val, y, "targets")):
         if array.shape[1:] != like.shape[1:]:
             raise ValueError(
@@ -281,23 +278,5 @@ def _learning_rates(lr_schedule, epochs):
         )
     rates = []
     for epoch in range(epochs):
-        lr = lr_schedule(epoch)
-        if isinstance(lr, (bool, np.bool_)) or not isinstance(lr, numbers.Real):
-            raise TypeError(
-                f"lr_schedule({epoch}) must return a number, got {type(lr).__name__}: {lr!r}"
-            )
-        if not (math.isfinite(lr) and lr > 0):
-            raise ValueError(
-                f"lr_schedule({epoch}) returned {lr!r}: a learning rate must be a finite number > 0"
-            )
-        rates.append(float(lr))
+        rates.append(real_number(lr_schedule(epoch), f"lr_schedule({epoch})", low=0, low_open=True))
     return rates
-
-
-def _check_float_array(array, name):
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(array).__name__}")
-    if not np.issubdtype(array.dtype, np.floating):
-        raise TypeError(
-            f"{name} must be a float array (float32 or float64), got dtype {array.dtype}"
-        )
