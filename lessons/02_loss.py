@@ -224,14 +224,14 @@ print(f"rel_error(backward, numerical): {tc.gradcheck.rel_error(analytic, numeri
 
 # %%
 raw_outputs = np.linspace(-8, 8, 401)
-p_c = tc.outputs.sigmoid(raw_outputs)
+p_c = tc.functional.sigmoid(raw_outputs)
 losses_for_p_c = {
     "1. lecture: (ŷ_1 - 1)², p_c = ŷ_1": ((raw_outputs - 1) ** 2, 2 * (raw_outputs - 1)),
     "2. squared error after σ: (σ(z) - 1)²": ((p_c - 1) ** 2, 2 * (p_c - 1) * p_c * (1 - p_c)),
     "3. cross-entropy after σ: -log σ(z)": (-np.log(p_c), p_c - 1),
 }
 z = -6.0
-p_at_z = float(tc.outputs.sigmoid(z))
+p_at_z = float(tc.functional.sigmoid(z))
 print("slopes for an image with an object that the network is sure is empty:")
 print(f"  1. lecture, at ŷ_1 = 0 (p_c = 0):      {2 * (0 - 1):.4f}")
 print(f"  2. squared error after σ, at z = {z:g}: {2 * (p_at_z - 1) * p_at_z * (1 - p_at_z):.4f}"
@@ -311,9 +311,9 @@ print("backward() =\n", analytic)
 # The library does not compute the loss the way `practical_loss` does. log σ(z) by way of
 # σ(z) = 1 / (1 + e^(-z)) breaks for a large logit: e^800 overflows to inf, σ rounds to exactly
 # 0, its log is -inf, and the softmax's inf / inf is nan. `tc.losses` uses forms that are equal
-# on paper but never round to 0 first: BCE(z, p) = log(1 + e^z) - p z, computed with
-# `np.logaddexp`, and a softmax cross-entropy that subtracts the largest logit before
-# exponentiating.
+# on paper but never round to 0 first, from `tc.functional`: `binary_cross_entropy`,
+# BCE(z, p) = log(1 + e^z) - p z computed with `np.logaddexp`, and `softmax_cross_entropy`,
+# which subtracts the largest logit before exponentiating.
 
 # %%
 huge = np.array([[-800.0, 0.5, 0.6, 0.3, 0.5, 0.0, 800.0, 0.0]])  # "surely empty", but a car

@@ -223,7 +223,7 @@ history = tc.train.fit(
     seed=0,
 )
 training_seconds = time.perf_counter() - training_started
-print(f"training took {training_seconds:.0f} s ({epochs} epochs of {n_train:,} images)")
+print(f"training took {training_seconds:.0f} s ({epochs} epochs of {n_train:,} images each)")
 
 # %% [markdown]
 # ## Training curves
@@ -459,7 +459,8 @@ right.axvline(1, color="0.4", linestyle=":", label="sum = 1")
 right.set_title("sum of the class scores, scenes with an object")
 right.set_xlabel("c_1 + c_2 + c_3")
 for ax in (left, right):
-    ax.set_ylabel("scenes")
+    ax.set_yscale("log")  # the few scenes far from the peaks stay visible
+    ax.set_ylabel("scenes (log scale)")
     ax.legend(fontsize=8)
 figure.savefig(args.out / "04_squared_loss.png", dpi=120)
 figure

@@ -153,7 +153,7 @@ history = tc.train.fit(
     seed=0,
 )
 training_seconds = time.perf_counter() - training_started
-print(f"training took {training_seconds:.0f} s ({epochs} epochs of {n_train:,} images)")
+print(f"training took {training_seconds:.0f} s ({epochs} epochs of {n_train:,} images each)")
 
 # %% [markdown]
 # is_face is the easy half: its validation accuracy is near 100% after an epoch or two. The

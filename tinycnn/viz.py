@@ -17,6 +17,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from tinycnn.boxes import center_to_corners
+from tinycnn.checks import positive_int
 from tinycnn.data.scenes import CLASS_NAMES
 from tinycnn.targets import BOX, CLASSES, IS_FACE, P_C, POINTS
 
@@ -96,7 +97,7 @@ def show_worst(images, y_true, y_pred, errors, kind="localization", count=8, nco
     """
     if kind not in ("localization", "landmarks"):
         raise ValueError(f"kind must be 'localization' or 'landmarks', got {kind!r}")
-    count = _positive_count(count, "count")
+    count = positive_int(count, "count")
     images = _grayscale_batch(images)
     errors = _float_array(errors, "errors")
     if errors.shape != (len(images),):
@@ -142,7 +143,7 @@ def plot_history(history, path=None, ncols=3):
             raise ValueError(f"history[{name!r}] must be a non-empty list of numbers")
         quantity = name.removeprefix("val_") if isinstance(name, str) else str(name)
         panels.setdefault(quantity, {})[name] = curve
-    ncols = _positive_count(ncols, "ncols")
+    ncols = positive_int(ncols, "ncols")
     columns = min(ncols, len(panels))
     rows = math.ceil(len(panels) / columns)
     figure = Figure(figsize=(4.2 * columns, 3.2 * rows), layout="constrained")
@@ -232,7 +233,7 @@ def _image_grid(images, ncols, cmap="gray", vmin=0.0, vmax=1.0):
     """A figure with images (N, H, W) shown in a grid of ncols columns, in pixel coordinates:
     pixel (row i, column j) covers [j, j + 1) x [i, i + 1), as in the datasets.
     Returns the figure and the N axes that hold an image."""
-    ncols = _positive_count(ncols, "ncols")
+    ncols = positive_int(ncols, "ncols")
     if len(images) == 0:
         raise ValueError("images must hold at least one image")
     columns = min(ncols, len(images))
@@ -374,12 +375,6 @@ def _ticks(count, tile_size):
     indices = range(0, count, 1 if count <= 16 else 4)
     positions = [index * tile_size + (tile_size - 2) / 2 for index in indices]
     return positions, [str(index) for index in indices]
-
-
-def _positive_count(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _saved(figure, path):
