@@ -214,7 +214,10 @@ def restore_lesson_downloads(app):
         if not script.exists():
             continue
         page = script.with_suffix(".rst")
-        page.write_text(terminal_lines(page.read_text(encoding="utf-8")), encoding="utf-8")
+        # Bytes, not text: reading text would already have turned each carriage return into a
+        # line break.
+        rest = terminal_lines(page.read_bytes().decode("utf-8"))
+        page.write_bytes(rest.encode("utf-8"))
         shutil.copyfile(lesson, script)
         notebook = jupytext.read(lesson, fmt="py:percent")
         # As in every sphinx-gallery notebook: Jupyter shows a matplotlib Figure that ends a cell
