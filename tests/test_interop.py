@@ -119,7 +119,7 @@ def test_bad_models(torch):
         pass
 
     with pytest.raises(TypeError, match=r"model.layers\[1\] is a Swish, which to_torch cannot "
-                                        r"convert \(it converts Conv2D, Dense"):
+                                        r"convert \(it converts Conv2D, MaxPool2D, Dense"):
         to_torch(tc.Sequential([tc.Flatten(), Swish()]))
     mixed = tc.Sequential([tc.Flatten(), tc.Dense(4, 3, rng=0),
                            tc.Dense(3, 2, dtype=np.float64, rng=0)])

@@ -64,10 +64,10 @@ def test_mismatched_shapes(tmp_path):
     tc.save(tc.Sequential([tc.Dense(3, 2, rng=0)]), path)
     with np.load(path) as archive:
         entries = dict(archive)
-    entries["layers.0.W"] = np.zeros((4, 2), dtype=np.float32)
+    entries["layers.0.params.W"] = np.zeros((4, 2), dtype=np.float32)
     np.savez(path, **entries)
-    with pytest.raises(ValueError, match=r"layers.0.W has shape \(4, 2\), but Dense\(3, 2\) "
-                                         r"needs \(3, 2\)"):
+    with pytest.raises(ValueError, match=r"layers.0.params.W has shape \(4, 2\), but layer 0 "
+                                         r"Dense\(3, 2\) needs \(3, 2\)"):
         tc.load(path)
 
 

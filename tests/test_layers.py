@@ -212,14 +212,28 @@ def test_bad_input_types():
     (lambda: tc.Conv2D(1, 2, 0), r"kernel_size must be a positive integer"),
     (lambda: tc.Conv2D(1, 2, 3, stride=0), r"stride must be a positive integer, got 0"),
     (lambda: tc.Conv2D(1, 2, 3, padding=-1), r"padding must be a non-negative integer"),
-    (lambda: tc.Conv2D(1, 2, 2.5), r"kernel_size must be a positive integer, got 2.5"),
     (lambda: tc.MaxPool2D(2, stride=0), r"stride must be a positive integer"),
     (lambda: tc.Dense(0, 2), r"in_features must be a positive integer"),
-    (lambda: tc.Dropout(1.0), r"p \(the probability of dropping a unit\) must be in \[0, 1\)"),
-    (lambda: tc.LeakyReLU(-0.1), r"negative_slope must be in \[0, 1\)"),
+    (lambda: tc.Dropout(1.0), r"p \(the probability of dropping a unit\) must be a number in "
+     r"\[0, 1\)"),
+    (lambda: tc.LeakyReLU(-0.1), r"negative_slope must be a number in \[0, 1\)"),
+    (lambda: tc.LeakyReLU(np.inf), r"negative_slope must be a number in \[0, 1\)"),
 ])
 def test_bad_constructor_arguments(make_layer, message):
     with pytest.raises(ValueError, match=message):
+        make_layer()
+
+
+@pytest.mark.parametrize("make_layer, message", [
+    (lambda: tc.Conv2D(1, 2, 2.5), r"kernel_size must be a positive integer, got 2.5"),
+    (lambda: tc.Conv2D(1, 2, 3, padding=None), r"padding must be a non-negative integer"),
+    (lambda: tc.Dense("3", 2), r"in_features must be a positive integer, got '3'"),
+    (lambda: tc.Dropout("0.5"), r"p \(the probability of dropping a unit\) must be a real number"),
+    (lambda: tc.LeakyReLU(None), r"negative_slope must be a real number, got None"),
+    (lambda: tc.LeakyReLU(np.array([0.1])), r"negative_slope must be a real number"),
+])
+def test_constructor_arguments_of_the_wrong_type(make_layer, message):
+    with pytest.raises(TypeError, match=message):
         make_layer()
 
 

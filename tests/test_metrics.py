@@ -134,10 +134,12 @@ def test_localization_metrics_reject_bad_input(y_pred, y_true, match):
 
 
 @pytest.mark.parametrize("metric", [pc_accuracy, correct_localization_rate, localization_report])
-@pytest.mark.parametrize("threshold", [-0.1, 1.5, np.nan, "0.5"])
+@pytest.mark.parametrize("threshold", [-0.1, 1.5, np.nan])
 def test_localization_metrics_reject_thresholds_outside_0_1(metric, threshold):
     with pytest.raises(ValueError, match=r"threshold must be a number in \[0, 1\]"):
         metric(np.zeros((2, 7)), GOOD_TRUE, threshold=threshold)
+    with pytest.raises(TypeError, match=r"threshold must be a real number, got '0.5'"):
+        metric(np.zeros((2, 7)), GOOD_TRUE, threshold="0.5")
 
 
 def test_correct_localization_rate_checks_its_iou_threshold():

@@ -52,9 +52,53 @@ def test_optimizers_fit_a_linear_map(make_optimizer):
 
 def test_bad_arguments():
     model = tc.Sequential([tc.Dense(2, 2)])
-    with pytest.raises(ValueError, match="lr must be positive"):
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
         tc.optim.SGD(model, lr=0)
-    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"momentum must be a number in \[0, 1\)"):
         tc.optim.SGD(model, momentum=1.0)
     with pytest.raises(ValueError, match=r"call model.backward before optimizer.step"):
         tc.optim.Adam(model).step()
+
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda model: tc.optim.Adam(model, eps=0), ValueError, r"eps must be a finite number > 0"),
+    (lambda model: tc.optim.Adam(model, eps=-1e-8), ValueError, r"eps must be a finite number > 0"),
+    (lambda model: tc.optim.Adam(model, lr=np.inf), ValueError, r"lr must be a finite number > 0"),
+    (lambda model: tc.optim.Adam(model, lr=np.nan), ValueError, r"lr must be a finite number"),
+    (lambda model: tc.optim.Adam(model, beta1=1.0), ValueError, r"beta1 must be a number in"),
+    (lambda model: tc.optim.Adam(model, beta2=-0.1), ValueError, r"beta2 must be a number in"),
+    (lambda model: tc.optim.SGD(model, momentum=np.nan), ValueError, r"momentum must be a number"),
+    (lambda model: tc.optim.SGD(model, lr="0.1"), TypeError, r"lr must be a real number"),
+    (lambda model: tc.optim.SGD(model, lr=None), TypeError, r"lr must be a real number"),
+    (lambda model: tc.optim.Adam(model, eps=np.array([1e-8])), TypeError, r"eps must be a real"),
+    (lambda model: tc.optim.SGD(None), TypeError, r"model must be a tinycnn Sequential"),
+])
+def test_every_setting_is_checked_at_construction(make, error, match):
+    with pytest.raises(error, match=match):
+        make(tc.Sequential([tc.Dense(2, 2)]))
+
+
+@pytest.mark.parametrize("value, error", [
+    (np.nan, ValueError), (-0.1, ValueError), (0.0, ValueError), (np.inf, ValueError),
+    ("fast", TypeError), (None, TypeError)])
+def test_lr_can_only_be_set_to_a_finite_positive_number(value, error):
+    optimizer = tc.optim.SGD(tc.Sequential([tc.Dense(2, 2)]), lr=0.1)
+    with pytest.raises(error, match="lr must be"):
+        optimizer.lr = value
+    assert optimizer.lr == 0.1
+    optimizer.lr = np.float32(0.5)
+    assert optimizer.lr == 0.5 and type(optimizer.lr) is float
+
+
+def test_adam_keeps_params_finite_on_a_zero_gradient():
+    model = tc.Sequential([tc.Dense(2, 2, rng=0)])
+    model.layers[0].grads = {"W": np.zeros((2, 2), np.float32), "b": np.zeros(2, np.float32)}
+    tc.optim.Adam(model).step()
+    assert all(np.isfinite(param).all() for _, _, param, _ in model.parameters())
+
+
+def test_a_gradient_of_the_wrong_shape_is_refused():
+    model = tc.Sequential([tc.Dense(2, 2, rng=0)])
+    model.layers[0].grads = {"W": np.zeros((3, 2), np.float32), "b": np.zeros(2, np.float32)}
+    with pytest.raises(ValueError, match=r"grads\['W'\] must be an array of the param's shape"):
+        tc.optim.SGD(model).step()

@@ -61,10 +61,21 @@ def test_encode_localization_rejects_bad_labels_and_boxes(label, box, match):
         encode_localization(label, box, num_classes=3)
 
 
-@pytest.mark.parametrize("num_classes", [0, -2, 2.0, None])
-def test_encode_localization_needs_a_positive_class_count(num_classes):
-    with pytest.raises(ValueError, match="num_classes must be a positive integer"):
+@pytest.mark.parametrize("num_classes, error", [
+    (0, ValueError), (-2, ValueError), (2.0, TypeError), (None, TypeError)])
+def test_encode_localization_needs_a_positive_class_count(num_classes, error):
+    with pytest.raises(error, match="num_classes must be a positive integer"):
         encode_localization(None, None, num_classes)
+
+
+@pytest.mark.parametrize("dtype", [int, np.int32, np.uint8, bool, np.complex128, None])
+def test_encoders_refuse_dtypes_that_cannot_hold_the_box(dtype):
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        encode_localization(0, (0.5, 0.5, 0.25, 0.25), 3, dtype=dtype)
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        encode_localization_batch(np.array([0]), np.full((1, 4), 0.5), 3, dtype=dtype)
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        encode_landmarks(None, dtype=dtype)
 
 
 @given(st.data(), st.integers(1, 5))

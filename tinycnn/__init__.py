@@ -5,6 +5,8 @@ The package reads like a table of contents:
     kernels              the hot loops: plain reference versions and their numba twins
     boxes                box formats and intersection over union
     targets, outputs     the lecture's vectors, and how raw network output maps to them
+    functional           sigmoid, softmax and the cross-entropies, each numerically stable
+    checks               the argument checks every public function uses
     losses, metrics      what training minimises, and what a learner measures
     optim, train         SGD and Adam; fit
     gradcheck            backprop checked against central differences
@@ -13,17 +15,35 @@ The package reads like a table of contents:
     interop              to PyTorch (optional)
 """
 
+# isort: off
 from tinycnn import threads  # noqa: F401  (first: sets the thread pools before numba starts)
 from tinycnn import allocator  # noqa: F401  (keeps freed arrays for reuse: fewer page faults)
-from tinycnn import boxes, data, gradcheck, losses, metrics, networks, optim, outputs, targets, train
+# isort: on
+from tinycnn import (
+    boxes,
+    checks,
+    data,
+    functional,
+    gradcheck,
+    losses,
+    metrics,
+    networks,
+    optim,
+    outputs,
+    targets,
+    train,
+)
 from tinycnn.io import load, save
-from tinycnn.layers import (Conv2D, Dense, Dropout, Flatten, LeakyReLU, MaxPool2D, ReLU, Sigmoid,
-                            Tanh)
+from tinycnn.layers import Layer
 from tinycnn.model import Sequential
 
-__all__ = ["Conv2D", "Dense", "Dropout", "Flatten", "LeakyReLU", "MaxPool2D", "ReLU", "Sigmoid",
-           "Tanh", "Sequential", "save", "load", "boxes", "data", "gradcheck", "losses", "metrics",
-           "networks", "optim", "outputs", "targets", "train", "viz"]
+LAYERS = {name: cls for name, cls in Layer.registry.items() if "." not in name}
+"""tinycnn's own layers by name, as registered by their classes: each is exported as tc.<name>."""
+globals().update(LAYERS)
+
+__all__ = ["Layer", "Sequential", "save", "load", "boxes", "checks", "data", "functional"]
+__all__ += ["gradcheck", "losses", "metrics", "networks", "optim", "outputs", "targets", "train"]
+__all__ += ["viz", *LAYERS]
 
 
 def __getattr__(name):

@@ -18,16 +18,19 @@ Both compute the same function in the same layout (N, C, H, W), so for the same 
 which is what PyTorch's losses on logits (`nn.BCEWithLogitsLoss`, `nn.CrossEntropyLoss`) expect.
 For the lecture's vector, apply the map to the result: `model.output(raw.detach().numpy())`.
 
-Two differences at the edges: Dropout draws its own random masks in each framework, and tinycnn's
-ReLU maps NaN to 0 where PyTorch's keeps NaN.
+One difference at the edges: Dropout draws its own random masks in each framework. (NaN stays NaN
+through both frameworks' ReLU.)
+
+Each layer says how it maps to PyTorch in its own `torch_module` method, next to its forward and
+backward; a layer class that does not define one (a user's subclass may compute something else)
+is refused rather than guessed at.
 
 PyTorch is optional: `pip install "tinycnn[torch]"`. It is imported when `to_torch` is called.
 """
 
 import numpy as np
 
-from tinycnn.layers import (Conv2D, Dense, Dropout, Flatten, LeakyReLU, MaxPool2D, ReLU, Sigmoid,
-                            Tanh)
+from tinycnn.layers import Layer
 from tinycnn.model import Sequential
 
 
@@ -35,22 +38,32 @@ def to_torch(model):
     """The `torch.nn.Sequential` equivalent of a tinycnn `Sequential`, its weights copied."""
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a tinycnn Sequential, got {type(model).__name__}")
+    for index, layer in enumerate(model.layers):
+        if not converts(type(layer)):
+            known = ", ".join(name for name, cls in Layer.registry.items() if converts(cls))
+            raise TypeError(
+                f"model.layers[{index}] is a {type(layer).__name__}, which to_torch "
+                f"cannot convert (it converts {known})"
+            )
+        layer.check_arrays()
     try:
         import torch
     except ImportError as error:
-        raise ImportError('to_torch needs PyTorch, an optional dependency: pip install '
-                          '"tinycnn[torch]"') from error
+        raise ImportError(
+            'to_torch needs PyTorch, an optional dependency: pip install "tinycnn[torch]"'
+        ) from error
     dtype = getattr(torch, _model_dtype(model).name)
     modules = []
-    for index, layer in enumerate(model.layers):
-        if type(layer) not in CONVERTERS:
-            known = ", ".join(layer_type.__name__ for layer_type in CONVERTERS)
-            raise TypeError(f"model.layers[{index}] is a {type(layer).__name__}, which to_torch "
-                            f"cannot convert (it converts {known})")
-        module = CONVERTERS[type(layer)](torch, layer, dtype)
+    for layer in model.layers:
+        module = layer.torch_module(torch, dtype)
         module.train(layer.training)
         modules.append(module)
     return torch.nn.Sequential(*modules)
+
+
+def converts(layer_type):
+    """Whether to_torch converts layers of this exact class: it defines its own torch_module."""
+    return "torch_module" in vars(layer_type)
 
 
 def _model_dtype(model):
@@ -66,40 +79,3 @@ def _model_dtype(model):
         found = ", ".join(f"{dtype.name} in {where}" for dtype, where in dtypes.items())
         raise ValueError(f"model must use one dtype to be converted, found {found}")
     return next(iter(dtypes), np.dtype(np.float32))
-
-
-def _conv2d(torch, layer, dtype):
-    module = torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
-                             stride=layer.stride, padding=layer.padding, dtype=dtype)
-    _copy(torch, module.weight, layer.params["W"])
-    _copy(torch, module.bias, layer.params["b"])
-    return module
-
-
-def _linear(torch, layer, dtype):
-    module = torch.nn.Linear(layer.in_features, layer.out_features, dtype=dtype)
-    _copy(torch, module.weight, layer.params["W"].T)  # PyTorch keeps (out, in): x @ weight.T + b
-    _copy(torch, module.bias, layer.params["b"])
-    return module
-
-
-def _copy(torch, parameter, array):
-    """parameter <- array, copied: the two models do not share memory."""
-    with torch.no_grad():
-        parameter.copy_(torch.from_numpy(array))
-
-
-CONVERTERS = {
-    Conv2D: _conv2d,
-    Dense: _linear,
-    MaxPool2D: lambda torch, layer, dtype: torch.nn.MaxPool2d(layer.kernel_size,
-                                                              stride=layer.stride),
-    Flatten: lambda torch, layer, dtype: torch.nn.Flatten(),
-    ReLU: lambda torch, layer, dtype: torch.nn.ReLU(),
-    LeakyReLU: lambda torch, layer, dtype: torch.nn.LeakyReLU(layer.negative_slope),
-    Sigmoid: lambda torch, layer, dtype: torch.nn.Sigmoid(),
-    Tanh: lambda torch, layer, dtype: torch.nn.Tanh(),
-    Dropout: lambda torch, layer, dtype: torch.nn.Dropout(layer.p),
-}
-"""For each tinycnn layer type: (torch, layer, torch dtype) -> the equivalent torch.nn module.
-Exact types: a subclass may compute something else, so it is refused rather than guessed at."""

@@ -1,76 +1,411 @@
 """Saving and loading a model: architecture and weights in one .npz file, no pickle.
 
-The file holds
-- "tinycnn_format": the format version;
-- "architecture": JSON text naming each layer with its constructor arguments, and the output map;
-- "layers.<i>.<name>": each parameter array, e.g. "layers.0.W".
+The file is a zip archive of .npy members (what `numpy.savez` writes):
+- "tinycnn_format": the format version, an integer (FORMAT_VERSION);
+- "architecture": JSON text naming each layer's type with its constructor arguments, and the
+  output map;
+- "layers.<i>.params.<name>": each parameter array, e.g. "layers.0.params.W";
+- "layers.<i>.state.<name>": each state array, e.g. "layers.3.state.running_mean".
+Format 1 (before state existed) named the parameters "layers.<i>.<name>"; `load` still reads it.
 
-It is read with `allow_pickle=False`, so loading a file never runs code from it.
+What the two functions promise:
+- `save` is atomic. It checks everything first (every array is a finite float32 or float64
+  array of the shape its layer expects; every layer can be rebuilt by `load`), then writes a
+  temporary file in the same folder, flushes it to disk and renames it over `path`. A failure at
+  any point leaves the previous file byte for byte, and no temporary file behind.
+- `load` is cheap and strict. It reads the zip directory and each member's .npy header before
+  decompressing anything, builds the layers without drawing weights, and refuses unknown or
+  missing members, dtypes other than float32/float64, shapes the architecture does not expect,
+  sizes the header does not account for, and non-finite weights. Every malformed file gets a
+  ValueError that names the file and what is wrong. Loading never runs code from the file
+  (no pickle) and never allocates more than the arrays the architecture declares.
 """
 
+import contextlib
 import json
+import math
+import os
+import tempfile
 import zipfile
 
 import numpy as np
 
-from tinycnn.layers import LAYER_TYPES
+from tinycnn.checks import FLOAT_DTYPES
+from tinycnn.layers import Layer
 from tinycnn.model import Sequential
-from tinycnn.outputs import output_from_config
+from tinycnn.outputs import OutputMap, output_from_config
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The layout `save` writes."""
+
+READABLE_VERSIONS = (1, 2)
+"""The layouts `load` reads: 1 (params only) and 2 (params and state)."""
+
+MAX_ARCHITECTURE_CHARS = 1_000_000
+"""Longest architecture JSON `load` reads (a network of thousands of layers fits easily)."""
+
+MAX_NESTING = 8
+"""Deepest nesting of lists/dicts accepted in a layer's config."""
+
+_DEFLATE_MAX_RATIO = 1100
+"""Deflate cannot shrink data more than about 1032:1; a member claiming more is lying."""
+
+
+class _Malformed(Exception):
+    """What is wrong with a file; `load` turns it into a ValueError naming the file."""
 
 
 def save(model, path):
-    """Write `model` (a Sequential) to `path` (".npz" is appended by numpy if missing)."""
+    """Write `model` (a Sequential) to `path`, atomically; ".npz" is appended if missing.
+
+    Returns the path written. Raises TypeError/ValueError, before anything is written, for a
+    model that `load` could not read back.
+    """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a tinycnn Sequential, got {type(model).__name__}")
-    for index, layer in enumerate(model.layers):
-        if type(layer).__name__ not in LAYER_TYPES:
-            raise TypeError(f"model.layers[{index}] is a {type(layer).__name__}, which save does "
-                            f"not know how to rebuild (known: {', '.join(LAYER_TYPES)})")
-    architecture = {
-        "layers": [{"type": type(layer).__name__, "config": layer.get_config()}
-                   for layer in model.layers],
-        "output": model.output.get_config(),
+    target = _npz_path(path)
+    members = {
+        "tinycnn_format": np.array(FORMAT_VERSION, dtype=np.int64),
+        "architecture": np.array(json.dumps(_architecture(model), allow_nan=False)),
     }
-    arrays = {f"layers.{index}.{name}": param for index, layer in enumerate(model.layers)
-              for name, param in layer.params.items()}
-    np.savez(path, tinycnn_format=np.array(FORMAT_VERSION),
-             architecture=np.array(json.dumps(architecture)), **arrays)
+    for index, layer in enumerate(model.layers):
+        layer.check_arrays()
+        for kind in ("params", "state"):
+            for name, array in getattr(layer, kind).items():
+                if not np.isfinite(array).all():
+                    raise ValueError(
+                        f"model.layers[{index}] {layer!r}: {kind}[{name!r}] holds NaN or inf, "
+                        "which load would refuse; the model cannot be saved as it is"
+                    )
+                members[f"layers.{index}.{kind}.{name}"] = array
+    _write_atomically(target, members)
+    return target
 
 
 def load(path):
-    """Rebuild the model saved at `path`, weights and output map included."""
+    """Rebuild the model saved at `path` (".npz" appended if missing), weights, state and output
+    map included. ValueError naming the file for anything that is not a valid tinycnn model."""
+    path = _npz_path(path, for_reading=True)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no tinycnn model at {path}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as error:
-        if isinstance(error, FileNotFoundError):
-            raise
-        raise ValueError(f"{path} is not a readable .npz file (truncated or not a tinycnn "
-                         f"model): {error}") from error
-    if "tinycnn_format" not in arrays or "architecture" not in arrays:
-        raise ValueError(f"{path} is not a tinycnn model: it lacks the 'tinycnn_format' and "
-                         "'architecture' entries that tinycnn.save writes")
-    version = int(arrays.pop("tinycnn_format"))
-    if version != FORMAT_VERSION:
-        raise ValueError(f"{path} has tinycnn format {version}; this version reads {FORMAT_VERSION}")
-    architecture = json.loads(str(arrays.pop("architecture")))
+        return _load(path)
+    except _Malformed as error:
+        raise ValueError(f"{path}: {error}") from None
+    except Exception as error:  # a damaged zip makes zipfile fail in many ways, none of them ours
+        raise ValueError(
+            f"{path} is not a readable .npz file, so not a tinycnn model "
+            f"({type(error).__name__}: {error})"
+        ) from error
+
+
+# --- save --------------------------------------------------------------------------------------
+
+
+def _architecture(model):
+    """The JSON-ready description of model, each layer checked to be rebuildable by load."""
     layers = []
-    for index, entry in enumerate(architecture["layers"]):
-        if entry["type"] not in LAYER_TYPES:
-            raise ValueError(f"{path}: layer {index} has unknown type {entry['type']!r}")
-        layer = LAYER_TYPES[entry["type"]](**entry["config"])
-        for name, param in layer.params.items():
-            key = f"layers.{index}.{name}"
-            if key not in arrays:
-                raise ValueError(f"{path}: the weights {key!r} of {layer!r} are missing")
-            saved = arrays.pop(key)
-            if saved.shape != param.shape:
-                raise ValueError(f"{path}: {key} has shape {saved.shape}, but {layer!r} needs "
-                                 f"{param.shape}")
-            param[...] = saved
-        layers.append(layer)
-    if arrays:
-        raise ValueError(f"{path} holds arrays that no layer uses: {', '.join(sorted(arrays))}")
-    return Sequential(layers, output=output_from_config(architecture["output"]))
+    for index, layer in enumerate(model.layers):
+        cls = type(layer)
+        if Layer.registry.get(cls.type_name) is not cls:
+            raise TypeError(
+                f"model.layers[{index}] is a {cls.__qualname__} that load could not find again: "
+                f"the name {cls.type_name!r} now belongs to another class (was it redefined?)"
+            )
+        config = layer.get_config()
+        try:
+            config = json.loads(json.dumps(config, allow_nan=False))
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"model.layers[{index}] {layer!r}: get_config() must give JSON-serialisable, "
+                f"finite values, got {config!r} ({error})"
+            ) from error
+        cls.from_config(config)  # the constructor refuses now what load would refuse later
+        layers.append({"type": cls.type_name, "config": config})
+    if not isinstance(model.output, OutputMap):
+        raise TypeError(f"model.output must be a tinycnn output map, got {model.output!r}")
+    return {"layers": layers, "output": model.output.get_config()}
+
+
+def _write_atomically(target, members):
+    """Write members {key: array} as an .npz at target via a fsynced temporary file."""
+    directory = os.path.dirname(os.path.abspath(target))
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+                for key, array in members.items():
+                    with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, array, allow_pickle=False)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, _file_mode(target))
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    _sync_directory(directory)
+
+
+def _file_mode(target):
+    """The old file's permissions, or what a plain open() would give a new one."""
+    with contextlib.suppress(FileNotFoundError):
+        return os.stat(target).st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _sync_directory(directory):
+    """Make the rename itself durable, where the system allows it."""
+    with contextlib.suppress(OSError, AttributeError):
+        descriptor = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def _npz_path(path, for_reading=False):
+    """path with ".npz" appended if it does not end so, as numpy.savez does. For reading, an
+    existing file named exactly `path` is taken as it is."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    path = os.fspath(path)
+    if isinstance(path, bytes):
+        raise TypeError("path must be a str or os.PathLike of str, got bytes")
+    if path.endswith(".npz") or (for_reading and os.path.isfile(path)):
+        return path
+    return path + ".npz"
+
+
+# --- load --------------------------------------------------------------------------------------
+
+
+def _load(path):
+    with open(path, "rb") as file:
+        if file.read(6) == b"\x93NUMPY":
+            raise _Malformed("is a plain .npy array, not a tinycnn model (.npz archive)")
+    with zipfile.ZipFile(path) as archive:
+        members = _members(archive)
+        version = _read_version(archive, members)
+        architecture = _read_architecture(archive, members)
+        layers = [_build_layer(index, entry) for index, entry in enumerate(architecture["layers"])]
+        expected = _expected_members(layers, version)
+        unknown = sorted(set(members) - set(expected) - {"tinycnn_format", "architecture"})
+        if unknown:
+            raise _Malformed(f"holds members that no layer uses: {', '.join(unknown[:10])}")
+        missing = [key for key in expected if key not in members]
+        if missing:
+            raise _Malformed(f"lacks the arrays {', '.join(missing[:10])} that its layers need")
+        headers = {key: _read_header(archive, members[key], key) for key in expected}
+        for key, (index, _, _, shape) in expected.items():
+            member_shape = headers[key][0]
+            if member_shape != shape:
+                raise _Malformed(
+                    f"{key} has shape {member_shape}, but layer {index} {layers[index]!r} needs "
+                    f"{shape}"
+                )
+        for key, (index, kind, name, _) in expected.items():
+            array = _read_array(archive, members[key], key, headers[key], layers[index])
+            getattr(layers[index], kind)[name] = array
+    for layer in layers:
+        layer.check_arrays()
+    try:
+        output = output_from_config(architecture["output"])
+        return Sequential(layers, output=output)
+    except (TypeError, ValueError) as error:
+        raise _Malformed(f"its output map does not fit: {error}") from error
+
+
+def _members(archive):
+    """{key: ZipInfo} for the archive's .npy members, the zip directory checked."""
+    members = {}
+    for info in archive.infolist():
+        if not info.filename.endswith(".npy"):
+            raise _Malformed(f"holds {info.filename!r}, which is not a .npy member")
+        key = info.filename[: -len(".npy")]
+        if key in members:
+            raise _Malformed(f"holds the member {info.filename!r} twice")
+        if info.flag_bits & 0x1:
+            raise _Malformed(f"member {info.filename!r} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _Malformed(f"member {info.filename!r} uses an unsupported compression")
+        stored = info.compress_type == zipfile.ZIP_STORED
+        if (stored and info.file_size != info.compress_size) or (
+            info.file_size > _DEFLATE_MAX_RATIO * info.compress_size + 1024
+        ):
+            raise _Malformed(
+                f"member {info.filename!r} claims {info.file_size} bytes from "
+                f"{info.compress_size} compressed: more than any real compression gives"
+            )
+        members[key] = info
+    return members
+
+
+def _read_header(archive, info, key):
+    """(shape, dtype, fortran_order, header_length) of a member, decompressing only its header.
+    The member's size in the zip directory must be exactly header + data."""
+    with archive.open(info) as member:
+        try:
+            version = np.lib.format.read_magic(member)
+        except ValueError as error:
+            raise _Malformed(f"member {key} is not a .npy array ({error})") from error
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(member)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(member)
+        else:
+            raise _Malformed(f"member {key} has .npy format version {version}; 1.0 or 2.0 needed")
+        header_length = member.tell()
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+        raise _Malformed(f"member {key} has dtype {dtype}, which tinycnn never writes")
+    data_length = math.prod(shape) * dtype.itemsize
+    if info.file_size != header_length + data_length:
+        raise _Malformed(
+            f"member {key} is {info.file_size} bytes, but its header ({shape}, {dtype}) "
+            f"accounts for {header_length + data_length}"
+        )
+    return shape, dtype, fortran_order, header_length
+
+
+def _read_data(archive, info, key, header):
+    """The member's data as an array, read only after its header has been checked."""
+    shape, dtype, fortran_order, header_length = header
+    with archive.open(info) as member:
+        member.read(header_length)
+        data = member.read(math.prod(shape) * dtype.itemsize)
+    if len(data) != math.prod(shape) * dtype.itemsize:
+        raise _Malformed(f"member {key} is truncated")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
+
+
+def _read_version(archive, members):
+    if "tinycnn_format" not in members or "architecture" not in members:
+        raise _Malformed(
+            "is not a tinycnn model: it lacks the 'tinycnn_format' and 'architecture' entries "
+            "that tinycnn.save writes"
+        )
+    header = _read_header(archive, members["tinycnn_format"], "tinycnn_format")
+    shape, dtype = header[:2]
+    if shape != () or dtype.kind not in "iu":
+        raise _Malformed(
+            f"tinycnn_format must be one integer, got shape {shape} of dtype {dtype}; "
+            f"this version reads formats {READABLE_VERSIONS}"
+        )
+    version = int(_read_data(archive, members["tinycnn_format"], "tinycnn_format", header)[()])
+    if version not in READABLE_VERSIONS:
+        raise _Malformed(
+            f"has tinycnn format {version}; this version reads formats {READABLE_VERSIONS}"
+        )
+    return version
+
+
+def _read_architecture(archive, members):
+    header = _read_header(archive, members["architecture"], "architecture")
+    shape, dtype = header[:2]
+    if shape != () or dtype.kind != "U" or dtype.itemsize > 4 * MAX_ARCHITECTURE_CHARS:
+        raise _Malformed(
+            f"architecture must be one JSON text of at most {MAX_ARCHITECTURE_CHARS} characters, "
+            f"got shape {shape} of dtype {dtype}"
+        )
+    text = str(_read_data(archive, members["architecture"], "architecture", header)[()])
+    try:
+        architecture = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise _Malformed(f"architecture is not valid JSON ({type(error).__name__})") from None
+    _check_architecture(architecture)
+    return architecture
+
+
+def _check_architecture(architecture):
+    """Raise _Malformed unless architecture has the structure save writes."""
+    if not isinstance(architecture, dict) or set(architecture) != {"layers", "output"}:
+        keys = sorted(architecture) if isinstance(architecture, dict) else type(architecture)
+        raise _Malformed(f"architecture must be a dict with 'layers' and 'output', got {keys}")
+    layers = architecture["layers"]
+    if not isinstance(layers, list) or not layers:
+        raise _Malformed("architecture['layers'] must be a non-empty list")
+    for index, entry in enumerate(layers):
+        if (
+            not isinstance(entry, dict)
+            or set(entry) != {"type", "config"}
+            or not isinstance(entry["type"], str)
+            or not isinstance(entry["config"], dict)
+        ):
+            raise _Malformed(
+                f"architecture['layers'][{index}] must be a dict with a 'type' string and a "
+                f"'config' dict, got {_shorten(entry)}"
+            )
+        _check_nesting(entry["config"], f"architecture['layers'][{index}]['config']")
+    output = architecture["output"]
+    if not isinstance(output, dict) or not isinstance(output.get("name"), str):
+        raise _Malformed(f"architecture['output'] must be a dict with a 'name', got {output!r}")
+    _check_nesting(output, "architecture['output']")
+
+
+def _check_nesting(value, where, depth=0):
+    if depth > MAX_NESTING:
+        raise _Malformed(f"{where} is nested deeper than {MAX_NESTING} levels")
+    if isinstance(value, dict):
+        for item in value.values():
+            _check_nesting(item, where, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_nesting(item, where, depth + 1)
+
+
+def _build_layer(index, entry):
+    """The layer an architecture entry names, built without weights."""
+    cls = Layer.registry.get(entry["type"])
+    if cls is None:
+        hint = ""
+        if "." in entry["type"]:
+            hint = ": import the module that defines it before calling load"
+        raise _Malformed(f"layer {index} has type {entry['type']!r}, which is not registered{hint}")
+    try:
+        return cls.from_config(entry["config"])
+    except (TypeError, ValueError) as error:
+        raise _Malformed(
+            f"layer {index} ({entry['type']}) cannot be built from config "
+            f"{_shorten(entry['config'])}: {error}"
+        ) from error
+
+
+def _expected_members(layers, version):
+    """{key: (layer index, "params"/"state", name, shape)} for every array the layers need."""
+    expected = {}
+    for index, layer in enumerate(layers):
+        for kind, shapes in (("params", layer.param_shapes()), ("state", layer.state_shapes())):
+            for name, shape in shapes.items():
+                if version == 1:
+                    if kind == "state":
+                        raise _Malformed(f"format 1 cannot hold layer {index}'s state {name!r}")
+                    key = f"layers.{index}.{name}"
+                else:
+                    key = f"layers.{index}.{kind}.{name}"
+                expected[key] = (index, kind, name, tuple(shape))
+    return expected
+
+
+def _read_array(archive, info, key, header, layer):
+    """The member as a writable array in the layer's dtype, refused if complex, integer or not
+    finite (values beyond float32's range included)."""
+    dtype = header[1]
+    if dtype.newbyteorder("=") not in FLOAT_DTYPES:
+        raise _Malformed(f"{key} has dtype {dtype}; weights must be float32 or float64")
+    with np.errstate(over="ignore"):
+        array = _read_data(archive, info, key, header).astype(
+            getattr(layer, "dtype", dtype.newbyteorder("="))
+        )
+    if not np.isfinite(array).all():
+        raise _Malformed(f"{key} holds NaN, inf, or values beyond the range of {array.dtype}")
+    return array
+
+
+def _shorten(value):
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,42 +1,159 @@
 """The layers of a CNN, each a forward/backward pair.
 
-Every layer follows one contract, as in CS231n's `layers.py`:
+Every layer follows one contract, declared on `Layer` and as in CS231n's `layers.py`:
 
 - `forward(x) -> out` computes the output and keeps in a cache what backward will need.
-- `backward(dout) -> dx` takes dL/dout, returns dL/dx, and writes dL/dparam into `layer.grads`
-  (same keys as `layer.params`). Grads are overwritten on every call, not accumulated, and `dout`
-  is never modified.
+- `backward(dout, input_grad=True) -> dx` takes dL/dout, returns dL/dx, and writes dL/dparam into
+  `layer.grads` (same keys as `layer.params`). Grads are overwritten on every call, not
+  accumulated, and `dout` is never modified. With input_grad=False only the grads are computed
+  and None is returned (a network's first layer, whose dL/dx nobody uses).
+- `params` holds the trainable arrays, `state` the non-trainable ones (running statistics, say);
+  `param_shapes()` and `state_shapes()` say which arrays, of which shapes, the layer needs, and
+  every forward and backward checks them before a kernel reads them.
+- `get_config()` gives the constructor arguments (JSON-serialisable) and `from_config(config)`
+  builds the layer again without drawing any weights, for `load` to fill in.
 
 Layers check their arguments and shapes before any kernel runs, then hand contiguous arrays of
 the right dtype to the kernels in `tinycnn.kernels`, which assume valid input.
+
+Every subclass registers itself in `Layer.registry` when it is defined: tinycnn's own layers under
+their class name ("Conv2D"), any other under "module.QualName", so that a user's class named like a
+built-in never loads as the built-in. `save`, `load`, `to_torch` and the package's exports all
+read the registry: adding a layer is writing its class, nothing more.
 """
+
+import contextvars
+import math
 
 import numpy as np
 
-from tinycnn.arguments import positive_int
+from tinycnn import checks
+from tinycnn.checks import float_array, float_dtype, non_negative_int, positive_int, real_number
+from tinycnn.functional import sigmoid
 from tinycnn.kernels import activation, conv, pool
-from tinycnn.outputs import sigmoid
 
-FLOAT_DTYPES = (np.float32, np.float64)
+_WITHOUT_WEIGHTS = contextvars.ContextVar("tinycnn_without_weights", default=False)
+"""True while `Layer.from_config` builds a layer: `initialise` then leaves params and state
+empty."""
 
 
 class Layer:
-    """Base class: no parameters, a training/evaluation switch, shape checks shared by all."""
+    """Base class of every layer: the contract above, a training/evaluation switch, the checks.
+
+    A layer with parameters (or state) defines `param_shapes()` (`state_shapes()`), draws its
+    initial arrays in `init_params(rng)` (`init_state()`), keeps its dtype as `self.dtype`, and
+    calls `self.initialise(rng)` at the end of `__init__`.
+    """
+
+    registry = {}
+    """Every layer class by its type name (see the module docstring); save/load read it."""
+
+    elementwise = False
+    """True for layers whose output has the shape of their input (activations, Dropout)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.type_name = _type_name(cls)
+        Layer.registry[cls.type_name] = cls
 
     def __init__(self):
         self.params = {}
         self.grads = {}
+        self.state = {}
         self.training = True
         self._cache = None
+
+    def forward(self, x):
+        """x (N, ...) -> out (N, ...); keeps what backward needs."""
+        raise NotImplementedError(f"{type(self).__name__} must define forward(x)")
+
+    def backward(self, dout, input_grad=True):
+        """dL/dout (the shape of the last output) -> dL/dx (the shape of the last input), or None
+        if not input_grad; fills `grads` for every param."""
+        raise NotImplementedError(f"{type(self).__name__} must define backward(dout, input_grad)")
+
+    def param_shapes(self):
+        """{name: shape} of the trainable arrays this layer needs in `params`."""
+        return {}
+
+    def state_shapes(self):
+        """{name: shape} of the non-trainable arrays this layer needs in `state`."""
+        return {}
+
+    def init_params(self, rng):
+        """The initial params, drawn from the numpy Generator rng."""
+        return {}
+
+    def init_state(self):
+        """The initial state arrays."""
+        return {}
+
+    def initialise(self, rng):
+        """Fill params and state with their initial values (skipped inside `from_config`)."""
+        if _WITHOUT_WEIGHTS.get():
+            return
+        self.params = self.init_params(checks.rng(rng))
+        self.state = self.init_state()
+
+    @classmethod
+    def from_config(cls, config):
+        """The layer built from `get_config()`'s dict, its params and state left empty: nothing is
+        drawn or allocated, whatever sizes the config declares. TypeError/ValueError for a config
+        the constructor refuses."""
+        if not isinstance(config, dict) or not all(isinstance(key, str) for key in config):
+            raise TypeError(f"config must be a dict of constructor arguments, got {config!r}")
+        token = _WITHOUT_WEIGHTS.set(True)
+        try:
+            return cls(**config)
+        finally:
+            _WITHOUT_WEIGHTS.reset(token)
+
+    def get_config(self):
+        """The constructor arguments, JSON-serialisable, so that `save`/`load` can rebuild it."""
+        return {}
 
     def parameters(self):
         """Yield (layer, name, param, grad) for each parameter; grad is None before backward."""
         for name, param in self.params.items():
             yield self, name, param, self.grads.get(name)
 
-    def get_config(self):
-        """The constructor arguments, JSON-serialisable, so that `save`/`load` can rebuild it."""
-        return {}
+    def check_arrays(self):
+        """Raise unless params and state hold exactly the arrays that param_shapes() and
+        state_shapes() name, each a numpy array of its shape and of the layer's dtype.
+
+        Layers call it on every forward and backward, before a kernel reads an array: a
+        replaced params["W"] of another shape would otherwise be read past its end.
+        """
+        dtype = getattr(self, "dtype", None)
+        allowed = checks.FLOAT_DTYPES if dtype is None else (dtype,)
+        for kind, arrays, shapes in (
+            ("params", self.params, self.param_shapes()),
+            ("state", self.state, self.state_shapes()),
+        ):
+            if arrays.keys() != shapes.keys():
+                raise ValueError(
+                    f"{self!r}: {kind} must hold exactly {sorted(shapes)}, got {sorted(arrays)}"
+                )
+            for name, shape in shapes.items():
+                array = arrays[name]
+                if not isinstance(array, np.ndarray):
+                    raise TypeError(
+                        f"{self!r}: {kind}[{name!r}] must be a numpy array, "
+                        f"got {type(array).__name__}"
+                    )
+                if array.dtype not in allowed:
+                    raise TypeError(
+                        f"{self!r}: {kind}[{name!r}] must be of dtype "
+                        f"{' or '.join(map(str, allowed))}, got {array.dtype}"
+                    )
+                if array.shape != shape:
+                    raise ValueError(
+                        f"{self!r}: {kind}[{name!r}] must have shape {shape}, got {array.shape}"
+                    )
+
+    def torch_module(self, torch, dtype):
+        """The equivalent `torch.nn` module, weights copied (see `tinycnn.interop`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no PyTorch equivalent")
 
     def __repr__(self):
         arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
@@ -44,50 +161,39 @@ class Layer:
 
     def _take_cache(self):
         if self._cache is None:
-            raise ValueError(f"{type(self).__name__}.backward called before forward: "
-                             "there is no cached input to differentiate at")
+            raise ValueError(
+                f"{type(self).__name__}.backward called before forward: "
+                "there is no cached input to differentiate at"
+            )
         return self._cache
 
     def _check_dout(self, dout, out_shape, dtype):
-        dout = _as_float_array(dout, "dout")
+        dout = float_array(dout, "dout")
         if dout.shape != out_shape:
-            raise ValueError(f"{type(self).__name__}.backward: dout must have the shape of the "
-                             f"last forward output {out_shape}, got {dout.shape}")
+            raise ValueError(
+                f"{type(self).__name__}.backward: dout must have the shape of the "
+                f"last forward output {out_shape}, got {dout.shape}"
+            )
         return np.ascontiguousarray(dout, dtype=dtype)
 
 
-def _as_float_array(x, name):
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
-    if x.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be float32 or float64, got {x.dtype} "
-                        "(convert images to floats in [0, 1] first)")
-    return x
-
-
-def _check_ndim(x, name, ndim, layout):
-    if x.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-dimensional {layout}, got shape {x.shape}")
-
-
-def _check_dtype(dtype):
-    dtype = np.dtype(dtype)
-    if dtype not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-    return dtype
-
-
-def _as_rng(rng):
-    if rng is None or isinstance(rng, (int, np.integer)):
-        return np.random.default_rng(rng)
-    if isinstance(rng, np.random.Generator):
-        return rng
-    raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {type(rng).__name__}")
+def _type_name(cls):
+    """ "Conv2D" for tinycnn's own layers, "module.QualName" for any other."""
+    if cls.__module__ == "tinycnn" or cls.__module__.startswith("tinycnn."):
+        return cls.__name__
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def he_normal(shape, fan_in, dtype, rng):
-    """He initialisation: N(0, 2 / fan_in), which keeps activations' variance steady through ReLUs."""
+    """He initialisation: N(0, 2 / fan_in), which keeps activations' variance steady through
+    ReLUs."""
     return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
+
+
+def _copy_to_torch(torch, parameter, array):
+    """parameter <- array, copied: the two models do not share memory."""
+    with torch.no_grad():
+        parameter.copy_(torch.from_numpy(np.ascontiguousarray(array)))
 
 
 class Conv2D(Layer):
@@ -103,58 +209,110 @@ class Conv2D(Layer):
               dx_pad[n, c, s*i + u, s*j + v] += W[f, c, u, v] * dout[n, f, i, j], then unpadded.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, *,
-                 dtype=np.float32, rng=None):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        *,
+        dtype=np.float32,
+        rng=None,
+    ):
         super().__init__()
         self.in_channels = positive_int(in_channels, "in_channels")
         self.out_channels = positive_int(out_channels, "out_channels")
         self.kernel_size = positive_int(kernel_size, "kernel_size")
         self.stride = positive_int(stride, "stride")
-        if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
-            raise ValueError(f"padding must be a non-negative integer, got {padding!r}")
-        self.padding = int(padding)
-        self.dtype = _check_dtype(dtype)
-        fan_in = self.in_channels * self.kernel_size ** 2
-        shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
-        self.params = {"W": he_normal(shape, fan_in, self.dtype, _as_rng(rng)),
-                       "b": np.zeros(self.out_channels, dtype=self.dtype)}
+        self.padding = non_negative_int(padding, "padding")
+        self.dtype = float_dtype(dtype)
+        self.initialise(rng)
+
+    def param_shapes(self):
+        k = self.kernel_size
+        return {"W": (self.out_channels, self.in_channels, k, k), "b": (self.out_channels,)}
+
+    def init_params(self, rng):
+        shapes = self.param_shapes()
+        fan_in = self.in_channels * self.kernel_size**2
+        return {
+            "W": he_normal(shapes["W"], fan_in, self.dtype, rng),
+            "b": np.zeros(shapes["b"], dtype=self.dtype),
+        }
 
     def get_config(self):
-        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
-                "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
-                "dtype": self.dtype.name}
+        return {
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "kernel_size": self.kernel_size,
+            "stride": self.stride,
+            "padding": self.padding,
+            "dtype": self.dtype.name,
+        }
 
     def __repr__(self):
         dtype = "" if self.dtype == np.float32 else f", dtype={self.dtype.name}"
-        return (f"Conv2D({self.in_channels}, {self.out_channels}, {self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}{dtype})")
+        return (
+            f"Conv2D({self.in_channels}, {self.out_channels}, {self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}{dtype})"
+        )
 
     def forward(self, x):
-        x = _as_float_array(x, "x")
-        _check_ndim(x, "x", 4, "(N, C, H, W)")
+        x = float_array(x, "x", 4, "(N, C, H, W)")
+        self.check_arrays()
         if x.shape[1] != self.in_channels:
-            raise ValueError(f"x must have {self.in_channels} channels (x.shape[1]) for {self!r}, "
-                             f"got shape {x.shape}")
+            raise ValueError(
+                f"x must have {self.in_channels} channels (x.shape[1]) for {self!r}, "
+                f"got shape {x.shape}"
+            )
         padded_h, padded_w = x.shape[2] + 2 * self.padding, x.shape[3] + 2 * self.padding
         if min(padded_h, padded_w) < self.kernel_size:
-            raise ValueError(f"kernel_size {self.kernel_size} is larger than the padded input "
-                             f"{padded_h}x{padded_w} (x of shape {x.shape}, padding {self.padding})")
+            raise ValueError(
+                f"kernel_size {self.kernel_size} is larger than the padded input "
+                f"{padded_h}x{padded_w} (x of shape {x.shape}, padding {self.padding})"
+            )
         x = np.ascontiguousarray(x, dtype=self.dtype)
-        out = conv.conv2d_forward(x, self.params["W"], self.params["b"], self.stride, self.padding)
+        if len(x) == 0:  # an empty batch: nothing for the kernel to loop over
+            out_h = (padded_h - self.kernel_size) // self.stride + 1
+            out_w = (padded_w - self.kernel_size) // self.stride + 1
+            out = np.zeros((0, self.out_channels, out_h, out_w), dtype=self.dtype)
+        else:
+            W, b = self.params["W"], self.params["b"]
+            out = conv.conv2d_forward(x, W, b, self.stride, self.padding)
         self._cache = (x, out.shape)
         return out
 
     def backward(self, dout, input_grad=True):
-        """dL/dout -> dL/dx, and grads["W"], grads["b"]. With input_grad=False only the grads are
-        computed and None is returned: a network's first layer, whose dL/dx nobody uses."""
+        """dL/dout -> dL/dx, and grads["W"], grads["b"]; None instead of dL/dx if not
+        input_grad (a first layer: that skips a whole convolution)."""
         x, out_shape = self._take_cache()
         dout = self._check_dout(dout, out_shape, self.dtype)
+        self.check_arrays()
+        if len(x) == 0:
+            self.grads = {name: np.zeros_like(param) for name, param in self.params.items()}
+            return np.zeros_like(x) if input_grad else None
         self.grads["W"], self.grads["b"] = conv.conv2d_backward_params(
-            x, dout, self.kernel_size, self.stride, self.padding)
+            x, dout, self.kernel_size, self.stride, self.padding
+        )
         if not input_grad:
             return None
-        return conv.conv2d_backward_input(dout, self.params["W"], x.shape, self.stride,
-                                          self.padding)
+        return conv.conv2d_backward_input(
+            dout, self.params["W"], x.shape, self.stride, self.padding
+        )
+
+    def torch_module(self, torch, dtype):
+        module = torch.nn.Conv2d(
+            self.in_channels,
+            self.out_channels,
+            self.kernel_size,
+            stride=self.stride,
+            padding=self.padding,
+            dtype=dtype,
+        )
+        _copy_to_torch(torch, module.weight, self.params["W"])
+        _copy_to_torch(torch, module.bias, self.params["b"])
+        return module
 
 
 class MaxPool2D(Layer):
@@ -177,20 +335,33 @@ class MaxPool2D(Layer):
         return {"kernel_size": self.kernel_size, "stride": self.stride}
 
     def forward(self, x):
-        x = _as_float_array(x, "x")
-        _check_ndim(x, "x", 4, "(N, C, H, W)")
+        x = float_array(x, "x", 4, "(N, C, H, W)")
         if min(x.shape[2], x.shape[3]) < self.kernel_size:
-            raise ValueError(f"kernel_size {self.kernel_size} is larger than the input "
-                             f"{x.shape[2]}x{x.shape[3]} (x of shape {x.shape})")
+            raise ValueError(
+                f"kernel_size {self.kernel_size} is larger than the input "
+                f"{x.shape[2]}x{x.shape[3]} (x of shape {x.shape})"
+            )
         x = np.ascontiguousarray(x)
-        out, argmax = pool.maxpool2d_forward(x, self.kernel_size, self.stride)
+        if x.size == 0:  # an empty batch (or no channels): nothing for the kernel to loop over
+            out_h = (x.shape[2] - self.kernel_size) // self.stride + 1
+            out_w = (x.shape[3] - self.kernel_size) // self.stride + 1
+            out, argmax = np.zeros((*x.shape[:2], out_h, out_w), dtype=x.dtype), None
+        else:
+            out, argmax = pool.maxpool2d_forward(x, self.kernel_size, self.stride)
         self._cache = (x.shape, x.dtype, argmax, out.shape)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         input_shape, dtype, argmax, out_shape = self._take_cache()
         dout = self._check_dout(dout, out_shape, dtype)
+        if not input_grad:
+            return None
+        if argmax is None:
+            return np.zeros(input_shape, dtype=dtype)
         return pool.maxpool2d_backward(dout, argmax, input_shape)
+
+    def torch_module(self, torch, dtype):
+        return torch.nn.MaxPool2d(self.kernel_size, stride=self.stride)
 
 
 class Dense(Layer):
@@ -204,25 +375,38 @@ class Dense(Layer):
         super().__init__()
         self.in_features = positive_int(in_features, "in_features")
         self.out_features = positive_int(out_features, "out_features")
-        self.dtype = _check_dtype(dtype)
-        shape = (self.in_features, self.out_features)
-        self.params = {"W": he_normal(shape, self.in_features, self.dtype, _as_rng(rng)),
-                       "b": np.zeros(self.out_features, dtype=self.dtype)}
+        self.dtype = float_dtype(dtype)
+        self.initialise(rng)
+
+    def param_shapes(self):
+        return {"W": (self.in_features, self.out_features), "b": (self.out_features,)}
+
+    def init_params(self, rng):
+        shapes = self.param_shapes()
+        return {
+            "W": he_normal(shapes["W"], self.in_features, self.dtype, rng),
+            "b": np.zeros(shapes["b"], dtype=self.dtype),
+        }
 
     def get_config(self):
-        return {"in_features": self.in_features, "out_features": self.out_features,
-                "dtype": self.dtype.name}
+        return {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "dtype": self.dtype.name,
+        }
 
     def __repr__(self):
         dtype = "" if self.dtype == np.float32 else f", dtype={self.dtype.name}"
         return f"Dense({self.in_features}, {self.out_features}{dtype})"
 
     def forward(self, x):
-        x = _as_float_array(x, "x")
-        _check_ndim(x, "x", 2, "(N, in_features): put a Flatten() before Dense")
+        x = float_array(x, "x", 2, "(N, in_features): put a Flatten() before Dense")
+        self.check_arrays()
         if x.shape[1] != self.in_features:
-            raise ValueError(f"x must have {self.in_features} features (x.shape[1]) for {self!r}, "
-                             f"got shape {x.shape}")
+            raise ValueError(
+                f"x must have {self.in_features} features (x.shape[1]) for {self!r}, "
+                f"got shape {x.shape}"
+            )
         x = x.astype(self.dtype, copy=False)
         out = x @ self.params["W"]
         out += self.params["b"]
@@ -234,55 +418,75 @@ class Dense(Layer):
         input_grad (see Conv2D.backward)."""
         x, out_shape = self._take_cache()
         dout = self._check_dout(dout, out_shape, self.dtype)
+        self.check_arrays()
         self.grads["W"] = x.T @ dout
         self.grads["b"] = dout.sum(axis=0)
         return dout @ self.params["W"].T if input_grad else None
+
+    def torch_module(self, torch, dtype):
+        module = torch.nn.Linear(self.in_features, self.out_features, dtype=dtype)
+        # PyTorch keeps (out, in) and computes x @ weight.T + b.
+        _copy_to_torch(torch, module.weight, self.params["W"].T)
+        _copy_to_torch(torch, module.bias, self.params["b"])
+        return module
 
 
 class Flatten(Layer):
     """(N, d_1, d_2, ...) -> (N, d_1 * d_2 * ...), row-major; backward reshapes dout back."""
 
     def forward(self, x):
-        x = _as_float_array(x, "x")
+        x = float_array(x, "x")
         if x.ndim < 2:
             raise ValueError(f"x must have a batch axis and at least one more, got shape {x.shape}")
-        out = x.reshape(x.shape[0], -1)
+        out = x.reshape(x.shape[0], math.prod(x.shape[1:]))  # not -1: N may be 0
         self._cache = (x.shape, out.shape, x.dtype)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         input_shape, out_shape, dtype = self._take_cache()
-        return self._check_dout(dout, out_shape, dtype).reshape(input_shape)
+        dout = self._check_dout(dout, out_shape, dtype)
+        return dout.reshape(input_shape) if input_grad else None
+
+    def torch_module(self, torch, dtype):
+        return torch.nn.Flatten()
 
 
 class ReLU(Layer):
     """out = max(0, x);  dx = dout * [x > 0].  (A NaN in x stays NaN, so divergence shows.)"""
 
+    elementwise = True
+
     def forward(self, x):
-        x = _as_float_array(x, "x")
+        x = float_array(x, "x")
         out = activation.relu_forward(np.ascontiguousarray(x))
         self._cache = out  # out > 0 exactly where x > 0: all that backward needs
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         out = self._take_cache()
-        return activation.relu_backward(self._check_dout(dout, out.shape, out.dtype), out)
+        dout = self._check_dout(dout, out.shape, out.dtype)
+        return activation.relu_backward(dout, out) if input_grad else None
+
+    def torch_module(self, torch, dtype):
+        return torch.nn.ReLU()
 
 
 class LeakyReLU(Layer):
-    """out = x if x > 0 else a * x;  dx = dout * (1 if x > 0 else a)."""
+    """out = x if x > 0 else a * x;  dx = dout * (1 if x > 0 else a), with 0 <= a < 1."""
+
+    elementwise = True
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        if not 0 <= negative_slope < 1:
-            raise ValueError(f"negative_slope must be in [0, 1), got {negative_slope!r}")
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = real_number(
+            negative_slope, "negative_slope", low=0.0, high=1.0, high_open=True
+        )
 
     def get_config(self):
         return {"negative_slope": self.negative_slope}
 
     def forward(self, x):
-        x = _as_float_array(x, "x")
+        x = float_array(x, "x")
         positive = x > 0
         # slope = 1 where x > 0, else a: the mask's arithmetic is exact and, unlike np.where,
         # does not branch on every entry.
@@ -290,37 +494,53 @@ class LeakyReLU(Layer):
         self._cache = (slope, x.dtype)
         return x * slope
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         slope, dtype = self._take_cache()
-        return self._check_dout(dout, slope.shape, dtype) * slope
+        dout = self._check_dout(dout, slope.shape, dtype)
+        return dout * slope if input_grad else None
+
+    def torch_module(self, torch, dtype):
+        return torch.nn.LeakyReLU(self.negative_slope)
 
 
 class Sigmoid(Layer):
     """out = 1 / (1 + exp(-x));  dx = dout * out * (1 - out)."""
 
+    elementwise = True
+
     def forward(self, x):
-        x = _as_float_array(x, "x")
+        x = float_array(x, "x")
         out = sigmoid(x)
         self._cache = (out, x.dtype)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         out, dtype = self._take_cache()
-        return self._check_dout(dout, out.shape, dtype) * out * (1 - out)
+        dout = self._check_dout(dout, out.shape, dtype)
+        return dout * out * (1 - out) if input_grad else None
+
+    def torch_module(self, torch, dtype):
+        return torch.nn.Sigmoid()
 
 
 class Tanh(Layer):
     """out = tanh(x);  dx = dout * (1 - out^2)."""
 
+    elementwise = True
+
     def forward(self, x):
-        x = _as_float_array(x, "x")
+        x = float_array(x, "x")
         out = np.tanh(x)
         self._cache = (out, x.dtype)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         out, dtype = self._take_cache()
-        return self._check_dout(dout, out.shape, dtype) * (1 - out * out)
+        dout = self._check_dout(dout, out.shape, dtype)
+        return dout * (1 - out * out) if input_grad else None
+
+    def torch_module(self, torch, dtype):
+        return torch.nn.Tanh()
 
 
 class Dropout(Layer):
@@ -331,18 +551,18 @@ class Dropout(Layer):
     evaluation (`layer.training = False`, or `model.eval()`): out = x, dx = dout.
     """
 
+    elementwise = True
+
     def __init__(self, p=0.5, *, rng=None):
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"p (the probability of dropping a unit) must be in [0, 1), got {p!r}")
-        self.p = float(p)
-        self.rng = _as_rng(rng)
+        self.p = real_number(p, "p (the probability of dropping a unit)", 0.0, 1.0, high_open=True)
+        self.rng = checks.rng(rng)
 
     def get_config(self):
         return {"p": self.p}
 
     def forward(self, x):
-        x = _as_float_array(x, "x")
+        x = float_array(x, "x")
         if not (self.training and self.p > 0):
             self._cache = (None, x.shape, x.dtype)
             return x.copy()
@@ -351,11 +571,12 @@ class Dropout(Layer):
         self._cache = (scale, x.shape, x.dtype)
         return x * scale
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         scale, shape, dtype = self._take_cache()
         dout = self._check_dout(dout, shape, dtype)
+        if not input_grad:
+            return None
         return dout.copy() if scale is None else dout * scale
 
-
-LAYER_TYPES = {cls.__name__: cls for cls in
-               (Conv2D, MaxPool2D, Dense, Flatten, ReLU, LeakyReLU, Sigmoid, Tanh, Dropout)}
+    def torch_module(self, torch, dtype):
+        return torch.nn.Dropout(self.p)

@@ -34,7 +34,9 @@ points where the box and classes were.
 
 import numpy as np
 
-from tinycnn.outputs import Identity, LandmarkOutput, LocalizationOutput, sigmoid, softmax
+from tinycnn.checks import positive_int, real_number
+from tinycnn.functional import binary_cross_entropy, sigmoid, softmax, softmax_cross_entropy
+from tinycnn.outputs import Identity, LandmarkOutput, LocalizationOutput
 from tinycnn.targets import (
     BOX,
     CLASSES,
@@ -47,24 +49,6 @@ from tinycnn.targets import (
     landmark_width,
     localization_width,
 )
-
-
-def binary_cross_entropy(logits, targets):
-    """BCE(z, p) = log(1 + e^z) - p z, entry by entry, for logits z and targets p in {0, 1}.
-
-    log(1 + e^z) is np.logaddexp(0, z), which is exact and does not overflow for any z.
-    """
-    return np.logaddexp(0.0, logits) - targets * logits
-
-
-def softmax_cross_entropy(logits, one_hot):
-    """CE(z, c) = log Σ_k e^(z_k) - Σ_k c_k z_k, row by row, for logits (N, K) and one_hot (N, K).
-
-    The log-sum-exp subtracts the row's largest logit first, so no e^(...) exceeds 1.
-    """
-    largest = np.max(logits, axis=1)
-    log_sum_exp = largest + np.log(np.sum(np.exp(logits - largest[:, None]), axis=1))
-    return log_sum_exp - np.sum(one_hot * logits, axis=1)
 
 
 class Loss:
@@ -132,7 +116,7 @@ class SquaredLocalizationLoss(PiecewiseSquaredLoss):
 
     def __init__(self, num_classes):
         super().__init__(Identity(), localization_width(num_classes))
-        self.num_classes = num_classes
+        self.num_classes = positive_int(num_classes, "num_classes")
 
     def _check_targets(self, y):
         check_localization_targets(y, self.num_classes)
@@ -149,7 +133,7 @@ class SquaredLandmarkLoss(PiecewiseSquaredLoss):
 
     def __init__(self, num_landmarks=3):
         super().__init__(Identity(), landmark_width(num_landmarks))
-        self.num_landmarks = num_landmarks
+        self.num_landmarks = positive_int(num_landmarks, "num_landmarks")
 
     def _check_targets(self, y):
         check_landmark_targets(y, self.num_landmarks)
@@ -178,9 +162,9 @@ class LocalizationLoss(Loss):
 
     def __init__(self, num_classes, box_weight=5.0, class_weight=1.0):
         super().__init__(LocalizationOutput(num_classes), localization_width(num_classes))
-        self.num_classes = num_classes
-        self.box_weight = _weight(box_weight, "box_weight")
-        self.class_weight = _weight(class_weight, "class_weight")
+        self.num_classes = positive_int(num_classes, "num_classes")
+        self.box_weight = real_number(box_weight, "box_weight", low=0.0)
+        self.class_weight = real_number(class_weight, "class_weight", low=0.0)
 
     def _check_targets(self, y):
         check_localization_targets(y, self.num_classes)
@@ -226,8 +210,8 @@ class LandmarkLoss(Loss):
 
     def __init__(self, num_landmarks=3, landmark_weight=5.0):
         super().__init__(LandmarkOutput(num_landmarks), landmark_width(num_landmarks))
-        self.num_landmarks = num_landmarks
-        self.landmark_weight = _weight(landmark_weight, "landmark_weight")
+        self.num_landmarks = positive_int(num_landmarks, "num_landmarks")
+        self.landmark_weight = real_number(landmark_weight, "landmark_weight", low=0.0)
 
     def _check_targets(self, y):
         check_landmark_targets(y, self.num_landmarks)
@@ -249,9 +233,3 @@ class LandmarkLoss(Loss):
         d_y_hat[:, POINTS] = 2 * self.landmark_weight * point_error
         return (d_y_hat / len(is_face)).astype(dtype)
 
-
-def _weight(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)

@@ -13,6 +13,7 @@ return nan on purpose, without a warning: "no images to judge" is not 0% and not
 import numpy as np
 
 from tinycnn.boxes import iou
+from tinycnn.checks import probability
 from tinycnn.targets import (
     BOX,
     CLASSES,
@@ -22,14 +23,14 @@ from tinycnn.targets import (
     check_landmark_targets,
     check_localization_targets,
     check_predictions,
-    check_threshold,
 )
 
 
 def pc_accuracy(y_pred, y_true, threshold=0.5):
     """Share of all images whose presence is called right: (p̂_c >= threshold) == (p_c = 1)."""
     y_pred, y_true = _localization_pair(y_pred, y_true)
-    return _mean((y_pred[:, P_C] >= check_threshold(threshold)) == (y_true[:, P_C] == 1))
+    threshold = probability(threshold, "threshold")
+    return _mean((y_pred[:, P_C] >= threshold) == (y_true[:, P_C] == 1))
 
 
 def class_accuracy(y_pred, y_true):
@@ -52,8 +53,8 @@ def correct_localization_rate(y_pred, y_true, threshold=0.5, iou_threshold=0.5):
     The strict reading on purpose: a well-placed box that the network itself calls "no object"
     would not be drawn, so it is not a correct localization.
     """
-    threshold = check_threshold(threshold)
-    iou_threshold = check_threshold(iou_threshold, "iou_threshold")
+    threshold = probability(threshold, "threshold")
+    iou_threshold = probability(iou_threshold, "iou_threshold")
     y_pred, y_true = _objects_only(*_localization_pair(y_pred, y_true))
     return _mean((y_pred[:, P_C] >= threshold)
                  & _class_right(y_pred, y_true)
@@ -74,7 +75,8 @@ def is_face_accuracy(y_pred, y_true, threshold=0.5):
     """Share of all images whose face-or-not is called right: (predicted is_face >= threshold)
     == (is_face = 1)."""
     y_pred, y_true = _landmark_pair(y_pred, y_true)
-    return _mean((y_pred[:, IS_FACE] >= check_threshold(threshold)) == (y_true[:, IS_FACE] == 1))
+    threshold = probability(threshold, "threshold")
+    return _mean((y_pred[:, IS_FACE] >= threshold) == (y_true[:, IS_FACE] == 1))
 
 
 def nme(y_pred, y_true, face_sizes):
@@ -122,7 +124,10 @@ def _objects_only(y_pred, y_true):
 def _localization_pair(y_pred, y_true):
     width = _width(y_true, minimum=6, what="p_c, 4 box values and at least one class")
     check_localization_targets(y_true, width - 5, name="y_true")
-    return _check_pair(y_pred, y_true, width)
+    y_pred, y_true = _check_pair(y_pred, y_true, width)
+    _check_probabilities(y_pred[:, P_C], "y_pred[:, 0] (p_c)")
+    _check_probabilities(y_pred[:, CLASSES], "y_pred[:, 5:] (c_1..c_K)")
+    return y_pred, y_true
 
 
 def _landmark_pair(y_pred, y_true):
@@ -131,7 +136,9 @@ def _landmark_pair(y_pred, y_true):
         raise ValueError(f"y_true must have an odd width 1 + 2L (is_face and (x, y) for each "
                          f"landmark), got {y_true.shape}")
     check_landmark_targets(y_true, (width - 1) // 2, name="y_true")
-    return _check_pair(y_pred, y_true, width)
+    y_pred, y_true = _check_pair(y_pred, y_true, width)
+    _check_probabilities(y_pred[:, IS_FACE], "y_pred[:, 0] (is_face)")
+    return y_pred, y_true
 
 
 def _width(y_true, minimum, what):
@@ -149,6 +156,14 @@ def _check_pair(y_pred, y_true, width):
         raise ValueError(f"y_pred and y_true must hold the same number of images, got "
                          f"{len(y_pred)} and {len(y_true)}")
     return y_pred.astype(np.float64), y_true.astype(np.float64)
+
+
+def _check_probabilities(values, what):
+    """Raise unless every value is in [0, 1]: a probability, not a logit."""
+    outside = (values < 0) | (values > 1)
+    if np.any(outside):
+        raise ValueError(f"{what} must be probabilities in [0, 1] (model.predict's output, not the "
+                         f"raw logits), found {values[outside].flat[0]}")
 
 
 def _check_face_sizes(face_sizes, has_face):

@@ -5,31 +5,78 @@
 
 `predict` adds the last step a learner compares with the slide: the model's `output` map turns the
 raw output into the lecture's vector (p_c and classes as probabilities for the cross-entropy losses;
-unchanged for the squared losses). `tinycnn.train.fit` sets it from the loss it trains with.
+unchanged for the squared losses). The map is chosen where the model is built:
+`Sequential(layers, output=loss.output)`.
 """
 
 from contextlib import contextmanager
 
 import numpy as np
 
-from tinycnn.arguments import positive_int
+from tinycnn.checks import float_array, positive_int, shape
 from tinycnn.layers import Layer
-from tinycnn.outputs import Identity
+from tinycnn.outputs import Identity, OutputMap
 
 
 class Sequential:
-    """Layers run in order: `model.layers`, `forward`, `backward`, `predict`, `summary`."""
+    """Layers run in order: `model.layers`, `forward`, `backward`, `predict`, `summary`.
+
+    layers: a list (or tuple) of distinct layer instances; one instance used twice would overwrite
+    its own cache and get wrong gradients, so it is refused.
+    output: the output map `predict` applies (`loss.output`); Identity if None. Its width must
+    match the last layer's.
+    """
 
     def __init__(self, layers, output=None):
-        layers = list(layers)
+        if not isinstance(layers, (list, tuple)):
+            raise TypeError(f"layers must be a list of tinycnn layers, got {type(layers).__name__}")
         if not layers:
             raise ValueError("layers must hold at least one layer")
+        seen = {}
         for index, layer in enumerate(layers):
             if not isinstance(layer, Layer):
-                raise TypeError(f"layers[{index}] must be a tinycnn layer, got "
-                                f"{type(layer).__name__}")
-        self.layers = layers
-        self.output = Identity() if output is None else output
+                raise TypeError(
+                    f"layers[{index}] must be a tinycnn layer, got {type(layer).__name__}"
+                )
+            if id(layer) in seen:
+                raise ValueError(
+                    f"layers[{index}] is the same {layer!r} instance as layers[{seen[id(layer)]}]:"
+                    " a layer keeps one cache, so each place in the network needs its own layer"
+                )
+            seen[id(layer)] = index
+        self.layers = list(layers)
+        self.output = output
+
+    @property
+    def output(self):
+        """The output map from raw output to the lecture's vector (see `tinycnn.outputs`)."""
+        return self._output
+
+    @output.setter
+    def output(self, output):
+        output = Identity() if output is None else output
+        if not isinstance(output, OutputMap):
+            raise TypeError(
+                f"output must be a tinycnn output map (e.g. loss.output) or None, "
+                f"got {type(output).__name__}"
+            )
+        width = self.output_width()
+        if output.width is not None and width is not None and output.width != width:
+            raise ValueError(
+                f"output {output!r} reads {output.width} raw numbers, but the last layer "
+                f"{self.layers[-1]!r} gives {width}: the network and its output map do not match"
+            )
+        self._output = output
+
+    def output_width(self):
+        """The number of raw outputs per image, if the last layers say it (a Dense, maybe
+        followed by elementwise layers); None otherwise."""
+        for layer in reversed(self.layers):
+            if getattr(layer, "out_features", None) is not None:
+                return layer.out_features
+            if not layer.elementwise:
+                return None
+        return None
 
     def forward(self, x):
         """x (N, ...) -> the raw output of the last layer."""
@@ -50,11 +97,9 @@ class Sequential:
             if not with_params:
                 return None
             lowest = with_params[0]
-        for index in range(len(self.layers) - 1, lowest, -1):
-            dout = self.layers[index].backward(dout)
-        if input_grad:
-            return self.layers[0].backward(dout)
-        return self.layers[lowest].backward(dout, input_grad=False)
+        for index in range(len(self.layers) - 1, lowest - 1, -1):
+            dout = self.layers[index].backward(dout, input_grad=input_grad or index > lowest)
+        return dout
 
     def parameters(self):
         """Yield (layer, name, param, grad) for every parameter, first layer first."""
@@ -82,15 +127,19 @@ class Sequential:
         try:
             yield self
         finally:
-            for layer, training in zip(self.layers, was_training):
+            for layer, training in zip(self.layers, was_training, strict=True):
                 layer.training = training
 
     def raw_output(self, x, batch_size=256):
-        """The raw output for images x, in evaluation mode and in batches to bound memory."""
+        """The raw output for images x, in evaluation mode and in batches to bound memory.
+        An empty x (N = 0) gives an empty output of the right width."""
+        x = float_array(x, "x")
+        if x.ndim < 1:
+            raise ValueError(f"x must have a batch axis, got shape {x.shape}")
         batch_size = positive_int(batch_size, "batch_size")
+        starts = range(0, max(len(x), 1), batch_size)  # one (empty) batch when N = 0
         with self.evaluation():
-            return np.concatenate([self.forward(x[start:start + batch_size])
-                                   for start in range(0, len(x), batch_size)])
+            return np.concatenate([self.forward(x[start : start + batch_size]) for start in starts])
 
     def predict(self, x, batch_size=256):
         """The lecture's vectors for images x: the raw output through the model's output map."""
@@ -99,8 +148,9 @@ class Sequential:
     def summary(self, input_shape):
         """Print each layer's output shape and parameter count for one input of `input_shape`
         (without the batch axis, e.g. (1, 64, 64)); return the total number of parameters."""
+        input_shape = shape(input_shape, "input_shape")
         x = np.zeros((1, *input_shape), dtype=np.float32)
-        rows = [("input", str(tuple(input_shape)), "")]
+        rows = [("input", str(input_shape), "")]
         total = 0
         with self.evaluation():
             for layer in self.layers:
@@ -110,8 +160,9 @@ class Sequential:
                 rows.append((repr(layer), str(x.shape[1:]), f"{count:,}"))
         widths = [max(len(row[column]) for row in rows) for column in range(3)]
         lines = [f"{'layer':<{widths[0]}}  {'output shape':<{widths[1]}}  params"]
-        lines += [f"{name:<{widths[0]}}  {shape:<{widths[1]}}  {count:>6}"
-                  for name, shape, count in rows]
+        lines += [
+            f"{name:<{widths[0]}}  {size:<{widths[1]}}  {count:>6}" for name, size, count in rows
+        ]
         lines.append(f"total parameters: {total:,}")
         print("\n".join(lines))
         return total

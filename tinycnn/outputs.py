@@ -13,56 +13,90 @@ the network was trained with:
   (`LocalizationOutput`), or is_face = sigmoid(raw_0) and the points as they are
   (`LandmarkOutput`).
 
-Each loss carries its map as `loss.output`; the model applies it in `predict`, and `save`/`load`
-keep it through `get_config` and `output_from_config`.
+Each loss carries its map as `loss.output`; the model is built with it
+(`Sequential(layers, output=loss.output)`) and applies it in `predict`, and `save`/`load` keep it
+through `get_config` and `output_from_config`. The functions themselves (sigmoid, softmax) live in
+`tinycnn.functional`.
 """
 
 import numpy as np
 
-from tinycnn.targets import BOX, CLASSES, IS_FACE, P_C, POINTS, landmark_width, localization_width
+from tinycnn.functional import sigmoid, softmax
+from tinycnn.targets import (
+    BOX,
+    CLASSES,
+    IS_FACE,
+    P_C,
+    POINTS,
+    check_predictions,
+    landmark_width,
+    localization_width,
+)
+
+__all__ = [
+    "OutputMap",
+    "Identity",
+    "LocalizationOutput",
+    "LandmarkOutput",
+    "output_from_config",
+    "sigmoid",
+    "softmax",
+]
 
 
-def sigmoid(z):
-    """σ(z) = 1 / (1 + e^(-z)), without overflow for any z.
+class OutputMap:
+    """What every output map shares: `map(raw) -> y_hat`, a config, and equality by config.
 
-    For z < 0 it is computed as e^z / (1 + e^z), so that e^(-z) never grows past 1 either way.
+    Two maps are equal when their configs are (`model.output == loss.output`). Subclasses register
+    themselves by class name in `OutputMap.registry`, which `output_from_config` reads.
+    `width` is the number of raw outputs the map reads, or None for any.
     """
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+    registry = {}
+    width = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        OutputMap.registry[cls.__name__] = cls
+
+    def __call__(self, raw):
+        raise NotImplementedError
+
+    def get_config(self):
+        """The name and constructor arguments, JSON-serialisable."""
+        return {"name": type(self).__name__}
+
+    def __eq__(self, other):
+        if not isinstance(other, OutputMap):
+            return NotImplemented
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __hash__(self):
+        return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
+
+    def __repr__(self):
+        config = self.get_config()
+        arguments = ", ".join(f"{key}={value!r}" for key, value in config.items() if key != "name")
+        return f"{type(self).__name__}({arguments})"
 
 
-def softmax(z):
-    """softmax(z)_k = e^(z_k) / Σ_j e^(z_j) along the last axis.
-
-    Subtracting max_j z_j first changes nothing in the ratio and keeps every e^(...) <= 1.
-    """
-    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
-    return e / np.sum(e, axis=-1, keepdims=True)
-
-
-class Identity:
+class Identity(OutputMap):
     """raw -> raw: for the squared losses, whose network outputs the lecture's vector itself."""
 
     def __call__(self, raw):
-        return _check_raw(raw, None, self).copy()
-
-    def get_config(self):
-        return {"name": "Identity"}
-
-    def __repr__(self):
-        return "Identity()"
+        return check_predictions(raw, None, name="raw", finite=False).copy()
 
 
-class LocalizationOutput:
+class LocalizationOutput(OutputMap):
     """raw (N, K+5) -> [sigmoid(p_c logit), box as is, softmax(class logits)], for
     LocalizationLoss."""
 
     def __init__(self, num_classes):
         self.width = localization_width(num_classes)
-        self.num_classes = num_classes
+        self.num_classes = int(num_classes)
 
     def __call__(self, raw):
-        raw = _check_raw(raw, self.width, self)
+        raw = check_predictions(raw, self.width, name="raw", finite=False)
         y_hat = np.empty_like(raw)
         y_hat[:, P_C] = sigmoid(raw[:, P_C])
         y_hat[:, BOX] = raw[:, BOX]
@@ -72,19 +106,16 @@ class LocalizationOutput:
     def get_config(self):
         return {"name": "LocalizationOutput", "num_classes": self.num_classes}
 
-    def __repr__(self):
-        return f"LocalizationOutput(num_classes={self.num_classes})"
 
-
-class LandmarkOutput:
+class LandmarkOutput(OutputMap):
     """raw (N, 1+2L) -> [sigmoid(is_face logit), points as is], for LandmarkLoss."""
 
     def __init__(self, num_landmarks=3):
         self.width = landmark_width(num_landmarks)
-        self.num_landmarks = num_landmarks
+        self.num_landmarks = int(num_landmarks)
 
     def __call__(self, raw):
-        raw = _check_raw(raw, self.width, self)
+        raw = check_predictions(raw, self.width, name="raw", finite=False)
         y_hat = np.empty_like(raw)
         y_hat[:, IS_FACE] = sigmoid(raw[:, IS_FACE])
         y_hat[:, POINTS] = raw[:, POINTS]
@@ -93,28 +124,16 @@ class LandmarkOutput:
     def get_config(self):
         return {"name": "LandmarkOutput", "num_landmarks": self.num_landmarks}
 
-    def __repr__(self):
-        return f"LandmarkOutput(num_landmarks={self.num_landmarks})"
-
-
-OUTPUTS = {output.__name__: output for output in (Identity, LocalizationOutput, LandmarkOutput)}
-"""Every output map by class name, for `output_from_config`."""
-
 
 def output_from_config(config):
-    """Rebuild an output map from its `get_config()` dict."""
-    if not isinstance(config, dict) or config.get("name") not in OUTPUTS:
-        raise ValueError(f"config must be a dict whose 'name' is one of {sorted(OUTPUTS)}, "
-                         f"got {config!r}")
+    """Rebuild an output map from its `get_config()` dict; ValueError for anything else."""
+    registry = OutputMap.registry
+    if not isinstance(config, dict) or config.get("name") not in registry:
+        raise ValueError(
+            f"config must be a dict whose 'name' is one of {sorted(registry)}, got {config!r}"
+        )
     arguments = {key: value for key, value in config.items() if key != "name"}
-    return OUTPUTS[config["name"]](**arguments)
-
-
-def _check_raw(raw, width, output):
-    if not isinstance(raw, np.ndarray) or not np.issubdtype(raw.dtype, np.floating):
-        raise TypeError(f"{output!r}: raw must be a numpy float array, got {type(raw).__name__} "
-                        f"of dtype {getattr(raw, 'dtype', None)}")
-    if raw.ndim != 2 or (width is not None and raw.shape[1] != width):
-        expected = "(N, D)" if width is None else f"(N, {width})"
-        raise ValueError(f"{output!r}: raw must have shape {expected}, got {raw.shape}")
-    return raw
+    try:
+        return registry[config["name"]](**arguments)
+    except TypeError as error:
+        raise ValueError(f"config {config!r} does not fit {config['name']}: {error}") from error

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinycnn.arguments import positive_int
+from tinycnn.checks import FLOAT_DTYPES, float_dtype, positive_int, probability
 
 P_C = 0
 """Column of p_c in a localization vector."""
@@ -54,6 +54,14 @@ LANDMARK_NAMES = ("left_mouth_corner", "right_mouth_corner", "chin_tip")
 
 NO_OBJECT = -1
 """The label that `encode_localization_batch` reads as "no object" (the data's convention)."""
+
+BOX_RULE = "4 numbers (b_x, b_y, b_h, b_w) in [0, 1] with b_h, b_w > 0"
+"""What a box of the lecture's vector must be; `valid_boxes` checks it."""
+
+
+def valid_boxes(boxes):
+    """Which boxes (..., 4) follow BOX_RULE: (...,) bools, False wherever a NaN is."""
+    return np.all((boxes >= 0) & (boxes <= 1), axis=-1) & np.all(boxes[..., 2:] > 0, axis=-1)
 
 
 def localization_width(num_classes):
@@ -89,8 +97,9 @@ def encode_localization(label, box, num_classes, dtype=np.float32):
 
     label is the class index 0..K-1, or None for no object (then y is all zeros and box is
     ignored). box is (b_x, b_y, b_h, b_w) as fractions of the image, with b_h, b_w > 0.
+    dtype is float32 or float64 (an integer y would round the box to zeros).
     """
-    y = np.zeros(localization_width(num_classes), dtype=dtype)
+    y = np.zeros(localization_width(num_classes), dtype=float_dtype(dtype))
     if label is None:
         return y
     if isinstance(label, bool) or not isinstance(label, (int, np.integer)) \
@@ -111,6 +120,7 @@ def encode_localization_batch(labels, boxes, num_classes, dtype=np.float32):
     ignored, so they may hold anything.
     """
     width = localization_width(num_classes)
+    dtype = float_dtype(dtype)
     labels = np.asarray(labels)
     boxes = np.asarray(boxes)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
@@ -122,9 +132,8 @@ def encode_localization_batch(labels, boxes, num_classes, dtype=np.float32):
     _check_rows((labels >= NO_OBJECT) & (labels < num_classes), labels,
                 f"labels must be class indices in 0..{num_classes - 1} or {NO_OBJECT} (no object)")
     has_object = labels != NO_OBJECT
-    box_in_image = np.all((boxes >= 0) & (boxes <= 1), axis=1) & np.all(boxes[:, 2:] > 0, axis=1)
-    _check_rows(~has_object | box_in_image, boxes, "boxes must be (b_x, b_y, b_h, b_w) in [0, 1] "
-                "with b_h, b_w > 0 where there is an object")
+    _check_rows(~has_object | valid_boxes(boxes), boxes,
+                f"boxes must be {BOX_RULE} where there is an object")
     y = np.zeros((len(labels), width), dtype=dtype)
     y[has_object, P_C] = 1.0
     y[has_object, BOX] = boxes[has_object]
@@ -140,7 +149,7 @@ def decode_localization(y_hat, num_classes, threshold=0.5):
     logits that LocalizationLoss reads.
     """
     width = localization_width(num_classes)
-    threshold = check_threshold(threshold)
+    threshold = probability(threshold, "threshold")
     rows = _as_rows(y_hat, width)
     decoded = []
     for row in rows:
@@ -159,7 +168,7 @@ def encode_landmarks(points, dtype=np.float32):
     points is (3, 2), one (x, y) row per landmark in the order of LANDMARK_NAMES, as fractions of
     the image in [0, 1]; or None for no face (then y is all zeros).
     """
-    y = np.zeros(landmark_width(len(LANDMARK_NAMES)), dtype=dtype)
+    y = np.zeros(landmark_width(len(LANDMARK_NAMES)), dtype=float_dtype(dtype))
     if points is None:
         return y
     points = np.asarray(points, dtype=np.float64)
@@ -180,7 +189,7 @@ def decode_landmarks(y_hat, threshold=0.5):
     The face counts as present when is_face >= threshold. y_hat must be in the lecture's format
     (model.predict's output), not the raw logits that LandmarkLoss reads.
     """
-    threshold = check_threshold(threshold)
+    threshold = probability(threshold, "threshold")
     rows = _as_rows(y_hat, landmark_width(len(LANDMARK_NAMES)))
     decoded = []
     for row in rows:
@@ -188,19 +197,22 @@ def decode_landmarks(y_hat, threshold=0.5):
         if row[IS_FACE] >= threshold:
             coordinates = row[POINTS].reshape(-1, 2)
             points = {name: (float(x), float(y))
-                      for name, (x, y) in zip(LANDMARK_NAMES, coordinates)}
+                      for name, (x, y) in zip(LANDMARK_NAMES, coordinates, strict=True)}
         decoded.append(Landmarks(is_face=float(row[IS_FACE]), points=points))
     return decoded[0] if np.ndim(y_hat) == 1 else decoded
 
 
-def check_predictions(y_hat, width, name="y_hat"):
-    """Raise unless y_hat is a finite float array of shape (N, width); return it unchanged."""
-    if not isinstance(y_hat, np.ndarray) or not np.issubdtype(y_hat.dtype, np.floating):
-        raise TypeError(f"{name} must be a numpy float array, got {type(y_hat).__name__} of "
-                        f"dtype {getattr(y_hat, 'dtype', None)}")
-    if y_hat.ndim != 2 or y_hat.shape[1] != width:
-        raise ValueError(f"{name} must have shape (N, {width}), got {y_hat.shape}")
-    _check_rows(np.isfinite(y_hat).all(axis=1), y_hat, f"{name} must be finite (no NaN or inf)")
+def check_predictions(y_hat, width, name="y_hat", finite=True):
+    """Raise unless y_hat is a float array of shape (N, width) (any width if width is None),
+    finite unless finite=False; return it unchanged. N = 0 is allowed."""
+    if not isinstance(y_hat, np.ndarray) or y_hat.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a numpy float array (float32 or float64), got "
+                        f"{type(y_hat).__name__} of dtype {getattr(y_hat, 'dtype', None)}")
+    if y_hat.ndim != 2 or (width is not None and y_hat.shape[1] != width):
+        expected = "(N, D)" if width is None else f"(N, {width})"
+        raise ValueError(f"{name} must have shape {expected}, got {y_hat.shape}")
+    if finite:
+        _check_rows(np.isfinite(y_hat).all(axis=1), y_hat, f"{name} must be finite (no NaN or inf)")
     return y_hat
 
 
@@ -213,11 +225,8 @@ def check_localization_targets(y, num_classes, name="y"):
     _check_target_array(y, localization_width(num_classes), name)
     has_object = _check_presence(y[:, P_C], f"{name}[:, 0] (p_c)")
     boxes, classes = y[:, BOX], y[:, CLASSES]
-    box_in_image = np.all((boxes >= 0) & (boxes <= 1), axis=1)
-    _check_rows(~has_object | box_in_image, boxes,
-                f"{name}[:, 1:5] (b_x, b_y, b_h, b_w) must lie in [0, 1] where p_c = 1")
-    _check_rows(~has_object | np.all(boxes[:, 2:] > 0, axis=1), boxes,
-                f"{name}[:, 3:5] (b_h, b_w) must be > 0 where p_c = 1")
+    _check_rows(~has_object | valid_boxes(boxes), boxes,
+                f"{name}[:, 1:5] must be {BOX_RULE} where p_c = 1")
     # Counting ones rather than summing: a p_c = 0 row may hold anything, even values whose sum
     # overflows.
     one_hot = (np.all((classes == 0) | (classes == 1), axis=1)
@@ -239,15 +248,6 @@ def check_landmark_targets(y, num_landmarks, name="y"):
     _check_rows(~has_face | np.all((points >= 0) & (points <= 1), axis=1), points,
                 f"{name}[:, 1:] (x_1, y_1, ...) must lie in [0, 1] where is_face = 1")
     return y
-
-
-def check_threshold(threshold, name="threshold"):
-    """Raise unless threshold is a number in [0, 1]; return it as a float."""
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer,
-                                                                 np.floating)) \
-            or not 0 <= threshold <= 1:
-        raise ValueError(f"{name} must be a number in [0, 1], got {threshold!r}")
-    return float(threshold)
 
 
 def _as_rows(y_hat, width):
@@ -284,8 +284,10 @@ def _check_rows(good, values, what):
 
 
 def _check_one_box(box):
-    box = np.asarray(box, dtype=np.float64)
-    if box.shape != (4,) or not np.all((box >= 0) & (box <= 1)) or not np.all(box[2:] > 0):
-        raise ValueError("box must be 4 numbers (b_x, b_y, b_h, b_w) in [0, 1] with b_h, b_w > 0, "
-                         f"got {box.tolist()}")
+    try:
+        box = np.asarray(box, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"box must be {BOX_RULE}, got {box!r}") from error
+    if box.shape != (4,) or not valid_boxes(box):
+        raise ValueError(f"box must be {BOX_RULE}, got {box.tolist()}")
     return box

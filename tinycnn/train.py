@@ -16,7 +16,7 @@ import math
 import numpy as np
 from tqdm.auto import tqdm
 
-from tinycnn.arguments import positive_int
+from tinycnn.checks import positive_int
 
 
 def fit(model, loss, optimizer, x, y, epochs, batch_size=64, *, validation=None, metrics=None,

@@ -28,7 +28,9 @@ but no eyes, nose or mouth. So a network has to find the features, not just a bi
 
 import numpy as np
 
-from tinycnn.data.arguments import check_count, check_flag, check_fraction
+from tinycnn.checks import flag as check_flag
+from tinycnn.checks import integer as check_count
+from tinycnn.checks import probability as check_fraction
 from tinycnn.data.background import add_pixel_noise, backgrounds, object_tones
 from tinycnn.data.draw import (
     disk,

@@ -21,7 +21,10 @@ that face left.
 
 import numpy as np
 
-from tinycnn.data.arguments import check_count, check_flag, check_fraction
+from tinycnn.boxes import corners_to_center
+from tinycnn.checks import flag as check_flag
+from tinycnn.checks import integer as check_count
+from tinycnn.checks import probability as check_fraction
 from tinycnn.data.background import add_pixel_noise, backgrounds, object_tones
 from tinycnn.data.draw import (
     disk,
@@ -34,7 +37,6 @@ from tinycnn.data.draw import (
     tight_boxes,
     trapezoid,
 )
-from tinycnn.boxes import corners_to_center
 from tinycnn.targets import NO_OBJECT, encode_localization_batch
 
 CLASS_NAMES = ("pedestrian", "car", "motorcycle")

@@ -1,0 +1,156 @@
+"""Argument checks: the one place where tinycnn says what it accepts.
+
+One rule for all of them: an argument of the wrong type raises `TypeError`, an argument of the right
+type with a wrong value raises `ValueError`, and the message names the argument and what was
+expected. Each check returns the value in the form the caller keeps (an int, a float, a dtype, ...),
+so a constructor reads `self.stride = positive_int(stride, "stride")`.
+
+Layers check, kernels assume: every public function checks its arguments with these before any
+loop runs, and the numba kernels in `tinycnn.kernels` trust what they are given.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+"""The dtypes tinycnn computes in: images, weights and gradients are float32 or float64."""
+
+
+def integer(value, name, minimum=None):
+    """Return value as an int; TypeError unless it is an integer (not a bool), ValueError if it is
+    below `minimum`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {_describe(value)}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def positive_int(value, name):
+    """Return value as an int; TypeError unless it is an integer, ValueError unless it is >= 1."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive integer, got {_describe(value)}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def non_negative_int(value, name):
+    """Return value as an int; TypeError unless it is an integer, ValueError unless it is >= 0."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a non-negative integer, got {_describe(value)}")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def real_number(value, name, low=None, high=None, low_open=False, high_open=False):
+    """Return value as a float; TypeError unless it is a real number (not a bool, a string or an
+    array), ValueError unless it is finite and in the range [low, high] (an end is left out with
+    low_open / high_open; None means unbounded on that side)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float's range
+        number = math.inf if value > 0 else -math.inf
+    if not math.isfinite(number) or _outside(number, low, high, low_open, high_open):
+        # "a number in [0, 1]" says finite already; "a finite number >= 0" must say it
+        bounded = low is not None and high is not None
+        allowed = _range(low, high, low_open, high_open)
+        expected = f"a number {allowed}" if bounded else f"a finite number {allowed}".rstrip()
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return number
+
+
+def probability(value, name):
+    """Return value as a float; TypeError unless it is a real number, ValueError unless it is in
+    [0, 1]. For thresholds, fractions and rates."""
+    return real_number(value, name, low=0.0, high=1.0)
+
+
+def flag(value, name):
+    """Return value as a bool; TypeError unless it is True or False."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {_describe(value)}")
+    return bool(value)
+
+
+def float_dtype(dtype, name="dtype"):
+    """Return dtype as a numpy dtype; TypeError unless it names float32 or float64."""
+    if dtype is None or isinstance(dtype, (bool, int, float, np.ndarray)):
+        raise TypeError(f"{name} must be float32 or float64, got {_describe(dtype)}")
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError as error:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from error
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def float_array(x, name, ndim=None, layout=None):
+    """Return x unchanged; TypeError unless it is a float32 or float64 numpy array, ValueError
+    unless it has `ndim` dimensions (described by `layout`, e.g. "(N, C, H, W)")."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must be float32 or float64, got {x.dtype} "
+            "(convert images to floats in [0, 1] first)"
+        )
+    if ndim is not None and x.ndim != ndim:
+        layout = f" {layout}" if layout else ""
+        raise ValueError(f"{name} must be {ndim}-dimensional{layout}, got shape {x.shape}")
+    return x
+
+
+def shape(value, name, ndim=None):
+    """Return value as a tuple of positive ints (an array's shape without the batch axis, say);
+    TypeError unless it is a tuple or list of integers, ValueError for a size below 1 or a
+    length other than ndim."""
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(f"{name} must be a tuple of positive integers, got {_describe(value)}")
+    if ndim is not None and len(value) != ndim:
+        raise ValueError(f"{name} must hold {ndim} sizes, got {tuple(value)!r}")
+    return tuple(positive_int(size, f"{name}[{index}]") for index, size in enumerate(value))
+
+
+def rng(value, name="rng"):
+    """Return a numpy Generator: value itself, or a new one seeded by value (an int >= 0 or None).
+    TypeError for anything else."""
+    if isinstance(value, np.random.Generator):
+        return value
+    if value is None:
+        return np.random.default_rng()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"{name} must be a numpy Generator, an int seed or None, got {_describe(value)}"
+        )
+    return np.random.default_rng(non_negative_int(value, f"{name} (a seed)"))
+
+
+def _outside(value, low, high, low_open, high_open):
+    if low is not None and (value <= low if low_open else value < low):
+        return True
+    return high is not None and (value >= high if high_open else value > high)
+
+
+def _range(low, high, low_open, high_open):
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"{'<' if high_open else '<='} {high:g}"
+    return ""
+
+
+def _describe(value):
+    """A short description of a wrong value: its repr if short, else its type."""
+    if value is None:
+        return "None"
+    text = repr(value)
+    return f"{text} ({type(value).__name__})" if len(text) <= 40 else f"a {type(value).__name__}"
