@@ -119,13 +119,14 @@ def lesson_page(site, lesson):
     return site / "auto_lessons" / f"{lesson.stem}.html"
 
 
-def test_the_build_turns_warnings_into_errors():
-    source = (DOCS / "conf.py").read_text(encoding="utf-8")
-    assert '"abort_on_example_error": True' in source
-    assert '"only_warn_on_example_error": False' in source
+def test_a_lesson_that_raises_fails_the_build_and_the_readme_says_how_to_build():
+    import runpy
+
+    gallery = runpy.run_path(str(DOCS / "conf.py"))["sphinx_gallery_conf"]
+    assert gallery["abort_on_example_error"] and not gallery["only_warn_on_example_error"]
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "python -m sphinx -W -b html docs docs/_build/html" in readme, (
-        "the README must give the command that builds the site, with -W"
+        "the README must give the command that builds the site, with -W (warnings fail it)"
     )
 
 
@@ -252,10 +253,14 @@ def test_the_api_reference_documents_every_public_name(site):
 
 
 def test_formulas_render_as_math(site):
-    """MathJax is on the pages whose prose holds $...$ math, so that it renders."""
-    math_pages = [page for page in pages(site) if 'class="math' in page.read_text("utf-8")]
-    for page in math_pages:
-        assert "mathjax" in page.read_text(encoding="utf-8").lower(), f"{page}: no MathJax"
+    """Math in Markdown ($...$, $$...$$) becomes MathJax markup, and MathJax is on the page."""
+    landing = (site / "index.html").read_text(encoding="utf-8")
+    assert 'class="math notranslate nohighlight"' in landing, "the landing page shows no math"
+    assert r"\hat y" in landing and "\\begin{cases}" in landing
+    for page in pages(site):
+        text = page.read_text(encoding="utf-8")
+        if 'class="math' in text:
+            assert "mathjax" in text.lower(), f"{page.relative_to(site)}: math but no MathJax"
 
 
 def test_no_page_holds_an_error(site):
@@ -366,3 +371,111 @@ def test_pages_in_a_browser(served, path):
     if "auto_lessons" in path:
         assert images, f"{path} shows no figure"
     assert not errors, f"{path}: JavaScript errors {errors}"
+
+
+# --- the site's machinery, piece by piece (no build needed) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def machinery():
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        yield importlib.import_module("tinycnn_docs")
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+
+
+LESSON = """# %% [markdown]
+# # Lesson 0: a title
+#
+# The intro, with `code` and $\\hat y$.
+
+# %%
+# a comment that opens a code cell
+x = 1
+
+# %% [markdown]
+# ## A section
+#
+# Prose *here*:
+#
+#     indented = "a code block"
+
+# %%
+print(x)
+"""
+
+
+def test_a_lesson_becomes_a_gallery_script(machinery):
+    twin = machinery.convert_lesson(LESSON)
+    import ast
+
+    module = ast.parse(twin)
+    docstring = ast.get_docstring(module)
+    assert docstring.startswith("Lesson 0: a title\n=================")
+    assert ".. markdown::\n\n   The intro, with `code` and $\\hat y$." in docstring
+    # sphinx-gallery's own parser: code stays code (the comment too), prose becomes text.
+    from sphinx_gallery.py_source_parser import split_code_and_text_blocks
+
+    path = DOCS / "_build" / "twin_00_test.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(twin, encoding="utf-8")
+    try:
+        _, blocks = split_code_and_text_blocks(str(path))
+    finally:
+        path.unlink()
+    kinds = [block.type for block in blocks]
+    assert kinds == ["text", "code", "text", "code"], kinds
+    assert "# a comment that opens a code cell\nx = 1" in blocks[1].content
+    assert "A section\n---------" in blocks[2].content
+    assert '      indented = "a code block"' in blocks[2].content  # still a Markdown code block
+    assert blocks[3].content.strip() == "print(x)"
+
+
+def test_a_lesson_must_open_with_its_title(machinery):
+    with pytest.raises(ValueError, match="title"):
+        machinery.convert_lesson("# %%\nx = 1\n")
+    with pytest.raises(ValueError, match="title"):
+        machinery.convert_lesson("# %% [markdown]\n# No title here.\n")
+
+
+def test_a_figure_ending_a_cell_is_scraped(machinery, tmp_path):
+    from matplotlib.figure import Figure
+    from sphinx_gallery.py_source_parser import Block
+
+    figure = Figure(figsize=(2, 1))
+    figure.subplots().plot([0, 1], [1, 0])
+    paths = iter(tmp_path / f"image_{i}.png" for i in range(3))
+    block_vars = {"example_globals": {"___": figure}, "image_path_iterator": paths}
+    conf = {"src_dir": str(tmp_path)}
+    rest = machinery.figure_scraper(Block("code", "figure = make()\nfigure\n", 1), block_vars, conf)
+    assert "image_0.png" in rest
+    assert (tmp_path / "image_0.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A later cell that ends in an assignment leaves the last value in place: not shown again.
+    assert machinery.figure_scraper(Block("code", "figure\nx = 1\n", 1), block_vars, conf) == ""
+    block_vars["example_globals"]["___"] = "not a figure"
+    assert machinery.figure_scraper(Block("code", "figure\n", 1), block_vars, conf) == ""
+
+
+def test_a_progress_bar_shows_its_last_state(machinery):
+    captured = "out:\n    epoch 1:  0%|\r    epoch 1: 50%|\repoch 1: 100%| loss=0.5\r\n    done"
+    assert machinery.terminal_lines(captured) == "out:\n    epoch 1: 100%| loss=0.5\n    done"
+
+
+def test_plain_text_docstrings_read_as_markdown(machinery):
+    lines = [
+        "The forward pass, with s*i the row:",
+        "",
+        "    out[i] = sum_u w[u] * x[s*i + u]",
+        "",
+        "backward: dw[u] = sum_i dout[i] * x[s*i + u]",
+        "          dx[s*i + u] += w[u] * dout[i]",
+        "",
+        "`code*with*stars` and 2*N*C.",
+    ]
+    markdown = machinery.plain_text_to_markdown(lines)
+    assert markdown[0] == "The forward pass, with s\\*i the row:"
+    assert "    out[i] = sum_u w[u] * x[s*i + u]" in markdown  # a code block: as written
+    assert "    backward: dw[u] = sum_i dout[i] * x[s*i + u]" in markdown  # made a code block
+    assert "              dx[s*i + u] += w[u] * dout[i]" in markdown
+    assert markdown[-1] == "`code*with*stars` and 2\\*N\\*C."

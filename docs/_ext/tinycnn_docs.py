@@ -34,10 +34,7 @@ from pathlib import Path
 
 from docutils import nodes
 from docutils.utils import new_document
-from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
-
-logger = logging.getLogger(__name__)
 
 DOCS = Path(__file__).resolve().parents[1]
 ROOT = DOCS.parent
@@ -147,9 +144,10 @@ def convert_lesson(source):
     cells = split_cells(source)
     if not cells or cells[0][0] != "markdown":
         raise ValueError("a lesson must open with a Markdown cell holding its title (# Title)")
-    intro = markdown_to_rest(markdown_text(cells[0][1]))
-    if not intro or not set(intro[1]) <= set(TITLE_UNDERLINES.values()):
+    text = markdown_text(cells[0][1])
+    if not text or not text[0].startswith("# "):
         raise ValueError("a lesson's first Markdown cell must start with its title (# Title)")
+    intro = markdown_to_rest(text)
     docstring = "\n".join(intro).rstrip() + "\n"
     if "'''" in docstring or docstring.endswith("\\"):
         raise ValueError("a lesson's first Markdown cell may not hold ''' or end in a backslash")
@@ -201,8 +199,8 @@ def terminal_lines(rest):
     return "\n".join(lines)
 
 
-def restore_lesson_downloads(app):
-    """Put the learner's own files behind each page's download links (after the gallery ran)."""
+def after_the_gallery(app):
+    """The learner's own files behind each page's download links, and tidy printed output."""
     import jupytext
     import nbformat
     from sphinx_gallery.gen_rst import zip_files
@@ -581,7 +579,7 @@ def setup(app):
     app.add_directive("markdown", MarkdownDirective)
     app.connect("config-inited", on_config_inited)
     # After sphinx-gallery's builder-inited handler (priority 500) has written the pages.
-    app.connect("builder-inited", restore_lesson_downloads, priority=900)
+    app.connect("builder-inited", after_the_gallery, priority=900)
     app.connect("source-read", on_source_read)
     app.connect("autodoc-process-docstring", markdown_docstrings)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
