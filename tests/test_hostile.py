@@ -631,11 +631,13 @@ def fitting_input(layer, draw):
     """An input the layer takes: finite floats of a shape it fits."""
     dtype = draw(DTYPE)
     n = draw(st.integers(0, 3))
+    # A huge kernel_size is a valid argument; the input then is smaller than it, to be refused.
+    kernel_size = min(getattr(layer, "kernel_size", 1), 16)
     if isinstance(layer, tc.Conv2D):
-        size = min(layer.kernel_size, 8) + draw(st.integers(0, 3))  # a huge kernel: too big
+        size = kernel_size + draw(st.integers(0, 3))
         shape = (n, layer.in_channels, size, size)
     elif isinstance(layer, tc.MaxPool2D):
-        size = min(layer.kernel_size, 8) + draw(st.integers(0, 3))  # a huge kernel: too big
+        size = kernel_size + draw(st.integers(0, 3))
         shape = (n, draw(SIZE), size, size)
     elif isinstance(layer, tc.Dense):
         shape = (n, layer.in_features)

@@ -9,6 +9,8 @@ import tinycnn as tc
 from tinycnn.gradcheck import check_gradients
 from tinycnn.kernels import reference
 
+from strategies import conv_geometries
+
 TOLERANCE = 1e-6  # relative error of float64 gradients against central differences, h = 1e-6
 F64 = np.float64
 
@@ -16,12 +18,9 @@ F64 = np.float64
 @st.composite
 def conv_cases(draw):
     """A Conv2D in float64 with an input it fits: kernel 1-4, stride 1-3, padding 0..k-1."""
-    k = draw(st.integers(1, 4))
-    stride = draw(st.integers(1, 3))
-    padding = draw(st.integers(0, k - 1))
-    height = draw(st.integers(max(1, k - 2 * padding), 7))
-    width = draw(st.integers(max(1, k - 2 * padding), 7))
-    c_in, c_out, n = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    geometry = draw(conv_geometries(max_kernel=4, max_size=7, max_in=3, max_out=3))
+    n, c_in, c_out, (height, width) = (geometry[key] for key in ("n", "c_in", "c_out", "hw"))
+    k, stride, padding = geometry["k"], geometry["stride"], geometry["padding"]
     seed = draw(st.integers(0, 2**16))
     layer = tc.Conv2D(c_in, c_out, k, stride, padding, dtype=F64, rng=seed)
     layer.params["b"][:] = np.random.default_rng(seed).standard_normal(c_out)

@@ -30,7 +30,7 @@ import numpy as np
 from tinycnn import checks
 from tinycnn.checks import float_array, float_dtype, non_negative_int, positive_int, real_number
 from tinycnn.functional import sigmoid
-from tinycnn.kernels import activation, conv, pool
+from tinycnn.kernels import activation, batchnorm, conv, pool
 
 _WITHOUT_WEIGHTS = contextvars.ContextVar("tinycnn_without_weights", default=False)
 """True while `Layer.from_config` builds a layer: `initialise` then leaves params and state
@@ -596,3 +596,163 @@ class Dropout(Layer):
 
     def torch_module(self, torch, dtype):
         return torch.nn.Dropout(self.p)
+
+
+class BatchNorm2D(Layer):
+    """Batch normalization per channel (Ioffe and Szegedy, 2015), for x (N, C, H, W).
+
+    training: each channel is normalised with the mean and variance of its M = N * H * W values
+    in the batch, then scaled and shifted by learned γ, β (C,):
+
+        x̂ = (x - mean_c) / sqrt(var_c + eps)        out = γ_c x̂ + β_c
+
+    backward: dβ_c = Σ dout,  dγ_c = Σ dout x̂,
+              dx = γ_c / sqrt(var_c + eps) / M * (M dout - dβ_c - x̂ dγ_c)
+
+    Each training forward also updates the running statistics, kept in `state` (so that
+    `save`/`load` keep them) and used instead of the batch's in evaluation mode, as in PyTorch:
+
+        running_mean <- (1 - momentum) running_mean + momentum mean_c
+        running_var  <- (1 - momentum) running_var  + momentum var_c * M / (M - 1)   (unbiased)
+
+    evaluation: out = γ_c (x - running_mean_c) / sqrt(running_var_c + eps) + β_c, an affine map
+    whose backward is dx = dout γ_c / sqrt(running_var_c + eps).
+
+    The numba kernels and their NumPy twins are in `tinycnn.kernels.batchnorm`.
+    """
+
+    def __init__(self, channels, eps=1e-5, momentum=0.1, *, dtype=np.float32):
+        super().__init__()
+        self.channels = positive_int(channels, "channels")
+        self.eps = real_number(eps, "eps", 0.0, 1.0, low_open=True, high_open=True)
+        self.momentum = real_number(momentum, "momentum", 0.0, 1.0)
+        self.dtype = float_dtype(dtype)
+        self.initialise(None)
+
+    def param_shapes(self):
+        return {"gamma": (self.channels,), "beta": (self.channels,)}
+
+    def state_shapes(self):
+        return {"running_mean": (self.channels,), "running_var": (self.channels,)}
+
+    def init_params(self, rng):
+        return {"gamma": np.ones(self.channels, dtype=self.dtype),
+                "beta": np.zeros(self.channels, dtype=self.dtype)}
+
+    def init_state(self):
+        return {"running_mean": np.zeros(self.channels, dtype=self.dtype),
+                "running_var": np.ones(self.channels, dtype=self.dtype)}
+
+    def get_config(self):
+        return {"channels": self.channels, "eps": self.eps, "momentum": self.momentum,
+                "dtype": self.dtype.name}
+
+    def forward(self, x):
+        x = float_array(x, "x", 4, "(N, C, H, W)")
+        self.check_arrays()
+        if x.shape[1] != self.channels:
+            raise ValueError(f"x must have {self.channels} channels (x.shape[1]) for {self!r}, "
+                             f"got shape {x.shape}")
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        if self.training:
+            count = x.shape[0] * x.shape[2] * x.shape[3]
+            if count < 2:
+                raise ValueError(f"BatchNorm2D needs more than one value per channel in training "
+                                 f"mode (N * H * W >= 2), got x of shape {x.shape}")
+            out, mean, inv_std = batchnorm.batchnorm_forward(x, gamma, beta, self.eps)
+            variance = 1.0 / inv_std**2 - self.eps
+            for name, batch_value in (("running_mean", mean),
+                                      ("running_var", variance * count / (count - 1))):
+                running = self.state[name]
+                running += self.momentum * (batch_value - running).astype(self.dtype)
+        else:
+            mean = self.state["running_mean"].astype(np.float64)
+            inv_std = 1.0 / np.sqrt(self.state["running_var"].astype(np.float64) + self.eps)
+            if len(x) == 0:  # an empty batch: nothing for the kernel to loop over
+                out = np.zeros_like(x)
+            else:
+                out = batchnorm.batchnorm_inference(x, gamma, beta, mean, inv_std)
+        self._cache = (x, mean, inv_std, self.training)
+        return out
+
+    def backward(self, dout, input_grad=True):
+        """dL/dout -> dL/dx, and grads["gamma"], grads["beta"]; None instead of dL/dx if not
+        input_grad."""
+        x, mean, inv_std, training = self._take_cache()
+        dout = self._check_dout(dout, x.shape, self.dtype)
+        self.check_arrays()
+        gamma = self.params["gamma"]
+        if training:
+            dx, dgamma, dbeta = batchnorm.batchnorm_backward(x, dout, mean, inv_std, gamma)
+        else:
+            x_hat = (x - mean[:, None, None]) * inv_std[:, None, None]
+            dgamma, dbeta = (dout * x_hat).sum(axis=(0, 2, 3)), dout.sum(axis=(0, 2, 3))
+            dx = dout * (gamma * inv_std).astype(self.dtype)[:, None, None]
+        self.grads["gamma"] = dgamma.astype(self.dtype)
+        self.grads["beta"] = dbeta.astype(self.dtype)
+        return dx if input_grad else None
+
+    def torch_module(self, torch, dtype):
+        module = torch.nn.BatchNorm2d(self.channels, eps=self.eps, momentum=self.momentum,
+                                      dtype=dtype)
+        _copy_to_torch(torch, module.weight, self.params["gamma"])
+        _copy_to_torch(torch, module.bias, self.params["beta"])
+        _copy_to_torch(torch, module.running_mean, self.state["running_mean"])
+        _copy_to_torch(torch, module.running_var, self.state["running_var"])
+        return module
+
+
+class GridLayout(Layer):
+    """A detector's head output laid out as the grid of lecture vectors, and back.
+
+    x (N, B * D, S_h, S_w) -> out (N, S_h, S_w, B, D), out[n, i, j, b, d] = x[n, b * D + d, i, j]:
+    channel b * D + d of the 1x1-conv head is entry d of anchor b's vector in cell (row i,
+    column j). backward moves dout back to the channel layout; nothing is computed.
+    """
+
+    def __init__(self, num_anchors):
+        super().__init__()
+        self.num_anchors = positive_int(num_anchors, "num_anchors")
+
+    def get_config(self):
+        return {"num_anchors": self.num_anchors}
+
+    def forward(self, x):
+        x = float_array(x, "x", 4, "(N, B * D, S, S)")
+        if x.shape[1] % self.num_anchors or x.shape[1] == 0:
+            raise ValueError(f"x must have a multiple of num_anchors={self.num_anchors} channels "
+                             f"(B vectors of D entries per cell), got shape {x.shape}")
+        n, channels, rows, columns = x.shape
+        out = x.reshape(n, self.num_anchors, channels // self.num_anchors, rows, columns)
+        out = np.ascontiguousarray(out.transpose(0, 3, 4, 1, 2))
+        self._cache = (x.shape, out.shape, x.dtype)
+        return out
+
+    def backward(self, dout, input_grad=True):
+        input_shape, out_shape, dtype = self._take_cache()
+        dout = self._check_dout(dout, out_shape, dtype)
+        if not input_grad:
+            return None
+        return np.ascontiguousarray(dout.transpose(0, 3, 4, 1, 2)).reshape(input_shape)
+
+    def torch_module(self, torch, dtype):
+        return _torch_grid_layout(torch)(self.num_anchors)
+
+
+def _torch_grid_layout(torch):
+    """GridLayout as a torch.nn.Module class (made when asked for: torch is optional)."""
+
+    class TorchGridLayout(torch.nn.Module):
+        """(N, B * D, S, S) -> (N, S, S, B, D), as tinycnn's GridLayout."""
+
+        def __init__(self, num_anchors):
+            super().__init__()
+            self.num_anchors = num_anchors
+
+        def forward(self, x):
+            n, channels, rows, columns = x.shape
+            grouped = x.view(n, self.num_anchors, channels // self.num_anchors, rows, columns)
+            return grouped.permute(0, 3, 4, 1, 2)
+
+    return TorchGridLayout
