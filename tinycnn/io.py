@@ -88,6 +88,9 @@ def load(path):
     path = _npz_path(path, for_reading=True)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no tinycnn model at {path}")
+    with open(path, "rb") as file:  # a folder or a file we may not read: OSError, as it is
+        if file.read(6) == b"\x93NUMPY":
+            raise ValueError(f"{path} is a plain .npy array, not a tinycnn model (.npz archive)")
     try:
         return _load(path)
     except _Malformed as error:
@@ -199,9 +202,6 @@ def _npz_path(path, for_reading=False):
 
 
 def _load(path):
-    with open(path, "rb") as file:
-        if file.read(6) == b"\x93NUMPY":
-            raise _Malformed("is a plain .npy array, not a tinycnn model (.npz archive)")
     with zipfile.ZipFile(path) as archive:
         members = _members(archive)
         version = _read_version(archive, members)

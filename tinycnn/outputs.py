@@ -19,6 +19,8 @@ through `get_config` and `output_from_config`. The functions themselves (sigmoid
 `tinycnn.functional`.
 """
 
+import json
+
 import numpy as np
 
 from tinycnn.functional import sigmoid, softmax
@@ -78,7 +80,7 @@ class OutputMap:
         return type(self) is type(other) and self.get_config() == other.get_config()
 
     def __hash__(self):
-        return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
+        return hash(json.dumps(self.get_config(), sort_keys=True))
 
     def __repr__(self):
         config = self.get_config()
