@@ -407,6 +407,9 @@ def summarise(results):
         summary["x_pytorch_rounds"] = [float(min(per_round)), float(max(per_round))]
         summary["wide_spread"] = bool(max(per_round) > WIDE_SPREAD * min(per_round))
         summary["first_loss"]["pytorch"] = theirs["first_loss"]
+        for row, torch_row in zip(summary["layers"], theirs["layers"], strict=True):
+            row["pytorch_forward_ms"] = torch_row["forward_ms"]
+            row["pytorch_backward_ms"] = torch_row["backward_ms"]
     other = results.get("tinycnn_other_layer")
     if other:
         summary["other_layer"] = {
@@ -417,9 +420,6 @@ def summarise(results):
             summary["other_layer"]["x_pytorch"] = (
                 summary["pytorch_ms"] / summary["other_layer"]["tinycnn_ms"]
             )
-        for row, torch_row in zip(summary["layers"], theirs["layers"], strict=True):
-            row["pytorch_forward_ms"] = torch_row["forward_ms"]
-            row["pytorch_backward_ms"] = torch_row["backward_ms"]
     return summary
 
 
