@@ -31,7 +31,7 @@ from tinycnn.kernels.layout import (
     whole_blocks,
     whole_vectors,
 )
-from tinycnn.kernels.taps import correlate, tap_grads
+from tinycnn.kernels.taps import correlate, pointwise, tap_grads
 from tinycnn.runtime import one_at_a_time
 
 
@@ -45,9 +45,19 @@ def conv2d_forward(x, weights, bias, stride, padding):
     n_filters, _, k, _ = weights.shape
     out_h = (height + 2 * padding - k) // stride + 1
     out_w = (width + 2 * padding - k) // stride + 1
+    out = np.empty((n_samples, n_filters, out_h, out_w), x.dtype)
+    if k == 1 and stride == 1 and padding == 0:  # a matrix product per sample: no layout needed
+        flat_weights, bias = whole_blocks(weights.reshape(n_filters, -1), bias)
+        pointwise(
+            x.reshape(n_samples, -1, height * width),
+            flat_weights,
+            bias,
+            out.reshape(n_samples, n_filters, -1),
+            numba.get_num_threads(),
+        )
+        return out
     grid, offsets = forward_geometry(x.shape, k, stride, padding, out_h, out_w)
     planes = batch_planes(x, stride, *grid)
-    out = np.empty((n_samples, n_filters, out_h, out_w), x.dtype)
     flat_weights, bias = whole_blocks(weights.reshape(n_filters, -1), bias)
     correlate(
         planes,
@@ -74,6 +84,19 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
     """
     dout = np.ascontiguousarray(dout)
     channels, s = input_shape[1], stride
+    if weights.shape[2] == 1 and stride == 1 and padding == 0:  # dx[n] = w^T dout[n]
+        n_samples, n_filters, height, width = dout.shape
+        dx = np.empty(input_shape, dout.dtype)
+        transposed = weights.reshape(n_filters, channels).T
+        flat_weights, no_bias = whole_blocks(transposed, np.zeros(channels, dout.dtype))
+        pointwise(
+            dout.reshape(n_samples, n_filters, -1),
+            flat_weights,
+            no_bias,
+            dx.reshape(n_samples, channels, -1),
+            numba.get_num_threads(),
+        )
+        return dx
     grid, phases = phase_geometry(dout.shape, weights.shape[2], tuple(input_shape), s, padding)
     dx = np.empty(input_shape, dout.dtype)
     planes = batch_planes(dout, 1, *grid) if grid is not None else None
