@@ -242,3 +242,33 @@ def tap_grads(x, offsets, d, keep, n_threads):
             for f in range(0, n_out, CHANNELS):
                 _tap_grads_four(grads, x, d, keep, offsets, f, q0, length)
     return shares
+
+
+@njit(cache=True, parallel=True, fastmath=FAST)
+def pointwise_grads(x, d, offsets, keep, n_threads):
+    """shares (n_threads, F, T + 1), summing to g[f, c] = sum_{n,q} d[n, f, q] * x[n, c, q] and,
+    in the last column, the bias gradient: the weight gradient of a 1x1 convolution (stride 1,
+    no padding) straight from x (N, C, L) and d (N, F, L), F a multiple of 4.
+
+    The same `_tap_grads_four` loop as tap_grads, run per sample with the channels as taps
+    (offsets c*L, padded to whole taps: the padding columns are dropped by the caller, so what
+    they read does not matter) and keep (L,) all True: every output of a 1x1 convolution is
+    kept. Each thread sums its share of the (sample, block) jobs. Measured in one process on a
+    busy Zen 4 against the batch-plane path: 1.9-6.7x as fast on (32, 128, 8, 8) -> 16,
+    (32, 64, 16, 16) -> 32 and (64, 16, 32, 32) -> 16, 1 and 2 threads (no planes to lay out).
+    """
+    n_samples, _, length = x.shape
+    n_out = d.shape[1]
+    block_len = min(BLOCK, length)
+    blocks_per_sample = ceil_div(length, block_len)
+    shares = np.zeros((n_threads, n_out, offsets.shape[0] + 1), x.dtype)
+    for share in prange(n_threads):
+        grads = shares[share]
+        for job in range(share, n_samples * blocks_per_sample, n_threads):
+            n, block = job // blocks_per_sample, job % blocks_per_sample
+            q0 = block * block_len
+            run = min(block_len, length - q0)
+            sample = x[n].reshape(-1)
+            for f in range(0, n_out, CHANNELS):
+                _tap_grads_four(grads, sample, d[n], keep, offsets, f, q0, run)
+    return shares
