@@ -1,6 +1,6 @@
 """Convolution and max-pool speed: tinycnn's numba kernels against PyTorch and NumPy's im2col.
 
-    python benchmarks/bench_conv.py [--quick] [--rounds R] [--repeats K] [--out DIR]
+    python benchmarks/bench_conv.py [--quick] [--rounds R] [--repeats K] [--passive] [--out DIR]
 
 Every figure is float32 on 2 threads. Each framework runs in its own process and they take
 turns, R rounds (default 3) of K timed runs (default 7) per shape and pass, after a warm-up.
@@ -13,6 +13,10 @@ gradients), tinycnn's speed as a multiple of PyTorch's ("x PyTorch's speed": hig
 PyTorch matrix product (oneDNN reaches the FMA units' limit; NumPy's OpenBLAS may not, and is
 the fallback without PyTorch). FLOPs: forward 2*N*C_out*H_out*W_out*C_in*k*k, forward+backward
 3 times that. Also: max-pooling (k = s = 2) in ms, and the lecture's loops on one small shape.
+
+On a machine shared with other work, OpenMP threads that spin while they wait (PyTorch's) lose
+far more than threads that sleep (tinycnn's numba workqueue): --passive sets
+OMP_WAIT_POLICY=PASSIVE for every worker, for a fairer comparison on a busy machine.
 
 The output names the CPU and the versions; --out DIR (default benchmarks/output/) receives
 bench_conv.json (every figure, spread and setting) and bench_conv.png (the chart).
@@ -272,10 +276,10 @@ def run_worker(name, settings):
 # ---- The parent: takes turns between the workers, reports --------------------------------
 
 
-def measure(settings, script):
+def measure(settings, script, env=None):
     """{framework: {"conv": {shape: {pass: seconds...}}, "pool": ...}} with rounds, one framework
     at a time (who goes first alternates), each in its own process."""
-    workers = [Worker(script, name, settings) for name in FRAMEWORKS]
+    workers = [Worker(script, name, settings, env) for name in FRAMEWORKS]
     active = [worker for worker in workers if worker.info["installed"]]
     rounds = {w.name: {"conv": {}, "pool": {}} for w in active}
     extras = {}
@@ -411,7 +415,8 @@ def print_report(settings, summary, extras, infos, machine_info):
     print(
         f"float32 convolutions, {THREADS} threads; each framework in its own process, "
         f"{settings['rounds']} rounds of {settings['repeats']} runs; medians, "
-        f"'!' = slowest round over 1.3x the fastest"
+        f"'!' = slowest round over 1.3x the fastest; OMP_WAIT_POLICY "
+        f"{settings['omp_wait_policy'] or 'unset'}"
     )
     head = (
         f"{'shape (N,Cin,H,W,Cout,k,s,p)':31} {'pass':7} {'tinycnn GFLOP/s':>16} "
@@ -514,6 +519,12 @@ def main():
         help="timed runs per shape, pass and round (default 7; quick 2)",
     )
     parser.add_argument(
+        "--passive",
+        action="store_true",
+        help="OMP_WAIT_POLICY=PASSIVE for every worker: idle OpenMP threads sleep instead of "
+        "spinning (fairer on a machine shared with others)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=Path(__file__).resolve().parent / "output",
@@ -533,12 +544,14 @@ def main():
         "repeats": args.repeats or (2 if args.quick else 7),
         "peak_size": QUICK_PEAK_SIZE if args.quick else PEAK_SIZE,
         "threads": THREADS,
+        "omp_wait_policy": "PASSIVE" if args.passive else os.environ.get("OMP_WAIT_POLICY"),
     }
     for option in ("rounds", "repeats"):
         if settings[option] < 1:
             parser.error(f"--{option} must be at least 1, got {settings[option]}")
     machine_info = machine()
-    rounds, extras, infos = measure(settings, Path(__file__).resolve())
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"} if args.passive else None
+    rounds, extras, infos = measure(settings, Path(__file__).resolve(), env)
     summary = summarise(settings, rounds, extras["peak_gflops"])
     print_report(settings, summary, extras, infos, machine_info)
     args.out.mkdir(parents=True, exist_ok=True)
