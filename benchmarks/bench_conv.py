@@ -24,10 +24,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import im2col  # noqa: E402  (the NumPy peer, beside this file)
-
-from tinycnn.kernels import conv, pool, reference  # noqa: E402
+from tinycnn.kernels import conv, im2col, pool, reference  # noqa: E402
 
 try:
     import torch

@@ -10,27 +10,37 @@
 # Backpropagation is nothing more than calling `backward` on every layer, last layer first: the
 # chain rule, one link at a time. This lesson opens the three layers that matter (convolution,
 # max-pooling, fully connected), checks each one's backward pass numerically, and then runs a
-# tiny network forward and backward.
+# tiny network forward and backward. It shows its pictures and saves them in `output/` beside the
+# lesson (or in `--out DIR`).
 
 # %%
+# %matplotlib inline
 import argparse
+import os
+import time
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
 import tinycnn as tc
-import tinycnn.data  # `import tinycnn` leaves it out; importing it makes tc.data available
 from tinycnn.kernels import reference  # the lecture's loops, written to be read
 
+started = time.perf_counter()
+try:
+    LESSON_FOLDER = Path(__file__).resolve().parent
+except NameError:  # in a notebook, which Jupyter runs in its own folder
+    LESSON_FOLDER = Path.cwd()
 parser = argparse.ArgumentParser(description="Lesson 3: layers and backpropagation.")
-parser.add_argument("--out", type=Path, default=Path("lessons/output"),
-                    help="folder for the figures (default: lessons/output)")
-parser.add_argument("--quick", action="store_true", help="a smaller batch, for the tests")
+parser.add_argument("--out", type=Path, default=LESSON_FOLDER / "output",
+                    help="folder for the figures (default: output/ beside the lesson)")
+parser.add_argument("--quick", action="store_true",
+                    help="a smaller batch, for the tests (or set TINYCNN_DOCS_QUICK=1)")
 # parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
 args, _ = parser.parse_known_args()
+quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
 args.out.mkdir(parents=True, exist_ok=True)
-batch_size = 1 if args.quick else 4
+batch_size = 1 if quick else 4
 np.set_printoptions(precision=4, suppress=True, linewidth=100)
 rng = np.random.default_rng(0)
 
@@ -78,16 +88,15 @@ print("output:\n", edges)
 figure = Figure(figsize=(9, 3.2), layout="constrained")
 panels = figure.subplots(1, 3, width_ratios=[6, 3, 4])
 for ax, values, title in zip(panels, (image, vertical_edge, edges),
-                             ("image (6x6)", "* filter (3x3)", "= output (4x4)")):
+                             ("image (6x6)", "* filter (3x3)", "= output (4x4)"), strict=True):
     ax.imshow(values, cmap="gray")
     for (row, column), value in np.ndenumerate(values):
         ax.text(column, row, f"{value:g}", ha="center", va="center", color="tab:red")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title)
-path = args.out / "03_vertical_edge.png"
-figure.savefig(path, dpi=120)
-print("saved", path)
+figure.savefig(args.out / "03_vertical_edge.png", dpi=120)
+figure
 
 # %% [markdown]
 # ## The same convolution three ways
@@ -173,14 +182,14 @@ panels = figure.subplots(1, 4)
 titles = ("the scene", "vertical edges", "horizontal edges", "blurred (3x3 average)")
 largest_edges = [np.abs(edge_map).max() for edge_map in maps[:2]]
 value_ranges = [(0, 1), *[(-largest, largest) for largest in largest_edges], (0, 1)]
-for ax, values, title, (low, high) in zip(panels, (scene[0, 0], *maps), titles, value_ranges):
+for ax, values, title, (low, high) in zip(panels, (scene[0, 0], *maps), titles, value_ranges,
+                                          strict=True):
     ax.imshow(values, cmap="gray", vmin=low, vmax=high)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title, fontsize=9)
-path = args.out / "03_filters_on_a_scene.png"
-figure.savefig(path, dpi=120)
-print("saved", path)
+figure.savefig(args.out / "03_filters_on_a_scene.png", dpi=120)
+figure
 
 # %% [markdown]
 # ## The backward pass of a convolution
@@ -259,8 +268,8 @@ for layer, input_shape in layers_and_input_shapes:
 #
 # `tc.Sequential` chains layers: `forward` runs them first to last, `backward` last to first.
 # Here is a small CNN for 16x16 scenes: two blocks of convolution, ReLU and pooling, then one
-# fully connected layer with the 8 numbers of the lecture's vector. `summary` lists each
-# layer's output shape and its number of parameters.
+# fully connected layer with the 8 numbers of the lecture's vector. `summary` prints each
+# layer's output shape and its number of parameters, and returns their total.
 
 # %%
 model = tc.Sequential([
@@ -268,7 +277,7 @@ model = tc.Sequential([
     tc.Conv2D(4, 8, 3, padding=1, dtype=np.float64, rng=1), tc.ReLU(), tc.MaxPool2D(2),
     tc.Flatten(), tc.Dense(8 * 4 * 4, 8, dtype=np.float64, rng=2),
 ])
-model.summary((1, 16, 16))
+parameter_count = model.summary((1, 16, 16))
 
 # %% [markdown]
 # The work of one training step, short of updating the weights, layer by layer and with the
@@ -302,13 +311,17 @@ for layer in reversed(model.layers):
 # %% [markdown]
 # `model.forward` and `model.backward` do the same two loops. And the whole chain passes the
 # same numerical check as its parts: backpropagation through eight layers gives the same
-# gradients as nudging every input pixel and every weight one at a time.
+# gradients as nudging every input pixel and every one of the model's weights (1,368, as
+# `summary` counted) one at a time. Each parameter is named below by its layer's place in
+# `model.layers`.
 
 # %%
 errors = tc.gradcheck.check_gradients(model, images)
-for name, error in errors.items():
-    print(f"  {name:<14} {error:.1e}")
-print(f"largest relative error: {max(errors.values()):.1e}")
+names = ["x (the images)"] + [f"layers[{model.layers.index(layer)}].{name}  {type(layer).__name__}"
+                              for layer, name, _, _ in model.parameters()]
+for name, error in zip(names, errors.values(), strict=True):
+    print(f"  {name:<24} {error:.1e}")
+print(f"{parameter_count:,} weights; largest relative error: {max(errors.values()):.1e}")
 
 # %% [markdown]
 # ## What to remember
@@ -322,3 +335,6 @@ print(f"largest relative error: {max(errors.values()):.1e}")
 #
 # Next, lesson 4 trains a network like this one on the localization scenes. Lesson 6 looks
 # under the hood of the numba kernels and measures what they buy.
+
+# %%
+print(f"lesson 3 took {time.perf_counter() - started:.0f} s; its figures are in {args.out}")

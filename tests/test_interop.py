@@ -132,3 +132,26 @@ def test_without_torch_the_error_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     with pytest.raises(ImportError, match=r'pip install "tinycnn\[torch\]"'):
         to_torch(localizer())
+
+
+def test_relu_keeps_nan_in_both_frameworks(torch):
+    x = np.array([[np.nan, -1.0, 2.0]], dtype=np.float32)
+    model = tc.Sequential([tc.ReLU()])
+    ours = model.forward(x)
+    theirs = to_torch(model)(torch.from_numpy(x)).numpy()
+    np.testing.assert_array_equal(ours, theirs)
+    assert np.isnan(ours[0, 0])
+
+
+def test_each_built_in_layer_says_how_it_maps_to_torch():
+    from tinycnn.interop import converts
+
+    assert all(converts(cls) for name, cls in tc.Layer.registry.items() if "." not in name)
+    assert not converts(tc.Layer)
+
+
+def test_params_of_the_wrong_shape_are_refused_before_converting(torch):
+    model = tc.Sequential([tc.Dense(3, 2)])
+    model.layers[0].params["W"] = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"params\['W'\] must have shape \(3, 2\)"):
+        to_torch(model)

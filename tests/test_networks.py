@@ -63,3 +63,23 @@ def test_saved_and_loaded_keeps_the_starting_biases(tmp_path):
     tc.save(model, tmp_path / "model.npz")
     loaded = tc.load(tmp_path / "model.npz")
     assert np.array_equal(loaded.forward(scenes()), model.forward(scenes()))
+
+
+def test_the_output_map_is_chosen_where_the_network_is_built():
+    assert localizer(output=tc.losses.LocalizationLoss(3).output).output == LocalizationOutput(3)
+    assert landmark_detector(output=LandmarkOutput(3)).output == LandmarkOutput(3)
+    assert small_cnn(8, output=LocalizationOutput(3)).output == LocalizationOutput(3)
+    assert localizer().output == tc.outputs.Identity()
+    with pytest.raises(ValueError, match="do not match"):
+        localizer(num_classes=2, output=LocalizationOutput(3))
+
+
+@pytest.mark.parametrize("arguments, error", [
+    ({"outputs": 0}, ValueError), ({"outputs": "8"}, TypeError), ({"outputs": 8, "hidden": 0},
+                                                                   ValueError),
+    ({"outputs": 8, "channels": ()}, ValueError), ({"outputs": 8, "channels": 8}, TypeError),
+    ({"outputs": 8, "image_size": 60}, ValueError), ({"outputs": 8, "rng": "x"}, TypeError),
+])
+def test_small_cnn_checks_its_arguments(arguments, error):
+    with pytest.raises(error):
+        small_cnn(**arguments)

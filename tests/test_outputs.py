@@ -134,3 +134,25 @@ def test_outputs_reject_raw_that_is_not_a_float_array():
 def test_outputs_need_positive_counts(make):
     with pytest.raises(ValueError, match="must be a positive integer"):
         make()
+
+
+def test_output_maps_compare_by_config():
+    assert LocalizationOutput(3) == LocalizationOutput(3)
+    assert LocalizationOutput(3) != LocalizationOutput(4)
+    assert LocalizationOutput(3) != LandmarkOutput(3)
+    assert Identity() == Identity() and Identity() != "Identity"
+    assert len({LocalizationOutput(3), LocalizationOutput(3), Identity()}) == 2
+
+
+@pytest.mark.parametrize("config", [{"name": "LocalizationOutput", "num_classes": "3"},
+                                    {"name": "Identity", "extra": 1},
+                                    {"name": "LandmarkOutput", "num_landmarks": 0}])
+def test_output_from_config_refuses_bad_arguments_with_a_value_error(config):
+    with pytest.raises(ValueError):
+        output_from_config(config)
+
+
+def test_outputs_keep_nan_and_take_empty_batches():
+    raw = np.full((1, 8), np.nan)
+    assert np.isnan(LocalizationOutput(3)(raw)).all()
+    assert LocalizationOutput(3)(np.zeros((0, 8))).shape == (0, 8)

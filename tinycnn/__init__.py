@@ -16,10 +16,7 @@ The package reads like a table of contents:
     interop              to PyTorch (optional)
 """
 
-# isort: off
-from tinycnn import threads  # noqa: F401  (first: sets the thread pools before numba starts)
-from tinycnn import allocator  # noqa: F401  (keeps freed arrays for reuse: fewer page faults)
-# isort: on
+from tinycnn import runtime  # noqa: F401, I001  (first: threads, fork, memory; see its docstring)
 from tinycnn import (
     boxes,
     checks,

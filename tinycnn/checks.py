@@ -91,9 +91,10 @@ def float_dtype(dtype, name="dtype"):
     return dtype
 
 
-def float_array(x, name, ndim=None, layout=None):
+def float_array(x, name, ndim=None, layout=None, min_ndim=None):
     """Return x unchanged; TypeError unless it is a float32 or float64 numpy array, ValueError
-    unless it has `ndim` dimensions (described by `layout`, e.g. "(N, C, H, W)")."""
+    unless it has `ndim` dimensions (described by `layout`, e.g. "(N, C, H, W)"), or at least
+    `min_ndim`."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
     if x.dtype not in FLOAT_DTYPES:
@@ -104,6 +105,11 @@ def float_array(x, name, ndim=None, layout=None):
     if ndim is not None and x.ndim != ndim:
         layout = f" {layout}" if layout else ""
         raise ValueError(f"{name} must be {ndim}-dimensional{layout}, got shape {x.shape}")
+    if min_ndim is not None and x.ndim < min_ndim:
+        layout = f" {layout}" if layout else ""
+        raise ValueError(
+            f"{name} must have at least {min_ndim} dimensions{layout}, got shape {x.shape}"
+        )
     return x
 
 

@@ -66,7 +66,7 @@ def to_torch(model):
 
 def converts(layer_type):
     """Whether to_torch converts layers of this exact class: it defines its own torch_module."""
-    return "torch_module" in vars(layer_type)
+    return layer_type is not Layer and "torch_module" in vars(layer_type)
 
 
 def _model_dtype(model):

@@ -90,10 +90,20 @@ class Layer:
 
     def initialise(self, rng):
         """Fill params and state with their initial values (skipped inside `from_config`)."""
+        rng = checks.rng(rng)
         if _WITHOUT_WEIGHTS.get():
             return
-        self.params = self.init_params(checks.rng(rng))
-        self.state = self.init_state()
+        try:
+            self.params = self.init_params(rng)
+            self.state = self.init_state()
+        except MemoryError:  # numpy's "array is too big" is a ValueError already
+            sizes = {**self.param_shapes(), **self.state_shapes()}
+            count = sum(math.prod(shape) for shape in sizes.values())
+            gigabytes = count * getattr(self, "dtype", np.dtype(np.float64)).itemsize / 1e9
+            raise ValueError(
+                f"{self!r} needs {count:,} numbers ({gigabytes:.1f} GB) for its params and "
+                "state, more than this machine can allocate"
+            ) from None
 
     @classmethod
     def from_config(cls, config):
@@ -226,6 +236,11 @@ class Conv2D(Layer):
         self.kernel_size = positive_int(kernel_size, "kernel_size")
         self.stride = positive_int(stride, "stride")
         self.padding = non_negative_int(padding, "padding")
+        if self.padding >= self.kernel_size:
+            raise ValueError(
+                f"padding must be smaller than kernel_size {self.kernel_size}, got {self.padding} "
+                "(a wider padding adds outputs that see nothing but zeros)"
+            )
         self.dtype = float_dtype(dtype)
         self.initialise(rng)
 
@@ -435,9 +450,7 @@ class Flatten(Layer):
     """(N, d_1, d_2, ...) -> (N, d_1 * d_2 * ...), row-major; backward reshapes dout back."""
 
     def forward(self, x):
-        x = float_array(x, "x")
-        if x.ndim < 2:
-            raise ValueError(f"x must have a batch axis and at least one more, got shape {x.shape}")
+        x = float_array(x, "x", min_ndim=2, layout="(N, ...): a batch axis and at least one more")
         out = x.reshape(x.shape[0], math.prod(x.shape[1:]))  # not -1: N may be 0
         self._cache = (x.shape, out.shape, x.dtype)
         return out
@@ -457,7 +470,7 @@ class ReLU(Layer):
     elementwise = True
 
     def forward(self, x):
-        x = float_array(x, "x")
+        x = float_array(x, "x", min_ndim=1, layout="(N, ...)")
         out = activation.relu_forward(np.ascontiguousarray(x))
         self._cache = out  # out > 0 exactly where x > 0: all that backward needs
         return out
@@ -486,7 +499,7 @@ class LeakyReLU(Layer):
         return {"negative_slope": self.negative_slope}
 
     def forward(self, x):
-        x = float_array(x, "x")
+        x = float_array(x, "x", min_ndim=1, layout="(N, ...)")
         positive = x > 0
         # slope = 1 where x > 0, else a: the mask's arithmetic is exact and, unlike np.where,
         # does not branch on every entry.
@@ -509,7 +522,7 @@ class Sigmoid(Layer):
     elementwise = True
 
     def forward(self, x):
-        x = float_array(x, "x")
+        x = float_array(x, "x", min_ndim=1, layout="(N, ...)")
         out = sigmoid(x)
         self._cache = (out, x.dtype)
         return out
@@ -529,7 +542,7 @@ class Tanh(Layer):
     elementwise = True
 
     def forward(self, x):
-        x = float_array(x, "x")
+        x = float_array(x, "x", min_ndim=1, layout="(N, ...)")
         out = np.tanh(x)
         self._cache = (out, x.dtype)
         return out
@@ -562,7 +575,7 @@ class Dropout(Layer):
         return {"p": self.p}
 
     def forward(self, x):
-        x = float_array(x, "x")
+        x = float_array(x, "x", min_ndim=1, layout="(N, ...)")
         if not (self.training and self.p > 0):
             self._cache = (None, x.shape, x.dtype)
             return x.copy()
