@@ -292,8 +292,8 @@ def main():
     parser.add_argument("--settings", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        # A parent that ran a tinycnn kernel has its main thread bound to one CPU by OpenMP
-        # (OMP_PROC_BIND=true), and a child inherits that: take back every CPU first.
+        # A child inherits its parent's CPU affinity: a parent bound to one CPU (by OpenMP's
+        # OMP_PROC_BIND, or taskset) would leave the worker one. Take back every CPU first.
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, range(os.cpu_count()))
         serve(SESSIONS[args.worker], json.loads(args.settings))
