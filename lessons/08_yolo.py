@@ -158,17 +158,21 @@ one_anchor = np.array([[0.3, 0.3]])
 y_one = tc.detection.encode_grid(truth_train[:1], GRID_SIZE, one_anchor, len(CLASS_NAMES))
 print("y has shape", y_one.shape, "= (images, rows, columns, anchors, 5 + K)")
 first = truth_train[0]
-x, y_centre, h, w = first["boxes"][0]
-row, column = int(y_centre * GRID_SIZE), int(x * GRID_SIZE)
-print(
-    f"the first object, a {CLASS_NAMES[first['labels'][0]]}, has its midpoint at "
-    f"({x:.3f}, {y_centre:.3f}) of the image: cell row {row}, column {column}"
-)
-print(f"y[0, {row}, {column}, 0] =", y_one[0, row, column, 0])
-print(
-    f"    b_x = {x:.3f} * 4 - {column} = {x * 4 - column:.3f}, "
-    f"b_h = {h:.3f} * 4 = {h * 4:.3f} cells"
-)
+for (x, y_centre, h, w), label in zip(first["boxes"], first["labels"], strict=True):
+    row, column = int(y_centre * GRID_SIZE), int(x * GRID_SIZE)
+    vector = y_one[0, row, column, 0]
+    described = vector[5 + label] == 1 and np.isclose(vector[3], h * GRID_SIZE)
+    print(
+        f"a {CLASS_NAMES[label]} with its midpoint at ({x:.3f}, {y_centre:.3f}): cell row {row}, "
+        f"column {column}, " + ("described there" if described else "LOST: its cell is taken")
+    )
+    if described:
+        print(f"    y[0, {row}, {column}, 0] = {vector}")
+        print(
+            f"    b_x = {x:.3f} * 4 - {column} = {x * 4 - column:.3f}, "
+            f"b_y = {y_centre:.3f} * 4 - {row} = {y_centre * 4 - row:.3f}, "
+            f"b_h = {h:.3f} * 4 = {h * 4:.3f} cells, b_w = {w:.3f} * 4 = {w * 4:.3f} cells"
+        )
 print(
     "cells with p_c = 1 (row, column):",
     [tuple(map(int, cell)) for cell in np.argwhere(y_one[0, :, :, 0, 0] == 1)],
