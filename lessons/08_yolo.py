@@ -25,7 +25,6 @@
 # %%
 # %matplotlib inline
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -285,7 +284,7 @@ model = tc.networks.detector(
     output=loss.output,
     rng=0,
 )
-model.summary((1, IMAGE_SIZE, IMAGE_SIZE))
+parameter_count = model.summary((1, IMAGE_SIZE, IMAGE_SIZE))
 
 # %% [markdown]
 # ## Training from scratch
@@ -437,20 +436,22 @@ print(f"saved {path} ({path.stat().st_size / 1024:.0f} KiB)")
 same_predictions = bool(np.array_equal(y_saved, y_loaded))
 print("the loaded detector predicts the same grids:", same_predictions)
 
-results = {
-    "test_scenes": n_test,
-    "test_seed": 2,
-    "ap50": ap50,
-    "ap50_95": ap_coco,
-    "ap50_per_class": per_class,
-    "training_scenes": n_train,
-    "epochs": epochs,
-    "training_seconds": round(training_seconds, 1),
-    "loaded_model_predicts_the_same": same_predictions,
-    "lesson_seconds": round(time.perf_counter() - started, 1),
-}
-(args.out / "08_metrics.json").write_text(json.dumps(results, indent=2) + "\n")
-print(json.dumps(results, indent=2))
+tc.train.write_results(
+    args.out / "08_metrics.json",
+    {
+        "test_scenes": n_test,
+        "test_seed": 2,
+        "ap50": ap50,
+        "ap50_95": ap_coco,
+        **{f"ap50_{name}": value for name, value in per_class.items()},
+        "training_scenes": n_train,
+        "epochs": epochs,
+        "parameters": parameter_count,
+        "training_seconds": round(training_seconds, 1),
+        "loaded_model_predicts_the_same": same_predictions,
+    },
+)
+print(f"lesson 8 took {time.perf_counter() - started:.0f} s; its files are in {args.out}")
 
 # %% [markdown]
 # ## What to remember
