@@ -74,7 +74,7 @@ def landmark_detector(num_landmarks=3, image_size=64, rng=0, output=None):
     return model
 
 
-def detector(num_classes=3, num_anchors=2, image_size=64, channels=(16, 32, 64, 64, 128),
+def detector(num_classes=3, num_anchors=2, image_size=64, channels=(8, 16, 32, 64, 128),
              output=None, rng=0):
     """A small fully convolutional YOLO detector: 1 x image_size x image_size in, the grid of raw
     vectors (N, S, S, B, 5 + K) out, S = image_size / 16.

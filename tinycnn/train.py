@@ -196,9 +196,9 @@ def _check_output_map(model, loss):
 def _check_training_data(x, y):
     float_array(x, "x")
     float_array(y, "y")
-    if x.ndim < 2 or y.ndim < 2:  # y is (N, D) for one vector per image, (N, S, S, B, D) on a grid
+    if x.ndim < 2 or y.ndim < 2:  # y (N, D), or a detector's grid (N, S, S, B, D)
         raise ValueError(
-            f"x must be images (N, C, H, W) and y targets (N, ...), got shapes "
+            f"x must be images (N, C, H, W) and y targets (N, D, ...), got shapes "
             f"{x.shape} and {y.shape}"
         )
     if len(x) != len(y):
