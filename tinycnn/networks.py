@@ -183,9 +183,11 @@ def convolutionalize(model, input_shape):
     image (N, C, H', W') it gives (N, D, rows, cols): entry [n, :, i, j] is exactly the raw output
     the classifier gives for the window of size H x W whose top-left corner is at row
     i * stride, column j * stride of image n, with stride = `window_stride(model)` (the product of
-    the pooling and convolution strides), and rows = (H' - H) // stride + 1 (likewise cols) for
-    H' - H divisible by stride. One pass shares the convolutions of overlapping windows instead of
-    computing them once per window.
+    the pooling and convolution strides), and rows = (H' - H) // stride + 1 (likewise cols) when
+    every layer uses all of the crop. (A pooling whose floor drops the crop's last rows makes the
+    classifier ignore them; then the last window may reach that many rows past the image's edge,
+    rows the classifier would not have read.) One pass shares the convolutions of overlapping
+    windows instead of computing them once per window.
 
     The result's `output` is the classifier's map applied per window (`WindowOutput`), so its
     `predict` returns the lecture's vectors as (N, D, rows, cols). It is returned in evaluation
