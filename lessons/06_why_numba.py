@@ -12,6 +12,10 @@
 #   with NumPy for the sum over one window. Written to be read.
 # - `tinycnn.kernels.conv` and `tinycnn.kernels.pool`: the numba kernels the layers call.
 #
+# Between the two rungs of this ladder stands a third, `tinycnn.kernels.im2col`: the NumPy way
+# other courses teach (every window copied into a column of one matrix, then one matrix
+# product), which the benchmarks in `benchmarks/` time against both.
+#
 # Both are public: `tinycnn.kernels` is the part of tinycnn's API that exposes the machinery, for
 # lessons like this one and for the benchmarks. The lesson shows its chart and saves it in
 # `output/` beside the lesson (or in `--out DIR`).
@@ -239,7 +243,8 @@ print(f"{passes:,} passes in {reference_forward * 1e3:.0f} ms: "
 # both cores, the practical ceiling for any convolution. The next steps fit the work to the
 # hardware.
 #
-# **2. A layout of long runs** (`layout.py`, `batch_planes`). Each input channel of the whole
+# **2. A layout of long runs** (`layout.py`, `batch_planes`; `tinycnn/kernels/__init__.py`
+# draws it for a 3x3 image). Each input channel of the whole
 # batch is copied into one flat vector: row after row, image after image, with zeros after every
 # row and every image that serve as the padding. In that layout, the output number q under the
 # filter tap (c, di, dj) always reads the input at q plus a fixed offset. The whole convolution
@@ -262,14 +267,15 @@ print(f"{passes:,} passes in {reference_forward * 1e3:.0f} ms: "
 # one loop body handles every case.
 #
 # **5. Cache-sized blocks.** `correlate` works through the outputs in blocks of about 1024
-# (`BLOCK`): the accumulators of 4 channels and the input runs they read stay in the L1 cache,
-# the fastest memory next to the core.
+# (`BLOCK`, in `layout.py` with the other tuning constants): the accumulators of 4 channels and
+# the input runs they read stay in the L1 cache, the fastest memory next to the core.
 #
 # **6. Both cores.** `correlate` is compiled with `parallel=True` and loops over its blocks with
 # `prange`, which hands them out to numba's threads; their number is a multiple of the thread
 # count, so each thread gets the same share. Everything else stays on one thread: importing
-# any part of tinycnn limits NumPy's BLAS to one thread (`tinycnn/threads.py`), because two
-# thread pools busy-waiting on the same two cores stall each other.
+# any part of tinycnn limits NumPy's BLAS to one thread, because two thread pools busy-waiting
+# on the same two cores stall each other, and picks numba's `workqueue` threads, which are safe
+# after a fork (`tinycnn/runtime.py` says what import changes, and how to turn it off).
 #
 # **7. Permission to reorder sums, and no more.** The kernels are compiled with
 # `fastmath={"reassoc", "contract"}`: LLVM may add in a different order (so that a sum can be

@@ -281,7 +281,7 @@ model = tc.networks.detector(
     output=loss.output,
     rng=0,
 )
-model.summary((1, IMAGE_SIZE, IMAGE_SIZE))
+parameter_count = model.summary((1, IMAGE_SIZE, IMAGE_SIZE))
 
 # %% [markdown]
 # ## Training from scratch
@@ -446,3 +446,6 @@ print(json.dumps(results, indent=2))
 #   per object.
 # - Detectors are judged by precision and recall over all score thresholds: AP per class, mAP
 #   over classes, at IoU 0.5 or averaged over 0.5 to 0.95.
+
+# %%
+print(f"lesson 8 took {time.perf_counter() - started:.0f} s; its files are in {args.out}")
