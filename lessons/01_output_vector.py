@@ -43,10 +43,15 @@ try:
 except NameError:  # in a notebook, which Jupyter runs in its own folder
     LESSON_FOLDER = Path.cwd()
 parser = argparse.ArgumentParser(description="Lesson 1: the output vector.")
-parser.add_argument("--out", type=Path, default=LESSON_FOLDER / "output",
-                    help="folder for the figures (default: output/ beside the lesson)")
-parser.add_argument("--quick", action="store_true",
-                    help="fewer images, for the tests (or set TINYCNN_DOCS_QUICK=1)")
+parser.add_argument(
+    "--out",
+    type=Path,
+    default=LESSON_FOLDER / "output",
+    help="folder for the figures (default: output/ beside the lesson)",
+)
+parser.add_argument(
+    "--quick", action="store_true", help="fewer images, for the tests (or set TINYCNN_DOCS_QUICK=1)"
+)
 # parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
 args, _ = parser.parse_known_args()
 quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
@@ -202,24 +207,54 @@ ax.add_patch(Rectangle((x_min, y_min), b_w, b_h, fill=False, edgecolor="limegree
 # Labels on a pale background, to stay readable over the picture.
 label = {"fontweight": "bold", "bbox": {"facecolor": "white", "alpha": 0.85, "edgecolor": "none"}}
 ax.plot(b_x, b_y, "o", color="limegreen", mec="black")
-ax.annotate(f"(b_x, b_y) = ({b_x:.2f}, {b_y:.2f})", (b_x, b_y), xytext=(0, -14),
-            textcoords="offset points", ha="center", color="green", **label)
+ax.annotate(
+    f"(b_x, b_y) = ({b_x:.2f}, {b_y:.2f})",
+    (b_x, b_y),
+    xytext=(0, -14),
+    textcoords="offset points",
+    ha="center",
+    color="green",
+    **label,
+)
 for corner_x, corner_y, name, va in ((x_min, y_min, "min", "bottom"), (x_max, y_max, "max", "top")):
     ax.plot(corner_x, corner_y, "s", color="tab:blue", ms=5)
-    ax.text(corner_x, corner_y + (0.03 if va == "top" else -0.03), f"(x_{name}, y_{name})",
-            ha="center", va=va, color="tab:blue", fontsize=8, **label)
+    ax.text(
+        corner_x,
+        corner_y + (0.03 if va == "top" else -0.03),
+        f"(x_{name}, y_{name})",
+        ha="center",
+        va=va,
+        color="tab:blue",
+        fontsize=8,
+        **label,
+    )
 arrows = {"arrowstyle": "<->", "color": "tab:orange", "lw": 1.5}
 # The width above the box if there is room there, else below it; the height likewise beside it.
 above = y_min > 0.16
 width_y = y_min - 0.08 if above else y_max + 0.08
 ax.annotate("", xy=(x_min, width_y), xytext=(x_max, width_y), arrowprops=arrows)
-ax.text(b_x, width_y + (-0.02 if above else 0.02), f"b_w = {b_w:.2f}", ha="center",
-        va="bottom" if above else "top", color="tab:orange", **label)
+ax.text(
+    b_x,
+    width_y + (-0.02 if above else 0.02),
+    f"b_w = {b_w:.2f}",
+    ha="center",
+    va="bottom" if above else "top",
+    color="tab:orange",
+    **label,
+)
 right = x_max < 0.88
 height_x = x_max + 0.04 if right else x_min - 0.04
 ax.annotate("", xy=(height_x, y_min), xytext=(height_x, y_max), arrowprops=arrows)
-ax.text(height_x + (0.02 if right else -0.02), b_y, f"b_h = {b_h:.2f}",
-        ha="left" if right else "right", va="center", rotation=90, color="tab:orange", **label)
+ax.text(
+    height_x + (0.02 if right else -0.02),
+    b_y,
+    f"b_h = {b_h:.2f}",
+    ha="left" if right else "right",
+    va="center",
+    rotation=90,
+    color="tab:orange",
+    **label,
+)
 ax.set_xlim(0, 1)
 ax.set_ylim(1, 0)  # top at the top: y grows downwards
 ax.set_xlabel("x, as a fraction of the image width")
@@ -236,8 +271,9 @@ figure
 # the dataset's own labels and boxes again gives back exactly the targets it came with.
 
 # %%
-labels = np.where(y[:, tc.targets.P_C] == 1, np.argmax(y[:, tc.targets.CLASSES], axis=1),
-                  tc.targets.NO_OBJECT)
+labels = np.where(
+    y[:, tc.targets.P_C] == 1, np.argmax(y[:, tc.targets.CLASSES], axis=1), tc.targets.NO_OBJECT
+)
 boxes = y[:, tc.targets.BOX]
 print("labels:", labels)
 y_again = tc.targets.encode_localization_batch(labels, boxes, NUM_CLASSES)
@@ -259,8 +295,9 @@ print("encoded again == the dataset's targets:", np.array_equal(y_again, y))
 # As before, is_face = 0 makes the other six entries "don't care", and they are stored as zeros.
 
 # %%
-LANDMARK_ENTRIES = ["is_face"] + [f"{axis}_{name}" for name in tc.targets.LANDMARK_NAMES
-                                  for axis in "xy"]
+LANDMARK_ENTRIES = ["is_face"] + [
+    f"{axis}_{name}" for name in tc.targets.LANDMARK_NAMES for axis in "xy"
+]
 points = [(0.35, 0.70), (0.62, 0.70), (0.49, 0.88)]  # (x, y) of each landmark, in order
 y_face = tc.targets.encode_landmarks(points)
 print_vector(y_face, LANDMARK_ENTRIES)

@@ -35,10 +35,17 @@ try:
 except NameError:  # in a notebook, which Jupyter runs in its own folder
     LESSON_FOLDER = Path.cwd()
 parser = argparse.ArgumentParser(description="Lesson 2: the loss.")
-parser.add_argument("--out", type=Path, default=LESSON_FOLDER / "output",
-                    help="folder for the figures (default: output/ beside the lesson)")
-parser.add_argument("--quick", action="store_true",
-                    help="a smaller batch, for the tests (or set TINYCNN_DOCS_QUICK=1)")
+parser.add_argument(
+    "--out",
+    type=Path,
+    default=LESSON_FOLDER / "output",
+    help="folder for the figures (default: output/ beside the lesson)",
+)
+parser.add_argument(
+    "--quick",
+    action="store_true",
+    help="a smaller batch, for the tests (or set TINYCNN_DOCS_QUICK=1)",
+)
 # parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
 args, _ = parser.parse_known_args()
 quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
@@ -56,12 +63,14 @@ rng = np.random.default_rng(0)
 # gradients further down need its precision.
 
 # %%
-y = np.array([
-    [1, 0.50, 0.60, 0.30, 0.50, 0, 1, 0],  # a car
-    [1, 0.40, 0.55, 0.70, 0.30, 1, 0, 0],  # a pedestrian
-    [0, 0.00, 0.00, 0.00, 0.00, 0, 0, 0],  # nothing
-    [0, 0.00, 0.00, 0.00, 0.00, 0, 0, 0],  # nothing
-])
+y = np.array(
+    [
+        [1, 0.50, 0.60, 0.30, 0.50, 0, 1, 0],  # a car
+        [1, 0.40, 0.55, 0.70, 0.30, 1, 0, 0],  # a pedestrian
+        [0, 0.00, 0.00, 0.00, 0.00, 0, 0, 0],  # nothing
+        [0, 0.00, 0.00, 0.00, 0.00, 0, 0, 0],  # nothing
+    ]
+)
 y_hat = y + rng.normal(0, 0.1, size=y.shape)
 y_hat[3] = [0.2, 0.5, 0.5, 0.8, 0.8, 0.0, 0.0, 1.0]  # "a big motorcycle", in an empty image
 print("y =\n", y)
@@ -72,6 +81,7 @@ print("y_hat =\n", y_hat)
 #
 # One image at a time, the slide's two cases written as an `if`. Python counts from 0, so the
 # slide's y_1 is `y_row[0]`. The loss of a batch is the mean over its images.
+
 
 # %%
 def lecture_loss(y_hat_row, y_row):
@@ -179,8 +189,7 @@ y_hat_batch = y_batch + batch_rng.normal(0, 0.2, size=y_batch.shape)
 by_hand_loss = np.mean([lecture_loss(a, b) for a, b in zip(y_hat_batch, y_batch, strict=True)])
 library_loss = loss.forward(y_hat_batch, y_batch)
 analytic = loss.backward()
-numeric = tc.gradcheck.numerical_gradient(
-    lambda: loss.forward(y_hat_batch, y_batch), y_hat_batch)
+numeric = tc.gradcheck.numerical_gradient(lambda: loss.forward(y_hat_batch, y_batch), y_hat_batch)
 print(f"{batch_size} images: by hand {by_hand_loss:.6f}, library {library_loss:.6f}")
 print(f"rel_error(backward, numerical): {tc.gradcheck.rel_error(analytic, numeric):.1e}")
 
@@ -234,8 +243,10 @@ z = -6.0
 p_at_z = float(tc.functional.sigmoid(z))
 print("slopes for an image with an object that the network is sure is empty:")
 print(f"  1. lecture, at ŷ_1 = 0 (p_c = 0):      {2 * (0 - 1):.4f}")
-print(f"  2. squared error after σ, at z = {z:g}: {2 * (p_at_z - 1) * p_at_z * (1 - p_at_z):.4f}"
-      f"   (p_c = {p_at_z:.4f})")
+print(
+    f"  2. squared error after σ, at z = {z:g}: {2 * (p_at_z - 1) * p_at_z * (1 - p_at_z):.4f}"
+    f"   (p_c = {p_at_z:.4f})"
+)
 print(f"  3. cross-entropy after σ, at z = {z:g}: {p_at_z - 1:.4f}")
 
 figure = Figure(figsize=(10, 4.2), layout="constrained")
@@ -252,8 +263,13 @@ for ax in (left, right):
     ax.set_xlabel("the raw output for p_c (ŷ_1 for loss 1, the logit z for 2 and 3)")
     ax.grid(alpha=0.3)
 figure.legend(*left.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
-right.annotate("z = -6, sure it is empty:\nthe squared error after σ\nbarely corrects it",
-               (z, 0), xytext=(-5.6, 0.25), arrowprops={"arrowstyle": "->"}, fontsize=8)
+right.annotate(
+    "z = -6, sure it is empty:\nthe squared error after σ\nbarely corrects it",
+    (z, 0),
+    xytext=(-5.6, 0.25),
+    arrowprops={"arrowstyle": "->"},
+    fontsize=8,
+)
 figure.savefig(args.out / "02_why_cross_entropy.png", dpi=120)
 figure
 
@@ -274,6 +290,7 @@ figure
 # and without the weight the box would get little of the gradient.
 #
 # By hand, one image at a time, straight from the formulas:
+
 
 # %%
 def practical_loss(raw_row, y_row, box_weight=5.0):
@@ -357,9 +374,12 @@ for landmark_loss in (tc.losses.SquaredLandmarkLoss(), tc.losses.LandmarkLoss())
     value = landmark_loss.forward(raw_faces, y_faces)
     analytic = landmark_loss.backward()
     numeric = tc.gradcheck.numerical_gradient(
-        lambda landmark_loss=landmark_loss: landmark_loss.forward(raw_faces, y_faces), raw_faces)
-    print(f"{type(landmark_loss).__name__:<20} loss {value:.4f}, "
-          f"rel_error(backward, numerical) {tc.gradcheck.rel_error(analytic, numeric):.1e}")
+        lambda landmark_loss=landmark_loss: landmark_loss.forward(raw_faces, y_faces), raw_faces
+    )
+    print(
+        f"{type(landmark_loss).__name__:<20} loss {value:.4f}, "
+        f"rel_error(backward, numerical) {tc.gradcheck.rel_error(analytic, numeric):.1e}"
+    )
 
 # %% [markdown]
 # ## What to remember

@@ -32,10 +32,17 @@ try:
 except NameError:  # in a notebook, which Jupyter runs in its own folder
     LESSON_FOLDER = Path.cwd()
 parser = argparse.ArgumentParser(description="Lesson 3: layers and backpropagation.")
-parser.add_argument("--out", type=Path, default=LESSON_FOLDER / "output",
-                    help="folder for the figures (default: output/ beside the lesson)")
-parser.add_argument("--quick", action="store_true",
-                    help="a smaller batch, for the tests (or set TINYCNN_DOCS_QUICK=1)")
+parser.add_argument(
+    "--out",
+    type=Path,
+    default=LESSON_FOLDER / "output",
+    help="folder for the figures (default: output/ beside the lesson)",
+)
+parser.add_argument(
+    "--quick",
+    action="store_true",
+    help="a smaller batch, for the tests (or set TINYCNN_DOCS_QUICK=1)",
+)
 # parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
 args, _ = parser.parse_known_args()
 quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
@@ -87,8 +94,12 @@ print("output:\n", edges)
 # %%
 figure = Figure(figsize=(9, 3.2), layout="constrained")
 panels = figure.subplots(1, 3, width_ratios=[6, 3, 4])
-for ax, values, title in zip(panels, (image, vertical_edge, edges),
-                             ("image (6x6)", "* filter (3x3)", "= output (4x4)"), strict=True):
+for ax, values, title in zip(
+    panels,
+    (image, vertical_edge, edges),
+    ("image (6x6)", "* filter (3x3)", "= output (4x4)"),
+    strict=True,
+):
     ax.imshow(values, cmap="gray")
     for (row, column), value in np.ndenumerate(values):
         ax.text(column, row, f"{value:g}", ha="center", va="center", color="tab:red")
@@ -122,8 +133,11 @@ layer.params["b"][...] = bias
 
 from_reference = reference.conv2d_forward(x, weights, bias, stride=1, padding=0)
 from_layer = layer.forward(x)
-print("by hand, reference and layer agree:",
-      np.array_equal(edges, from_reference[0, 0]), np.array_equal(edges, from_layer[0, 0]))
+print(
+    "by hand, reference and layer agree:",
+    np.array_equal(edges, from_reference[0, 0]),
+    np.array_equal(edges, from_layer[0, 0]),
+)
 
 # %% [markdown]
 # ## Padding and stride
@@ -142,8 +156,10 @@ for padding, stride in ((0, 1), (1, 1), (0, 2), (1, 2)):
     layer = tc.Conv2D(1, 1, 3, stride=stride, padding=padding)
     out = layer.forward(x)
     formula = reference.output_size(6, kernel_size=3, stride=stride, padding=padding)
-    print(f"  padding {padding}, stride {stride}: output {out.shape[2]}x{out.shape[3]}  "
-          f"(formula: {formula})")
+    print(
+        f"  padding {padding}, stride {stride}: output {out.shape[2]}x{out.shape[3]}  "
+        f"(formula: {formula})"
+    )
 
 # %% [markdown]
 # Now a case with everything at once (2 images of 3 channels, 4 filters, stride 2, padding 1)
@@ -170,7 +186,7 @@ print("largest difference:", np.max(np.abs(from_layer - from_reference)))
 scenes, y_scenes = tc.data.localization_dataset(8, seed=0, clutter=False)
 is_car = y_scenes[:, tc.targets.CLASSES][:, tc.data.CLASS_NAMES.index("car")] == 1
 first_car = np.flatnonzero(is_car)[0]
-scene = scenes[first_car:first_car + 1]  # a batch of one: (1, 1, 64, 64)
+scene = scenes[first_car : first_car + 1]  # a batch of one: (1, 1, 64, 64)
 filters = np.stack([vertical_edge, vertical_edge.T, np.full((3, 3), 1 / 9, np.float32)])
 layer = tc.Conv2D(1, 3, 3)
 layer.params["W"][...] = filters[:, None]
@@ -182,8 +198,9 @@ panels = figure.subplots(1, 4)
 titles = ("the scene", "vertical edges", "horizontal edges", "blurred (3x3 average)")
 largest_edges = [np.abs(edge_map).max() for edge_map in maps[:2]]
 value_ranges = [(0, 1), *[(-largest, largest) for largest in largest_edges], (0, 1)]
-for ax, values, title, (low, high) in zip(panels, (scene[0, 0], *maps), titles, value_ranges,
-                                          strict=True):
+for ax, values, title, (low, high) in zip(
+    panels, (scene[0, 0], *maps), titles, value_ranges, strict=True
+):
     ax.imshow(values, cmap="gray", vmin=low, vmax=high)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -215,12 +232,19 @@ dout = rng.standard_normal(out.shape, dtype=np.float32)
 dx = layer.backward(dout)
 reference_dx = reference.conv2d_backward_input(dout, layer.params["W"], x.shape, 2, 1)
 reference_dw, reference_db = reference.conv2d_backward_params(x, dout, 3, 2, 1)
-print("dx:", dx.shape, " largest difference from the reference:",
-      np.max(np.abs(dx - reference_dx)))
-print("dW:", layer.grads["W"].shape, " largest difference from the reference:",
-      np.max(np.abs(layer.grads["W"] - reference_dw)))
-print("db:", layer.grads["b"].shape, " largest difference from the reference:",
-      np.max(np.abs(layer.grads["b"] - reference_db)))
+print("dx:", dx.shape, " largest difference from the reference:", np.max(np.abs(dx - reference_dx)))
+print(
+    "dW:",
+    layer.grads["W"].shape,
+    " largest difference from the reference:",
+    np.max(np.abs(layer.grads["W"] - reference_dw)),
+)
+print(
+    "db:",
+    layer.grads["b"].shape,
+    " largest difference from the reference:",
+    np.max(np.abs(layer.grads["b"] - reference_db)),
+)
 
 # %% [markdown]
 # ## Max-pooling
@@ -230,10 +254,7 @@ print("db:", layer.grads["b"].shape, " largest difference from the reference:",
 # that was the maximum, and the other three inputs get 0, since nudging them changes nothing.
 
 # %%
-x = np.array([[1, 3, 2, 1],
-              [4, 2, 0, 1],
-              [5, 6, 1, 2],
-              [0, 7, 3, 8]], dtype=np.float32)[None, None]
+x = np.array([[1, 3, 2, 1], [4, 2, 0, 1], [5, 6, 1, 2], [0, 7, 3, 8]], dtype=np.float32)[None, None]
 pool = tc.MaxPool2D(2)
 out = pool.forward(x)
 dx = pool.backward(np.array([[10, 20], [30, 40]], dtype=np.float32)[None, None])
@@ -272,11 +293,18 @@ for layer, input_shape in layers_and_input_shapes:
 # layer's output shape and its number of parameters, and returns their total.
 
 # %%
-model = tc.Sequential([
-    tc.Conv2D(1, 4, 3, padding=1, dtype=np.float64, rng=0), tc.ReLU(), tc.MaxPool2D(2),
-    tc.Conv2D(4, 8, 3, padding=1, dtype=np.float64, rng=1), tc.ReLU(), tc.MaxPool2D(2),
-    tc.Flatten(), tc.Dense(8 * 4 * 4, 8, dtype=np.float64, rng=2),
-])
+model = tc.Sequential(
+    [
+        tc.Conv2D(1, 4, 3, padding=1, dtype=np.float64, rng=0),
+        tc.ReLU(),
+        tc.MaxPool2D(2),
+        tc.Conv2D(4, 8, 3, padding=1, dtype=np.float64, rng=1),
+        tc.ReLU(),
+        tc.MaxPool2D(2),
+        tc.Flatten(),
+        tc.Dense(8 * 4 * 4, 8, dtype=np.float64, rng=2),
+    ]
+)
 parameter_count = model.summary((1, 16, 16))
 
 # %% [markdown]
@@ -317,8 +345,10 @@ for layer in reversed(model.layers):
 
 # %%
 errors = tc.gradcheck.check_gradients(model, images)
-names = ["x (the images)"] + [f"layers[{model.layers.index(layer)}].{name}  {type(layer).__name__}"
-                              for layer, name, _, _ in model.parameters()]
+names = ["x (the images)"] + [
+    f"layers[{model.layers.index(layer)}].{name}  {type(layer).__name__}"
+    for layer, name, _, _ in model.parameters()
+]
 for name, error in zip(names, errors.values(), strict=True):
     print(f"  {name:<24} {error:.1e}")
 print(f"{parameter_count:,} weights; largest relative error: {max(errors.values()):.1e}")

@@ -41,11 +41,17 @@ try:
 except NameError:  # in a notebook, which Jupyter runs in its own folder
     LESSON_FOLDER = Path.cwd()
 parser = argparse.ArgumentParser(description="Lesson 4: training a localizer.")
-parser.add_argument("--out", type=Path, default=LESSON_FOLDER / "output",
-                    help="folder for the model, the metrics and the figures "
-                         "(default: output/ beside the lesson)")
-parser.add_argument("--quick", action="store_true",
-                    help="tiny data and one epoch, for the tests (or set TINYCNN_DOCS_QUICK=1)")
+parser.add_argument(
+    "--out",
+    type=Path,
+    default=LESSON_FOLDER / "output",
+    help="folder for the model, the metrics and the figures (default: output/ beside the lesson)",
+)
+parser.add_argument(
+    "--quick",
+    action="store_true",
+    help="tiny data and one epoch, for the tests (or set TINYCNN_DOCS_QUICK=1)",
+)
 # parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
 args, _ = parser.parse_known_args()
 quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
@@ -82,9 +88,10 @@ print("validation:", x_validation.shape, y_validation.shape)
 print("test:      ", x_test.shape, y_test.shape)
 has_object = y_train[:, tc.targets.P_C] == 1
 counts = np.sum(y_train[has_object][:, tc.targets.CLASSES], axis=0).astype(int)
-print(f"training images without an object: {np.sum(~has_object)}; with one:",
-      ", ".join(f"{count} {name}s"
-                for name, count in zip(tc.data.CLASS_NAMES, counts, strict=True)))
+print(
+    f"training images without an object: {np.sum(~has_object)}; with one:",
+    ", ".join(f"{count} {name}s" for name, count in zip(tc.data.CLASS_NAMES, counts, strict=True)),
+)
 
 # %% [markdown]
 # ## The network
@@ -161,13 +168,16 @@ parameter_count = model.summary((1, 64, 64))
 raw = model.forward(x_train[:512])
 y_sample = y_train[:512]
 p_c_part = tc.losses.LocalizationLoss(NUM_CLASSES, box_weight=0, class_weight=0).forward(
-    raw, y_sample)
+    raw, y_sample
+)
 with_classes = tc.losses.LocalizationLoss(NUM_CLASSES, box_weight=0).forward(raw, y_sample)
 whole = loss.forward(raw, y_sample)
 share_with_object = np.mean(y_sample[:, tc.targets.P_C])
 print(f"p_c part:   {p_c_part:.3f}   (guessing: ln 2 = {np.log(2):.3f})")
-print(f"class part: {with_classes - p_c_part:.3f}   (guessing: {share_with_object:.2f} x ln 3 "
-      f"= {share_with_object * np.log(3):.3f})")
+print(
+    f"class part: {with_classes - p_c_part:.3f}   (guessing: {share_with_object:.2f} x ln 3 "
+    f"= {share_with_object * np.log(3):.3f})"
+)
 print(f"box part:   {whole - with_classes:.3f}")
 print(f"the whole loss before training: {whole:.3f}")
 
@@ -201,8 +211,9 @@ first_object = np.flatnonzero(has_object)[:1]
 _, flipped = tc.data.augment.horizontal_flip(x_train[first_object], y_train[first_object])
 print("a target:    ", y_train[first_object][0])
 print("after a flip:", flipped[0])
-flip_half = functools.partial(tc.data.augment.random_augment, max_brightness=0, max_contrast=0,
-                              max_noise=0)
+flip_half = functools.partial(
+    tc.data.augment.random_augment, max_brightness=0, max_contrast=0, max_noise=0
+)
 
 # %% [markdown]
 # `fit` measures the validation set after every epoch with `tc.metrics.localization_report`,
@@ -217,9 +228,17 @@ LEARNING_RATE = 1e-3
 optimizer = tc.optim.Adam(model, lr=LEARNING_RATE)
 training_started = time.perf_counter()
 history = tc.train.fit(
-    model, loss, optimizer, x_train, y_train, epochs=epochs, batch_size=32,
-    validation=(x_validation, y_validation), metrics=tc.metrics.localization_report,
-    augment=flip_half, lr_schedule=tc.train.step_decay(LEARNING_RATE, drop=0.5, every=4),
+    model,
+    loss,
+    optimizer,
+    x_train,
+    y_train,
+    epochs=epochs,
+    batch_size=32,
+    validation=(x_validation, y_validation),
+    metrics=tc.metrics.localization_report,
+    augment=flip_half,
+    lr_schedule=tc.train.step_decay(LEARNING_RATE, drop=0.5, every=4),
     seed=0,
 )
 training_seconds = time.perf_counter() - training_started
@@ -263,8 +282,7 @@ rows = [
     ("p_c accuracy", "all images", f"{report['pc_accuracy']:.2%}"),
     ("class accuracy", "images with an object", f"{report['class_accuracy']:.2%}"),
     ("mean IoU", "images with an object", f"{report['mean_iou']:.3f}"),
-    ("correct localization", "images with an object",
-     f"{report['correct_localization_rate']:.2%}"),
+    ("correct localization", "images with an object", f"{report['correct_localization_rate']:.2%}"),
 ]
 n_objects = int(np.sum(y_test[:, tc.targets.P_C]))
 print(f"test set: {n_test:,} scenes of seed 2, {n_objects:,} with an object\n")
@@ -272,9 +290,16 @@ print(f"{'metric':<22}{'measured on':<24}{'value':>8}")
 for metric, subset, value in rows:
     print(f"{metric:<22}{subset:<24}{value:>8}")
 
-tc.train.write_results(args.out / "04_metrics.json", {
-    "test_images": n_test, **report, "training_images": n_train, "epochs": epochs,
-    "training_seconds": round(training_seconds, 1)})
+tc.train.write_results(
+    args.out / "04_metrics.json",
+    {
+        "test_images": n_test,
+        **report,
+        "training_images": n_train,
+        "epochs": epochs,
+        "training_seconds": round(training_seconds, 1),
+    },
+)
 
 # %% [markdown]
 # ## Looking at the predictions
@@ -284,8 +309,9 @@ tc.train.write_results(args.out / "04_metrics.json", {
 # First the first 16 test scenes as they come:
 
 # %%
-tc.viz.show_localization(x_test[:16], y_true=y_test[:16], y_pred=y_pred[:16],
-                         path=args.out / "04_predictions.png")
+tc.viz.show_localization(
+    x_test[:16], y_true=y_test[:16], y_pred=y_pred[:16], path=args.out / "04_predictions.png"
+)
 
 # %% [markdown]
 # Then the eight scenes whose boxes the network got most wrong: the largest error 1 - IoU, among
@@ -297,10 +323,12 @@ tc.viz.show_localization(x_test[:16], y_true=y_test[:16], y_pred=y_pred[:16],
 # %%
 with_object = np.flatnonzero(y_test[:, tc.targets.P_C] == 1)
 box_errors = np.full(n_test, np.nan)  # NaN: no object, no box to judge
-box_errors[with_object] = 1 - tc.boxes.iou(y_pred[with_object, tc.targets.BOX],
-                                           y_test[with_object, tc.targets.BOX])
-figure = tc.viz.show_worst(x_test, y_test, y_pred, box_errors, count=8,
-                           path=args.out / "04_worst_predictions.png")
+box_errors[with_object] = 1 - tc.boxes.iou(
+    y_pred[with_object, tc.targets.BOX], y_test[with_object, tc.targets.BOX]
+)
+figure = tc.viz.show_worst(
+    x_test, y_test, y_pred, box_errors, count=8, path=args.out / "04_worst_predictions.png"
+)
 print("IoU of the worst eight:", 1 - box_errors[figure.worst])
 figure
 
@@ -355,8 +383,10 @@ tc.viz.show_filters(first_conv.params["W"], path=args.out / "04_filters.png")
 # %%
 scene = x_test[with_object[:1]]
 feature_maps = first_relu.forward(first_conv.forward(scene))
-print("channels that are zero everywhere on this scene:",
-      np.flatnonzero(feature_maps[0].max(axis=(1, 2)) == 0))
+print(
+    "channels that are zero everywhere on this scene:",
+    np.flatnonzero(feature_maps[0].max(axis=(1, 2)) == 0),
+)
 test_maps = first_relu.forward(first_conv.forward(x_test[:200]))
 dead = np.flatnonzero(test_maps.max(axis=(0, 2, 3)) == 0)
 print("channels that are zero everywhere on 200 test scenes:", dead)
@@ -388,9 +418,17 @@ side_predictions = {}
 for name, side_loss in side_losses.items():
     side_model = tc.networks.localizer(num_classes=NUM_CLASSES, output=side_loss.output)
     print(name)
-    tc.train.fit(side_model, side_loss, tc.optim.Adam(side_model, lr=LEARNING_RATE),
-                 x_train[:n_side], y_train[:n_side], epochs=side_epochs, batch_size=32,
-                 augment=flip_half, seed=0)
+    tc.train.fit(
+        side_model,
+        side_loss,
+        tc.optim.Adam(side_model, lr=LEARNING_RATE),
+        x_train[:n_side],
+        y_train[:n_side],
+        epochs=side_epochs,
+        batch_size=32,
+        augment=flip_half,
+        seed=0,
+    )
     side_predictions[name] = side_model.predict(x_test)
 
 
@@ -436,6 +474,7 @@ for row in next(iter(columns.values())):
 # is not a 70% chance of an object, and `tc.viz` labels such as "car 1.06" are not
 # probabilities. The practical loss's p_c and classes are probabilities by construction.
 
+
 # %%
 def shared_bins(arrays, count=60):
     """Histogram bins that cover every array, so that the two models' bars line up."""
@@ -445,8 +484,10 @@ def shared_bins(arrays, count=60):
 
 
 p_c_values = {name: y_hat[:, tc.targets.P_C] for name, y_hat in side_predictions.items()}
-class_sums = {name: np.sum(y_hat[objects][:, tc.targets.CLASSES], axis=1)
-              for name, y_hat in side_predictions.items()}
+class_sums = {
+    name: np.sum(y_hat[objects][:, tc.targets.CLASSES], axis=1)
+    for name, y_hat in side_predictions.items()
+}
 figure = Figure(figsize=(10, 3.6), layout="constrained")
 left, right = figure.subplots(1, 2)
 for name in side_predictions:

@@ -34,11 +34,17 @@ try:
 except NameError:  # in a notebook, which Jupyter runs in its own folder
     LESSON_FOLDER = Path.cwd()
 parser = argparse.ArgumentParser(description="Lesson 5: landmark detection.")
-parser.add_argument("--out", type=Path, default=LESSON_FOLDER / "output",
-                    help="folder for the model, the metrics and the figures "
-                         "(default: output/ beside the lesson)")
-parser.add_argument("--quick", action="store_true",
-                    help="tiny data and one epoch, for the tests (or set TINYCNN_DOCS_QUICK=1)")
+parser.add_argument(
+    "--out",
+    type=Path,
+    default=LESSON_FOLDER / "output",
+    help="folder for the model, the metrics and the figures (default: output/ beside the lesson)",
+)
+parser.add_argument(
+    "--quick",
+    action="store_true",
+    help="tiny data and one epoch, for the tests (or set TINYCNN_DOCS_QUICK=1)",
+)
 # parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
 args, _ = parser.parse_known_args()
 quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
@@ -66,16 +72,19 @@ else:
 # %%
 x_train, y_train = tc.data.landmark_dataset(n_train, seed=0)
 x_validation, y_validation, sizes_validation = tc.data.landmark_dataset(
-    n_validation, seed=1, return_face_sizes=True)
+    n_validation, seed=1, return_face_sizes=True
+)
 x_test, y_test, sizes_test = tc.data.landmark_dataset(n_test, seed=2, return_face_sizes=True)
 print("training:  ", x_train.shape, y_train.shape)
 print("validation:", x_validation.shape, y_validation.shape)
 print("test:      ", x_test.shape, y_test.shape)
 faces_in_test = y_test[:, tc.targets.IS_FACE] == 1
-print(f"test faces: {np.sum(faces_in_test)}, sizes from {sizes_test[faces_in_test].min():.2f} to "
-      f"{sizes_test[faces_in_test].max():.2f} of the image "
-      f"({64 * sizes_test[faces_in_test].min():.0f} to {64 * sizes_test[faces_in_test].max():.0f} "
-      "pixels)")
+print(
+    f"test faces: {np.sum(faces_in_test)}, sizes from {sizes_test[faces_in_test].min():.2f} to "
+    f"{sizes_test[faces_in_test].max():.2f} of the image "
+    f"({64 * sizes_test[faces_in_test].min():.0f} to {64 * sizes_test[faces_in_test].max():.0f} "
+    "pixels)"
+)
 tc.viz.show_landmarks(x_train[:16], y_true=y_train[:16], path=args.out / "05_portraits.png")
 
 # %% [markdown]
@@ -123,12 +132,14 @@ parameter_count = model.summary((1, 64, 64))
 
 # %%
 first_face = np.flatnonzero(y_train[:, tc.targets.IS_FACE] == 1)[0]
-_, flipped = tc.data.augment.horizontal_flip(x_train[[first_face]], y_train[[first_face]],
-                                             kind="landmarks")
+_, flipped = tc.data.augment.horizontal_flip(
+    x_train[[first_face]], y_train[[first_face]], kind="landmarks"
+)
 print("a face's target:   ", y_train[first_face])
 print("after a flip:      ", flipped[0])
-flip_half = functools.partial(tc.data.augment.random_augment, kind="landmarks",
-                              max_brightness=0, max_contrast=0, max_noise=0)
+flip_half = functools.partial(
+    tc.data.augment.random_augment, kind="landmarks", max_brightness=0, max_contrast=0, max_noise=0
+)
 
 
 # %% [markdown]
@@ -136,6 +147,7 @@ flip_half = functools.partial(tc.data.augment.random_augment, kind="landmarks",
 # step, to check it), but NME also needs the faces' sizes, which `fit` knows nothing about. A
 # small function hands them over. After each epoch's progress bar, a line gives the validation
 # loss, is_face accuracy and NME.
+
 
 # %%
 def validation_report(y_pred, y_true):
@@ -147,9 +159,17 @@ LEARNING_RATE = 1e-3
 optimizer = tc.optim.Adam(model, lr=LEARNING_RATE)
 training_started = time.perf_counter()
 history = tc.train.fit(
-    model, loss, optimizer, x_train, y_train, epochs=epochs, batch_size=32,
-    validation=(x_validation, y_validation), metrics=validation_report,
-    augment=flip_half, lr_schedule=tc.train.step_decay(LEARNING_RATE, drop=0.5, every=5),
+    model,
+    loss,
+    optimizer,
+    x_train,
+    y_train,
+    epochs=epochs,
+    batch_size=32,
+    validation=(x_validation, y_validation),
+    metrics=validation_report,
+    augment=flip_half,
+    lr_schedule=tc.train.step_decay(LEARNING_RATE, drop=0.5, every=5),
     seed=0,
 )
 training_seconds = time.perf_counter() - training_started
@@ -192,12 +212,21 @@ print(f"{'metric':<32}{'measured on':<14}{'value':>8}")
 print(f"{'is_face accuracy':<32}{'all images':<14}{report['is_face_accuracy']:>8.2%}")
 print(f"{'NME':<32}{'faces':<14}{report['nme']:>8.2%}")
 for name, errors_of_point in zip(tc.targets.LANDMARK_NAMES, pixel_errors.T, strict=True):
-    print(f"{'mean error, ' + name.replace('_', ' '):<32}{'faces':<14}"
-          f"{errors_of_point.mean():>5.2f} px")
+    print(
+        f"{'mean error, ' + name.replace('_', ' '):<32}{'faces':<14}"
+        f"{errors_of_point.mean():>5.2f} px"
+    )
 
-tc.train.write_results(args.out / "05_metrics.json", {
-    "test_images": n_test, **report, "training_images": n_train, "epochs": epochs,
-    "training_seconds": round(training_seconds, 1)})
+tc.train.write_results(
+    args.out / "05_metrics.json",
+    {
+        "test_images": n_test,
+        **report,
+        "training_images": n_train,
+        "epochs": epochs,
+        "training_seconds": round(training_seconds, 1),
+    },
+)
 
 # %% [markdown]
 # ## Looking at the predictions
@@ -207,8 +236,9 @@ tc.train.write_results(args.out / "05_metrics.json", {
 # below it. First the first 16 test portraits:
 
 # %%
-tc.viz.show_landmarks(x_test[:16], y_true=y_test[:16], y_pred=y_pred[:16],
-                      path=args.out / "05_predictions.png")
+tc.viz.show_landmarks(
+    x_test[:16], y_true=y_test[:16], y_pred=y_pred[:16], path=args.out / "05_predictions.png"
+)
 
 # %% [markdown]
 # Then the eight faces with the largest errors relative to their size (each face's own NME,
@@ -219,8 +249,15 @@ tc.viz.show_landmarks(x_test[:16], y_true=y_test[:16], y_pred=y_pred[:16],
 # %%
 face_errors = np.full(n_test, np.nan)  # NaN: no face, no points to judge
 face_errors[faces] = pixel_errors.mean(axis=1) / (64 * sizes_test[faces])
-figure = tc.viz.show_worst(x_test, y_test, y_pred, face_errors, kind="landmarks", count=8,
-                           path=args.out / "05_worst_predictions.png")
+figure = tc.viz.show_worst(
+    x_test,
+    y_test,
+    y_pred,
+    face_errors,
+    kind="landmarks",
+    count=8,
+    path=args.out / "05_worst_predictions.png",
+)
 print("NME of the worst eight:", face_errors[figure.worst])
 figure
 
@@ -234,8 +271,10 @@ figure
 path = args.out / "landmarks.npz"
 tc.save(model, path)
 loaded = tc.load(path)
-print(f"saved {path.name}; the loaded model predicts the same vectors:",
-      np.array_equal(loaded.predict(x_test), y_pred))
+print(
+    f"saved {path.name}; the loaded model predicts the same vectors:",
+    np.array_equal(loaded.predict(x_test), y_pred),
+)
 
 # %% [markdown]
 # ## What to remember

@@ -12,6 +12,10 @@
 #   with NumPy for the sum over one window. Written to be read.
 # - `tinycnn.kernels.conv` and `tinycnn.kernels.pool`: the numba kernels the layers call.
 #
+# Between the two rungs of this ladder stands a third, `tinycnn.kernels.im2col`: the NumPy way
+# other courses teach (every window copied into a column of one matrix, then one matrix
+# product), which the benchmarks in `benchmarks/` time against both.
+#
 # Both are public: `tinycnn.kernels` is the part of tinycnn's API that exposes the machinery, for
 # lessons like this one and for the benchmarks. The lesson shows its chart and saves it in
 # `output/` beside the lesson (or in `--out DIR`).
@@ -35,10 +39,17 @@ try:
 except NameError:  # in a notebook, which Jupyter runs in its own folder
     LESSON_FOLDER = Path.cwd()
 parser = argparse.ArgumentParser(description="Lesson 6: why numba.")
-parser.add_argument("--out", type=Path, default=LESSON_FOLDER / "output",
-                    help="folder for the figures (default: output/ beside the lesson)")
-parser.add_argument("--quick", action="store_true",
-                    help="a smaller shape, for the tests (or set TINYCNN_DOCS_QUICK=1)")
+parser.add_argument(
+    "--out",
+    type=Path,
+    default=LESSON_FOLDER / "output",
+    help="folder for the figures (default: output/ beside the lesson)",
+)
+parser.add_argument(
+    "--quick",
+    action="store_true",
+    help="a smaller shape, for the tests (or set TINYCNN_DOCS_QUICK=1)",
+)
 # parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
 args, _ = parser.parse_known_args()
 quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
@@ -84,23 +95,28 @@ jobs = {
     "conv forward": (
         lambda: reference.conv2d_forward(x, weights, bias, stride, padding),
         lambda: conv.conv2d_forward(x, weights, bias, stride, padding),
-        ["output"]),
+        ["output"],
+    ),
     "conv input gradient": (
         lambda: reference.conv2d_backward_input(dout, weights, x.shape, stride, padding),
         lambda: conv.conv2d_backward_input(dout, weights, x.shape, stride, padding),
-        ["dx"]),
+        ["dx"],
+    ),
     "conv param gradients": (
         lambda: reference.conv2d_backward_params(x, dout, kernel_size, stride, padding),
         lambda: conv.conv2d_backward_params(x, dout, kernel_size, stride, padding),
-        ["dW (weights)", "db (bias)"]),
+        ["dW (weights)", "db (bias)"],
+    ),
     "max-pool forward": (
         lambda: reference.maxpool2d_forward(features, 2, 2),
         lambda: pool.maxpool2d_forward(features, 2, 2),
-        ["pooled values", "argmax positions"]),
+        ["pooled values", "argmax positions"],
+    ),
     "max-pool backward": (
         lambda: reference.maxpool2d_backward(pooled_dout, argmax, features.shape),
         lambda: pool.maxpool2d_backward(pooled_dout, argmax, features.shape),
-        ["dx"]),
+        ["dx"],
+    ),
 }
 
 # %% [markdown]
@@ -108,6 +124,7 @@ jobs = {
 # precision; they are not equal bit for bit, because they add the products in a different order
 # and every float32 sum rounds. The max-pool involves no sums, so its values and the positions
 # of its maxima must be exactly equal.
+
 
 # %%
 def as_tuple(result):
@@ -144,6 +161,7 @@ for name, (run_reference, run_numba, results) in jobs.items():
 # Besides the times, the table gives the convolutions' speed in GFLOP/s: billions of
 # floating-point operations (a multiply-add counts as two) per second.
 
+
 # %%
 def median_seconds(function, min_repeats=3, min_seconds=0.0):
     """The median run time of function(), after one warm-up call, over at least `min_repeats`
@@ -159,12 +177,14 @@ def median_seconds(function, min_repeats=3, min_seconds=0.0):
 
 timings = {}
 for name, (run_reference, run_numba, _) in jobs.items():
-    timings[name] = (median_seconds(run_reference, min_seconds=seconds_per_timing),
-                     median_seconds(run_numba, min_seconds=seconds_per_timing))
+    timings[name] = (
+        median_seconds(run_reference, min_seconds=seconds_per_timing),
+        median_seconds(run_numba, min_seconds=seconds_per_timing),
+    )
 
 # Every conv job does N * F * H_out * W_out * C * k * k multiply-adds, 2 floating-point
 # operations each (here H_out = H and W_out = W).
-flops = 2 * n_images * filters * size * size * channels * kernel_size ** 2
+flops = 2 * n_images * filters * size * size * channels * kernel_size**2
 print(f"{'job':<22} {'reference':>11} {'numba':>10} {'speedup':>8}   GFLOP/s, reference -> numba")
 for name, (slow, fast) in timings.items():
     rates = ""
@@ -173,8 +193,10 @@ for name, (slow, fast) in timings.items():
     print(f"{name:<22} {slow * 1e3:8.2f} ms {fast * 1e3:7.3f} ms {slow / fast:7.0f}x {rates}")
 total_reference = sum(slow for slow, _ in timings.values())
 total_numba = sum(fast for _, fast in timings.values())
-print(f"{'all five':<22} {total_reference * 1e3:8.2f} ms {total_numba * 1e3:7.3f} ms "
-      f"{total_reference / total_numba:7.0f}x")
+print(
+    f"{'all five':<22} {total_reference * 1e3:8.2f} ms {total_numba * 1e3:7.3f} ms "
+    f"{total_reference / total_numba:7.0f}x"
+)
 
 # %%
 figure = Figure(figsize=(9, 4.2), layout="constrained")
@@ -182,12 +204,20 @@ ax = figure.subplots()
 positions = np.arange(len(timings))
 slow_ms = np.array([slow for slow, _ in timings.values()]) * 1e3
 fast_ms = np.array([fast for _, fast in timings.values()]) * 1e3
-ax.bar(positions - 0.2, slow_ms, width=0.4, label="reference (Python loops + NumPy)",
-       color="tab:gray")
+ax.bar(
+    positions - 0.2, slow_ms, width=0.4, label="reference (Python loops + NumPy)", color="tab:gray"
+)
 ax.bar(positions + 0.2, fast_ms, width=0.4, label="numba kernels", color="tab:orange")
 for position, slow, fast in zip(positions, slow_ms, fast_ms, strict=True):
-    ax.annotate(f"{slow / fast:.0f}x faster", (position, slow), xytext=(0, 4),
-                textcoords="offset points", ha="center", fontweight="bold", fontsize=9)
+    ax.annotate(
+        f"{slow / fast:.0f}x faster",
+        (position, slow),
+        xytext=(0, 4),
+        textcoords="offset points",
+        ha="center",
+        fontweight="bold",
+        fontsize=9,
+    )
 ax.set_yscale("log")
 ax.set_xticks(positions, list(timings), fontsize=8)
 ax.set_ylabel("median time per call (ms, log scale)")
@@ -219,9 +249,11 @@ figure
 # %%
 reference_forward, _ = timings["conv forward"]
 passes = n_images * filters * size * size  # one pass of the loop body per output number
-print(f"{passes:,} passes in {reference_forward * 1e3:.0f} ms: "
-      f"{reference_forward / passes * 1e6:.1f} microseconds each, "
-      f"for {channels * kernel_size ** 2} multiply-adds")
+print(
+    f"{passes:,} passes in {reference_forward * 1e3:.0f} ms: "
+    f"{reference_forward / passes * 1e6:.1f} microseconds each, "
+    f"for {channels * kernel_size**2} multiply-adds"
+)
 
 # %% [markdown]
 # ## What makes the numba kernels fast
@@ -239,7 +271,8 @@ print(f"{passes:,} passes in {reference_forward * 1e3:.0f} ms: "
 # both cores, the practical ceiling for any convolution. The next steps fit the work to the
 # hardware.
 #
-# **2. A layout of long runs** (`layout.py`, `batch_planes`). Each input channel of the whole
+# **2. A layout of long runs** (`layout.py`, `batch_planes`; `tinycnn/kernels/__init__.py`
+# draws it for a 3x3 image). Each input channel of the whole
 # batch is copied into one flat vector: row after row, image after image, with zeros after every
 # row and every image that serve as the padding. In that layout, the output number q under the
 # filter tap (c, di, dj) always reads the input at q plus a fixed offset. The whole convolution
@@ -262,14 +295,15 @@ print(f"{passes:,} passes in {reference_forward * 1e3:.0f} ms: "
 # one loop body handles every case.
 #
 # **5. Cache-sized blocks.** `correlate` works through the outputs in blocks of about 1024
-# (`BLOCK`): the accumulators of 4 channels and the input runs they read stay in the L1 cache,
-# the fastest memory next to the core.
+# (`BLOCK`, in `layout.py` with the other tuning constants): the accumulators of 4 channels and
+# the input runs they read stay in the L1 cache, the fastest memory next to the core.
 #
 # **6. Both cores.** `correlate` is compiled with `parallel=True` and loops over its blocks with
 # `prange`, which hands them out to numba's threads; their number is a multiple of the thread
 # count, so each thread gets the same share. Everything else stays on one thread: importing
-# any part of tinycnn limits NumPy's BLAS to one thread (`tinycnn/threads.py`), because two
-# thread pools busy-waiting on the same two cores stall each other.
+# any part of tinycnn limits NumPy's BLAS to one thread, because two thread pools busy-waiting
+# on the same two cores stall each other, and picks numba's `workqueue` threads, which are safe
+# after a fork (`tinycnn/runtime.py` says what import changes, and how to turn it off).
 #
 # **7. Permission to reorder sums, and no more.** The kernels are compiled with
 # `fastmath={"reassoc", "contract"}`: LLVM may add in a different order (so that a sum can be

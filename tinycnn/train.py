@@ -46,7 +46,7 @@ def fit(
     seed=0,
     progress=True,
 ):
-    """Train `model` on images x (N, C, H, W) and targets y (N, D); return the history.
+    """Train `model` on images x (N, C, H, W) and targets y (N, ...); return the history.
 
     validation: (x_val, y_val), evaluated after every epoch: its loss, and `metrics(y_pred, y_val)`
         (a dict of numbers, e.g. `tinycnn.metrics.localization_report`) on `model.predict(x_val)`.
@@ -196,9 +196,9 @@ def _check_output_map(model, loss):
 def _check_training_data(x, y):
     float_array(x, "x")
     float_array(y, "y")
-    if x.ndim < 2 or y.ndim < 2:  # y (N, D), or a detector's grid (N, S, S, B, D)
+    if x.ndim < 2 or y.ndim < 2:
         raise ValueError(
-            f"x must be images (N, C, H, W) and y targets (N, D, ...), got shapes "
+            f"x must be images (N, C, H, W) and y targets (N, ...), one row per image, got shapes "
             f"{x.shape} and {y.shape}"
         )
     if len(x) != len(y):
