@@ -153,11 +153,11 @@ def serve(session, settings):
 class Worker:
     """A worker process, asked one JSON request at a time (its errors go to our stderr)."""
 
-    def __init__(self, name, settings):
+    def __init__(self, name, settings, env=None):
         command = [sys.executable, __file__, "--worker", name, "--settings", json.dumps(settings)]
         self.name = name
         self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
         )
         self.info = self._answer()
 
@@ -189,10 +189,10 @@ def cpu_model():
     return f"{name}, CPU family {family}"
 
 
-def measure(settings):
+def measure(settings, env=None):
     """Both workers alive, taking turns (who goes first alternates each round)."""
     load = [os.getloadavg()[0]]
-    workers = [Worker(name, settings) for name in SESSIONS]
+    workers = [Worker(name, settings, env) for name in SESSIONS]
     active = [worker for worker in workers if worker.info["installed"]]
     results = {worker.name: {**worker.info, "rounds": []} for worker in workers}
     try:
@@ -248,7 +248,10 @@ def print_report(settings, summary, load, cpu):
         f"CPU: {cpu}; {THREADS} threads each, own processes taking turns; median of {steps} "
         f"steps ({settings['rounds']} rounds) after {settings['warmup']} warm-up"
     )
-    print(f"1-min load average {min(load):.1f} to {max(load):.1f} on {os.cpu_count()} cores")
+    print(
+        f"1-min load average {min(load):.1f} to {max(load):.1f} on {os.cpu_count()} cores; "
+        f"OMP_WAIT_POLICY {settings.get('omp_wait_policy') or 'unset'}"
+    )
     print(f"\n{'':16} {'ms/step':>8} {'quartiles':>16}")
     low, high = summary["tinycnn_quartiles_ms"]
     print(f"{'tinycnn':16} {summary['tinycnn_ms']:8.1f} {low:7.1f} to {high:6.1f}")
@@ -299,6 +302,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: small batch, few steps")
     parser.add_argument("--rounds", type=int, help="turns of each framework (default 12, quick 1)")
+    parser.add_argument(
+        "--passive",
+        action="store_true",
+        help="OMP_WAIT_POLICY=PASSIVE for both: PyTorch's idle threads sleep instead of spinning, "
+        "which keeps them from stalling on a machine shared with other work",
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output")
     parser.add_argument("--worker", choices=list(SESSIONS), help=argparse.SUPPRESS)
     parser.add_argument("--settings", help=argparse.SUPPRESS)
@@ -316,7 +325,9 @@ def main():
             parser.error(f"--rounds must be at least 1, got {args.rounds}")
         settings["rounds"] = args.rounds
     cpu = cpu_model()
-    results, load = measure(settings)
+    settings["omp_wait_policy"] = "PASSIVE" if args.passive else os.environ.get("OMP_WAIT_POLICY")
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"} if args.passive else None
+    results, load = measure(settings, env)
     summary = summarise(results)
     print_report(settings, summary, load, cpu)
     args.out.mkdir(parents=True, exist_ok=True)
