@@ -9,7 +9,7 @@ import numpy as np
 
 from tinycnn import checks
 from tinycnn.checks import positive_int
-from tinycnn.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
+from tinycnn.layers import BatchNorm2D, Conv2D, Dense, Flatten, GridLayout, MaxPool2D, ReLU
 from tinycnn.model import Sequential
 from tinycnn.outputs import OutputMap, output_from_config
 from tinycnn.targets import BOX, POINTS, landmark_width, localization_width
@@ -72,6 +72,47 @@ def landmark_detector(num_landmarks=3, image_size=64, rng=0, output=None):
     model = small_cnn(landmark_width(num_landmarks), image_size, rng=rng, output=output)
     model.layers[-1].params["b"][POINTS] = 0.5
     return model
+
+
+def detector(num_classes=3, num_anchors=2, image_size=64, channels=(8, 16, 32, 64, 128),
+             output=None, rng=0):
+    """A small fully convolutional YOLO detector: 1 x image_size x image_size in, the grid of raw
+    vectors (N, S, S, B, 5 + K) out, S = image_size / 16.
+
+        4 x [conv 3x3 -> BatchNorm -> ReLU -> max-pool 2x2]      the image shrinks 16-fold
+        conv 3x3 -> BatchNorm -> ReLU                            each cell sees past its borders
+        conv 1x1 to B (5 + K) channels -> GridLayout(B)          one vector per cell and anchor
+
+    Without a dense layer the same weights run on any image size divisible by 16. The last
+    convolution starts small, as in `small_cnn`, with the p_c logit's bias at -3 (p_c ≈ 0.05):
+    most cells hold nothing, so the untrained network starts by saying so. Pass
+    output=loss.output (e.g. `tinycnn.detection.GridLoss(anchors, 3).output`) for predict.
+    """
+    num_classes = positive_int(num_classes, "num_classes")
+    num_anchors = positive_int(num_anchors, "num_anchors")
+    image_size = positive_int(image_size, "image_size")
+    if not isinstance(channels, (tuple, list)):
+        raise TypeError(f"channels must be a tuple of 5 positive integers, got {channels!r}")
+    if len(channels) != 5:
+        raise ValueError(f"channels must give the 5 convolutions' widths, got {channels!r}")
+    channels = [positive_int(count, f"channels[{index}]") for index, count in enumerate(channels)]
+    if image_size % 16:
+        raise ValueError(f"image_size must be divisible by 16 (four 2x2 poolings), "
+                         f"got {image_size}")
+    rng = checks.rng(rng)
+    layers, in_channels = [], 1
+    for index, out_channels in enumerate(channels):
+        layers += [Conv2D(in_channels, out_channels, 3, padding=1, rng=rng),
+                   BatchNorm2D(out_channels), ReLU()]
+        if index < 4:
+            layers.append(MaxPool2D(2))
+        in_channels = out_channels
+    width = 5 + num_classes
+    head = Conv2D(in_channels, num_anchors * width, 1, rng=rng)
+    head.params["W"] *= OUTPUT_WEIGHT_SCALE
+    head.params["b"][::width] = -3.0
+    layers += [head, GridLayout(num_anchors)]
+    return Sequential(layers, output=output)
 
 
 # Sliding windows in one pass (the detection chapter): a classifier of fixed-size crops becomes a

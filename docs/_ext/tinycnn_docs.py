@@ -1,0 +1,585 @@
+"""The site's own Sphinx extension: lessons as gallery pages, generated pages, figure scraping.
+
+sphinx-gallery renders a script of `# %%` cells as a page with its output and figures, which is
+what the lessons need. Two things do not fit as they are, and this module bridges them:
+
+- The lessons are jupytext percent notebooks: their prose cells (`# %% [markdown]`) hold
+  Markdown, while sphinx-gallery reads the comments of a text cell as reStructuredText and wants
+  the file to open with a docstring holding the title. So before the gallery runs,
+  `convert_lesson` writes a gallery twin of every lesson into `docs/_lesson_sources/`: the code
+  cells byte for byte, each Markdown heading as a reST title (so the page has real sections and
+  a table of contents), and the rest of each prose cell inside a `.. markdown::` directive
+  (`MarkdownDirective`) that hands it to MyST, the Markdown parser Sphinx already uses. Markdown
+  is therefore rendered by a Markdown parser, never translated by hand, and `$...$` / `$$...$$`
+  render as math. After the gallery has run, the downloads beside each page are put back to the
+  learner's files: the lesson itself as the `.py`, and jupytext's notebook of it as the `.ipynb`
+  (the same notebook Jupyter opens from the script, Markdown cells as written).
+- The lessons draw on matplotlib `Figure` objects, not pyplot, and show a figure by ending a cell
+  with it, as in Jupyter. sphinx-gallery's matplotlib scraper only sees pyplot's figures, so
+  `FigureScraper` also saves a `Figure` that is a cell's last expression.
+
+It also writes the generated pages (API reference, benchmarks, landing-page excerpt of the README,
+ARCHITECTURE.md when it exists) into `docs/_generated/` and `docs/api/`, so that they follow the
+repository as it is: a new module, lesson or benchmark chart appears without editing the docs.
+"""
+
+import ast
+import importlib
+import inspect
+import os
+import pkgutil
+import re
+import shutil
+from pathlib import Path
+
+from docutils import nodes
+from docutils.utils import new_document
+from sphinx.util.docutils import SphinxDirective
+
+DOCS = Path(__file__).resolve().parents[1]
+ROOT = DOCS.parent
+LESSONS = ROOT / "lessons"
+LESSON_SOURCES = DOCS / "_lesson_sources"
+"""The gallery twins of the lessons (generated, ignored by git)."""
+GALLERY = DOCS / "auto_lessons"
+"""Where sphinx-gallery writes the lesson pages, notebooks and images (generated, ignored)."""
+GENERATED = DOCS / "_generated"
+API = DOCS / "api"
+
+LESSON_NAME = re.compile(r"[0-9][0-9]_\w+\.py")
+CELL_MARKER = re.compile(r"# %%(?P<rest>.*)")
+HEADING = re.compile(r"(?P<hashes>#{1,6}) +(?P<title>.+?) *#*$")
+TITLE_UNDERLINES = {1: "=", 2: "-", 3: "^", 4: '"', 5: "'", 6: "~"}
+
+
+def quick_mode():
+    """True when TINYCNN_DOCS_QUICK asks for a quick build (lessons run as `--quick`)."""
+    return os.environ.get("TINYCNN_DOCS_QUICK", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def lesson_files():
+    """Every numbered lesson, in order: a new `lessons/NN_name.py` is picked up by itself."""
+    return sorted(
+        path for path in LESSONS.glob("[0-9][0-9]_*.py") if LESSON_NAME.fullmatch(path.name)
+    )
+
+
+# --- lessons: jupytext percent script -> sphinx-gallery script ---------------------------------
+
+
+def split_cells(source):
+    """Split a jupytext percent script into [(kind, lines)], kind "markdown" or "code"."""
+    cells = []
+    for line in source.splitlines():
+        marker = CELL_MARKER.fullmatch(line)
+        if marker:
+            kind = "markdown" if "[markdown]" in marker.group("rest") else "code"
+            cells.append((kind, []))
+        elif cells:
+            cells[-1][1].append(line)
+        elif line.strip():
+            cells.append(("code", [line]))  # code before the first marker
+    return cells
+
+
+def markdown_text(lines):
+    """The Markdown of a jupytext markdown cell: its comment lines without the `# `."""
+    text = []
+    for line in lines:
+        if line.startswith("# "):
+            text.append(line[2:])
+        elif line.startswith("#"):
+            text.append(line[1:])
+        else:
+            text.append(line)
+    while text and not text[-1].strip():
+        text.pop()
+    while text and not text[0].strip():
+        text.pop(0)
+    return text
+
+
+def markdown_to_rest(lines):
+    """reST for one Markdown cell: headings as reST titles, everything else handed to MyST.
+
+    Headings become reST titles so the sections nest in the page (and its table of contents);
+    the Markdown between them goes, unchanged, into a `.. markdown::` directive. A `#` inside a
+    fenced code block is code, not a heading.
+    """
+    rest, chunk, fenced = [], [], False
+
+    def flush():
+        while chunk and not chunk[-1].strip():
+            chunk.pop()
+        while chunk and not chunk[0].strip():
+            chunk.pop(0)
+        if chunk:
+            rest.extend([".. markdown::", ""])
+            rest.extend(f"   {line}" if line.strip() else "" for line in chunk)
+            rest.append("")
+        chunk.clear()
+
+    for line in lines:
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        heading = None if fenced else HEADING.fullmatch(line)
+        if heading:
+            flush()
+            title = heading.group("title")
+            underline = TITLE_UNDERLINES[len(heading.group("hashes"))]
+            rest.extend([title, underline * max(len(title), 4), ""])
+        else:
+            chunk.append(line)
+    flush()
+    return rest
+
+
+def convert_lesson(source):
+    """The sphinx-gallery twin of a jupytext percent lesson (see the module docstring).
+
+    The first Markdown cell becomes the docstring (sphinx-gallery takes the page title from it);
+    every code cell is kept exactly, after a bare `# %%` and an empty line (so that a comment
+    opening the cell stays code instead of becoming prose).
+    """
+    cells = split_cells(source)
+    if not cells or cells[0][0] != "markdown":
+        raise ValueError("a lesson must open with a Markdown cell holding its title (# Title)")
+    text = markdown_text(cells[0][1])
+    if not text or not text[0].startswith("# "):
+        raise ValueError("a lesson's first Markdown cell must start with its title (# Title)")
+    intro = markdown_to_rest(text)
+    docstring = "\n".join(intro).rstrip() + "\n"
+    if "'''" in docstring or docstring.endswith("\\"):
+        raise ValueError("a lesson's first Markdown cell may not hold ''' or end in a backslash")
+    parts = [f"r'''\n{docstring}'''\n"]
+    for kind, lines in cells[1:]:
+        if kind == "markdown":
+            text = markdown_to_rest(markdown_text(lines))
+            parts.append("# %%\n" + "".join(f"# {line}".rstrip() + "\n" for line in text))
+        else:
+            code = "\n".join(lines).strip("\n")
+            if code:
+                parts.append(f"# %%\n\n{code}\n")
+    return "\n".join(parts)
+
+
+def write_lesson_sources():
+    """Write the gallery twins of all lessons into docs/_lesson_sources/, fresh every build."""
+    shutil.rmtree(LESSON_SOURCES, ignore_errors=True)
+    LESSON_SOURCES.mkdir(parents=True)
+    (LESSON_SOURCES / "GALLERY_HEADER.rst").write_text(
+        "The lessons\n===========\n\n"
+        "The course, one lesson a page: the prose, the code and what it prints and draws. Each "
+        "page ends with links to the lesson as a script (``.py``, what ``python lessons/...`` "
+        "runs) and as a Jupyter notebook (``.ipynb``). In the repository they are "
+        "``lessons/NN_name.py``, jupytext percent scripts that open as notebooks too.\n",
+        encoding="utf-8",
+    )
+    for lesson in lesson_files():
+        try:
+            twin = convert_lesson(lesson.read_text(encoding="utf-8"))
+        except ValueError as error:
+            raise ValueError(f"{lesson}: {error}") from None
+        (LESSON_SOURCES / lesson.name).write_text(twin, encoding="utf-8")
+
+
+def terminal_lines(rest):
+    """A progress bar redraws its line with carriage returns: keep what a terminal would show.
+
+    Captured output holds every redraw of tqdm's bar on one line, separated by carriage returns;
+    the page shows only the last one, as a terminal (or Jupyter) does.
+    """
+    lines = []
+    for line in rest.split("\n"):
+        if "\r" in line:
+            indent = line[: len(line) - len(line.lstrip(" "))]
+            drawn = [part for part in line.split("\r") if part.strip()]
+            line = indent + drawn[-1].lstrip(" ") if drawn else ""
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def after_the_gallery(app):
+    """The learner's own files behind each page's download links, and tidy printed output."""
+    import jupytext
+    import nbformat
+    from sphinx_gallery.gen_rst import zip_files
+
+    if not GALLERY.is_dir():
+        return
+    for lesson in lesson_files():
+        script = GALLERY / lesson.name
+        if not script.exists():
+            continue
+        page = script.with_suffix(".rst")
+        # Bytes, not text: reading text would already have turned each carriage return into a
+        # line break.
+        rest = terminal_lines(page.read_bytes().decode("utf-8"))
+        page.write_bytes(rest.encode("utf-8"))
+        shutil.copyfile(lesson, script)
+        notebook = jupytext.read(lesson, fmt="py:percent")
+        # As in every sphinx-gallery notebook: Jupyter shows a matplotlib Figure that ends a cell
+        # as a picture once the inline backend is on; without pyplot, nothing else turns it on.
+        notebook.cells.insert(0, nbformat.v4.new_code_cell("%matplotlib inline"))
+        notebook.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
+        notebook.metadata.get("jupytext", {}).pop("text_representation", None)
+        jupytext.write(notebook, script.with_suffix(".ipynb"), fmt="ipynb")
+        zip_files(
+            [str(script), str(script.with_suffix(".ipynb"))],
+            str(script.with_suffix(".zip")),
+            str(GALLERY),
+        )
+
+
+class MarkdownDirective(SphinxDirective):
+    """`.. markdown::` parses its content as MyST Markdown (the lessons' prose cells)."""
+
+    has_content = True
+
+    def run(self):
+        from myst_parser.parsers.sphinx_ import MystParser
+
+        document = new_document(self.get_source_info()[0], self.state.document.settings)
+        MystParser().parse("\n".join(self.content), document)
+        return flatten_sections(document.children) or [nodes.comment()]
+
+
+def flatten_sections(children):
+    """A heading inside the directive (a docstring's underlined line, say) becomes a rubric.
+
+    Sections cannot sit inside a directive's output; the lessons' own headings never get here,
+    `markdown_to_rest` makes them reST titles.
+    """
+    flat = []
+    for child in children:
+        if isinstance(child, nodes.section):
+            title = child.next_node(nodes.title)
+            flat.append(nodes.rubric(title.astext(), title.astext()))
+            flat.extend(flatten_sections([c for c in child.children if c is not title]))
+        else:
+            flat.append(child)
+    return flat
+
+
+# --- figures: a Figure as a cell's last expression -------------------------------------------
+
+
+def last_statement_is_expression(code):
+    try:
+        body = ast.parse(code).body
+    except SyntaxError:
+        return False
+    return bool(body) and isinstance(body[-1], ast.Expr)
+
+
+class FigureScraper:
+    """Scrape a matplotlib `Figure` that ends a cell, as Jupyter shows it.
+
+    sphinx-gallery evaluates a cell's last expression into `___`; when that is a Figure (made
+    with `matplotlib.figure.Figure`, so pyplot does not know it), it is saved as the cell's image.
+    Figures that pyplot manages are left to sphinx-gallery's own matplotlib scraper, which runs
+    too, so a figure is never shown twice.
+    """
+
+    def __repr__(self):
+        return "FigureScraper"  # a stable repr: Sphinx compares configurations by it
+
+    def __call__(self, block, block_vars, gallery_conf):
+        from matplotlib.figure import Figure
+        from sphinx_gallery.scrapers import figure_rst
+
+        if not last_statement_is_expression(block.content):
+            return ""
+        figure = block_vars["example_globals"].get("___")
+        if not isinstance(figure, Figure) or figure.canvas.manager is not None:
+            return ""
+        path = next(block_vars["image_path_iterator"])
+        figure.savefig(path, dpi=100)
+        return figure_rst([path], gallery_conf["src_dir"])
+
+
+figure_scraper = FigureScraper()
+
+
+class LessonArguments:
+    """The command line each lesson sees: `--out` into the build folder, `--quick` if asked."""
+
+    out = None  # set when the build starts: <output folder>/../lesson_output
+
+    def __repr__(self):
+        return "LessonArguments"
+
+    def __call__(self, gallery_conf, script_vars):
+        arguments = ["--quick"] if quick_mode() else []
+        return [*arguments, "--out", str(LessonArguments.out)]
+
+
+lesson_arguments = LessonArguments()
+
+
+# --- generated pages: README excerpt, benchmarks, architecture, API reference ----------------
+
+
+def write_if_changed(path, text):
+    """Write a generated page only when it changed, so Sphinx rebuilds only what changed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
+def readme_opening():
+    """The README up to its second section: what tinycnn is and the commands of a fresh machine."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    sections = [i for i, line in enumerate(lines) if line.startswith("## ")]
+    end = sections[1] if len(sections) > 1 else len(lines)
+    return "\n".join(lines[:end]).rstrip() + "\n"
+
+
+def write_generated_pages():
+    GENERATED.mkdir(exist_ok=True)
+    write_if_changed(GENERATED / "readme_opening.md", readme_opening())
+
+    charts = sorted((ROOT / "benchmarks" / "results").glob("*.png"))
+    page = [
+        "# Benchmarks",
+        "",
+        "```{include} ../../benchmarks/README.md",
+        ":relative-images:",
+        ":relative-docs: ../",
+        ":start-line: 1",
+        "```",
+        "",
+    ]
+    if charts:
+        page += [
+            "## The charts",
+            "",
+            "The charts of the last recorded runs, from `benchmarks/results/`:",
+            "",
+        ]
+        for chart in charts:
+            page += [
+                f"```{{figure}} ../../benchmarks/results/{chart.name}",
+                f":alt: {chart.stem}",
+                "",
+                f"`{chart.name}`",
+                "```",
+                "",
+            ]
+    write_if_changed(GENERATED / "benchmarks.md", "\n".join(page))
+
+    architecture = GENERATED / "architecture.md"
+    if (ROOT / "ARCHITECTURE.md").exists():
+        write_if_changed(
+            architecture,
+            "```{include} ../../ARCHITECTURE.md\n:relative-images:\n:relative-docs: ../\n```\n",
+        )
+    elif architecture.exists():
+        architecture.unlink()
+
+
+def public_modules():
+    """Every module of tinycnn, packages first: `tinycnn`, `tinycnn.boxes`, ..."""
+    import tinycnn
+
+    names = ["tinycnn"]
+    for module in pkgutil.walk_packages(tinycnn.__path__, "tinycnn."):
+        if not any(part.startswith("_") for part in module.name.split(".")):
+            names.append(module.name)
+    return sorted(names)
+
+
+def public_members(module_name):
+    """The public classes and functions a module defines itself (not those it imports).
+
+    numba's `@njit` functions count: they are dispatchers around a Python function.
+    """
+    module = importlib.import_module(module_name)
+    members = []
+    for name, value in vars(module).items():
+        if name.startswith("_"):
+            continue
+        function = getattr(value, "py_func", value)
+        if (inspect.isclass(value) or inspect.isfunction(function)) and getattr(
+            function, "__module__", None
+        ) == module_name:
+            members.append(name)
+    return members
+
+
+def top_level_table():
+    """The names `tinycnn` exports, each linked to where it is documented."""
+    import tinycnn
+
+    rows = [
+        "",
+        ".. list-table:: What ``import tinycnn as tc`` gives",
+        "   :header-rows: 1",
+        "",
+        "   * - name",
+        "     - what it is",
+    ]
+    for name in tinycnn.__all__:
+        value = getattr(tinycnn, name)
+        if inspect.ismodule(value):
+            target, role = value.__name__, "mod"
+        else:
+            target = f"{value.__module__}.{value.__qualname__}"
+            role = "class" if inspect.isclass(value) else "func"
+        summary = (inspect.getdoc(value) or "").split("\n\n")[0].replace("\n", " ")
+        summary = summary.replace("`", "``").replace("````", "``") if summary else "-"
+        rows += [f"   * - :py:{role}:`tc.{name} <{target}>`", f"     - {summary}"]
+    return rows
+
+
+def write_api_pages():
+    """One page per module: its docstring, then every public class and function it defines."""
+    API.mkdir(exist_ok=True)
+    wanted = set()
+    for module_name in public_modules():
+        title = f"``{module_name}``"
+        page = [
+            title,
+            "=" * len(title),
+            "",
+            f".. automodule:: {module_name}",
+            "   :members:",
+            "   :undoc-members:",
+            "   :show-inheritance:",
+            "   :ignore-module-all:",
+            "   :member-order: bysource",
+            "",
+        ]
+        if module_name == "tinycnn":
+            page += top_level_table() + [""]
+        wanted.add(f"{module_name}.rst")
+        write_if_changed(API / f"{module_name}.rst", "\n".join(page))
+    for stale in API.glob("*.rst"):
+        if stale.name not in wanted:
+            stale.unlink()
+
+
+# --- docstrings: written as plain text, read as Markdown -----------------------------------
+
+
+RESTRUCTUREDTEXT = re.compile(r"\s*(:\w[^:]*:|\.\. \S)")
+"""A field or a directive: what napoleon makes of Google/NumPy sections, or reST by hand."""
+
+
+def markdown_docstrings(app, what, name, obj, options, lines):
+    """Read tinycnn's docstrings as Markdown, which is how they are written.
+
+    They are written to be read in plain text (`help()`, an editor): `code` in single backticks,
+    `- ` lists straight after a sentence, and formulas as indented blocks after a blank line,
+    aligned by hand. Read as reST, those blocks become block quotes or definition lists, and a `*`
+    in them may open emphasis; read as Markdown (MyST), they are code blocks shown as written,
+    monospaced, and `$...$` is math. A docstring that holds reST fields or directives (NumPy or
+    Google sections, which napoleon turns into fields first, or reST by intent) stays reST.
+    """
+    if not any(line.strip() for line in lines):
+        return
+    if any(RESTRUCTUREDTEXT.match(line) for line in lines):
+        return
+    lines[:] = [".. markdown::", ""] + [
+        f"   {line}" if line.strip() else "" for line in plain_text_to_markdown(lines)
+    ]
+
+
+INTRAWORD_STAR = re.compile(r"(?<=[\w)\]])\*(?=[\w(\[])")
+"""`s*i`, `n*rows`: a product in plain text, which Markdown would read as emphasis."""
+
+
+def indent_of(line):
+    return len(line) - len(line.lstrip())
+
+
+def plain_text_to_markdown(lines):
+    """Two habits of plain-text docstrings that Markdown reads otherwise.
+
+    - A paragraph of formulas with a hanging indent (`backward: dW = ...` and, aligned below it,
+      `db = ...`): Markdown would run its lines together. When every line of a paragraph holds
+      `=` and the lines after the first are indented deeper, it becomes a code block.
+    - `*` between two word characters is a product (`s*i`), not emphasis: it is escaped, except in
+      code (backticks, indented or fenced blocks), where Markdown shows it as written anyway.
+    """
+    paragraphs, current = [], []
+    for line in lines:
+        if line.strip():
+            current.append(line)
+        else:
+            paragraphs.append(current)
+            paragraphs.append([line])
+            current = []
+    paragraphs.append(current)
+
+    result, fenced, previous_blank = [], False, True
+    for paragraph in paragraphs:
+        if not paragraph:
+            continue
+        if not paragraph[0].strip():
+            result.append("")
+            previous_blank = True
+            continue
+        base = indent_of(paragraph[0])
+        hanging_formula = (
+            len(paragraph) > 1
+            and all("=" in line for line in paragraph)
+            and all(indent_of(line) > base for line in paragraph[1:])
+        )
+        if hanging_formula and not fenced:
+            if result and result[-1].strip():
+                result.append("")
+            result.extend(" " * 4 + line for line in paragraph)
+            result.append("")
+            previous_blank = True
+            continue
+        code_block = (
+            previous_blank
+            and result
+            and indent_of(paragraph[0])
+            >= 4 + min((indent_of(line) for line in result if line.strip()), default=0)
+        )
+        for line in paragraph:
+            if line.lstrip().startswith(("```", "~~~")):
+                fenced = not fenced
+                result.append(line)
+            elif fenced or code_block:
+                result.append(line)
+            else:
+                spans = line.split("`")
+                spans[::2] = [INTRAWORD_STAR.sub(r"\\*", span) for span in spans[::2]]
+                result.append("`".join(spans))
+        previous_blank = False
+    return result
+
+
+# --- wiring ------------------------------------------------------------------------------------
+
+
+def on_config_inited(app, config):
+    """Before anything reads the sources: the gallery twins and the generated pages."""
+    LessonArguments.out = Path(app.outdir).parent / "lesson_output"
+    LessonArguments.out.mkdir(parents=True, exist_ok=True)
+    write_lesson_sources()
+    write_generated_pages()
+    write_api_pages()
+
+
+def on_source_read(app, docname, source):
+    """List ARCHITECTURE.md in the landing page's contents only when it exists."""
+    if docname == "index" and not (GENERATED / "architecture.md").exists():
+        source[0] = source[0].replace("_generated/architecture\n", "")
+
+
+def setup(app):
+    app.add_directive("markdown", MarkdownDirective)
+    app.connect("config-inited", on_config_inited)
+    # After sphinx-gallery's builder-inited handler (priority 500) has written the pages.
+    app.connect("builder-inited", after_the_gallery, priority=900)
+    app.connect("source-read", on_source_read)
+    app.connect("autodoc-process-docstring", markdown_docstrings)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

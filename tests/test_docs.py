@@ -1,0 +1,481 @@
+"""The site: built once in quick mode, then checked page by page, as notebooks and in a browser.
+
+The build is the README's command with `TINYCNN_DOCS_QUICK=1` (every lesson runs as `--quick`),
+into `docs/_build/quick/`, where the browser test also leaves its screenshots to look at. The
+tests skip, saying why, where the docs extra (`pip install -e ".[docs]"`) or Chromium is missing.
+"""
+
+import functools
+import html
+import http.server
+import importlib
+import inspect
+import json
+import os
+import pkgutil
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+BUILD = DOCS / "_build" / "quick"
+LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.py"))
+
+BUILD_TIMEOUT = 600
+"""Seconds the quick build may take: it runs every lesson, and other jobs may share the cores."""
+
+NOTEBOOKS_TO_RUN = ["01", "04"]
+"""The generated notebooks executed with nbclient: the first lesson and the main one (the lessons'
+own tests run every lesson as a notebook through jupytext; these check the site's downloads)."""
+
+DOCS_EXTRA = 'the site needs the docs extra: pip install -e ".[docs]"'
+for module in ("sphinx", "sphinx_gallery", "pydata_sphinx_theme", "myst_parser", "jupytext"):
+    pytest.importorskip(module, reason=DOCS_EXTRA)
+
+
+class PageParser(HTMLParser):
+    """The images, links and element ids of one HTML page."""
+
+    def __init__(self):
+        super().__init__()
+        self.images, self.links, self.ids = [], [], set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "img":
+            self.images.append(attrs.get("src", ""))
+        elif tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+
+
+@functools.cache
+def parse(page):
+    parser = PageParser()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser
+
+
+def local_target(page, url):
+    """The file a relative URL on `page` points to, or None for external and data URLs."""
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc or not parts.path:
+        return None
+    return (page.parent / unquote(parts.path)).resolve()
+
+
+@pytest.fixture(scope="module")
+def site():
+    """Build the site in quick mode, as the README says (with -W: a warning fails the build)."""
+    shutil.rmtree(BUILD, ignore_errors=True)
+    html_dir = BUILD / "html"
+    env = {
+        **os.environ,
+        "TINYCNN_DOCS_QUICK": "1",
+        "MPLBACKEND": "Agg",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "-b",
+            "html",
+            "-q",
+            "-d",
+            str(BUILD / "doctrees"),
+            str(DOCS),
+            str(html_dir),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+    )
+    assert result.returncode == 0, (
+        f"the quick build failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
+        f"{result.stderr[-6000:]}"
+    )
+    return html_dir
+
+
+def pages(site):
+    return sorted(site.rglob("*.html"))
+
+
+def lesson_page(site, lesson):
+    return site / "auto_lessons" / f"{lesson.stem}.html"
+
+
+def test_a_lesson_that_raises_fails_the_build_and_the_readme_says_how_to_build():
+    import runpy
+
+    gallery = runpy.run_path(str(DOCS / "conf.py"))["sphinx_gallery_conf"]
+    assert gallery["abort_on_example_error"] and not gallery["only_warn_on_example_error"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "python -m sphinx -W -b html docs docs/_build/html" in readme, (
+        "the README must give the command that builds the site, with -W (warnings fail it)"
+    )
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.stem)
+def test_every_lesson_has_a_page_and_its_downloads(site, lesson):
+    page = lesson_page(site, lesson)
+    assert page.exists(), f"no page for {lesson.name}"
+    targets = {
+        target.name: target
+        for href in parse(page).links
+        if (target := local_target(page, href)) is not None
+    }
+    script, notebook = targets.get(lesson.name), targets.get(f"{lesson.stem}.ipynb")
+    assert script is not None and notebook is not None, (
+        f"{page.name} must link to {lesson.name} and {lesson.stem}.ipynb; it links to "
+        f"{sorted(targets)}"
+    )
+    assert script.read_text(encoding="utf-8") == lesson.read_text(encoding="utf-8"), (
+        "the .py download must be the lesson itself"
+    )
+    import jupytext
+
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    expected = jupytext.read(lesson, fmt="py:percent").cells
+    assert "".join(cells[0]["source"]) == "%matplotlib inline", "figures inline in Jupyter"
+    assert [(cell["cell_type"], "".join(cell["source"])) for cell in cells[1:]] == [
+        (cell.cell_type, cell.source) for cell in expected
+    ], f"{notebook.name} must hold the lesson's cells as jupytext reads them"
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.stem)
+def test_every_lesson_shows_its_figures_inline(site, lesson):
+    """Every PNG a lesson saves is a figure it shows: the page holds at least that many."""
+    saved = sorted((BUILD / "lesson_output").glob(f"{lesson.stem[:2]}_*.png"))
+    shown = [src for src in parse(lesson_page(site, lesson)).images if "thumb" not in src]
+    assert len(shown) >= len(saved), (
+        f"{lesson.name} saved {len(saved)} figures ({[path.name for path in saved]}) but its "
+        f"page shows {len(shown)}: end each figure cell with the Figure, as in Jupyter"
+    )
+
+
+def test_every_image_on_every_page_exists(site):
+    checked = 0
+    for page in pages(site):
+        for src in parse(page).images:
+            target = local_target(page, src)
+            if target is None:
+                assert src.startswith(("data:", "https:")), f"{page}: image {src!r}"
+                continue
+            assert target.is_file(), f"{page.relative_to(site)}: image {src} does not exist"
+            assert target.stat().st_size > 0, f"{page.relative_to(site)}: image {src} is empty"
+            checked += 1
+    assert checked > 0, "no page holds an image"
+
+
+def page_text(page):
+    """A page's text as a reader sees it: tags dropped, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+
+
+def test_the_landing_page_gives_the_commands(site):
+    """The README's commands for a fresh machine (install and run, test, build this site)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    opening = readme.split("\n## ")[1]  # the first section: "On a fresh machine"
+    commands = re.findall(r"```bash\n(.*?)\n```", opening, flags=re.S)
+    assert len(commands) >= 3, f"the README's first section gives {len(commands)} commands"
+    text = page_text(site / "index.html")
+    for command in commands:
+        assert command in text, f"the landing page lacks {command!r}"
+
+
+def test_the_benchmark_page_shows_every_chart(site):
+    page = site / "_generated" / "benchmarks.html"
+    shown = {Path(local_target(page, src)).read_bytes() for src in parse(page).images}
+    charts = sorted((ROOT / "benchmarks" / "results").glob("*.png"))
+    assert charts, "benchmarks/results/ holds no chart"
+    for chart in charts:
+        assert chart.read_bytes() in shown, f"{chart.name} is not on the benchmarks page"
+
+
+def test_architecture_is_on_the_site_when_it_exists(site):
+    page = site / "_generated" / "architecture.html"
+    assert page.exists() == (ROOT / "ARCHITECTURE.md").exists()
+
+
+def documented_ids(site):
+    ids = set()
+    for page in (site / "api").glob("*.html"):
+        ids |= parse(page).ids
+    return ids
+
+
+def test_the_api_reference_documents_every_public_name(site):
+    import tinycnn
+
+    ids = documented_ids(site)
+    missing = []
+    for name in tinycnn.__all__:
+        value = getattr(tinycnn, name)
+        anchor = (
+            f"module-{value.__name__}"
+            if inspect.ismodule(value)
+            else f"{value.__module__}.{value.__qualname__}"
+        )
+        if anchor not in ids:
+            missing.append(f"tinycnn.{name} ({anchor})")
+    modules = ["tinycnn"] + [
+        module.name for module in pkgutil.walk_packages(tinycnn.__path__, "tinycnn.")
+    ]
+    for module_name in modules:
+        module = importlib.import_module(module_name)
+        if f"module-{module_name}" not in ids:
+            missing.append(module_name)
+        for name, value in vars(module).items():
+            function = getattr(value, "py_func", value)  # a numba dispatcher wraps a function
+            defined_here = getattr(function, "__module__", None) == module_name
+            if name.startswith("_") or not defined_here:
+                continue
+            if (inspect.isclass(value) or inspect.isfunction(function)) and (
+                f"{module_name}.{name}" not in ids
+            ):
+                missing.append(f"{module_name}.{name}")
+    assert not missing, f"not in the API reference: {missing}"
+
+
+def test_formulas_render_as_math(site):
+    """Math in Markdown ($...$, $$...$$) becomes MathJax markup, and MathJax is on the page."""
+    landing = (site / "index.html").read_text(encoding="utf-8")
+    assert 'class="math notranslate nohighlight"' in landing, "the landing page shows no math"
+    assert r"\hat y" in landing and "\\begin{cases}" in landing
+    for page in pages(site):
+        text = page.read_text(encoding="utf-8")
+        if 'class="math' in text:
+            assert "mathjax" in text.lower(), f"{page.relative_to(site)}: math but no MathJax"
+
+
+def test_no_page_holds_an_error(site):
+    for page in pages(site):
+        text = page.read_text(encoding="utf-8")
+        assert "Traceback (most recent call last)" not in text, f"{page.relative_to(site)}"
+        assert 'class="system-message"' not in text, f"{page.relative_to(site)}"
+        assert "sphx-glr-script-err" not in text, f"{page.relative_to(site)}"
+
+
+@pytest.mark.parametrize("number", NOTEBOOKS_TO_RUN)
+def test_the_generated_notebook_runs_and_shows_its_figures(site, number, tmp_path, monkeypatch):
+    nbclient = pytest.importorskip("nbclient", reason="nbclient comes with the docs extra")
+    pytest.importorskip("ipykernel", reason="ipykernel comes with the docs extra")
+    import nbformat
+
+    (lesson,) = [path for path in LESSONS if path.name.startswith(f"{number}_")]
+    assert "TINYCNN_DOCS_QUICK" in lesson.read_text(encoding="utf-8"), (
+        f"{lesson.name} must run as --quick when TINYCNN_DOCS_QUICK=1 (a notebook has no flags)"
+    )
+    notebook_path = site / "_downloads"
+    (notebook_path,) = list(notebook_path.rglob(f"{lesson.stem}.ipynb"))
+    notebook = nbformat.read(notebook_path, as_version=4)
+    monkeypatch.setenv("TINYCNN_DOCS_QUICK", "1")
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    )
+    client = nbclient.NotebookClient(
+        notebook,
+        kernel_name="python3",
+        timeout=300,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    client.execute()  # raises CellExecutionError, with the cell and its traceback, on an error
+    figures = [
+        output
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if "image/png" in output.get("data", {})
+    ]
+    shown_on_page = [src for src in parse(lesson_page(site, lesson)).images if "thumb" not in src]
+    assert figures, f"{lesson.name} as a notebook shows no figure inline"
+    assert len(figures) >= len(shown_on_page), (
+        f"the notebook shows {len(figures)} figures inline, the page {len(shown_on_page)}"
+    )
+
+
+BROWSER_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def served(site):
+    """The built site on a local web server, 127.0.0.1 on a free port."""
+    handler = functools.partial(QuietHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(chromium() is None, reason="no system Chromium: apt-get install -y chromium")
+@pytest.mark.parametrize("path", ["index.html", "auto_lessons/04_train_localizer.html"])
+def test_pages_in_a_browser(served, path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright comes with docs extra")
+    screenshots = BUILD / "screenshots"
+    screenshots.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=BROWSER_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            response = page.goto(f"{served}/{path}", wait_until="load")
+            assert response is not None and response.ok, f"{path}: {response and response.status}"
+            images = page.evaluate(
+                "Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, "
+                "i.naturalWidth])"
+            )
+            name = re.sub(r"\W+", "_", Path(path).stem)
+            page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
+            page.screenshot(path=str(screenshots / f"{name}_top.png"))
+        finally:
+            browser.close()
+    not_loaded = [src for src, complete, width in images if not (complete and width > 0)]
+    assert not not_loaded, f"{path}: images that did not load: {not_loaded}"
+    if "auto_lessons" in path:
+        assert images, f"{path} shows no figure"
+    assert not errors, f"{path}: JavaScript errors {errors}"
+
+
+# --- the site's machinery, piece by piece (no build needed) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def machinery():
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        yield importlib.import_module("tinycnn_docs")
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+
+
+LESSON = """# %% [markdown]
+# # Lesson 0: a title
+#
+# The intro, with `code` and $\\hat y$.
+
+# %%
+# a comment that opens a code cell
+x = 1
+
+# %% [markdown]
+# ## A section
+#
+# Prose *here*:
+#
+#     indented = "a code block"
+
+# %%
+print(x)
+"""
+
+
+def test_a_lesson_becomes_a_gallery_script(machinery):
+    twin = machinery.convert_lesson(LESSON)
+    import ast
+
+    module = ast.parse(twin)
+    docstring = ast.get_docstring(module)
+    assert docstring.startswith("Lesson 0: a title\n=================")
+    assert ".. markdown::\n\n   The intro, with `code` and $\\hat y$." in docstring
+    # sphinx-gallery's own parser: code stays code (the comment too), prose becomes text.
+    from sphinx_gallery.py_source_parser import split_code_and_text_blocks
+
+    path = DOCS / "_build" / "twin_00_test.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(twin, encoding="utf-8")
+    try:
+        _, blocks = split_code_and_text_blocks(str(path))
+    finally:
+        path.unlink()
+    kinds = [block.type for block in blocks]
+    assert kinds == ["text", "code", "text", "code"], kinds
+    assert "# a comment that opens a code cell\nx = 1" in blocks[1].content
+    assert "A section\n---------" in blocks[2].content
+    assert '      indented = "a code block"' in blocks[2].content  # still a Markdown code block
+    assert blocks[3].content.strip() == "print(x)"
+
+
+def test_a_lesson_must_open_with_its_title(machinery):
+    with pytest.raises(ValueError, match="title"):
+        machinery.convert_lesson("# %%\nx = 1\n")
+    with pytest.raises(ValueError, match="title"):
+        machinery.convert_lesson("# %% [markdown]\n# No title here.\n")
+
+
+def test_a_figure_ending_a_cell_is_scraped(machinery, tmp_path):
+    from matplotlib.figure import Figure
+    from sphinx_gallery.py_source_parser import Block
+
+    figure = Figure(figsize=(2, 1))
+    figure.subplots().plot([0, 1], [1, 0])
+    paths = iter(tmp_path / f"image_{i}.png" for i in range(3))
+    block_vars = {"example_globals": {"___": figure}, "image_path_iterator": paths}
+    conf = {"src_dir": str(tmp_path)}
+    rest = machinery.figure_scraper(Block("code", "figure = make()\nfigure\n", 1), block_vars, conf)
+    assert "image_0.png" in rest
+    assert (tmp_path / "image_0.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A later cell that ends in an assignment leaves the last value in place: not shown again.
+    assert machinery.figure_scraper(Block("code", "figure\nx = 1\n", 1), block_vars, conf) == ""
+    block_vars["example_globals"]["___"] = "not a figure"
+    assert machinery.figure_scraper(Block("code", "figure\n", 1), block_vars, conf) == ""
+
+
+def test_a_progress_bar_shows_its_last_state(machinery):
+    captured = "out:\n    epoch 1:  0%|\r    epoch 1: 50%|\repoch 1: 100%| loss=0.5\r\n    done"
+    assert machinery.terminal_lines(captured) == "out:\n    epoch 1: 100%| loss=0.5\n    done"
+
+
+def test_plain_text_docstrings_read_as_markdown(machinery):
+    lines = [
+        "The forward pass, with s*i the row:",
+        "",
+        "    out[i] = sum_u w[u] * x[s*i + u]",
+        "",
+        "backward: dw[u] = sum_i dout[i] * x[s*i + u]",
+        "          dx[s*i + u] += w[u] * dout[i]",
+        "",
+        "`code*with*stars` and 2*N*C.",
+    ]
+    markdown = machinery.plain_text_to_markdown(lines)
+    assert markdown[0] == "The forward pass, with s\\*i the row:"
+    assert "    out[i] = sum_u w[u] * x[s*i + u]" in markdown  # a code block: as written
+    assert "    backward: dw[u] = sum_i dout[i] * x[s*i + u]" in markdown  # made a code block
+    assert "              dx[s*i + u] += w[u] * dout[i]" in markdown
+    assert markdown[-1] == "`code*with*stars` and 2\\*N\\*C."
