@@ -458,22 +458,7 @@ figure
 # with what is left. We keep boxes with p_c >= 0.6.
 
 # %%
-if hasattr(tc.boxes, "non_max_suppression"):
-    non_max_suppression = tc.boxes.non_max_suppression
-else:
-
-    def non_max_suppression(boxes, scores, iou_threshold=0.5, score_threshold=0.6, labels=None):
-        """A stand-in for tc.boxes.non_max_suppression (same API), until it lands in tinycnn."""
-        order = np.flatnonzero(scores >= score_threshold)
-        order = order[np.argsort(-scores[order], kind="stable")]
-        kept = []
-        while len(order):
-            kept.append(order[0])
-            order = order[1:][tc.boxes.iou(boxes[order[1:]], boxes[order[0]]) <= iou_threshold]
-        return np.array(kept, dtype=np.int64)
-
-
-kept = non_max_suppression(all_boxes, all_scores, iou_threshold=0.5, score_threshold=0.6)
+kept = tc.boxes.non_max_suppression(all_boxes, all_scores, iou_threshold=0.5, score_threshold=0.6)
 best_box = all_boxes[kept[0]] if len(kept) else all_boxes[np.argmax(all_scores)]
 best_score = all_scores[kept[0]] if len(kept) else all_scores.max()
 cascade_on_photo = cascade_boxes(photo) / PIXELS
