@@ -253,6 +253,31 @@ figure = tc.viz.show_localization(
 figure
 
 # %% [markdown]
+# **What the full run showed** (8 epochs of 12,000 fresh images, on the machine of 2026-11-29):
+# the validation set, the training faces and photographs in new placements, reached 96.0% p_c
+# accuracy and a mean IoU of 0.73; the test set, other faces in other photographs, 82.4%, 0.61,
+# and 71.8% correct localizations. The targets (95%, 0.70, 90%) are not reached. Most of the
+# gap is false alarms: 307 of the 1,000 test images without a face were called a face. Split by
+# test photograph (the same saved model and test images, each image's photograph noted):
+#
+#     photograph   false alarms   faces found   mean IoU   correct localization
+#     coffee            5.2%          91.3%        0.70            85.7%
+#     rocket            2.5%          99.6%        0.76            96.2%
+#     page             80.8%          96.8%        0.42            40.0%
+#     gravel           29.5%          93.6%        0.61            71.3%
+#
+# On the kitchen table and the launch pad the localizer is close to the targets. The printed
+# page, a texture unlike any training photograph (the training photograph of text is small,
+# blurred print), fools it most of the time, and coarse gravel often. The network learned
+# "not a face" only for the kinds of background it saw: on the training photographs it tells
+# faces from non-faces 96% of the time. More, and more varied, training photographs (or mining
+# the backgrounds it gets wrong) is where the limit lies, more than the 70 faces: faces it never
+# saw, on the test photographs that resemble training ones, it finds 91-99.6% of the time.
+#
+# We do not change the training set after seeing this: the test set would then have taken part
+# in a decision, and its numbers would no longer be an honest estimate.
+
+# %% [markdown]
 # ## The classical baseline: an LBP cascade
 #
 # Before CNNs, faces were found by cascades of simple features (Viola and Jones; here the local
@@ -433,22 +458,7 @@ figure
 # with what is left. We keep boxes with p_c >= 0.6.
 
 # %%
-if hasattr(tc.boxes, "non_max_suppression"):
-    non_max_suppression = tc.boxes.non_max_suppression
-else:
-
-    def non_max_suppression(boxes, scores, iou_threshold=0.5, score_threshold=0.6, labels=None):
-        """A stand-in for tc.boxes.non_max_suppression (same API), until it lands in tinycnn."""
-        order = np.flatnonzero(scores >= score_threshold)
-        order = order[np.argsort(-scores[order], kind="stable")]
-        kept = []
-        while len(order):
-            kept.append(order[0])
-            order = order[1:][tc.boxes.iou(boxes[order[1:]], boxes[order[0]]) <= iou_threshold]
-        return np.array(kept, dtype=np.int64)
-
-
-kept = non_max_suppression(all_boxes, all_scores, iou_threshold=0.5, score_threshold=0.6)
+kept = tc.boxes.non_max_suppression(all_boxes, all_scores, iou_threshold=0.5, score_threshold=0.6)
 best_box = all_boxes[kept[0]] if len(kept) else all_boxes[np.argmax(all_scores)]
 best_score = all_scores[kept[0]] if len(kept) else all_scores.max()
 cascade_on_photo = cascade_boxes(photo) / PIXELS
@@ -521,6 +531,16 @@ print(
 )
 
 # %% [markdown]
+# In the full run the best box lies on her face (centre inside the hand-made box, size 0.96 of
+# it, IoU 0.55, p_c 1.00): found, at the right scale, by windows that never saw her. But about a
+# hundred other boxes survive NMS at p_c >= 0.6, on the suit, the flag and the shuttle: the
+# false alarms of the test set again, on backgrounds unlike the training photographs. The
+# cascade, built from thousands of faces and a far larger set of negatives, reports her face
+# and one false box. On the held-out scenes too it finds more faces with fewer false positives.
+# Sliding windows did their part: one pass per scale over the whole photograph, each window
+# with its own box. What a classifier learns from 70 faces on 8 photographs is the weak part.
+
+# %% [markdown]
 # ## What transfers from drawn to real data, and what does not
 #
 # **What transfers unchanged**: all of the code. The vector y = [p_c, b_x, b_y, b_h, b_w, c], the
@@ -557,6 +577,7 @@ results = {
     "test_faces": int(np.sum(y_test[:, P_C] == 1)),
     **report,
     "targets": TARGETS,
+    "targets_reached": {name: bool(report[name] >= target) for name, target in TARGETS.items()},
     "cascade_comparison_images": n_cascade,
     "comparison": comparison,
     "astronaut_face_box_pixels": [178, 66, 288, 176],
