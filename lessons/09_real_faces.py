@@ -402,7 +402,7 @@ print(f"{len(all_scores)} windows at {len(SCALES)} scales in {sliding_seconds:.2
 # photograph. Where the face fits the window's range of sizes, the windows on it light up.
 
 # %%
-figure = Figure(figsize=(3.2 * len(SCALES), 3.6))
+figure = Figure(figsize=(2.6 * len(SCALES) + 1, 3.1), layout="constrained")
 for index, (scale, p_c) in enumerate(zip(SCALES, maps, strict=True)):
     ax = figure.add_subplot(1, len(SCALES), index + 1)
     ax.imshow(photo, cmap="gray", vmin=0, vmax=1)

@@ -211,3 +211,33 @@ def test_model_must_be_a_sequential():
         convolutionalize([tc.Flatten(), tc.Dense(4, 2)], (1, 2, 2))
     with pytest.raises(TypeError, match="model"):
         window_stride("not a model")
+
+
+def test_a_crop_whose_last_row_a_pooling_drops():
+    """Crop 11: conv 3 -> 9 -> pool 2 -> 4, the crop's last row and column unused. Every window
+    inside the image still matches; a last window may reach one unused pixel past the edge."""
+    rng = np.random.default_rng(2)
+    model = tc.Sequential(
+        [
+            tc.Conv2D(1, 2, 3, rng=rng),
+            tc.ReLU(),
+            tc.MaxPool2D(2),
+            tc.Flatten(),
+            tc.Dense(2 * 4 * 4, 3, rng=rng),
+        ]
+    )
+    image = rng.random((1, 1, 16, 18)).astype(np.float32)
+    raw = convolutionalize(model, (1, 11, 11)).forward(image)
+    assert raw.shape == (1, 3, 4, 5)  # the last windows start at row 6 and column 8
+    for i in range(3):
+        for j in range(4):
+            crop = image[:, :, 2 * i : 2 * i + 11, 2 * j : 2 * j + 11]
+            if crop.shape[2:] == (11, 11):
+                np.testing.assert_allclose(raw[:, :, i, j], model.forward(crop), atol=1e-5)
+            else:  # one pixel past the edge: the classifier ignores that pixel anyway
+                padded = np.pad(
+                    crop,
+                    ((0, 0), (0, 0), (0, 11 - crop.shape[2]), (0, 11 - crop.shape[3])),
+                    constant_values=np.nan,
+                )
+                np.testing.assert_allclose(raw[:, :, i, j], model.forward(padded), atol=1e-5)

@@ -700,3 +700,14 @@ def test_other_constructors_give_a_working_object_or_a_clear_error(index, data):
         return
     event("built")
     assert built is not None
+
+
+def test_save_into_a_folder_that_is_not_there_or_onto_a_folder(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        tc.save(small_model(), tmp_path / "missing" / "model.npz")
+    (tmp_path / "taken.npz").mkdir()
+    with pytest.raises(IsADirectoryError):
+        tc.save(small_model(), tmp_path / "taken.npz")
+    assert sorted(os.listdir(tmp_path)) == ["taken.npz"]  # no temporary file left behind
+    with pytest.raises(IsADirectoryError):
+        tc.load(tmp_path / "taken.npz")

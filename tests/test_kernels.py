@@ -113,6 +113,8 @@ CONV_KINDS = {
     "stride 2, odd size": (2, 3, 9, 11, 5, 3, 2, 1),
     "stride 3 > k": (1, 2, 10, 8, 3, 2, 3, 0),
     "1x1": (2, 5, 6, 7, 6, 1, 1, 0),
+    "1x1, several blocks per image": (2, 7, 40, 40, 5, 1, 1, 0),
+    "1x1, stride 2": (2, 4, 7, 6, 3, 1, 2, 0),
     "padding >= k": (2, 2, 3, 4, 5, 2, 1, 3),
     "stride 2, no pixel under a window": (1, 2, 1, 1, 3, 1, 2, 1),
 }

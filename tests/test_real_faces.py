@@ -51,11 +51,11 @@ def test_the_box_is_exactly_the_pasted_patch(skimage):
 
 
 def test_same_seed_same_data_and_the_splits_differ(skimage):
-    first = real_faces.real_face_dataset(12, image_size=32, seed=4)
-    again = real_faces.real_face_dataset(12, image_size=32, seed=4)
+    first = real_faces.real_face_dataset(12, image_size=64, seed=4)
+    again = real_faces.real_face_dataset(12, image_size=64, seed=4)
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
-    other_seed = real_faces.real_face_dataset(12, image_size=32, seed=5)
-    test = real_faces.real_face_dataset(12, image_size=32, split="test", seed=4)
+    other_seed = real_faces.real_face_dataset(12, image_size=64, seed=5)
+    test = real_faces.real_face_dataset(12, image_size=64, split="test", seed=4)
     assert not np.array_equal(first[0], other_seed[0])
     assert not np.array_equal(first[0], test[0])
 
@@ -82,10 +82,10 @@ def test_test_images_come_from_test_photographs_only(skimage, monkeypatch):
     monkeypatch.setattr(
         real_faces, "photo_crop", lambda rng, name, size: used.append(name) or crop(rng, name, size)
     )
-    real_faces.real_face_dataset(30, image_size=32, split="test", seed=0)
+    real_faces.real_face_dataset(30, image_size=64, split="test", seed=0)
     assert set(used) <= set(real_faces.TEST_PHOTOS) and len(set(used)) > 1
     used.clear()
-    real_faces.real_face_dataset(30, image_size=32, split="train", seed=0)
+    real_faces.real_face_dataset(30, image_size=64, split="train", seed=0)
     assert set(used) <= set(real_faces.TRAIN_PHOTOS)
 
 

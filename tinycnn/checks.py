@@ -17,6 +17,10 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 """The dtypes tinycnn computes in: images, weights and gradients are float32 or float64."""
 
+MAX_SIZE = 2**31 - 1
+"""Largest kernel size or stride a layer accepts, so that every index the kernels compute fits in
+their 64-bit integers."""
+
 
 def integer(value, name, minimum=None):
     """Return value as an int; TypeError unless it is an integer (not a bool), ValueError if it is
@@ -28,12 +32,15 @@ def integer(value, name, minimum=None):
     return int(value)
 
 
-def positive_int(value, name):
-    """Return value as an int; TypeError unless it is an integer, ValueError unless it is >= 1."""
+def positive_int(value, name, maximum=None):
+    """Return value as an int; TypeError unless it is an integer, ValueError unless it is >= 1
+    (and <= maximum, if given)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be a positive integer, got {_describe(value)}")
     if value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be a positive integer <= {maximum}, got {value!r}")
     return int(value)
 
 

@@ -234,7 +234,7 @@ class Conv2D(Layer):
         self.in_channels = positive_int(in_channels, "in_channels")
         self.out_channels = positive_int(out_channels, "out_channels")
         self.kernel_size = positive_int(kernel_size, "kernel_size")
-        self.stride = positive_int(stride, "stride")
+        self.stride = positive_int(stride, "stride", maximum=checks.MAX_SIZE)
         self.padding = non_negative_int(padding, "padding")
         if self.padding >= self.kernel_size:
             raise ValueError(
@@ -343,8 +343,11 @@ class MaxPool2D(Layer):
 
     def __init__(self, kernel_size, stride=None):
         super().__init__()
-        self.kernel_size = positive_int(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else positive_int(stride, "stride")
+        self.kernel_size = positive_int(kernel_size, "kernel_size", maximum=checks.MAX_SIZE)
+        if stride is None:
+            self.stride = self.kernel_size
+        else:
+            self.stride = positive_int(stride, "stride", maximum=checks.MAX_SIZE)
 
     def get_config(self):
         return {"kernel_size": self.kernel_size, "stride": self.stride}

@@ -74,7 +74,7 @@ def landmark_detector(num_landmarks=3, image_size=64, rng=0, output=None):
     return model
 
 
-def detector(num_classes=3, num_anchors=2, image_size=64, channels=(16, 32, 64, 64, 128),
+def detector(num_classes=3, num_anchors=2, image_size=64, channels=(8, 16, 32, 64, 128),
              output=None, rng=0):
     """A small fully convolutional YOLO detector: 1 x image_size x image_size in, the grid of raw
     vectors (N, S, S, B, 5 + K) out, S = image_size / 16.
@@ -183,9 +183,11 @@ def convolutionalize(model, input_shape):
     image (N, C, H', W') it gives (N, D, rows, cols): entry [n, :, i, j] is exactly the raw output
     the classifier gives for the window of size H x W whose top-left corner is at row
     i * stride, column j * stride of image n, with stride = `window_stride(model)` (the product of
-    the pooling and convolution strides), and rows = (H' - H) // stride + 1 (likewise cols) for
-    H' - H divisible by stride. One pass shares the convolutions of overlapping windows instead of
-    computing them once per window.
+    the pooling and convolution strides), and rows = (H' - H) // stride + 1 (likewise cols) when
+    every layer uses all of the crop. (A pooling whose floor drops the crop's last rows makes the
+    classifier ignore them; then the last window may reach that many rows past the image's edge,
+    rows the classifier would not have read.) One pass shares the convolutions of overlapping
+    windows instead of computing them once per window.
 
     The result's `output` is the classifier's map applied per window (`WindowOutput`), so its
     `predict` returns the lecture's vectors as (N, D, rows, cols). It is returned in evaluation

@@ -17,10 +17,17 @@ Three settings, all made once, at import, before numba starts its threads:
    Learners fork in data loaders and parameter sweeps (`multiprocessing`'s default on Linux
    before Python 3.14), and call models from thread pools: both give the right answer and
    never hang (tests/test_fork.py). The lock is replaced in a forked child, so a fork taken
-   while another thread runs a kernel cannot leave the child waiting on it. The `workqueue`
-   pool sleeps instead of spinning, so it does not fight PyTorch's or BLAS's threads, and a
-   process exits in about 0.1 s instead of 0.5 s with `omp`. Measured speed against `omp`:
-   see benchmarks/README.md ("Threads").
+   while another thread runs a kernel cannot leave the child waiting on it.
+
+   Measured (AMD EPYC Zen 4, 2 cores, shared with other jobs: load average 12-14, so the
+   absolute times are several times an idle machine's; benchmarks/README.md, "Threads"):
+   lesson 4's training step took 112 ms on `workqueue` against 862 ms on `omp` (PyTorch:
+   1156 ms), because `workqueue`'s threads sleep instead of spinning against everyone else's.
+   The price is latency per kernel launch, as a sleeping thread must be woken: the forward
+   pass of one image took 1.1-2.0 ms against 0.16-0.4 ms on `omp` on that busy machine. On an
+   idle machine of this kind, a process exited in 0.09 s with `workqueue` against 0.5 s with
+   `omp`. `tbb` is safe in both ways but is an extra package which,
+   once installed, becomes numba's default for every numba user in the environment.
 
 2. **BLAS on one thread** (threadpoolctl): numba's threads do the parallel work. A spinning
    2-thread BLAS next to numba's threads on a 2-core machine stalled both for milliseconds (a

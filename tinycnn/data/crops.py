@@ -66,9 +66,12 @@ def crop_dataset(n, crop_size=32, seed=0):
     # Each crop comes from a scene of twice its size holding two objects: a neighbour in a random
     # quadrant, drawn first, then the crop's own object wherever a crop centred on it fits.
     # Object crops centre on the second; background crops on neither.
-    scene_size = 2 * crop_size
+    scene_size, kinds = 2 * crop_size, len(CLASS_NAMES)
     classes = np.stack(
-        [rng.integers(0, 3, n), np.where(labels == NO_OBJECT, rng.integers(0, 3, n), labels)],
+        [
+            rng.integers(0, kinds, n),
+            np.where(labels == NO_OBJECT, rng.integers(0, kinds, n), labels),
+        ],
         axis=1,
     )
     long_sides = rng.uniform(*OBJECT_FILL, size=(n, 2)) * crop_size

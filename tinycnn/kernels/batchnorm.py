@@ -26,6 +26,8 @@ other work) it took the forward from 19 ms to 0.5 ms and the backward from 2 to 
 import numpy as np
 from numba import njit, prange
 
+from tinycnn.runtime import one_at_a_time
+
 REORDER_SUMS = {"reassoc"}
 """LLVM may add a sum's terms in another order: several partial sums in SIMD lanes instead of
 one chain of dependent additions, each waiting for the last (only this fast-math flag: NaN and
@@ -90,6 +92,7 @@ def _backward(x, dout, mean, inv_std, gamma, dx, dgamma, dbeta):
                 dx_row[q] = k * (dout_row[q] - mean_dout - x_hat * mean_dout_xhat)
 
 
+@one_at_a_time
 def batchnorm_forward(x, gamma, beta, eps):
     """Training mode: x (N, C, H, W) C-contiguous -> out, and (mean, inv_std) per channel (C,)
     float64, which backward and the running statistics need."""
@@ -100,6 +103,7 @@ def batchnorm_forward(x, gamma, beta, eps):
     return batchnorm_inference(x, gamma, beta, mean, inv_std), mean, inv_std
 
 
+@one_at_a_time
 def batchnorm_inference(x, gamma, beta, mean, inv_std):
     """Normalise x (N, C, H, W) with given statistics (C,) float64: the batch's in training, the
     running ones in evaluation. out = γ (x - mean) inv_std + β."""
@@ -110,6 +114,7 @@ def batchnorm_inference(x, gamma, beta, mean, inv_std):
     return out
 
 
+@one_at_a_time
 def batchnorm_backward(x, dout, mean, inv_std, gamma):
     """Training mode: dL/dout -> dL/dx (x's dtype), dγ and dβ (C,) float64."""
     flat = x.reshape(x.shape[0], x.shape[1], -1)

@@ -29,9 +29,10 @@ from tinycnn.kernels.layout import (
     forward_geometry,
     phase_geometry,
     whole_blocks,
+    whole_taps,
     whole_vectors,
 )
-from tinycnn.kernels.taps import correlate, tap_grads
+from tinycnn.kernels.taps import correlate, pointwise, pointwise_grads, tap_grads
 from tinycnn.runtime import one_at_a_time
 
 
@@ -45,9 +46,19 @@ def conv2d_forward(x, weights, bias, stride, padding):
     n_filters, _, k, _ = weights.shape
     out_h = (height + 2 * padding - k) // stride + 1
     out_w = (width + 2 * padding - k) // stride + 1
+    out = np.empty((n_samples, n_filters, out_h, out_w), x.dtype)
+    if k == 1 and stride == 1 and padding == 0:  # a matrix product per sample: no layout needed
+        flat_weights, bias = whole_blocks(weights.reshape(n_filters, -1), bias)
+        pointwise(
+            x.reshape(n_samples, -1, height * width),
+            flat_weights,
+            bias,
+            out.reshape(n_samples, n_filters, -1),
+            numba.get_num_threads(),
+        )
+        return out
     grid, offsets = forward_geometry(x.shape, k, stride, padding, out_h, out_w)
     planes = batch_planes(x, stride, *grid)
-    out = np.empty((n_samples, n_filters, out_h, out_w), x.dtype)
     flat_weights, bias = whole_blocks(weights.reshape(n_filters, -1), bias)
     correlate(
         planes,
@@ -74,6 +85,19 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
     """
     dout = np.ascontiguousarray(dout)
     channels, s = input_shape[1], stride
+    if weights.shape[2] == 1 and stride == 1 and padding == 0:  # dx[n] = w^T dout[n]
+        n_samples, n_filters, height, width = dout.shape
+        dx = np.empty(input_shape, dout.dtype)
+        transposed = weights.reshape(n_filters, channels).T
+        flat_weights, no_bias = whole_blocks(transposed, np.zeros(channels, dout.dtype))
+        pointwise(
+            dout.reshape(n_samples, n_filters, -1),
+            flat_weights,
+            no_bias,
+            dx.reshape(n_samples, channels, -1),
+            numba.get_num_threads(),
+        )
+        return dx
     grid, phases = phase_geometry(dout.shape, weights.shape[2], tuple(input_shape), s, padding)
     dx = np.empty(input_shape, dout.dtype)
     planes = batch_planes(dout, 1, *grid) if grid is not None else None
@@ -111,11 +135,23 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding):
     n_samples, channels, _, _ = x.shape
     _, n_filters, out_h, out_w = dout.shape
     k = kernel_size
-    grid, offsets = forward_geometry(x.shape, k, stride, padding, out_h, out_w)
-    planes = batch_planes(x, stride, *grid)
     if n_filters % CHANNELS:  # whole blocks of output channels: zero gradients for the extra ones
         extra = np.zeros((n_samples, -n_filters % CHANNELS, out_h, out_w), dout.dtype)
         dout = np.concatenate((dout, extra), axis=1)
+    if k == 1 and stride == 1 and padding == 0:  # dw = sum_n dout[n] x[n]^T: no layout needed
+        length = out_h * out_w
+        offsets = whole_taps(np.arange(channels, dtype=np.int64) * length, 0)
+        grads = pointwise_grads(
+            x.reshape(n_samples, channels, length),
+            dout.reshape(n_samples, -1, length),
+            offsets,
+            np.ones(length, np.bool_),
+            numba.get_num_threads(),
+        ).sum(axis=0)
+        dweights = grads[:n_filters, :channels].reshape(n_filters, channels, 1, 1)
+        return dweights, grads[:n_filters, -1].copy()
+    grid, offsets = forward_geometry(x.shape, k, stride, padding, out_h, out_w)
+    planes = batch_planes(x, stride, *grid)
     # dout on the grid of the outputs q, zero where an output is thrown away.
     total = whole_vectors(n_samples * grid.rows * grid.width)
     # (batch_planes' last plane, all zeros, is not needed here)

@@ -20,6 +20,10 @@ costs nothing for 3x3 kernels and channel counts that are multiples of 4, and li
 lone output channel, as in a grayscale input gradient, does 4x). Measured in one process on
 Zen 4, the `keep` select costs 0-3% of the weight-gradient loop (a bool mask; a float mask cost
 10-17%).
+
+A 1x1 convolution (stride 1, no padding) needs no planes: in NCHW memory a sample's channel c
+already starts at c*H*W, so `pointwise` and `pointwise_grads` run the same two inner loops with
+the channels as taps, straight from the input (see their docstrings for the measured gain).
 """
 
 import numpy as np
@@ -96,6 +100,56 @@ def correlate(x, offsets, weights, bias, rows, width, out, placement, n_threads)
                         else:
                             for j in range(out_w):
                                 dest[x0 + j * step] = acc[r, row + j]
+
+
+@njit(cache=True, fastmath=FAST)
+def _accumulate_one(acc, x, offset, weights, f, t, start, length):
+    """acc[r, :length] += weights[f + r, t] * x[start + offset :][:length], r < 4: one tap, for
+    the taps left over after whole blocks of TAPS."""
+    x0 = x[start + offset : start + offset + length]
+    for r in range(CHANNELS):
+        weight = weights[f + r, t]
+        row = acc[r, :length]
+        for q in range(length):
+            row[q] += weight * x0[q]
+
+
+@njit(cache=True, parallel=True, fastmath=FAST)
+def pointwise(x, weights, bias, out, n_threads):
+    """out[n, f, q] = bias[f] + sum_c weights[f, c] * x[n, c, q]: a 1x1 convolution (stride 1,
+    no padding) read straight from x (N, C, L), with no batch planes to lay out.
+
+    In a sample's own memory, channel c starts at c*L: the "taps" are the channels, at offsets
+    c*L, and the same _accumulate loop runs over runs of q within each sample. The channels
+    left over after whole blocks of TAPS get _accumulate_one (there is no zero plane to read
+    here). weights (F', C) with F' a multiple of CHANNELS (F' >= F), bias (F',), out (N, F, L).
+    The input gradient of a 1x1 convolution is the same product with the transposed weights.
+
+    Measured in one process on a busy Zen 4 (AMD EPYC, family 25), against the same 1x1
+    convolution through batch planes and `correlate`: forward 1.9-3.8x and input gradient
+    1.5-2.8x as fast on (32, 128, 8, 8) -> 16 and (32, 64, 16, 16) -> 32 (1 and 2 threads):
+    no copy of the input into planes, and no outputs computed only to be thrown away.
+    """
+    n_samples, channels, length = x.shape
+    n_out = out.shape[1]
+    block_len = min(BLOCK, whole_vectors(length))
+    blocks_per_sample = ceil_div(length, block_len)
+    whole = channels - channels % TAPS
+    offsets = np.arange(channels) * length
+    for job in prange(n_samples * blocks_per_sample):
+        n, block = job // blocks_per_sample, job % blocks_per_sample
+        start = block * block_len
+        run = min(block_len, length - start)
+        sample = x[n].reshape(-1)
+        acc = np.empty((CHANNELS, block_len), out.dtype)
+        for f in range(0, weights.shape[0], CHANNELS):
+            for r in range(CHANNELS):
+                acc[r, :run] = bias[f + r]
+            _accumulate(acc, sample, offsets[:whole], weights, f, start, run)
+            for t in range(whole, channels):
+                _accumulate_one(acc, sample, offsets[t], weights, f, t, start, run)
+            for r in range(min(CHANNELS, n_out - f)):
+                out[n, f + r, start : start + run] = acc[r, :run]
 
 
 @njit(cache=True)
@@ -191,4 +245,34 @@ def tap_grads(x, offsets, d, keep, n_threads):
             length = min(block_len, total - q0)
             for f in range(0, n_out, CHANNELS):
                 _tap_grads_four(grads, x, d, keep, offsets, f, q0, length)
+    return shares
+
+
+@njit(cache=True, parallel=True, fastmath=FAST)
+def pointwise_grads(x, d, offsets, keep, n_threads):
+    """shares (n_threads, F, T + 1), summing to g[f, c] = sum_{n,q} d[n, f, q] * x[n, c, q] and,
+    in the last column, the bias gradient: the weight gradient of a 1x1 convolution (stride 1,
+    no padding) straight from x (N, C, L) and d (N, F, L), F a multiple of 4.
+
+    The same `_tap_grads_four` loop as tap_grads, run per sample with the channels as taps
+    (offsets c*L, padded to whole taps: the padding columns are dropped by the caller, so what
+    they read does not matter) and keep (L,) all True: every output of a 1x1 convolution is
+    kept. Each thread sums its share of the (sample, block) jobs. Measured in one process on a
+    busy Zen 4 against the batch-plane path: 1.9-6.7x as fast on (32, 128, 8, 8) -> 16,
+    (32, 64, 16, 16) -> 32 and (64, 16, 32, 32) -> 16, 1 and 2 threads (no planes to lay out).
+    """
+    n_samples, _, length = x.shape
+    n_out = d.shape[1]
+    block_len = min(BLOCK, length)
+    blocks_per_sample = ceil_div(length, block_len)
+    shares = np.zeros((n_threads, n_out, offsets.shape[0] + 1), x.dtype)
+    for share in prange(n_threads):
+        grads = shares[share]
+        for job in range(share, n_samples * blocks_per_sample, n_threads):
+            n, block = job // blocks_per_sample, job % blocks_per_sample
+            q0 = block * block_len
+            run = min(block_len, length - q0)
+            sample = x[n].reshape(-1)
+            for f in range(0, n_out, CHANNELS):
+                _tap_grads_four(grads, sample, d[n], keep, offsets, f, q0, run)
     return shares
