@@ -464,6 +464,3 @@ print(f"lesson 8 took {time.perf_counter() - started:.0f} s; its files are in {a
 #   per object.
 # - Detectors are judged by precision and recall over all score thresholds: AP per class, mAP
 #   over classes, at IoU 0.5 or averaged over 0.5 to 0.95.
-
-# %%
-print(f"lesson 8 took {time.perf_counter() - started:.0f} s; its files are in {args.out}")

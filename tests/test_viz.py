@@ -106,6 +106,9 @@ def test_plot_history_gives_each_quantity_a_panel_with_whole_epochs(tmp_path):
         ticks = [tick for tick in ax.get_xticks() if 1 <= tick <= 3]
         assert ticks and all(float(tick).is_integer() for tick in ticks)
     assert losses.get_yscale() == "linear"  # 0.3 to 1.1: less than a factor of 10
+    flat = viz.plot_history({"val_pc_accuracy": [1.0, 1.0, 1.0]}).axes[0]
+    assert 1.0 < flat.get_ylim()[1] <= 1.002 and flat.get_ylim()[0] < 1.0
+    assert all(tick <= 1.0 for tick in flat.get_yticks() if tick <= flat.get_ylim()[1])
     assert len(viz.plot_history({"loss": [2.0, 1.0]}).axes) == 1
 
 

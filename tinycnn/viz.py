@@ -155,6 +155,8 @@ def plot_history(history, path=None, ncols=3):
         values = np.concatenate(list(curves.values()))
         if "loss" in quantity and np.all(values > 0) and values.max() > 10 * values.min():
             _log_axis_with_plain_labels(ax)
+        elif "loss" not in quantity and np.all((values >= 0) & (values <= 1)):
+            _keep_within_0_and_1(ax)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(quantity.replace("_", " "))
         ax.set_xlabel("epoch")
@@ -163,6 +165,15 @@ def plot_history(history, path=None, ncols=3):
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
     return _saved(figure, path)
+
+
+def _keep_within_0_and_1(ax):
+    """A share (an accuracy, a rate) never shows axis ticks above 1 or below 0, even when it is
+    flat at 1 and matplotlib would centre the line between 0.96 and 1.04."""
+    low, high = ax.get_ylim()
+    low, high = max(low, 0.0), min(high, 1.0)
+    margin = 0.02 * max(high - low, 0.01)
+    ax.set_ylim(low - margin, high + margin)
 
 
 def _log_axis_with_plain_labels(ax):
