@@ -192,8 +192,10 @@ def terminal_lines(rest):
     lines = []
     for line in rest.split("\n"):
         if "\r" in line:
-            indent = line[: len(line) - len(line.lstrip(" "))]
+            # The block's indentation: sphinx-gallery indents each redraw, tqdm's first write
+            # starts with a carriage return; the first redraw shows how deep the block sits.
             drawn = [part for part in line.split("\r") if part.strip()]
+            indent = drawn[0][: len(drawn[0]) - len(drawn[0].lstrip(" "))] if drawn else ""
             line = indent + drawn[-1].lstrip(" ") if drawn else ""
         lines.append(line)
     return "\n".join(lines)
