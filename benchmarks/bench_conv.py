@@ -1,38 +1,39 @@
-"""Convolution and max-pool speed: tinycnn's numba kernels against PyTorch, NumPy im2col and the
-lecture's loops, in GFLOP/s and as a share of the machine's float32 matrix-multiply peak.
+"""Convolution and max-pool speed: tinycnn's numba kernels against PyTorch and NumPy's im2col.
 
-    python benchmarks/bench_conv.py [--quick] [--out DIR]
+    python benchmarks/bench_conv.py [--quick] [--rounds R] [--repeats K] [--passive] [--out DIR]
 
-Prints a table and writes bench_conv.json and bench_conv.png to DIR (default benchmarks/output/).
-FLOPs: forward 2*N*C_out*H_out*W_out*C_in*k*k; forward+backward (input, weight and bias
-gradients) 3 times that. Each time is the median of several repeats after a warm-up.
-Implementations run one after the other, shape by shape (never side by side), each with its own
-thread setup: tinycnn with numba's 2 threads and BLAS on 1, PyTorch with 2 threads, NumPy's BLAS
-with 2.
+Every figure is float32 on 2 threads. Each framework runs in its own process and they take
+turns, R rounds (default 3) of K timed runs (default 7) per shape and pass, after a warm-up.
+A figure is the median of all its runs; beside it, the spread: its fastest and slowest round's
+median, flagged "!" when the slowest is over 1.3x the fastest (the machine was busy: rerun).
+
+Printed: GFLOP/s of each framework, forward and forward+backward (input, weight and bias
+gradients), tinycnn's speed as a multiple of PyTorch's ("x PyTorch's speed": higher is better,
+2.0x = twice as fast), and tinycnn's share of the machine's float32 peak, measured with a large
+PyTorch matrix product (oneDNN reaches the FMA units' limit; NumPy's OpenBLAS may not, and is
+the fallback without PyTorch). FLOPs: forward 2*N*C_out*H_out*W_out*C_in*k*k, forward+backward
+3 times that. Also: max-pooling (k = s = 2) in ms, and the lecture's loops on one small shape.
+
+On a machine shared with other work, OpenMP threads that spin while they wait (PyTorch's) lose
+far more than threads that sleep (tinycnn's numba workqueue): --passive sets
+OMP_WAIT_POLICY=PASSIVE for every worker, for a fairer comparison on a busy machine.
+
+The output names the CPU and the versions; --out DIR (default benchmarks/output/) receives
+bench_conv.json (every figure, spread and setting) and bench_conv.png (the chart).
 """
 
 import argparse
 import json
 import math
+import os
 import sys
-import time
-from functools import partial
+import tempfile
 from pathlib import Path
 
-import tinycnn  # noqa: F401  (first: sets the thread pools before numba starts)
-import numba
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import im2col  # noqa: E402  (the NumPy peer, beside this file)
-
-from tinycnn.kernels import conv, pool, reference  # noqa: E402
-
-try:
-    import torch
-except ImportError:
-    torch = None
+from turns import Worker, machine, median_spread, serve, timed_runs  # noqa: E402
 
 THREADS = 2
 # (N, C_in, H, W, C_out, k, stride, padding)
@@ -43,37 +44,22 @@ SHAPES = {
     "d": (64, 3, 64, 64, 16, 5, 1, 2),
     "e": (32, 32, 8, 8, 64, 3, 1, 1),
     "f": (64, 8, 32, 32, 16, 3, 2, 1),
+    # The detector's convolutions (batch 32 of 128x128 images, after two halvings):
+    "g": (32, 32, 32, 32, 64, 3, 1, 1),
+    "h": (32, 64, 16, 16, 128, 3, 1, 1),
+    "i": (32, 128, 8, 8, 16, 1, 1, 0),
 }
 QUICK_SHAPES = {
     "a": (4, 1, 16, 16, 8, 3, 1, 1),
     "b": (4, 8, 8, 8, 16, 3, 1, 1),
-    "f": (4, 8, 8, 8, 16, 3, 2, 1),
+    "i": (4, 16, 4, 4, 8, 1, 1, 0),
 }
 REFERENCE_SHAPE = (2, 3, 16, 16, 4, 3, 1, 1)  # the pure-Python loops: small, and per FLOP
 POOL_SHAPE, QUICK_POOL_SHAPE = (64, 8, 64, 64), (4, 8, 16, 16)
 POOL_K = 2
-
-
-def median_time(fn, repeats, budget=2.0):
-    """Median seconds of fn() over `repeats` runs after a warm-up (at least 3 past `budget` s)."""
-    fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < repeats and (len(times) < 3 or time.perf_counter() - start < budget):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
-def matmul_peak(size, repeats):
-    """float32 GFLOP/s of one large np.matmul, BLAS on THREADS threads: the practical ceiling."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((size, size), dtype=np.float32)
-    b = rng.standard_normal((size, size), dtype=np.float32)
-    with threadpool_limits(limits=THREADS, user_api="blas"):
-        seconds = median_time(lambda: a @ b, repeats)
-    return 2 * size**3 / seconds / 1e9
+FRAMEWORKS = ("tinycnn", "pytorch", "im2col")
+PASSES = (("forward", "fwd"), ("forward_backward", "fwd+bwd"))
+PEAK_SIZE, QUICK_PEAK_SIZE = 2048, 256
 
 
 def conv_flops(shape):
@@ -95,8 +81,11 @@ def conv_problem(shape, seed=0):
     return x, weights, bias, dout
 
 
+# ---- The workers: one process per framework, each with its own thread setup -----------------
+
+
 def kernel_steps(module, x, weights, bias, dout, s, p):
-    """forward and forward+backward closures for a module with the kernel interface."""
+    """forward and forward+backward closures for a module with tinycnn's kernel interface."""
     k = weights.shape[2]
 
     def forward():
@@ -110,66 +99,89 @@ def kernel_steps(module, x, weights, bias, dout, s, p):
     return forward, forward_backward
 
 
-def im2col_steps(x, weights, bias, dout, s, p):
-    def forward():
-        return im2col.conv2d_forward(x, weights, bias, s, p)[0]
+def tinycnn_worker():
+    """numba's 2 threads, BLAS on 1 (tinycnn's own setup, made by importing it)."""
+    import numba
 
-    def forward_backward():
-        _, cols = im2col.conv2d_forward(x, weights, bias, s, p)
-        im2col.conv2d_backward(dout, cols, x.shape, weights, s, p)
+    import tinycnn
+    from tinycnn.kernels import conv, pool, reference
 
-    return forward, forward_backward
+    numba.set_num_threads(THREADS)
 
+    def pool_steps(x, dout, k):
+        def forward_backward():
+            _, argmax = pool.maxpool2d_forward(x, k, k)
+            pool.maxpool2d_backward(dout, argmax, x.shape)
 
-def torch_steps(x, weights, bias, dout, s, p):
-    xt, wt, bt = (torch.from_numpy(a).requires_grad_() for a in (x, weights, bias))
-    dt = torch.from_numpy(dout)
+        return (lambda: pool.maxpool2d_forward(x, k, k)[0]), forward_backward
 
-    def forward():
-        with torch.no_grad():
-            return torch.nn.functional.conv2d(xt, wt, bt, stride=s, padding=p).numpy()
-
-    def forward_backward():
-        out = torch.nn.functional.conv2d(xt, wt, bt, stride=s, padding=p)
-        torch.autograd.grad(out, (xt, wt, bt), dt)
-
-    return forward, forward_backward
-
-
-def measure_conv(steps, shape, repeats, blas_threads=1):
-    """{"forward": GFLOP/s, "forward_backward": GFLOP/s} of one implementation on one shape."""
-    x, weights, bias, dout = conv_problem(shape)
-    forward, forward_backward = steps(x, weights, bias, dout, shape[6], shape[7])
-    flops = conv_flops(shape)
-    with threadpool_limits(limits=blas_threads, user_api="blas"):
+    def reference_gflops():
+        """The lecture's loops on REFERENCE_SHAPE, GFLOP/s of both passes (one run each)."""
+        x, weights, bias, dout = conv_problem(REFERENCE_SHAPE)
+        steps = kernel_steps(reference, x, weights, bias, dout, *REFERENCE_SHAPE[6:])
+        flops = conv_flops(REFERENCE_SHAPE)
         return {
-            "forward": flops / median_time(forward, repeats) / 1e9,
-            "forward_backward": 3 * flops / median_time(forward_backward, repeats) / 1e9,
+            key: factor * flops / min(timed_runs(step, 1)) / 1e9
+            for (key, _), step, factor in zip(PASSES, steps, (1, 3), strict=True)
         }
 
+    info = {
+        "versions": {
+            "tinycnn numba": numba.__version__,
+            "numpy": np.__version__,
+            "threading_layer": tinycnn.runtime.APPLIED["threading_layer"],
+        }
+    }
+    return (
+        info,
+        lambda *problem: kernel_steps(conv, *problem),
+        pool_steps,
+        {"reference": reference_gflops},
+    )
 
-def measure_convs(shapes, repeats):
-    """{implementation: {shape name: GFLOP/s of both passes}}. Shape by shape, so that the
-    implementations compared on a shape are measured close together in time."""
-    implementations = {"tinycnn": (partial(kernel_steps, conv), 1)}
-    if torch is not None:
-        implementations["pytorch"] = (torch_steps, 1)
-    implementations["im2col"] = (im2col_steps, THREADS)
-    results = {name: {} for name in implementations}
-    for shape_name, shape in shapes.items():
-        for name, (steps, blas_threads) in implementations.items():
-            results[name][shape_name] = measure_conv(steps, shape, repeats, blas_threads)
-    return results
 
+def pytorch_worker():
+    """torch.set_num_threads(2), its own OpenMP pool; also measures the float32 peak."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(THREADS)
+    functional = torch.nn.functional
 
-def check_agreement(shape):
-    """The peers compute the same convolution as tinycnn: a benchmark of wrong code is worthless."""
-    problem = conv_problem(shape)
-    s, p = shape[6], shape[7]
-    ours = kernel_steps(conv, *problem, s, p)[0]()
-    peers = [im2col_steps] + ([torch_steps] if torch is not None else [])
-    for steps in peers:
-        np.testing.assert_allclose(steps(*problem, s, p)[0](), ours, rtol=1e-3, atol=1e-3)
+    def conv_steps(x, weights, bias, dout, s, p):
+        xt, wt, bt = (torch.from_numpy(a).requires_grad_() for a in (x, weights, bias))
+        dt = torch.from_numpy(dout)
+
+        def forward():
+            with torch.no_grad():
+                return functional.conv2d(xt, wt, bt, stride=s, padding=p).numpy()
+
+        def forward_backward():
+            out = functional.conv2d(xt, wt, bt, stride=s, padding=p)
+            torch.autograd.grad(out, (xt, wt, bt), dt)
+
+        return forward, forward_backward
+
+    def pool_steps(x, dout, k):
+        xt, dt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(dout)
+
+        def forward():
+            with torch.no_grad():
+                return functional.max_pool2d(xt, k, k).numpy()
+
+        def forward_backward():
+            torch.autograd.grad(functional.max_pool2d(xt, k, k), xt, dt)
+
+        return forward, forward_backward
+
+    def peak_gflops(size, repeats):
+        """float32 GFLOP/s of a size x size matrix product (oneDNN/MKL), median of repeats."""
+        a, b = torch.randn(size, size), torch.randn(size, size)
+        return 2 * size**3 / float(np.median(timed_runs(lambda: a @ b, repeats))) / 1e9
+
+    info = {"versions": {"torch": torch.__version__}}
+    return info, conv_steps, pool_steps, {"peak": peak_gflops}
 
 
 def numpy_pool_forward(x, k):
@@ -190,167 +202,369 @@ def numpy_pool_backward(dout, mask, x_shape, k):
     return dx
 
 
-def measure_pools(shape, repeats):
-    """{implementation: {"forward": ms, "forward_backward": ms}}, max-pool k = s = POOL_K."""
-    x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
-    k = POOL_K
-    dout = np.ones_like(pool.maxpool2d_forward(x, k, k)[0])
+def im2col_worker():
+    """NumPy's im2col (tinycnn/kernels/im2col.py), BLAS on 2 threads; NumPy's max-pool peer."""
+    from threadpoolctl import threadpool_limits
 
-    def ours_forward_backward():
-        _, argmax = pool.maxpool2d_forward(x, k, k)
-        pool.maxpool2d_backward(dout, argmax, x.shape)
+    from tinycnn.kernels import im2col
 
-    def peer_forward_backward():
-        _, mask = numpy_pool_forward(x, k)
-        numpy_pool_backward(dout, mask, x.shape, k)
+    threadpool_limits(limits=THREADS, user_api="blas")  # after tinycnn's import set it to 1
 
+    def conv_steps(x, weights, bias, dout, s, p):
+        def forward():
+            return im2col.conv2d_forward(x, weights, bias, s, p)[0]
+
+        def forward_backward():
+            _, cols = im2col.conv2d_forward(x, weights, bias, s, p)
+            im2col.conv2d_backward(dout, cols, x.shape, weights, s, p)
+
+        return forward, forward_backward
+
+    def pool_steps(x, dout, k):
+        def forward_backward():
+            _, mask = numpy_pool_forward(x, k)
+            numpy_pool_backward(dout, mask, x.shape, k)
+
+        return (lambda: numpy_pool_forward(x, k)[0]), forward_backward
+
+    return {"versions": {"numpy": np.__version__}}, conv_steps, pool_steps, {}
+
+
+WORKERS = {"tinycnn": tinycnn_worker, "pytorch": pytorch_worker, "im2col": im2col_worker}
+
+
+def run_worker(name, settings):
+    """Answer the parent's requests: time a conv or pool pass, save a forward output, extras."""
+    started = WORKERS[name]()
+    if started is None:
+        serve({}, {"installed": False})
+        return
+    info, conv_steps, pool_steps, extras = started
+    problems = {shape_name: conv_problem(shape) for shape_name, shape in settings["shapes"].items()}
     steps = {
-        "tinycnn": (lambda: pool.maxpool2d_forward(x, k, k), ours_forward_backward),
-        "numpy": (lambda: numpy_pool_forward(x, k), peer_forward_backward),
+        shape_name: dict(
+            zip(
+                [key for key, _ in PASSES],
+                conv_steps(*problem, *settings["shapes"][shape_name][6:]),
+                strict=True,
+            )
+        )
+        for shape_name, problem in problems.items()
     }
-    if torch is not None:
-        xt, dt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(dout)
-
-        def torch_forward():
-            with torch.no_grad():
-                torch.nn.functional.max_pool2d(xt, k, k)
-
-        def torch_forward_backward():
-            torch.autograd.grad(torch.nn.functional.max_pool2d(xt, k, k), xt, dt)
-
-        steps["pytorch"] = (torch_forward, torch_forward_backward)
-    results = {}
-    for name, (forward, forward_backward) in steps.items():
-        with threadpool_limits(limits=THREADS if name == "numpy" else 1, user_api="blas"):
-            results[name] = {
-                "forward": median_time(forward, repeats) * 1e3,
-                "forward_backward": median_time(forward_backward, repeats) * 1e3,
-            }
-    return results
-
-
-def geomean(values):
-    return math.exp(sum(math.log(v) for v in values) / len(values))
-
-
-PASSES = (("forward", "fwd"), ("forward_backward", "fwd+bwd"))
-
-
-def print_conv_table(shapes, results, peak):
-    """GFLOP/s (share of peak) per shape and pass, the ratios, and their geometric means."""
-    ours, peer, theirs = results["tinycnn"], results["im2col"], results.get("pytorch")
-
-    def cell(gflops):
-        return f"{gflops:7.1f} ({gflops / peak:4.0%})"
-
-    print(f"\nfloat32 conv, {THREADS} threads: GFLOP/s (share of the {peak:.0f} GFLOP/s matmul)")
-    head = (
-        f"{'shape (N,Cin,H,W,Cout,k,s,p)':32} {'pass':8} {'tinycnn':>14} {'PyTorch':>14} "
-        f"{'im2col':>14} {'/PyTorch':>9} {'/im2col':>8}"
+    pool_x = np.random.default_rng(0).standard_normal(settings["pool_shape"], dtype=np.float32)
+    pool_dout = np.ones_like(numpy_pool_forward(pool_x, POOL_K)[0])
+    pool_passes = dict(
+        zip([key for key, _ in PASSES], pool_steps(pool_x, pool_dout, POOL_K), strict=True)
     )
-    print(head + "\n" + "-" * len(head))
-    for name, shape in shapes.items():
+
+    def conv(shape, kind, repeats):
+        return timed_runs(steps[shape][kind], repeats)
+
+    def pool(kind, repeats):
+        return timed_runs(pool_passes[kind], repeats)
+
+    def forward_output(shape, path):
+        np.save(path, steps[shape]["forward"]())
+        return path
+
+    serve(
+        {"conv": conv, "pool": pool, "forward_output": forward_output, **extras},
+        {"installed": True, **info},
+    )
+
+
+# ---- The parent: takes turns between the workers, reports --------------------------------
+
+
+def measure(settings, script, env=None):
+    """{framework: {"conv": {shape: {pass: seconds...}}, "pool": ...}} with rounds, one framework
+    at a time (who goes first alternates), each in its own process."""
+    workers = [Worker(script, name, settings, env) for name in FRAMEWORKS]
+    active = [worker for worker in workers if worker.info["installed"]]
+    rounds = {w.name: {"conv": {}, "pool": {}} for w in active}
+    extras = {}
+    try:
+        check_agreement(active, next(iter(settings["shapes"])))
+        for round_index in range(settings["rounds"]):
+            for worker in active[:: 1 if round_index % 2 == 0 else -1]:
+                for shape in settings["shapes"]:
+                    for key, _ in PASSES:
+                        times = worker.ask(
+                            {
+                                "do": "conv",
+                                "args": {
+                                    "shape": shape,
+                                    "kind": key,
+                                    "repeats": settings["repeats"],
+                                },
+                            }
+                        )
+                        rounds[worker.name]["conv"].setdefault(shape, {}).setdefault(
+                            key, []
+                        ).append(times)
+                for key, _ in PASSES:
+                    times = worker.ask(
+                        {"do": "pool", "args": {"kind": key, "repeats": settings["repeats"]}}
+                    )
+                    rounds[worker.name]["pool"].setdefault(key, []).append(times)
+        by_name = {w.name: w for w in active}
+        if "pytorch" in by_name:
+            extras["peak_gflops"] = by_name["pytorch"].ask(
+                {"do": "peak", "args": {"size": settings["peak_size"], "repeats": 10}}
+            )
+            extras["peak_source"] = f"PyTorch float32 matmul {settings['peak_size']}^2"
+        extras["reference_gflops"] = by_name["tinycnn"].ask({"do": "reference"})
+    finally:
+        for worker in workers:
+            worker.close()
+    if "peak_gflops" not in extras:
+        extras["peak_gflops"] = numpy_peak(settings["peak_size"])
+        extras["peak_source"] = f"NumPy float32 matmul {settings['peak_size']}^2 (no PyTorch)"
+    infos = {w.name: w.info for w in workers}
+    return rounds, extras, infos
+
+
+def numpy_peak(size):
+    """The fallback peak without PyTorch: NumPy's BLAS on THREADS threads (may understate)."""
+    from threadpoolctl import threadpool_limits
+
+    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    with threadpool_limits(limits=THREADS, user_api="blas"):
+        return 2 * size**3 / float(np.median(timed_runs(lambda: a @ a, 10))) / 1e9
+
+
+def check_agreement(workers, shape):
+    """Every framework computes the same convolution: a benchmark of wrong code is worthless."""
+    with tempfile.TemporaryDirectory() as folder:
+        outputs = {
+            w.name: np.load(
+                w.ask(
+                    {
+                        "do": "forward_output",
+                        "args": {"shape": shape, "path": os.path.join(folder, f"{w.name}.npy")},
+                    }
+                )
+            )
+            for w in workers
+        }
+    for name, out in outputs.items():
+        np.testing.assert_allclose(out, outputs["tinycnn"], rtol=1e-3, atol=1e-3, err_msg=name)
+
+
+def summarise(settings, rounds, peak):
+    """Per framework, shape and pass: median seconds, GFLOP/s, round spread, flag; the ratios."""
+    summary = {"conv": {}, "pool": {}}
+    for name, result in rounds.items():
+        for shape, passes in result["conv"].items():
+            for key, runs in passes.items():
+                seconds, spread, wide = median_spread(
+                    [np.median(r) for r in runs], np.concatenate(runs)
+                )
+                flops = conv_flops(settings["shapes"][shape]) * (3 if key != "forward" else 1)
+                summary["conv"].setdefault(shape, {}).setdefault(key, {})[name] = {
+                    "ms": seconds * 1e3,
+                    "gflops": flops / seconds / 1e9,
+                    "share_of_peak": flops / seconds / 1e9 / peak,
+                    "round_ms": [s * 1e3 for s in spread],
+                    "wide_spread": wide,
+                }
+        for key, runs in result["pool"].items():
+            seconds, spread, wide = median_spread(
+                [np.median(r) for r in runs], np.concatenate(runs)
+            )
+            summary["pool"].setdefault(key, {})[name] = {
+                "ms": seconds * 1e3,
+                "round_ms": [s * 1e3 for s in spread],
+                "wide_spread": wide,
+            }
+    for passes in summary["conv"].values():
+        for by_framework in passes.values():
+            if "pytorch" in by_framework:
+                by_framework["tinycnn"]["x_pytorch"] = (
+                    by_framework["pytorch"]["ms"] / by_framework["tinycnn"]["ms"]
+                )
+    for key, _ in PASSES:
+        ratios = [p[key]["tinycnn"].get("x_pytorch") for p in summary["conv"].values()]
+        if all(ratio is not None for ratio in ratios):
+            summary.setdefault("geomean_x_pytorch", {})[key] = math.exp(
+                sum(math.log(r) for r in ratios) / len(ratios)
+            )
+    return summary
+
+
+def gflops_cell(row, name, width):
+    """GFLOP/s of one framework, "!" after it if its spread is wide, "-" if it did not run."""
+    if name not in row:
+        return f"{'-':>{width}}"
+    flag = "!" if row[name]["wide_spread"] else " "
+    return f"{row[name]['gflops']:{width - 1}.1f}{flag}"
+
+
+def print_report(settings, summary, extras, infos, machine_info):
+    versions = {k: v for info in infos.values() for k, v in info.get("versions", {}).items()}
+    print(
+        f"\n{machine_info['cpu']}, {machine_info['cores']} cores, 1-min load average "
+        f"{machine_info['load_average_1min']:.1f} at the start"
+    )
+    print(
+        ", ".join(f"{k} {v}" for k, v in versions.items())
+        + ("" if infos["pytorch"]["installed"] else ", PyTorch not installed")
+    )
+    peak = extras["peak_gflops"]
+    print(f"float32 peak: {peak:.0f} GFLOP/s ({extras['peak_source']}, {THREADS} threads)")
+    print(
+        f"float32 convolutions, {THREADS} threads; each framework in its own process, "
+        f"{settings['rounds']} rounds of {settings['repeats']} runs; medians, "
+        f"'!' = slowest round over 1.3x the fastest; OMP_WAIT_POLICY "
+        f"{settings['omp_wait_policy'] or 'unset'}"
+    )
+    head = (
+        f"{'shape (N,Cin,H,W,Cout,k,s,p)':31} {'pass':7} {'tinycnn GFLOP/s':>16} "
+        f"{'% peak':>6} {'PyTorch GFLOP/s':>16} {'im2col GFLOP/s':>15} "
+        f"{'x PyTorch speed':>15}"
+    )
+    print("\n" + head + "\n" + "-" * len(head))
+    for shape, passes in summary["conv"].items():
         for key, label in PASSES:
-            label_shape = f"{name} {shape}" if key == "forward" else ""
-            torch_cell = cell(theirs[name][key]) if theirs else "not installed"
-            vs_torch = f"{ours[name][key] / theirs[name][key]:8.2f}x" if theirs else f"{'-':>9}"
-            vs_peer = f"{ours[name][key] / peer[name][key]:7.1f}x"
+            row = passes[key]
+            ours = row["tinycnn"]
+            ratio = f"{ours['x_pytorch']:14.2f}x" if "x_pytorch" in ours else f"{'-':>15}"
+            name = f"{shape} {tuple(settings['shapes'][shape])}" if key == "forward" else ""
+            share = f"{ours['share_of_peak']:6.0%}"
             print(
-                f"{label_shape:32} {label:8} {cell(ours[name][key])} {torch_cell:>14} "
-                f"{cell(peer[name][key])} {vs_torch} {vs_peer}"
+                f"{name:31} {label:7} {gflops_cell(row, 'tinycnn', 16)} {share} "
+                f"{gflops_cell(row, 'pytorch', 16)} {gflops_cell(row, 'im2col', 15)} {ratio}"
             )
     for key, label in PASSES:
-        vs_peer = geomean([ours[n][key] / peer[n][key] for n in shapes])
-        line = f"geometric mean, {label}: tinycnn/im2col {vs_peer:.1f}x"
-        if theirs:
-            vs_torch = geomean([ours[n][key] / theirs[n][key] for n in shapes])
-            line += f", tinycnn/PyTorch {vs_torch:.2f}x"
-        print(line)
-    if theirs is None:
-        print("PyTorch: not installed")
+        if key in summary.get("geomean_x_pytorch", {}):
+            print(
+                f"geometric mean, {label}: {summary['geomean_x_pytorch'][key]:.2f}x PyTorch's speed"
+            )
+    ref = extras["reference_gflops"]
+    print(
+        f"\nthe lecture's loops on {REFERENCE_SHAPE}: {ref['forward']:.3f} GFLOP/s forward, "
+        f"{ref['forward_backward']:.3f} forward+backward"
+    )
+    print(
+        f"\nmax-pool k=s={POOL_K} on {tuple(settings['pool_shape'])} float32, ms (fastest-"
+        "slowest round), and x PyTorch's speed"
+    )
+    for key, label in PASSES:
+        row = summary["pool"][key]
+        cells = []
+        for name in ("tinycnn", "pytorch", "im2col"):
+            if name in row:
+                low, high = row[name]["round_ms"]
+                flag = "!" if row[name]["wide_spread"] else ""
+                peer = "numpy" if name == "im2col" else name
+                cells.append(f"{peer} {row[name]['ms']:.3f} ({low:.3f}-{high:.3f}){flag}")
+        ratio = ""
+        if "pytorch" in row:
+            ratio = f"; tinycnn {row['pytorch']['ms'] / row['tinycnn']['ms']:.1f}x PyTorch's speed"
+        print(f"  {label:8} " + ", ".join(cells) + ratio)
 
 
-def print_pool_table(shape, pools):
-    megabytes = np.prod(shape) * 4 / 1e6
-    print(f"\nmax-pool k=s={POOL_K} on {shape} float32 ({megabytes:.0f} MB in): ms (input GB/s)")
-    for name in ("tinycnn", "pytorch", "numpy"):
-        if name not in pools:
-            print(f"  {name:8} not installed")
-            continue
-        line = f"  {name:8}"
-        for key, label in PASSES:
-            ms = pools[name][key]
-            line += f"  {label} {ms:7.3f} ({megabytes / ms:5.1f})"
-        print(line)
-
-
-def plot(shapes, results, peak, path):
-    """Bars of GFLOP/s per shape, forward and forward+backward side by side, and the peak."""
+def plot(settings, summary, peak, path):
+    """Bars: x PyTorch's speed per shape (left); GFLOP/s with the peak line (right)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
-    names = list(shapes)
-    implementations = [i for i in ("tinycnn", "pytorch", "im2col") if i in results]
-    bar = 0.8 / len(implementations)
-    for ax, (key, label) in zip(axes, PASSES):
-        for k, impl in enumerate(implementations):
-            xs = [i + (k - (len(implementations) - 1) / 2) * bar for i in range(len(names))]
-            ax.bar(xs, [results[impl][n][key] for n in names], bar, label=impl)
-        ax.axhline(peak, color="gray", linestyle="--", linewidth=1, label="matmul peak")
-        ax.set_xticks(range(len(names)), names)
-        ax.set_title(f"float32 conv, {label}, {THREADS} threads")
+    shapes = list(summary["conv"])
+    fig, (ratio_ax, gflops_ax) = plt.subplots(1, 2, figsize=(13, 4.5))
+    bar = 0.4
+    for k, (key, label) in enumerate(PASSES):
+        xs = [i + (k - 0.5) * bar for i in range(len(shapes))]
+        ratios = [summary["conv"][s][key]["tinycnn"].get("x_pytorch", 0) for s in shapes]
+        ratio_ax.bar(xs, ratios, bar, label=label)
+        gflops_ax.bar(
+            xs,
+            [summary["conv"][s][key]["tinycnn"]["gflops"] for s in shapes],
+            bar,
+            label=f"tinycnn {label}",
+        )
+    ratio_ax.axhline(1, color="gray", linestyle="--", linewidth=1)
+    ratio_ax.set_ylabel("x PyTorch's speed (higher is better)")
+    ratio_ax.set_title("tinycnn's speed as a multiple of PyTorch's")
+    gflops_ax.axhline(peak, color="gray", linestyle="--", linewidth=1, label="float32 peak")
+    gflops_ax.set_ylabel("GFLOP/s")
+    gflops_ax.set_title(f"tinycnn, float32, {THREADS} threads")
+    for ax in (ratio_ax, gflops_ax):
+        ax.set_xticks(range(len(shapes)), shapes)
         ax.set_xlabel("shape")
-    axes[0].set_ylabel("GFLOP/s")
-    axes[0].legend()
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny shapes, few repeats")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output")
-    args = parser.parse_args()
-    shapes = QUICK_SHAPES if args.quick else SHAPES
-    pool_shape = QUICK_POOL_SHAPE if args.quick else POOL_SHAPE
-    repeats = 3 if args.quick else 15
-    numba.set_num_threads(THREADS)
-    if torch is not None:
-        torch.set_num_threads(THREADS)
-
-    peak = matmul_peak(256 if args.quick else 2048, repeats)
-    check_agreement(next(iter(shapes.values())))
-    results = measure_convs(shapes, repeats)
-    # The pure-Python loops are ~1000x slower: one small shape, reported per FLOP.
-    reference_steps = partial(kernel_steps, reference)
-    results["reference"] = {"small": measure_conv(reference_steps, REFERENCE_SHAPE, 1)}
-    pools = measure_pools(pool_shape, repeats)
-
-    print_conv_table(shapes, results, peak)
-    ref = results["reference"]["small"]
-    print(
-        f"reference loops on {REFERENCE_SHAPE}: {ref['forward']:.3f} / "
-        f"{ref['forward_backward']:.3f} GFLOP/s forward / forward+backward"
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Shapes (N, C_in, H, W, C_out, k, stride, padding): "
+        + "; ".join(f"{n} {s}" for n, s in SHAPES.items()),
     )
-    print_pool_table(pool_shape, pools)
-
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: three tiny shapes, one round of 2 runs"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="turns of each framework (default 3; quick 1)"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed runs per shape, pass and round (default 7; quick 2)",
+    )
+    parser.add_argument(
+        "--passive",
+        action="store_true",
+        help="OMP_WAIT_POLICY=PASSIVE for every worker: idle OpenMP threads sleep instead of "
+        "spinning (fairer on a machine shared with others)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent / "output",
+        help="folder for bench_conv.json and bench_conv.png "
+        "(default: benchmarks/output/, created if missing)",
+    )
+    parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--settings", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        run_worker(args.worker, json.loads(args.settings))
+        return
+    settings = {
+        "shapes": QUICK_SHAPES if args.quick else SHAPES,
+        "pool_shape": QUICK_POOL_SHAPE if args.quick else POOL_SHAPE,
+        "rounds": args.rounds or (1 if args.quick else 3),
+        "repeats": args.repeats or (2 if args.quick else 7),
+        "peak_size": QUICK_PEAK_SIZE if args.quick else PEAK_SIZE,
+        "threads": THREADS,
+        "omp_wait_policy": "PASSIVE" if args.passive else os.environ.get("OMP_WAIT_POLICY"),
+    }
+    for option in ("rounds", "repeats"):
+        if settings[option] < 1:
+            parser.error(f"--{option} must be at least 1, got {settings[option]}")
+    machine_info = machine()
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"} if args.passive else None
+    rounds, extras, infos = measure(settings, Path(__file__).resolve(), env)
+    summary = summarise(settings, rounds, extras["peak_gflops"])
+    print_report(settings, summary, extras, infos, machine_info)
     args.out.mkdir(parents=True, exist_ok=True)
     report = {
-        "threads": THREADS,
-        "matmul_peak_gflops": peak,
-        "pytorch": torch.__version__ if torch is not None else None,
-        "shapes": shapes,
-        "conv_gflops": results,
-        "reference_shape": REFERENCE_SHAPE,
-        "pool_shape": pool_shape,
-        "pool_ms": pools,
+        "machine": machine_info,
+        "settings": settings,
+        "workers": infos,
+        **extras,
+        "summary": summary,
+        "runs_s": rounds,
     }
-    (args.out / "bench_conv.json").write_text(json.dumps(report, indent=2))
-    plot(shapes, results, peak, args.out / "bench_conv.png")
+    (args.out / "bench_conv.json").write_text(json.dumps(report, indent=1))
+    plot(settings, summary, extras["peak_gflops"], args.out / "bench_conv.png")
     print(f"\nwrote {args.out / 'bench_conv.json'} and {args.out / 'bench_conv.png'}")
 
 

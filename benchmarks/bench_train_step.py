@@ -1,6 +1,7 @@
 """One whole training step of lesson 4's network: tinycnn against the same network in PyTorch.
 
-    python benchmarks/bench_train_step.py [--quick] [--cold] [--passive] [--rounds R] [--out DIR]
+    python benchmarks/bench_train_step.py [--quick] [--cold] [--passive] [--rounds R]
+                                          [--numba-layer LAYER] [--out DIR]
 
 The step is the lecture's: forward, loss, backward, SGD update, on `tinycnn.networks.localizer()`
 with a batch of 64 scenes of 1x64x64, float32, the lecture's squared loss and SGD with momentum.
@@ -10,7 +11,9 @@ written in torch, and torch.optim.SGD, on 2 threads.
 Each framework runs in its own process (this script, started again with --worker), so that
 their thread pools never spin against each other, and each keeps its own default setup. The two
 processes take turns: a round is a few steps of one, then a few of the other, so that whatever
-else loads the machine falls on both alike. Times are medians over all steps after a warm-up.
+else loads the machine falls on both alike. Times are medians over all steps after a warm-up;
+the result is tinycnn's speed as a multiple of PyTorch's ("x PyTorch's speed", PyTorch's time
+over tinycnn's: higher is better), with the fastest and slowest round's ratio beside it.
 Also measured: the per-layer forward and backward times of both, and start-up: a fresh process
 that imports tinycnn and runs a first training step with a warm numba cache, and with --cold,
 with an empty one (the compile time of what lesson 4 uses).
@@ -20,7 +23,8 @@ PyTorch's most (up to 20x slower steps were seen): note the load average printed
 results, and compare with --passive, which sets OMP_WAIT_POLICY=PASSIVE for both frameworks.
 
 Prints tables and writes bench_train_step.json and bench_train_step.png to DIR (default
-benchmarks/output/). Without PyTorch installed, its column says "not installed".
+benchmarks/output/), with the CPU model and the versions. Without PyTorch installed, its
+column says "not installed".
 """
 
 import argparse
@@ -35,6 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from turns import WIDE_SPREAD, machine  # noqa: E402
+
 # This parent process imports neither tinycnn nor torch: importing tinycnn sets thread variables
 # that the PyTorch worker would inherit. Each worker imports what it measures.
 
@@ -44,13 +51,22 @@ IMAGE_SIZE = 64
 LEARNING_RATE = 0.01
 MOMENTUM = 0.9
 PAUSE_S = 0.05  # between turns: the idle worker's spinning threads go to sleep meanwhile
-TARGET_RATIO = 0.7  # tinycnn's step time / PyTorch's
-TARGET_WARM_START_S = 1.5
-TARGET_COLD_START_S = 15.0
-FULL = {"batch": 64, "warmup": 20, "rounds": 15, "steps_per_round": 10, "layer_repeats": 30,
-        "starts": 3}
-QUICK = {"batch": 8, "warmup": 2, "rounds": 1, "steps_per_round": 3, "layer_repeats": 3,
-         "starts": 1}
+FULL = {
+    "batch": 64,
+    "warmup": 20,
+    "rounds": 15,
+    "steps_per_round": 10,
+    "layer_repeats": 30,
+    "starts": 3,
+}
+QUICK = {
+    "batch": 8,
+    "warmup": 2,
+    "rounds": 1,
+    "steps_per_round": 3,
+    "layer_repeats": 3,
+    "starts": 1,
+}
 
 
 def batch(size):
@@ -73,6 +89,7 @@ def median_ms(seconds):
 
 # Workers: each runs in its own process. A session sets up a framework and returns what it
 # reports once, a step to time, and a per-layer timing; `serve` answers the parent's requests.
+
 
 def tinycnn_session(settings):
     """tinycnn's training step, and its per-layer times."""
@@ -102,21 +119,37 @@ def tinycnn_session(settings):
         for repeat in range(repeats):
             a = images
             for index, layer in enumerate(model.layers):
-                a, forward[repeat, index] = timed(lambda: layer.forward(a))
-            (_, d), seconds = timed(lambda: (loss.forward(a, targets), loss.backward()))
+                a, forward[repeat, index] = timed(lambda layer=layer, a=a: layer.forward(a))
+            (_, d), seconds = timed(lambda a=a: (loss.forward(a, targets), loss.backward()))
             loss_seconds.append(seconds)
             for index in reversed(range(n_layers)):
-                d, backward[repeat, index] = timed(lambda: model.layers[index].backward(d))
+                d, backward[repeat, index] = timed(
+                    lambda index=index, d=d: model.layers[index].backward(d)
+                )
             optimizer_seconds.append(timed(optimizer.step)[1])
-        return {"layers": [{"layer": repr(layer), "forward_ms": median_ms(forward[:, index]),
-                            "backward_ms": median_ms(backward[:, index])}
-                           for index, layer in enumerate(model.layers)],
-                "loss_ms": median_ms(loss_seconds), "optimizer_ms": median_ms(optimizer_seconds)}
+        return {
+            "layers": [
+                {
+                    "layer": repr(layer),
+                    "forward_ms": median_ms(forward[:, index]),
+                    "backward_ms": median_ms(backward[:, index]),
+                }
+                for index, layer in enumerate(model.layers)
+            ],
+            "loss_ms": median_ms(loss_seconds),
+            "optimizer_ms": median_ms(optimizer_seconds),
+        }
 
     first_loss = step()  # before threading_layer(), which is known once a kernel has run
-    info = {"first_loss": first_loss,
-            "versions": {"python": sys.version.split()[0], "numpy": np.__version__,
-                         "numba": numba.__version__, "threading_layer": numba.threading_layer()}}
+    info = {
+        "first_loss": first_loss,
+        "versions": {
+            "python": sys.version.split()[0],
+            "numpy": np.__version__,
+            "numba": numba.__version__,
+            "threading_layer": numba.threading_layer(),
+        },
+    }
     return info, step, layer_times
 
 
@@ -124,7 +157,7 @@ def squared_localization_loss(torch, y_hat, y):
     """SquaredLocalizationLoss in torch: every entry where p_c = 1, only p_c where it is 0."""
     has_object = (y[:, :1] == 1).to(y.dtype)
     error = torch.cat((y_hat[:, :1] - y[:, :1], (y_hat[:, 1:] - y[:, 1:]) * has_object), dim=1)
-    return (error ** 2).sum(dim=1).mean()
+    return (error**2).sum(dim=1).mean()
 
 
 def pytorch_session(settings):
@@ -161,21 +194,35 @@ def pytorch_session(settings):
             wrt = ([a] if index > 0 else []) + list(module.parameters())
             forward, backward = [], []
             for _ in range(repeats):
-                out, seconds = timed(lambda: module(a))
+                out, seconds = timed(lambda module=module, a=a: module(a))
                 forward.append(seconds)
                 if wrt:
                     ones = torch.ones_like(out)
-                    backward.append(timed(lambda: torch.autograd.grad(out, wrt, ones))[1])
-            layers.append({"forward_ms": median_ms(forward),
-                           "backward_ms": median_ms(backward) if backward else 0.0})
+                    backward.append(
+                        timed(
+                            lambda out=out, wrt=wrt, ones=ones: torch.autograd.grad(out, wrt, ones)
+                        )[1]
+                    )
+            layers.append(
+                {
+                    "forward_ms": median_ms(forward),
+                    "backward_ms": median_ms(backward) if backward else 0.0,
+                }
+            )
         return {"layers": layers}
 
-    info = {"first_loss": step(),
-            "versions": {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}}
+    info = {
+        "first_loss": step(),
+        "versions": {"torch": torch.__version__, "torch_threads": torch.get_num_threads()},
+    }
     return info, step, layer_times
 
 
-SESSIONS = {"tinycnn": tinycnn_session, "pytorch": pytorch_session}
+SESSIONS = {
+    "tinycnn": tinycnn_session,
+    "pytorch": pytorch_session,
+    "tinycnn_other_layer": tinycnn_session,
+}
 
 
 def serve(session, settings):
@@ -207,8 +254,9 @@ def startup(settings):
     from tinycnn.optim import SGD
 
     # Any valid batch will do, and this one costs nothing to make: images with no object.
-    images = np.random.default_rng(0).random((settings["batch"], 1, IMAGE_SIZE, IMAGE_SIZE),
-                                             dtype=np.float32)
+    images = np.random.default_rng(0).random(
+        (settings["batch"], 1, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32
+    )
     targets = np.zeros((settings["batch"], NUM_CLASSES + 5), dtype=np.float32)
     model = localizer(NUM_CLASSES, IMAGE_SIZE)
     loss = SquaredLocalizationLoss(NUM_CLASSES)
@@ -220,11 +268,19 @@ def startup(settings):
         optimizer.step()
 
     _, first_step_seconds = timed(first_step)
-    print(json.dumps({"import_s": import_seconds, "first_step_s": first_step_seconds,
-                      "ready_s": time.time() - settings["launched_at"]}))
+    print(
+        json.dumps(
+            {
+                "import_s": import_seconds,
+                "first_step_s": first_step_seconds,
+                "ready_s": time.time() - settings["launched_at"],
+            }
+        )
+    )
 
 
 # The parent: starts the workers, takes turns between them, gathers and reports.
+
 
 def worker_command(name, settings):
     return [sys.executable, __file__, "--worker", name, "--settings", json.dumps(settings)]
@@ -235,8 +291,13 @@ class Worker:
 
     def __init__(self, name, settings, env):
         self.name = name
-        self.process = subprocess.Popen(worker_command(name, settings), stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True, env=env)
+        self.process = subprocess.Popen(
+            worker_command(name, settings),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         self.info = self._answer()
 
     def ask(self, request):
@@ -258,7 +319,10 @@ class Worker:
 def measure_steps(settings, env):
     """Both workers alive, taking turns (who goes first alternates); per-layer times at the end."""
     load = [os.getloadavg()[0]]
-    workers = [Worker(name, settings, env) for name in SESSIONS]
+    workers = [Worker(name, settings, env) for name in ("tinycnn", "pytorch")]
+    if settings.get("other_layer"):  # tinycnn once more, on another numba threading layer
+        other_env = {**(env or os.environ), "NUMBA_THREADING_LAYER": settings["other_layer"]}
+        workers.append(Worker("tinycnn_other_layer", settings, other_env))
     active = [worker for worker in workers if worker.info["installed"]]
     results = {worker.name: {**worker.info, "rounds": []} for worker in workers}
     try:
@@ -268,7 +332,7 @@ def measure_steps(settings, env):
                 answer = worker.ask({"steps": settings["steps_per_round"]})
                 results[worker.name]["rounds"].append(answer["step_ms"])
             load.append(os.getloadavg()[0])
-        for worker in active:
+        for worker in active[:2]:
             time.sleep(PAUSE_S)
             results[worker.name].update(worker.ask({"layers": settings["layer_repeats"]}))
     finally:
@@ -296,8 +360,15 @@ def measure_startup(settings, cold):
     one process with an empty NUMBA_CACHE_DIR, so that every kernel lesson 4 uses is compiled."""
     run_startup(settings)
     starts = [run_startup(settings) for _ in range(settings["starts"])]
-    report = {"warm": {key: float(np.median([start[key] for start in starts]))
-                       for key in starts[0]}}
+    report = {
+        "warm": {key: float(np.median([start[key] for start in starts])) for key in starts[0]}
+    }
+    if settings.get("other_layer"):
+        other_env = {**os.environ, "NUMBA_THREADING_LAYER": settings["other_layer"]}
+        starts = [run_startup(settings, other_env) for _ in range(settings["starts"])]
+        report[f"warm, {settings['other_layer']} layer"] = {
+            key: float(np.median([start[key] for start in starts])) for key in starts[0]
+        }
     if cold:
         with tempfile.TemporaryDirectory() as cache:
             report["cold"] = run_startup(settings, env={**os.environ, "NUMBA_CACHE_DIR": cache})
@@ -307,78 +378,139 @@ def measure_startup(settings, cold):
 def summarise(results):
     """Step medians over all rounds, their ratio, the spread of per-round ratios, per-layer ms."""
     ours, theirs = results["tinycnn"], results["pytorch"]
-    summary = {"tinycnn_ms": float(np.median(np.concatenate(ours["rounds"]))),
-               "pytorch_ms": None, "ratio": None, "ratio_quartiles": None,
-               "loss_ms": ours["loss_ms"], "optimizer_ms": ours["optimizer_ms"],
-               "first_loss": {"tinycnn": ours["first_loss"], "pytorch": None},
-               "layers": [{"layer": row["layer"], "tinycnn_forward_ms": row["forward_ms"],
-                           "tinycnn_backward_ms": row["backward_ms"]} for row in ours["layers"]]}
+    summary = {
+        "tinycnn_ms": float(np.median(np.concatenate(ours["rounds"]))),
+        "pytorch_ms": None,
+        "x_pytorch": None,
+        "x_pytorch_rounds": None,
+        "wide_spread": None,
+        "loss_ms": ours["loss_ms"],
+        "optimizer_ms": ours["optimizer_ms"],
+        "first_loss": {"tinycnn": ours["first_loss"], "pytorch": None},
+        "layers": [
+            {
+                "layer": row["layer"],
+                "tinycnn_forward_ms": row["forward_ms"],
+                "tinycnn_backward_ms": row["backward_ms"],
+            }
+            for row in ours["layers"]
+        ],
+    }
     if theirs["installed"]:
         summary["pytorch_ms"] = float(np.median(np.concatenate(theirs["rounds"])))
-        summary["ratio"] = summary["tinycnn_ms"] / summary["pytorch_ms"]
-        per_round = [np.median(a) / np.median(b) for a, b in zip(ours["rounds"], theirs["rounds"])]
-        summary["ratio_quartiles"] = [float(q) for q in np.percentile(per_round, [25, 50, 75])]
+        # x PyTorch's speed: PyTorch's time over tinycnn's (higher is better).
+        summary["x_pytorch"] = summary["pytorch_ms"] / summary["tinycnn_ms"]
+        per_round = [
+            np.median(b) / np.median(a)
+            for a, b in zip(ours["rounds"], theirs["rounds"], strict=True)
+        ]
+        summary["x_pytorch_rounds"] = [float(min(per_round)), float(max(per_round))]
+        summary["wide_spread"] = bool(max(per_round) > WIDE_SPREAD * min(per_round))
         summary["first_loss"]["pytorch"] = theirs["first_loss"]
-        for row, torch_row in zip(summary["layers"], theirs["layers"]):
+        for row, torch_row in zip(summary["layers"], theirs["layers"], strict=True):
             row["pytorch_forward_ms"] = torch_row["forward_ms"]
             row["pytorch_backward_ms"] = torch_row["backward_ms"]
+    other = results.get("tinycnn_other_layer")
+    if other:
+        summary["other_layer"] = {
+            "layer": other["versions"]["threading_layer"],
+            "tinycnn_ms": float(np.median(np.concatenate(other["rounds"]))),
+        }
+        if summary["pytorch_ms"] is not None:
+            summary["other_layer"]["x_pytorch"] = (
+                summary["pytorch_ms"] / summary["other_layer"]["tinycnn_ms"]
+            )
     return summary
 
 
-def print_report(settings, summary, load, startup_times):
-    print(f"\nLesson 4's training step: localizer(), batch {settings['batch']} of 1x64x64 "
-          f"float32, squared loss, SGD (momentum {MOMENTUM})")
+def print_report(settings, summary, load, startup_times, machine_info, versions):
+    print(
+        f"\n{machine_info['cpu']}, {machine_info['cores']} cores; "
+        + ", ".join(f"{name} {version}" for name, version in versions.items())
+    )
+    print(
+        f"\nLesson 4's training step: localizer(), batch {settings['batch']} of 1x64x64 "
+        f"float32, squared loss, SGD (momentum {MOMENTUM})"
+    )
     steps = settings["rounds"] * settings["steps_per_round"]
-    print(f"{THREADS} threads each, own processes taking turns; median of {steps} steps "
-          f"({settings['rounds']} rounds) after {settings['warmup']} warm-up")
-    print(f"1-min load average {min(load):.1f} to {max(load):.1f} on {os.cpu_count()} cores; "
-          f"OMP_WAIT_POLICY {settings['omp_wait_policy'] or 'unset'}")
+    print(
+        f"{THREADS} threads each, own processes taking turns; median of {steps} steps "
+        f"({settings['rounds']} rounds) after {settings['warmup']} warm-up"
+    )
+    print(
+        f"1-min load average {min(load):.1f} to {max(load):.1f} on {os.cpu_count()} cores; "
+        f"OMP_WAIT_POLICY {settings['omp_wait_policy'] or 'unset'}"
+    )
     # This benchmark alone keeps the load average near 1.5 on 2 cores; more is someone else.
     if max(load) > os.cpu_count() and settings["omp_wait_policy"] != "PASSIVE":
-        print("The machine is busy: spinning thread pools stall each other, PyTorch's most; "
-              "compare with --passive.")
+        print(
+            "The machine is busy: spinning thread pools stall each other, PyTorch's most; "
+            "compare with --passive."
+        )
     print(f"\n{'':16} {'ms/step':>8}")
     print(f"{'tinycnn':16} {summary['tinycnn_ms']:8.1f}")
     if summary["pytorch_ms"] is None:
         print(f"{'PyTorch':16} not installed")
     else:
         print(f"{'PyTorch':16} {summary['pytorch_ms']:8.1f}")
-        low, _, high = summary["ratio_quartiles"]
-        print(f"{'tinycnn/PyTorch':16} {summary['ratio']:7.2f}x  (target <= {TARGET_RATIO}x; "
-              f"per round, middle half {low:.2f} to {high:.2f})")
+        low, high = summary["x_pytorch_rounds"]
+        flag = "  ! wide spread: the machine was busy, rerun" if summary["wide_spread"] else ""
+        print(
+            f"{'tinycnn':16} {summary['x_pytorch']:7.2f}x PyTorch's speed (higher is better; "
+            f"rounds {low:.2f} to {high:.2f}){flag}"
+        )
+    if "other_layer" in summary:
+        other = summary["other_layer"]
+        line = f"{'tinycnn, ' + other['layer']:16} {other['tinycnn_ms']:8.1f}"
+        if "x_pytorch" in other:
+            line += f"  {other['x_pytorch']:.2f}x PyTorch's speed (numba's {other['layer']} layer)"
+        print(line)
+    if summary["pytorch_ms"] is not None:
         first = summary["first_loss"]
-        print(f"first-step loss, same weights and batch: tinycnn {first['tinycnn']:.6f}, "
-              f"PyTorch {first['pytorch']:.6f}")
+        print(
+            f"first-step loss, same weights and batch: tinycnn {first['tinycnn']:.6f}, "
+            f"PyTorch {first['pytorch']:.6f}"
+        )
 
     with_torch = summary["pytorch_ms"] is not None
-    print("\nPer layer, ms: medians of steps run one layer at a time "
-          "(PyTorch's backward from a gradient of ones)")
+    print(
+        "\nPer layer, ms: medians of steps run one layer at a time "
+        "(PyTorch's backward from a gradient of ones)"
+    )
     head = f"{'layer':40} {'fwd':>7} {'bwd':>7}"
     head += f" {'torch fwd':>10} {'bwd':>7}" if with_torch else ""
     print(head + "\n" + "-" * len(head))
     for row in summary["layers"]:
-        line = (f"{row['layer']:40} {row['tinycnn_forward_ms']:7.2f} "
-                f"{row['tinycnn_backward_ms']:7.2f}")
+        line = (
+            f"{row['layer']:40} {row['tinycnn_forward_ms']:7.2f} {row['tinycnn_backward_ms']:7.2f}"
+        )
         if with_torch:
             line += f" {row['pytorch_forward_ms']:10.2f} {row['pytorch_backward_ms']:7.2f}"
         print(line)
-    layer_sum = sum(row["tinycnn_forward_ms"] + row["tinycnn_backward_ms"]
-                    for row in summary["layers"])
-    print(f"{'loss (forward+backward), SGD step':40} {summary['loss_ms']:7.2f} "
-          f"{summary['optimizer_ms']:7.2f}")
-    print(f"tinycnn: layers {layer_sum:.1f} ms, with loss and SGD "
-          f"{layer_sum + summary['loss_ms'] + summary['optimizer_ms']:.1f} ms")
+    layer_sum = sum(
+        row["tinycnn_forward_ms"] + row["tinycnn_backward_ms"] for row in summary["layers"]
+    )
+    print(
+        f"{'loss (forward+backward), SGD step':40} {summary['loss_ms']:7.2f} "
+        f"{summary['optimizer_ms']:7.2f}"
+    )
+    print(
+        f"tinycnn: layers {layer_sum:.1f} ms, with loss and SGD "
+        f"{layer_sum + summary['loss_ms'] + summary['optimizer_ms']:.1f} ms"
+    )
 
-    print("\nStart-up of a fresh process, seconds from launch: to the end of its first training "
-          "step (of which import tinycnn, first step); to exit, wall and CPU (user + system)")
-    print(f"{'':18} {'first step':>10} {'import':>7} {'step':>7} {'target':>7} {'exit':>7} "
-          f"{'CPU':>6}")
-    for name, target in (("warm", TARGET_WARM_START_S), ("cold", TARGET_COLD_START_S)):
-        if name in startup_times:
-            times = startup_times[name]
-            print(f"{name + ' numba cache':18} {times['ready_s']:10.2f} {times['import_s']:7.2f} "
-                  f"{times['first_step_s']:7.2f} {'< ' + format(target, 'g'):>7} "
-                  f"{times['process_s']:7.2f} {times['process_cpu_s']:6.2f}")
+    print(
+        "\nStart-up of a fresh process, seconds from launch: to the end of its first training "
+        "step (of which import tinycnn, first step); to exit, wall and CPU (user + system)"
+    )
+    print(f"{'':18} {'first step':>10} {'import':>7} {'step':>7} {'exit':>7} {'CPU':>6}")
+    for name, times in startup_times.items():
+        label = name if "layer" in name else f"{name} numba cache"
+        print(
+            f"{label:18} {times['ready_s']:10.2f} {times['import_s']:7.2f} "
+            f"{times['first_step_s']:7.2f} {times['process_s']:7.2f} "
+            f"{times['process_cpu_s']:6.2f}"
+        )
 
 
 def plot(summary, path):
@@ -390,11 +522,14 @@ def plot(summary, path):
 
     fig, (steps, layers) = plt.subplots(1, 2, figsize=(13, 5), width_ratios=(1, 3))
     names = ["tinycnn"] + (["PyTorch"] if summary["pytorch_ms"] is not None else [])
-    steps.bar(names, [summary["tinycnn_ms"], summary["pytorch_ms"]][: len(names)],
-              color=["tab:blue", "tab:orange"][: len(names)])
+    steps.bar(
+        names,
+        [summary["tinycnn_ms"], summary["pytorch_ms"]][: len(names)],
+        color=["tab:blue", "tab:orange"][: len(names)],
+    )
     steps.set_ylabel("ms per training step")
-    if summary["ratio"] is not None:
-        steps.set_title(f"whole step: tinycnn/PyTorch {summary['ratio']:.2f}x")
+    if summary["x_pytorch"] is not None:
+        steps.set_title(f"whole step: tinycnn {summary['x_pytorch']:.2f}x PyTorch's speed")
     else:
         steps.set_title("whole step")
 
@@ -406,10 +541,21 @@ def plot(summary, path):
         forward = [row[f"{framework}_forward_ms"] for row in rows]
         backward = [row[f"{framework}_backward_ms"] for row in rows]
         offset = ys + (k - (len(frameworks) - 1) / 2) * height
-        layers.barh(offset, forward, height, label=f"{framework} forward",
-                    color=["tab:blue", "tab:orange"][k])
-        layers.barh(offset, backward, height, left=forward, label=f"{framework} backward",
-                    color=["lightsteelblue", "navajowhite"][k])
+        layers.barh(
+            offset,
+            forward,
+            height,
+            label=f"{framework} forward",
+            color=["tab:blue", "tab:orange"][k],
+        )
+        layers.barh(
+            offset,
+            backward,
+            height,
+            left=forward,
+            label=f"{framework} backward",
+            color=["lightsteelblue", "navajowhite"][k],
+        )
     layers.set_yticks(ys, [row["layer"] for row in rows], fontsize=8)
     layers.invert_yaxis()
     layers.set_xlabel("ms")
@@ -421,15 +567,36 @@ def plot(summary, path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: small batch, few steps")
-    parser.add_argument("--cold", action="store_true",
-                        help="also time a start-up with an empty numba cache (compiles everything)")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="also time a start-up with an empty numba cache (compiles everything)",
+    )
     parser.add_argument("--rounds", type=int, help="turns of each framework (default 15, quick 1)")
-    parser.add_argument("--passive", action="store_true",
-                        help="OMP_WAIT_POLICY=PASSIVE for both: idle threads sleep at once "
-                             "instead of spinning, which helps on a machine shared with others")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output")
+    parser.add_argument(
+        "--passive",
+        action="store_true",
+        help="OMP_WAIT_POLICY=PASSIVE for both: idle threads sleep at once "
+        "instead of spinning, which helps on a machine shared with others",
+    )
+    parser.add_argument(
+        "--numba-layer",
+        metavar="LAYER",
+        choices=["omp", "workqueue", "tbb"],
+        help="also run tinycnn on this numba threading layer (a third process "
+        "taking turns, and its start-up), to compare with the default",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent / "output",
+        help="folder for bench_train_step.json and bench_train_step.png "
+        "(default: benchmarks/output/, created if missing)",
+    )
     parser.add_argument("--worker", choices=[*SESSIONS, "startup"], help=argparse.SUPPRESS)
     parser.add_argument("--settings", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -445,20 +612,31 @@ def main():
             parser.error(f"--rounds must be at least 1, got {args.rounds}")
         settings["rounds"] = args.rounds
 
+    settings["other_layer"] = args.numba_layer
     settings["omp_wait_policy"] = "PASSIVE" if args.passive else os.environ.get("OMP_WAIT_POLICY")
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"} if args.passive else None
+    machine_info = machine()
     results, load = measure_steps(settings, env)
     startup_times = measure_startup(settings, args.cold)
     summary = summarise(results)
-    print_report(settings, summary, load, startup_times)
+    versions = {
+        **results["tinycnn"]["versions"],
+        **results["pytorch"].get("versions", {"torch": None}),
+    }
+    print_report(settings, summary, load, startup_times, machine_info, versions)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    versions = {**results["tinycnn"]["versions"],
-                **results["pytorch"].get("versions", {"torch": None})}
-    report = {"settings": settings, "threads": THREADS, "cpu_count": os.cpu_count(),
-              "load_average": load, "versions": versions, "summary": summary,
-              "startup": startup_times, "steps_ms": {name: result.get("rounds")
-                                                     for name, result in results.items()}}
+    report = {
+        "machine": machine_info,
+        "settings": settings,
+        "threads": THREADS,
+        "cpu_count": os.cpu_count(),
+        "load_average": load,
+        "versions": versions,
+        "summary": summary,
+        "startup": startup_times,
+        "steps_ms": {name: result.get("rounds") for name, result in results.items()},
+    }
     (args.out / "bench_train_step.json").write_text(json.dumps(report, indent=2))
     plot(summary, args.out / "bench_train_step.png")
     print(f"\nwrote {args.out / 'bench_train_step.json'} and {args.out / 'bench_train_step.png'}")

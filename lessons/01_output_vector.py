@@ -20,11 +20,15 @@
 #
 # Our classes are pedestrian, car and motorcycle, so K = 3 and y has 8 numbers.
 #
-# Run this lesson as a script (`python lessons/01_output_vector.py`) or open it as a notebook
-# with jupytext. It writes its pictures to `lessons/output/` (or `--out DIR`).
+# Run this lesson as a script (`python lessons/01_output_vector.py`) or as a notebook in Jupyter
+# (see the README). It shows its pictures and also saves them in `output/` beside the lesson
+# (or in `--out DIR`).
 
 # %%
+# %matplotlib inline
 import argparse
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,17 +36,27 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 import tinycnn as tc
-import tinycnn.data  # `import tinycnn` leaves these two out; importing them makes tc.data
-import tinycnn.viz  # and tc.viz available
 
+started = time.perf_counter()
+try:
+    LESSON_FOLDER = Path(__file__).resolve().parent
+except NameError:  # in a notebook, which Jupyter runs in its own folder
+    LESSON_FOLDER = Path.cwd()
 parser = argparse.ArgumentParser(description="Lesson 1: the output vector.")
-parser.add_argument("--out", type=Path, default=Path("lessons/output"),
-                    help="folder for the figures (default: lessons/output)")
-parser.add_argument("--quick", action="store_true", help="fewer images, for the tests")
+parser.add_argument(
+    "--out",
+    type=Path,
+    default=LESSON_FOLDER / "output",
+    help="folder for the figures (default: output/ beside the lesson)",
+)
+parser.add_argument(
+    "--quick", action="store_true", help="fewer images, for the tests (or set TINYCNN_DOCS_QUICK=1)"
+)
 # parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
 args, _ = parser.parse_known_args()
+quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
 args.out.mkdir(parents=True, exist_ok=True)
-n_images = 8 if args.quick else 16
+n_images = 8 if quick else 16
 np.set_printoptions(precision=4, suppress=True)
 
 # %% [markdown]
@@ -61,7 +75,7 @@ ENTRY_NAMES = ["p_c", "b_x", "b_y", "b_h", "b_w"] + [f"c_{name}" for name in CLA
 def print_vector(vector, names=ENTRY_NAMES):
     """One line per entry: its name and its value."""
     width = max(len(name) for name in names)
-    for name, value in zip(names, vector):
+    for name, value in zip(names, vector, strict=True):
         print(f"  {name:<{width}}  {value:.4g}")
 
 
@@ -171,15 +185,13 @@ print_vector(y[first_object])
 # something is there.
 
 # %%
-path = args.out / "01_scenes.png"
-tc.viz.show_localization(images, y_true=y, path=path)
-print("saved", path)
+tc.viz.show_localization(images, y_true=y, path=args.out / "01_scenes.png")
 
 # %% [markdown]
 # ## One box, taken apart
 #
 # The picture below shows the first car of the dataset on axes measured in image fractions,
-# with the four box numbers drawn where they are measured.
+# from 0 to 1 on both axes, with the four box numbers drawn where they are measured.
 
 # %%
 is_car = y[:, tc.targets.CLASSES][:, CLASS_NAMES.index("car")] == 1
@@ -195,27 +207,61 @@ ax.add_patch(Rectangle((x_min, y_min), b_w, b_h, fill=False, edgecolor="limegree
 # Labels on a pale background, to stay readable over the picture.
 label = {"fontweight": "bold", "bbox": {"facecolor": "white", "alpha": 0.85, "edgecolor": "none"}}
 ax.plot(b_x, b_y, "o", color="limegreen", mec="black")
-ax.annotate(f"(b_x, b_y) = ({b_x:.2f}, {b_y:.2f})", (b_x, b_y), xytext=(0, -14),
-            textcoords="offset points", ha="center", color="green", **label)
+ax.annotate(
+    f"(b_x, b_y) = ({b_x:.2f}, {b_y:.2f})",
+    (b_x, b_y),
+    xytext=(0, -14),
+    textcoords="offset points",
+    ha="center",
+    color="green",
+    **label,
+)
 for corner_x, corner_y, name, va in ((x_min, y_min, "min", "bottom"), (x_max, y_max, "max", "top")):
     ax.plot(corner_x, corner_y, "s", color="tab:blue", ms=5)
-    ax.text(corner_x, corner_y + (0.03 if va == "top" else -0.03), f"(x_{name}, y_{name})",
-            ha="center", va=va, color="tab:blue", fontsize=8, **label)
+    ax.text(
+        corner_x,
+        corner_y + (0.03 if va == "top" else -0.03),
+        f"(x_{name}, y_{name})",
+        ha="center",
+        va=va,
+        color="tab:blue",
+        fontsize=8,
+        **label,
+    )
 arrows = {"arrowstyle": "<->", "color": "tab:orange", "lw": 1.5}
-ax.annotate("", xy=(x_min, y_min - 0.08), xytext=(x_max, y_min - 0.08), arrowprops=arrows)
-ax.text(b_x, y_min - 0.1, f"b_w = {b_w:.2f}", ha="center", va="bottom", color="tab:orange",
-        **label)
-ax.annotate("", xy=(x_max + 0.04, y_min), xytext=(x_max + 0.04, y_max), arrowprops=arrows)
-ax.text(x_max + 0.07, b_y, f"b_h = {b_h:.2f}", ha="left", va="center", rotation=90,
-        color="tab:orange", **label)
-ax.set_xlim(-0.05, 1.2)
-ax.set_ylim(1.1, -0.2)  # top at the top: y grows downwards
+# The width above the box if there is room there, else below it; the height likewise beside it.
+above = y_min > 0.16
+width_y = y_min - 0.08 if above else y_max + 0.08
+ax.annotate("", xy=(x_min, width_y), xytext=(x_max, width_y), arrowprops=arrows)
+ax.text(
+    b_x,
+    width_y + (-0.02 if above else 0.02),
+    f"b_w = {b_w:.2f}",
+    ha="center",
+    va="bottom" if above else "top",
+    color="tab:orange",
+    **label,
+)
+right = x_max < 0.88
+height_x = x_max + 0.04 if right else x_min - 0.04
+ax.annotate("", xy=(height_x, y_min), xytext=(height_x, y_max), arrowprops=arrows)
+ax.text(
+    height_x + (0.02 if right else -0.02),
+    b_y,
+    f"b_h = {b_h:.2f}",
+    ha="left" if right else "right",
+    va="center",
+    rotation=90,
+    color="tab:orange",
+    **label,
+)
+ax.set_xlim(0, 1)
+ax.set_ylim(1, 0)  # top at the top: y grows downwards
 ax.set_xlabel("x, as a fraction of the image width")
 ax.set_ylabel("y, as a fraction of the image height (down)")
 ax.set_title(f"y = [1, {b_x:.2f}, {b_y:.2f}, {b_h:.2f}, {b_w:.2f}, 0, 1, 0]  (a car)")
-path = args.out / "01_box_anatomy.png"
-figure.savefig(path, dpi=120)
-print("saved", path)
+figure.savefig(args.out / "01_box_anatomy.png", dpi=120)
+figure
 
 # %% [markdown]
 # ## A whole batch at once
@@ -225,8 +271,9 @@ print("saved", path)
 # the dataset's own labels and boxes again gives back exactly the targets it came with.
 
 # %%
-labels = np.where(y[:, tc.targets.P_C] == 1, np.argmax(y[:, tc.targets.CLASSES], axis=1),
-                  tc.targets.NO_OBJECT)
+labels = np.where(
+    y[:, tc.targets.P_C] == 1, np.argmax(y[:, tc.targets.CLASSES], axis=1), tc.targets.NO_OBJECT
+)
 boxes = y[:, tc.targets.BOX]
 print("labels:", labels)
 y_again = tc.targets.encode_localization_batch(labels, boxes, NUM_CLASSES)
@@ -248,8 +295,9 @@ print("encoded again == the dataset's targets:", np.array_equal(y_again, y))
 # As before, is_face = 0 makes the other six entries "don't care", and they are stored as zeros.
 
 # %%
-LANDMARK_ENTRIES = ["is_face"] + [f"{axis}_{name}" for name in tc.targets.LANDMARK_NAMES
-                                  for axis in "xy"]
+LANDMARK_ENTRIES = ["is_face"] + [
+    f"{axis}_{name}" for name in tc.targets.LANDMARK_NAMES for axis in "xy"
+]
 points = [(0.35, 0.70), (0.62, 0.70), (0.49, 0.88)]  # (x, y) of each landmark, in order
 y_face = tc.targets.encode_landmarks(points)
 print_vector(y_face, LANDMARK_ENTRIES)
@@ -270,9 +318,7 @@ print("faces:", faces.shape, "targets:", y_faces.shape)
 first_face = np.flatnonzero(y_faces[:, tc.targets.IS_FACE] == 1)[0]
 print(f"the target of portrait {first_face}, the first with a face:")
 print_vector(y_faces[first_face], LANDMARK_ENTRIES)
-path = args.out / "01_faces.png"
-tc.viz.show_landmarks(faces, y_true=y_faces, path=path)
-print("saved", path)
+tc.viz.show_landmarks(faces, y_true=y_faces, path=args.out / "01_faces.png")
 
 # %% [markdown]
 # ## What to remember
@@ -284,3 +330,6 @@ print("saved", path)
 #
 # Next, lesson 2: the loss that measures how far a prediction ŷ is from y, and how it treats
 # those "don't care" entries.
+
+# %%
+print(f"lesson 1 took {time.perf_counter() - started:.0f} s; its figures are in {args.out}")

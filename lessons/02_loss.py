@@ -14,26 +14,43 @@
 # about them can be wrong.
 #
 # This lesson computes that loss by hand and with `tc.losses`, checks its gradient numerically,
-# then shows the loss one uses in practice, and why.
+# then shows the loss one uses in practice, and why. It shows its pictures and saves them in
+# `output/` beside the lesson (or in `--out DIR`).
 
 # %%
+# %matplotlib inline
 import argparse
+import os
+import time
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
 import tinycnn as tc
-import tinycnn.data  # `import tinycnn` leaves it out; importing it makes tc.data available
 
+started = time.perf_counter()
+try:
+    LESSON_FOLDER = Path(__file__).resolve().parent
+except NameError:  # in a notebook, which Jupyter runs in its own folder
+    LESSON_FOLDER = Path.cwd()
 parser = argparse.ArgumentParser(description="Lesson 2: the loss.")
-parser.add_argument("--out", type=Path, default=Path("lessons/output"),
-                    help="folder for the figures (default: lessons/output)")
-parser.add_argument("--quick", action="store_true", help="a smaller batch, for the tests")
+parser.add_argument(
+    "--out",
+    type=Path,
+    default=LESSON_FOLDER / "output",
+    help="folder for the figures (default: output/ beside the lesson)",
+)
+parser.add_argument(
+    "--quick",
+    action="store_true",
+    help="a smaller batch, for the tests (or set TINYCNN_DOCS_QUICK=1)",
+)
 # parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
 args, _ = parser.parse_known_args()
+quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
 args.out.mkdir(parents=True, exist_ok=True)
-batch_size = 8 if args.quick else 64
+batch_size = 8 if quick else 64
 np.set_printoptions(precision=4, suppress=True)
 rng = np.random.default_rng(0)
 
@@ -46,12 +63,14 @@ rng = np.random.default_rng(0)
 # gradients further down need its precision.
 
 # %%
-y = np.array([
-    [1, 0.50, 0.60, 0.30, 0.50, 0, 1, 0],  # a car
-    [1, 0.40, 0.55, 0.70, 0.30, 1, 0, 0],  # a pedestrian
-    [0, 0.00, 0.00, 0.00, 0.00, 0, 0, 0],  # nothing
-    [0, 0.00, 0.00, 0.00, 0.00, 0, 0, 0],  # nothing
-])
+y = np.array(
+    [
+        [1, 0.50, 0.60, 0.30, 0.50, 0, 1, 0],  # a car
+        [1, 0.40, 0.55, 0.70, 0.30, 1, 0, 0],  # a pedestrian
+        [0, 0.00, 0.00, 0.00, 0.00, 0, 0, 0],  # nothing
+        [0, 0.00, 0.00, 0.00, 0.00, 0, 0, 0],  # nothing
+    ]
+)
 y_hat = y + rng.normal(0, 0.1, size=y.shape)
 y_hat[3] = [0.2, 0.5, 0.5, 0.8, 0.8, 0.0, 0.0, 1.0]  # "a big motorcycle", in an empty image
 print("y =\n", y)
@@ -63,6 +82,7 @@ print("y_hat =\n", y_hat)
 # One image at a time, the slide's two cases written as an `if`. Python counts from 0, so the
 # slide's y_1 is `y_row[0]`. The loss of a batch is the mean over its images.
 
+
 # %%
 def lecture_loss(y_hat_row, y_row):
     """The lecture's L(ŷ, y) for one image."""
@@ -71,7 +91,7 @@ def lecture_loss(y_hat_row, y_row):
     return (y_hat_row[0] - y_row[0]) ** 2
 
 
-per_image = np.array([lecture_loss(y_hat_row, y_row) for y_hat_row, y_row in zip(y_hat, y)])
+per_image = np.array([lecture_loss(a, b) for a, b in zip(y_hat, y, strict=True)])
 print("L per image:", per_image)
 print("mean:       ", per_image.mean())
 
@@ -122,9 +142,8 @@ ax.set_xticks(range(len(entry_names)), entry_names)
 ax.set_yticks(range(len(y)), [f"image {i}: L = {L:.3f}" for i, L in enumerate(per_image)])
 ax.set_title("(ŷ_k - y_k)² for each image and entry; L is the sum of a row's red cells")
 figure.colorbar(shown, ax=ax, label="squared error")
-path = args.out / "02_loss_terms.png"
-figure.savefig(path, dpi=120)
-print("saved", path)
+figure.savefig(args.out / "02_loss_terms.png", dpi=120)
+figure
 
 # %% [markdown]
 # ## The gradient, and a check that it is right
@@ -167,7 +186,7 @@ batch_rng = np.random.default_rng(1)  # its own generator: the other cells' numb
 _, y_batch = tc.data.localization_dataset(batch_size, seed=1)
 y_batch = y_batch.astype(np.float64)
 y_hat_batch = y_batch + batch_rng.normal(0, 0.2, size=y_batch.shape)
-by_hand_loss = np.mean([lecture_loss(a, b) for a, b in zip(y_hat_batch, y_batch)])
+by_hand_loss = np.mean([lecture_loss(a, b) for a, b in zip(y_hat_batch, y_batch, strict=True)])
 library_loss = loss.forward(y_hat_batch, y_batch)
 analytic = loss.backward()
 numeric = tc.gradcheck.numerical_gradient(lambda: loss.forward(y_hat_batch, y_batch), y_hat_batch)
@@ -179,50 +198,80 @@ print(f"rel_error(backward, numerical): {tc.gradcheck.rel_error(analytic, numeri
 #
 # The lecture adds that in practice one would not use squared error everywhere: a logistic loss
 # for p_c, a softmax log-likelihood for the classes, and squared error for the box only. Why?
+# Three losses for p_c are easy to mix up, so here they are side by side, for an image with an
+# object (y_1 = 1). Each is a function of the network's raw output for p_c; training follows its
+# slope with respect to that raw output.
 #
-# p_c is a probability, so the network's last layer produces a *logit* z, any real number, and
-# p_c = σ(z) = 1 / (1 + e^(-z)). Take an image with an object (y_1 = 1) that the network, for
-# now, is sure is empty: z = -6, p_c = 0.0025. Both losses say it is very wrong. But training
-# follows the *gradient*, and with respect to z:
+# 1. **The lecture's squared loss on the raw output**, the one above and
+#    `tc.losses.SquaredLocalizationLoss`: p_c is the raw output ŷ_1 itself, and
 #
-#     squared error   (σ(z) - 1)²          d/dz = 2 (σ(z) - 1) σ(z) (1 - σ(z))   ≈ -0.005
-#     cross-entropy   -log σ(z)            d/dz = σ(z) - 1                       ≈ -1
+#        L = (ŷ_1 - 1)²          dL/dŷ_1 = 2 (ŷ_1 - 1)
 #
-# The factor σ(z)(1 - σ(z)) of the squared error vanishes when σ saturates, so the more certain
-# the mistake, the less the squared error corrects it. The cross-entropy's gradient is just
-# "prediction minus target", as large as the mistake. The same holds for the classes with
-# softmax and the cross-entropy -Σ c_k log softmax(z)_k, whose gradient is softmax(z) - c.
+#    The slope is as large as the mistake: a network sure that the image is empty (ŷ_1 = 0) is
+#    pushed with slope -2. Its weakness lies elsewhere: nothing keeps ŷ_1 between 0 and 1, nor
+#    the class scores between 0 and 1 or summing to 1. They are scores, not probabilities: a
+#    trained network happily outputs p_c = 1.08, or -0.1 (lesson 4 measures it).
+# 2. **Squared error after a sigmoid.** To make p_c a probability, the raw output becomes a
+#    *logit* z, any real number, and p_c = σ(z) = 1 / (1 + e^(-z)). Squared error on that
+#    probability has the slope
+#
+#        L = (σ(z) - 1)²         dL/dz = 2 (σ(z) - 1) σ(z) (1 - σ(z))
+#
+#    The factor σ(z)(1 - σ(z)) vanishes when σ saturates: for a network sure that the image is
+#    empty (z = -6, p_c = 0.0025) the slope is about -0.005. The more certain the mistake, the
+#    less this loss corrects it.
+# 3. **Cross-entropy after a sigmoid** (the logistic loss):
+#
+#        L = -log σ(z)           dL/dz = σ(z) - 1
+#
+#    p_c is a probability, and the slope is "prediction minus target", about -1 at z = -6: as
+#    large as the mistake. The same holds for the classes with softmax and the cross-entropy
+#    -Σ c_k log softmax(z)_k, whose slope is softmax(z) - c, and softmax makes the class scores
+#    probabilities that sum to 1.
+#
+# Cross-entropy keeps the good of both: probabilities, like 2, and a strong slope, like 1.
 
 # %%
-logits = np.linspace(-8, 8, 401)
-p_c = tc.outputs.sigmoid(logits)
-squared_gradient = 2 * (p_c - 1) * p_c * (1 - p_c)
-cross_entropy_gradient = p_c - 1
+raw_outputs = np.linspace(-8, 8, 401)
+p_c = tc.functional.sigmoid(raw_outputs)
+losses_for_p_c = {
+    "1. lecture: (ŷ_1 - 1)², p_c = ŷ_1": ((raw_outputs - 1) ** 2, 2 * (raw_outputs - 1)),
+    "2. squared error after σ: (σ(z) - 1)²": ((p_c - 1) ** 2, 2 * (p_c - 1) * p_c * (1 - p_c)),
+    "3. cross-entropy after σ: -log σ(z)": (-np.log(p_c), p_c - 1),
+}
 z = -6.0
-p_at_z = float(tc.outputs.sigmoid(z))
-print(f"z = {z}: p_c = {p_at_z:.4f}")
-print(f"  squared-error slope {2 * (p_at_z - 1) * p_at_z * (1 - p_at_z):.4f}")
-print(f"  cross-entropy slope {p_at_z - 1:.4f}")
+p_at_z = float(tc.functional.sigmoid(z))
+print("slopes for an image with an object that the network is sure is empty:")
+print(f"  1. lecture, at ŷ_1 = 0 (p_c = 0):      {2 * (0 - 1):.4f}")
+print(
+    f"  2. squared error after σ, at z = {z:g}: {2 * (p_at_z - 1) * p_at_z * (1 - p_at_z):.4f}"
+    f"   (p_c = {p_at_z:.4f})"
+)
+print(f"  3. cross-entropy after σ, at z = {z:g}: {p_at_z - 1:.4f}")
 
-figure = Figure(figsize=(10, 3.8), layout="constrained")
+figure = Figure(figsize=(10, 4.2), layout="constrained")
 left, right = figure.subplots(1, 2)
-left.plot(logits, (p_c - 1) ** 2, label="squared error (σ(z) - 1)²")
-left.plot(logits, -np.log(p_c), label="cross-entropy -log σ(z)")
+for label, (values, slopes) in losses_for_p_c.items():
+    left.plot(raw_outputs, values, label=label)
+    right.plot(raw_outputs, slopes, label=label)
 left.set_ylim(0, 5)
 left.set_title("loss, for an image with an object (y_1 = 1)")
-right.plot(logits, squared_gradient, label="squared error")
-right.plot(logits, cross_entropy_gradient, label="cross-entropy")
-right.set_title("its slope d loss / dz: what training follows")
+right.set_ylim(-2.5, 1)
+right.set_title("its slope: what training follows")
 for ax in (left, right):
     ax.axvline(z, color="0.5", linestyle=":")
-    ax.set_xlabel("logit z  (p_c = σ(z))")
+    ax.set_xlabel("the raw output for p_c (ŷ_1 for loss 1, the logit z for 2 and 3)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-right.annotate("sure it is empty:\nthe squared error\nbarely corrects it", (z, 0),
-               xytext=(-5.6, -0.6), arrowprops={"arrowstyle": "->"}, fontsize=8)
-path = args.out / "02_why_cross_entropy.png"
-figure.savefig(path, dpi=120)
-print("saved", path)
+figure.legend(*left.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
+right.annotate(
+    "z = -6, sure it is empty:\nthe squared error after σ\nbarely corrects it",
+    (z, 0),
+    xytext=(-5.6, 0.25),
+    arrowprops={"arrowstyle": "->"},
+    fontsize=8,
+)
+figure.savefig(args.out / "02_why_cross_entropy.png", dpi=120)
+figure
 
 # %% [markdown]
 # ## The practical loss by hand
@@ -242,6 +291,7 @@ print("saved", path)
 #
 # By hand, one image at a time, straight from the formulas:
 
+
 # %%
 def practical_loss(raw_row, y_row, box_weight=5.0):
     """BCE on p_c, plus, if there is an object, weighted squared error on the box and
@@ -258,7 +308,7 @@ def practical_loss(raw_row, y_row, box_weight=5.0):
 # Raw outputs: logits for p_c and the classes, the box near the truth.
 raw = rng.normal(0, 2, size=y.shape)
 raw[:, 1:5] = y[:, 1:5] + rng.normal(0, 0.1, size=(len(y), 4))
-by_hand = np.mean([practical_loss(raw_row, y_row) for raw_row, y_row in zip(raw, y)])
+by_hand = np.mean([practical_loss(a, b) for a, b in zip(raw, y, strict=True)])
 
 practical = tc.losses.LocalizationLoss(num_classes=3)
 library = practical.forward(raw, y)
@@ -278,9 +328,9 @@ print("backward() =\n", analytic)
 # The library does not compute the loss the way `practical_loss` does. log σ(z) by way of
 # σ(z) = 1 / (1 + e^(-z)) breaks for a large logit: e^800 overflows to inf, σ rounds to exactly
 # 0, its log is -inf, and the softmax's inf / inf is nan. `tc.losses` uses forms that are equal
-# on paper but never round to 0 first: BCE(z, p) = log(1 + e^z) - p z, computed with
-# `np.logaddexp`, and a softmax cross-entropy that subtracts the largest logit before
-# exponentiating.
+# on paper but never round to 0 first, from `tc.functional`: `binary_cross_entropy`,
+# BCE(z, p) = log(1 + e^z) - p z computed with `np.logaddexp`, and `softmax_cross_entropy`,
+# which subtracts the largest logit before exponentiating.
 
 # %%
 huge = np.array([[-800.0, 0.5, 0.6, 0.3, 0.5, 0.0, 800.0, 0.0]])  # "surely empty", but a car
@@ -293,8 +343,11 @@ print("library:", practical.forward(huge, y[:1]))
 #
 # With this loss, the raw output holds logits, not probabilities. The loss carries the map back
 # to the lecture's vector as `loss.output`: p_c = σ(ŷ_1), the box as it is, the classes through
-# softmax. A model trained with the loss applies it in `model.predict`, so predictions always
-# come out in the format of lesson 1.
+# softmax. A model built with that map (`tc.Sequential(layers, output=loss.output)`, lesson 4)
+# applies it in `model.predict`, so its predictions come out in the format of lesson 1, with p_c
+# and the classes as probabilities; `tc.train.fit` refuses to train a model whose map is not its
+# loss's. The squared loss's map is the identity: `predict` returns the raw output, whose p_c
+# and class scores may stray outside [0, 1].
 
 # %%
 print("raw output of image 0:      ", raw[0])
@@ -321,9 +374,12 @@ for landmark_loss in (tc.losses.SquaredLandmarkLoss(), tc.losses.LandmarkLoss())
     value = landmark_loss.forward(raw_faces, y_faces)
     analytic = landmark_loss.backward()
     numeric = tc.gradcheck.numerical_gradient(
-        lambda: landmark_loss.forward(raw_faces, y_faces), raw_faces)
-    print(f"{type(landmark_loss).__name__:<20} loss {value:.4f}, "
-          f"rel_error(backward, numerical) {tc.gradcheck.rel_error(analytic, numeric):.1e}")
+        lambda landmark_loss=landmark_loss: landmark_loss.forward(raw_faces, y_faces), raw_faces
+    )
+    print(
+        f"{type(landmark_loss).__name__:<20} loss {value:.4f}, "
+        f"rel_error(backward, numerical) {tc.gradcheck.rel_error(analytic, numeric):.1e}"
+    )
 
 # %% [markdown]
 # ## What to remember
@@ -331,8 +387,14 @@ for landmark_loss in (tc.losses.SquaredLandmarkLoss(), tc.losses.LandmarkLoss())
 # - The lecture's loss: squared error over the whole vector if there is an object, over p_c
 #   alone if not. "Don't care" entries add nothing and get zero gradient.
 # - A gradient is checked against central differences, in float64, with the relative error.
+# - The lecture's squared loss on raw outputs has a slope as large as the mistake, but its p_c
+#   and class scores are not probabilities. Squared error after a sigmoid gives probabilities,
+#   but its slope vanishes on a confident mistake.
 # - In practice: cross-entropy for what is a probability (p_c, the classes), squared error for
 #   what is a position (the box, the landmarks). The cross-entropy's gradient stays large while a
-#   confident prediction is wrong.
+#   confident prediction is wrong, and its outputs are probabilities.
 #
 # Next, lesson 3: the layers that produce ŷ, and how the gradient travels back through them.
+
+# %%
+print(f"lesson 2 took {time.perf_counter() - started:.0f} s; its figures are in {args.out}")

@@ -10,27 +10,44 @@
 # Backpropagation is nothing more than calling `backward` on every layer, last layer first: the
 # chain rule, one link at a time. This lesson opens the three layers that matter (convolution,
 # max-pooling, fully connected), checks each one's backward pass numerically, and then runs a
-# tiny network forward and backward.
+# tiny network forward and backward. It shows its pictures and saves them in `output/` beside the
+# lesson (or in `--out DIR`).
 
 # %%
+# %matplotlib inline
 import argparse
+import os
+import time
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
 import tinycnn as tc
-import tinycnn.data  # `import tinycnn` leaves it out; importing it makes tc.data available
 from tinycnn.kernels import reference  # the lecture's loops, written to be read
 
+started = time.perf_counter()
+try:
+    LESSON_FOLDER = Path(__file__).resolve().parent
+except NameError:  # in a notebook, which Jupyter runs in its own folder
+    LESSON_FOLDER = Path.cwd()
 parser = argparse.ArgumentParser(description="Lesson 3: layers and backpropagation.")
-parser.add_argument("--out", type=Path, default=Path("lessons/output"),
-                    help="folder for the figures (default: lessons/output)")
-parser.add_argument("--quick", action="store_true", help="a smaller batch, for the tests")
+parser.add_argument(
+    "--out",
+    type=Path,
+    default=LESSON_FOLDER / "output",
+    help="folder for the figures (default: output/ beside the lesson)",
+)
+parser.add_argument(
+    "--quick",
+    action="store_true",
+    help="a smaller batch, for the tests (or set TINYCNN_DOCS_QUICK=1)",
+)
 # parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
 args, _ = parser.parse_known_args()
+quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
 args.out.mkdir(parents=True, exist_ok=True)
-batch_size = 1 if args.quick else 4
+batch_size = 1 if quick else 4
 np.set_printoptions(precision=4, suppress=True, linewidth=100)
 rng = np.random.default_rng(0)
 
@@ -77,17 +94,20 @@ print("output:\n", edges)
 # %%
 figure = Figure(figsize=(9, 3.2), layout="constrained")
 panels = figure.subplots(1, 3, width_ratios=[6, 3, 4])
-for ax, values, title in zip(panels, (image, vertical_edge, edges),
-                             ("image (6x6)", "* filter (3x3)", "= output (4x4)")):
+for ax, values, title in zip(
+    panels,
+    (image, vertical_edge, edges),
+    ("image (6x6)", "* filter (3x3)", "= output (4x4)"),
+    strict=True,
+):
     ax.imshow(values, cmap="gray")
     for (row, column), value in np.ndenumerate(values):
         ax.text(column, row, f"{value:g}", ha="center", va="center", color="tab:red")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title)
-path = args.out / "03_vertical_edge.png"
-figure.savefig(path, dpi=120)
-print("saved", path)
+figure.savefig(args.out / "03_vertical_edge.png", dpi=120)
+figure
 
 # %% [markdown]
 # ## The same convolution three ways
@@ -113,8 +133,11 @@ layer.params["b"][...] = bias
 
 from_reference = reference.conv2d_forward(x, weights, bias, stride=1, padding=0)
 from_layer = layer.forward(x)
-print("by hand, reference and layer agree:",
-      np.array_equal(edges, from_reference[0, 0]), np.array_equal(edges, from_layer[0, 0]))
+print(
+    "by hand, reference and layer agree:",
+    np.array_equal(edges, from_reference[0, 0]),
+    np.array_equal(edges, from_layer[0, 0]),
+)
 
 # %% [markdown]
 # ## Padding and stride
@@ -133,8 +156,10 @@ for padding, stride in ((0, 1), (1, 1), (0, 2), (1, 2)):
     layer = tc.Conv2D(1, 1, 3, stride=stride, padding=padding)
     out = layer.forward(x)
     formula = reference.output_size(6, kernel_size=3, stride=stride, padding=padding)
-    print(f"  padding {padding}, stride {stride}: output {out.shape[2]}x{out.shape[3]}  "
-          f"(formula: {formula})")
+    print(
+        f"  padding {padding}, stride {stride}: output {out.shape[2]}x{out.shape[3]}  "
+        f"(formula: {formula})"
+    )
 
 # %% [markdown]
 # Now a case with everything at once (2 images of 3 channels, 4 filters, stride 2, padding 1)
@@ -161,7 +186,7 @@ print("largest difference:", np.max(np.abs(from_layer - from_reference)))
 scenes, y_scenes = tc.data.localization_dataset(8, seed=0, clutter=False)
 is_car = y_scenes[:, tc.targets.CLASSES][:, tc.data.CLASS_NAMES.index("car")] == 1
 first_car = np.flatnonzero(is_car)[0]
-scene = scenes[first_car:first_car + 1]  # a batch of one: (1, 1, 64, 64)
+scene = scenes[first_car : first_car + 1]  # a batch of one: (1, 1, 64, 64)
 filters = np.stack([vertical_edge, vertical_edge.T, np.full((3, 3), 1 / 9, np.float32)])
 layer = tc.Conv2D(1, 3, 3)
 layer.params["W"][...] = filters[:, None]
@@ -173,14 +198,15 @@ panels = figure.subplots(1, 4)
 titles = ("the scene", "vertical edges", "horizontal edges", "blurred (3x3 average)")
 largest_edges = [np.abs(edge_map).max() for edge_map in maps[:2]]
 value_ranges = [(0, 1), *[(-largest, largest) for largest in largest_edges], (0, 1)]
-for ax, values, title, (low, high) in zip(panels, (scene[0, 0], *maps), titles, value_ranges):
+for ax, values, title, (low, high) in zip(
+    panels, (scene[0, 0], *maps), titles, value_ranges, strict=True
+):
     ax.imshow(values, cmap="gray", vmin=low, vmax=high)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title, fontsize=9)
-path = args.out / "03_filters_on_a_scene.png"
-figure.savefig(path, dpi=120)
-print("saved", path)
+figure.savefig(args.out / "03_filters_on_a_scene.png", dpi=120)
+figure
 
 # %% [markdown]
 # ## The backward pass of a convolution
@@ -206,12 +232,19 @@ dout = rng.standard_normal(out.shape, dtype=np.float32)
 dx = layer.backward(dout)
 reference_dx = reference.conv2d_backward_input(dout, layer.params["W"], x.shape, 2, 1)
 reference_dw, reference_db = reference.conv2d_backward_params(x, dout, 3, 2, 1)
-print("dx:", dx.shape, " largest difference from the reference:",
-      np.max(np.abs(dx - reference_dx)))
-print("dW:", layer.grads["W"].shape, " largest difference from the reference:",
-      np.max(np.abs(layer.grads["W"] - reference_dw)))
-print("db:", layer.grads["b"].shape, " largest difference from the reference:",
-      np.max(np.abs(layer.grads["b"] - reference_db)))
+print("dx:", dx.shape, " largest difference from the reference:", np.max(np.abs(dx - reference_dx)))
+print(
+    "dW:",
+    layer.grads["W"].shape,
+    " largest difference from the reference:",
+    np.max(np.abs(layer.grads["W"] - reference_dw)),
+)
+print(
+    "db:",
+    layer.grads["b"].shape,
+    " largest difference from the reference:",
+    np.max(np.abs(layer.grads["b"] - reference_db)),
+)
 
 # %% [markdown]
 # ## Max-pooling
@@ -221,10 +254,7 @@ print("db:", layer.grads["b"].shape, " largest difference from the reference:",
 # that was the maximum, and the other three inputs get 0, since nudging them changes nothing.
 
 # %%
-x = np.array([[1, 3, 2, 1],
-              [4, 2, 0, 1],
-              [5, 6, 1, 2],
-              [0, 7, 3, 8]], dtype=np.float32)[None, None]
+x = np.array([[1, 3, 2, 1], [4, 2, 0, 1], [5, 6, 1, 2], [0, 7, 3, 8]], dtype=np.float32)[None, None]
 pool = tc.MaxPool2D(2)
 out = pool.forward(x)
 dx = pool.backward(np.array([[10, 20], [30, 40]], dtype=np.float32)[None, None])
@@ -259,16 +289,23 @@ for layer, input_shape in layers_and_input_shapes:
 #
 # `tc.Sequential` chains layers: `forward` runs them first to last, `backward` last to first.
 # Here is a small CNN for 16x16 scenes: two blocks of convolution, ReLU and pooling, then one
-# fully connected layer with the 8 numbers of the lecture's vector. `summary` lists each
-# layer's output shape and its number of parameters.
+# fully connected layer with the 8 numbers of the lecture's vector. `summary` prints each
+# layer's output shape and its number of parameters, and returns their total.
 
 # %%
-model = tc.Sequential([
-    tc.Conv2D(1, 4, 3, padding=1, dtype=np.float64, rng=0), tc.ReLU(), tc.MaxPool2D(2),
-    tc.Conv2D(4, 8, 3, padding=1, dtype=np.float64, rng=1), tc.ReLU(), tc.MaxPool2D(2),
-    tc.Flatten(), tc.Dense(8 * 4 * 4, 8, dtype=np.float64, rng=2),
-])
-model.summary((1, 16, 16))
+model = tc.Sequential(
+    [
+        tc.Conv2D(1, 4, 3, padding=1, dtype=np.float64, rng=0),
+        tc.ReLU(),
+        tc.MaxPool2D(2),
+        tc.Conv2D(4, 8, 3, padding=1, dtype=np.float64, rng=1),
+        tc.ReLU(),
+        tc.MaxPool2D(2),
+        tc.Flatten(),
+        tc.Dense(8 * 4 * 4, 8, dtype=np.float64, rng=2),
+    ]
+)
+parameter_count = model.summary((1, 16, 16))
 
 # %% [markdown]
 # The work of one training step, short of updating the weights, layer by layer and with the
@@ -302,13 +339,19 @@ for layer in reversed(model.layers):
 # %% [markdown]
 # `model.forward` and `model.backward` do the same two loops. And the whole chain passes the
 # same numerical check as its parts: backpropagation through eight layers gives the same
-# gradients as nudging every input pixel and every weight one at a time.
+# gradients as nudging every input pixel and every one of the model's weights (1,368, as
+# `summary` counted) one at a time. Each parameter is named below by its layer's place in
+# `model.layers`.
 
 # %%
 errors = tc.gradcheck.check_gradients(model, images)
-for name, error in errors.items():
-    print(f"  {name:<14} {error:.1e}")
-print(f"largest relative error: {max(errors.values()):.1e}")
+names = ["x (the images)"] + [
+    f"layers[{model.layers.index(layer)}].{name}  {type(layer).__name__}"
+    for layer, name, _, _ in model.parameters()
+]
+for name, error in zip(names, errors.values(), strict=True):
+    print(f"  {name:<24} {error:.1e}")
+print(f"{parameter_count:,} weights; largest relative error: {max(errors.values()):.1e}")
 
 # %% [markdown]
 # ## What to remember
@@ -322,3 +365,6 @@ print(f"largest relative error: {max(errors.values()):.1e}")
 #
 # Next, lesson 4 trains a network like this one on the localization scenes. Lesson 6 looks
 # under the hood of the numba kernels and measures what they buy.
+
+# %%
+print(f"lesson 3 took {time.perf_counter() - started:.0f} s; its figures are in {args.out}")

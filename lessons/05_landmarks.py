@@ -12,12 +12,15 @@
 #
 # The network is the one of lesson 4 with a different last layer: 7 outputs instead of 8. Only
 # the meaning of the numbers changes, and with it the loss and the metrics. As in lesson 4, the
-# full run takes a few minutes on two cores, `--quick` runs the same code on a handful of
-# images, and everything is written to `lessons/output/` (or `--out DIR`).
+# full run takes a few minutes on two cores (the lesson prints its time at the end), `--quick`
+# runs the same code on a handful of images, and the pictures are shown here and saved, with
+# the model and the metrics, in `output/` beside the lesson (or in `--out DIR`).
 
 # %%
+# %matplotlib inline
 import argparse
-import json
+import functools
+import os
 import time
 from pathlib import Path
 
@@ -25,17 +28,30 @@ import numpy as np
 
 import tinycnn as tc
 
+started = time.perf_counter()
+try:
+    LESSON_FOLDER = Path(__file__).resolve().parent
+except NameError:  # in a notebook, which Jupyter runs in its own folder
+    LESSON_FOLDER = Path.cwd()
 parser = argparse.ArgumentParser(description="Lesson 5: landmark detection.")
-parser.add_argument("--out", type=Path, default=Path("lessons/output"),
-                    help="folder for the model, the metrics and the figures "
-                         "(default: lessons/output)")
-parser.add_argument("--quick", action="store_true", help="tiny data and one epoch, for the tests")
+parser.add_argument(
+    "--out",
+    type=Path,
+    default=LESSON_FOLDER / "output",
+    help="folder for the model, the metrics and the figures (default: output/ beside the lesson)",
+)
+parser.add_argument(
+    "--quick",
+    action="store_true",
+    help="tiny data and one epoch, for the tests (or set TINYCNN_DOCS_QUICK=1)",
+)
 # parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
 args, _ = parser.parse_known_args()
+quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
 args.out.mkdir(parents=True, exist_ok=True)
 np.set_printoptions(precision=3, suppress=True)
 
-if args.quick:
+if quick:
     n_train, n_validation, n_test, epochs = 256, 64, 128, 1
 else:
     n_train, n_validation, n_test, epochs = 32_000, 1_000, 2_000, 20
@@ -56,19 +72,20 @@ else:
 # %%
 x_train, y_train = tc.data.landmark_dataset(n_train, seed=0)
 x_validation, y_validation, sizes_validation = tc.data.landmark_dataset(
-    n_validation, seed=1, return_face_sizes=True)
+    n_validation, seed=1, return_face_sizes=True
+)
 x_test, y_test, sizes_test = tc.data.landmark_dataset(n_test, seed=2, return_face_sizes=True)
 print("training:  ", x_train.shape, y_train.shape)
 print("validation:", x_validation.shape, y_validation.shape)
 print("test:      ", x_test.shape, y_test.shape)
 faces_in_test = y_test[:, tc.targets.IS_FACE] == 1
-print(f"test faces: {np.sum(faces_in_test)}, sizes from {sizes_test[faces_in_test].min():.2f} to "
-      f"{sizes_test[faces_in_test].max():.2f} of the image "
-      f"({64 * sizes_test[faces_in_test].min():.0f} to {64 * sizes_test[faces_in_test].max():.0f} "
-      "pixels)")
-path = args.out / "05_portraits.png"
-tc.viz.show_landmarks(x_train[:16], y_true=y_train[:16], path=path)
-print("saved", path)
+print(
+    f"test faces: {np.sum(faces_in_test)}, sizes from {sizes_test[faces_in_test].min():.2f} to "
+    f"{sizes_test[faces_in_test].max():.2f} of the image "
+    f"({64 * sizes_test[faces_in_test].min():.0f} to {64 * sizes_test[faces_in_test].max():.0f} "
+    "pixels)"
+)
+tc.viz.show_landmarks(x_train[:16], y_true=y_train[:16], path=args.out / "05_portraits.png")
 
 # %% [markdown]
 # ## The network and the loss
@@ -89,13 +106,15 @@ print("saved", path)
 #
 # Like the localizer, the untrained network says "I don't know": is_face = 0.5, and every point
 # in the middle of the image. Starting there instead of at random confident guesses is worth a
-# lot here: in our trials the same training ended with points about a quarter closer.
+# lot here: in our trials the same training ended with points about a quarter closer. As in
+# lesson 4, the model is built with the loss's output map (is_face = σ(ŷ_1), the points as they
+# are), so that `predict` reads the raw output as the loss does.
 
 # %%
-model = tc.networks.landmark_detector()
-model.summary((1, 64, 64))
 LANDMARK_WEIGHT = 20.0
 loss = tc.losses.LandmarkLoss(landmark_weight=LANDMARK_WEIGHT)
+model = tc.networks.landmark_detector(output=loss.output)
+parameter_count = model.summary((1, 64, 64))
 
 # %% [markdown]
 # ## Training
@@ -107,28 +126,28 @@ loss = tc.losses.LandmarkLoss(landmark_weight=LANDMARK_WEIGHT)
 # A flip has one more thing to get right here. Mirroring a face turns its left mouth corner into the
 # right one, so besides x -> 1 - x the two corners must *swap slots*: the point in slot 1 must
 # still be the one with the smaller x. `tc.data.augment.horizontal_flip` with
-# `kind="landmarks"` does both.
+# `kind="landmarks"` does both, and so does `random_augment` with `kind="landmarks"`, which we
+# use to flip each image of a batch with probability 1/2 (its brightness, contrast and noise
+# changes set to 0, as in lesson 4).
 
 # %%
 first_face = np.flatnonzero(y_train[:, tc.targets.IS_FACE] == 1)[0]
-_, flipped = tc.data.augment.horizontal_flip(x_train[[first_face]], y_train[[first_face]],
-                                             kind="landmarks")
+_, flipped = tc.data.augment.horizontal_flip(
+    x_train[[first_face]], y_train[[first_face]], kind="landmarks"
+)
 print("a face's target:   ", y_train[first_face])
 print("after a flip:      ", flipped[0])
-
-
-def flip_half(images, targets, rng):
-    """Mirror a random half of the batch, with its landmarks."""
-    flip = rng.random(len(images)) < 0.5
-    images, targets = images.copy(), targets.copy()
-    images[flip], targets[flip] = tc.data.augment.horizontal_flip(images[flip], targets[flip],
-                                                                  kind="landmarks")
-    return images, targets
+flip_half = functools.partial(
+    tc.data.augment.random_augment, kind="landmarks", max_brightness=0, max_contrast=0, max_noise=0
+)
 
 
 # %% [markdown]
-# `fit` calls `metrics(y_pred, y_validation)` after every epoch, but NME also needs the faces'
-# sizes, which `fit` knows nothing about. A small function hands them over.
+# `fit` calls `metrics(y_pred, y_validation)` after every epoch (and once before the first
+# step, to check it), but NME also needs the faces' sizes, which `fit` knows nothing about. A
+# small function hands them over. After each epoch's progress bar, a line gives the validation
+# loss, is_face accuracy and NME.
+
 
 # %%
 def validation_report(y_pred, y_true):
@@ -138,27 +157,32 @@ def validation_report(y_pred, y_true):
 
 LEARNING_RATE = 1e-3
 optimizer = tc.optim.Adam(model, lr=LEARNING_RATE)
-start = time.perf_counter()
+training_started = time.perf_counter()
 history = tc.train.fit(
-    model, loss, optimizer, x_train, y_train, epochs=epochs, batch_size=32,
-    validation=(x_validation, y_validation), metrics=validation_report,
-    augment=flip_half, lr_schedule=tc.train.step_decay(LEARNING_RATE, drop=0.5, every=5),
+    model,
+    loss,
+    optimizer,
+    x_train,
+    y_train,
+    epochs=epochs,
+    batch_size=32,
+    validation=(x_validation, y_validation),
+    metrics=validation_report,
+    augment=flip_half,
+    lr_schedule=tc.train.step_decay(LEARNING_RATE, drop=0.5, every=5),
     seed=0,
 )
-training_seconds = time.perf_counter() - start
-print(f"training took {training_seconds:.0f} s ({epochs} epochs of {n_train:,} images)")
+training_seconds = time.perf_counter() - training_started
+print(f"training took {training_seconds:.0f} s ({epochs} epochs of {n_train:,} images each)")
 
 # %% [markdown]
 # is_face is the easy half: its validation accuracy is near 100% after an epoch or two. The
-# points take the whole run, so the curves show the losses and the NME, which would look flat
-# next to an accuracy of 1 on the same axes.
+# points take the whole run. Each quantity has its own panel, so the NME, a few hundredths, does
+# not look flat next to an accuracy of 1.
 
 # %%
 print("validation is_face accuracy per epoch:", np.round(history["val_is_face_accuracy"], 4))
-curves = {name: values for name, values in history.items() if name != "val_is_face_accuracy"}
-path = args.out / "05_training_curves.png"
-tc.viz.plot_history(curves, path=path)
-print("saved", path)
+tc.viz.plot_history(history, path=args.out / "05_training_curves.png")
 
 # %% [markdown]
 # ## Results on the test set
@@ -187,37 +211,55 @@ print(f"test set: {n_test:,} portraits of seed 2, {len(faces):,} with a face\n")
 print(f"{'metric':<32}{'measured on':<14}{'value':>8}")
 print(f"{'is_face accuracy':<32}{'all images':<14}{report['is_face_accuracy']:>8.2%}")
 print(f"{'NME':<32}{'faces':<14}{report['nme']:>8.2%}")
-for name, errors_of_point in zip(tc.targets.LANDMARK_NAMES, pixel_errors.T):
-    print(f"{'mean error, ' + name.replace('_', ' '):<32}{'faces':<14}"
-          f"{errors_of_point.mean():>5.2f} px")
+for name, errors_of_point in zip(tc.targets.LANDMARK_NAMES, pixel_errors.T, strict=True):
+    print(
+        f"{'mean error, ' + name.replace('_', ' '):<32}{'faces':<14}"
+        f"{errors_of_point.mean():>5.2f} px"
+    )
 
-results = {"test_images": n_test, **report, "training_images": n_train, "epochs": epochs,
-           "training_seconds": round(training_seconds, 1)}
-path = args.out / "05_metrics.json"
-path.write_text(json.dumps(results, indent=2) + "\n")
-print("saved", path)
+tc.train.write_results(
+    args.out / "05_metrics.json",
+    {
+        "test_images": n_test,
+        **report,
+        "training_images": n_train,
+        "epochs": epochs,
+        "training_seconds": round(training_seconds, 1),
+    },
+)
 
 # %% [markdown]
 # ## Looking at the predictions
 #
 # Green dots are the true points, red crosses the predicted ones, with a thin line from each
 # prediction to its truth; the true answer stands above each portrait, the predicted is_face
-# below it. First the first 16 test portraits, then the eight faces with the largest errors
-# (relative to their size). Look for what the worst share: small faces, where one pixel is a
-# larger share of the size, and faces far from the centre, where the training set holds fewer
-# faces than in the middle.
+# below it. First the first 16 test portraits:
 
 # %%
-path = args.out / "05_predictions.png"
-tc.viz.show_landmarks(x_test[:16], y_true=y_test[:16], y_pred=y_pred[:16], path=path)
-print("saved", path)
+tc.viz.show_landmarks(
+    x_test[:16], y_true=y_test[:16], y_pred=y_pred[:16], path=args.out / "05_predictions.png"
+)
 
-relative_errors = pixel_errors.mean(axis=1) / (64 * sizes_test[faces])
-worst = faces[np.argsort(relative_errors)[::-1][:8]]
-print("NME of the worst eight:", np.sort(relative_errors)[::-1][:8])
-path = args.out / "05_worst_predictions.png"
-tc.viz.show_landmarks(x_test[worst], y_true=y_test[worst], y_pred=y_pred[worst], path=path)
-print("saved", path)
+# %% [markdown]
+# Then the eight faces with the largest errors relative to their size (each face's own NME,
+# written above it by `tc.viz.show_worst`). Look for what they share: small faces, where one
+# pixel is a larger share of the size, and faces far from the centre, where the training set
+# holds fewer faces than in the middle.
+
+# %%
+face_errors = np.full(n_test, np.nan)  # NaN: no face, no points to judge
+face_errors[faces] = pixel_errors.mean(axis=1) / (64 * sizes_test[faces])
+figure = tc.viz.show_worst(
+    x_test,
+    y_test,
+    y_pred,
+    face_errors,
+    kind="landmarks",
+    count=8,
+    path=args.out / "05_worst_predictions.png",
+)
+print("NME of the worst eight:", face_errors[figure.worst])
+figure
 
 # %% [markdown]
 # ## Saving and loading
@@ -229,8 +271,10 @@ print("saved", path)
 path = args.out / "landmarks.npz"
 tc.save(model, path)
 loaded = tc.load(path)
-print(f"saved {path}; the loaded model predicts the same vectors:",
-      np.array_equal(loaded.predict(x_test), y_pred))
+print(
+    f"saved {path.name}; the loaded model predicts the same vectors:",
+    np.array_equal(loaded.predict(x_test), y_pred),
+)
 
 # %% [markdown]
 # ## What to remember
@@ -241,3 +285,6 @@ print(f"saved {path}; the loaded model predicts the same vectors:",
 #   flip mirrors x *and* swaps the left and right points.
 # - Point errors are judged relative to the face's size (NME), so that small and large faces
 #   count alike.
+
+# %%
+print(f"lesson 5 took {time.perf_counter() - started:.0f} s; its files are in {args.out}")

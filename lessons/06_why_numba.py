@@ -11,8 +11,17 @@
 # - `tinycnn.kernels.reference`: plain Python loops over images, filters and output positions,
 #   with NumPy for the sum over one window. Written to be read.
 # - `tinycnn.kernels.conv` and `tinycnn.kernels.pool`: the numba kernels the layers call.
+#
+# Between the two rungs of this ladder stands a third, `tinycnn.kernels.im2col`: the NumPy way
+# other courses teach (every window copied into a column of one matrix, then one matrix
+# product), which the benchmarks in `benchmarks/` time against both.
+#
+# Both are public: `tinycnn.kernels` is the part of tinycnn's API that exposes the machinery, for
+# lessons like this one and for the benchmarks. The lesson shows its chart and saves it in
+# `output/` beside the lesson (or in `--out DIR`).
 
 # %%
+# %matplotlib inline
 import argparse
 import os
 import time
@@ -24,12 +33,26 @@ from matplotlib.figure import Figure
 
 from tinycnn.kernels import conv, pool, reference
 
+started = time.perf_counter()
+try:
+    LESSON_FOLDER = Path(__file__).resolve().parent
+except NameError:  # in a notebook, which Jupyter runs in its own folder
+    LESSON_FOLDER = Path.cwd()
 parser = argparse.ArgumentParser(description="Lesson 6: why numba.")
-parser.add_argument("--out", type=Path, default=Path("lessons/output"),
-                    help="folder for the figures (default: lessons/output)")
-parser.add_argument("--quick", action="store_true", help="a smaller shape, for the tests")
+parser.add_argument(
+    "--out",
+    type=Path,
+    default=LESSON_FOLDER / "output",
+    help="folder for the figures (default: output/ beside the lesson)",
+)
+parser.add_argument(
+    "--quick",
+    action="store_true",
+    help="a smaller shape, for the tests (or set TINYCNN_DOCS_QUICK=1)",
+)
 # parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
 args, _ = parser.parse_known_args()
+quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
 args.out.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
@@ -40,7 +63,7 @@ args.out.mkdir(parents=True, exist_ok=True)
 # then a 2x2 max-pool. Small, so that the slow loops finish in seconds.
 
 # %%
-if args.quick:
+if quick:
     n_images, channels, size, filters = 2, 4, 16, 8
     seconds_per_timing = 0.02
 else:
@@ -62,34 +85,46 @@ print(f"{os.cpu_count()} cores; numba's parallel loops use {numba.get_num_thread
 
 # %% [markdown]
 # Five jobs make up what a training step asks of these two layers: the convolution's forward
-# pass, its two backward passes (the gradient for the input, and for the weights and bias),
-# and the max-pool's forward and backward passes. Each job is a pair of calls with the same
-# arguments: the reference function, and its numba twin.
+# pass, its two backward passes (the gradient for the input, and the gradients for the weights
+# and the bias), and the max-pool's forward and backward passes. Each job is a pair of calls
+# with the same arguments, the reference function and its numba twin, and the names of what
+# they return: two of the jobs return two arrays.
 
 # %%
 jobs = {
     "conv forward": (
         lambda: reference.conv2d_forward(x, weights, bias, stride, padding),
-        lambda: conv.conv2d_forward(x, weights, bias, stride, padding)),
+        lambda: conv.conv2d_forward(x, weights, bias, stride, padding),
+        ["output"],
+    ),
     "conv input gradient": (
         lambda: reference.conv2d_backward_input(dout, weights, x.shape, stride, padding),
-        lambda: conv.conv2d_backward_input(dout, weights, x.shape, stride, padding)),
-    "conv weight gradient": (
+        lambda: conv.conv2d_backward_input(dout, weights, x.shape, stride, padding),
+        ["dx"],
+    ),
+    "conv param gradients": (
         lambda: reference.conv2d_backward_params(x, dout, kernel_size, stride, padding),
-        lambda: conv.conv2d_backward_params(x, dout, kernel_size, stride, padding)),
+        lambda: conv.conv2d_backward_params(x, dout, kernel_size, stride, padding),
+        ["dW (weights)", "db (bias)"],
+    ),
     "max-pool forward": (
         lambda: reference.maxpool2d_forward(features, 2, 2),
-        lambda: pool.maxpool2d_forward(features, 2, 2)),
+        lambda: pool.maxpool2d_forward(features, 2, 2),
+        ["pooled values", "argmax positions"],
+    ),
     "max-pool backward": (
         lambda: reference.maxpool2d_backward(pooled_dout, argmax, features.shape),
-        lambda: pool.maxpool2d_backward(pooled_dout, argmax, features.shape)),
+        lambda: pool.maxpool2d_backward(pooled_dout, argmax, features.shape),
+        ["dx"],
+    ),
 }
 
 # %% [markdown]
-# Before timing anything: both sides must compute the same thing. They agree to float32
+# Before timing anything: both sides must compute the same thing. The sums agree to float32
 # precision; they are not equal bit for bit, because they add the products in a different order
-# and every float32 sum rounds. (Some jobs return two arrays: the weight and bias gradients, or
-# the pooled values and the positions of the maxima.)
+# and every float32 sum rounds. The max-pool involves no sums, so its values and the positions
+# of its maxima must be exactly equal.
+
 
 # %%
 def as_tuple(result):
@@ -97,11 +132,16 @@ def as_tuple(result):
     return result if isinstance(result, tuple) else (result,)
 
 
-for name, (run_reference, run_numba) in jobs.items():
-    for slow, fast in zip(as_tuple(run_reference()), as_tuple(run_numba())):
-        # The difference relative to the largest value: sums of many products are large numbers.
-        difference = np.max(np.abs(slow - fast)) / np.max(np.abs(slow))
-        print(f"{name:<22} {str(slow.shape):<18} relative difference {difference:.1e}")
+for name, (run_reference, run_numba, results) in jobs.items():
+    pairs = zip(results, as_tuple(run_reference()), as_tuple(run_numba()), strict=True)
+    for result, slow, fast in pairs:
+        if name.startswith("max-pool"):
+            agreement = "equal" if np.array_equal(slow, fast) else "DIFFERENT"
+        else:
+            # The difference relative to the largest value: sums of many products are large.
+            difference = np.max(np.abs(slow - fast)) / np.max(np.abs(slow))
+            agreement = f"relative difference {difference:.1e}"
+        print(f"{name:<21} {result:<17} {str(slow.shape):<18} {agreement}")
 
 # %% [markdown]
 # ## Timing fairly
@@ -121,6 +161,7 @@ for name, (run_reference, run_numba) in jobs.items():
 # Besides the times, the table gives the convolutions' speed in GFLOP/s: billions of
 # floating-point operations (a multiply-add counts as two) per second.
 
+
 # %%
 def median_seconds(function, min_repeats=3, min_seconds=0.0):
     """The median run time of function(), after one warm-up call, over at least `min_repeats`
@@ -135,13 +176,15 @@ def median_seconds(function, min_repeats=3, min_seconds=0.0):
 
 
 timings = {}
-for name, (run_reference, run_numba) in jobs.items():
-    timings[name] = (median_seconds(run_reference, min_seconds=seconds_per_timing),
-                     median_seconds(run_numba, min_seconds=seconds_per_timing))
+for name, (run_reference, run_numba, _) in jobs.items():
+    timings[name] = (
+        median_seconds(run_reference, min_seconds=seconds_per_timing),
+        median_seconds(run_numba, min_seconds=seconds_per_timing),
+    )
 
 # Every conv job does N * F * H_out * W_out * C * k * k multiply-adds, 2 floating-point
 # operations each (here H_out = H and W_out = W).
-flops = 2 * n_images * filters * size * size * channels * kernel_size ** 2
+flops = 2 * n_images * filters * size * size * channels * kernel_size**2
 print(f"{'job':<22} {'reference':>11} {'numba':>10} {'speedup':>8}   GFLOP/s, reference -> numba")
 for name, (slow, fast) in timings.items():
     rates = ""
@@ -150,8 +193,10 @@ for name, (slow, fast) in timings.items():
     print(f"{name:<22} {slow * 1e3:8.2f} ms {fast * 1e3:7.3f} ms {slow / fast:7.0f}x {rates}")
 total_reference = sum(slow for slow, _ in timings.values())
 total_numba = sum(fast for _, fast in timings.values())
-print(f"{'all five':<22} {total_reference * 1e3:8.2f} ms {total_numba * 1e3:7.3f} ms "
-      f"{total_reference / total_numba:7.0f}x")
+print(
+    f"{'all five':<22} {total_reference * 1e3:8.2f} ms {total_numba * 1e3:7.3f} ms "
+    f"{total_reference / total_numba:7.0f}x"
+)
 
 # %%
 figure = Figure(figsize=(9, 4.2), layout="constrained")
@@ -159,21 +204,28 @@ ax = figure.subplots()
 positions = np.arange(len(timings))
 slow_ms = np.array([slow for slow, _ in timings.values()]) * 1e3
 fast_ms = np.array([fast for _, fast in timings.values()]) * 1e3
-ax.bar(positions - 0.2, slow_ms, width=0.4, label="reference (Python loops + NumPy)",
-       color="tab:gray")
+ax.bar(
+    positions - 0.2, slow_ms, width=0.4, label="reference (Python loops + NumPy)", color="tab:gray"
+)
 ax.bar(positions + 0.2, fast_ms, width=0.4, label="numba kernels", color="tab:orange")
-for position, slow, fast in zip(positions, slow_ms, fast_ms):
-    ax.annotate(f"{slow / fast:.0f}x faster", (position, slow), xytext=(0, 4),
-                textcoords="offset points", ha="center", fontweight="bold", fontsize=9)
+for position, slow, fast in zip(positions, slow_ms, fast_ms, strict=True):
+    ax.annotate(
+        f"{slow / fast:.0f}x faster",
+        (position, slow),
+        xytext=(0, 4),
+        textcoords="offset points",
+        ha="center",
+        fontweight="bold",
+        fontsize=9,
+    )
 ax.set_yscale("log")
 ax.set_xticks(positions, list(timings), fontsize=8)
 ax.set_ylabel("median time per call (ms, log scale)")
 ax.set_title(f"x {x.shape} float32, {filters} filters of 3x3: numba against the lecture's loops")
 ax.set_ylim(top=slow_ms.max() * 10)  # room for the labels
 ax.legend(loc="upper right", fontsize=8)
-path = args.out / "06_speedup.png"
-figure.savefig(path, dpi=120)
-print("saved", path)
+figure.savefig(args.out / "06_speedup.png", dpi=120)
+figure
 
 # %% [markdown]
 # The numbers change from run to run, by up to 2x on a machine shared with other programs, but
@@ -197,9 +249,11 @@ print("saved", path)
 # %%
 reference_forward, _ = timings["conv forward"]
 passes = n_images * filters * size * size  # one pass of the loop body per output number
-print(f"{passes:,} passes in {reference_forward * 1e3:.0f} ms: "
-      f"{reference_forward / passes * 1e6:.1f} microseconds each, "
-      f"for {channels * kernel_size ** 2} multiply-adds")
+print(
+    f"{passes:,} passes in {reference_forward * 1e3:.0f} ms: "
+    f"{reference_forward / passes * 1e6:.1f} microseconds each, "
+    f"for {channels * kernel_size**2} multiply-adds"
+)
 
 # %% [markdown]
 # ## What makes the numba kernels fast
@@ -211,11 +265,14 @@ print(f"{passes:,} passes in {reference_forward * 1e3:.0f} ms: "
 # the argument types of its first call. Loops become machine loops, `x[i]` becomes an address
 # computation and a load, and nothing is allocated inside a loop. That step alone takes the
 # lecture's loops from microseconds per output to nanoseconds. Written naively, as nested loops
-# over n, f, i, j, c, di, dj, compiled loops still reach only a few GFLOP/s (3 to 4 on this kind
-# of machine, see `/work/shared/PERFORMANCE-NOTES.md`); the next steps fit the work to the
+# over n, f, i, j, c, di, dj, compiled loops still reach only a few GFLOP/s: 3 to 4 in float32
+# on both cores of a 2-core AMD EPYC (Zen 4 or Zen 5, with AVX-512), measured while these
+# kernels were written. The same machine multiplies float32 matrices at about 200 GFLOP/s on
+# both cores, the practical ceiling for any convolution. The next steps fit the work to the
 # hardware.
 #
-# **2. A layout of long runs** (`layout.py`, `batch_planes`). Each input channel of the whole
+# **2. A layout of long runs** (`layout.py`, `batch_planes`; `tinycnn/kernels/__init__.py`
+# draws it for a 3x3 image). Each input channel of the whole
 # batch is copied into one flat vector: row after row, image after image, with zeros after every
 # row and every image that serve as the padding. In that layout, the output number q under the
 # filter tap (c, di, dj) always reads the input at q plus a fixed offset. The whole convolution
@@ -227,7 +284,9 @@ print(f"{passes:,} passes in {reference_forward * 1e3:.0f} ms: "
 # (`x0 = x[o0 : o0 + length]`). LLVM turns such a loop into SIMD instructions: with AVX-512, one
 # fused multiply-add instruction does 16 float32 multiply-adds. Cutting the slices outside the
 # loop matters: an index computed inside it made numba check for negative indices (Python's
-# `x[-1]`), and LLVM then used slow gather instructions instead, about 3x slower.
+# `x[-1]`), and LLVM then used slow gather instructions instead, about 3x slower (3.9 against
+# 12.6 GFLOP/s in a small test on the same machine; a whole kernel went from about 8 to about
+# 55 GFLOP/s when the slices moved out of the loop).
 #
 # **4. Every load used twelve times.** Each pass of `_accumulate` keeps 12 weights in registers
 # (4 output channels x 3 taps) and uses each of the 3 input values it loads for 4 output
@@ -236,14 +295,15 @@ print(f"{passes:,} passes in {reference_forward * 1e3:.0f} ms: "
 # one loop body handles every case.
 #
 # **5. Cache-sized blocks.** `correlate` works through the outputs in blocks of about 1024
-# (`BLOCK`): the accumulators of 4 channels and the input runs they read stay in the L1 cache,
-# the fastest memory next to the core.
+# (`BLOCK`, in `layout.py` with the other tuning constants): the accumulators of 4 channels and
+# the input runs they read stay in the L1 cache, the fastest memory next to the core.
 #
 # **6. Both cores.** `correlate` is compiled with `parallel=True` and loops over its blocks with
 # `prange`, which hands them out to numba's threads; their number is a multiple of the thread
 # count, so each thread gets the same share. Everything else stays on one thread: importing
-# any part of tinycnn limits NumPy's BLAS to one thread (`tinycnn/threads.py`), because two
-# thread pools busy-waiting on the same two cores stall each other.
+# any part of tinycnn limits NumPy's BLAS to one thread, because two thread pools busy-waiting
+# on the same two cores stall each other, and picks numba's `workqueue` threads, which are safe
+# after a fork (`tinycnn/runtime.py` says what import changes, and how to turn it off).
 #
 # **7. Permission to reorder sums, and no more.** The kernels are compiled with
 # `fastmath={"reassoc", "contract"}`: LLVM may add in a different order (so that a sum can be
@@ -271,3 +331,6 @@ print(f"{passes:,} passes in {reference_forward * 1e3:.0f} ms: "
 # - The numba kernels are fast because they are compiled, and because their memory layout
 #   turns a convolution into long contiguous runs that vector instructions, registers, caches
 #   and both cores can work on.
+
+# %%
+print(f"lesson 6 took {time.perf_counter() - started:.0f} s; its chart is in {args.out}")

@@ -72,3 +72,24 @@ def raw_outputs(rows, width, bound=10.0, dtype=np.float64):
     """A network's raw output (rows, width): finite numbers in [-bound, bound]."""
     return arrays(dtype, (rows, width),
                   elements=st.floats(-bound, bound, width=np.dtype(dtype).itemsize * 8))
+
+
+@st.composite
+def conv_geometries(draw, max_kernel=5, max_size=9, max_in=3, max_out=6, max_batch=2):
+    """One convolution's geometry: kernel 1..max_kernel, stride 1-3, padding 0..k-1, non-square
+    images up to max_size with room for at least one window, as a dict of n, c_in, c_out,
+    hw (H, W), k, stride, padding."""
+    k = draw(st.integers(1, max_kernel))
+    stride = draw(st.integers(1, 3))
+    padding = draw(st.integers(0, k - 1))
+    height = draw(st.integers(max(1, k - 2 * padding), max_size))
+    width = draw(st.integers(max(1, k - 2 * padding), max_size))
+    return {
+        "n": draw(st.integers(1, max_batch)),
+        "c_in": draw(st.integers(1, max_in)),
+        "c_out": draw(st.integers(1, max_out)),
+        "hw": (height, width),
+        "k": k,
+        "stride": stride,
+        "padding": padding,
+    }

@@ -11,12 +11,22 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-@pytest.mark.parametrize("script, result", [("bench_conv.py", "bench_conv"),
-                                            ("bench_train_step.py", "bench_train_step")])
+@pytest.mark.parametrize(
+    "script, result",
+    [
+        ("bench_conv.py", "bench_conv"),
+        ("bench_train_step.py", "bench_train_step"),
+        ("bench_scaling.py", "bench_scaling"),
+    ],
+)
 def test_benchmark_quick_run(script, result, tmp_path):
-    completed = subprocess.run([sys.executable, str(BENCHMARKS / script), "--quick", "--out",
-                                str(tmp_path)], capture_output=True, text=True, timeout=300,
-                               env={**os.environ, "MPLBACKEND": "Agg"})
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert json.loads((tmp_path / f"{result}.json").read_text())
     assert (tmp_path / f"{result}.png").stat().st_size > 0

@@ -9,8 +9,8 @@ from tinycnn.gradcheck import check_gradients, numerical_gradient, rel_error
 
 def test_numerical_gradient_of_a_known_function():
     x = np.array([[1.0, -2.0], [0.5, 3.0]])
-    numeric = numerical_gradient(lambda: np.sum(x ** 3), x)
-    np.testing.assert_allclose(numeric, 3 * x ** 2, rtol=1e-8)
+    numeric = numerical_gradient(lambda: np.sum(x**3), x)
+    np.testing.assert_allclose(numeric, 3 * x**2, rtol=1e-8)
     np.testing.assert_array_equal(x, [[1.0, -2.0], [0.5, 3.0]])  # restored after nudging
 
 

@@ -21,14 +21,21 @@ def torch():
 
 def every_layer_type(dtype):
     """One of each layer, in shapes that exercise stride, padding and overlapping pools."""
-    return tc.Sequential([
-        tc.Conv2D(3, 4, 3, stride=2, padding=1, dtype=dtype, rng=0), tc.LeakyReLU(0.1),
-        tc.MaxPool2D(3, stride=2),
-        tc.Conv2D(4, 5, 2, dtype=dtype, rng=1), tc.Tanh(),
-        tc.Flatten(), tc.Dropout(0.3, rng=2),
-        tc.Dense(20, 6, dtype=dtype, rng=3), tc.Sigmoid(),
-        tc.Dense(6, 3, dtype=dtype, rng=4), tc.ReLU(),
-    ])
+    return tc.Sequential(
+        [
+            tc.Conv2D(3, 4, 3, stride=2, padding=1, dtype=dtype, rng=0),
+            tc.LeakyReLU(0.1),
+            tc.MaxPool2D(3, stride=2),
+            tc.Conv2D(4, 5, 2, dtype=dtype, rng=1),
+            tc.Tanh(),
+            tc.Flatten(),
+            tc.Dropout(0.3, rng=2),
+            tc.Dense(20, 6, dtype=dtype, rng=3),
+            tc.Sigmoid(),
+            tc.Dense(6, 3, dtype=dtype, rng=4),
+            tc.ReLU(),
+        ]
+    )
 
 
 CASES = {
@@ -66,18 +73,23 @@ def test_same_gradients(torch, case):
     model.forward(x)
     dx = model.backward(dout)
     np.testing.assert_allclose(x_torch.grad.numpy(), dx, rtol=tolerance, atol=tolerance)
-    torch_layers = [module for module in torch_model if isinstance(module, torch.nn.Conv2d)
-                    or isinstance(module, torch.nn.Linear)]
+    torch_layers = [
+        module
+        for module in torch_model
+        if isinstance(module, torch.nn.Conv2d) or isinstance(module, torch.nn.Linear)
+    ]
     our_layers = [layer for layer in model.layers if layer.params]
     for layer, module in zip(our_layers, torch_layers, strict=True):
         weight_grad = module.weight.grad.numpy()
         if isinstance(layer, tc.Dense):
             weight_grad = weight_grad.T
         # Weight gradients sum over the whole batch: a few more roundings than the outputs.
-        np.testing.assert_allclose(weight_grad, layer.grads["W"], rtol=10 * tolerance,
-                                   atol=10 * tolerance)
-        np.testing.assert_allclose(module.bias.grad.numpy(), layer.grads["b"],
-                                   rtol=10 * tolerance, atol=10 * tolerance)
+        np.testing.assert_allclose(
+            weight_grad, layer.grads["W"], rtol=10 * tolerance, atol=10 * tolerance
+        )
+        np.testing.assert_allclose(
+            module.bias.grad.numpy(), layer.grads["b"], rtol=10 * tolerance, atol=10 * tolerance
+        )
 
 
 def test_output_map_is_not_carried(torch):
@@ -87,8 +99,9 @@ def test_output_map_is_not_carried(torch):
     raw = to_torch(model).eval()(torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(raw, model.forward(x), rtol=F32_TOLERANCE, atol=F32_TOLERANCE)
     # The documented way to the lecture's vector: the tinycnn model's own map on the raw output.
-    np.testing.assert_allclose(model.output(raw), model.predict(x), rtol=F32_TOLERANCE,
-                               atol=F32_TOLERANCE)
+    np.testing.assert_allclose(
+        model.output(raw), model.predict(x), rtol=F32_TOLERANCE, atol=F32_TOLERANCE
+    )
 
 
 def test_training_mode_is_kept_per_layer(torch):
@@ -107,8 +120,9 @@ def test_weights_are_copied_not_shared(torch):
     with torch.no_grad():
         torch_model[0].weight.add_(1.0)
     np.testing.assert_array_equal(model.layers[0].params["W"], weights_before)
-    np.testing.assert_array_equal(to_torch(model)[10].weight.detach().numpy(),
-                                  model.layers[10].params["W"].T)
+    np.testing.assert_array_equal(
+        to_torch(model)[10].weight.detach().numpy(), model.layers[10].params["W"].T
+    )
 
 
 def test_bad_models(torch):
@@ -118,13 +132,20 @@ def test_bad_models(torch):
     class Swish(tc.ReLU):
         pass
 
-    with pytest.raises(TypeError, match=r"model.layers\[1\] is a Swish, which to_torch cannot "
-                                        r"convert \(it converts Conv2D, MaxPool2D, Dense"):
+    with pytest.raises(
+        TypeError,
+        match=r"model.layers\[1\] is a Swish, which to_torch cannot "
+        r"convert \(it converts Conv2D, MaxPool2D, Dense",
+    ):
         to_torch(tc.Sequential([tc.Flatten(), Swish()]))
-    mixed = tc.Sequential([tc.Flatten(), tc.Dense(4, 3, rng=0),
-                           tc.Dense(3, 2, dtype=np.float64, rng=0)])
-    with pytest.raises(ValueError, match=r"one dtype.*float32 in layers\[1\] Dense\(4, 3\), "
-                                         r"float64 in layers\[2\]"):
+    mixed = tc.Sequential(
+        [tc.Flatten(), tc.Dense(4, 3, rng=0), tc.Dense(3, 2, dtype=np.float64, rng=0)]
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"one dtype.*float32 in layers\[1\] Dense\(4, 3\), "
+        r"float64 in layers\[2\]",
+    ):
         to_torch(mixed)
 
 
@@ -132,3 +153,26 @@ def test_without_torch_the_error_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     with pytest.raises(ImportError, match=r'pip install "tinycnn\[torch\]"'):
         to_torch(localizer())
+
+
+def test_relu_keeps_nan_in_both_frameworks(torch):
+    x = np.array([[np.nan, -1.0, 2.0]], dtype=np.float32)
+    model = tc.Sequential([tc.ReLU()])
+    ours = model.forward(x)
+    theirs = to_torch(model)(torch.from_numpy(x)).numpy()
+    np.testing.assert_array_equal(ours, theirs)
+    assert np.isnan(ours[0, 0])
+
+
+def test_each_built_in_layer_says_how_it_maps_to_torch():
+    from tinycnn.interop import converts
+
+    assert all(converts(cls) for name, cls in tc.Layer.registry.items() if "." not in name)
+    assert not converts(tc.Layer)
+
+
+def test_params_of_the_wrong_shape_are_refused_before_converting(torch):
+    model = tc.Sequential([tc.Dense(3, 2)])
+    model.layers[0].params["W"] = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"params\['W'\] must have shape \(3, 2\)"):
+        to_torch(model)

@@ -8,11 +8,22 @@ from tinycnn.losses import LandmarkLoss, LocalizationLoss
 
 
 def every_layer_model():
-    return tc.Sequential([
-        tc.Conv2D(1, 4, 3, stride=2, padding=1, rng=0), tc.LeakyReLU(0.2), tc.MaxPool2D(2, 1),
-        tc.Conv2D(4, 2, 3, dtype=np.float64, rng=1), tc.Tanh(), tc.Flatten(), tc.Dropout(0.3),
-        tc.Dense(2, 8, rng=2), tc.Sigmoid(), tc.Dense(8, 8, rng=3), tc.ReLU()],
-        output=LocalizationLoss(3).output)
+    return tc.Sequential(
+        [
+            tc.Conv2D(1, 4, 3, stride=2, padding=1, rng=0),
+            tc.LeakyReLU(0.2),
+            tc.MaxPool2D(2, 1),
+            tc.Conv2D(4, 2, 3, dtype=np.float64, rng=1),
+            tc.Tanh(),
+            tc.Flatten(),
+            tc.Dropout(0.3),
+            tc.Dense(2, 8, rng=2),
+            tc.Sigmoid(),
+            tc.Dense(8, 8, rng=3),
+            tc.ReLU(),
+        ],
+        output=LocalizationLoss(3).output,
+    )
 
 
 def test_round_trip(tmp_path):
@@ -21,8 +32,9 @@ def test_round_trip(tmp_path):
     tc.save(model, path)
     loaded = tc.load(path)
     assert repr(loaded) == repr(model)
-    for (_, name, param, _), (_, loaded_name, loaded_param, _) in zip(model.parameters(),
-                                                                     loaded.parameters()):
+    for (_, name, param, _), (_, loaded_name, loaded_param, _) in zip(
+        model.parameters(), loaded.parameters(), strict=True
+    ):
         assert name == loaded_name and loaded_param.dtype == param.dtype
         np.testing.assert_array_equal(loaded_param, param)
     x = np.random.default_rng(0).random((3, 1, 7, 7)).astype(np.float32)
@@ -66,8 +78,11 @@ def test_mismatched_shapes(tmp_path):
         entries = dict(archive)
     entries["layers.0.params.W"] = np.zeros((4, 2), dtype=np.float32)
     np.savez(path, **entries)
-    with pytest.raises(ValueError, match=r"layers.0.params.W has shape \(4, 2\), but layer 0 "
-                                         r"Dense\(3, 2\) needs \(3, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"layers.0.params.W has shape \(4, 2\), but layer 0 "
+        r"Dense\(3, 2\) needs \(3, 2\)",
+    ):
         tc.load(path)
 
 
@@ -77,3 +92,130 @@ def test_missing_file_and_bad_model(tmp_path):
     with pytest.raises(TypeError, match="must be a tinycnn Sequential"):
         tc.save([tc.ReLU()], tmp_path / "list.npz")
     assert not (tmp_path / "list.npz").exists()
+
+
+class RunningShift(tc.Layer):
+    """A small layer with a param and a state array, as BatchNorm has:
+    out = x - running_mean + shift, with running_mean <- 0.5 running_mean + 0.5 mean_n(x) in
+    training."""
+
+    elementwise = True
+
+    def __init__(self, features, *, dtype=np.float64, rng=None):
+        super().__init__()
+        self.features = tc.checks.positive_int(features, "features")
+        self.dtype = tc.checks.float_dtype(dtype)
+        self.initialise(rng)
+
+    def param_shapes(self):
+        return {"shift": (self.features,)}
+
+    def state_shapes(self):
+        return {"running_mean": (self.features,)}
+
+    def init_params(self, rng):
+        return {"shift": rng.standard_normal(self.features).astype(self.dtype)}
+
+    def init_state(self):
+        return {"running_mean": np.zeros(self.features, self.dtype)}
+
+    def get_config(self):
+        return {"features": self.features, "dtype": self.dtype.name}
+
+    def forward(self, x):
+        self.check_arrays()
+        if self.training:
+            self.state["running_mean"] *= 0.5
+            self.state["running_mean"] += 0.5 * x.mean(axis=0)
+        self._cache = x.shape
+        return x - self.state["running_mean"] + self.params["shift"]
+
+    def backward(self, dout, input_grad=True):
+        self.grads["shift"] = dout.sum(axis=0)
+        return dout.copy() if input_grad else None
+
+
+def test_state_is_saved_and_loaded(tmp_path):
+    model = tc.Sequential([tc.Dense(3, 4, dtype=np.float64, rng=0), RunningShift(4, rng=1)])
+    model.forward(np.random.default_rng(0).standard_normal((5, 3)))
+    assert np.any(model.layers[1].state["running_mean"])
+    tc.save(model, tmp_path / "stateful.npz")
+    with np.load(tmp_path / "stateful.npz") as archive:
+        assert "layers.1.state.running_mean" in archive.files
+        assert "layers.1.params.shift" in archive.files
+    loaded = tc.load(tmp_path / "stateful.npz")
+    assert type(loaded.layers[1]) is RunningShift
+    np.testing.assert_array_equal(
+        loaded.layers[1].state["running_mean"], model.layers[1].state["running_mean"]
+    )
+    x = np.random.default_rng(1).standard_normal((2, 3))
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_save_and_load_agree_on_the_name(tmp_path):
+    model = tc.Sequential([tc.Dense(2, 3, rng=0)])
+    written = tc.save(model, tmp_path / "model")
+    assert written == str(tmp_path / "model.npz")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.npz"]
+    loaded = tc.load(tmp_path / "model")
+    np.testing.assert_array_equal(loaded.layers[0].params["W"], model.layers[0].params["W"])
+    loaded = tc.load(str(tmp_path / "model.npz"))
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike"):
+        tc.save(model, 3)
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike"):
+        tc.load(None)
+
+
+def test_format_1_files_still_load(tmp_path):
+    model = tc.Sequential([tc.Dense(3, 2, rng=0), tc.ReLU()])
+    architecture = (
+        '{"layers": [{"type": "Dense", "config": {"in_features": 3, "out_features": 2, '
+        '"dtype": "float32"}}, {"type": "ReLU", "config": {}}], '
+        '"output": {"name": "Identity"}}'
+    )
+    np.savez(
+        tmp_path / "old.npz",
+        tinycnn_format=np.array(1),
+        architecture=np.array(architecture),
+        **{"layers.0.W": model.layers[0].params["W"], "layers.0.b": model.layers[0].params["b"]},
+    )
+    loaded = tc.load(tmp_path / "old.npz")
+    np.testing.assert_array_equal(loaded.layers[0].params["W"], model.layers[0].params["W"])
+
+
+def test_a_user_class_named_like_a_built_in_does_not_load_as_the_built_in(tmp_path):
+    class Dense(tc.Dense):
+        """A user's Dense that doubles its output."""
+
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    model = tc.Sequential([Dense(2, 2, rng=0)])
+    tc.save(model, tmp_path / "user.npz")
+    loaded = tc.load(tmp_path / "user.npz")
+    assert type(loaded.layers[0]) is Dense
+    with np.load(tmp_path / "user.npz") as archive:
+        assert str(archive["architecture"]).count(f"{__name__}.") == 1
+    del tc.Layer.registry[Dense.type_name]  # as in a new session that has not defined it
+    with pytest.raises(
+        ValueError,
+        match=r"user.npz: layer 0 has type '.*Dense', which is not "
+        r"registered: import the module that defines it",
+    ):
+        tc.load(tmp_path / "user.npz")
+    with pytest.raises(TypeError, match="that load could not find again"):
+        tc.save(model, tmp_path / "again.npz")
+
+
+def test_a_user_output_map_named_like_a_built_in_does_not_load_as_the_built_in(tmp_path):
+    class LocalizationOutput(tc.outputs.LocalizationOutput):
+        """A user's map that reads the box as logits too."""
+
+    model = tc.Sequential([tc.Dense(2, 8, rng=0)], output=LocalizationOutput(3))
+    tc.save(model, tmp_path / "user_output.npz")
+    assert type(tc.load(tmp_path / "user_output.npz").output) is LocalizationOutput
+    del tc.outputs.OutputMap.registry[LocalizationOutput.type_name]
+    with pytest.raises(ValueError, match=r"user_output.npz: its output map does not fit"):
+        tc.load(tmp_path / "user_output.npz")
+    with pytest.raises(TypeError, match="cannot be rebuilt from its config"):
+        tc.save(model, tmp_path / "again.npz")

@@ -5,7 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinycnn.kernels import activation, conv, pool, reference
+from tinycnn.kernels import activation, conv, im2col, pool, reference
+
+from strategies import conv_geometries
 
 DTYPES = [np.float32, np.float64]
 
@@ -27,20 +29,10 @@ def strided_view(rng, shape, dtype, layout):
 
 @st.composite
 def conv_cases(draw):
-    """Small random problems: non-square images, k 1-5, stride 1-3, padding 0..k-1."""
-    k = draw(st.integers(1, 5))
-    stride = draw(st.integers(1, 3))
-    padding = draw(st.integers(0, k - 1))
-    height = draw(st.integers(max(1, k - 2 * padding), 9))
-    width = draw(st.integers(max(1, k - 2 * padding), 9))
+    """Small random problems: non-square images, k 1-5, stride 1-3, padding 0..k-1, and
+    1-6 output channels (blocks of 4, whole and padded)."""
     return {
-        "n": draw(st.integers(1, 2)),
-        "c_in": draw(st.integers(1, 3)),
-        "c_out": draw(st.integers(1, 6)),  # blocks of 4 output channels, whole and padded
-        "hw": (height, width),
-        "k": k,
-        "stride": stride,
-        "padding": padding,
+        **draw(conv_geometries()),
         "dtype": draw(st.sampled_from(DTYPES)),
         "layout": draw(st.sampled_from(["contiguous", "transposed", "strided"])),
         "seed": draw(st.integers(0, 2**32 - 1)),
@@ -81,7 +73,7 @@ def check_conv_against_reference(x, weights, bias, dout, stride, padding):
     np.testing.assert_allclose(dweights, expected_dw, **tol)
     np.testing.assert_allclose(dbias, expected_db, **tol)
 
-    for original, now in zip(before, (x, weights, bias, dout)):
+    for original, now in zip(before, (x, weights, bias, dout), strict=True):
         np.testing.assert_array_equal(original, now)
 
 
@@ -89,6 +81,22 @@ def check_conv_against_reference(x, weights, bias, dout, stride, padding):
 def test_conv_matches_reference(case):
     x, weights, bias, dout = make_conv_problem(**case)
     check_conv_against_reference(x, weights, bias, dout, case["stride"], case["padding"])
+
+
+@given(conv_cases())
+def test_im2col_matches_reference(case):
+    """The NumPy im2col rung of the ladder: forward and all three gradients."""
+    x, weights, bias, dout = make_conv_problem(**case)
+    s, p, tol = case["stride"], case["padding"], tolerance(case["dtype"])
+    out, cols = im2col.conv2d_forward(x, weights, bias, s, p)
+    np.testing.assert_allclose(out, reference.conv2d_forward(x, weights, bias, s, p), **tol)
+    dx, dweights, dbias = im2col.conv2d_backward(dout, cols, x.shape, weights, s, p)
+    expected_dw, expected_db = reference.conv2d_backward_params(x, dout, case["k"], s, p)
+    np.testing.assert_allclose(
+        dx, reference.conv2d_backward_input(dout, weights, x.shape, s, p), **tol
+    )
+    np.testing.assert_allclose(dweights, expected_dw, **tol)
+    np.testing.assert_allclose(dbias, expected_db, **tol)
 
 
 # Small versions of the benchmark shapes (N, C_in, H, W, C_out, k, stride, padding) and some odd
@@ -105,6 +113,8 @@ CONV_KINDS = {
     "stride 2, odd size": (2, 3, 9, 11, 5, 3, 2, 1),
     "stride 3 > k": (1, 2, 10, 8, 3, 2, 3, 0),
     "1x1": (2, 5, 6, 7, 6, 1, 1, 0),
+    "1x1, several blocks per image": (2, 7, 40, 40, 5, 1, 1, 0),
+    "1x1, stride 2": (2, 4, 7, 6, 3, 1, 2, 0),
     "padding >= k": (2, 2, 3, 4, 5, 2, 1, 3),
     "stride 2, no pixel under a window": (1, 2, 1, 1, 3, 1, 2, 1),
 }
@@ -146,6 +156,105 @@ def test_conv_nan_propagates():
     assert not np.isnan(dbias).any()
     dx = conv.conv2d_backward_input(np.full_like(out, np.nan), weights, x.shape, 1, 1)
     assert np.isnan(dx).all()
+
+
+NON_FINITE = {
+    "inf": [np.inf],
+    "-inf": [-np.inf],
+    "nan": [np.nan],
+    "mixed": [np.inf, -np.inf, np.nan],
+}
+
+
+def plant(rng, a, kind, share):
+    """A copy of a with about `share` of its entries (at least one) set to the values of kind."""
+    a = a.copy()
+    where = rng.random(a.shape) < share
+    where.flat[rng.integers(a.size)] = True
+    a[where] = rng.choice(NON_FINITE[kind], size=int(where.sum()))
+    return a
+
+
+@given(
+    conv_geometries(max_kernel=6, max_in=5, max_out=5),
+    st.sampled_from(list(NON_FINITE)),
+    st.sampled_from([0.0, 0.05, 0.3]),
+    st.sampled_from(DTYPES),
+    st.integers(0, 2**32 - 1),
+)
+@np.errstate(invalid="ignore")
+def test_conv_keeps_inf_and_nan(geometry, kind, share, dtype, seed):
+    """inf stays inf and NaN stays NaN, in the outputs and gradients the reference makes them, for
+    every kernel size and channel count (C*k*k a multiple of the tap block or not): no padding
+    tap or thrown-away output multiplies a planted inf by 0."""
+    rng = np.random.default_rng(seed)
+    g = geometry
+    x, weights, bias, dout = make_conv_problem(
+        g["n"],
+        g["c_in"],
+        g["c_out"],
+        g["hw"],
+        g["k"],
+        g["stride"],
+        g["padding"],
+        dtype,
+        "contiguous",
+        seed,
+    )
+    s, p, k = g["stride"], g["padding"], g["k"]
+    x = plant(rng, x, kind, share)
+    tol = tolerance(dtype)
+    np.testing.assert_allclose(
+        conv.conv2d_forward(x, weights, bias, s, p),
+        reference.conv2d_forward(x, weights, bias, s, p),
+        **tol,
+    )
+    for dw, expected in zip(
+        conv.conv2d_backward_params(x, dout, k, s, p),
+        reference.conv2d_backward_params(x, dout, k, s, p),
+        strict=True,
+    ):
+        np.testing.assert_allclose(dw, expected, **tol)
+    dout = plant(rng, dout, kind, share)
+    np.testing.assert_allclose(
+        conv.conv2d_backward_input(dout, weights, x.shape, s, p),
+        reference.conv2d_backward_input(dout, weights, x.shape, s, p),
+        **tol,
+    )
+    for dw, expected in zip(
+        conv.conv2d_backward_params(x, dout, k, s, p),
+        reference.conv2d_backward_params(x, dout, k, s, p),
+        strict=True,
+    ):
+        np.testing.assert_allclose(dw, expected, **tol)
+
+
+@given(
+    st.sampled_from(list(NON_FINITE)),
+    st.sampled_from(DTYPES),
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 3),
+    st.integers(1, 3),
+)
+@np.errstate(invalid="ignore")
+def test_pool_and_relu_keep_inf_and_nan(kind, dtype, seed, k, stride):
+    rng = np.random.default_rng(seed)
+    x = plant(rng, rng.standard_normal((2, 3, 7, 8)).astype(dtype), kind, 0.2)
+    out, argmax = pool.maxpool2d_forward(x, k, stride)
+    expected_out, expected_argmax = reference.maxpool2d_forward(x, k, stride)
+    np.testing.assert_array_equal(out, expected_out)
+    np.testing.assert_array_equal(argmax, expected_argmax)
+    dout = plant(rng, rng.standard_normal(out.shape).astype(dtype), kind, 0.2)
+    np.testing.assert_array_equal(
+        pool.maxpool2d_backward(dout, argmax, x.shape),
+        reference.maxpool2d_backward(dout, argmax, x.shape),
+    )
+    relu_out = activation.relu_forward(x)
+    np.testing.assert_array_equal(relu_out, reference.relu_forward(x))
+    dout = plant(rng, rng.standard_normal(x.shape).astype(dtype), kind, 0.2)
+    np.testing.assert_array_equal(
+        activation.relu_backward(dout, relu_out), reference.relu_backward(dout, relu_out)
+    )
 
 
 @st.composite
@@ -237,17 +346,22 @@ def test_maxpool_first_maximum_and_overlap():
     np.testing.assert_array_equal(dx[0, 0], [[0, 0, 0], [0, 4, 0], [0, 0, 0]])
 
 
-@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=4),
-       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+@given(
+    shape=st.lists(st.integers(1, 6), min_size=1, max_size=4),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**16),
+)
 def test_relu_matches_reference(shape, dtype, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(dtype)
-    x.flat[:: 3] = 0.0  # the kink itself: 0 is not positive, its gradient is 0
+    x.flat[::3] = 0.0  # the kink itself: 0 is not positive, its gradient is 0
     dout = rng.standard_normal(shape).astype(dtype)
     out = activation.relu_forward(x)
     np.testing.assert_array_equal(out, reference.relu_forward(x))
-    np.testing.assert_array_equal(activation.relu_backward(dout, out),
-                                  reference.relu_backward(dout, reference.relu_forward(x)))
+    np.testing.assert_array_equal(
+        activation.relu_backward(dout, out),
+        reference.relu_backward(dout, reference.relu_forward(x)),
+    )
     assert out.dtype == dtype
 
 
@@ -255,5 +369,6 @@ def test_relu_keeps_nan_and_inf():
     x = np.array([-np.inf, -1.0, -0.0, 0.0, 2.0, np.inf, np.nan], dtype=np.float32)
     out = activation.relu_forward(x)
     np.testing.assert_array_equal(out, [0, 0, 0, 0, 2, np.inf, np.nan])
-    np.testing.assert_array_equal(activation.relu_backward(np.ones_like(x), out),
-                                  [0, 0, 0, 0, 1, 1, 0])
+    np.testing.assert_array_equal(
+        activation.relu_backward(np.ones_like(x), out), [0, 0, 0, 0, 1, 1, 0]
+    )

@@ -9,6 +9,8 @@ import tinycnn as tc
 from tinycnn.gradcheck import check_gradients
 from tinycnn.kernels import reference
 
+from strategies import conv_geometries
+
 TOLERANCE = 1e-6  # relative error of float64 gradients against central differences, h = 1e-6
 F64 = np.float64
 
@@ -16,12 +18,9 @@ F64 = np.float64
 @st.composite
 def conv_cases(draw):
     """A Conv2D in float64 with an input it fits: kernel 1-4, stride 1-3, padding 0..k-1."""
-    k = draw(st.integers(1, 4))
-    stride = draw(st.integers(1, 3))
-    padding = draw(st.integers(0, k - 1))
-    height = draw(st.integers(max(1, k - 2 * padding), 7))
-    width = draw(st.integers(max(1, k - 2 * padding), 7))
-    c_in, c_out, n = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    geometry = draw(conv_geometries(max_kernel=4, max_size=7, max_in=3, max_out=3))
+    n, c_in, c_out, (height, width) = (geometry[key] for key in ("n", "c_in", "c_out", "hw"))
+    k, stride, padding = geometry["k"], geometry["stride"], geometry["padding"]
     seed = draw(st.integers(0, 2**16))
     layer = tc.Conv2D(c_in, c_out, k, stride, padding, dtype=F64, rng=seed)
     layer.params["b"][:] = np.random.default_rng(seed).standard_normal(c_out)
@@ -38,16 +37,25 @@ def test_conv2d_gradients(case):
 
 @given(k=st.integers(1, 3), stride=st.integers(1, 3), seed=st.integers(0, 2**16))
 def test_maxpool2d_gradients(k, stride, seed):
-    # Distinct values a long way apart compared with h, so no window's maximum changes under a nudge.
+    # Distinct values far apart compared with h: no window's maximum changes under a nudge.
     rng = np.random.default_rng(seed)
     x = rng.permutation(2 * 2 * 7 * 6).reshape(2, 2, 7, 6) * 0.1
     errors = check_gradients(tc.MaxPool2D(k, stride), x)
     assert errors["x"] < TOLERANCE
 
 
-@pytest.mark.parametrize("layer", [
-    tc.Dense(5, 4, dtype=F64, rng=0), tc.ReLU(), tc.LeakyReLU(0.1), tc.Sigmoid(), tc.Tanh(),
-    tc.Flatten()], ids=repr)
+@pytest.mark.parametrize(
+    "layer",
+    [
+        tc.Dense(5, 4, dtype=F64, rng=0),
+        tc.ReLU(),
+        tc.LeakyReLU(0.1),
+        tc.Sigmoid(),
+        tc.Tanh(),
+        tc.Flatten(),
+    ],
+    ids=repr,
+)
 def test_gradients(layer):
     x = np.random.default_rng(1).standard_normal((3, 5))
     x[np.abs(x) < 1e-3] = 0.5  # keep away from the ReLU kink, where the derivative jumps
@@ -112,8 +120,9 @@ def test_dropout_training_and_evaluation():
 @given(conv_cases())
 def test_conv2d_forward_is_the_lecture_loop(case):
     layer, x = case
-    expected = reference.conv2d_forward(x, layer.params["W"], layer.params["b"], layer.stride,
-                                        layer.padding)
+    expected = reference.conv2d_forward(
+        x, layer.params["W"], layer.params["b"], layer.stride, layer.padding
+    )
     np.testing.assert_allclose(layer.forward(x), expected, rtol=1e-10, atol=1e-12)
 
 
@@ -138,8 +147,9 @@ def test_maxpool_output_size_and_first_maximum():
     layer.forward(np.zeros((1, 1, 4, 4)))
     dx = layer.backward(np.ones((1, 1, 2, 2)))
     # All windows tie; each sends its gradient to its own top-left entry.
-    np.testing.assert_array_equal(dx[0, 0], [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0],
-                                             [0, 0, 0, 0]])
+    np.testing.assert_array_equal(
+        dx[0, 0], [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    )
 
 
 def test_grads_are_overwritten_and_dout_is_left_alone():
@@ -157,8 +167,11 @@ def test_grads_are_overwritten_and_dout_is_left_alone():
 
 @pytest.mark.parametrize("layer_class", [tc.Conv2D, tc.MaxPool2D, tc.ReLU])
 def test_backward_leaves_dout_alone_for_every_layer_kind(layer_class):
-    layer = {tc.Conv2D: lambda: tc.Conv2D(2, 3, 3, padding=1, rng=0),
-             tc.MaxPool2D: lambda: tc.MaxPool2D(2), tc.ReLU: tc.ReLU}[layer_class]()
+    layer = {
+        tc.Conv2D: lambda: tc.Conv2D(2, 3, 3, padding=1, rng=0),
+        tc.MaxPool2D: lambda: tc.MaxPool2D(2),
+        tc.ReLU: tc.ReLU,
+    }[layer_class]()
     out = layer.forward(np.random.default_rng(0).standard_normal((2, 2, 6, 6)).astype(np.float32))
     dout = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
     dout_before = dout.copy()
@@ -171,8 +184,9 @@ def test_he_initialisation_scale():
     assert weights.dtype == np.float32
     assert abs(weights.std() - np.sqrt(2 / (16 * 9))) < 0.01
     assert not tc.Conv2D(16, 32, 3, rng=0).params["b"].any()
-    np.testing.assert_array_equal(weights, tc.Conv2D(16, 32, 3, rng=np.random.default_rng(0))
-                                  .params["W"])
+    np.testing.assert_array_equal(
+        weights, tc.Conv2D(16, 32, 3, rng=np.random.default_rng(0)).params["W"]
+    )
 
 
 def test_non_contiguous_input():
@@ -181,15 +195,26 @@ def test_non_contiguous_input():
     np.testing.assert_allclose(layer.forward(x), layer.forward(np.ascontiguousarray(x)))
 
 
-@pytest.mark.parametrize("make_layer, x, message", [
-    (lambda: tc.Conv2D(1, 2, 3), np.zeros((1, 8, 8)), r"x must be 4-dimensional"),
-    (lambda: tc.Conv2D(1, 2, 3), np.zeros((1, 3, 8, 8)), r"x must have 1 channels"),
-    (lambda: tc.Conv2D(1, 2, 5, padding=1), np.zeros((1, 1, 2, 8)), r"kernel_size 5 is larger "
-     r"than the padded input 4x10"),
-    (lambda: tc.MaxPool2D(3), np.zeros((1, 1, 2, 8)), r"kernel_size 3 is larger than the input"),
-    (lambda: tc.Dense(4, 2), np.zeros((2, 5)), r"x must have 4 features"),
-    (lambda: tc.Dense(4, 2), np.zeros((2, 2, 2)), r"Flatten"),
-])
+@pytest.mark.parametrize(
+    "make_layer, x, message",
+    [
+        (lambda: tc.Conv2D(1, 2, 3), np.zeros((1, 8, 8)), r"x must be 4-dimensional"),
+        (lambda: tc.Conv2D(1, 2, 3), np.zeros((1, 3, 8, 8)), r"x must have 1 channels"),
+        (
+            lambda: tc.Conv2D(1, 2, 5, padding=1),
+            np.zeros((1, 1, 2, 8)),
+            r"kernel_size 5 is larger "
+            r"than the padded input 4x10",
+        ),
+        (
+            lambda: tc.MaxPool2D(3),
+            np.zeros((1, 1, 2, 8)),
+            r"kernel_size 3 is larger than the input",
+        ),
+        (lambda: tc.Dense(4, 2), np.zeros((2, 5)), r"x must have 4 features"),
+        (lambda: tc.Dense(4, 2), np.zeros((2, 2, 2)), r"Flatten"),
+    ],
+)
 def test_bad_input_shapes(make_layer, x, message):
     with pytest.raises(ValueError, match=message):
         make_layer().forward(x)
@@ -206,39 +231,62 @@ def test_bad_input_types():
         tc.Dense(2, 2, rng="seed")
 
 
-@pytest.mark.parametrize("make_layer, message", [
-    (lambda: tc.Conv2D(0, 2, 3), r"in_channels must be a positive integer, got 0"),
-    (lambda: tc.Conv2D(1, -1, 3), r"out_channels must be a positive integer"),
-    (lambda: tc.Conv2D(1, 2, 0), r"kernel_size must be a positive integer"),
-    (lambda: tc.Conv2D(1, 2, 3, stride=0), r"stride must be a positive integer, got 0"),
-    (lambda: tc.Conv2D(1, 2, 3, padding=-1), r"padding must be a non-negative integer"),
-    (lambda: tc.MaxPool2D(2, stride=0), r"stride must be a positive integer"),
-    (lambda: tc.Dense(0, 2), r"in_features must be a positive integer"),
-    (lambda: tc.Dropout(1.0), r"p \(the probability of dropping a unit\) must be a number in "
-     r"\[0, 1\)"),
-    (lambda: tc.LeakyReLU(-0.1), r"negative_slope must be a number in \[0, 1\)"),
-    (lambda: tc.LeakyReLU(np.inf), r"negative_slope must be a number in \[0, 1\)"),
-])
+@pytest.mark.parametrize(
+    "make_layer, message",
+    [
+        (lambda: tc.Conv2D(0, 2, 3), r"in_channels must be a positive integer, got 0"),
+        (lambda: tc.Conv2D(1, -1, 3), r"out_channels must be a positive integer"),
+        (lambda: tc.Conv2D(1, 2, 0), r"kernel_size must be a positive integer"),
+        (lambda: tc.Conv2D(1, 2, 3, stride=0), r"stride must be a positive integer, got 0"),
+        (lambda: tc.Conv2D(1, 2, 3, padding=-1), r"padding must be a non-negative integer"),
+        (lambda: tc.MaxPool2D(2, stride=0), r"stride must be a positive integer"),
+        (lambda: tc.Dense(0, 2), r"in_features must be a positive integer"),
+        (
+            lambda: tc.Dropout(1.0),
+            r"p \(the probability of dropping a unit\) must be a number in "
+            r"\[0, 1\)",
+        ),
+        (lambda: tc.LeakyReLU(-0.1), r"negative_slope must be a number in \[0, 1\)"),
+        (lambda: tc.LeakyReLU(np.inf), r"negative_slope must be a number in \[0, 1\)"),
+    ],
+)
 def test_bad_constructor_arguments(make_layer, message):
     with pytest.raises(ValueError, match=message):
         make_layer()
 
 
-@pytest.mark.parametrize("make_layer, message", [
-    (lambda: tc.Conv2D(1, 2, 2.5), r"kernel_size must be a positive integer, got 2.5"),
-    (lambda: tc.Conv2D(1, 2, 3, padding=None), r"padding must be a non-negative integer"),
-    (lambda: tc.Dense("3", 2), r"in_features must be a positive integer, got '3'"),
-    (lambda: tc.Dropout("0.5"), r"p \(the probability of dropping a unit\) must be a real number"),
-    (lambda: tc.LeakyReLU(None), r"negative_slope must be a real number, got None"),
-    (lambda: tc.LeakyReLU(np.array([0.1])), r"negative_slope must be a real number"),
-])
+@pytest.mark.parametrize(
+    "make_layer, message",
+    [
+        (lambda: tc.Conv2D(1, 2, 2.5), r"kernel_size must be a positive integer, got 2.5"),
+        (lambda: tc.Conv2D(1, 2, 3, padding=None), r"padding must be a non-negative integer"),
+        (lambda: tc.Dense("3", 2), r"in_features must be a positive integer, got '3'"),
+        (
+            lambda: tc.Dropout("0.5"),
+            r"p \(the probability of dropping a unit\) must be a real number",
+        ),
+        (lambda: tc.LeakyReLU(None), r"negative_slope must be a real number, got None"),
+        (lambda: tc.LeakyReLU(np.array([0.1])), r"negative_slope must be a real number"),
+    ],
+)
 def test_constructor_arguments_of_the_wrong_type(make_layer, message):
     with pytest.raises(TypeError, match=message):
         make_layer()
 
 
-@pytest.mark.parametrize("layer", [tc.Conv2D(1, 2, 3), tc.MaxPool2D(2), tc.Dense(2, 2), tc.ReLU(),
-                                   tc.Flatten(), tc.Sigmoid(), tc.Dropout()], ids=repr)
+@pytest.mark.parametrize(
+    "layer",
+    [
+        tc.Conv2D(1, 2, 3),
+        tc.MaxPool2D(2),
+        tc.Dense(2, 2),
+        tc.ReLU(),
+        tc.Flatten(),
+        tc.Sigmoid(),
+        tc.Dropout(),
+    ],
+    ids=repr,
+)
 def test_backward_before_forward(layer):
     with pytest.raises(ValueError, match=r"backward called before forward"):
         layer.backward(np.zeros((1, 2), dtype=np.float32))
@@ -247,6 +295,178 @@ def test_backward_before_forward(layer):
 def test_dout_of_the_wrong_shape():
     layer = tc.Conv2D(1, 2, 3, rng=0)
     layer.forward(np.zeros((2, 1, 6, 6), dtype=np.float32))
-    with pytest.raises(ValueError, match=r"dout must have the shape of the last forward output "
-                                         r"\(2, 2, 4, 4\), got \(2, 2, 6, 6\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"dout must have the shape of the last forward output "
+        r"\(2, 2, 4, 4\), got \(2, 2, 6, 6\)",
+    ):
         layer.backward(np.zeros((2, 2, 6, 6), dtype=np.float32))
+
+
+# --- the layer contract -------------------------------------------------------------------------
+
+
+def every_layer():
+    """One of each built-in layer in float64, with an input (N=2) it fits."""
+    x4 = np.random.default_rng(0).standard_normal((2, 2, 6, 6))
+    x2 = np.random.default_rng(1).standard_normal((2, 5))
+    return [
+        (tc.Conv2D(2, 3, 3, padding=1, dtype=F64, rng=0), x4),
+        (tc.MaxPool2D(2), x4),
+        (tc.Dense(5, 4, dtype=F64, rng=0), x2),
+        (tc.Flatten(), x4),
+        (tc.ReLU(), x2),
+        (tc.LeakyReLU(0.1), x2),
+        (tc.Sigmoid(), x2),
+        (tc.Tanh(), x2),
+        (tc.Dropout(0.5, rng=0), x2),
+    ]
+
+
+def test_every_built_in_layer_is_registered_and_exported():
+    for name in (
+        "Conv2D",
+        "MaxPool2D",
+        "Dense",
+        "Flatten",
+        "ReLU",
+        "LeakyReLU",
+        "Sigmoid",
+        "Tanh",
+        "Dropout",
+    ):
+        assert tc.Layer.registry[name] is getattr(tc, name)
+        assert name in tc.__all__
+
+
+def test_a_user_layer_named_like_a_built_in_registers_under_its_own_module():
+    class ReLU(tc.Layer):
+        def forward(self, x):
+            return x
+
+        def backward(self, dout, input_grad=True):
+            return dout
+
+    assert ReLU.type_name == f"{__name__}.{ReLU.__qualname__}"
+    assert tc.Layer.registry["ReLU"] is tc.ReLU
+    assert tc.Layer.registry[ReLU.type_name] is ReLU
+
+
+def test_the_base_class_declares_forward_and_backward():
+    class Unfinished(tc.Layer):
+        pass
+
+    with pytest.raises(NotImplementedError, match="Unfinished must define forward"):
+        Unfinished().forward(np.zeros((1, 1)))
+    with pytest.raises(NotImplementedError, match="Unfinished must define backward"):
+        Unfinished().backward(np.zeros((1, 1)))
+
+
+@pytest.mark.parametrize("layer, x", every_layer(), ids=lambda value: repr(value)[:20])
+def test_input_grad_false_returns_none_and_the_same_grads(layer, x):
+    out = layer.forward(x)
+    dout = np.random.default_rng(2).standard_normal(out.shape)
+    dx = layer.backward(dout)
+    grads = {name: grad.copy() for name, grad in layer.grads.items()}
+    assert dx.shape == x.shape
+    assert layer.backward(dout, input_grad=False) is None
+    assert grads.keys() == layer.params.keys()
+    for name, grad in grads.items():
+        np.testing.assert_array_equal(layer.grads[name], grad)
+
+
+@pytest.mark.parametrize("layer, x", every_layer(), ids=lambda value: repr(value)[:20])
+def test_from_config_builds_the_same_layer_without_weights(layer, x):
+    rebuilt = type(layer).from_config(layer.get_config())
+    assert repr(rebuilt) == repr(layer)
+    assert rebuilt.params == {} and rebuilt.state == {}
+    assert rebuilt.param_shapes() == {name: param.shape for name, param in layer.params.items()}
+    rebuilt.params = {name: param.copy() for name, param in layer.params.items()}
+    layer.training = rebuilt.training = False
+    np.testing.assert_array_equal(rebuilt.forward(x), layer.forward(x))
+
+
+def test_from_config_of_a_huge_layer_allocates_nothing():
+    import tracemalloc
+
+    tracemalloc.start()
+    layer = tc.Dense.from_config({"in_features": 30000, "out_features": 30000})
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert layer.param_shapes()["W"] == (30000, 30000)
+    assert peak < 1_000_000  # 3.6 GB of weights, had they been drawn
+    with pytest.raises(TypeError, match="config must be a dict"):
+        tc.Dense.from_config([30000, 30000])
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        tc.Dense.from_config({"in_features": 3, "out_features": 2, "bias": False})
+
+
+@pytest.mark.parametrize(
+    "name, value, error, match",
+    [
+        ("W", np.zeros((3, 2, 5, 5)), ValueError, r"params\['W'\] must have shape \(3, 2, 3, 3\)"),
+        ("b", np.zeros(4), ValueError, r"params\['b'\] must have shape \(3,\), got \(4,\)"),
+        (
+            "W",
+            np.zeros((3, 2, 3, 3), np.float32),
+            TypeError,
+            r"params\['W'\] must be of dtype float64",
+        ),
+        ("W", [[0.0]], TypeError, r"params\['W'\] must be a numpy array, got list"),
+        ("extra", np.zeros(3), ValueError, r"params must hold exactly \['W', 'b'\]"),
+    ],
+)
+def test_params_are_checked_against_their_layer_in_forward_and_backward(name, value, error, match):
+    layer, x = every_layer()[0]
+    out = layer.forward(x)
+    saved = layer.params.get(name)
+    layer.params[name] = value
+    with pytest.raises(error, match=match):
+        layer.forward(x)
+    with pytest.raises(error, match=match):
+        layer.backward(np.ones_like(out))
+    if saved is None:
+        del layer.params[name]
+    else:
+        layer.params[name] = saved
+    layer.forward(x)
+
+
+def test_dense_params_are_checked_too():
+    layer = tc.Dense(3, 2)
+    layer.params["W"] = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"Dense\(3, 2\): params\['W'\] must have shape \(3, 2\)"):
+        layer.forward(np.zeros((1, 3), np.float32))
+    del layer.params["b"]
+    with pytest.raises(ValueError, match=r"params must hold exactly \['W', 'b'\], got \['W'\]"):
+        layer.forward(np.zeros((1, 3), np.float32))
+
+
+@pytest.mark.parametrize("layer, x", every_layer(), ids=lambda value: repr(value)[:20])
+def test_an_empty_batch_gives_empty_outputs_and_gradients(layer, x):
+    empty = x[:0]
+    out = layer.forward(empty)
+    assert out.shape[0] == 0 and out.shape[1:] == layer.forward(x).shape[1:]
+    layer.forward(empty)
+    dx = layer.backward(np.zeros(out.shape))
+    assert dx.shape == empty.shape
+    for name, param in layer.params.items():
+        np.testing.assert_array_equal(layer.grads[name], np.zeros_like(param))
+
+
+def test_relu_keeps_nan_as_torch_does():
+    out = tc.ReLU().forward(np.array([[np.nan, -1.0, 2.0]]))
+    assert np.isnan(out[0, 0]) and out[0, 1] == 0 and out[0, 2] == 2
+
+
+@pytest.mark.parametrize(
+    "make_layer",
+    [
+        lambda: tc.MaxPool2D(2, stride=2**63),
+        lambda: tc.MaxPool2D(10**30),
+        lambda: tc.Conv2D(1, 1, 3, stride=2**40),
+    ],
+)
+def test_sizes_beyond_the_kernels_integers_are_refused(make_layer):
+    with pytest.raises(ValueError, match=r"must be a positive integer <= 2147483647"):
+        make_layer()

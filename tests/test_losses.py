@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from strategies import junk, landmark_targets, localization_targets, raw_outputs
 from tinycnn.gradcheck import numerical_gradient, rel_error
 from tinycnn.losses import (
     LandmarkLoss,
@@ -19,6 +18,8 @@ from tinycnn.losses import (
 from tinycnn.outputs import Identity, LandmarkOutput, LocalizationOutput
 from tinycnn.targets import NO_OBJECT, encode_localization_batch
 
+from strategies import junk, landmark_targets, localization_targets, raw_outputs
+
 pytestmark = pytest.mark.filterwarnings("error")
 
 GRADIENT_TOLERANCE = 1e-7
@@ -26,13 +27,19 @@ GRADIENT_TOLERANCE = 1e-7
 
 
 def localization_losses(num_classes):
-    return [SquaredLocalizationLoss(num_classes), LocalizationLoss(num_classes),
-            LocalizationLoss(num_classes, box_weight=0.5, class_weight=2.0)]
+    return [
+        SquaredLocalizationLoss(num_classes),
+        LocalizationLoss(num_classes),
+        LocalizationLoss(num_classes, box_weight=0.5, class_weight=2.0),
+    ]
 
 
 def landmark_losses(num_landmarks):
-    return [SquaredLandmarkLoss(num_landmarks), LandmarkLoss(num_landmarks),
-            LandmarkLoss(num_landmarks, landmark_weight=0.25)]
+    return [
+        SquaredLandmarkLoss(num_landmarks),
+        LandmarkLoss(num_landmarks),
+        LandmarkLoss(num_landmarks, landmark_weight=0.25),
+    ]
 
 
 def every_loss():
@@ -44,8 +51,9 @@ def every_loss():
     face_targets = np.zeros((5, 7))
     face_targets[[0, 2, 3], 0] = 1.0
     face_targets[[0, 2, 3], 1:] = rng.uniform(0, 1, size=(3, 6))
-    return ([(loss, scene_targets) for loss in localization_losses(3)]
-            + [(loss, face_targets) for loss in landmark_losses(3)])
+    return [(loss, scene_targets) for loss in localization_losses(3)] + [
+        (loss, face_targets) for loss in landmark_losses(3)
+    ]
 
 
 def loss_id(case):
@@ -58,12 +66,13 @@ EVERY_LOSS = every_loss()
 
 # --- the formulas, one image at a time, as written on the slide ------------------------------
 
+
 def lecture_squared_loss(y_hat, y):
     """L = Σ_k (ŷ_k - y_k)² if y_1 = 1, else (ŷ_1 - y_1)²; averaged over the images."""
     total = 0.0
-    for predicted, target in zip(y_hat, y):
+    for predicted, target in zip(y_hat, y, strict=True):
         if target[0] == 1:
-            total += sum((p - t) ** 2 for p, t in zip(predicted, target))
+            total += sum((p - t) ** 2 for p, t in zip(predicted, target, strict=True))
         else:
             total += (predicted[0] - target[0]) ** 2
     return total / len(y)
@@ -78,10 +87,12 @@ def log_loss(logit, flag):
 def practical_localization_loss(y_hat, y, box_weight, class_weight):
     """BCE(p_c) + y_1 [box_weight Σ box errors² + class_weight (-log softmax(true class))]."""
     total = 0.0
-    for predicted, target in zip(y_hat, y):
+    for predicted, target in zip(y_hat, y, strict=True):
         total += log_loss(predicted[0], target[0])
         if target[0] == 1:
-            total += box_weight * sum((p - t) ** 2 for p, t in zip(predicted[1:5], target[1:5]))
+            total += box_weight * sum(
+                (p - t) ** 2 for p, t in zip(predicted[1:5], target[1:5], strict=True)
+            )
             exponentials = [math.exp(logit) for logit in predicted[5:]]
             true_class = list(target[5:]).index(1)
             total -= class_weight * math.log(exponentials[true_class] / sum(exponentials))
@@ -91,10 +102,12 @@ def practical_localization_loss(y_hat, y, box_weight, class_weight):
 def practical_landmark_loss(y_hat, y, landmark_weight):
     """BCE(is_face) + y_1 landmark_weight Σ point errors²."""
     total = 0.0
-    for predicted, target in zip(y_hat, y):
+    for predicted, target in zip(y_hat, y, strict=True):
         total += log_loss(predicted[0], target[0])
         if target[0] == 1:
-            total += landmark_weight * sum((p - t) ** 2 for p, t in zip(predicted[1:], target[1:]))
+            total += landmark_weight * sum(
+                (p - t) ** 2 for p, t in zip(predicted[1:], target[1:], strict=True)
+            )
     return total / len(y)
 
 
@@ -134,15 +147,17 @@ def test_loss_is_never_negative(case):
 
 
 def test_the_squared_loss_is_the_slide_on_a_worked_example():
-    y = np.array([[1.0, 0.5, 0.5, 0.25, 0.5, 0.0, 1.0, 0.0],
-                  [0.0, 0.0, 0.0, 0.00, 0.0, 0.0, 0.0, 0.0]])
+    y = np.array(
+        [[1.0, 0.5, 0.5, 0.25, 0.5, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.00, 0.0, 0.0, 0.0, 0.0]]
+    )
     y_hat = y + 0.125  # every entry off by 1/8, exact in binary
     loss = SquaredLocalizationLoss(num_classes=3)
     # Image 1 has an object: all 8 errors count. Image 2 has none: only p_c's error counts.
-    assert loss.forward(y_hat, y) == (8 * 0.125 ** 2 + 0.125 ** 2) / 2
+    assert loss.forward(y_hat, y) == (8 * 0.125**2 + 0.125**2) / 2
 
 
 # --- gradients -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("case", EVERY_LOSS, ids=loss_id)
 def test_backward_matches_central_differences(case):
@@ -154,8 +169,9 @@ def test_backward_matches_central_differences(case):
     assert rel_error(analytic, numeric) < GRADIENT_TOLERANCE
 
 
-@pytest.mark.parametrize("case", [case for case in EVERY_LOSS if type(case[0].output) is not
-                                  Identity], ids=loss_id)
+@pytest.mark.parametrize(
+    "case", [case for case in EVERY_LOSS if type(case[0].output) is not Identity], ids=loss_id
+)
 def test_backward_matches_central_differences_at_saturated_logits(case):
     loss, y = case
     rng = np.random.default_rng(2)
@@ -170,10 +186,15 @@ def test_backward_matches_central_differences_at_saturated_logits(case):
 
 
 def test_localization_loss_is_exact_and_quiet_at_logits_of_1000():
-    y = np.array([[1.0, 0.5, 0.5, 0.2, 0.2, 0.0, 1.0, 0.0],
-                  [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
-    y_hat = np.array([[-1000.0, 0.5, 0.5, 0.2, 0.2, 1000.0, -1000.0, 0.0],
-                      [1000.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    y = np.array(
+        [[1.0, 0.5, 0.5, 0.2, 0.2, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]
+    )
+    y_hat = np.array(
+        [
+            [-1000.0, 0.5, 0.5, 0.2, 0.2, 1000.0, -1000.0, 0.0],
+            [1000.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        ]
+    )
     loss = LocalizationLoss(num_classes=3)
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         value = loss.forward(y_hat, y)
@@ -220,6 +241,7 @@ def test_the_squared_loss_gradient_is_2_over_n_times_the_error():
 
 # --- the "don't care" entries of an empty image ----------------------------------------------
 
+
 @given(losses_with_batches(), st.data())
 def test_empty_rows_ignore_what_sits_after_the_flag(case, data):
     loss, y_hat, y = case
@@ -232,13 +254,15 @@ def test_empty_rows_ignore_what_sits_after_the_flag(case, data):
     for row in empty:
         rest = y.shape[1] - 1
         other_y[row, 1:] = data.draw(st.lists(junk(), min_size=rest, max_size=rest))
-        other_y_hat[row, 1:] = data.draw(st.lists(st.floats(-1e3, 1e3), min_size=rest,
-                                                  max_size=rest))
+        other_y_hat[row, 1:] = data.draw(
+            st.lists(st.floats(-1e3, 1e3), min_size=rest, max_size=rest)
+        )
     assert loss.forward(other_y_hat, other_y) == value
     np.testing.assert_array_equal(loss.backward(), gradient)
 
 
 # --- the output maps ---------------------------------------------------------------------------
+
 
 def test_each_loss_carries_the_output_map_that_matches_it():
     assert type(SquaredLocalizationLoss(3).output) is Identity
@@ -253,17 +277,21 @@ def test_localization_loss_is_the_negative_log_likelihood_of_what_predict_shows(
     loss = LocalizationLoss(num_classes=3, box_weight=1.0, class_weight=1.0)
     probabilities = loss.output(y_hat)
     expected = 0.0
-    for shown, target in zip(probabilities, y):
+    for shown, target in zip(probabilities, y, strict=True):
         if target[0] == 1:
             true_class = list(target[5:]).index(1)
-            expected += (-math.log(shown[0]) + sum((shown[1:5] - target[1:5]) ** 2)
-                         - math.log(shown[5 + true_class]))
+            expected += (
+                -math.log(shown[0])
+                + sum((shown[1:5] - target[1:5]) ** 2)
+                - math.log(shown[5 + true_class])
+            )
         else:
             expected += -math.log(1 - shown[0])
     assert loss.forward(y_hat, y) == pytest.approx(expected / len(y), rel=1e-9)
 
 
 # --- order of calls and arguments ------------------------------------------------------------
+
 
 @pytest.mark.parametrize("loss", localization_losses(3) + landmark_losses(3), ids=repr)
 def test_backward_before_forward_is_an_error(loss):
@@ -281,22 +309,28 @@ def test_a_forward_that_raises_leaves_no_gradient_behind(case):
         loss.backward()
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: SquaredLocalizationLoss(0), "num_classes must be a positive integer"),
-    (lambda: LocalizationLoss(3, box_weight=-1.0), "box_weight must be a finite number >= 0"),
-    (lambda: LocalizationLoss(3, class_weight=np.nan), "class_weight must be a finite number"),
-    (lambda: SquaredLandmarkLoss(0), "num_landmarks must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: SquaredLocalizationLoss(0), "num_classes must be a positive integer"),
+        (lambda: LocalizationLoss(3, box_weight=-1.0), "box_weight must be a finite number >= 0"),
+        (lambda: LocalizationLoss(3, class_weight=np.nan), "class_weight must be a finite number"),
+        (lambda: SquaredLandmarkLoss(0), "num_landmarks must be a positive integer"),
+    ],
+)
 def test_constructors_reject_bad_arguments(make, match):
     with pytest.raises(ValueError, match=match):
         make()
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: LocalizationLoss(2.5), "num_classes must be a positive integer"),
-    (lambda: LandmarkLoss(landmark_weight="5"), "landmark_weight must be a real number"),
-    (lambda: LocalizationLoss(3, box_weight=None), "box_weight must be a real number"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: LocalizationLoss(2.5), "num_classes must be a positive integer"),
+        (lambda: LandmarkLoss(landmark_weight="5"), "landmark_weight must be a real number"),
+        (lambda: LocalizationLoss(3, box_weight=None), "box_weight must be a real number"),
+    ],
+)
 def test_constructors_reject_arguments_of_the_wrong_type(make, match):
     with pytest.raises(TypeError, match=match):
         make()
@@ -304,11 +338,16 @@ def test_constructors_reject_arguments_of_the_wrong_type(make, match):
 
 # --- input checks ------------------------------------------------------------------------------
 
+
 def scene_batch():
     """Three valid localization images (K = 3): an object, none, an object."""
-    y = np.array([[1.0, 0.5, 0.5, 0.25, 0.5, 0.0, 1.0, 0.0],
-                  [0.0, 0.0, 0.0, 0.00, 0.0, 0.0, 0.0, 0.0],
-                  [1.0, 0.25, 0.75, 0.5, 0.25, 1.0, 0.0, 0.0]])
+    y = np.array(
+        [
+            [1.0, 0.5, 0.5, 0.25, 0.5, 0.0, 1.0, 0.0],
+            [0.0, 0.0, 0.0, 0.00, 0.0, 0.0, 0.0, 0.0],
+            [1.0, 0.25, 0.75, 0.5, 0.25, 1.0, 0.0, 0.0],
+        ]
+    )
     return np.zeros_like(y), y
 
 
@@ -330,15 +369,24 @@ BAD_SCENE_BATCHES = [
     (changed(y_hat_ok, (2, 0), -np.inf), y_ok, r"y_hat must be finite .* in row 2"),
     (y_hat_ok, changed(y_ok, (2, 0), 0.3), r"y\[:, 0\] \(p_c\) must be 0 or 1, found 0.3 in row 2"),
     (y_hat_ok, changed(y_ok, (1, 0), np.nan), r"p_c\) must be 0 or 1, found nan in row 1"),
-    (y_hat_ok, changed(y_ok, (2, 1), 1.5),
-     r"y\[:, 1:5\] must be 4 numbers \(b_x, b_y, b_h, b_w\) in \[0, 1\] with b_h, b_w > 0 where "
-     r"p_c = 1, found .* in row 2"),
+    (
+        y_hat_ok,
+        changed(y_ok, (2, 1), 1.5),
+        r"y\[:, 1:5\] must be 4 numbers \(b_x, b_y, b_h, b_w\) in \[0, 1\] with b_h, b_w > 0 where "
+        r"p_c = 1, found .* in row 2",
+    ),
     (y_hat_ok, changed(y_ok, (0, 2), -0.25), r"in \[0, 1\] .* where p_c = 1, .* in row 0"),
     (y_hat_ok, changed(y_ok, (0, 3), np.nan), r"in \[0, 1\] .* where p_c = 1, .* in row 0"),
-    (y_hat_ok, changed(y_ok, (2, 4), 0.0),
-     r"y\[:, 1:5\] must be .* with b_h, b_w > 0 where p_c = 1, found .* in row 2"),
-    (y_hat_ok, changed(y_ok, (0, slice(5, 8)), [0.5, 0.5, 0.0]),
-     r"y\[:, 5:\] \(c_1..c_K\) must be one-hot where p_c = 1, found \[0.5 0.5 0. \] in row 0"),
+    (
+        y_hat_ok,
+        changed(y_ok, (2, 4), 0.0),
+        r"y\[:, 1:5\] must be .* with b_h, b_w > 0 where p_c = 1, found .* in row 2",
+    ),
+    (
+        y_hat_ok,
+        changed(y_ok, (0, slice(5, 8)), [0.5, 0.5, 0.0]),
+        r"y\[:, 5:\] \(c_1..c_K\) must be one-hot where p_c = 1, found \[0.5 0.5 0. \] in row 0",
+    ),
     (y_hat_ok, changed(y_ok, (0, slice(5, 8)), [1.0, 1.0, 0.0]), "must be one-hot .* in row 0"),
     (y_hat_ok, changed(y_ok, (2, slice(5, 8)), [0.0, 0.0, 0.0]), "must be one-hot .* in row 2"),
 ]
@@ -371,10 +419,16 @@ BAD_FACE_BATCHES = [
     (face_y_hat_ok[:, :5], face_y_ok, r"y_hat must have shape \(N, 7\), got \(2, 5\)"),
     (face_y_hat_ok[:1], face_y_ok, "y_hat and y must hold the same number of images, got 1 and 2"),
     (changed(face_y_hat_ok, (0, 3), np.inf), face_y_ok, r"y_hat must be finite .* in row 0"),
-    (face_y_hat_ok, changed(face_y_ok, (1, 0), 2.0),
-     r"y\[:, 0\] \(is_face\) must be 0 or 1, found 2.0 in row 1"),
-    (face_y_hat_ok, changed(face_y_ok, (0, 6), 1.25),
-     r"y\[:, 1:\] \(x_1, y_1, ...\) must lie in \[0, 1\] where is_face = 1, found .* in row 0"),
+    (
+        face_y_hat_ok,
+        changed(face_y_ok, (1, 0), 2.0),
+        r"y\[:, 0\] \(is_face\) must be 0 or 1, found 2.0 in row 1",
+    ),
+    (
+        face_y_hat_ok,
+        changed(face_y_ok, (0, 6), 1.25),
+        r"y\[:, 1:\] \(x_1, y_1, ...\) must lie in \[0, 1\] where is_face = 1, found .* in row 0",
+    ),
 ]
 
 
@@ -385,11 +439,14 @@ def test_landmark_losses_name_what_is_wrong_with_a_batch(make, y_hat, y, match):
         make().forward(y_hat, y)
 
 
-@pytest.mark.parametrize("y_hat, y, match", [
-    (y_hat_ok.astype(int), y_ok, "y_hat must be a numpy float array"),
-    (y_hat_ok.tolist(), y_ok, "y_hat must be a numpy float array"),
-    (y_hat_ok, y_ok.tolist(), "y must be a numpy array of numbers"),
-])
+@pytest.mark.parametrize(
+    "y_hat, y, match",
+    [
+        (y_hat_ok.astype(int), y_ok, "y_hat must be a numpy float array"),
+        (y_hat_ok.tolist(), y_ok, "y_hat must be a numpy float array"),
+        (y_hat_ok, y_ok.tolist(), "y must be a numpy array of numbers"),
+    ],
+)
 def test_losses_want_numpy_arrays(y_hat, y, match):
     with pytest.raises(TypeError, match=match):
         LocalizationLoss(num_classes=3).forward(y_hat, y)

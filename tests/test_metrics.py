@@ -7,12 +7,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from strategies import (
-    centre_boxes,
-    junk,
-    landmark_targets,
-    localization_targets,
-)
 from tinycnn.metrics import (
     class_accuracy,
     correct_localization_rate,
@@ -23,12 +17,20 @@ from tinycnn.metrics import (
     nme,
     pc_accuracy,
 )
+
+from strategies import (
+    centre_boxes,
+    junk,
+    landmark_targets,
+    localization_targets,
+)
 from test_boxes import iou_one_pair
 
 pytestmark = pytest.mark.filterwarnings("error")
 
 
 # --- localization metrics --------------------------------------------------------------------
+
 
 @st.composite
 def predictions_and_targets(draw, num_classes=3):
@@ -39,13 +41,18 @@ def predictions_and_targets(draw, num_classes=3):
     for row in range(n):
         y_pred[row, 0] = draw(st.floats(0, 1))
         y_pred[row, 1:5] = draw(centre_boxes(min_size=0.0))
-        y_pred[row, 5:] = draw(st.lists(st.floats(0, 1), min_size=num_classes,
-                                        max_size=num_classes))
+        y_pred[row, 5:] = draw(
+            st.lists(st.floats(0, 1), min_size=num_classes, max_size=num_classes)
+        )
     return y_pred, y_true
 
 
 def with_objects(y_pred, y_true):
-    return [(predicted, target) for predicted, target in zip(y_pred, y_true) if target[0] == 1]
+    return [
+        (predicted, target)
+        for predicted, target in zip(y_pred, y_true, strict=True)
+        if target[0] == 1
+    ]
 
 
 def share(flags):
@@ -59,7 +66,7 @@ def same(value, expected):
 @given(predictions_and_targets())
 def test_pc_accuracy_counts_every_image(pair):
     y_pred, y_true = pair
-    expected = share([(p[0] >= 0.5) == (t[0] == 1) for p, t in zip(y_pred, y_true)])
+    expected = share([(p[0] >= 0.5) == (t[0] == 1) for p, t in zip(y_pred, y_true, strict=True)])
     assert pc_accuracy(y_pred, y_true) == pytest.approx(expected)
 
 
@@ -81,8 +88,14 @@ def test_mean_iou_averages_over_the_images_with_an_object(pair):
 @given(predictions_and_targets())
 def test_correct_localization_needs_detection_class_and_overlap(pair):
     y_pred, y_true = pair
-    expected = share([p[0] >= 0.5 and np.argmax(p[5:]) == list(t[5:]).index(1)
-                      and iou_one_pair(p[1:5], t[1:5]) >= 0.5 for p, t in with_objects(*pair)])
+    expected = share(
+        [
+            p[0] >= 0.5
+            and np.argmax(p[5:]) == list(t[5:]).index(1)
+            and iou_one_pair(p[1:5], t[1:5]) >= 0.5
+            for p, t in with_objects(*pair)
+        ]
+    )
     assert same(correct_localization_rate(y_pred, y_true), expected)
 
 
@@ -101,33 +114,46 @@ def test_metrics_over_no_object_are_nan_without_a_warning():
     y_pred = np.full((3, 8), 0.25)
     report = localization_report(y_pred, y_true)
     assert report["pc_accuracy"] == 1.0
-    assert all(math.isnan(report[name])
-               for name in ("class_accuracy", "mean_iou", "correct_localization_rate"))
+    assert all(
+        math.isnan(report[name])
+        for name in ("class_accuracy", "mean_iou", "correct_localization_rate")
+    )
 
 
 @given(predictions_and_targets())
 def test_localization_report_gathers_the_four_metrics(pair):
     report = localization_report(*pair, threshold=0.25)
-    assert list(report) == ["pc_accuracy", "class_accuracy", "mean_iou",
-                            "correct_localization_rate"]
+    assert list(report) == [
+        "pc_accuracy",
+        "class_accuracy",
+        "mean_iou",
+        "correct_localization_rate",
+    ]
     assert report["pc_accuracy"] == pc_accuracy(*pair, threshold=0.25)
     assert same(report["class_accuracy"], class_accuracy(*pair))
     assert same(report["mean_iou"], mean_iou(*pair))
-    assert same(report["correct_localization_rate"],
-                correct_localization_rate(*pair, threshold=0.25))
+    assert same(
+        report["correct_localization_rate"], correct_localization_rate(*pair, threshold=0.25)
+    )
 
 
 GOOD_TRUE = np.array([[1.0, 0.5, 0.5, 0.25, 0.25, 0.0, 1.0], [0.0] * 7])
 
 
-@pytest.mark.parametrize("y_pred, y_true, match", [
-    (np.zeros((2, 6)), GOOD_TRUE, r"y_pred must have shape \(N, 7\), got \(2, 6\)"),
-    (np.zeros((3, 7)), GOOD_TRUE, "y_pred and y_true must hold the same number of images"),
-    (np.zeros((2, 5)), GOOD_TRUE[:, :5], r"y_true must have shape \(N, D\) with D >= 6"),
-    (np.full((2, 7), np.nan), GOOD_TRUE, "y_pred must be finite"),
-    (np.zeros((2, 7)), np.vstack([GOOD_TRUE[0], [0.5] * 7]),
-     r"y_true\[:, 0\] \(p_c\) must be 0 or 1, found 0.5 in row 1"),
-])
+@pytest.mark.parametrize(
+    "y_pred, y_true, match",
+    [
+        (np.zeros((2, 6)), GOOD_TRUE, r"y_pred must have shape \(N, 7\), got \(2, 6\)"),
+        (np.zeros((3, 7)), GOOD_TRUE, "y_pred and y_true must hold the same number of images"),
+        (np.zeros((2, 5)), GOOD_TRUE[:, :5], r"y_true must have shape \(N, D\) with D >= 6"),
+        (np.full((2, 7), np.nan), GOOD_TRUE, "y_pred must be finite"),
+        (
+            np.zeros((2, 7)),
+            np.vstack([GOOD_TRUE[0], [0.5] * 7]),
+            r"y_true\[:, 0\] \(p_c\) must be 0 or 1, found 0.5 in row 1",
+        ),
+    ],
+)
 def test_localization_metrics_reject_bad_input(y_pred, y_true, match):
     with pytest.raises(ValueError, match=match):
         localization_report(y_pred, y_true)
@@ -154,13 +180,15 @@ def test_metrics_want_numpy_arrays():
 
 # --- landmark metrics ------------------------------------------------------------------------
 
+
 @st.composite
 def landmark_predictions(draw, num_landmarks=3):
     """y_true, y_pred in the lecture's format, and a face size for each image (0 without a face)."""
     y_true = draw(landmark_targets(num_landmarks, junk_when_empty=draw(st.booleans())))
     n, width = y_true.shape
-    y_pred = np.array([draw(st.lists(st.floats(0, 1), min_size=width, max_size=width))
-                       for _ in range(n)])
+    y_pred = np.array(
+        [draw(st.lists(st.floats(0, 1), min_size=width, max_size=width)) for _ in range(n)]
+    )
     sizes = np.array([draw(st.floats(0.05, 1)) if face else 0.0 for face in y_true[:, 0]])
     return y_pred, y_true, sizes
 
@@ -168,7 +196,7 @@ def landmark_predictions(draw, num_landmarks=3):
 @given(landmark_predictions())
 def test_is_face_accuracy_counts_every_image(case):
     y_pred, y_true, _ = case
-    expected = share([(p[0] >= 0.5) == (t[0] == 1) for p, t in zip(y_pred, y_true)])
+    expected = share([(p[0] >= 0.5) == (t[0] == 1) for p, t in zip(y_pred, y_true, strict=True)])
     assert is_face_accuracy(y_pred, y_true) == pytest.approx(expected)
 
 
@@ -176,10 +204,14 @@ def test_is_face_accuracy_counts_every_image(case):
 def test_nme_is_the_mean_point_distance_over_the_face_size(case):
     y_pred, y_true, sizes = case
     per_face = []
-    for predicted, target, size in zip(y_pred, y_true, sizes):
+    for predicted, target, size in zip(y_pred, y_true, sizes, strict=True):
         if target[0] == 1:
-            distances = [math.dist(predicted[1 + 2 * point:3 + 2 * point],
-                                   target[1 + 2 * point:3 + 2 * point]) for point in range(3)]
+            distances = [
+                math.dist(
+                    predicted[1 + 2 * point : 3 + 2 * point], target[1 + 2 * point : 3 + 2 * point]
+                )
+                for point in range(3)
+            ]
             per_face.append(sum(distances) / 3 / size)
     expected = sum(per_face) / len(per_face) if per_face else math.nan
     assert same(nme(y_pred, y_true, sizes), expected)
@@ -224,17 +256,38 @@ FACE_SIZES = np.array([0.5, 0.0])
 POINT_OUTSIDE = np.vstack([[1.0, 0.25, 1.5, 0.75, 0.5, 0.5, 0.75], FACE_TRUE[1]])
 
 
-@pytest.mark.parametrize("y_pred, y_true, sizes, match", [
-    (np.zeros((2, 7)), FACE_TRUE, np.zeros(2),
-     r"face_sizes must be finite and > 0 where is_face = 1, found 0.0 in row 0"),
-    (np.zeros((2, 7)), FACE_TRUE, np.array([0.5]), r"face_sizes must be an array \(N,\) = \(2,\)"),
-    (np.zeros((2, 7)), FACE_TRUE, [0.5, 0.0], r"face_sizes must be an array \(N,\)"),
-    (np.zeros((2, 5)), FACE_TRUE, FACE_SIZES, r"y_pred must have shape \(N, 7\), got \(2, 5\)"),
-    (np.zeros((2, 6)), FACE_TRUE[:, :6], FACE_SIZES, "y_true must have an odd width"),
-    (np.zeros((1, 7)), FACE_TRUE, FACE_SIZES, "must hold the same number of images, got 1 and 2"),
-    (np.zeros((2, 7)), POINT_OUTSIDE, FACE_SIZES,
-     r"y_true\[:, 1:\] .* must lie in \[0, 1\] where is_face = 1, found .* in row 0"),
-])
+@pytest.mark.parametrize(
+    "y_pred, y_true, sizes, match",
+    [
+        (
+            np.zeros((2, 7)),
+            FACE_TRUE,
+            np.zeros(2),
+            r"face_sizes must be finite and > 0 where is_face = 1, found 0.0 in row 0",
+        ),
+        (
+            np.zeros((2, 7)),
+            FACE_TRUE,
+            np.array([0.5]),
+            r"face_sizes must be an array \(N,\) = \(2,\)",
+        ),
+        (np.zeros((2, 7)), FACE_TRUE, [0.5, 0.0], r"face_sizes must be an array \(N,\)"),
+        (np.zeros((2, 5)), FACE_TRUE, FACE_SIZES, r"y_pred must have shape \(N, 7\), got \(2, 5\)"),
+        (np.zeros((2, 6)), FACE_TRUE[:, :6], FACE_SIZES, "y_true must have an odd width"),
+        (
+            np.zeros((1, 7)),
+            FACE_TRUE,
+            FACE_SIZES,
+            "must hold the same number of images, got 1 and 2",
+        ),
+        (
+            np.zeros((2, 7)),
+            POINT_OUTSIDE,
+            FACE_SIZES,
+            r"y_true\[:, 1:\] .* must lie in \[0, 1\] where is_face = 1, found .* in row 0",
+        ),
+    ],
+)
 def test_landmark_metrics_reject_bad_input(y_pred, y_true, sizes, match):
     with pytest.raises(ValueError, match=match):
         landmark_report(y_pred, y_true, sizes)
@@ -243,3 +296,29 @@ def test_landmark_metrics_reject_bad_input(y_pred, y_true, sizes, match):
 def test_is_face_accuracy_checks_its_threshold():
     with pytest.raises(ValueError, match=r"threshold must be a number in \[0, 1\], got 2"):
         is_face_accuracy(np.zeros((2, 7)), FACE_TRUE, threshold=2)
+
+
+@pytest.mark.parametrize(
+    "column, value, match",
+    [
+        (0, 2.5, r"y_pred\[:, 0\] \(p_c\) must be probabilities in \[0, 1\] .* not the raw logits"),
+        (0, -0.5, r"p_c\) must be probabilities"),
+        (6, 3.0, r"y_pred\[:, 5:\] \(c_1..c_K\) must be probabilities"),
+    ],
+)
+def test_localization_metrics_refuse_logits(column, value, match):
+    y_pred = np.full((2, 7), 0.5)
+    y_pred[1, column] = value
+    for metric in (pc_accuracy, class_accuracy, mean_iou, localization_report):
+        with pytest.raises(ValueError, match=match):
+            metric(y_pred, GOOD_TRUE)
+
+
+def test_landmark_metrics_refuse_logits():
+    y_true = np.array([[1.0, 0.25, 0.5, 0.75, 0.5, 0.5, 0.75]])
+    y_pred = y_true.copy()
+    y_pred[0, 0] = 4.0
+    with pytest.raises(ValueError, match=r"y_pred\[:, 0\] \(is_face\) must be probabilities"):
+        is_face_accuracy(y_pred, y_true)
+    with pytest.raises(ValueError, match=r"is_face\) must be probabilities"):
+        nme(y_pred, y_true, np.ones(1))

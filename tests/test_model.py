@@ -11,11 +11,19 @@ F64 = np.float64
 
 
 def small_cnn(dtype=F64, outputs=8):
-    return tc.Sequential([
-        tc.Conv2D(1, 3, 3, padding=1, dtype=dtype, rng=0), tc.ReLU(), tc.MaxPool2D(2),
-        tc.Conv2D(3, 4, 3, stride=2, padding=1, dtype=dtype, rng=1), tc.LeakyReLU(0.1),
-        tc.Flatten(), tc.Dense(4 * 2 * 2, 6, dtype=dtype, rng=2), tc.Tanh(),
-        tc.Dense(6, outputs, dtype=dtype, rng=3)])
+    return tc.Sequential(
+        [
+            tc.Conv2D(1, 3, 3, padding=1, dtype=dtype, rng=0),
+            tc.ReLU(),
+            tc.MaxPool2D(2),
+            tc.Conv2D(3, 4, 3, stride=2, padding=1, dtype=dtype, rng=1),
+            tc.LeakyReLU(0.1),
+            tc.Flatten(),
+            tc.Dense(4 * 2 * 2, 6, dtype=dtype, rng=2),
+            tc.Tanh(),
+            tc.Dense(6, outputs, dtype=dtype, rng=3),
+        ]
+    )
 
 
 def test_whole_network_gradient():
@@ -29,13 +37,20 @@ def test_whole_network_gradient_through_a_loss():
     model = small_cnn()
     loss = LocalizationLoss(num_classes=3)
     x = np.random.default_rng(0).standard_normal((3, 1, 8, 8))
-    y = np.array([[1, .5, .5, .2, .3, 0, 1, 0], [0, 0, 0, 0, 0, 0, 0, 0],
-                  [1, .3, .6, .4, .4, 1, 0, 0]], dtype=F64)
+    y = np.array(
+        [
+            [1, 0.5, 0.5, 0.2, 0.3, 0, 1, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0],
+            [1, 0.3, 0.6, 0.4, 0.4, 1, 0, 0],
+        ],
+        dtype=F64,
+    )
     loss.forward(model.forward(x), y)
     model.backward(loss.backward())
     dense_weights = model.layers[-1].params["W"]
-    numeric = tc.gradcheck.numerical_gradient(lambda: loss.forward(model.forward(x), y),
-                                              dense_weights)
+    numeric = tc.gradcheck.numerical_gradient(
+        lambda: loss.forward(model.forward(x), y), dense_weights
+    )
     assert tc.gradcheck.rel_error(model.layers[-1].grads["W"], numeric) < 1e-6
 
 
@@ -52,8 +67,10 @@ def test_parameters_in_order():
 
 
 def test_predict_applies_the_output_map_in_evaluation_mode():
-    model = tc.Sequential([tc.Flatten(), tc.Dropout(0.5, rng=0), tc.Dense(4, 8, rng=0)],
-                          output=LocalizationLoss(3).output)
+    model = tc.Sequential(
+        [tc.Flatten(), tc.Dropout(0.5, rng=0), tc.Dense(4, 8, rng=0)],
+        output=LocalizationLoss(3).output,
+    )
     x = np.random.default_rng(0).standard_normal((5, 1, 2, 2)).astype(np.float32)
     y_pred = model.predict(x, batch_size=2)
     assert y_pred.shape == (5, 8)
@@ -96,7 +113,67 @@ def test_a_first_conv_skips_its_input_gradient(monkeypatch):
     model = small_cnn()
     model.backward(np.ones_like(model.forward(np.zeros((1, 1, 8, 8)))))
     calls = []
-    monkeypatch.setattr(tc.layers.conv, "conv2d_backward_input",
-                        lambda *arguments: calls.append(arguments) or np.zeros(arguments[2]))
+    monkeypatch.setattr(
+        tc.layers.conv,
+        "conv2d_backward_input",
+        lambda *arguments: calls.append(arguments) or np.zeros(arguments[2]),
+    )
     model.backward(np.ones((1, 8)), input_grad=False)
     assert len(calls) == 1  # the second conv's, which the first conv's grads need
+
+
+@pytest.mark.parametrize("layers", [None, tc.ReLU(), "ReLU", {"a": tc.ReLU()}, iter([tc.ReLU()])])
+def test_layers_must_be_a_list(layers):
+    with pytest.raises(TypeError, match="layers must be a list of tinycnn layers"):
+        tc.Sequential(layers)
+
+
+def test_one_layer_instance_used_twice_is_refused():
+    relu = tc.ReLU()
+    with pytest.raises(
+        ValueError, match=r"layers\[2\] is the same ReLU\(\) instance as layers\[0\]"
+    ):
+        tc.Sequential([relu, tc.Dense(2, 2), relu])
+
+
+@pytest.mark.parametrize(
+    "input_shape, error, match",
+    [
+        (64, TypeError, "input_shape must be a tuple of positive integers, got 64"),
+        ("1, 8, 8", TypeError, "input_shape must be a tuple"),
+        ((1, 0, 8), ValueError, r"input_shape\[1\] must be a positive integer, got 0"),
+        ((1, 8, -8), ValueError, r"input_shape\[2\] must be a positive integer, got -8"),
+        ((1, 8, 8.0), TypeError, r"input_shape\[2\] must be a positive integer"),
+        ((1, 1, 1), ValueError, r"kernel_size 2 is larger than the input 1x1"),
+    ],
+)
+def test_summary_refuses_bad_shapes_clearly(input_shape, error, match):
+    with pytest.raises(error, match=match):
+        small_cnn(np.float32).summary(input_shape)
+
+
+def test_the_output_map_must_fit_the_last_layer():
+    with pytest.raises(
+        ValueError,
+        match=r"reads 8 raw numbers, but the last layer "
+        r"Dense\(6, 7, dtype=float64\) gives 7",
+    ):
+        tc.Sequential(small_cnn(outputs=7).layers, output=LocalizationLoss(3).output)
+    model = tc.Sequential([tc.Dense(4, 8), tc.Sigmoid()], output=LocalizationLoss(3).output)
+    with pytest.raises(ValueError, match="do not match"):
+        model.output = LocalizationLoss(4).output
+    assert model.output == LocalizationLoss(3).output  # a refused assignment changes nothing
+    with pytest.raises(TypeError, match="output must be a tinycnn output map"):
+        model.output = np.tanh
+    model.output = None
+    assert model.output == tc.outputs.Identity()
+
+
+def test_predict_of_an_empty_batch_is_empty():
+    model = tc.Sequential(
+        [tc.Conv2D(1, 2, 3, rng=0), tc.MaxPool2D(2), tc.Flatten(), tc.Dense(8, 8, rng=0)],
+        output=LocalizationLoss(3).output,
+    )
+    assert model.predict(np.zeros((0, 1, 6, 6), np.float32)).shape == (0, 8)
+    with pytest.raises(TypeError, match="x must be a numpy array"):
+        model.predict([[0.0]])

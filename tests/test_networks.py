@@ -52,7 +52,8 @@ def test_untrained_landmark_detector_does_not_know():
 def test_same_seed_same_weights():
     first, again, other = localizer(rng=0), localizer(rng=0), localizer(rng=1)
     for (_, _, a, _), (_, _, b, _), (_, _, c, _) in zip(
-            first.parameters(), again.parameters(), other.parameters()):
+        first.parameters(), again.parameters(), other.parameters(), strict=True
+    ):
         assert np.array_equal(a, b)
         assert a.shape == c.shape
     assert not np.array_equal(first.layers[0].params["W"], other.layers[0].params["W"])
@@ -63,3 +64,29 @@ def test_saved_and_loaded_keeps_the_starting_biases(tmp_path):
     tc.save(model, tmp_path / "model.npz")
     loaded = tc.load(tmp_path / "model.npz")
     assert np.array_equal(loaded.forward(scenes()), model.forward(scenes()))
+
+
+def test_the_output_map_is_chosen_where_the_network_is_built():
+    assert localizer(output=tc.losses.LocalizationLoss(3).output).output == LocalizationOutput(3)
+    assert landmark_detector(output=LandmarkOutput(3)).output == LandmarkOutput(3)
+    assert small_cnn(8, output=LocalizationOutput(3)).output == LocalizationOutput(3)
+    assert localizer().output == tc.outputs.Identity()
+    with pytest.raises(ValueError, match="do not match"):
+        localizer(num_classes=2, output=LocalizationOutput(3))
+
+
+@pytest.mark.parametrize(
+    "arguments, error",
+    [
+        ({"outputs": 0}, ValueError),
+        ({"outputs": "8"}, TypeError),
+        ({"outputs": 8, "hidden": 0}, ValueError),
+        ({"outputs": 8, "channels": ()}, ValueError),
+        ({"outputs": 8, "channels": 8}, TypeError),
+        ({"outputs": 8, "image_size": 60}, ValueError),
+        ({"outputs": 8, "rng": "x"}, TypeError),
+    ],
+)
+def test_small_cnn_checks_its_arguments(arguments, error):
+    with pytest.raises(error):
+        small_cnn(**arguments)

@@ -27,13 +27,19 @@ def test_adam_first_step_is_lr_times_sign():
     weights, grads = np.array([[1.0, 2.0, 3.0]]), np.array([[0.5, -1e-3, 20.0]])
     model = dense_with_grads(weights, grads)
     tc.optim.Adam(model, lr=0.01).step()
-    np.testing.assert_allclose(model.layers[0].params["W"], weights - 0.01 * np.sign(grads),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        model.layers[0].params["W"], weights - 0.01 * np.sign(grads), rtol=1e-6
+    )
 
 
-@pytest.mark.parametrize("make_optimizer", [
-    lambda model: tc.optim.SGD(model, lr=0.1, momentum=0.9),
-    lambda model: tc.optim.Adam(model, lr=0.05)], ids=["sgd", "adam"])
+@pytest.mark.parametrize(
+    "make_optimizer",
+    [
+        lambda model: tc.optim.SGD(model, lr=0.1, momentum=0.9),
+        lambda model: tc.optim.Adam(model, lr=0.05),
+    ],
+    ids=["sgd", "adam"],
+)
 def test_optimizers_fit_a_linear_map(make_optimizer):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 3)).astype(np.float32)
@@ -60,27 +66,54 @@ def test_bad_arguments():
         tc.optim.Adam(model).step()
 
 
-@pytest.mark.parametrize("make, error, match", [
-    (lambda model: tc.optim.Adam(model, eps=0), ValueError, r"eps must be a finite number > 0"),
-    (lambda model: tc.optim.Adam(model, eps=-1e-8), ValueError, r"eps must be a finite number > 0"),
-    (lambda model: tc.optim.Adam(model, lr=np.inf), ValueError, r"lr must be a finite number > 0"),
-    (lambda model: tc.optim.Adam(model, lr=np.nan), ValueError, r"lr must be a finite number"),
-    (lambda model: tc.optim.Adam(model, beta1=1.0), ValueError, r"beta1 must be a number in"),
-    (lambda model: tc.optim.Adam(model, beta2=-0.1), ValueError, r"beta2 must be a number in"),
-    (lambda model: tc.optim.SGD(model, momentum=np.nan), ValueError, r"momentum must be a number"),
-    (lambda model: tc.optim.SGD(model, lr="0.1"), TypeError, r"lr must be a real number"),
-    (lambda model: tc.optim.SGD(model, lr=None), TypeError, r"lr must be a real number"),
-    (lambda model: tc.optim.Adam(model, eps=np.array([1e-8])), TypeError, r"eps must be a real"),
-    (lambda model: tc.optim.SGD(None), TypeError, r"model must be a tinycnn Sequential"),
-])
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda model: tc.optim.Adam(model, eps=0), ValueError, r"eps must be a finite number > 0"),
+        (
+            lambda model: tc.optim.Adam(model, eps=-1e-8),
+            ValueError,
+            r"eps must be a finite number > 0",
+        ),
+        (
+            lambda model: tc.optim.Adam(model, lr=np.inf),
+            ValueError,
+            r"lr must be a finite number > 0",
+        ),
+        (lambda model: tc.optim.Adam(model, lr=np.nan), ValueError, r"lr must be a finite number"),
+        (lambda model: tc.optim.Adam(model, beta1=1.0), ValueError, r"beta1 must be a number in"),
+        (lambda model: tc.optim.Adam(model, beta2=-0.1), ValueError, r"beta2 must be a number in"),
+        (
+            lambda model: tc.optim.SGD(model, momentum=np.nan),
+            ValueError,
+            r"momentum must be a number",
+        ),
+        (lambda model: tc.optim.SGD(model, lr="0.1"), TypeError, r"lr must be a real number"),
+        (lambda model: tc.optim.SGD(model, lr=None), TypeError, r"lr must be a real number"),
+        (
+            lambda model: tc.optim.Adam(model, eps=np.array([1e-8])),
+            TypeError,
+            r"eps must be a real",
+        ),
+        (lambda model: tc.optim.SGD(None), TypeError, r"model must be a tinycnn Sequential"),
+    ],
+)
 def test_every_setting_is_checked_at_construction(make, error, match):
     with pytest.raises(error, match=match):
         make(tc.Sequential([tc.Dense(2, 2)]))
 
 
-@pytest.mark.parametrize("value, error", [
-    (np.nan, ValueError), (-0.1, ValueError), (0.0, ValueError), (np.inf, ValueError),
-    ("fast", TypeError), (None, TypeError)])
+@pytest.mark.parametrize(
+    "value, error",
+    [
+        (np.nan, ValueError),
+        (-0.1, ValueError),
+        (0.0, ValueError),
+        (np.inf, ValueError),
+        ("fast", TypeError),
+        (None, TypeError),
+    ],
+)
 def test_lr_can_only_be_set_to_a_finite_positive_number(value, error):
     optimizer = tc.optim.SGD(tc.Sequential([tc.Dense(2, 2)]), lr=0.1)
     with pytest.raises(error, match="lr must be"):

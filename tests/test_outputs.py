@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from strategies import raw_outputs
 from tinycnn.outputs import (
     Identity,
     LandmarkOutput,
@@ -17,6 +16,8 @@ from tinycnn.outputs import (
     sigmoid,
     softmax,
 )
+
+from strategies import raw_outputs
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -61,7 +62,7 @@ def test_localization_output_applies_sigmoid_keeps_the_box_and_applies_softmax(n
     raw = data.draw(raw_outputs(3, num_classes + 5))
     y_hat = LocalizationOutput(num_classes)(raw)
     assert y_hat.shape == raw.shape
-    for row, out in zip(raw, y_hat):
+    for row, out in zip(raw, y_hat, strict=True):
         assert out[0] == pytest.approx(1 / (1 + math.exp(-row[0])), rel=1e-12)
         assert out[1:5].tolist() == row[1:5].tolist()
         class_exponentials = [math.exp(value) for value in row[5:]]
@@ -72,8 +73,7 @@ def test_localization_output_applies_sigmoid_keeps_the_box_and_applies_softmax(n
 @given(raw_outputs(3, 7))
 def test_landmark_output_applies_sigmoid_and_keeps_the_points(raw):
     y_hat = LandmarkOutput()(raw)
-    np.testing.assert_allclose(y_hat[:, 0], [1 / (1 + math.exp(-z)) for z in raw[:, 0]],
-                               rtol=1e-12)
+    np.testing.assert_allclose(y_hat[:, 0], [1 / (1 + math.exp(-z)) for z in raw[:, 0]], rtol=1e-12)
     np.testing.assert_array_equal(y_hat[:, 1:], raw[:, 1:])
     assert not np.shares_memory(y_hat, raw)
 
@@ -89,8 +89,12 @@ def test_outputs_keep_float32(output, width):
 
 
 def test_localization_output_is_stable_for_huge_logits():
-    raw = np.array([[1000.0, 0.5, 0.5, 0.2, 0.2, 1000.0, -1000.0, 0.0],
-                    [-1000.0, 0.5, 0.5, 0.2, 0.2, -1000.0, -1000.0, -1000.0]])
+    raw = np.array(
+        [
+            [1000.0, 0.5, 0.5, 0.2, 0.2, 1000.0, -1000.0, 0.0],
+            [-1000.0, 0.5, 0.5, 0.2, 0.2, -1000.0, -1000.0, -1000.0],
+        ]
+    )
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         y_hat = LocalizationOutput(3)(raw)
     assert y_hat[0, 0] == 1.0 and y_hat[1, 0] == 0.0
@@ -114,12 +118,15 @@ def test_output_from_config_rejects_unknown_configs(config):
         output_from_config(config)
 
 
-@pytest.mark.parametrize("output, raw, match", [
-    (LocalizationOutput(3), np.zeros((2, 7)), r"raw must have shape \(N, 8\), got \(2, 7\)"),
-    (LocalizationOutput(3), np.zeros(8), r"raw must have shape \(N, 8\), got \(8,\)"),
-    (LandmarkOutput(3), np.zeros((2, 8)), r"raw must have shape \(N, 7\), got \(2, 8\)"),
-    (Identity(), np.zeros((2, 3, 4)), r"raw must have shape \(N, D\), got \(2, 3, 4\)"),
-])
+@pytest.mark.parametrize(
+    "output, raw, match",
+    [
+        (LocalizationOutput(3), np.zeros((2, 7)), r"raw must have shape \(N, 8\), got \(2, 7\)"),
+        (LocalizationOutput(3), np.zeros(8), r"raw must have shape \(N, 8\), got \(8,\)"),
+        (LandmarkOutput(3), np.zeros((2, 8)), r"raw must have shape \(N, 7\), got \(2, 8\)"),
+        (Identity(), np.zeros((2, 3, 4)), r"raw must have shape \(N, D\), got \(2, 3, 4\)"),
+    ],
+)
 def test_outputs_reject_raw_of_the_wrong_shape(output, raw, match):
     with pytest.raises(ValueError, match=match):
         output(raw)
@@ -134,3 +141,30 @@ def test_outputs_reject_raw_that_is_not_a_float_array():
 def test_outputs_need_positive_counts(make):
     with pytest.raises(ValueError, match="must be a positive integer"):
         make()
+
+
+def test_output_maps_compare_by_config():
+    assert LocalizationOutput(3) == LocalizationOutput(3)
+    assert LocalizationOutput(3) != LocalizationOutput(4)
+    assert LocalizationOutput(3) != LandmarkOutput(3)
+    assert Identity() == Identity() and Identity() != "Identity"
+    assert len({LocalizationOutput(3), LocalizationOutput(3), Identity()}) == 2
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"name": "LocalizationOutput", "num_classes": "3"},
+        {"name": "Identity", "extra": 1},
+        {"name": "LandmarkOutput", "num_landmarks": 0},
+    ],
+)
+def test_output_from_config_refuses_bad_arguments_with_a_value_error(config):
+    with pytest.raises(ValueError):
+        output_from_config(config)
+
+
+def test_outputs_keep_nan_and_take_empty_batches():
+    raw = np.full((1, 8), np.nan)
+    assert np.isnan(LocalizationOutput(3)(raw)).all()
+    assert LocalizationOutput(3)(np.zeros((0, 8))).shape == (0, 8)

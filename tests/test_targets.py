@@ -5,7 +5,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from strategies import centre_boxes, landmark_targets, localization_targets
 from tinycnn.data import landmark_dataset, localization_dataset
 from tinycnn.targets import (
     LANDMARK_NAMES,
@@ -21,10 +20,13 @@ from tinycnn.targets import (
     encode_localization_batch,
 )
 
+from strategies import centre_boxes, landmark_targets, localization_targets
+
 pytestmark = pytest.mark.filterwarnings("error")
 
 
 # --- localization vectors ---------------------------------------------------------------------
+
 
 def test_encode_localization_puts_each_number_in_the_lecture_order():
     b_x, b_y, b_h, b_w = 0.5, 0.25, 0.125, 0.75
@@ -46,23 +48,27 @@ def test_encode_localization_gives_the_dtype_asked_for(dtype):
     assert encode_localization(0, (0.5, 0.5, 0.5, 0.5), 2, dtype=dtype).dtype == dtype
 
 
-@pytest.mark.parametrize("label, box, match", [
-    (3, (0.5, 0.5, 0.2, 0.2), r"label must be a class index in 0\.\.2"),
-    (-1, (0.5, 0.5, 0.2, 0.2), "label must be a class index"),
-    (True, (0.5, 0.5, 0.2, 0.2), "label must be a class index"),
-    (1.0, (0.5, 0.5, 0.2, 0.2), "label must be a class index"),
-    (1, (0.5, 0.5, 0.2), r"box must be 4 numbers \(b_x, b_y, b_h, b_w\)"),
-    (1, (0.5, 1.5, 0.2, 0.2), r"box must be 4 numbers .* in \[0, 1\]"),
-    (1, (0.5, 0.5, 0.0, 0.2), "b_h, b_w > 0"),
-    (1, (0.5, np.nan, 0.2, 0.2), "box must be 4 numbers"),
-])
+@pytest.mark.parametrize(
+    "label, box, match",
+    [
+        (3, (0.5, 0.5, 0.2, 0.2), r"label must be a class index in 0\.\.2"),
+        (-1, (0.5, 0.5, 0.2, 0.2), "label must be a class index"),
+        (True, (0.5, 0.5, 0.2, 0.2), "label must be a class index"),
+        (1.0, (0.5, 0.5, 0.2, 0.2), "label must be a class index"),
+        (1, (0.5, 0.5, 0.2), r"box must be 4 numbers \(b_x, b_y, b_h, b_w\)"),
+        (1, (0.5, 1.5, 0.2, 0.2), r"box must be 4 numbers .* in \[0, 1\]"),
+        (1, (0.5, 0.5, 0.0, 0.2), "b_h, b_w > 0"),
+        (1, (0.5, np.nan, 0.2, 0.2), "box must be 4 numbers"),
+    ],
+)
 def test_encode_localization_rejects_bad_labels_and_boxes(label, box, match):
     with pytest.raises(ValueError, match=match):
         encode_localization(label, box, num_classes=3)
 
 
-@pytest.mark.parametrize("num_classes, error", [
-    (0, ValueError), (-2, ValueError), (2.0, TypeError), (None, TypeError)])
+@pytest.mark.parametrize(
+    "num_classes, error", [(0, ValueError), (-2, ValueError), (2.0, TypeError), (None, TypeError)]
+)
 def test_encode_localization_needs_a_positive_class_count(num_classes, error):
     with pytest.raises(error, match="num_classes must be a positive integer"):
         encode_localization(None, None, num_classes)
@@ -84,8 +90,10 @@ def test_encode_localization_batch_matches_encoding_one_image_at_a_time(data, nu
     labels = data.draw(st.lists(st.integers(NO_OBJECT, num_classes - 1), min_size=n, max_size=n))
     boxes = np.array([data.draw(centre_boxes()) for _ in range(n)]).reshape(n, 4)
     batch = encode_localization_batch(np.array(labels, dtype=int), boxes, num_classes)
-    one_by_one = [encode_localization(None if label == NO_OBJECT else label, box, num_classes)
-                  for label, box in zip(labels, boxes)]
+    one_by_one = [
+        encode_localization(None if label == NO_OBJECT else label, box, num_classes)
+        for label, box in zip(labels, boxes, strict=True)
+    ]
     assert batch.shape == (n, num_classes + 5)
     assert batch.dtype == np.float32
     np.testing.assert_array_equal(batch, np.array(one_by_one).reshape(n, num_classes + 5))
@@ -98,14 +106,20 @@ def test_encode_localization_batch_ignores_boxes_of_empty_images():
     assert y[1, 0] == 1
 
 
-@pytest.mark.parametrize("labels, boxes, match", [
-    (np.array([0, 3]), np.full((2, 4), 0.5), r"labels must be class indices in 0\.\.2 or -1"),
-    (np.array([0, -2]), np.full((2, 4), 0.5), r"found -2 in row 1"),
-    (np.array([0.0, 1.0]), np.full((2, 4), 0.5), "labels must be a 1-D integer array"),
-    (np.array([0, 1]), np.full((3, 4), 0.5), r"boxes must have shape \(N, 4\) = \(2, 4\)"),
-    (np.array([0, 1]), np.array([[0.5, 0.5, 0.5, 0.5], [0.5, 0.5, 0.0, 0.5]]),
-     r"boxes must be .* with b_h, b_w > 0 where there is an object, found .* in row 1"),
-])
+@pytest.mark.parametrize(
+    "labels, boxes, match",
+    [
+        (np.array([0, 3]), np.full((2, 4), 0.5), r"labels must be class indices in 0\.\.2 or -1"),
+        (np.array([0, -2]), np.full((2, 4), 0.5), r"found -2 in row 1"),
+        (np.array([0.0, 1.0]), np.full((2, 4), 0.5), "labels must be a 1-D integer array"),
+        (np.array([0, 1]), np.full((3, 4), 0.5), r"boxes must have shape \(N, 4\) = \(2, 4\)"),
+        (
+            np.array([0, 1]),
+            np.array([[0.5, 0.5, 0.5, 0.5], [0.5, 0.5, 0.0, 0.5]]),
+            r"boxes must be .* with b_h, b_w > 0 where there is an object, found .* in row 1",
+        ),
+    ],
+)
 def test_encode_localization_batch_rejects_bad_input(labels, boxes, match):
     with pytest.raises(ValueError, match=match):
         encode_localization_batch(labels, boxes, num_classes=3)
@@ -134,16 +148,19 @@ def test_decode_localization_takes_the_argmax_class_and_the_threshold():
 def test_decode_localization_of_a_batch_gives_one_result_per_row(y):
     decoded = decode_localization(y, 3)
     assert len(decoded) == len(y)
-    for row, result in zip(y, decoded):
+    for row, result in zip(y, decoded, strict=True):
         assert (result.label is None) == (row[0] == 0)
 
 
-@pytest.mark.parametrize("y_hat, threshold, match", [
-    (np.zeros(7), 0.5, r"y_hat must have shape \(8,\) or \(N, 8\), got \(7,\)"),
-    (np.zeros((2, 9)), 0.5, r"y_hat must have shape \(N, 8\), got \(2, 9\)"),
-    (np.full(8, np.nan), 0.5, "y_hat must be finite"),
-    (np.zeros(8), 1.5, r"threshold must be a number in \[0, 1\]"),
-])
+@pytest.mark.parametrize(
+    "y_hat, threshold, match",
+    [
+        (np.zeros(7), 0.5, r"y_hat must have shape \(8,\) or \(N, 8\), got \(7,\)"),
+        (np.zeros((2, 9)), 0.5, r"y_hat must have shape \(N, 8\), got \(2, 9\)"),
+        (np.full(8, np.nan), 0.5, "y_hat must be finite"),
+        (np.zeros(8), 1.5, r"threshold must be a number in \[0, 1\]"),
+    ],
+)
 def test_decode_localization_rejects_bad_input(y_hat, threshold, match):
     with pytest.raises(ValueError, match=match):
         decode_localization(y_hat, 3, threshold)
@@ -155,6 +172,7 @@ def test_decode_localization_wants_a_float_array():
 
 
 # --- landmark vectors -------------------------------------------------------------------------
+
 
 def test_landmark_names_follow_the_vector():
     assert LANDMARK_NAMES == ("left_mouth_corner", "right_mouth_corner", "chin_tip")
@@ -179,7 +197,7 @@ def test_decode_landmarks_reads_back_what_encode_wrote(coordinates):
     decoded = decode_landmarks(encode_landmarks(points, dtype=np.float64))
     assert decoded.is_face == 1.0
     assert list(decoded.points) == list(LANDMARK_NAMES)
-    for name, point in zip(LANDMARK_NAMES, points):
+    for name, point in zip(LANDMARK_NAMES, points, strict=True):
         assert decoded.points[name] == tuple(point)
 
 
@@ -190,11 +208,14 @@ def test_decode_landmarks_below_the_threshold_has_no_points():
     assert second.points["chin_tip"] == (0.5, 0.6)
 
 
-@pytest.mark.parametrize("points, match", [
-    (np.zeros((2, 2)), r"points must have shape \(3, 2\)"),
-    (np.zeros(6), r"points must have shape \(3, 2\)"),
-    (np.array([[0.1, 0.2], [0.3, 1.2], [0.5, 0.6]]), r"points must lie in \[0, 1\]"),
-])
+@pytest.mark.parametrize(
+    "points, match",
+    [
+        (np.zeros((2, 2)), r"points must have shape \(3, 2\)"),
+        (np.zeros(6), r"points must have shape \(3, 2\)"),
+        (np.array([[0.1, 0.2], [0.3, 1.2], [0.5, 0.6]]), r"points must lie in \[0, 1\]"),
+    ],
+)
 def test_encode_landmarks_rejects_bad_points(points, match):
     with pytest.raises(ValueError, match=match):
         encode_landmarks(points)
@@ -206,6 +227,7 @@ def test_decode_landmarks_rejects_other_widths():
 
 
 # --- checks of whole batches of targets ------------------------------------------------------
+
 
 @given(localization_targets(num_classes=3, junk_when_empty=True))
 def test_valid_localization_targets_pass_whatever_empty_rows_hold(y):

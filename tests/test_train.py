@@ -22,22 +22,31 @@ def tiny_localization_problem(n=96, seed=0):
     return x, y
 
 
-def linear_model(seed=0):
-    return tc.Sequential([tc.Flatten(), tc.Dense(8, 8, rng=seed)])
+def linear_model(seed=0, output=None):
+    return tc.Sequential([tc.Flatten(), tc.Dense(8, 8, rng=seed)], output=output)
 
 
 def test_fit_learns_and_reports_metrics():
     x, y = tiny_localization_problem()
     x_val, y_val = tiny_localization_problem(seed=1)
-    model = linear_model()
     loss = LocalizationLoss(3)
-    history = fit(model, loss, tc.optim.Adam(model, lr=0.05), x, y, epochs=30, batch_size=16,
-                  validation=(x_val, y_val), metrics=tc.metrics.localization_report,
-                  progress=False)
+    model = linear_model(output=loss.output)
+    history = fit(
+        model,
+        loss,
+        tc.optim.Adam(model, lr=0.05),
+        x,
+        y,
+        epochs=30,
+        batch_size=16,
+        validation=(x_val, y_val),
+        metrics=tc.metrics.localization_report,
+        progress=False,
+    )
     assert len(history["loss"]) == 30 and len(history["val_loss"]) == 30
     assert history["loss"][-1] < 0.2 * history["loss"][0]
     assert history["val_pc_accuracy"][-1] == 1.0
-    assert model.output is loss.output  # predict now speaks the lecture's language
+    assert model.output is loss.output  # fit leaves the model's output map alone
     assert evaluate(model, loss, x_val, y_val)["loss"] == pytest.approx(history["val_loss"][-1])
 
 
@@ -46,8 +55,17 @@ def test_fit_is_repeatable_with_a_seed():
     finals = []
     for _ in range(2):
         model = linear_model()
-        fit(model, SquaredLocalizationLoss(3), tc.optim.SGD(model, lr=0.05), x, y, epochs=2,
-            batch_size=10, seed=7, progress=False)
+        fit(
+            model,
+            SquaredLocalizationLoss(3),
+            tc.optim.SGD(model, lr=0.05),
+            x,
+            y,
+            epochs=2,
+            batch_size=10,
+            seed=7,
+            progress=False,
+        )
         finals.append(model.layers[1].params["W"].copy())
     np.testing.assert_array_equal(*finals)
 
@@ -63,8 +81,18 @@ def test_augment_and_lr_schedule_are_applied():
         seen_lrs.append(optimizer.lr)
         return images, targets
 
-    fit(model, SquaredLocalizationLoss(3), optimizer, x, y, epochs=4, batch_size=8,
-        augment=record, lr_schedule=step_decay(0.1, drop=0.5, every=2), progress=False)
+    fit(
+        model,
+        SquaredLocalizationLoss(3),
+        optimizer,
+        x,
+        y,
+        epochs=4,
+        batch_size=8,
+        augment=record,
+        lr_schedule=step_decay(0.1, drop=0.5, every=2),
+        progress=False,
+    )
     assert seen_batches == [8, 8, 4] * 4
     assert seen_lrs == [0.1] * 6 + [0.05] * 6
 
@@ -75,8 +103,16 @@ def test_a_diverging_loss_names_epoch_and_batch():
     x[40] = np.inf  # batch 3 of epoch 1 with batch_size 16 and no shuffling of the culprit's batch
     model = linear_model()
     with pytest.raises(FloatingPointError, match=r"epoch 1, batch \d+ of 6"):
-        fit(model, SquaredLocalizationLoss(3), tc.optim.SGD(model, lr=0.1), x, y, epochs=1,
-            batch_size=16, progress=False)
+        fit(
+            model,
+            SquaredLocalizationLoss(3),
+            tc.optim.SGD(model, lr=0.1),
+            x,
+            y,
+            epochs=1,
+            batch_size=16,
+            progress=False,
+        )
 
 
 def test_a_too_large_learning_rate_stops_with_a_clear_error():
@@ -84,19 +120,172 @@ def test_a_too_large_learning_rate_stops_with_a_clear_error():
     model = linear_model()
     with pytest.raises((FloatingPointError, ValueError), match=r"epoch \d+, batch \d+|y_hat"):
         with np.errstate(over="ignore", invalid="ignore"):
-            fit(model, SquaredLocalizationLoss(3), tc.optim.SGD(model, lr=1e6), x, y, epochs=5,
-                batch_size=16, progress=False)
+            fit(
+                model,
+                SquaredLocalizationLoss(3),
+                tc.optim.SGD(model, lr=1e6),
+                x,
+                y,
+                epochs=5,
+                batch_size=16,
+                progress=False,
+            )
 
 
-@pytest.mark.parametrize("arguments, error, message", [
-    ({"epochs": 0}, ValueError, r"epochs must be a positive integer"),
-    ({"batch_size": 0}, ValueError, r"batch_size must be a positive integer"),
-    ({"y": np.zeros((5, 8), dtype=np.float32)}, ValueError, r"same number of examples"),
-    ({"validation": [1, 2]}, TypeError, r"validation must be a tuple"),
-])
-def test_bad_arguments(arguments, error, message):
+def nan_after_two_epochs(epoch):
+    return 0.1 if epoch < 2 else float("nan")
+
+
+X_VAL, Y_VAL = tiny_localization_problem(n=12, seed=3)
+
+
+@pytest.mark.parametrize(
+    "arguments, error, message",
+    [
+        ({"epochs": 0}, ValueError, r"epochs must be a positive integer"),
+        ({"batch_size": 0}, ValueError, r"batch_size must be a positive integer"),
+        ({"y": np.zeros((5, 8), dtype=np.float32)}, ValueError, r"same number of examples"),
+        (
+            {"x": np.zeros((0, 1, 8, 1), np.float32), "y": np.zeros((0, 8), np.float32)},
+            ValueError,
+            r"x must hold at least one example.*N = 0",
+        ),
+        ({"x": np.zeros((10, 1, 8, 1), np.uint8)}, TypeError, r"x must be float32 or float64"),
+        ({"x": [[0.0]]}, TypeError, r"x must be a numpy array"),
+        ({"validation": [1, 2]}, TypeError, r"validation's x_val must be a numpy array"),
+        ({"validation": (None, None)}, TypeError, r"x_val must be a numpy array, got NoneType"),
+        ({"validation": X_VAL}, TypeError, r"validation must be a pair"),
+        ({"validation": (X_VAL, Y_VAL, Y_VAL)}, TypeError, r"validation must be a pair"),
+        ({"validation": (X_VAL[:, 0], Y_VAL)}, ValueError, r"x_val must hold images shaped like"),
+        ({"validation": (X_VAL, Y_VAL[:, :7])}, ValueError, r"y_val must hold targets shaped"),
+        ({"validation": (X_VAL, Y_VAL[:5])}, ValueError, r"same number of examples, got 12 and 5"),
+        ({"validation": (X_VAL[:0], Y_VAL[:0])}, ValueError, r"at least one example, got N = 0"),
+        (
+            {"validation": (X_VAL, Y_VAL.astype(int))},
+            TypeError,
+            r"y_val must be float32 or float64",
+        ),
+        ({"validation": (X_VAL, Y_VAL + 2)}, ValueError, r"validation could not be measured"),
+        ({"metrics": tc.metrics.localization_report}, ValueError, r"pass validation="),
+        (
+            {"validation": (X_VAL, Y_VAL), "metrics": lambda y_pred, y_true: {"name": "good"}},
+            TypeError,
+            r"'name' is str",
+        ),
+        (
+            {"validation": (X_VAL, Y_VAL), "metrics": lambda y_pred, y_true: [0.5]},
+            TypeError,
+            r"metrics must return a dict",
+        ),
+        ({"validation": (X_VAL, Y_VAL), "metrics": "accuracy"}, TypeError, r"metrics must be a"),
+        (
+            {"lr_schedule": nan_after_two_epochs, "epochs": 3},
+            ValueError,
+            r"lr_schedule\(2\) must be a finite number > 0, got nan",
+        ),
+        (
+            {"lr_schedule": lambda epoch: -0.1},
+            ValueError,
+            r"lr_schedule\(0\) must be a finite number > 0, got -0.1",
+        ),
+        (
+            {"lr_schedule": lambda epoch: "0.1"},
+            TypeError,
+            r"lr_schedule\(0\) must be a real number",
+        ),
+        ({"lr_schedule": 0.1}, TypeError, r"lr_schedule must be a function"),
+        ({"augment": "flips"}, TypeError, r"augment must be a function"),
+    ],
+)
+def test_bad_arguments_are_refused_before_the_first_step(arguments, error, message):
     x, y = tiny_localization_problem(n=10)
     model = linear_model()
+    before = model.layers[1].params["W"].copy()
     call = {"x": x, "y": y, "epochs": 1, **arguments}
     with pytest.raises(error, match=message):
         fit(model, SquaredLocalizationLoss(3), tc.optim.SGD(model), progress=False, **call)
+    np.testing.assert_array_equal(model.layers[1].params["W"], before)  # not one step was taken
+
+
+def test_a_model_without_the_loss_output_map_is_refused_with_the_fix():
+    x, y = tiny_localization_problem(n=10)
+    model = linear_model()  # its output map is Identity, the loss reads logits
+    with pytest.raises(ValueError, match=r"output=loss.output"):
+        fit(model, LocalizationLoss(3), tc.optim.SGD(model), x, y, epochs=1, progress=False)
+    assert type(model.output).__name__ == "Identity"  # fit did not change it
+
+
+def test_validation_numbers_appear_after_every_epoch(capsys):
+    x, y = tiny_localization_problem(n=40)
+    loss = LocalizationLoss(3)
+    model = linear_model(output=loss.output)
+    history = fit(
+        model,
+        loss,
+        tc.optim.Adam(model, lr=0.01),
+        x,
+        y,
+        epochs=3,
+        batch_size=8,
+        validation=(X_VAL, Y_VAL),
+        metrics=tc.metrics.localization_report,
+    )
+    printed = capsys.readouterr().out
+    lines = [line for line in printed.splitlines() if "validation:" in line]
+    assert len(lines) == 3
+    for epoch, line in enumerate(lines):
+        assert f"loss {history['val_loss'][epoch]:.4f}" in line
+        assert f"mean_iou {history['val_mean_iou'][epoch]:.4f}" in line
+    # One bar per epoch, each with its final training loss, and each before its validation line.
+    for epoch in range(3):
+        bar_end = printed.rindex(f"epoch {epoch + 1}/3: 100%")
+        assert f"loss={history['loss'][epoch]:.4f}" in printed[bar_end:].splitlines()[0]
+        assert bar_end < printed.index(lines[epoch])
+
+
+def test_the_progress_bar_redraws_a_bounded_number_of_times(capsys):
+    x, y = tiny_localization_problem(n=400)
+    model = linear_model()
+    fit(
+        model,
+        SquaredLocalizationLoss(3),
+        tc.optim.SGD(model, lr=0.01),
+        x,
+        y,
+        epochs=1,
+        batch_size=1,
+    )
+    redraws = capsys.readouterr().out.count("\r")
+    assert 1 <= redraws <= tc.train.PROGRESS_UPDATES + 3
+
+
+def test_random_augment_with_flips_only_draws_one_number_per_image():
+    """Lessons 4 and 5 train with flips alone: the same batches, and the same random stream
+    afterwards, as mirroring where rng.random(n) < 0.5 (so their results stay as measured)."""
+    from tinycnn.data.augment import horizontal_flip, random_augment
+
+    x, y = tiny_localization_problem(n=16)
+    flips_only = {"max_brightness": 0, "max_contrast": 0, "max_noise": 0}
+    images, targets = random_augment(x, y, np.random.default_rng(5), **flips_only)
+    rng = np.random.default_rng(5)
+    flip = rng.random(len(x)) < 0.5
+    expected_images, expected_targets = x.copy(), y.copy()
+    expected_images[flip], expected_targets[flip] = horizontal_flip(x[flip], y[flip])
+    np.testing.assert_array_equal(images, expected_images)
+    np.testing.assert_array_equal(targets, expected_targets)
+    after = np.random.default_rng(5)
+    random_augment(x, y, after, **flips_only)
+    assert after.random() == rng.random()
+
+
+def test_write_results_writes_plain_json_whole(tmp_path):
+    import json
+
+    path = tmp_path / "metrics.json"
+    path.write_text("old")
+    tc.train.write_results(path, {"mean_iou": np.float32(0.5), "epochs": np.int64(3), "name": "x"})
+    assert json.loads(path.read_text()) == {"mean_iou": 0.5, "epochs": 3, "name": "x"}
+    with pytest.raises(TypeError, match="results must hold numbers"):
+        tc.train.write_results(path, {"model": object()})
+    assert json.loads(path.read_text())["epochs"] == 3  # the failed write left the file alone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]  # and no temporary

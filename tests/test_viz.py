@@ -47,7 +47,7 @@ def test_show_localization_draws_a_box_per_object_and_labels_truth_and_predictio
     assert_png(path)
     axes = image_axes(figure)
     assert len(axes) == len(images)
-    for ax, truth in zip(axes, targets):
+    for ax, truth in zip(axes, targets, strict=True):
         boxes = [patch for patch in ax.patches if isinstance(patch, Rectangle)]
         if truth[0] == 1:
             name = CLASS_NAMES[int(truth[5:].argmax())]
@@ -75,7 +75,7 @@ def test_show_landmarks_marks_three_named_points_per_face(portraits, tmp_path):
     figure = viz.show_landmarks(images, targets, predictions, path=tmp_path / "faces.png")
     assert isinstance(figure, Figure)
     assert_png(tmp_path / "faces.png")
-    for ax, truth in zip(image_axes(figure), targets):
+    for ax, truth in zip(image_axes(figure), targets, strict=True):
         names = [text.get_text() for text in ax.texts]
         if truth[0] == 1:
             assert names == list(viz.LANDMARK_LABELS)
@@ -87,19 +87,78 @@ def test_show_landmarks_marks_three_named_points_per_face(portraits, tmp_path):
             assert names == [] and ax.get_title() == "no face"
 
 
-def test_plot_history_puts_losses_and_metrics_on_separate_axes(tmp_path):
+def test_plot_history_gives_each_quantity_a_panel_with_whole_epochs(tmp_path):
     history = {
         "loss": [1.0, 0.5, 0.3],
         "val_loss": [1.1, 0.6, 0.4],
-        "val_p_c_accuracy": [0.5, 0.8, 0.9],
+        "val_pc_accuracy": [0.5, 0.8, 0.9],
+        "val_nme": [0.2, 0.05, 0.03],
     }
     figure = viz.plot_history(history, path=tmp_path / "history.png")
     assert_png(tmp_path / "history.png")
-    losses, metrics = figure.axes
-    assert [line.get_label() for line in losses.lines] == ["loss", "val_loss"]
-    assert [line.get_label() for line in metrics.lines] == ["val_p_c_accuracy"]
-    np.testing.assert_array_equal(metrics.lines[0].get_xdata(), [1, 2, 3])
+    losses, accuracy, nme = [ax for ax in figure.axes if ax.get_visible()]
+    assert [line.get_label() for line in losses.lines] == ["training", "validation"]
+    assert losses.get_title() == "loss" and accuracy.get_title() == "pc accuracy"
+    assert [line.get_label() for line in nme.lines] == ["validation"]
+    np.testing.assert_array_equal(nme.lines[0].get_ydata(), history["val_nme"])
+    for ax in (losses, accuracy, nme):
+        np.testing.assert_array_equal(ax.lines[0].get_xdata(), [1, 2, 3])
+        ticks = [tick for tick in ax.get_xticks() if 1 <= tick <= 3]
+        assert ticks and all(float(tick).is_integer() for tick in ticks)
+    assert losses.get_yscale() == "linear"  # 0.3 to 1.1: less than a factor of 10
     assert len(viz.plot_history({"loss": [2.0, 1.0]}).axes) == 1
+
+
+def test_plot_history_labels_a_log_loss_axis_between_the_powers_of_ten():
+    figure = viz.plot_history({"loss": [0.6, 0.2, 0.09, 0.05, 0.03]})
+    ax = figure.axes[0]
+    assert ax.get_yscale() == "log"
+    figure.canvas.draw()
+    labels = [label.get_text() for label in ax.get_yticklabels() if label.get_text()]
+    bottom, top = ax.get_ylim()
+    shown = [tick for tick in ax.get_yticks() if bottom <= tick <= top]
+    assert len(shown) >= 4 and set(labels) >= {"0.05", "0.1", "0.2", "0.5"}
+
+
+def test_plot_history_with_many_metrics_uses_a_grid():
+    history = {f"val_metric_{index}": [0.1, 0.2] for index in range(5)}
+    figure = viz.plot_history(history, ncols=3)
+    assert len([ax for ax in figure.axes if ax.get_visible()]) == 5
+    assert len(figure.axes) == 6
+
+
+def test_uint8_images_are_drawn_on_the_0_to_255_scale(scenes):
+    images, targets, _ = scenes
+    as_uint8 = np.round(images * 255).astype(np.uint8)
+    figure = viz.show_localization(as_uint8, targets)
+    shown = image_axes(figure)[0].images[0].get_array()
+    np.testing.assert_allclose(shown, images[0, 0], atol=0.5 / 255)
+
+
+@pytest.mark.parametrize(
+    ("images", "error", "message"),
+    [
+        (np.full((2, 8, 8), 255.0), ValueError, r"\[0, 1\].*255.*images / 255"),
+        (np.full((2, 8, 8), -0.5), ValueError, r"\[0, 1\]"),
+        (np.zeros((2, 8, 8), dtype=np.int64), TypeError, r"uint8.*astype"),
+    ],
+)
+def test_images_outside_the_drawable_range_are_refused(images, error, message):
+    with pytest.raises(error, match=message):
+        viz.show_localization(images)
+    with pytest.raises(error, match=message):
+        viz.show_landmarks(images)
+
+
+@pytest.mark.parametrize("show", [viz.show_localization, viz.show_landmarks])
+def test_one_image_keeps_its_legend_inside_the_figure(scenes, portraits, show):
+    images, targets, predictions = scenes if show is viz.show_localization else portraits
+    figure = show(images[:1], targets[:1], predictions[:1])
+    figure.canvas.draw()
+    (legend,) = figure.legends
+    box = legend.get_window_extent()
+    width, height = figure.canvas.get_width_height()
+    assert box.x0 >= 0 and box.x1 <= width and box.y1 <= height
 
 
 def test_show_filters_shows_single_channel_filters_one_by_one(tmp_path):
@@ -126,7 +185,7 @@ def test_show_feature_maps_gives_each_channel_its_own_scale(tmp_path):
     assert_png(tmp_path / "maps.png")
     axes = image_axes(figure)
     assert len(axes) == 5
-    for ax, channel in zip(axes, maps):
+    for ax, channel in zip(axes, maps, strict=True):
         assert ax.images[0].get_clim() == pytest.approx((channel.min(), channel.max()))
 
 
@@ -163,3 +222,19 @@ IMAGES = np.zeros((2, 8, 8))
 def test_bad_input_is_refused_by_name(call, error, name):
     with pytest.raises(error, match=name):
         call()
+
+
+def test_show_worst_picks_the_largest_errors_and_skips_nan():
+    x, y = localization_dataset(6, image_size=32, seed=4)
+    errors = np.array([0.1, np.nan, 0.7, 0.3, np.nan, 0.9])
+    figure = viz.show_worst(x, y, y, errors, count=3)
+    np.testing.assert_array_equal(figure.worst, [5, 2, 3])
+    titles = [ax.get_title() for ax in viz.image_axes(figure)]
+    labels = [viz._scene_label(y[i], CLASS_NAMES, 0.5) for i in figure.worst]
+    assert titles == [
+        f"{label}  (error {errors[i]:.2f})" for label, i in zip(labels, figure.worst, strict=True)
+    ]
+    with pytest.raises(ValueError, match="errors must have shape"):
+        viz.show_worst(x, y, y, errors[:3])
+    with pytest.raises(ValueError, match="kind"):
+        viz.show_worst(x, y, y, errors, kind="faces")

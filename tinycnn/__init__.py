@@ -3,7 +3,8 @@
 The package reads like a table of contents:
     layers, model        the network: Conv2D, MaxPool2D, Dense, ... and Sequential
     kernels              the hot loops: plain reference versions and their numba twins
-    boxes                box formats and intersection over union
+    boxes                box formats, intersection over union, non-max suppression
+    detection            the YOLO grid: targets, output maps, losses, detect
     targets, outputs     the lecture's vectors, and how raw network output maps to them
     functional           sigmoid, softmax and the cross-entropies, each numerically stable
     checks               the argument checks every public function uses
@@ -15,14 +16,12 @@ The package reads like a table of contents:
     interop              to PyTorch (optional)
 """
 
-# isort: off
-from tinycnn import threads  # noqa: F401  (first: sets the thread pools before numba starts)
-from tinycnn import allocator  # noqa: F401  (keeps freed arrays for reuse: fewer page faults)
-# isort: on
+from tinycnn import runtime  # noqa: F401, I001  (first: threads, fork, memory; see its docstring)
 from tinycnn import (
     boxes,
     checks,
     data,
+    detection,
     functional,
     gradcheck,
     losses,
@@ -43,7 +42,7 @@ globals().update(LAYERS)
 
 __all__ = ["Layer", "Sequential", "save", "load", "boxes", "checks", "data", "functional"]
 __all__ += ["gradcheck", "losses", "metrics", "networks", "optim", "outputs", "targets", "train"]
-__all__ += ["viz", *LAYERS]
+__all__ += ["viz", "detection", *LAYERS]
 
 
 def __getattr__(name):

@@ -10,6 +10,8 @@ corners, [x_min, y_min, x_max, y_max]; the two conversions below go back and for
 
 import numpy as np
 
+from tinycnn.checks import probability, real_number
+
 
 def center_to_corners(boxes):
     """[b_x, b_y, b_h, b_w] -> [x_min, y_min, x_max, y_max] on the last axis of boxes (..., 4).
@@ -101,3 +103,56 @@ def _corner_iou(corners_a, corners_b):
 def _length(start, end):
     """A side's length, 0 where it is empty (end <= start)."""
     return np.maximum(end - start, 0.0)
+
+
+def non_max_suppression(boxes, scores, iou_threshold=0.5, score_threshold=0.6, labels=None):
+    """The lecture's non-max suppression: which of several boxes for one object to keep.
+
+        1. drop every box whose score is below score_threshold;
+        2. while boxes remain: keep the one with the highest score, and discard the remaining
+           boxes whose IoU with it is above iou_threshold.
+
+    boxes (M, 4) in centre format, scores (M,). With labels (M,) ints, boxes only suppress boxes
+    of their own label: the same as running it once per class. Returns the indices (int64) of the
+    kept boxes, highest score first; equal scores keep the lower index first.
+    """
+    boxes = as_boxes(boxes)
+    if boxes.ndim != 2:
+        raise ValueError(f"boxes must have shape (M, 4), got {boxes.shape}")
+    scores = _per_box(scores, "scores", len(boxes))
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("scores must be finite (no NaN or inf)")
+    iou_threshold = probability(iou_threshold, "iou_threshold")
+    score_threshold = real_number(score_threshold, "score_threshold")
+    labels = np.zeros(len(boxes), dtype=np.int64) if labels is None else _labels(labels, boxes)
+    candidates = np.flatnonzero(scores >= score_threshold)
+    # A stable sort on -score: the highest score first, and equal scores in index order.
+    candidates = candidates[np.argsort(-scores[candidates], kind="stable")]
+    overlaps = iou_matrix(boxes[candidates], boxes[candidates]) if len(candidates) else None
+    same_label = labels[candidates][:, None] == labels[candidates][None, :]
+    suppressed = np.zeros(len(candidates), dtype=bool)
+    kept = []
+    for position in range(len(candidates)):
+        if suppressed[position]:
+            continue
+        kept.append(candidates[position])
+        suppressed |= same_label[position] & (overlaps[position] > iou_threshold)
+    return np.array(kept, dtype=np.int64)
+
+
+def _per_box(values, name, count):
+    values = np.asarray(values)
+    if not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
+        raise TypeError(f"{name} must be an array of numbers, got dtype {values.dtype}")
+    if values.shape != (count,):
+        raise ValueError(f"{name} must have shape ({count},), one per box, got {values.shape}")
+    return values.astype(np.float64)
+
+
+def _labels(labels, boxes):
+    labels = np.asarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
+    if labels.shape != (len(boxes),):
+        raise ValueError(f"labels must have shape ({len(boxes)},), one per box, got {labels.shape}")
+    return labels

@@ -17,6 +17,10 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 """The dtypes tinycnn computes in: images, weights and gradients are float32 or float64."""
 
+MAX_SIZE = 2**31 - 1
+"""Largest kernel size or stride a layer accepts, so that every index the kernels compute fits in
+their 64-bit integers."""
+
 
 def integer(value, name, minimum=None):
     """Return value as an int; TypeError unless it is an integer (not a bool), ValueError if it is
@@ -28,12 +32,15 @@ def integer(value, name, minimum=None):
     return int(value)
 
 
-def positive_int(value, name):
-    """Return value as an int; TypeError unless it is an integer, ValueError unless it is >= 1."""
+def positive_int(value, name, maximum=None):
+    """Return value as an int; TypeError unless it is an integer, ValueError unless it is >= 1
+    (and <= maximum, if given)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be a positive integer, got {_describe(value)}")
     if value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be a positive integer <= {maximum}, got {value!r}")
     return int(value)
 
 
@@ -91,9 +98,10 @@ def float_dtype(dtype, name="dtype"):
     return dtype
 
 
-def float_array(x, name, ndim=None, layout=None):
+def float_array(x, name, ndim=None, layout=None, min_ndim=None):
     """Return x unchanged; TypeError unless it is a float32 or float64 numpy array, ValueError
-    unless it has `ndim` dimensions (described by `layout`, e.g. "(N, C, H, W)")."""
+    unless it has `ndim` dimensions (described by `layout`, e.g. "(N, C, H, W)"), or at least
+    `min_ndim`."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
     if x.dtype not in FLOAT_DTYPES:
@@ -104,6 +112,11 @@ def float_array(x, name, ndim=None, layout=None):
     if ndim is not None and x.ndim != ndim:
         layout = f" {layout}" if layout else ""
         raise ValueError(f"{name} must be {ndim}-dimensional{layout}, got shape {x.shape}")
+    if min_ndim is not None and x.ndim < min_ndim:
+        layout = f" {layout}" if layout else ""
+        raise ValueError(
+            f"{name} must have at least {min_ndim} dimensions{layout}, got shape {x.shape}"
+        )
     return x
 
 

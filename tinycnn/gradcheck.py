@@ -19,8 +19,10 @@ def numerical_gradient(f, x, h=1e-6):
     Returns an array shaped like `x`.
     """
     if not isinstance(x, np.ndarray) or x.dtype != np.float64:
-        raise TypeError(f"x must be a float64 numpy array (float32 is too coarse for h={h}), got "
-                        f"{type(x).__name__} of dtype {getattr(x, 'dtype', None)}")
+        raise TypeError(
+            f"x must be a float64 numpy array (float32 is too coarse for h={h}), got "
+            f"{type(x).__name__} of dtype {getattr(x, 'dtype', None)}"
+        )
     grad = np.zeros_like(x)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)
     if not np.shares_memory(flat_x, x):
@@ -46,8 +48,10 @@ def rel_error(analytic, numeric):
     analytic = np.asarray(analytic, dtype=np.float64)
     numeric = np.asarray(numeric, dtype=np.float64)
     if analytic.shape != numeric.shape:
-        raise ValueError(f"analytic and numeric must have the same shape, got {analytic.shape} "
-                         f"and {numeric.shape}")
+        raise ValueError(
+            f"analytic and numeric must have the same shape, got {analytic.shape} "
+            f"and {numeric.shape}"
+        )
     scale = np.linalg.norm(analytic) + np.linalg.norm(numeric)
     return float(np.linalg.norm(analytic - numeric) / scale) if scale > 0 else 0.0
 

@@ -9,6 +9,9 @@ Layer by layer, with the weights copied (the two models do not share memory afte
     Dense(n_in, n_out)            ->  nn.Linear(n_in, n_out), weight = W.T (PyTorch stores
                                       (out, in) and computes x @ weight.T + b)
     Flatten, ReLU, LeakyReLU(a), Sigmoid, Tanh, Dropout(p)  ->  their nn namesakes
+    BatchNorm2D(c, eps, momentum) ->  nn.BatchNorm2d, γ and β as weight and bias, and the running
+                                      mean and variance
+    GridLayout(B)                 ->  a view (N, B, D, S, S) permuted to (N, S, S, B, D)
 
 Both compute the same function in the same layout (N, C, H, W), so for the same input
 `torch_model(torch.from_numpy(x))` equals `model.forward(x)` up to rounding. The dtype
@@ -63,7 +66,7 @@ def to_torch(model):
 
 def converts(layer_type):
     """Whether to_torch converts layers of this exact class: it defines its own torch_module."""
-    return "torch_module" in vars(layer_type)
+    return layer_type is not Layer and "torch_module" in vars(layer_type)
 
 
 def _model_dtype(model):

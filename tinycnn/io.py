@@ -88,6 +88,9 @@ def load(path):
     path = _npz_path(path, for_reading=True)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no tinycnn model at {path}")
+    with open(path, "rb") as file:  # a folder or a file we may not read: OSError, as it is
+        if file.read(6) == b"\x93NUMPY":
+            raise ValueError(f"{path} is a plain .npy array, not a tinycnn model (.npz archive)")
     try:
         return _load(path)
     except _Malformed as error:
@@ -122,9 +125,22 @@ def _architecture(model):
             ) from error
         cls.from_config(config)  # the constructor refuses now what load would refuse later
         layers.append({"type": cls.type_name, "config": config})
-    if not isinstance(model.output, OutputMap):
-        raise TypeError(f"model.output must be a tinycnn output map, got {model.output!r}")
-    return {"layers": layers, "output": model.output.get_config()}
+    output = model.output
+    if not isinstance(output, OutputMap):
+        raise TypeError(f"model.output must be a tinycnn output map, got {output!r}")
+    try:
+        config = json.loads(json.dumps(output.get_config(), allow_nan=False))
+        rebuilt = output_from_config(config)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"model.output {output!r} cannot be rebuilt from its config: {error}"
+        ) from error
+    if type(rebuilt) is not type(output):
+        raise TypeError(
+            f"model.output {output!r} would load as a {type(rebuilt).__name__}: "
+            f"the name {config['name']!r} belongs to another class (was it redefined?)"
+        )
+    return {"layers": layers, "output": config}
 
 
 def _write_atomically(target, members):
@@ -186,9 +202,6 @@ def _npz_path(path, for_reading=False):
 
 
 def _load(path):
-    with open(path, "rb") as file:
-        if file.read(6) == b"\x93NUMPY":
-            raise _Malformed("is a plain .npy array, not a tinycnn model (.npz archive)")
     with zipfile.ZipFile(path) as archive:
         members = _members(archive)
         version = _read_version(archive, members)

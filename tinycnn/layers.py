@@ -30,7 +30,7 @@ import numpy as np
 from tinycnn import checks
 from tinycnn.checks import float_array, float_dtype, non_negative_int, positive_int, real_number
 from tinycnn.functional import sigmoid
-from tinycnn.kernels import activation, conv, pool
+from tinycnn.kernels import activation, batchnorm, conv, pool
 
 _WITHOUT_WEIGHTS = contextvars.ContextVar("tinycnn_without_weights", default=False)
 """True while `Layer.from_config` builds a layer: `initialise` then leaves params and state
@@ -90,10 +90,20 @@ class Layer:
 
     def initialise(self, rng):
         """Fill params and state with their initial values (skipped inside `from_config`)."""
+        rng = checks.rng(rng)
         if _WITHOUT_WEIGHTS.get():
             return
-        self.params = self.init_params(checks.rng(rng))
-        self.state = self.init_state()
+        try:
+            self.params = self.init_params(rng)
+            self.state = self.init_state()
+        except MemoryError:  # numpy's "array is too big" is a ValueError already
+            sizes = {**self.param_shapes(), **self.state_shapes()}
+            count = sum(math.prod(shape) for shape in sizes.values())
+            gigabytes = count * getattr(self, "dtype", np.dtype(np.float64)).itemsize / 1e9
+            raise ValueError(
+                f"{self!r} needs {count:,} numbers ({gigabytes:.1f} GB) for its params and "
+                "state, more than this machine can allocate"
+            ) from None
 
     @classmethod
     def from_config(cls, config):
@@ -224,8 +234,13 @@ class Conv2D(Layer):
         self.in_channels = positive_int(in_channels, "in_channels")
         self.out_channels = positive_int(out_channels, "out_channels")
         self.kernel_size = positive_int(kernel_size, "kernel_size")
-        self.stride = positive_int(stride, "stride")
+        self.stride = positive_int(stride, "stride", maximum=checks.MAX_SIZE)
         self.padding = non_negative_int(padding, "padding")
+        if self.padding >= self.kernel_size:
+            raise ValueError(
+                f"padding must be smaller than kernel_size {self.kernel_size}, got {self.padding} "
+                "(a wider padding adds outputs that see nothing but zeros)"
+            )
         self.dtype = float_dtype(dtype)
         self.initialise(rng)
 
@@ -328,8 +343,11 @@ class MaxPool2D(Layer):
 
     def __init__(self, kernel_size, stride=None):
         super().__init__()
-        self.kernel_size = positive_int(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else positive_int(stride, "stride")
+        self.kernel_size = positive_int(kernel_size, "kernel_size", maximum=checks.MAX_SIZE)
+        if stride is None:
+            self.stride = self.kernel_size
+        else:
+            self.stride = positive_int(stride, "stride", maximum=checks.MAX_SIZE)
 
     def get_config(self):
         return {"kernel_size": self.kernel_size, "stride": self.stride}
@@ -435,9 +453,7 @@ class Flatten(Layer):
     """(N, d_1, d_2, ...) -> (N, d_1 * d_2 * ...), row-major; backward reshapes dout back."""
 
     def forward(self, x):
-        x = float_array(x, "x")
-        if x.ndim < 2:
-            raise ValueError(f"x must have a batch axis and at least one more, got shape {x.shape}")
+        x = float_array(x, "x", min_ndim=2, layout="(N, ...): a batch axis and at least one more")
         out = x.reshape(x.shape[0], math.prod(x.shape[1:]))  # not -1: N may be 0
         self._cache = (x.shape, out.shape, x.dtype)
         return out
@@ -457,7 +473,7 @@ class ReLU(Layer):
     elementwise = True
 
     def forward(self, x):
-        x = float_array(x, "x")
+        x = float_array(x, "x", min_ndim=1, layout="(N, ...)")
         out = activation.relu_forward(np.ascontiguousarray(x))
         self._cache = out  # out > 0 exactly where x > 0: all that backward needs
         return out
@@ -486,7 +502,7 @@ class LeakyReLU(Layer):
         return {"negative_slope": self.negative_slope}
 
     def forward(self, x):
-        x = float_array(x, "x")
+        x = float_array(x, "x", min_ndim=1, layout="(N, ...)")
         positive = x > 0
         # slope = 1 where x > 0, else a: the mask's arithmetic is exact and, unlike np.where,
         # does not branch on every entry.
@@ -509,7 +525,7 @@ class Sigmoid(Layer):
     elementwise = True
 
     def forward(self, x):
-        x = float_array(x, "x")
+        x = float_array(x, "x", min_ndim=1, layout="(N, ...)")
         out = sigmoid(x)
         self._cache = (out, x.dtype)
         return out
@@ -529,7 +545,7 @@ class Tanh(Layer):
     elementwise = True
 
     def forward(self, x):
-        x = float_array(x, "x")
+        x = float_array(x, "x", min_ndim=1, layout="(N, ...)")
         out = np.tanh(x)
         self._cache = (out, x.dtype)
         return out
@@ -562,7 +578,7 @@ class Dropout(Layer):
         return {"p": self.p}
 
     def forward(self, x):
-        x = float_array(x, "x")
+        x = float_array(x, "x", min_ndim=1, layout="(N, ...)")
         if not (self.training and self.p > 0):
             self._cache = (None, x.shape, x.dtype)
             return x.copy()
@@ -580,3 +596,163 @@ class Dropout(Layer):
 
     def torch_module(self, torch, dtype):
         return torch.nn.Dropout(self.p)
+
+
+class BatchNorm2D(Layer):
+    """Batch normalization per channel (Ioffe and Szegedy, 2015), for x (N, C, H, W).
+
+    training: each channel is normalised with the mean and variance of its M = N * H * W values
+    in the batch, then scaled and shifted by learned γ, β (C,):
+
+        x̂ = (x - mean_c) / sqrt(var_c + eps)        out = γ_c x̂ + β_c
+
+    backward: dβ_c = Σ dout,  dγ_c = Σ dout x̂,
+              dx = γ_c / sqrt(var_c + eps) / M * (M dout - dβ_c - x̂ dγ_c)
+
+    Each training forward also updates the running statistics, kept in `state` (so that
+    `save`/`load` keep them) and used instead of the batch's in evaluation mode, as in PyTorch:
+
+        running_mean <- (1 - momentum) running_mean + momentum mean_c
+        running_var  <- (1 - momentum) running_var  + momentum var_c * M / (M - 1)   (unbiased)
+
+    evaluation: out = γ_c (x - running_mean_c) / sqrt(running_var_c + eps) + β_c, an affine map
+    whose backward is dx = dout γ_c / sqrt(running_var_c + eps).
+
+    The numba kernels and their NumPy twins are in `tinycnn.kernels.batchnorm`.
+    """
+
+    def __init__(self, channels, eps=1e-5, momentum=0.1, *, dtype=np.float32):
+        super().__init__()
+        self.channels = positive_int(channels, "channels")
+        self.eps = real_number(eps, "eps", 0.0, 1.0, low_open=True, high_open=True)
+        self.momentum = real_number(momentum, "momentum", 0.0, 1.0)
+        self.dtype = float_dtype(dtype)
+        self.initialise(None)
+
+    def param_shapes(self):
+        return {"gamma": (self.channels,), "beta": (self.channels,)}
+
+    def state_shapes(self):
+        return {"running_mean": (self.channels,), "running_var": (self.channels,)}
+
+    def init_params(self, rng):
+        return {"gamma": np.ones(self.channels, dtype=self.dtype),
+                "beta": np.zeros(self.channels, dtype=self.dtype)}
+
+    def init_state(self):
+        return {"running_mean": np.zeros(self.channels, dtype=self.dtype),
+                "running_var": np.ones(self.channels, dtype=self.dtype)}
+
+    def get_config(self):
+        return {"channels": self.channels, "eps": self.eps, "momentum": self.momentum,
+                "dtype": self.dtype.name}
+
+    def forward(self, x):
+        x = float_array(x, "x", 4, "(N, C, H, W)")
+        self.check_arrays()
+        if x.shape[1] != self.channels:
+            raise ValueError(f"x must have {self.channels} channels (x.shape[1]) for {self!r}, "
+                             f"got shape {x.shape}")
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        if self.training:
+            count = x.shape[0] * x.shape[2] * x.shape[3]
+            if count < 2:
+                raise ValueError(f"BatchNorm2D needs more than one value per channel in training "
+                                 f"mode (N * H * W >= 2), got x of shape {x.shape}")
+            out, mean, inv_std = batchnorm.batchnorm_forward(x, gamma, beta, self.eps)
+            variance = 1.0 / inv_std**2 - self.eps
+            for name, batch_value in (("running_mean", mean),
+                                      ("running_var", variance * count / (count - 1))):
+                running = self.state[name]
+                running += self.momentum * (batch_value - running).astype(self.dtype)
+        else:
+            mean = self.state["running_mean"].astype(np.float64)
+            inv_std = 1.0 / np.sqrt(self.state["running_var"].astype(np.float64) + self.eps)
+            if len(x) == 0:  # an empty batch: nothing for the kernel to loop over
+                out = np.zeros_like(x)
+            else:
+                out = batchnorm.batchnorm_inference(x, gamma, beta, mean, inv_std)
+        self._cache = (x, mean, inv_std, self.training)
+        return out
+
+    def backward(self, dout, input_grad=True):
+        """dL/dout -> dL/dx, and grads["gamma"], grads["beta"]; None instead of dL/dx if not
+        input_grad."""
+        x, mean, inv_std, training = self._take_cache()
+        dout = self._check_dout(dout, x.shape, self.dtype)
+        self.check_arrays()
+        gamma = self.params["gamma"]
+        if training:
+            dx, dgamma, dbeta = batchnorm.batchnorm_backward(x, dout, mean, inv_std, gamma)
+        else:
+            x_hat = (x - mean[:, None, None]) * inv_std[:, None, None]
+            dgamma, dbeta = (dout * x_hat).sum(axis=(0, 2, 3)), dout.sum(axis=(0, 2, 3))
+            dx = dout * (gamma * inv_std).astype(self.dtype)[:, None, None]
+        self.grads["gamma"] = dgamma.astype(self.dtype)
+        self.grads["beta"] = dbeta.astype(self.dtype)
+        return dx if input_grad else None
+
+    def torch_module(self, torch, dtype):
+        module = torch.nn.BatchNorm2d(self.channels, eps=self.eps, momentum=self.momentum,
+                                      dtype=dtype)
+        _copy_to_torch(torch, module.weight, self.params["gamma"])
+        _copy_to_torch(torch, module.bias, self.params["beta"])
+        _copy_to_torch(torch, module.running_mean, self.state["running_mean"])
+        _copy_to_torch(torch, module.running_var, self.state["running_var"])
+        return module
+
+
+class GridLayout(Layer):
+    """A detector's head output laid out as the grid of lecture vectors, and back.
+
+    x (N, B * D, S_h, S_w) -> out (N, S_h, S_w, B, D), out[n, i, j, b, d] = x[n, b * D + d, i, j]:
+    channel b * D + d of the 1x1-conv head is entry d of anchor b's vector in cell (row i,
+    column j). backward moves dout back to the channel layout; nothing is computed.
+    """
+
+    def __init__(self, num_anchors):
+        super().__init__()
+        self.num_anchors = positive_int(num_anchors, "num_anchors")
+
+    def get_config(self):
+        return {"num_anchors": self.num_anchors}
+
+    def forward(self, x):
+        x = float_array(x, "x", 4, "(N, B * D, S, S)")
+        if x.shape[1] % self.num_anchors or x.shape[1] == 0:
+            raise ValueError(f"x must have a multiple of num_anchors={self.num_anchors} channels "
+                             f"(B vectors of D entries per cell), got shape {x.shape}")
+        n, channels, rows, columns = x.shape
+        out = x.reshape(n, self.num_anchors, channels // self.num_anchors, rows, columns)
+        out = np.ascontiguousarray(out.transpose(0, 3, 4, 1, 2))
+        self._cache = (x.shape, out.shape, x.dtype)
+        return out
+
+    def backward(self, dout, input_grad=True):
+        input_shape, out_shape, dtype = self._take_cache()
+        dout = self._check_dout(dout, out_shape, dtype)
+        if not input_grad:
+            return None
+        return np.ascontiguousarray(dout.transpose(0, 3, 4, 1, 2)).reshape(input_shape)
+
+    def torch_module(self, torch, dtype):
+        return _torch_grid_layout(torch)(self.num_anchors)
+
+
+def _torch_grid_layout(torch):
+    """GridLayout as a torch.nn.Module class (made when asked for: torch is optional)."""
+
+    class TorchGridLayout(torch.nn.Module):
+        """(N, B * D, S, S) -> (N, S, S, B, D), as tinycnn's GridLayout."""
+
+        def __init__(self, num_anchors):
+            super().__init__()
+            self.num_anchors = num_anchors
+
+        def forward(self, x):
+            n, channels, rows, columns = x.shape
+            grouped = x.view(n, self.num_anchors, channels // self.num_anchors, rows, columns)
+            return grouped.permute(0, 3, 4, 1, 2)
+
+    return TorchGridLayout

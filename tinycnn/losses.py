@@ -68,16 +68,19 @@ class Loss:
         check_predictions(y_hat, self.width, name="y_hat")
         self._check_targets(y)
         if len(y_hat) != len(y):
-            raise ValueError(f"y_hat and y must hold the same number of images, got {len(y_hat)} "
-                             f"and {len(y)}")
+            raise ValueError(
+                f"y_hat and y must hold the same number of images, got {len(y_hat)} and {len(y)}"
+            )
         if len(y) == 0:
             raise ValueError("the batch is empty: y_hat and y have no rows to average over")
         return y_hat.astype(np.float64), y.astype(np.float64), y_hat.dtype
 
     def _take_cache(self):
         if self._cache is None:
-            raise ValueError(f"{type(self).__name__}.backward called before forward: there is no "
-                             "loss to differentiate yet")
+            raise ValueError(
+                f"{type(self).__name__}.backward called before forward: there is no "
+                "loss to differentiate yet"
+            )
         return self._cache
 
 
@@ -98,7 +101,7 @@ class PiecewiseSquaredLoss(Loss):
         # Where the flag is 0, y's other entries are "don't care" (they may hold anything).
         error[:, 1:] = np.where(present[:, None], error[:, 1:], 0.0)
         self._cache = error, dtype
-        return float(np.mean(np.sum(error ** 2, axis=1)))
+        return float(np.mean(np.sum(error**2, axis=1)))
 
     def backward(self):
         error, dtype = self._take_cache()
@@ -176,9 +179,11 @@ class LocalizationLoss(Loss):
         box_error = np.where(has_object[:, None], y_hat[:, BOX] - y[:, BOX], 0.0)
         classes = np.where(has_object[:, None], y[:, CLASSES], 0.0)
         class_loss = np.where(has_object, softmax_cross_entropy(y_hat[:, CLASSES], classes), 0.0)
-        per_image = (binary_cross_entropy(y_hat[:, P_C], y[:, P_C])
-                     + self.box_weight * np.sum(box_error ** 2, axis=1)
-                     + self.class_weight * class_loss)
+        per_image = (
+            binary_cross_entropy(y_hat[:, P_C], y[:, P_C])
+            + self.box_weight * np.sum(box_error**2, axis=1)
+            + self.class_weight * class_loss
+        )
         self._cache = y_hat, y[:, P_C], box_error, classes, has_object, dtype
         return float(np.mean(per_image))
 
@@ -221,8 +226,9 @@ class LandmarkLoss(Loss):
         has_face = y[:, IS_FACE] == 1
         # Where is_face = 0, y's points are "don't care": zero their error before it is used.
         point_error = np.where(has_face[:, None], y_hat[:, POINTS] - y[:, POINTS], 0.0)
-        per_image = (binary_cross_entropy(y_hat[:, IS_FACE], y[:, IS_FACE])
-                     + self.landmark_weight * np.sum(point_error ** 2, axis=1))
+        per_image = binary_cross_entropy(
+            y_hat[:, IS_FACE], y[:, IS_FACE]
+        ) + self.landmark_weight * np.sum(point_error**2, axis=1)
         self._cache = y_hat[:, IS_FACE], y[:, IS_FACE], point_error, dtype
         return float(np.mean(per_image))
 
@@ -232,4 +238,3 @@ class LandmarkLoss(Loss):
         d_y_hat[:, IS_FACE] = sigmoid(is_face_logit) - is_face
         d_y_hat[:, POINTS] = 2 * self.landmark_weight * point_error
         return (d_y_hat / len(is_face)).astype(dtype)
-

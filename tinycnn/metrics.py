@@ -12,7 +12,7 @@ return nan on purpose, without a warning: "no images to judge" is not 0% and not
 
 import numpy as np
 
-from tinycnn.boxes import iou
+from tinycnn.boxes import iou, iou_matrix
 from tinycnn.checks import probability
 from tinycnn.targets import (
     BOX,
@@ -176,3 +176,140 @@ def _check_face_sizes(face_sizes, has_face):
         raise ValueError(f"face_sizes must be finite and > 0 where is_face = 1, found "
                          f"{face_sizes[bad_rows[0]]} in row {bad_rows[0]}")
     return face_sizes
+
+
+# --- detection: precision, recall and mean average precision ---------------------------------
+
+COCO_RECALL_POINTS = np.linspace(0.0, 1.0, 101)
+"""The recall levels at which COCO samples precision: 0, 0.01, ..., 1."""
+
+COCO_MAX_DETECTIONS = 100
+"""COCO counts at most this many detections per image and class, the highest scoring."""
+
+
+def precision_recall_curve(detections, truth, label, iou_threshold=0.5):
+    """Precision and recall of one class's detections, taken in order of score: (recall,
+    precision, scores), three arrays of one entry per detection of that class, best first.
+
+    After the k best detections, recall = TP / (ground-truth boxes of the class) and precision =
+    TP / k, where a detection is a true positive (TP) if it matches a ground-truth box: each
+    detection, best first, takes the not yet matched box of its class and image with the highest
+    IoU, if that is at least iou_threshold (COCO's greedy rule). detections: per image
+    {"boxes", "scores", "labels"} as `tinycnn.detection.detect` returns; truth: per image
+    {"boxes", "labels"}. The precision here is raw, not made monotone.
+    """
+    iou_threshold = probability(iou_threshold, "iou_threshold")
+    scores, true_positive, num_truth = _matched_detections(detections, truth, label, iou_threshold)
+    hits = np.cumsum(true_positive)
+    recall = hits / num_truth if num_truth else np.full(len(hits), np.nan)
+    precision = hits / np.arange(1, len(hits) + 1)
+    return recall, precision, scores
+
+
+def average_precision(detections, truth, label, iou_threshold=0.5):
+    """COCO's average precision of one class at one IoU threshold (nan if the truth holds no box
+    of that class):
+
+        1. match the detections to the truth, best score first (see precision_recall_curve);
+        2. make precision monotone: p(r) = the best precision at any recall >= r;
+        3. average p over the 101 recall levels 0, 0.01, ..., 1 (0 past the highest recall).
+    """
+    iou_threshold = probability(iou_threshold, "iou_threshold")
+    scores, true_positive, num_truth = _matched_detections(detections, truth, label, iou_threshold)
+    if num_truth == 0:
+        return float("nan")
+    hits = np.cumsum(true_positive)
+    misses = np.cumsum(~true_positive)
+    recall = hits / num_truth
+    # np.spacing(1) as in pycocotools, whose numbers this reproduces to the last digit.
+    precision = hits / (hits + misses + np.spacing(1))
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
+    at = np.searchsorted(recall, COCO_RECALL_POINTS, side="left")
+    sampled = np.zeros(len(COCO_RECALL_POINTS))
+    reached = at < len(precision)
+    sampled[reached] = precision[at[reached]]
+    return float(np.mean(sampled))
+
+
+def mean_average_precision(detections, truth, iou_thresholds=0.5):
+    """COCO's mAP: the average precision of each class present in the truth, averaged over those
+    classes; for a sequence of IoU thresholds, the mean over them too.
+
+        mean_average_precision(found, truth)                               AP@0.5
+        mean_average_precision(found, truth, np.linspace(0.5, 0.95, 10))   AP@[.5:.95]
+
+    These equal pycocotools' COCOeval stats[1] and stats[0] on the same boxes (a test holds them
+    to it), including COCO's limit of 100 detections per image and class. Returns nan when the
+    truth holds no box at all.
+    """
+    detections, truth = _check_detection_lists(detections, truth)
+    thresholds = np.atleast_1d(np.asarray(iou_thresholds, dtype=np.float64))
+    if thresholds.ndim != 1 or len(thresholds) == 0:
+        raise ValueError(f"iou_thresholds must be a number or a sequence of numbers, got "
+                         f"{iou_thresholds!r}")
+    for threshold in thresholds:
+        probability(threshold, "iou_thresholds")
+    present = np.unique(np.concatenate([scene["labels"] for scene in truth] + [[]]))
+    if len(present) == 0:
+        return float("nan")
+    return float(np.mean([[average_precision(detections, truth, int(label), threshold)
+                           for label in present] for threshold in thresholds]))
+
+
+def _matched_detections(detections, truth, label, iou_threshold):
+    """The detections of `label` in all images, best score first (ties: earlier image, then
+    earlier detection), with whether each matched a ground-truth box; and the number of those."""
+    detections, truth = _check_detection_lists(detections, truth)
+    all_scores, all_hits, num_truth = [], [], 0
+    for found, expected in zip(detections, truth, strict=True):
+        mine = np.flatnonzero(found["labels"] == label)
+        mine = mine[np.argsort(-found["scores"][mine], kind="stable")][:COCO_MAX_DETECTIONS]
+        truth_boxes = expected["boxes"][expected["labels"] == label]
+        num_truth += len(truth_boxes)
+        hits = np.zeros(len(mine), dtype=bool)
+        if len(mine) and len(truth_boxes):
+            overlaps = iou_matrix(found["boxes"][mine], truth_boxes)
+            taken = np.zeros(len(truth_boxes), dtype=bool)
+            for row in range(len(mine)):
+                candidates = np.where(taken, -1.0, overlaps[row])
+                # The last of equal best overlaps, as pycocotools' loop keeps it.
+                best = len(candidates) - 1 - int(np.argmax(candidates[::-1]))
+                if candidates[best] >= min(iou_threshold, 1 - 1e-10):
+                    taken[best] = hits[row] = True
+        all_scores.append(found["scores"][mine])
+        all_hits.append(hits)
+    scores = np.concatenate(all_scores + [np.zeros(0)])
+    hits = np.concatenate(all_hits + [np.zeros(0, dtype=bool)])
+    order = np.argsort(-scores, kind="stable")
+    return scores[order], hits[order], num_truth
+
+
+def _check_detection_lists(detections, truth):
+    if not isinstance(detections, (list, tuple)) or not isinstance(truth, (list, tuple)):
+        raise TypeError("detections and truth must be lists with one dict per image")
+    if len(detections) != len(truth):
+        raise ValueError(f"detections and truth must hold the same number of images, got "
+                         f"{len(detections)} and {len(truth)}")
+    checked_detections, checked_truth = [], []
+    for index, (found, expected) in enumerate(zip(detections, truth, strict=True)):
+        checked_detections.append(_check_scene(found, f"detections[{index}]", with_scores=True))
+        checked_truth.append(_check_scene(expected, f"truth[{index}]", with_scores=False))
+    return checked_detections, checked_truth
+
+
+def _check_scene(scene, name, with_scores):
+    keys = {"boxes", "labels", "scores"} if with_scores else {"boxes", "labels"}
+    if not isinstance(scene, dict) or not keys <= scene.keys():
+        raise TypeError(f"{name} must be a dict with keys {sorted(keys)}")
+    boxes = np.asarray(scene["boxes"], dtype=np.float64).reshape(-1, 4)
+    labels = np.asarray(scene["labels"]).reshape(-1)
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"{name}['labels'] must be integers, got {labels.dtype}")
+    checked = {"boxes": boxes, "labels": labels.astype(np.int64)}
+    if len(checked["labels"]) != len(boxes):
+        raise ValueError(f"{name} has {len(boxes)} boxes but {len(labels)} labels")
+    if with_scores:
+        checked["scores"] = np.asarray(scene["scores"], dtype=np.float64).reshape(-1)
+        if len(checked["scores"]) != len(boxes):
+            raise ValueError(f"{name} has {len(boxes)} boxes but {len(checked['scores'])} scores")
+    return checked

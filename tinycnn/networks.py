@@ -5,10 +5,13 @@ image and doubling the channels, then two dense layers. Only the last layer diff
 for localization, 1 + 2 * 3 for landmarks, and where its untrained outputs start.
 """
 
+import numpy as np
+
 from tinycnn import checks
 from tinycnn.checks import positive_int
-from tinycnn.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
+from tinycnn.layers import BatchNorm2D, Conv2D, Dense, Flatten, GridLayout, MaxPool2D, ReLU
 from tinycnn.model import Sequential
+from tinycnn.outputs import OutputMap, output_from_config
 from tinycnn.targets import BOX, POINTS, landmark_width, localization_width
 
 OUTPUT_WEIGHT_SCALE = 0.1
@@ -69,3 +72,236 @@ def landmark_detector(num_landmarks=3, image_size=64, rng=0, output=None):
     model = small_cnn(landmark_width(num_landmarks), image_size, rng=rng, output=output)
     model.layers[-1].params["b"][POINTS] = 0.5
     return model
+
+
+def detector(num_classes=3, num_anchors=2, image_size=64, channels=(8, 16, 32, 64, 128),
+             output=None, rng=0):
+    """A small fully convolutional YOLO detector: 1 x image_size x image_size in, the grid of raw
+    vectors (N, S, S, B, 5 + K) out, S = image_size / 16.
+
+        4 x [conv 3x3 -> BatchNorm -> ReLU -> max-pool 2x2]      the image shrinks 16-fold
+        conv 3x3 -> BatchNorm -> ReLU                            each cell sees past its borders
+        conv 1x1 to B (5 + K) channels -> GridLayout(B)          one vector per cell and anchor
+
+    Without a dense layer the same weights run on any image size divisible by 16. The last
+    convolution starts small, as in `small_cnn`, with the p_c logit's bias at -3 (p_c ≈ 0.05):
+    most cells hold nothing, so the untrained network starts by saying so. Pass
+    output=loss.output (e.g. `tinycnn.detection.GridLoss(anchors, 3).output`) for predict.
+    """
+    num_classes = positive_int(num_classes, "num_classes")
+    num_anchors = positive_int(num_anchors, "num_anchors")
+    image_size = positive_int(image_size, "image_size")
+    if not isinstance(channels, (tuple, list)):
+        raise TypeError(f"channels must be a tuple of 5 positive integers, got {channels!r}")
+    if len(channels) != 5:
+        raise ValueError(f"channels must give the 5 convolutions' widths, got {channels!r}")
+    channels = [positive_int(count, f"channels[{index}]") for index, count in enumerate(channels)]
+    if image_size % 16:
+        raise ValueError(f"image_size must be divisible by 16 (four 2x2 poolings), "
+                         f"got {image_size}")
+    rng = checks.rng(rng)
+    layers, in_channels = [], 1
+    for index, out_channels in enumerate(channels):
+        layers += [Conv2D(in_channels, out_channels, 3, padding=1, rng=rng),
+                   BatchNorm2D(out_channels), ReLU()]
+        if index < 4:
+            layers.append(MaxPool2D(2))
+        in_channels = out_channels
+    width = 5 + num_classes
+    head = Conv2D(in_channels, num_anchors * width, 1, rng=rng)
+    head.params["W"] *= OUTPUT_WEIGHT_SCALE
+    head.params["b"][::width] = -3.0
+    layers += [head, GridLayout(num_anchors)]
+    return Sequential(layers, output=output)
+
+
+# Sliding windows in one pass (the detection chapter): a classifier of fixed-size crops becomes a
+# fully convolutional network that classifies every window of a larger image at once.
+
+ELEMENTWISE_LAYERS = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh")
+"""Layers that act on each number alone: they work the same on a vector and on a feature map."""
+
+LOCAL_LAYERS = ("Conv2D", "MaxPool2D", "BatchNorm2D", *ELEMENTWISE_LAYERS)
+"""Layers before Flatten whose output at a position depends only on the input near it, the same
+way everywhere: on a larger image they compute, for every window, what they compute on the crop."""
+
+
+class WindowOutput(OutputMap):
+    """A classifier's output map applied to every window: raw (N, D, rows, cols) -> the lecture's
+    vectors (N, D, rows, cols), e.g. p_c = sigmoid(raw[:, 0]) at every window.
+
+    `output` is the classifier's map, or its config (as `save`/`load` pass it)."""
+
+    def __init__(self, output):
+        if isinstance(output, dict):
+            output = output_from_config(output)
+        if not isinstance(output, OutputMap):
+            raise TypeError(f"output must be a tinycnn output map, got {type(output).__name__}")
+        self.output = output
+        self.width = output.width
+
+    def __call__(self, raw):
+        if not isinstance(raw, np.ndarray) or raw.ndim != 4:
+            raise ValueError(f"{self!r}: raw must be a numpy array (N, D, rows, cols), got "
+                             f"{getattr(raw, 'shape', type(raw).__name__)}")
+        n, width, rows, cols = raw.shape
+        vectors = self.output(raw.transpose(0, 2, 3, 1).reshape(-1, width))
+        return np.ascontiguousarray(vectors.reshape(n, rows, cols, width).transpose(0, 3, 1, 2))
+
+    def get_config(self):
+        return {"name": "WindowOutput", "output": self.output.get_config()}
+
+    def __hash__(self):
+        return hash(("WindowOutput", self.output))
+
+    def __repr__(self):
+        return f"WindowOutput({self.output!r})"
+
+
+def window_stride(model):
+    """How far apart, in input pixels, the windows of `convolutionalize(model, ...)` lie: the
+    product of the strides of the convolutions and poolings before the Flatten."""
+    stride = 1
+    for layer in _layers_before_flatten(model):
+        stride *= getattr(layer, "stride", 1)
+    return stride
+
+
+def convolutionalize(model, input_shape):
+    """The lecture's convolutional sliding windows: `model`, a classifier of crops of shape
+    input_shape = (C, H, W), rewritten as a fully convolutional Sequential, weights reshaped, not
+    retrained.
+
+    The layers before the Flatten are kept as they are (copies). The Flatten and the first Dense
+    become one convolution whose kernel covers the whole last feature map (C_L x k x k), and every
+    later Dense a 1x1 convolution:
+
+        Dense W (C_L*k*k, D) -> Conv2D W.T.reshape(D, C_L, k, k)   (Flatten's C, H, W order)
+        Dense W (D_in, D)    -> Conv2D W.T.reshape(D, D_in, 1, 1)
+
+    On a crop of input_shape the result gives the classifier's raw output as (1, D, 1, 1). On an
+    image (N, C, H', W') it gives (N, D, rows, cols): entry [n, :, i, j] is exactly the raw output
+    the classifier gives for the window of size H x W whose top-left corner is at row
+    i * stride, column j * stride of image n, with stride = `window_stride(model)` (the product of
+    the pooling and convolution strides), and rows = (H' - H) // stride + 1 (likewise cols) when
+    every layer uses all of the crop. (A pooling whose floor drops the crop's last rows makes the
+    classifier ignore them; then the last window may reach that many rows past the image's edge,
+    rows the classifier would not have read.) One pass shares the convolutions of overlapping
+    windows instead of computing them once per window.
+
+    The result's `output` is the classifier's map applied per window (`WindowOutput`), so its
+    `predict` returns the lecture's vectors as (N, D, rows, cols). It is returned in evaluation
+    mode, for inference; Dropout layers are left out (in evaluation they pass everything through).
+    `tc.save` and `tc.load` keep it like any model.
+
+    Raises ValueError for what has no convolutional form: convolutions with zero padding (on a
+    large image a window's border sees its neighbours' pixels, where the crop saw zeros), layers
+    other than Dense, elementwise activations and Dropout after the Flatten, a last feature map
+    that is not square (Conv2D kernels are square), or input_shape that does not fit the model.
+    """
+    from tinycnn.layers import Dropout
+
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a tinycnn Sequential, got {type(model).__name__}")
+    input_shape = _crop_shape(input_shape)
+    flatten_index = _flatten_index(model)
+    features = []
+    for index, layer in enumerate(model.layers[:flatten_index]):
+        name = type(layer).__name__
+        if isinstance(layer, Dropout):
+            continue
+        if name not in LOCAL_LAYERS:
+            raise ValueError(f"model.layers[{index}] is {layer!r}, which convolutionalize does not "
+                             f"know to act the same on every window (before the Flatten it accepts "
+                             f"{', '.join(LOCAL_LAYERS)} and Dropout)")
+        if getattr(layer, "padding", 0):
+            raise ValueError(f"model.layers[{index}] is {layer!r}: with zero padding a window's "
+                             "border sees its neighbours' pixels on a large image where the crop "
+                             "saw zeros, so the windows would not match the classifier. Train the "
+                             "classifier with padding=0 to convolutionalize it")
+        features.append(_copy_layer(layer))
+    for layer in features:
+        layer.training = False
+    head = model.layers[flatten_index + 1:]
+    if not any(isinstance(layer, Dense) for layer in head):
+        raise ValueError("the model has no Dense layer after its Flatten: there is nothing to turn "
+                         "into a convolution")
+    feature_map = _feature_map_shape(features, input_shape)
+    channels, height, width = feature_map
+    if height != width:
+        raise ValueError(f"input_shape {input_shape} gives a last feature map of {height}x{width} "
+                         f"(C, H, W) = {feature_map}; convolutionalize needs it square, since "
+                         "Conv2D kernels are square")
+    layers, kernel = list(features), height
+    for offset, layer in enumerate(head, start=flatten_index + 1):
+        name = type(layer).__name__
+        if isinstance(layer, Dropout):
+            continue
+        if name in ELEMENTWISE_LAYERS:
+            layers.append(_copy_layer(layer))
+            continue
+        if not isinstance(layer, Dense):
+            raise ValueError(f"model.layers[{offset}] is {layer!r}: after the Flatten only Dense, "
+                             f"{', '.join(ELEMENTWISE_LAYERS)} and Dropout have a convolutional "
+                             "form")
+        if layer.in_features != channels * kernel * kernel:
+            raise ValueError(f"model.layers[{offset}] is {layer!r}, but input_shape {input_shape} "
+                             f"gives it {channels * kernel * kernel} features ({channels} x "
+                             f"{kernel} x {kernel}): input_shape must be the crops it was built "
+                             "for")
+        layers.append(_dense_as_conv(layer, channels, kernel))
+        channels, kernel = layer.out_features, 1
+    return Sequential(layers, output=WindowOutput(model.output)).eval()
+
+
+def _dense_as_conv(dense, channels, kernel):
+    """Dense (channels * kernel * kernel -> D) as Conv2D(channels, D, kernel): same weights."""
+    conv = Conv2D.from_config({"in_channels": channels, "out_channels": dense.out_features,
+                               "kernel_size": kernel, "dtype": dense.dtype.name})
+    conv.params["W"] = np.ascontiguousarray(
+        dense.params["W"].T.reshape(dense.out_features, channels, kernel, kernel))
+    conv.params["b"] = dense.params["b"].copy()
+    return conv
+
+
+def _copy_layer(layer):
+    """A copy with its own weights, without the cached input of the last forward."""
+    import copy
+
+    cache, layer._cache = layer._cache, None
+    try:
+        return copy.deepcopy(layer)
+    finally:
+        layer._cache = cache
+
+
+def _crop_shape(input_shape):
+    if not isinstance(input_shape, (tuple, list)):
+        raise TypeError(f"input_shape must be a tuple (C, H, W), the shape of one crop, got "
+                        f"{input_shape!r}")
+    return checks.shape(input_shape, "input_shape", ndim=3)
+
+
+def _flatten_index(model):
+    flattens = [index for index, layer in enumerate(model.layers) if isinstance(layer, Flatten)]
+    if len(flattens) != 1:
+        raise ValueError(f"model must have exactly one Flatten layer between its convolutions and "
+                         f"its Dense layers, got {len(flattens)}")
+    return flattens[0]
+
+
+def _layers_before_flatten(model):
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a tinycnn Sequential, got {type(model).__name__}")
+    return model.layers[:_flatten_index(model)]
+
+
+def _feature_map_shape(layers, input_shape):
+    """(C, H, W) of the last feature map for one crop, by running zeros through the layers."""
+    x = np.zeros((1, *input_shape), dtype=np.float64)
+    try:
+        for layer in layers:
+            x = layer.forward(x)
+    except ValueError as error:
+        raise ValueError(f"input_shape {input_shape} does not fit the model: {error}") from error
+    return x.shape[1:]

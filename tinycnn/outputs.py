@@ -19,6 +19,8 @@ through `get_config` and `output_from_config`. The functions themselves (sigmoid
 `tinycnn.functional`.
 """
 
+import json
+
 import numpy as np
 
 from tinycnn.functional import sigmoid, softmax
@@ -48,7 +50,9 @@ class OutputMap:
     """What every output map shares: `map(raw) -> y_hat`, a config, and equality by config.
 
     Two maps are equal when their configs are (`model.output == loss.output`). Subclasses register
-    themselves by class name in `OutputMap.registry`, which `output_from_config` reads.
+    themselves in `OutputMap.registry`, which `output_from_config` reads: tinycnn's own maps by
+    class name, any other by "module.QualName" (as layers do, so that a user's map never loads as
+    a built-in of the same name).
     `width` is the number of raw outputs the map reads, or None for any.
     """
 
@@ -57,14 +61,18 @@ class OutputMap:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        OutputMap.registry[cls.__name__] = cls
+        if cls.__module__ == "tinycnn" or cls.__module__.startswith("tinycnn."):
+            cls.type_name = cls.__name__
+        else:
+            cls.type_name = f"{cls.__module__}.{cls.__qualname__}"
+        OutputMap.registry[cls.type_name] = cls
 
     def __call__(self, raw):
         raise NotImplementedError
 
     def get_config(self):
         """The name and constructor arguments, JSON-serialisable."""
-        return {"name": type(self).__name__}
+        return {"name": type(self).type_name}
 
     def __eq__(self, other):
         if not isinstance(other, OutputMap):
@@ -72,7 +80,7 @@ class OutputMap:
         return type(self) is type(other) and self.get_config() == other.get_config()
 
     def __hash__(self):
-        return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
+        return hash(json.dumps(self.get_config(), sort_keys=True))
 
     def __repr__(self):
         config = self.get_config()
@@ -104,7 +112,7 @@ class LocalizationOutput(OutputMap):
         return y_hat
 
     def get_config(self):
-        return {"name": "LocalizationOutput", "num_classes": self.num_classes}
+        return {**super().get_config(), "num_classes": self.num_classes}
 
 
 class LandmarkOutput(OutputMap):
@@ -122,7 +130,7 @@ class LandmarkOutput(OutputMap):
         return y_hat
 
     def get_config(self):
-        return {"name": "LandmarkOutput", "num_landmarks": self.num_landmarks}
+        return {**super().get_config(), "num_landmarks": self.num_landmarks}
 
 
 def output_from_config(config):

@@ -102,10 +102,15 @@ def encode_localization(label, box, num_classes, dtype=np.float32):
     y = np.zeros(localization_width(num_classes), dtype=float_dtype(dtype))
     if label is None:
         return y
-    if isinstance(label, bool) or not isinstance(label, (int, np.integer)) \
-            or not 0 <= label < num_classes:
-        raise ValueError(f"label must be a class index in 0..{num_classes - 1} or None (no "
-                         f"object), got {label!r}")
+    if (
+        isinstance(label, bool)
+        or not isinstance(label, (int, np.integer))
+        or not 0 <= label < num_classes
+    ):
+        raise ValueError(
+            f"label must be a class index in 0..{num_classes - 1} or None (no "
+            f"object), got {label!r}"
+        )
     y[P_C] = 1.0
     y[BOX] = _check_one_box(box)
     y[5 + label] = 1.0
@@ -124,16 +129,25 @@ def encode_localization_batch(labels, boxes, num_classes, dtype=np.float32):
     labels = np.asarray(labels)
     boxes = np.asarray(boxes)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be a 1-D integer array (N,), got shape {labels.shape} of "
-                         f"dtype {labels.dtype}")
+        raise ValueError(
+            f"labels must be a 1-D integer array (N,), got shape {labels.shape} of "
+            f"dtype {labels.dtype}"
+        )
     if boxes.shape != (len(labels), 4):
-        raise ValueError(f"boxes must have shape (N, 4) = ({len(labels)}, 4) to match labels, "
-                         f"got {boxes.shape}")
-    _check_rows((labels >= NO_OBJECT) & (labels < num_classes), labels,
-                f"labels must be class indices in 0..{num_classes - 1} or {NO_OBJECT} (no object)")
+        raise ValueError(
+            f"boxes must have shape (N, 4) = ({len(labels)}, 4) to match labels, got {boxes.shape}"
+        )
+    _check_rows(
+        (labels >= NO_OBJECT) & (labels < num_classes),
+        labels,
+        f"labels must be class indices in 0..{num_classes - 1} or {NO_OBJECT} (no object)",
+    )
     has_object = labels != NO_OBJECT
-    _check_rows(~has_object | valid_boxes(boxes), boxes,
-                f"boxes must be {BOX_RULE} where there is an object")
+    _check_rows(
+        ~has_object | valid_boxes(boxes),
+        boxes,
+        f"boxes must be {BOX_RULE} where there is an object",
+    )
     y = np.zeros((len(labels), width), dtype=dtype)
     y[has_object, P_C] = 1.0
     y[has_object, BOX] = boxes[has_object]
@@ -173,11 +187,14 @@ def encode_landmarks(points, dtype=np.float32):
         return y
     points = np.asarray(points, dtype=np.float64)
     if points.shape != (len(LANDMARK_NAMES), 2):
-        raise ValueError(f"points must have shape (3, 2), one (x, y) row for each of "
-                         f"{LANDMARK_NAMES}, got {points.shape}")
+        raise ValueError(
+            f"points must have shape (3, 2), one (x, y) row for each of "
+            f"{LANDMARK_NAMES}, got {points.shape}"
+        )
     if not np.all((points >= 0) & (points <= 1)):
-        raise ValueError(f"points must lie in [0, 1] (fractions of the image), got "
-                         f"{points.tolist()}")
+        raise ValueError(
+            f"points must lie in [0, 1] (fractions of the image), got {points.tolist()}"
+        )
     y[IS_FACE] = 1.0
     y[POINTS] = points.reshape(-1)
     return y
@@ -196,8 +213,10 @@ def decode_landmarks(y_hat, threshold=0.5):
         points = None
         if row[IS_FACE] >= threshold:
             coordinates = row[POINTS].reshape(-1, 2)
-            points = {name: (float(x), float(y))
-                      for name, (x, y) in zip(LANDMARK_NAMES, coordinates, strict=True)}
+            points = {
+                name: (float(x), float(y))
+                for name, (x, y) in zip(LANDMARK_NAMES, coordinates, strict=True)
+            }
         decoded.append(Landmarks(is_face=float(row[IS_FACE]), points=points))
     return decoded[0] if np.ndim(y_hat) == 1 else decoded
 
@@ -206,8 +225,10 @@ def check_predictions(y_hat, width, name="y_hat", finite=True):
     """Raise unless y_hat is a float array of shape (N, width) (any width if width is None),
     finite unless finite=False; return it unchanged. N = 0 is allowed."""
     if not isinstance(y_hat, np.ndarray) or y_hat.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be a numpy float array (float32 or float64), got "
-                        f"{type(y_hat).__name__} of dtype {getattr(y_hat, 'dtype', None)}")
+        raise TypeError(
+            f"{name} must be a numpy float array (float32 or float64), got "
+            f"{type(y_hat).__name__} of dtype {getattr(y_hat, 'dtype', None)}"
+        )
     if y_hat.ndim != 2 or (width is not None and y_hat.shape[1] != width):
         expected = "(N, D)" if width is None else f"(N, {width})"
         raise ValueError(f"{name} must have shape {expected}, got {y_hat.shape}")
@@ -225,14 +246,17 @@ def check_localization_targets(y, num_classes, name="y"):
     _check_target_array(y, localization_width(num_classes), name)
     has_object = _check_presence(y[:, P_C], f"{name}[:, 0] (p_c)")
     boxes, classes = y[:, BOX], y[:, CLASSES]
-    _check_rows(~has_object | valid_boxes(boxes), boxes,
-                f"{name}[:, 1:5] must be {BOX_RULE} where p_c = 1")
+    _check_rows(
+        ~has_object | valid_boxes(boxes), boxes, f"{name}[:, 1:5] must be {BOX_RULE} where p_c = 1"
+    )
     # Counting ones rather than summing: a p_c = 0 row may hold anything, even values whose sum
     # overflows.
-    one_hot = (np.all((classes == 0) | (classes == 1), axis=1)
-               & (np.count_nonzero(classes == 1, axis=1) == 1))
-    _check_rows(~has_object | one_hot, classes,
-                f"{name}[:, 5:] (c_1..c_K) must be one-hot where p_c = 1")
+    one_hot = np.all((classes == 0) | (classes == 1), axis=1) & (
+        np.count_nonzero(classes == 1, axis=1) == 1
+    )
+    _check_rows(
+        ~has_object | one_hot, classes, f"{name}[:, 5:] (c_1..c_K) must be one-hot where p_c = 1"
+    )
     return y
 
 
@@ -245,8 +269,11 @@ def check_landmark_targets(y, num_landmarks, name="y"):
     _check_target_array(y, landmark_width(num_landmarks), name)
     has_face = _check_presence(y[:, IS_FACE], f"{name}[:, 0] (is_face)")
     points = y[:, POINTS]
-    _check_rows(~has_face | np.all((points >= 0) & (points <= 1), axis=1), points,
-                f"{name}[:, 1:] (x_1, y_1, ...) must lie in [0, 1] where is_face = 1")
+    _check_rows(
+        ~has_face | np.all((points >= 0) & (points <= 1), axis=1),
+        points,
+        f"{name}[:, 1:] (x_1, y_1, ...) must lie in [0, 1] where is_face = 1",
+    )
     return y
 
 
@@ -260,10 +287,13 @@ def _as_rows(y_hat, width):
 
 
 def _check_target_array(y, width, name):
-    if not isinstance(y, np.ndarray) or not (np.issubdtype(y.dtype, np.floating)
-                                             or np.issubdtype(y.dtype, np.integer)):
-        raise TypeError(f"{name} must be a numpy array of numbers, got {type(y).__name__} of "
-                        f"dtype {getattr(y, 'dtype', None)}")
+    if not isinstance(y, np.ndarray) or not (
+        np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.integer)
+    ):
+        raise TypeError(
+            f"{name} must be a numpy array of numbers, got {type(y).__name__} of "
+            f"dtype {getattr(y, 'dtype', None)}"
+        )
     if y.ndim != 2 or y.shape[1] != width:
         raise ValueError(f"{name} must have shape (N, {width}), got {y.shape}")
 

@@ -14,15 +14,21 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from tinycnn.data.scenes import CLASS_NAMES
 from tinycnn.boxes import center_to_corners
+from tinycnn.checks import positive_int
+from tinycnn.data.scenes import CLASS_NAMES
 from tinycnn.targets import BOX, CLASSES, IS_FACE, P_C, POINTS
 
 TRUE_COLOUR = "limegreen"
 PREDICTED_COLOUR = "red"
 _TRUE_TEXT = {"color": TRUE_COLOUR, "fontsize": 8}
 _PREDICTED_TEXT = {"color": PREDICTED_COLOUR, "fontsize": 8}
+SINGLE_IMAGE_WIDTH = 2.4
+"""Inches: the narrowest figure for one column of images, so that its legend fits."""
+IMAGE_RANGE_SLACK = 1e-3
+"""How far outside [0, 1] a float image may stray (rounding) before it is refused."""
 LANDMARK_LABELS = ("L", "R", "chin")
 """Short labels of targets.LANDMARK_NAMES: the image's left and right mouth corners, the chin."""
 
@@ -50,7 +56,7 @@ def show_localization(
             _draw_box(ax, y_pred[index], threshold, PREDICTED_COLOUR, "--")
             label = _scene_label(y_pred[index], class_names, threshold, with_p_c=True)
             ax.set_xlabel(label, **_PREDICTED_TEXT)
-    _legend(figure, y_true is not None, y_pred is not None, "box", "-", "--")
+    _legend(figure, axes, y_true is not None, y_pred is not None, "box", "-", "--")
     return _saved(figure, path)
 
 
@@ -76,38 +82,95 @@ def show_landmarks(images, y_true=None, y_pred=None, ncols=8, threshold=0.5, pat
             ax.set_xlabel(_face_label(y_pred[index], threshold, with_score=True), **_PREDICTED_TEXT)
             predicted_points = _landmark_points(ax, y_pred[index], threshold)
         _draw_landmarks(ax, true_points, predicted_points)
-    _legend(figure, y_true is not None, y_pred is not None, "landmarks", "o", "x")
+    _legend(figure, axes, y_true is not None, y_pred is not None, "landmarks", "o", "x")
     return _saved(figure, path)
 
 
-def plot_history(history, path=None):
-    """Training curves: history maps names to lists of one value per epoch, e.g.
-    {"loss": [...], "val_loss": [...], "val_p_c_accuracy": [...]}.
+def show_worst(images, y_true, y_pred, errors, kind="localization", count=8, ncols=8, path=None):
+    """The `count` images with the largest `errors`, largest first, with their truth and
+    prediction drawn by `show_localization` (kind="localization") or `show_landmarks`
+    (kind="landmarks"); each image's error stands in its title.
 
-    Every key is plotted: the losses (keys containing "loss") on the left axes, on a log scale when
-    they are all positive, and any other metrics on the right axes.
+    errors (N,) holds one number per image, larger is worse (e.g. 1 - IoU, or a face's NME), and
+    NaN where there is nothing to judge (an image without an object): those are never picked.
+    Returns the Figure; its `worst` attribute holds the indices shown, in order.
+    """
+    if kind not in ("localization", "landmarks"):
+        raise ValueError(f"kind must be 'localization' or 'landmarks', got {kind!r}")
+    count = positive_int(count, "count")
+    images = _grayscale_batch(images)
+    errors = _float_array(errors, "errors")
+    if errors.shape != (len(images),):
+        raise ValueError(
+            f"errors must have shape (N,) = ({len(images)},), one per image, got {errors.shape}"
+        )
+    judged = np.flatnonzero(~np.isnan(errors))
+    if len(judged) == 0:
+        raise ValueError("errors must hold at least one number that is not NaN")
+    worst = judged[np.argsort(errors[judged], kind="stable")[::-1][:count]]
+    show = show_localization if kind == "localization" else show_landmarks
+    figure = show(images[worst], _rows(y_true, worst), _rows(y_pred, worst), ncols=ncols)
+    for ax, index in zip(image_axes(figure), worst, strict=True):
+        ax.set_title(f"{ax.get_title()}  (error {errors[index]:.2f})", **_TRUE_TEXT)
+    figure.worst = worst
+    return _saved(figure, path)
+
+
+def image_axes(figure):
+    """The axes of a figure that show an image, in reading order."""
+    return [ax for ax in figure.axes if ax.get_visible() and ax.images]
+
+
+def _rows(rows, indices):
+    return None if rows is None else np.asarray(rows)[indices]
+
+
+def plot_history(history, path=None, ncols=3):
+    """Training curves, one panel per quantity: history maps names to one value per epoch, as
+    `tinycnn.train.fit` returns it, e.g. {"loss": [...], "val_loss": [...], "val_mean_iou": [...]}.
+
+    A name and its "val_" twin share a panel ("loss" and "val_loss": training and validation), and
+    every other metric gets a panel of its own, so that an NME of 0.03 does not look flat next to
+    an accuracy of 1. The epochs are numbered 1, 2, ... on whole-number ticks. The loss panel uses
+    a log scale when its values are positive and span more than a factor of 10.
     """
     if not isinstance(history, dict) or not history:
         raise TypeError("history must be a non-empty dict of name -> list of values per epoch")
-    curves = {}
+    panels = {}
     for name, values in history.items():
-        curves[name] = _float_array(values, f"history[{name!r}]")
-        if curves[name].ndim != 1 or len(curves[name]) == 0:
+        curve = _float_array(values, f"history[{name!r}]")
+        if curve.ndim != 1 or len(curve) == 0:
             raise ValueError(f"history[{name!r}] must be a non-empty list of numbers")
-    losses = {name: values for name, values in curves.items() if "loss" in name}
-    metrics = {name: values for name, values in curves.items() if "loss" not in name}
-    panels = [panel for panel in (("losses", losses), ("metrics", metrics)) if panel[1]]
-    figure = Figure(figsize=(5.5 * len(panels), 4), layout="constrained")
-    for ax, (title, group) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels):
-        for name, values in group.items():
-            ax.plot(np.arange(1, len(values) + 1), values, marker="o", ms=3, label=name)
-        if title == "losses" and all(np.all(values > 0) for values in group.values()):
-            ax.set_yscale("log")
-        ax.set_title(title)
+        quantity = name.removeprefix("val_") if isinstance(name, str) else str(name)
+        panels.setdefault(quantity, {})[name] = curve
+    ncols = positive_int(ncols, "ncols")
+    columns = min(ncols, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    figure = Figure(figsize=(4.2 * columns, 3.2 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax, (quantity, curves) in zip(axes, panels.items(), strict=False):
+        for name, values in curves.items():
+            label = "validation" if str(name).startswith("val_") else "training"
+            ax.plot(np.arange(1, len(values) + 1), values, marker="o", ms=3, label=label)
+        values = np.concatenate(list(curves.values()))
+        if "loss" in quantity and np.all(values > 0) and values.max() > 10 * values.min():
+            _log_axis_with_plain_labels(ax)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(quantity.replace("_", " "))
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
     return _saved(figure, path)
+
+
+def _log_axis_with_plain_labels(ax):
+    """A log y axis labelled 0.01, 0.02, 0.05, 0.1, ... (not only at powers of 10)."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def show_filters(weights, path=None):
@@ -170,8 +233,7 @@ def _image_grid(images, ncols, cmap="gray", vmin=0.0, vmax=1.0):
     """A figure with images (N, H, W) shown in a grid of ncols columns, in pixel coordinates:
     pixel (row i, column j) covers [j, j + 1) x [i, i + 1), as in the datasets.
     Returns the figure and the N axes that hold an image."""
-    if isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1:
-        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    ncols = positive_int(ncols, "ncols")
     if len(images) == 0:
         raise ValueError("images must hold at least one image")
     columns = min(ncols, len(images))
@@ -181,14 +243,20 @@ def _image_grid(images, ncols, cmap="gray", vmin=0.0, vmax=1.0):
     figure.get_layout_engine().set(hspace=0.06)
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     height, width = images.shape[1:]
-    for ax, image in zip(axes, images):
-        ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, extent=(0, width, height, 0),
-                  interpolation="nearest")
+    for ax, image in zip(axes, images, strict=False):
+        ax.imshow(
+            image,
+            cmap=cmap,
+            vmin=vmin,
+            vmax=vmax,
+            extent=(0, width, height, 0),
+            interpolation="nearest",
+        )
         ax.set_xticks([])
         ax.set_yticks([])
         # Points and boxes drawn later must not widen the view past the image.
         ax.set_autoscale_on(False)
-    for ax in axes[len(images):]:
+    for ax in axes[len(images) :]:
         ax.set_visible(False)
     return figure, axes[: len(images)]
 
@@ -199,12 +267,21 @@ def _draw_box(ax, row, threshold, colour, linestyle):
         return
     height, width = ax.images[0].get_array().shape
     x_min, y_min, x_max, y_max = center_to_corners(row[BOX]) * [width, height, width, height]
-    ax.add_patch(Rectangle((x_min, y_min), x_max - x_min, y_max - y_min, fill=False,
-                           edgecolor=colour, linestyle=linestyle, linewidth=1.5))
+    ax.add_patch(
+        Rectangle(
+            (x_min, y_min),
+            x_max - x_min,
+            y_max - y_min,
+            fill=False,
+            edgecolor=colour,
+            linestyle=linestyle,
+            linewidth=1.5,
+        )
+    )
 
 
 def _scene_label(row, class_names, threshold, with_p_c=False):
-    """"car", or "car 0.98" with p_c, or "no object" where p_c < threshold."""
+    """ "car", or "car 0.98" with p_c, or "no object" where p_c < threshold."""
     if row[P_C] < threshold:
         return "no object"
     name = class_names[int(np.argmax(row[CLASSES]))]
@@ -212,7 +289,7 @@ def _scene_label(row, class_names, threshold, with_p_c=False):
 
 
 def _face_label(row, threshold, with_score=False):
-    """"face", or "face 0.97" with is_face, or "no face" where is_face < threshold."""
+    """ "face", or "face 0.97" with is_face, or "no face" where is_face < threshold."""
     if row[IS_FACE] < threshold:
         return "no face"
     return f"face {row[IS_FACE]:.2f}" if with_score else "face"
@@ -229,7 +306,9 @@ def _landmark_points(ax, row, threshold):
 def _draw_landmarks(ax, true_points, predicted_points):
     """Green dots for the truth, red crosses for the prediction, lines between, and names."""
     if true_points is not None and predicted_points is not None:
-        for (true_x, true_y), (predicted_x, predicted_y) in zip(true_points, predicted_points):
+        for (true_x, true_y), (predicted_x, predicted_y) in zip(
+            true_points, predicted_points, strict=True
+        ):
             ax.plot([true_x, predicted_x], [true_y, predicted_y], color=PREDICTED_COLOUR, lw=0.6)
     if true_points is not None:
         ax.plot(*true_points.T, "o", color=TRUE_COLOUR, ms=3.5, mec="black", mew=0.4)
@@ -240,21 +319,38 @@ def _draw_landmarks(ax, true_points, predicted_points):
     if named_points is None:
         named_points, colour = predicted_points, PREDICTED_COLOUR
     if named_points is not None:
-        for name, point in zip(LANDMARK_LABELS, named_points):
-            ax.annotate(name, point, xytext=(3, -3), textcoords="offset points", fontsize=6,
-                        color=colour, fontweight="bold")
+        for name, point in zip(LANDMARK_LABELS, named_points, strict=True):
+            ax.annotate(
+                name,
+                point,
+                xytext=(3, -3),
+                textcoords="offset points",
+                fontsize=6,
+                color=colour,
+                fontweight="bold",
+            )
 
 
-def _legend(figure, has_truth, has_prediction, what, true_style, predicted_style):
-    """A legend above the grid saying which colour is the truth and which the prediction."""
+def _legend(figure, axes, has_truth, has_prediction, what, true_style, predicted_style):
+    """A legend above the grid saying which colour is the truth and which the prediction: side by
+    side over a grid of two columns or more, stacked over a single image, whose figure is widened
+    to fit it."""
     handles = []
     if has_truth:
         handles.append(_legend_handle(TRUE_COLOUR, true_style, f"true {what}"))
     if has_prediction:
         handles.append(_legend_handle(PREDICTED_COLOUR, predicted_style, f"predicted {what}"))
     if handles:
-        figure.legend(handles=handles, loc="outside upper center", ncols=len(handles), fontsize=8,
-                      frameon=False)
+        single_column = len({ax.get_subplotspec().colspan.start for ax in axes}) == 1
+        if single_column:
+            figure.set_figwidth(max(figure.get_figwidth(), SINGLE_IMAGE_WIDTH))
+        figure.legend(
+            handles=handles,
+            loc="outside upper center",
+            fontsize=8,
+            frameon=False,
+            ncols=1 if single_column else len(handles),
+        )
 
 
 def _legend_handle(colour, style, label):
@@ -270,7 +366,7 @@ def _mosaic(tiles):
     for row in range(rows):
         for column in range(columns):
             top, left = row * (height + 1), column * (width + 1)
-            mosaic[top:top + height, left:left + width] = tiles[row, column]
+            mosaic[top : top + height, left : left + width] = tiles[row, column]
     return mosaic
 
 
@@ -288,12 +384,28 @@ def _saved(figure, path):
 
 
 def _grayscale_batch(images):
-    """images (N, 1, H, W) or (N, H, W) -> (N, H, W) float array."""
+    """images (N, 1, H, W) or (N, H, W), floats in [0, 1] or uint8 in 0..255 -> (N, H, W) floats
+    in [0, 1]. Any other range is refused rather than drawn as a blank white or black grid."""
+    if isinstance(images, np.ndarray) and images.dtype == np.uint8:
+        images = images / 255.0
+    elif isinstance(images, np.ndarray) and np.issubdtype(images.dtype, np.integer):
+        raise TypeError(
+            f"images must be floats in [0, 1] or uint8 in 0..255, got dtype {images.dtype}: "
+            "convert them, e.g. images.astype(np.float32) / 255"
+        )
     images = _float_array(images, "images")
     if images.ndim == 4 and images.shape[1] == 1:
-        return images[:, 0]
+        images = images[:, 0]
     if images.ndim != 3:
         raise ValueError(f"images must have shape (N, 1, H, W) or (N, H, W), got {images.shape}")
+    if images.size and not (
+        images.min() >= -IMAGE_RANGE_SLACK and images.max() <= 1 + IMAGE_RANGE_SLACK
+    ):
+        raise ValueError(
+            f"images must be floats in [0, 1] (or uint8 in 0..255), got values from "
+            f"{images.min():g} to {images.max():g}: scale them into [0, 1] first, e.g. "
+            "images / 255 for 0..255"
+        )
     return images
 
 

@@ -1,7 +1,19 @@
 """Generated datasets, nothing to download: localization scenes, landmark faces, augmentation."""
 
 from tinycnn.data import augment
+from tinycnn.data.crops import crop_dataset, sliding_window_scene
+from tinycnn.data.detection import detection_dataset
 from tinycnn.data.faces import landmark_dataset
+from tinycnn.data.real_faces import real_face_dataset  # scikit-image is imported when it runs
 from tinycnn.data.scenes import CLASS_NAMES, localization_dataset
 
-__all__ = ["CLASS_NAMES", "augment", "landmark_dataset", "localization_dataset"]
+__all__ = [
+    "CLASS_NAMES",
+    "augment",
+    "crop_dataset",
+    "detection_dataset",
+    "landmark_dataset",
+    "localization_dataset",
+    "real_face_dataset",
+    "sliding_window_scene",
+]

@@ -92,9 +92,11 @@ def random_augment(
 
     Each image is flipped with probability flip_probability, its brightness shifted by up to
     +-max_brightness, its contrast scaled by a factor within 1 +- max_contrast, and noise of a
-    standard deviation up to max_noise added. The argument order (images, targets, rng) is the
-    one `tinycnn.train.fit` calls its `augment` with: pass `random_augment` for scenes, and
-    `functools.partial(random_augment, kind="landmarks")` for faces.
+    standard deviation up to max_noise added. A change whose maximum is 0 is skipped, and draws
+    no random numbers: with max_brightness = max_contrast = max_noise = 0 it only flips. The
+    argument order (images, targets, rng) is the one `tinycnn.train.fit` calls its `augment` with:
+    pass `random_augment` for scenes, and `functools.partial(random_augment, kind="landmarks")`
+    for faces.
     """
     _check_images(images)
     _check_targets(targets, images, kind)
@@ -103,9 +105,12 @@ def random_augment(
     flip = rng.random(n) < flip_probability
     images, targets = images.copy(), targets.copy()
     images[flip], targets[flip] = horizontal_flip(images[flip], targets[flip], kind)
-    images = adjust_brightness(images, rng.uniform(-max_brightness, max_brightness, size=n))
-    images = adjust_contrast(images, rng.uniform(1 - max_contrast, 1 + max_contrast, size=n))
-    images = add_noise(images, rng.uniform(0.0, max_noise, size=n), rng)
+    if max_brightness:
+        images = adjust_brightness(images, rng.uniform(-max_brightness, max_brightness, size=n))
+    if max_contrast:
+        images = adjust_contrast(images, rng.uniform(1 - max_contrast, 1 + max_contrast, size=n))
+    if max_noise:
+        images = add_noise(images, rng.uniform(0.0, max_noise, size=n), rng)
     return images, targets
 
 

@@ -1,0 +1,48 @@
+"""The hot loops of tinycnn, as a ladder: each rung computes the same numbers, faster.
+
+1. `reference.py`: the lecture's loops, over images, filters and output pixels. Read these first;
+   every other kernel is tested equal to them (tests/test_kernels.py).
+2. `im2col.py`: the NumPy way (CS231n): copy every window into a column of one matrix, then one
+   matrix product. Faster, but it copies the input k*k times. The benchmarks' NumPy peer.
+3. The numba kernels the layers call, in the order a reader follows an image:
+   `conv.py` (what each pass computes) -> `layout.py` (where every number lives: the batch
+   planes, their geometry, the tuning constants) -> back in `conv.py`, the one return -> `taps.py`
+   (the two loops that do the arithmetic). `pool.py` and `activation.py` stand alone.
+
+`Conv2D.forward` calls `conv.conv2d_forward`, which asks `layout.py` for the geometry and the
+planes, then hands them to `taps.correlate`, whose innermost loop is `taps._accumulate`.
+`Conv2D.backward` takes the same path: `conv2d_backward_input` (via `layout.phase_geometry` to
+`taps.correlate`) and `conv2d_backward_params` (to `taps.tap_grads`). A 1x1 convolution with
+stride 1 and no padding skips layout.py: NCHW memory is already its layout (`taps.pointwise`).
+
+How a tap offset works
+----------------------
+A 3x3 image, padding 1, a 3x3 kernel. `layout.batch_planes` writes the image into one flat
+"plane", each row followed by one zero (width 4), with zeros before it (the lead) and a zero row
+after it:
+
+    image      index  0 1 2 3 4 | 5 6 7 8 | 9 10 11 12 | 13 14 15 16 | 17 18 19 20
+    a b c      plane  0 0 0 0 0 | a b c 0 | d  e  f  0 | g  h  i  0  | 0  0  0  0
+    d e f             lead      | row 0   | row 1      | row 2       | zero row
+    g h i
+
+Output pixel (i, j) gets the number q = 4*i + j (q = 0 ... 11; q = 3, 7, 11 land on the zero
+column and are thrown away). Its window's tap (di, dj) reads plane[q + offset], with one fixed
+offset per tap, the same for every output:
+
+    offset(di, dj) = lead + (di - 1)*4 + (dj - 1):     0  1  2
+                                                       4  5  6
+                                                       8  9 10
+
+    output (0, 0), q = 0: plane[0 1 2 | 4 5 6 | 8 9 10]    = 0 0 0 | 0 a b | 0 d e
+    output (1, 2), q = 6: plane[6 7 8 | 10 11 12 | 14 15 16] = b c 0 | e f 0 | h i 0
+
+So the whole convolution is: for every tap t, out[q] += w[t] * plane[q + offset[t]] for all q
+at once, a long run of consecutive loads and multiply-adds, which the CPU's vector units eat.
+The zero after each row is the right padding of its row and the left padding of the next; the
+zero row is the bottom padding of one image and the top padding of the next, so a whole batch is
+one run. Several channels: one plane per channel, and the offset adds the plane's start. Stride
+s: each channel is first split into s*s phase planes (layout.py), so that every tap again reads a
+run. Blocks of 4 output channels x 3 taps (taps.py) are padded with zero weights whose taps read
+an all-zero plane, so an inf in the image stays inf and never meets a 0 (0 * inf = NaN).
+"""

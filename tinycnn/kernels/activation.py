@@ -12,6 +12,8 @@ activation (64 x 8 x 64 x 64) these single passes on both cores are several time
 import numpy as np
 from numba import njit, prange
 
+from tinycnn.runtime import one_at_a_time
+
 
 @njit(cache=True, parallel=True)
 def _relu_forward(x, out):
@@ -26,6 +28,7 @@ def _relu_backward(dout, out, dx):
         dx[index] = dout[index] if out[index] > 0 else 0
 
 
+@one_at_a_time
 def relu_forward(x):
     """x (any shape, C-contiguous float) -> max(0, x), a new array."""
     out = np.empty_like(x)
@@ -33,6 +36,7 @@ def relu_forward(x):
     return out
 
 
+@one_at_a_time
 def relu_backward(dout, out):
     """dL/dout and the forward output -> dL/dx = dout where out > 0, else 0; a new array."""
     dx = np.empty_like(dout)

@@ -1,8 +1,11 @@
 """Convolution kernels: forward pass, input gradient, weight and bias gradients.
 
-Same names, signatures and results as the lecture's loops in reference.py; the work is done by
-the two tap loops of taps.py over the batch planes of layout.py. Shapes: x (N, C_in, H, W),
-weights (C_out, C_in, k, k), bias (C_out,), dout (N, C_out, H_out, W_out), one float dtype.
+Same names, signatures and results as the lecture's loops in reference.py. Each function below
+reads the same way: ask layout.py for the geometry (grid and tap offsets) and the batch planes,
+then run one of the two loops of taps.py over them (the reader's one return, to this file, sits
+between the two: see kernels/__init__.py for the path and a drawing of a tap offset).
+Shapes: x (N, C_in, H, W), weights (C_out, C_in, k, k), bias (C_out,),
+dout (N, C_out, H_out, W_out), one float dtype.
 
 - forward:         taps (c, di, dj), weights as (C_out, C_in*k*k).
 - input gradient:  a forward correlation of dout with the flipped, transposed kernel. With
@@ -13,76 +16,27 @@ weights (C_out, C_in, k, k), bias (C_out,), dout (N, C_out, H_out, W_out), one f
                    the whole batch; db = the sum of dout (the bias: a tap that always reads 1).
 
 The loops take whole blocks of 4 output channels x 3 taps; other sizes are padded with zero
-weights (taps.whole_blocks), and the extra outputs are dropped.
+weights (layout.whole_blocks) whose taps read a plane of zeros, and the extra outputs are dropped:
+an inf in the input stays inf, a NaN stays NaN, exactly where the lecture's loops put them.
 """
-
-from functools import lru_cache
 
 import numba
 import numpy as np
 
-from tinycnn.kernels.layout import batch_planes, plan_grid, tap_offsets, whole_vectors
-from tinycnn.kernels.taps import CHANNELS, correlate, tap_grads, whole_blocks, whole_taps
+from tinycnn.kernels.layout import (
+    CHANNELS,
+    batch_planes,
+    forward_geometry,
+    phase_geometry,
+    whole_blocks,
+    whole_taps,
+    whole_vectors,
+)
+from tinycnn.kernels.taps import correlate, pointwise, pointwise_grads, tap_grads
+from tinycnn.runtime import one_at_a_time
 
 
-def _kernel_taps(channels, kernel_h, kernel_w):
-    """Every tap (c, di, dj) of a kernel, in the order of weights.reshape(C_out, -1)."""
-    c, di, dj = np.indices((channels, kernel_h, kernel_w))
-    return c.ravel(), di.ravel(), dj.ravel()
-
-
-# Grids and tap offsets depend on shapes only: each is worked out once per shape, then reused.
-@lru_cache(maxsize=256)
-def _forward_geometry(x_shape, kernel_size, stride, padding, out_h, out_w):
-    """The grid of x's planes for a forward pass, and the offset of every tap (c, di, dj)."""
-    shifts = (np.arange(kernel_size) - padding) // stride
-    grid = plan_grid(x_shape, stride, shifts, shifts, out_h, out_w)
-    taps = _kernel_taps(x_shape[1], kernel_size, kernel_size)
-    return grid, whole_taps(tap_offsets(grid, taps, stride, padding, padding))
-
-
-@lru_cache(maxsize=256)
-def _phase_geometry(dout_shape, kernel_size, input_shape, stride, padding):
-    """The grid of dout's planes for the input gradient, and each stride phase (a, b) of dx as
-    (a, b, tap offsets or None if no window covers the phase, placement).
-
-    Phase pixel (i, j) lands in dx at (y0 + i*s, x0 + j*s); placement = (out_h, out_w, y0, x0, s).
-    Its taps (f, m, n) of the sub-kernel w[:, :, a::s, b::s], flipped, read dout at
-    (i + m - top, j + n - left).
-    """
-    n_filters = dout_shape[1]
-    _, _, height, width = input_shape
-    k, s, p = kernel_size, stride, padding
-    phases, row_shifts, col_shifts, out_hs, out_ws = [], [], [], [], []
-    for a in range(s):
-        for b in range(s):
-            u0, v0 = -((a - p) // s), -((b - p) // s)  # first phase row and column inside dx
-            y0, x0 = u0 * s + a - p, v0 * s + b - p  # where they land in dx
-            out_h, out_w = len(range(y0, height, s)), len(range(x0, width, s))
-            taps_h, taps_w = len(range(a, k, s)), len(range(b, k, s))
-            if out_h == 0 or out_w == 0:
-                continue
-            top, left = taps_h - 1 - u0, taps_w - 1 - v0
-            phases.append((a, b, (taps_h, taps_w, top, left), (out_h, out_w, y0, x0, s)))
-            if taps_h > 0 and taps_w > 0:
-                row_shifts += [-top, taps_h - 1 - top]
-                col_shifts += [-left, taps_w - 1 - left]
-                out_hs.append(out_h)
-                out_ws.append(out_w)
-    if not out_hs:  # padding >= k can leave every pixel of dx outside every window
-        return None, [(a, b, None, placement) for a, b, _, placement in phases]
-    # One layout of dout serves every phase: its grid has room for all their taps and outputs.
-    grid = plan_grid(dout_shape, 1, row_shifts, col_shifts, max(out_hs), max(out_ws))
-    geometry = []
-    for a, b, (taps_h, taps_w, top, left), placement in phases:
-        offsets = None
-        if taps_h > 0 and taps_w > 0:
-            taps = _kernel_taps(n_filters, taps_h, taps_w)
-            offsets = whole_taps(tap_offsets(grid, taps, 1, top, left))
-        geometry.append((a, b, offsets, placement))
-    return grid, geometry
-
-
+@one_at_a_time
 def conv2d_forward(x, weights, bias, stride, padding):
     """out[n, f, i, j] = bias[f] + sum_{c,di,dj} w[f,c,di,dj] * x_pad[n, c, i*s + di, j*s + dj]."""
     x = np.ascontiguousarray(x)
@@ -92,17 +46,35 @@ def conv2d_forward(x, weights, bias, stride, padding):
     n_filters, _, k, _ = weights.shape
     out_h = (height + 2 * padding - k) // stride + 1
     out_w = (width + 2 * padding - k) // stride + 1
-    grid, offsets = _forward_geometry(x.shape, k, stride, padding, out_h, out_w)
-    planes = batch_planes(x, stride, *grid)
     out = np.empty((n_samples, n_filters, out_h, out_w), x.dtype)
+    if k == 1 and stride == 1 and padding == 0:  # a matrix product per sample: no layout needed
+        flat_weights, bias = whole_blocks(weights.reshape(n_filters, -1), bias)
+        pointwise(
+            x.reshape(n_samples, -1, height * width),
+            flat_weights,
+            bias,
+            out.reshape(n_samples, n_filters, -1),
+            numba.get_num_threads(),
+        )
+        return out
+    grid, offsets = forward_geometry(x.shape, k, stride, padding, out_h, out_w)
+    planes = batch_planes(x, stride, *grid)
     flat_weights, bias = whole_blocks(weights.reshape(n_filters, -1), bias)
     correlate(
-        planes, offsets, flat_weights, bias, grid.rows, grid.width,
-        out, (out_h, out_w, 0, 0, 1), numba.get_num_threads(),
+        planes,
+        offsets,
+        flat_weights,
+        bias,
+        grid.rows,
+        grid.width,
+        out,
+        (out_h, out_w, 0, 0, 1),
+        numba.get_num_threads(),
     )
     return out
 
 
+@one_at_a_time
 def conv2d_backward_input(dout, weights, input_shape, stride, padding):
     """dx (input_shape): dx[n, c, y, x] = sum_{f,i,j} dout[n,f,i,j] * w[f, c, y+p - i*s, x+p - j*s].
 
@@ -113,7 +85,20 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
     """
     dout = np.ascontiguousarray(dout)
     channels, s = input_shape[1], stride
-    grid, phases = _phase_geometry(dout.shape, weights.shape[2], tuple(input_shape), s, padding)
+    if weights.shape[2] == 1 and stride == 1 and padding == 0:  # dx[n] = w^T dout[n]
+        n_samples, n_filters, height, width = dout.shape
+        dx = np.empty(input_shape, dout.dtype)
+        transposed = weights.reshape(n_filters, channels).T
+        flat_weights, no_bias = whole_blocks(transposed, np.zeros(channels, dout.dtype))
+        pointwise(
+            dout.reshape(n_samples, n_filters, -1),
+            flat_weights,
+            no_bias,
+            dx.reshape(n_samples, channels, -1),
+            numba.get_num_threads(),
+        )
+        return dx
+    grid, phases = phase_geometry(dout.shape, weights.shape[2], tuple(input_shape), s, padding)
     dx = np.empty(input_shape, dout.dtype)
     planes = batch_planes(dout, 1, *grid) if grid is not None else None
     zeros = np.zeros(channels, dout.dtype)
@@ -125,12 +110,20 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
         flipped = weights[:, :, a::s, b::s][:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
         flat_weights, no_bias = whole_blocks(flipped.reshape(channels, -1), zeros)
         correlate(
-            planes, offsets, flat_weights, no_bias, grid.rows, grid.width,
-            dx, placement, numba.get_num_threads(),
+            planes,
+            offsets,
+            flat_weights,
+            no_bias,
+            grid.rows,
+            grid.width,
+            dx,
+            placement,
+            numba.get_num_threads(),
         )
     return dx
 
 
+@one_at_a_time
 def conv2d_backward_params(x, dout, kernel_size, stride, padding):
     """(dweights (C_out, C_in, k, k), dbias (C_out,)):
 
@@ -142,14 +135,31 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding):
     n_samples, channels, _, _ = x.shape
     _, n_filters, out_h, out_w = dout.shape
     k = kernel_size
-    grid, offsets = _forward_geometry(x.shape, k, stride, padding, out_h, out_w)
-    planes = batch_planes(x, stride, *grid)
     if n_filters % CHANNELS:  # whole blocks of output channels: zero gradients for the extra ones
         extra = np.zeros((n_samples, -n_filters % CHANNELS, out_h, out_w), dout.dtype)
         dout = np.concatenate((dout, extra), axis=1)
+    if k == 1 and stride == 1 and padding == 0:  # dw = sum_n dout[n] x[n]^T: no layout needed
+        length = out_h * out_w
+        offsets = whole_taps(np.arange(channels, dtype=np.int64) * length, 0)
+        grads = pointwise_grads(
+            x.reshape(n_samples, channels, length),
+            dout.reshape(n_samples, -1, length),
+            offsets,
+            np.ones(length, np.bool_),
+            numba.get_num_threads(),
+        ).sum(axis=0)
+        dweights = grads[:n_filters, :channels].reshape(n_filters, channels, 1, 1)
+        return dweights, grads[:n_filters, -1].copy()
+    grid, offsets = forward_geometry(x.shape, k, stride, padding, out_h, out_w)
+    planes = batch_planes(x, stride, *grid)
     # dout on the grid of the outputs q, zero where an output is thrown away.
     total = whole_vectors(n_samples * grid.rows * grid.width)
-    dout_planes = batch_planes(dout, 1, grid.rows, grid.width, 0, total).reshape(-1, total)
-    grads = tap_grads(planes, offsets, dout_planes, numba.get_num_threads()).sum(axis=0)
+    # (batch_planes' last plane, all zeros, is not needed here)
+    dout_planes = batch_planes(dout, 1, grid.rows, grid.width, 0, total).reshape(-1, total)[:-1]
+    keep = np.zeros(total, np.bool_)  # the outputs kept, on the same grid
+    keep[: n_samples * grid.rows * grid.width].reshape(n_samples, grid.rows, grid.width)[
+        :, :out_h, :out_w
+    ] = True
+    grads = tap_grads(planes, offsets, dout_planes, keep, numba.get_num_threads()).sum(axis=0)
     dweights = grads[:n_filters, : channels * k * k].reshape(n_filters, channels, k, k)
     return dweights, grads[:n_filters, -1].copy()

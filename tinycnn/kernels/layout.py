@@ -13,14 +13,28 @@ Stride s: every channel is first split into s*s phases, phase (a, b) holding the
 y = Y*s + a, x = X*s + b at (Y, X) ("space to depth"). Output (i, j) under tap (di, dj) reads
 pixel (i*s + di - top, j*s + dj - left): phase ((di - top) % s, (dj - left) % s) at
 (i + (di - top) // s, j + (dj - left) // s), a stride-1 correlation over s*s times the channels.
+
+Geometry (which tap reads where) lives here with the layout it describes; taps.py holds the
+loops that run over it, and conv.py puts the two together.
 """
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
-VECTOR = 16  # runs are rounded up to whole AVX-512 float32 vectors; the planes end in that slack
+# ---------------------------------------------------------------------------------------------
+# Tuning: the machine-dependent numbers of the kernels, all here (measured on AMD EPYC Zen 4 and
+# Zen 5, 2 cores, AVX-512; see benchmarks/README.md for the numbers).
+VECTOR = 16  # float32 lanes of an AVX-512 register (two AVX2 registers): runs are rounded up
+#              to whole vectors, so no loop needs a scalar tail; the planes end in that slack
+BLOCK = 1024  # outputs per pass: 4 accumulator runs + 3 input runs of this length (28 KiB in
+#               float32) stay in the 32 KiB L1 data cache of Zen 4 and Zen 5
+CHANNELS = 4  # output channels that share each loaded input ...
+TAPS = 3  # ... and taps summed per pass: 12 FMAs per 3 loads. Of 2x8 ... 4x8 channels x taps,
+#           4x3 measured best on Zen 5; on Zen 4 (512-bit FMAs split in two) it is no worse
+# ---------------------------------------------------------------------------------------------
 
 
 @njit(cache=True)
@@ -73,14 +87,94 @@ def tap_offsets(grid, taps, stride, top, left):
     return (phase * grid.length + grid.lead + row_shift * grid.width + col_shift).astype(np.int64)
 
 
+def kernel_taps(channels, kernel_h, kernel_w):
+    """Every tap (c, di, dj) of a kernel, in the order of weights.reshape(C_out, -1)."""
+    c, di, dj = np.indices((channels, kernel_h, kernel_w))
+    return c.ravel(), di.ravel(), dj.ravel()
+
+
+# Grids and tap offsets depend on shapes only: each is worked out once per shape, then reused.
+@lru_cache(maxsize=256)
+def forward_geometry(x_shape, kernel_size, stride, padding, out_h, out_w):
+    """The grid of x's planes for a forward pass, and the offset of every tap (c, di, dj)."""
+    shifts = (np.arange(kernel_size) - padding) // stride
+    grid = plan_grid(x_shape, stride, shifts, shifts, out_h, out_w)
+    taps = kernel_taps(x_shape[1], kernel_size, kernel_size)
+    zero_plane = x_shape[1] * stride * stride * grid.length
+    return grid, whole_taps(tap_offsets(grid, taps, stride, padding, padding), zero_plane)
+
+
+@lru_cache(maxsize=256)
+def phase_geometry(dout_shape, kernel_size, input_shape, stride, padding):
+    """The grid of dout's planes for the input gradient, and each stride phase (a, b) of dx as
+    (a, b, tap offsets or None if no window covers the phase, placement).
+
+    Phase pixel (i, j) lands in dx at (y0 + i*s, x0 + j*s); placement = (out_h, out_w, y0, x0, s).
+    Its taps (f, m, n) of the sub-kernel w[:, :, a::s, b::s], flipped, read dout at
+    (i + m - top, j + n - left).
+    """
+    n_filters = dout_shape[1]
+    _, _, height, width = input_shape
+    k, s, p = kernel_size, stride, padding
+    phases, row_shifts, col_shifts, out_hs, out_ws = [], [], [], [], []
+    for a in range(s):
+        for b in range(s):
+            u0, v0 = -((a - p) // s), -((b - p) // s)  # first phase row and column inside dx
+            y0, x0 = u0 * s + a - p, v0 * s + b - p  # where they land in dx
+            out_h, out_w = len(range(y0, height, s)), len(range(x0, width, s))
+            taps_h, taps_w = len(range(a, k, s)), len(range(b, k, s))
+            if out_h == 0 or out_w == 0:
+                continue
+            top, left = taps_h - 1 - u0, taps_w - 1 - v0
+            phases.append((a, b, (taps_h, taps_w, top, left), (out_h, out_w, y0, x0, s)))
+            if taps_h > 0 and taps_w > 0:
+                row_shifts += [-top, taps_h - 1 - top]
+                col_shifts += [-left, taps_w - 1 - left]
+                out_hs.append(out_h)
+                out_ws.append(out_w)
+    if not out_hs:  # padding >= k can leave every pixel of dx outside every window
+        return None, [(a, b, None, placement) for a, b, _, placement in phases]
+    # One layout of dout serves every phase: its grid has room for all their taps and outputs.
+    grid = plan_grid(dout_shape, 1, row_shifts, col_shifts, max(out_hs), max(out_ws))
+    geometry = []
+    for a, b, (taps_h, taps_w, top, left), placement in phases:
+        offsets = None
+        if taps_h > 0 and taps_w > 0:
+            taps = kernel_taps(n_filters, taps_h, taps_w)
+            offsets = whole_taps(tap_offsets(grid, taps, 1, top, left), n_filters * grid.length)
+        geometry.append((a, b, offsets, placement))
+    return grid, geometry
+
+
+def whole_taps(offsets, zero_offset):
+    """offsets (T,) padded to a multiple of TAPS: the extra taps read the planes' zero plane,
+    which starts at zero_offset (a padding tap that re-read a real input would turn an inf
+    there into 0 * inf = NaN)."""
+    if len(offsets) % TAPS == 0:
+        return offsets
+    return np.concatenate((offsets, np.full(-len(offsets) % TAPS, zero_offset, offsets.dtype)))
+
+
+def whole_blocks(weights, bias):
+    """weights (F, T), bias (F,) padded with zeros to F a multiple of CHANNELS, T of TAPS."""
+    n_out, n_taps = weights.shape
+    if n_out % CHANNELS == 0 and n_taps % TAPS == 0:
+        return np.ascontiguousarray(weights), bias
+    padded_weights = np.zeros((n_out + -n_out % CHANNELS, n_taps + -n_taps % TAPS), weights.dtype)
+    padded_weights[:n_out, :n_taps] = weights
+    padded_bias = np.zeros(len(padded_weights), bias.dtype)
+    padded_bias[:n_out] = bias
+    return padded_weights, padded_bias
+
+
 @njit(cache=True, parallel=True)
 def batch_planes(a, stride, rows, width, lead, length):
-    """a (N, C, H, W) -> flat (C*s*s*length,): phase (ya, xa) of channel c is the plane
+    """a (N, C, H, W) -> flat ((C*s*s + 1)*length,): phase (ya, xa) of channel c is the plane
     (c*s + ya)*s + xa, pixel (n, y, x) at its lead + n*rows*width + (y // s)*width + x // s;
-    zeros everywhere else."""
+    zeros everywhere else. The last plane is all zeros: the padding taps read it (taps.py)."""
     n_samples, channels, height, in_width = a.shape
     s = stride
-    out = np.zeros(channels * s * s * length, a.dtype)
+    out = np.zeros((channels * s * s + 1) * length, a.dtype)
     for job in prange(channels * n_samples):
         c, n = job // n_samples, job % n_samples
         for y in range(height):

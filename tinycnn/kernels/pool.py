@@ -13,6 +13,8 @@ Every (n, c) plane is independent, so both loops run in parallel over planes.
 import numpy as np
 from numba import njit, prange
 
+from tinycnn.runtime import one_at_a_time
+
 
 @njit(cache=True)
 def _beats(value, best):
@@ -83,6 +85,7 @@ def _unpool_planes(dout, argmax, dx):
             dx_plane[argmax[plane, q]] += dout[plane, q]
 
 
+@one_at_a_time
 def maxpool2d_forward(x, kernel_size, stride):
     """(out (N, C, H_out, W_out), argmax int32 of the same shape): see the module docstring."""
     x = np.ascontiguousarray(x)
@@ -97,6 +100,7 @@ def maxpool2d_forward(x, kernel_size, stride):
     return out, argmax
 
 
+@one_at_a_time
 def maxpool2d_backward(dout, argmax, input_shape):
     """dx (input_shape): each dout goes to its window's first maximum; overlaps add up."""
     dout = np.ascontiguousarray(dout)

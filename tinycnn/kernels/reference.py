@@ -114,7 +114,7 @@ def maxpool2d_backward(dout, argmax, input_shape):
     dx = np.zeros((n_samples, channels, height * width), dtype=dout.dtype)
     for n in range(n_samples):
         for c in range(channels):
-            for where, grad in zip(argmax[n, c].ravel(), dout[n, c].ravel()):
+            for where, grad in zip(argmax[n, c].ravel(), dout[n, c].ravel(), strict=True):
                 dx[n, c, where] += grad
     return dx.reshape(input_shape)
 

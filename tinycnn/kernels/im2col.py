@@ -1,8 +1,10 @@
-"""The NumPy peer: convolution by im2col, as many courses teach it.
+"""The second rung: convolution by im2col in NumPy, as many courses (CS231n) teach it.
 
 Every window is copied into a column of one big matrix with fancy indexing, the convolution is
 one matrix product, and the input gradient goes back through col2im with `np.add.at`. Written the
-usual way and not sabotaged: it is the honest baseline tinycnn's numba kernels are compared to.
+usual way and not sabotaged: it is the honest baseline tinycnn's numba kernels are compared to
+(benchmarks/bench_conv.py), and tests/test_kernels.py holds it equal to the lecture's loops.
+The layers do not use it: the numba kernels (conv.py) are several times faster.
 
     cols (C*k*k, H_out*W_out*N),  out = w.reshape(C_out, -1) @ cols + b
 """

@@ -1,0 +1,343 @@
+"""One training step of lesson 8's detector: tinycnn against the same network in PyTorch.
+
+    python benchmarks/bench_detector_step.py [--quick] [--rounds R] [--out DIR]
+
+The step: forward, GridLoss, backward, Adam update, on `tinycnn.networks.detector()` (four
+conv-BatchNorm-ReLU-pool blocks, a conv-BatchNorm-ReLU, a 1x1 head, the grid layout) with a batch
+of 32 scenes of 1x64x64 (the detector's size), float32. PyTorch runs the same network
+(`tinycnn.interop.to_torch`, same initial weights), the same loss written in torch and
+torch.optim.Adam, on 2 threads.
+
+Each framework runs in its own process (this script, started again with --worker), so that their
+thread pools never spin against each other. They take turns: a round is a few steps of one, then
+a few of the other, so that whatever else loads the machine falls on both alike. Times are
+medians over all steps after a warm-up; the spread is the middle half of the per-round ratios.
+On a machine shared with other work, PyTorch's spinning OpenMP threads stall far more than
+tinycnn's (numba's workqueue pool sleeps), which flatters the median ratio: the fastest tenth of
+each framework's steps, also reported, shows the two undisturbed.
+
+Prints a table and writes bench_detector_step.json and bench_detector_step.png to DIR (default
+benchmarks/output/), with the CPU model and the load average. Target: tinycnn's step at most
+0.7x PyTorch's.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+# The parent imports neither tinycnn nor torch: tinycnn sets thread variables that a PyTorch
+# worker would inherit. Each worker imports what it measures.
+
+THREADS = 2
+NUM_CLASSES = 3
+IMAGE_SIZE = 64
+GRID_SIZE = IMAGE_SIZE // 16
+LEARNING_RATE = 1e-3
+PAUSE_S = 0.05  # between turns: the idle worker's spinning threads go to sleep meanwhile
+TARGET_RATIO = 0.7
+FULL = {"batch": 32, "warmup": 10, "rounds": 12, "steps_per_round": 8}
+QUICK = {"batch": 4, "warmup": 1, "rounds": 1, "steps_per_round": 2}
+
+
+def batch(size):
+    """`size` detection scenes, the same in every process: images and their grid targets."""
+    from tinycnn.data import detection_dataset
+    from tinycnn.detection import DEFAULT_ANCHORS, encode_grid
+
+    images, truth = detection_dataset(size, IMAGE_SIZE, seed=0)
+    return images, encode_grid(truth, GRID_SIZE, DEFAULT_ANCHORS, NUM_CLASSES)
+
+
+def tinycnn_session(settings):
+    import numba
+
+    from tinycnn.detection import DEFAULT_ANCHORS, GridLoss
+    from tinycnn.networks import detector
+    from tinycnn.optim import Adam
+
+    numba.set_num_threads(THREADS)
+    images, targets = batch(settings["batch"])
+    loss = GridLoss(DEFAULT_ANCHORS, NUM_CLASSES)
+    model = detector(NUM_CLASSES, len(DEFAULT_ANCHORS), IMAGE_SIZE, output=loss.output)
+    optimizer = Adam(model, lr=LEARNING_RATE)
+
+    def step():
+        value = loss.forward(model.forward(images), targets)
+        model.backward(loss.backward(), input_grad=False)
+        optimizer.step()
+        return value
+
+    first_loss = step()
+    return {
+        "first_loss": first_loss,
+        "versions": {"numpy": np.__version__, "numba": numba.__version__},
+    }, step
+
+
+def torch_grid_loss(torch, raw, y, anchor_sizes, box_weight=5.0, no_object_weight=0.5):
+    """tinycnn.detection.GridLoss written in torch (same formula, same defaults)."""
+    functional = torch.nn.functional
+    has_object = y[..., 0]
+    presence = has_object + no_object_weight * (1 - has_object)
+    bce = functional.binary_cross_entropy_with_logits(raw[..., 0], has_object, reduction="none")
+    centre_error = (torch.sigmoid(raw[..., 1:3]) - y[..., 1:3]) * has_object[..., None]
+    safe_sizes = torch.where(has_object[..., None] == 1, y[..., 3:5], anchor_sizes)
+    size_error = (raw[..., 3:5] - torch.log(safe_sizes / anchor_sizes)) * has_object[..., None]
+    log_probabilities = functional.log_softmax(raw[..., 5:], dim=-1)
+    class_loss = -(y[..., 5:] * log_probabilities).sum(dim=-1) * has_object
+    per_vector = (
+        presence * bce
+        + box_weight * ((centre_error**2).sum(-1) + (size_error**2).sum(-1))
+        + class_loss
+    )
+    return per_vector.sum() / raw.shape[0]
+
+
+def pytorch_session(settings):
+    try:
+        import torch  # before tinycnn, so that tinycnn's thread settings do not reach PyTorch
+    except ImportError:
+        return None
+    from tinycnn.detection import DEFAULT_ANCHORS
+    from tinycnn.interop import to_torch
+    from tinycnn.networks import detector
+
+    torch.set_num_threads(THREADS)
+    images, targets = (torch.from_numpy(a) for a in batch(settings["batch"]))
+    model = to_torch(detector(NUM_CLASSES, len(DEFAULT_ANCHORS), IMAGE_SIZE))
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    anchor_sizes = torch.from_numpy((DEFAULT_ANCHORS * GRID_SIZE).astype(np.float32))
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        value = torch_grid_loss(torch, model(images), targets, anchor_sizes)
+        value.backward()
+        optimizer.step()
+        return value.item()
+
+    first_loss = step()
+    return {"first_loss": first_loss, "versions": {"torch": torch.__version__}}, step
+
+
+SESSIONS = {"tinycnn": tinycnn_session, "pytorch": pytorch_session}
+
+
+def serve(session, settings):
+    """Set up, warm up, then answer {"steps": n} with {"step_ms": [...]}, one JSON line each."""
+    started = session(settings)
+    if started is None:
+        print(json.dumps({"installed": False}), flush=True)
+        return
+    info, step = started
+    for _ in range(settings["warmup"]):
+        step()
+    print(json.dumps({"installed": True, **info}), flush=True)
+    for line in sys.stdin:
+        steps = json.loads(line)["steps"]
+        times = []
+        for _ in range(steps):
+            start = time.perf_counter()
+            step()
+            times.append((time.perf_counter() - start) * 1e3)
+        print(json.dumps({"step_ms": times}), flush=True)
+
+
+class Worker:
+    """A worker process, asked one JSON request at a time (its errors go to our stderr)."""
+
+    def __init__(self, name, settings):
+        command = [sys.executable, __file__, "--worker", name, "--settings", json.dumps(settings)]
+        self.name = name
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.info = self._answer()
+
+    def ask(self, request):
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return self._answer()
+
+    def _answer(self):
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.name} worker stopped (its error is printed above)")
+        return json.loads(line)
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def cpu_model():
+    """The CPU's model name and family (25 = Zen 4, 26 = Zen 5 on AMD), as lscpu shows them."""
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    except OSError:
+        return platform.processor() or "unknown"
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    name = fields.get("Model name", "unknown").strip()
+    family = fields.get("CPU family", "?").strip()
+    return f"{name}, CPU family {family}"
+
+
+def measure(settings):
+    """Both workers alive, taking turns (who goes first alternates each round)."""
+    load = [os.getloadavg()[0]]
+    workers = [Worker(name, settings) for name in SESSIONS]
+    active = [worker for worker in workers if worker.info["installed"]]
+    results = {worker.name: {**worker.info, "rounds": []} for worker in workers}
+    try:
+        for round_index in range(settings["rounds"]):
+            for worker in active[:: 1 if round_index % 2 == 0 else -1]:
+                time.sleep(PAUSE_S)
+                answer = worker.ask({"steps": settings["steps_per_round"]})
+                results[worker.name]["rounds"].append(answer["step_ms"])
+            load.append(os.getloadavg()[0])
+    finally:
+        for worker in workers:
+            worker.close()
+    return results, load
+
+
+def summarise(results):
+    ours, theirs = results["tinycnn"], results["pytorch"]
+    summary = {
+        "tinycnn_ms": float(np.median(np.concatenate(ours["rounds"]))),
+        "tinycnn_quartiles_ms": np.percentile(np.concatenate(ours["rounds"]), [25, 75]).tolist(),
+        "pytorch_ms": None,
+        "pytorch_quartiles_ms": None,
+        "ratio": None,
+        "ratio_quartiles": None,
+        "first_loss": {"tinycnn": ours["first_loss"], "pytorch": None},
+    }
+    if theirs["installed"]:
+        torch_steps = np.concatenate(theirs["rounds"])
+        summary["pytorch_ms"] = float(np.median(torch_steps))
+        summary["pytorch_quartiles_ms"] = np.percentile(torch_steps, [25, 75]).tolist()
+        summary["ratio"] = summary["tinycnn_ms"] / summary["pytorch_ms"]
+        per_round = [
+            np.median(a) / np.median(b)
+            for a, b in zip(ours["rounds"], theirs["rounds"], strict=True)
+        ]
+        summary["ratio_quartiles"] = np.percentile(per_round, [25, 50, 75]).tolist()
+        summary["first_loss"]["pytorch"] = theirs["first_loss"]
+        # On a loaded machine the median measures the stalls; the fastest tenth of each
+        # framework's steps shows them undisturbed.
+        summary["tinycnn_p10_ms"] = float(np.percentile(np.concatenate(ours["rounds"]), 10))
+        summary["pytorch_p10_ms"] = float(np.percentile(torch_steps, 10))
+        summary["p10_ratio"] = summary["tinycnn_p10_ms"] / summary["pytorch_p10_ms"]
+    return summary
+
+
+def print_report(settings, summary, load, cpu):
+    steps = settings["rounds"] * settings["steps_per_round"]
+    print(
+        f"\nLesson 8's detector, one training step: batch {settings['batch']} of "
+        f"1x{IMAGE_SIZE}x{IMAGE_SIZE} float32, GridLoss, Adam"
+    )
+    print(
+        f"CPU: {cpu}; {THREADS} threads each, own processes taking turns; median of {steps} "
+        f"steps ({settings['rounds']} rounds) after {settings['warmup']} warm-up"
+    )
+    print(f"1-min load average {min(load):.1f} to {max(load):.1f} on {os.cpu_count()} cores")
+    print(f"\n{'':16} {'ms/step':>8} {'quartiles':>16}")
+    low, high = summary["tinycnn_quartiles_ms"]
+    print(f"{'tinycnn':16} {summary['tinycnn_ms']:8.1f} {low:7.1f} to {high:6.1f}")
+    if summary["pytorch_ms"] is None:
+        print(f"{'PyTorch':16} not installed")
+        return
+    low, high = summary["pytorch_quartiles_ms"]
+    print(f"{'PyTorch':16} {summary['pytorch_ms']:8.1f} {low:7.1f} to {high:6.1f}")
+    low, _, high = summary["ratio_quartiles"]
+    print(
+        f"{'tinycnn/PyTorch':16} {summary['ratio']:7.2f}x  (target <= {TARGET_RATIO}x; per "
+        f"round, middle half {low:.2f} to {high:.2f})"
+    )
+    print(
+        f"{'fastest tenth':16} {summary['tinycnn_p10_ms']:7.1f} vs {summary['pytorch_p10_ms']:.1f}"
+        f" ms: {summary['p10_ratio']:.2f}x (each framework when nothing else interferes)"
+    )
+    first = summary["first_loss"]
+    print(
+        f"first-step loss, same weights and batch: tinycnn {first['tinycnn']:.6f}, "
+        f"PyTorch {first['pytorch']:.6f}"
+    )
+
+
+def plot(summary, cpu, load, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = ["tinycnn"] + (["PyTorch"] if summary["pytorch_ms"] is not None else [])
+    medians = [summary["tinycnn_ms"], summary["pytorch_ms"]][: len(names)]
+    quartiles = [summary["tinycnn_quartiles_ms"], summary["pytorch_quartiles_ms"]][: len(names)]
+    errors = np.array([[m - q[0], q[1] - m] for m, q in zip(medians, quartiles, strict=True)]).T
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.bar(names, medians, yerr=errors, capsize=6, color=["tab:blue", "tab:orange"][: len(names)])
+    ax.set_ylabel("ms per training step (median, quartiles)")
+    title = "detector training step"
+    if summary["ratio"] is not None:
+        title += f": tinycnn/PyTorch {summary['ratio']:.2f}x"
+    ax.set_title(f"{title}\n{cpu}, load average {min(load):.1f} to {max(load):.1f}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run: small batch, few steps")
+    parser.add_argument("--rounds", type=int, help="turns of each framework (default 12, quick 1)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output")
+    parser.add_argument("--worker", choices=list(SESSIONS), help=argparse.SUPPRESS)
+    parser.add_argument("--settings", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        # A child inherits its parent's CPU affinity: a parent bound to one CPU (by OpenMP's
+        # OMP_PROC_BIND, or taskset) would leave the worker one. Take back every CPU first.
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, range(os.cpu_count()))
+        serve(SESSIONS[args.worker], json.loads(args.settings))
+        return
+    settings = dict(QUICK if args.quick else FULL)
+    if args.rounds is not None:
+        if args.rounds < 1:
+            parser.error(f"--rounds must be at least 1, got {args.rounds}")
+        settings["rounds"] = args.rounds
+    cpu = cpu_model()
+    results, load = measure(settings)
+    summary = summarise(results)
+    print_report(settings, summary, load, cpu)
+    args.out.mkdir(parents=True, exist_ok=True)
+    versions = {**results["tinycnn"]["versions"], **results["pytorch"].get("versions", {})}
+    report = {
+        "settings": settings,
+        "cpu": cpu,
+        "threads": THREADS,
+        "cpu_count": os.cpu_count(),
+        "load_average": load,
+        "versions": versions,
+        "summary": summary,
+        "steps_ms": {name: result.get("rounds") for name, result in results.items()},
+    }
+    (args.out / "bench_detector_step.json").write_text(json.dumps(report, indent=2))
+    plot(summary, cpu, load, args.out / "bench_detector_step.png")
+    print(
+        f"\nwrote {args.out / 'bench_detector_step.json'} and "
+        f"{args.out / 'bench_detector_step.png'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""What the benchmarks share: the machine's description, worker processes that take turns, and
+medians with their spread.
+
+Each framework runs in its own process (a worker, started from the benchmark script with
+`--worker NAME`), because thread pools of two frameworks in one process spin against each other
+(measured: 0.92x instead of 8.6x on one shape). The parent imports neither tinycnn nor torch and
+asks the workers, one JSON line at a time, to time something; they take turns, so that whatever
+else loads the machine falls on all of them alike.
+"""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+WIDE_SPREAD = 1.3  # a figure whose slowest round is this much slower than its fastest is flagged
+
+
+def cpu_model():
+    """ "AMD EPYC 9R14 (family 25)" from /proc/cpuinfo, else what platform knows."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = fields.get("model name", platform.machine())
+    family = fields.get("cpu family")
+    return f"{model} (family {family})" if family else model
+
+
+def machine():
+    """The machine as the reports print it: CPU, cores, load, Python."""
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "load_average_1min": os.getloadavg()[0],
+        "python": platform.python_version(),
+    }
+
+
+def median_spread(round_medians, all_times):
+    """(median over every timed run, [fastest, slowest] round median, spread flag)."""
+    low, high = float(min(round_medians)), float(max(round_medians))
+    return float(np.median(all_times)), [low, high], high > WIDE_SPREAD * low
+
+
+def timed_runs(fn, repeats):
+    """Seconds of `repeats` calls of fn, after one untimed warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+class Worker:
+    """A worker process running `script --worker name --settings JSON`, asked one JSON request
+    at a time; it answers one JSON line (its errors go to our stderr)."""
+
+    def __init__(self, script, name, settings, env=None):
+        self.name = name
+        command = [
+            sys.executable,
+            str(script),
+            "--worker",
+            name,
+            "--settings",
+            json.dumps(settings),
+        ]
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
+        self.info = self._answer()
+
+    def ask(self, request):
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return self._answer()
+
+    def _answer(self):
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.name} worker stopped (its error is printed above)")
+        return json.loads(line)
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def serve(handlers, info):
+    """The worker's side: print `info`, then answer each request line with
+    handlers[request["do"]](**request["args"])."""
+    print(json.dumps(info), flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        print(json.dumps(handlers[request["do"]](**request.get("args", {}))), flush=True)

@@ -1,0 +1,141 @@
+"""tinycnn.checks: one rule for every argument, wrong type -> TypeError, wrong value -> ValueError,
+the message naming the argument and what was expected."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tinycnn import checks
+
+
+@pytest.mark.parametrize("value", [1, 7, np.int64(3), np.uint8(200)])
+def test_positive_int_gives_a_python_int(value):
+    result = checks.positive_int(value, "n")
+    assert result == value and type(result) is int
+
+
+@pytest.mark.parametrize("value", [0, -1, np.int32(-5)])
+def test_positive_int_refuses_values_below_one(value):
+    with pytest.raises(ValueError, match=r"n must be a positive integer, got"):
+        checks.positive_int(value, "n")
+
+
+@pytest.mark.parametrize("value", [2.0, 2.5, "3", None, True, np.bool_(True), [1], np.array(3)])
+def test_positive_int_refuses_what_is_not_an_integer_with_a_type_error(value):
+    with pytest.raises(TypeError, match=r"n must be a positive integer, got"):
+        checks.positive_int(value, "n")
+
+
+def test_non_negative_int_and_integer():
+    assert checks.non_negative_int(0, "padding") == 0
+    with pytest.raises(ValueError, match=r"padding must be a non-negative integer, got -1"):
+        checks.non_negative_int(-1, "padding")
+    with pytest.raises(TypeError, match=r"padding must be a non-negative integer"):
+        checks.non_negative_int(1.0, "padding")
+    assert checks.integer(16, "image_size", minimum=16) == 16
+    with pytest.raises(ValueError, match=r"image_size must be an integer >= 16, got 8"):
+        checks.integer(8, "image_size", minimum=16)
+    with pytest.raises(TypeError, match=r"image_size must be an integer, got 'big'"):
+        checks.integer("big", "image_size", minimum=16)
+
+
+@pytest.mark.parametrize(
+    "low, high, low_open, high_open, inside, outside",
+    [
+        (0.0, 1.0, False, False, [0.0, 0.5, 1.0], [-1e-9, 1.5]),
+        (0.0, 1.0, False, True, [0.0, 0.999], [1.0, -0.1]),
+        (0.0, None, True, False, [1e-300, 5.0, 1e300], [0.0, -1.0]),
+        (None, None, False, False, [-1e300, 0.0, 3], []),
+    ],
+)
+def test_real_number_ranges(low, high, low_open, high_open, inside, outside):
+    for value in inside:
+        assert checks.real_number(value, "a", low, high, low_open, high_open) == value
+    for value in outside:
+        with pytest.raises(ValueError, match=r"a must be a "):
+            checks.real_number(value, "a", low, high, low_open, high_open)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, np.float32(np.nan), 10**400])
+def test_real_number_refuses_what_is_not_finite(value):
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        checks.real_number(value, "lr")
+    with pytest.raises(ValueError, match=r"threshold must be a number in \[0, 1\]"):
+        checks.probability(value, "threshold")
+
+
+@pytest.mark.parametrize("value", ["0.5", None, True, [0.5], np.array([0.5]), 1j, object()])
+def test_real_number_refuses_other_types(value):
+    with pytest.raises(TypeError, match="rate must be a real number"):
+        checks.real_number(value, "rate", low=0.0)
+
+
+def test_flag():
+    assert checks.flag(np.bool_(False), "clutter") is False
+    with pytest.raises(TypeError, match="clutter must be True or False, got 1"):
+        checks.flag(1, "clutter")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, "float64", np.dtype(np.float32), float])
+def test_float_dtype_accepts_the_two_float_dtypes(dtype):
+    assert checks.float_dtype(dtype) in checks.FLOAT_DTYPES
+
+
+@pytest.mark.parametrize(
+    "dtype", [int, np.int8, bool, np.complex64, np.float16, None, "junk", 3, np.zeros(2)]
+)
+def test_float_dtype_refuses_everything_else(dtype):
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        checks.float_dtype(dtype)
+
+
+def test_float_array():
+    x = np.zeros((2, 3), np.float32)
+    assert checks.float_array(x, "x", ndim=2) is x
+    with pytest.raises(TypeError, match="x must be a numpy array, got list"):
+        checks.float_array([[0.0]], "x")
+    with pytest.raises(TypeError, match="x must be float32 or float64, got int64"):
+        checks.float_array(np.zeros(2, np.int64), "x")
+    with pytest.raises(ValueError, match=r"x must be 4-dimensional \(N, C, H, W\), got shape"):
+        checks.float_array(x, "x", ndim=4, layout="(N, C, H, W)")
+
+
+def test_shape():
+    assert checks.shape([1, 64, 64], "input_shape") == (1, 64, 64)
+    with pytest.raises(TypeError, match="input_shape must be a tuple of positive integers"):
+        checks.shape(64, "input_shape")
+    with pytest.raises(ValueError, match=r"input_shape\[2\] must be a positive integer, got -3"):
+        checks.shape((1, 2, -3), "input_shape")
+    with pytest.raises(ValueError, match=r"input_shape must hold 3 sizes"):
+        checks.shape((1, 2), "input_shape", ndim=3)
+
+
+def test_rng():
+    generator = np.random.default_rng(0)
+    assert checks.rng(generator) is generator
+    assert checks.rng(3).random() == np.random.default_rng(3).random()
+    assert isinstance(checks.rng(None), np.random.Generator)
+    with pytest.raises(TypeError, match="rng must be a numpy Generator, an int seed or None"):
+        checks.rng("seed")
+    with pytest.raises(TypeError, match="rng must be"):
+        checks.rng(True)
+    with pytest.raises(ValueError, match=r"rng \(a seed\) must be a non-negative integer"):
+        checks.rng(-1)
+
+
+@given(st.one_of(st.integers(), st.floats(), st.text(max_size=3), st.none(), st.booleans()))
+def test_every_check_either_returns_or_raises_the_rule_s_errors(value):
+    for check in (
+        checks.positive_int,
+        checks.non_negative_int,
+        checks.probability,
+        checks.flag,
+        checks.real_number,
+    ):
+        try:
+            check(value, "argument")
+        except (TypeError, ValueError) as error:
+            assert "argument" in str(error)

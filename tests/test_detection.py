@@ -1,0 +1,340 @@
+"""Tests for tinycnn.detection: grid targets, output maps, the two grid losses, detect, the
+detector network and its PyTorch twin."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tinycnn as tc
+from tinycnn.detection import (
+    DEFAULT_ANCHORS,
+    GridLoss,
+    GridOutput,
+    GridVectors,
+    SquaredGridLoss,
+    decode_grid,
+    detect,
+    encode_grid,
+    shape_iou,
+)
+from tinycnn.gradcheck import numerical_gradient, rel_error
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+ANCHORS = np.array([[0.4, 0.2], [0.2, 0.4]])  # tall, wide
+
+
+def scene(boxes, labels):
+    return {
+        "boxes": np.array(boxes, dtype=np.float64).reshape(-1, 4),
+        "labels": np.array(labels, dtype=np.int64),
+    }
+
+
+# --- encode_grid and decode_grid -------------------------------------------------------------
+
+
+def test_the_lecture_example_a_pedestrian_before_a_car_in_one_cell():
+    # 3 x 3 grid. Both midpoints in the centre cell (row 1, column 1): the tall pedestrian goes to
+    # anchor 0, the wide car to anchor 1.
+    truth = [scene([[0.5, 0.55, 0.45, 0.15], [0.52, 0.5, 0.2, 0.5]], [0, 1])]
+    y = encode_grid(truth, 3, ANCHORS, 3)
+    assert y.shape == (1, 3, 3, 2, 8) and y.dtype == np.float32
+    np.testing.assert_allclose(y[0, 1, 1, 0], [1, 0.5, 0.65, 1.35, 0.45, 1, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(y[0, 1, 1, 1], [1, 0.56, 0.5, 0.6, 1.5, 0, 1, 0], atol=1e-6)
+    assert y[..., 0].sum() == 2  # every other vector says "no object"
+    assert np.all(y[y[..., 0] == 0] == 0)
+
+
+def test_rows_come_from_b_y_and_columns_from_b_x():
+    y = encode_grid([scene([[0.9, 0.1, 0.1, 0.1]], [2])], 4, ANCHORS, 3)
+    assert y[0, 0, 3].any() and not y[0, 3, 0].any()
+
+
+def test_a_midpoint_on_the_far_edge_goes_to_the_last_cell():
+    y = encode_grid([scene([[1.0, 1.0, 0.1, 0.1]], [0])], 4, ANCHORS, 3)
+    assert y[0, 3, 3, :, 0].sum() == 1
+    assert 0 <= y[0, 3, 3, :, 1:3].max() < 1
+
+
+def test_two_objects_on_one_cell_and_anchor_keep_the_larger():
+    truth = [scene([[0.5, 0.5, 0.2, 0.1], [0.52, 0.52, 0.4, 0.2]], [0, 2])]
+    y = encode_grid(truth, 2, ANCHORS, 3)
+    assert y[..., 0].sum() == 1
+    np.testing.assert_allclose(y[0, 1, 1, 0, 3:], [0.8, 0.4, 0, 0, 1], atol=1e-6)
+
+
+@st.composite
+def separated_scenes(draw, grid_size=4):
+    """Scenes whose objects never share a cell, so the grid holds each of them."""
+    scenes = []
+    for _ in range(draw(st.integers(1, 3))):
+        cells = draw(
+            st.lists(
+                st.tuples(st.integers(0, grid_size - 1), st.integers(0, grid_size - 1)),
+                unique=True,
+                max_size=5,
+            )
+        )
+        boxes = [
+            [
+                (column + draw(st.floats(0, 0.999))) / grid_size,
+                (row + draw(st.floats(0, 0.999))) / grid_size,
+                draw(st.floats(0.02, 1)),
+                draw(st.floats(0.02, 1)),
+            ]
+            for row, column in cells
+        ]
+        labels = draw(st.lists(st.integers(0, 2), min_size=len(cells), max_size=len(cells)))
+        scenes.append(scene(boxes, labels))
+    return scenes
+
+
+def sorted_rows(boxes, labels):
+    rows = np.concatenate([boxes, labels[:, None]], axis=1)
+    return rows[np.lexsort(rows.T[::-1])]
+
+
+@given(separated_scenes())
+def test_decode_inverts_encode(truth):
+    y = encode_grid(truth, 4, DEFAULT_ANCHORS, 3)
+    for decoded, expected in zip(decode_grid(y), truth, strict=True):
+        np.testing.assert_array_equal(decoded["scores"], 1.0)
+        np.testing.assert_allclose(
+            sorted_rows(decoded["boxes"], decoded["labels"]),
+            sorted_rows(expected["boxes"], expected["labels"]),
+            atol=1e-6,
+        )
+
+
+@given(separated_scenes())
+def test_each_object_takes_the_anchor_of_its_shape(truth):
+    y = encode_grid(truth, 4, DEFAULT_ANCHORS, 3)
+    for n, expected in enumerate(truth):
+        for x, y_centre, h, w in expected["boxes"]:
+            row, column = min(int(y_centre * 4), 3), min(int(x * 4), 3)
+            anchor = int(np.argmax(y[n, row, column, :, 0]))
+            ious = shape_iou(np.array([h, w]), DEFAULT_ANCHORS)
+            assert ious[anchor] == ious.max()
+
+
+def test_decode_scores_are_p_c_times_the_class_probability():
+    y = np.zeros((1, 2, 2, 1, 8))
+    y[0, 1, 0, 0] = [0.8, 0.5, 0.5, 1.0, 0.5, 0.1, 0.25, 0.65]
+    y[0, 0, 1, 0] = [0.3, 0.5, 0.5, 1.0, 1.0, 1, 0, 0]
+    found = decode_grid(y, score_threshold=0.4)[0]
+    np.testing.assert_allclose(found["scores"], [0.52])
+    np.testing.assert_allclose(found["boxes"], [[0.25, 0.75, 0.5, 0.25]])
+    np.testing.assert_array_equal(found["labels"], [2])
+    assert len(decode_grid(y, score_threshold=0.2)[0]["scores"]) == 2
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (
+            lambda: encode_grid([scene([[0.5, 0.5, 0.2, 0.2]], [3])], 4, ANCHORS, 3),
+            ValueError,
+            r"labels'\] must lie in 0..2",
+        ),
+        (
+            lambda: encode_grid([scene([[1.5, 0.5, 0.2, 0.2]], [0])], 4, ANCHORS, 3),
+            ValueError,
+            "midpoints must lie in",
+        ),
+        (
+            lambda: encode_grid([scene([[0.5, 0.5, 0.0, 0.2]], [0])], 4, ANCHORS, 3),
+            ValueError,
+            "sizes",
+        ),
+        (lambda: encode_grid([scene([], [])], 0, ANCHORS, 3), ValueError, "grid_size"),
+        (lambda: encode_grid([scene([], [])], 4, [[0.5, 0.5, 0.5]], 3), ValueError, r"\(B, 2\)"),
+        (lambda: encode_grid([scene([], [])], 4, [[0.0, 0.5]], 3), ValueError, "fractions"),
+        (lambda: encode_grid(np.zeros((2, 4)), 4, ANCHORS, 3), TypeError, "list of dicts"),
+        (lambda: decode_grid(np.zeros((2, 4, 8))), ValueError, "grid of vectors"),
+    ],
+)
+def test_bad_arguments_are_refused(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+# --- output maps -----------------------------------------------------------------------------
+
+
+def test_grid_output_follows_its_formulas():
+    raw = np.random.default_rng(0).standard_normal((2, 3, 3, 2, 8))
+    y_hat = GridOutput(ANCHORS, 3)(raw)
+    sigmoid = 1 / (1 + np.exp(-raw))
+    np.testing.assert_allclose(y_hat[..., :3], sigmoid[..., :3])
+    np.testing.assert_allclose(y_hat[..., 3], 3 * ANCHORS[:, 0] * np.exp(raw[..., 3]))
+    np.testing.assert_allclose(y_hat[..., 4], 3 * ANCHORS[:, 1] * np.exp(raw[..., 4]))
+    np.testing.assert_allclose(y_hat[..., 5:].sum(axis=-1), 1)
+    np.testing.assert_array_equal(GridVectors(3)(raw), raw)
+    with pytest.raises(ValueError, match=r"\(N, S, S, 2, 8\)"):
+        GridOutput(ANCHORS, 3)(raw[..., :7])
+
+
+# --- the two grid losses ---------------------------------------------------------------------
+
+
+def grid_problem(seed, grid_size=3):
+    rng = np.random.default_rng(seed)
+    truth = [
+        scene([[0.5, 0.55, 0.45, 0.15], [0.52, 0.5, 0.2, 0.5], [0.1, 0.9, 0.1, 0.3]], [0, 1, 2]),
+        scene([], []),
+        scene([[0.8, 0.2, 0.3, 0.3]], [1]),
+    ]
+    y = encode_grid(truth, grid_size, ANCHORS, 3).astype(np.float64)
+    # Junk in the "don't care" entries must not matter.
+    y[..., 1:] = np.where(y[..., :1] == 1, y[..., 1:], rng.standard_normal(y[..., 1:].shape))
+    return rng.standard_normal(y.shape), y
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        SquaredGridLoss(3),
+        GridLoss(ANCHORS, 3),
+        GridLoss(ANCHORS, 3, box_weight=2, no_object_weight=0.1, class_weight=3),
+    ],
+    ids=["squared", "grid", "weighted"],
+)
+def test_grid_losses_match_central_differences(loss):
+    y_hat, y = grid_problem(0)
+    value = loss.forward(y_hat, y)
+    analytic = loss.backward()
+    numeric = numerical_gradient(lambda: loss.forward(y_hat, y), y_hat)
+    assert np.isfinite(value)
+    assert rel_error(analytic, numeric) < 1e-7
+    assert analytic.dtype == np.float64
+
+
+def test_squared_grid_loss_is_the_lecture_formula():
+    y_hat, y = grid_problem(1)
+    has_object = y[..., 0] == 1
+    expected = (
+        np.sum((y_hat - y)[has_object] ** 2) + np.sum((y_hat - y)[~has_object][:, 0] ** 2)
+    ) / len(y)
+    assert SquaredGridLoss(3).forward(y_hat, y) == pytest.approx(expected, rel=1e-12)
+
+
+def test_grid_loss_at_a_perfect_prediction():
+    # raw that GridOutput maps exactly to the targets: only the cross-entropies remain, tiny.
+    _, y = grid_problem(2)
+    has_object = y[..., 0] == 1
+    raw = np.zeros_like(y)
+    raw[..., 0] = np.where(has_object, 30.0, -30.0)
+    centre = np.clip(y[..., 1:3], 1e-9, 1 - 1e-9)
+    raw[..., 1:3] = np.where(has_object[..., None], np.log(centre / (1 - centre)), 0.0)
+    sizes = 3 * ANCHORS
+    raw[..., 3:5] = np.where(
+        has_object[..., None], np.log(np.where(has_object[..., None], y[..., 3:5], 1) / sizes), 0.0
+    )
+    raw[..., 5:] = np.where(has_object[..., None], 30.0 * y[..., 5:], 0.0)
+    assert GridLoss(ANCHORS, 3).forward(raw, y) < 1e-8
+    np.testing.assert_allclose(GridOutput(ANCHORS, 3)(raw)[has_object], y[has_object], atol=1e-8)
+
+
+def test_grid_losses_refuse_mismatched_batches():
+    y_hat, y = grid_problem(3)
+    with pytest.raises(ValueError, match="same shape"):
+        GridLoss(ANCHORS, 3).forward(y_hat[:1], y)
+    y[0, 0, 0, 0, 0] = 0.5
+    with pytest.raises(ValueError, match="p_c"):
+        SquaredGridLoss(3).forward(y_hat, y)
+    with pytest.raises(ValueError, match="before forward"):
+        GridLoss(ANCHORS, 3).backward()
+
+
+# --- the detector network and detect ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def untrained():
+    loss = GridLoss(DEFAULT_ANCHORS, 3)
+    return tc.networks.detector(image_size=64, channels=(4, 4, 8, 8, 8), output=loss.output), loss
+
+
+def test_detector_outputs_the_grid(untrained):
+    model, _ = untrained
+    images, _ = tc.data.detection_dataset(3, image_size=64, seed=4)
+    raw = model.forward(images)
+    assert raw.shape == (3, 4, 4, 2, 8)
+    y = model.predict(images)
+    assert np.all((y[..., 0] > 0) & (y[..., 0] < 0.2))  # untrained: "probably nothing here"
+
+
+def test_detect_returns_nms_filtered_detections():
+    class FixedGrid:
+        """A stand-in model whose predict returns a fixed grid: two vectors for one car."""
+
+        def predict(self, images, batch_size=256):
+            y = np.zeros((len(images), 2, 2, 2, 8))
+            y[:, 0, 0, 0] = [0.9, 0.5, 0.5, 1.0, 1.0, 0, 1, 0]
+            y[:, 0, 0, 1] = [0.8, 0.55, 0.5, 1.0, 1.0, 0, 1, 0]
+            y[:, 1, 1, 0] = [0.7, 0.5, 0.5, 1.0, 1.0, 1, 0, 0]
+            return y
+
+    found = detect(FixedGrid(), np.zeros((2, 1, 8, 8)))
+    assert len(found) == 2
+    np.testing.assert_allclose(found[0]["scores"], [0.9, 0.7])
+    np.testing.assert_array_equal(found[0]["labels"], [1, 0])
+    np.testing.assert_allclose(found[0]["boxes"][0], [0.25, 0.25, 0.5, 0.5])
+    assert len(detect(FixedGrid(), np.zeros((1, 1, 8, 8)), score_threshold=0.75)[0]["scores"]) == 1
+
+
+def test_fit_trains_a_detector_on_grid_targets():
+    loss = GridLoss(DEFAULT_ANCHORS, 3)
+    model = tc.networks.detector(channels=(4, 4, 8, 8, 8), output=loss.output, rng=1)
+    images, truth = tc.data.detection_dataset(16, image_size=64, seed=5)
+    y = encode_grid(truth, 4, DEFAULT_ANCHORS, 3)
+    optimizer = tc.optim.Adam(model, lr=0.01)
+    with model.evaluation():
+        before = loss.forward(model.forward(images), y)
+    history = tc.train.fit(
+        model, loss, optimizer, images, y, epochs=5, batch_size=8, progress=False
+    )
+    assert len(history["loss"]) == 5
+    with model.evaluation():
+        assert loss.forward(model.forward(images), y) < before
+
+
+def test_detector_matches_its_pytorch_twin(untrained):
+    torch = pytest.importorskip("torch")
+    from tinycnn.interop import to_torch
+
+    model, _ = untrained
+    images, _ = tc.data.detection_dataset(4, image_size=64, seed=6)
+    model.train()
+    model.forward(images)  # moves the running statistics away from (0, 1)
+    for training in (True, False):
+        model.train() if training else model.eval()
+        twin = to_torch(model)
+        expected = twin(torch.from_numpy(images)).detach().numpy()
+        np.testing.assert_allclose(model.forward(images), expected, rtol=1e-4, atol=1e-4)
+    model.train()
+
+
+def test_the_detector_benchmark_runs_quick(tmp_path):
+    pytest.importorskip("torch")
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_detector_step.py"
+    completed = subprocess.run(
+        [sys.executable, str(script), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    report = json.loads((tmp_path / "bench_detector_step.json").read_text())
+    first = report["summary"]["first_loss"]
+    assert first["tinycnn"] == pytest.approx(first["pytorch"], rel=1e-4)  # the same loss
+    assert (tmp_path / "bench_detector_step.png").stat().st_size > 0

@@ -1,0 +1,713 @@
+"""Faults and hostile input, as issue 10 found them: each gets the right result or a clear
+ValueError/TypeError, and never a lost file, an allocation the file does not justify, garbage, or a
+raw Python error from inside.
+
+- save: a write that fails part-way, a param that cannot be stored: the old file stays byte for
+  byte, and no temporary file is left;
+- load: a 400 MB member in a small file, a declared giant layer, malformed archives of every kind;
+- empty batches through every layer, the losses and predict; params of the wrong shape;
+- a hypothesis sweep over every public constructor and every layer's forward and backward.
+"""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import tracemalloc
+import zipfile
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import tinycnn as tc
+from tinycnn.losses import (
+    LandmarkLoss,
+    LocalizationLoss,
+    SquaredLandmarkLoss,
+    SquaredLocalizationLoss,
+)
+from tinycnn.outputs import Identity, LandmarkOutput, LocalizationOutput
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def small_model():
+    return tc.Sequential(
+        [
+            tc.Conv2D(1, 2, 3, padding=1, rng=0),
+            tc.ReLU(),
+            tc.MaxPool2D(2),
+            tc.Flatten(),
+            tc.Dense(2 * 2 * 2, 8, rng=1),
+        ],
+        output=LocalizationLoss(3).output,
+    )
+
+
+# --- save: atomic ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """A folder holding model.npz, and that file's bytes."""
+    path = tmp_path / "model.npz"
+    tc.save(small_model(), path)
+    return path, path.read_bytes()
+
+
+def assert_untouched(path, old_bytes):
+    assert path.read_bytes() == old_bytes
+    assert sorted(os.listdir(path.parent)) == [path.name]  # no temporary file left behind
+    tc.load(path)
+
+
+def test_a_write_that_fails_part_way_leaves_the_old_file(saved, monkeypatch):
+    path, old_bytes = saved
+    write_array = np.lib.format.write_array
+    calls = []
+
+    def fail_on_the_third_array(file, array, **keywords):
+        calls.append(array)
+        if len(calls) == 3:
+            file.write(b"half an array")
+            raise OSError(28, "No space left on device")
+        write_array(file, array, **keywords)
+
+    monkeypatch.setattr(np.lib.format, "write_array", fail_on_the_third_array)
+    other = tc.Sequential([tc.Dense(3, 3, rng=5)])
+    with pytest.raises(OSError, match="No space left"):
+        tc.save(other, path)
+    assert len(calls) == 3
+    assert_untouched(path, old_bytes)
+
+
+@pytest.mark.parametrize("error", [OSError(5, "Input/output error"), KeyboardInterrupt()])
+def test_a_failing_fsync_or_an_interrupt_leaves_the_old_file(saved, monkeypatch, error):
+    path, old_bytes = saved
+
+    def fail(descriptor):
+        raise error
+
+    monkeypatch.setattr(os, "fsync", fail)
+    with pytest.raises(type(error)):
+        tc.save(small_model(), path)
+    monkeypatch.undo()
+    assert_untouched(path, old_bytes)
+
+
+@pytest.mark.parametrize(
+    "value, error, match",
+    [
+        (np.array([[None] * 8] * 8, dtype=object), TypeError, "must be of dtype float32"),
+        (np.zeros((8, 8), np.complex64), TypeError, "must be of dtype float32"),
+        (np.zeros((8, 8), np.int32), TypeError, "must be of dtype float32"),
+        (np.zeros((8, 9), np.float32), ValueError, r"must have shape \(8, 8\)"),
+        (np.full((8, 8), np.nan, np.float32), ValueError, "holds NaN or inf"),
+        ([[0.0] * 8] * 8, TypeError, "must be a numpy array"),
+    ],
+)
+def test_a_param_that_cannot_be_stored_is_refused_before_writing(saved, value, error, match):
+    path, old_bytes = saved
+    model = small_model()
+    model.layers[-1].params["W"] = value
+    with pytest.raises(error, match=match):
+        tc.save(model, path)
+    assert_untouched(path, old_bytes)
+
+
+def test_an_unrebuildable_layer_is_refused_before_writing(saved):
+    path, old_bytes = saved
+    model = small_model()
+    model.layers[0].padding = 7  # no Conv2D(1, 2, 3, padding=7) can be built again
+    with pytest.raises(ValueError, match="padding must be smaller than kernel_size"):
+        tc.save(model, path)
+    assert_untouched(path, old_bytes)
+
+
+# --- load: cheap ---------------------------------------------------------------------------------
+
+
+def npy_header(shape, dtype):
+    buffer = io.BytesIO()
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+        "fortran_order": False,
+        "shape": shape,
+    }
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return buffer.getvalue()
+
+
+def npy_bytes(array):
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=True)
+    return buffer.getvalue()
+
+
+def members_of(path):
+    with zipfile.ZipFile(path) as archive:
+        return {info.filename: archive.read(info) for info in archive.infolist()}
+
+
+def write_members(path, members, compression=zipfile.ZIP_STORED):
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def peak_memory_of_load(path):
+    """(growth of the peak resident memory in bytes, message) of tc.load(path) in a fresh
+    process."""
+    script = textwrap.dedent(f"""
+        import resource
+        import tinycnn as tc
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+            tc.load({str(path)!r})
+            message = "loaded"
+        except ValueError as error:
+            message = str(error)
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print((after - before) * 1024)
+        print(message)
+    """)
+    environment = {**os.environ, "PYTHONPATH": REPOSITORY}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+        check=True,
+    )
+    growth, message = result.stdout.strip().split("\n", 1)
+    return int(growth), message
+
+
+def test_a_400_mb_member_in_a_small_file_is_refused_without_decompressing_it(saved, tmp_path):
+    path, _ = saved
+    hostile = tmp_path / "hostile.npz"
+    size = 400 * 2**20
+    with zipfile.ZipFile(hostile, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members_of(path).items():
+            archive.writestr(name, data)
+        with archive.open("extra.npy", "w", force_zip64=True) as member:
+            member.write(npy_header((size // 4,), np.float32))
+            zeros = bytes(2**20)
+            for _ in range(size // 2**20):
+                member.write(zeros)
+    assert hostile.stat().st_size < 2 * 2**20
+    growth, message = peak_memory_of_load(hostile)
+    assert "hostile.npz" in message and "extra" in message
+    assert growth < 50 * 2**20, f"load grew the peak memory by {growth / 2**20:.0f} MB"
+
+
+def test_a_known_member_whose_header_claims_a_huge_shape_is_refused(saved, tmp_path):
+    path, _ = saved
+    members = members_of(path)
+    members["layers.4.params.W.npy"] = npy_header((2**40, 2**20), np.float32) + bytes(64)
+    write_members(tmp_path / "huge.npz", members)
+    tracemalloc.start()
+    with pytest.raises(
+        ValueError, match=r"huge.npz: member layers.4.params.W is 192 bytes, but its header"
+    ):
+        tc.load(tmp_path / "huge.npz")
+    assert tracemalloc.get_traced_memory()[1] < 10 * 2**20
+    tracemalloc.stop()
+
+
+def test_a_size_in_the_zip_directory_that_the_data_cannot_hold_is_refused(saved, tmp_path):
+    path, _ = saved
+    data = bytearray(path.read_bytes())
+    name = b"layers.4.params.W.npy"
+    entry = data.find(b"PK\x01\x02" + bytes(24)[:0])
+    while data[entry + 46 : entry + 46 + len(name)] != name:
+        entry = data.find(b"PK\x01\x02", entry + 4)
+    data[entry + 24 : entry + 28] = (2**31).to_bytes(4, "little")  # the uncompressed size
+    (tmp_path / "lying.npz").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"lying.npz: member 'layers.4.params.W.npy' claims"):
+        tc.load(tmp_path / "lying.npz")
+
+
+def test_a_declared_giant_layer_without_weights_is_refused_before_allocating(tmp_path):
+    architecture = {
+        "layers": [{"type": "Dense", "config": {"in_features": 30000, "out_features": 30000}}],
+        "output": {"name": "Identity"},
+    }
+    write_members(
+        tmp_path / "giant.npz",
+        {
+            "tinycnn_format.npy": npy_bytes(np.array(2)),
+            "architecture.npy": npy_bytes(np.array(json.dumps(architecture))),
+        },
+    )
+    tracemalloc.start()
+    with pytest.raises(ValueError, match=r"giant.npz: lacks the arrays layers.0.params.W"):
+        tc.load(tmp_path / "giant.npz")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 10 * 2**20  # the weights would be 3.6 GB
+
+
+# --- load: strict ------------------------------------------------------------------------------
+
+GOOD_ARCHITECTURE = {
+    "layers": [
+        {"type": "Dense", "config": {"in_features": 2, "out_features": 8, "dtype": "float32"}},
+        {"type": "ReLU", "config": {}},
+    ],
+    "output": {"name": "LocalizationOutput", "num_classes": 3},
+}
+
+
+def archive_members(version=2, architecture=GOOD_ARCHITECTURE, weights=None, drop=(), extra=None):
+    """The members of a file like save writes for Dense(2, 8) + ReLU, changed as asked."""
+    version = np.asarray(version)
+    if not isinstance(architecture, np.ndarray):
+        text = architecture if isinstance(architecture, str) else json.dumps(architecture)
+        architecture = np.array(text)
+    arrays = {
+        "tinycnn_format": version,
+        "architecture": architecture,
+        "layers.0.params.W": np.full((2, 8), 0.5, np.float32),
+        "layers.0.params.b": np.zeros(8, np.float32),
+    }
+    arrays.update(weights or {})
+    members = {f"{key}.npy": npy_bytes(value) for key, value in arrays.items() if key not in drop}
+    members.update(extra or {})
+    return members
+
+
+def nested(depth):
+    return "[" * depth + "]" * depth
+
+
+MALFORMED = {
+    "no version": (archive_members(drop=("tinycnn_format",)), "lacks the 'tinycnn_format'"),
+    "no architecture": (archive_members(drop=("architecture",)), "lacks the 'tinycnn_format' and"),
+    "version as text": (
+        archive_members(version=np.array("1")),
+        "tinycnn_format must be one integer",
+    ),
+    "version 1.9": (archive_members(version=np.array(1.9)), "tinycnn_format must be one integer"),
+    "version True": (archive_members(version=np.array(True)), "tinycnn_format must be one integer"),
+    "version 3": (
+        archive_members(version=np.array(3)),
+        r"has tinycnn format 3; this version reads",
+    ),
+    "version list": (archive_members(version=np.array([2])), "tinycnn_format must be one integer"),
+    "architecture not json": (archive_members(architecture="{'layers'"), "is not valid JSON"),
+    "architecture deeply nested": (
+        archive_members(architecture=nested(100_000)),
+        "is not valid JSON",
+    ),
+    "architecture a list": (archive_members(architecture=[1, 2]), "must be a dict with 'layers'"),
+    "architecture without output": (
+        archive_members(architecture={"layers": []}),
+        "must be a dict with 'layers' and 'output'",
+    ),
+    "layers not a list": (
+        archive_members(architecture={**GOOD_ARCHITECTURE, "layers": 5}),
+        r"architecture\['layers'\] must be a non-empty list",
+    ),
+    "layer an int": (
+        archive_members(architecture={**GOOD_ARCHITECTURE, "layers": [3]}),
+        r"architecture\['layers'\]\[0\] must be a dict",
+    ),
+    "layer without config": (
+        archive_members(architecture={**GOOD_ARCHITECTURE, "layers": [{"type": "ReLU"}]}),
+        r"must be a dict with a 'type' string and a 'config' dict",
+    ),
+    "config a list": (
+        archive_members(
+            architecture={**GOOD_ARCHITECTURE, "layers": [{"type": "ReLU", "config": [1]}]}
+        ),
+        "'config' dict",
+    ),
+    "config deeply nested": (
+        archive_members(
+            architecture={
+                **GOOD_ARCHITECTURE,
+                "layers": [{"type": "ReLU", "config": {"a": json.loads(nested(50))}}],
+            }
+        ),
+        "nested deeper than",
+    ),
+    "unknown type": (
+        archive_members(
+            architecture={**GOOD_ARCHITECTURE, "layers": [{"type": "Conv3D", "config": {}}]}
+        ),
+        "layer 0 has type 'Conv3D', which is not registered",
+    ),
+    "config with an unknown argument": (
+        archive_members(
+            architecture={
+                **GOOD_ARCHITECTURE,
+                "layers": [{"type": "ReLU", "config": {"inplace": True}}],
+            }
+        ),
+        r"layer 0 \(ReLU\) cannot be built",
+    ),
+    "config with a string size": (
+        archive_members(
+            architecture={
+                **GOOD_ARCHITECTURE,
+                "layers": [{"type": "Dense", "config": {"in_features": "2", "out_features": 8}}],
+            }
+        ),
+        r"in_features must be a positive integer",
+    ),
+    "unknown output": (
+        archive_members(architecture={**GOOD_ARCHITECTURE, "output": {"name": "Softmax"}}),
+        "output map does not fit",
+    ),
+    "output of the wrong width": (
+        archive_members(
+            architecture={
+                **GOOD_ARCHITECTURE,
+                "output": {"name": "LocalizationOutput", "num_classes": 4},
+            }
+        ),
+        "reads 9 raw numbers",
+    ),
+    "output not a dict": (
+        archive_members(architecture={**GOOD_ARCHITECTURE, "output": "x"}),
+        r"architecture\['output'\] must be a dict",
+    ),
+    "architecture as numbers": (
+        archive_members(architecture=np.zeros(3)),
+        "architecture must be one JSON text",
+    ),
+    "missing weights": (
+        archive_members(drop=("layers.0.params.b",)),
+        "lacks the arrays layers.0.params.b",
+    ),
+    "unknown member": (
+        archive_members(extra={"payload.npy": npy_bytes(np.zeros(3))}),
+        "holds members that no layer uses: payload",
+    ),
+    "member that is not .npy": (
+        archive_members(extra={"run.py": b"print('hi')"}),
+        "holds 'run.py', which is not a .npy member",
+    ),
+    "object weights": (
+        archive_members(weights={"layers.0.params.W": np.array([[None] * 8] * 2, dtype=object)}),
+        "dtype object, which tinycnn never writes",
+    ),
+    "complex weights": (
+        archive_members(weights={"layers.0.params.W": np.ones((2, 8), complex)}),
+        "must be float32 or float64",
+    ),
+    "integer weights": (
+        archive_members(weights={"layers.0.params.W": np.ones((2, 8), np.int32)}),
+        "must be float32 or float64",
+    ),
+    "half-precision weights": (
+        archive_members(weights={"layers.0.params.W": np.ones((2, 8), np.float16)}),
+        "must be float32 or float64",
+    ),
+    "NaN weights": (
+        archive_members(weights={"layers.0.params.b": np.full(8, np.nan, np.float32)}),
+        "layers.0.params.b holds NaN, inf",
+    ),
+    "overflowing weights": (
+        archive_members(weights={"layers.0.params.W": np.full((2, 8), 1e300)}),
+        "beyond the range of float32",
+    ),
+    "wrong shape": (
+        archive_members(weights={"layers.0.params.W": np.ones((8, 2), np.float32)}),
+        r"layers.0.params.W has shape \(8, 2\), but layer 0 Dense\(2, 8\) needs",
+    ),
+    "header larger than the data": (
+        archive_members(extra={"layers.0.params.W.npy": npy_header((2, 8), np.float32) + bytes(8)}),
+        "accounts for",
+    ),
+    "not a .npy member": (
+        archive_members(extra={"layers.0.params.W.npy": b"PK junk"}),
+        "is not a .npy array",
+    ),
+}
+
+
+@pytest.mark.parametrize("members, match", MALFORMED.values(), ids=MALFORMED.keys())
+def test_malformed_archives_name_the_file_and_what_is_wrong(tmp_path, members, match):
+    path = tmp_path / "malformed.npz"
+    write_members(path, members)
+    with pytest.raises(ValueError, match=match) as raised:
+        tc.load(path)
+    assert str(path) in str(raised.value)
+
+
+def test_the_good_archive_of_the_malformed_ones_loads(tmp_path):
+    write_members(tmp_path / "good.npz", archive_members(), zipfile.ZIP_DEFLATED)
+    model = tc.load(tmp_path / "good.npz")
+    assert model.output == LocalizationOutput(3)
+    np.testing.assert_array_equal(model.layers[0].params["W"], 0.5)
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (npy_bytes(np.zeros(3)), "is a plain .npy array, not a tinycnn model"),
+        (b"hello", "is not a readable .npz file"),
+        (b"", "is not a readable .npz file"),
+        (b"PK\x03\x04" + bytes(100), "is not a readable .npz file"),
+    ],
+)
+def test_files_that_are_no_archive_at_all(tmp_path, content, match):
+    path = tmp_path / "weights.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=match) as raised:
+        tc.load(path)
+    assert str(path) in str(raised.value)
+
+
+def test_every_truncation_of_a_model_file_gives_a_value_error(saved, tmp_path):
+    path, data = saved
+    for length in range(0, len(data), max(1, len(data) // 40)):
+        cut = tmp_path / "cut.npz"
+        cut.write_bytes(data[:length])
+        with pytest.raises(ValueError, match="cut.npz"):
+            tc.load(cut)
+
+
+# --- empty batches and params of the wrong shape ----------------------------------------------
+
+
+def test_an_empty_batch_flows_through_a_whole_network():
+    loss = LocalizationLoss(3)
+    model = tc.networks.localizer(output=loss.output)
+    x = np.zeros((0, 1, 64, 64), np.float32)
+    assert model.forward(x).shape == (0, 8)
+    assert model.predict(x).shape == (0, 8)
+    assert model.backward(np.zeros((0, 8), np.float32)).shape == x.shape
+    assert model.backward(np.zeros((0, 8), np.float32), input_grad=False) is None
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [LocalizationLoss(3), SquaredLocalizationLoss(3), LandmarkLoss(), SquaredLandmarkLoss()],
+    ids=repr,
+)
+def test_losses_refuse_an_empty_batch_clearly(loss):
+    with pytest.raises(ValueError, match="the batch is empty"):
+        loss.forward(np.zeros((0, loss.width)), np.zeros((0, loss.width)))
+
+
+@pytest.mark.parametrize(
+    "name, shape",
+    [("W", (2, 1, 3, 4)), ("W", (2, 2, 3, 3)), ("W", (2,)), ("b", (1,)), ("b", (2, 1))],
+)
+def test_a_conv_with_params_of_the_wrong_shape_reads_nothing_past_them(name, shape):
+    layer = tc.Conv2D(1, 2, 3, rng=0)
+    x = np.ones((2, 1, 6, 6), np.float32)
+    out = layer.forward(x)
+    layer.params[name] = np.ones(shape, np.float32)
+    with pytest.raises(ValueError, match=rf"params\['{name}'\] must have shape"):
+        layer.forward(x)
+    with pytest.raises(ValueError, match=rf"params\['{name}'\] must have shape"):
+        layer.backward(np.ones_like(out))
+
+
+# --- hypothesis: every constructor and every layer, with hostile arguments ---------------------
+
+HOSTILE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 12),
+    st.sampled_from([10**30, -(10**30), 2**63]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=2),
+    st.sampled_from(
+        [
+            [1],
+            (2,),
+            {"a": 1},
+            np.array([1.0]),
+            np.float32(0.5),
+            np.int64(3),
+            1j,
+            np.float64,
+            "float32",
+            int,
+            np.uint8,
+            "junk",
+        ]
+    ),
+)
+
+
+def argument(plausible):
+    """Half the time a value that should work, else anything at all."""
+    return st.one_of(plausible, HOSTILE)
+
+
+SIZE = st.integers(1, 4)
+FRACTION = st.floats(0, 0.9)
+DTYPE = st.sampled_from([np.float32, np.float64])
+
+LAYER_BUILDERS = {
+    tc.Conv2D: st.builds(
+        tc.Conv2D,
+        argument(SIZE),
+        argument(SIZE),
+        argument(SIZE),
+        argument(SIZE),
+        argument(st.integers(0, 1)),
+        dtype=argument(DTYPE),
+        rng=argument(st.integers(0, 9)),
+    ),
+    tc.MaxPool2D: st.builds(tc.MaxPool2D, argument(SIZE), argument(st.none() | SIZE)),
+    tc.Dense: st.builds(
+        tc.Dense,
+        argument(SIZE),
+        argument(SIZE),
+        dtype=argument(DTYPE),
+        rng=argument(st.integers(0, 9)),
+    ),
+    tc.LeakyReLU: st.builds(tc.LeakyReLU, argument(FRACTION)),
+    tc.Dropout: st.builds(tc.Dropout, argument(FRACTION), rng=argument(st.integers(0, 9))),
+    tc.Flatten: st.builds(tc.Flatten),
+    tc.ReLU: st.builds(tc.ReLU),
+    tc.Sigmoid: st.builds(tc.Sigmoid),
+    tc.Tanh: st.builds(tc.Tanh),
+}
+
+OTHER_BUILDERS = [
+    lambda draw: LocalizationLoss(
+        draw(argument(SIZE)), draw(argument(FRACTION)), draw(argument(FRACTION))
+    ),
+    lambda draw: SquaredLocalizationLoss(draw(argument(SIZE))),
+    lambda draw: LandmarkLoss(draw(argument(SIZE)), draw(argument(FRACTION))),
+    lambda draw: SquaredLandmarkLoss(draw(argument(SIZE))),
+    lambda draw: LocalizationOutput(draw(argument(SIZE))),
+    lambda draw: LandmarkOutput(draw(argument(SIZE))),
+    lambda draw: tc.optim.SGD(
+        tc.Sequential([tc.Dense(2, 2)]), draw(argument(FRACTION)), draw(argument(FRACTION))
+    ),
+    lambda draw: tc.optim.Adam(
+        tc.Sequential([tc.Dense(2, 2)]),
+        draw(argument(FRACTION)),
+        draw(argument(FRACTION)),
+        draw(argument(FRACTION)),
+        draw(argument(st.floats(1e-9, 1e-3))),
+    ),
+    lambda draw: tc.Sequential(
+        draw(argument(st.just([tc.Dense(2, 8)]))),
+        draw(argument(st.sampled_from([None, Identity(), LocalizationOutput(3)]))),
+    ),
+]
+
+
+def hostile_arrays():
+    """Arrays of any of several dtypes, 0-4 dimensions of sizes 0-5, with NaN, inf and huge
+    values; or something that is not an array at all."""
+    dtypes = st.sampled_from(
+        [np.float32, np.float64, np.int64, np.uint8, np.bool_, np.complex128, np.float16, object]
+    )
+    shapes = st.lists(st.integers(0, 5), min_size=0, max_size=4).map(tuple)
+
+    @st.composite
+    def array(draw):
+        dtype, shape = draw(dtypes), draw(shapes)
+        if dtype is object:
+            return np.full(shape, None, dtype=object)
+        if np.dtype(dtype).kind == "f":
+            elements = st.floats(
+                allow_nan=True, allow_infinity=True, width=np.dtype(dtype).itemsize * 8
+            )
+            return draw(arrays(dtype, shape, elements=elements))
+        return draw(arrays(dtype, shape))
+
+    return st.one_of(array(), HOSTILE)
+
+
+def fitting_input(layer, draw):
+    """An input the layer takes: finite floats of a shape it fits."""
+    dtype = draw(DTYPE)
+    n = draw(st.integers(0, 3))
+    # A huge kernel_size is a valid argument; the input then is smaller than it, to be refused.
+    kernel_size = min(getattr(layer, "kernel_size", 1), 16)
+    if isinstance(layer, tc.Conv2D):
+        size = kernel_size + draw(st.integers(0, 3))
+        shape = (n, layer.in_channels, size, size)
+    elif isinstance(layer, tc.MaxPool2D):
+        size = kernel_size + draw(st.integers(0, 3))
+        shape = (n, draw(SIZE), size, size)
+    elif isinstance(layer, tc.Dense):
+        shape = (n, layer.in_features)
+    else:
+        shape = (n, *draw(st.lists(SIZE, min_size=1, max_size=3)))
+    return draw(arrays(dtype, shape, elements=st.floats(-100, 100, width=32)))
+
+
+EXPECTED = (ValueError, TypeError)
+
+
+@settings(
+    max_examples=300, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+)
+@given(st.sampled_from(list(LAYER_BUILDERS)), st.data())
+def test_layers_give_the_right_result_or_a_clear_error(layer_type, data):
+    try:
+        layer = data.draw(LAYER_BUILDERS[layer_type])
+    except EXPECTED:
+        return
+    assert type(layer) is layer_type
+    layer.check_arrays()
+    if data.draw(st.booleans()):
+        x = data.draw(hostile_arrays())
+    else:
+        x = fitting_input(layer, data.draw)
+    try:
+        out = layer.forward(x)
+    except EXPECTED:
+        event("forward refused")
+        return
+    event("forward gave a result")
+    assert isinstance(out, np.ndarray) and out.shape[0] == x.shape[0]
+    assert out.dtype in (np.float32, np.float64)
+    if np.all(np.isfinite(x)) and all(np.isfinite(p).all() for p in layer.params.values()):
+        if not isinstance(layer, tc.Dense):  # a product of large finite numbers may overflow
+            assert np.all(np.isfinite(out))
+    if data.draw(st.booleans()):
+        dout = data.draw(hostile_arrays())
+    else:
+        dout = np.ones(out.shape, out.dtype)
+    try:
+        dx = layer.backward(dout, input_grad=data.draw(argument(st.booleans())))
+    except EXPECTED:
+        event("backward refused")
+        return
+    event("backward gave a result")
+    assert dx is None or (isinstance(dx, np.ndarray) and dx.shape == x.shape)
+    for name, param in layer.params.items():
+        assert layer.grads[name].shape == param.shape
+
+
+@settings(max_examples=150)
+@given(st.integers(0, len(OTHER_BUILDERS) - 1), st.data())
+def test_other_constructors_give_a_working_object_or_a_clear_error(index, data):
+    try:
+        built = OTHER_BUILDERS[index](data.draw)
+    except EXPECTED:
+        event("refused")
+        return
+    event("built")
+    assert built is not None
+
+
+def test_save_into_a_folder_that_is_not_there_or_onto_a_folder(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        tc.save(small_model(), tmp_path / "missing" / "model.npz")
+    (tmp_path / "taken.npz").mkdir()
+    with pytest.raises(IsADirectoryError):
+        tc.save(small_model(), tmp_path / "taken.npz")
+    assert sorted(os.listdir(tmp_path)) == ["taken.npz"]  # no temporary file left behind
+    with pytest.raises(IsADirectoryError):
+        tc.load(tmp_path / "taken.npz")

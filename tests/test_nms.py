@@ -1,0 +1,148 @@
+"""Tests for tinycnn.boxes.non_max_suppression: the lecture's greedy rule, per class with labels."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tinycnn.boxes import iou, non_max_suppression
+
+from strategies import centre_boxes
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+
+@st.composite
+def scored_boxes(draw, max_boxes=12):
+    """boxes (M, 4), scores (M,) with repeats likely (ties), labels (M,) in 0..2."""
+    count = draw(st.integers(0, max_boxes))
+    boxes = np.array([draw(centre_boxes(min_size=0.05)) for _ in range(count)]).reshape(-1, 4)
+    scores = np.array(
+        draw(
+            st.lists(
+                st.sampled_from([0.3, 0.6, 0.7, 0.9, 1.0]) | st.floats(0, 1),
+                min_size=count,
+                max_size=count,
+            )
+        )
+    )
+    labels = np.array(
+        draw(st.lists(st.integers(0, 2), min_size=count, max_size=count)), dtype=np.int64
+    )
+    return boxes, scores, labels
+
+
+def greedy_by_the_slide(boxes, scores, iou_threshold, score_threshold, labels):
+    """The lecture's loop written out plainly, one Python step at a time."""
+    remaining = [index for index in range(len(boxes)) if scores[index] >= score_threshold]
+    kept = []
+    while remaining:
+        best = max(remaining, key=lambda index: (scores[index], -index))
+        kept.append(best)
+        remaining = [
+            index
+            for index in remaining
+            if index != best
+            and not (
+                labels[index] == labels[best] and iou(boxes[index], boxes[best]) > iou_threshold
+            )
+        ]
+    return kept
+
+
+@given(scored_boxes(), st.floats(0, 1), st.floats(0, 1))
+def test_nms_follows_the_lecture_loop(data, iou_threshold, score_threshold):
+    boxes, scores, labels = data
+    for with_labels in (None, labels):
+        kept = non_max_suppression(boxes, scores, iou_threshold, score_threshold, with_labels)
+        expected = greedy_by_the_slide(
+            boxes,
+            scores,
+            iou_threshold,
+            score_threshold,
+            np.zeros(len(boxes)) if with_labels is None else labels,
+        )
+        assert kept.dtype == np.int64
+        assert kept.tolist() == expected
+
+
+@given(scored_boxes(), st.floats(0, 1))
+def test_nms_properties(data, iou_threshold):
+    boxes, scores, labels = data
+    kept = non_max_suppression(boxes, scores, iou_threshold, 0.5, labels)
+    # Highest score first, ties by index; every kept box passed the score threshold.
+    order = [(-scores[index], index) for index in kept]
+    assert order == sorted(order)
+    assert np.all(scores[kept] >= 0.5)
+    # No two kept boxes of one label overlap by more than the threshold.
+    for a in kept:
+        for b in kept:
+            if a != b and labels[a] == labels[b]:
+                assert iou(boxes[a], boxes[b]) <= iou_threshold
+    # Each dropped candidate was suppressed by a kept box of its label scoring at least as high.
+    for index in np.flatnonzero(scores >= 0.5):
+        if index not in kept:
+            assert any(
+                labels[k] == labels[index]
+                and scores[k] >= scores[index]
+                and iou(boxes[k], boxes[index]) > iou_threshold
+                for k in kept
+            )
+
+
+@given(scored_boxes())
+def test_nms_with_labels_is_nms_once_per_class(data):
+    boxes, scores, labels = data
+    kept = set(non_max_suppression(boxes, scores, 0.5, 0.2, labels).tolist())
+    per_class = set()
+    for label in range(3):
+        members = np.flatnonzero(labels == label)
+        chosen = non_max_suppression(boxes[members], scores[members], 0.5, 0.2)
+        per_class |= set(members[chosen].tolist())
+    assert kept == per_class
+
+
+def test_nms_on_the_lecture_example():
+    # Three boxes around one car and two around another: one box per car survives.
+    boxes = np.array(
+        [
+            [0.30, 0.5, 0.3, 0.4],
+            [0.32, 0.5, 0.3, 0.4],
+            [0.28, 0.52, 0.32, 0.4],
+            [0.75, 0.5, 0.3, 0.3],
+            [0.76, 0.49, 0.3, 0.32],
+        ]
+    )
+    scores = np.array([0.9, 0.6, 0.7, 0.8, 0.7])
+    np.testing.assert_array_equal(non_max_suppression(boxes, scores), [0, 3])
+    np.testing.assert_array_equal(non_max_suppression(boxes, scores, score_threshold=0.95), [])
+
+
+def test_nms_keeps_equal_scores_in_index_order():
+    boxes = np.array([[0.2, 0.2, 0.1, 0.1], [0.8, 0.8, 0.1, 0.1], [0.2, 0.2, 0.1, 0.1]])
+    np.testing.assert_array_equal(non_max_suppression(boxes, np.ones(3)), [0, 1])
+
+
+def test_nms_keeps_overlapping_boxes_of_different_labels():
+    boxes = np.array([[0.5, 0.5, 0.4, 0.2], [0.5, 0.5, 0.35, 0.3]])  # pedestrian before a car
+    scores = np.array([0.9, 0.8])
+    np.testing.assert_array_equal(non_max_suppression(boxes, scores), [0])
+    np.testing.assert_array_equal(non_max_suppression(boxes, scores, labels=[0, 1]), [0, 1])
+
+
+@pytest.mark.parametrize(
+    "arguments, error, message",
+    [
+        (dict(boxes=np.zeros((2, 3))), ValueError, r"boxes must have shape \(\.\.\., 4\)"),
+        (dict(scores=np.ones(3)), ValueError, r"scores must have shape \(2,\)"),
+        (dict(scores=np.array([1.0, np.nan])), ValueError, "scores must be finite"),
+        (dict(iou_threshold=1.5), ValueError, r"iou_threshold must be a number in \[0, 1\]"),
+        (dict(score_threshold="high"), TypeError, "score_threshold must be a real number"),
+        (dict(labels=np.array([0.0, 1.0])), TypeError, "labels must be integers"),
+        (dict(labels=np.array([0, 1, 2])), ValueError, r"labels must have shape \(2,\)"),
+    ],
+)
+def test_nms_rejects_bad_arguments(arguments, error, message):
+    call = dict(boxes=np.full((2, 4), 0.5), scores=np.ones(2)) | arguments
+    with pytest.raises(error, match=message):
+        non_max_suppression(**call)

@@ -1,0 +1,462 @@
+"""Detection with a grid (YOLO): the localization vector of lesson 1 in every cell and anchor.
+
+The image is cut into an S x S grid. Each cell holds B vectors, one per anchor box, each the
+lecture's localization vector
+
+    y[n, row, column, anchor] = [p_c, b_x, b_y, b_h, b_w, c_1..c_K]
+
+so that y has shape (N, S, S, B, 5 + K). An object goes to the cell that holds its midpoint (the
+row from b_y, the column from b_x), and within it to the anchor whose shape is most like its own:
+the highest IoU of the two boxes compared as if centred together. In that vector
+
+- b_x, b_y are the midpoint relative to the cell's top-left corner, in cell units: in [0, 1);
+- b_h, b_w are the box's height and width in cell units: they may exceed 1, an object may be
+  larger than its cell;
+- p_c = 1 and c_1..c_K is its class, one-hot. Every other vector has p_c = 0 and zeros.
+
+Anchors are (B, 2) arrays of shapes (h, w) as fractions of the image, e.g. a tall one for a
+pedestrian and a wide one for a car: the lecture's answer to two midpoints in one cell.
+
+Here: `encode_grid` and its inverse `decode_grid`; the output maps from a network's raw grid to
+the lecture's vectors (`GridVectors`, `GridOutput`); the two losses of lesson 2 lifted onto the
+grid (`SquaredGridLoss`, `GridLoss`); and `detect`, which runs a model and non-max suppression.
+"""
+
+import numpy as np
+
+from tinycnn.boxes import as_boxes, non_max_suppression
+from tinycnn.checks import positive_int, real_number
+from tinycnn.functional import binary_cross_entropy, logsumexp, sigmoid, softmax
+from tinycnn.outputs import OutputMap
+
+P_C = 0
+"""Entry of p_c in each cell's vector."""
+
+BOX = slice(1, 5)
+"""Entries of the box (b_x, b_y, b_h, b_w) in each cell's vector."""
+
+CENTRE = slice(1, 3)
+"""Entries of the box's midpoint (b_x, b_y) in each cell's vector."""
+
+SIZE = slice(3, 5)
+"""Entries of the box's size (b_h, b_w) in each cell's vector."""
+
+CLASSES = slice(5, None)
+"""Entries of the class part c_1..c_K in each cell's vector."""
+
+BELOW_ONE = np.nextafter(np.float32(1), np.float32(0))
+"""The largest float32 below 1: a cell offset on the image's far edge, kept inside [0, 1)."""
+
+DEFAULT_ANCHORS = np.array([[0.38, 0.2], [0.26, 0.38]])
+"""A tall anchor (pedestrians) and a wide one (cars, motorcycles), (h, w) as fractions of the
+image: about the mean shapes of those classes in `tinycnn.data.detection_dataset`."""
+
+
+# --- targets: boxes to the grid and back ----------------------------------------------------
+
+
+def encode_grid(truth, grid_size, anchors, num_classes):
+    """Per-image boxes and labels -> the grid of lecture vectors y (N, S, S, B, 5 + K) float32.
+
+    truth: a list of N dicts {"boxes": (G, 4) centre format, "labels": (G,) ints in 0..K-1}, as
+    `tinycnn.data.detection_dataset` returns. grid_size: S. anchors: (B, 2) of (h, w) fractions.
+
+    For each object, with (x, y, h, w) its box as fractions of the image:
+
+        column = floor(x S),  row = floor(y S)   (a midpoint on the right or bottom edge, x = 1,
+                                                  goes to the last column or row, its offset
+                                                  just below 1)
+        anchor = argmax_b IoU((h, w), anchors[b]) of the two shapes centred together
+        y[n, row, column, anchor] = [1, x S - column, y S - row, h S, w S, one-hot(label)]
+
+    When two objects land on one cell and anchor, only one vector is there to hold them: the
+    larger box (by area) is kept, as the one the image shows more of.
+    """
+    grid_size = positive_int(grid_size, "grid_size")
+    anchors = check_anchors(anchors)
+    num_classes = positive_int(num_classes, "num_classes")
+    truth = _check_truth(truth, num_classes)
+    y = np.zeros((len(truth), grid_size, grid_size, len(anchors), 5 + num_classes), np.float32)
+    for n, scene in enumerate(truth):
+        boxes, labels = scene["boxes"], scene["labels"]
+        columns = np.minimum(np.floor(boxes[:, 0] * grid_size), grid_size - 1).astype(int)
+        rows = np.minimum(np.floor(boxes[:, 1] * grid_size), grid_size - 1).astype(int)
+        best_anchors = np.argmax(shape_iou(boxes[:, None, 2:], anchors[None]), axis=1)
+        # Largest first (a stable sort keeps the truth's order among equals): a later object
+        # finding its slot taken is the smaller one, and it gives way.
+        for g in np.argsort(-boxes[:, 2] * boxes[:, 3], kind="stable"):
+            vector = y[n, rows[g], columns[g], best_anchors[g]]
+            if vector[P_C] == 1:
+                continue
+            x, y_centre, h, w = boxes[g]
+            vector[P_C] = 1
+            offsets = np.array([x * grid_size - columns[g], y_centre * grid_size - rows[g]])
+            vector[CENTRE] = np.minimum(offsets, BELOW_ONE)
+            vector[SIZE] = [h * grid_size, w * grid_size]
+            vector[5 + labels[g]] = 1
+    return y
+
+
+def decode_grid(y, score_threshold=0.5):
+    """The grid of lecture vectors y (N, S, S, B, 5 + K) -> per-image boxes: the inverse of
+    `encode_grid`.
+
+    Every vector becomes a box in the image's centre format,
+
+        b_x = (column + x) / S,  b_y = (row + y) / S,  b_h = h / S,  b_w = w / S,
+
+    with score = p_c · max_k c_k (how likely this vector holds an object of its class) and label
+    = argmax_k c_k. Those scoring at least score_threshold are returned, one dict per image
+    {"boxes": (M, 4), "scores": (M,), "labels": (M,)}, highest score first: the detections
+    before non-max suppression. On an encoded target every object scores exactly 1.
+    """
+    y = _check_grid(y, "y")
+    score_threshold = real_number(score_threshold, "score_threshold")
+    n, rows, columns, num_anchors, _ = y.shape
+    row_index, column_index = np.meshgrid(np.arange(rows), np.arange(columns), indexing="ij")
+    boxes = np.empty((*y.shape[:4], 4))
+    boxes[..., 0] = (column_index[:, :, None] + y[..., 1]) / columns
+    boxes[..., 1] = (row_index[:, :, None] + y[..., 2]) / rows
+    boxes[..., 2] = y[..., 3] / rows
+    boxes[..., 3] = y[..., 4] / columns
+    scores = y[..., P_C] * np.max(y[..., CLASSES], axis=-1)
+    labels = np.argmax(y[..., CLASSES], axis=-1)
+    detections = []
+    for image in range(n):
+        image_scores = scores[image].reshape(-1)
+        chosen = np.flatnonzero(image_scores >= score_threshold)
+        chosen = chosen[np.argsort(-image_scores[chosen], kind="stable")]
+        detections.append(
+            {
+                "boxes": boxes[image].reshape(-1, 4)[chosen],
+                "scores": image_scores[chosen].astype(np.float64),
+                "labels": labels[image].reshape(-1)[chosen].astype(np.int64),
+            }
+        )
+    return detections
+
+
+def shape_iou(shapes_a, shapes_b):
+    """IoU of box shapes (..., 2) of (h, w), as if both boxes had the same midpoint:
+
+    IoU = min(h_a, h_b) min(w_a, w_b) / (h_a w_a + h_b w_b - min(h_a, h_b) min(w_a, w_b))
+    """
+    overlap = np.minimum(shapes_a[..., 0], shapes_b[..., 0]) * np.minimum(
+        shapes_a[..., 1], shapes_b[..., 1]
+    )
+    union = shapes_a[..., 0] * shapes_a[..., 1] + shapes_b[..., 0] * shapes_b[..., 1] - overlap
+    return overlap / union
+
+
+# --- output maps: a network's raw grid to the lecture's vectors ------------------------------
+
+
+class GridVectors(OutputMap):
+    """raw (N, S, S, B, 5 + K) -> the same numbers: for SquaredGridLoss, whose network outputs
+    the lecture's vectors themselves."""
+
+    def __init__(self, num_classes):
+        self.num_classes = positive_int(num_classes, "num_classes")
+
+    def __call__(self, raw):
+        return _check_grid(raw, "raw", width=5 + self.num_classes).copy()
+
+    def get_config(self):
+        return {"name": "GridVectors", "num_classes": self.num_classes}
+
+
+class GridOutput(OutputMap):
+    """raw (N, S, S, B, 5 + K) -> the lecture's vectors, for GridLoss. Per cell and anchor b,
+    with raw = [t_o, t_x, t_y, t_h, t_w, z_1..z_K] and the anchor's shape (a_h, a_w) in cell units:
+
+        p_c = σ(t_o)          b_x = σ(t_x)               b_y = σ(t_y)
+        b_h = a_h e^(t_h)     b_w = a_w e^(t_w)          c_1..c_K = softmax(z_1..z_K)
+
+    This is YOLOv2's parametrisation: σ keeps the midpoint inside its cell, and the exponential
+    keeps the size positive, a raw 0 meaning "the anchor's own shape".
+    """
+
+    def __init__(self, anchors, num_classes):
+        self.anchors = check_anchors(anchors)
+        self.num_classes = positive_int(num_classes, "num_classes")
+
+    def __call__(self, raw):
+        raw = _check_grid(raw, "raw", width=5 + self.num_classes, anchors=len(self.anchors))
+        y_hat = np.empty_like(raw)
+        y_hat[..., P_C] = sigmoid(raw[..., P_C])
+        y_hat[..., CENTRE] = sigmoid(raw[..., CENTRE])
+        y_hat[..., SIZE] = anchor_sizes(self.anchors, raw.shape) * np.exp(raw[..., SIZE])
+        y_hat[..., CLASSES] = softmax(raw[..., CLASSES])
+        return y_hat
+
+    def get_config(self):
+        return {
+            "name": "GridOutput",
+            "anchors": self.anchors.tolist(),
+            "num_classes": self.num_classes,
+        }
+
+    def __hash__(self):
+        return hash(("GridOutput", tuple(map(tuple, self.anchors.tolist())), self.num_classes))
+
+
+def anchor_sizes(anchors, grid_shape):
+    """The anchors' (h, w) in cell units for a grid of shape (N, S_h, S_w, B, D): (B, 2)."""
+    return anchors * np.array([grid_shape[1], grid_shape[2]])
+
+
+# --- losses ----------------------------------------------------------------------------------
+
+
+class GridLossBase:
+    """What both grid losses share: the checks, the mean over images, backward's order.
+
+    Both sum their per-vector loss over every cell and anchor of an image, and average over the N
+    images: an image with more objects weighs more, as each object is a task of its own.
+    """
+
+    def __init__(self, output, num_classes):
+        self.output = output
+        self.num_classes = positive_int(num_classes, "num_classes")
+        self._cache = None
+
+    def _checked(self, y_hat, y):
+        self._cache = None  # a forward that raises must not leave the last batch's gradient behind
+        y_hat = _check_grid(y_hat, "y_hat", width=5 + self.num_classes)
+        y = _check_grid(y, "y", width=5 + self.num_classes)
+        if y.shape != y_hat.shape:
+            raise ValueError(
+                f"y_hat and y must have the same shape, got {y_hat.shape} and {y.shape}"
+            )
+        if len(y) == 0:
+            raise ValueError("the batch is empty: y_hat and y have no images to average over")
+        present = y[..., P_C]
+        if not np.all((present == 0) | (present == 1)):
+            raise ValueError("y[..., 0] (p_c) must be 0 or 1 in every cell and anchor")
+        has_object = present == 1
+        if not np.all(np.isfinite(y[has_object])):
+            raise ValueError("y must be finite where p_c = 1")
+        return y_hat.astype(np.float64), y.astype(np.float64), has_object, y_hat.dtype
+
+    def _take_cache(self):
+        if self._cache is None:
+            raise ValueError(
+                f"{type(self).__name__}.backward called before forward: there is no "
+                "loss to differentiate yet"
+            )
+        return self._cache
+
+
+class SquaredGridLoss(GridLossBase):
+    """The lecture's squared loss in every cell and anchor, summed over them, averaged over images:
+
+        L(ŷ, y) = Σ_k (ŷ_k - y_k)²    over all K + 5 entries, where p_c = 1
+        L(ŷ, y) = (ŷ_1 - y_1)²        only p_c, where p_c = 0
+
+        dloss/dŷ_k = (2/N)(ŷ_k - y_k), or 0 for k > 1 where p_c = 0
+
+    y_hat is the grid of lecture vectors itself (output: `GridVectors`), in encode_grid's units.
+    """
+
+    def __init__(self, num_classes):
+        super().__init__(GridVectors(num_classes), num_classes)
+
+    def forward(self, y_hat, y):
+        y_hat, y, has_object, dtype = self._checked(y_hat, y)
+        error = y_hat - y
+        # Where p_c = 0, y's other entries are "don't care".
+        error[..., 1:] = np.where(has_object[..., None], error[..., 1:], 0.0)
+        self._cache = error, dtype
+        return float(np.sum(error**2) / len(error))
+
+    def backward(self):
+        error, dtype = self._take_cache()
+        return (2 * error / len(error)).astype(dtype)
+
+
+class GridLoss(GridLossBase):
+    """The practical loss in every cell and anchor, on the raw output of `GridOutput`'s
+    parametrisation [t_o, t_x, t_y, t_h, t_w, z_1..z_K], summed over cells and anchors and
+    averaged over images. Where p_c = 1:
+
+        L = BCE(t_o, 1) + box_weight · [(σ(t_x) - b_x)² + (σ(t_y) - b_y)²
+                                        + (t_h - log(b_h / a_h))² + (t_w - log(b_w / a_w))²]
+            + class_weight · CE(z, c)
+
+    and where p_c = 0:  L = no_object_weight · BCE(t_o, 0).
+
+    The box is compared in the network's own terms: the midpoint after its σ, the size as the
+    log of its ratio to the anchor, so that a box twice too large and one half too small cost the
+    same. Gradient, divided by N:
+
+        dL/dt_o = σ(t_o) - 1, or no_object_weight · σ(t_o) where p_c = 0
+        dL/dt_x = 2 box_weight (σ(t_x) - b_x) σ(t_x)(1 - σ(t_x))         (t_y likewise)
+        dL/dt_h = 2 box_weight (t_h - log(b_h / a_h))                    (t_w likewise)
+        dL/dz   = class_weight (softmax(z) - c)
+
+    Weights: box_weight = 5 as YOLO's λ_coord, for lesson 4's reason (box errors are small
+    numbers next to cross-entropies of order 1). no_object_weight = 0.5 as YOLO's λ_noobj: most
+    cells hold nothing, and at full weight their "no" would drown the few "yes" cells.
+    class_weight = 1 as in the lecture.
+    """
+
+    def __init__(
+        self, anchors, num_classes, box_weight=5.0, no_object_weight=0.5, class_weight=1.0
+    ):
+        super().__init__(GridOutput(anchors, num_classes), num_classes)
+        self.anchors = self.output.anchors
+        self.box_weight = real_number(box_weight, "box_weight", low=0.0)
+        self.no_object_weight = real_number(no_object_weight, "no_object_weight", low=0.0)
+        self.class_weight = real_number(class_weight, "class_weight", low=0.0)
+
+    def forward(self, y_hat, y):
+        y_hat, y, has_object, dtype = self._checked(y_hat, y)
+        if y.shape[3] != len(self.anchors):
+            raise ValueError(
+                f"y_hat and y must have {len(self.anchors)} anchors (axis 3), got shape {y.shape}"
+            )
+        centre = sigmoid(y_hat[..., CENTRE])
+        sizes = anchor_sizes(self.anchors, y.shape)
+        # Where p_c = 0 the targets are "don't care": put harmless values there before the log.
+        target_sizes = np.where(has_object[..., None], y[..., SIZE], sizes)
+        if np.any(target_sizes <= 0):
+            raise ValueError("y[..., 3:5] (b_h, b_w) must be > 0 where p_c = 1")
+        centre_error = np.where(has_object[..., None], centre - y[..., CENTRE], 0.0)
+        size_error = np.where(
+            has_object[..., None], y_hat[..., SIZE] - np.log(target_sizes / sizes), 0.0
+        )
+        classes = np.where(has_object[..., None], y[..., CLASSES], 0.0)
+        logits = y_hat[..., CLASSES]
+        log_sum_exp = logsumexp(logits, axis=-1)
+        class_loss = np.where(has_object, log_sum_exp - np.sum(classes * logits, axis=-1), 0.0)
+        presence_weight = np.where(has_object, 1.0, self.no_object_weight)
+        per_vector = (
+            presence_weight * binary_cross_entropy(y_hat[..., P_C], y[..., P_C])
+            + self.box_weight * (np.sum(centre_error**2, axis=-1) + np.sum(size_error**2, axis=-1))
+            + self.class_weight * class_loss
+        )
+        self._cache = (
+            y_hat,
+            y[..., P_C],
+            presence_weight,
+            centre,
+            centre_error,
+            size_error,
+            classes,
+            has_object,
+            dtype,
+        )
+        return float(np.sum(per_vector) / len(y_hat))
+
+    def backward(self):
+        (
+            y_hat,
+            p_c,
+            presence_weight,
+            centre,
+            centre_error,
+            size_error,
+            classes,
+            has_object,
+            dtype,
+        ) = self._take_cache()
+        d_y_hat = np.empty_like(y_hat)
+        d_y_hat[..., P_C] = presence_weight * (sigmoid(y_hat[..., P_C]) - p_c)
+        d_y_hat[..., CENTRE] = 2 * self.box_weight * centre_error * centre * (1 - centre)
+        d_y_hat[..., SIZE] = 2 * self.box_weight * size_error
+        class_gradient = self.class_weight * (softmax(y_hat[..., CLASSES]) - classes)
+        d_y_hat[..., CLASSES] = np.where(has_object[..., None], class_gradient, 0.0)
+        return (d_y_hat / len(y_hat)).astype(dtype)
+
+
+# --- detection: the whole algorithm ----------------------------------------------------------
+
+
+def detect(model, images, score_threshold=0.6, iou_threshold=0.5, batch_size=256):
+    """The YOLO algorithm on images (N, C, H, W): a list of N dicts {"boxes": (M, 4),
+    "scores": (M,), "labels": (M,)}, highest score first.
+
+        1. y = model.predict(images): every cell's and anchor's lecture vector;
+        2. score = p_c · c_k for its most likely class k; drop the vectors scoring below
+           score_threshold (`decode_grid`);
+        3. non-max suppression, once per class, at iou_threshold.
+
+    The defaults are the lecture's: 0.6 and 0.5. To measure mAP, pass a low score_threshold
+    (say 0.01): the precision-recall curve needs the unsure detections too.
+    """
+    score_threshold = real_number(score_threshold, "score_threshold")
+    y = model.predict(images, batch_size=batch_size)
+    detections = []
+    for found in decode_grid(y, score_threshold):
+        kept = non_max_suppression(
+            found["boxes"], found["scores"], iou_threshold, score_threshold, labels=found["labels"]
+        )
+        detections.append({key: value[kept] for key, value in found.items()})
+    return detections
+
+
+# --- argument checks -------------------------------------------------------------------------
+
+
+def check_anchors(anchors):
+    """anchors as a float64 array (B, 2) of (h, w) in (0, 1]; ValueError/TypeError if not."""
+    array = np.asarray(anchors)
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise TypeError(f"anchors must be an array of numbers, got dtype {array.dtype}")
+    if array.ndim != 2 or array.shape[1] != 2 or len(array) == 0:
+        raise ValueError(
+            f"anchors must have shape (B, 2), one (h, w) per anchor, got {array.shape}"
+        )
+    if not np.all((array > 0) & (array <= 1)):
+        raise ValueError(
+            f"anchors' (h, w) must be fractions of the image in (0, 1], got {array.tolist()}"
+        )
+    return array.astype(np.float64)
+
+
+def _check_truth(truth, num_classes):
+    if not isinstance(truth, (list, tuple)):
+        raise TypeError(
+            f"truth must be a list of dicts with 'boxes' and 'labels', got {type(truth).__name__}"
+        )
+    checked = []
+    for index, scene in enumerate(truth):
+        if not isinstance(scene, dict) or not {"boxes", "labels"} <= scene.keys():
+            raise TypeError(f"truth[{index}] must be a dict with 'boxes' and 'labels'")
+        boxes = as_boxes(scene["boxes"], f"truth[{index}]['boxes']").reshape(-1, 4)
+        labels = np.asarray(scene["labels"])
+        if not np.issubdtype(labels.dtype, np.integer) and labels.size:
+            raise TypeError(f"truth[{index}]['labels'] must be integers, got {labels.dtype}")
+        labels = labels.astype(np.int64).reshape(-1)
+        if len(labels) != len(boxes):
+            raise ValueError(f"truth[{index}] has {len(boxes)} boxes but {len(labels)} labels")
+        if np.any((labels < 0) | (labels >= num_classes)):
+            raise ValueError(
+                f"truth[{index}]['labels'] must lie in 0..{num_classes - 1}, got {labels.tolist()}"
+            )
+        if not np.all(np.isfinite(boxes)) or np.any((boxes[:, :2] < 0) | (boxes[:, :2] > 1)):
+            raise ValueError(f"truth[{index}]['boxes'] midpoints must lie in [0, 1]")
+        if np.any(boxes[:, 2:] <= 0):
+            raise ValueError(f"truth[{index}]['boxes'] sizes (b_h, b_w) must be > 0")
+        checked.append({"boxes": boxes.astype(np.float64), "labels": labels})
+    return checked
+
+
+def _check_grid(y, name, width=None, anchors=None):
+    if not isinstance(y, np.ndarray) or not np.issubdtype(y.dtype, np.floating):
+        raise TypeError(
+            f"{name} must be a numpy float array, got {type(y).__name__} of dtype "
+            f"{getattr(y, 'dtype', None)}"
+        )
+    if (
+        y.ndim != 5
+        or y.shape[-1] < 6
+        or (width is not None and y.shape[-1] != width)
+        or (anchors is not None and y.shape[3] != anchors)
+    ):
+        expected = (
+            f"(N, S, S, {'B' if anchors is None else anchors}, "
+            f"{'5 + K' if width is None else width})"
+        )
+        raise ValueError(f"{name} must be a grid of vectors {expected}, got shape {y.shape}")
+    return y
