@@ -361,6 +361,12 @@ def test_pages_in_a_browser(served, path):
                 "Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, "
                 "i.naturalWidth])"
             )
+            # MathJax comes from its CDN (Sphinx's default): where it loads, the math must render.
+            math_rendered = page.evaluate(
+                "async () => { if (typeof MathJax === 'undefined' || !MathJax.startup) "
+                "return null; await MathJax.startup.promise; "
+                "return document.querySelectorAll('mjx-container').length; }"
+            )
             name = re.sub(r"\W+", "_", Path(path).stem)
             page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
             page.screenshot(path=str(screenshots / f"{name}_top.png"))
@@ -370,6 +376,8 @@ def test_pages_in_a_browser(served, path):
     assert not not_loaded, f"{path}: images that did not load: {not_loaded}"
     if "auto_lessons" in path:
         assert images, f"{path} shows no figure"
+    else:
+        assert math_rendered is None or math_rendered > 0, f"{path}: MathJax rendered no formula"
     assert not errors, f"{path}: JavaScript errors {errors}"
 
 
@@ -458,7 +466,9 @@ def test_a_figure_ending_a_cell_is_scraped(machinery, tmp_path):
 
 
 def test_a_progress_bar_shows_its_last_state(machinery):
-    captured = "out:\n    epoch 1:  0%|\r    epoch 1: 50%|\repoch 1: 100%| loss=0.5\r\n    done"
+    # As sphinx-gallery writes tqdm's output into the page: each redraw indented, the first
+    # write opening with a carriage return.
+    captured = "out:\n\r    epoch 1:  0%|\r    epoch 1: 50%|\r    epoch 1: 100%| loss=0.5\n    done"
     assert machinery.terminal_lines(captured) == "out:\n    epoch 1: 100%| loss=0.5\n    done"
 
 

@@ -26,6 +26,7 @@ repository as it is: a new module, lesson or benchmark chart appears without edi
 import ast
 import importlib
 import inspect
+import logging
 import os
 import pkgutil
 import re
@@ -192,8 +193,10 @@ def terminal_lines(rest):
     lines = []
     for line in rest.split("\n"):
         if "\r" in line:
-            indent = line[: len(line) - len(line.lstrip(" "))]
+            # The block's indentation: sphinx-gallery indents each redraw, tqdm's first write
+            # starts with a carriage return; the first redraw shows how deep the block sits.
             drawn = [part for part in line.split("\r") if part.strip()]
+            indent = drawn[0][: len(drawn[0]) - len(drawn[0].lstrip(" "))] if drawn else ""
             line = indent + drawn[-1].lstrip(" ") if drawn else ""
         lines.append(line)
     return "\n".join(lines)
@@ -244,8 +247,27 @@ class MarkdownDirective(SphinxDirective):
         from myst_parser.parsers.sphinx_ import MystParser
 
         document = new_document(self.get_source_info()[0], self.state.document.settings)
-        MystParser().parse("\n".join(self.content), document)
+        # Headings here become rubrics (below), so their levels do not matter: a docstring may
+        # well open with an underlined heading that Markdown reads as H2, which MyST reports as
+        # not starting at H1. Only that report is dropped, and only while this content is parsed
+        # (Sphinx holds warnings back while it reads, so the filter sits on MyST's own logger).
+        myst_logger = logging.getLogger("sphinx.myst_parser.warnings_")
+        myst_logger.addFilter(drop_heading_levels)
+        try:
+            MystParser().parse("\n".join(self.content), document)
+        finally:
+            myst_logger.removeFilter(drop_heading_levels)
+        for message in list(document.findall(nodes.system_message)):
+            if "[myst.header]" in message.astext():
+                message.parent.remove(message)
         return flatten_sections(document.children) or [nodes.comment()]
+
+
+def drop_heading_levels(record):
+    """False for MyST's heading-level warning (a `logging` filter)."""
+    return not (
+        getattr(record, "type", "") == "myst" and getattr(record, "subtype", "") == "header"
+    )
 
 
 def flatten_sections(children):
