@@ -20,14 +20,15 @@ def run_fresh(imports, applied="None", **env):
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, **env},
+        env={key: value for key, value in {**os.environ, **env}.items() if value is not None},
         check=True,
     )
     return json.loads(completed.stdout)
 
 
 def without(*names):
-    return {name: "" for name in names}
+    """Environment variables to leave out of the fresh interpreter's environment."""
+    return dict.fromkeys(names)
 
 
 def test_import_limits_blas_to_one_thread_and_keeps_freed_memory():
@@ -37,7 +38,7 @@ def test_import_limits_blas_to_one_thread_and_keeps_freed_memory():
     assert report["blas"] and all(threads == 1 for threads in report["blas"])
     assert report["applied"]["blas_threads"] == 1
     assert report["applied"]["keep_freed_memory"] == sys.platform.startswith("linux")
-    assert report["applied"]["threading_layer"] == "workqueue"
+    assert report["applied"]["threading_layer"] == "forksafe"
 
 
 def test_switch_leaves_blas_and_malloc_alone():
@@ -52,7 +53,7 @@ def test_switch_leaves_blas_and_malloc_alone():
     )
     # ... is what BLAS keeps when tinycnn is imported with the switch on.
     assert report["blas"] == untouched
-    assert report["applied"] == {"threading_layer": "workqueue"}
+    assert report["applied"] == {"threading_layer": "forksafe"}
 
 
 def test_users_threading_layer_is_kept():
@@ -62,6 +63,16 @@ def test_users_threading_layer_is_kept():
         NUMBA_THREADING_LAYER="omp",
     )
     assert report["applied"] == ["omp", "omp"]
+
+
+def test_the_layer_chosen_is_fork_safe():
+    report = run_fresh(
+        "import tinycnn, numba, numpy as np; "
+        "tinycnn.ReLU().forward(np.ones((2, 3), np.float32))",  # a parallel kernel runs
+        "numba.threading_layer()",
+        **without("NUMBA_THREADING_LAYER"),
+    )
+    assert report["applied"] in ("tbb", "workqueue") + (() if sys.platform == "linux" else ("omp",))
 
 
 def test_keep_freed_memory_only_where_glibc_is(monkeypatch):

@@ -2,7 +2,9 @@
 
 Three settings, all made once, at import, before numba starts its threads:
 
-1. **numba's threading layer: `workqueue`** (unless you set `NUMBA_THREADING_LAYER` yourself).
+1. **numba's threading layer: a fork-safe one** (unless you set `NUMBA_THREADING_LAYER`
+   yourself): numba's "forksafe" choice, which is `tbb` when the `tbb` package is installed,
+   else `workqueue` on Linux (a fork-safe OpenMP on macOS and Windows).
    numba runs `prange` loops on one of three thread pools, which differ in safety:
 
    | layer       | after `fork`                          | kernels called from several threads |
@@ -12,8 +14,9 @@ Three settings, all made once, at import, before numba starts its threads:
    | `workqueue` | safe                                  | aborts, unless calls take turns     |
    | `tbb`       | safe                                  | safe, but needs the `tbb` package   |
 
-   tinycnn takes `workqueue`, and makes its kernels take turns (`one_at_a_time`, a lock around
-   every kernel call; each kernel uses every core anyway, so two at once would only fight).
+   Without `tbb`, that is `workqueue`, which is not thread-safe: so tinycnn's kernels take turns
+   (`one_at_a_time`, a lock around every kernel call; each kernel uses every core anyway, so
+   two at once would only fight).
    Learners fork in data loaders and parameter sweeps (`multiprocessing`'s default on Linux
    before Python 3.14), and call models from thread pools: both give the right answer and
    never hang (tests/test_fork.py). The lock is replaced in a forked child, so a fork taken
@@ -25,9 +28,11 @@ Three settings, all made once, at import, before numba starts its threads:
    1250-1490 ms on `omp`: `workqueue`'s threads sleep at once instead of spinning against
    everyone else's. The price is latency per kernel launch, as a sleeping thread must be woken:
    the forward pass of one image took 1.0-1.5 ms (one outlier 15 ms) against 0.18-0.32 ms on
-   `omp` and `tbb`. On an idle machine of this kind, a process exited in 0.09 s with
-   `workqueue` against 0.5 s with `omp`. `tbb` is safe in both ways, but an extra package
-   which, once installed, becomes numba's default for every numba user in the environment.
+   `omp` and `tbb`. At a load average near 8, `tbb` trained as fast as `workqueue` (64-140 ms
+   against 80-114 ms; `omp` 258-381 ms) and kept most of its low latency. On an idle machine
+   of this kind, a process exited in 0.09 s with `workqueue` against 0.5 s with `omp`. So
+   `tbb` is the better layer where it is installed (`pip install tbb`, which makes it numba's
+   default for every numba user in that environment), and tinycnn does not require it.
 
 2. **BLAS on one thread** (threadpoolctl): numba's threads do the parallel work. A spinning
    2-thread BLAS next to numba's threads on a 2-core machine stalled both for milliseconds (a
@@ -51,7 +56,7 @@ import sys
 import threading
 
 NO_TWEAKS_VARIABLE = "TINYCNN_NO_RUNTIME_TWEAKS"
-THREADING_LAYER = "workqueue"
+THREADING_LAYER = "forksafe"  # numba picks tbb if installed, else workqueue (Linux)
 BLAS_THREADS = 1
 MMAP_THRESHOLD_BYTES = 64 << 20  # blocks below 64 MiB come from the heap, not fresh mappings
 TRIM_THRESHOLD_BYTES = 256 << 20  # keep up to 256 MiB of free heap instead of returning it
@@ -63,10 +68,11 @@ APPLIED = {}
 
 
 def choose_threading_layer():
-    """numba's threading layer: the user's NUMBA_THREADING_LAYER if set, else workqueue."""
+    """numba's threading layer: the user's NUMBA_THREADING_LAYER if set, else a fork-safe one
+    (numba.threading_layer() names the one chosen, once a parallel kernel has run)."""
     import numba
 
-    if "NUMBA_THREADING_LAYER" in os.environ:
+    if os.environ.get("NUMBA_THREADING_LAYER"):
         return os.environ["NUMBA_THREADING_LAYER"]
     numba.config.THREADING_LAYER = THREADING_LAYER  # read when the first parallel loop runs
     return THREADING_LAYER
