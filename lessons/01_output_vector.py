@@ -26,10 +26,6 @@
 
 # %%
 # %matplotlib inline
-import argparse
-import os
-import time
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -37,26 +33,8 @@ from matplotlib.patches import Rectangle
 
 import tinycnn as tc
 
-started = time.perf_counter()
-try:
-    LESSON_FOLDER = Path(__file__).resolve().parent
-except NameError:  # in a notebook, which Jupyter runs in its own folder
-    LESSON_FOLDER = Path.cwd()
-parser = argparse.ArgumentParser(description="Lesson 1: the output vector.")
-parser.add_argument(
-    "--out",
-    type=Path,
-    default=LESSON_FOLDER / "output",
-    help="folder for the figures (default: output/ beside the lesson)",
-)
-parser.add_argument(
-    "--quick", action="store_true", help="fewer images, for the tests (or set TINYCNN_DOCS_QUICK=1)"
-)
-# parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
-args, _ = parser.parse_known_args()
-quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
-args.out.mkdir(parents=True, exist_ok=True)
-n_images = 8 if quick else 16
+lesson = tc.course.start(1, "the output vector")  # --out, --quick: see tc.course
+n_images = 8 if lesson.quick else 16
 np.set_printoptions(precision=4, suppress=True)
 
 # %% [markdown]
@@ -185,7 +163,7 @@ print_vector(y[first_object])
 # something is there.
 
 # %%
-tc.viz.show_localization(images, y_true=y, path=args.out / "01_scenes.png")
+tc.viz.show_localization(images, y_true=y, path=lesson.out / "01_scenes.png")
 
 # %% [markdown]
 # ## One box, taken apart
@@ -260,7 +238,7 @@ ax.set_ylim(1, 0)  # top at the top: y grows downwards
 ax.set_xlabel("x, as a fraction of the image width")
 ax.set_ylabel("y, as a fraction of the image height (down)")
 ax.set_title(f"y = [1, {b_x:.2f}, {b_y:.2f}, {b_h:.2f}, {b_w:.2f}, 0, 1, 0]  (a car)")
-figure.savefig(args.out / "01_box_anatomy.png", dpi=120)
+figure.savefig(lesson.out / "01_box_anatomy.png", dpi=120)
 figure
 
 # %% [markdown]
@@ -318,7 +296,7 @@ print("faces:", faces.shape, "targets:", y_faces.shape)
 first_face = np.flatnonzero(y_faces[:, tc.targets.IS_FACE] == 1)[0]
 print(f"the target of portrait {first_face}, the first with a face:")
 print_vector(y_faces[first_face], LANDMARK_ENTRIES)
-tc.viz.show_landmarks(faces, y_true=y_faces, path=args.out / "01_faces.png")
+tc.viz.show_landmarks(faces, y_true=y_faces, path=lesson.out / "01_faces.png")
 
 # %% [markdown]
 # ## What to remember
@@ -332,4 +310,4 @@ tc.viz.show_landmarks(faces, y_true=y_faces, path=args.out / "01_faces.png")
 # those "don't care" entries.
 
 # %%
-print(f"lesson 1 took {time.perf_counter() - started:.0f} s; its figures are in {args.out}")
+lesson.finish()

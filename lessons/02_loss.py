@@ -19,38 +19,14 @@
 
 # %%
 # %matplotlib inline
-import argparse
-import os
-import time
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
 import tinycnn as tc
 
-started = time.perf_counter()
-try:
-    LESSON_FOLDER = Path(__file__).resolve().parent
-except NameError:  # in a notebook, which Jupyter runs in its own folder
-    LESSON_FOLDER = Path.cwd()
-parser = argparse.ArgumentParser(description="Lesson 2: the loss.")
-parser.add_argument(
-    "--out",
-    type=Path,
-    default=LESSON_FOLDER / "output",
-    help="folder for the figures (default: output/ beside the lesson)",
-)
-parser.add_argument(
-    "--quick",
-    action="store_true",
-    help="a smaller batch, for the tests (or set TINYCNN_DOCS_QUICK=1)",
-)
-# parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
-args, _ = parser.parse_known_args()
-quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
-args.out.mkdir(parents=True, exist_ok=True)
-batch_size = 8 if quick else 64
+lesson = tc.course.start(2, "the loss")  # --out, --quick: see tc.course
+batch_size = 8 if lesson.quick else 64
 np.set_printoptions(precision=4, suppress=True)
 rng = np.random.default_rng(0)
 
@@ -142,7 +118,7 @@ ax.set_xticks(range(len(entry_names)), entry_names)
 ax.set_yticks(range(len(y)), [f"image {i}: L = {L:.3f}" for i, L in enumerate(per_image)])
 ax.set_title("(ŷ_k - y_k)² for each image and entry; L is the sum of a row's red cells")
 figure.colorbar(shown, ax=ax, label="squared error")
-figure.savefig(args.out / "02_loss_terms.png", dpi=120)
+figure.savefig(lesson.out / "02_loss_terms.png", dpi=120)
 figure
 
 # %% [markdown]
@@ -270,7 +246,7 @@ right.annotate(
     arrowprops={"arrowstyle": "->"},
     fontsize=8,
 )
-figure.savefig(args.out / "02_why_cross_entropy.png", dpi=120)
+figure.savefig(lesson.out / "02_why_cross_entropy.png", dpi=120)
 figure
 
 # %% [markdown]
@@ -397,4 +373,4 @@ for landmark_loss in (tc.losses.SquaredLandmarkLoss(), tc.losses.LandmarkLoss())
 # Next, lesson 3: the layers that produce ŷ, and how the gradient travels back through them.
 
 # %%
-print(f"lesson 2 took {time.perf_counter() - started:.0f} s; its figures are in {args.out}")
+lesson.finish()

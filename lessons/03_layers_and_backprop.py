@@ -15,10 +15,6 @@
 
 # %%
 # %matplotlib inline
-import argparse
-import os
-import time
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -26,28 +22,8 @@ from matplotlib.figure import Figure
 import tinycnn as tc
 from tinycnn.kernels import reference  # the lecture's loops, written to be read
 
-started = time.perf_counter()
-try:
-    LESSON_FOLDER = Path(__file__).resolve().parent
-except NameError:  # in a notebook, which Jupyter runs in its own folder
-    LESSON_FOLDER = Path.cwd()
-parser = argparse.ArgumentParser(description="Lesson 3: layers and backpropagation.")
-parser.add_argument(
-    "--out",
-    type=Path,
-    default=LESSON_FOLDER / "output",
-    help="folder for the figures (default: output/ beside the lesson)",
-)
-parser.add_argument(
-    "--quick",
-    action="store_true",
-    help="a smaller batch, for the tests (or set TINYCNN_DOCS_QUICK=1)",
-)
-# parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
-args, _ = parser.parse_known_args()
-quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
-args.out.mkdir(parents=True, exist_ok=True)
-batch_size = 1 if quick else 4
+lesson = tc.course.start(3, "layers and backpropagation")  # --out, --quick: see tc.course
+batch_size = 1 if lesson.quick else 4
 np.set_printoptions(precision=4, suppress=True, linewidth=100)
 rng = np.random.default_rng(0)
 
@@ -106,7 +82,7 @@ for ax, values, title in zip(
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title)
-figure.savefig(args.out / "03_vertical_edge.png", dpi=120)
+figure.savefig(lesson.out / "03_vertical_edge.png", dpi=120)
 figure
 
 # %% [markdown]
@@ -205,7 +181,7 @@ for ax, values, title, (low, high) in zip(
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title, fontsize=9)
-figure.savefig(args.out / "03_filters_on_a_scene.png", dpi=120)
+figure.savefig(lesson.out / "03_filters_on_a_scene.png", dpi=120)
 figure
 
 # %% [markdown]
@@ -367,4 +343,4 @@ print(f"{parameter_count:,} weights; largest relative error: {max(errors.values(
 # under the hood of the numba kernels and measures what they buy.
 
 # %%
-print(f"lesson 3 took {time.perf_counter() - started:.0f} s; its figures are in {args.out}")
+lesson.finish()

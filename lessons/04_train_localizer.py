@@ -24,41 +24,18 @@
 
 # %%
 # %matplotlib inline
-import argparse
 import functools
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
 import tinycnn as tc
 
-started = time.perf_counter()
-try:
-    LESSON_FOLDER = Path(__file__).resolve().parent
-except NameError:  # in a notebook, which Jupyter runs in its own folder
-    LESSON_FOLDER = Path.cwd()
-parser = argparse.ArgumentParser(description="Lesson 4: training a localizer.")
-parser.add_argument(
-    "--out",
-    type=Path,
-    default=LESSON_FOLDER / "output",
-    help="folder for the model, the metrics and the figures (default: output/ beside the lesson)",
-)
-parser.add_argument(
-    "--quick",
-    action="store_true",
-    help="tiny data and one epoch, for the tests (or set TINYCNN_DOCS_QUICK=1)",
-)
-# parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
-args, _ = parser.parse_known_args()
-quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
-args.out.mkdir(parents=True, exist_ok=True)
+lesson = tc.course.start(4, "training a localizer")  # --out, --quick: see tc.course
 np.set_printoptions(precision=3, suppress=True)
 
-if quick:
+if lesson.quick:
     n_train, n_validation, n_test, epochs = 256, 64, 128, 1
 else:
     n_train, n_validation, n_test, epochs = 24_000, 1_000, 2_000, 16
@@ -256,7 +233,7 @@ print(f"training took {training_seconds:.0f} s ({epochs} epochs of {n_train:,} i
 # like. The steps in the curves, every 4 epochs, are the learning rate halving.
 
 # %%
-tc.viz.plot_history(history, path=args.out / "04_training_curves.png")
+tc.viz.plot_history(history, path=lesson.out / "04_training_curves.png")
 
 # %% [markdown]
 # ## Results on the test set
@@ -291,7 +268,7 @@ for metric, subset, value in rows:
     print(f"{metric:<22}{subset:<24}{value:>8}")
 
 tc.train.write_results(
-    args.out / "04_metrics.json",
+    lesson.out / "04_metrics.json",
     {
         "test_images": n_test,
         **report,
@@ -310,7 +287,7 @@ tc.train.write_results(
 
 # %%
 tc.viz.show_localization(
-    x_test[:16], y_true=y_test[:16], y_pred=y_pred[:16], path=args.out / "04_predictions.png"
+    x_test[:16], y_true=y_test[:16], y_pred=y_pred[:16], path=lesson.out / "04_predictions.png"
 )
 
 # %% [markdown]
@@ -327,7 +304,7 @@ box_errors[with_object] = 1 - tc.boxes.iou(
     y_pred[with_object, tc.targets.BOX], y_test[with_object, tc.targets.BOX]
 )
 figure = tc.viz.show_worst(
-    x_test, y_test, y_pred, box_errors, count=8, path=args.out / "04_worst_predictions.png"
+    x_test, y_test, y_pred, box_errors, count=8, path=lesson.out / "04_worst_predictions.png"
 )
 print("IoU of the worst eight:", 1 - box_errors[figure.worst])
 figure
@@ -341,7 +318,7 @@ figure
 # pickled Python objects, so loading a file cannot run code hidden in it.
 
 # %%
-path = args.out / "localizer.npz"
+path = lesson.out / "localizer.npz"
 tc.save(model, path)
 loaded = tc.load(path)
 y_loaded = loaded.predict(x_test)
@@ -361,7 +338,7 @@ print("first test image, loaded model:", y_loaded[0])
 
 # %%
 first_conv, first_relu = model.layers[0], model.layers[1]
-tc.viz.show_filters(first_conv.params["W"], path=args.out / "04_filters.png")
+tc.viz.show_filters(first_conv.params["W"], path=lesson.out / "04_filters.png")
 
 # %% [markdown]
 # Running one scene (the first test scene with an object, also the first with a box in
@@ -391,7 +368,7 @@ test_maps = first_relu.forward(first_conv.forward(x_test[:200]))
 dead = np.flatnonzero(test_maps.max(axis=(0, 2, 3)) == 0)
 print("channels that are zero everywhere on 200 test scenes:", dead)
 print(f"dead first-layer filters: {len(dead)} of {first_conv.params['W'].shape[0]}")
-tc.viz.show_feature_maps(feature_maps[0], path=args.out / "04_feature_maps.png")
+tc.viz.show_feature_maps(feature_maps[0], path=lesson.out / "04_feature_maps.png")
 
 # %% [markdown]
 # ## The lecture's squared loss, side by side
@@ -409,7 +386,7 @@ tc.viz.show_feature_maps(feature_maps[0], path=args.out / "04_feature_maps.png")
 # largest class score, stay what they were.
 
 # %%
-n_side, side_epochs = (128, 1) if quick else (4_000, 3)
+n_side, side_epochs = (128, 1) if lesson.quick else (4_000, 3)
 side_losses = {
     "practical (BCE + box + CE)": tc.losses.LocalizationLoss(NUM_CLASSES, box_weight=BOX_WEIGHT),
     "lecture's squared loss": tc.losses.SquaredLocalizationLoss(NUM_CLASSES),
@@ -504,7 +481,7 @@ for ax in (left, right):
     ax.set_yscale("log")  # the few scenes far from the peaks stay visible
     ax.set_ylabel("scenes (log scale)")
     ax.legend(fontsize=8)
-figure.savefig(args.out / "04_squared_loss.png", dpi=120)
+figure.savefig(lesson.out / "04_squared_loss.png", dpi=120)
 figure
 
 # %% [markdown]
@@ -522,4 +499,4 @@ figure
 # Next, lesson 5 trains the same network on faces, to find three landmarks instead of a box.
 
 # %%
-print(f"lesson 4 took {time.perf_counter() - started:.0f} s; its files are in {args.out}")
+lesson.finish()

@@ -18,40 +18,17 @@
 
 # %%
 # %matplotlib inline
-import argparse
 import functools
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 
 import tinycnn as tc
 
-started = time.perf_counter()
-try:
-    LESSON_FOLDER = Path(__file__).resolve().parent
-except NameError:  # in a notebook, which Jupyter runs in its own folder
-    LESSON_FOLDER = Path.cwd()
-parser = argparse.ArgumentParser(description="Lesson 5: landmark detection.")
-parser.add_argument(
-    "--out",
-    type=Path,
-    default=LESSON_FOLDER / "output",
-    help="folder for the model, the metrics and the figures (default: output/ beside the lesson)",
-)
-parser.add_argument(
-    "--quick",
-    action="store_true",
-    help="tiny data and one epoch, for the tests (or set TINYCNN_DOCS_QUICK=1)",
-)
-# parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
-args, _ = parser.parse_known_args()
-quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
-args.out.mkdir(parents=True, exist_ok=True)
+lesson = tc.course.start(5, "landmark detection")  # --out, --quick: see tc.course
 np.set_printoptions(precision=3, suppress=True)
 
-if quick:
+if lesson.quick:
     n_train, n_validation, n_test, epochs = 256, 64, 128, 1
 else:
     n_train, n_validation, n_test, epochs = 32_000, 1_000, 2_000, 20
@@ -85,7 +62,7 @@ print(
     f"({64 * sizes_test[faces_in_test].min():.0f} to {64 * sizes_test[faces_in_test].max():.0f} "
     "pixels)"
 )
-tc.viz.show_landmarks(x_train[:16], y_true=y_train[:16], path=args.out / "05_portraits.png")
+tc.viz.show_landmarks(x_train[:16], y_true=y_train[:16], path=lesson.out / "05_portraits.png")
 
 # %% [markdown]
 # ## The network and the loss
@@ -182,7 +159,7 @@ print(f"training took {training_seconds:.0f} s ({epochs} epochs of {n_train:,} i
 
 # %%
 print("validation is_face accuracy per epoch:", np.round(history["val_is_face_accuracy"], 4))
-tc.viz.plot_history(history, path=args.out / "05_training_curves.png")
+tc.viz.plot_history(history, path=lesson.out / "05_training_curves.png")
 
 # %% [markdown]
 # ## Results on the test set
@@ -218,7 +195,7 @@ for name, errors_of_point in zip(tc.targets.LANDMARK_NAMES, pixel_errors.T, stri
     )
 
 tc.train.write_results(
-    args.out / "05_metrics.json",
+    lesson.out / "05_metrics.json",
     {
         "test_images": n_test,
         **report,
@@ -237,7 +214,7 @@ tc.train.write_results(
 
 # %%
 tc.viz.show_landmarks(
-    x_test[:16], y_true=y_test[:16], y_pred=y_pred[:16], path=args.out / "05_predictions.png"
+    x_test[:16], y_true=y_test[:16], y_pred=y_pred[:16], path=lesson.out / "05_predictions.png"
 )
 
 # %% [markdown]
@@ -256,7 +233,7 @@ figure = tc.viz.show_worst(
     face_errors,
     kind="landmarks",
     count=8,
-    path=args.out / "05_worst_predictions.png",
+    path=lesson.out / "05_worst_predictions.png",
 )
 print("NME of the worst eight:", face_errors[figure.worst])
 figure
@@ -268,7 +245,7 @@ figure
 # predicts exactly what the trained one does.
 
 # %%
-path = args.out / "landmarks.npz"
+path = lesson.out / "landmarks.npz"
 tc.save(model, path)
 loaded = tc.load(path)
 print(
@@ -287,4 +264,4 @@ print(
 #   count alike.
 
 # %%
-print(f"lesson 5 took {time.perf_counter() - started:.0f} s; its files are in {args.out}")
+lesson.finish()

@@ -22,38 +22,17 @@
 
 # %%
 # %matplotlib inline
-import argparse
 import os
 import time
-from pathlib import Path
 
 import numba
 import numpy as np
 from matplotlib.figure import Figure
 
+import tinycnn as tc
 from tinycnn.kernels import conv, pool, reference
 
-started = time.perf_counter()
-try:
-    LESSON_FOLDER = Path(__file__).resolve().parent
-except NameError:  # in a notebook, which Jupyter runs in its own folder
-    LESSON_FOLDER = Path.cwd()
-parser = argparse.ArgumentParser(description="Lesson 6: why numba.")
-parser.add_argument(
-    "--out",
-    type=Path,
-    default=LESSON_FOLDER / "output",
-    help="folder for the figures (default: output/ beside the lesson)",
-)
-parser.add_argument(
-    "--quick",
-    action="store_true",
-    help="a smaller shape, for the tests (or set TINYCNN_DOCS_QUICK=1)",
-)
-# parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
-args, _ = parser.parse_known_args()
-quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
-args.out.mkdir(parents=True, exist_ok=True)
+lesson = tc.course.start(6, "why numba")  # --out, --quick: see tc.course
 
 # %% [markdown]
 # ## The shape
@@ -63,7 +42,7 @@ args.out.mkdir(parents=True, exist_ok=True)
 # then a 2x2 max-pool. Small, so that the slow loops finish in seconds.
 
 # %%
-if quick:
+if lesson.quick:
     n_images, channels, size, filters = 2, 4, 16, 8
     seconds_per_timing = 0.02
 else:
@@ -224,7 +203,7 @@ ax.set_ylabel("median time per call (ms, log scale)")
 ax.set_title(f"x {x.shape} float32, {filters} filters of 3x3: numba against the lecture's loops")
 ax.set_ylim(top=slow_ms.max() * 10)  # room for the labels
 ax.legend(loc="upper right", fontsize=8)
-figure.savefig(args.out / "06_speedup.png", dpi=120)
+figure.savefig(lesson.out / "06_speedup.png", dpi=120)
 figure
 
 # %% [markdown]
@@ -333,4 +312,4 @@ print(
 #   and both cores can work on.
 
 # %%
-print(f"lesson 6 took {time.perf_counter() - started:.0f} s; its chart is in {args.out}")
+lesson.finish()

@@ -25,11 +25,8 @@
 
 # %%
 # %matplotlib inline
-import argparse
 import json
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -39,28 +36,12 @@ import tinycnn as tc
 from tinycnn.data.crops import crop_dataset, sliding_window_scene
 from tinycnn.targets import CLASSES, P_C
 
-started = time.perf_counter()
-try:
-    LESSON_FOLDER = Path(__file__).resolve().parent
-except NameError:  # in a notebook, which Jupyter runs in its own folder
-    LESSON_FOLDER = Path.cwd()
-parser = argparse.ArgumentParser(description="Lesson 7: sliding windows.")
-parser.add_argument(
-    "--out",
-    type=Path,
-    default=LESSON_FOLDER / "output",
-    help="folder for the figures and the metrics (default: lessons/output)",
-)
-parser.add_argument("--quick", action="store_true", help="tiny data and one epoch, for the tests")
-# parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
-args, _ = parser.parse_known_args()
-quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
-args.out.mkdir(parents=True, exist_ok=True)
+lesson = tc.course.start(7, "sliding windows")  # --out, --quick: see tc.course
 np.set_printoptions(precision=3, suppress=True)
 
 CROP = 32
 NUM_CLASSES = len(tc.data.CLASS_NAMES)
-if quick:
+if lesson.quick:
     n_train, n_test, epochs = 256, 128, 1
 else:
     n_train, n_test, epochs = 12_000, 2_000, 8
@@ -79,7 +60,9 @@ else:
 x_train, y_train = crop_dataset(n_train, crop_size=CROP, seed=0)
 x_test, y_test = crop_dataset(n_test, crop_size=CROP, seed=1)
 print("training crops:", x_train.shape, " test crops:", x_test.shape)
-figure = tc.viz.show_localization(x_train[:16], y_true=y_train[:16], path=args.out / "07_crops.png")
+figure = tc.viz.show_localization(
+    x_train[:16], y_true=y_train[:16], path=lesson.out / "07_crops.png"
+)
 figure
 
 # %% [markdown]
@@ -185,7 +168,7 @@ def scene_axes(title):
 
 
 figure, _ = scene_axes("the scene and its objects' true boxes")
-figure.savefig(args.out / "07_scene.png", dpi=120)
+figure.savefig(lesson.out / "07_scene.png", dpi=120)
 figure
 
 # %% [markdown]
@@ -306,7 +289,7 @@ ax.set_xlim(-0.5, WIDTH - 0.5)
 ax.set_ylim(HEIGHT - 0.5, -0.5)
 figure.colorbar(shown, ax=ax, label="p_c of the window centred here")
 ax.set_title("p_c of every 32x32 window, at the window's centre")
-figure.savefig(args.out / "07_p_c_map.png", dpi=120)
+figure.savefig(lesson.out / "07_p_c_map.png", dpi=120)
 figure
 
 # %% [markdown]
@@ -349,7 +332,7 @@ for box in window_boxes[scores >= 0.5]:
             linestyle="--",
         )
     )
-figure.savefig(args.out / "07_windows.png", dpi=120)
+figure.savefig(lesson.out / "07_windows.png", dpi=120)
 print(f"{np.sum(scores >= 0.5)} of {len(scores)} windows have p_c >= 0.5")
 figure
 
@@ -426,7 +409,7 @@ results = {
         f"{name} {size}": round(float(ceiling), 3) for name, size, ceiling, _, _ in rows_out
     },
 }
-path = args.out / "07_metrics.json"
+path = lesson.out / "07_metrics.json"
 path.write_text(json.dumps(results, indent=2) + "\n")
 print("saved", path)
 
@@ -443,4 +426,4 @@ print("saved", path)
 #   inside each grid position fixes that: YOLO, next.
 
 # %%
-print(f"lesson 7 took {time.perf_counter() - started:.0f} s")
+lesson.finish()

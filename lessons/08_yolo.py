@@ -26,10 +26,7 @@
 
 # %%
 # %matplotlib inline
-import argparse
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -38,30 +35,10 @@ from matplotlib.patches import Rectangle
 import tinycnn as tc
 from tinycnn.boxes import center_to_corners
 
-started = time.perf_counter()
-try:
-    LESSON_FOLDER = Path(__file__).resolve().parent
-except NameError:  # in a notebook, which Jupyter runs in its own folder
-    LESSON_FOLDER = Path.cwd()
-parser = argparse.ArgumentParser(description="Lesson 8: detection with a grid (YOLO).")
-parser.add_argument(
-    "--out",
-    type=Path,
-    default=LESSON_FOLDER / "output",
-    help="folder for the model, the numbers and the figures (default: output/ beside the lesson)",
-)
-parser.add_argument(
-    "--quick",
-    action="store_true",
-    help="tiny data and one epoch, for the tests (or set TINYCNN_DOCS_QUICK=1)",
-)
-# parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
-args, _ = parser.parse_known_args()
-quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
-args.out.mkdir(parents=True, exist_ok=True)
+lesson = tc.course.start(8, "detection with a grid (YOLO)")  # --out, --quick: see tc.course
 np.set_printoptions(precision=3, suppress=True)
 
-if quick:
+if lesson.quick:
     n_train, n_test, epochs = 128, 64, 1
 else:
     n_train, n_test, epochs = 12_000, 1_000, 14
@@ -134,7 +111,7 @@ figure.suptitle(
     "training scenes and their boxes: "
     + ", ".join(f"{name} {colour[4:]}" for name, colour in zip(CLASS_NAMES, COLOURS, strict=True))
 )
-figure.savefig(args.out / "08_scenes.png", dpi=120)
+figure.savefig(lesson.out / "08_scenes.png", dpi=120)
 figure
 
 # %% [markdown]
@@ -190,7 +167,7 @@ ax.scatter(
 )
 for r, c in np.argwhere(y_one[0, :, :, 0, 0] == 1):
     ax.add_patch(Rectangle((c * 16 - 0.5, r * 16 - 0.5), 16, 16, color="yellow", alpha=0.25))
-figure.savefig(args.out / "08_grid_targets.png", dpi=120)
+figure.savefig(lesson.out / "08_grid_targets.png", dpi=120)
 figure
 
 # %% [markdown]
@@ -252,7 +229,7 @@ ax_anchors.scatter(anchors[:, 1], anchors[:, 0], s=120, color="black", marker="*
 ax_anchors.set_xlabel("b_w")
 ax_anchors.set_ylabel("b_h")
 ax_anchors.legend(fontsize=8)
-figure.savefig(args.out / "08_anchors.png", dpi=120)
+figure.savefig(lesson.out / "08_anchors.png", dpi=120)
 figure
 
 # %% [markdown]
@@ -313,7 +290,7 @@ history = tc.train.fit(
     batch_size=32,
     lr_schedule=schedule,
     seed=0,
-    progress=not quick,
+    progress=not lesson.quick,
 )
 training_seconds = time.perf_counter() - train_started
 print(f"training took {training_seconds:.0f} s ({epochs} epochs of {n_train:,} scenes)")
@@ -324,7 +301,7 @@ ax.plot(np.arange(1, epochs + 1), history["loss"], marker="o")
 ax.set_yscale("log")
 ax.set_xlabel("epoch")
 ax.set_ylabel("training loss (per image)")
-figure.savefig(args.out / "08_training_loss.png", dpi=120)
+figure.savefig(lesson.out / "08_training_loss.png", dpi=120)
 figure
 
 # %% [markdown]
@@ -371,7 +348,7 @@ figure.suptitle(
     f"test scenes, boxes scoring >= {THRESHOLD}: before (top) and after (bottom) "
     "non-max suppression"
 )
-figure.savefig(args.out / "08_nms.png", dpi=120)
+figure.savefig(lesson.out / "08_nms.png", dpi=120)
 figure
 
 # %% [markdown]
@@ -420,7 +397,7 @@ ax.set_xlim(0, 1.02)
 ax.set_ylim(0, 1.02)
 ax.set_title("precision-recall per class, IoU >= 0.5, test set", fontsize=9)
 ax.legend(loc="lower left", fontsize=8)
-figure.savefig(args.out / "08_precision_recall.png", dpi=120)
+figure.savefig(lesson.out / "08_precision_recall.png", dpi=120)
 figure
 
 # %% [markdown]
@@ -430,7 +407,7 @@ figure
 # output map (with its anchors) into one `.npz` file; `tc.load` rebuilds the detector from it.
 
 # %%
-path = args.out / "detector.npz"
+path = lesson.out / "detector.npz"
 tc.save(model, path)
 loaded = tc.load(path)
 y_saved, y_loaded = model.predict(x_test[:64]), loaded.predict(x_test[:64])
@@ -439,7 +416,7 @@ same_predictions = bool(np.array_equal(y_saved, y_loaded))
 print("the loaded detector predicts the same grids:", same_predictions)
 
 tc.train.write_results(
-    args.out / "08_metrics.json",
+    lesson.out / "08_metrics.json",
     {
         "test_scenes": n_test,
         "test_seed": 2,
@@ -465,3 +442,6 @@ tc.train.write_results(
 #   per object.
 # - Detectors are judged by precision and recall over all score thresholds: AP per class, mAP
 #   over classes, at IoU 0.5 or averaged over 0.5 to 0.95.
+
+# %%
+lesson.finish()

@@ -22,11 +22,8 @@
 
 # %%
 # %matplotlib inline
-import argparse
 import json
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -45,32 +42,12 @@ except ModuleNotFoundError as error:
         'Lesson 9 needs scikit-image, the optional extra "real": pip install -e ".[real]"'
     ) from error
 
-started = time.perf_counter()
-try:
-    LESSON_FOLDER = Path(__file__).resolve().parent
-except NameError:  # in a notebook, which Jupyter runs in its own folder
-    LESSON_FOLDER = Path.cwd()
-parser = argparse.ArgumentParser(description="Lesson 9: real faces in real photographs.")
-parser.add_argument(
-    "--out",
-    type=Path,
-    default=LESSON_FOLDER / "output",
-    help="folder for the model, the metrics and the figures (default: output/ beside the lesson)",
-)
-parser.add_argument(
-    "--quick",
-    action="store_true",
-    help="tiny data and one epoch, for the tests (or set TINYCNN_DOCS_QUICK=1)",
-)
-# parse_known_args, not parse_args: in a notebook, the kernel's own arguments are left alone.
-args, _ = parser.parse_known_args()
-quick = args.quick or os.environ.get("TINYCNN_DOCS_QUICK") == "1"
-args.out.mkdir(parents=True, exist_ok=True)
+lesson = tc.course.start(9, "real faces in real photographs")  # --out, --quick: see tc.course
 np.set_printoptions(precision=3, suppress=True)
 print("scikit-image", skimage.__version__)
 
 SIZE = 64
-if quick:
+if lesson.quick:
     n_per_epoch, n_validation, n_test, n_cascade, epochs = 256, 64, 128, 16, 1
 else:
     n_per_epoch, n_validation, n_test, n_cascade, epochs = 12_000, 1_000, 2_000, 400, 8
@@ -105,7 +82,7 @@ print("training photographs:", ", ".join(real_faces.TRAIN_PHOTOS))
 print("test photographs:    ", ", ".join(real_faces.TEST_PHOTOS))
 print("validation:", x_validation.shape, " test:", x_test.shape)
 figure = tc.viz.show_localization(
-    x_test[:16], y_true=y_test[:16], class_names=("face",), path=args.out / "09_test_scenes.png"
+    x_test[:16], y_true=y_test[:16], class_names=("face",), path=lesson.out / "09_test_scenes.png"
 )
 figure
 
@@ -185,7 +162,7 @@ for epoch in range(epochs):
         f"mean IoU {report['mean_iou']:.3f}  ({time.perf_counter() - start:.0f} s)"
     )
 training_seconds = time.perf_counter() - start
-path = args.out / "real_face_localizer.npz"
+path = lesson.out / "real_face_localizer.npz"
 tc.save(model, path)
 print("saved", path)
 
@@ -218,7 +195,7 @@ figure = tc.viz.show_localization(
     y_true=y_test[best],
     y_pred=y_pred[best],
     class_names=("face",),
-    path=args.out / "09_best.png",
+    path=lesson.out / "09_best.png",
 )
 figure
 
@@ -228,7 +205,7 @@ figure = tc.viz.show_localization(
     y_true=y_test[worst],
     y_pred=y_pred[worst],
     class_names=("face",),
-    path=args.out / "09_worst.png",
+    path=lesson.out / "09_worst.png",
 )
 figure
 
@@ -248,7 +225,7 @@ figure = tc.viz.show_localization(
     y_true=y_test[shown],
     y_pred=y_pred[shown],
     class_names=("face",),
-    path=args.out / "09_false_alarms.png",
+    path=lesson.out / "09_false_alarms.png",
 )
 figure
 
@@ -447,7 +424,7 @@ for index, (scale, p_c) in enumerate(zip(SCALES, maps, strict=True)):
     ax.set_xticks([])
     ax.set_yticks([])
 figure.colorbar(shown, ax=figure.axes, shrink=0.8, label="p_c")
-figure.savefig(args.out / "09_astronaut_heatmaps.png", dpi=100)
+figure.savefig(lesson.out / "09_astronaut_heatmaps.png", dpi=100)
 figure
 
 # %% [markdown]
@@ -499,7 +476,7 @@ ax.set_title(
 )
 ax.set_xticks([])
 ax.set_yticks([])
-figure.savefig(args.out / "09_astronaut.png", dpi=100)
+figure.savefig(lesson.out / "09_astronaut.png", dpi=100)
 figure
 
 # %%
@@ -587,7 +564,7 @@ results = {
     "test_photos": list(real_faces.TEST_PHOTOS),
     "scikit_image": skimage.__version__,
 }
-path = args.out / "09_metrics.json"
+path = lesson.out / "09_metrics.json"
 path.write_text(json.dumps(results, indent=2) + "\n")
 print("saved", path)
-print(f"lesson 9 took {time.perf_counter() - started:.0f} s")
+lesson.finish()

@@ -8,6 +8,7 @@ The package reads like a table of contents:
     targets, outputs     the lecture's vectors, and how raw network output maps to them
     functional           sigmoid, softmax and the cross-entropies, each numerically stable
     checks               the argument checks every public function uses
+    course               what every lesson does first and last: its options, folder, time
     losses, metrics      what training minimises, and what a learner measures
     optim, train         SGD and Adam; fit
     gradcheck            backprop checked against central differences
@@ -20,6 +21,7 @@ from tinycnn import runtime  # noqa: F401, I001  (first: threads, fork, memory; 
 from tinycnn import (
     boxes,
     checks,
+    course,
     data,
     detection,
     functional,
@@ -40,7 +42,7 @@ LAYERS = {name: cls for name, cls in Layer.registry.items() if "." not in name}
 """tinycnn's own layers by name, as registered by their classes: each is exported as tc.<name>."""
 globals().update(LAYERS)
 
-__all__ = ["Layer", "Sequential", "save", "load", "boxes", "checks", "data", "functional"]
+__all__ = ["Layer", "Sequential", "save", "load", "boxes", "checks", "course", "data", "functional"]
 __all__ += ["gradcheck", "losses", "metrics", "networks", "optim", "outputs", "targets", "train"]
 __all__ += ["viz", "detection", *LAYERS]
 
