@@ -139,3 +139,8 @@ def test_every_check_either_returns_or_raises_the_rule_s_errors(value):
             check(value, "argument")
         except (TypeError, ValueError) as error:
             assert "argument" in str(error)
+
+
+def test_one_example_without_its_batch_axis_is_told_how_to_add_it():
+    with pytest.raises(ValueError, match=r"got shape \(1, 4, 4\): .* batch of one, x\[None\]"):
+        checks.float_array(np.zeros((1, 4, 4), np.float32), "x", ndim=4, layout="(N, C, H, W)")

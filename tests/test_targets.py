@@ -244,3 +244,10 @@ def test_the_generated_datasets_speak_this_format():
     _, face_targets = landmark_dataset(12, seed=3)
     check_localization_targets(scene_targets, num_classes=scene_targets.shape[1] - 5)
     check_landmark_targets(face_targets, num_landmarks=len(LANDMARK_NAMES))
+
+
+def test_decoded_vectors_print_four_significant_digits():
+    y_hat = np.array([0.93123456, 0.5123456, 0.4, 0.3, 0.2, 0.1, 0.8, 0.1], dtype=np.float32)
+    decoded = decode_localization(y_hat, 3)
+    assert repr(decoded) == "Localization(p_c=0.9312, label=1, box=(0.5123, 0.4, 0.3, 0.2))"
+    assert decoded.p_c == float(np.float32(0.93123456))  # the value keeps every digit

@@ -110,8 +110,11 @@ def float_array(x, name, ndim=None, layout=None, min_ndim=None):
             "(convert images to floats in [0, 1] first)"
         )
     if ndim is not None and x.ndim != ndim:
+        hint = ""
+        if x.ndim == ndim - 1 and layout and layout.startswith("(N"):
+            hint = f": for a single example, pass a batch of one, {name}[None]"
         layout = f" {layout}" if layout else ""
-        raise ValueError(f"{name} must be {ndim}-dimensional{layout}, got shape {x.shape}")
+        raise ValueError(f"{name} must be {ndim}-dimensional{layout}, got shape {x.shape}{hint}")
     if min_ndim is not None and x.ndim < min_ndim:
         layout = f" {layout}" if layout else ""
         raise ValueError(

@@ -82,6 +82,10 @@ class Localization:
     label: int | None
     box: tuple[float, float, float, float] | None
 
+    def __repr__(self):
+        box = None if self.box is None else f"({', '.join(_short(value) for value in self.box)})"
+        return f"Localization(p_c={_short(self.p_c)}, label={self.label}, box={box})"
+
 
 @dataclass(frozen=True)
 class Landmarks:
@@ -90,6 +94,22 @@ class Landmarks:
 
     is_face: float
     points: dict[str, tuple[float, float]] | None
+
+    def __repr__(self):
+        points = self.points and {
+            name: f"({_short(x)}, {_short(y)})" for name, (x, y) in self.points.items()
+        }
+        shown = (
+            None
+            if points is None
+            else "{" + ", ".join(f"{k!r}: {v}" for k, v in points.items()) + "}"
+        )
+        return f"Landmarks(is_face={_short(self.is_face)}, points={shown})"
+
+
+def _short(value):
+    """A number as a person reads it: 4 significant digits (the value itself keeps them all)."""
+    return f"{value:.4g}"
 
 
 def encode_localization(label, box, num_classes, dtype=np.float32):
