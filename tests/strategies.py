@@ -47,8 +47,7 @@ def localization_targets(draw, num_classes, min_rows=1, max_rows=6, junk_when_em
             y[row, 1:5] = draw(centre_boxes())
             y[row, 5 + draw(st.integers(0, num_classes - 1))] = 1.0
         elif junk_when_empty:
-            y[row, 1:] = draw(st.lists(junk(), min_size=4 + num_classes,
-                                       max_size=4 + num_classes))
+            y[row, 1:] = draw(st.lists(junk(), min_size=4 + num_classes, max_size=4 + num_classes))
     return y
 
 
@@ -70,8 +69,9 @@ def landmark_targets(draw, num_landmarks=3, min_rows=1, max_rows=6, junk_when_em
 
 def raw_outputs(rows, width, bound=10.0, dtype=np.float64):
     """A network's raw output (rows, width): finite numbers in [-bound, bound]."""
-    return arrays(dtype, (rows, width),
-                  elements=st.floats(-bound, bound, width=np.dtype(dtype).itemsize * 8))
+    return arrays(
+        dtype, (rows, width), elements=st.floats(-bound, bound, width=np.dtype(dtype).itemsize * 8)
+    )
 
 
 @st.composite

@@ -5,19 +5,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from strategies import GRID, centre_boxes, grid_boxes
 from tinycnn.boxes import center_to_corners, corners_to_center, iou, iou_matrix
+
+from strategies import GRID, centre_boxes, grid_boxes
 
 pytestmark = pytest.mark.filterwarnings("error")
 
 
 # --- box formats -----------------------------------------------------------------------------
 
+
 def test_center_to_corners_on_one_box():
     b_x, b_y, b_h, b_w = 0.5, 0.25, 0.25, 0.5
     corners = center_to_corners(np.array([b_x, b_y, b_h, b_w]))
-    np.testing.assert_array_equal(corners, [b_x - b_w / 2, b_y - b_h / 2, b_x + b_w / 2,
-                                            b_y + b_h / 2])
+    np.testing.assert_array_equal(
+        corners, [b_x - b_w / 2, b_y - b_h / 2, b_x + b_w / 2, b_y + b_h / 2]
+    )
 
 
 @given(st.lists(st.tuples(centre_boxes(), centre_boxes()), min_size=1, max_size=3))
@@ -26,8 +29,9 @@ def test_center_and_corners_round_trip(pairs_of_boxes):
     corners = center_to_corners(boxes)
     assert corners.shape == boxes.shape
     np.testing.assert_allclose(corners_to_center(corners), boxes, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(center_to_corners(corners_to_center(corners)), corners,
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        center_to_corners(corners_to_center(corners)), corners, rtol=0, atol=1e-12
+    )
 
 
 @given(grid_boxes())
@@ -47,6 +51,7 @@ def test_box_formats_reject_other_shapes(convert):
 
 
 # --- IoU -------------------------------------------------------------------------------------
+
 
 def iou_one_pair(box_a, box_b):
     """IoU of two centre boxes with plain Python arithmetic, from their corners."""
@@ -92,16 +97,20 @@ def test_boxes_that_only_touch_score_0(box, data):
     assert iou(box, neighbour) == 0
 
 
-@pytest.mark.parametrize("degenerate", [[0.5, 0.5, 0.0, 0.2], [0.5, 0.5, 0.2, 0.0],
-                                        [0.5, 0.5, 0.0, 0.0], [0.5, 0.5, -0.2, 0.3]])
+@pytest.mark.parametrize(
+    "degenerate",
+    [[0.5, 0.5, 0.0, 0.2], [0.5, 0.5, 0.2, 0.0], [0.5, 0.5, 0.0, 0.0], [0.5, 0.5, -0.2, 0.3]],
+)
 def test_boxes_without_area_score_0_not_nan(degenerate):
     degenerate = np.array(degenerate)
     assert iou(degenerate, degenerate) == 0
     assert iou(degenerate, np.array([0.5, 0.5, 0.5, 0.5])) == 0
 
 
-@given(st.lists(centre_boxes(), min_size=1, max_size=4), st.lists(centre_boxes(), min_size=1,
-                                                                    max_size=3))
+@given(
+    st.lists(centre_boxes(), min_size=1, max_size=4),
+    st.lists(centre_boxes(), min_size=1, max_size=3),
+)
 def test_iou_broadcasts_like_numpy(boxes_a, boxes_b):
     boxes_a, boxes_b = np.array(boxes_a), np.array(boxes_b)
     table = iou(boxes_a[:, None], boxes_b[None, :])
@@ -111,11 +120,18 @@ def test_iou_broadcasts_like_numpy(boxes_a, boxes_b):
             assert table[i, j] == iou(box_a, box_b)
 
 
-@pytest.mark.parametrize("boxes_a, boxes_b, match", [
-    (np.zeros((2, 3)), np.zeros((2, 4)), r"boxes_a must have shape \(\.\.\., 4\)"),
-    (np.zeros((2, 4)), np.zeros((3, 4)), r"boxes_a \(2, 4\) and boxes_b \(3, 4\) must broadcast"),
-    (np.full(4, np.nan), np.zeros(4), "boxes_a must be finite"),
-])
+@pytest.mark.parametrize(
+    "boxes_a, boxes_b, match",
+    [
+        (np.zeros((2, 3)), np.zeros((2, 4)), r"boxes_a must have shape \(\.\.\., 4\)"),
+        (
+            np.zeros((2, 4)),
+            np.zeros((3, 4)),
+            r"boxes_a \(2, 4\) and boxes_b \(3, 4\) must broadcast",
+        ),
+        (np.full(4, np.nan), np.zeros(4), "boxes_a must be finite"),
+    ],
+)
 def test_iou_rejects_bad_boxes(boxes_a, boxes_b, match):
     with pytest.raises(ValueError, match=match):
         iou(boxes_a, boxes_b)

@@ -40,7 +40,7 @@ two_pixels = st.tuples(pixel_indices, pixel_indices, pixel_indices, pixel_indice
 def test_tight_boxes_run_along_the_pixel_boundaries_of_the_mask(corners):
     masks = np.zeros((len(corners), SIZE, SIZE), dtype=bool)
     expected = []
-    for mask, (column_a, row_a, column_b, row_b) in zip(masks, corners):
+    for mask, (column_a, row_a, column_b, row_b) in zip(masks, corners, strict=True):
         first_column, last_column = sorted((column_a, column_b))
         first_row, last_row = sorted((row_a, row_b))
         mask[first_row, first_column] = mask[last_row, last_column] = True
@@ -135,7 +135,7 @@ def test_per_image_parameters_draw_each_image_like_one_call_each():
     centres_x, centres_y, radii = [5.0, 16.0, 25.0], [8.0, 16.0, 20.0], [3.0, 6.0, 4.5]
     together = disk(xs, ys, per_image(centres_x), per_image(centres_y), per_image(radii))
     assert together.shape == (3, SIZE, SIZE)
-    for mask, cx, cy, radius in zip(together, centres_x, centres_y, radii):
+    for mask, cx, cy, radius in zip(together, centres_x, centres_y, radii, strict=True):
         np.testing.assert_array_equal(mask, disk(xs, ys, cx, cy, radius)[0])
 
 

@@ -47,7 +47,7 @@ def test_without_face_sizes_only_images_and_targets_come_back():
 def test_the_same_seed_repeats_and_another_seed_differs(portraits):
     images, targets, face_sizes = portraits
     again = landmark_dataset(300, image_size=SIZE, seed=3, return_face_sizes=True)
-    for first, second in zip(portraits, again):
+    for first, second in zip(portraits, again, strict=True):
         np.testing.assert_array_equal(first, second)
     other_images, other_targets = landmark_dataset(300, image_size=SIZE, seed=4)
     assert not np.array_equal(images, other_images)

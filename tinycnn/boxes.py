@@ -16,8 +16,8 @@ from tinycnn.checks import probability, real_number
 def center_to_corners(boxes):
     """[b_x, b_y, b_h, b_w] -> [x_min, y_min, x_max, y_max] on the last axis of boxes (..., 4).
 
-        x_min = b_x - b_w / 2    x_max = b_x + b_w / 2
-        y_min = b_y - b_h / 2    y_max = b_y + b_h / 2
+    x_min = b_x - b_w / 2    x_max = b_x + b_w / 2
+    y_min = b_y - b_h / 2    y_max = b_y + b_h / 2
     """
     b_x, b_y, b_h, b_w = np.moveaxis(as_boxes(boxes), -1, 0)
     return np.stack([b_x - b_w / 2, b_y - b_h / 2, b_x + b_w / 2, b_y + b_h / 2], axis=-1)
@@ -26,8 +26,8 @@ def center_to_corners(boxes):
 def corners_to_center(boxes):
     """[x_min, y_min, x_max, y_max] -> [b_x, b_y, b_h, b_w] on the last axis of boxes (..., 4).
 
-        b_x = (x_min + x_max) / 2    b_h = y_max - y_min
-        b_y = (y_min + y_max) / 2    b_w = x_max - x_min
+    b_x = (x_min + x_max) / 2    b_h = y_max - y_min
+    b_y = (y_min + y_max) / 2    b_w = x_max - x_min
     """
     x_min, y_min, x_max, y_max = np.moveaxis(as_boxes(boxes), -1, 0)
     return np.stack(

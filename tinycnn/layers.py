@@ -636,34 +636,48 @@ class BatchNorm2D(Layer):
         return {"running_mean": (self.channels,), "running_var": (self.channels,)}
 
     def init_params(self, rng):
-        return {"gamma": np.ones(self.channels, dtype=self.dtype),
-                "beta": np.zeros(self.channels, dtype=self.dtype)}
+        return {
+            "gamma": np.ones(self.channels, dtype=self.dtype),
+            "beta": np.zeros(self.channels, dtype=self.dtype),
+        }
 
     def init_state(self):
-        return {"running_mean": np.zeros(self.channels, dtype=self.dtype),
-                "running_var": np.ones(self.channels, dtype=self.dtype)}
+        return {
+            "running_mean": np.zeros(self.channels, dtype=self.dtype),
+            "running_var": np.ones(self.channels, dtype=self.dtype),
+        }
 
     def get_config(self):
-        return {"channels": self.channels, "eps": self.eps, "momentum": self.momentum,
-                "dtype": self.dtype.name}
+        return {
+            "channels": self.channels,
+            "eps": self.eps,
+            "momentum": self.momentum,
+            "dtype": self.dtype.name,
+        }
 
     def forward(self, x):
         x = float_array(x, "x", 4, "(N, C, H, W)")
         self.check_arrays()
         if x.shape[1] != self.channels:
-            raise ValueError(f"x must have {self.channels} channels (x.shape[1]) for {self!r}, "
-                             f"got shape {x.shape}")
+            raise ValueError(
+                f"x must have {self.channels} channels (x.shape[1]) for {self!r}, "
+                f"got shape {x.shape}"
+            )
         x = np.ascontiguousarray(x, dtype=self.dtype)
         gamma, beta = self.params["gamma"], self.params["beta"]
         if self.training:
             count = x.shape[0] * x.shape[2] * x.shape[3]
             if count < 2:
-                raise ValueError(f"BatchNorm2D needs more than one value per channel in training "
-                                 f"mode (N * H * W >= 2), got x of shape {x.shape}")
+                raise ValueError(
+                    f"BatchNorm2D needs more than one value per channel in training "
+                    f"mode (N * H * W >= 2), got x of shape {x.shape}"
+                )
             out, mean, inv_std = batchnorm.batchnorm_forward(x, gamma, beta, self.eps)
             variance = 1.0 / inv_std**2 - self.eps
-            for name, batch_value in (("running_mean", mean),
-                                      ("running_var", variance * count / (count - 1))):
+            for name, batch_value in (
+                ("running_mean", mean),
+                ("running_var", variance * count / (count - 1)),
+            ):
                 running = self.state[name]
                 running += self.momentum * (batch_value - running).astype(self.dtype)
         else:
@@ -694,8 +708,9 @@ class BatchNorm2D(Layer):
         return dx if input_grad else None
 
     def torch_module(self, torch, dtype):
-        module = torch.nn.BatchNorm2d(self.channels, eps=self.eps, momentum=self.momentum,
-                                      dtype=dtype)
+        module = torch.nn.BatchNorm2d(
+            self.channels, eps=self.eps, momentum=self.momentum, dtype=dtype
+        )
         _copy_to_torch(torch, module.weight, self.params["gamma"])
         _copy_to_torch(torch, module.bias, self.params["beta"])
         _copy_to_torch(torch, module.running_mean, self.state["running_mean"])
@@ -721,8 +736,10 @@ class GridLayout(Layer):
     def forward(self, x):
         x = float_array(x, "x", 4, "(N, B * D, S, S)")
         if x.shape[1] % self.num_anchors or x.shape[1] == 0:
-            raise ValueError(f"x must have a multiple of num_anchors={self.num_anchors} channels "
-                             f"(B vectors of D entries per cell), got shape {x.shape}")
+            raise ValueError(
+                f"x must have a multiple of num_anchors={self.num_anchors} channels "
+                f"(B vectors of D entries per cell), got shape {x.shape}"
+            )
         n, channels, rows, columns = x.shape
         out = x.reshape(n, self.num_anchors, channels // self.num_anchors, rows, columns)
         out = np.ascontiguousarray(out.transpose(0, 3, 4, 1, 2))

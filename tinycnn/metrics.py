@@ -56,9 +56,11 @@ def correct_localization_rate(y_pred, y_true, threshold=0.5, iou_threshold=0.5):
     threshold = probability(threshold, "threshold")
     iou_threshold = probability(iou_threshold, "iou_threshold")
     y_pred, y_true = _objects_only(*_localization_pair(y_pred, y_true))
-    return _mean((y_pred[:, P_C] >= threshold)
-                 & _class_right(y_pred, y_true)
-                 & (iou(y_pred[:, BOX], y_true[:, BOX]) >= iou_threshold))
+    return _mean(
+        (y_pred[:, P_C] >= threshold)
+        & _class_right(y_pred, y_true)
+        & (iou(y_pred[:, BOX], y_true[:, BOX]) >= iou_threshold)
+    )
 
 
 def localization_report(y_pred, y_true, threshold=0.5):
@@ -133,8 +135,10 @@ def _localization_pair(y_pred, y_true):
 def _landmark_pair(y_pred, y_true):
     width = _width(y_true, minimum=3, what="is_face and (x, y) for each landmark")
     if width % 2 == 0:
-        raise ValueError(f"y_true must have an odd width 1 + 2L (is_face and (x, y) for each "
-                         f"landmark), got {y_true.shape}")
+        raise ValueError(
+            f"y_true must have an odd width 1 + 2L (is_face and (x, y) for each "
+            f"landmark), got {y_true.shape}"
+        )
     check_landmark_targets(y_true, (width - 1) // 2, name="y_true")
     y_pred, y_true = _check_pair(y_pred, y_true, width)
     _check_probabilities(y_pred[:, IS_FACE], "y_pred[:, 0] (is_face)")
@@ -145,16 +149,19 @@ def _width(y_true, minimum, what):
     if not isinstance(y_true, np.ndarray):
         raise TypeError(f"y_true must be a numpy array, got {type(y_true).__name__}")
     if y_true.ndim != 2 or y_true.shape[1] < minimum:
-        raise ValueError(f"y_true must have shape (N, D) with D >= {minimum} ({what}), got "
-                         f"{y_true.shape}")
+        raise ValueError(
+            f"y_true must have shape (N, D) with D >= {minimum} ({what}), got {y_true.shape}"
+        )
     return y_true.shape[1]
 
 
 def _check_pair(y_pred, y_true, width):
     check_predictions(y_pred, width, name="y_pred")
     if len(y_pred) != len(y_true):
-        raise ValueError(f"y_pred and y_true must hold the same number of images, got "
-                         f"{len(y_pred)} and {len(y_true)}")
+        raise ValueError(
+            f"y_pred and y_true must hold the same number of images, got "
+            f"{len(y_pred)} and {len(y_true)}"
+        )
     return y_pred.astype(np.float64), y_true.astype(np.float64)
 
 
@@ -162,19 +169,25 @@ def _check_probabilities(values, what):
     """Raise unless every value is in [0, 1]: a probability, not a logit."""
     outside = (values < 0) | (values > 1)
     if np.any(outside):
-        raise ValueError(f"{what} must be probabilities in [0, 1] (model.predict's output, not the "
-                         f"raw logits), found {values[outside].flat[0]}")
+        raise ValueError(
+            f"{what} must be probabilities in [0, 1] (model.predict's output, not the "
+            f"raw logits), found {values[outside].flat[0]}"
+        )
 
 
 def _check_face_sizes(face_sizes, has_face):
     if not isinstance(face_sizes, np.ndarray) or face_sizes.shape != has_face.shape:
-        raise ValueError(f"face_sizes must be an array (N,) = ({len(has_face)},), one size per "
-                         f"image, got {getattr(face_sizes, 'shape', type(face_sizes).__name__)}")
+        raise ValueError(
+            f"face_sizes must be an array (N,) = ({len(has_face)},), one size per "
+            f"image, got {getattr(face_sizes, 'shape', type(face_sizes).__name__)}"
+        )
     face_sizes = face_sizes.astype(np.float64)
     bad_rows = np.flatnonzero(has_face & ~((face_sizes > 0) & np.isfinite(face_sizes)))
     if bad_rows.size:
-        raise ValueError(f"face_sizes must be finite and > 0 where is_face = 1, found "
-                         f"{face_sizes[bad_rows[0]]} in row {bad_rows[0]}")
+        raise ValueError(
+            f"face_sizes must be finite and > 0 where is_face = 1, found "
+            f"{face_sizes[bad_rows[0]]} in row {bad_rows[0]}"
+        )
     return face_sizes
 
 
@@ -245,15 +258,22 @@ def mean_average_precision(detections, truth, iou_thresholds=0.5):
     detections, truth = _check_detection_lists(detections, truth)
     thresholds = np.atleast_1d(np.asarray(iou_thresholds, dtype=np.float64))
     if thresholds.ndim != 1 or len(thresholds) == 0:
-        raise ValueError(f"iou_thresholds must be a number or a sequence of numbers, got "
-                         f"{iou_thresholds!r}")
+        raise ValueError(
+            f"iou_thresholds must be a number or a sequence of numbers, got {iou_thresholds!r}"
+        )
     for threshold in thresholds:
         probability(threshold, "iou_thresholds")
     present = np.unique(np.concatenate([scene["labels"] for scene in truth] + [[]]))
     if len(present) == 0:
         return float("nan")
-    return float(np.mean([[average_precision(detections, truth, int(label), threshold)
-                           for label in present] for threshold in thresholds]))
+    return float(
+        np.mean(
+            [
+                [average_precision(detections, truth, int(label), threshold) for label in present]
+                for threshold in thresholds
+            ]
+        )
+    )
 
 
 def _matched_detections(detections, truth, label, iou_threshold):
@@ -288,8 +308,10 @@ def _check_detection_lists(detections, truth):
     if not isinstance(detections, (list, tuple)) or not isinstance(truth, (list, tuple)):
         raise TypeError("detections and truth must be lists with one dict per image")
     if len(detections) != len(truth):
-        raise ValueError(f"detections and truth must hold the same number of images, got "
-                         f"{len(detections)} and {len(truth)}")
+        raise ValueError(
+            f"detections and truth must hold the same number of images, got "
+            f"{len(detections)} and {len(truth)}"
+        )
     checked_detections, checked_truth = [], []
     for index, (found, expected) in enumerate(zip(detections, truth, strict=True)):
         checked_detections.append(_check_scene(found, f"detections[{index}]", with_scores=True))

@@ -37,13 +37,14 @@ def small_cnn(outputs, image_size=64, channels=(8, 16, 32), hidden=128, rng=0, o
         raise ValueError("channels must hold at least one block's channel count, got ()")
     channels = [positive_int(count, f"channels[{index}]") for index, count in enumerate(channels)]
     if image_size % 2 ** len(channels):
-        raise ValueError(f"image_size must be divisible by {2 ** len(channels)} "
-                         f"({len(channels)} 2x2 poolings), got {image_size}")
+        raise ValueError(
+            f"image_size must be divisible by {2 ** len(channels)} "
+            f"({len(channels)} 2x2 poolings), got {image_size}"
+        )
     rng = checks.rng(rng)  # one generator drawn from in turn: each layer's own weights
     layers, in_channels = [], 1
     for out_channels in channels:
-        layers += [Conv2D(in_channels, out_channels, 3, padding=1, rng=rng), ReLU(),
-                   MaxPool2D(2)]
+        layers += [Conv2D(in_channels, out_channels, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2)]
         in_channels = out_channels
     features = in_channels * (image_size // 2 ** len(channels)) ** 2
     output_layer = Dense(hidden, outputs, rng=rng)
@@ -74,8 +75,9 @@ def landmark_detector(num_landmarks=3, image_size=64, rng=0, output=None):
     return model
 
 
-def detector(num_classes=3, num_anchors=2, image_size=64, channels=(8, 16, 32, 64, 128),
-             output=None, rng=0):
+def detector(
+    num_classes=3, num_anchors=2, image_size=64, channels=(8, 16, 32, 64, 128), output=None, rng=0
+):
     """A small fully convolutional YOLO detector: 1 x image_size x image_size in, the grid of raw
     vectors (N, S, S, B, 5 + K) out, S = image_size / 16.
 
@@ -97,13 +99,17 @@ def detector(num_classes=3, num_anchors=2, image_size=64, channels=(8, 16, 32, 6
         raise ValueError(f"channels must give the 5 convolutions' widths, got {channels!r}")
     channels = [positive_int(count, f"channels[{index}]") for index, count in enumerate(channels)]
     if image_size % 16:
-        raise ValueError(f"image_size must be divisible by 16 (four 2x2 poolings), "
-                         f"got {image_size}")
+        raise ValueError(
+            f"image_size must be divisible by 16 (four 2x2 poolings), got {image_size}"
+        )
     rng = checks.rng(rng)
     layers, in_channels = [], 1
     for index, out_channels in enumerate(channels):
-        layers += [Conv2D(in_channels, out_channels, 3, padding=1, rng=rng),
-                   BatchNorm2D(out_channels), ReLU()]
+        layers += [
+            Conv2D(in_channels, out_channels, 3, padding=1, rng=rng),
+            BatchNorm2D(out_channels),
+            ReLU(),
+        ]
         if index < 4:
             layers.append(MaxPool2D(2))
         in_channels = out_channels
@@ -142,8 +148,10 @@ class WindowOutput(OutputMap):
 
     def __call__(self, raw):
         if not isinstance(raw, np.ndarray) or raw.ndim != 4:
-            raise ValueError(f"{self!r}: raw must be a numpy array (N, D, rows, cols), got "
-                             f"{getattr(raw, 'shape', type(raw).__name__)}")
+            raise ValueError(
+                f"{self!r}: raw must be a numpy array (N, D, rows, cols), got "
+                f"{getattr(raw, 'shape', type(raw).__name__)}"
+            )
         n, width, rows, cols = raw.shape
         vectors = self.output(raw.transpose(0, 2, 3, 1).reshape(-1, width))
         return np.ascontiguousarray(vectors.reshape(n, rows, cols, width).transpose(0, 3, 1, 2))
@@ -211,27 +219,35 @@ def convolutionalize(model, input_shape):
         if isinstance(layer, Dropout):
             continue
         if name not in LOCAL_LAYERS:
-            raise ValueError(f"model.layers[{index}] is {layer!r}, which convolutionalize does not "
-                             f"know to act the same on every window (before the Flatten it accepts "
-                             f"{', '.join(LOCAL_LAYERS)} and Dropout)")
+            raise ValueError(
+                f"model.layers[{index}] is {layer!r}, which convolutionalize does not "
+                f"know to act the same on every window (before the Flatten it accepts "
+                f"{', '.join(LOCAL_LAYERS)} and Dropout)"
+            )
         if getattr(layer, "padding", 0):
-            raise ValueError(f"model.layers[{index}] is {layer!r}: with zero padding a window's "
-                             "border sees its neighbours' pixels on a large image where the crop "
-                             "saw zeros, so the windows would not match the classifier. Train the "
-                             "classifier with padding=0 to convolutionalize it")
+            raise ValueError(
+                f"model.layers[{index}] is {layer!r}: with zero padding a window's "
+                "border sees its neighbours' pixels on a large image where the crop "
+                "saw zeros, so the windows would not match the classifier. Train the "
+                "classifier with padding=0 to convolutionalize it"
+            )
         features.append(_copy_layer(layer))
     for layer in features:
         layer.training = False
-    head = model.layers[flatten_index + 1:]
+    head = model.layers[flatten_index + 1 :]
     if not any(isinstance(layer, Dense) for layer in head):
-        raise ValueError("the model has no Dense layer after its Flatten: there is nothing to turn "
-                         "into a convolution")
+        raise ValueError(
+            "the model has no Dense layer after its Flatten: there is nothing to turn "
+            "into a convolution"
+        )
     feature_map = _feature_map_shape(features, input_shape)
     channels, height, width = feature_map
     if height != width:
-        raise ValueError(f"input_shape {input_shape} gives a last feature map of {height}x{width} "
-                         f"(C, H, W) = {feature_map}; convolutionalize needs it square, since "
-                         "Conv2D kernels are square")
+        raise ValueError(
+            f"input_shape {input_shape} gives a last feature map of {height}x{width} "
+            f"(C, H, W) = {feature_map}; convolutionalize needs it square, since "
+            "Conv2D kernels are square"
+        )
     layers, kernel = list(features), height
     for offset, layer in enumerate(head, start=flatten_index + 1):
         name = type(layer).__name__
@@ -241,14 +257,18 @@ def convolutionalize(model, input_shape):
             layers.append(_copy_layer(layer))
             continue
         if not isinstance(layer, Dense):
-            raise ValueError(f"model.layers[{offset}] is {layer!r}: after the Flatten only Dense, "
-                             f"{', '.join(ELEMENTWISE_LAYERS)} and Dropout have a convolutional "
-                             "form")
+            raise ValueError(
+                f"model.layers[{offset}] is {layer!r}: after the Flatten only Dense, "
+                f"{', '.join(ELEMENTWISE_LAYERS)} and Dropout have a convolutional "
+                "form"
+            )
         if layer.in_features != channels * kernel * kernel:
-            raise ValueError(f"model.layers[{offset}] is {layer!r}, but input_shape {input_shape} "
-                             f"gives it {channels * kernel * kernel} features ({channels} x "
-                             f"{kernel} x {kernel}): input_shape must be the crops it was built "
-                             "for")
+            raise ValueError(
+                f"model.layers[{offset}] is {layer!r}, but input_shape {input_shape} "
+                f"gives it {channels * kernel * kernel} features ({channels} x "
+                f"{kernel} x {kernel}): input_shape must be the crops it was built "
+                "for"
+            )
         layers.append(_dense_as_conv(layer, channels, kernel))
         channels, kernel = layer.out_features, 1
     return Sequential(layers, output=WindowOutput(model.output)).eval()
@@ -256,10 +276,17 @@ def convolutionalize(model, input_shape):
 
 def _dense_as_conv(dense, channels, kernel):
     """Dense (channels * kernel * kernel -> D) as Conv2D(channels, D, kernel): same weights."""
-    conv = Conv2D.from_config({"in_channels": channels, "out_channels": dense.out_features,
-                               "kernel_size": kernel, "dtype": dense.dtype.name})
+    conv = Conv2D.from_config(
+        {
+            "in_channels": channels,
+            "out_channels": dense.out_features,
+            "kernel_size": kernel,
+            "dtype": dense.dtype.name,
+        }
+    )
     conv.params["W"] = np.ascontiguousarray(
-        dense.params["W"].T.reshape(dense.out_features, channels, kernel, kernel))
+        dense.params["W"].T.reshape(dense.out_features, channels, kernel, kernel)
+    )
     conv.params["b"] = dense.params["b"].copy()
     return conv
 
@@ -277,23 +304,26 @@ def _copy_layer(layer):
 
 def _crop_shape(input_shape):
     if not isinstance(input_shape, (tuple, list)):
-        raise TypeError(f"input_shape must be a tuple (C, H, W), the shape of one crop, got "
-                        f"{input_shape!r}")
+        raise TypeError(
+            f"input_shape must be a tuple (C, H, W), the shape of one crop, got {input_shape!r}"
+        )
     return checks.shape(input_shape, "input_shape", ndim=3)
 
 
 def _flatten_index(model):
     flattens = [index for index, layer in enumerate(model.layers) if isinstance(layer, Flatten)]
     if len(flattens) != 1:
-        raise ValueError(f"model must have exactly one Flatten layer between its convolutions and "
-                         f"its Dense layers, got {len(flattens)}")
+        raise ValueError(
+            f"model must have exactly one Flatten layer between its convolutions and "
+            f"its Dense layers, got {len(flattens)}"
+        )
     return flattens[0]
 
 
 def _layers_before_flatten(model):
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a tinycnn Sequential, got {type(model).__name__}")
-    return model.layers[:_flatten_index(model)]
+    return model.layers[: _flatten_index(model)]
 
 
 def _feature_map_shape(layers, input_shape):

@@ -153,17 +153,33 @@ def draw_pedestrians(xs, ys, left, top, shapes):
     reach = width / 2 - limb / 2
     head = disk(xs, ys, centre, top + 0.1 * height, 0.1 * height)
     torso = trapezoid(
-        xs, ys, top + 0.19 * height, top + 0.56 * height,
-        centre - 0.24 * width, centre + 0.24 * width, centre - 0.16 * width, centre + 0.16 * width,
+        xs,
+        ys,
+        top + 0.19 * height,
+        top + 0.56 * height,
+        centre - 0.24 * width,
+        centre + 0.24 * width,
+        centre - 0.16 * width,
+        centre + 0.16 * width,
     )
     shoulder_y, hip_y, foot_y = top + 0.24 * height, top + 0.54 * height, top + height - limb / 2
     front_arm = segment(
-        xs, ys, centre + 0.18 * width, shoulder_y,
-        centre + reach, top + per_image(shapes["front_hand"]) * height, limb,
+        xs,
+        ys,
+        centre + 0.18 * width,
+        shoulder_y,
+        centre + reach,
+        top + per_image(shapes["front_hand"]) * height,
+        limb,
     )
     back_arm = segment(
-        xs, ys, centre - 0.18 * width, shoulder_y,
-        centre - reach, top + per_image(shapes["back_hand"]) * height, limb,
+        xs,
+        ys,
+        centre - 0.18 * width,
+        shoulder_y,
+        centre - reach,
+        top + per_image(shapes["back_hand"]) * height,
+        limb,
     )
     stride = per_image(shapes["stride"]) * reach
     front_leg = segment(xs, ys, centre + 0.08 * width, hip_y, centre + stride, foot_y, limb)
@@ -192,16 +208,34 @@ def draw_cars(xs, ys, left, top, shapes):
     hub_radius = 0.45 * wheel_radius
     hubs = disk(xs, ys, rear_x, axle_y, hub_radius) | disk(xs, ys, front_x, axle_y, hub_radius)
     body = trapezoid(
-        xs, ys, top + 0.38 * height, top + 0.8 * height,
-        left, left + 0.9 * width, left, left + width,
+        xs,
+        ys,
+        top + 0.38 * height,
+        top + 0.8 * height,
+        left,
+        left + 0.9 * width,
+        left,
+        left + width,
     )
     cabin = trapezoid(
-        xs, ys, top, top + 0.4 * height,
-        left + 0.28 * width, left + 0.6 * width, left + 0.15 * width, left + 0.75 * width,
+        xs,
+        ys,
+        top,
+        top + 0.4 * height,
+        left + 0.28 * width,
+        left + 0.6 * width,
+        left + 0.15 * width,
+        left + 0.75 * width,
     )
     window_frame = trapezoid(
-        xs, ys, top + 0.08 * height, top + 0.38 * height,
-        left + 0.3 * width, left + 0.58 * width, left + 0.2 * width, left + 0.7 * width,
+        xs,
+        ys,
+        top + 0.08 * height,
+        top + 0.38 * height,
+        left + 0.3 * width,
+        left + 0.58 * width,
+        left + 0.2 * width,
+        left + 0.7 * width,
     )
     pillar = rectangle(xs, ys, left + 0.44 * width, top, left + 0.48 * width, top + height)
     return body | cabin | wheels, (window_frame & ~pillar) | hubs
@@ -271,4 +305,3 @@ OBJECT_KINDS = (
     (motorcycle_shapes, draw_motorcycles),
 )
 """For each class, in CLASS_NAMES order: how to sample its shapes, and how to draw them."""
-
