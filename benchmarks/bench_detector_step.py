@@ -24,13 +24,14 @@ convention, "x PyTorch's speed": PyTorch's time over tinycnn's, higher is better
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from turns import Worker, cpu_model  # noqa: E402  (the workers and machine of every benchmark)
 
 # The parent imports neither tinycnn nor torch: tinycnn sets thread variables that a PyTorch
 # worker would inherit. Each worker imports what it measures.
@@ -149,49 +150,10 @@ def serve(session, settings):
         print(json.dumps({"step_ms": times}), flush=True)
 
 
-class Worker:
-    """A worker process, asked one JSON request at a time (its errors go to our stderr)."""
-
-    def __init__(self, name, settings, env=None):
-        command = [sys.executable, __file__, "--worker", name, "--settings", json.dumps(settings)]
-        self.name = name
-        self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
-        )
-        self.info = self._answer()
-
-    def ask(self, request):
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-        return self._answer()
-
-    def _answer(self):
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the {self.name} worker stopped (its error is printed above)")
-        return json.loads(line)
-
-    def close(self):
-        self.process.stdin.close()
-        self.process.wait()
-
-
-def cpu_model():
-    """The CPU's model name and family (25 = Zen 4, 26 = Zen 5 on AMD), as lscpu shows them."""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    except OSError:
-        return platform.processor() or "unknown"
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    name = fields.get("Model name", "unknown").strip()
-    family = fields.get("CPU family", "?").strip()
-    return f"{name}, CPU family {family}"
-
-
 def measure(settings, env=None):
     """Both workers alive, taking turns (who goes first alternates each round)."""
     load = [os.getloadavg()[0]]
-    workers = [Worker(name, settings, env) for name in SESSIONS]
+    workers = [Worker(__file__, name, settings, env) for name in SESSIONS]
     active = [worker for worker in workers if worker.info["installed"]]
     results = {worker.name: {**worker.info, "rounds": []} for worker in workers}
     try:

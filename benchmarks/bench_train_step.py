@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from turns import WIDE_SPREAD, machine  # noqa: E402
+from turns import WIDE_SPREAD, Worker, machine  # noqa: E402
 
 # This parent process imports neither tinycnn nor torch: importing tinycnn sets thread variables
 # that the PyTorch worker would inherit. Each worker imports what it measures.
@@ -286,43 +286,13 @@ def worker_command(name, settings):
     return [sys.executable, __file__, "--worker", name, "--settings", json.dumps(settings)]
 
 
-class Worker:
-    """A worker process, asked one JSON request at a time (its errors go to our stderr)."""
-
-    def __init__(self, name, settings, env):
-        self.name = name
-        self.process = subprocess.Popen(
-            worker_command(name, settings),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.info = self._answer()
-
-    def ask(self, request):
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-        return self._answer()
-
-    def _answer(self):
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the {self.name} worker stopped (its error is printed above)")
-        return json.loads(line)
-
-    def close(self):
-        self.process.stdin.close()
-        self.process.wait()
-
-
 def measure_steps(settings, env):
     """Both workers alive, taking turns (who goes first alternates); per-layer times at the end."""
     load = [os.getloadavg()[0]]
-    workers = [Worker(name, settings, env) for name in ("tinycnn", "pytorch")]
+    workers = [Worker(__file__, name, settings, env) for name in ("tinycnn", "pytorch")]
     if settings.get("other_layer"):  # tinycnn once more, on another numba threading layer
         other_env = {**(env or os.environ), "NUMBA_THREADING_LAYER": settings["other_layer"]}
-        workers.append(Worker("tinycnn_other_layer", settings, other_env))
+        workers.append(Worker(__file__, "tinycnn_other_layer", settings, other_env))
     active = [worker for worker in workers if worker.info["installed"]]
     results = {worker.name: {**worker.info, "rounds": []} for worker in workers}
     try:
