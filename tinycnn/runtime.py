@@ -2,37 +2,36 @@
 
 Three settings, all made once, at import, before numba starts its threads:
 
-1. **numba's threading layer: a fork-safe one** (unless you set `NUMBA_THREADING_LAYER`
-   yourself): numba's "forksafe" choice, which is `tbb` when the `tbb` package is installed,
-   else `workqueue` on Linux (a fork-safe OpenMP on macOS and Windows).
-   numba runs `prange` loops on one of three thread pools, which differ in safety:
+1. **numba's threading layer: `tbb`** (unless you set `NUMBA_THREADING_LAYER` yourself), from
+   the `tbb` package that tinycnn depends on (on Linux x86-64; elsewhere numba's "forksafe"
+   choice: `workqueue`, or a fork-safe OpenMP on macOS and Windows). numba runs `prange` loops on
+   one of three thread pools, which differ in safety and speed:
 
    | layer       | after `fork`                          | kernels called from several threads |
    |-------------|---------------------------------------|-------------------------------------|
    | `omp` (GNU) | the child aborts ("fork() called from | safe                                |
    |             | a process already using GNU OpenMP")  |                                     |
    | `workqueue` | safe                                  | aborts, unless calls take turns     |
-   | `tbb`       | safe                                  | safe, but needs the `tbb` package   |
+   | `tbb`       | safe                                  | safe                                |
 
-   Without `tbb`, that is `workqueue`, which is not thread-safe: so tinycnn's kernels take turns
-   (`one_at_a_time`, a lock around every kernel call; each kernel uses every core anyway, so
-   two at once would only fight).
    Learners fork in data loaders and parameter sweeps (`multiprocessing`'s default on Linux
-   before Python 3.14), and call models from thread pools: both give the right answer and
-   never hang (tests/test_fork.py). The lock is replaced in a forked child, so a fork taken
-   while another thread runs a kernel cannot leave the child waiting on it.
+   before Python 3.14), and call models from thread pools: both give the right answer and never
+   hang (tests/test_fork.py). Kernel calls also take turns (`one_at_a_time`, a lock around every
+   kernel call), which `workqueue` needs and costs nothing otherwise: each kernel uses every
+   core, so two at once would only fight. The lock is replaced in a forked child, so a fork
+   taken while another thread runs a kernel cannot leave the child waiting on it.
 
-   Measured (AMD EPYC Zen 4, 2 cores, shared with other jobs: load average 12-14, so the
-   absolute times are several times an idle machine's; benchmarks/README.md, "Threads"), the
-   median training step of lesson 4 took 35-62 ms on `workqueue`, 244-322 ms on `tbb` and
-   1250-1490 ms on `omp`: `workqueue`'s threads sleep at once instead of spinning against
-   everyone else's. The price is latency per kernel launch, as a sleeping thread must be woken:
-   the forward pass of one image took 1.0-1.5 ms (one outlier 15 ms) against 0.18-0.32 ms on
-   `omp` and `tbb`. At a load average near 8, `tbb` trained as fast as `workqueue` (64-140 ms
-   against 80-114 ms; `omp` 258-381 ms) and kept most of its low latency. On an idle machine
-   of this kind, a process exited in 0.09 s with `workqueue` against 0.5 s with `omp`. So
-   `tbb` is the better layer where it is installed (`pip install tbb`, which makes it numba's
-   default for every numba user in that environment), and tinycnn does not require it.
+   The pip wheel of `tbb` puts its library in the environment's `lib/` folder, where numba does
+   not look: `load_tbb` loads it first (`ctypes`, globally), so that numba finds it.
+
+   Measured on an idle AMD EPYC Zen 4 (CPU family 25, 2 cores, load average about 1),
+   `benchmarks/bench_train_step.py`, lesson 4's training step, each layer in its own process
+   taking turns with PyTorch 2.13: `tbb` 15.6-18.2 ms, `omp` 20.5 ms, `workqueue` 28.0 ms
+   (PyTorch 23.6-29.8 ms). `bench_conv.py`, forward+backward in geometric mean over nine
+   shapes: 1.35x PyTorch's speed on `omp` against 0.82x on `workqueue`, whose sleeping threads
+   must be woken for every kernel. On a machine busy with other jobs (load 8-14) `omp`'s
+   spinning threads lost most: 258-1490 ms a step against 64-322 ms for `tbb` and 35-114 ms
+   for `workqueue` (benchmarks/README.md, "Threads").
 
 2. **BLAS on one thread** (threadpoolctl): numba's threads do the parallel work. A spinning
    2-thread BLAS next to numba's threads on a 2-core machine stalled both for milliseconds (a
@@ -56,7 +55,7 @@ import sys
 import threading
 
 NO_TWEAKS_VARIABLE = "TINYCNN_NO_RUNTIME_TWEAKS"
-THREADING_LAYER = "forksafe"  # numba picks tbb if installed, else workqueue (Linux)
+THREADING_LAYER = "forksafe"  # tbb when its library loads, else workqueue (Linux)
 BLAS_THREADS = 1
 MMAP_THRESHOLD_BYTES = 64 << 20  # blocks below 64 MiB come from the heap, not fresh mappings
 TRIM_THRESHOLD_BYTES = 256 << 20  # keep up to 256 MiB of free heap instead of returning it
@@ -68,14 +67,31 @@ APPLIED = {}
 
 
 def choose_threading_layer():
-    """numba's threading layer: the user's NUMBA_THREADING_LAYER if set, else a fork-safe one
-    (numba.threading_layer() names the one chosen, once a parallel kernel has run)."""
+    """numba's threading layer: the user's NUMBA_THREADING_LAYER if set, else a fork-safe one,
+    `tbb` when its library loads (numba.threading_layer() names the one chosen, once a parallel
+    kernel has run)."""
     import numba
 
     if os.environ.get("NUMBA_THREADING_LAYER"):
         return os.environ["NUMBA_THREADING_LAYER"]
+    load_tbb()
     numba.config.THREADING_LAYER = THREADING_LAYER  # read when the first parallel loop runs
     return THREADING_LAYER
+
+
+def load_tbb():
+    """Load the `tbb` wheel's library from the environment's lib/ folder, where numba's tbb
+    layer does not look by itself; return whether it loaded."""
+    import ctypes
+
+    library = os.path.join(sys.prefix, "lib", "libtbb.so.12")
+    if not os.path.exists(library):
+        return False
+    try:
+        ctypes.CDLL(library, mode=ctypes.RTLD_GLOBAL)
+    except OSError:
+        return False
+    return True
 
 
 def limit_blas_threads(threads=BLAS_THREADS):
