@@ -278,8 +278,10 @@ def test_the_generated_notebook_runs_and_shows_its_figures(site, number, tmp_pat
     import nbformat
 
     (lesson,) = [path for path in LESSONS if path.name.startswith(f"{number}_")]
-    assert "TINYCNN_DOCS_QUICK" in lesson.read_text(encoding="utf-8"), (
-        f"{lesson.name} must run as --quick when TINYCNN_DOCS_QUICK=1 (a notebook has no flags)"
+    # A notebook has no flags: the lesson must take its options from tc.course.start, which runs
+    # it as --quick when TINYCNN_DOCS_QUICK=1 (tests/test_course.py).
+    assert "tc.course.start(" in lesson.read_text(encoding="utf-8"), (
+        f"{lesson.name} must read its options with tc.course.start"
     )
     notebook_path = site / "_downloads"
     (notebook_path,) = list(notebook_path.rglob(f"{lesson.stem}.ipynb"))
