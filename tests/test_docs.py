@@ -363,7 +363,7 @@ def test_pages_in_a_browser(served, path):
                 "Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, "
                 "i.naturalWidth])"
             )
-            # MathJax comes from its CDN (Sphinx's default): where it loads, the math must render.
+            # MathJax is served with the site (sphinx-mathjax-offline): the math must render.
             math_rendered = page.evaluate(
                 "async () => { if (typeof MathJax === 'undefined' || !MathJax.startup) "
                 "return null; await MathJax.startup.promise; "
@@ -379,7 +379,7 @@ def test_pages_in_a_browser(served, path):
     if "auto_lessons" in path:
         assert images, f"{path} shows no figure"
     else:
-        assert math_rendered is None or math_rendered > 0, f"{path}: MathJax rendered no formula"
+        assert math_rendered, f"{path}: MathJax rendered no formula"
     assert not errors, f"{path}: JavaScript errors {errors}"
 
 
