@@ -1,4 +1,5 @@
-"""Generated datasets, nothing to download: localization scenes, landmark faces, augmentation."""
+"""Datasets, nothing to download: drawn localization scenes, landmark faces, crops and detection
+scenes; real faces in real photographs (scikit-image's wheel: the `real` extra); augmentation."""
 
 from tinycnn.data import augment
 from tinycnn.data.crops import crop_dataset, sliding_window_scene
