@@ -38,7 +38,7 @@ def test_import_limits_blas_to_one_thread_and_keeps_freed_memory():
     assert report["blas"] and all(threads == 1 for threads in report["blas"])
     assert report["applied"]["blas_threads"] == 1
     assert report["applied"]["keep_freed_memory"] == sys.platform.startswith("linux")
-    assert report["applied"]["threading_layer"] == "forksafe"
+    assert report["applied"]["threading_layer"] == "workqueue"
 
 
 def test_switch_leaves_blas_and_malloc_alone():
@@ -53,7 +53,7 @@ def test_switch_leaves_blas_and_malloc_alone():
     )
     # ... is what BLAS keeps when tinycnn is imported with the switch on.
     assert report["blas"] == untouched
-    assert report["applied"] == {"threading_layer": "forksafe"}
+    assert report["applied"] == {"threading_layer": "workqueue"}
 
 
 def test_users_threading_layer_is_kept():

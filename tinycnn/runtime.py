@@ -2,17 +2,17 @@
 
 Three settings, all made once, at import, before numba starts its threads:
 
-1. **numba's threading layer: `tbb`** (unless you set `NUMBA_THREADING_LAYER` yourself), from
-   the `tbb` package that tinycnn depends on (on Linux x86-64; elsewhere numba's "forksafe"
-   choice: `workqueue`, or a fork-safe OpenMP on macOS and Windows). numba runs `prange` loops on
-   one of three thread pools, which differ in safety and speed:
+1. **numba's threading layer: `workqueue`** (unless you set `NUMBA_THREADING_LAYER` yourself).
+   numba runs `prange` loops on one of three thread pools, which differ in safety and speed:
 
    | layer       | after `fork`                          | kernels called from several threads |
    |-------------|---------------------------------------|-------------------------------------|
    | `omp` (GNU) | the child aborts ("fork() called from | safe                                |
    |             | a process already using GNU OpenMP")  |                                     |
    | `workqueue` | safe                                  | aborts, unless calls take turns     |
-   | `tbb`       | safe                                  | safe                                |
+   | `tbb`       | safe, except a fork while another     | safe                                |
+   |             | thread runs kernels: the child hung   |                                     |
+   |             | in 1 run of 4 (tests/test_fork.py)    |                                     |
 
    Learners fork in data loaders and parameter sweeps (`multiprocessing`'s default on Linux
    before Python 3.14), and call models from thread pools: both give the right answer and never
@@ -21,17 +21,19 @@ Three settings, all made once, at import, before numba starts its threads:
    core, so two at once would only fight. The lock is replaced in a forked child, so a fork
    taken while another thread runs a kernel cannot leave the child waiting on it.
 
-   The pip wheel of `tbb` puts its library in the environment's `lib/` folder, where numba does
-   not look: `load_tbb` loads it first (`ctypes`, globally), so that numba finds it.
-
-   Measured on an idle AMD EPYC Zen 4 (CPU family 25, 2 cores, load average about 1),
+   Speed is the price: on an idle AMD EPYC Zen 4 (CPU family 25, 2 cores, load average about 1),
    `benchmarks/bench_train_step.py`, lesson 4's training step, each layer in its own process
    taking turns with PyTorch 2.13: `tbb` 15.6-18.2 ms, `omp` 20.5 ms, `workqueue` 28.0 ms
-   (PyTorch 23.6-29.8 ms). `bench_conv.py`, forward+backward in geometric mean over nine
-   shapes: 1.35x PyTorch's speed on `omp` against 0.82x on `workqueue`, whose sleeping threads
+   (PyTorch 22.8-29.8 ms); `bench_conv.py`, forward+backward in geometric mean over nine shapes:
+   1.34x PyTorch's speed on `tbb`, 1.35x on `omp`, 0.82x on `workqueue`, whose sleeping threads
    must be woken for every kernel. On a machine busy with other jobs (load 8-14) `omp`'s
-   spinning threads lost most: 258-1490 ms a step against 64-322 ms for `tbb` and 35-114 ms
-   for `workqueue` (benchmarks/README.md, "Threads").
+   spinning threads lost most: 258-1490 ms a step against 64-322 ms for `tbb` and 35-114 ms for
+   `workqueue` (benchmarks/README.md, "Threads").
+
+   **For speed**, if you never fork while another thread runs kernels: `pip install tbb` and set
+   `NUMBA_THREADING_LAYER=tbb` before importing tinycnn (`load_tbb` then loads the wheel's
+   library, which numba does not find by itself), or `NUMBA_THREADING_LAYER=omp` if you never
+   fork at all.
 
 2. **BLAS on one thread** (threadpoolctl): numba's threads do the parallel work. A spinning
    2-thread BLAS next to numba's threads on a 2-core machine stalled both for milliseconds (a
@@ -55,7 +57,7 @@ import sys
 import threading
 
 NO_TWEAKS_VARIABLE = "TINYCNN_NO_RUNTIME_TWEAKS"
-THREADING_LAYER = "forksafe"  # tbb when its library loads, else workqueue (Linux)
+THREADING_LAYER = "workqueue"  # fork-safe, and thread-safe with one_at_a_time
 BLAS_THREADS = 1
 MMAP_THRESHOLD_BYTES = 64 << 20  # blocks below 64 MiB come from the heap, not fresh mappings
 TRIM_THRESHOLD_BYTES = 256 << 20  # keep up to 256 MiB of free heap instead of returning it
@@ -67,14 +69,16 @@ APPLIED = {}
 
 
 def choose_threading_layer():
-    """numba's threading layer: the user's NUMBA_THREADING_LAYER if set, else a fork-safe one,
-    `tbb` when its library loads (numba.threading_layer() names the one chosen, once a parallel
-    kernel has run)."""
+    """numba's threading layer: the user's NUMBA_THREADING_LAYER if set (for `tbb`, with the
+    wheel's library loaded), else `workqueue` (numba.threading_layer() names the one chosen, once
+    a parallel kernel has run)."""
     import numba
 
-    if os.environ.get("NUMBA_THREADING_LAYER"):
-        return os.environ["NUMBA_THREADING_LAYER"]
-    load_tbb()
+    chosen = os.environ.get("NUMBA_THREADING_LAYER")
+    if chosen:
+        if chosen == "tbb":
+            load_tbb()
+        return chosen
     numba.config.THREADING_LAYER = THREADING_LAYER  # read when the first parallel loop runs
     return THREADING_LAYER
 
