@@ -15,7 +15,7 @@ the fallback without PyTorch). FLOPs: forward 2*N*C_out*H_out*W_out*C_in*k*k, fo
 3 times that. Also: max-pooling (k = s = 2) in ms, and the lecture's loops on one small shape.
 
 On a machine shared with other work, OpenMP threads that spin while they wait (PyTorch's) lose
-far more than threads that sleep (tinycnn's numba tbb): --passive sets
+far more than threads that sleep (tinycnn's numba workqueue): --passive sets
 OMP_WAIT_POLICY=PASSIVE for every worker, for a fairer comparison on a busy machine.
 
 The output names the CPU and the versions; --out DIR (default benchmarks/output/) receives

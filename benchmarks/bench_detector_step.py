@@ -13,7 +13,7 @@ thread pools never spin against each other. They take turns: a round is a few st
 a few of the other, so that whatever else loads the machine falls on both alike. Times are
 medians over all steps after a warm-up; the spread is the middle half of the per-round ratios.
 On a machine shared with other work, PyTorch's spinning OpenMP threads stall far more than
-tinycnn's (numba's tbb pool sleeps), which flatters the median speed ratio: the fastest
+tinycnn's (numba's workqueue pool sleeps), which flatters the median speed ratio: the fastest
 tenth of each framework's steps, also reported, shows the two undisturbed.
 
 Prints a table and writes bench_detector_step.json and bench_detector_step.png to DIR (default

@@ -281,9 +281,9 @@ print(
 # `prange`, which hands them out to numba's threads; their number is a multiple of the thread
 # count, so each thread gets the same share. Everything else stays on one thread: importing
 # any part of tinycnn limits NumPy's BLAS to one thread, because two thread pools busy-waiting
-# on the same two cores stall each other, and picks numba's `tbb` threads, which are safe
-# after a fork and from several threads (`tinycnn/runtime.py` says what import changes, and
-# how to turn it off).
+# on the same two cores stall each other, and picks numba's `workqueue` threads, which are
+# safe after a fork; calls from several threads take turns (`tinycnn/runtime.py` says what
+# import changes, and how to turn it off).
 #
 # **7. Permission to reorder sums, and no more.** The kernels are compiled with
 # `fastmath={"reassoc", "contract"}`: LLVM may add in a different order (so that a sum can be
