@@ -27,9 +27,9 @@ import numpy as np
 
 from tinycnn import checks
 from tinycnn.boxes import corners_to_center
-from tinycnn.data.background import add_pixel_noise, backgrounds, object_tones
-from tinycnn.data.draw import paint, per_image, pixel_grid, tight_boxes
-from tinycnn.data.scenes import CLASS_NAMES, OBJECT_KINDS
+from tinycnn.data.background import add_pixel_noise, backgrounds
+from tinycnn.data.draw import pixel_grid
+from tinycnn.data.scenes import CLASS_NAMES, OBJECT_KINDS, paint_objects_at
 from tinycnn.targets import NO_OBJECT, encode_localization_batch
 
 OBJECT_FILL = (0.7, 0.95)
@@ -170,17 +170,9 @@ def paint_objects(rng, images, base_tones, xs, ys, classes, long_sides, place):
             continue
         shapes = sample_shapes(rng, len(members), long_sides[members])
         left, top = place(shapes["width"], shapes["height"], members)
-        centre = per_image(left + shapes["width"] / 2)
-        facing_left = per_image(rng.random(len(members)) < 0.5)
-        object_xs = np.where(facing_left, 2 * centre - xs, xs)
-        silhouettes, details = draw_objects(object_xs, ys, per_image(left), per_image(top), shapes)
-        tones = object_tones(rng, base_tones[members])
-        detail_tones = tones + 0.55 * (base_tones[members] - tones)
-        chosen = images[members]
-        paint(chosen, silhouettes, per_image(tones))
-        paint(chosen, details, per_image(detail_tones))
-        images[members] = chosen
-        boxes[members] = tight_boxes(silhouettes)
+        boxes[members] = paint_objects_at(
+            rng, images, base_tones, xs, ys, members, draw_objects, shapes, left, top
+        )
     return boxes
 
 

@@ -98,23 +98,32 @@ def draw_scenes(rng, classes, size, clutter=True):
         long_sides = rng.uniform(*LONG_SIDE, size=len(members)) * size
         shapes = sample_shapes(rng, len(members), long_sides)
         left, top = place(rng, shapes["width"], shapes["height"], size)
-        # Mirroring the grid about the object's vertical centre line makes it face left.
-        centre = per_image(left + shapes["width"] / 2)
-        facing_left = per_image(rng.random(len(members)) < 0.5)
-        object_xs = np.where(facing_left, 2 * centre - xs, xs)
-        silhouettes, details = draw_objects(object_xs, ys, per_image(left), per_image(top), shapes)
-        tones = object_tones(rng, base_tones[members])
-        # Details (windows, hubs) lie between the object's tone and the background's.
-        detail_tones = tones + 0.55 * (base_tones[members] - tones)
-        scenes = images[members]
-        paint(scenes, silhouettes, per_image(tones))
-        paint(scenes, details, per_image(detail_tones))
-        images[members] = scenes
-        boxes[members] = tight_boxes(silhouettes)
+        boxes[members] = paint_objects_at(
+            rng, images, base_tones, xs, ys, members, draw_objects, shapes, left, top
+        )
     if clutter:
         add_pixel_noise(rng, images)
     np.clip(images, 0.0, 1.0, out=images)
     return images, boxes
+
+
+def paint_objects_at(rng, images, base_tones, xs, ys, members, draw_objects, shapes, left, top):
+    """Paint one object of a kind (`draw_objects`, with its sampled `shapes`) into each image
+    images[members], in place, its top-left corner at (left, top), facing left or right at random;
+    return the objects' tight corner boxes (M, 4) in pixels."""
+    # Mirroring the grid about the object's vertical centre line makes it face left.
+    centre = per_image(left + shapes["width"] / 2)
+    facing_left = per_image(rng.random(len(members)) < 0.5)
+    object_xs = np.where(facing_left, 2 * centre - xs, xs)
+    silhouettes, details = draw_objects(object_xs, ys, per_image(left), per_image(top), shapes)
+    tones = object_tones(rng, base_tones[members])
+    # Details (windows, hubs) lie between the object's tone and the background's.
+    detail_tones = tones + 0.55 * (base_tones[members] - tones)
+    chosen = images[members]
+    paint(chosen, silhouettes, per_image(tones))
+    paint(chosen, details, per_image(detail_tones))
+    images[members] = chosen
+    return tight_boxes(silhouettes)
 
 
 def place(rng, width, height, size):
