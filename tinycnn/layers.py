@@ -194,6 +194,16 @@ def _type_name(cls):
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def _images(layer, x, channels):
+    """x checked as a float batch of images (N, C, H, W) with the `channels` that `layer` takes."""
+    x = float_array(x, "x", 4, "(N, C, H, W)")
+    if x.shape[1] != channels:
+        raise ValueError(
+            f"x must have {channels} channels (x.shape[1]) for {layer!r}, got shape {x.shape}"
+        )
+    return x
+
+
 def he_normal(shape, fan_in, dtype, rng):
     """He initialisation: N(0, 2 / fan_in), which keeps activations' variance steady through
     ReLUs."""
@@ -274,13 +284,8 @@ class Conv2D(Layer):
         )
 
     def forward(self, x):
-        x = float_array(x, "x", 4, "(N, C, H, W)")
+        x = _images(self, x, self.in_channels)
         self.check_arrays()
-        if x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"x must have {self.in_channels} channels (x.shape[1]) for {self!r}, "
-                f"got shape {x.shape}"
-            )
         padded_h, padded_w = x.shape[2] + 2 * self.padding, x.shape[3] + 2 * self.padding
         if min(padded_h, padded_w) < self.kernel_size:
             raise ValueError(
@@ -656,13 +661,8 @@ class BatchNorm2D(Layer):
         }
 
     def forward(self, x):
-        x = float_array(x, "x", 4, "(N, C, H, W)")
+        x = _images(self, x, self.channels)
         self.check_arrays()
-        if x.shape[1] != self.channels:
-            raise ValueError(
-                f"x must have {self.channels} channels (x.shape[1]) for {self!r}, "
-                f"got shape {x.shape}"
-            )
         x = np.ascontiguousarray(x, dtype=self.dtype)
         gamma, beta = self.params["gamma"], self.params["beta"]
         if self.training:
