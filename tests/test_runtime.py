@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 REPORT = (
     "import json, sys; {imports}; from threadpoolctl import threadpool_info; "
     "print(json.dumps({{'blas': [p['num_threads'] for p in threadpool_info() "
@@ -80,3 +82,51 @@ def test_keep_freed_memory_only_where_glibc_is(monkeypatch):
 
     monkeypatch.setattr(sys, "platform", "darwin")
     assert runtime.keep_freed_memory() is False
+
+
+PLACEMENT = (
+    "import os, json, numpy as np, tinycnn, numba; from tinycnn.kernels import activation; "
+    "x = np.ones(10000, np.float32); out = np.empty_like(x); "
+    "tasks = lambda: os.listdir('/proc/self/task'); "
+    "cores = lambda: sorted(len(os.sched_getaffinity(int(t))) for t in tasks()); "
+    "parent = cores(); r, w = os.pipe(); pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    activation._relu_forward(x, out); os.write(w, json.dumps(cores()).encode()); os._exit(0)\n"
+    "os.waitpid(pid, 0); child = json.loads(os.read(r, 1000))"
+)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2,
+    reason="binds threads with Linux's sched_setaffinity, on a machine of 2 or more cores",
+)
+def test_workqueue_threads_each_get_a_core_also_in_a_forked_child():
+    report = run_fresh(
+        PLACEMENT,
+        "{'placed': tinycnn.runtime.APPLIED.get('threads_on_own_cores'), "
+        "'parent': parent, 'child': child}",
+        **without("NUMBA_THREADING_LAYER", "TINYCNN_NO_RUNTIME_TWEAKS"),
+    )["applied"]
+    threads = numba_threads()
+    assert report["placed"] == threads
+    # numba's threads on one core each; the others (Python's, BLAS's) left free
+    assert report["parent"].count(1) == threads
+    assert report["child"].count(1) == threads  # the child's own threads, placed at its 1st kernel
+    switched_off = run_fresh(
+        PLACEMENT,
+        "{'placed': tinycnn.runtime.APPLIED.get('threads_on_own_cores'), 'parent': parent}",
+        TINYCNN_NO_RUNTIME_TWEAKS="1",
+        **without("NUMBA_THREADING_LAYER"),
+    )["applied"]
+    assert switched_off["placed"] is None and 1 not in switched_off["parent"]
+
+
+def numba_threads():
+    """How many threads numba starts in a fresh process here (NUMBA_NUM_THREADS, or the cores)."""
+    completed = subprocess.run(
+        [sys.executable, "-c", "import numba; print(numba.config.NUMBA_NUM_THREADS)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(completed.stdout)
