@@ -12,9 +12,11 @@ activation (64 x 8 x 64 x 64) these single passes on both cores are several time
 import numpy as np
 from numba import njit, prange
 
+from tinycnn.kernels.threads import threads_if_faster
 from tinycnn.runtime import one_at_a_time
 
 
+@threads_if_faster
 @njit(cache=True, parallel=True)
 def _relu_forward(x, out):
     for index in prange(x.size):
@@ -22,6 +24,7 @@ def _relu_forward(x, out):
         out[index] = 0 if value <= 0 else value  # "not > 0" would turn a NaN into 0
 
 
+@threads_if_faster
 @njit(cache=True, parallel=True)
 def _relu_backward(dout, out, dx):
     for index in prange(dout.size):

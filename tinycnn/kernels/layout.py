@@ -24,6 +24,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from tinycnn.kernels.threads import threads_if_faster
+
 # ---------------------------------------------------------------------------------------------
 # Tuning: the machine-dependent numbers of the kernels, all here (measured on AMD EPYC Zen 4 and
 # Zen 5, 2 cores, AVX-512; see benchmarks/README.md for the numbers).
@@ -167,6 +169,7 @@ def whole_blocks(weights, bias):
     return padded_weights, padded_bias
 
 
+@threads_if_faster
 @njit(cache=True, parallel=True)
 def batch_planes(a, stride, rows, width, lead, length):
     """a (N, C, H, W) -> flat ((C*s*s + 1)*length,): phase (ya, xa) of channel c is the plane

@@ -13,6 +13,7 @@ Every (n, c) plane is independent, so both loops run in parallel over planes.
 import numpy as np
 from numba import njit, prange
 
+from tinycnn.kernels.threads import threads_if_faster
 from tinycnn.runtime import one_at_a_time
 
 
@@ -63,6 +64,7 @@ def _pool_plane_2x2(xp, out, argmax):
             argmax_row[j] = where
 
 
+@threads_if_faster
 @njit(cache=True, parallel=True)
 def _pool_planes(x, k, s, out, argmax):
     """Fill out and argmax (P, H_out, W_out) from the planes x (P, H, W)."""
@@ -73,6 +75,7 @@ def _pool_planes(x, k, s, out, argmax):
             _pool_plane(x[plane], k, s, out[plane], argmax[plane])
 
 
+@threads_if_faster
 @njit(cache=True, parallel=True)
 def _unpool_planes(dout, argmax, dx):
     """dx[p] = 0, then dx[p, argmax[p, q]] += dout[p, q], for every plane p of dx (P, H*W)."""

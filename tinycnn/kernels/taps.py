@@ -30,6 +30,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinycnn.kernels.layout import BLOCK, CHANNELS, TAPS, ceil_div, whole_vectors
+from tinycnn.kernels.threads import threads_if_faster
 
 # Let LLVM reorder sums (to vectorize the reductions) and fuse multiply-adds; NaN and inf keep
 # their meaning, so a diverging network still shows NaN.
@@ -62,6 +63,7 @@ def _accumulate(acc, x, offsets, weights, f, start, length):
             a3[q] += w30 * v0 + w31 * v1 + w32 * v2
 
 
+@threads_if_faster
 @njit(cache=True, parallel=True, fastmath=FAST)
 def correlate(x, offsets, weights, bias, rows, width, out, placement, n_threads):
     """out[n, f, y0 + i*step, x0 + j*step] = bias[f] + sum_t weights[f, t] * x[offsets[t] + q]
@@ -114,6 +116,7 @@ def _accumulate_one(acc, x, offset, weights, f, t, start, length):
             row[q] += weight * x0[q]
 
 
+@threads_if_faster
 @njit(cache=True, parallel=True, fastmath=FAST)
 def pointwise(x, weights, bias, out, n_threads):
     """out[n, f, q] = bias[f] + sum_c weights[f, c] * x[n, c, q]: a 1x1 convolution (stride 1,
@@ -223,6 +226,7 @@ def _tap_grads_four(grads, x, d, keep, offsets, f, q0, length):
         grads[f + 3, t + 2] += s32
 
 
+@threads_if_faster
 @njit(cache=True, parallel=True, fastmath=FAST)
 def tap_grads(x, offsets, d, keep, n_threads):
     """shares (n_threads, F, T + 1), summing to g[f, t] = sum_q d[f, q] * x[offsets[t] + q]
@@ -248,6 +252,7 @@ def tap_grads(x, offsets, d, keep, n_threads):
     return shares
 
 
+@threads_if_faster
 @njit(cache=True, parallel=True, fastmath=FAST)
 def pointwise_grads(x, d, offsets, keep, n_threads):
     """shares (n_threads, F, T + 1), summing to g[f, c] = sum_{n,q} d[n, f, q] * x[n, c, q] and,

@@ -1,0 +1,132 @@
+"""Each parallel kernel beside its serial twin (tinycnn/kernels/threads.py): both ways give the
+same numbers bit for bit, the faster way is chosen per shape after TRIALS timed calls each, and
+no parallel kernel escapes the wrapper."""
+
+import importlib
+import pkgutil
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tinycnn.kernels
+from tinycnn.kernels import activation, batchnorm, conv, pool, threads
+from tinycnn.kernels.threads import WAYS, always
+
+from strategies import conv_geometries
+
+
+def every_pass(x, weights, bias, stride, padding, pool_size):
+    """Every kernel the layers call, forward and backward, on one input: a list of arrays."""
+    out = conv.conv2d_forward(x, weights, bias, stride, padding)
+    rng = np.random.default_rng(1)
+    dout = rng.standard_normal(out.shape).astype(x.dtype)
+    dx = conv.conv2d_backward_input(dout, weights, x.shape, stride, padding)
+    dw, db = conv.conv2d_backward_params(x, dout, weights.shape[2], stride, padding)
+    gamma = rng.standard_normal(out.shape[1]).astype(x.dtype)
+    beta = rng.standard_normal(out.shape[1]).astype(x.dtype)
+    normed, mean, inv_std = batchnorm.batchnorm_forward(out, gamma, beta, 1e-5)
+    evaluated = batchnorm.batchnorm_inference(out, gamma, beta, mean, inv_std)
+    d_normed, dgamma, dbeta = batchnorm.batchnorm_backward(out, dout, mean, inv_std, gamma)
+    relu = activation.relu_forward(normed)
+    d_relu = activation.relu_backward(dout, relu)
+    results = [out, dx, dw, db, normed, mean, inv_std, evaluated, d_normed, dgamma, dbeta]
+    results += [relu, d_relu]
+    if min(relu.shape[2:]) >= pool_size:
+        pooled, argmax = pool.maxpool2d_forward(relu, pool_size, pool_size)
+        d_pool = pool.maxpool2d_backward(np.ones_like(pooled), argmax, relu.shape)
+        results += [pooled, argmax, d_pool]
+    return results
+
+
+def both_ways(*args):
+    """every_pass on numba's 2 threads, then on one core (the serial twins)."""
+    numba.set_num_threads(2)
+    with always("threads"):
+        threaded = every_pass(*args)
+    with always("serial"):
+        serial = every_pass(*args)
+    return threaded, serial
+
+
+@pytest.mark.parametrize(
+    "shape, c_out, k, stride, padding",
+    [
+        ((4, 3, 20, 20), 8, 3, 1, 1),  # the usual 3x3
+        ((3, 5, 17, 13), 6, 3, 2, 1),  # stride 2, odd sizes, channels not in whole blocks
+        ((4, 16, 8, 8), 12, 1, 1, 0),  # 1x1: the pointwise kernels
+        ((2, 1, 33, 31), 5, 5, 1, 2),  # one input channel, 5x5
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threads_and_serial_twins_agree_bit_for_bit(shape, c_out, k, stride, padding, dtype):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(dtype)
+    weights = rng.standard_normal((c_out, shape[1], k, k)).astype(dtype)
+    bias = rng.standard_normal(c_out).astype(dtype)
+    threaded, serial = both_ways(x, weights, bias, stride, padding, 2)
+    for a, b in zip(threaded, serial, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert a.tobytes() == b.tobytes()
+
+
+@given(geometry=conv_geometries(max_batch=3, max_in=5, max_out=9), seed=st.integers(0, 99))
+def test_threads_and_serial_twins_agree_on_any_geometry(geometry, seed):
+    rng = np.random.default_rng(seed)
+    g = geometry
+    x = rng.standard_normal((g["n"], g["c_in"], *g["hw"])).astype(np.float32)
+    x[rng.random(x.shape) < 0.05] = np.inf  # inf and NaN travel the same way both ways
+    weights = rng.standard_normal((g["c_out"], g["c_in"], g["k"], g["k"])).astype(np.float32)
+    bias = rng.standard_normal(g["c_out"]).astype(np.float32)
+    with np.errstate(invalid="ignore"):  # inf - inf in the weight gradient's sums
+        threaded, serial = both_ways(x, weights, bias, g["stride"], g["padding"], 2)
+    for a, b in zip(threaded, serial, strict=True):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_the_faster_way_is_chosen_after_the_trials():
+    numba.set_num_threads(2)
+    kernel = activation._relu_forward
+    x = np.linspace(-1, 1, 12345, dtype=np.float32)  # a size no other test uses
+    out = np.empty_like(x)
+    key = threads.shape_key((x, out)) + (2,)
+    for _ in range(2 * threads.TRIALS - 1):
+        kernel(x, out)
+        assert key not in kernel.choices
+    kernel(x, out)
+    assert kernel.choices[key] in WAYS
+    assert np.array_equal(out, np.maximum(x, 0))
+
+
+def test_one_thread_always_runs_the_serial_twin():
+    kernel = activation._relu_backward
+    dout = np.ones(23456, np.float32)  # a size no other test uses
+    out, dx = np.ones_like(dout), np.empty_like(dout)
+    numba.set_num_threads(1)
+    try:
+        for _ in range(4 * threads.TRIALS):
+            kernel(dout, out, dx)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert threads.shape_key((dout, out, dx)) + (1,) not in kernel.choices
+    assert np.array_equal(dx, dout)
+
+
+def test_always_takes_only_the_two_ways():
+    with pytest.raises(ValueError, match="way"), always("fast"):
+        pass
+
+
+def test_no_parallel_kernel_escapes_the_choice():
+    """A `parallel=True` kernel called straight from Python would wake the threads on every call,
+    however small its work: every one is wrapped by threads_if_faster."""
+    unwrapped = []
+    for module_info in pkgutil.iter_modules(tinycnn.kernels.__path__, "tinycnn.kernels."):
+        module = importlib.import_module(module_info.name)
+        for name, value in vars(module).items():
+            if getattr(value, "targetoptions", {}).get("parallel"):
+                unwrapped.append(f"{module_info.name}.{name}")
+    assert not unwrapped
+    assert len(threads.KERNELS) >= 12

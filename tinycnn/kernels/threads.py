@@ -1,0 +1,135 @@
+"""When threads pay: each parallel kernel beside its serial twin, the faster one chosen per shape.
+
+A numba `prange` loop hands its iterations to a pool of threads and waits until they are done.
+Waking the pool has a price, and it depends on the pool: an empty parallel loop took about
+80 µs on numba's `workqueue` threads (tinycnn's default, because it is safe after `fork`:
+runtime.py), against 1.5 µs on `tbb` or `omp`, whose threads spin a while before they sleep
+(2-core AMD EPYC Zen 4, CPU family 25). On that machine one core applies a ReLU to a million
+float32 numbers in about 90 µs: for that loop, and for most of a small network's loops, waking
+the second core costs more than it saves. For a big convolution it saves half the time.
+
+So `threads_if_faster(kernel)` keeps two compiled versions of a `parallel=True` kernel: the
+kernel itself, and its serial twin, the same Python function compiled without `parallel`, where
+`prange` is a plain `range`. The first calls with each new combination of argument shapes (and
+scalar arguments) are timed, TRIALS each way, taking turns; from then on, that combination runs
+the faster way. Both ways do the same arithmetic in the same order (the loops never ask which
+thread they are on), so the choice changes the time, never the result: tests/test_threads.py
+holds them equal bit for bit. With one numba thread the twin always runs.
+
+Measured on lesson 8's detector (batch 32, float32, workqueue threads, each on its own core:
+runtime.py), its training step run in one process with the three ways taking turns, step by
+step, 30 steps each: chosen per shape 22.3-23.2 ms, always threads 25.7-27.1 ms, always serial
+26.8-27.1 ms (three processes; 2-core AMD EPYC Zen 4, another job using one core meanwhile).
+The choice ran the convolutions on threads and most of the small loops on one core.
+"""
+
+import contextlib
+import functools
+import statistics
+import time
+import types
+
+import numba
+import numpy as np
+from numba import njit
+
+from tinycnn.runtime import place_threads
+
+TRIALS = 5  # timed calls each way per shape; the medians are compared (the first may compile)
+MAX_SHAPES = 1024  # shapes remembered per kernel; past that they are forgotten and timed afresh
+WAYS = ("threads", "serial")
+
+KERNELS = []
+"""Every kernel wrapped by threads_if_faster, in the order they were defined."""
+
+
+def serial_twin(kernel):
+    """`kernel` (a numba `parallel=True` dispatcher) compiled again without `parallel`.
+
+    The twin is a copy of the kernel's Python function under its own name (`<name>_serial`):
+    numba's on-disk cache files a function under its name, and keys an entry by argument types
+    only, so two compilations of one function, one parallel and one not, would overwrite each
+    other's cached machine code.
+    """
+    function = kernel.py_func
+    twin = types.FunctionType(
+        function.__code__,
+        function.__globals__,
+        function.__name__ + "_serial",
+        function.__defaults__,
+        function.__closure__,
+    )
+    twin.__qualname__ = function.__qualname__ + "_serial"
+    twin.__doc__ = function.__doc__
+    options = {
+        name: value
+        for name, value in kernel.targetoptions.items()
+        if name not in ("parallel", "nopython")
+    }
+    return njit(cache=True, **options)(twin)
+
+
+def shape_key(args):
+    """What decides a kernel's speed: each array's shape and dtype, and every other argument's
+    value (strides, counts, eps: values that stay the same from one training step to the next)."""
+    return tuple(
+        (arg.shape, arg.dtype.char) if isinstance(arg, np.ndarray) else arg for arg in args
+    )
+
+
+def threads_if_faster(kernel):
+    """Wrap a numba `parallel=True` kernel: each call runs it on numba's threads or as its
+    serial twin, whichever the first calls with the same shapes measured faster.
+
+    The wrapper keeps `threaded`, `serial`, `choices` ({shape key: "threads" or "serial"}) and
+    `always` (None, or one of WAYS to skip the timing: see `always`).
+    """
+    serial = serial_twin(kernel)
+    by_way = {"threads": kernel, "serial": serial}
+    trials = {}  # shape key -> {"threads": [seconds], "serial": [seconds]}
+    choices = {}
+
+    @functools.wraps(kernel.py_func)
+    def run(*args):
+        place_threads()  # in a forked child: its own threads, each on its own core
+        if numba.get_num_threads() == 1:
+            return serial(*args)
+        if run.always:
+            return by_way[run.always](*args)
+        key = shape_key(args) + (numba.get_num_threads(),)
+        if key in choices:
+            return by_way[choices[key]](*args)
+        if len(trials) >= MAX_SHAPES:
+            trials.clear()
+        times = trials.setdefault(key, {way: [] for way in WAYS})
+        # Take turns, so that whatever else loads the machine meanwhile falls on both alike.
+        way = min(WAYS, key=lambda way: len(times[way]))
+        start = time.perf_counter()
+        result = by_way[way](*args)
+        times[way].append(time.perf_counter() - start)
+        if len(times["serial"]) == TRIALS:
+            if len(choices) >= MAX_SHAPES:
+                choices.clear()
+            choices[key] = min(WAYS, key=lambda way: statistics.median(times[way]))
+            del trials[key]
+        return result
+
+    run.threaded, run.serial, run.choices, run.always = kernel, serial, choices, None
+    KERNELS.append(run)
+    return run
+
+
+@contextlib.contextmanager
+def always(way):
+    """Within the block, every kernel runs one way, "threads" or "serial", untimed: for tests
+    that hold the two ways equal, and benchmarks that compare them."""
+    if way not in WAYS:
+        raise ValueError(f"way must be one of {WAYS}, got {way!r}")
+    before = [kernel.always for kernel in KERNELS]
+    for kernel in KERNELS:
+        kernel.always = way
+    try:
+        yield
+    finally:
+        for kernel, way_before in zip(KERNELS, before, strict=True):
+            kernel.always = way_before
