@@ -277,13 +277,19 @@ print(
 # (`BLOCK`, in `layout.py` with the other tuning constants): the accumulators of 4 channels and
 # the input runs they read stay in the L1 cache, the fastest memory next to the core.
 #
-# **6. Both cores.** `correlate` is compiled with `parallel=True` and loops over its blocks with
-# `prange`, which hands them out to numba's threads; their number is a multiple of the thread
-# count, so each thread gets the same share. Everything else stays on one thread: importing
-# any part of tinycnn limits NumPy's BLAS to one thread, because two thread pools busy-waiting
-# on the same two cores stall each other, and picks numba's `workqueue` threads, which are
-# safe after a fork; calls from several threads take turns (`tinycnn/runtime.py` says what
-# import changes, and how to turn it off).
+# **6. Both cores, where they pay.** `correlate` is compiled with `parallel=True` and loops over
+# its blocks with `prange`, which hands them out to numba's threads; their number is a multiple
+# of the thread count, so each thread gets the same share. Waking the threads has a price, though:
+# on numba's `workqueue` threads, which tinycnn picks because they are safe after a fork, an
+# empty parallel loop took about 50-90 µs on a 2-core AMD EPYC, as long as one core needs for a
+# ReLU over half a million numbers. So every parallel kernel also has a serial twin, the same
+# function compiled without `parallel`, and the first calls with each new shape time both ways
+# and keep the faster (`tinycnn/kernels/threads.py`): the convolutions of a batch run on both
+# cores, a ReLU on a small feature map runs on one. Both ways compute the same numbers. Importing
+# tinycnn also binds each of numba's threads to its own core, and limits NumPy's BLAS to one
+# thread, because two thread pools busy-waiting on the same two cores stall each other; calls
+# from several threads take turns (`tinycnn/runtime.py` says what import changes, and how to turn
+# it off).
 #
 # **7. Permission to reorder sums, and no more.** The kernels are compiled with
 # `fastmath={"reassoc", "contract"}`: LLVM may add in a different order (so that a sum can be

@@ -7,7 +7,9 @@
 3. The numba kernels the layers call, in the order a reader follows an image:
    `conv.py` (what each pass computes) -> `layout.py` (where every number lives: the batch
    planes, their geometry, the tuning constants) -> back in `conv.py`, the one return -> `taps.py`
-   (the two loops that do the arithmetic). `pool.py` and `activation.py` stand alone.
+   (the two loops that do the arithmetic). `pool.py`, `activation.py` and `batchnorm.py` stand
+   alone. `threads.py` wraps every parallel loop of them all: it runs on numba's threads only
+   where the first calls with that shape measured it faster than its serial twin.
 
 `Conv2D.forward` calls `conv.conv2d_forward`, which asks `layout.py` for the geometry and the
 planes, then hands them to `taps.correlate`, whose innermost loop is `taps._accumulate`.
