@@ -92,11 +92,12 @@ def threads_if_faster(kernel):
     @functools.wraps(kernel.py_func)
     def run(*args):
         place_threads()  # in a forked child: its own threads, each on its own core
-        if numba.get_num_threads() == 1:
+        n_threads = numba.get_num_threads()
+        if n_threads == 1:
             return serial(*args)
         if run.always:
             return by_way[run.always](*args)
-        key = shape_key(args) + (numba.get_num_threads(),)
+        key = shape_key(args) + (n_threads,)
         if key in choices:
             return by_way[choices[key]](*args)
         if len(trials) >= MAX_SHAPES:
