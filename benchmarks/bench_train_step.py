@@ -14,9 +14,10 @@ processes take turns: a round is a few steps of one, then a few of the other, so
 else loads the machine falls on both alike. Times are medians over all steps after a warm-up;
 the result is tinycnn's speed as a multiple of PyTorch's ("x PyTorch's speed", PyTorch's time
 over tinycnn's: higher is better), with the fastest and slowest round's ratio beside it.
-Also measured: the per-layer forward and backward times of both, and start-up: a fresh process
-that imports tinycnn and runs a first training step with a warm numba cache, and with --cold,
-with an empty one (the compile time of what lesson 4 uses).
+Also measured: the per-layer forward and backward times of both; the peak memory of a training
+step of each, in fresh processes (Linux); and start-up: a fresh process that imports tinycnn and
+runs a first training step with a warm numba cache, and with --cold, with an empty one (the
+compile time of what lesson 4 uses).
 
 On a machine shared with other work, OpenMP threads that spin while they wait stall each other,
 PyTorch's most (up to 20x slower steps were seen): note the load average printed with the
@@ -28,6 +29,7 @@ column says "not installed".
 """
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -51,6 +53,7 @@ IMAGE_SIZE = 64
 LEARNING_RATE = 0.01
 MOMENTUM = 0.9
 PAUSE_S = 0.05  # between turns: the idle worker's spinning threads go to sleep meanwhile
+MEMORY_STEPS = 3  # training steps whose peak memory is measured, in each memory process
 FULL = {
     "batch": 64,
     "warmup": 20,
@@ -58,6 +61,7 @@ FULL = {
     "steps_per_round": 10,
     "layer_repeats": 30,
     "starts": 3,
+    "memory_runs": 3,  # fresh processes per framework measuring a step's memory
 }
 QUICK = {
     "batch": 8,
@@ -66,6 +70,7 @@ QUICK = {
     "steps_per_round": 3,
     "layer_repeats": 3,
     "starts": 1,
+    "memory_runs": 1,
 }
 
 
@@ -140,9 +145,7 @@ def tinycnn_session(settings):
             "optimizer_ms": median_ms(optimizer_seconds),
         }
 
-    first_loss = step()  # before threading_layer(), which is known once a kernel has run
     info = {
-        "first_loss": first_loss,
         "versions": {
             "python": sys.version.split()[0],
             "numpy": np.__version__,
@@ -211,10 +214,7 @@ def pytorch_session(settings):
             )
         return {"layers": layers}
 
-    info = {
-        "first_loss": step(),
-        "versions": {"torch": torch.__version__, "torch_threads": torch.get_num_threads()},
-    }
+    info = {"versions": {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}}
     return info, step, layer_times
 
 
@@ -233,6 +233,7 @@ def serve(session, settings):
         print(json.dumps({"installed": False}), flush=True)
         return
     info, step, layer_times = started
+    info["first_loss"] = step()
     for _ in range(settings["warmup"]):
         step()
     print(json.dumps({"installed": True, **info}), flush=True)
@@ -277,6 +278,36 @@ def startup(settings):
             }
         )
     )
+
+
+def memory(settings):
+    """Peak memory of MEMORY_STEPS training steps of settings["framework"] at the batch size,
+    above what the process held just before them (MiB): the activations kept for backward, the
+    gradients, the optimizer's state and every temporary array. Read from Linux's /proc: the
+    peak resident size (VmHWM), reset just before the steps, less the resident size (VmRSS).
+    A step on a batch of 2 runs first, so that loading kernels and starting thread pools, which
+    happen once per process, are not counted."""
+    session = SESSIONS[settings["framework"]]
+    started = session({**settings, "batch": 2})
+    if started is None or not os.access("/proc/self/clear_refs", os.W_OK):
+        print(json.dumps({"measured": False}))
+        return
+    started[1]()
+    _, step, _ = session(settings)
+    gc.collect()
+    before = status_kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak resident size
+    for _ in range(MEMORY_STEPS):
+        step()
+    print(json.dumps({"measured": True, "peak_mib": (status_kib("VmHWM") - before) / 1024}))
+
+
+def status_kib(field):
+    """A size from /proc/self/status, in KiB (VmRSS: resident now, VmHWM: resident at peak)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} is not in /proc/self/status")
 
 
 # The parent: starts the workers, takes turns between them, gathers and reports.
@@ -343,6 +374,22 @@ def measure_startup(settings, cold):
         with tempfile.TemporaryDirectory() as cache:
             report["cold"] = run_startup(settings, env={**os.environ, "NUMBA_CACHE_DIR": cache})
     return report
+
+
+def measure_memory(settings):
+    """Each framework's step memory (memory()), in fresh processes taking turns: the median of
+    settings["memory_runs"] runs each, in MiB (None where not measured)."""
+    runs = {"tinycnn": [], "pytorch": []}
+    for _ in range(settings["memory_runs"]):
+        for framework in runs:
+            command = worker_command("memory", {**settings, "framework": framework})
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"the memory process failed:\n{done.stderr}")
+            report = json.loads(done.stdout.splitlines()[-1])
+            if report["measured"]:
+                runs[framework].append(report["peak_mib"])
+    return {name: float(np.median(mib)) if mib else None for name, mib in runs.items()}
 
 
 def summarise(results):
@@ -469,6 +516,16 @@ def print_report(settings, summary, load, startup_times, machine_info, versions)
         f"{layer_sum + summary['loss_ms'] + summary['optimizer_ms']:.1f} ms"
     )
 
+    memory_mib = summary["step_memory_mib"]
+    print(
+        f"\nPeak memory of {MEMORY_STEPS} training steps at batch {settings['batch']}, above the "
+        f"process's memory before them (MiB; median of {settings['memory_runs']} fresh "
+        "processes each):"
+    )
+    for name, label in (("tinycnn", "tinycnn"), ("pytorch", "PyTorch")):
+        mib = memory_mib[name]
+        print(f"{label:16} {'not measured' if mib is None else f'{mib:8.1f}'}")
+
     print(
         "\nStart-up of a fresh process, seconds from launch: to the end of its first training "
         "step (of which import tinycnn, first step); to exit, wall and CPU (user + system)"
@@ -567,11 +624,13 @@ def main():
         help="folder for bench_train_step.json and bench_train_step.png "
         "(default: benchmarks/output/, created if missing)",
     )
-    parser.add_argument("--worker", choices=[*SESSIONS, "startup"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", choices=[*SESSIONS, "startup", "memory"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--settings", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker == "startup":
-        startup(json.loads(args.settings))
+    if args.worker in ("startup", "memory"):
+        {"startup": startup, "memory": memory}[args.worker](json.loads(args.settings))
         return
     if args.worker:
         serve(SESSIONS[args.worker], json.loads(args.settings))
@@ -589,6 +648,7 @@ def main():
     results, load = measure_steps(settings, env)
     startup_times = measure_startup(settings, args.cold)
     summary = summarise(results)
+    summary["step_memory_mib"] = measure_memory(settings)
     versions = {
         **results["tinycnn"]["versions"],
         **results["pytorch"].get("versions", {"torch": None}),

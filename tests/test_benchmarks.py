@@ -16,6 +16,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
     [
         ("bench_conv.py", "bench_conv"),
         ("bench_train_step.py", "bench_train_step"),
+        ("bench_detector_step.py", "bench_detector_step"),
         ("bench_scaling.py", "bench_scaling"),
     ],
 )
@@ -28,5 +29,8 @@ def test_benchmark_quick_run(script, result, tmp_path):
         env={**os.environ, "MPLBACKEND": "Agg"},
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert json.loads((tmp_path / f"{result}.json").read_text())
+    report = json.loads((tmp_path / f"{result}.json").read_text())
+    assert report
     assert (tmp_path / f"{result}.png").stat().st_size > 0
+    if result == "bench_train_step" and sys.platform.startswith("linux"):
+        assert report["summary"]["step_memory_mib"]["tinycnn"] > 0
