@@ -2,8 +2,11 @@
 same numbers bit for bit, the faster way is chosen per shape after TRIALS timed calls each, and
 no parallel kernel escapes the wrapper."""
 
+import ast
 import importlib
+import inspect
 import pkgutil
+import textwrap
 
 import numba
 import numpy as np
@@ -130,3 +133,38 @@ def test_no_parallel_kernel_escapes_the_choice():
                 unwrapped.append(f"{module_info.name}.{name}")
     assert not unwrapped
     assert len(threads.KERNELS) >= 12
+
+
+PARALLEL_ARRAY_CALLS = {"zeros", "ones", "full", "arange", "zeros_like", "ones_like", "full_like"}
+
+
+def nodes_outside_prange(function):
+    """Every syntax node of a kernel's body that is not inside a `for ... in prange(...)` loop."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    outside, todo = [], list(tree.body[0].body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.For) and "prange" in ast.unparse(node.iter):
+            continue
+        outside.append(node)
+        todo.extend(ast.iter_child_nodes(node))
+    return outside
+
+
+def test_each_kernel_wakes_the_threads_once():
+    """With parallel=True, numba turns every array expression (np.zeros, `a[i:j] = 0`,
+    `np.arange(n) * k`) into a parallel loop of its own, and each one wakes the threads: outside
+    its prange loop a kernel may allocate with np.empty and loop, nothing else."""
+    offenders = []
+    for kernel in threads.KERNELS:
+        for node in nodes_outside_prange(kernel.threaded.py_func):
+            called = isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            if called and node.func.attr in PARALLEL_ARRAY_CALLS:
+                offenders.append(f"{kernel.__name__}: {ast.unparse(node)}")
+            slice_store = isinstance(node, ast.Assign) and any(
+                isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Slice)
+                for target in node.targets
+            )
+            if slice_store:
+                offenders.append(f"{kernel.__name__}: {ast.unparse(node)}")
+    assert not offenders

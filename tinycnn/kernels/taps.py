@@ -138,7 +138,9 @@ def pointwise(x, weights, bias, out, n_threads):
     block_len = min(BLOCK, whole_vectors(length))
     blocks_per_sample = ceil_div(length, block_len)
     whole = channels - channels % TAPS
-    offsets = np.arange(channels) * length
+    offsets = np.empty(channels, np.int64)
+    for c in range(channels):  # a loop: an array expression would be a parallel loop of its own
+        offsets[c] = c * length
     for job in prange(n_samples * blocks_per_sample):
         n, block = job // blocks_per_sample, job % blocks_per_sample
         start = block * block_len
@@ -242,9 +244,11 @@ def tap_grads(x, offsets, d, keep, n_threads):
     # About BLOCK outputs per block, and a multiple of n_threads blocks: even shares.
     n_blocks = ceil_div(ceil_div(total, BLOCK), n_threads) * n_threads
     block_len = whole_vectors(ceil_div(total, n_blocks))
-    shares = np.zeros((n_threads, n_out, offsets.shape[0] + 1), x.dtype)
+    # Zeroed by each thread: np.zeros here would be a parallel loop, and a wake-up, of its own.
+    shares = np.empty((n_threads, n_out, offsets.shape[0] + 1), x.dtype)
     for share in prange(n_threads):
         grads = shares[share]
+        grads[:] = 0
         for q0 in range(share * block_len, total, n_threads * block_len):
             length = min(block_len, total - q0)
             for f in range(0, n_out, CHANNELS):
@@ -270,9 +274,10 @@ def pointwise_grads(x, d, offsets, keep, n_threads):
     n_out = d.shape[1]
     block_len = min(BLOCK, length)
     blocks_per_sample = ceil_div(length, block_len)
-    shares = np.zeros((n_threads, n_out, offsets.shape[0] + 1), x.dtype)
+    shares = np.empty((n_threads, n_out, offsets.shape[0] + 1), x.dtype)  # zeroed as in tap_grads
     for share in prange(n_threads):
         grads = shares[share]
+        grads[:] = 0
         for job in range(share, n_samples * blocks_per_sample, n_threads):
             n, block = job // blocks_per_sample, job % blocks_per_sample
             q0 = block * block_len
