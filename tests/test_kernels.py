@@ -73,6 +73,13 @@ def check_conv_against_reference(x, weights, bias, dout, stride, padding):
     np.testing.assert_allclose(dweights, expected_dw, **tol)
     np.testing.assert_allclose(dbias, expected_db, **tol)
 
+    # The forward's batch planes, kept and handed back, give the same gradients exactly.
+    kept_out, planes = conv.conv2d_forward(x, weights, bias, stride, padding, keep_planes=True)
+    np.testing.assert_array_equal(kept_out, out)
+    reused = conv.conv2d_backward_params(x, dout, k, stride, padding, planes=planes)
+    np.testing.assert_array_equal(reused[0], dweights)
+    np.testing.assert_array_equal(reused[1], dbias)
+
     for original, now in zip(before, (x, weights, bias, dout), strict=True):
         np.testing.assert_array_equal(original, now)
 

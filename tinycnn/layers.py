@@ -296,24 +296,24 @@ class Conv2D(Layer):
         if len(x) == 0:  # an empty batch: nothing for the kernel to loop over
             out_h = (padded_h - self.kernel_size) // self.stride + 1
             out_w = (padded_w - self.kernel_size) // self.stride + 1
-            out = np.zeros((0, self.out_channels, out_h, out_w), dtype=self.dtype)
+            out, planes = np.zeros((0, self.out_channels, out_h, out_w), dtype=self.dtype), None
         else:
             W, b = self.params["W"], self.params["b"]
-            out = conv.conv2d_forward(x, W, b, self.stride, self.padding)
-        self._cache = (x, out.shape)
+            out, planes = conv.conv2d_forward(x, W, b, self.stride, self.padding, keep_planes=True)
+        self._cache = (x, planes, out.shape)
         return out
 
     def backward(self, dout, input_grad=True):
         """dL/dout -> dL/dx, and grads["W"], grads["b"]; None instead of dL/dx if not
         input_grad (a first layer: that skips a whole convolution)."""
-        x, out_shape = self._take_cache()
+        x, planes, out_shape = self._take_cache()
         dout = self._check_dout(dout, out_shape, self.dtype)
         self.check_arrays()
         if len(x) == 0:
             self.grads = {name: np.zeros_like(param) for name, param in self.params.items()}
             return np.zeros_like(x) if input_grad else None
         self.grads["W"], self.grads["b"] = conv.conv2d_backward_params(
-            x, dout, self.kernel_size, self.stride, self.padding
+            x, dout, self.kernel_size, self.stride, self.padding, planes=planes
         )
         if not input_grad:
             return None

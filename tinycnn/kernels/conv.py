@@ -37,8 +37,12 @@ from tinycnn.runtime import one_at_a_time
 
 
 @one_at_a_time
-def conv2d_forward(x, weights, bias, stride, padding):
-    """out[n, f, i, j] = bias[f] + sum_{c,di,dj} w[f,c,di,dj] * x_pad[n, c, i*s + di, j*s + dj]."""
+def conv2d_forward(x, weights, bias, stride, padding, keep_planes=False):
+    """out[n, f, i, j] = bias[f] + sum_{c,di,dj} w[f,c,di,dj] * x_pad[n, c, i*s + di, j*s + dj].
+
+    With keep_planes, returns (out, planes): x laid out as batch planes (None for a 1x1
+    convolution, which needs none), for conv2d_backward_params to reuse rather than build again.
+    """
     x = np.ascontiguousarray(x)
     weights = np.ascontiguousarray(weights)
     bias = np.ascontiguousarray(bias)
@@ -56,7 +60,7 @@ def conv2d_forward(x, weights, bias, stride, padding):
             out.reshape(n_samples, n_filters, -1),
             numba.get_num_threads(),
         )
-        return out
+        return (out, None) if keep_planes else out
     grid, offsets = forward_geometry(x.shape, k, stride, padding, out_h, out_w)
     planes = batch_planes(x, stride, *grid)
     flat_weights, bias = whole_blocks(weights.reshape(n_filters, -1), bias)
@@ -71,7 +75,7 @@ def conv2d_forward(x, weights, bias, stride, padding):
         (out_h, out_w, 0, 0, 1),
         numba.get_num_threads(),
     )
-    return out
+    return (out, planes) if keep_planes else out
 
 
 @one_at_a_time
@@ -124,11 +128,13 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
 
 
 @one_at_a_time
-def conv2d_backward_params(x, dout, kernel_size, stride, padding):
+def conv2d_backward_params(x, dout, kernel_size, stride, padding, planes=None):
     """(dweights (C_out, C_in, k, k), dbias (C_out,)):
 
     dw[f, c, di, dj] = sum_{n,i,j} dout[n, f, i, j] * x_pad[n, c, i*s + di, j*s + dj],
     db[f] = sum_{n,i,j} dout[n, f, i, j].
+
+    planes: x's batch planes from conv2d_forward(..., keep_planes=True) on this same x, if kept.
     """
     x = np.ascontiguousarray(x)
     dout = np.ascontiguousarray(dout)
@@ -151,7 +157,8 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding):
         dweights = grads[:n_filters, :channels].reshape(n_filters, channels, 1, 1)
         return dweights, grads[:n_filters, -1].copy()
     grid, offsets = forward_geometry(x.shape, k, stride, padding, out_h, out_w)
-    planes = batch_planes(x, stride, *grid)
+    if planes is None:
+        planes = batch_planes(x, stride, *grid)
     # dout on the grid of the outputs q, zero where an output is thrown away.
     total = whole_vectors(n_samples * grid.rows * grid.width)
     # (batch_planes' last plane, all zeros, is not needed here)
