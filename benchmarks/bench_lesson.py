@@ -1,6 +1,6 @@
 """Lesson 4's whole training: tinycnn's `fit` against the same training in a plain PyTorch loop.
 
-    python benchmarks/bench_lesson.py [--quick] [--out DIR]
+    python benchmarks/bench_lesson.py [--quick] [--passive] [--out DIR]
 
 The training is lesson 4's main one (lessons/04_train_localizer.py): `tinycnn.networks.localizer()`
 on 24,000 scenes of `tc.data.localization_dataset` (seed 0), 16 epochs of batches of 32, Adam at
@@ -35,8 +35,9 @@ multiple of PyTorch's ("x PyTorch's speed": PyTorch's time over tinycnn's, highe
 The PyTorch process imports tinycnn for the data, the network and the metrics, with
 TINYCNN_NO_RUNTIME_TWEAKS=1, so that PyTorch keeps its own defaults (tinycnn's import would limit
 BLAS to one thread and change malloc's thresholds). The run is measured once: on a shared machine
-note the load average printed with the results. Without PyTorch installed, its column says
-"not installed".
+note the load average printed with the results, where OpenMP threads that spin while they wait
+(PyTorch's) lose most; --passive sets OMP_WAIT_POLICY=PASSIVE for both processes. Without
+PyTorch installed, its column says "not installed".
 
 Prints a table with the CPU model, numba's threading layer, the versions and the load average,
 and writes bench_lesson.json and bench_lesson.png (validation loss against seconds of training,
@@ -367,8 +368,11 @@ def measure(settings):
     average before and after each."""
     results, load = {}, {"before": os.getloadavg()[0]}
     for name in WORKERS:
-        # PyTorch's process keeps PyTorch's defaults: no tinycnn runtime tweaks (see above).
-        env = {**os.environ, "TINYCNN_NO_RUNTIME_TWEAKS": "1"} if name == "pytorch" else None
+        env = dict(os.environ)
+        if settings["omp_wait_policy"]:
+            env["OMP_WAIT_POLICY"] = settings["omp_wait_policy"]
+        if name == "pytorch":  # PyTorch keeps its own defaults: no tinycnn runtime tweaks
+            env["TINYCNN_NO_RUNTIME_TWEAKS"] = "1"
         worker = Worker(__file__, name, settings, env)
         try:
             results[name] = dict(worker.info)
@@ -419,7 +423,7 @@ def summarise(results):
 def print_report(settings, summary, results, load, machine_info, versions):
     layer = versions.get("threading_layer")
     described = [
-        f"{name} {version}" + (f" ({layer} layer)" if name == "numba" else "")
+        f"{name} {version or 'not installed'}" + (f" ({layer} layer)" if name == "numba" else "")
         for name, version in versions.items()
         if name != "threading_layer"
     ]
@@ -435,7 +439,8 @@ def print_report(settings, summary, results, load, machine_info, versions):
     print(
         "1-min load average: "
         + ", ".join(f"{when} {value:.1f}" for when, value in load.items())
-        + f" (on {machine_info['cores']} cores; a training adds about {THREADS})"
+        + f" (on {machine_info['cores']} cores; a training adds about {THREADS}); "
+        f"OMP_WAIT_POLICY {settings['omp_wait_policy'] or 'unset'}"
     )
 
     columns = [("tinycnn", summary["tinycnn"]), ("PyTorch", summary["pytorch"])]
@@ -459,9 +464,9 @@ def print_report(settings, summary, results, load, machine_info, versions):
     if comparison is None:
         return
     print(
-        f"\ntinycnn: {comparison['x_pytorch']:.2f}x PyTorch's speed over the whole training "
-        f"(PyTorch's time over tinycnn's, higher is better); epoch medians: "
-        f"{comparison['x_pytorch_epoch_median']:.2f}x"
+        f"\ntinycnn: {comparison['x_pytorch']:.2f}x PyTorch's speed over the whole training, "
+        f"{comparison['x_pytorch_epoch_median']:.2f}x in epoch medians\n(x PyTorch's speed: "
+        "PyTorch's time over tinycnn's, higher is better)"
     )
     first = results["tinycnn"]["first_batch_loss"], results["pytorch"]["first_batch_loss"]
     verdict = (
@@ -549,9 +554,16 @@ def main():
     parser.add_argument(
         "--out",
         type=Path,
+        metavar="DIR",
         default=Path(__file__).resolve().parent / "output",
         help="folder for bench_lesson.json and bench_lesson.png "
         "(default: benchmarks/output/, created if missing)",
+    )
+    parser.add_argument(
+        "--passive",
+        action="store_true",
+        help="OMP_WAIT_POLICY=PASSIVE for both: idle threads sleep at once "
+        "instead of spinning, which helps on a machine shared with others",
     )
     parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--settings", help=argparse.SUPPRESS)
@@ -566,6 +578,7 @@ def main():
         return
 
     settings = dict(QUICK if args.quick else FULL)
+    settings["omp_wait_policy"] = "PASSIVE" if args.passive else os.environ.get("OMP_WAIT_POLICY")
     machine_info = machine()
     results, load = measure(settings)
     summary = summarise(results)
