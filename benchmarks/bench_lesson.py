@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from turns import Worker, machine, serve  # noqa: E402
+from turns import WIDE_SPREAD, Worker, machine, serve  # noqa: E402
 
 # This parent process imports neither tinycnn nor torch (importing tinycnn sets thread variables
 # that the PyTorch worker would inherit). Each worker imports what it measures.
@@ -395,6 +395,7 @@ def summarise(results):
                 "training_s": result["training_s"],
                 "epoch_median_s": float(np.median(epochs)),
                 "epoch_range_s": [float(min(epochs)), float(max(epochs))],
+                "wide_spread": bool(max(epochs) > WIDE_SPREAD * min(epochs)),
                 "final_validation": {
                     metric.removeprefix("val_"): scores[-1]
                     for metric, scores in result["history"].items()
@@ -454,12 +455,20 @@ def print_report(settings, summary, results, load, machine_info, versions):
     print(f"\n{'':34}" + "".join(f"{name:>14}" for name, _ in columns))
     row("training, whole (s)", lambda c: f"{c['training_s']:.1f}")
     row("one epoch, median (s)", lambda c: f"{c['epoch_median_s']:.2f}")
-    row("  fastest to slowest epoch (s)", lambda c: "{:.2f}-{:.2f}".format(*c["epoch_range_s"]))
+    row(
+        "  fastest to slowest epoch (s)",
+        lambda c: "{}{:.2f}-{:.2f}".format("!" * c["wide_spread"], *c["epoch_range_s"]),
+    )
     row("final validation loss", lambda c: f"{c['final_validation']['loss']:.4f}")
     for name, (label, form) in METRICS.items():
         row(f"  {label}", lambda c, name=name, form=form: form.format(c["final_validation"][name]))
     row("warm-up step, not counted (s)", lambda c: f"{c['warm_up_s']:.2f}")
 
+    if any(column and column["wide_spread"] for _, column in columns):
+        print(
+            f"! a slowest epoch over {WIDE_SPREAD}x the fastest: the machine was busy (spinning "
+            "threads, PyTorch's, lose most);\n  rerun before quoting, or compare with --passive"
+        )
     comparison = summary.get("comparison")
     if comparison is None:
         return
