@@ -18,6 +18,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
         ("bench_train_step.py", "bench_train_step"),
         ("bench_detector_step.py", "bench_detector_step"),
         ("bench_scaling.py", "bench_scaling"),
+        ("bench_lesson.py", "bench_lesson"),
     ],
 )
 def test_benchmark_quick_run(script, result, tmp_path):
@@ -34,3 +35,7 @@ def test_benchmark_quick_run(script, result, tmp_path):
     assert (tmp_path / f"{result}.png").stat().st_size > 0
     if result == "bench_train_step" and sys.platform.startswith("linux"):
         assert report["summary"]["step_memory_mib"]["tinycnn"] > 0
+    if result == "bench_lesson" and report["summary"]["pytorch"] is not None:
+        # The PyTorch loop trained on fit's very batches, and its loss is tinycnn's.
+        assert report["summary"]["comparison"]["same_batches"]
+        assert report["summary"]["comparison"]["first_batch_losses_agree"]
