@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from turns import Worker, machine, median_spread, serve, timed_runs  # noqa: E402
+from turns import Worker, machine, median_spread, own_defaults, serve, timed_runs  # noqa: E402
 
 THREADS = 2
 # (N, C_in, H, W, C_out, k, stride, padding)
@@ -279,7 +279,7 @@ def run_worker(name, settings):
 def measure(settings, script, env=None):
     """{framework: {"conv": {shape: {pass: seconds...}}, "pool": ...}} with rounds, one framework
     at a time (who goes first alternates), each in its own process."""
-    workers = [Worker(script, name, settings, env) for name in FRAMEWORKS]
+    workers = [Worker(script, name, settings, own_defaults(name, env)) for name in FRAMEWORKS]
     active = [worker for worker in workers if worker.info["installed"]]
     rounds = {w.name: {"conv": {}, "pool": {}} for w in active}
     extras = {}

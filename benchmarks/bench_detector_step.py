@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from turns import Worker, cpu_model  # noqa: E402  (the workers and machine of every benchmark)
+from turns import Worker, cpu_model, own_defaults  # noqa: E402  (the workers and machine of every benchmark)
 
 # The parent imports neither tinycnn nor torch: tinycnn sets thread variables that a PyTorch
 # worker would inherit. Each worker imports what it measures.
@@ -153,7 +153,7 @@ def serve(session, settings):
 def measure(settings, env=None):
     """Both workers alive, taking turns (who goes first alternates each round)."""
     load = [os.getloadavg()[0]]
-    workers = [Worker(__file__, name, settings, env) for name in SESSIONS]
+    workers = [Worker(__file__, name, settings, own_defaults(name, env)) for name in SESSIONS]
     active = [worker for worker in workers if worker.info["installed"]]
     results = {worker.name: {**worker.info, "rounds": []} for worker in workers}
     try:

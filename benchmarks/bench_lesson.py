@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from turns import WIDE_SPREAD, Worker, machine, serve  # noqa: E402
+from turns import WIDE_SPREAD, Worker, machine, own_defaults, serve  # noqa: E402
 
 # This parent process imports neither tinycnn nor torch (importing tinycnn sets thread variables
 # that the PyTorch worker would inherit). Each worker imports what it measures.
@@ -368,11 +368,9 @@ def measure(settings):
     average before and after each."""
     results, load = {}, {"before": os.getloadavg()[0]}
     for name in WORKERS:
-        env = dict(os.environ)
+        env = own_defaults(name)  # PyTorch keeps its own defaults: no tinycnn runtime tweaks
         if settings["omp_wait_policy"]:
             env["OMP_WAIT_POLICY"] = settings["omp_wait_policy"]
-        if name == "pytorch":  # PyTorch keeps its own defaults: no tinycnn runtime tweaks
-            env["TINYCNN_NO_RUNTIME_TWEAKS"] = "1"
         worker = Worker(__file__, name, settings, env)
         try:
             results[name] = dict(worker.info)

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from turns import WIDE_SPREAD, Worker, machine  # noqa: E402
+from turns import WIDE_SPREAD, Worker, machine, own_defaults  # noqa: E402
 
 # This parent process imports neither tinycnn nor torch: importing tinycnn sets thread variables
 # that the PyTorch worker would inherit. Each worker imports what it measures.
@@ -320,7 +320,9 @@ def worker_command(name, settings):
 def measure_steps(settings, env):
     """Both workers alive, taking turns (who goes first alternates); per-layer times at the end."""
     load = [os.getloadavg()[0]]
-    workers = [Worker(__file__, name, settings, env) for name in ("tinycnn", "pytorch")]
+    workers = [
+        Worker(__file__, name, settings, own_defaults(name, env)) for name in ("tinycnn", "pytorch")
+    ]
     if settings.get("other_layer"):  # tinycnn once more, on another numba threading layer
         other_env = {**(env or os.environ), "NUMBA_THREADING_LAYER": settings["other_layer"]}
         workers.append(Worker(__file__, "tinycnn_other_layer", settings, other_env))

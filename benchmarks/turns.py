@@ -62,6 +62,16 @@ def timed_runs(fn, repeats):
     return times
 
 
+def own_defaults(name, env=None):
+    """The environment for worker `name`: PyTorch's worker imports tinycnn (for to_torch), but
+    keeps PyTorch's own defaults, without the process changes tinycnn's import makes
+    (TINYCNN_NO_RUNTIME_TWEAKS=1: BLAS threads, malloc, numba's threads bound to cores)."""
+    env = dict(os.environ if env is None else env)
+    if name == "pytorch":
+        env["TINYCNN_NO_RUNTIME_TWEAKS"] = "1"
+    return env
+
+
 class Worker:
     """A worker process running `script --worker name --settings JSON`, asked one JSON request
     at a time; it answers one JSON line (its errors go to our stderr)."""
