@@ -23,6 +23,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -483,11 +485,223 @@ def test_plain_text_docstrings_read_as_markdown(machinery):
         "backward: dw[u] = sum_i dout[i] * x[s*i + u]",
         "          dx[s*i + u] += w[u] * dout[i]",
         "",
+        "Gradient, divided by N:",
+        "    dL/dŷ_1 = σ(ŷ_1) - y_1",
+        "",
+        "x_min = b_x - b_w / 2    x_max = b_x + b_w / 2",
+        "",
+        '    lesson = tc.course.start(4, "training a localizer")',
+        "",
+        "    1. drop every box whose score is below score_threshold;",
+        "    2. keep the best one.",
+        "",
         "`code*with*stars` and 2*N*C.",
     ]
     markdown = machinery.plain_text_to_markdown(lines)
+    text = "\n".join(markdown)
     assert markdown[0] == "The forward pass, with s\\*i the row:"
-    assert "    out[i] = sum_u w[u] * x[s*i + u]" in markdown  # a code block: as written
-    assert "    backward: dw[u] = sum_i dout[i] * x[s*i + u]" in markdown  # made a code block
-    assert "              dx[s*i + u] += w[u] * dout[i]" in markdown
+    # Formulas: display math, typeset (the indented block, the hanging paragraph, the formulas
+    # under a sentence ending in `:`, a formula line of its own).
+    blocks = re.findall(r"^\$\$\n(.*?)\n\$\$$", text, flags=re.S | re.M)
+    assert blocks == [
+        r"\mathrm{out}[i]=\sum_{u}w[u]\cdot x[s\cdot i+u]",
+        "\\begin{aligned}\n"
+        r"\mathrm{backward}\colon\,dw[u] &=\sum_{i}\mathrm{dout}[i]\cdot x[s\cdot i+u] \\"
+        "\n"
+        r"dx[s\cdot i+u] &\mathrel{+}=w[u]\cdot\mathrm{dout}[i]"
+        "\n\\end{aligned}",
+        r"dL/d\hat{y}_{1}=\sigma(\hat{y}_{1})-y_{1}",
+        r"x_{\mathrm{min}}=b_{x}-b_{w}/2\qquad x_{\mathrm{max}}=b_{x}+b_{w}/2",
+    ]
+    assert "Gradient, divided by N:" in markdown
+    # Code stays a code block, as written; an indented list becomes a list.
+    assert '    lesson = tc.course.start(4, "training a localizer")' in markdown
+    assert "1. drop every box whose score is below score_threshold;" in markdown
     assert markdown[-1] == "`code*with*stars` and 2\\*N\\*C."
+
+
+# --- formulas: the plain-text -> LaTeX translator ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plain_math(machinery):
+    return importlib.import_module("plain_math")
+
+
+REAL_FORMULAS = [
+    # (a formula as a tinycnn docstring writes it, what MathJax gets)
+    (
+        "out[n, f, i, j] = bias[f] + sum_{c, di, dj} w[f, c, di, dj] * x_pad[n, c, i*s + di, "
+        "j*s + dj]",
+        r"\mathrm{out}[n,f,i,j]=\mathrm{bias}[f]+\sum_{c,di,dj}w[f,c,di,dj]\cdot "
+        r"x_{\mathrm{pad}}[n,c,i\cdot s+di,j\cdot s+dj]",
+    ),
+    ("mean_c = (1/M) Σ x", r"\mathrm{mean}_{c}=(1/M)\sum x"),
+    (
+        "inv_std_c = 1 / sqrt(var_c + eps)",
+        r"\mathrm{inv\_std}_{c}=1/\sqrt{\mathrm{var}_{c}+\varepsilon}",
+    ),
+    ("dγ_c = Σ dout * x̂", r"d\gamma_{c}=\sum\mathrm{dout}\cdot\hat{x}"),
+    ("L = Σ_k (ŷ_k − y_k)²", r"L=\sum_{k}(\hat{y}_{k}-y_{k})^{2}"),
+    ("b_h = a_h e^(t_h)", r"b_{h}=a_{h}\,e^{t_{h}}"),
+    (
+        "L(ŷ, y) = Σ_{k=1..K+5} (ŷ_k - y_k)²    if y_1 = 1",
+        r"L(\hat{y},y)=\sum_{k=1\ldots K+5}(\hat{y}_{k}-y_{k})^{2}\qquad \mathrm{if}\ y_{1}=1",
+    ),
+    ("m_hat = m / (1 - beta1^t)", r"\hat{m}=m/(1-\beta_{1}^{t})"),
+    (
+        "df/dx_i  ≈  (f(x + h e_i) - f(x - h e_i)) / (2h)",
+        r"df/dx_{i}\approx(f(x+h\,e_{i})-f(x-h\,e_{i}))/(2h)",
+    ),
+    (
+        "IoU(A, B) = area(A ∩ B) / area(A ∪ B)",
+        r"\mathrm{IoU}(A,B)=\mathrm{area}(A\cap B)/\mathrm{area}(A\cup B)",
+    ),
+    ("H_out = (H + 2p - k) // s + 1", r"H_{\mathrm{out}}=(H+2p-k)\mathbin{/\!/}s+1"),
+    ("dW = x.T @ dout", r"dW=x^{\top}\mathbin{@}\mathrm{dout}"),
+    (
+        "v <- momentum * v - lr * grad",
+        r"v\leftarrow\mathrm{momentum}\cdot v-\mathrm{lr}\cdot\mathrm{grad}",
+    ),
+    (
+        "out[n, c, i, j] = max_{u, v < k} x[n, c, s*i + u, s*j + v]",
+        r"\mathrm{out}[n,c,i,j]=\max_{u,v<k}x[n,c,s\cdot i+u,s\cdot j+v]",
+    ),
+    (
+        "log_softmax(z)_k = z_k - logsumexp(z)",
+        r"\mathrm{log\_softmax}(z)_{k}=z_{k}-\mathrm{logsumexp}(z)",
+    ),
+    (
+        "NME = (1/L) Σ_l ||p̂_nl - p_nl||₂ / s_n",
+        r"\mathrm{NME}=(1/L)\sum_{l}\|\hat{p}_{nl}-p_{nl}\|_{2}/s_{n}",
+    ),
+    (
+        "out = max(0, x)   (a NaN stays NaN)",
+        r"\mathrm{out}=\max(0,x)\qquad \text{(a NaN stays NaN)}",
+    ),
+]
+
+
+@pytest.mark.parametrize(("plain", "latex"), REAL_FORMULAS, ids=lambda text: text[:30])
+def test_a_docstring_formula_becomes_latex(plain_math, plain, latex):
+    assert plain_math.to_latex(plain) == latex
+
+
+def test_a_block_of_formulas_aligns_at_its_relations(plain_math):
+    latex = plain_math.to_latex_block(
+        [
+            "L = BCE(t_o, 1) + box_weight · [(σ(t_x) - b_x)²",
+            "                  + (t_h - log(b_h / a_h))²]",
+            "(t_w likewise)",
+        ]
+    )
+    assert latex.splitlines() == [
+        r"\begin{aligned}",
+        r"L &=\mathrm{BCE}(t_{o},1)+\mathrm{box\_weight}\cdot[(\sigma(t_{x})-b_{x})^{2} \\",
+        r"& \quad +(t_{h}-\log(b_{h}/a_{h}))^{2}] \\",
+        r"& \quad \text{(t_w likewise)}" if False else r"& \quad (t_{w}\ \mathrm{likewise})",
+        r"\end{aligned}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lines", "kind"),
+    [
+        (["mean_c = (1/M) Σ x        var_c = (1/M) Σ (x - mean_c)²"], "formula"),
+        (["L = BCE(ŷ_1, y_1)", "    + y_1 · [box_weight · Σ_{j=2..5} (ŷ_j - y_j)²]"], "formula"),
+        (["||analytic - numeric|| / (||analytic|| + ||numeric||)"], "formula"),
+        (["torch_model = to_torch(model)"], "code"),
+        (['lesson = tc.course.start(4, "training a localizer")'], "code"),
+        (["python lessons/04_train_localizer.py --quick"], "code"),
+        (["y_hat = model.forward(x_batch)           raw output"], "code"),
+        (["plane  0 0 0 0 0 | a b c 0 | d  e  f  0", "offset = lead + 4"], "code"),
+        (['{"boxes": (G, 4) float32,  "labels": (G,) int64}'], "code"),
+        (["[b_x, b_y, b_h, b_w]     (note: height before width)"], "code"),
+        (["4 x [conv 3x3 -> BatchNorm -> ReLU -> max-pool 2x2]"], "code"),
+        (["1. match the detections to the truth;", "2. average p."], "list"),
+    ],
+)
+def test_formulas_are_told_from_code(plain_math, lines, kind):
+    assert plain_math.formula_kind(lines) == kind
+
+
+KNOWN_COMMANDS = re.compile(r"\\(?:[a-zA-Z]+\*?|[ ,;!{}#$%&_|])")
+
+
+def latex_is_well_formed(latex):
+    """Balanced braces, `_`/`^` always with a braced script, specials escaped, known commands."""
+    depth = 0
+    unescaped = re.sub(r"\\(?:[a-zA-Z]+\*?|.)", "", latex)
+    for character in unescaped:
+        depth += {"{": 1, "}": -1}.get(character, 0)
+        assert depth >= 0, latex
+    assert depth == 0, latex
+    assert not set(unescaped) & set("#$%~"), latex
+    assert not re.search(r"[_^](?!\{)", unescaped), latex
+    commands = set(re.findall(r"\\([a-zA-Z]+)", latex))
+    allowed = {
+        name.strip("\\").rstrip("*")
+        for name in re.findall(r"\\[a-zA-Z]+\*?", " ".join(plain_math_commands()))
+    }
+    assert commands <= allowed, commands - allowed
+    assert not latex.rstrip().endswith("$$"), latex
+
+
+def plain_math_commands():
+    """Every LaTeX command the translator may write (read from its source)."""
+    return re.findall(r"\\[a-zA-Z]+\*?", (DOCS / "_ext" / "plain_math.py").read_text("utf-8")) + [
+        "\\begin",
+        "\\end",
+        "\\aligned",
+    ]
+
+
+@given(st.text(max_size=80))
+@settings(max_examples=300, deadline=None)
+def test_any_text_gives_well_formed_latex(plain_math, text):
+    latex_is_well_formed(plain_math.to_latex(text))
+
+
+FORMULA_ALPHABET = st.sampled_from(
+    list("xyzWbcdk0129 _^()[]{},.;:+-*/=<>|'\"#$%&~\\!?@`")
+    + [
+        "Σ",
+        "σ",
+        "γ",
+        "β",
+        "ŷ",
+        "x̂",
+        "²",
+        "₂",
+        "−",
+        "·",
+        "≈",
+        "∩",
+        "sum_",
+        "sqrt(",
+        "log ",
+        "e^(",
+        "..",
+        "->",
+        "<-",
+        "  ",
+        "mean_c",
+        "x_pad",
+        "eps",
+        "(note this)",
+        "é",
+        "\t",
+        "\x00",
+    ]
+)
+
+
+@given(st.lists(st.lists(FORMULA_ALPHABET, max_size=30).map("".join), min_size=1, max_size=4))
+@settings(max_examples=300, deadline=None)
+def test_formula_like_text_gives_well_formed_latex(plain_math, lines):
+    """Notation mixed at random (brackets unbalanced, scripts dangling, specials everywhere)."""
+    latex_is_well_formed(plain_math.to_latex_block(lines))
+    for line in lines:
+        latex_is_well_formed(plain_math.to_latex(line))
+        plain_math.formula_kind([line])  # never raises
+        plain_math.is_display_line(line)

@@ -31,8 +31,10 @@ import os
 import pkgutil
 import re
 import shutil
+import textwrap
 from pathlib import Path
 
+import plain_math
 from docutils import nodes
 from docutils.utils import new_document
 from sphinx.util.docutils import SphinxDirective
@@ -493,14 +495,15 @@ RESTRUCTUREDTEXT = re.compile(r"\s*(:\w[^:]*:|\.\. \S)")
 
 
 def markdown_docstrings(app, what, name, obj, options, lines):
-    """Read tinycnn's docstrings as Markdown, which is how they are written.
+    """Read tinycnn's docstrings as Markdown, which is how they are written, formulas as math.
 
     They are written to be read in plain text (`help()`, an editor): `code` in single backticks,
     `- ` lists straight after a sentence, and formulas as indented blocks after a blank line,
-    aligned by hand. Read as reST, those blocks become block quotes or definition lists, and a `*`
-    in them may open emphasis; read as Markdown (MyST), they are code blocks shown as written,
-    monospaced, and `$...$` is math. A docstring that holds reST fields or directives (NumPy or
-    Google sections, which napoleon turns into fields first, or reST by intent) stays reST.
+    aligned by hand, or as lines of their own. Read as reST, those blocks would become block
+    quotes or definition lists, and a `*` in them may open emphasis; read as Markdown (MyST),
+    with `plain_text_to_markdown` turning each formula into display math (`$$`), they read as a
+    textbook page. A docstring that holds reST fields or directives (NumPy or Google sections,
+    which napoleon turns into fields first, or reST by intent) stays reST.
     """
     if not any(line.strip() for line in lines):
         return
@@ -514,17 +517,77 @@ def markdown_docstrings(app, what, name, obj, options, lines):
 INTRAWORD_STAR = re.compile(r"(?<=[\w)\]])\*(?=[\w(\[])")
 """`s*i`, `n*rows`: a product in plain text, which Markdown would read as emphasis."""
 
+LABEL = re.compile(r"[a-z]+( \(.*\))?:")
+"""`evaluation (...):`, `backward:`: a line that opens a statement of its own."""
+
 
 def indent_of(line):
     return len(line) - len(line.lstrip())
 
 
-def plain_text_to_markdown(lines):
-    """Two habits of plain-text docstrings that Markdown reads otherwise.
+def display_math(lines):
+    """Markdown display math ($$) for formula lines, typeset by `plain_math`."""
+    latex = plain_math.to_latex_block(textwrap.dedent("\n".join(lines)).split("\n"))
+    return ["", "$$", *latex.split("\n"), "$$", ""]
 
+
+def prose(lines):
+    """Running text: `*` between two word characters is a product (`s*i`), not emphasis."""
+    result = []
+    for line in lines:
+        spans = line.split("`")
+        spans[::2] = [INTRAWORD_STAR.sub(r"\\*", span) for span in spans[::2]]
+        result.append("`".join(spans))
+    return result
+
+
+def block(lines):
+    """An indented block: display math if it is a formula, a list if it is one, else code."""
+    kind = plain_math.formula_kind(lines)
+    if kind == "formula":
+        return display_math(lines)
+    if kind == "list":
+        return ["", *prose(textwrap.dedent("\n".join(lines)).split("\n")), ""]
+    return ["", *(" " * 4 + line for line in textwrap.dedent("\n".join(lines)).split("\n")), ""]
+
+
+def text_paragraph(lines):
+    """A paragraph of running text, its own formula lines (`x_min = b_x - b_w / 2`) as math.
+
+    A run of formula lines becomes display math when it stands as statements of its own: at the
+    start of the paragraph or after a line ending in `:` or `.`, and at its end or before a new
+    statement (a capital, or a label such as `evaluation:`).
+    """
+    result, index = [], 0
+    while index < len(lines):
+        end = index
+        while end < len(lines) and plain_math.is_display_line(lines[end]):
+            end += 1
+        opens = index == 0 or lines[index - 1].rstrip().endswith((":", "."))
+        closes = (
+            end == len(lines)
+            or lines[end - 1].rstrip().endswith((".", ";", ":"))
+            or lines[end].lstrip()[:1].isupper()
+            or LABEL.match(lines[end].lstrip())
+        )
+        if end > index and opens and closes:
+            result.extend(display_math(lines[index:end]))
+            index = end
+        else:
+            result.extend(prose([lines[index]]))
+            index += 1
+    return result
+
+
+def plain_text_to_markdown(lines):
+    """The habits of plain-text docstrings, made into the Markdown that shows them as meant.
+
+    - An indented block after a blank line is display math when it is a formula (see
+      `plain_math.formula_kind`), a list when it is one (`1. ...`), else code shown as written.
     - A paragraph of formulas with a hanging indent (`backward: dW = ...` and, aligned below it,
-      `db = ...`): Markdown would run its lines together. When every line of a paragraph holds
-      `=` and the lines after the first are indented deeper, it becomes a code block.
+      `db = ...`), or a sentence ending in `:` with formulas indented below it, which Markdown
+      would run together: the formulas become display math (code, if they are code).
+    - A line of running text that is a formula of its own becomes display math.
     - `*` between two word characters is a product (`s*i`), not emphasis: it is escaped, except in
       code (backticks, indented or fenced blocks), where Markdown shows it as written anyway.
     """
@@ -546,36 +609,36 @@ def plain_text_to_markdown(lines):
             result.append("")
             previous_blank = True
             continue
-        base = indent_of(paragraph[0])
-        hanging_formula = (
-            len(paragraph) > 1
-            and all("=" in line for line in paragraph)
-            and all(indent_of(line) > base for line in paragraph[1:])
-        )
-        if hanging_formula and not fenced:
-            if result and result[-1].strip():
-                result.append("")
-            result.extend(" " * 4 + line for line in paragraph)
-            result.append("")
-            previous_blank = True
+        if fenced or paragraph[0].lstrip().startswith(("```", "~~~")):
+            for line in paragraph:
+                if line.lstrip().startswith(("```", "~~~")):
+                    fenced = not fenced
+                result.append(line)
+            previous_blank = False
             continue
-        code_block = (
-            previous_blank
-            and result
-            and indent_of(paragraph[0])
-            >= 4 + min((indent_of(line) for line in result if line.strip()), default=0)
-        )
-        for line in paragraph:
-            if line.lstrip().startswith(("```", "~~~")):
-                fenced = not fenced
-                result.append(line)
-            elif fenced or code_block:
-                result.append(line)
+        base = indent_of(paragraph[0])
+        text_indent = min((indent_of(line) for line in result if line.strip()), default=base)
+        if previous_blank and result and base >= 4 + text_indent:
+            result.extend(block(paragraph))
+        else:
+            # A sentence ending in `:` (or a formula with a hanging indent) and deeper lines.
+            head = next(
+                (i for i, line in enumerate(paragraph[1:], 1) if indent_of(line) <= base), None
+            )
+            deeper = head is None and len(paragraph) > 1
+            opener = paragraph[0].rstrip().endswith(":") or "=" in paragraph[0]
+            if deeper and opener and paragraph[0].rstrip().endswith(":"):
+                result.extend(text_paragraph(paragraph[:1]))
+                result.extend(block(paragraph[1:]))
+            elif deeper and opener and plain_math.formula_kind(paragraph) == "formula":
+                result.extend(display_math(paragraph))
+            elif deeper and all("=" in line for line in paragraph):
+                result.extend(block(paragraph))
             else:
-                spans = line.split("`")
-                spans[::2] = [INTRAWORD_STAR.sub(r"\\*", span) for span in spans[::2]]
-                result.append("`".join(spans))
+                result.extend(text_paragraph(paragraph))
         previous_blank = False
+    while result and not result[-1].strip():
+        result.pop()
     return result
 
 
