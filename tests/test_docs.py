@@ -265,6 +265,66 @@ def test_formulas_render_as_math(site):
             assert "mathjax" in text.lower(), f"{page.relative_to(site)}: math but no MathJax"
 
 
+class LiteralBlocks(HTMLParser):
+    """The text of every <pre> (a code block) on a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks, self.depth = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "pre":
+            self.depth += 1
+            self.blocks.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "pre":
+            self.depth -= 1
+
+    def handle_data(self, data):
+        if self.depth:
+            self.blocks[-1] += data
+
+
+FORMULA_SIGNS = re.compile(r"[Σ²≈∩∪]|\u0302|\bsum_|\bsqrt\(|\^\(")
+"""What only a formula holds (a sum, a square, a root, a hat): never in a code block."""
+
+TYPESET = {
+    # page: LaTeX that its docstrings' formulas must have become
+    "tinycnn.kernels.batchnorm": [
+        r"\mathrm{inv\_std}_{c}=1/\sqrt{\mathrm{var}_{c}+\varepsilon}",
+        r"d\gamma_{c}=\sum\mathrm{dout}\cdot\hat{x}",
+    ],
+    "tinycnn.losses": [r"L(\hat{y},y) &amp;=(\hat{y}_{1}-y_{1})^{2}"],
+    "tinycnn.kernels.reference": [
+        r"\sum_{c,di,dj}w[f,c,di,dj]\cdot x_{\mathrm{pad}}[n,c,i\cdot s+di,j\cdot s+dj]"
+    ],
+    "tinycnn.functional": [r"\mathrm{softmax}(z)_{k} &amp;=e^{z_{k}}/\sum_{j}e^{z_{j}}"],
+    "tinycnn.boxes": [r"x_{\mathrm{min}} &amp;=b_{x}-b_{w}/2"],
+    "tinycnn.optim": [r"\hat{m}=m/(1-\beta_{1}^{t})"],
+}
+
+
+def test_the_api_reference_shows_formulas_as_math(site, plain_math):
+    """Every docstring formula is typeset (MathJax markup), none is left as a code block."""
+    pages_with_math = 0
+    for page in sorted((site / "api").glob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        parser = LiteralBlocks()
+        parser.feed(text)
+        for block in parser.blocks:
+            lines = html.unescape(block).splitlines()
+            assert not FORMULA_SIGNS.search(block), f"{page.name}: a formula as code:\n{block}"
+            assert plain_math.formula_kind(lines) != "formula", f"{page.name}: code\n{block}"
+        maths = re.findall(r'<div class="math[^"]*">\s*(\\\[.*?\\\])\s*</div>', text, re.S)
+        pages_with_math += bool(maths)
+        for latex in maths:
+            assert "\\text{`}" not in latex, f"{page.name}: code typeset as math: {latex}"
+        for expected in TYPESET.get(page.stem, []):
+            assert any(expected in latex for latex in maths), f"{page.name} lacks {expected}"
+    assert pages_with_math >= 15, f"only {pages_with_math} API pages show math"
+
+
 def test_no_page_holds_an_error(site):
     for page in pages(site):
         text = page.read_text(encoding="utf-8")
@@ -383,6 +443,53 @@ def test_pages_in_a_browser(served, path):
     else:
         assert math_rendered, f"{path}: MathJax rendered no formula"
     assert not errors, f"{path}: JavaScript errors {errors}"
+
+
+API_SCREENSHOT = DOCS / "_build" / "api_screenshot.png"
+
+
+@pytest.mark.skipif(chromium() is None, reason="no system Chromium: apt-get install -y chromium")
+def test_the_api_formulas_typeset_in_a_browser(served):
+    """MathJax typesets every formula of every API page without an error; a screenshot of the
+    batch-norm kernels' page (docs/_build/api_screenshot.png) shows how they read."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright comes with docs extra")
+    results = {}
+    (BUILD / "screenshots").mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=BROWSER_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            errors = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            for path in sorted((BUILD / "html" / "api").glob("*.html")):
+                response = page.goto(f"{served}/api/{path.name}", wait_until="load")
+                assert response is not None and response.ok, path.name
+                results[path.stem] = page.evaluate(
+                    "async () => { if (typeof MathJax !== 'undefined') "
+                    "await MathJax.startup.promise; return ["
+                    "document.querySelectorAll('div.math').length, "
+                    "document.querySelectorAll('mjx-container').length, "
+                    "Array.from(document.querySelectorAll('mjx-merror, [data-mjx-error]'))"
+                    ".map(e => e.getAttribute('data-mjx-error') || e.textContent)]; }"
+                )
+                if path.stem == "tinycnn.kernels.batchnorm":
+                    page.locator("div.math").first.scroll_into_view_if_needed()
+                    page.screenshot(path=str(API_SCREENSHOT))
+                    page.screenshot(
+                        path=str(BUILD / "screenshots" / "api_batchnorm.png"), full_page=True
+                    )
+                if path.stem == "tinycnn.losses":
+                    page.screenshot(
+                        path=str(BUILD / "screenshots" / "api_losses.png"), full_page=True
+                    )
+        finally:
+            browser.close()
+    for name, (formulas, typeset, mathjax_errors) in results.items():
+        assert not mathjax_errors, f"{name}: MathJax could not typeset {mathjax_errors}"
+        assert typeset >= formulas, f"{name}: {formulas} formulas, {typeset} typeset"
+    assert results["tinycnn.kernels.batchnorm"][1] >= 2
+    assert results["tinycnn.losses"][1] >= 5
+    assert not errors, f"JavaScript errors {errors}"
 
 
 # --- the site's machinery, piece by piece (no build needed) ----------------------------------
@@ -550,6 +657,10 @@ REAL_FORMULAS = [
     ),
     ("m_hat = m / (1 - beta1^t)", r"\hat{m}=m/(1-\beta_{1}^{t})"),
     (
+        "dL/dŷ_2..5 = y_1 · 2 box_weight",
+        r"dL/d\hat{y}_{2\ldots 5}=y_{1}\cdot2\ \mathrm{box\_weight}",
+    ),
+    (
         "df/dx_i  ≈  (f(x + h e_i) - f(x - h e_i)) / (2h)",
         r"df/dx_{i}\approx(f(x+h\,e_{i})-f(x-h\,e_{i}))/(2h)",
     ),
@@ -598,10 +709,33 @@ def test_a_block_of_formulas_aligns_at_its_relations(plain_math):
     assert latex.splitlines() == [
         r"\begin{aligned}",
         r"L &=\mathrm{BCE}(t_{o},1)+\mathrm{box\_weight}\cdot[(\sigma(t_{x})-b_{x})^{2} \\",
-        r"& \quad +(t_{h}-\log(b_{h}/a_{h}))^{2}] \\",
-        r"& \quad \text{(t_w likewise)}" if False else r"& \quad (t_{w}\ \mathrm{likewise})",
+        r"& \quad {}+(t_{h}-\log(b_{h}/a_{h}))^{2}] \\",
+        r"& \quad {}(t_{w}\ \mathrm{likewise})",
         r"\end{aligned}",
     ]
+
+
+def test_a_wide_block_gives_each_formula_a_row(plain_math):
+    """The batch-norm kernels' formulas, three to a line in plain text, one to a row on a page;
+    a condition after a gap (`if y_1 = 1`) stays with its formula."""
+    latex = plain_math.to_latex_block(
+        [
+            "mean_c = (1/M) Σ x        var_c = (1/M) Σ (x - mean_c)²        "
+            "inv_std_c = 1 / sqrt(var_c + eps)",
+            "x̂ = (x - mean_c) * inv_std_c                                  out = γ_c x̂ + β_c",
+            "L = (ŷ_1 - y_1)²                 if y_1 = 0",
+        ]
+    )
+    rows = latex.splitlines()[1:-1]
+    assert [row.split(" &")[0] for row in rows] == [
+        r"\mathrm{mean}_{c}",
+        r"\mathrm{var}_{c}",
+        r"\mathrm{inv\_std}_{c}",
+        r"\hat{x}",
+        r"\mathrm{out}",
+        "L",
+    ]
+    assert rows[-1] == r"L &=(\hat{y}_{1}-y_{1})^{2}\qquad \mathrm{if}\ y_{1}=0"
 
 
 @pytest.mark.parametrize(

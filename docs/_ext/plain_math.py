@@ -164,7 +164,7 @@ TOKEN = re.compile(
   | (?P<number>\d+(?:\.\d+)?(?:e[-+]?\d+\b)?)
   | (?P<bigop>[Σ∑])
   | (?P<hyphenated>[A-Za-z]{{2,}}(?:-[A-Za-z]{{2,}})+\b)
-  | (?P<word>{LETTER}(?:{ALNUM})*(?:_(?:{ALNUM})+)*)
+  | (?P<word>{LETTER}(?:{ALNUM})*(?:_(?:{ALNUM})+)*(?:\.\.(?:\d[\w+]*)?(?![\w.]))?)
   | (?P<symbol><-|->|<=|>=|==|!=|\+=|-=|//|\|\||\.\.\.|\.\.)
   | (?P<char>.)
     """,
@@ -269,7 +269,12 @@ def symbol_tex(word):
 
 
 def script_tex(text):
-    """A subscript written after `_`: short ones (`c`, `nl`, `0`) in italics, words upright."""
+    """A subscript written after `_`: short ones (`c`, `nl`, `0`) in italics, words upright.
+
+    `ŷ_2..5` and `ŷ_6..` run over a range: the range is the subscript.
+    """
+    if ".." in text:
+        return r"\ldots ".join(script_tex(part) if part else "" for part in text.split(".."))
     if text.isdigit() or (len(letters(text)) <= 2 and "_" not in text):
         return join_tex(letter_tex(letter) for letter in letters(text))
     return upright(text)
@@ -289,7 +294,7 @@ def word_piece(word):
         return Piece(OPERATOR_NAMES[base], kind, sub=script_tex(subs[0]) if subs else None)
     if is_symbol(base):
         return Piece(symbol_tex(base), "atom", sub=script_tex("_".join(subs)) if subs else None)
-    if subs and (subs[-1].isdigit() or len(letters(subs[-1])) <= 1):
+    if subs and (subs[-1].isdigit() or len(letters(subs[-1])) <= 1 or ".." in subs[-1]):
         return Piece(upright("_".join(parts[:-1])), "word", sub=script_tex(subs[-1]))
     return Piece(upright(word), "word")
 
@@ -509,25 +514,56 @@ def first_relation(items):
     return None
 
 
+WIDE = 72
+"""A block with a line wider than this (in characters) holds formulas side by side that a page
+has no room for: each gets a row of its own."""
+CONNECTORS = {"if", "where", "for", "with", "and", "or", "only", "over", "else", "then", "as"}
+
+
+def statements(items):
+    """A wide line cut where a new statement starts after a wide gap (`mean_c = ...   var_c =`).
+
+    A gap followed by a condition (`if y_1 = 1`, `where p_c = 0`) or a remark does not cut.
+    """
+    cuts, depth = [0], 0
+    for index, (kind, text) in enumerate(items):
+        depth += (text in "([{") - (text in ")]}") if kind in ("char", "bigop") else 0
+        if kind == "space" and len(text) >= 2 and depth == 0 and index + 1 < len(items):
+            rest = items[index + 1 :]
+            at = first_relation(rest)
+            head = rest[0][1].lower() if rest else ""
+            stated = first_relation(items[cuts[-1] : index]) is not None
+            if stated and at and head not in CONNECTORS and rest[0][1] not in "(+-·*":
+                cuts.append(index + 1)
+    return [items[start:end] for start, end in zip(cuts, [*cuts[1:], len(items)], strict=True)]
+
+
 def to_latex_block(lines):
     """Lines of formulas as one display: aligned at each line's first relation.
 
     A line without a relation (a continuation starting with `+`, or a remark) is indented past
-    the relations above it, as the writer indented it.
+    the relations above it, as the writer indented it; a wide line's formulas get a row each.
     """
-    lines = [line for line in lines if line.strip()]
-    if len(lines) == 1:
-        return to_latex(lines[0])
+    lines = [line.strip() for line in lines if line.strip()]
+    wide = any(len(line) > WIDE for line in lines)
     rows = []
     for line in lines:
-        items = tokens(line.strip())
+        items = tokens(line)
+        rows.extend(statements(items) if wide else [items])
+    if len(rows) == 1:
+        return translate(rows[0])
+    latex = []
+    for items in rows:
+        while items and items[-1][0] == "space":
+            items = items[:-1]
         at = first_relation(items)
         if at is None:
-            rows.append(r"& \quad " + translate(items))
+            # `{}` before a leading `+` keeps it a binary operator, spaced as in the line above.
+            latex.append(r"& \quad {}" + translate(items))
         else:
             left, right = translate(items[:at]), translate(items[at:])
-            rows.append(f"{left} &{right}" if left else "&" + right)
-    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+            latex.append(f"{left} &{right}" if left else "&" + right)
+    return "\\begin{aligned}\n" + " \\\\\n".join(latex) + "\n\\end{aligned}"
 
 
 # --- which lines are formulas ----------------------------------------------------------------
