@@ -759,6 +759,48 @@ def test_formulas_are_told_from_code(plain_math, lines, kind):
     assert plain_math.formula_kind(lines) == kind
 
 
+@pytest.mark.parametrize(
+    ("sentence", "formulas"),
+    [
+        (
+            "any size, and their derivatives are short: dBCE/dz = σ(z) - p and dCE/dz = "
+            "softmax(z) - c.",
+            [r"\mathrm{dBCE}/dz=\sigma(z)-p", r"\mathrm{dCE}/dz=\mathrm{softmax}(z)-c"],
+        ),
+        (
+            "same, whatever the batch holds). ŷ_1 (p_c) and ŷ_6..ŷ_{K+5} (classes) are logits;",
+            [r"\hat{y}_{1}", "p_{c}", r"\hat{y}_{6}\ldots\hat{y}_{K+5}"],
+        ),
+        (
+            "evaluation: out = γ_c (x - running_mean_c) / sqrt(running_var_c + eps) + β_c, an "
+            "affine map",
+            [
+                r"\mathrm{out}=\gamma_{c}\,(x-\mathrm{running\_mean}_{c})/"
+                r"\sqrt{\mathrm{running\_var}_{c}+\varepsilon}+\beta_{c}"
+            ],
+        ),
+        ("Per channel c, over the M = N * H * W values of a batch", [r"M=N\cdot H\cdot W"]),
+        ("(p_c = 0, all six entries 0) are photograph crops", ["p_{c}=0"]),
+        ("- p_c = 1 and c_1..c_K is its class", ["p_{c}=1", r"c_{1}\ldots c_{K}"]),
+        (
+            "The landmark losses ... on y = [is_face, x_1, ..., y_L], with the",
+            [r"y=[\mathrm{is\_face},x_{1},\ldots,y_{L}]"],
+        ),
+        ("(black = that channel's lowest value, white = its highest).", []),
+        ("Max pooling over k x k windows with stride s (default s = k), no padding.", ["s=k"]),
+        ("x: (N, in), W: (in, out) -> out: the layer", []),
+    ],
+)
+def test_formulas_in_a_sentence_become_inline_math(plain_math, sentence, formulas):
+    pieces = plain_math.inline_formulas(sentence)
+    assert [text for kind, text in pieces if kind == "math"] == formulas
+    position = 0
+    for kind, text in pieces:  # the sentence around them is kept, in order
+        if kind == "text":
+            assert sentence.find(text, position) >= position, text
+            position = sentence.find(text, position) + len(text)
+
+
 KNOWN_COMMANDS = re.compile(r"\\(?:[a-zA-Z]+\*?|[ ,;!{}#$%&_|])")
 
 
@@ -839,3 +881,6 @@ def test_formula_like_text_gives_well_formed_latex(plain_math, lines):
         latex_is_well_formed(plain_math.to_latex(line))
         plain_math.formula_kind([line])  # never raises
         plain_math.is_display_line(line)
+        for kind, piece in plain_math.inline_formulas(line):
+            if kind == "math":
+                latex_is_well_formed(piece)

@@ -268,6 +268,9 @@ def symbol_tex(word):
     return join_tex(letter_tex(letter) for letter in letters(word))
 
 
+UPRIGHT_SCRIPTS = {"in", "out"}
+
+
 def script_tex(text):
     """A subscript written after `_`: short ones (`c`, `nl`, `0`) in italics, words upright.
 
@@ -275,7 +278,9 @@ def script_tex(text):
     """
     if ".." in text:
         return r"\ldots ".join(script_tex(part) if part else "" for part in text.split(".."))
-    if text.isdigit() or (len(letters(text)) <= 2 and "_" not in text):
+    if text.isdigit() or (
+        len(letters(text)) <= 2 and "_" not in text and text not in UPRIGHT_SCRIPTS
+    ):
         return join_tex(letter_tex(letter) for letter in letters(text))
     return upright(text)
 
@@ -673,3 +678,187 @@ def is_display_line(line):
     left = re.sub(r"\([^()]*\)|\[[^\[\]]*\]", " ", left)
     words = [word for word in left.split() if re.fullmatch(r"[A-Za-z]{2,}[,;:]?", word)]
     return len(words) <= 1 and prose_run(line) < 2 and not python_call_statement(line.strip())
+
+
+# --- formulas inside running text ------------------------------------------------------------
+
+STOP_WORDS = set(
+    "a an the and or nor but of is are was were be been for with where if so that as in on at to "
+    "by from it its this these those when which not all each every then else only over per into "
+    "than their there has have had can may will whose what how no one two both any same such "
+    "after before while unless until without within along up down out's its".split()
+)
+"""Words that belong to the sentence around a formula, never to the formula."""
+RELATION_WORDS = {"=", "≈", "<", ">", "<=", ">=", "≤", "≥", "==", "!=", "<-"}
+"""Relations that make a statement in running text (`->` there maps shapes, not values)."""
+OPERATOR_WORDS = RELATION_WORDS | {"+", "-", "−", "*", "·", "/", "//", "×", "~", "...", ".."}
+"""What joins the words of a formula in running text."""
+OPERAND = re.compile(rf"[\w{MARKS}()\[\]{{}}^_.,;:'/*+\-−·|²³₂≈<>=!…]+")
+MATH_ATOM = re.compile(
+    rf"(?<![\w{MARKS}])(?:[^\W\d_][{MARKS}]?_(?:\{{[^{{}}]*\}}|[A-Za-z0-9]{{1,2}}\b|[0-9]+\.\.)"
+    rf"|[A-Z]_[A-Za-z]+\b)"
+    rf"|[Σσγβλμεθ∑²³₂√≈]|[^\W\d_]\u0302|\b[a-z]\^|\bsqrt\("
+)
+"""A sign that a word is math: `p_c`, `ŷ_{K+5}`, `H_out`, a Greek letter, a hat, `x²`, `e^`."""
+TRAILING = ",.;:"
+
+
+def balanced(text):
+    depth = {"(": 0, "[": 0, "{": 0}
+    closing = {")": "(", "]": "[", "}": "{"}
+    for character in text:
+        if character in depth:
+            depth[character] += 1
+        elif character in closing:
+            depth[closing[character]] -= 1
+            if depth[closing[character]] < 0:
+                return False
+    return not any(depth.values())
+
+
+def operand(word):
+    """A word that can stand in a formula: no sentence word, nothing but notation."""
+    if set(word) <= set(".,;"):
+        return word.startswith("..")  # an ellipsis: `x_1, ..., x_L`
+    core = word.rstrip(TRAILING)
+    if not core or not OPERAND.fullmatch(core) or core.endswith("'s"):
+        return False
+    words = re.findall(r"[A-Za-z]+", core)
+    return not any(w.lower() in STOP_WORDS and len(core) == len(w) for w in words)
+
+
+def trim(text):
+    """A span without its sentence punctuation and unmatched brackets at its edges."""
+    start, end = 0, len(text)
+    while True:
+        before = (start, end)
+        while end > start and text[end - 1] in TRAILING:
+            end -= 1
+        if end > start and text[end - 1] in ")]}" and not balanced(text[start:end]):
+            end -= 1
+        if end > start and text[start] in "([{" and not balanced(text[start:end]):
+            start += 1
+        if (start, end) == before:
+            return start, end
+
+
+def plain_word(word):
+    """A word of the sentence's kind (`values`, `(classes)`), not a symbol (`x`) or notation."""
+    return bool(re.fullmatch(r"\(?[A-Za-z]{2,}\)?[,.;:]?", word))
+
+
+def gloss(word):
+    """`(p_c)` after a symbol: a gloss in brackets, not a product."""
+    core = word.rstrip(TRAILING)
+    return core.startswith("(") and core.endswith(")") and balanced(core)
+
+
+def extend_right(words, index, text, start):
+    """The last word of the formula that goes on after words[index] (an operator or operand)."""
+    right, after_operand = index, words[index][2] not in OPERATOR_WORDS
+    while right + 1 < len(words):
+        word = words[right + 1][2]
+        following = words[right + 2][2] if right + 2 < len(words) else ""
+        if word not in OPERATOR_WORDS and not operand(word):
+            break
+        if after_operand and word not in OPERATOR_WORDS and (plain_word(word) or gloss(word)):
+            break  # `M = N * H * W values`: a word after an operand is the sentence again
+        if word == "a" and following not in OPERATOR_WORDS:
+            break  # the article, not the symbol
+        right += 1
+        after_operand = word not in OPERATOR_WORDS
+        if word.endswith(tuple(TRAILING)) and balanced(
+            text[start : words[right][1]].rstrip(",.;:")
+        ):
+            break
+    return right
+
+
+def extend_left(words, index, floor):
+    """The first word of the formula that ends before words[index] (a relation), from floor.
+
+    A word that ends a clause (`,` `;`) ends it too, unless a bracket is still open (`CE(z, c)`);
+    a word that opens a bracket it does not close (`(p_c`) is the first one.
+    """
+    left, depth = index, 0
+    while left > floor:
+        word = words[left - 1][2]
+        if not (operand(word) or word in OPERATOR_WORDS):
+            break
+        if word.endswith(tuple(TRAILING)) and depth <= 0:
+            break
+        if plain_word(word) and left < index and words[left][2] not in OPERATOR_WORDS:
+            break
+        opened = word.count("(") + word.count("[") - word.count(")") - word.count("]")
+        if opened > 0 and depth <= 0:
+            if not plain_word(word.lstrip("([")):
+                left -= 1
+            break
+        depth -= opened
+        left -= 1
+    return left
+
+
+def inline_formulas(text):
+    """Running text as [(kind, text)], kind "math" (LaTeX) or "text": its formulas found.
+
+    A statement (`p_c = 1`, `dBCE/dz = σ(z) - p`, `out = γ_c (x - mean) / sqrt(var + eps)`) is
+    a relation with notation on both sides, up to the words of the sentence; a symbol that can
+    only be math (`ŷ_1`, `p_c`, `γ`, `x̂`, `e^z`) is math too, with what an operator joins to it
+    (`e^z / (1 + e^z)`). Everything else stays text.
+    """
+    words = [(m.start(), m.end(), m.group()) for m in re.finditer(r"\S+", text)]
+    spans, index, floor = [], 0, 0
+    while index < len(words):
+        word = words[index][2]
+        first = last = None
+        if word in RELATION_WORDS and index > floor:
+            left = extend_left(words, index, floor)
+            right = extend_right(words, index, text, words[left][0])
+            if left < index < right:
+                first, last = left, right
+        elif MATH_ATOM.search(word) and operand(word):
+            first = last = index
+            following = words[index + 1][2] if index + 1 < len(words) else ""
+            if following not in RELATION_WORDS and not word.endswith(tuple(TRAILING)):
+                last = extend_right(words, index, text, words[index][0])
+                while last > first and words[last][2] in OPERATOR_WORDS:
+                    last -= 1
+        if first is None:
+            index += 1
+            continue
+        while spans and spans[-1][0] >= words[first][0]:
+            spans.pop()  # a symbol already taken is part of this statement
+        while first < index and words[first][2] in OPERATOR_WORDS:
+            first += 1  # a list's `- `, never a minus
+        while last > first and words[last][2].rstrip(TRAILING) in OPERATOR_NAMES:
+            last -= 1  # `out = max of the window`: the sentence goes on
+        while last > first:
+            start, end = trim(text[words[first][0] : words[last][1]])
+            if balanced(text[words[first][0] + start : words[first][0] + end]):
+                break
+            last -= 1
+        spans.append((words[first][0], words[last][1]))
+        if first < index:  # a statement: the next one starts after it
+            floor = max(last, index) + 1
+        index = max(last, index) + 1
+    pieces, position = [], 0
+    for start, end in spans:
+        offset, stop = trim(text[start:end])
+        start, end = start + offset, start + stop
+        if text[start : start + 1] == "(" and text[end - 1 : end] == ")":
+            if balanced(text[start + 1 : end - 1]):
+                start, end = start + 1, end - 1  # `(p_c)`: the brackets are the sentence's
+                offset, stop = trim(text[start:end])
+                start, end = start + offset, start + stop
+        formula = text[start:end]
+        if end <= start or start < position or not balanced(formula):
+            continue
+        if not (MATH_ATOM.search(formula) or re.search(r"[=<>≈]", formula)):
+            continue
+        if formula.split()[-1] in OPERATOR_WORDS:
+            continue
+        pieces += [("text", text[position:start]), ("math", to_latex(formula))]
+        position = end
+    pieces.append(("text", text[position:]))
+    return [(kind, piece) for kind, piece in pieces if piece]

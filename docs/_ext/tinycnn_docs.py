@@ -532,11 +532,20 @@ def display_math(lines):
 
 
 def prose(lines):
-    """Running text: `*` between two word characters is a product (`s*i`), not emphasis."""
+    """Running text: its formulas as inline math, `*` between two word characters as a product.
+
+    `plain_math.inline_formulas` finds the formulas of a sentence (`p_c = 1`, `ŷ_1`,
+    `dBCE/dz = σ(z) - p`); outside them and outside `code`, a `*` between two word characters
+    (`s*i`) is escaped, as Markdown would read it as emphasis.
+    """
     result = []
     for line in lines:
         spans = line.split("`")
-        spans[::2] = [INTRAWORD_STAR.sub(r"\\*", span) for span in spans[::2]]
+        for index in range(0, len(spans), 2):
+            spans[index] = "".join(
+                f"${piece}$" if kind == "math" else INTRAWORD_STAR.sub(r"\\*", piece)
+                for kind, piece in plain_math.inline_formulas(spans[index])
+            )
         result.append("`".join(spans))
     return result
 
