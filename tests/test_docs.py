@@ -292,16 +292,16 @@ FORMULA_SIGNS = re.compile(r"[Σ²≈∩∪]|\u0302|\bsum_|\bsqrt\(|\^\(")
 TYPESET = {
     # page: LaTeX that its docstrings' formulas must have become
     "tinycnn.kernels.batchnorm": [
-        r"\mathrm{inv\_std}_{c}=1/\sqrt{\mathrm{var}_{c}+\varepsilon}",
+        r"=1/\sqrt{\mathrm{var}_{c}+\varepsilon}",
         r"d\gamma_{c}=\sum\mathrm{dout}\cdot\hat{x}",
     ],
-    "tinycnn.losses": [r"L(\hat{y},y) &amp;=(\hat{y}_{1}-y_{1})^{2}"],
+    "tinycnn.losses": [r"=(\hat{y}_{1}-y_{1})^{2}", r"\sum_{k=1\ldots K+5}"],
     "tinycnn.kernels.reference": [
         r"\sum_{c,di,dj}w[f,c,di,dj]\cdot x_{\mathrm{pad}}[n,c,i\cdot s+di,j\cdot s+dj]"
     ],
-    "tinycnn.functional": [r"\mathrm{softmax}(z)_{k} &amp;=e^{z_{k}}/\sum_{j}e^{z_{j}}"],
-    "tinycnn.boxes": [r"x_{\mathrm{min}} &amp;=b_{x}-b_{w}/2"],
-    "tinycnn.optim": [r"\hat{m}=m/(1-\beta_{1}^{t})"],
+    "tinycnn.functional": [r"=e^{z_{k}}/\sum_{j}e^{z_{j}}"],
+    "tinycnn.boxes": [r"=b_{x}-b_{w}/2"],
+    "tinycnn.optim": [r"=m/(1-\beta_{1}^{t})"],
 }
 
 
@@ -322,6 +322,9 @@ def test_the_api_reference_shows_formulas_as_math(site, plain_math):
             assert "\\text{`}" not in latex, f"{page.name}: code typeset as math: {latex}"
         for expected in TYPESET.get(page.stem, []):
             assert any(expected in latex for latex in maths), f"{page.name} lacks {expected}"
+        inline = re.findall(r'<span class="math[^"]*">\\\((.*?)\\\)</span>', text, re.S)
+        if page.stem == "tinycnn.losses":  # and in sentences: "ŷ_1 (p_c) ... are logits"
+            assert {r"\hat{y}_{1}", "p_{c}", r"\mathrm{dBCE}/dz=\sigma(z)-p"} <= set(inline)
     assert pages_with_math >= 15, f"only {pages_with_math} API pages show math"
 
 

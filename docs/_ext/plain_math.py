@@ -721,7 +721,7 @@ def operand(word):
     if set(word) <= set(".,;"):
         return word.startswith("..")  # an ellipsis: `x_1, ..., x_L`
     core = word.rstrip(TRAILING)
-    if not core or not OPERAND.fullmatch(core) or core.endswith("'s"):
+    if not re.search(r"\w", core) or not OPERAND.fullmatch(core) or core.endswith("'s"):
         return False
     words = re.findall(r"[A-Za-z]+", core)
     return not any(w.lower() in STOP_WORDS and len(core) == len(w) for w in words)
@@ -744,7 +744,8 @@ def trim(text):
 
 def plain_word(word):
     """A word of the sentence's kind (`values`, `(classes)`), not a symbol (`x`) or notation."""
-    return bool(re.fullmatch(r"\(?[A-Za-z]{2,}\)?[,.;:]?", word))
+    name = re.fullmatch(r"\(?([A-Za-z]{2,})\)?[,.;:]?", word)
+    return bool(name) and name.group(1) not in OPERATOR_NAMES  # `Σ_k c_k log softmax(z)_k`
 
 
 def gloss(word):

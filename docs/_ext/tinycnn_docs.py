@@ -21,6 +21,21 @@ what the lessons need. Two things do not fit as they are, and this module bridge
 It also writes the generated pages (API reference, benchmarks, landing-page excerpt of the README,
 ARCHITECTURE.md when it exists) into `docs/_generated/` and `docs/api/`, so that they follow the
 repository as it is: a new module, lesson or benchmark chart appears without editing the docs.
+
+The API reference shows the docstrings' formulas as math, while the docstrings stay written for
+plain text (`help()`): `markdown_docstrings` reads each docstring as Markdown, and
+`plain_text_to_markdown` turns every formula it finds (an indented block, a hanging-indent
+paragraph, a line of its own, a statement inside a sentence) into MathJax math, translated by
+`plain_math` (next to this file) from the plain-text notation into LaTeX; code, diagrams and
+lists stay what they are. Why a translator of our own rather than MathJax's AsciiMath input,
+which the offline MathJax bundle also holds: AsciiMath reads a name of several letters as a
+product of italic letters (`mean` as m·e·a·n, `x_pad` as x_p·a·d), knows neither `eps` nor
+`sum_{c,di,dj}` nor `mean_c` as the docstrings mean them, and would need a second input
+processor and its own delimiters beside the TeX that Sphinx writes for the lessons' `$...$`. The
+translator is short, knows the house notation (hats, Greek letters, `Σ_k`, indexing brackets,
+`x̂`, `W.T`), is tested on the real formulas and, with hypothesis, on any text (it never raises
+and always writes valid LaTeX), and the browser test checks that MathJax typesets every API
+page without an error.
 """
 
 import ast
@@ -519,6 +534,8 @@ INTRAWORD_STAR = re.compile(r"(?<=[\w)\]])\*(?=[\w(\[])")
 
 LABEL = re.compile(r"[a-z]+( \(.*\))?:")
 """`evaluation (...):`, `backward:`: a line that opens a statement of its own."""
+LIST_ITEM = re.compile(r" *(?:[-*+]|\d+\.) ")
+"""The start of a Markdown list item; what follows it is the item's margin."""
 
 
 def indent_of(line):
@@ -550,14 +567,20 @@ def prose(lines):
     return result
 
 
-def block(lines):
-    """An indented block: display math if it is a formula, a list if it is one, else code."""
+def block(lines, margin=0):
+    """An indented block: display math if it is a formula, a list if it is one, else code.
+
+    `margin` is the indentation of the list item the block belongs to (it stays inside it).
+    """
     kind = plain_math.formula_kind(lines)
     if kind == "formula":
-        return display_math(lines)
-    if kind == "list":
-        return ["", *prose(textwrap.dedent("\n".join(lines)).split("\n")), ""]
-    return ["", *(" " * 4 + line for line in textwrap.dedent("\n".join(lines)).split("\n")), ""]
+        shown = display_math(lines)
+    elif kind == "list":
+        shown = ["", *prose(textwrap.dedent("\n".join(lines)).split("\n")), ""]
+    else:
+        code = textwrap.dedent("\n".join(lines)).split("\n")
+        shown = ["", *(" " * 4 + line for line in code), ""]
+    return [" " * margin + line if line.strip() else line for line in shown]
 
 
 def text_paragraph(lines):
@@ -610,7 +633,7 @@ def plain_text_to_markdown(lines):
             current = []
     paragraphs.append(current)
 
-    result, fenced, previous_blank = [], False, True
+    result, fenced, previous_blank, margin = [], False, True, 0
     for paragraph in paragraphs:
         if not paragraph:
             continue
@@ -628,8 +651,13 @@ def plain_text_to_markdown(lines):
         base = indent_of(paragraph[0])
         text_indent = min((indent_of(line) for line in result if line.strip()), default=base)
         if previous_blank and result and base >= 4 + text_indent:
-            result.extend(block(paragraph))
+            result.extend(block(paragraph, margin if base >= margin + 4 else 0))
         else:
+            item = LIST_ITEM.match(paragraph[0])
+            if item:
+                margin = len(item.group())
+            elif base < max(margin, 1):
+                margin = 0
             # A sentence ending in `:` (or a formula with a hanging indent) and deeper lines.
             head = next(
                 (i for i, line in enumerate(paragraph[1:], 1) if indent_of(line) <= base), None
