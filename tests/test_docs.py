@@ -473,7 +473,12 @@ def test_the_api_formulas_typeset_in_a_browser(served):
                     "document.querySelectorAll('div.math').length, "
                     "document.querySelectorAll('mjx-container').length, "
                     "Array.from(document.querySelectorAll('mjx-merror, [data-mjx-error]'))"
-                    ".map(e => e.getAttribute('data-mjx-error') || e.textContent)]; }"
+                    ".map(e => e.getAttribute('data-mjx-error') || e.textContent), "
+                    # a display formula wider than the column must scroll, not be cut off
+                    "Array.from(document.querySelectorAll('div.math mjx-container'))"
+                    ".filter(c => c.scrollWidth > c.clientWidth + 1 && "
+                    "!['auto', 'scroll'].includes(getComputedStyle(c).overflowX))"
+                    ".map(c => c.textContent.slice(0, 80))]; }"
                 )
                 if path.stem == "tinycnn.kernels.batchnorm":
                     page.locator("div.math").first.scroll_into_view_if_needed()
@@ -487,8 +492,9 @@ def test_the_api_formulas_typeset_in_a_browser(served):
                     )
         finally:
             browser.close()
-    for name, (formulas, typeset, mathjax_errors) in results.items():
+    for name, (formulas, typeset, mathjax_errors, cut_off) in results.items():
         assert not mathjax_errors, f"{name}: MathJax could not typeset {mathjax_errors}"
+        assert not cut_off, f"{name}: formulas cut off at the column's edge: {cut_off}"
         assert typeset >= formulas, f"{name}: {formulas} formulas, {typeset} typeset"
     assert results["tinycnn.kernels.batchnorm"][1] >= 2
     assert results["tinycnn.losses"][1] >= 5
@@ -616,7 +622,7 @@ def test_plain_text_docstrings_read_as_markdown(machinery):
     assert blocks == [
         r"\mathrm{out}[i]=\sum_{u}w[u]\cdot x[s\cdot i+u]",
         "\\begin{aligned}\n"
-        r"\mathrm{backward}\colon\,dw[u] &=\sum_{i}\mathrm{dout}[i]\cdot x[s\cdot i+u] \\"
+        r"dw[u] &=\sum_{i}\mathrm{dout}[i]\cdot x[s\cdot i+u] \\"
         "\n"
         r"dx[s\cdot i+u] &\mathrel{+}=w[u]\cdot\mathrm{dout}[i]"
         "\n\\end{aligned}",
@@ -624,6 +630,7 @@ def test_plain_text_docstrings_read_as_markdown(machinery):
         r"x_{\mathrm{min}}=b_{x}-b_{w}/2\qquad x_{\mathrm{max}}=b_{x}+b_{w}/2",
     ]
     assert "Gradient, divided by N:" in markdown
+    assert "backward:" in markdown  # a block's label, as text above its formulas
     # Code stays a code block, as written; an indented list becomes a list.
     assert '    lesson = tc.course.start(4, "training a localizer")' in markdown
     assert "1. drop every box whose score is below score_threshold;" in markdown

@@ -148,7 +148,7 @@ SYMBOLS = {
     "`": "\\text{`}",
 }
 RELATIONS = {"=", "<-", "->", "<=", ">=", "==", "!=", "+=", "-=", "≈", "≤", "≥", "≠", "<", ">", "~"}
-ALIGN_RELATIONS = {"=", "<-", "+=", "-=", "≈"}
+ALIGN_RELATIONS = {"=", "<-", "+=", "-=", "≈", ">=", "<=", "≥", "≤"}
 """The relations a block of formulas is aligned at (the first one of each line)."""
 BINARY = {"+", "-", "−", "*", "·", "×", "/", "//", "@", "∩", "∪"}
 SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ⁿᵀ", "0123456789+-n⊤", strict=True))
@@ -522,24 +522,28 @@ def first_relation(items):
 WIDE = 72
 """A block with a line wider than this (in characters) holds formulas side by side that a page
 has no room for: each gets a row of its own."""
-CONNECTORS = {"if", "where", "for", "with", "and", "or", "only", "over", "else", "then", "as"}
+CONNECTORS = {"if", "where", "for", "with", "and", "or", "only", "over", "else", "then", "as", "of"}
 
 
 def statements(items):
-    """A wide line cut where a new statement starts after a wide gap (`mean_c = ...   var_c =`).
-
-    A gap followed by a condition (`if y_1 = 1`, `where p_c = 0`) or a remark does not cut.
+    """A wide line cut into rows: where a new statement starts after a wide gap
+    (`mean_c = ...   var_c = ...`), and before the words or the remark that end a statement
+    (`... of the FIRST maximum`, `(unbiased)`). A condition with its own relation
+    (`if y_1 = 1`, `where p_c = 0`) stays with its formula.
     """
     cuts, depth = [0], 0
     for index, (kind, text) in enumerate(items):
         depth += (text in "([{") - (text in ")]}") if kind in ("char", "bigop") else 0
-        if kind == "space" and len(text) >= 2 and depth == 0 and index + 1 < len(items):
-            rest = items[index + 1 :]
-            at = first_relation(rest)
-            head = rest[0][1].lower() if rest else ""
-            stated = first_relation(items[cuts[-1] : index]) is not None
-            if stated and at and head not in CONNECTORS and rest[0][1] not in "(+-·*":
-                cuts.append(index + 1)
+        if kind != "space" or depth != 0 or index + 1 == len(items):
+            continue
+        if first_relation(items[cuts[-1] : index]) is None:
+            continue
+        rest = items[index + 1 :]
+        at, head, wide = first_relation(rest), rest[0][1], len(text) >= 2
+        new_statement = wide and at and head.lower() not in CONNECTORS and head not in "(+-·*"
+        closing_words = at is None and (head.lower() in CONNECTORS or (wide and head == "("))
+        if new_statement or closing_words:
+            cuts.append(index + 1)
     return [items[start:end] for start, end in zip(cuts, [*cuts[1:], len(items)], strict=True)]
 
 
@@ -635,6 +639,15 @@ def prose_run(line):
     return longest
 
 
+def is_remark_line(line):
+    """A line that is a remark in brackets, in words (`(a NaN counts as the maximum)`)."""
+    stripped = line.strip()
+    items = tokens(stripped)
+    if not stripped.startswith("(") or matching(items, 0, "(", ")") != len(items) - 1:
+        return False
+    return is_remark(items, 0, len(items) - 1)
+
+
 def formula_kind(lines):
     """What a block of a docstring is: "formula", "list" or "code" (shown as written).
 
@@ -672,8 +685,8 @@ def is_display_line(line):
     parentheses).
     """
     relation = STATEMENT.search(line)
-    if relation is None or not is_formula_line(line) or LIST_ITEM.match(line):
-        return False
+    if relation is None or not is_formula_line(line) or LIST_ITEM.match(line) or " -> " in line:
+        return False  # `x: (N, C, H, W) -> out: ...` maps shapes: a sentence, with formulas in it
     left = LEAD_LABEL.sub("", line[: relation.start()], count=1)
     left = re.sub(r"\([^()]*\)|\[[^\[\]]*\]", " ", left)
     words = [word for word in left.split() if re.fullmatch(r"[A-Za-z]{2,}[,;:]?", word)]
@@ -691,7 +704,7 @@ STOP_WORDS = set(
 """Words that belong to the sentence around a formula, never to the formula."""
 RELATION_WORDS = {"=", "≈", "<", ">", "<=", ">=", "≤", "≥", "==", "!=", "<-"}
 """Relations that make a statement in running text (`->` there maps shapes, not values)."""
-OPERATOR_WORDS = RELATION_WORDS | {"+", "-", "−", "*", "·", "/", "//", "×", "~", "...", ".."}
+OPERATOR_WORDS = RELATION_WORDS | {"+", "-", "−", "*", "·", "/", "//", "×", "~", "@", "...", ".."}
 """What joins the words of a formula in running text."""
 OPERAND = re.compile(rf"[\w{MARKS}()\[\]{{}}^_.,;:'/*+\-−·|²³₂≈<>=!…]+")
 MATH_ATOM = re.compile(
@@ -816,7 +829,10 @@ def inline_formulas(text):
         if word in RELATION_WORDS and index > floor:
             left = extend_left(words, index, floor)
             right = extend_right(words, index, text, words[left][0])
-            if left < index < right:
+            comparison = word not in ("=", "<-")
+            if left < index < right and not (
+                comparison and left + 1 == index and plain_word(words[left][2])
+            ):  # `an int >= 0`: a comparison of a word is the sentence's
                 first, last = left, right
         elif MATH_ATOM.search(word) and operand(word):
             first = last = index

@@ -542,10 +542,35 @@ def indent_of(line):
     return len(line) - len(line.lstrip())
 
 
+BLOCK_LABEL = re.compile(r"(?P<label>(?:[a-z]{3,}|[a-z]+ \([^()]*\)):) +(?=\S)")
+"""`backward: dW = ...`: the label of a block of formulas, written before its first line."""
+
+
 def display_math(lines):
-    """Markdown display math ($$) for formula lines, typeset by `plain_math`."""
-    latex = plain_math.to_latex_block(textwrap.dedent("\n".join(lines)).split("\n"))
-    return ["", "$$", *latex.split("\n"), "$$", ""]
+    """Markdown display math ($$) for formula lines, typeset by `plain_math`.
+
+    A label before the first line only (`backward: dW = ...`, the lines below aligned under
+    `dW`) is set as text above the formulas, so that they align among themselves.
+    """
+    lines = textwrap.dedent("\n".join(lines)).split("\n")
+    label = BLOCK_LABEL.match(lines[0])
+    head = []
+    if label and not any(BLOCK_LABEL.match(line.strip()) for line in lines[1:]):
+        head = ["", label.group("label"), ""]
+        lines = [lines[0][label.end() :], *(line.strip() for line in lines[1:])]
+    remark = next((i for i, line in enumerate(lines) if plain_math.is_remark_line(line)), None)
+    if remark is not None:  # a remark of a line's width reads as text, between the formulas
+        before, after = lines[:remark], lines[remark + 1 :]
+        return [
+            *head,
+            *(display_math(before) if before else []),
+            "",
+            *prose([lines[remark].strip()]),
+            "",
+            *(display_math(after) if after else []),
+        ]
+    latex = plain_math.to_latex_block(lines)
+    return [*head, "", "$$", *latex.split("\n"), "$$", ""]
 
 
 def prose(lines):
@@ -595,7 +620,11 @@ def text_paragraph(lines):
         end = index
         while end < len(lines) and plain_math.is_display_line(lines[end]):
             end += 1
-        opens = index == 0 or lines[index - 1].rstrip().endswith((":", "."))
+        opens = (
+            index == 0
+            or lines[index - 1].rstrip().endswith((":", "."))
+            or LABEL.match(lines[index].lstrip())
+        )
         closes = (
             end == len(lines)
             or lines[end - 1].rstrip().endswith((".", ";", ":"))
