@@ -470,9 +470,25 @@ def top_level_table():
             target = f"{value.__module__}.{value.__qualname__}"
             role = "class" if inspect.isclass(value) else "func"
         summary = (inspect.getdoc(value) or "").split("\n\n")[0].replace("\n", " ")
-        summary = summary.replace("`", "``").replace("````", "``") if summary else "-"
-        rows += [f"   * - :py:{role}:`tc.{name} <{target}>`", f"     - {summary}"]
+        rows += [f"   * - :py:{role}:`tc.{name} <{target}>`", f"     - {rest_summary(summary)}"]
     return rows
+
+
+def rest_summary(summary):
+    """A docstring's first paragraph as reST: `code` as literal, its formulas as math."""
+    if not summary:
+        return "-"
+    parts = []
+    for index, span in enumerate(summary.split("`")):
+        if index % 2:
+            parts.append(f"``{span}``")
+            continue
+        for kind, piece in plain_math.inline_formulas(span):
+            if kind == "math" and "`" not in piece:
+                parts.append(f"\\ :math:`{piece}`\\ ")  # `\ `: math may touch the text
+            else:
+                parts.append(piece)
+    return "".join(parts)
 
 
 def write_api_pages():
