@@ -328,6 +328,21 @@ def test_the_api_reference_shows_formulas_as_math(site, plain_math):
     assert pages_with_math >= 15, f"only {pages_with_math} API pages show math"
 
 
+def test_an_attribute_docstring_is_not_read_as_a_type(site):
+    """`Target columns holding an x coordinate in a localization target: b_x.` is a sentence:
+    napoleon would show its first half as the attribute's type."""
+    for page in sorted((site / "api").glob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        types = re.findall(
+            r'>Type<span class="colon">:</span></dt>\s*<dd[^>]*>(.*?)</dd>', text, re.S
+        )
+        for shown in types:
+            words = re.sub(r"<[^>]+>", " ", shown).split()
+            assert len(words) <= 4, f"{page.name}: a sentence shown as a type: {' '.join(words)}"
+    augment = (site / "api" / "tinycnn.data.augment.html").read_text(encoding="utf-8")
+    assert "Target columns holding an x coordinate in a localization target:" in augment
+
+
 def test_no_page_holds_an_error(site):
     for page in pages(site):
         text = page.read_text(encoding="utf-8")

@@ -536,6 +536,8 @@ def markdown_docstrings(app, what, name, obj, options, lines):
     textbook page. A docstring that holds reST fields or directives (NumPy or Google sections,
     which napoleon turns into fields first, or reST by intent) stays reST.
     """
+    if what in ATTRIBUTES and name in WRITTEN:
+        lines[:] = WRITTEN.pop(name)
     if not any(line.strip() for line in lines):
         return
     if any(RESTRUCTUREDTEXT.match(line) for line in lines):
@@ -543,6 +545,23 @@ def markdown_docstrings(app, what, name, obj, options, lines):
     lines[:] = [".. markdown::", ""] + [
         f"   {line}" if line.strip() else "" for line in plain_text_to_markdown(lines)
     ]
+
+
+ATTRIBUTES = ("attribute", "data", "property")
+WRITTEN = {}
+"""An attribute's docstring as written, kept from napoleon (see `keep_attribute_docstring`)."""
+
+
+def keep_attribute_docstring(app, what, name, obj, options, lines):
+    """Keep an attribute's docstring from napoleon, which reads its first colon as a type.
+
+    napoleon reads `Target columns holding an x coordinate: b_x.` as the type "Target
+    columns holding an x coordinate" and the text "b_x."; tinycnn's attribute docstrings are
+    sentences, so the docstring goes to `markdown_docstrings` as written (run before napoleon,
+    this keeps it; run after, `markdown_docstrings` puts it back).
+    """
+    if what in ATTRIBUTES:
+        WRITTEN[name] = list(lines)
 
 
 INTRAWORD_STAR = re.compile(r"(?<=[\w)\]])\*(?=[\w(\[])")
@@ -748,5 +767,6 @@ def setup(app):
     # After sphinx-gallery's builder-inited handler (priority 500) has written the pages.
     app.connect("builder-inited", after_the_gallery, priority=900)
     app.connect("source-read", on_source_read)
-    app.connect("autodoc-process-docstring", markdown_docstrings)
+    app.connect("autodoc-process-docstring", keep_attribute_docstring, priority=100)
+    app.connect("autodoc-process-docstring", markdown_docstrings, priority=900)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
