@@ -487,7 +487,7 @@ def test_the_api_formulas_typeset_in_a_browser(served):
                     "await MathJax.startup.promise; return ["
                     "document.querySelectorAll('div.math').length, "
                     "document.querySelectorAll('mjx-container').length, "
-                    "Array.from(document.querySelectorAll('mjx-merror, [data-mjx-error]'))"
+                    "Array.from(document.querySelectorAll('mjx-merror, merror, [data-mjx-error]'))"
                     ".map(e => e.getAttribute('data-mjx-error') || e.textContent), "
                     # a display formula wider than the column must scroll, not be cut off
                     "Array.from(document.querySelectorAll('div.math mjx-container'))"
@@ -895,6 +895,27 @@ FORMULA_ALPHABET = st.sampled_from(
         "\x00",
     ]
 )
+
+
+DOCSTRING_LINES = st.lists(
+    st.tuples(
+        st.sampled_from(["", "    ", "  ", "- ", "1. "]), st.lists(FORMULA_ALPHABET, max_size=20)
+    ).map(lambda line: line[0] + "".join(line[1])),
+    max_size=8,
+)
+
+
+@given(DOCSTRING_LINES)
+@settings(max_examples=300, deadline=None)
+def test_any_docstring_gives_markdown_with_well_formed_math(machinery, lines):
+    """Whatever a docstring holds, its Markdown opens and closes every display, and its math is
+    well-formed LaTeX."""
+    markdown = machinery.plain_text_to_markdown(lines)
+    fences = [line.strip() for line in markdown if line.strip() == "$$"]
+    assert len(fences) % 2 == 0, markdown
+    text = "\n".join(markdown)
+    for latex in re.findall(r"^ *\$\$\n(.*?)\n *\$\$$", text, flags=re.S | re.M):
+        latex_is_well_formed(latex)
 
 
 @given(st.lists(st.lists(FORMULA_ALPHABET, max_size=30).map("".join), min_size=1, max_size=4))

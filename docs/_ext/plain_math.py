@@ -869,6 +869,10 @@ def inline_formulas(text):
                 offset, stop = trim(text[start:end])
                 start, end = start + offset, start + stop
         formula = text[start:end]
+        if not balanced(formula) and " " not in formula and MATH_ATOM.search(formula):
+            atom = MATH_ATOM.search(formula)  # `[sigmoid(p_c`: the symbol inside the word
+            start, end = start + atom.start(), start + atom.end()
+            formula = text[start:end]
         if end <= start or start < position or not balanced(formula):
             continue
         if not (MATH_ATOM.search(formula) or re.search(r"[=<>≈]", formula)):
