@@ -710,7 +710,7 @@ OPERAND = re.compile(rf"[\w{MARKS}()\[\]{{}}^_.,;:'/*+\-−·|²³₂≈<>=!…]
 MATH_ATOM = re.compile(
     rf"(?<![\w{MARKS}])(?:[^\W\d_][{MARKS}]?_(?:\{{[^{{}}]*\}}|[A-Za-z0-9]{{1,2}}\b|[0-9]+\.\.)"
     rf"|[A-Z]_[A-Za-z]+\b)"
-    rf"|[Σσγβλμεθ∑²³₂√≈]|[^\W\d_]\u0302|\b[a-z]\^|\bsqrt\("
+    rf"|[Σσγβλμεθ∑²³₂√≈]|[^\W\d_]\u0302|\b[a-z]\^|\bsqrt\(|\b(?:arg)?(?:max|min)_[a-z]\b"
 )
 """A sign that a word is math: `p_c`, `ŷ_{K+5}`, `H_out`, a Greek letter, a hat, `x²`, `e^`."""
 TRAILING = ",.;:"
@@ -836,6 +836,14 @@ def inline_formulas(text):
                 first, last = left, right
         elif MATH_ATOM.search(word) and operand(word):
             first = last = index
+            while first > floor and words[first - 1][2] in OPERATOR_NAMES:
+                first -= 1  # `log Σ_j e^(z_j)`, `max_j z_j`: the operator before the symbol
+            while (
+                first - 1 > floor
+                and words[first - 1][2] in OPERATOR_WORDS - RELATION_WORDS
+                and re.fullmatch(r"[A-Za-z]|\d+", words[first - 2][2])
+            ):
+                first -= 2  # `m + log Σ_j ...`: a symbol and an operator before it
             following = words[index + 1][2] if index + 1 < len(words) else ""
             if following not in RELATION_WORDS and not word.endswith(tuple(TRAILING)):
                 last = extend_right(words, index, text, words[index][0])
