@@ -56,6 +56,10 @@ default_role = "literal"
 myst_enable_extensions = ["dollarmath", "colon_fence"]
 myst_heading_anchors = 3
 
+# MathJax a little smaller than its default (which sets formulas larger than the text around
+# them), so that the docstrings' formulas, written 100 characters wide, fit the page's column.
+mathjax3_config = {"chtml": {"scale": 0.92}}
+
 # autodoc + napoleon: the docstrings are free-form prose; napoleon reads Google and NumPy sections
 # where a docstring has them. Members in source order, as the modules read.
 autodoc_default_options = {"member-order": "bysource"}

@@ -23,6 +23,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -263,6 +265,84 @@ def test_formulas_render_as_math(site):
             assert "mathjax" in text.lower(), f"{page.relative_to(site)}: math but no MathJax"
 
 
+class LiteralBlocks(HTMLParser):
+    """The text of every <pre> (a code block) on a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks, self.depth = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "pre":
+            self.depth += 1
+            self.blocks.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "pre":
+            self.depth -= 1
+
+    def handle_data(self, data):
+        if self.depth:
+            self.blocks[-1] += data
+
+
+FORMULA_SIGNS = re.compile(r"[Σ²≈∩∪]|\u0302|\bsum_|\bsqrt\(|\^\(")
+"""What only a formula holds (a sum, a square, a root, a hat): never in a code block."""
+
+TYPESET = {
+    # page: LaTeX that its docstrings' formulas must have become
+    "tinycnn.kernels.batchnorm": [
+        r"=1/\sqrt{\mathrm{var}_{c}+\varepsilon}",
+        r"d\gamma_{c}=\sum\mathrm{dout}\cdot\hat{x}",
+    ],
+    "tinycnn.losses": [r"=(\hat{y}_{1}-y_{1})^{2}", r"\sum_{k=1\ldots K+5}"],
+    "tinycnn.kernels.reference": [
+        r"\sum_{c,di,dj}w[f,c,di,dj]\cdot x_{\mathrm{pad}}[n,c,i\cdot s+di,j\cdot s+dj]"
+    ],
+    "tinycnn.functional": [r"=e^{z_{k}}/\sum_{j}e^{z_{j}}"],
+    "tinycnn.boxes": [r"=b_{x}-b_{w}/2"],
+    "tinycnn.optim": [r"=m/(1-\beta_{1}^{t})"],
+}
+
+
+def test_the_api_reference_shows_formulas_as_math(site, plain_math):
+    """Every docstring formula is typeset (MathJax markup), none is left as a code block."""
+    pages_with_math = 0
+    for page in sorted((site / "api").glob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        parser = LiteralBlocks()
+        parser.feed(text)
+        for block in parser.blocks:
+            lines = html.unescape(block).splitlines()
+            assert not FORMULA_SIGNS.search(block), f"{page.name}: a formula as code:\n{block}"
+            assert plain_math.formula_kind(lines) != "formula", f"{page.name}: code\n{block}"
+        maths = re.findall(r'<div class="math[^"]*">\s*(\\\[.*?\\\])\s*</div>', text, re.S)
+        pages_with_math += bool(maths)
+        for latex in maths:
+            assert "\\text{`}" not in latex, f"{page.name}: code typeset as math: {latex}"
+        for expected in TYPESET.get(page.stem, []):
+            assert any(expected in latex for latex in maths), f"{page.name} lacks {expected}"
+        inline = re.findall(r'<span class="math[^"]*">\\\((.*?)\\\)</span>', text, re.S)
+        if page.stem == "tinycnn.losses":  # and in sentences: "ŷ_1 (p_c) ... are logits"
+            assert {r"\hat{y}_{1}", "p_{c}", r"\mathrm{dBCE}/dz=\sigma(z)-p"} <= set(inline)
+    assert pages_with_math >= 15, f"only {pages_with_math} API pages show math"
+
+
+def test_an_attribute_docstring_is_not_read_as_a_type(site):
+    """`Target columns holding an x coordinate in a localization target: b_x.` is a sentence:
+    napoleon would show its first half as the attribute's type."""
+    for page in sorted((site / "api").glob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        types = re.findall(
+            r'>Type<span class="colon">:</span></dt>\s*<dd[^>]*>(.*?)</dd>', text, re.S
+        )
+        for shown in types:
+            words = re.sub(r"<[^>]+>", " ", shown).split()
+            assert len(words) <= 4, f"{page.name}: a sentence shown as a type: {' '.join(words)}"
+    augment = (site / "api" / "tinycnn.data.augment.html").read_text(encoding="utf-8")
+    assert "Target columns holding an x coordinate in a localization target:" in augment
+
+
 def test_no_page_holds_an_error(site):
     for page in pages(site):
         text = page.read_text(encoding="utf-8")
@@ -383,6 +463,59 @@ def test_pages_in_a_browser(served, path):
     assert not errors, f"{path}: JavaScript errors {errors}"
 
 
+API_SCREENSHOT = DOCS / "_build" / "api_screenshot.png"
+
+
+@pytest.mark.skipif(chromium() is None, reason="no system Chromium: apt-get install -y chromium")
+def test_the_api_formulas_typeset_in_a_browser(served):
+    """MathJax typesets every formula of every API page without an error; a screenshot of the
+    batch-norm kernels' page (docs/_build/api_screenshot.png) shows how they read."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright comes with docs extra")
+    results = {}
+    (BUILD / "screenshots").mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=BROWSER_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            errors = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            for path in sorted((BUILD / "html" / "api").glob("*.html")):
+                response = page.goto(f"{served}/api/{path.name}", wait_until="load")
+                assert response is not None and response.ok, path.name
+                results[path.stem] = page.evaluate(
+                    "async () => { if (typeof MathJax !== 'undefined') "
+                    "await MathJax.startup.promise; return ["
+                    "document.querySelectorAll('div.math').length, "
+                    "document.querySelectorAll('mjx-container').length, "
+                    "Array.from(document.querySelectorAll('mjx-merror, merror, [data-mjx-error]'))"
+                    ".map(e => e.getAttribute('data-mjx-error') || e.textContent), "
+                    # a display formula wider than the column must scroll, not be cut off
+                    "Array.from(document.querySelectorAll('div.math mjx-container'))"
+                    ".filter(c => c.scrollWidth > c.clientWidth + 1 && "
+                    "!['auto', 'scroll'].includes(getComputedStyle(c).overflowX))"
+                    ".map(c => c.textContent.slice(0, 80))]; }"
+                )
+                if path.stem == "tinycnn.kernels.batchnorm":
+                    page.locator("div.math").first.scroll_into_view_if_needed()
+                    page.screenshot(path=str(API_SCREENSHOT))
+                    page.screenshot(
+                        path=str(BUILD / "screenshots" / "api_batchnorm.png"), full_page=True
+                    )
+                if path.stem == "tinycnn.losses":
+                    page.screenshot(
+                        path=str(BUILD / "screenshots" / "api_losses.png"), full_page=True
+                    )
+        finally:
+            browser.close()
+    for name, (formulas, typeset, mathjax_errors, cut_off) in results.items():
+        assert not mathjax_errors, f"{name}: MathJax could not typeset {mathjax_errors}"
+        assert not cut_off, f"{name}: formulas cut off at the column's edge: {cut_off}"
+        assert typeset >= formulas, f"{name}: {formulas} formulas, {typeset} typeset"
+    assert results["tinycnn.kernels.batchnorm"][1] >= 2
+    assert results["tinycnn.losses"][1] >= 5
+    assert not errors, f"JavaScript errors {errors}"
+
+
 # --- the site's machinery, piece by piece (no build needed) ----------------------------------
 
 
@@ -483,11 +616,316 @@ def test_plain_text_docstrings_read_as_markdown(machinery):
         "backward: dw[u] = sum_i dout[i] * x[s*i + u]",
         "          dx[s*i + u] += w[u] * dout[i]",
         "",
+        "Gradient, divided by N:",
+        "    dL/dŷ_1 = σ(ŷ_1) - y_1",
+        "",
+        "x_min = b_x - b_w / 2    x_max = b_x + b_w / 2",
+        "",
+        '    lesson = tc.course.start(4, "training a localizer")',
+        "",
+        "    1. drop every box whose score is below score_threshold;",
+        "    2. keep the best one.",
+        "",
         "`code*with*stars` and 2*N*C.",
     ]
     markdown = machinery.plain_text_to_markdown(lines)
+    text = "\n".join(markdown)
     assert markdown[0] == "The forward pass, with s\\*i the row:"
-    assert "    out[i] = sum_u w[u] * x[s*i + u]" in markdown  # a code block: as written
-    assert "    backward: dw[u] = sum_i dout[i] * x[s*i + u]" in markdown  # made a code block
-    assert "              dx[s*i + u] += w[u] * dout[i]" in markdown
+    # Formulas: display math, typeset (the indented block, the hanging paragraph, the formulas
+    # under a sentence ending in `:`, a formula line of its own).
+    blocks = re.findall(r"^\$\$\n(.*?)\n\$\$$", text, flags=re.S | re.M)
+    assert blocks == [
+        r"\mathrm{out}[i]=\sum_{u}w[u]\cdot x[s\cdot i+u]",
+        "\\begin{aligned}\n"
+        r"dw[u] &=\sum_{i}\mathrm{dout}[i]\cdot x[s\cdot i+u] \\"
+        "\n"
+        r"dx[s\cdot i+u] &\mathrel{+}=w[u]\cdot\mathrm{dout}[i]"
+        "\n\\end{aligned}",
+        r"dL/d\hat{y}_{1}=\sigma(\hat{y}_{1})-y_{1}",
+        r"x_{\mathrm{min}}=b_{x}-b_{w}/2\qquad x_{\mathrm{max}}=b_{x}+b_{w}/2",
+    ]
+    assert "Gradient, divided by N:" in markdown
+    assert "backward:" in markdown  # a block's label, as text above its formulas
+    # Code stays a code block, as written; an indented list becomes a list.
+    assert '    lesson = tc.course.start(4, "training a localizer")' in markdown
+    assert "1. drop every box whose score is below score_threshold;" in markdown
     assert markdown[-1] == "`code*with*stars` and 2\\*N\\*C."
+
+
+# --- formulas: the plain-text -> LaTeX translator ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plain_math(machinery):
+    return importlib.import_module("plain_math")
+
+
+REAL_FORMULAS = [
+    # (a formula as a tinycnn docstring writes it, what MathJax gets)
+    (
+        "out[n, f, i, j] = bias[f] + sum_{c, di, dj} w[f, c, di, dj] * x_pad[n, c, i*s + di, "
+        "j*s + dj]",
+        r"\mathrm{out}[n,f,i,j]=\mathrm{bias}[f]+\sum_{c,di,dj}w[f,c,di,dj]\cdot "
+        r"x_{\mathrm{pad}}[n,c,i\cdot s+di,j\cdot s+dj]",
+    ),
+    ("mean_c = (1/M) Σ x", r"\mathrm{mean}_{c}=(1/M)\sum x"),
+    (
+        "inv_std_c = 1 / sqrt(var_c + eps)",
+        r"\mathrm{inv\_std}_{c}=1/\sqrt{\mathrm{var}_{c}+\varepsilon}",
+    ),
+    ("dγ_c = Σ dout * x̂", r"d\gamma_{c}=\sum\mathrm{dout}\cdot\hat{x}"),
+    ("L = Σ_k (ŷ_k − y_k)²", r"L=\sum_{k}(\hat{y}_{k}-y_{k})^{2}"),
+    ("b_h = a_h e^(t_h)", r"b_{h}=a_{h}\,e^{t_{h}}"),
+    (
+        "L(ŷ, y) = Σ_{k=1..K+5} (ŷ_k - y_k)²    if y_1 = 1",
+        r"L(\hat{y},y)=\sum_{k=1\ldots K+5}(\hat{y}_{k}-y_{k})^{2}\qquad \mathrm{if}\ y_{1}=1",
+    ),
+    ("m_hat = m / (1 - beta1^t)", r"\hat{m}=m/(1-\beta_{1}^{t})"),
+    (
+        "dL/dŷ_2..5 = y_1 · 2 box_weight",
+        r"dL/d\hat{y}_{2\ldots 5}=y_{1}\cdot2\ \mathrm{box\_weight}",
+    ),
+    (
+        "df/dx_i  ≈  (f(x + h e_i) - f(x - h e_i)) / (2h)",
+        r"df/dx_{i}\approx(f(x+h\,e_{i})-f(x-h\,e_{i}))/(2h)",
+    ),
+    (
+        "IoU(A, B) = area(A ∩ B) / area(A ∪ B)",
+        r"\mathrm{IoU}(A,B)=\mathrm{area}(A\cap B)/\mathrm{area}(A\cup B)",
+    ),
+    ("H_out = (H + 2p - k) // s + 1", r"H_{\mathrm{out}}=(H+2p-k)\mathbin{/\!/}s+1"),
+    ("dW = x.T @ dout", r"dW=x^{\top}\mathbin{@}\mathrm{dout}"),
+    (
+        "v <- momentum * v - lr * grad",
+        r"v\leftarrow\mathrm{momentum}\cdot v-\mathrm{lr}\cdot\mathrm{grad}",
+    ),
+    (
+        "out[n, c, i, j] = max_{u, v < k} x[n, c, s*i + u, s*j + v]",
+        r"\mathrm{out}[n,c,i,j]=\max_{u,v<k}x[n,c,s\cdot i+u,s\cdot j+v]",
+    ),
+    (
+        "log_softmax(z)_k = z_k - logsumexp(z)",
+        r"\mathrm{log\_softmax}(z)_{k}=z_{k}-\mathrm{logsumexp}(z)",
+    ),
+    (
+        "NME = (1/L) Σ_l ||p̂_nl - p_nl||₂ / s_n",
+        r"\mathrm{NME}=(1/L)\sum_{l}\|\hat{p}_{nl}-p_{nl}\|_{2}/s_{n}",
+    ),
+    (
+        "out = max(0, x)   (a NaN stays NaN)",
+        r"\mathrm{out}=\max(0,x)\qquad \text{(a NaN stays NaN)}",
+    ),
+]
+
+
+@pytest.mark.parametrize(("plain", "latex"), REAL_FORMULAS, ids=lambda text: text[:30])
+def test_a_docstring_formula_becomes_latex(plain_math, plain, latex):
+    assert plain_math.to_latex(plain) == latex
+
+
+def test_a_block_of_formulas_aligns_at_its_relations(plain_math):
+    latex = plain_math.to_latex_block(
+        [
+            "L = BCE(t_o, 1) + box_weight · [(σ(t_x) - b_x)²",
+            "                  + (t_h - log(b_h / a_h))²]",
+            "(t_w likewise)",
+        ]
+    )
+    assert latex.splitlines() == [
+        r"\begin{aligned}",
+        r"L &=\mathrm{BCE}(t_{o},1)+\mathrm{box\_weight}\cdot[(\sigma(t_{x})-b_{x})^{2} \\",
+        r"& \quad {}+(t_{h}-\log(b_{h}/a_{h}))^{2}] \\",
+        r"& \quad {}(t_{w}\ \mathrm{likewise})",
+        r"\end{aligned}",
+    ]
+
+
+def test_a_wide_block_gives_each_formula_a_row(plain_math):
+    """The batch-norm kernels' formulas, three to a line in plain text, one to a row on a page;
+    a condition after a gap (`if y_1 = 1`) stays with its formula."""
+    latex = plain_math.to_latex_block(
+        [
+            "mean_c = (1/M) Σ x        var_c = (1/M) Σ (x - mean_c)²        "
+            "inv_std_c = 1 / sqrt(var_c + eps)",
+            "x̂ = (x - mean_c) * inv_std_c                                  out = γ_c x̂ + β_c",
+            "L = (ŷ_1 - y_1)²                 if y_1 = 0",
+        ]
+    )
+    rows = latex.splitlines()[1:-1]
+    assert [row.split(" &")[0] for row in rows] == [
+        r"\mathrm{mean}_{c}",
+        r"\mathrm{var}_{c}",
+        r"\mathrm{inv\_std}_{c}",
+        r"\hat{x}",
+        r"\mathrm{out}",
+        "L",
+    ]
+    assert rows[-1] == r"L &=(\hat{y}_{1}-y_{1})^{2}\qquad \mathrm{if}\ y_{1}=0"
+
+
+@pytest.mark.parametrize(
+    ("lines", "kind"),
+    [
+        (["mean_c = (1/M) Σ x        var_c = (1/M) Σ (x - mean_c)²"], "formula"),
+        (["L = BCE(ŷ_1, y_1)", "    + y_1 · [box_weight · Σ_{j=2..5} (ŷ_j - y_j)²]"], "formula"),
+        (["||analytic - numeric|| / (||analytic|| + ||numeric||)"], "formula"),
+        (["torch_model = to_torch(model)"], "code"),
+        (['lesson = tc.course.start(4, "training a localizer")'], "code"),
+        (["python lessons/04_train_localizer.py --quick"], "code"),
+        (["y_hat = model.forward(x_batch)           raw output"], "code"),
+        (["plane  0 0 0 0 0 | a b c 0 | d  e  f  0", "offset = lead + 4"], "code"),
+        (['{"boxes": (G, 4) float32,  "labels": (G,) int64}'], "code"),
+        (["[b_x, b_y, b_h, b_w]     (note: height before width)"], "code"),
+        (["4 x [conv 3x3 -> BatchNorm -> ReLU -> max-pool 2x2]"], "code"),
+        (["1. match the detections to the truth;", "2. average p."], "list"),
+    ],
+)
+def test_formulas_are_told_from_code(plain_math, lines, kind):
+    assert plain_math.formula_kind(lines) == kind
+
+
+@pytest.mark.parametrize(
+    ("sentence", "formulas"),
+    [
+        (
+            "any size, and their derivatives are short: dBCE/dz = σ(z) - p and dCE/dz = "
+            "softmax(z) - c.",
+            [r"\mathrm{dBCE}/dz=\sigma(z)-p", r"\mathrm{dCE}/dz=\mathrm{softmax}(z)-c"],
+        ),
+        (
+            "same, whatever the batch holds). ŷ_1 (p_c) and ŷ_6..ŷ_{K+5} (classes) are logits;",
+            [r"\hat{y}_{1}", "p_{c}", r"\hat{y}_{6}\ldots\hat{y}_{K+5}"],
+        ),
+        (
+            "evaluation: out = γ_c (x - running_mean_c) / sqrt(running_var_c + eps) + β_c, an "
+            "affine map",
+            [
+                r"\mathrm{out}=\gamma_{c}\,(x-\mathrm{running\_mean}_{c})/"
+                r"\sqrt{\mathrm{running\_var}_{c}+\varepsilon}+\beta_{c}"
+            ],
+        ),
+        ("Per channel c, over the M = N * H * W values of a batch", [r"M=N\cdot H\cdot W"]),
+        ("(p_c = 0, all six entries 0) are photograph crops", ["p_{c}=0"]),
+        ("- p_c = 1 and c_1..c_K is its class", ["p_{c}=1", r"c_{1}\ldots c_{K}"]),
+        (
+            "The landmark losses ... on y = [is_face, x_1, ..., y_L], with the",
+            [r"y=[\mathrm{is\_face},x_{1},\ldots,y_{L}]"],
+        ),
+        ("(black = that channel's lowest value, white = its highest).", []),
+        ("Max pooling over k x k windows with stride s (default s = k), no padding.", ["s=k"]),
+        ("x: (N, in), W: (in, out) -> out: the layer", []),
+    ],
+)
+def test_formulas_in_a_sentence_become_inline_math(plain_math, sentence, formulas):
+    pieces = plain_math.inline_formulas(sentence)
+    assert [text for kind, text in pieces if kind == "math"] == formulas
+    position = 0
+    for kind, text in pieces:  # the sentence around them is kept, in order
+        if kind == "text":
+            assert sentence.find(text, position) >= position, text
+            position = sentence.find(text, position) + len(text)
+
+
+def latex_is_well_formed(latex, aligned=True):
+    """Balanced braces, `_`/`^` always with a braced script, specials escaped, known commands
+    (and no `&` but the alignment points of a block)."""
+    depth = 0
+    unescaped = re.sub(r"\\(?:[a-zA-Z]+\*?|.)", "", latex)
+    assert aligned or "&" not in unescaped, latex
+    for character in unescaped:
+        depth += {"{": 1, "}": -1}.get(character, 0)
+        assert depth >= 0, latex
+    assert depth == 0, latex
+    assert not set(unescaped) & set("#$%~"), latex
+    assert not re.search(r"[_^](?!\{)", unescaped), latex
+    commands = set(re.findall(r"\\([a-zA-Z]+)", latex))
+    allowed = {
+        name.strip("\\").rstrip("*")
+        for name in re.findall(r"\\[a-zA-Z]+\*?", " ".join(plain_math_commands()))
+    }
+    assert commands <= allowed, commands - allowed
+    assert not latex.rstrip().endswith("$$"), latex
+
+
+def plain_math_commands():
+    """Every LaTeX command the translator may write (read from its source)."""
+    return re.findall(r"\\[a-zA-Z]+\*?", (DOCS / "_ext" / "plain_math.py").read_text("utf-8")) + [
+        "\\begin",
+        "\\end",
+        "\\aligned",
+    ]
+
+
+@given(st.text(max_size=80))
+@settings(max_examples=300, deadline=None)
+def test_any_text_gives_well_formed_latex(plain_math, text):
+    latex_is_well_formed(plain_math.to_latex(text), aligned=False)
+
+
+FORMULA_ALPHABET = st.sampled_from(
+    list("xyzWbcdk0129 _^()[]{},.;:+-*/=<>|'\"#$%&~\\!?@`")
+    + [
+        "Σ",
+        "σ",
+        "γ",
+        "β",
+        "ŷ",
+        "x̂",
+        "²",
+        "₂",
+        "−",
+        "·",
+        "≈",
+        "∩",
+        "sum_",
+        "sqrt(",
+        "log ",
+        "e^(",
+        "..",
+        "->",
+        "<-",
+        "  ",
+        "mean_c",
+        "x_pad",
+        "eps",
+        "(note this)",
+        "é",
+        "\t",
+        "\x00",
+    ]
+)
+
+
+DOCSTRING_LINES = st.lists(
+    st.tuples(
+        st.sampled_from(["", "    ", "  ", "- ", "1. "]), st.lists(FORMULA_ALPHABET, max_size=20)
+    ).map(lambda line: line[0] + "".join(line[1])),
+    max_size=8,
+)
+
+
+@given(DOCSTRING_LINES)
+@settings(max_examples=300, deadline=None)
+def test_any_docstring_gives_markdown_with_well_formed_math(machinery, lines):
+    """Whatever a docstring holds, its Markdown opens and closes every display, and its math is
+    well-formed LaTeX."""
+    markdown = machinery.plain_text_to_markdown(lines)
+    fences = [line.strip() for line in markdown if line.strip() == "$$"]
+    assert len(fences) % 2 == 0, markdown
+    text = "\n".join(markdown)
+    for latex in re.findall(r"^ *\$\$\n(.*?)\n *\$\$$", text, flags=re.S | re.M):
+        latex_is_well_formed(latex)
+
+
+@given(st.lists(st.lists(FORMULA_ALPHABET, max_size=30).map("".join), min_size=1, max_size=4))
+@settings(max_examples=300, deadline=None)
+def test_formula_like_text_gives_well_formed_latex(plain_math, lines):
+    """Notation mixed at random (brackets unbalanced, scripts dangling, specials everywhere)."""
+    latex_is_well_formed(plain_math.to_latex_block(lines))
+    for line in lines:
+        latex_is_well_formed(plain_math.to_latex(line), aligned=False)
+        plain_math.formula_kind([line])  # never raises
+        plain_math.is_display_line(line)
+        for kind, piece in plain_math.inline_formulas(line):
+            if kind == "math":
+                latex_is_well_formed(piece, aligned=False)

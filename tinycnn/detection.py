@@ -63,11 +63,12 @@ def encode_grid(truth, grid_size, anchors, num_classes):
 
     For each object, with (x, y, h, w) its box as fractions of the image:
 
-        column = floor(x S),  row = floor(y S)   (a midpoint on the right or bottom edge, x = 1,
-                                                  goes to the last column or row, its offset
-                                                  just below 1)
+        column = floor(x S),  row = floor(y S)
         anchor = argmax_b IoU((h, w), anchors[b]) of the two shapes centred together
         y[n, row, column, anchor] = [1, x S - column, y S - row, h S, w S, one-hot(label)]
+
+    A midpoint on the right or bottom edge (x = 1) goes to the last column or row, its offset
+    just below 1.
 
     When two objects land on one cell and anchor, only one vector is there to hold them: the
     larger box (by area) is kept, as the one the image shows more of.

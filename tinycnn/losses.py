@@ -145,8 +145,8 @@ class SquaredLandmarkLoss(PiecewiseSquaredLoss):
 class LocalizationLoss(Loss):
     """Cross-entropy for p_c and the class, squared error for the box, per image
 
-        L = BCE(ŷ_1, y_1)
-            + y_1 · [box_weight · Σ_{j=2..5} (ŷ_j - y_j)² + class_weight · CE(ŷ_{6..}, y_{6..})]
+        L = BCE(ŷ_1, y_1) + y_1 · [box_weight · Σ_{j=2..5} (ŷ_j - y_j)²
+                                  + class_weight · CE(ŷ_{6..}, y_{6..})]
 
     and its mean over the batch of N (not over the images with an object: each image weighs the
     same, whatever the batch holds). ŷ_1 (p_c) and ŷ_6..ŷ_{K+5} (classes) are logits; `output`

@@ -48,7 +48,9 @@ def mean_iou(y_pred, y_true):
 def correct_localization_rate(y_pred, y_true, threshold=0.5, iou_threshold=0.5):
     """Share of the images with an object that are found, named and boxed right, all three:
 
-        p̂_c >= threshold  and  argmax ĉ = true class  and  IoU(box̂, box) >= iou_threshold
+        p̂_c >= threshold,
+        argmax ĉ = true class,
+        IoU(box̂, box) >= iou_threshold
 
     The strict reading on purpose: a well-placed box that the network itself calls "no object"
     would not be drawn, so it is not a correct localization.

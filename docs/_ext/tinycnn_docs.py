@@ -21,6 +21,21 @@ what the lessons need. Two things do not fit as they are, and this module bridge
 It also writes the generated pages (API reference, benchmarks, landing-page excerpt of the README,
 ARCHITECTURE.md when it exists) into `docs/_generated/` and `docs/api/`, so that they follow the
 repository as it is: a new module, lesson or benchmark chart appears without editing the docs.
+
+The API reference shows the docstrings' formulas as math, while the docstrings stay written for
+plain text (`help()`): `markdown_docstrings` reads each docstring as Markdown, and
+`plain_text_to_markdown` turns every formula it finds (an indented block, a hanging-indent
+paragraph, a line of its own, a statement inside a sentence) into MathJax math, translated by
+`plain_math` (next to this file) from the plain-text notation into LaTeX; code, diagrams and
+lists stay what they are. Why a translator of our own rather than MathJax's AsciiMath input,
+which the offline MathJax bundle also holds: AsciiMath reads a name of several letters as a
+product of italic letters (`mean` as m·e·a·n, `x_pad` as x_p·a·d), knows neither `eps` nor
+`sum_{c,di,dj}` nor `mean_c` as the docstrings mean them, and would need a second input
+processor and its own delimiters beside the TeX that Sphinx writes for the lessons' `$...$`. The
+translator is short, knows the house notation (hats, Greek letters, `Σ_k`, indexing brackets,
+`x̂`, `W.T`), is tested on the real formulas and, with hypothesis, on any text (it never raises
+and always writes valid LaTeX), and the browser test checks that MathJax typesets every API
+page without an error.
 """
 
 import ast
@@ -31,8 +46,10 @@ import os
 import pkgutil
 import re
 import shutil
+import textwrap
 from pathlib import Path
 
+import plain_math
 from docutils import nodes
 from docutils.utils import new_document
 from sphinx.util.docutils import SphinxDirective
@@ -453,9 +470,25 @@ def top_level_table():
             target = f"{value.__module__}.{value.__qualname__}"
             role = "class" if inspect.isclass(value) else "func"
         summary = (inspect.getdoc(value) or "").split("\n\n")[0].replace("\n", " ")
-        summary = summary.replace("`", "``").replace("````", "``") if summary else "-"
-        rows += [f"   * - :py:{role}:`tc.{name} <{target}>`", f"     - {summary}"]
+        rows += [f"   * - :py:{role}:`tc.{name} <{target}>`", f"     - {rest_summary(summary)}"]
     return rows
+
+
+def rest_summary(summary):
+    """A docstring's first paragraph as reST: `code` as literal, its formulas as math."""
+    if not summary:
+        return "-"
+    parts = []
+    for index, span in enumerate(summary.split("`")):
+        if index % 2:
+            parts.append(f"``{span}``")
+            continue
+        for kind, piece in plain_math.inline_formulas(span):
+            if kind == "math" and "`" not in piece:
+                parts.append(f"\\ :math:`{piece}`\\ ")  # `\ `: math may touch the text
+            else:
+                parts.append(piece)
+    return "".join(parts)
 
 
 def write_api_pages():
@@ -493,15 +526,18 @@ RESTRUCTUREDTEXT = re.compile(r"\s*(:\w[^:]*:|\.\. \S)")
 
 
 def markdown_docstrings(app, what, name, obj, options, lines):
-    """Read tinycnn's docstrings as Markdown, which is how they are written.
+    """Read tinycnn's docstrings as Markdown, which is how they are written, formulas as math.
 
     They are written to be read in plain text (`help()`, an editor): `code` in single backticks,
     `- ` lists straight after a sentence, and formulas as indented blocks after a blank line,
-    aligned by hand. Read as reST, those blocks become block quotes or definition lists, and a `*`
-    in them may open emphasis; read as Markdown (MyST), they are code blocks shown as written,
-    monospaced, and `$...$` is math. A docstring that holds reST fields or directives (NumPy or
-    Google sections, which napoleon turns into fields first, or reST by intent) stays reST.
+    aligned by hand, or as lines of their own. Read as reST, those blocks would become block
+    quotes or definition lists, and a `*` in them may open emphasis; read as Markdown (MyST),
+    with `plain_text_to_markdown` turning each formula into display math (`$$`), they read as a
+    textbook page. A docstring that holds reST fields or directives (NumPy or Google sections,
+    which napoleon turns into fields first, or reST by intent) stays reST.
     """
+    if what in ATTRIBUTES and name in WRITTEN:
+        lines[:] = WRITTEN.pop(name)
     if not any(line.strip() for line in lines):
         return
     if any(RESTRUCTUREDTEXT.match(line) for line in lines):
@@ -511,20 +547,143 @@ def markdown_docstrings(app, what, name, obj, options, lines):
     ]
 
 
+ATTRIBUTES = ("attribute", "data", "property")
+WRITTEN = {}
+"""An attribute's docstring as written, kept from napoleon (see `keep_attribute_docstring`)."""
+
+
+def keep_attribute_docstring(app, what, name, obj, options, lines):
+    """Keep an attribute's docstring from napoleon, which reads its first colon as a type.
+
+    napoleon reads `Target columns holding an x coordinate: b_x.` as the type "Target
+    columns holding an x coordinate" and the text "b_x."; tinycnn's attribute docstrings are
+    sentences, so the docstring goes to `markdown_docstrings` as written (run before napoleon,
+    this keeps it; run after, `markdown_docstrings` puts it back).
+    """
+    if what in ATTRIBUTES:
+        WRITTEN[name] = list(lines)
+
+
 INTRAWORD_STAR = re.compile(r"(?<=[\w)\]])\*(?=[\w(\[])")
 """`s*i`, `n*rows`: a product in plain text, which Markdown would read as emphasis."""
+
+LABEL = re.compile(r"[a-z]+( \(.*\))?:")
+"""`evaluation (...):`, `backward:`: a line that opens a statement of its own."""
+LIST_ITEM = re.compile(r" *(?:[-*+]|\d+\.) ")
+"""The start of a Markdown list item; what follows it is the item's margin."""
 
 
 def indent_of(line):
     return len(line) - len(line.lstrip())
 
 
-def plain_text_to_markdown(lines):
-    """Two habits of plain-text docstrings that Markdown reads otherwise.
+BLOCK_LABEL = re.compile(r"(?P<label>(?:[a-z]{3,}|[a-z]+ \([^()]*\)):) +(?=\S)")
+"""`backward: dW = ...`: the label of a block of formulas, written before its first line."""
 
+
+def display_math(lines):
+    """Markdown display math ($$) for formula lines, typeset by `plain_math`.
+
+    A label before the first line only (`backward: dW = ...`, the lines below aligned under
+    `dW`) is set as text above the formulas, so that they align among themselves.
+    """
+    lines = textwrap.dedent("\n".join(lines)).split("\n")
+    label = BLOCK_LABEL.match(lines[0])
+    head = []
+    if label and not any(BLOCK_LABEL.match(line.strip()) for line in lines[1:]):
+        head = ["", label.group("label"), ""]
+        lines = [lines[0][label.end() :], *(line.strip() for line in lines[1:])]
+    remark = next((i for i, line in enumerate(lines) if plain_math.is_remark_line(line)), None)
+    if remark is not None:  # a remark of a line's width reads as text, between the formulas
+        before, after = lines[:remark], lines[remark + 1 :]
+        return [
+            *head,
+            *(display_math(before) if before else []),
+            "",
+            *prose([lines[remark].strip()]),
+            "",
+            *(display_math(after) if after else []),
+        ]
+    latex = plain_math.to_latex_block(lines)
+    return [*head, "", "$$", *latex.split("\n"), "$$", ""]
+
+
+def prose(lines):
+    """Running text: its formulas as inline math, `*` between two word characters as a product.
+
+    `plain_math.inline_formulas` finds the formulas of a sentence (`p_c = 1`, `ŷ_1`,
+    `dBCE/dz = σ(z) - p`); outside them and outside `code`, a `*` between two word characters
+    (`s*i`) is escaped, as Markdown would read it as emphasis.
+    """
+    result = []
+    for line in lines:
+        spans = line.split("`")
+        for index in range(0, len(spans), 2):
+            spans[index] = "".join(
+                f"${piece}$" if kind == "math" else INTRAWORD_STAR.sub(r"\\*", piece)
+                for kind, piece in plain_math.inline_formulas(spans[index])
+            )
+        result.append("`".join(spans))
+    return result
+
+
+def block(lines, margin=0):
+    """An indented block: display math if it is a formula, a list if it is one, else code.
+
+    `margin` is the indentation of the list item the block belongs to (it stays inside it).
+    """
+    kind = plain_math.formula_kind(lines)
+    if kind == "formula":
+        shown = display_math(lines)
+    elif kind == "list":
+        shown = ["", *prose(textwrap.dedent("\n".join(lines)).split("\n")), ""]
+    else:
+        code = textwrap.dedent("\n".join(lines)).split("\n")
+        shown = ["", *(" " * 4 + line for line in code), ""]
+    return [" " * margin + line if line.strip() else line for line in shown]
+
+
+def text_paragraph(lines):
+    """A paragraph of running text, its own formula lines (`x_min = b_x - b_w / 2`) as math.
+
+    A run of formula lines becomes display math when it stands as statements of its own: at the
+    start of the paragraph or after a line ending in `:` or `.`, and at its end or before a new
+    statement (a capital, or a label such as `evaluation:`).
+    """
+    result, index = [], 0
+    while index < len(lines):
+        end = index
+        while end < len(lines) and plain_math.is_display_line(lines[end]):
+            end += 1
+        opens = (
+            index == 0
+            or lines[index - 1].rstrip().endswith((":", "."))
+            or LABEL.match(lines[index].lstrip())
+        )
+        closes = (
+            end == len(lines)
+            or lines[end - 1].rstrip().endswith((".", ";", ":"))
+            or lines[end].lstrip()[:1].isupper()
+            or LABEL.match(lines[end].lstrip())
+        )
+        if end > index and opens and closes:
+            result.extend(display_math(lines[index:end]))
+            index = end
+        else:
+            result.extend(prose([lines[index]]))
+            index += 1
+    return result
+
+
+def plain_text_to_markdown(lines):
+    """The habits of plain-text docstrings, made into the Markdown that shows them as meant.
+
+    - An indented block after a blank line is display math when it is a formula (see
+      `plain_math.formula_kind`), a list when it is one (`1. ...`), else code shown as written.
     - A paragraph of formulas with a hanging indent (`backward: dW = ...` and, aligned below it,
-      `db = ...`): Markdown would run its lines together. When every line of a paragraph holds
-      `=` and the lines after the first are indented deeper, it becomes a code block.
+      `db = ...`), or a sentence ending in `:` with formulas indented below it, which Markdown
+      would run together: the formulas become display math (code, if they are code).
+    - A line of running text that is a formula of its own becomes display math.
     - `*` between two word characters is a product (`s*i`), not emphasis: it is escaped, except in
       code (backticks, indented or fenced blocks), where Markdown shows it as written anyway.
     """
@@ -538,7 +697,7 @@ def plain_text_to_markdown(lines):
             current = []
     paragraphs.append(current)
 
-    result, fenced, previous_blank = [], False, True
+    result, fenced, previous_blank, margin = [], False, True, 0
     for paragraph in paragraphs:
         if not paragraph:
             continue
@@ -546,36 +705,41 @@ def plain_text_to_markdown(lines):
             result.append("")
             previous_blank = True
             continue
-        base = indent_of(paragraph[0])
-        hanging_formula = (
-            len(paragraph) > 1
-            and all("=" in line for line in paragraph)
-            and all(indent_of(line) > base for line in paragraph[1:])
-        )
-        if hanging_formula and not fenced:
-            if result and result[-1].strip():
-                result.append("")
-            result.extend(" " * 4 + line for line in paragraph)
-            result.append("")
-            previous_blank = True
+        if fenced or paragraph[0].lstrip().startswith(("```", "~~~")):
+            for line in paragraph:
+                if line.lstrip().startswith(("```", "~~~")):
+                    fenced = not fenced
+                result.append(line)
+            previous_blank = False
             continue
-        code_block = (
-            previous_blank
-            and result
-            and indent_of(paragraph[0])
-            >= 4 + min((indent_of(line) for line in result if line.strip()), default=0)
-        )
-        for line in paragraph:
-            if line.lstrip().startswith(("```", "~~~")):
-                fenced = not fenced
-                result.append(line)
-            elif fenced or code_block:
-                result.append(line)
+        base = indent_of(paragraph[0])
+        text_indent = min((indent_of(line) for line in result if line.strip()), default=base)
+        if previous_blank and result and base >= 4 + text_indent:
+            result.extend(block(paragraph, margin if base >= margin + 4 else 0))
+        else:
+            item = LIST_ITEM.match(paragraph[0])
+            if item:
+                margin = len(item.group())
+            elif base < max(margin, 1):
+                margin = 0
+            # A sentence ending in `:` (or a formula with a hanging indent) and deeper lines.
+            head = next(
+                (i for i, line in enumerate(paragraph[1:], 1) if indent_of(line) <= base), None
+            )
+            deeper = head is None and len(paragraph) > 1
+            opener = paragraph[0].rstrip().endswith(":") or "=" in paragraph[0]
+            if deeper and opener and paragraph[0].rstrip().endswith(":"):
+                result.extend(text_paragraph(paragraph[:1]))
+                result.extend(block(paragraph[1:]))
+            elif deeper and opener and plain_math.formula_kind(paragraph) == "formula":
+                result.extend(display_math(paragraph))
+            elif deeper and all("=" in line for line in paragraph):
+                result.extend(block(paragraph))
             else:
-                spans = line.split("`")
-                spans[::2] = [INTRAWORD_STAR.sub(r"\\*", span) for span in spans[::2]]
-                result.append("`".join(spans))
+                result.extend(text_paragraph(paragraph))
         previous_blank = False
+    while result and not result[-1].strip():
+        result.pop()
     return result
 
 
@@ -603,5 +767,6 @@ def setup(app):
     # After sphinx-gallery's builder-inited handler (priority 500) has written the pages.
     app.connect("builder-inited", after_the_gallery, priority=900)
     app.connect("source-read", on_source_read)
-    app.connect("autodoc-process-docstring", markdown_docstrings)
+    app.connect("autodoc-process-docstring", keep_attribute_docstring, priority=100)
+    app.connect("autodoc-process-docstring", markdown_docstrings, priority=900)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
