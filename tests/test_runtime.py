@@ -88,7 +88,8 @@ PLACEMENT = (
     "import os, json, numpy as np, tinycnn, numba; from tinycnn.kernels import activation; "
     "x = np.ones(10000, np.float32); out = np.empty_like(x); "
     "tasks = lambda: os.listdir('/proc/self/task'); "
-    "cores = lambda: sorted(len(os.sched_getaffinity(int(t))) for t in tasks()); "
+    "batch = lambda t: os.sched_getscheduler(int(t)) == os.SCHED_BATCH; "
+    "cores = lambda: sorted((len(os.sched_getaffinity(int(t))), batch(t)) for t in tasks()); "
     "parent = cores(); r, w = os.pipe(); pid = os.fork()\n"
     "if pid == 0:\n"
     "    activation._relu_forward(x, out); os.write(w, json.dumps(cores()).encode()); os._exit(0)\n"
@@ -109,16 +110,18 @@ def test_workqueue_threads_each_get_a_core_also_in_a_forked_child():
     )["applied"]
     threads = numba_threads()
     assert report["placed"] == threads
-    # numba's threads on one core each; the others (Python's, BLAS's) left free
-    assert report["parent"].count(1) == threads
-    assert report["child"].count(1) == threads  # the child's own threads, placed at its 1st kernel
+    # numba's threads on one core each, as SCHED_BATCH; the others (Python's, BLAS's) left alone
+    assert report["parent"].count([1, True]) == threads
+    assert report["child"].count([1, True]) == threads  # the child's own, at its first kernel
+    assert all(placed == [1, True] or placed[1] is False for placed in report["parent"])
     switched_off = run_fresh(
         PLACEMENT,
         "{'placed': tinycnn.runtime.APPLIED.get('threads_on_own_cores'), 'parent': parent}",
         TINYCNN_NO_RUNTIME_TWEAKS="1",
         **without("NUMBA_THREADING_LAYER"),
     )["applied"]
-    assert switched_off["placed"] is None and 1 not in switched_off["parent"]
+    assert switched_off["placed"] is None
+    assert all(placed[0] > 1 and not placed[1] for placed in switched_off["parent"])
 
 
 def numba_threads():

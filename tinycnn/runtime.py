@@ -45,12 +45,18 @@ Three settings, all made once, at import, before numba starts its threads:
    raised (mmap 64 MiB, trim 256 MiB) faults drop to about 15 per step at no cost in peak memory.
    Linux with glibc only; elsewhere nothing happens.
 
-4. **Each workqueue thread on its own core** (Linux; `place_threads`). `workqueue` cuts every
-   parallel loop into one equal share per thread. Left to the operating system, a woken thread
-   often landed on the core where the other was already working and waited for it: a 1.2 ms
-   convolution took 1.2 ms on two threads as on one (median of 30; the best run 0.69 ms).
-   With each thread bound to its own core (as `OMP_PROC_BIND` does for OpenMP), the median
-   was 0.58 ms (2-core AMD EPYC Zen 4, CPU family 25). Done at import, which starts numba's
+4. **Each workqueue thread on its own core, and waiting its turn** (Linux; `place_threads`).
+   `workqueue` cuts every parallel loop into one equal share per thread, wakes the threads one
+   after the other, then sleeps until they are done. Left to the operating system, a woken
+   thread often landed on the core where the other was already working and waited for it: a
+   1.2 ms convolution took 1.2 ms on two threads as on one (median of 30; the best run 0.69 ms).
+   Bound each to its own core (as `OMP_PROC_BIND` does for OpenMP), the median was 0.58 ms.
+   One trap remained: when the thread that starts a loop (yours) shared a core with the first
+   worker, the woken worker took the core at once, before the second worker had been woken, and
+   the two shares ran one after the other. Lesson 8's detector step then took 24-26 ms instead
+   of 17-18 ms. Scheduled as `SCHED_BATCH`, a woken worker waits for its core to be given up
+   instead of taking it: 17.1-17.8 ms median wherever your thread runs (2-core AMD EPYC Zen 4,
+   CPU family 25; `tbb`, whose threads spin, 13.8 ms). Done at import, which starts numba's
    threads (18 ms), and again in a forked child at its first kernel, since it starts its own.
 
 **Turning 2, 3 and 4 off**: set the environment variable `TINYCNN_NO_RUNTIME_TWEAKS=1` before
@@ -75,7 +81,7 @@ M_MMAP_THRESHOLD = -3
 
 APPLIED = {}
 """What this import changed: "threading_layer", "blas_threads", "keep_freed_memory",
-"threads_on_own_cores" (how many of numba's threads were bound to a core)."""
+"threads_on_own_cores" (how many of numba's threads were bound to a core, as SCHED_BATCH)."""
 
 
 def choose_threading_layer():
@@ -166,10 +172,11 @@ _placed_in_process = None  # the pid whose threads place_threads has placed
 
 
 def place_threads():
-    """Start numba's threads and bind each to its own core, in turn over the cores this process
-    may use; once per process (a forked child starts threads of its own), and only for the
-    `workqueue` layer on Linux. Threads that numba had started before are left where they are.
-    Returns how many threads were bound."""
+    """Start numba's threads, bind each to its own core (in turn over the cores this process may
+    use) and schedule it as SCHED_BATCH (woken, it does not take the core from the thread that
+    woke it); once per process (a forked child starts threads of its own), and only for the
+    `workqueue` layer on Linux. Threads that numba had started before are left as they are.
+    Returns how many threads were placed."""
     import numba
 
     global _placed_in_process
@@ -188,6 +195,7 @@ def place_threads():
     for index, thread in enumerate(started):
         try:
             os.sched_setaffinity(thread, {cores[index % len(cores)]})
+            os.sched_setscheduler(thread, os.SCHED_BATCH, os.sched_param(0))
         except OSError:  # the thread has ended meanwhile
             continue
     APPLIED["threads_on_own_cores"] = len(started)
