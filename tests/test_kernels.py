@@ -79,6 +79,14 @@ def check_conv_against_reference(x, weights, bias, dout, stride, padding):
     reused = conv.conv2d_backward_params(x, dout, k, stride, padding, planes=planes)
     np.testing.assert_array_equal(reused[0], dweights)
     np.testing.assert_array_equal(reused[1], dbias)
+    # The layer's backward, both passes at once (dout laid out once where it can), likewise.
+    for kept_planes in (None, planes):
+        both = conv.conv2d_backward(x, dout, weights, stride, padding, kept_planes)
+        for got, want in zip(both, (dx, dweights, dbias), strict=True):
+            np.testing.assert_array_equal(got, want)
+    no_dx = conv.conv2d_backward(x, dout, weights, stride, padding, planes, input_grad=False)
+    assert no_dx[0] is None
+    np.testing.assert_array_equal(no_dx[1], dweights)
 
     for original, now in zip(before, (x, weights, bias, dout), strict=True):
         np.testing.assert_array_equal(original, now)

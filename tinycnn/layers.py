@@ -312,14 +312,10 @@ class Conv2D(Layer):
         if len(x) == 0:
             self.grads = {name: np.zeros_like(param) for name, param in self.params.items()}
             return np.zeros_like(x) if input_grad else None
-        self.grads["W"], self.grads["b"] = conv.conv2d_backward_params(
-            x, dout, self.kernel_size, self.stride, self.padding, planes=planes
+        dx, self.grads["W"], self.grads["b"] = conv.conv2d_backward(
+            x, dout, self.params["W"], self.stride, self.padding, planes, input_grad
         )
-        if not input_grad:
-            return None
-        return conv.conv2d_backward_input(
-            dout, self.params["W"], x.shape, self.stride, self.padding
-        )
+        return dx
 
     def torch_module(self, torch, dtype):
         module = torch.nn.Conv2d(

@@ -103,9 +103,15 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
         )
         return dx
     grid, phases = phase_geometry(dout.shape, weights.shape[2], tuple(input_shape), s, padding)
-    dx = np.empty(input_shape, dout.dtype)
     planes = batch_planes(dout, 1, *grid) if grid is not None else None
-    zeros = np.zeros(channels, dout.dtype)
+    return _input_grad(planes, grid, phases, weights, input_shape, stride, dout.dtype)
+
+
+def _input_grad(planes, grid, phases, weights, input_shape, stride, dtype):
+    """dx from dout's planes on the grid of phase_geometry: one correlation per stride phase."""
+    channels, s = input_shape[1], stride
+    dx = np.empty(input_shape, dtype)
+    zeros = np.zeros(channels, dtype)
     for a, b, offsets, placement in phases:
         if offsets is None:  # stride > k: no window covers this phase
             _, _, y0, x0, _ = placement
@@ -163,10 +169,49 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding, planes=None):
     total = whole_vectors(n_samples * grid.rows * grid.width)
     # (batch_planes' last plane, all zeros, is not needed here)
     dout_planes = batch_planes(dout, 1, grid.rows, grid.width, 0, total).reshape(-1, total)[:-1]
-    keep = np.zeros(total, np.bool_)  # the outputs kept, on the same grid
+    return _weight_grads(planes, offsets, dout_planes, 0, grid, x.shape, n_filters, k, out_h, out_w)
+
+
+def _weight_grads(planes, offsets, d, d_lead, grid, x_shape, n_filters, k, out_h, out_w):
+    """(dweights, dbias) from x's planes and dout's planes d (F', *), outputs from column d_lead."""
+    n_samples, channels = x_shape[:2]
+    total = whole_vectors(n_samples * grid.rows * grid.width)
+    keep = np.zeros(total, np.bool_)  # the outputs kept, on the grid
     keep[: n_samples * grid.rows * grid.width].reshape(n_samples, grid.rows, grid.width)[
         :, :out_h, :out_w
     ] = True
-    grads = tap_grads(planes, offsets, dout_planes, keep, numba.get_num_threads()).sum(axis=0)
+    grads = tap_grads(planes, offsets, d, d_lead, keep, numba.get_num_threads()).sum(axis=0)
     dweights = grads[:n_filters, : channels * k * k].reshape(n_filters, channels, k, k)
     return dweights, grads[:n_filters, -1].copy()
+
+
+@one_at_a_time
+def conv2d_backward(x, dout, weights, stride, padding, planes=None, input_grad=True):
+    """(dx or None, dweights, dbias): conv2d_backward_input and conv2d_backward_params at once
+    (the layer's backward), with the same results. Where both passes read dout on the same grid
+    (stride 1, output channels in whole blocks), dout is laid out once for both: the input
+    gradient's planes of dout serve the weight gradient too, from their lead on.
+    planes: x's batch planes, as in conv2d_backward_params."""
+    x = np.ascontiguousarray(x)
+    dout = np.ascontiguousarray(dout)
+    k, n_filters = weights.shape[2], weights.shape[0]
+    out_h, out_w = dout.shape[2:]
+    shared = input_grad and stride == 1 and k > 1 and n_filters % CHANNELS == 0
+    if shared:
+        grid, offsets = forward_geometry(x.shape, k, 1, padding, out_h, out_w)
+        dout_grid, phases = phase_geometry(dout.shape, k, x.shape, 1, padding)
+        shared = dout_grid is not None and dout_grid[:2] == grid[:2]  # the same rows and width
+    if not shared:
+        dweights, dbias = conv2d_backward_params(x, dout, k, stride, padding, planes=planes)
+        if not input_grad:
+            return None, dweights, dbias
+        return conv2d_backward_input(dout, weights, x.shape, stride, padding), dweights, dbias
+    dout_planes = batch_planes(dout, 1, *dout_grid)
+    if planes is None:
+        planes = batch_planes(x, 1, *grid)
+    d = dout_planes.reshape(-1, dout_grid.length)[:n_filters]
+    dweights, dbias = _weight_grads(
+        planes, offsets, d, dout_grid.lead, grid, x.shape, n_filters, k, out_h, out_w
+    )
+    dx = _input_grad(dout_planes, dout_grid, phases, weights, x.shape, 1, dout.dtype)
+    return dx, dweights, dbias

@@ -165,16 +165,17 @@ def _rows_per_block(total_rows, width, n_threads):
 
 
 @njit(cache=True, fastmath=FAST)
-def _tap_grads_four(grads, x, d, keep, offsets, f, q0, length):
-    """grads[f + r, t] += d[f + r, q0 :][:length] . x[q0 + offsets[t] :][:length], r < 4,
-    over the outputs q that keep (keep[q] True), and the bias, a tap that always reads 1:
-    grads[f + r, T] += sum(d[f + r, q0 :][:length])."""
+def _tap_grads_four(grads, x, d, d_lead, keep, offsets, f, q0, length):
+    """grads[f + r, t] += d[f + r, d_lead + q0 :][:length] . x[q0 + offsets[t] :][:length],
+    r < 4, over the outputs q that keep (keep[q] True), and the bias, a tap that always reads 1:
+    grads[f + r, T] += sum(d[f + r, d_lead + q0 :][:length])."""
     zero = x.dtype.type(0)
     kept = keep[q0 : q0 + length]
-    d0 = d[f, q0 : q0 + length]
-    d1 = d[f + 1, q0 : q0 + length]
-    d2 = d[f + 2, q0 : q0 + length]
-    d3 = d[f + 3, q0 : q0 + length]
+    start = d_lead + q0
+    d0 = d[f, start : start + length]
+    d1 = d[f + 1, start : start + length]
+    d2 = d[f + 2, start : start + length]
+    d3 = d[f + 3, start : start + length]
     b0 = b1 = b2 = b3 = zero
     for q in range(length):
         b0 += d0[q]
@@ -230,17 +231,18 @@ def _tap_grads_four(grads, x, d, keep, offsets, f, q0, length):
 
 @threads_if_faster
 @njit(cache=True, parallel=True, fastmath=FAST)
-def tap_grads(x, offsets, d, keep, n_threads):
-    """shares (n_threads, F, T + 1), summing to g[f, t] = sum_q d[f, q] * x[offsets[t] + q]
-    and, in the last column, the bias gradient g[f, T] = sum_q d[f, q].
+def tap_grads(x, offsets, d, d_lead, keep, n_threads):
+    """shares (n_threads, F, T + 1), summing to g[f, t] = sum_q d[f, d_lead + q] * x[offsets[t] + q]
+    and, in the last column, the bias gradient g[f, T] = sum_q d[f, d_lead + q].
 
-    x flat batch planes, offsets in whole taps, d (F, L) output gradients laid out like the
-    outputs q (zero where an output is thrown away; F a multiple of 4, L of VECTOR), keep (L,)
-    True where an output is kept: only those outputs' inputs enter the sums. Each thread
-    sums its share of the blocks of q; the caller adds the shares (numba's sum over an axis
-    would cost seconds of compile time).
+    x flat batch planes, offsets in whole taps, d (F, *) output gradients laid out like the
+    outputs q from column d_lead on (zero where an output is thrown away; F a multiple of 4),
+    keep (L,) True where an output is kept, L a multiple of VECTOR: only those outputs' inputs
+    enter the sums. (d_lead lets the input gradient's planes of dout, whose rows start with a
+    lead, serve here too: conv.conv2d_backward.) Each thread sums its share of the blocks of q;
+    the caller adds the shares (numba's sum over an axis would cost seconds of compile time).
     """
-    n_out, total = d.shape
+    n_out, total = d.shape[0], keep.shape[0]
     # About BLOCK outputs per block, and a multiple of n_threads blocks: even shares.
     n_blocks = ceil_div(ceil_div(total, BLOCK), n_threads) * n_threads
     block_len = whole_vectors(ceil_div(total, n_blocks))
@@ -252,7 +254,7 @@ def tap_grads(x, offsets, d, keep, n_threads):
         for q0 in range(share * block_len, total, n_threads * block_len):
             length = min(block_len, total - q0)
             for f in range(0, n_out, CHANNELS):
-                _tap_grads_four(grads, x, d, keep, offsets, f, q0, length)
+                _tap_grads_four(grads, x, d, d_lead, keep, offsets, f, q0, length)
     return shares
 
 
@@ -284,5 +286,5 @@ def pointwise_grads(x, d, offsets, keep, n_threads):
             run = min(block_len, length - q0)
             sample = x[n].reshape(-1)
             for f in range(0, n_out, CHANNELS):
-                _tap_grads_four(grads, sample, d[n], keep, offsets, f, q0, run)
+                _tap_grads_four(grads, sample, d[n], 0, keep, offsets, f, q0, run)
     return shares
