@@ -36,6 +36,8 @@ BLOCK = 1024  # outputs per pass: 4 accumulator runs + 3 input runs of this leng
 CHANNELS = 4  # output channels that share each loaded input ...
 TAPS = 3  # ... and taps summed per pass: 12 FMAs per 3 loads. Of 2x8 ... 4x8 channels x taps,
 #           4x3 measured best on Zen 5; on Zen 4 (512-bit FMAs split in two) it is no worse
+PAGE = 1024  # float32 numbers in 4 KiB: the span of the address bits that loads and stores are
+#              first matched on (accumulator_stride)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -49,6 +51,14 @@ def ceil_div(a, b):
 def whole_vectors(n):
     """n rounded up to a multiple of VECTOR."""
     return ceil_div(n, VECTOR) * VECTOR
+
+
+@njit(cache=True)
+def accumulator_stride(run):
+    """The distance between two accumulator rows of `run` numbers: run rounded up to a multiple
+    of PAGE numbers, plus one vector, so that row r + 1 starts one vector after row r within a
+    4 KiB page (taps.py says why)."""
+    return ceil_div(run, PAGE) * PAGE + VECTOR
 
 
 class Grid(NamedTuple):
