@@ -55,10 +55,9 @@ def whole_vectors(n):
 
 @njit(cache=True)
 def accumulator_stride(run):
-    """The distance between two accumulator rows of `run` numbers: run rounded up to a multiple
-    of PAGE numbers, plus one vector, so that row r + 1 starts one vector after row r within a
-    4 KiB page (taps.py says why)."""
-    return ceil_div(run, PAGE) * PAGE + VECTOR
+    """The distance between two accumulator rows of `run` numbers: `run`, or one vector more if
+    the rows would start at the same place within a 4 KiB page (taps.py says why)."""
+    return run + VECTOR if run % PAGE == 0 else run
 
 
 class Grid(NamedTuple):

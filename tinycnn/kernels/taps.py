@@ -15,12 +15,15 @@ pad a problem with zero weights, and the padding taps read a plane that holds on
 one of the batch planes), never a real input: 0 * inf is NaN, so a padding tap that re-read a real
 pixel would turn an inf there into NaN. Likewise the weight gradient takes the inputs of kept
 outputs only (`keep`): a thrown-away output has a zero gradient, but its window may cover a real
-inf. The accumulator rows start one vector apart within a 4 KiB page (layout.accumulator_stride).
-A load is first matched against the stores still in flight on the low 12 bits of the address;
-rows exactly 4 KiB apart (a run of 1024 float32, as on lesson 4's second convolution at batch
-24, 48 or 64) made every load of one row wait on the store just made to the row before ("4K
-aliasing"). On that convolution (64, 8, 32, 32) -> 16 the padded rows took 2.51 ms instead of
-4.70 on one core and 1.19 instead of 2.93 on two (2-core AMD EPYC Zen 4).
+inf. Accumulator rows exactly 4 KiB apart (a run of 1024 float32, as on lesson 4's second
+convolution at batch 24, 48, 56, 64 or 96) get one vector of padding between them
+(layout.accumulator_stride). A load is first matched against the stores in flight on the low 12
+bits of its address, so without it every load of one row waited on the store just made to the
+row before ("4K aliasing"). Measured on (N, 8, 32, 32) -> 16 for N = 16 ... 96 on one core of a
+2-core AMD EPYC Zen 4: exactly those batch sizes took 0.072-0.076 ms per image against 0.040
+for the others; padded, all took 0.039-0.040. (Other layouts of the rows, one vector apart
+within a page for every run, made the two-thread runs up to 25% slower, so only the exact case
+is padded.)
 One loop body per kernel compiles in half the time of one with remainder loops; the padding
 costs nothing for 3x3 kernels and channel counts that are multiples of 4, and little otherwise (a
 lone output channel, as in a grayscale input gradient, does 4x). Measured in one process on
