@@ -21,14 +21,15 @@ Three settings, all made once, at import, before numba starts its threads:
    core, so two at once would only fight. The lock is replaced in a forked child, so a fork
    taken while another thread runs a kernel cannot leave the child waiting on it.
 
-   Speed is the price: on an idle AMD EPYC Zen 4 (CPU family 25, 2 cores, load average about 1),
-   `benchmarks/bench_train_step.py`, lesson 4's training step, each layer in its own process
-   taking turns with PyTorch 2.13: `tbb` 15.6-18.2 ms, `omp` 20.5 ms, `workqueue` 28.0 ms
-   (PyTorch 22.8-29.8 ms); `bench_conv.py`, forward+backward in geometric mean over nine shapes:
-   1.34x PyTorch's speed on `tbb`, 1.35x on `omp`, 0.82x on `workqueue`, whose sleeping threads
-   must be woken for every kernel. On a machine busy with other jobs (load 8-14) `omp`'s
-   spinning threads lost most: 258-1490 ms a step against 64-322 ms for `tbb` and 35-114 ms for
-   `workqueue` (benchmarks/README.md, "Threads").
+   Speed is the price: `workqueue`'s threads sleep between kernels, and waking them took 50-90
+   µs per parallel loop on a 2-core AMD EPYC Zen 4 (CPU family 25), against 1.5 µs on `tbb` or
+   `omp`. tinycnn pays it where it pays off (kernels/threads.py; point 4 below): on the idle
+   machine, `benchmarks/bench_train_step.py`, lesson 4's training step, each framework in its
+   own process taking turns with PyTorch 2.13: `workqueue` 16.9 ms, `tbb` 13.7 ms (PyTorch
+   21.4 ms in that run, 19-31 ms over the day). Before that work `workqueue` took 25.8-28.0 ms and
+   `omp` 20.5 ms. On a machine busy with other jobs (load 8-14) `omp`'s spinning threads lost
+   most: 258-1490 ms a step against 64-322 ms for `tbb` and 35-114 ms for `workqueue`
+   (benchmarks/README.md, "Threads").
 
    **For speed**, if you never fork while another thread runs kernels: `pip install tbb` and set
    `NUMBA_THREADING_LAYER=tbb` before importing tinycnn (`load_tbb` then loads the wheel's

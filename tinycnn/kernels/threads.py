@@ -18,9 +18,9 @@ holds them equal bit for bit. With one numba thread the twin always runs.
 
 Measured on lesson 8's detector (batch 32, float32, workqueue threads, each on its own core:
 runtime.py), its training step run in one process with the three ways taking turns, step by
-step, 30 steps each: chosen per shape 22.3-23.2 ms, always threads 25.7-27.1 ms, always serial
-26.8-27.1 ms (three processes; 2-core AMD EPYC Zen 4, another job using one core meanwhile).
-The choice ran the convolutions on threads and most of the small loops on one core.
+step, 30 steps each: chosen per shape 17.7-18.3 ms, always threads 19.0-21.4 ms, always serial
+24.9-25.4 ms (three processes on an idle 2-core AMD EPYC Zen 4). The convolutions ran on
+threads, most small loops (ReLU, pooling, batch norm on the small feature maps) on one core.
 """
 
 import contextlib
