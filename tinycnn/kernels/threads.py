@@ -18,9 +18,11 @@ holds them equal bit for bit. With one numba thread the twin always runs.
 
 Measured on lesson 8's detector (batch 32, float32, workqueue threads, each on its own core:
 runtime.py), its training step run in one process with the three ways taking turns, step by
-step, 30 steps each: chosen per shape 17.7-18.3 ms, always threads 19.0-21.4 ms, always serial
-24.9-25.4 ms (three processes on an idle 2-core AMD EPYC Zen 4). The convolutions ran on
-threads, most small loops (ReLU, pooling, batch norm on the small feature maps) on one core.
+step, 30 steps each, medians: chosen per shape 16.7, 16.8 and 19.2 ms, always threads 17.3-17.7
+ms, always serial 24.3-24.7 ms (three processes on an idle 2-core AMD EPYC Zen 4). The choice
+runs the convolutions on threads and most small loops (ReLU, pooling, batch norm on the small
+feature maps) on one core; it saves most where a wake-up costs most, and a choice made while
+the machine was briefly busy can be the slower one (the 19.2 ms).
 """
 
 import contextlib
