@@ -27,6 +27,7 @@ import numpy as np
 from tinycnn.boxes import as_boxes, non_max_suppression
 from tinycnn.checks import positive_int, real_number
 from tinycnn.functional import binary_cross_entropy, logsumexp, sigmoid, softmax
+from tinycnn.losses import Loss
 from tinycnn.outputs import OutputMap
 
 P_C = 0
@@ -209,22 +210,22 @@ def anchor_sizes(anchors, grid_shape):
 # --- losses ----------------------------------------------------------------------------------
 
 
-class GridLossBase:
-    """What both grid losses share: the checks, the mean over images, backward's order.
+class GridLossBase(Loss):
+    """What both grid losses share: the checks, the mean over images, backward's order (the rest,
+    the output map and the cache that backward reads, as every loss: losses.Loss).
 
     Both sum their per-vector loss over every cell and anchor of an image, and average over the N
     images: an image with more objects weighs more, as each object is a task of its own.
     """
 
     def __init__(self, output, num_classes):
-        self.output = output
         self.num_classes = positive_int(num_classes, "num_classes")
-        self._cache = None
+        super().__init__(output, width=5 + self.num_classes)
 
     def _checked(self, y_hat, y):
         self._cache = None  # a forward that raises must not leave the last batch's gradient behind
-        y_hat = _check_grid(y_hat, "y_hat", width=5 + self.num_classes)
-        y = _check_grid(y, "y", width=5 + self.num_classes)
+        y_hat = _check_grid(y_hat, "y_hat", width=self.width)
+        y = _check_grid(y, "y", width=self.width)
         if y.shape != y_hat.shape:
             raise ValueError(
                 f"y_hat and y must have the same shape, got {y_hat.shape} and {y.shape}"
@@ -238,14 +239,6 @@ class GridLossBase:
         if not np.all(np.isfinite(y[has_object])):
             raise ValueError("y must be finite where p_c = 1")
         return y_hat.astype(np.float64), y.astype(np.float64), has_object, y_hat.dtype
-
-    def _take_cache(self):
-        if self._cache is None:
-            raise ValueError(
-                f"{type(self).__name__}.backward called before forward: there is no "
-                "loss to differentiate yet"
-            )
-        return self._cache
 
 
 class SquaredGridLoss(GridLossBase):
