@@ -14,6 +14,8 @@ dout (N, C_out, H_out, W_out), one float dtype.
                    the zeros a "dilated" dout would hold.
 - weight gradient: dw[f, t] = dout[f] . (the input run under tap t), one long dot product over
                    the whole batch; db = the sum of dout (the bias: a tap that always reads 1).
+- both gradients:  conv2d_backward, the layer's backward: the two above, sharing their layouts
+                   (x's planes kept by the forward pass, one set of planes of dout).
 
 The loops take whole blocks of 4 output channels x 3 taps; other sizes are padded with zero
 weights (layout.whole_blocks) whose taps read a plane of zeros, and the extra outputs are dropped:

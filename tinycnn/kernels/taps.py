@@ -20,10 +20,11 @@ convolution at batch 24, 48, 56, 64 or 96) get one vector of padding between the
 (layout.accumulator_stride). A load is first matched against the stores in flight on the low 12
 bits of its address, so without it every load of one row waited on the store just made to the
 row before ("4K aliasing"). Measured on (N, 8, 32, 32) -> 16 for N = 16 ... 96 on one core of a
-2-core AMD EPYC Zen 4: exactly those batch sizes took 0.072-0.076 ms per image against 0.040
-for the others; padded, all took 0.039-0.040. (Other layouts of the rows, one vector apart
-within a page for every run, made the two-thread runs up to 25% slower, so only the exact case
-is padded.)
+2-core AMD EPYC Zen 4: in two of three processes exactly those batch sizes took 0.072-0.079 ms
+per image against 0.040 for the others (in the third, batch 64 took 0.040 too); padded, all
+took 0.039-0.040. Padding every run, one vector apart within a page, measured slower on two
+threads in the runs made (up to 25%, though two-thread times also varied that much from one
+process to the next), so only the exact case is padded.
 One loop body per kernel compiles in half the time of one with remainder loops; the padding
 costs nothing for 3x3 kernels and channel counts that are multiples of 4, and little otherwise (a
 lone output channel, as in a grayscale input gradient, does 4x). Measured in one process on

@@ -1,8 +1,8 @@
 """When threads pay: each parallel kernel beside its serial twin, the faster one chosen per shape.
 
 A numba `prange` loop hands its iterations to a pool of threads and waits until they are done.
-Waking the pool has a price, and it depends on the pool: an empty parallel loop took about
-80 µs on numba's `workqueue` threads (tinycnn's default, because it is safe after `fork`:
+Waking the pool has a price, and it depends on the pool: an empty parallel loop took 55-90 µs
+on numba's `workqueue` threads (tinycnn's default, because it is safe after `fork`:
 runtime.py), against 1.5 µs on `tbb` or `omp`, whose threads spin a while before they sleep
 (2-core AMD EPYC Zen 4, CPU family 25). On that machine one core applies a ReLU to a million
 float32 numbers in about 90 µs: for that loop, and for most of a small network's loops, waking
