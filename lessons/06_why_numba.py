@@ -281,7 +281,7 @@ print(
 # its blocks with `prange`, which hands them out to numba's threads; their number is a multiple
 # of the thread count, so each thread gets the same share. Waking the threads has a price, though:
 # on numba's `workqueue` threads, which tinycnn picks because they are safe after a fork, an
-# empty parallel loop took about 50-90 µs on a 2-core AMD EPYC, as long as one core needs for a
+# empty parallel loop took about 55-90 µs on a 2-core AMD EPYC, as long as one core needs for a
 # ReLU over half a million numbers. So every parallel kernel also has a serial twin, the same
 # function compiled without `parallel`, and the first calls with each new shape time both ways
 # and keep the faster (`tinycnn/kernels/threads.py`): the convolutions of a batch run on both

@@ -21,7 +21,7 @@ Three settings, all made once, at import, before numba starts its threads:
    core, so two at once would only fight. The lock is replaced in a forked child, so a fork
    taken while another thread runs a kernel cannot leave the child waiting on it.
 
-   Speed is the price: `workqueue`'s threads sleep between kernels, and waking them took 50-90
+   Speed is the price: `workqueue`'s threads sleep between kernels, and waking them took 55-90
    µs per parallel loop on a 2-core AMD EPYC Zen 4 (CPU family 25), against 1.5 µs on `tbb` or
    `omp`. tinycnn pays it where it pays off (kernels/threads.py; point 4 below): on the idle
    machine, `benchmarks/bench_train_step.py`, lesson 4's training step, each framework in its
