@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinycnn.kernels import activation, conv, im2col, pool, reference
+from tinycnn.kernels import activation, conv, im2col, layout, pool, reference
 
 from strategies import conv_geometries
 
@@ -142,6 +142,24 @@ def test_conv_kinds(shape, dtype):
     problem = make_conv_problem(n, c_in, c_out, (h, w), k, stride, padding, dtype, "contiguous", 0)
     x, weights, bias, dout = problem
     check_conv_against_reference(x, weights, bias, dout, stride, padding)
+
+
+@given(run=st.integers(1, 300).map(lambda vectors: vectors * layout.VECTOR))
+@pytest.mark.parametrize("itemsize", [4, 8])
+def test_accumulator_rows_start_apart_within_a_page(run, itemsize):
+    """Every two of the CHANNELS accumulator rows start >= ROW_GAP_BYTES apart modulo 4 KiB
+    (taps.py: closer rows made the forward pass up to 2.3x slower), and no shorter stride of
+    whole vectors would do."""
+    stride = layout.accumulator_stride(run, itemsize)
+    assert stride >= run and stride % layout.VECTOR == 0
+
+    def rows_apart(stride):
+        starts = [r * stride * itemsize for r in range(layout.CHANNELS)]
+        gaps = [(a - b) % layout.PAGE_BYTES for a in starts for b in starts if a != b]
+        return min(gaps) >= layout.ROW_GAP_BYTES
+
+    assert rows_apart(stride)
+    assert not any(rows_apart(shorter) for shorter in range(run, stride, layout.VECTOR))
 
 
 def test_conv_forward_by_hand():

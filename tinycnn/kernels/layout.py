@@ -36,8 +36,10 @@ BLOCK = 1024  # outputs per pass: 4 accumulator runs + 3 input runs of this leng
 CHANNELS = 4  # output channels that share each loaded input ...
 TAPS = 3  # ... and taps summed per pass: 12 FMAs per 3 loads. Of 2x8 ... 4x8 channels x taps,
 #           4x3 measured best on Zen 5; on Zen 4 (512-bit FMAs split in two) it is no worse
-PAGE = 1024  # float32 numbers in 4 KiB: the span of the address bits that loads and stores are
-#              first matched on (accumulator_stride)
+PAGE_BYTES = 4096  # the span of the address bits a load is first matched on against the
+#                   stores in flight (4 KiB) ...
+ROW_GAP_BYTES = 256  # ... and how far apart within it the accumulator rows start
+#                      (accumulator_stride; taps.py has the measurement)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -54,10 +56,26 @@ def whole_vectors(n):
 
 
 @njit(cache=True)
-def accumulator_stride(run):
-    """The distance between two accumulator rows of `run` numbers: `run`, or one vector more if
-    the rows would start at the same place within a 4 KiB page (taps.py says why)."""
-    return run + VECTOR if run % PAGE == 0 else run
+def accumulator_stride(run, itemsize):
+    """The distance, in numbers of `itemsize` bytes, between the CHANNELS accumulator rows of
+    `run` numbers (a whole number of vectors): the smallest whole number of vectors >= run that
+    starts every two rows at least ROW_GAP_BYTES apart within a 4 KiB page (taps.py says why).
+    It always exists: rows 256 bytes apart qualify."""
+    stride = run
+    while not _rows_apart(stride * itemsize):
+        stride += VECTOR
+    return stride
+
+
+@njit(cache=True)
+def _rows_apart(stride_bytes):
+    """True if rows stride_bytes apart start >= ROW_GAP_BYTES apart modulo PAGE_BYTES, each
+    pair of the CHANNELS rows, both ways round."""
+    for rows_between in range(1, CHANNELS):
+        gap = rows_between * stride_bytes % PAGE_BYTES
+        if gap < ROW_GAP_BYTES or gap > PAGE_BYTES - ROW_GAP_BYTES:
+            return False
+    return True
 
 
 class Grid(NamedTuple):

@@ -15,16 +15,17 @@ pad a problem with zero weights, and the padding taps read a plane that holds on
 one of the batch planes), never a real input: 0 * inf is NaN, so a padding tap that re-read a real
 pixel would turn an inf there into NaN. Likewise the weight gradient takes the inputs of kept
 outputs only (`keep`): a thrown-away output has a zero gradient, but its window may cover a real
-inf. Accumulator rows exactly 4 KiB apart (a run of 1024 float32, as on lesson 4's second
-convolution at batch 24, 48, 56, 64 or 96) get one vector of padding between them
-(layout.accumulator_stride). A load is first matched against the stores in flight on the low 12
-bits of its address, so without it every load of one row waited on the store just made to the
-row before ("4K aliasing"). Measured on (N, 8, 32, 32) -> 16 for N = 16 ... 96 on one core of a
-2-core AMD EPYC Zen 4: in two of three processes exactly those batch sizes took 0.072-0.079 ms
-per image against 0.040 for the others (in the third, batch 64 took 0.040 too); padded, all
-took 0.039-0.040. Padding every run, one vector apart within a page, measured slower on two
-threads in the runs made (up to 25%, though two-thread times also varied that much from one
-process to the next), so only the exact case is padded.
+inf. The 4 accumulator rows start at least 256 bytes apart within a 4 KiB page
+(layout.accumulator_stride). A load is first matched against the stores in flight on the low
+12 bits of its address, so a load of one row that shares them with a store just made to another
+row waits for it ("4K aliasing"). What that costs depends on where the rows sit in physical
+memory, so it showed as one process fast and the next up to 2.3x slower. Measured on one core of
+a 2-core AMD EPYC Zen 4, forward pass (64, 8, 32, 32) -> 16, the same four rows placed at 40
+places in memory, two processes: rows starting 0, 64 or 128 bytes apart within the page, 9-18 of
+the 40 places ran at 16-60 GFLOP/s instead of 66-70; 256, 384, 512 or 1024 bytes apart, all 40
+ran at 65-70; 2048 bytes (every other row aliasing again), 8-9 slow. In five processes each,
+before and after: that pass on one core took 29 GFLOP/s in one process and 54-61 in the others;
+now 57-60 in all five.
 One loop body per kernel compiles in half the time of one with remainder loops; the padding
 costs nothing for 3x3 kernels and channel counts that are multiples of 4, and little otherwise (a
 lone output channel, as in a grayscale input gradient, does 4x). Measured in one process on
@@ -103,7 +104,7 @@ def correlate(x, offsets, weights, bias, rows, width, out, placement, n_threads)
         g1 = min(g0 + rows_per_block, total_rows)
         start = g0 * width
         length = whole_vectors((g1 - g0) * width)  # no scalar tail loop
-        acc = np.empty((CHANNELS, accumulator_stride(run)), out.dtype)
+        acc = np.empty((CHANNELS, accumulator_stride(run, out.itemsize)), out.dtype)
         for f in range(0, weights.shape[0], CHANNELS):
             for r in range(CHANNELS):
                 acc[r, :length] = bias[f + r]
@@ -163,7 +164,7 @@ def pointwise(x, weights, bias, out, n_threads):
         start = block * block_len
         run = min(block_len, length - start)
         sample = x[n].reshape(-1)
-        acc = np.empty((CHANNELS, accumulator_stride(block_len)), out.dtype)
+        acc = np.empty((CHANNELS, accumulator_stride(block_len, out.itemsize)), out.dtype)
         for f in range(0, weights.shape[0], CHANNELS):
             for r in range(CHANNELS):
                 acc[r, :run] = bias[f + r]
