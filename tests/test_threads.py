@@ -103,6 +103,52 @@ def test_the_faster_way_is_chosen_after_the_trials():
     assert np.array_equal(out, np.maximum(x, 0))
 
 
+class ScriptedClock:
+    """perf_counter for threads.py: each timed call (two readings) takes the next duration."""
+
+    def __init__(self, durations):
+        self.now, self.durations, self.started = 0.0, list(durations), False
+
+    def perf_counter(self):
+        if self.started:
+            self.now += self.durations.pop(0)
+        self.started = not self.started
+        return self.now
+
+
+def test_a_choice_is_timed_afresh_when_it_turns_slow_or_old(monkeypatch):
+    numba.set_num_threads(2)
+    kernel = activation._relu_forward
+    x = np.linspace(-1, 1, 34567, dtype=np.float32)  # a size no other test uses
+    out = np.empty_like(x)
+    key = threads.shape_key((x, out)) + (2,)
+    slow = threads.SLOWER * 1.0 + 1  # seconds: over SLOWER times the trials' 1 s
+    trials = [1.0, 2.0] * threads.TRIALS  # turns: threads 1 s, serial 2 s
+    strikes_then_usual = [slow] * (threads.STRIKES - 1) + [1.0]
+    clock = ScriptedClock(trials + strikes_then_usual + [slow] * threads.STRIKES)
+    monkeypatch.setattr(threads, "time", clock)
+    for _ in range(2 * threads.TRIALS):
+        kernel(x, out)
+    assert kernel.choices[key] == "threads"
+    for _ in range(threads.STRIKES):  # slow, slow, then as usual: the strikes start again
+        kernel(x, out)
+    for _ in range(threads.STRIKES - 1):
+        kernel(x, out)
+        assert kernel.choices[key] == "threads"
+    kernel(x, out)
+    assert key not in kernel.choices
+    assert clock.durations == []
+
+    monkeypatch.setattr(threads, "CHOICE_CALLS", 4)
+    clock.durations = trials + [1.0] * 4
+    for _ in range(2 * threads.TRIALS + 3):
+        kernel(x, out)
+    assert kernel.choices[key] == "threads"
+    kernel(x, out)
+    assert key not in kernel.choices
+    assert np.array_equal(out, np.maximum(x, 0))
+
+
 def test_one_thread_always_runs_the_serial_twin():
     kernel = activation._relu_backward
     dout = np.ones(23456, np.float32)  # a size no other test uses

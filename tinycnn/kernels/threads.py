@@ -12,9 +12,11 @@ So `threads_if_faster(kernel)` keeps two compiled versions of a `parallel=True` 
 kernel itself, and its serial twin, the same Python function compiled without `parallel`, where
 `prange` is a plain `range`. The first calls with each new combination of argument shapes (and
 scalar arguments) are timed, TRIALS each way, taking turns; from then on, that combination runs
-the faster way. Both ways do the same arithmetic in the same order (the loops never ask which
-thread they are on), so the choice changes the time, never the result: tests/test_threads.py
-holds them equal bit for bit. With one numba thread the twin always runs.
+the faster way, until the machine changes: after STRIKES calls in a row over SLOWER times the
+trials' time, or after CHOICE_CALLS calls, it is timed afresh. Both ways do the same arithmetic
+in the same order (the loops never ask which thread they are on), so the choice changes the
+time, never the result: tests/test_threads.py holds them equal bit for bit. With one numba
+thread the twin always runs.
 
 Measured on lesson 8's detector (batch 32, float32, workqueue threads, each on its own core:
 runtime.py), its training step run in one process with the three ways taking turns, step by
@@ -39,6 +41,12 @@ from tinycnn.runtime import place_threads
 
 TRIALS = 5  # timed calls each way per shape; the medians are compared (the first may compile)
 MAX_SHAPES = 1024  # shapes remembered per kernel; past that they are forgotten and timed afresh
+# The machine changes (another program starts, a thread gets stuck behind one): a choice is timed
+# afresh after STRIKES calls in a row took over SLOWER times its trials' median, and after
+# CHOICE_CALLS calls in any case.
+SLOWER = 3
+STRIKES = 3
+CHOICE_CALLS = 2000
 WAYS = ("threads", "serial")
 
 KERNELS = []
@@ -83,13 +91,15 @@ def threads_if_faster(kernel):
     """Wrap a numba `parallel=True` kernel: each call runs it on numba's threads or as its
     serial twin, whichever the first calls with the same shapes measured faster.
 
-    The wrapper keeps `threaded`, `serial`, `choices` ({shape key: "threads" or "serial"}) and
-    `always` (None, or one of WAYS to skip the timing: see `always`).
+    The wrapper keeps `threaded`, `serial`, `choices` ({shape key: "threads" or "serial"}, the
+    ways chosen and not yet due to be timed afresh) and `always` (None, or one of WAYS to skip
+    the timing: see `always`).
     """
     serial = serial_twin(kernel)
     by_way = {"threads": kernel, "serial": serial}
     trials = {}  # shape key -> {"threads": [seconds], "serial": [seconds]}
-    choices = {}
+    choices = {}  # shape key -> the way chosen
+    records = {}  # shape key -> [the chosen way's trial median, calls left, slow calls in a row]
 
     @functools.wraps(kernel.py_func)
     def run(*args):
@@ -101,7 +111,14 @@ def threads_if_faster(kernel):
             return by_way[run.always](*args)
         key = shape_key(args) + (n_threads,)
         if key in choices:
-            return by_way[choices[key]](*args)
+            start = time.perf_counter()
+            result = by_way[choices[key]](*args)
+            record = records[key]
+            record[1] -= 1
+            record[2] = record[2] + 1 if time.perf_counter() - start > SLOWER * record[0] else 0
+            if record[1] == 0 or record[2] == STRIKES:
+                del choices[key], records[key]  # the next calls time both ways afresh
+            return result
         if len(trials) >= MAX_SHAPES:
             trials.clear()
         times = trials.setdefault(key, {way: [] for way in WAYS})
@@ -113,7 +130,10 @@ def threads_if_faster(kernel):
         if len(times["serial"]) == TRIALS:
             if len(choices) >= MAX_SHAPES:
                 choices.clear()
-            choices[key] = min(WAYS, key=lambda way: statistics.median(times[way]))
+                records.clear()
+            medians = {way: statistics.median(times[way]) for way in WAYS}
+            choices[key] = min(WAYS, key=medians.get)
+            records[key] = [medians[choices[key]], CHOICE_CALLS, 0]
             del trials[key]
         return result
 
