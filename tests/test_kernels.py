@@ -76,12 +76,15 @@ def check_conv_against_reference(x, weights, bias, dout, stride, padding):
     # The forward's batch planes, kept and handed back, give the same gradients exactly.
     kept_out, planes = conv.conv2d_forward(x, weights, bias, stride, padding, keep_planes=True)
     np.testing.assert_array_equal(kept_out, out)
-    reused = conv.conv2d_backward_params(x, dout, k, stride, padding, planes=planes)
-    np.testing.assert_array_equal(reused[0], dweights)
-    np.testing.assert_array_equal(reused[1], dbias)
+    # Where there are planes (not for 1x1), they stand for x: its shape alone will do.
+    kept = [(x, planes)] + ([(x.shape, planes)] if planes is not None else [])
+    for x_or_shape, kept_planes in kept:
+        reused = conv.conv2d_backward_params(x_or_shape, dout, k, stride, padding, kept_planes)
+        np.testing.assert_array_equal(reused[0], dweights)
+        np.testing.assert_array_equal(reused[1], dbias)
     # The layer's backward, both passes at once (dout laid out once where it can), likewise.
-    for kept_planes in (None, planes):
-        both = conv.conv2d_backward(x, dout, weights, stride, padding, kept_planes)
+    for x_or_shape, kept_planes in [(x, None), *kept]:
+        both = conv.conv2d_backward(x_or_shape, dout, weights, stride, padding, kept_planes)
         for got, want in zip(both, (dx, dweights, dbias), strict=True):
             np.testing.assert_array_equal(got, want)
     no_dx = conv.conv2d_backward(x, dout, weights, stride, padding, planes, input_grad=False)

@@ -1,5 +1,8 @@
 """Layers: gradients against central differences, the forward/backward contract, bad input."""
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -137,6 +140,22 @@ def test_conv2d_float32_matches_float64():
     dx32 = layer32.backward(dout.astype(np.float32))
     np.testing.assert_allclose(dx32, layer64.backward(dout), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(layer32.grads["W"], layer64.grads["W"], rtol=1e-4, atol=1e-4)
+
+
+def test_conv2d_keeps_the_input_only_where_it_has_no_planes():
+    """Backward reads x through the planes its forward laid out; x itself (the previous layer's
+    output) is not kept alive, except by a 1x1 convolution, which lays out no planes."""
+    rng = np.random.default_rng(0)
+    for kernel_size, padding, kept in ((3, 1, False), (1, 0, True)):
+        layer = tc.Conv2D(2, 4, kernel_size, padding=padding, rng=0)
+        x = rng.standard_normal((3, 2, 6, 6)).astype(np.float32)
+        expected_dx = layer.backward(np.ones_like(layer.forward(x.copy())))
+        x_ref = weakref.ref(x)
+        out = layer.forward(x)
+        del x
+        gc.collect()
+        assert (x_ref() is not None) == kept
+        np.testing.assert_array_equal(layer.backward(np.ones_like(out)), expected_dx)
 
 
 def test_maxpool_output_size_and_first_maximum():

@@ -300,18 +300,20 @@ class Conv2D(Layer):
         else:
             W, b = self.params["W"], self.params["b"]
             out, planes = conv.conv2d_forward(x, W, b, self.stride, self.padding, keep_planes=True)
-        self._cache = (x, planes, out.shape)
+        # x's planes hold all of x that backward reads: where they exist, x need not be kept
+        # (so the previous layer's output can be freed), only its shape.
+        self._cache = (x.shape if planes is not None else x, planes, out.shape)
         return out
 
     def backward(self, dout, input_grad=True):
         """dL/dout -> dL/dx, and grads["W"], grads["b"]; None instead of dL/dx if not
         input_grad (a first layer: that skips a whole convolution)."""
-        x, planes, out_shape = self._take_cache()
+        x, planes, out_shape = self._take_cache()  # x: x itself, or its shape next to its planes
         dout = self._check_dout(dout, out_shape, self.dtype)
         self.check_arrays()
-        if len(x) == 0:
+        if out_shape[0] == 0:
             self.grads = {name: np.zeros_like(param) for name, param in self.params.items()}
-            return np.zeros_like(x) if input_grad else None
+            return np.zeros(x.shape, self.dtype) if input_grad else None
         dx, self.grads["W"], self.grads["b"] = conv.conv2d_backward(
             x, dout, self.params["W"], self.stride, self.padding, planes, input_grad
         )
