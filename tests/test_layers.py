@@ -1,5 +1,6 @@
 """Layers: gradients against central differences, the forward/backward contract, bad input."""
 
+import copy
 import gc
 import weakref
 
@@ -174,11 +175,12 @@ def test_maxpool_output_size_and_first_maximum():
 def test_grads_are_overwritten_and_dout_is_left_alone():
     layer = tc.Dense(3, 2, dtype=F64, rng=0)
     x = np.ones((4, 3))
-    layer.forward(x)
     dout = np.ones((4, 2))
     dout_before = dout.copy()
+    layer.forward(x)
     layer.backward(dout)
     first = layer.grads["W"].copy()
+    layer.forward(x)
     layer.backward(dout)
     np.testing.assert_array_equal(layer.grads["W"], first)
     np.testing.assert_array_equal(dout, dout_before)
@@ -311,6 +313,16 @@ def test_backward_before_forward(layer):
         layer.backward(np.zeros((1, 2), dtype=np.float32))
 
 
+@pytest.mark.parametrize("layer", [tc.Conv2D(2, 2, 1, rng=0), tc.ReLU(), tc.Flatten()], ids=repr)
+def test_backward_uses_up_the_cache(layer):
+    """One backward per forward, as in PyTorch: the arrays kept for backward are freed by it."""
+    out = layer.forward(np.ones((1, 2, 1, 1), dtype=np.float32))
+    layer.backward(np.ones_like(out))
+    assert layer._cache is None
+    with pytest.raises(ValueError, match=r"uses up what its forward kept"):
+        layer.backward(np.ones_like(out))
+
+
 def test_dout_of_the_wrong_shape():
     layer = tc.Conv2D(1, 2, 3, rng=0)
     layer.forward(np.zeros((2, 1, 6, 6), dtype=np.float32))
@@ -384,14 +396,14 @@ def test_the_base_class_declares_forward_and_backward():
 @pytest.mark.parametrize("layer, x", every_layer(), ids=lambda value: repr(value)[:20])
 def test_input_grad_false_returns_none_and_the_same_grads(layer, x):
     out = layer.forward(x)
+    twin = copy.deepcopy(layer)  # the same cache (and Dropout mask): one backward each
     dout = np.random.default_rng(2).standard_normal(out.shape)
     dx = layer.backward(dout)
-    grads = {name: grad.copy() for name, grad in layer.grads.items()}
     assert dx.shape == x.shape
-    assert layer.backward(dout, input_grad=False) is None
-    assert grads.keys() == layer.params.keys()
-    for name, grad in grads.items():
-        np.testing.assert_array_equal(layer.grads[name], grad)
+    assert twin.backward(dout, input_grad=False) is None
+    assert twin.grads.keys() == layer.params.keys()
+    for name, grad in layer.grads.items():
+        np.testing.assert_array_equal(twin.grads[name], grad)
 
 
 @pytest.mark.parametrize("layer, x", every_layer(), ids=lambda value: repr(value)[:20])
