@@ -385,7 +385,7 @@ class MaxPool2D(Layer):
             return None
         if argmax is None:
             return np.zeros(input_shape, dtype=dtype)
-        return pool.maxpool2d_backward(dout, argmax, input_shape)
+        return pool.maxpool2d_backward(dout, argmax, input_shape, self.kernel_size, self.stride)
 
     def torch_module(self, torch, dtype):
         return torch.nn.MaxPool2d(self.kernel_size, stride=self.stride)
