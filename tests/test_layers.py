@@ -159,6 +159,18 @@ def test_conv2d_keeps_the_input_only_where_it_has_no_planes():
         np.testing.assert_array_equal(layer.backward(np.ones_like(out)), expected_dx)
 
 
+@pytest.mark.parametrize("layer", [tc.LeakyReLU(0.1), tc.Dropout(0.5, rng=0)], ids=repr)
+def test_masking_layers_keep_a_mask_of_bytes(layer):
+    """Between forward and backward, a layer that multiplies by one of two numbers keeps which
+    one as a boolean mask (1 byte per entry), not the float factors (4 or 8)."""
+    x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+    out = layer.forward(x)
+    mask = layer._cache[0]
+    assert mask.dtype == np.bool_ and mask.shape == x.shape
+    dx = layer.backward(np.ones_like(out))
+    np.testing.assert_array_equal(x * dx, out)  # dx = dout * the factor that forward applied
+
+
 def test_maxpool_output_size_and_first_maximum():
     x = np.zeros((1, 1, 5, 5))
     out = tc.MaxPool2D(2).forward(x)  # floor((5 - 2) / 2) + 1 = 2

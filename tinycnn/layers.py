@@ -513,16 +513,18 @@ class LeakyReLU(Layer):
     def forward(self, x):
         x = float_array(x, "x", min_ndim=1, layout="(N, ...)")
         positive = x > 0
-        # slope = 1 where x > 0, else a: the mask's arithmetic is exact and, unlike np.where,
-        # does not branch on every entry.
-        slope = positive + ~positive * x.dtype.type(self.negative_slope)
-        self._cache = (slope, x.dtype)
-        return x * slope
+        self._cache = (positive, x.dtype)  # a byte per entry: all that backward needs
+        return x * self._slope(positive, x.dtype)
 
     def backward(self, dout, input_grad=True):
-        slope, dtype = self._take_cache()
-        dout = self._check_dout(dout, slope.shape, dtype)
-        return dout * slope if input_grad else None
+        positive, dtype = self._take_cache()
+        dout = self._check_dout(dout, positive.shape, dtype)
+        return dout * self._slope(positive, dtype) if input_grad else None
+
+    def _slope(self, positive, dtype):
+        """1 where x > 0, else a: the mask's arithmetic is exact and, unlike np.where, does not
+        branch on every entry."""
+        return positive + ~positive * dtype.type(self.negative_slope)
 
     def torch_module(self, torch, dtype):
         return torch.nn.LeakyReLU(self.negative_slope)
@@ -592,16 +594,19 @@ class Dropout(Layer):
             self._cache = (None, x.shape, x.dtype)
             return x.copy()
         keep = self.rng.random(x.shape) >= self.p
-        scale = keep * x.dtype.type(1 / (1 - self.p))
-        self._cache = (scale, x.shape, x.dtype)
-        return x * scale
+        self._cache = (keep, x.shape, x.dtype)  # the mask, a byte per entry, not its scaling
+        return x * self._scale(keep, x.dtype)
 
     def backward(self, dout, input_grad=True):
-        scale, shape, dtype = self._take_cache()
+        keep, shape, dtype = self._take_cache()
         dout = self._check_dout(dout, shape, dtype)
         if not input_grad:
             return None
-        return dout.copy() if scale is None else dout * scale
+        return dout.copy() if keep is None else dout * self._scale(keep, dtype)
+
+    def _scale(self, keep, dtype):
+        """mask / (1 - p): 1 / (1 - p) where a unit is kept, 0 where it is dropped."""
+        return keep * dtype.type(1 / (1 - self.p))
 
     def torch_module(self, torch, dtype):
         return torch.nn.Dropout(self.p)
