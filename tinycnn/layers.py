@@ -174,7 +174,8 @@ class Layer:
         """What the last forward kept for backward, handed over once: backward uses it up, as
         PyTorch's backward frees its graph, so that a layer's activations are freed as soon as
         its backward is done instead of living on until the next forward: lesson 4's training
-        step at batch 64 peaked at 38 MiB instead of 68 (benchmarks/bench_train_step.py)."""
+        step at batch 64 peaked at 39 MiB instead of 61 (benchmarks/bench_train_step.py, AMD
+        EPYC Zen 4)."""
         if self._cache is None:
             raise ValueError(
                 f"{type(self).__name__}.backward called before forward: there is no cached "
