@@ -130,7 +130,7 @@ def tinycnn_worker():
     def pool_steps(x, dout, k):
         def forward_backward():
             _, argmax = pool.maxpool2d_forward(x, k, k)
-            pool.maxpool2d_backward(dout, argmax, x.shape)
+            pool.maxpool2d_backward(dout, argmax, x.shape, k, k)
 
         for _ in range(2 * TRIALS):  # every kernel's timing of its two ways, done
             forward_backward()

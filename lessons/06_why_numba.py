@@ -92,8 +92,8 @@ jobs = {
         ["pooled values", "argmax positions"],
     ),
     "max-pool backward": (
-        lambda: reference.maxpool2d_backward(pooled_dout, argmax, features.shape),
-        lambda: pool.maxpool2d_backward(pooled_dout, argmax, features.shape),
+        lambda: reference.maxpool2d_backward(pooled_dout, argmax, features.shape, 2, 2),
+        lambda: pool.maxpool2d_backward(pooled_dout, argmax, features.shape, 2, 2),
         ["dx"],
     ),
 }

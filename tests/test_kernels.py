@@ -76,12 +76,15 @@ def check_conv_against_reference(x, weights, bias, dout, stride, padding):
     # The forward's batch planes, kept and handed back, give the same gradients exactly.
     kept_out, planes = conv.conv2d_forward(x, weights, bias, stride, padding, keep_planes=True)
     np.testing.assert_array_equal(kept_out, out)
-    reused = conv.conv2d_backward_params(x, dout, k, stride, padding, planes=planes)
-    np.testing.assert_array_equal(reused[0], dweights)
-    np.testing.assert_array_equal(reused[1], dbias)
+    # Where there are planes (not for 1x1), they stand for x: its shape alone will do.
+    kept = [(x, planes)] + ([(x.shape, planes)] if planes is not None else [])
+    for x_or_shape, kept_planes in kept:
+        reused = conv.conv2d_backward_params(x_or_shape, dout, k, stride, padding, kept_planes)
+        np.testing.assert_array_equal(reused[0], dweights)
+        np.testing.assert_array_equal(reused[1], dbias)
     # The layer's backward, both passes at once (dout laid out once where it can), likewise.
-    for kept_planes in (None, planes):
-        both = conv.conv2d_backward(x, dout, weights, stride, padding, kept_planes)
+    for x_or_shape, kept_planes in [(x, None), *kept]:
+        both = conv.conv2d_backward(x_or_shape, dout, weights, stride, padding, kept_planes)
         for got, want in zip(both, (dx, dweights, dbias), strict=True):
             np.testing.assert_array_equal(got, want)
     no_dx = conv.conv2d_backward(x, dout, weights, stride, padding, planes, input_grad=False)
@@ -279,8 +282,8 @@ def test_pool_and_relu_keep_inf_and_nan(kind, dtype, seed, k, stride):
     np.testing.assert_array_equal(argmax, expected_argmax)
     dout = plant(rng, rng.standard_normal(out.shape).astype(dtype), kind, 0.2)
     np.testing.assert_array_equal(
-        pool.maxpool2d_backward(dout, argmax, x.shape),
-        reference.maxpool2d_backward(dout, argmax, x.shape),
+        pool.maxpool2d_backward(dout, argmax, x.shape, k, stride),
+        reference.maxpool2d_backward(dout, argmax, x.shape, k, stride),
     )
     relu_out = activation.relu_forward(x)
     np.testing.assert_array_equal(relu_out, reference.relu_forward(x))
@@ -334,9 +337,9 @@ def test_maxpool_matches_reference(case):
     np.testing.assert_array_equal(argmax, expected_argmax)
 
     dout = strided_view(np.random.default_rng(case["seed"] + 1), out.shape, x.dtype, case["layout"])
-    dx = pool.maxpool2d_backward(dout, argmax, x.shape)
+    dx = pool.maxpool2d_backward(dout, argmax, x.shape, k, s)
     assert dx.dtype == x.dtype
-    expected_dx = reference.maxpool2d_backward(dout, argmax, x.shape)
+    expected_dx = reference.maxpool2d_backward(dout, argmax, x.shape, k, s)
     np.testing.assert_allclose(dx, expected_dx, **tolerance(x.dtype))
     np.testing.assert_array_equal(x, before)
 
@@ -362,21 +365,39 @@ def test_maxpool_kinds(kind, values, dtype):
     np.testing.assert_array_equal(out, expected_out)
     np.testing.assert_array_equal(argmax, expected_argmax)
     dout = np.random.default_rng(1).standard_normal(out.shape).astype(dtype)
-    expected_dx = reference.maxpool2d_backward(dout, argmax, x.shape)
-    dx = pool.maxpool2d_backward(dout, argmax, x.shape)
+    expected_dx = reference.maxpool2d_backward(dout, argmax, x.shape, k, s)
+    dx = pool.maxpool2d_backward(dout, argmax, x.shape, k, s)
     np.testing.assert_allclose(dx, expected_dx, **tolerance(dtype))
 
 
 def test_maxpool_first_maximum_and_overlap():
-    """All-zero windows pick their top-left pixel; overlapping windows add their gradients."""
+    """All-zero windows pick their top-left pixel; overlapping windows add their gradients.
+    argmax is the place in the window, di * k + dj."""
     x = np.zeros((1, 1, 3, 3))
     out, argmax = pool.maxpool2d_forward(x, 2, 1)
-    np.testing.assert_array_equal(argmax, [[[[0, 1], [3, 4]]]])
-    x[0, 0, 1, 1] = 1.0  # the centre is in all four windows
+    np.testing.assert_array_equal(argmax, [[[[0, 0], [0, 0]]]])
+    x[0, 0, 1, 1] = 1.0  # the centre is in all four windows, at a different place in each
     out, argmax = pool.maxpool2d_forward(x, 2, 1)
-    np.testing.assert_array_equal(argmax, [[[[4, 4], [4, 4]]]])
-    dx = pool.maxpool2d_backward(np.ones_like(out), argmax, x.shape)
+    np.testing.assert_array_equal(argmax, [[[[3, 2], [1, 0]]]])
+    dx = pool.maxpool2d_backward(np.ones_like(out), argmax, x.shape, 2, 1)
     np.testing.assert_array_equal(dx[0, 0], [[0, 0, 0], [0, 4, 0], [0, 0, 0]])
+
+
+@pytest.mark.parametrize(
+    "k, dtype", [(1, np.uint8), (2, np.uint8), (16, np.uint8), (17, np.uint16)]
+)
+def test_maxpool_argmax_takes_the_smallest_unsigned_dtype(k, dtype):
+    """One byte per output up to 16x16 windows (places 0..255); two beyond, where the last place
+    of a 17x17 window, 288, must not wrap around."""
+    x = np.zeros((1, 2, k + 1, k), np.float32)
+    x[0, 1, k, k - 1] = 1.0  # the last place of the second window down (stride 1)
+    out, argmax = pool.maxpool2d_forward(x, k, 1)
+    assert argmax.dtype == dtype == reference.maxpool2d_forward(x, k, 1)[1].dtype
+    np.testing.assert_array_equal(argmax[0, 1, :, 0], [0, k * k - 1])
+    dout = np.ones_like(out)
+    dx = pool.maxpool2d_backward(dout, argmax, x.shape, k, 1)
+    np.testing.assert_array_equal(dx, reference.maxpool2d_backward(dout, argmax, x.shape, k, 1))
+    assert dx[0, 1, k, k - 1] == 1
 
 
 @given(

@@ -1,5 +1,9 @@
 """Layers: gradients against central differences, the forward/backward contract, bad input."""
 
+import copy
+import gc
+import weakref
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -139,6 +143,34 @@ def test_conv2d_float32_matches_float64():
     np.testing.assert_allclose(layer32.grads["W"], layer64.grads["W"], rtol=1e-4, atol=1e-4)
 
 
+def test_conv2d_keeps_the_input_only_where_it_has_no_planes():
+    """Backward reads x through the planes its forward laid out; x itself (the previous layer's
+    output) is not kept alive, except by a 1x1 convolution, which lays out no planes."""
+    rng = np.random.default_rng(0)
+    for kernel_size, padding, kept in ((3, 1, False), (1, 0, True)):
+        layer = tc.Conv2D(2, 4, kernel_size, padding=padding, rng=0)
+        x = rng.standard_normal((3, 2, 6, 6)).astype(np.float32)
+        expected_dx = layer.backward(np.ones_like(layer.forward(x.copy())))
+        x_ref = weakref.ref(x)
+        out = layer.forward(x)
+        del x
+        gc.collect()
+        assert (x_ref() is not None) == kept
+        np.testing.assert_array_equal(layer.backward(np.ones_like(out)), expected_dx)
+
+
+@pytest.mark.parametrize("layer", [tc.LeakyReLU(0.1), tc.Dropout(0.5, rng=0)], ids=repr)
+def test_masking_layers_keep_a_mask_of_bytes(layer):
+    """Between forward and backward, a layer that multiplies by one of two numbers keeps which
+    one as a boolean mask (1 byte per entry), not the float factors (4 or 8)."""
+    x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+    out = layer.forward(x)
+    mask = layer._cache[0]
+    assert mask.dtype == np.bool_ and mask.shape == x.shape
+    dx = layer.backward(np.ones_like(out))
+    np.testing.assert_array_equal(x * dx, out)  # dx = dout * the factor that forward applied
+
+
 def test_maxpool_output_size_and_first_maximum():
     x = np.zeros((1, 1, 5, 5))
     out = tc.MaxPool2D(2).forward(x)  # floor((5 - 2) / 2) + 1 = 2
@@ -155,11 +187,12 @@ def test_maxpool_output_size_and_first_maximum():
 def test_grads_are_overwritten_and_dout_is_left_alone():
     layer = tc.Dense(3, 2, dtype=F64, rng=0)
     x = np.ones((4, 3))
-    layer.forward(x)
     dout = np.ones((4, 2))
     dout_before = dout.copy()
+    layer.forward(x)
     layer.backward(dout)
     first = layer.grads["W"].copy()
+    layer.forward(x)
     layer.backward(dout)
     np.testing.assert_array_equal(layer.grads["W"], first)
     np.testing.assert_array_equal(dout, dout_before)
@@ -292,6 +325,16 @@ def test_backward_before_forward(layer):
         layer.backward(np.zeros((1, 2), dtype=np.float32))
 
 
+@pytest.mark.parametrize("layer", [tc.Conv2D(2, 2, 1, rng=0), tc.ReLU(), tc.Flatten()], ids=repr)
+def test_backward_uses_up_the_cache(layer):
+    """One backward per forward, as in PyTorch: the arrays kept for backward are freed by it."""
+    out = layer.forward(np.ones((1, 2, 1, 1), dtype=np.float32))
+    layer.backward(np.ones_like(out))
+    assert layer._cache is None
+    with pytest.raises(ValueError, match=r"uses up what its forward kept"):
+        layer.backward(np.ones_like(out))
+
+
 def test_dout_of_the_wrong_shape():
     layer = tc.Conv2D(1, 2, 3, rng=0)
     layer.forward(np.zeros((2, 1, 6, 6), dtype=np.float32))
@@ -365,14 +408,14 @@ def test_the_base_class_declares_forward_and_backward():
 @pytest.mark.parametrize("layer, x", every_layer(), ids=lambda value: repr(value)[:20])
 def test_input_grad_false_returns_none_and_the_same_grads(layer, x):
     out = layer.forward(x)
+    twin = copy.deepcopy(layer)  # the same cache (and Dropout mask): one backward each
     dout = np.random.default_rng(2).standard_normal(out.shape)
     dx = layer.backward(dout)
-    grads = {name: grad.copy() for name, grad in layer.grads.items()}
     assert dx.shape == x.shape
-    assert layer.backward(dout, input_grad=False) is None
-    assert grads.keys() == layer.params.keys()
-    for name, grad in grads.items():
-        np.testing.assert_array_equal(layer.grads[name], grad)
+    assert twin.backward(dout, input_grad=False) is None
+    assert twin.grads.keys() == layer.params.keys()
+    for name, grad in layer.grads.items():
+        np.testing.assert_array_equal(twin.grads[name], grad)
 
 
 @pytest.mark.parametrize("layer, x", every_layer(), ids=lambda value: repr(value)[:20])

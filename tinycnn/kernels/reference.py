@@ -87,36 +87,39 @@ def maxpool2d_forward(x, kernel_size, stride):
     """(out (N, C, H_out, W_out), argmax) with H_out = (H - k) // s + 1 (no padding).
 
     out[n, c, i, j] = max of the window x[n, c, i*s : i*s + k, j*s : j*s + k];
-    argmax[n, c, i, j] = y * W + x of the window's FIRST maximum in row-major order
-    (the flat index into the image plane), as int32; a NaN counts as the maximum.
+    argmax[n, c, i, j] = di * k + dj of the window's FIRST maximum in row-major order (its place
+    in the window), as the smallest unsigned integer dtype that holds k*k - 1; a NaN counts as
+    the maximum.
     """
     n_samples, channels, height, width = x.shape
     k, s = kernel_size, stride
     out_h = output_size(height, k, s)
     out_w = output_size(width, k, s)
     out = np.empty((n_samples, channels, out_h, out_w), dtype=x.dtype)
-    argmax = np.empty((n_samples, channels, out_h, out_w), dtype=np.int32)
+    argmax = np.empty((n_samples, channels, out_h, out_w), dtype=np.min_scalar_type(k * k - 1))
     for n in range(n_samples):
         for c in range(channels):
             for i in range(out_h):
                 for j in range(out_w):
                     window = x[n, c, i * s : i * s + k, j * s : j * s + k]
                     first = np.argmax(window)  # the first maximum, or the first NaN
-                    di, dj = divmod(first, k)
-                    out[n, c, i, j] = window[di, dj]
-                    argmax[n, c, i, j] = (i * s + di) * width + (j * s + dj)
+                    out[n, c, i, j] = window.flat[first]
+                    argmax[n, c, i, j] = first
     return out, argmax
 
 
-def maxpool2d_backward(dout, argmax, input_shape):
+def maxpool2d_backward(dout, argmax, input_shape, kernel_size, stride):
     """dx (input_shape): each dout goes to its window's maximum; overlapping windows add up."""
-    n_samples, channels, height, width = input_shape
-    dx = np.zeros((n_samples, channels, height * width), dtype=dout.dtype)
+    n_samples, channels, out_h, out_w = dout.shape
+    k, s = kernel_size, stride
+    dx = np.zeros(input_shape, dtype=dout.dtype)
     for n in range(n_samples):
         for c in range(channels):
-            for where, grad in zip(argmax[n, c].ravel(), dout[n, c].ravel(), strict=True):
-                dx[n, c, where] += grad
-    return dx.reshape(input_shape)
+            for i in range(out_h):
+                for j in range(out_w):
+                    di, dj = divmod(int(argmax[n, c, i, j]), k)
+                    dx[n, c, i * s + di, j * s + dj] += dout[n, c, i, j]
+    return dx
 
 
 def relu_forward(x):
