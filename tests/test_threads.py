@@ -124,15 +124,15 @@ def test_a_choice_is_timed_afresh_when_it_turns_slow_or_old(monkeypatch):
     x = np.linspace(-1, 1, 34567, dtype=np.float32)  # a size no other test uses
     out = np.empty_like(x)
     key = threads.shape_key((x, out)) + (2,)
-    slow = threads.SLOWER * 1.0 + 1  # seconds: over SLOWER times the trials' 1 s
     trials = [1.0, 2.0] * threads.TRIALS  # turns: threads 1 s, serial 2 s
-    strikes_then_usual = [slow] * (threads.STRIKES - 1) + [1.0]
+    slow = 2.5  # seconds: threads now slower than serial was in the trials
+    strikes_then_usual = [slow] * (threads.STRIKES - 1) + [1.9]
     clock = ScriptedClock(trials + strikes_then_usual + [slow] * threads.STRIKES)
     monkeypatch.setattr(threads, "time", clock)
     for _ in range(2 * threads.TRIALS):
         kernel(x, out)
     assert kernel.choices[key] == "threads"
-    for _ in range(threads.STRIKES):  # slow, slow, then as usual: the strikes start again
+    for _ in range(threads.STRIKES):  # slow, slow, then below 2 s: the strikes start again
         kernel(x, out)
     for _ in range(threads.STRIKES - 1):
         kernel(x, out)

@@ -12,8 +12,8 @@ So `threads_if_faster(kernel)` keeps two compiled versions of a `parallel=True` 
 kernel itself, and its serial twin, the same Python function compiled without `parallel`, where
 `prange` is a plain `range`. The first calls with each new combination of argument shapes (and
 scalar arguments) are timed, TRIALS each way, taking turns; from then on, that combination runs
-the faster way, until the machine changes: after STRIKES calls in a row over SLOWER times the
-trials' time, or after CHOICE_CALLS calls, it is timed afresh. Both ways do the same arithmetic
+the faster way, until the machine changes: after STRIKES calls in a row slower than the other way
+was in the trials, or after CHOICE_CALLS calls, it is timed afresh. Both ways do the same arithmetic
 in the same order (the loops never ask which thread they are on), so the choice changes the
 time, never the result: tests/test_threads.py holds them equal bit for bit. With one numba
 thread the twin always runs.
@@ -42,9 +42,8 @@ from tinycnn.runtime import place_threads
 TRIALS = 5  # timed calls each way per shape; the medians are compared (the first may compile)
 MAX_SHAPES = 1024  # shapes remembered per kernel; past that they are forgotten and timed afresh
 # The machine changes (another program starts, a thread gets stuck behind one): a choice is timed
-# afresh after STRIKES calls in a row took over SLOWER times its trials' median, and after
-# CHOICE_CALLS calls in any case.
-SLOWER = 3
+# afresh after STRIKES calls in a row took longer than the other way took in the trials (the
+# choice may then be wrong), and after CHOICE_CALLS calls in any case.
 STRIKES = 3
 CHOICE_CALLS = 2000
 WAYS = ("threads", "serial")
@@ -99,7 +98,7 @@ def threads_if_faster(kernel):
     by_way = {"threads": kernel, "serial": serial}
     trials = {}  # shape key -> {"threads": [seconds], "serial": [seconds]}
     choices = {}  # shape key -> the way chosen
-    records = {}  # shape key -> [the chosen way's trial median, calls left, slow calls in a row]
+    records = {}  # shape key -> [the other way's trial median, calls left, slow calls in a row]
 
     @functools.wraps(kernel.py_func)
     def run(*args):
@@ -115,7 +114,7 @@ def threads_if_faster(kernel):
             result = by_way[choices[key]](*args)
             record = records[key]
             record[1] -= 1
-            record[2] = record[2] + 1 if time.perf_counter() - start > SLOWER * record[0] else 0
+            record[2] = record[2] + 1 if time.perf_counter() - start > record[0] else 0
             if record[1] == 0 or record[2] == STRIKES:
                 del choices[key], records[key]  # the next calls time both ways afresh
             return result
@@ -133,7 +132,8 @@ def threads_if_faster(kernel):
                 records.clear()
             medians = {way: statistics.median(times[way]) for way in WAYS}
             choices[key] = min(WAYS, key=medians.get)
-            records[key] = [medians[choices[key]], CHOICE_CALLS, 0]
+            other = WAYS[1 - WAYS.index(choices[key])]
+            records[key] = [medians[other], CHOICE_CALLS, 0]
             del trials[key]
         return result
 
