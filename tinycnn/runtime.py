@@ -25,8 +25,8 @@ Three settings, all made once, at import, before numba starts its threads:
    µs per parallel loop on a 2-core AMD EPYC Zen 4 (CPU family 25), against 1.5 µs on `tbb` or
    `omp`. tinycnn pays it where it pays off (kernels/threads.py; point 4 below): on the idle
    machine, `benchmarks/bench_train_step.py`, lesson 4's training step, each framework in its
-   own process taking turns with PyTorch 2.13: `workqueue` 16.9 ms, `tbb` 13.7 ms (PyTorch
-   21.4 ms in that run, 19-31 ms over the day). Before that work `workqueue` took 25.8-28.0 ms and
+   own process taking turns with PyTorch 2.13: `workqueue` 16.1-17.6 ms, `tbb` 13.7 ms (PyTorch
+   21.7-21.9 ms in those runs, 19-31 ms over the day). Before that work `workqueue` took 25.8-28.0 ms and
    `omp` 20.5 ms. On a machine busy with other jobs (load 8-14) `omp`'s spinning threads lost
    most: 258-1490 ms a step against 64-322 ms for `tbb` and 35-114 ms for `workqueue`
    (benchmarks/README.md, "Threads").
@@ -59,6 +59,12 @@ Three settings, all made once, at import, before numba starts its threads:
    instead of taking it: 17.1-17.8 ms median wherever your thread runs (2-core AMD EPYC Zen 4,
    CPU family 25; `tbb`, whose threads spin, 13.8 ms). Done at import, which starts numba's
    threads (18 ms), and again in a forked child at its first kernel, since it starts its own.
+   A weakness seen on that machine: now and then a process where a woken worker waited for
+   the next scheduler tick, 4 ms, on every call of one kernel (ReLU's backward on a million
+   numbers forced onto the threads: 2 processes of 10, 8 ms a call instead of 0.16). A bound
+   thread cannot move to the other core, and a `SCHED_BATCH` one does not take its own. Such a
+   kernel does not stay on the threads: three calls slower than its serial twin was and its
+   choice is timed again (kernels/threads.py).
 
 **Turning 2, 3 and 4 off**: set the environment variable `TINYCNN_NO_RUNTIME_TWEAKS=1` before
 importing tinycnn; BLAS, malloc and the threads' placement keep their defaults (tinycnn's
