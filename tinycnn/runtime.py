@@ -26,10 +26,10 @@ Three settings, all made once, at import, before numba starts its threads:
    `omp`. tinycnn pays it where it pays off (kernels/threads.py; point 4 below): on the idle
    machine, `benchmarks/bench_train_step.py`, lesson 4's training step, each framework in its
    own process taking turns with PyTorch 2.13: `workqueue` 16.1-17.6 ms, `tbb` 13.7 ms (PyTorch
-   21.7-21.9 ms in those runs, 19-31 ms over the day). Before that work `workqueue` took 25.8-28.0 ms and
-   `omp` 20.5 ms. On a machine busy with other jobs (load 8-14) `omp`'s spinning threads lost
-   most: 258-1490 ms a step against 64-322 ms for `tbb` and 35-114 ms for `workqueue`
-   (benchmarks/README.md, "Threads").
+   21.7-21.9 ms in those runs, 19-31 ms over the day). Before that work `workqueue` took
+   25.8-28.0 ms and `omp` 20.5 ms. On a machine busy with other jobs (load 8-14) `omp`'s
+   spinning threads lost most: 258-1490 ms a step against 64-322 ms for `tbb` and 35-114 ms for
+   `workqueue` (benchmarks/README.md, "Threads").
 
    **For speed**, if you never fork while another thread runs kernels: `pip install tbb` and set
    `NUMBA_THREADING_LAYER=tbb` before importing tinycnn (`load_tbb` then loads the wheel's
