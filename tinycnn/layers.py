@@ -170,6 +170,11 @@ class Layer:
         arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
         return f"{type(self).__name__}({arguments})"
 
+    def drop_cache(self):
+        """Forget what the last forward kept for backward: a prediction has no backward
+        (Sequential.raw_output calls this after every batch)."""
+        self._cache = None
+
     def _take_cache(self):
         """What the last forward kept for backward, handed over once: backward uses it up, as
         PyTorch's backward frees its graph, so that a layer's activations are freed as soon as

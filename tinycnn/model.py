@@ -131,15 +131,21 @@ class Sequential:
                 layer.training = training
 
     def raw_output(self, x, batch_size=256):
-        """The raw output for images x, in evaluation mode and in batches to bound memory.
-        An empty x (N = 0) gives an empty output of the right width."""
+        """The raw output for images x, in evaluation mode and in batches to bound memory:
+        after each batch the layers forget what its forward kept for a backward that never
+        comes. An empty x (N = 0) gives an empty output of the right width."""
         x = float_array(x, "x")
         if x.ndim < 1:
             raise ValueError(f"x must have a batch axis, got shape {x.shape}")
         batch_size = positive_int(batch_size, "batch_size")
         starts = range(0, max(len(x), 1), batch_size)  # one (empty) batch when N = 0
+        outputs = []
         with self.evaluation():
-            return np.concatenate([self.forward(x[start : start + batch_size]) for start in starts])
+            for start in starts:
+                outputs.append(self.forward(x[start : start + batch_size]))
+                for layer in self.layers:
+                    layer.drop_cache()
+        return np.concatenate(outputs)
 
     def predict(self, x, batch_size=256):
         """The lecture's vectors for images x: the raw output through the model's output map."""
