@@ -35,7 +35,8 @@ BLOCK = 1024  # outputs per pass: 4 accumulator runs + 3 input runs of this leng
 #               float32) stay in the 32 KiB L1 data cache of Zen 4 and Zen 5
 CHANNELS = 4  # output channels that share each loaded input ...
 TAPS = 3  # ... and taps summed per pass: 12 FMAs per 3 loads. Of 2x8 ... 4x8 channels x taps,
-#           4x3 measured best on Zen 5; on Zen 4 (512-bit FMAs split in two) it is no worse
+#           4x3 measured best on Zen 5; on Zen 4 (512-bit FMAs split in two) 4x6 was 0-5%
+#           faster on some shapes and even on others, 8x3, 4x9, 2x9 and 8x2 no faster
 PAGE_BYTES = 4096  # the span of the address bits a load is first matched on against the
 #                   stores in flight (4 KiB) ...
 ROW_GAP_BYTES = 256  # ... and how far apart within it the accumulator rows start
