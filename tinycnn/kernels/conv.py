@@ -145,9 +145,7 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding, planes=None):
     planes: x's batch planes from conv2d_forward(..., keep_planes=True) on this same x, if kept;
     they hold all of x that is read, so x may then be given as its shape alone (N, C_in, H, W).
     """
-    x_shape = _input_shape(x, planes)
-    if planes is None:
-        x = np.ascontiguousarray(x)
+    x, x_shape = _input_and_shape(x, planes)
     dout = np.ascontiguousarray(dout)
     n_samples, channels, _, _ = x_shape
     _, n_filters, out_h, out_w = dout.shape
@@ -177,9 +175,13 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding, planes=None):
     return _weight_grads(planes, offsets, dout_planes, 0, grid, x_shape, n_filters, k, out_h, out_w)
 
 
-def _input_shape(x, planes):
-    """The shape of the input x, which is given as its shape alone where planes stand for it."""
-    return tuple(x) if planes is not None and not isinstance(x, np.ndarray) else x.shape
+def _input_and_shape(x, planes):
+    """(x, its shape): x contiguous, or as given where its planes stand for it (then x may be
+    its shape alone, and only the shape is read)."""
+    if planes is None:
+        x = np.ascontiguousarray(x)
+        return x, x.shape
+    return x, tuple(x) if not isinstance(x, np.ndarray) else x.shape
 
 
 def _weight_grads(planes, offsets, d, d_lead, grid, x_shape, n_filters, k, out_h, out_w):
@@ -203,9 +205,7 @@ def conv2d_backward(x, dout, weights, stride, padding, planes=None, input_grad=T
     gradient's planes of dout serve the weight gradient too, from their lead on.
     planes: x's batch planes, as in conv2d_backward_params; given them, x may be its shape alone
     (Conv2D keeps only the planes, not x, between its forward and backward)."""
-    x_shape = _input_shape(x, planes)
-    if planes is None:
-        x = np.ascontiguousarray(x)
+    x, x_shape = _input_and_shape(x, planes)
     dout = np.ascontiguousarray(dout)
     k, n_filters = weights.shape[2], weights.shape[0]
     out_h, out_w = dout.shape[2:]

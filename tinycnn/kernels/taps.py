@@ -104,12 +104,13 @@ def correlate(x, offsets, weights, bias, rows, width, out, placement, n_threads)
     rows_per_block = _rows_per_block(total_rows, width, n_threads)
     n_blocks = ceil_div(total_rows, rows_per_block)
     run = whole_vectors(rows_per_block * width)
+    row_stride = accumulator_stride(run, out.itemsize)
     for block in prange(n_blocks):
         g0 = block * rows_per_block
         g1 = min(g0 + rows_per_block, total_rows)
         start = g0 * width
         length = whole_vectors((g1 - g0) * width)  # no scalar tail loop
-        acc = np.empty((CHANNELS, accumulator_stride(run, out.itemsize)), out.dtype)
+        acc = np.empty((CHANNELS, row_stride), out.dtype)
         for f in range(0, weights.shape[0], CHANNELS):
             for r in range(CHANNELS):
                 acc[r, :length] = bias[f + r]
@@ -165,6 +166,7 @@ def pointwise(x, weights, bias, out, n_threads):
     n_out = out.shape[1]
     block_len = min(BLOCK, whole_vectors(length))
     blocks_per_sample = ceil_div(length, block_len)
+    row_stride = accumulator_stride(block_len, out.itemsize)
     whole = channels - channels % TAPS
     offsets = np.empty(channels, np.int64)
     for c in range(channels):  # a loop: an array expression would be a parallel loop of its own
@@ -174,7 +176,7 @@ def pointwise(x, weights, bias, out, n_threads):
         start = block * block_len
         run = min(block_len, length - start)
         sample = x[n].reshape(-1)
-        acc = np.empty((CHANNELS, accumulator_stride(block_len, out.itemsize)), out.dtype)
+        acc = np.empty((CHANNELS, row_stride), out.dtype)
         for f in range(0, weights.shape[0], CHANNELS):
             for r in range(CHANNELS):
                 acc[r, :run] = bias[f + r]
