@@ -28,6 +28,7 @@ the machine was briefly busy can be the slower one (the 19.2 ms).
 """
 
 import contextlib
+import dataclasses
 import functools
 import statistics
 import time
@@ -86,6 +87,16 @@ def shape_key(args):
     )
 
 
+@dataclasses.dataclass(slots=True)
+class Record:
+    """What a kept choice is checked against: the other way's median time in the trials, the
+    calls left before both are timed afresh, and the calls in a row that took longer."""
+
+    other_seconds: float
+    calls_left: int
+    slow_in_a_row: int = 0
+
+
 def threads_if_faster(kernel):
     """Wrap a numba `parallel=True` kernel: each call runs it on numba's threads or as its
     serial twin, whichever the first calls with the same shapes measured faster.
@@ -98,7 +109,7 @@ def threads_if_faster(kernel):
     by_way = {"threads": kernel, "serial": serial}
     trials = {}  # shape key -> {"threads": [seconds], "serial": [seconds]}
     choices = {}  # shape key -> the way chosen
-    records = {}  # shape key -> [the other way's trial median, calls left, slow calls in a row]
+    records = {}  # shape key -> its Record
 
     @functools.wraps(kernel.py_func)
     def run(*args):
@@ -113,9 +124,10 @@ def threads_if_faster(kernel):
             start = time.perf_counter()
             result = by_way[choices[key]](*args)
             record = records[key]
-            record[1] -= 1
-            record[2] = record[2] + 1 if time.perf_counter() - start > record[0] else 0
-            if record[1] == 0 or record[2] == STRIKES:
+            record.calls_left -= 1
+            slow = time.perf_counter() - start > record.other_seconds
+            record.slow_in_a_row = record.slow_in_a_row + 1 if slow else 0
+            if record.calls_left == 0 or record.slow_in_a_row == STRIKES:
                 del choices[key], records[key]  # the next calls time both ways afresh
             return result
         if len(trials) >= MAX_SHAPES:
@@ -133,7 +145,7 @@ def threads_if_faster(kernel):
             medians = {way: statistics.median(times[way]) for way in WAYS}
             choices[key] = min(WAYS, key=medians.get)
             other = WAYS[1 - WAYS.index(choices[key])]
-            records[key] = [medians[other], CHOICE_CALLS, 0]
+            records[key] = Record(medians[other], calls_left=CHOICE_CALLS)
             del trials[key]
         return result
 
