@@ -5,6 +5,7 @@ into `docs/_build/quick/`, where the browser test also leaves its screenshots to
 tests skip, saying why, where the docs extra (`pip install -e ".[docs]"`) or Chromium is missing.
 """
 
+import contextlib
 import functools
 import html
 import http.server
@@ -425,35 +426,42 @@ def chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(chromium() is None, reason="no system Chromium: apt-get install -y chromium")
-@pytest.mark.parametrize("path", ["index.html", "auto_lessons/04_train_localizer.html"])
-def test_pages_in_a_browser(served, path):
+@contextlib.contextmanager
+def browser_page(viewport_height):
+    """A 1280 px wide page of the system Chromium, and the list its JavaScript errors go to."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright comes with docs extra")
-    screenshots = BUILD / "screenshots"
-    screenshots.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium(), args=BROWSER_FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page = browser.new_page(viewport={"width": 1280, "height": viewport_height})
             errors = []
             page.on("pageerror", lambda error: errors.append(str(error)))
-            response = page.goto(f"{served}/{path}", wait_until="load")
-            assert response is not None and response.ok, f"{path}: {response and response.status}"
-            images = page.evaluate(
-                "Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, "
-                "i.naturalWidth])"
-            )
-            # MathJax is served with the site (sphinx-mathjax-offline): the math must render.
-            math_rendered = page.evaluate(
-                "async () => { if (typeof MathJax === 'undefined' || !MathJax.startup) "
-                "return null; await MathJax.startup.promise; "
-                "return document.querySelectorAll('mjx-container').length; }"
-            )
-            name = re.sub(r"\W+", "_", Path(path).stem)
-            page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
-            page.screenshot(path=str(screenshots / f"{name}_top.png"))
+            yield page, errors
         finally:
             browser.close()
+
+
+@pytest.mark.skipif(chromium() is None, reason="no system Chromium: apt-get install -y chromium")
+@pytest.mark.parametrize("path", ["index.html", "auto_lessons/04_train_localizer.html"])
+def test_pages_in_a_browser(served, path):
+    screenshots = BUILD / "screenshots"
+    screenshots.mkdir(parents=True, exist_ok=True)
+    with browser_page(900) as (page, errors):
+        response = page.goto(f"{served}/{path}", wait_until="load")
+        assert response is not None and response.ok, f"{path}: {response and response.status}"
+        images = page.evaluate(
+            "Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, "
+            "i.naturalWidth])"
+        )
+        # MathJax is served with the site (sphinx-mathjax-offline): the math must render.
+        math_rendered = page.evaluate(
+            "async () => { if (typeof MathJax === 'undefined' || !MathJax.startup) "
+            "return null; await MathJax.startup.promise; "
+            "return document.querySelectorAll('mjx-container').length; }"
+        )
+        name = re.sub(r"\W+", "_", Path(path).stem)
+        page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(screenshots / f"{name}_top.png"))
     not_loaded = [src for src, complete, width in images if not (complete and width > 0)]
     assert not not_loaded, f"{path}: images that did not load: {not_loaded}"
     if "auto_lessons" in path:
@@ -470,43 +478,33 @@ API_SCREENSHOT = DOCS / "_build" / "api_screenshot.png"
 def test_the_api_formulas_typeset_in_a_browser(served):
     """MathJax typesets every formula of every API page without an error; a screenshot of the
     batch-norm kernels' page (docs/_build/api_screenshot.png) shows how they read."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright comes with docs extra")
     results = {}
     (BUILD / "screenshots").mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium(), args=BROWSER_FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            errors = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            for path in sorted((BUILD / "html" / "api").glob("*.html")):
-                response = page.goto(f"{served}/api/{path.name}", wait_until="load")
-                assert response is not None and response.ok, path.name
-                results[path.stem] = page.evaluate(
-                    "async () => { if (typeof MathJax !== 'undefined') "
-                    "await MathJax.startup.promise; return ["
-                    "document.querySelectorAll('div.math').length, "
-                    "document.querySelectorAll('mjx-container').length, "
-                    "Array.from(document.querySelectorAll('mjx-merror, merror, [data-mjx-error]'))"
-                    ".map(e => e.getAttribute('data-mjx-error') || e.textContent), "
-                    # a display formula wider than the column must scroll, not be cut off
-                    "Array.from(document.querySelectorAll('div.math mjx-container'))"
-                    ".filter(c => c.scrollWidth > c.clientWidth + 1 && "
-                    "!['auto', 'scroll'].includes(getComputedStyle(c).overflowX))"
-                    ".map(c => c.textContent.slice(0, 80))]; }"
+    with browser_page(1000) as (page, errors):
+        for path in sorted((BUILD / "html" / "api").glob("*.html")):
+            response = page.goto(f"{served}/api/{path.name}", wait_until="load")
+            assert response is not None and response.ok, path.name
+            results[path.stem] = page.evaluate(
+                "async () => { if (typeof MathJax !== 'undefined') "
+                "await MathJax.startup.promise; return ["
+                "document.querySelectorAll('div.math').length, "
+                "document.querySelectorAll('mjx-container').length, "
+                "Array.from(document.querySelectorAll('mjx-merror, merror, [data-mjx-error]'))"
+                ".map(e => e.getAttribute('data-mjx-error') || e.textContent), "
+                # a display formula wider than the column must scroll, not be cut off
+                "Array.from(document.querySelectorAll('div.math mjx-container'))"
+                ".filter(c => c.scrollWidth > c.clientWidth + 1 && "
+                "!['auto', 'scroll'].includes(getComputedStyle(c).overflowX))"
+                ".map(c => c.textContent.slice(0, 80))]; }"
+            )
+            if path.stem == "tinycnn.kernels.batchnorm":
+                page.locator("div.math").first.scroll_into_view_if_needed()
+                page.screenshot(path=str(API_SCREENSHOT))
+                page.screenshot(
+                    path=str(BUILD / "screenshots" / "api_batchnorm.png"), full_page=True
                 )
-                if path.stem == "tinycnn.kernels.batchnorm":
-                    page.locator("div.math").first.scroll_into_view_if_needed()
-                    page.screenshot(path=str(API_SCREENSHOT))
-                    page.screenshot(
-                        path=str(BUILD / "screenshots" / "api_batchnorm.png"), full_page=True
-                    )
-                if path.stem == "tinycnn.losses":
-                    page.screenshot(
-                        path=str(BUILD / "screenshots" / "api_losses.png"), full_page=True
-                    )
-        finally:
-            browser.close()
+            if path.stem == "tinycnn.losses":
+                page.screenshot(path=str(BUILD / "screenshots" / "api_losses.png"), full_page=True)
     for name, (formulas, typeset, mathjax_errors, cut_off) in results.items():
         assert not mathjax_errors, f"{name}: MathJax could not typeset {mathjax_errors}"
         assert not cut_off, f"{name}: formulas cut off at the column's edge: {cut_off}"
