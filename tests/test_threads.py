@@ -96,12 +96,12 @@ def test_the_faster_way_is_chosen_after_the_trials():
     kernel = activation._relu_forward
     x = np.linspace(-1, 1, 12345, dtype=np.float32)  # a size no other test uses
     out = np.empty_like(x)
-    key = threads.shape_key((x, out)) + (2,)
+    key = threads.shape_key((x, out), 2)
     for _ in range(2 * threads.TRIALS - 1):
         kernel(x, out)
         assert key not in kernel.choices
     kernel(x, out)
-    assert kernel.choices[key] in WAYS
+    assert kernel.choices[key].way in WAYS
     assert np.array_equal(out, np.maximum(x, 0))
 
 
@@ -123,7 +123,7 @@ def test_a_choice_is_timed_afresh_when_it_turns_slow_or_old(monkeypatch):
     kernel = activation._relu_forward
     x = np.linspace(-1, 1, 34567, dtype=np.float32)  # a size no other test uses
     out = np.empty_like(x)
-    key = threads.shape_key((x, out)) + (2,)
+    key = threads.shape_key((x, out), 2)
     trials = [1.0, 2.0] * threads.TRIALS  # turns: threads 1 s, serial 2 s
     slow = 2.5  # seconds: threads now slower than serial was in the trials
     strikes_then_usual = [slow] * (threads.STRIKES - 1) + [1.9]
@@ -131,12 +131,12 @@ def test_a_choice_is_timed_afresh_when_it_turns_slow_or_old(monkeypatch):
     monkeypatch.setattr(threads, "time", clock)
     for _ in range(2 * threads.TRIALS):
         kernel(x, out)
-    assert kernel.choices[key] == "threads"
+    assert kernel.choices[key].way == "threads"
     for _ in range(threads.STRIKES):  # slow, slow, then below 2 s: the strikes start again
         kernel(x, out)
     for _ in range(threads.STRIKES - 1):
         kernel(x, out)
-        assert kernel.choices[key] == "threads"
+        assert kernel.choices[key].way == "threads"
     kernel(x, out)
     assert key not in kernel.choices
     assert clock.durations == []
@@ -145,7 +145,7 @@ def test_a_choice_is_timed_afresh_when_it_turns_slow_or_old(monkeypatch):
     clock.durations = trials + [1.0] * 4
     for _ in range(2 * threads.TRIALS + 3):
         kernel(x, out)
-    assert kernel.choices[key] == "threads"
+    assert kernel.choices[key].way == "threads"
     kernel(x, out)
     assert key not in kernel.choices
     assert np.array_equal(out, np.maximum(x, 0))
@@ -161,7 +161,7 @@ def test_one_thread_always_runs_the_serial_twin():
             kernel(dout, out, dx)
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    assert threads.shape_key((dout, out, dx)) + (1,) not in kernel.choices
+    assert threads.shape_key((dout, out, dx), 1) not in kernel.choices
     assert np.array_equal(dx, dout)
 
 

@@ -149,18 +149,21 @@ def keep_freed_memory():
 _kernel_lock = threading.RLock()
 
 
-def _new_lock_in_child():
-    global _kernel_lock
+def _after_fork_in_child():
+    """A fresh lock, and threads of the child's own to place (fork copies only the thread that
+    called it)."""
+    global _kernel_lock, _threads_placed
     _kernel_lock = threading.RLock()
+    _threads_placed = False
 
 
 if hasattr(os, "register_at_fork"):
     # Hold the lock across fork(), so that no kernel is half-way in the parent's thread pool at
-    # that moment, and give the child a fresh lock.
+    # that moment; the child gets a fresh lock, and places its own threads at its first kernel.
     os.register_at_fork(
         before=lambda: _kernel_lock.acquire(),
         after_in_parent=lambda: _kernel_lock.release(),
-        after_in_child=_new_lock_in_child,
+        after_in_child=_after_fork_in_child,
     )
 
 
@@ -175,7 +178,7 @@ def one_at_a_time(kernel):
     return take_turns
 
 
-_placed_in_process = None  # the pid whose threads place_threads has placed
+_threads_placed = False  # in this process (a flag, not a pid check: it is read on every call)
 
 
 def place_threads():
@@ -184,12 +187,12 @@ def place_threads():
     woke it); once per process (a forked child starts threads of its own), and only for the
     `workqueue` layer on Linux. Threads that numba had started before are left as they are.
     Returns how many threads were placed."""
+    global _threads_placed
+    if _threads_placed:
+        return 0
+    _threads_placed = True
     import numba
 
-    global _placed_in_process
-    if _placed_in_process == os.getpid():
-        return 0
-    _placed_in_process = os.getpid()
     tasks = f"/proc/{os.getpid()}/task"
     if not tweaks_on() or numba.config.THREADING_LAYER != "workqueue" or not os.path.isdir(tasks):
         return 0

@@ -79,19 +79,23 @@ def serial_twin(kernel):
     return njit(cache=True, **options)(twin)
 
 
-def shape_key(args):
-    """What decides a kernel's speed: each array's shape and dtype, and every other argument's
-    value (strides, counts, eps: values that stay the same from one training step to the next)."""
-    return tuple(
-        (arg.shape, arg.dtype.char) if isinstance(arg, np.ndarray) else arg for arg in args
-    )
+def shape_key(args, n_threads):
+    """What decides a kernel's speed: each array's shape and dtype, every other argument's value
+    (strides, counts, eps: values that stay the same from one training step to the next), and
+    the number of threads. (A list made into a tuple: faster than a generator, on every call.)"""
+    key = [(arg.shape, arg.dtype) if isinstance(arg, np.ndarray) else arg for arg in args]
+    key.append(n_threads)
+    return tuple(key)
 
 
 @dataclasses.dataclass(slots=True)
 class Record:
-    """What a kept choice is checked against: the other way's median time in the trials, the
-    calls left before both are timed afresh, and the calls in a row that took longer."""
+    """A kept choice: the way and its compiled kernel, what it is checked against (the other
+    way's median time in the trials), the calls left before both are timed afresh, and the calls
+    in a row that took longer."""
 
+    way: str
+    kernel: object
     other_seconds: float
     calls_left: int
     slow_in_a_row: int = 0
@@ -101,15 +105,15 @@ def threads_if_faster(kernel):
     """Wrap a numba `parallel=True` kernel: each call runs it on numba's threads or as its
     serial twin, whichever the first calls with the same shapes measured faster.
 
-    The wrapper keeps `threaded`, `serial`, `choices` ({shape key: "threads" or "serial"}, the
-    ways chosen and not yet due to be timed afresh) and `always` (None, or one of WAYS to skip
-    the timing: see `always`).
+    The wrapper keeps `threaded`, `serial`, `choices` ({shape key: Record}, the ways chosen and
+    not yet due to be timed afresh) and `always` (None, or one of WAYS to skip the timing: see
+    `always`). A call with a kept choice costs about 2 µs more than the kernel alone, most of it
+    numba.get_num_threads (0.7 µs) and the shape key (0.6 µs).
     """
     serial = serial_twin(kernel)
     by_way = {"threads": kernel, "serial": serial}
     trials = {}  # shape key -> {"threads": [seconds], "serial": [seconds]}
-    choices = {}  # shape key -> the way chosen
-    records = {}  # shape key -> its Record
+    choices = {}  # shape key -> its Record
 
     @functools.wraps(kernel.py_func)
     def run(*args):
@@ -119,16 +123,18 @@ def threads_if_faster(kernel):
             return serial(*args)
         if run.always:
             return by_way[run.always](*args)
-        key = shape_key(args) + (n_threads,)
-        if key in choices:
+        key = shape_key(args, n_threads)
+        record = choices.get(key)
+        if record is not None:
             start = time.perf_counter()
-            result = by_way[choices[key]](*args)
-            record = records[key]
+            result = record.kernel(*args)
+            if time.perf_counter() - start > record.other_seconds:
+                record.slow_in_a_row += 1
+            else:
+                record.slow_in_a_row = 0
             record.calls_left -= 1
-            slow = time.perf_counter() - start > record.other_seconds
-            record.slow_in_a_row = record.slow_in_a_row + 1 if slow else 0
             if record.calls_left == 0 or record.slow_in_a_row == STRIKES:
-                del choices[key], records[key]  # the next calls time both ways afresh
+                del choices[key]  # the next calls time both ways afresh
             return result
         if len(trials) >= MAX_SHAPES:
             trials.clear()
@@ -141,11 +147,10 @@ def threads_if_faster(kernel):
         if len(times["serial"]) == TRIALS:
             if len(choices) >= MAX_SHAPES:
                 choices.clear()
-                records.clear()
             medians = {way: statistics.median(times[way]) for way in WAYS}
-            choices[key] = min(WAYS, key=medians.get)
-            other = WAYS[1 - WAYS.index(choices[key])]
-            records[key] = Record(medians[other], calls_left=CHOICE_CALLS)
+            chosen = min(WAYS, key=medians.get)
+            other = WAYS[1 - WAYS.index(chosen)]
+            choices[key] = Record(chosen, by_way[chosen], medians[other], CHOICE_CALLS)
             del trials[key]
         return result
 
