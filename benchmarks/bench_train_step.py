@@ -30,6 +30,7 @@ column says "not installed".
 
 import argparse
 import gc
+import importlib.util
 import json
 import os
 import resource
@@ -246,12 +247,20 @@ def serve(session, settings):
         print(json.dumps(answer), flush=True)
 
 
+def _smallest_kernel():
+    """A numba kernel that does nothing: its first call in a process is numba's own set-up."""
+    return 0
+
+
 def startup(settings):
-    """Seconds to import tinycnn, to run a first training step, from the launch of this fresh
-    process (settings["launched_at"], by the parent's clock) to the end of that step, and for
-    the steps after it until every kernel has chosen threads or its serial twin (each is timed
-    TRIALS times both ways on its first calls, and a twin is compiled on its first call)."""
+    """Seconds to import tinycnn, for numba's own one-time set-up at the first kernel of the
+    process, to run a first training step, from the launch of this fresh process
+    (settings["launched_at"], by the parent's clock) to the end of that step, and for the steps
+    after it until every kernel has chosen threads or its serial twin (each is timed TRIALS
+    times both ways on its first calls, and a twin is compiled on its first call)."""
     _, import_seconds = timed(lambda: __import__("tinycnn"))
+    from numba import njit
+
     from tinycnn.losses import SquaredLocalizationLoss
     from tinycnn.networks import localizer
     from tinycnn.optim import SGD
@@ -270,6 +279,7 @@ def startup(settings):
         model.backward(loss.backward(), input_grad=False)
         optimizer.step()
 
+    _, numba_setup_seconds = timed(njit(cache=True)(_smallest_kernel))
     _, first_step_seconds = timed(first_step)
     ready = time.time() - settings["launched_at"]
     from tinycnn.kernels.threads import TRIALS
@@ -279,6 +289,7 @@ def startup(settings):
         json.dumps(
             {
                 "import_s": import_seconds,
+                "numba_setup_s": numba_setup_seconds,
                 "first_step_s": first_step_seconds,
                 "ready_s": ready,
                 "trial_steps_s": trial_seconds,
@@ -385,6 +396,17 @@ def measure_startup(settings, cold):
     return report
 
 
+def scipy_import_seconds():
+    """Seconds a fresh process takes to import SciPy's BLAS, which numba's set-up imports
+    whenever SciPy is installed (for np.linalg in kernels); None where SciPy is not installed."""
+    if importlib.util.find_spec("scipy") is None:
+        return None
+    code = "import time; t = time.perf_counter(); import scipy.linalg.cython_blas; "
+    code += "print(time.perf_counter() - t)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(done.stdout)
+
+
 def measure_memory(settings):
     """Each framework's step memory (memory()), in fresh processes taking turns: the median of
     settings["memory_runs"] runs each, in MiB (None where not measured)."""
@@ -449,7 +471,7 @@ def summarise(results):
     return summary
 
 
-def print_report(settings, summary, load, startup_times, machine_info, versions):
+def print_report(settings, summary, load, startup_times, scipy_seconds, machine_info, versions):
     print(
         f"\n{machine_info['cpu']}, {machine_info['cores']} cores; "
         + ", ".join(f"{name} {version}" for name, version in versions.items())
@@ -537,18 +559,26 @@ def print_report(settings, summary, load, startup_times, machine_info, versions)
 
     print(
         "\nStart-up of a fresh process, seconds from launch: to the end of its first training "
-        "step (of which import tinycnn, first step); the next steps until every kernel has been "
-        "timed both ways (trials); to exit, wall and CPU (user + system)"
+        "step (of which import tinycnn, numba's own one-time set-up at the first kernel of a "
+        "process, first step); the next steps until every kernel has been timed both ways "
+        "(trials); to exit, wall and CPU (user + system)"
     )
     print(
-        f"{'':18} {'first step':>10} {'import':>7} {'step':>7} {'trials':>7} {'exit':>7} {'CPU':>6}"
+        f"{'':18} {'first step':>10} {'import':>7} {'numba':>7} {'step':>7} {'trials':>7} "
+        f"{'exit':>7} {'CPU':>6}"
     )
     for name, times in startup_times.items():
         label = name if "layer" in name else f"{name} numba cache"
         print(
             f"{label:18} {times['ready_s']:10.2f} {times['import_s']:7.2f} "
-            f"{times['first_step_s']:7.2f} {times['trial_steps_s']:7.2f} {times['process_s']:7.2f} "
-            f"{times['process_cpu_s']:6.2f}"
+            f"{times['numba_setup_s']:7.2f} {times['first_step_s']:7.2f} "
+            f"{times['trial_steps_s']:7.2f} {times['process_s']:7.2f} {times['process_cpu_s']:6.2f}"
+        )
+    if scipy_seconds is not None:
+        print(
+            f"SciPy is installed here, and numba's set-up imports it ({scipy_seconds:.2f} s in a "
+            "fresh process). The dev and docs extras bring it (through scikit-image); a core "
+            "install (pip install -e .) has none, and starts that much sooner."
         )
 
 
@@ -659,13 +689,14 @@ def main():
     machine_info = machine()
     results, load = measure_steps(settings, env)
     startup_times = measure_startup(settings, args.cold)
+    scipy_seconds = scipy_import_seconds()
     summary = summarise(results)
     summary["step_memory_mib"] = measure_memory(settings)
     versions = {
         **results["tinycnn"]["versions"],
         **results["pytorch"].get("versions", {"torch": None}),
     }
-    print_report(settings, summary, load, startup_times, machine_info, versions)
+    print_report(settings, summary, load, startup_times, scipy_seconds, machine_info, versions)
 
     args.out.mkdir(parents=True, exist_ok=True)
     report = {
@@ -677,6 +708,7 @@ def main():
         "versions": versions,
         "summary": summary,
         "startup": startup_times,
+        "scipy_import_s": scipy_seconds,
         "steps_ms": {name: result.get("rounds") for name, result in results.items()},
     }
     (args.out / "bench_train_step.json").write_text(json.dumps(report, indent=2))
