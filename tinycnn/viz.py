@@ -1,11 +1,16 @@
 """The pictures: scenes with boxes, faces with landmarks, training curves, filters, feature maps.
 
-Every function returns a matplotlib Figure and, given `path`, also saves it there as a PNG. The
-figures are made with matplotlib.figure.Figure, not pyplot: nothing is registered with pyplot, so
-nothing stays open behind the caller's back, and the functions work on any backend, with or without
-a display. Save or show the returned figure as you like (in a notebook, `display(figure)`).
+Every show_ and plot_ function returns a matplotlib Figure and, given `path`, also saves it there
+as a PNG. The figures are made with matplotlib.figure.Figure, not pyplot: nothing is registered
+with pyplot, so nothing stays open behind the caller's back, and the functions work on any
+backend, with or without a display. Save or show the returned figure as you like (in a notebook,
+`display(figure)`).
 
 Colours keep one meaning throughout: green is the truth, red (dashed) is the prediction.
+
+One function draws onto axes you already have: `draw_boxes(ax, boxes)` puts boxes in the
+lecture's centre format on the pixels they cover, however the image on `ax` was shown (imshow's
+default extent, pixel edges, or fractions). The figures here draw their boxes with it too.
 """
 
 import math
