@@ -30,7 +30,6 @@ import time
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
 import tinycnn as tc
 from tinycnn.data.crops import crop_dataset, sliding_window_scene
@@ -135,7 +134,6 @@ print(
 # %%
 scene, truth = sliding_window_scene(height=96, width=160, crop_size=CROP, seed=3)
 _, _, HEIGHT, WIDTH = scene.shape
-PIXELS = np.array([WIDTH, HEIGHT, WIDTH, HEIGHT])  # from fractions of the scene to pixels
 print(
     "scene:",
     scene.shape,
@@ -149,18 +147,7 @@ def scene_axes(title):
     figure = Figure(figsize=(8, 5))
     ax = figure.add_subplot()
     ax.imshow(scene[0, 0], cmap="gray", vmin=0, vmax=1)
-    for box in truth["boxes"]:
-        x_min, y_min, x_max, y_max = tc.boxes.center_to_corners(box) * PIXELS
-        ax.add_patch(
-            Rectangle(
-                (x_min - 0.5, y_min - 0.5),
-                x_max - x_min,
-                y_max - y_min,
-                fill=False,
-                color=tc.viz.TRUE_COLOUR,
-                linewidth=1.5,
-            )
-        )
+    tc.viz.draw_boxes(ax, truth["boxes"], tc.viz.TRUE_COLOUR)
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -319,19 +306,9 @@ scores = p_c.reshape(-1)
 logits = one_pass[P_C].reshape(-1)  # ranks like p_c, without p_c's rounding to 1.0 at the top
 labels = vectors[CLASSES].reshape(NUM_CLASSES, -1).argmax(axis=0)
 figure, ax = scene_axes("windows with p_c >= 0.5 (red), true boxes (green)")
-for box in window_boxes[scores >= 0.5]:
-    x_min, y_min, x_max, y_max = tc.boxes.center_to_corners(box) * PIXELS
-    ax.add_patch(
-        Rectangle(
-            (x_min - 0.5, y_min - 0.5),
-            x_max - x_min,
-            y_max - y_min,
-            fill=False,
-            color=tc.viz.PREDICTED_COLOUR,
-            linewidth=0.5,
-            linestyle="--",
-        )
-    )
+tc.viz.draw_boxes(
+    ax, window_boxes[scores >= 0.5], tc.viz.PREDICTED_COLOUR, linestyle="--", linewidth=0.5
+)
 figure.savefig(lesson.out / "07_windows.png", dpi=120)
 print(f"{np.sum(scores >= 0.5)} of {len(scores)} windows have p_c >= 0.5")
 figure

@@ -33,7 +33,6 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 import tinycnn as tc
-from tinycnn.boxes import center_to_corners
 
 lesson = tc.course.start(8, "detection with a grid (YOLO)")  # --out, --quick: see tc.course
 np.set_printoptions(precision=3, suppress=True)
@@ -44,32 +43,15 @@ else:
     n_train, n_test, epochs = 12_000, 1_000, 14
 
 CLASS_NAMES = tc.data.CLASS_NAMES
-COLOURS = ("tab:red", "tab:green", "tab:blue")  # pedestrian, car, motorcycle
+COLOURS = np.array(["tab:red", "tab:green", "tab:blue"])  # pedestrian, car, motorcycle
 IMAGE_SIZE, GRID_SIZE = 64, 4
 
 
-def draw_boxes(ax, boxes, labels, scores=None, linestyle="-"):
-    """Boxes (M, 4) in the lecture's centre format on an axis showing a 64 x 64 image."""
-    for index, (x_min, y_min, x_max, y_max) in enumerate(center_to_corners(boxes) * IMAGE_SIZE):
-        colour = COLOURS[labels[index]]
-        # Pixel (i, j) covers [j - 0.5, j + 0.5] on imshow's axes: box edges sit half a pixel left.
-        ax.add_patch(
-            Rectangle(
-                (x_min - 0.5, y_min - 0.5),
-                x_max - x_min,
-                y_max - y_min,
-                fill=False,
-                edgecolor=colour,
-                linewidth=1.5,
-                linestyle=linestyle,
-            )
-        )
-        if scores is not None:
-            ax.text(x_min - 0.5, y_min - 1, f"{scores[index]:.2f}", color=colour, fontsize=7)
-
-
 def show_image(ax, image, title=None):
-    ax.imshow(image[0], cmap="gray", vmin=0, vmax=1)
+    """The image on axes measured in pixel edges: pixel (i, j) covers [j, j + 1) x [i, i + 1), so
+    a point at fractions (x, y) of the image sits at (64 x, 64 y) and the grid lines at 16, 32
+    and 48. `tc.viz.draw_boxes` reads this extent to place boxes."""
+    ax.imshow(image[0], cmap="gray", vmin=0, vmax=1, extent=(0, IMAGE_SIZE, IMAGE_SIZE, 0))
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
@@ -77,7 +59,7 @@ def show_image(ax, image, title=None):
 
 
 def draw_grid(ax):
-    for line in np.arange(1, GRID_SIZE) * IMAGE_SIZE / GRID_SIZE - 0.5:
+    for line in np.arange(1, GRID_SIZE) * IMAGE_SIZE / GRID_SIZE:
         ax.axhline(line, color="yellow", linewidth=0.8)
         ax.axvline(line, color="yellow", linewidth=0.8)
 
@@ -106,7 +88,7 @@ print("the first scene's truth:", truth_train[0])
 figure = Figure(figsize=(10, 2.8), layout="constrained")
 for ax, image, scene in zip(figure.subplots(1, 6), x_train, truth_train, strict=False):
     show_image(ax, image)
-    draw_boxes(ax, scene["boxes"], scene["labels"])
+    tc.viz.draw_boxes(ax, scene["boxes"], COLOURS[scene["labels"]])
 figure.suptitle(
     "training scenes and their boxes: "
     + ", ".join(f"{name} {colour[4:]}" for name, colour in zip(CLASS_NAMES, COLOURS, strict=True))
@@ -160,13 +142,11 @@ figure = Figure(figsize=(4.2, 4.2), layout="constrained")
 ax = figure.subplots()
 show_image(ax, x_train[0], "4 x 4 grid: each midpoint's cell answers")
 draw_grid(ax)
-draw_boxes(ax, first["boxes"], first["labels"])
-midpoints = first["boxes"][:, :2] * IMAGE_SIZE - 0.5
-ax.scatter(
-    midpoints[:, 0], midpoints[:, 1], c=[COLOURS[k] for k in first["labels"]], s=30, marker="x"
-)
+tc.viz.draw_boxes(ax, first["boxes"], COLOURS[first["labels"]])
+midpoints = first["boxes"][:, :2] * IMAGE_SIZE
+ax.scatter(midpoints[:, 0], midpoints[:, 1], c=COLOURS[first["labels"]], s=30, marker="x")
 for r, c in np.argwhere(y_one[0, :, :, 0, 0] == 1):
-    ax.add_patch(Rectangle((c * 16 - 0.5, r * 16 - 0.5), 16, 16, color="yellow", alpha=0.25))
+    ax.add_patch(Rectangle((c * 16, r * 16), 16, 16, color="yellow", alpha=0.25))
 figure.savefig(lesson.out / "08_grid_targets.png", dpi=120)
 figure
 
@@ -217,10 +197,8 @@ figure = Figure(figsize=(8, 4), layout="constrained")
 ax_scene, ax_anchors = figure.subplots(1, 2)
 show_image(ax_scene, x_train[n], "pedestrian and car: one cell, two anchors")
 draw_grid(ax_scene)
-draw_boxes(ax_scene, truth_train[n]["boxes"], truth_train[n]["labels"])
-ax_scene.add_patch(
-    Rectangle((column * 16 - 0.5, row * 16 - 0.5), 16, 16, color="yellow", alpha=0.3)
-)
+tc.viz.draw_boxes(ax_scene, truth_train[n]["boxes"], COLOURS[truth_train[n]["labels"]])
+ax_scene.add_patch(Rectangle((column * 16, row * 16), 16, 16, color="yellow", alpha=0.3))
 ax_anchors.set_title("the two anchors (h, w) over all training boxes", fontsize=9)
 for k, name in enumerate(CLASS_NAMES):
     shapes = boxes_train[labels_train == k, 2:]
@@ -343,7 +321,12 @@ for column, index in enumerate(shown):
     for row, boxes in enumerate((candidates[index], found[index])):
         title = f"{len(boxes['scores'])} " + ("boxes" if row == 0 else "after NMS")
         show_image(axes[row, column], x_test[index], title)
-        draw_boxes(axes[row, column], boxes["boxes"], boxes["labels"], boxes["scores"])
+        tc.viz.draw_boxes(
+            axes[row, column],
+            boxes["boxes"],
+            COLOURS[boxes["labels"]],
+            texts=[f"{score:.2f}" for score in boxes["scores"]],
+        )
 figure.suptitle(
     f"test scenes, boxes scoring >= {THRESHOLD}: before (top) and after (bottom) "
     "non-max suppression"

@@ -27,7 +27,6 @@ import time
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
 import tinycnn as tc
 from tinycnn.data import real_faces
@@ -407,7 +406,9 @@ print(f"{len(all_scores)} windows at {len(SCALES)} scales in {sliding_seconds:.2
 figure = Figure(figsize=(2.6 * len(SCALES) + 1, 3.1), layout="constrained")
 for index, (scale, p_c) in enumerate(zip(SCALES, maps, strict=True)):
     ax = figure.add_subplot(1, len(SCALES), index + 1)
-    ax.imshow(photo, cmap="gray", vmin=0, vmax=1)
+    # On pixel-edge axes (pixel (i, j) covers [j, j + 1) x [i, i + 1)) a window's centre in
+    # pixels is its place on the axes.
+    ax.imshow(photo, cmap="gray", vmin=0, vmax=1, extent=(0, WIDTH, HEIGHT, 0))
     rows, cols = p_c.shape
     half = stride / 2 / scale
     first = SIZE / 2 / scale
@@ -447,28 +448,13 @@ print(
 print("the cascade's boxes:", np.round(cascade_on_photo * PIXELS).astype(int).tolist())
 
 
-def box_patch(box, colour, style="-", width=2.0):
-    x_min, y_min, x_max, y_max = tc.boxes.center_to_corners(box) * PIXELS
-    return Rectangle(
-        (x_min, y_min),
-        x_max - x_min,
-        y_max - y_min,
-        fill=False,
-        color=colour,
-        linestyle=style,
-        linewidth=width,
-    )
-
-
 figure = Figure(figsize=(7, 7))
 ax = figure.add_subplot()
 ax.imshow(photo, cmap="gray", vmin=0, vmax=1)
-ax.add_patch(box_patch(FACE, tc.viz.TRUE_COLOUR))
-for box in cascade_on_photo:
-    ax.add_patch(box_patch(box, "deepskyblue", ":"))
-for index in kept[1:]:
-    ax.add_patch(box_patch(all_boxes[index], tc.viz.PREDICTED_COLOUR, "--", 0.8))
-ax.add_patch(box_patch(best_box, tc.viz.PREDICTED_COLOUR, "--", 2.5))
+tc.viz.draw_boxes(ax, FACE, tc.viz.TRUE_COLOUR, linewidth=2)
+tc.viz.draw_boxes(ax, cascade_on_photo, "deepskyblue", linestyle=":", linewidth=2)
+tc.viz.draw_boxes(ax, all_boxes[kept[1:]], tc.viz.PREDICTED_COLOUR, linestyle="--", linewidth=0.8)
+tc.viz.draw_boxes(ax, best_box, tc.viz.PREDICTED_COLOUR, linestyle="--", linewidth=2.5)
 ax.set_title(
     "her face by hand (green), the CNN's best box (thick red) and other boxes kept\n"
     "after NMS (thin red), the LBP cascade (blue, dotted)",

@@ -3,10 +3,14 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from tinycnn import viz
+from tinycnn.boxes import center_to_corners
 from tinycnn.data.faces import landmark_dataset
 from tinycnn.data.scenes import CLASS_NAMES, localization_dataset
 
@@ -241,3 +245,144 @@ def test_show_worst_picks_the_largest_errors_and_skips_nan():
         viz.show_worst(x, y, y, errors[:3])
     with pytest.raises(ValueError, match="kind"):
         viz.show_worst(x, y, y, errors, kind="faces")
+
+
+# draw_boxes: a box covering pixel columns 2..5 and rows 1..3 of an 8 x 8 image, i.e. from x = 2/8
+# to 6/8 and from y = 1/8 to 4/8 of the image.
+PIXEL_BOX = np.array([4 / 8, 2.5 / 8, 3 / 8, 4 / 8])
+
+
+def axes_showing(image, **imshow_arguments):
+    ax = Figure().add_subplot()
+    ax.imshow(image, **imshow_arguments)
+    return ax
+
+
+def edges(rectangle):
+    """(x_left, x_right, y_first, y_second) of a Rectangle, in data coordinates."""
+    x, y = rectangle.get_xy()
+    return x, x + rectangle.get_width(), y, y + rectangle.get_height()
+
+
+@pytest.mark.parametrize(
+    ("extent", "expected"),
+    [
+        (None, (1.5, 5.5, 0.5, 3.5)),  # imshow's default: pixel j covers [j - 0.5, j + 0.5]
+        ((0, 8, 8, 0), (2, 6, 1, 4)),  # pixel edges, as show_localization draws its scenes
+        ((0, 1, 1, 0), (0.25, 0.75, 0.125, 0.5)),  # fractions, as lesson 1 draws its car
+    ],
+)
+def test_draw_boxes_puts_a_box_on_the_edges_of_the_pixels_it_covers(extent, expected):
+    ax = axes_showing(np.zeros((8, 8)), extent=extent)
+    (rectangle,) = viz.draw_boxes(ax, PIXEL_BOX)
+    assert ax.patches[:] == [rectangle]
+    assert edges(rectangle) == pytest.approx(expected)
+    assert rectangle.get_edgecolor() == pytest.approx(to_rgba(viz.TRUE_COLOUR))
+    assert not rectangle.get_fill()
+
+
+def test_draw_boxes_on_an_image_with_its_first_row_at_the_bottom():
+    ax = axes_showing(np.zeros((8, 8)), origin="lower")  # default extent (-0.5, 7.5, -0.5, 7.5)
+    (rectangle,) = viz.draw_boxes(ax, PIXEL_BOX)
+    assert sorted(edges(rectangle)[2:]) == pytest.approx([0.5, 3.5])
+
+
+def test_draw_boxes_follows_the_picture_not_an_overlay_drawn_on_it():
+    ax = axes_showing(np.zeros((8, 8)))
+    ax.imshow(np.zeros((2, 3)), alpha=0.5, extent=(1, 4, 6, 2))
+    (rectangle,) = viz.draw_boxes(ax, PIXEL_BOX)
+    assert edges(rectangle) == pytest.approx((1.5, 5.5, 0.5, 3.5))
+
+
+@given(
+    height=st.integers(1, 300),
+    width=st.integers(1, 300),
+    boxes=st.lists(st.lists(st.floats(0, 1), min_size=4, max_size=4), min_size=1, max_size=5),
+)
+def test_draw_boxes_on_default_extent_sits_half_a_pixel_before_the_pixel_edges(
+    height, width, boxes
+):
+    ax = axes_showing(np.zeros((height, width)))
+    boxes = np.array(boxes)
+    for rectangle, (b_x, b_y, b_h, b_w) in zip(viz.draw_boxes(ax, boxes), boxes, strict=True):
+        expected = (
+            (b_x - b_w / 2) * width - 0.5,
+            (b_x + b_w / 2) * width - 0.5,
+            (b_y - b_h / 2) * height - 0.5,
+            (b_y + b_h / 2) * height - 0.5,
+        )
+        assert edges(rectangle) == pytest.approx(expected, abs=1e-9)
+
+
+@given(
+    extent=st.lists(st.floats(-100, 100), min_size=4, max_size=4),
+    box=st.lists(st.floats(-0.5, 1.5), min_size=4, max_size=4),
+)
+def test_draw_boxes_maps_fractions_through_any_extent(extent, box):
+    left, right, bottom, top = extent
+    assume(abs(right - left) > 1e-3 and abs(bottom - top) > 1e-3)
+    ax = axes_showing(np.zeros((5, 7)), extent=extent)
+    (rectangle,) = viz.draw_boxes(ax, box)
+    x_min, y_min, x_max, y_max = center_to_corners(np.array(box))
+    expected = (
+        left + x_min * (right - left),
+        left + x_max * (right - left),
+        top + y_min * (bottom - top),
+        top + y_max * (bottom - top),
+    )
+    assert edges(rectangle) == pytest.approx(expected, abs=1e-9)
+
+
+def test_draw_boxes_draws_a_batch_one_patch_each_with_its_colour_and_text():
+    ax = axes_showing(np.zeros((8, 8)))
+    boxes = np.array([PIXEL_BOX, [0.5, 0.5, 1.0, 1.0], [0.25, 0.75, 0.25, 0.25]])
+    colours = ["tab:red", "tab:green", "tab:blue"]
+    patches = viz.draw_boxes(
+        ax, boxes, colours, linestyle="--", linewidth=0.8, texts=["a", "b", "c"]
+    )
+    assert len(patches) == len(ax.patches) == 3
+    assert edges(patches[1]) == pytest.approx((-0.5, 7.5, -0.5, 7.5))
+    for patch, colour in zip(patches, colours, strict=True):
+        assert patch.get_edgecolor() == pytest.approx(to_rgba(colour))
+        assert patch.get_linestyle() == "--" and patch.get_linewidth() == 0.8
+    assert [text.get_text() for text in ax.texts] == ["a", "b", "c"]
+    assert [text.get_color() for text in ax.texts] == colours
+    # Each text stands above its box's top-left corner: y grows downwards on an image's axes.
+    for text, patch in zip(ax.texts, patches, strict=True):
+        assert text.xy == pytest.approx(patch.get_xy())
+        assert text.get_verticalalignment() == "bottom"
+
+
+def test_draw_boxes_passes_style_to_the_rectangles_and_draws_no_boxes_for_none():
+    ax = axes_showing(np.zeros((4, 4)))
+    (cell,) = viz.draw_boxes(ax, [0.5, 0.5, 0.5, 0.5], "yellow", fill=True, alpha=0.25)
+    assert cell.get_fill() and cell.get_alpha() == 0.25
+    assert cell.get_facecolor() == pytest.approx(to_rgba("yellow", 0.25))
+    assert viz.draw_boxes(ax, np.zeros((0, 4))) == []
+    assert len(ax.patches) == 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"boxes": [0.5, 0.5, 0.2]}, ValueError, "boxes must have shape"),
+        ({"boxes": np.zeros((2, 3, 4))}, ValueError, "boxes must have shape"),
+        ({"boxes": [0.5, np.nan, 0.2, 0.2]}, ValueError, "boxes must hold finite"),
+        ({"boxes": ["a", "b", "c", "d"]}, TypeError, "boxes"),
+        ({"colour": ["red", "blue"]}, ValueError, "colour must hold one item per box"),
+        ({"colour": 3}, TypeError, "colour"),
+        ({"texts": ["0.9", "0.8"]}, ValueError, "texts must hold one item per box"),
+        ({"color": "red"}, TypeError, "colour="),
+    ],
+)
+def test_draw_boxes_refuses_bad_arguments_by_name(arguments, error, message):
+    arguments = {"boxes": PIXEL_BOX, **arguments}
+    with pytest.raises(error, match=message):
+        viz.draw_boxes(axes_showing(np.zeros((8, 8))), **arguments)
+
+
+def test_draw_boxes_needs_axes_that_show_an_image():
+    with pytest.raises(ValueError, match="ax shows no image"):
+        viz.draw_boxes(Figure().add_subplot(), PIXEL_BOX)
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
+        viz.draw_boxes(Figure(), PIXEL_BOX)

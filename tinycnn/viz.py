@@ -1,22 +1,28 @@
 """The pictures: scenes with boxes, faces with landmarks, training curves, filters, feature maps.
 
-Every function returns a matplotlib Figure and, given `path`, also saves it there as a PNG. The
-figures are made with matplotlib.figure.Figure, not pyplot: nothing is registered with pyplot, so
-nothing stays open behind the caller's back, and the functions work on any backend, with or without
-a display. Save or show the returned figure as you like (in a notebook, `display(figure)`).
+Every show_ and plot_ function returns a matplotlib Figure and, given `path`, also saves it there
+as a PNG. The figures are made with matplotlib.figure.Figure, not pyplot: nothing is registered
+with pyplot, so nothing stays open behind the caller's back, and the functions work on any
+backend, with or without a display. Save or show the returned figure as you like (in a notebook,
+`display(figure)`).
 
 Colours keep one meaning throughout: green is the truth, red (dashed) is the prediction.
+
+One function draws onto axes you already have: `draw_boxes(ax, boxes)` puts boxes in the
+lecture's centre format on the pixels they cover, however the image on `ax` was shown (imshow's
+default extent, pixel edges, or fractions). The figures here draw their boxes with it too.
 """
 
 import math
 
 import numpy as np
+from matplotlib.colors import is_color_like
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from tinycnn.boxes import center_to_corners
+from tinycnn.boxes import as_boxes, center_to_corners
 from tinycnn.checks import positive_int
 from tinycnn.data.scenes import CLASS_NAMES
 from tinycnn.targets import BOX, CLASSES, IS_FACE, P_C, POINTS
@@ -119,6 +125,105 @@ def show_worst(images, y_true, y_pred, errors, kind="localization", count=8, nco
 def image_axes(figure):
     """The axes of a figure that show an image, in reading order."""
     return [ax for ax in figure.axes if ax.get_visible() and ax.images]
+
+
+def draw_boxes(
+    ax, boxes, colour=TRUE_COLOUR, linestyle="-", linewidth=1.5, texts=None, fontsize=7, **style
+):
+    """Draw boxes in the lecture's centre format onto `ax`, over the image it shows; returns the
+    list of matplotlib Rectangles, one per box.
+
+    boxes (4,) or (M, 4) [b_x, b_y, b_h, b_w], fractions of the image with (0, 0) at its top
+    left. The boxes land on the pixels they cover whatever extent the image was shown with:
+    imshow's default (pixel (i, j) covers [j - 0.5, j + 0.5] x [i - 0.5, i + 0.5]), pixel edges
+    `extent=(0, W, H, 0)`, or fractions `extent=(0, 1, 1, 0)`. With the image's extent
+    (left, right, bottom, top) a fraction maps to
+
+        x = left + b_x (right - left)     y = top + b_y (bottom - top)
+
+    (for an image shown with origin="lower", first row at the bottom, top and bottom swap).
+
+    The image is the first one shown on `ax` (a heat map laid over it later does not count).
+    colour is one matplotlib colour for all boxes or a sequence of M, one per box. texts, if
+    given, holds one string per box (e.g. a score), written above the box's top-left corner (as
+    seen on screen) in its colour, at `fontsize`. Further keyword arguments go to Rectangle
+    (e.g. fill=True, alpha=0.3).
+    """
+    if not hasattr(ax, "images") or not hasattr(ax, "add_patch"):
+        raise TypeError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
+    if not ax.images:
+        raise ValueError("ax shows no image: show one first (ax.imshow(image)), then draw boxes")
+    for name in ("color", "edgecolor", "ec"):
+        if name in style:
+            raise TypeError(f"draw_boxes takes the boxes' colour as colour=, not {name}=")
+    boxes = as_boxes(boxes)
+    if boxes.ndim > 2:
+        raise ValueError(f"boxes must have shape (4,) or (M, 4), got {boxes.shape}")
+    boxes = boxes.reshape(-1, 4)
+    if not np.all(np.isfinite(boxes)):
+        raise ValueError("boxes must hold finite numbers, got NaN or infinity")
+    colours = _one_per_box(colour, "colour", len(boxes), is_color_like)
+    if texts is not None:
+        texts = _one_per_box(texts, "texts", len(boxes), lambda text: isinstance(text, str))
+    corners = _to_axes(ax, center_to_corners(boxes).reshape(-1, 2, 2)).reshape(-1, 4)
+    x_min, y_min, x_max, y_max = corners.T
+    patches = []
+    for index, box_colour in enumerate(colours):
+        rectangle = Rectangle(
+            (x_min[index], y_min[index]),
+            x_max[index] - x_min[index],
+            y_max[index] - y_min[index],
+            **{
+                "fill": False,
+                "edgecolor": box_colour,
+                "facecolor": box_colour,
+                "linestyle": linestyle,
+                "linewidth": linewidth,
+                **style,
+            },
+        )
+        patches.append(ax.add_patch(rectangle))
+        if texts is not None:
+            ax.annotate(
+                texts[index],
+                _top_left(ax, x_min[index], y_min[index], x_max[index], y_max[index]),
+                xytext=(0, 1.5),
+                textcoords="offset points",
+                va="bottom",
+                color=box_colour,
+                fontsize=fontsize,
+            )
+    return patches
+
+
+def _top_left(ax, x_min, y_min, x_max, y_max):
+    """The corner of a box that appears at the top left on screen, however the axes are turned."""
+    left = max(x_min, x_max) if ax.xaxis_inverted() else min(x_min, x_max)
+    top = min(y_min, y_max) if ax.yaxis_inverted() else max(y_min, y_max)
+    return left, top
+
+
+def _one_per_box(value, name, count, is_one):
+    """value if it is one item (is_one(value)), repeated count times; else a sequence of count."""
+    if is_one(value):
+        return [value] * count
+    if isinstance(value, str) or not hasattr(value, "__len__"):
+        raise TypeError(f"{name} must be one value or a sequence of one per box, got {value!r}")
+    if len(value) != count:
+        raise ValueError(f"{name} must hold one item per box ({count}), got {len(value)}")
+    return list(value)
+
+
+def _to_axes(ax, points):
+    """Points (..., 2) (x, y) as fractions of the image ax shows, y counted from the array's first
+    row -> the same points in ax's data coordinates, by the image's extent (left, right, bottom,
+    top): x -> left + x (right - left), y -> top + y (bottom - top); with origin="lower" the first
+    row is drawn at the bottom, and y -> bottom + y (top - bottom)."""
+    image = ax.images[0]
+    left, right, bottom, top = image.get_extent()
+    first_row, last_row = (bottom, top) if image.origin == "lower" else (top, bottom)
+    start, span = [left, first_row], [right - left, last_row - first_row]
+    return start + np.asarray(points, dtype=float) * span
 
 
 def _rows(rows, indices):
@@ -274,21 +379,8 @@ def _image_grid(images, ncols, cmap="gray", vmin=0.0, vmax=1.0):
 
 def _draw_box(ax, row, threshold, colour, linestyle):
     """Draw the box of a lecture row [p_c, b_x, b_y, b_h, b_w, ...] if p_c >= threshold."""
-    if row[P_C] < threshold:
-        return
-    height, width = ax.images[0].get_array().shape
-    x_min, y_min, x_max, y_max = center_to_corners(row[BOX]) * [width, height, width, height]
-    ax.add_patch(
-        Rectangle(
-            (x_min, y_min),
-            x_max - x_min,
-            y_max - y_min,
-            fill=False,
-            edgecolor=colour,
-            linestyle=linestyle,
-            linewidth=1.5,
-        )
-    )
+    if row[P_C] >= threshold:
+        draw_boxes(ax, row[BOX], colour, linestyle=linestyle)
 
 
 def _scene_label(row, class_names, threshold, with_p_c=False):
@@ -307,11 +399,11 @@ def _face_label(row, threshold, with_score=False):
 
 
 def _landmark_points(ax, row, threshold):
-    """The three points (3, 2) of a landmark row in pixels, or None where is_face < threshold."""
+    """The three points (3, 2) of a landmark row, placed on ax's image, or None where
+    is_face < threshold."""
     if row[IS_FACE] < threshold:
         return None
-    height, width = ax.images[0].get_array().shape
-    return row[POINTS].reshape(3, 2) * [width, height]
+    return _to_axes(ax, row[POINTS].reshape(3, 2))
 
 
 def _draw_landmarks(ax, true_points, predicted_points):
