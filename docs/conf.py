@@ -43,6 +43,8 @@ exclude_patterns = [
     "_lesson_sources",
     "auto_lessons/*.ipynb",
     "auto_lessons/*.py",
+    # included by index.md; not a page of its own
+    "_generated/readme_opening.md",
     "Thumbs.db",
     ".DS_Store",
 ]
@@ -104,6 +106,9 @@ sphinx_gallery_conf = {
     "plot_gallery": "True",
     "line_numbers": False,
     "min_reported_time": 1e9,
+    # no pages of execution times: no table of contents leads to them (the README has the
+    # lessons' times)
+    "write_computation_times": False,
 }
 
 # -W turns every warning into an error; nothing is suppressed.

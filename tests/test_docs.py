@@ -201,6 +201,22 @@ def test_the_landing_page_gives_the_commands(site):
         assert command in text, f"the landing page lacks {command!r}"
 
 
+def test_every_page_of_the_site_is_in_its_table_of_contents(site):
+    """A source Sphinx builds but no toctree reaches is a stray page (a file meant only to be
+    included, say): reachable from the landing page only by guessing its address."""
+    import pickle
+
+    with open(BUILD / "doctrees" / "environment.pickle", "rb") as file:
+        environment = pickle.load(file)
+    reachable, to_visit = set(), ["index"]
+    while to_visit:
+        document = to_visit.pop()
+        if document not in reachable:
+            reachable.add(document)
+            to_visit += environment.toctree_includes.get(document, [])
+    assert set(environment.found_docs) - reachable == set()
+
+
 def test_the_benchmark_page_shows_every_chart(site):
     page = site / "_generated" / "benchmarks.html"
     shown = {Path(local_target(page, src)).read_bytes() for src in parse(page).images}
