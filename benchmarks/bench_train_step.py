@@ -14,8 +14,10 @@ processes take turns: a round is a few steps of one, then a few of the other, so
 else loads the machine falls on both alike. Times are medians over all steps after a warm-up;
 the result is tinycnn's speed as a multiple of PyTorch's ("x PyTorch's speed", PyTorch's time
 over tinycnn's: higher is better), with the fastest and slowest round's ratio beside it.
-Also measured: the per-layer forward and backward times of both; the peak memory of a training
-step of each, in fresh processes (Linux); and start-up: a fresh process that imports tinycnn and
+Also measured: the per-layer forward and backward times of both; inference on small batches
+(`model.predict` on 1 and 8 images, against the PyTorch module in eval mode under no_grad, the
+two taking turns); the peak memory of a training step of each, in fresh processes (Linux); and
+start-up: a fresh process that imports tinycnn and
 runs a first training step with a warm numba cache, and with --cold, with an empty one (the
 compile time of what lesson 4 uses).
 
@@ -55,6 +57,7 @@ LEARNING_RATE = 0.01
 MOMENTUM = 0.9
 PAUSE_S = 0.05  # between turns: the idle worker's spinning threads go to sleep meanwhile
 MEMORY_STEPS = 3  # training steps whose peak memory is measured, in each memory process
+PREDICT_SIZES = (1, 8)  # images per inference call: the small batches of deployment
 FULL = {
     "batch": 64,
     "warmup": 20,
@@ -63,6 +66,8 @@ FULL = {
     "layer_repeats": 30,
     "starts": 3,
     "memory_runs": 3,  # fresh processes per framework measuring a step's memory
+    "predict_rounds": 6,  # turns of each framework's inference on small batches ...
+    "predict_repeats": 100,  # ... of this many calls per batch size
 }
 QUICK = {
     "batch": 8,
@@ -72,6 +77,8 @@ QUICK = {
     "layer_repeats": 3,
     "starts": 1,
     "memory_runs": 1,
+    "predict_rounds": 1,
+    "predict_repeats": 5,
 }
 
 
@@ -146,6 +153,21 @@ def tinycnn_session(settings):
             "optimizer_ms": median_ms(optimizer_seconds),
         }
 
+    def predict_times(sizes, repeats):
+        """model.predict on the batch's first n images, for each n in sizes: median ms over
+        repeats calls, after the calls in which every kernel times its two ways on them."""
+        from tinycnn.kernels.threads import TRIALS
+
+        medians = {}
+        for size in sizes:
+            x = images[:size]
+            for _ in range(2 * TRIALS + 1):
+                model.predict(x)
+            medians[str(size)] = median_ms(
+                [timed(lambda x=x: model.predict(x))[1] for _ in range(repeats)]
+            )
+        return {"predict_ms": medians}
+
     info = {
         "versions": {
             "python": sys.version.split()[0],
@@ -154,7 +176,7 @@ def tinycnn_session(settings):
             "threading_layer": numba.threading_layer(),
         },
     }
-    return info, step, layer_times
+    return info, step, layer_times, predict_times
 
 
 def squared_localization_loss(torch, y_hat, y):
@@ -215,8 +237,24 @@ def pytorch_session(settings):
             )
         return {"layers": layers}
 
+    def predict_times(sizes, repeats):
+        """The module in eval mode under torch.no_grad() on the batch's first n images, for
+        each n in sizes: median ms over repeats calls, after a few untimed ones."""
+        model.eval()
+        medians = {}
+        with torch.no_grad():
+            for size in sizes:
+                x = images[:size]
+                for _ in range(10):
+                    model(x)
+                medians[str(size)] = median_ms(
+                    [timed(lambda x=x: model(x))[1] for _ in range(repeats)]
+                )
+        model.train()
+        return {"predict_ms": medians}
+
     info = {"versions": {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}}
-    return info, step, layer_times
+    return info, step, layer_times, predict_times
 
 
 SESSIONS = {
@@ -228,12 +266,13 @@ SESSIONS = {
 
 def serve(session, settings):
     """Set up, warm up, then answer one JSON line per request read from stdin:
-    {"steps": n} -> {"step_ms": [...]},  {"layers": n} -> per-layer medians over n repeats."""
+    {"steps": n} -> {"step_ms": [...]},  {"layers": n} -> per-layer medians over n repeats,
+    {"predict": sizes, "repeats": n} -> {"predict_ms": {size: median over n calls}}."""
     started = session(settings)
     if started is None:
         print(json.dumps({"installed": False}), flush=True)
         return
-    info, step, layer_times = started
+    info, step, layer_times, predict_times = started
     info["first_loss"] = step()
     for _ in range(settings["warmup"]):
         step()
@@ -242,6 +281,8 @@ def serve(session, settings):
         request = json.loads(line)
         if "steps" in request:
             answer = {"step_ms": [timed(step)[1] * 1e3 for _ in range(request["steps"])]}
+        elif "predict" in request:
+            answer = predict_times(request["predict"], request["repeats"])
         else:
             answer = layer_times(request["layers"])
         print(json.dumps(answer), flush=True)
@@ -311,7 +352,7 @@ def memory(settings):
         print(json.dumps({"measured": False}))
         return
     started[1]()
-    _, step, _ = session(settings)
+    step = session(settings)[1]
     gc.collect()
     before = status_kib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak resident size
@@ -356,6 +397,13 @@ def measure_steps(settings, env):
         for worker in active[:2]:
             time.sleep(PAUSE_S)
             results[worker.name].update(worker.ask({"layers": settings["layer_repeats"]}))
+        compared = [worker for worker in active if worker.name in ("tinycnn", "pytorch")]
+        request = {"predict": PREDICT_SIZES, "repeats": settings["predict_repeats"]}
+        for round_index in range(settings["predict_rounds"]):
+            for worker in compared[:: 1 if round_index % 2 == 0 else -1]:
+                time.sleep(PAUSE_S)
+                rounds = results[worker.name].setdefault("predict_rounds", [])
+                rounds.append(worker.ask(request)["predict_ms"])
     finally:
         for worker in workers:
             worker.close()
@@ -458,6 +506,7 @@ def summarise(results):
         for row, torch_row in zip(summary["layers"], theirs["layers"], strict=True):
             row["pytorch_forward_ms"] = torch_row["forward_ms"]
             row["pytorch_backward_ms"] = torch_row["backward_ms"]
+    summary["predict"] = summarise_predict(ours, theirs if theirs["installed"] else None)
     other = results.get("tinycnn_other_layer")
     if other:
         summary["other_layer"] = {
@@ -469,6 +518,23 @@ def summarise(results):
                 summary["pytorch_ms"] / summary["other_layer"]["tinycnn_ms"]
             )
     return summary
+
+
+def summarise_predict(ours, theirs):
+    """Per batch size: each framework's median over the rounds' medians (ms per predict call),
+    tinycnn's speed as a multiple of PyTorch's, and the spread of the per-round ratios."""
+    rows = []
+    for size in PREDICT_SIZES:
+        mine = [round_ms[str(size)] for round_ms in ours["predict_rounds"]]
+        row = {"images": size, "tinycnn_ms": float(np.median(mine)), "pytorch_ms": None}
+        if theirs is not None:
+            other = [round_ms[str(size)] for round_ms in theirs["predict_rounds"]]
+            per_round = [b / a for a, b in zip(mine, other, strict=True)]
+            row["pytorch_ms"] = float(np.median(other))
+            row["x_pytorch"] = row["pytorch_ms"] / row["tinycnn_ms"]
+            row["x_pytorch_rounds"] = [float(min(per_round)), float(max(per_round))]
+        rows.append(row)
+    return rows
 
 
 def print_report(settings, summary, load, startup_times, scipy_seconds, machine_info, versions):
@@ -547,6 +613,22 @@ def print_report(settings, summary, load, startup_times, scipy_seconds, machine_
         f"{layer_sum + summary['loss_ms'] + summary['optimizer_ms']:.1f} ms"
     )
 
+    print(
+        f"\nInference on small batches, ms per call: tinycnn's model.predict, PyTorch's module in "
+        f"eval mode under no_grad; medians of {settings['predict_rounds']} rounds of "
+        f"{settings['predict_repeats']} calls, taking turns"
+    )
+    head = f"{'images':>6} {'tinycnn':>8} {'PyTorch':>8}  x PyTorch's speed (rounds)"
+    print(head + "\n" + "-" * len(head))
+    for row in summary["predict"]:
+        line = f"{row['images']:6d} {row['tinycnn_ms']:8.3f}"
+        if row["pytorch_ms"] is None:
+            line += f" {'not installed':>13}"
+        else:
+            low, high = row["x_pytorch_rounds"]
+            line += f" {row['pytorch_ms']:8.3f}  {row['x_pytorch']:.2f}x ({low:.2f}-{high:.2f})"
+        print(line)
+
     memory_mib = summary["step_memory_mib"]
     print(
         f"\nPeak memory of {MEMORY_STEPS} training steps at batch {settings['batch']}, above the "
@@ -583,13 +665,14 @@ def print_report(settings, summary, load, startup_times, scipy_seconds, machine_
 
 
 def plot(summary, path):
-    """Left: ms per step of each framework. Right: tinycnn's (and PyTorch's) ms per layer."""
+    """Left: ms per step of each framework. Middle: ms per inference call on small batches.
+    Right: tinycnn's (and PyTorch's) ms per layer."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (steps, layers) = plt.subplots(1, 2, figsize=(13, 5), width_ratios=(1, 3))
+    fig, (steps, inference, layers) = plt.subplots(1, 3, figsize=(16, 5), width_ratios=(1, 1, 3))
     names = ["tinycnn"] + (["PyTorch"] if summary["pytorch_ms"] is not None else [])
     steps.bar(
         names,
@@ -598,12 +681,29 @@ def plot(summary, path):
     )
     steps.set_ylabel("ms per training step")
     if summary["x_pytorch"] is not None:
-        steps.set_title(f"whole step: tinycnn {summary['x_pytorch']:.2f}x PyTorch's speed")
+        steps.set_title(f"whole step\ntinycnn {summary['x_pytorch']:.2f}x PyTorch's speed")
     else:
         steps.set_title("whole step")
 
-    rows = summary["layers"]
     frameworks = ["tinycnn"] + (["pytorch"] if summary["pytorch_ms"] is not None else [])
+    sizes = np.arange(len(summary["predict"]))
+    width = 0.8 / len(frameworks)
+    for k, framework in enumerate(frameworks):
+        inference.bar(
+            sizes + (k - (len(frameworks) - 1) / 2) * width,
+            [row[f"{framework}_ms"] for row in summary["predict"]],
+            width,
+            label=names[k],
+            color=["tab:blue", "tab:orange"][k],
+        )
+    inference.set_xticks(
+        sizes, [f"{row['images']} image{'s' * (row['images'] > 1)}" for row in summary["predict"]]
+    )
+    inference.set_ylabel("ms per predict call")
+    inference.set_title("inference\non small batches")
+    inference.legend(fontsize=8)
+
+    rows = summary["layers"]
     ys = np.arange(len(rows))
     height = 0.8 / len(frameworks)
     for k, framework in enumerate(frameworks):

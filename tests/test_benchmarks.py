@@ -33,6 +33,10 @@ def test_benchmark_quick_run(script, result, tmp_path):
     report = json.loads((tmp_path / f"{result}.json").read_text())
     assert report
     assert (tmp_path / f"{result}.png").stat().st_size > 0
+    if result == "bench_train_step":
+        assert [row["images"] for row in report["summary"]["predict"]] == [1, 8]
+        assert all(row["tinycnn_ms"] > 0 for row in report["summary"]["predict"])
+        assert all(times["numba_setup_s"] > 0 for times in report["startup"].values())
     if result == "bench_train_step" and sys.platform.startswith("linux"):
         assert report["summary"]["step_memory_mib"]["tinycnn"] > 0
     if result == "bench_lesson" and report["summary"]["pytorch"] is not None:
