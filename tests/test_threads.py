@@ -141,13 +141,27 @@ def test_a_choice_is_timed_afresh_when_it_turns_slow_or_old(monkeypatch):
     assert key not in kernel.choices
     assert clock.durations == []
 
+    # A choice lasts FIRST_CHOICE_CALLS calls, twice as many each time the same way wins again
+    # (up to CHOICE_CALLS), and FIRST_CHOICE_CALLS again when the other way wins. (Threads won
+    # before the strikes above: winning again, they keep the doubled, capped count.)
+    monkeypatch.setattr(threads, "FIRST_CHOICE_CALLS", 2)
     monkeypatch.setattr(threads, "CHOICE_CALLS", 4)
-    clock.durations = trials + [1.0] * 4
-    for _ in range(2 * threads.TRIALS + 3):
+    serial_wins = [2.0, 1.0] * threads.TRIALS
+    for trial_times, way, lasts in [
+        (trials, "threads", 4),
+        (serial_wins, "serial", 2),
+        (serial_wins, "serial", 4),
+        (serial_wins, "serial", 4),
+        (trials, "threads", 2),
+    ]:
+        clock.durations = trial_times + [0.5] * lasts
+        for _ in range(2 * threads.TRIALS + lasts - 1):
+            kernel(x, out)
+        assert kernel.choices[key].way == way
+        assert kernel.choices[key].calls == lasts
         kernel(x, out)
-    assert kernel.choices[key].way == "threads"
-    kernel(x, out)
-    assert key not in kernel.choices
+        assert key not in kernel.choices
+        assert clock.durations == []
     assert np.array_equal(out, np.maximum(x, 0))
 
 

@@ -12,19 +12,26 @@ So `threads_if_faster(kernel)` keeps two compiled versions of a `parallel=True` 
 kernel itself, and its serial twin, the same Python function compiled without `parallel`, where
 `prange` is a plain `range`. The first calls with each new combination of argument shapes (and
 scalar arguments) are timed, TRIALS each way, taking turns; from then on, that combination runs
-the faster way, until the machine changes: after STRIKES calls in a row slower than the other way
-was in the trials, or after CHOICE_CALLS calls, it is timed afresh. Both ways do the same arithmetic
-in the same order (the loops never ask which thread they are on), so the choice changes the
-time, never the result: tests/test_threads.py holds them equal bit for bit. With one numba
-thread the twin always runs.
+the faster way. Both ways do the same arithmetic in the same order (the loops never ask which
+thread they are on), so the choice changes the time, never the result: tests/test_threads.py
+holds them equal bit for bit. With one numba thread the twin always runs.
 
 Measured on lesson 8's detector (batch 32, float32, workqueue threads, each on its own core:
 runtime.py), its training step run in one process with the three ways taking turns, step by
 step, 30 steps each, medians: chosen per shape 16.7, 16.8 and 19.2 ms, always threads 17.3-17.7
 ms, always serial 24.3-24.7 ms (three processes on an idle 2-core AMD EPYC Zen 4). The choice
 runs the convolutions on threads and most small loops (ReLU, pooling, batch norm on the small
-feature maps) on one core; it saves most where a wake-up costs most, and a choice made while
-the machine was briefly busy can be the slower one (the 19.2 ms).
+feature maps) on one core; it saves most where a wake-up costs most.
+
+A choice is timed afresh after STRIKES calls in a row slower than the other way was in the
+trials (the machine changed), and in any case after FIRST_CHOICE_CALLS calls, twice as many
+each time the same way wins again, up to CHOICE_CALLS: a process checks its first choices soon.
+A core busy during the trials (another program, a burst on the host) makes the threads look
+slow, and that choice would otherwise stay (the 19.2 ms above). With a busy loop on one of the
+two cores during lesson 8's first 12 training steps, every convolution chose its serial twin,
+and when choices lasted 2000 calls, the next 120 steps all took 22.7-24.7 ms; now they take
+16.1-16.8 ms from the first re-timing on, 16 calls later, which puts them back on threads. Over a process's first 500 steps of lesson
+4, the extra re-timings cost nothing measurable (8.0-8.5 s either way, four processes each).
 """
 
 import contextlib
@@ -44,9 +51,12 @@ TRIALS = 5  # timed calls each way per shape; the medians are compared (the firs
 MAX_SHAPES = 1024  # shapes remembered per kernel; past that they are forgotten and timed afresh
 # The machine changes (another program starts, a thread gets stuck behind one): a choice is timed
 # afresh after STRIKES calls in a row took longer than the other way took in the trials (the
-# choice may then be wrong), and after CHOICE_CALLS calls in any case.
+# choice may then be wrong), and after FIRST_CHOICE_CALLS calls in any case, doubled each time
+# the same way wins again, up to CHOICE_CALLS: re-timing costs TRIALS calls of the slower way, a
+# small share of this many calls.
 STRIKES = 3
-CHOICE_CALLS = 2000
+FIRST_CHOICE_CALLS = 16
+CHOICE_CALLS = 2048
 WAYS = ("threads", "serial")
 
 KERNELS = []
@@ -91,12 +101,13 @@ def shape_key(args, n_threads):
 @dataclasses.dataclass(slots=True)
 class Record:
     """A kept choice: the way and its compiled kernel, what it is checked against (the other
-    way's median time in the trials), the calls left before both are timed afresh, and the calls
-    in a row that took longer."""
+    way's median time in the trials), how many calls it lasts and how many are left before both
+    are timed afresh, and the calls in a row that took longer."""
 
     way: str
     kernel: object
     other_seconds: float
+    calls: int
     calls_left: int
     slow_in_a_row: int = 0
 
@@ -114,6 +125,7 @@ def threads_if_faster(kernel):
     by_way = {"threads": kernel, "serial": serial}
     trials = {}  # shape key -> {"threads": [seconds], "serial": [seconds]}
     choices = {}  # shape key -> its Record
+    expired = {}  # shape key -> its last Record, while both ways are timed afresh
 
     @functools.wraps(kernel.py_func)
     def run(*args):
@@ -134,7 +146,7 @@ def threads_if_faster(kernel):
                 record.slow_in_a_row = 0
             record.calls_left -= 1
             if record.calls_left == 0 or record.slow_in_a_row == STRIKES:
-                del choices[key]  # the next calls time both ways afresh
+                expired[key] = choices.pop(key)  # the next calls time both ways afresh
             return result
         if len(trials) >= MAX_SHAPES:
             trials.clear()
@@ -147,10 +159,14 @@ def threads_if_faster(kernel):
         if len(times["serial"]) == TRIALS:
             if len(choices) >= MAX_SHAPES:
                 choices.clear()
+                expired.clear()
             medians = {way: statistics.median(times[way]) for way in WAYS}
             chosen = min(WAYS, key=medians.get)
             other = WAYS[1 - WAYS.index(chosen)]
-            choices[key] = Record(chosen, by_way[chosen], medians[other], CHOICE_CALLS)
+            before = expired.pop(key, None)
+            same = before is not None and before.way == chosen
+            calls = min(2 * before.calls, CHOICE_CALLS) if same else FIRST_CHOICE_CALLS
+            choices[key] = Record(chosen, by_way[chosen], medians[other], calls, calls)
             del trials[key]
         return result
 
