@@ -30,8 +30,9 @@ A core busy during the trials (another program, a burst on the host) makes the t
 slow, and that choice would otherwise stay (the 19.2 ms above). With a busy loop on one of the
 two cores during lesson 8's first 12 training steps, every convolution chose its serial twin,
 and when choices lasted 2000 calls, the next 120 steps all took 22.7-24.7 ms; now they take
-16.1-16.8 ms from the first re-timing on, 16 calls later, which puts them back on threads. Over a process's first 500 steps of lesson
-4, the extra re-timings cost nothing measurable (8.0-8.5 s either way, four processes each).
+16.1-16.8 ms from the first re-timing on, 16 calls later, which puts them back on threads.
+Over a process's first 500 steps of lesson 4, the extra re-timings cost nothing measurable
+(8.0-8.5 s either way, four processes each).
 """
 
 import contextlib
