@@ -33,7 +33,19 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from turns import Worker, machine, median_spread, own_defaults, serve, timed_runs  # noqa: E402
+from turns import (  # noqa: E402
+    Worker,
+    at_least_one,
+    command_line,
+    machine,
+    median_spread,
+    own_defaults,
+    pyplot,
+    save_chart,
+    save_results,
+    serve,
+    timed_runs,
+)
 
 THREADS = 2
 # (N, C_in, H, W, C_out, k, stride, padding)
@@ -487,10 +499,7 @@ def print_report(settings, summary, extras, infos, machine_info):
 
 def plot(settings, summary, peak, path):
     """Bars: x PyTorch's speed per shape (left); GFLOP/s with the peak line (right)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     shapes = list(summary["conv"])
     fig, (ratio_ax, gflops_ax) = plt.subplots(1, 2, figsize=(13, 4.5))
@@ -516,15 +525,13 @@ def plot(settings, summary, peak, path):
         ax.set_xticks(range(len(shapes)), shapes)
         ax.set_xlabel("shape")
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_chart(fig, path)
 
 
 def main():
-    parser = argparse.ArgumentParser(
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_line(
+        __doc__,
+        "bench_conv",
         epilog="Shapes (N, C_in, H, W, C_out, k, stride, padding): "
         + "; ".join(f"{n} {s}" for n, s in SHAPES.items()),
     )
@@ -546,13 +553,6 @@ def main():
         help="OMP_WAIT_POLICY=PASSIVE for every worker: idle OpenMP threads sleep instead of "
         "spinning (fairer on a machine shared with others)",
     )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(__file__).resolve().parent / "output",
-        help="folder for bench_conv.json and bench_conv.png "
-        "(default: benchmarks/output/, created if missing)",
-    )
     parser.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--settings", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -562,21 +562,17 @@ def main():
     settings = {
         "shapes": QUICK_SHAPES if args.quick else SHAPES,
         "pool_shape": QUICK_POOL_SHAPE if args.quick else POOL_SHAPE,
-        "rounds": args.rounds or (1 if args.quick else 3),
-        "repeats": args.repeats or (2 if args.quick else 7),
+        "rounds": at_least_one(parser, args.rounds, "rounds") or (1 if args.quick else 3),
+        "repeats": at_least_one(parser, args.repeats, "repeats") or (2 if args.quick else 7),
         "peak_size": QUICK_PEAK_SIZE if args.quick else PEAK_SIZE,
         "threads": THREADS,
         "omp_wait_policy": "PASSIVE" if args.passive else os.environ.get("OMP_WAIT_POLICY"),
     }
-    for option in ("rounds", "repeats"):
-        if settings[option] < 1:
-            parser.error(f"--{option} must be at least 1, got {settings[option]}")
     machine_info = machine()
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"} if args.passive else None
     rounds, extras, infos = measure(settings, Path(__file__).resolve(), env)
     summary = summarise(settings, rounds, extras["peak_gflops"])
     print_report(settings, summary, extras, infos, machine_info)
-    args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "machine": machine_info,
         "settings": settings,
@@ -585,9 +581,12 @@ def main():
         "summary": summary,
         "runs_s": rounds,
     }
-    (args.out / "bench_conv.json").write_text(json.dumps(report, indent=1))
-    plot(settings, summary, extras["peak_gflops"], args.out / "bench_conv.png")
-    print(f"\nwrote {args.out / 'bench_conv.json'} and {args.out / 'bench_conv.png'}")
+    save_results(
+        args.out,
+        "bench_conv",
+        report,
+        lambda path: plot(settings, summary, extras["peak_gflops"], path),
+    )
 
 
 if __name__ == "__main__":

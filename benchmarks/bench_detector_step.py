@@ -31,7 +31,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from turns import Worker, cpu_model, own_defaults  # noqa: E402  (the workers and machine of every benchmark)
+from turns import (  # noqa: E402  (the workers and machine of every benchmark)
+    Worker,
+    at_least_one,
+    command_line,
+    cpu_model,
+    own_defaults,
+    pyplot,
+    save_chart,
+    save_results,
+)
 
 # The parent imports neither tinycnn nor torch: tinycnn sets thread variables that a PyTorch
 # worker would inherit. Each worker imports what it measures.
@@ -238,10 +247,7 @@ def print_report(settings, summary, load, cpu):
 
 
 def plot(summary, cpu, load, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = ["tinycnn"] + (["PyTorch"] if summary["pytorch_ms"] is not None else [])
     medians = [summary["tinycnn_ms"], summary["pytorch_ms"]][: len(names)]
@@ -254,13 +260,11 @@ def plot(summary, cpu, load, path):
     if summary["speed"] is not None:
         title += f": tinycnn at {summary['speed']:.2f}x PyTorch's speed"
     ax.set_title(f"{title}\n{cpu}, load average {min(load):.1f} to {max(load):.1f}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_chart(fig, path)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = command_line(__doc__, "bench_detector_step")
     parser.add_argument("--quick", action="store_true", help="a smoke run: small batch, few steps")
     parser.add_argument("--rounds", type=int, help="turns of each framework (default 12, quick 1)")
     parser.add_argument(
@@ -269,7 +273,6 @@ def main():
         help="OMP_WAIT_POLICY=PASSIVE for both: PyTorch's idle threads sleep instead of spinning, "
         "which keeps them from stalling on a machine shared with other work",
     )
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "output")
     parser.add_argument("--worker", choices=list(SESSIONS), help=argparse.SUPPRESS)
     parser.add_argument("--settings", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -281,17 +284,13 @@ def main():
         serve(SESSIONS[args.worker], json.loads(args.settings))
         return
     settings = dict(QUICK if args.quick else FULL)
-    if args.rounds is not None:
-        if args.rounds < 1:
-            parser.error(f"--rounds must be at least 1, got {args.rounds}")
-        settings["rounds"] = args.rounds
+    settings["rounds"] = at_least_one(parser, args.rounds, "rounds") or settings["rounds"]
     cpu = cpu_model()
     settings["omp_wait_policy"] = "PASSIVE" if args.passive else os.environ.get("OMP_WAIT_POLICY")
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"} if args.passive else None
     results, load = measure(settings, env)
     summary = summarise(results)
     print_report(settings, summary, load, cpu)
-    args.out.mkdir(parents=True, exist_ok=True)
     versions = {**results["tinycnn"]["versions"], **results["pytorch"].get("versions", {})}
     report = {
         "settings": settings,
@@ -303,11 +302,8 @@ def main():
         "summary": summary,
         "steps_ms": {name: result.get("rounds") for name, result in results.items()},
     }
-    (args.out / "bench_detector_step.json").write_text(json.dumps(report, indent=2))
-    plot(summary, cpu, load, args.out / "bench_detector_step.png")
-    print(
-        f"\nwrote {args.out / 'bench_detector_step.json'} and "
-        f"{args.out / 'bench_detector_step.png'}"
+    save_results(
+        args.out, "bench_detector_step", report, lambda path: plot(summary, cpu, load, path)
     )
 
 

@@ -57,7 +57,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from turns import WIDE_SPREAD, Worker, machine, own_defaults, serve  # noqa: E402
+from turns import (  # noqa: E402
+    WIDE_SPREAD,
+    Worker,
+    command_line,
+    machine,
+    own_defaults,
+    pyplot,
+    save_chart,
+    save_results,
+    serve,
+)
 
 # This parent process imports neither tinycnn nor torch (importing tinycnn sets thread variables
 # that the PyTorch worker would inherit). Each worker imports what it measures.
@@ -500,10 +510,7 @@ def print_report(settings, summary, results, load, machine_info, versions):
 
 def plot(summary, results, cpu, path):
     """Left: validation loss against seconds of training. Right: seconds per epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (curves, epochs) = plt.subplots(1, 2, figsize=(12, 4.5))
     for (name, label), color in zip(
@@ -544,27 +551,15 @@ def plot(summary, results, cpu, path):
         title += f": tinycnn {comparison['x_pytorch']:.2f}x PyTorch's speed (higher is better)"
     title += f"\n{cpu}, {THREADS} threads, each framework in its own process"
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_chart(fig, path)
 
 
 def main():
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__, "bench_lesson")
     parser.add_argument(
         "--quick",
         action="store_true",
         help=f"a smoke run: {QUICK['n_train']} training scenes, {QUICK['epochs']} epochs",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        metavar="DIR",
-        default=Path(__file__).resolve().parent / "output",
-        help="folder for bench_lesson.json and bench_lesson.png "
-        "(default: benchmarks/output/, created if missing)",
     )
     parser.add_argument(
         "--passive",
@@ -595,7 +590,6 @@ def main():
     }
     print_report(settings, summary, results, load, machine_info, versions)
 
-    args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "machine": machine_info,
         "settings": {
@@ -611,9 +605,12 @@ def main():
         "summary": summary,
         "runs": results,
     }
-    (args.out / "bench_lesson.json").write_text(json.dumps(report, indent=2))
-    plot(summary, results, machine_info["cpu"], args.out / "bench_lesson.png")
-    print(f"\nwrote {args.out / 'bench_lesson.json'} and {args.out / 'bench_lesson.png'}")
+    save_results(
+        args.out,
+        "bench_lesson",
+        report,
+        lambda path: plot(summary, results, machine_info["cpu"], path),
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ by bench_train_step.py (--cold).
 """
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from turns import Worker, machine, median_spread, serve  # noqa: E402
+from turns import (  # noqa: E402
+    Worker,
+    at_least_one,
+    command_line,
+    machine,
+    median_spread,
+    pyplot,
+    save_chart,
+    save_results,
+    serve,
+)
 
 NUM_CLASSES = 3
 THREAD_COUNTS = (1, 2)
@@ -181,10 +190,7 @@ def print_report(settings, rows, machine_info):
 
 
 def plot(rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     for ax, sweep, key, label in (
@@ -212,24 +218,13 @@ def plot(rows, path):
     axes[2].set_ylabel("2-thread speed-up over 1 thread")
     axes[2].legend()
     fig.suptitle("lesson 4's training step: time per image and parallel speed-up")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_chart(fig, path)
 
 
 def main():
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__, "bench_scaling")
     parser.add_argument("--quick", action="store_true", help="a smoke run: two tiny batches")
     parser.add_argument("--rounds", type=int, help="turns of each thread count (default 3)")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(__file__).resolve().parent / "output",
-        help="folder for bench_scaling.json and bench_scaling.png "
-        "(default: benchmarks/output/, created if missing)",
-    )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--settings", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -237,19 +232,13 @@ def main():
         run_worker(args.worker)
         return
     settings = dict(QUICK if args.quick else FULL)
-    if args.rounds is not None:
-        if args.rounds < 1:
-            parser.error(f"--rounds must be at least 1, got {args.rounds}")
-        settings["rounds"] = args.rounds
+    settings["rounds"] = at_least_one(parser, args.rounds, "rounds") or settings["rounds"]
     machine_info = machine()
     runs = measure(settings, Path(__file__).resolve())
     rows = summarise(runs)
     print_report(settings, rows, machine_info)
-    args.out.mkdir(parents=True, exist_ok=True)
     report = {"machine": machine_info, "settings": settings, "rows": rows}
-    (args.out / "bench_scaling.json").write_text(json.dumps(report, indent=1))
-    plot(rows, args.out / "bench_scaling.png")
-    print(f"\nwrote {args.out / 'bench_scaling.json'} and {args.out / 'bench_scaling.png'}")
+    save_results(args.out, "bench_scaling", report, lambda path: plot(rows, path))
 
 
 if __name__ == "__main__":

@@ -45,7 +45,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from turns import WIDE_SPREAD, Worker, machine, own_defaults  # noqa: E402
+from turns import (  # noqa: E402
+    WIDE_SPREAD,
+    Worker,
+    at_least_one,
+    command_line,
+    machine,
+    own_defaults,
+    pyplot,
+    save_chart,
+    save_results,
+)
 
 # This parent process imports neither tinycnn nor torch: importing tinycnn sets thread variables
 # that the PyTorch worker would inherit. Each worker imports what it measures.
@@ -667,10 +677,7 @@ def print_report(settings, summary, load, startup_times, scipy_seconds, machine_
 def plot(summary, path):
     """Left: ms per step of each framework. Middle: ms per inference call on small batches.
     Right: tinycnn's (and PyTorch's) ms per layer."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (steps, inference, layers) = plt.subplots(1, 3, figsize=(16, 5), width_ratios=(1, 1, 3))
     names = ["tinycnn"] + (["PyTorch"] if summary["pytorch_ms"] is not None else [])
@@ -730,15 +737,11 @@ def plot(summary, path):
     layers.set_xlabel("ms")
     layers.set_title("per layer")
     layers.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_chart(fig, path)
 
 
 def main():
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__, "bench_train_step")
     parser.add_argument("--quick", action="store_true", help="a smoke run: small batch, few steps")
     parser.add_argument(
         "--cold",
@@ -760,13 +763,6 @@ def main():
         "taking turns, and its start-up), to compare with the default",
     )
     parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(__file__).resolve().parent / "output",
-        help="folder for bench_train_step.json and bench_train_step.png "
-        "(default: benchmarks/output/, created if missing)",
-    )
-    parser.add_argument(
         "--worker", choices=[*SESSIONS, "startup", "memory"], help=argparse.SUPPRESS
     )
     parser.add_argument("--settings", help=argparse.SUPPRESS)
@@ -778,10 +774,7 @@ def main():
         serve(SESSIONS[args.worker], json.loads(args.settings))
         return
     settings = dict(QUICK if args.quick else FULL)
-    if args.rounds is not None:
-        if args.rounds < 1:
-            parser.error(f"--rounds must be at least 1, got {args.rounds}")
-        settings["rounds"] = args.rounds
+    settings["rounds"] = at_least_one(parser, args.rounds, "rounds") or settings["rounds"]
 
     settings["other_layer"] = args.numba_layer
     settings["omp_wait_policy"] = "PASSIVE" if args.passive else os.environ.get("OMP_WAIT_POLICY")
@@ -798,7 +791,6 @@ def main():
     }
     print_report(settings, summary, load, startup_times, scipy_seconds, machine_info, versions)
 
-    args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "machine": machine_info,
         "settings": settings,
@@ -811,9 +803,7 @@ def main():
         "scipy_import_s": scipy_seconds,
         "steps_ms": {name: result.get("rounds") for name, result in results.items()},
     }
-    (args.out / "bench_train_step.json").write_text(json.dumps(report, indent=2))
-    plot(summary, args.out / "bench_train_step.png")
-    print(f"\nwrote {args.out / 'bench_train_step.json'} and {args.out / 'bench_train_step.png'}")
+    save_results(args.out, "bench_train_step", report, lambda path: plot(summary, path))
 
 
 if __name__ == "__main__":

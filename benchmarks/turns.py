@@ -1,5 +1,5 @@
-"""What the benchmarks share: the machine's description, worker processes that take turns, and
-medians with their spread.
+"""What the benchmarks share: the machine's description, worker processes that take turns,
+medians with their spread, and the command line and files every benchmark has.
 
 Each framework runs in its own process (a worker, started from the benchmark script with
 `--worker NAME`), because thread pools of two frameworks in one process spin against each other
@@ -8,16 +8,19 @@ asks the workers, one JSON line at a time, to time something; they take turns, s
 else loads the machine falls on all of them alike.
 """
 
+import argparse
 import json
 import os
 import platform
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 WIDE_SPREAD = 1.3  # a figure whose slowest round is this much slower than its fastest is flagged
+OUTPUT = Path(__file__).resolve().parent / "output"  # where a benchmark writes unless told
 
 
 def cpu_model():
@@ -114,3 +117,59 @@ def serve(handlers, info):
     for line in sys.stdin:
         request = json.loads(line)
         print(json.dumps(handlers[request["do"]](**request.get("args", {}))), flush=True)
+
+
+# The command line and the files: the same in every benchmark.
+
+
+def command_line(doc, name, **options):
+    """A benchmark's argument parser: its whole docstring as --help, and --out DIR, the folder for
+    NAME.json and NAME.png. options go to argparse.ArgumentParser (an epilog, say)."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter, **options
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        default=OUTPUT,
+        help=f"folder for {name}.json and {name}.png (default: benchmarks/output/, created if "
+        "missing)",
+    )
+    return parser
+
+
+def at_least_one(parser, value, option):
+    """value of a count such as --rounds, None if it was not given; 0 or less stops the program
+    with a message naming the option."""
+    if value is not None and value < 1:
+        parser.error(f"--{option} must be at least 1, got {value}")
+    return value
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (it writes files and opens no window), imported only
+    when a chart is drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_chart(fig, path):
+    """Lay the figure out, write it as a PNG, and close it (pyplot keeps every figure open)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    pyplot().close(fig)
+
+
+def save_results(out, name, report, plot):
+    """Write the report as out/NAME.json and the chart, plot(path), as out/NAME.png, making the
+    folder if it is missing; then say where they are."""
+    out.mkdir(parents=True, exist_ok=True)
+    report_path, chart_path = out / f"{name}.json", out / f"{name}.png"
+    report_path.write_text(json.dumps(report, indent=1))
+    plot(chart_path)
+    print(f"\nwrote {report_path} and {chart_path}")

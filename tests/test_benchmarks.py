@@ -43,3 +43,42 @@ def test_benchmark_quick_run(script, result, tmp_path):
         # The PyTorch loop trained on fit's very batches, and its loss is tinycnn's.
         assert report["summary"]["comparison"]["same_batches"]
         assert report["summary"]["comparison"]["first_batch_losses_agree"]
+
+
+SCRIPTS = sorted(path.name for path in BENCHMARKS.glob("bench_*.py"))
+
+
+def run_script(script, *arguments):
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_gives_the_whole_docstring_and_says_where_results_go(script):
+    completed = run_script(script, "--help")
+    assert completed.returncode == 0, completed.stderr
+    help_text = " ".join(completed.stdout.split())
+    docstring = (BENCHMARKS / script).read_text().split('"""')[1]
+    last_line = docstring.strip().splitlines()[-1].strip()
+    assert " ".join(last_line.split()) in help_text  # the docstring is not cut short
+    name = script.removesuffix(".py")
+    assert f"--out DIR folder for {name}.json and {name}.png" in help_text
+
+
+COUNT_OPTIONS = [
+    (script, option)
+    for script in SCRIPTS
+    for option in ("--rounds", "--repeats")
+    if f'"{option}"' in (BENCHMARKS / script).read_text()
+]
+
+
+@pytest.mark.parametrize("script, option", COUNT_OPTIONS)
+def test_a_count_below_one_is_refused_by_name(script, option):
+    completed = run_script(script, option, "0")
+    assert completed.returncode == 2
+    assert f"{option} must be at least 1, got 0" in completed.stderr
