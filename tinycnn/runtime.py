@@ -62,10 +62,9 @@ Three settings, all made once, at import, before numba starts its threads:
    A weakness seen on that machine: now and then a process where a woken worker waited for
    the next scheduler tick, 4 ms, on every call of one kernel (ReLU's backward on a million
    numbers forced onto the threads: 2 processes of 10, 8 ms a call instead of 0.16; none of 12
-   on a later run). A bound
-   thread cannot move to the other core, and a `SCHED_BATCH` one does not take its own. Such a
-   kernel does not stay on the threads: three calls slower than its serial twin was and its
-   choice is timed again (kernels/threads.py).
+   on a later run). A bound thread cannot move to the other core, and a `SCHED_BATCH` one does
+   not take its own. Such a kernel does not stay on the threads: three calls slower than its
+   serial twin was and its choice is timed again (kernels/threads.py).
 
 **Turning 2, 3 and 4 off**: set the environment variable `TINYCNN_NO_RUNTIME_TWEAKS=1` before
 importing tinycnn; BLAS, malloc and the threads' placement keep their defaults (tinycnn's
