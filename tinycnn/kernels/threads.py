@@ -147,6 +147,8 @@ def threads_if_faster(kernel):
                 record.slow_in_a_row = 0
             record.calls_left -= 1
             if record.calls_left == 0 or record.slow_in_a_row == STRIKES:
+                if len(expired) >= MAX_SHAPES:
+                    expired.clear()
                 expired[key] = choices.pop(key)  # the next calls time both ways afresh
             return result
         if len(trials) >= MAX_SHAPES:
