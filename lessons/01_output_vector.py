@@ -244,9 +244,10 @@ figure
 # %% [markdown]
 # On axes measured in fractions, the box is drawn just as it is written: a rectangle from its
 # corner (x_min, y_min), b_w wide and b_h tall. On an image shown in pixels, `imshow` puts pixel
-# column j between j - 0.5 and j + 0.5, so the same box starts at x_min W - 0.5: half a pixel
-# is easy to lose. `tc.viz.draw_boxes(ax, boxes)` reads how the image was shown and puts the box
-# on the pixels it covers, whatever the axes measure; the later lessons draw their boxes with it.
+# column j between j - 0.5 and j + 0.5, so the same box starts at `x_min * W - 0.5` for an image
+# W pixels wide: half a pixel is easy to lose. `tc.viz.draw_boxes(ax, boxes)` reads how the
+# image was shown and puts the box on the pixels it covers, whatever the axes measure; the later
+# lessons draw their boxes with it.
 
 # %% [markdown]
 # ## A whole batch at once
