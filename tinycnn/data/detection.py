@@ -56,8 +56,9 @@ def detection_dataset(n, image_size=64, seed=0, clutter=True):
     """n random scenes: images (n, 1, image_size, image_size) float32 in [0, 1], and truth, a list
     of n dicts {"boxes": (G, 4), "labels": (G,)} (see the module's docstring).
 
-    The same seed gives the same scenes; another seed gives held-out ones. clutter=False draws on
-    plain backgrounds without distractors or noise.
+    The same n and seed give the same scenes (they are drawn in batches over all n, so a larger n
+    is another draw, not the same scenes and more); another seed gives held-out ones.
+    clutter=False draws on plain backgrounds without distractors or noise.
     """
     n = integer(n, "n", minimum=0)
     image_size = integer(image_size, "image_size", minimum=32)

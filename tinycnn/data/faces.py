@@ -67,7 +67,8 @@ def landmark_dataset(n, image_size=64, seed=0, no_face_fraction=0.25, return_fac
 
     round(n * no_face_fraction) images have no face, in random order. With return_face_sizes=True
     also returns face_sizes (n,) float32: sqrt(width * height) of each face's bounding box as a
-    fraction of the image, 0 for non-faces. The same seed gives the same portraits.
+    fraction of the image, 0 for non-faces. The same n and seed give the same portraits (the
+    balance is over all n, so a larger n is another draw, not the same portraits and more).
     """
     check_count(n, "n", minimum=0)
     check_count(image_size, "image_size", minimum=16)

@@ -74,8 +74,8 @@ def real_face_dataset(n, image_size=64, split="train", seed=0):
     """n images (n, 1, image_size, image_size) float32 in [0, 1], and targets y (n, 6) float32.
 
     split="train" uses only the training faces, non-faces and photographs; split="test" only the
-    held-out ones. A share NO_FACE_FRACTION of the images have no face. The same (seed, split)
-    gives the same data; train and test with the same seed are drawn independently.
+    held-out ones. A share NO_FACE_FRACTION of the images have no face. The same (n, seed,
+    split) gives the same data; train and test with the same seed are drawn independently.
     """
     n = checks.integer(n, "n", minimum=0)
     image_size = checks.integer(image_size, "image_size", minimum=32)

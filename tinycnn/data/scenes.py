@@ -58,8 +58,9 @@ def localization_dataset(n, image_size=64, seed=0, no_object_fraction=0.25, clut
     """n random scenes: images (n, 1, image_size, image_size) float32 in [0, 1], targets (n, 8).
 
     The classes are balanced: round(n * no_object_fraction) images have no object and the rest
-    are split evenly between the classes, in random order. The same seed gives the same scenes;
-    another seed gives a held-out set. clutter=False draws the objects on plain backgrounds
+    are split evenly between the classes, in random order. The same n and seed give the same
+    scenes (the balance is over all n, so a larger n is another draw, not the same scenes and
+    more); another seed gives a held-out set. clutter=False draws the objects on plain backgrounds
     without distractors or noise, for a first look.
     """
     check_count(n, "n", minimum=0)
