@@ -1,7 +1,8 @@
 """One whole training step of lesson 4's network: tinycnn against the same network in PyTorch.
 
     python benchmarks/bench_train_step.py [--quick] [--cold] [--passive] [--rounds R]
-                                          [--numba-layer LAYER] [--out DIR]
+                                          [--numba-layer LAYER] [--startup-python PYTHON]
+                                          [--out DIR]
 
 The step is the lecture's: forward, loss, backward, SGD update, on `tinycnn.networks.localizer()`
 with a batch of 64 scenes of 1x64x64, float32, the lecture's squared loss and SGD with momentum.
@@ -19,7 +20,9 @@ Also measured: the per-layer forward and backward times of both; inference on sm
 two taking turns); the peak memory of a training step of each, in fresh processes (Linux); and
 start-up: a fresh process that imports tinycnn and
 runs a first training step with a warm numba cache, and with --cold, with an empty one (the
-compile time of what lesson 4 uses).
+compile time of what lesson 4 uses); with --startup-python, the warm start-up once more with
+another interpreter, such as a venv made by the README's first command (no SciPy, which numba's
+set-up imports where it is installed).
 
 On a machine shared with other work, OpenMP threads that spin while they wait stall each other,
 PyTorch's most (up to 20x slower steps were seen): note the load average printed with the
@@ -382,8 +385,8 @@ def status_kib(field):
 # The parent: starts the workers, takes turns between them, gathers and reports.
 
 
-def worker_command(name, settings):
-    return [sys.executable, __file__, "--worker", name, "--settings", json.dumps(settings)]
+def worker_command(name, settings, python=sys.executable):
+    return [python, __file__, "--worker", name, "--settings", json.dumps(settings)]
 
 
 def measure_steps(settings, env):
@@ -421,11 +424,11 @@ def measure_steps(settings, env):
     return results, load
 
 
-def run_startup(settings, env=None):
-    """One fresh process: its own timings, and its wall and CPU seconds (user + system, less
-    sensitive to other load on the machine) from launch to exit."""
+def run_startup(settings, env=None, python=sys.executable):
+    """One fresh process of `python`: its own timings, and its wall and CPU seconds (user +
+    system, less sensitive to other load on the machine) from launch to exit."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    command = worker_command("startup", {**settings, "launched_at": time.time()})
+    command = worker_command("startup", {**settings, "launched_at": time.time()}, python)
     done, seconds = timed(lambda: subprocess.run(command, env=env, capture_output=True, text=True))
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -434,24 +437,33 @@ def run_startup(settings, env=None):
     return {**json.loads(done.stdout), "process_s": seconds, "process_cpu_s": cpu}
 
 
-def measure_startup(settings, cold):
-    """Warm: the median over fresh processes, after one that fills the cache if it must. Cold:
-    one process with an empty NUMBA_CACHE_DIR, so that every kernel lesson 4 uses is compiled."""
-    run_startup(settings)
-    starts = [run_startup(settings) for _ in range(settings["starts"])]
-    report = {
-        "warm": {key: float(np.median([start[key] for start in starts])) for key in starts[0]}
-    }
+def measure_startup(settings, cold, other_python=None):
+    """Warm: the median over fresh processes, after one that fills the cache if it must; also on
+    another threading layer, and with another Python (say, a core install), if asked. Cold: one
+    process with an empty NUMBA_CACHE_DIR, so that every kernel lesson 4 uses is compiled."""
+
+    def warm(env=None, python=sys.executable):
+        run_startup(settings, env, python)
+        starts = [run_startup(settings, env, python) for _ in range(settings["starts"])]
+        return {key: float(np.median([start[key] for start in starts])) for key in starts[0]}
+
+    report = {"warm": warm()}
     if settings.get("other_layer"):
         other_env = {**os.environ, "NUMBA_THREADING_LAYER": settings["other_layer"]}
-        starts = [run_startup(settings, other_env) for _ in range(settings["starts"])]
-        report[f"warm, {settings['other_layer']} layer"] = {
-            key: float(np.median([start[key] for start in starts])) for key in starts[0]
-        }
+        report[f"warm, {settings['other_layer']} layer"] = warm(other_env)
+    if other_python:
+        report["warm, other Python"] = warm(python=other_python)
     if cold:
         with tempfile.TemporaryDirectory() as cache:
             report["cold"] = run_startup(settings, env={**os.environ, "NUMBA_CACHE_DIR": cache})
     return report
+
+
+def has_scipy(python):
+    """Whether `python` (an interpreter's path) can import SciPy."""
+    code = "import importlib.util; print(importlib.util.find_spec('scipy') is not None)"
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.strip() == "True"
 
 
 def scipy_import_seconds():
@@ -660,7 +672,7 @@ def print_report(settings, summary, load, startup_times, scipy_seconds, machine_
         f"{'exit':>7} {'CPU':>6}"
     )
     for name, times in startup_times.items():
-        label = name if "layer" in name else f"{name} numba cache"
+        label = name if "," in name else f"{name} numba cache"
         print(
             f"{label:18} {times['ready_s']:10.2f} {times['import_s']:7.2f} "
             f"{times['numba_setup_s']:7.2f} {times['first_step_s']:7.2f} "
@@ -672,6 +684,9 @@ def print_report(settings, summary, load, startup_times, scipy_seconds, machine_
             "fresh process). The dev and docs extras bring it (through scikit-image); a core "
             "install (pip install -e .) has none, and starts that much sooner."
         )
+    if settings.get("startup_python"):
+        scipy_there = "with" if settings["startup_python_has_scipy"] else "without"
+        print(f"other Python: {settings['startup_python']} ({scipy_there} SciPy)")
 
 
 def plot(summary, path):
@@ -756,6 +771,12 @@ def main():
         "instead of spinning, which helps on a machine shared with others",
     )
     parser.add_argument(
+        "--startup-python",
+        metavar="PYTHON",
+        help="also time the warm start-up with this interpreter, for example one of a venv made "
+        "by the README's first command, where tinycnn is installed without SciPy",
+    )
+    parser.add_argument(
         "--numba-layer",
         metavar="LAYER",
         choices=["omp", "workqueue", "tbb"],
@@ -781,7 +802,10 @@ def main():
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"} if args.passive else None
     machine_info = machine()
     results, load = measure_steps(settings, env)
-    startup_times = measure_startup(settings, args.cold)
+    if args.startup_python:
+        settings["startup_python"] = args.startup_python
+        settings["startup_python_has_scipy"] = has_scipy(args.startup_python)
+    startup_times = measure_startup(settings, args.cold, args.startup_python)
     scipy_seconds = scipy_import_seconds()
     summary = summarise(results)
     summary["step_memory_mib"] = measure_memory(settings)

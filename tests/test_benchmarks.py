@@ -82,3 +82,26 @@ def test_a_count_below_one_is_refused_by_name(script, option):
     completed = run_script(script, option, "0")
     assert completed.returncode == 2
     assert f"{option} must be at least 1, got 0" in completed.stderr
+
+
+def test_start_up_is_timed_with_another_python_when_asked(tmp_path):
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "bench_train_step.py"),
+            "--quick",
+            "--startup-python",
+            sys.executable,
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    report = json.loads((tmp_path / "bench_train_step.json").read_text())
+    other = report["startup"]["warm, other Python"]
+    assert other["ready_s"] > other["numba_setup_s"] > 0
+    assert f"other Python: {sys.executable}" in completed.stdout
