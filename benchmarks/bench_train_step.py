@@ -35,7 +35,6 @@ column says "not installed".
 
 import argparse
 import gc
-import importlib.util
 import json
 import os
 import resource
@@ -469,7 +468,7 @@ def has_scipy(python):
 def scipy_import_seconds():
     """Seconds a fresh process takes to import SciPy's BLAS, which numba's set-up imports
     whenever SciPy is installed (for np.linalg in kernels); None where SciPy is not installed."""
-    if importlib.util.find_spec("scipy") is None:
+    if not has_scipy(sys.executable):
         return None
     code = "import time; t = time.perf_counter(); import scipy.linalg.cython_blas; "
     code += "print(time.perf_counter() - t)"

@@ -11,6 +11,17 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
+def run_script(script, *arguments, timeout=60):
+    """Run benchmarks/<script> with these arguments, charts drawn off-screen."""
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+
+
 @pytest.mark.parametrize(
     "script, result",
     [
@@ -22,13 +33,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
     ],
 )
 def test_benchmark_quick_run(script, result, tmp_path):
-    completed = subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), "--quick", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "MPLBACKEND": "Agg"},
-    )
+    completed = run_script(script, "--quick", "--out", str(tmp_path), timeout=300)
     assert completed.returncode == 0, completed.stderr[-2000:]
     report = json.loads((tmp_path / f"{result}.json").read_text())
     assert report
@@ -46,15 +51,6 @@ def test_benchmark_quick_run(script, result, tmp_path):
 
 
 SCRIPTS = sorted(path.name for path in BENCHMARKS.glob("bench_*.py"))
-
-
-def run_script(script, *arguments):
-    return subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -85,21 +81,8 @@ def test_a_count_below_one_is_refused_by_name(script, option):
 
 
 def test_start_up_is_timed_with_another_python_when_asked(tmp_path):
-    completed = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "bench_train_step.py"),
-            "--quick",
-            "--startup-python",
-            sys.executable,
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "MPLBACKEND": "Agg"},
-    )
+    arguments = ["--quick", "--startup-python", sys.executable, "--out", str(tmp_path)]
+    completed = run_script("bench_train_step.py", *arguments, timeout=300)
     assert completed.returncode == 0, completed.stderr[-2000:]
     report = json.loads((tmp_path / "bench_train_step.json").read_text())
     other = report["startup"]["warm, other Python"]
