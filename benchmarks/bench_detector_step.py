@@ -16,7 +16,13 @@ On a machine shared with other work, PyTorch's spinning OpenMP threads stall far
 tinycnn's (numba's workqueue pool sleeps), which flatters the median speed ratio: the fastest
 tenth of each framework's steps, also reported, shows the two undisturbed.
 
-Prints a table and writes bench_detector_step.json and bench_detector_step.png to DIR (default
+Layer by layer: in each round, each framework also times every layer alone, its forward and
+then its backward (the input gradient too, except at the first layer, as in the step), on the
+step's own activations and gradients. The table shows where each framework spends the step and
+which layers of the same network one of them runs faster; what the layers leave of the step is
+the loss, the optimizer and the model's own loop.
+
+Prints the tables and writes bench_detector_step.json and bench_detector_step.png to DIR (default
 benchmarks/output/), with the CPU model and the load average. Ratios follow the benchmarks' one
 convention, "x PyTorch's speed": PyTorch's time over tinycnn's, higher is better.
 """
@@ -36,10 +42,15 @@ from turns import (  # noqa: E402  (the workers and machine of every benchmark)
     at_least_one,
     command_line,
     cpu_model,
+    layer_rows,
     own_defaults,
+    plot_layers,
+    print_layers,
     pyplot,
     save_chart,
     save_results,
+    tinycnn_layer_timer,
+    torch_layer_timer,
 )
 
 # The parent imports neither tinycnn nor torch: tinycnn sets thread variables that a PyTorch
@@ -51,8 +62,8 @@ IMAGE_SIZE = 64
 GRID_SIZE = IMAGE_SIZE // 16
 LEARNING_RATE = 1e-3
 PAUSE_S = 0.05  # between turns: the idle worker's spinning threads go to sleep meanwhile
-FULL = {"batch": 32, "warmup": 10, "rounds": 12, "steps_per_round": 8}
-QUICK = {"batch": 4, "warmup": 1, "rounds": 1, "steps_per_round": 2}
+FULL = {"batch": 32, "warmup": 10, "rounds": 12, "steps_per_round": 8, "layer_repeats": 3}
+QUICK = {"batch": 4, "warmup": 1, "rounds": 1, "steps_per_round": 2, "layer_repeats": 1}
 
 
 def batch(size):
@@ -84,10 +95,13 @@ def tinycnn_session(settings):
         return value
 
     first_loss = step()
-    return {
+    labels, time_layers = tinycnn_layer_timer(model, loss, images, targets)
+    info = {
         "first_loss": first_loss,
         "versions": {"numpy": np.__version__, "numba": numba.__version__},
-    }, step
+        "layers": labels,
+    }
+    return info, step, time_layers
 
 
 def torch_grid_loss(torch, raw, y, anchor_sizes, box_weight=5.0, no_object_weight=0.5):
@@ -133,7 +147,10 @@ def pytorch_session(settings):
         return value.item()
 
     first_loss = step()
-    return {"first_loss": first_loss, "versions": {"torch": torch.__version__}}, step
+    time_layers = torch_layer_timer(
+        torch, model, images, lambda output: torch_grid_loss(torch, output, targets, anchor_sizes)
+    )
+    return {"first_loss": first_loss, "versions": {"torch": torch.__version__}}, step, time_layers
 
 
 SESSIONS = {"tinycnn": tinycnn_session, "pytorch": pytorch_session}
@@ -145,9 +162,10 @@ def serve(session, settings):
     if started is None:
         print(json.dumps({"installed": False}), flush=True)
         return
-    info, step = started
+    info, step, time_layers = started
     for _ in range(settings["warmup"]):
         step()
+    time_layers()  # the layers' first calls alone: any shape new to a kernel is timed here
     print(json.dumps({"installed": True, **info}), flush=True)
     for line in sys.stdin:
         steps = json.loads(line)["steps"]
@@ -156,7 +174,9 @@ def serve(session, settings):
             start = time.perf_counter()
             step()
             times.append((time.perf_counter() - start) * 1e3)
-        print(json.dumps({"step_ms": times}), flush=True)
+        layer_times = [time_layers() for _ in range(settings["layer_repeats"])]
+        layer_ms = np.median(layer_times, axis=0).tolist()  # per layer: [forward, backward]
+        print(json.dumps({"step_ms": times, "layer_ms": layer_ms}), flush=True)
 
 
 def measure(settings, env=None):
@@ -164,13 +184,14 @@ def measure(settings, env=None):
     load = [os.getloadavg()[0]]
     workers = [Worker(__file__, name, settings, own_defaults(name, env)) for name in SESSIONS]
     active = [worker for worker in workers if worker.info["installed"]]
-    results = {worker.name: {**worker.info, "rounds": []} for worker in workers}
+    results = {worker.name: {**worker.info, "rounds": [], "layer_rounds": []} for worker in workers}
     try:
         for round_index in range(settings["rounds"]):
             for worker in active[:: 1 if round_index % 2 == 0 else -1]:
                 time.sleep(PAUSE_S)
                 answer = worker.ask({"steps": settings["steps_per_round"]})
                 results[worker.name]["rounds"].append(answer["step_ms"])
+                results[worker.name]["layer_rounds"].append(answer["layer_ms"])
             load.append(os.getloadavg()[0])
     finally:
         for worker in workers:
@@ -205,6 +226,8 @@ def summarise(results):
         summary["tinycnn_p10_ms"] = float(np.percentile(np.concatenate(ours["rounds"]), 10))
         summary["pytorch_p10_ms"] = float(np.percentile(torch_steps, 10))
         summary["p10_speed"] = summary["pytorch_p10_ms"] / summary["tinycnn_p10_ms"]
+    their_layers = theirs["layer_rounds"] if theirs["installed"] else None
+    summary["layers"] = layer_rows(ours["layers"], ours["layer_rounds"], their_layers)
     return summary
 
 
@@ -244,6 +267,9 @@ def print_report(settings, summary, load, cpu):
         f"first-step loss, same weights and batch: tinycnn {first['tinycnn']:.6f}, "
         f"PyTorch {first['pytorch']:.6f}"
     )
+    rounds = settings["rounds"]
+    note = f"median of {rounds} round{'s' * (rounds != 1)}"
+    print_layers(summary["layers"], [summary["tinycnn_ms"], summary["pytorch_ms"]], note)
 
 
 def plot(summary, cpu, load, path):
@@ -253,13 +279,16 @@ def plot(summary, cpu, load, path):
     medians = [summary["tinycnn_ms"], summary["pytorch_ms"]][: len(names)]
     quartiles = [summary["tinycnn_quartiles_ms"], summary["pytorch_quartiles_ms"]][: len(names)]
     errors = np.array([[m - q[0], q[1] - m] for m, q in zip(medians, quartiles, strict=True)]).T
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, (ax, layers_ax) = plt.subplots(
+        1, 2, figsize=(13, 5.5), gridspec_kw={"width_ratios": [1, 2.4]}
+    )
     ax.bar(names, medians, yerr=errors, capsize=6, color=["tab:blue", "tab:orange"][: len(names)])
     ax.set_ylabel("ms per training step (median, quartiles)")
     title = "detector training step"
     if summary["speed"] is not None:
-        title += f": tinycnn at {summary['speed']:.2f}x PyTorch's speed"
+        title += f":\ntinycnn at {summary['speed']:.2f}x PyTorch's speed"
     ax.set_title(f"{title}\n{cpu}, load average {min(load):.1f} to {max(load):.1f}", fontsize=9)
+    plot_layers(layers_ax, summary["layers"])
     save_chart(fig, path)
 
 

@@ -15,14 +15,14 @@ processes take turns: a round is a few steps of one, then a few of the other, so
 else loads the machine falls on both alike. Times are medians over all steps after a warm-up;
 the result is tinycnn's speed as a multiple of PyTorch's ("x PyTorch's speed", PyTorch's time
 over tinycnn's: higher is better), with the fastest and slowest round's ratio beside it.
-Also measured: the per-layer forward and backward times of both; inference on small batches
-(`model.predict` on 1 and 8 images, against the PyTorch module in eval mode under no_grad, the
-two taking turns); the peak memory of a training step of each, in fresh processes (Linux); and
-start-up: a fresh process that imports tinycnn and
-runs a first training step with a warm numba cache, and with --cold, with an empty one (the
-compile time of what lesson 4 uses); with --startup-python, the warm start-up once more with
-another interpreter, such as a venv made by the README's first command (no SciPy, which numba's
-set-up imports where it is installed).
+Also measured: every layer alone, its forward and backward in both frameworks on the step's
+own activations and gradients; inference on small batches (`model.predict` on 1 and 8 images,
+against the PyTorch module in eval mode under no_grad, the two taking turns); the peak memory
+of a training step of each, in fresh processes (Linux); and start-up: a fresh process that
+imports tinycnn and runs a first training step with a warm numba cache, and with --cold, with
+an empty one (the compile time of what lesson 4 uses); with --startup-python, the warm
+start-up once more with another interpreter, such as a venv made by the README's first command
+(no SciPy, which numba's set-up imports where it is installed).
 
 On a machine shared with other work, OpenMP threads that spin while they wait stall each other,
 PyTorch's most (up to 20x slower steps were seen): note the load average printed with the
@@ -52,11 +52,16 @@ from turns import (  # noqa: E402
     Worker,
     at_least_one,
     command_line,
+    layer_rows,
     machine,
     own_defaults,
+    plot_layers,
+    print_layers,
     pyplot,
     save_chart,
     save_results,
+    tinycnn_layer_timer,
+    torch_layer_timer,
 )
 
 # This parent process imports neither tinycnn nor torch: importing tinycnn sets thread variables
@@ -136,34 +141,11 @@ def tinycnn_session(settings):
         optimizer.step()
         return value
 
+    labels, time_layers = tinycnn_layer_timer(model, loss, images, targets)
+
     def layer_times(repeats):
-        """The same step, one layer at a time: median ms per layer forward and backward."""
-        n_layers = len(model.layers)
-        forward, backward = np.zeros((2, repeats, n_layers))
-        loss_seconds, optimizer_seconds = [], []
-        for repeat in range(repeats):
-            a = images
-            for index, layer in enumerate(model.layers):
-                a, forward[repeat, index] = timed(lambda layer=layer, a=a: layer.forward(a))
-            (_, d), seconds = timed(lambda a=a: (loss.forward(a, targets), loss.backward()))
-            loss_seconds.append(seconds)
-            for index in reversed(range(n_layers)):
-                d, backward[repeat, index] = timed(
-                    lambda index=index, d=d: model.layers[index].backward(d)
-                )
-            optimizer_seconds.append(timed(optimizer.step)[1])
-        return {
-            "layers": [
-                {
-                    "layer": repr(layer),
-                    "forward_ms": median_ms(forward[:, index]),
-                    "backward_ms": median_ms(backward[:, index]),
-                }
-                for index, layer in enumerate(model.layers)
-            ],
-            "loss_ms": median_ms(loss_seconds),
-            "optimizer_ms": median_ms(optimizer_seconds),
-        }
+        """Each layer alone (turns.tinycnn_layer_timer): median ms over repeats."""
+        return {"layer_ms": np.median([time_layers() for _ in range(repeats)], axis=0).tolist()}
 
     def predict_times(sizes, repeats):
         """model.predict on the batch's first n images, for each n in sizes: median ms over
@@ -181,6 +163,7 @@ def tinycnn_session(settings):
         return {"predict_ms": medians}
 
     info = {
+        "layers": labels,
         "versions": {
             "python": sys.version.split()[0],
             "numpy": np.__version__,
@@ -219,35 +202,13 @@ def pytorch_session(settings):
         optimizer.step()
         return value.item()
 
+    time_layers = torch_layer_timer(
+        torch, model, images, lambda output: squared_localization_loss(torch, output, targets)
+    )
+
     def layer_times(repeats):
-        """One module at a time: forward building the graph, backward to its input (but not to
-        the image, as in the step) and its parameters, from an upstream gradient of ones."""
-        with torch.no_grad():
-            inputs = [images]
-            for module in model:
-                inputs.append(module(inputs[-1]))
-        layers = []
-        for index, module in enumerate(model):
-            a = inputs[index].detach().requires_grad_(index > 0)
-            wrt = ([a] if index > 0 else []) + list(module.parameters())
-            forward, backward = [], []
-            for _ in range(repeats):
-                out, seconds = timed(lambda module=module, a=a: module(a))
-                forward.append(seconds)
-                if wrt:
-                    ones = torch.ones_like(out)
-                    backward.append(
-                        timed(
-                            lambda out=out, wrt=wrt, ones=ones: torch.autograd.grad(out, wrt, ones)
-                        )[1]
-                    )
-            layers.append(
-                {
-                    "forward_ms": median_ms(forward),
-                    "backward_ms": median_ms(backward) if backward else 0.0,
-                }
-            )
-        return {"layers": layers}
+        """Each module alone, measured as tinycnn's layers: median ms over repeats."""
+        return {"layer_ms": np.median([time_layers() for _ in range(repeats)], axis=0).tolist()}
 
     def predict_times(sizes, repeats):
         """The module in eval mode under torch.no_grad() on the batch's first n images, for
@@ -501,17 +462,12 @@ def summarise(results):
         "x_pytorch": None,
         "x_pytorch_rounds": None,
         "wide_spread": None,
-        "loss_ms": ours["loss_ms"],
-        "optimizer_ms": ours["optimizer_ms"],
         "first_loss": {"tinycnn": ours["first_loss"], "pytorch": None},
-        "layers": [
-            {
-                "layer": row["layer"],
-                "tinycnn_forward_ms": row["forward_ms"],
-                "tinycnn_backward_ms": row["backward_ms"],
-            }
-            for row in ours["layers"]
-        ],
+        "layers": layer_rows(
+            ours["layers"],
+            [ours["layer_ms"]],
+            [theirs["layer_ms"]] if theirs["installed"] else None,
+        ),
     }
     if theirs["installed"]:
         summary["pytorch_ms"] = float(np.median(np.concatenate(theirs["rounds"])))
@@ -524,9 +480,6 @@ def summarise(results):
         summary["x_pytorch_rounds"] = [float(min(per_round)), float(max(per_round))]
         summary["wide_spread"] = bool(max(per_round) > WIDE_SPREAD * min(per_round))
         summary["first_loss"]["pytorch"] = theirs["first_loss"]
-        for row, torch_row in zip(summary["layers"], theirs["layers"], strict=True):
-            row["pytorch_forward_ms"] = torch_row["forward_ms"]
-            row["pytorch_backward_ms"] = torch_row["backward_ms"]
     summary["predict"] = summarise_predict(ours, theirs if theirs["installed"] else None)
     other = results.get("tinycnn_other_layer")
     if other:
@@ -607,32 +560,8 @@ def print_report(settings, summary, load, startup_times, scipy_seconds, machine_
             f"PyTorch {first['pytorch']:.6f}"
         )
 
-    with_torch = summary["pytorch_ms"] is not None
-    print(
-        "\nPer layer, ms: medians of steps run one layer at a time "
-        "(PyTorch's backward from a gradient of ones)"
-    )
-    head = f"{'layer':40} {'fwd':>7} {'bwd':>7}"
-    head += f" {'torch fwd':>10} {'bwd':>7}" if with_torch else ""
-    print(head + "\n" + "-" * len(head))
-    for row in summary["layers"]:
-        line = (
-            f"{row['layer']:40} {row['tinycnn_forward_ms']:7.2f} {row['tinycnn_backward_ms']:7.2f}"
-        )
-        if with_torch:
-            line += f" {row['pytorch_forward_ms']:10.2f} {row['pytorch_backward_ms']:7.2f}"
-        print(line)
-    layer_sum = sum(
-        row["tinycnn_forward_ms"] + row["tinycnn_backward_ms"] for row in summary["layers"]
-    )
-    print(
-        f"{'loss (forward+backward), SGD step':40} {summary['loss_ms']:7.2f} "
-        f"{summary['optimizer_ms']:7.2f}"
-    )
-    print(
-        f"tinycnn: layers {layer_sum:.1f} ms, with loss and SGD "
-        f"{layer_sum + summary['loss_ms'] + summary['optimizer_ms']:.1f} ms"
-    )
+    note = f"median of {settings['layer_repeats']} runs of each"
+    print_layers(summary["layers"], [summary["tinycnn_ms"], summary["pytorch_ms"]], note)
 
     print(
         f"\nInference on small batches, ms per call: tinycnn's model.predict, PyTorch's module in "
@@ -724,33 +653,7 @@ def plot(summary, path):
     inference.set_title("inference\non small batches")
     inference.legend(fontsize=8)
 
-    rows = summary["layers"]
-    ys = np.arange(len(rows))
-    height = 0.8 / len(frameworks)
-    for k, framework in enumerate(frameworks):
-        forward = [row[f"{framework}_forward_ms"] for row in rows]
-        backward = [row[f"{framework}_backward_ms"] for row in rows]
-        offset = ys + (k - (len(frameworks) - 1) / 2) * height
-        layers.barh(
-            offset,
-            forward,
-            height,
-            label=f"{framework} forward",
-            color=["tab:blue", "tab:orange"][k],
-        )
-        layers.barh(
-            offset,
-            backward,
-            height,
-            left=forward,
-            label=f"{framework} backward",
-            color=["lightsteelblue", "navajowhite"][k],
-        )
-    layers.set_yticks(ys, [row["layer"] for row in rows], fontsize=8)
-    layers.invert_yaxis()
-    layers.set_xlabel("ms")
-    layers.set_title("per layer")
-    layers.legend(fontsize=8)
+    plot_layers(layers, summary["layers"])
     save_chart(fig, path)
 
 

@@ -173,3 +173,167 @@ def save_results(out, name, report, plot):
     report_path.write_text(json.dumps(report, indent=1))
     plot(chart_path)
     print(f"\nwrote {report_path} and {chart_path}")
+
+
+# Layer by layer: every layer of a training step timed alone, the same way in both frameworks
+# (the timers run in the workers; the rows, table and chart in the parent).
+
+
+def layer_label(layer, input_shape):
+    """A tinycnn layer as the tables name it: its kind, channels and the size it works on
+    ("Conv2D 3x3 32->64, 8x8", "BatchNorm2D 64, 8x8", "Dense 2048->128", "Flatten")."""
+    name = type(layer).__name__
+    size = "x".join(str(side) for side in input_shape[2:])
+    if name == "Conv2D":
+        k = layer.kernel_size
+        return f"{name} {k}x{k} {layer.in_channels}->{layer.out_channels}, {size}"
+    if name == "Dense":
+        return f"{name} {layer.in_features}->{layer.out_features}"
+    return f"{name} {input_shape[1]}, {size}" if len(input_shape) == 4 else name
+
+
+def tinycnn_layer_timer(model, loss, images, targets):
+    """(labels, time_layers) for a tinycnn Sequential: time_layers() runs each layer alone, its
+    forward and then its backward (the input gradient too, except at the first layer, as in a
+    training step), on one step's own activations and upstream gradients, and returns
+    [[forward ms, backward ms], ...] in layer order."""
+    layers, inputs, x = model.layers, [], images
+    for layer in layers:
+        inputs.append(x)
+        x = layer.forward(x)
+    loss.forward(x, targets)
+    output_grads, grad = [None] * len(layers), loss.backward()
+    for index in reversed(range(len(layers))):
+        output_grads[index] = grad
+        grad = layers[index].backward(grad, input_grad=index > 0)
+
+    def time_layers():
+        times = []
+        for index, layer in enumerate(layers):
+            start = time.perf_counter()
+            layer.forward(inputs[index])
+            middle = time.perf_counter()
+            layer.backward(output_grads[index], input_grad=index > 0)
+            times.append([(middle - start) * 1e3, (time.perf_counter() - middle) * 1e3])
+        return times
+
+    labels = [layer_label(layer, x.shape) for layer, x in zip(layers, inputs, strict=True)]
+    return labels, time_layers
+
+
+def torch_layer_timer(torch, model, images, loss_of_output):
+    """time_layers for a torch.nn.Sequential, measured as in tinycnn_layer_timer: each module's
+    forward building its graph, then its backward from the step's own upstream gradient, to its
+    input (not to the image) and its parameters. loss_of_output(output): the step's loss."""
+    inputs, outputs, x = [], [], images
+    for module in model:
+        x = x.detach().requires_grad_(True)
+        inputs.append(x)
+        x = module(x)
+        outputs.append(x)
+    output_grads = [None] * len(outputs)
+    grad = torch.autograd.grad(loss_of_output(outputs[-1]), outputs[-1])[0]
+    for index in reversed(range(len(outputs))):
+        output_grads[index] = grad
+        grad = torch.autograd.grad(outputs[index], inputs[index], grad)[0]
+
+    def time_layers():
+        times = []
+        for index, module in enumerate(model):
+            x = inputs[index].detach().requires_grad_(index > 0)
+            for param in module.parameters():
+                param.grad = None  # as zero_grad(set_to_none=True) leaves them in a step
+            start = time.perf_counter()
+            y = module(x)
+            middle = time.perf_counter()
+            y.backward(output_grads[index])
+            times.append([(middle - start) * 1e3, (time.perf_counter() - middle) * 1e3])
+        return times
+
+    return time_layers
+
+
+def layer_rows(labels, our_rounds, their_rounds=None):
+    """The layer table's rows: each layer's label and each framework's median [forward,
+    backward] ms over the rounds (each round a time_layers() result, or a median of several);
+    PyTorch's None where it is not installed."""
+    ours = np.median(our_rounds, axis=0)
+    theirs = None if their_rounds is None else np.median(their_rounds, axis=0)
+    return [
+        {
+            "layer": label,
+            "tinycnn_ms": ours[index].tolist(),
+            "pytorch_ms": None if theirs is None else theirs[index].tolist(),
+        }
+        for index, label in enumerate(labels)
+    ]
+
+
+def layer_kind(label):
+    """ "Conv2D 3x3" from "Conv2D 3x3 32->64, 8x8"; "ReLU" from "ReLU 8, 64x64"."""
+    words = label.split()
+    return " ".join(words[:2]) if words[0] == "Conv2D" else words[0]
+
+
+def print_layers(rows, step_ms, note):
+    """The layer table, each layer's forward and backward in both frameworks with x PyTorch's
+    speed, then their sums by kind of layer and what the layers leave of each step (step_ms:
+    [tinycnn's, PyTorch's or None])."""
+    with_torch = rows[0]["pytorch_ms"] is not None
+    print(f"\nLayer by layer, each alone on the step's activations ({note}); x PyTorch's speed")
+    print(f"{'':28} {'forward ms':>24} {'backward ms':>24}")
+    print(f"{'layer':28} {'tinycnn':>8}{'PyTorch':>8}{'x':>8} {'tinycnn':>8}{'PyTorch':>8}{'x':>8}")
+    kinds = {}
+    for row in rows:
+        ours, theirs = row["tinycnn_ms"], row["pytorch_ms"]
+        cells = []
+        for part in (0, 1):
+            if theirs is None:
+                cells.append(f"{ours[part]:8.3f}{'-':>8}{'-':>8}")
+            else:
+                cells.append(
+                    f"{ours[part]:8.3f}{theirs[part]:8.3f}{theirs[part] / ours[part]:7.2f}x"
+                )
+        print(f"{row['layer']:28} {cells[0]} {cells[1]}")
+        total = kinds.setdefault(layer_kind(row["layer"]), [0.0, 0.0])
+        total[0] += sum(ours)
+        total[1] += sum(theirs) if with_torch else 0.0
+    print(f"\n{'forward + backward, by kind':28} {'tinycnn':>8}{'PyTorch':>8}{'x':>8}")
+    for kind, (ours, theirs) in kinds.items():
+        cells = f"{theirs:8.2f}{theirs / ours:7.2f}x" if with_torch else f"{'-':>8}{'-':>8}"
+        print(f"{kind:28} {ours:8.2f}{cells}")
+    layers_ms = [sum(total[part] for total in kinds.values()) for part in (0, 1)]
+    rest = [
+        f"{step - layers:8.2f}"
+        for step, layers in zip(step_ms, layers_ms, strict=True)
+        if step is not None
+    ]
+    print(f"{'the step less its layers':28} {''.join(rest)}   (loss, optimizer, the model's loop)")
+
+
+def plot_layers(ax, rows):
+    """Each layer's forward and backward ms, stacked, the two frameworks' bars side by side."""
+    frameworks = ["tinycnn"] + (["pytorch"] if rows[0]["pytorch_ms"] is not None else [])
+    places = np.arange(len(rows))
+    height = 0.8 / len(frameworks)
+    for k, framework in enumerate(frameworks):
+        forward = [row[f"{framework}_ms"][0] for row in rows]
+        backward = [row[f"{framework}_ms"][1] for row in rows]
+        offset = places + (k - (len(frameworks) - 1) / 2) * height
+        name = ["tinycnn", "PyTorch"][k]
+        ax.barh(
+            offset, forward, height, label=f"{name} forward", color=["tab:blue", "tab:orange"][k]
+        )
+        ax.barh(
+            offset,
+            backward,
+            height,
+            left=forward,
+            label=f"{name} backward",
+            color=["lightsteelblue", "navajowhite"][k],
+        )
+    ax.set_yticks(places, [row["layer"] for row in rows], fontsize=8)
+    ax.invert_yaxis()  # the first layer on top, as the data flows
+    ax.set_xlabel("ms, each layer alone (median)")
+    ax.set_title("layer by layer")
+    ax.legend(fontsize=8)

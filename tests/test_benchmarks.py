@@ -1,5 +1,6 @@
 """The benchmark scripts run (--quick) and write the JSON and chart they promise."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -22,6 +23,17 @@ def run_script(script, *arguments, timeout=60):
     )
 
 
+LAYERS = {
+    # lesson 8's detector: 5 x (conv, batch norm, ReLU), 4 poolings, the 1x1 head, the layout
+    "bench_detector_step": {
+        "count": 21,
+        "first, last": ["Conv2D 3x3 1->8, 64x64", "GridLayout 16, 4x4"],
+    },
+    # lesson 4's localizer: 3 x (conv, ReLU, pooling), Flatten, Dense, ReLU, Dense
+    "bench_train_step": {"count": 13, "first, last": ["Conv2D 3x3 1->8, 64x64", "Dense 128->8"]},
+}
+
+
 @pytest.mark.parametrize(
     "script, result",
     [
@@ -42,6 +54,13 @@ def test_benchmark_quick_run(script, result, tmp_path):
         assert [row["images"] for row in report["summary"]["predict"]] == [1, 8]
         assert all(row["tinycnn_ms"] > 0 for row in report["summary"]["predict"])
         assert all(times["numba_setup_s"] > 0 for times in report["startup"].values())
+    if result in LAYERS:
+        # Every layer of the network timed alone, forward and backward, first layer first.
+        rows = report["summary"]["layers"]
+        assert [row["layer"] for row in rows][:: len(rows) - 1] == LAYERS[result]["first, last"]
+        assert len(rows) == LAYERS[result]["count"]
+        assert all(len(row["tinycnn_ms"]) == 2 and min(row["tinycnn_ms"]) > 0 for row in rows)
+        assert "Layer by layer" in completed.stdout
     if result == "bench_train_step" and sys.platform.startswith("linux"):
         assert report["summary"]["step_memory_mib"]["tinycnn"] > 0
     if result == "bench_lesson" and report["summary"]["pytorch"] is not None:
@@ -88,3 +107,43 @@ def test_start_up_is_timed_with_another_python_when_asked(tmp_path):
     other = report["startup"]["warm, other Python"]
     assert other["ready_s"] > other["numba_setup_s"] > 0
     assert f"other Python: {sys.executable}" in completed.stdout
+
+
+def load_turns():
+    """benchmarks/turns.py as a module (the benchmarks are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location("turns", BENCHMARKS / "turns.py")
+    turns = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(turns)
+    return turns
+
+
+def test_the_layer_table_gives_medians_and_x_pytorch_speed_by_layer_and_kind(capsys):
+    turns = load_turns()
+    labels = ["Conv2D 3x3 1->8, 64x64", "ReLU 8, 64x64", "Conv2D 3x3 8->16, 32x32"]
+    ours = [[[1, 2], [0.5, 0.5], [2, 4]], [[3, 2], [0.5, 0.5], [2, 4]]]  # two rounds, ms
+    theirs = [[[2, 2], [1, 1], [1, 2]], [[4, 6], [1, 1], [1, 2]]]
+    rows = turns.layer_rows(labels, ours, theirs)
+    assert rows[0] == {"layer": labels[0], "tinycnn_ms": [2, 2], "pytorch_ms": [3, 4]}
+    turns.print_layers(rows, [12.0, 20.0], "two rounds")
+    lines = {line.split("  ")[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    assert lines["Conv2D 3x3 1->8, 64x64"][-6:] == [
+        "2.000",
+        "3.000",
+        "1.50x",
+        "2.000",
+        "4.000",
+        "2.00x",
+    ]
+    assert lines["Conv2D 3x3"][-3:] == ["10.00", "10.00", "1.00x"]  # 2+2+2+4 ms, 3+4+1+2 ms
+    assert lines["ReLU"][-3:] == ["1.00", "2.00", "2.00x"]
+    assert lines["the step less its layers"][5:7] == ["1.00", "8.00"]  # 12 - 11, 20 - 12
+
+
+def test_the_layer_table_without_pytorch_gives_tinycnn_alone(capsys):
+    turns = load_turns()
+    rows = turns.layer_rows(["ReLU 8, 64x64"], [[[0.5, 0.25]]])
+    assert rows == [{"layer": "ReLU 8, 64x64", "tinycnn_ms": [0.5, 0.25], "pytorch_ms": None}]
+    turns.print_layers(rows, [1.0, None], "one round")
+    lines = {line.split("  ")[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    assert lines["ReLU 8, 64x64"][-6:] == ["0.500", "-", "-", "0.250", "-", "-"]
+    assert lines["the step less its layers"][5:7] == ["0.25", "(loss,"]  # no PyTorch column
