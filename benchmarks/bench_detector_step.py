@@ -1,6 +1,6 @@
 """One training step of lesson 8's detector: tinycnn against the same network in PyTorch.
 
-    python benchmarks/bench_detector_step.py [--quick] [--rounds R] [--out DIR]
+    python benchmarks/bench_detector_step.py [--quick] [--rounds R] [--passive] [--out DIR]
 
 The step: forward, GridLoss, backward, Adam update, on `tinycnn.networks.detector()` (four
 conv-BatchNorm-ReLU-pool blocks, a conv-BatchNorm-ReLU, a 1x1 head, the grid layout) with a batch
@@ -11,7 +11,8 @@ torch.optim.Adam, on 2 threads.
 Each framework runs in its own process (this script, started again with --worker), so that their
 thread pools never spin against each other. They take turns: a round is a few steps of one, then
 a few of the other, so that whatever else loads the machine falls on both alike. Times are
-medians over all steps after a warm-up; the spread is the middle half of the per-round ratios.
+medians over all steps after a warm-up, with their quartiles; beside the ratio, the fastest and
+slowest round's, flagged where they differ more than 1.3x (the machine was busy: rerun).
 On a machine shared with other work, PyTorch's spinning OpenMP threads stall far more than
 tinycnn's (numba's workqueue pool sleeps), which flatters the median speed ratio: the fastest
 tenth of each framework's steps, also reported, shows the two undisturbed.
@@ -38,6 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from turns import (  # noqa: E402  (the workers and machine of every benchmark)
+    WIDE_SPREAD,
     Worker,
     at_least_one,
     command_line,
@@ -207,7 +209,8 @@ def summarise(results):
         "pytorch_ms": None,
         "pytorch_quartiles_ms": None,
         "speed": None,
-        "speed_quartiles": None,
+        "speed_rounds": None,
+        "wide_spread": None,
         "first_loss": {"tinycnn": ours["first_loss"], "pytorch": None},
     }
     if theirs["installed"]:
@@ -219,7 +222,8 @@ def summarise(results):
             np.median(b) / np.median(a)
             for a, b in zip(ours["rounds"], theirs["rounds"], strict=True)
         ]
-        summary["speed_quartiles"] = np.percentile(per_round, [25, 50, 75]).tolist()
+        summary["speed_rounds"] = [float(min(per_round)), float(max(per_round))]
+        summary["wide_spread"] = bool(max(per_round) > WIDE_SPREAD * min(per_round))
         summary["first_loss"]["pytorch"] = theirs["first_loss"]
         # On a loaded machine the median measures the stalls; the fastest tenth of each
         # framework's steps shows them undisturbed.
@@ -253,10 +257,11 @@ def print_report(settings, summary, load, cpu):
         return
     low, high = summary["pytorch_quartiles_ms"]
     print(f"{'PyTorch':16} {summary['pytorch_ms']:8.1f} {low:7.1f} to {high:6.1f}")
-    low, _, high = summary["speed_quartiles"]
+    low, high = summary["speed_rounds"]
+    flag = "  ! wide spread: the machine was busy, rerun" if summary["wide_spread"] else ""
     print(
-        f"{'x PyTorch speed':16} {summary['speed']:7.2f}x  (higher is better; per round, middle "
-        f"half {low:.2f} to {high:.2f})"
+        f"{'x PyTorch speed':16} {summary['speed']:7.2f}x  (higher is better; rounds {low:.2f} "
+        f"to {high:.2f}){flag}"
     )
     print(
         f"{'fastest tenth':16} {summary['tinycnn_p10_ms']:7.1f} vs {summary['pytorch_p10_ms']:.1f}"

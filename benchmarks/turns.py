@@ -130,13 +130,22 @@ def command_line(doc, name, **options):
     )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=output_folder,
         metavar="DIR",
         default=OUTPUT,
         help=f"folder for {name}.json and {name}.png (default: benchmarks/output/, created if "
         "missing)",
     )
     return parser
+
+
+def output_folder(value):
+    """--out's value as a Path: a folder, or a place where one can be made, not a file (caught
+    here, before the benchmark has run for minutes)."""
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is a file, not a folder")
+    return path
 
 
 def at_least_one(parser, value, option):

@@ -147,3 +147,26 @@ def test_the_layer_table_without_pytorch_gives_tinycnn_alone(capsys):
     lines = {line.split("  ")[0]: line.split() for line in capsys.readouterr().out.splitlines()}
     assert lines["ReLU 8, 64x64"][-6:] == ["0.500", "-", "-", "0.250", "-", "-"]
     assert lines["the step less its layers"][5:7] == ["0.25", "(loss,"]  # no PyTorch column
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_an_out_that_is_a_file_is_refused_before_measuring(script, tmp_path):
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("kept")
+    completed = run_script(script, "--quick", "--out", str(a_file))
+    assert completed.returncode == 2
+    assert f"argument --out: {a_file} is a file, not a folder" in completed.stderr
+    assert a_file.read_text() == "kept"
+
+
+def test_a_startup_python_that_is_not_there_is_refused_before_measuring(tmp_path):
+    missing = tmp_path / "bin" / "python"
+    completed = run_script("bench_train_step.py", "--quick", "--startup-python", str(missing))
+    assert completed.returncode == 2
+    assert f"--startup-python: no program '{missing}'" in completed.stderr
+    broken = tmp_path / "broken-python"  # a program that runs, but no Python with tinycnn
+    broken.write_text("#!/bin/sh\nexit 1\n")
+    broken.chmod(0o755)
+    completed = run_script("bench_train_step.py", "--quick", "--startup-python", str(broken))
+    assert completed.returncode == 2
+    assert f"--startup-python: {broken} cannot import tinycnn" in completed.stderr

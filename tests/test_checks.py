@@ -101,6 +101,10 @@ def test_float_array():
         checks.float_array(np.zeros(2, np.int64), "x")
     with pytest.raises(ValueError, match=r"x must be 4-dimensional \(N, C, H, W\), got shape"):
         checks.float_array(x, "x", ndim=4, layout="(N, C, H, W)")
+    # Floats in the other byte order (read from a file written elsewhere): said, with the fix.
+    foreign = x.astype(x.dtype.newbyteorder("S"))
+    with pytest.raises(TypeError, match=r"byte order, got [<>]f4 \(x.astype\(np.float32\)"):
+        checks.float_array(foreign, "x")
 
 
 def test_shape():

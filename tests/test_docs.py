@@ -943,3 +943,30 @@ def test_formula_like_text_gives_well_formed_latex(plain_math, lines):
         for kind, piece in plain_math.inline_formulas(line):
             if kind == "math":
                 latex_is_well_formed(piece, aligned=False)
+
+
+# The README's code, as a reader pastes it: every python block in order, in one namespace, on
+# smaller data (each replacement must still find its text, so that this list follows the README).
+SMALLER_README_DATA = {
+    "(10_000,": "(64,",
+    "(1_000,": "(16,",
+    "(4_000,": "(32,",
+    "(500,": "(8,",
+    "epochs=5": "epochs=1",
+    "epochs=10": "epochs=1",
+}
+
+
+def test_the_readmes_code_runs_as_written_on_smaller_data(tmp_path, monkeypatch):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)\n```", readme, flags=re.S)
+    assert blocks, "the README shows no python code"
+    for big in SMALLER_README_DATA:
+        assert any(big in block for block in blocks), f"the README no longer says {big!r}"
+    monkeypatch.chdir(tmp_path)  # it saves a model in the working directory
+    namespace = {}
+    for block in blocks:
+        for big, small in SMALLER_README_DATA.items():
+            block = block.replace(big, small)
+        exec(compile(block, "README.md", "exec"), namespace)
+    assert (tmp_path / "localizer.npz").exists()

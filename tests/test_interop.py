@@ -1,5 +1,6 @@
 """to_torch: the same network in PyTorch, with the same outputs and gradients; clear errors."""
 
+import subprocess
 import sys
 
 import numpy as np
@@ -153,6 +154,17 @@ def test_without_torch_the_error_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     with pytest.raises(ImportError, match=r'pip install "tinycnn\[torch\]"'):
         to_torch(localizer())
+
+
+def test_interop_is_reached_from_the_package_without_importing_torch():
+    """tc.interop.to_torch, as the package's table of contents promises; torch itself is
+    imported only when to_torch is called."""
+    code = "import sys, tinycnn as tc; tc.interop.to_torch; print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
+    assert tc.interop.to_torch is to_torch and "interop" in tc.__all__
 
 
 def test_relu_keeps_nan_in_both_frameworks(torch):

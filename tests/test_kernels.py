@@ -101,6 +101,18 @@ def test_conv_matches_reference(case):
     check_conv_against_reference(x, weights, bias, dout, case["stride"], case["padding"])
 
 
+@given(conv_cases(), st.integers(0, 2**31 - 1))
+def test_a_stride_past_the_last_window_gives_the_reference_at_no_cost(case, extra):
+    """A stride beyond the image leaves one window per row and column: the kernels give the
+    lecture's answer with no plane per stride phase (stride 2**31 on a 1x1 output would need
+    about 2**62 of them), in all three passes and the layer's backward."""
+    x, weights, bias, _ = make_conv_problem(**case)
+    k, padding = case["k"], case["padding"]
+    stride = max(x.shape[2], x.shape[3]) + 2 * padding - k + 1 + extra
+    dout = np.random.default_rng(case["seed"]).standard_normal((x.shape[0], weights.shape[0], 1, 1))
+    check_conv_against_reference(x, weights, bias, dout.astype(x.dtype), stride, padding)
+
+
 @given(conv_cases())
 def test_im2col_matches_reference(case):
     """The NumPy im2col rung of the ladder: forward and all three gradients."""

@@ -363,21 +363,15 @@ def every_layer():
         (tc.Sigmoid(), x2),
         (tc.Tanh(), x2),
         (tc.Dropout(0.5, rng=0), x2),
+        (tc.BatchNorm2D(2, dtype=F64), x4),
+        (tc.GridLayout(num_anchors=2), x4),
     ]
 
 
-def test_every_built_in_layer_is_registered_and_exported():
-    for name in (
-        "Conv2D",
-        "MaxPool2D",
-        "Dense",
-        "Flatten",
-        "ReLU",
-        "LeakyReLU",
-        "Sigmoid",
-        "Tanh",
-        "Dropout",
-    ):
+def test_every_built_in_layer_is_registered_exported_and_tested_here():
+    names = [type(layer).__name__ for layer, _ in every_layer()]
+    assert sorted(names) == sorted(tc.LAYERS)  # each generic test below runs on every layer
+    for name in names:
         assert tc.Layer.registry[name] is getattr(tc, name)
         assert name in tc.__all__
 
@@ -424,7 +418,9 @@ def test_from_config_builds_the_same_layer_without_weights(layer, x):
     assert repr(rebuilt) == repr(layer)
     assert rebuilt.params == {} and rebuilt.state == {}
     assert rebuilt.param_shapes() == {name: param.shape for name, param in layer.params.items()}
+    assert rebuilt.state_shapes() == {name: array.shape for name, array in layer.state.items()}
     rebuilt.params = {name: param.copy() for name, param in layer.params.items()}
+    rebuilt.state = {name: array.copy() for name, array in layer.state.items()}
     layer.training = rebuilt.training = False
     np.testing.assert_array_equal(rebuilt.forward(x), layer.forward(x))
 
@@ -513,3 +509,16 @@ def test_relu_keeps_nan_as_torch_does():
 def test_sizes_beyond_the_kernels_integers_are_refused(make_layer):
     with pytest.raises(ValueError, match=r"must be a positive integer <= 2147483647"):
         make_layer()
+
+
+@pytest.mark.parametrize("layer, x", every_layer(), ids=lambda value: repr(value)[:20])
+def test_input_grad_must_be_true_or_false(layer, x):
+    """A string such as "no" is truthy: taken as given, it would compute dL/dx after all."""
+    for wrong in ("no", 0, None):
+        out = layer.forward(x)
+        with pytest.raises(TypeError, match=r"input_grad must be True or False, got"):
+            layer.backward(np.zeros(out.shape), input_grad=wrong)
+    model = tc.Sequential([layer])
+    out = model.forward(x)
+    with pytest.raises(TypeError, match=r"input_grad must be True or False, got 'no'"):
+        model.backward(np.zeros(out.shape), input_grad="no")

@@ -1,5 +1,7 @@
 """Tests for tinycnn.targets: the lecture's vectors, their encoding, decoding and box formats."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -64,6 +66,13 @@ def test_encode_localization_gives_the_dtype_asked_for(dtype):
 def test_encode_localization_rejects_bad_labels_and_boxes(label, box, match):
     with pytest.raises(ValueError, match=match):
         encode_localization(label, box, num_classes=3)
+
+
+@pytest.mark.parametrize("box", [None, "0.5 0.5 0.2 0.2", {"b_x": 0.5}])
+def test_encode_localization_names_a_box_that_is_no_numbers_as_given(box):
+    """numpy would read None as NaN: the message shows what was passed, not "nan"."""
+    with pytest.raises(TypeError, match=rf"box must be 4 numbers .*, got {re.escape(repr(box))}$"):
+        encode_localization(1, box, num_classes=3)
 
 
 @pytest.mark.parametrize(

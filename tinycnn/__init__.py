@@ -14,7 +14,7 @@ The package reads like a table of contents:
     gradcheck            backprop checked against central differences
     data, viz            drawn scenes and faces; the pictures
     networks, io         the course's networks; save and load
-    interop              to PyTorch (optional)
+    interop              to PyTorch (torch itself optional: imported by to_torch)
 """
 
 from tinycnn import runtime  # noqa: F401, I001  (first: threads, fork, memory; see its docstring)
@@ -26,6 +26,7 @@ from tinycnn import (
     detection,
     functional,
     gradcheck,
+    interop,
     losses,
     metrics,
     networks,
@@ -43,7 +44,8 @@ LAYERS = {name: cls for name, cls in Layer.registry.items() if "." not in name}
 globals().update(LAYERS)
 
 __all__ = ["Layer", "Sequential", "save", "load", "boxes", "checks", "course", "data", "functional"]
-__all__ += ["gradcheck", "losses", "metrics", "networks", "optim", "outputs", "targets", "train"]
+__all__ += ["gradcheck", "interop", "losses", "metrics", "networks", "optim", "outputs", "targets"]
+__all__ += ["train"]
 __all__ += ["viz", "detection", *LAYERS]
 
 

@@ -105,6 +105,12 @@ def float_array(x, name, ndim=None, layout=None, min_ndim=None):
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
     if x.dtype not in FLOAT_DTYPES:
+        if x.dtype.kind == "f" and x.dtype.newbyteorder("=") in FLOAT_DTYPES:
+            native = x.dtype.newbyteorder("=").name
+            raise TypeError(
+                f"{name} must be float32 or float64 in this machine's byte order, got "
+                f"{x.dtype.str} ({name}.astype(np.{native}) converts it)"
+            )
         raise TypeError(
             f"{name} must be float32 or float64, got {x.dtype} "
             "(convert images to floats in [0, 1] first)"

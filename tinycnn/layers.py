@@ -29,7 +29,14 @@ import math
 import numpy as np
 
 from tinycnn import checks
-from tinycnn.checks import float_array, float_dtype, non_negative_int, positive_int, real_number
+from tinycnn.checks import (
+    flag,
+    float_array,
+    float_dtype,
+    non_negative_int,
+    positive_int,
+    real_number,
+)
 from tinycnn.functional import sigmoid
 from tinycnn.kernels import activation, batchnorm, conv, pool
 
@@ -189,7 +196,10 @@ class Layer:
         cache, self._cache = self._cache, None
         return cache
 
-    def _check_dout(self, dout, out_shape, dtype):
+    def _check_dout(self, dout, out_shape, dtype, input_grad):
+        """dout checked against the last forward output, and input_grad a bool (a string such as
+        "no" would otherwise count as True)."""
+        flag(input_grad, "input_grad")
         dout = float_array(dout, "dout")
         if dout.shape != out_shape:
             raise ValueError(
@@ -321,7 +331,7 @@ class Conv2D(Layer):
         """dL/dout -> dL/dx, and grads["W"], grads["b"]; None instead of dL/dx if not
         input_grad (a first layer: that skips a whole convolution)."""
         x, planes, out_shape = self._take_cache()  # x: x itself, or its shape next to its planes
-        dout = self._check_dout(dout, out_shape, self.dtype)
+        dout = self._check_dout(dout, out_shape, self.dtype, input_grad)
         self.check_arrays()
         if out_shape[0] == 0:
             self.grads = {name: np.zeros_like(param) for name, param in self.params.items()}
@@ -386,7 +396,7 @@ class MaxPool2D(Layer):
 
     def backward(self, dout, input_grad=True):
         input_shape, dtype, argmax, out_shape = self._take_cache()
-        dout = self._check_dout(dout, out_shape, dtype)
+        dout = self._check_dout(dout, out_shape, dtype, input_grad)
         if not input_grad:
             return None
         if argmax is None:
@@ -450,7 +460,7 @@ class Dense(Layer):
         """dL/dout -> dL/dx, and grads["W"], grads["b"]; None instead of dL/dx if not
         input_grad (see Conv2D.backward)."""
         x, out_shape = self._take_cache()
-        dout = self._check_dout(dout, out_shape, self.dtype)
+        dout = self._check_dout(dout, out_shape, self.dtype, input_grad)
         self.check_arrays()
         self.grads["W"] = x.T @ dout
         self.grads["b"] = dout.sum(axis=0)
@@ -475,7 +485,7 @@ class Flatten(Layer):
 
     def backward(self, dout, input_grad=True):
         input_shape, out_shape, dtype = self._take_cache()
-        dout = self._check_dout(dout, out_shape, dtype)
+        dout = self._check_dout(dout, out_shape, dtype, input_grad)
         return dout.reshape(input_shape) if input_grad else None
 
     def torch_module(self, torch, dtype):
@@ -495,7 +505,7 @@ class ReLU(Layer):
 
     def backward(self, dout, input_grad=True):
         out = self._take_cache()
-        dout = self._check_dout(dout, out.shape, out.dtype)
+        dout = self._check_dout(dout, out.shape, out.dtype, input_grad)
         return activation.relu_backward(dout, out) if input_grad else None
 
     def torch_module(self, torch, dtype):
@@ -524,7 +534,7 @@ class LeakyReLU(Layer):
 
     def backward(self, dout, input_grad=True):
         positive, dtype = self._take_cache()
-        dout = self._check_dout(dout, positive.shape, dtype)
+        dout = self._check_dout(dout, positive.shape, dtype, input_grad)
         return dout * self._slope(positive, dtype) if input_grad else None
 
     def _slope(self, positive, dtype):
@@ -549,7 +559,7 @@ class Sigmoid(Layer):
 
     def backward(self, dout, input_grad=True):
         out, dtype = self._take_cache()
-        dout = self._check_dout(dout, out.shape, dtype)
+        dout = self._check_dout(dout, out.shape, dtype, input_grad)
         return dout * out * (1 - out) if input_grad else None
 
     def torch_module(self, torch, dtype):
@@ -569,7 +579,7 @@ class Tanh(Layer):
 
     def backward(self, dout, input_grad=True):
         out, dtype = self._take_cache()
-        dout = self._check_dout(dout, out.shape, dtype)
+        dout = self._check_dout(dout, out.shape, dtype, input_grad)
         return dout * (1 - out * out) if input_grad else None
 
     def torch_module(self, torch, dtype):
@@ -605,7 +615,7 @@ class Dropout(Layer):
 
     def backward(self, dout, input_grad=True):
         keep, shape, dtype = self._take_cache()
-        dout = self._check_dout(dout, shape, dtype)
+        dout = self._check_dout(dout, shape, dtype, input_grad)
         if not input_grad:
             return None
         return dout.copy() if keep is None else dout * self._scale(keep, dtype)
@@ -680,6 +690,9 @@ class BatchNorm2D(Layer):
         self.check_arrays()
         x = np.ascontiguousarray(x, dtype=self.dtype)
         gamma, beta = self.params["gamma"], self.params["beta"]
+        if x.size == 0:  # an empty batch: an empty output, and the statistics stay as they are
+            self._cache = (x, None, None, self.training)
+            return np.zeros_like(x)
         if self.training:
             count = x.shape[0] * x.shape[2] * x.shape[3]
             if count < 2:
@@ -698,10 +711,7 @@ class BatchNorm2D(Layer):
         else:
             mean = self.state["running_mean"].astype(np.float64)
             inv_std = 1.0 / np.sqrt(self.state["running_var"].astype(np.float64) + self.eps)
-            if len(x) == 0:  # an empty batch: nothing for the kernel to loop over
-                out = np.zeros_like(x)
-            else:
-                out = batchnorm.batchnorm_inference(x, gamma, beta, mean, inv_std)
+            out = batchnorm.batchnorm_inference(x, gamma, beta, mean, inv_std)
         self._cache = (x, mean, inv_std, self.training)
         return out
 
@@ -709,10 +719,12 @@ class BatchNorm2D(Layer):
         """dL/dout -> dL/dx, and grads["gamma"], grads["beta"]; None instead of dL/dx if not
         input_grad."""
         x, mean, inv_std, training = self._take_cache()
-        dout = self._check_dout(dout, x.shape, self.dtype)
+        dout = self._check_dout(dout, x.shape, self.dtype, input_grad)
         self.check_arrays()
         gamma = self.params["gamma"]
-        if training:
+        if x.size == 0:
+            dx, dgamma, dbeta = np.zeros_like(dout), np.zeros_like(gamma), np.zeros_like(gamma)
+        elif training:
             dx, dgamma, dbeta = batchnorm.batchnorm_backward(x, dout, mean, inv_std, gamma)
         else:
             x_hat = (x - mean[:, None, None]) * inv_std[:, None, None]
@@ -763,7 +775,7 @@ class GridLayout(Layer):
 
     def backward(self, dout, input_grad=True):
         input_shape, out_shape, dtype = self._take_cache()
-        dout = self._check_dout(dout, out_shape, dtype)
+        dout = self._check_dout(dout, out_shape, dtype, input_grad)
         if not input_grad:
             return None
         return np.ascontiguousarray(dout.transpose(0, 3, 4, 1, 2)).reshape(input_shape)

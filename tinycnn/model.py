@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from tinycnn.checks import float_array, positive_int, shape
+from tinycnn.checks import flag, float_array, positive_int, shape
 from tinycnn.layers import Layer
 from tinycnn.outputs import Identity, OutputMap
 
@@ -92,7 +92,7 @@ class Sequential:
         its grads (for a first Conv2D that skips a whole convolution), and None is returned.
         """
         lowest = 0
-        if not input_grad:
+        if not flag(input_grad, "input_grad"):
             with_params = [index for index, layer in enumerate(self.layers) if layer.params]
             if not with_params:
                 return None

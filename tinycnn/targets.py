@@ -334,10 +334,15 @@ def _check_rows(good, values, what):
 
 
 def _check_one_box(box):
+    """box as 4 float64 numbers; the error shows it as given (numpy reads None as NaN)."""
+    given = box
+    if box is None or isinstance(box, (str, bytes, dict)):
+        raise TypeError(f"box must be {BOX_RULE}, got {given!r}")
     try:
         box = np.asarray(box, dtype=np.float64)
     except (TypeError, ValueError) as error:
-        raise TypeError(f"box must be {BOX_RULE}, got {box!r}") from error
+        raise TypeError(f"box must be {BOX_RULE}, got {given!r}") from error
     if box.shape != (4,) or not valid_boxes(box):
-        raise ValueError(f"box must be {BOX_RULE}, got {box.tolist()}")
+        shown = given.tolist() if isinstance(given, np.ndarray) else given
+        raise ValueError(f"box must be {BOX_RULE}, got {shown!r}")
     return box

@@ -38,6 +38,15 @@ from tinycnn.kernels.taps import correlate, pointwise, pointwise_grads, tap_grad
 from tinycnn.runtime import one_at_a_time
 
 
+def useful_stride(input_shape, kernel_size, stride, padding):
+    """`stride`, or the smallest stride with the same windows. Once the stride passes the start
+    of the last window that fits, a row (column) has one window, at 0, whatever the stride; but
+    the stride phases take s*s planes (layout.py), so a needlessly large stride costs memory and
+    time for nothing (stride 20000 on an 8x8 input ran out of memory). Same results."""
+    reach = max(input_shape[2], input_shape[3]) + 2 * padding - kernel_size
+    return max(1, min(stride, reach + 1))
+
+
 @one_at_a_time
 def conv2d_forward(x, weights, bias, stride, padding, keep_planes=False):
     """out[n, f, i, j] = bias[f] + sum_{c,di,dj} w[f,c,di,dj] * x_pad[n, c, i*s + di, j*s + dj].
@@ -50,6 +59,7 @@ def conv2d_forward(x, weights, bias, stride, padding, keep_planes=False):
     bias = np.ascontiguousarray(bias)
     n_samples, _, height, width = x.shape
     n_filters, _, k, _ = weights.shape
+    stride = useful_stride(x.shape, k, stride, padding)
     out_h = (height + 2 * padding - k) // stride + 1
     out_w = (width + 2 * padding - k) // stride + 1
     out = np.empty((n_samples, n_filters, out_h, out_w), x.dtype)
@@ -90,6 +100,7 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
     u0 = p, padding k - 1 - p: dx is the forward pass of dout with the flipped, transposed kernel.
     """
     dout = np.ascontiguousarray(dout)
+    stride = useful_stride(input_shape, weights.shape[2], stride, padding)
     channels, s = input_shape[1], stride
     if weights.shape[2] == 1 and stride == 1 and padding == 0:  # dx[n] = w^T dout[n]
         n_samples, n_filters, height, width = dout.shape
@@ -147,6 +158,7 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding, planes=None):
     """
     x, x_shape = _input_and_shape(x, planes)
     dout = np.ascontiguousarray(dout)
+    stride = useful_stride(x_shape, kernel_size, stride, padding)
     n_samples, channels, _, _ = x_shape
     _, n_filters, out_h, out_w = dout.shape
     k = kernel_size
@@ -208,6 +220,7 @@ def conv2d_backward(x, dout, weights, stride, padding, planes=None, input_grad=T
     x, x_shape = _input_and_shape(x, planes)
     dout = np.ascontiguousarray(dout)
     k, n_filters = weights.shape[2], weights.shape[0]
+    stride = useful_stride(x_shape, k, stride, padding)
     out_h, out_w = dout.shape[2:]
     shared = input_grad and stride == 1 and k > 1 and n_filters % CHANNELS == 0
     if shared:
