@@ -545,3 +545,30 @@ def test_a_step_that_overflows_names_epoch_and_batch():
 def test_evaluate_and_step_decay_check_their_arguments(call, error, message):
     with pytest.raises(error, match=message):
         call(linear_model(), SquaredLocalizationLoss(3))
+
+
+def test_write_results_writes_nan_as_null_and_refuses_infinity(tmp_path):
+    """JSON has no NaN: a metric with nothing to judge is written as null, the file stays valid."""
+    import json
+
+    path = tmp_path / "metrics.json"
+    results = {"nme": float("nan"), "iou": np.float32(np.nan), "per_class": [0.5, np.nan]}
+    tc.train.write_results(path, results)
+    assert json.loads(path.read_text()) == {"nme": None, "iou": None, "per_class": [0.5, None]}
+    assert "NaN" not in path.read_text()
+    with pytest.raises(ValueError, match=r"results\['loss'\]\[1\] is inf"):
+        tc.train.write_results(path, {"loss": [1.0, np.inf]})
+    assert json.loads(path.read_text())["per_class"] == [0.5, None]  # the old file is left alone
+
+
+def test_write_results_gives_the_permissions_of_a_plain_open(tmp_path):
+    import os
+
+    plain = tmp_path / "plain.json"
+    plain.write_text("{}")
+    written = tmp_path / "written.json"
+    tc.train.write_results(written, {"epochs": 1})
+    assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    os.chmod(written, 0o640)
+    tc.train.write_results(written, {"epochs": 2})  # replacing a file keeps its permissions
+    assert written.stat().st_mode & 0o777 == 0o640
