@@ -101,12 +101,23 @@ def test_augment_and_lr_schedule_are_applied():
     assert seen_lrs == [0.1] * 6 + [0.05] * 6
 
 
-@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+class InfiniteOnItsThirdCall(tc.ReLU):
+    """A ReLU that returns infinity on its third forward pass: a loss diverging mid-epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        out = super().forward(x)
+        return np.full_like(out, np.inf) if self.calls == 3 else out
+
+
 def test_a_diverging_loss_names_epoch_and_batch():
     x, y = tiny_localization_problem()
-    x[40] = np.inf  # batch 3 of epoch 1 with batch_size 16 and no shuffling of the culprit's batch
-    model = linear_model()
-    with pytest.raises(FloatingPointError, match=r"epoch 1, batch \d+ of 6"):
+    model = tc.Sequential([tc.Flatten(), tc.Dense(8, 8, rng=0), InfiniteOnItsThirdCall()])
+    with pytest.raises(FloatingPointError, match=r"loss became nan at epoch 1, batch 3 of 6"):
         fit(
             model,
             SquaredLocalizationLoss(3),
@@ -115,6 +126,60 @@ def test_a_diverging_loss_names_epoch_and_batch():
             y,
             epochs=1,
             batch_size=16,
+            progress=False,
+        )
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_images_that_are_not_finite_are_refused_before_the_first_step(value):
+    x, y = tiny_localization_problem()
+    x[40, 0, 3] = value
+    model = linear_model()
+    before = model.layers[1].params["W"].copy()
+    with pytest.raises(ValueError, match=r"x must be finite, but x\[40\] holds NaN or infinity"):
+        fit(model, SquaredLocalizationLoss(3), tc.optim.SGD(model), x, y, 1, progress=False)
+    with pytest.raises(ValueError, match=r"validation's x_val must be finite, but x_val\[40\]"):
+        fit(
+            model,
+            SquaredLocalizationLoss(3),
+            tc.optim.SGD(model),
+            x[:10],
+            y[:10],
+            1,
+            validation=(x, y),
+            progress=False,
+        )
+    np.testing.assert_array_equal(model.layers[1].params["W"], before)
+
+
+@given(row=st.integers(0, 95), bad=st.sampled_from([np.nan, np.inf, 2.0, -1.0, 0.5]))
+def test_targets_the_loss_refuses_are_refused_before_the_first_step(row, bad):
+    """A wrong p_c in the last batch is found before the first step, not an epoch later."""
+    x, y = tiny_localization_problem()
+    y[row, 0] = bad
+    model = linear_model()
+    before = model.layers[1].params["W"].copy()
+    with pytest.raises(ValueError, match=rf"y does not fit SquaredLocalizationLoss: .*row {row}"):
+        fit(model, SquaredLocalizationLoss(3), tc.optim.SGD(model), x, y, 1, progress=False)
+    np.testing.assert_array_equal(model.layers[1].params["W"], before)
+
+
+def test_augmented_images_that_are_not_finite_are_named():
+    x, y = tiny_localization_problem(n=10)
+    model = linear_model()
+
+    def darken(images, targets, rng):
+        return images * np.nan, targets
+
+    with pytest.raises(ValueError, match=r"augment returned images holding NaN .*epoch 1, batch 1"):
+        fit(
+            model,
+            SquaredLocalizationLoss(3),
+            tc.optim.SGD(model),
+            x,
+            y,
+            1,
+            augment=darken,
             progress=False,
         )
 

@@ -68,9 +68,10 @@ def fit(
 
     The model's output map must be the loss's (`model.output` equal to `loss.output`): build the
     model with it, e.g. `Sequential(layers, output=loss.output)`, so that `model.predict` reads the
-    raw output the way the loss trained it to. `fit` checks the output map, the data, validation,
-    metrics (called once on the validation set) and every learning rate of the schedule before the
-    first step; what augment returns is checked on every batch, the first before the first step.
+    raw output the way the loss trained it to. `fit` checks the output map, the data (every image
+    finite, every target as the loss reads it), validation, metrics (called once on the validation
+    set) and every learning rate of the schedule before the first step; what augment returns is
+    checked on every batch (shapes, finite images), the first before the first step.
     Returns a dict of per-epoch lists: "loss" (the mean training loss), and with validation
     "val_loss" and "val_<name>" per metric. Raises FloatingPointError naming the epoch and batch
     where the loss, a gradient or the weights stop being finite (the weights are checked after
@@ -80,7 +81,6 @@ def fit(
     _check_optimizer(optimizer, model)
     _check_output_map(model, loss)
     _check_weights(model)
-    _check_training_data(x, y)
     epochs = positive_int(epochs, "epochs")
     batch_size = positive_int(batch_size, "batch_size")
     seed = non_negative_int(seed, "seed")
@@ -91,6 +91,7 @@ def fit(
             f"got {type(augment).__name__}"
         )
     learning_rates = _learning_rates(lr_schedule, epochs)
+    _check_training_data(x, y, loss)
     if metrics is not None and validation is None:
         raise ValueError(
             "metrics are measured on the validation set: pass validation=(x_val, y_val) too"
@@ -124,9 +125,10 @@ def fit(
             for batch in range(batches_per_epoch):
                 indices = order[batch * batch_size : (batch + 1) * batch_size]
                 images, targets = x[indices], y[indices]
-                if augment is not None:
-                    images, targets = _augmented(augment(images, targets, rng), images, targets)
                 where = f"epoch {epoch + 1}, batch {batch + 1} of {batches_per_epoch}"
+                if augment is not None:
+                    result = augment(images, targets, rng)
+                    images, targets = _augmented(result, images, targets, where)
                 raw = model.forward(images)
                 # Checked before the loss, which would refuse a non-finite y_hat without context.
                 value = loss.forward(raw, targets) if np.isfinite(raw).all() else math.nan
@@ -310,8 +312,9 @@ def _non_finite_array(model):
     return None
 
 
-def _augmented(result, images, targets):
-    """augment's result, checked: a pair of float arrays shaped like the batch it was given."""
+def _augmented(result, images, targets, where):
+    """augment's result, checked: a pair of float arrays shaped like the batch it was given, the
+    images finite (the targets are the loss's to check)."""
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise TypeError(
             f"augment must return a pair (images, targets), got {type(result).__name__}"
@@ -323,6 +326,12 @@ def _augmented(result, images, targets):
         raise ValueError(
             f"augment must return images and targets shaped like those it was given, "
             f"{images.shape} and {targets.shape}, got {new_images.shape} and {new_targets.shape}"
+        )
+    bad = _first_non_finite(new_images)
+    if bad is not None:
+        raise ValueError(
+            f"augment returned images holding NaN or infinity (image {bad} of the batch) at "
+            f"{where}: check its settings"
         )
     return new_images, new_targets
 
@@ -348,7 +357,26 @@ def _check_output_map(model, loss):
         )
 
 
-def _check_training_data(x, y):
+def _first_non_finite(images):
+    """The index of the first image holding NaN or infinity, or None if all are finite."""
+    finite = np.isfinite(images.reshape(len(images), -1)).all(axis=1)
+    return None if finite.all() else int(np.argmin(finite))
+
+
+def _check_images_and_targets(images, targets, loss, name_x, name_y):
+    """The images finite, and the targets what the loss reads (checked by the loss itself, on
+    zero predictions of the loss's width)."""
+    bad = _first_non_finite(images)
+    if bad is not None:
+        raise ValueError(f"{name_x} must be finite, but {name_x}[{bad}] holds NaN or infinity")
+    predictions = np.zeros((*targets.shape[:-1], loss.width))
+    try:
+        loss.forward(predictions, targets)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{name_y} does not fit {type(loss).__name__}: {error}") from error
+
+
+def _check_training_data(x, y, loss):
     float_array(x, "x")
     float_array(y, "y")
     if x.ndim < 2 or y.ndim < 2:
@@ -362,6 +390,7 @@ def _check_training_data(x, y):
         )
     if len(x) == 0:
         raise ValueError("x must hold at least one example, got an empty array (N = 0)")
+    _check_images_and_targets(x, y, loss, "x", "y")
 
 
 def _check_validation(validation, x, y):
@@ -386,6 +415,11 @@ def _check_validation(validation, x, y):
         )
     if len(x_val) == 0:
         raise ValueError("validation must hold at least one example, got N = 0")
+    bad = _first_non_finite(x_val)
+    if bad is not None:
+        raise ValueError(
+            f"validation's x_val must be finite, but x_val[{bad}] holds NaN or infinity"
+        )
     return x_val, y_val
 
 
