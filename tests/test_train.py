@@ -136,9 +136,9 @@ def test_images_that_are_not_finite_are_refused_before_the_first_step(value):
     x[40, 0, 3] = value
     model = linear_model()
     before = model.layers[1].params["W"].copy()
-    with pytest.raises(ValueError, match=r"x must be finite, but x\[40\] holds NaN or infinity"):
+    with pytest.raises(ValueError, match=r"x must be finite, but image 40 holds NaN or infinity"):
         fit(model, SquaredLocalizationLoss(3), tc.optim.SGD(model), x, y, 1, progress=False)
-    with pytest.raises(ValueError, match=r"validation's x_val must be finite, but x_val\[40\]"):
+    with pytest.raises(ValueError, match=r"validation's x_val must be finite, but image 40 holds"):
         fit(
             model,
             SquaredLocalizationLoss(3),
@@ -171,7 +171,9 @@ def test_augmented_images_that_are_not_finite_are_named():
     def darken(images, targets, rng):
         return images * np.nan, targets
 
-    with pytest.raises(ValueError, match=r"augment returned images holding NaN .*epoch 1, batch 1"):
+    with pytest.raises(
+        ValueError, match=r"images augment returns must be finite, but image 0 .*epoch 1, batch 1"
+    ):
         fit(
             model,
             SquaredLocalizationLoss(3),

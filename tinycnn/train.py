@@ -327,12 +327,10 @@ def _augmented(result, images, targets, where):
             f"augment must return images and targets shaped like those it was given, "
             f"{images.shape} and {targets.shape}, got {new_images.shape} and {new_targets.shape}"
         )
-    bad = _first_non_finite(new_images)
-    if bad is not None:
-        raise ValueError(
-            f"augment returned images holding NaN or infinity (image {bad} of the batch) at "
-            f"{where}: check its settings"
-        )
+    try:
+        _check_finite_images(new_images, "the images augment returns")
+    except ValueError as error:
+        raise ValueError(f"{error} (of the batch at {where}): check augment's settings") from None
     return new_images, new_targets
 
 
@@ -363,17 +361,10 @@ def _first_non_finite(images):
     return None if finite.all() else int(np.argmin(finite))
 
 
-def _check_images_and_targets(images, targets, loss, name_x, name_y):
-    """The images finite, and the targets what the loss reads (checked by the loss itself, on
-    zero predictions of the loss's width)."""
+def _check_finite_images(images, name):
     bad = _first_non_finite(images)
     if bad is not None:
-        raise ValueError(f"{name_x} must be finite, but {name_x}[{bad}] holds NaN or infinity")
-    predictions = np.zeros((*targets.shape[:-1], loss.width))
-    try:
-        loss.forward(predictions, targets)
-    except (TypeError, ValueError) as error:
-        raise type(error)(f"{name_y} does not fit {type(loss).__name__}: {error}") from error
+        raise ValueError(f"{name} must be finite, but image {bad} holds NaN or infinity")
 
 
 def _check_training_data(x, y, loss):
@@ -390,7 +381,12 @@ def _check_training_data(x, y, loss):
         )
     if len(x) == 0:
         raise ValueError("x must hold at least one example, got an empty array (N = 0)")
-    _check_images_and_targets(x, y, loss, "x", "y")
+    _check_finite_images(x, "x")
+    # The loss checks the targets itself, as it will batch by batch: here on zero predictions.
+    try:
+        loss.forward(np.zeros((*y.shape[:-1], loss.width)), y)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"y does not fit {type(loss).__name__}: {error}") from error
 
 
 def _check_validation(validation, x, y):
@@ -415,11 +411,7 @@ def _check_validation(validation, x, y):
         )
     if len(x_val) == 0:
         raise ValueError("validation must hold at least one example, got N = 0")
-    bad = _first_non_finite(x_val)
-    if bad is not None:
-        raise ValueError(
-            f"validation's x_val must be finite, but x_val[{bad}] holds NaN or infinity"
-        )
+    _check_finite_images(x_val, "validation's x_val")
     return x_val, y_val
 
 
