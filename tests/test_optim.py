@@ -196,3 +196,31 @@ def test_a_replaced_layer_starts_fresh_and_the_old_state_is_dropped():
 def test_a_model_class_is_refused():
     with pytest.raises(TypeError, match="model must be a tinycnn Sequential.*the class Sequential"):
         tc.optim.SGD(tc.Sequential)
+
+
+@given(
+    setting=st.sampled_from(
+        [(tc.optim.SGD, "momentum"), (tc.optim.Adam, "beta1"), (tc.optim.Adam, "beta2")]
+    ),
+    value=st.one_of(
+        st.floats(allow_nan=True).filter(lambda value: not 0 <= value < 1),
+        st.sampled_from(["0.9", None, True, [0.5]]),
+    ),
+)
+def test_a_setting_changed_after_construction_is_checked_too(setting, value):
+    make, name = setting
+    optimizer = make(tc.Sequential([tc.Dense(2, 2)]))
+    before = getattr(optimizer, name)
+    with pytest.raises((TypeError, ValueError), match=rf"{name} must be a (real )?number"):
+        setattr(optimizer, name, value)
+    assert getattr(optimizer, name) == before
+    setattr(optimizer, name, np.float32(0.5))
+    assert getattr(optimizer, name) == 0.5 and type(getattr(optimizer, name)) is float
+
+
+@pytest.mark.parametrize("value", [0.0, -1e-8, np.inf, np.nan])
+def test_eps_changed_after_construction_is_checked_too(value):
+    optimizer = tc.optim.Adam(tc.Sequential([tc.Dense(2, 2)]))
+    with pytest.raises(ValueError, match="eps must be a finite number > 0"):
+        optimizer.eps = value
+    assert optimizer.eps == 1e-8

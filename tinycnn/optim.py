@@ -5,15 +5,34 @@ Each step reads the model's parameters afresh: a parameter array the optimizer h
 (a layer replaced, a params entry reassigned) starts with a fresh state (no momentum), and the
 state of arrays no longer in the model is dropped, never applied to another array.
 
-Every setting is checked when it is set, naming it and its allowed range: a learning rate must be
-a finite number > 0 (also when `fit`'s lr_schedule assigns it), eps > 0, betas and momentum in
-[0, 1). `step()` refuses missing, misshapen or non-finite gradients before it changes anything,
-and raises FloatingPointError, naming the parameter, if its update left a weight non-finite.
+Every setting is checked whenever it is set, at construction or later, naming it and its allowed
+range: a learning rate must be a finite number > 0 (also when `fit`'s lr_schedule assigns it),
+eps > 0, betas and momentum in [0, 1). `step()` refuses missing, misshapen or non-finite
+gradients before it changes anything, and raises FloatingPointError, naming the parameter, if its
+update left a weight non-finite.
 """
 
 import numpy as np
 
 from tinycnn.checks import real_number
+
+
+class Setting:
+    """An optimizer setting: a real number, checked by `real_number` with these bounds whenever it
+    is set, and kept as a float."""
+
+    def __init__(self, description, **bounds):
+        self.__doc__ = description
+        self.bounds = bounds
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, optimizer, owner=None):
+        return self if optimizer is None else optimizer.__dict__[self.name]
+
+    def __set__(self, optimizer, value):
+        optimizer.__dict__[self.name] = real_number(value, self.name, **self.bounds)
 
 
 class Optimizer:
@@ -29,14 +48,7 @@ class Optimizer:
         # another array while the state is kept.
         self.state = {}
 
-    @property
-    def lr(self):
-        """The learning rate: a finite number > 0, checked whenever it is set."""
-        return self._lr
-
-    @lr.setter
-    def lr(self, value):
-        self._lr = real_number(value, "lr", low=0.0, low_open=True)
+    lr = Setting("The learning rate: a finite number > 0.", low=0.0, low_open=True)
 
     def step(self):
         """One update of every parameter from its gradient; all gradients are checked first."""
@@ -82,9 +94,11 @@ class SGD(Optimizer):
     momentum = 0 is plain gradient descent: param <- param - lr * grad.
     """
 
+    momentum = Setting("The momentum: a number in [0, 1).", low=0.0, high=1.0, high_open=True)
+
     def __init__(self, model, lr=0.01, momentum=0.0):
         super().__init__(model, lr)
-        self.momentum = real_number(momentum, "momentum", 0.0, 1.0, high_open=True)
+        self.momentum = momentum
 
     def update(self, param, grad, state):
         velocity = state.setdefault("velocity", np.zeros_like(param))
@@ -101,11 +115,23 @@ class Adam(Optimizer):
     param <- param - lr * m_hat / (sqrt(v_hat) + eps)
     """
 
+    beta1 = Setting(
+        "The gradient's decay rate: a number in [0, 1).", low=0.0, high=1.0, high_open=True
+    )
+    beta2 = Setting(
+        "The squared gradient's decay rate: a number in [0, 1).", low=0.0, high=1.0, high_open=True
+    )
+    eps = Setting(
+        "Added to sqrt(v_hat) against a division by zero: a finite number > 0.",
+        low=0.0,
+        low_open=True,
+    )
+
     def __init__(self, model, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(model, lr)
-        self.beta1 = real_number(beta1, "beta1", 0.0, 1.0, high_open=True)
-        self.beta2 = real_number(beta2, "beta2", 0.0, 1.0, high_open=True)
-        self.eps = real_number(eps, "eps", low=0.0, low_open=True)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
 
     def update(self, param, grad, state):
         if not state:
