@@ -147,6 +147,8 @@ def test_a_float32_layer_is_named_not_x():
         (lambda: check_gradients(tc.ReLU(), np.ones(2), seed=-1), ValueError, r"seed must be"),
         (lambda: check_gradients(tc.ReLU(), np.ones(2), seed=0.5), TypeError, r"seed must be"),
         (lambda: numerical_gradient(None, np.ones(2)), TypeError, r"f must be a function"),
+        (lambda: numerical_gradient(lambda: 0.0, np.array([np.nan])), ValueError, r"x must be fin"),
+        (lambda: check_gradients(tc.ReLU(), [1.0, np.inf]), ValueError, r"x must be finite"),
         (
             lambda: numerical_gradient(lambda: np.ones(2), np.ones(2)),
             TypeError,

@@ -21,13 +21,15 @@ def numerical_gradient(f, x, h=1e-6):
     """Central-difference gradient of the scalar function `f()` with respect to the array `x`.
 
     `f` takes no arguments and reads `x` itself (usually through a layer's params or a closure),
-    so `x` is nudged in place, one entry at a time, and restored afterwards. `h` is the step, a
-    finite number > 0. Returns an array shaped like `x`.
+    so `x` (float64, finite) is nudged in place, one entry at a time, and restored afterwards. `h`
+    is the step, a finite number > 0. Returns an array shaped like `x`.
     """
     if not callable(f):
         raise TypeError(f"f must be a function of no arguments returning a number, got {f!r}")
     h = real_number(h, "h", low=0.0, low_open=True)
     _check_float64(x, "x")
+    if not np.isfinite(x).all():
+        raise ValueError("x must be finite: a difference quotient at NaN or infinity means nothing")
     grad = np.zeros_like(x)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)
     if not np.shares_memory(flat_x, x):
@@ -75,7 +77,7 @@ def check_gradients(module, x, seed=0, h=1e-6):
     The scalar checked is f = sum(forward(x) * R) for a fixed random R (drawn from `seed`, an
     int >= 0), so that dL/dout = R and every output entry counts. `module` is a layer or a
     Sequential whose parameters are float64 (anything with forward, backward and parameters());
-    x is converted to float64. Returns {"x": error, "<Layer>[i].<name>": error, ...}, the
+    x (finite) is converted to float64. Returns {"x": error, "<Layer>[i].<name>": error, ...}, the
     relative errors of dL/dx and of each parameter's gradient; inf for a gradient that is not
     finite.
     """
@@ -86,6 +88,8 @@ def check_gradients(module, x, seed=0, h=1e-6):
                 f"parameters), got {type(module).__name__}"
             )
     x = np.array(_real_array(x, "x"), dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError("x must be finite: a gradient at NaN or infinity cannot be checked")
     seed = non_negative_int(seed, "seed")
     h = real_number(h, "h", low=0.0, low_open=True)
     for label, param, _ in _labelled_parameters(module):
