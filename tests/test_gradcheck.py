@@ -170,3 +170,11 @@ def test_x_is_restored_when_f_raises():
     with pytest.raises(RuntimeError):
         numerical_gradient(f, x)
     np.testing.assert_array_equal(x, [1.0, 2.0])
+
+
+def test_an_empty_array_has_an_empty_gradient():
+    x = np.zeros((0, 3))
+    assert numerical_gradient(lambda: 0.0, x).shape == (0, 3)
+    np.testing.assert_array_equal(
+        numerical_gradient(lambda: 0.0, np.zeros((4, 3))[:, ::2][:0]), np.zeros((0, 2))
+    )

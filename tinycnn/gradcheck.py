@@ -32,7 +32,7 @@ def numerical_gradient(f, x, h=1e-6):
         raise ValueError("x must be finite: a difference quotient at NaN or infinity means nothing")
     grad = np.zeros_like(x)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)
-    if not np.shares_memory(flat_x, x):
+    if x.size and not np.shares_memory(flat_x, x):  # an empty array shares no memory at all
         raise ValueError("x must be reshapeable without a copy, so that nudging it reaches f")
     for i in range(flat_x.size):
         original = flat_x[i]
