@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinycnn as tc
 
@@ -135,3 +137,90 @@ def test_a_gradient_of_the_wrong_shape_is_refused():
     model.layers[0].grads = {"W": np.zeros((3, 2), np.float32), "b": np.zeros(2, np.float32)}
     with pytest.raises(ValueError, match=r"grads\['W'\] must be an array of the param's shape"):
         tc.optim.SGD(model).step()
+
+
+@given(
+    index=st.integers(0, 5),  # W's 4 entries, then b's 2
+    value=st.sampled_from([np.nan, np.inf, -np.inf]),
+    make=st.sampled_from([tc.optim.SGD, tc.optim.Adam]),
+)
+def test_a_non_finite_gradient_is_refused_before_any_weight_changes(index, value, make):
+    model = tc.Sequential([tc.Dense(2, 2, rng=0)])
+    layer = model.layers[0]
+    layer.grads = {"W": np.ones((2, 2), np.float32), "b": np.ones(2, np.float32)}
+    name, position = ("W", index) if index < 4 else ("b", index - 4)
+    layer.grads[name].reshape(-1)[position] = value
+    before = {name: param.copy() for name, param in layer.params.items()}
+    with pytest.raises(FloatingPointError, match=rf"grads\['{name}'\] holds NaN or infinity"):
+        make(model).step()
+    for name, param in layer.params.items():
+        np.testing.assert_array_equal(param, before[name])
+
+
+def test_a_step_that_overflows_the_weights_says_so():
+    model = dense_with_grads(np.array([[1.0, 2.0]]), np.array([[1e300, 1.0]]))
+    with pytest.raises(FloatingPointError, match=r"params\['W'\] non-finite: lower the learning"):
+        with np.errstate(over="ignore"):
+            tc.optim.SGD(model, lr=1e10).step()
+
+
+def test_a_reassigned_param_starts_with_a_fresh_state():
+    """The momentum of an array that left the model is never applied to its replacement."""
+    weights, grads = np.array([[1.0, 2.0]]), np.array([[0.5, -1.0]])
+    model = dense_with_grads(weights, grads)
+    optimizer = tc.optim.SGD(model, lr=0.1, momentum=0.9)
+    optimizer.step()
+    layer = model.layers[0]
+    layer.params["W"] = weights.copy()  # e.g. weights put back from elsewhere, a new array
+    optimizer.step()
+    np.testing.assert_allclose(layer.params["W"], weights - 0.1 * grads)  # no old velocity
+    assert len(optimizer.state) == 2  # W and b: the old W's state was dropped
+
+
+def test_a_replaced_layer_starts_fresh_and_the_old_state_is_dropped():
+    weights, grads = np.array([[1.0, 2.0]]), np.array([[0.5, -1.0]])
+    model = dense_with_grads(weights, grads)
+    optimizer = tc.optim.Adam(model, lr=0.01)
+    for _ in range(3):
+        optimizer.step()
+    model.layers[0] = dense_with_grads(weights, grads).layers[0]
+    optimizer.step()  # a first Adam step again: lr times the sign of the gradient
+    np.testing.assert_allclose(
+        model.layers[0].params["W"], weights - 0.01 * np.sign(grads), rtol=1e-6
+    )
+    assert {id(param) for param, _ in optimizer.state.values()} == {
+        id(param) for _, _, param, _ in model.parameters()
+    }
+
+
+def test_a_model_class_is_refused():
+    with pytest.raises(TypeError, match="model must be a tinycnn Sequential.*the class Sequential"):
+        tc.optim.SGD(tc.Sequential)
+
+
+@given(
+    setting=st.sampled_from(
+        [(tc.optim.SGD, "momentum"), (tc.optim.Adam, "beta1"), (tc.optim.Adam, "beta2")]
+    ),
+    value=st.one_of(
+        st.floats(allow_nan=True).filter(lambda value: not 0 <= value < 1),
+        st.sampled_from(["0.9", None, True, [0.5]]),
+    ),
+)
+def test_a_setting_changed_after_construction_is_checked_too(setting, value):
+    make, name = setting
+    optimizer = make(tc.Sequential([tc.Dense(2, 2)]))
+    before = getattr(optimizer, name)
+    with pytest.raises((TypeError, ValueError), match=rf"{name} must be a (real )?number"):
+        setattr(optimizer, name, value)
+    assert getattr(optimizer, name) == before
+    setattr(optimizer, name, np.float32(0.5))
+    assert getattr(optimizer, name) == 0.5 and type(getattr(optimizer, name)) is float
+
+
+@pytest.mark.parametrize("value", [0.0, -1e-8, np.inf, np.nan])
+def test_eps_changed_after_construction_is_checked_too(value):
+    optimizer = tc.optim.Adam(tc.Sequential([tc.Dense(2, 2)]))
+    with pytest.raises(ValueError, match="eps must be a finite number > 0"):
+        optimizer.eps = value
+    assert optimizer.eps == 1e-8

@@ -1,7 +1,11 @@
 """fit: it learns, it is repeatable, it stops loudly on a non-finite loss."""
 
+import re
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinycnn as tc
 from tinycnn.losses import LocalizationLoss, SquaredLocalizationLoss
@@ -97,12 +101,23 @@ def test_augment_and_lr_schedule_are_applied():
     assert seen_lrs == [0.1] * 6 + [0.05] * 6
 
 
-@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+class InfiniteOnItsThirdCall(tc.ReLU):
+    """A ReLU that returns infinity on its third forward pass: a loss diverging mid-epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        out = super().forward(x)
+        return np.full_like(out, np.inf) if self.calls == 3 else out
+
+
 def test_a_diverging_loss_names_epoch_and_batch():
     x, y = tiny_localization_problem()
-    x[40] = np.inf  # batch 3 of epoch 1 with batch_size 16 and no shuffling of the culprit's batch
-    model = linear_model()
-    with pytest.raises(FloatingPointError, match=r"epoch 1, batch \d+ of 6"):
+    model = tc.Sequential([tc.Flatten(), tc.Dense(8, 8, rng=0), InfiniteOnItsThirdCall()])
+    with pytest.raises(FloatingPointError, match=r"loss became nan at epoch 1, batch 3 of 6"):
         fit(
             model,
             SquaredLocalizationLoss(3),
@@ -111,6 +126,62 @@ def test_a_diverging_loss_names_epoch_and_batch():
             y,
             epochs=1,
             batch_size=16,
+            progress=False,
+        )
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_images_that_are_not_finite_are_refused_before_the_first_step(value):
+    x, y = tiny_localization_problem()
+    x[40, 0, 3] = value
+    model = linear_model()
+    before = model.layers[1].params["W"].copy()
+    with pytest.raises(ValueError, match=r"x must be finite, but image 40 holds NaN or infinity"):
+        fit(model, SquaredLocalizationLoss(3), tc.optim.SGD(model), x, y, 1, progress=False)
+    with pytest.raises(ValueError, match=r"validation's x_val must be finite, but image 40 holds"):
+        fit(
+            model,
+            SquaredLocalizationLoss(3),
+            tc.optim.SGD(model),
+            x[:10],
+            y[:10],
+            1,
+            validation=(x, y),
+            progress=False,
+        )
+    np.testing.assert_array_equal(model.layers[1].params["W"], before)
+
+
+@given(row=st.integers(0, 95), bad=st.sampled_from([np.nan, np.inf, 2.0, -1.0, 0.5]))
+def test_targets_the_loss_refuses_are_refused_before_the_first_step(row, bad):
+    """A wrong p_c in the last batch is found before the first step, not an epoch later."""
+    x, y = tiny_localization_problem()
+    y[row, 0] = bad
+    model = linear_model()
+    before = model.layers[1].params["W"].copy()
+    with pytest.raises(ValueError, match=rf"y does not fit SquaredLocalizationLoss: .*row {row}"):
+        fit(model, SquaredLocalizationLoss(3), tc.optim.SGD(model), x, y, 1, progress=False)
+    np.testing.assert_array_equal(model.layers[1].params["W"], before)
+
+
+def test_augmented_images_that_are_not_finite_are_named():
+    x, y = tiny_localization_problem(n=10)
+    model = linear_model()
+
+    def darken(images, targets, rng):
+        return images * np.nan, targets
+
+    with pytest.raises(
+        ValueError, match=r"images augment returns must be finite, but image 0 .*epoch 1, batch 1"
+    ):
+        fit(
+            model,
+            SquaredLocalizationLoss(3),
+            tc.optim.SGD(model),
+            x,
+            y,
+            1,
+            augment=darken,
             progress=False,
         )
 
@@ -289,3 +360,282 @@ def test_write_results_writes_plain_json_whole(tmp_path):
         tc.train.write_results(path, {"model": object()})
     assert json.loads(path.read_text())["epochs"] == 3  # the failed write left the file alone
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]  # and no temporary
+
+
+def other_linear_model():
+    return linear_model(seed=1)
+
+
+def nan_weights_model():
+    model = linear_model()
+    model.layers[1].params["W"][0, 0] = np.nan
+    return model
+
+
+def sgd(model):
+    return tc.optim.SGD(model)
+
+
+@pytest.mark.parametrize(
+    "make_model, loss, make_optimizer, error, message",
+    [
+        (linear_model, SquaredLocalizationLoss(3), lambda m: "adam", TypeError, r"must be.*'adam'"),
+        (linear_model, SquaredLocalizationLoss(3), lambda m: None, TypeError, r"must be.*None"),
+        (
+            linear_model,
+            SquaredLocalizationLoss(3),
+            lambda m: tc.optim.Adam,
+            TypeError,
+            r"optimizer must be an optimizer instance, got the class Adam",
+        ),
+        (
+            linear_model,
+            SquaredLocalizationLoss(3),
+            lambda m: tc.optim.SGD(other_linear_model()),
+            ValueError,
+            r"optimizer was built for another model",
+        ),
+        (
+            linear_model,
+            SquaredLocalizationLoss,
+            sgd,
+            TypeError,
+            r"loss must be a loss instance, got the class SquaredLocalizationLoss",
+        ),
+        (linear_model, "mse", sgd, TypeError, r"loss must be a tinycnn loss.*'mse'"),
+        (linear_model, None, sgd, TypeError, r"loss must be a tinycnn loss.*None"),
+        (
+            lambda: tc.Sequential([tc.Flatten()]),
+            SquaredLocalizationLoss(3),
+            sgd,
+            ValueError,
+            r"model has no parameters to train",
+        ),
+        (
+            nan_weights_model,
+            SquaredLocalizationLoss(3),
+            sgd,
+            ValueError,
+            r"params\['W'\] holds NaN or infinity before training",
+        ),
+    ],
+)
+def test_model_loss_and_optimizer_are_refused_before_the_first_step(
+    make_model, loss, make_optimizer, error, message
+):
+    x, y = tiny_localization_problem(n=10)
+    model = make_model()
+    before = [param.copy() for _, _, param, _ in model.parameters()]
+    with pytest.raises(error, match=message):
+        fit(model, loss, make_optimizer(model), x, y, epochs=1, progress=False)
+    for saved, (_, _, param, _) in zip(before, model.parameters(), strict=True):
+        np.testing.assert_array_equal(param, saved)
+
+
+def test_model_and_loss_swapped_or_not_a_model():
+    x, y = tiny_localization_problem(n=10)
+    model, loss = linear_model(), SquaredLocalizationLoss(3)
+    with pytest.raises(TypeError, match=r"model and loss are swapped"):
+        fit(loss, model, tc.optim.SGD(model), x, y, epochs=1, progress=False)
+    layer = tc.Dense(8, 8)
+    with pytest.raises(TypeError, match=r"model must be a tinycnn Sequential.*got Dense"):
+        fit(layer, loss, tc.optim.SGD(layer), x, y, epochs=1, progress=False)
+
+
+def test_an_optimizer_of_a_rebuilt_model_is_refused():
+    """The audit's case: the old optimizer, whose model had grads, reused with a new model."""
+    x, y = tiny_localization_problem(n=10)
+    loss = SquaredLocalizationLoss(3)
+    old_model = linear_model()
+    optimizer = tc.optim.Adam(old_model)
+    loss.forward(old_model.forward(x), y)
+    old_model.backward(loss.backward())
+    model = linear_model(seed=2)
+    before = model.layers[1].params["W"].copy()
+    with pytest.raises(ValueError, match=r"built for another model.*Adam\(model, lr=0.001\)"):
+        fit(model, loss, optimizer, x, y, epochs=1, progress=False)
+    np.testing.assert_array_equal(model.layers[1].params["W"], before)
+
+
+hostile = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@given(hostile)
+def test_anything_but_an_optimizer_is_refused(value):
+    x, y = tiny_localization_problem(n=10)
+    with pytest.raises(TypeError, match=r"optimizer must be a tinycnn optimizer"):
+        fit(linear_model(), SquaredLocalizationLoss(3), value, x, y, epochs=1, progress=False)
+
+
+@given(hostile.filter(lambda value: not (type(value) is int and value >= 0)))
+def test_seed_must_be_a_non_negative_integer(value):
+    x, y = tiny_localization_problem(n=10)
+    model = linear_model()
+    with pytest.raises((TypeError, ValueError), match=r"seed must be a non-negative integer"):
+        fit(model, SquaredLocalizationLoss(3), tc.optim.SGD(model), x, y, 1, seed=value)
+
+
+@given(hostile.filter(lambda value: not isinstance(value, bool)))
+def test_progress_must_be_true_or_false(value):
+    x, y = tiny_localization_problem(n=10)
+    model = linear_model()
+    with pytest.raises(TypeError, match=r"progress must be True or False"):
+        fit(model, SquaredLocalizationLoss(3), tc.optim.SGD(model), x, y, 1, progress=value)
+
+
+@pytest.mark.parametrize(
+    "augment, error, message",
+    [
+        (lambda images, targets, rng: images, TypeError, r"augment must return a pair"),
+        (
+            lambda images, targets, rng: (images[:, :, :4], targets),
+            ValueError,
+            r"augment must return images and targets shaped like those it was given",
+        ),
+        (
+            lambda images, targets, rng: (images, targets[:-1]),
+            ValueError,
+            r"shaped like those it was given",
+        ),
+        (
+            lambda images, targets, rng: (images.astype(int), targets),
+            TypeError,
+            r"augment's images must be float32 or float64",
+        ),
+    ],
+)
+def test_what_augment_returns_is_checked_before_the_first_step(augment, error, message):
+    x, y = tiny_localization_problem(n=10)
+    model = linear_model()
+    before = model.layers[1].params["W"].copy()
+    with pytest.raises(error, match=message):
+        fit(
+            model,
+            SquaredLocalizationLoss(3),
+            tc.optim.SGD(model),
+            x,
+            y,
+            1,
+            augment=augment,
+            progress=False,
+        )
+    np.testing.assert_array_equal(model.layers[1].params["W"], before)
+
+
+class PoisoningSGD(tc.optim.SGD):
+    """An optimizer with a bug of its own: after its update, one weight is NaN."""
+
+    def step(self):
+        super().step()
+        self.model.layers[1].params["W"][0, 0] = np.nan
+
+
+def test_fit_never_returns_with_non_finite_weights():
+    """Even when the last update itself leaves NaN behind (no batch follows to notice it)."""
+    x, y = tiny_localization_problem(n=10)
+    model = linear_model()
+    with pytest.raises(
+        FloatingPointError, match=r"params\['W'\] holds NaN or infinity at the end of epoch 1"
+    ):
+        fit(model, SquaredLocalizationLoss(3), PoisoningSGD(model), x, y, 1, 10, progress=False)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@settings(max_examples=15, deadline=None)
+@given(log_lr=st.floats(0, 40), epochs=st.integers(1, 3), batch_size=st.integers(4, 40))
+def test_a_diverging_run_raises_or_leaves_finite_weights(log_lr, epochs, batch_size):
+    """Whatever the learning rate: a FloatingPointError naming epoch and batch, or a return with
+    every weight finite."""
+    x, y = tiny_localization_problem(n=40)
+    model = linear_model()
+    try:
+        with np.errstate(all="ignore"):
+            fit(
+                model,
+                SquaredLocalizationLoss(3),
+                tc.optim.SGD(model, lr=10.0**log_lr),
+                x,
+                y,
+                epochs,
+                batch_size,
+                progress=False,
+            )
+    except FloatingPointError as error:
+        assert re.search(r"epoch \d+, batch \d+ of \d+|end of epoch \d+", str(error))
+    else:
+        assert all(np.isfinite(param).all() for _, _, param, _ in model.parameters())
+
+
+def test_a_step_that_overflows_names_epoch_and_batch():
+    x, y = tiny_localization_problem(n=10)
+    model = linear_model()
+    with pytest.raises(
+        FloatingPointError,
+        match=r"optimizer.step\(\) at epoch 1, batch 1 of 1: .*params\['W'\] non-finite",
+    ):
+        with np.errstate(all="ignore"):
+            fit(
+                model,
+                SquaredLocalizationLoss(3),
+                tc.optim.SGD(model, lr=1e300),
+                x,
+                y,
+                1,
+                10,
+                progress=False,
+            )
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda model, loss: evaluate(loss, model, X_VAL, Y_VAL), TypeError, r"swapped"),
+        (lambda model, loss: evaluate(model, type(loss), X_VAL, Y_VAL), TypeError, r"the class"),
+        (
+            lambda model, loss: evaluate(model, loss, X_VAL, Y_VAL, metrics="iou"),
+            TypeError,
+            r"metrics must be a function",
+        ),
+        (lambda model, loss: step_decay(0), ValueError, r"lr must be a finite number > 0"),
+        (lambda model, loss: step_decay(0.1, drop=np.nan), ValueError, r"drop must be"),
+        (lambda model, loss: step_decay(0.1, every=0), ValueError, r"every must be a positive"),
+        (lambda model, loss: step_decay("0.1"), TypeError, r"lr must be a real number"),
+    ],
+)
+def test_evaluate_and_step_decay_check_their_arguments(call, error, message):
+    with pytest.raises(error, match=message):
+        call(linear_model(), SquaredLocalizationLoss(3))
+
+
+def test_write_results_writes_nan_as_null_and_refuses_infinity(tmp_path):
+    """JSON has no NaN: a metric with nothing to judge is written as null, the file stays valid."""
+    import json
+
+    path = tmp_path / "metrics.json"
+    results = {"nme": float("nan"), "iou": np.float32(np.nan), "per_class": [0.5, np.nan]}
+    tc.train.write_results(path, results)
+    assert json.loads(path.read_text()) == {"nme": None, "iou": None, "per_class": [0.5, None]}
+    assert "NaN" not in path.read_text()
+    with pytest.raises(ValueError, match=r"results\['loss'\]\[1\] is inf"):
+        tc.train.write_results(path, {"loss": [1.0, np.inf]})
+    assert json.loads(path.read_text())["per_class"] == [0.5, None]  # the old file is left alone
+
+
+def test_write_results_gives_the_permissions_of_a_plain_open(tmp_path):
+    import os
+
+    plain = tmp_path / "plain.json"
+    plain.write_text("{}")
+    written = tmp_path / "written.json"
+    tc.train.write_results(written, {"epochs": 1})
+    assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    os.chmod(written, 0o640)
+    tc.train.write_results(written, {"epochs": 2})  # replacing a file keeps its permissions
+    assert written.stat().st_mode & 0o777 == 0o640

@@ -5,35 +5,44 @@ The numerical gradient of a scalar function f at x, one entry at a time:
     df/dx_i  ≈  (f(x + h e_i) - f(x - h e_i)) / (2h)
 
 Its error is O(h²), so in float64 with h = 1e-6 a correct backward pass agrees to about 1e-8
-in relative error; a wrong one is off by order 1.
+in relative error; a wrong one is off by order 1. A gradient holding NaN or an infinity is wrong
+whatever the other one says: its relative error is inf, so it never passes a tolerance.
 """
 
+import math
+import numbers
+
 import numpy as np
+
+from tinycnn.checks import non_negative_int, real_number
 
 
 def numerical_gradient(f, x, h=1e-6):
     """Central-difference gradient of the scalar function `f()` with respect to the array `x`.
 
     `f` takes no arguments and reads `x` itself (usually through a layer's params or a closure),
-    so `x` is nudged in place, one entry at a time, and restored afterwards.
-    Returns an array shaped like `x`.
+    so `x` (float64, finite) is nudged in place, one entry at a time, and restored afterwards. `h`
+    is the step, a finite number > 0. Returns an array shaped like `x`.
     """
-    if not isinstance(x, np.ndarray) or x.dtype != np.float64:
-        raise TypeError(
-            f"x must be a float64 numpy array (float32 is too coarse for h={h}), got "
-            f"{type(x).__name__} of dtype {getattr(x, 'dtype', None)}"
-        )
+    if not callable(f):
+        raise TypeError(f"f must be a function of no arguments returning a number, got {f!r}")
+    h = real_number(h, "h", low=0.0, low_open=True)
+    _check_float64(x, "x")
+    if not np.isfinite(x).all():
+        raise ValueError("x must be finite: a difference quotient at NaN or infinity means nothing")
     grad = np.zeros_like(x)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)
-    if not np.shares_memory(flat_x, x):
+    if x.size and not np.shares_memory(flat_x, x):  # an empty array shares no memory at all
         raise ValueError("x must be reshapeable without a copy, so that nudging it reaches f")
     for i in range(flat_x.size):
         original = flat_x[i]
-        flat_x[i] = original + h
-        f_plus = f()
-        flat_x[i] = original - h
-        f_minus = f()
-        flat_x[i] = original
+        try:
+            flat_x[i] = original + h
+            f_plus = _scalar(f())
+            flat_x[i] = original - h
+            f_minus = _scalar(f())
+        finally:
+            flat_x[i] = original
         flat_grad[i] = (f_plus - f_minus) / (2 * h)
     return grad
 
@@ -43,40 +52,110 @@ def rel_error(analytic, numeric):
 
         ||analytic - numeric|| / (||analytic|| + ||numeric||)
 
-    0 when both are zero. Below 1e-7 is right in float64; above 1e-3 something is wrong.
+    0 when both are zero. Below 1e-7 is right in float64; above 1e-3 something is wrong. inf when
+    either holds a NaN or an infinity: a non-finite gradient never passes a tolerance.
     """
-    analytic = np.asarray(analytic, dtype=np.float64)
-    numeric = np.asarray(numeric, dtype=np.float64)
+    analytic = _real_array(analytic, "analytic")
+    numeric = _real_array(numeric, "numeric")
     if analytic.shape != numeric.shape:
         raise ValueError(
             f"analytic and numeric must have the same shape, got {analytic.shape} "
             f"and {numeric.shape}"
         )
+    if not (np.isfinite(analytic).all() and np.isfinite(numeric).all()):
+        return math.inf
     scale = np.linalg.norm(analytic) + np.linalg.norm(numeric)
-    return float(np.linalg.norm(analytic - numeric) / scale) if scale > 0 else 0.0
+    if scale == 0:
+        return 0.0
+    error = float(np.linalg.norm(analytic - numeric) / scale)
+    return error if math.isfinite(error) else math.inf  # norms beyond float64's range
 
 
 def check_gradients(module, x, seed=0, h=1e-6):
     """Check a layer's (or a whole model's) backward pass against numerical gradients.
 
-    The scalar checked is f = sum(forward(x) * R) for a fixed random R, so that dL/dout = R and
-    every output entry counts. `module` is a layer or a Sequential in float64 (anything with
-    forward, backward and parameters()). Returns {"x": error, "<Layer>[i].<name>": error, ...},
-    the relative errors of dL/dx and of each parameter's gradient.
+    The scalar checked is f = sum(forward(x) * R) for a fixed random R (drawn from `seed`, an
+    int >= 0), so that dL/dout = R and every output entry counts. `module` is a layer or a
+    Sequential whose parameters are float64 (anything with forward, backward and parameters());
+    x (finite) is converted to float64. Returns {"x": error, "<Layer>[i].<name>": error, ...}, the
+    relative errors of dL/dx and of each parameter's gradient; inf for a gradient that is not
+    finite.
     """
-    x = np.array(x, dtype=np.float64)
+    for method in ("forward", "backward", "parameters"):
+        if not callable(getattr(module, method, None)):
+            raise TypeError(
+                f"module must be a tinycnn layer or Sequential (with forward, backward and "
+                f"parameters), got {type(module).__name__}"
+            )
+    x = np.array(_real_array(x, "x"), dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError("x must be finite: a gradient at NaN or infinity cannot be checked")
+    seed = non_negative_int(seed, "seed")
+    h = real_number(h, "h", low=0.0, low_open=True)
+    for label, param, _ in _labelled_parameters(module):
+        _check_float64(param, label, hint="build the layer with dtype=np.float64")
+
     out = module.forward(x)
-    upstream = np.random.default_rng(seed).standard_normal(out.shape)
+    upstream = np.random.default_rng(seed).standard_normal(np.shape(out))
     analytic_dx = module.backward(upstream)
+    _check_gradient_shape(analytic_dx, x, "module.backward(dout)", "x")
+    parameters = _labelled_parameters(module)  # with the grads backward just left
 
     def weighted_output():
         return np.sum(module.forward(x) * upstream)
 
     errors = {"x": rel_error(analytic_dx, numerical_gradient(weighted_output, x, h))}
-    layers_seen = []
-    for layer, name, param, grad in list(module.parameters()):
-        if layer not in layers_seen:
-            layers_seen.append(layer)
-        label = f"{type(layer).__name__}[{len(layers_seen) - 1}].{name}"
+    for label, param, grad in parameters:
+        _check_gradient_shape(grad, param, f"{label}'s gradient", label)
         errors[label] = rel_error(grad, numerical_gradient(weighted_output, param, h))
     return errors
+
+
+def _labelled_parameters(module):
+    """[("<Layer>[i].<name>", param, grad), ...]: i counts the layers that have parameters."""
+    labelled, layers_seen = [], []
+    for layer, name, param, grad in list(module.parameters()):
+        if not any(layer is seen for seen in layers_seen):
+            layers_seen.append(layer)
+        labelled.append((f"{type(layer).__name__}[{len(layers_seen) - 1}].{name}", param, grad))
+    return labelled
+
+
+def _check_float64(array, name, hint=None):
+    if not isinstance(array, np.ndarray) or array.dtype != np.float64:
+        hint = f"; {hint}" if hint else ""
+        raise TypeError(
+            f"{name} must be a float64 numpy array (float32 is too coarse for central "
+            f"differences), got {type(array).__name__} of dtype "
+            f"{getattr(array, 'dtype', None)}{hint}"
+        )
+
+
+def _check_gradient_shape(grad, like, what, name):
+    if not isinstance(grad, np.ndarray) or grad.shape != like.shape:
+        got = grad.shape if isinstance(grad, np.ndarray) else type(grad).__name__
+        raise ValueError(f"{what} must be an array shaped like {name}, {like.shape}, got {got}")
+
+
+def _real_array(value, name):
+    """value (an array or nested list of real numbers) as a float64 numpy array."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{name} must be an array of real numbers, got {type(value).__name__}"
+            + (f" of dtype {array.dtype}" if isinstance(value, np.ndarray) else "")
+        )
+    return array.astype(np.float64, copy=False)
+
+
+def _scalar(value):
+    """f's result as a float: f must return one real number (a size-1 array will do)."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"f must return one real number (the scalar being differentiated), got "
+            f"{type(value).__name__}"
+            + (f" of shape {value.shape}" if hasattr(value, "shape") else "")
+        )
+    return float(value)

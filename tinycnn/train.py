@@ -9,7 +9,10 @@ One step, as in the lecture:
 
 `fit` repeats it over shuffled batches, watches that L stays finite, and after each epoch measures
 the model on held-out data with `model.predict`, which speaks the lecture's language. Everything
-it is given is checked before the first step, so that a mistake costs seconds, not an epoch.
+it is given is checked before the first step, so that a mistake costs seconds, not an epoch: the
+model, the loss and the optimizer built for that model, the data, and every setting. Training that
+diverges stops with a FloatingPointError naming the epoch and batch, whether the loss, a gradient
+or the weights stopped being finite; `fit` never returns a model with non-finite weights.
 """
 
 import json
@@ -23,7 +26,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from tinycnn.checks import float_array, positive_int, real_number
+from tinycnn.checks import flag, float_array, non_negative_int, positive_int, real_number
+from tinycnn.losses import Loss
+from tinycnn.model import Sequential
+from tinycnn.optim import Optimizer
 
 PROGRESS_UPDATES = 20
 """At most this many redraws of an epoch's progress bar (and at most two a second): the bar
@@ -48,32 +54,44 @@ def fit(
 ):
     """Train `model` on images x (N, C, H, W) and targets y (N, ...); return the history.
 
+    model: a Sequential with parameters to train, its weights finite. loss: a loss instance, e.g.
+    `LocalizationLoss(3)`. optimizer: an optimizer built for this model, e.g. `Adam(model)`.
     validation: (x_val, y_val), evaluated after every epoch: its loss, and `metrics(y_pred, y_val)`
         (a dict of numbers, e.g. `tinycnn.metrics.localization_report`) on `model.predict(x_val)`.
-    augment: `augment(images, targets, rng) -> (images, targets)`, applied to each training batch.
+    augment: `augment(images, targets, rng) -> (images, targets)`, applied to each training batch;
+        it must return arrays shaped like the ones it was given.
     lr_schedule: `lr_schedule(epoch) -> lr` for epochs 0, 1, ...; None keeps the optimizer's lr.
-    seed: the shuffling (and augmentation) seed, so that a run can be repeated exactly.
-    progress: one progress bar per epoch with the running training loss, and after each epoch a
-        line with the validation loss and metrics.
+    seed: the shuffling (and augmentation) seed, an int >= 0, so that a run can be repeated
+        exactly.
+    progress: True or False; True shows one progress bar per epoch with the running training
+        loss, and after each epoch a line with the validation loss and metrics.
 
     The model's output map must be the loss's (`model.output` equal to `loss.output`): build the
     model with it, e.g. `Sequential(layers, output=loss.output)`, so that `model.predict` reads the
-    raw output the way the loss trained it to. `fit` checks the output map, the data, validation,
-    metrics (called once on the validation set) and every learning rate of the schedule before the
-    first step. Returns a dict of per-epoch lists: "loss" (the mean training loss), and with
-    validation "val_loss" and "val_<name>" per metric. Raises FloatingPointError naming the epoch
-    and batch where the loss stops being finite.
+    raw output the way the loss trained it to. `fit` checks the output map, the data (every image
+    finite, every target as the loss reads it), validation, metrics (called once on the validation
+    set) and every learning rate of the schedule before the first step; what augment returns is
+    checked on every batch (shapes, finite images), the first before the first step.
+    Returns a dict of per-epoch lists: "loss" (the mean training loss), and with validation
+    "val_loss" and "val_<name>" per metric. Raises FloatingPointError naming the epoch and batch
+    where the loss, a gradient or the weights stop being finite (the weights are checked after
+    every step and at the end of every epoch, before validation).
     """
+    _check_model_and_loss(model, loss)
+    _check_optimizer(optimizer, model)
     _check_output_map(model, loss)
-    _check_training_data(x, y)
+    _check_weights(model)
     epochs = positive_int(epochs, "epochs")
     batch_size = positive_int(batch_size, "batch_size")
+    seed = non_negative_int(seed, "seed")
+    progress = flag(progress, "progress")
     if augment is not None and not callable(augment):
         raise TypeError(
             f"augment must be a function (images, targets, rng) -> (images, targets), "
             f"got {type(augment).__name__}"
         )
     learning_rates = _learning_rates(lr_schedule, epochs)
+    _check_training_data(x, y, loss)
     if metrics is not None and validation is None:
         raise ValueError(
             "metrics are measured on the validation set: pass validation=(x_val, y_val) too"
@@ -107,24 +125,35 @@ def fit(
             for batch in range(batches_per_epoch):
                 indices = order[batch * batch_size : (batch + 1) * batch_size]
                 images, targets = x[indices], y[indices]
+                where = f"epoch {epoch + 1}, batch {batch + 1} of {batches_per_epoch}"
                 if augment is not None:
-                    images, targets = augment(images, targets, rng)
+                    result = augment(images, targets, rng)
+                    images, targets = _augmented(result, images, targets, where)
                 raw = model.forward(images)
                 # Checked before the loss, which would refuse a non-finite y_hat without context.
                 value = loss.forward(raw, targets) if np.isfinite(raw).all() else math.nan
                 if not math.isfinite(value):
                     raise FloatingPointError(
-                        f"the loss became {value} at epoch {epoch + 1}, batch {batch + 1} of "
-                        f"{batches_per_epoch}: lower the learning rate (lr={optimizer.lr}) or "
-                        "check the data"
+                        f"the loss became {value} at {where}: lower the learning rate "
+                        f"(lr={optimizer.lr}) or check the data"
                     )
                 model.backward(loss.backward(), input_grad=False)  # grads only: dL/dx is unused
-                optimizer.step()
+                try:
+                    optimizer.step()
+                except FloatingPointError as error:
+                    raise FloatingPointError(f"optimizer.step() at {where}: {error}") from error
                 batch_losses.append(value)
                 bar.set_postfix(loss=f"{np.mean(batch_losses):.4f}", refresh=False)
                 bar.update(1)
             history["loss"].append(float(np.mean(batch_losses)))
             bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", refresh=False)
+        non_finite = _non_finite_array(model)
+        if non_finite is not None:
+            raise FloatingPointError(
+                f"{non_finite} holds NaN or infinity at the end of epoch {epoch + 1} (after "
+                f"batch {batches_per_epoch} of {batches_per_epoch}): lower the learning rate "
+                f"(lr={optimizer.lr}) or check the data"
+            )
         if validation is not None:
             scores = evaluate(model, loss, *validation, metrics=metrics, batch_size=batch_size)
             for name, score in scores.items():
@@ -140,6 +169,8 @@ def evaluate(model, loss, x, y, metrics=None, batch_size=256):
 
     Returns {"loss": ..., **metrics}; the network runs in batches, the loss over the whole set.
     """
+    _check_model_and_loss(model, loss)
+    _check_metrics(metrics)
     raw = model.raw_output(x, batch_size)
     scores = {"loss": float(loss.forward(raw, y))}
     if metrics is not None:
@@ -148,37 +179,168 @@ def evaluate(model, loss, x, y, metrics=None, batch_size=256):
 
 
 def step_decay(lr, drop=0.5, every=5):
-    """A learning-rate schedule: lr for the first `every` epochs, then multiplied by `drop`."""
+    """A learning-rate schedule: lr for the first `every` epochs, then multiplied by `drop`.
+
+    lr and drop are finite numbers > 0, every a positive integer.
+    """
+    lr = real_number(lr, "lr", low=0.0, low_open=True)
+    drop = real_number(drop, "drop", low=0.0, low_open=True)
+    every = positive_int(every, "every")
     return lambda epoch: lr * drop ** (epoch // every)
 
 
 def write_results(path, results):
-    """Write a run's results (a dict of names -> numbers, strings, or lists of them, e.g. a
-    metrics report with the run's settings) to `path` as indented JSON.
+    """Write a run's results (a dict of names -> numbers, strings, or lists or dicts of them, e.g.
+    a metrics report with the run's settings) to `path` as indented JSON.
 
-    numpy numbers are written as plain numbers. The file is written whole or not at all: into a
-    temporary file beside it first, then renamed over `path`.
+    numpy numbers are written as plain numbers, and NaN (a metric with nothing to judge) as null,
+    since JSON has no NaN; an infinite number is refused with a ValueError naming it. The file is
+    written whole or not at all: into a temporary file beside it first, then renamed over `path`;
+    it gets the permissions a plain open() would give it (those of the file it replaces).
     """
     if not isinstance(results, dict):
         raise TypeError(f"results must be a dict of name -> value, got {type(results).__name__}")
     path = Path(path)
-    text = json.dumps(results, indent=2, default=_json_number) + "\n"
+    plain = {name: _plain(value, f"results[{name!r}]") for name, value in results.items()}
+    text = json.dumps(plain, indent=2, allow_nan=False) + "\n"
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as file:
             file.write(text)
+        os.chmod(temporary, _file_mode(path))
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
         raise
 
 
-def _json_number(value):
-    if isinstance(value, (np.integer, np.floating, np.bool_)):
-        return value.item()
+def _plain(value, name):
+    """value with numpy numbers and arrays made plain Python, NaN made None; TypeError for what
+    JSON cannot hold, ValueError for an infinity."""
     if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"results must hold numbers, strings or lists, got {type(value).__name__}")
+        value = value.tolist()
+    elif isinstance(value, (np.integer, np.floating, np.bool_)):
+        value = value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(item, f"{name}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, dict):
+        return {str(key): _plain(item, f"{name}[{key!r}]") for key, item in value.items()}
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            raise ValueError(f"{name} is {value}: JSON cannot hold an infinite number")
+    elif value is not None and not isinstance(value, (str, int)):
+        raise TypeError(
+            f"results must hold numbers, strings or lists, but {name} is {type(value).__name__}"
+        )
+    return value
+
+
+def _file_mode(path):
+    """The old file's permissions, or what a plain open() would give a new one."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _check_model_and_loss(model, loss):
+    """model must be a Sequential and loss a loss instance (not its class), in that order."""
+    if isinstance(model, Loss) and isinstance(loss, Sequential):
+        raise TypeError(
+            "model and loss are swapped: the model comes first, fit(model, loss, optimizer, x, y, "
+            "epochs)"
+        )
+    if not isinstance(model, Sequential):
+        raise TypeError(
+            f"model must be a tinycnn Sequential (e.g. tc.networks.localizer(...)), got "
+            f"{_describe(model)}"
+        )
+    if isinstance(loss, type) and issubclass(loss, Loss):
+        raise TypeError(
+            f"loss must be a loss instance, got the class {loss.__name__}: build it, e.g. "
+            f"{loss.__name__}(num_classes)"
+        )
+    if not isinstance(loss, Loss):
+        raise TypeError(
+            f"loss must be a tinycnn loss (e.g. tc.losses.LocalizationLoss(3)), got "
+            f"{_describe(loss)}"
+        )
+
+
+def _check_optimizer(optimizer, model):
+    """optimizer must be a tinycnn optimizer built for this very model."""
+    if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
+        raise TypeError(
+            f"optimizer must be an optimizer instance, got the class {optimizer.__name__}: "
+            f"build it for the model, e.g. {optimizer.__name__}(model, lr=1e-3)"
+        )
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"optimizer must be a tinycnn optimizer built for the model, e.g. "
+            f"tc.optim.Adam(model, lr=1e-3), got {_describe(optimizer)}"
+        )
+    if optimizer.model is not model:
+        raise ValueError(
+            f"optimizer was built for another model, so its steps would never reach this one: "
+            f"build it for this model, e.g. {type(optimizer).__name__}(model, lr={optimizer.lr})"
+        )
+
+
+def _check_weights(model):
+    """The model must have parameters to train, all of them (and its state) finite."""
+    if not any(True for _ in model.parameters()):
+        raise ValueError(f"model has no parameters to train: {model!r}")
+    non_finite = _non_finite_array(model)
+    if non_finite is not None:
+        raise ValueError(
+            f"model's {non_finite} holds NaN or infinity before training: rebuild the model or "
+            "load finite weights"
+        )
+
+
+def _non_finite_array(model):
+    """The name of the first param or state array of the model holding NaN or inf, else None."""
+    for index, layer in enumerate(model.layers):
+        for kind in ("params", "state"):
+            for name, array in getattr(layer, kind).items():
+                if not np.isfinite(array).all():
+                    return f"layers[{index}] {layer!r}: {kind}[{name!r}]"
+    return None
+
+
+def _augmented(result, images, targets, where):
+    """augment's result, checked: a pair of float arrays shaped like the batch it was given, the
+    images finite (the targets are the loss's to check)."""
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise TypeError(
+            f"augment must return a pair (images, targets), got {type(result).__name__}"
+        )
+    new_images, new_targets = result
+    float_array(new_images, "augment's images")
+    float_array(new_targets, "augment's targets")
+    if new_images.shape != images.shape or new_targets.shape != targets.shape:
+        raise ValueError(
+            f"augment must return images and targets shaped like those it was given, "
+            f"{images.shape} and {targets.shape}, got {new_images.shape} and {new_targets.shape}"
+        )
+    try:
+        _check_finite_images(new_images, "the images augment returns")
+    except ValueError as error:
+        raise ValueError(f"{error} (of the batch at {where}): check augment's settings") from None
+    return new_images, new_targets
+
+
+def _describe(value):
+    """A wrong argument in a message: a string's repr, else its type (a class by its name)."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, type):
+        return f"the class {value.__name__}"
+    return "None" if value is None else type(value).__name__
 
 
 def _check_output_map(model, loss):
@@ -193,7 +355,19 @@ def _check_output_map(model, loss):
         )
 
 
-def _check_training_data(x, y):
+def _first_non_finite(images):
+    """The index of the first image holding NaN or infinity, or None if all are finite."""
+    finite = np.isfinite(images.reshape(len(images), -1)).all(axis=1)
+    return None if finite.all() else int(np.argmin(finite))
+
+
+def _check_finite_images(images, name):
+    bad = _first_non_finite(images)
+    if bad is not None:
+        raise ValueError(f"{name} must be finite, but image {bad} holds NaN or infinity")
+
+
+def _check_training_data(x, y, loss):
     float_array(x, "x")
     float_array(y, "y")
     if x.ndim < 2 or y.ndim < 2:
@@ -207,6 +381,12 @@ def _check_training_data(x, y):
         )
     if len(x) == 0:
         raise ValueError("x must hold at least one example, got an empty array (N = 0)")
+    _check_finite_images(x, "x")
+    # The loss checks the targets itself, as it will batch by batch: here on zero predictions.
+    try:
+        loss.forward(np.zeros((*y.shape[:-1], loss.width)), y)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"y does not fit {type(loss).__name__}: {error}") from error
 
 
 def _check_validation(validation, x, y):
@@ -231,21 +411,26 @@ def _check_validation(validation, x, y):
         )
     if len(x_val) == 0:
         raise ValueError("validation must hold at least one example, got N = 0")
+    _check_finite_images(x_val, "validation's x_val")
     return x_val, y_val
 
 
 def _check_evaluation(model, loss, validation, metrics, batch_size):
     """Evaluate once before training, so that the loss's checks of y_val and a metrics function
     that fails or returns something other than numbers stop fit now, not after an epoch."""
+    _check_metrics(metrics)
+    try:
+        evaluate(model, loss, *validation, metrics=metrics, batch_size=batch_size)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"validation could not be measured before training: {error}") from error
+
+
+def _check_metrics(metrics):
     if metrics is not None and not callable(metrics):
         raise TypeError(
             f"metrics must be a function (y_pred, y_true) -> dict of numbers, got "
             f"{type(metrics).__name__}"
         )
-    try:
-        evaluate(model, loss, *validation, metrics=metrics, batch_size=batch_size)
-    except (TypeError, ValueError) as error:
-        raise type(error)(f"validation could not be measured before training: {error}") from error
 
 
 def _scores(scores):
