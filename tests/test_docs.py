@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -919,6 +919,8 @@ DOCSTRING_LINES = st.lists(
 
 
 @given(DOCSTRING_LINES)
+@example(lines=["$$"])  # a dollar sign in running text once opened a display that never closed
+@example(lines=["costs $5, then $6"])
 @settings(max_examples=300, deadline=None)
 def test_any_docstring_gives_markdown_with_well_formed_math(machinery, lines):
     """Whatever a docstring holds, its Markdown opens and closes every display, and its math is

@@ -613,18 +613,25 @@ def prose(lines):
 
     `plain_math.inline_formulas` finds the formulas of a sentence (`p_c = 1`, `ŷ_1`,
     `dBCE/dz = σ(z) - p`); outside them and outside `code`, a `*` between two word characters
-    (`s*i`) is escaped, as Markdown would read it as emphasis.
+    (`s*i`) is escaped, as Markdown would read it as emphasis, and so is every `$`, which would
+    open math (a line of `$$` alone, a display that never closes).
     """
     result = []
     for line in lines:
         spans = line.split("`")
         for index in range(0, len(spans), 2):
             spans[index] = "".join(
-                f"${piece}$" if kind == "math" else INTRAWORD_STAR.sub(r"\\*", piece)
+                f"${piece}$" if kind == "math" else plain_text(piece)
                 for kind, piece in plain_math.inline_formulas(spans[index])
             )
         result.append("`".join(spans))
     return result
+
+
+def plain_text(text):
+    """Text outside math and code, with what Markdown would misread escaped: `*` between word
+    characters, and `$`."""
+    return INTRAWORD_STAR.sub(r"\\*", text).replace("$", r"\$")
 
 
 def block(lines, margin=0):
