@@ -410,6 +410,10 @@ def test_detect_names_its_arguments(untrained):
         detect(model, images[0])
     with pytest.raises(ValueError, match=r"iou_threshold must be a number in \[0, 1\]"):
         detect(model, images, iou_threshold=2)
+    with pytest.raises(ValueError, match=r"score_threshold must be a number in \[0, 1\]"):
+        detect(model, images, score_threshold=2)  # scores are probabilities: none would pass
+    with pytest.raises(ValueError, match=r"score_threshold must be a number in \[0, 1\]"):
+        decode_grid(np.zeros((1, 2, 2, 2, 8)), score_threshold=-0.5)
 
 
 def test_detect_refuses_a_network_output_with_nan(untrained):

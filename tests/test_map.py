@@ -178,6 +178,12 @@ def test_one_spoiled_image_anywhere_is_named(seed, data):
         mean_average_precision(spoil(found, index, **changes), truth)
 
 
+def test_swapped_detections_and_truth_get_a_hint():
+    found, truth = good_lists()
+    with pytest.raises(TypeError, match=r"detections\[0\] must be a dict.*is it the truth\?"):
+        mean_average_precision(truth, found)
+
+
 def test_truth_boxes_must_be_objects_in_the_image():
     found, truth = good_lists()
     with pytest.raises(ValueError, match=r"truth\[0\]\['boxes'\] sizes \(b_h, b_w\) must be > 0"):

@@ -111,13 +111,13 @@ def decode_grid(y, score_threshold=0.5):
         b_x = (column + x) / S,  b_y = (row + y) / S,  b_h = h / S,  b_w = w / S,
 
     with score = p_c · max_k c_k (how likely this vector holds an object of its class) and label
-    = argmax_k c_k. Those scoring at least score_threshold are returned, one dict per image
-    {"boxes": (M, 4), "scores": (M,), "labels": (M,)}, highest score first: the detections
+    = argmax_k c_k. Those scoring at least score_threshold (in [0, 1]) are returned, one dict per
+    image {"boxes": (M, 4), "scores": (M,), "labels": (M,)}, highest score first: the detections
     before non-max suppression. On an encoded target every object scores exactly 1. A NaN or inf
     anywhere in y raises a ValueError: a broken network's output is not "no boxes".
     """
     y = _check_finite_grid(y, "y")
-    score_threshold = real_number(score_threshold, "score_threshold")
+    score_threshold = probability(score_threshold, "score_threshold")
     n, rows, columns, num_anchors, _ = y.shape
     row_index, column_index = np.meshgrid(np.arange(rows), np.arange(columns), indexing="ij")
     boxes = np.empty((*y.shape[:4], 4))
@@ -398,7 +398,7 @@ def detect(model, images, score_threshold=0.6, iou_threshold=0.5, batch_size=256
     images = float_array(images, "images", ndim=4, layout="(N, C, H, W)")
     if not np.all(np.isfinite(images)):
         raise ValueError("images must be finite (no NaN or inf)")
-    score_threshold = real_number(score_threshold, "score_threshold")
+    score_threshold = probability(score_threshold, "score_threshold")
     iou_threshold = probability(iou_threshold, "iou_threshold")
     stride = network_stride(model)
     height, width = images.shape[2:]
@@ -480,7 +480,11 @@ def check_per_image_boxes(per_image, name, scored, num_classes=None):
     for index, scene in enumerate(per_image):
         where = f"{name}[{index}]"
         if not isinstance(scene, dict) or not set(keys) <= scene.keys():
-            raise TypeError(f"{where} must be a dict with keys {keys}, got {_describe(scene)}")
+            swapped = isinstance(scene, dict) and set(keys) - scene.keys() == {"scores"}
+            hint = " (is it the truth? detections come first, then truth)" if swapped else ""
+            raise TypeError(
+                f"{where} must be a dict with keys {keys}, got {_describe(scene)}{hint}"
+            )
         boxes = as_boxes(scene["boxes"], f"{where}['boxes']", ndim=2)
         if not np.all(np.isfinite(boxes)):
             raise ValueError(f"{where}['boxes'] must be finite (no NaN or inf)")
