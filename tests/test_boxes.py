@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinycnn.boxes import center_to_corners, corners_to_center, iou, iou_matrix
+from tinycnn.boxes import as_boxes, center_to_corners, corners_to_center, iou, iou_matrix
 
 from strategies import GRID, centre_boxes, grid_boxes
 
@@ -150,3 +150,21 @@ def test_iou_matrix_is_every_pair(boxes_a, boxes_b):
 def test_iou_matrix_wants_two_lists_of_boxes():
     with pytest.raises(ValueError, match=r"boxes_b must have shape \(N, 4\), got \(4,\)"):
         iou_matrix(np.zeros((2, 4)), np.zeros(4))
+
+
+def test_an_empty_list_of_boxes_means_no_boxes():
+    boxes = np.array([[0.5, 0.5, 0.2, 0.2], [0.3, 0.3, 0.1, 0.1]])
+    assert as_boxes([]).shape == (0, 4)
+    assert center_to_corners([]).shape == (0, 4)
+    assert iou_matrix(boxes, []).shape == (2, 0)
+    assert iou_matrix([], boxes).shape == (0, 2)
+
+
+def test_as_boxes_can_ask_for_a_list_of_boxes():
+    with pytest.raises(
+        ValueError, match=r"found must have shape \(M, 4\), one row per box, got \(4,\)"
+    ):
+        as_boxes(np.ones(4), "found", ndim=2)
+    with pytest.raises(ValueError, match=r"found must have shape \(M, 4\), one row per box"):
+        as_boxes(np.ones(8), "found", ndim=2)
+    assert as_boxes(np.ones((3, 4)), "found", ndim=2).shape == (3, 4)

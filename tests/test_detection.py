@@ -164,6 +164,72 @@ def test_bad_arguments_are_refused(call, error, message):
         call()
 
 
+@pytest.mark.parametrize(
+    "truth, error, message",
+    [
+        (
+            [{"boxes": np.full(8, 0.3), "labels": [1, 1]}],
+            ValueError,
+            r"truth\[0\]\['boxes'\] must have shape \(M, 4\)",
+        ),
+        (
+            [{"boxes": np.full((2, 6), 0.3), "labels": [1, 1]}],
+            ValueError,
+            r"truth\[0\]\['boxes'\] must have shape \(M, 4\)",
+        ),
+        (
+            [scene([], []), {"boxes": [[0.5, 0.5, 0.2, 0.2]], "labels": [1.0]}],
+            TypeError,
+            r"truth\[1\]\['labels'\] must be integers",
+        ),
+        (
+            [{"boxes": [[0.5, 0.5, 0.2, 0.2]], "labels": [True]}],
+            TypeError,
+            r"truth\[0\]\['labels'\] must be integers",
+        ),
+        (
+            [{"boxes": [[0.5, 0.5, 0.2, 0.2]], "labels": 1}],
+            ValueError,
+            r"truth\[0\]\['labels'\] must have shape \(1,\)",
+        ),
+        (
+            [{"boxes": [[0.5, 0.5, np.nan, 0.2]], "labels": [1]}],
+            ValueError,
+            r"truth\[0\]\['boxes'\] must be finite",
+        ),
+        (
+            [{"boxes": [[0.5, 0.5, 0.2, 0.2]], "labels": [-1]}],
+            ValueError,
+            r"truth\[0\]\['labels'\] must lie in 0..2",
+        ),
+        (
+            [{"boxes": [[0.5, 0.5, 0.2, 0.2]]}],
+            TypeError,
+            r"truth\[0\] must be a dict with keys \['boxes', 'labels'\]",
+        ),
+        (scene([], []), TypeError, "truth must be a list of dicts"),
+    ],
+)
+def test_encode_grid_names_the_image_and_key_at_fault(truth, error, message):
+    with pytest.raises(error, match=message):
+        encode_grid(truth, 4, ANCHORS, 3)
+
+
+def test_an_empty_list_of_boxes_means_no_boxes():
+    for empty in ({"boxes": [], "labels": []}, scene([], []), {"boxes": (), "labels": ()}):
+        y = encode_grid([empty, scene([[0.5, 0.5, 0.2, 0.2]], [1])], 4, ANCHORS, 3)
+        assert y.shape == (2, 4, 4, 2, 8)
+        assert y[0].sum() == 0 and y[1, ..., 0].sum() == 1
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_decode_grid_refuses_a_grid_with_nan_or_inf(bad):
+    y = encode_grid([scene([[0.5, 0.5, 0.2, 0.2]], [1])] * 2, 4, ANCHORS, 3)
+    y[1, 2, 3, 1, 4] = bad
+    with pytest.raises(ValueError, match=r"y must be finite.*image 1, row 2, column 3, anchor 1"):
+        decode_grid(y)
+
+
 # --- output maps -----------------------------------------------------------------------------
 
 
@@ -272,7 +338,10 @@ def test_detector_outputs_the_grid(untrained):
 
 def test_detect_returns_nms_filtered_detections():
     class FixedGrid:
-        """A stand-in model whose predict returns a fixed grid: two vectors for one car."""
+        """A stand-in model whose predict returns a fixed grid: two vectors for one car. Its
+        layers give the grid's stride: 4 pixels per cell, a 2 x 2 grid on 8 x 8 images."""
+
+        layers = [tc.layers.MaxPool2D(4)]
 
         def predict(self, images, batch_size=256):
             y = np.zeros((len(images), 2, 2, 2, 8))
@@ -287,6 +356,77 @@ def test_detect_returns_nms_filtered_detections():
     np.testing.assert_array_equal(found[0]["labels"], [1, 0])
     np.testing.assert_allclose(found[0]["boxes"][0], [0.25, 0.25, 0.5, 0.5])
     assert len(detect(FixedGrid(), np.zeros((1, 1, 8, 8)), score_threshold=0.75)[0]["scores"]) == 1
+
+
+class StridedGrid:
+    """A stand-in model: `stride` pixels per cell through one pooling layer, its grid of p_c = 0
+    vectors as large as the poolings make it (floor division, as MaxPool2D)."""
+
+    def __init__(self, stride, extra=0):
+        self.layers = [tc.layers.MaxPool2D(stride)]
+        self.stride, self.extra = stride, extra
+
+    def predict(self, images, batch_size=256):
+        rows, columns = images.shape[2] // self.stride, images.shape[3] // self.stride
+        return np.zeros((len(images), rows + self.extra, columns, 2, 8))
+
+
+@given(st.sampled_from([1, 2, 4, 16]), st.integers(1, 70), st.integers(1, 70))
+def test_detect_wants_image_sides_that_are_multiples_of_the_stride(stride, height, width):
+    images = np.zeros((1, 1, height, width))
+    if height % stride or width % stride:
+        with pytest.raises(ValueError, match=rf"multiples of {stride} \(the network's stride"):
+            detect(StridedGrid(stride), images)
+    else:
+        (found,) = detect(StridedGrid(stride), images)
+        assert found["boxes"].shape == (0, 4)
+
+
+def test_detect_refuses_a_grid_that_does_not_tile_the_image():
+    with pytest.raises(ValueError, match=r"3 x 2 grid at stride 4 covers 12 x 8 pixels"):
+        detect(StridedGrid(4, extra=1), np.zeros((1, 1, 8, 8)))
+
+
+def test_the_detector_refuses_images_its_grid_does_not_tile(untrained):
+    model, _ = untrained
+    assert tc.detection.network_stride(model) == 16
+    for side in (72, 40):  # a 4 x 4 grid on 64 of 72 pixels; a 2 x 2 grid on 32 of 40
+        with pytest.raises(ValueError, match=rf"multiples of 16.*got {side} x {side}"):
+            detect(model, np.zeros((1, 1, side, side), np.float32))
+    assert len(detect(model, np.zeros((2, 1, 80, 80), np.float32))) == 2
+
+
+def test_detect_names_its_arguments(untrained):
+    model, _ = untrained
+    images = np.zeros((1, 1, 64, 64), np.float32)
+    with pytest.raises(TypeError, match=r"model must be a tinycnn Sequential.*swap model and"):
+        detect(images, model)
+    localizer = tc.networks.localizer(num_classes=3, output=tc.losses.LocalizationLoss(3).output)
+    with pytest.raises(ValueError, match=r"model must output a grid of vectors.*\(1, 8\)"):
+        detect(localizer, images)
+    with pytest.raises(ValueError, match="images must be finite"):
+        detect(model, np.full_like(images, np.nan))
+    with pytest.raises(ValueError, match=r"images must be 4-dimensional"):
+        detect(model, images[0])
+    with pytest.raises(ValueError, match=r"iou_threshold must be a number in \[0, 1\]"):
+        detect(model, images, iou_threshold=2)
+    with pytest.raises(ValueError, match=r"score_threshold must be a number in \[0, 1\]"):
+        detect(model, images, score_threshold=2)  # scores are probabilities: none would pass
+    with pytest.raises(ValueError, match=r"score_threshold must be a number in \[0, 1\]"):
+        decode_grid(np.zeros((1, 2, 2, 2, 8)), score_threshold=-0.5)
+
+
+def test_detect_refuses_a_network_output_with_nan(untrained):
+    model, _ = untrained
+    broken = tc.Sequential(model.layers, output=model.output)
+    images = np.zeros((1, 1, 64, 64), np.float32)
+    original = broken.layers[0].params["W"].copy()
+    try:
+        broken.layers[0].params["W"][0, 0, 0, 0] = np.nan
+        with pytest.raises(ValueError, match=r"the model's output .* must be finite.*image 0"):
+            detect(broken, images)
+    finally:
+        broken.layers[0].params["W"][...] = original
 
 
 def test_fit_trains_a_detector_on_grid_targets():

@@ -82,6 +82,195 @@ def test_bad_arguments():
         mean_average_precision([scene([], [], [])], [scene([], [])], 1.5)
 
 
+def good_lists():
+    truth = [scene([CAR], [1]), scene([PEDESTRIAN, CAR], [0, 2])]
+    found = [scene([CAR], [1], [0.9]), scene([PEDESTRIAN], [0], [0.8])]
+    return found, truth
+
+
+def spoil(lists, index, **changes):
+    return [dict(item, **changes) if n == index else item for n, item in enumerate(lists)]
+
+
+MALFORMED = [
+    # boxes (4, 5) once became 5 boxes by reshape(-1, 4), and (2, 6) 3 boxes
+    (
+        dict(boxes=np.full((4, 5), 0.3), labels=[0] * 5, scores=[1] * 5),
+        ValueError,
+        r"\['boxes'\] must have shape \(M, 4\)",
+    ),
+    (
+        dict(boxes=np.full((2, 6), 0.3), labels=[0] * 3, scores=[1] * 3),
+        ValueError,
+        r"\['boxes'\] must have shape \(M, 4\)",
+    ),
+    (
+        dict(boxes=np.full(8, 0.3), labels=[0] * 2, scores=[1] * 2),
+        ValueError,
+        r"\['boxes'\] must have shape \(M, 4\)",
+    ),
+    (
+        dict(boxes=[["a"] * 4], labels=[0], scores=[1]),
+        TypeError,
+        r"\['boxes'\] must be an array of numbers",
+    ),
+    (
+        dict(boxes=np.ones((1, 4), bool), labels=[0], scores=[1]),
+        TypeError,
+        r"\['boxes'\] must be an array of numbers",
+    ),
+    (
+        dict(boxes=[[np.nan, 0.5, 0.1, 0.1]], labels=[0], scores=[1]),
+        ValueError,
+        r"\['boxes'\] must be finite",
+    ),
+    (dict(boxes=[CAR], labels=[0], scores=[np.nan]), ValueError, r"\['scores'\] must be finite"),
+    (dict(boxes=[CAR], labels=[0], scores=[np.inf]), ValueError, r"\['scores'\] must be finite"),
+    (
+        dict(boxes=[CAR], labels=[0], scores=["high"]),
+        TypeError,
+        r"\['scores'\] must be an array of numbers",
+    ),
+    (
+        dict(boxes=[CAR], labels=[0], scores=[0.9, 0.8]),
+        ValueError,
+        r"\['scores'\] must have shape \(1,\)",
+    ),
+    (dict(boxes=[CAR], labels=[0.0], scores=[1]), TypeError, r"\['labels'\] must be integers"),
+    (dict(boxes=[CAR], labels=["car"], scores=[1]), TypeError, r"\['labels'\] must be integers"),
+    (dict(boxes=[CAR], labels=[True], scores=[1]), TypeError, r"\['labels'\] must be integers"),
+    (dict(boxes=[CAR], labels=[-1], scores=[1]), ValueError, r"\['labels'\] must lie >= 0"),
+    (
+        dict(boxes=[CAR], labels=[0, 1], scores=[1]),
+        ValueError,
+        r"\['labels'\] must have shape \(1,\)",
+    ),
+]
+
+
+@pytest.mark.parametrize("changes, error, message", MALFORMED)
+@pytest.mark.parametrize(
+    "function", [mean_average_precision, average_precision, precision_recall_curve]
+)
+def test_malformed_detections_are_refused_naming_the_image(changes, error, message, function):
+    found, truth = good_lists()
+    arguments = () if function is mean_average_precision else (1,)
+    with pytest.raises(error, match=r"^detections\[1\]" + message):
+        function(spoil(found, 1, **changes), truth, *arguments)
+
+
+@pytest.mark.parametrize(
+    "changes, error, message", [case for case in MALFORMED if "scores" not in case[2]]
+)
+def test_malformed_truth_is_refused_by_the_same_check(changes, error, message):
+    found, truth = good_lists()
+    changes = {key: value for key, value in changes.items() if key != "scores"}  # truth has none
+    with pytest.raises(error, match=r"^truth\[1\]" + message):
+        mean_average_precision(found, spoil(truth, 1, **changes))
+
+
+@given(st.integers(0, 2**32 - 1), st.data())
+def test_one_spoiled_image_anywhere_is_named(seed, data):
+    found, truth = random_problem(seed)
+    index = data.draw(st.integers(0, len(found) - 1))
+    changes, error, message = data.draw(st.sampled_from(MALFORMED))
+    with pytest.raises(error, match=rf"^detections\[{index}\]" + message):
+        mean_average_precision(spoil(found, index, **changes), truth)
+
+
+def test_swapped_detections_and_truth_get_a_hint():
+    found, truth = good_lists()
+    with pytest.raises(TypeError, match=r"detections\[0\] must be a dict.*is it the truth\?"):
+        mean_average_precision(truth, found)
+
+
+def test_truth_boxes_must_be_objects_in_the_image():
+    found, truth = good_lists()
+    with pytest.raises(ValueError, match=r"truth\[0\]\['boxes'\] sizes \(b_h, b_w\) must be > 0"):
+        mean_average_precision(found, spoil(truth, 0, boxes=[[0.5, 0.5, 0.0, 0.2]]))
+    with pytest.raises(ValueError, match=r"truth\[0\]\['boxes'\] midpoints must lie in \[0, 1\]"):
+        mean_average_precision(found, spoil(truth, 0, boxes=[[32.0, 32.0, 10.0, 10.0]]))
+
+
+def test_plain_empty_lists_mean_no_boxes():
+    found, truth = good_lists()
+    empty_found = {"boxes": [], "labels": [], "scores": []}
+    empty_truth = {"boxes": [], "labels": []}
+    assert mean_average_precision(found + [empty_found], truth + [empty_truth]) == pytest.approx(
+        mean_average_precision(found, truth)
+    )
+    assert np.isnan(mean_average_precision([empty_found], [empty_truth]))
+
+
+@pytest.mark.parametrize(
+    "iou_thresholds, error, message",
+    [
+        (True, TypeError, "iou_thresholds must be a real number, got True"),
+        ("0.5", TypeError, "iou_thresholds must be a real number, got '0.5'"),
+        ("x", TypeError, "iou_thresholds must be a real number"),
+        (None, TypeError, "iou_thresholds must be a real number, got None"),
+        (np.nan, ValueError, r"iou_thresholds must be a number in \[0, 1\], got nan"),
+        ([], ValueError, "iou_thresholds must hold at least one threshold"),
+        ([[0.5]], TypeError, r"iou_thresholds\[0\] must be a real number"),
+        (np.array([[0.5]]), ValueError, r"iou_thresholds must be a number or a flat sequence"),
+        ([0.5, True], TypeError, r"iou_thresholds\[1\] must be a real number, got True"),
+        ([0.5, 1.5], ValueError, r"iou_thresholds\[1\] must be a number in \[0, 1\]"),
+        (np.array([0.5, np.nan]), ValueError, r"iou_thresholds\[1\] must be a number in"),
+    ],
+)
+def test_iou_thresholds_are_numbers_in_0_1(iou_thresholds, error, message):
+    found, truth = good_lists()
+    with pytest.raises(error, match=message):
+        mean_average_precision(found, truth, iou_thresholds)
+
+
+def test_iou_thresholds_take_a_number_a_list_or_an_array():
+    found, truth = good_lists()
+    expected = mean_average_precision(found, truth, 0.5)
+    for thresholds in (np.float64(0.5), np.array(0.5), [0.5], (0.5,), np.array([0.5]), 1 / 2):
+        assert mean_average_precision(found, truth, thresholds) == expected
+
+
+@pytest.mark.parametrize("function", [average_precision, precision_recall_curve])
+@pytest.mark.parametrize(
+    "label, num_classes, error, message",
+    [
+        ("pedestrian", None, TypeError, "label must be a non-negative integer, got 'pedestrian'"),
+        (1.5, None, TypeError, "label must be a non-negative integer, got 1.5"),
+        (True, None, TypeError, "label must be a non-negative integer, got True"),
+        (None, None, TypeError, "label must be a non-negative integer, got None"),
+        (-1, None, ValueError, "label must be a non-negative integer, got -1"),
+        (7, None, ValueError, r"label 7 appears in neither.*\[0, 1, 2\].*num_classes"),
+        (3, 3, ValueError, r"label must lie in 0..2, got 3"),
+        (1, 0, ValueError, "num_classes must be a positive integer"),
+        (1, 2.0, TypeError, "num_classes must be a positive integer"),
+    ],
+)
+def test_label_must_be_a_class_index(function, label, num_classes, error, message):
+    found, truth = good_lists()
+    with pytest.raises(error, match=message):
+        function(found, truth, label, num_classes=num_classes)
+
+
+def test_a_class_absent_from_both_lists_is_asked_about_with_num_classes():
+    found, truth = good_lists()
+    assert np.isnan(average_precision(found, truth, 4, num_classes=5))
+    recall, precision, scores = precision_recall_curve(found, truth, 4, num_classes=5)
+    assert len(recall) == len(precision) == len(scores) == 0
+    # A class with detections but no truth box is nan as before, found without num_classes.
+    assert np.isnan(
+        average_precision(found + [scene([CAR], [5], [0.7])], truth + [scene([], [])], 5)
+    )
+
+
+def test_num_classes_catches_one_based_labels():
+    found, truth = good_lists()
+    one_based = [dict(item, labels=item["labels"] + 1) for item in truth]
+    assert mean_average_precision(found, one_based) < 1  # nothing here can tell
+    with pytest.raises(ValueError, match=r"truth\[1\]\['labels'\] must lie in 0..2, got \[1, 3\]"):
+        mean_average_precision(found, one_based, num_classes=3)
+
+
 # --- pycocotools as the oracle ---------------------------------------------------------------
 
 

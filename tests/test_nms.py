@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinycnn.boxes import iou, non_max_suppression
+from tinycnn.boxes import iou, iou_matrix, non_max_suppression
 
 from strategies import centre_boxes
 
@@ -64,6 +64,80 @@ def test_nms_follows_the_lecture_loop(data, iou_threshold, score_threshold):
         )
         assert kept.dtype == np.int64
         assert kept.tolist() == expected
+
+
+def nms_with_the_full_matrix(boxes, scores, iou_threshold, score_threshold, labels):
+    """The earlier implementation, kept as the reference: every pair's IoU in one (M, M) matrix
+    up front (O(M²) memory), then the greedy pass over it."""
+    candidates = np.flatnonzero(scores >= score_threshold)
+    candidates = candidates[np.argsort(-scores[candidates], kind="stable")]
+    if not len(candidates):
+        return []
+    overlaps = iou_matrix(boxes[candidates], boxes[candidates])
+    same_label = labels[candidates][:, None] == labels[candidates][None, :]
+    suppressed = np.zeros(len(candidates), dtype=bool)
+    kept = []
+    for position in range(len(candidates)):
+        if suppressed[position]:
+            continue
+        kept.append(int(candidates[position]))
+        suppressed |= same_label[position] & (overlaps[position] > iou_threshold)
+    return kept
+
+
+@st.composite
+def crowded_boxes(draw, max_boxes=40):
+    """Many boxes drawn from a few, so that exact duplicates (IoU exactly 1), equal scores and
+    IoUs exactly at a threshold of 0 or 1 all occur; labels in 0..2 or all one."""
+    pool = np.array([draw(centre_boxes(min_size=0.05)) for _ in range(draw(st.integers(1, 6)))])
+    count = draw(st.integers(0, max_boxes))
+    picks = draw(st.lists(st.integers(0, len(pool) - 1), min_size=count, max_size=count))
+    scores = draw(
+        st.lists(st.sampled_from([0.5, 0.7, 0.9]) | st.floats(0, 1), min_size=count, max_size=count)
+    )
+    labels = draw(st.lists(st.integers(0, 2), min_size=count, max_size=count))
+    return pool[picks].reshape(-1, 4), np.array(scores), np.array(labels, dtype=np.int64)
+
+
+@given(
+    scored_boxes(max_boxes=30) | crowded_boxes(),
+    st.sampled_from([0.0, 0.5, 1.0]) | st.floats(0, 1),
+    st.sampled_from([0.0, 0.5, 0.7]) | st.floats(0, 1),
+    st.booleans(),
+)
+def test_nms_keeps_what_the_full_matrix_version_kept(
+    data, iou_threshold, score_threshold, by_label
+):
+    boxes, scores, labels = data
+    labels = labels if by_label else np.zeros(len(boxes), dtype=np.int64)
+    kept = non_max_suppression(boxes, scores, iou_threshold, score_threshold, labels)
+    assert kept.tolist() == nms_with_the_full_matrix(
+        boxes, scores, iou_threshold, score_threshold, labels
+    )
+
+
+def test_nms_memory_grows_with_the_boxes_not_their_square():
+    # 2,000 boxes: the (M, M) matrix of IoUs and its temporaries took about 160 MB; one row of
+    # IoUs at a time is a few hundred kB.
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    boxes = np.concatenate([rng.uniform(0, 1, (2000, 2)), rng.uniform(0.01, 0.1, (2000, 2))], 1)
+    scores = rng.uniform(0, 1, 2000)
+    tracemalloc.start()
+    try:
+        non_max_suppression(boxes, scores, 0.5, 0.0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5e6
+
+
+def test_an_empty_list_of_boxes_means_no_boxes():
+    for empty in ([], (), np.zeros(0), np.zeros((0, 4))):
+        kept = non_max_suppression(empty, [])
+        assert kept.dtype == np.int64 and kept.shape == (0,)
+        assert non_max_suppression(empty, [], labels=[]).shape == (0,)
 
 
 @given(scored_boxes(), st.floats(0, 1))
@@ -136,6 +210,10 @@ def test_nms_keeps_overlapping_boxes_of_different_labels():
         (dict(boxes=np.zeros((2, 3))), ValueError, r"boxes must have shape \(\.\.\., 4\)"),
         (dict(scores=np.ones(3)), ValueError, r"scores must have shape \(2,\)"),
         (dict(scores=np.array([1.0, np.nan])), ValueError, "scores must be finite"),
+        (dict(boxes=[[np.nan, 0.5, 0.1, 0.1], [0.5] * 4]), ValueError, "^boxes must be finite"),
+        (dict(boxes=[[np.inf, 0.5, 0.1, 0.1], [0.5] * 4]), ValueError, "^boxes must be finite"),
+        (dict(boxes=np.full((2, 4), True)), TypeError, "^boxes must be an array of numbers"),
+        (dict(labels=[True, False]), TypeError, "labels must be integers"),
         (dict(iou_threshold=1.5), ValueError, r"iou_threshold must be a number in \[0, 1\]"),
         (dict(score_threshold="high"), TypeError, "score_threshold must be a real number"),
         (dict(labels=np.array([0.0, 1.0])), TypeError, "labels must be integers"),

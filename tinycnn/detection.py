@@ -19,14 +19,17 @@ pedestrian and a wide one for a car: the lecture's answer to two midpoints in on
 
 Here: `encode_grid` and its inverse `decode_grid`; the output maps from a network's raw grid to
 the lecture's vectors (`GridVectors`, `GridOutput`); the two losses of lesson 2 lifted onto the
-grid (`SquaredGridLoss`, `GridLoss`); and `detect`, which runs a model and non-max suppression.
+grid (`SquaredGridLoss`, `GridLoss`); `detect`, which runs a model and non-max suppression; and
+`check_per_image_boxes`, the one check of the per-image dicts of boxes that detect returns and the
+truth holds (encode_grid and `tinycnn.metrics` use it too).
 """
 
 import numpy as np
 
 from tinycnn.boxes import as_boxes, non_max_suppression
-from tinycnn.checks import positive_int, real_number
+from tinycnn.checks import float_array, positive_int, probability, real_number
 from tinycnn.functional import binary_cross_entropy, logsumexp, sigmoid, softmax
+from tinycnn.layers import Conv2D, MaxPool2D
 from tinycnn.losses import Loss
 from tinycnn.outputs import OutputMap
 
@@ -77,7 +80,7 @@ def encode_grid(truth, grid_size, anchors, num_classes):
     grid_size = positive_int(grid_size, "grid_size")
     anchors = check_anchors(anchors)
     num_classes = positive_int(num_classes, "num_classes")
-    truth = _check_truth(truth, num_classes)
+    truth = check_per_image_boxes(truth, "truth", scored=False, num_classes=num_classes)
     y = np.zeros((len(truth), grid_size, grid_size, len(anchors), 5 + num_classes), np.float32)
     for n, scene in enumerate(truth):
         boxes, labels = scene["boxes"], scene["labels"]
@@ -108,12 +111,13 @@ def decode_grid(y, score_threshold=0.5):
         b_x = (column + x) / S,  b_y = (row + y) / S,  b_h = h / S,  b_w = w / S,
 
     with score = p_c · max_k c_k (how likely this vector holds an object of its class) and label
-    = argmax_k c_k. Those scoring at least score_threshold are returned, one dict per image
-    {"boxes": (M, 4), "scores": (M,), "labels": (M,)}, highest score first: the detections
-    before non-max suppression. On an encoded target every object scores exactly 1.
+    = argmax_k c_k. Those scoring at least score_threshold (in [0, 1]) are returned, one dict per
+    image {"boxes": (M, 4), "scores": (M,), "labels": (M,)}, highest score first: the detections
+    before non-max suppression. On an encoded target every object scores exactly 1. A NaN or inf
+    anywhere in y raises a ValueError: a broken network's output is not "no boxes".
     """
-    y = _check_grid(y, "y")
-    score_threshold = real_number(score_threshold, "score_threshold")
+    y = _check_finite_grid(y, "y")
+    score_threshold = probability(score_threshold, "score_threshold")
     n, rows, columns, num_anchors, _ = y.shape
     row_index, column_index = np.meshgrid(np.arange(rows), np.arange(columns), indexing="ij")
     boxes = np.empty((*y.shape[:4], 4))
@@ -377,9 +381,47 @@ def detect(model, images, score_threshold=0.6, iou_threshold=0.5, batch_size=256
 
     The defaults are the lecture's: 0.6 and 0.5. To measure mAP, pass a low score_threshold
     (say 0.01): the precision-recall curve needs the unsure detections too.
+
+    The grid must tile the image: decode_grid spreads the S x S cells over the whole image, so H
+    and W must each be S times the network's stride, the number of pixels one cell moves on the
+    image. That stride is the product of the strides of the model's Conv2D and MaxPool2D layers
+    (16 for `tinycnn.networks.detector`: four 2x2 poolings). Images whose sides are not a
+    multiple of it raise a ValueError before the model runs; a grid of another size (say, from
+    convolutions without padding) raises one after.
     """
-    score_threshold = real_number(score_threshold, "score_threshold")
+    if not (hasattr(model, "predict") and hasattr(model, "layers")):
+        hint = " (did you swap model and images?)" if isinstance(model, np.ndarray) else ""
+        raise TypeError(
+            f"model must be a tinycnn Sequential that outputs a grid, such as "
+            f"tinycnn.networks.detector, got {type(model).__name__}{hint}"
+        )
+    images = float_array(images, "images", ndim=4, layout="(N, C, H, W)")
+    if not np.all(np.isfinite(images)):
+        raise ValueError("images must be finite (no NaN or inf)")
+    score_threshold = probability(score_threshold, "score_threshold")
+    iou_threshold = probability(iou_threshold, "iou_threshold")
+    stride = network_stride(model)
+    height, width = images.shape[2:]
+    if height % stride or width % stride:
+        raise ValueError(
+            f"images must have a height and width that are multiples of {stride} (the network's "
+            f"stride: one grid cell per {stride} x {stride} pixels), got {height} x {width}: "
+            f"the grid would cover only part of the image. Crop or resize the images"
+        )
     y = model.predict(images, batch_size=batch_size)
+    if not isinstance(y, np.ndarray) or y.ndim != 5:
+        raise ValueError(
+            f"model must output a grid of vectors (N, S, S, B, 5 + K), got "
+            f"{getattr(y, 'shape', type(y).__name__)}: is it a detector (tinycnn.networks.detector)"
+            f" with a grid output map?"
+        )
+    if (y.shape[1] * stride, y.shape[2] * stride) != (height, width):
+        raise ValueError(
+            f"the model's {y.shape[1]} x {y.shape[2]} grid at stride {stride} covers "
+            f"{y.shape[1] * stride} x {y.shape[2] * stride} pixels, not the images' "
+            f"{height} x {width}: the grid must tile the image"
+        )
+    y = _check_finite_grid(y, "the model's output (model.predict(images), from finite images)")
     detections = []
     for found in decode_grid(y, score_threshold):
         kept = non_max_suppression(
@@ -387,6 +429,16 @@ def detect(model, images, score_threshold=0.6, iou_threshold=0.5, batch_size=256
         )
         detections.append({key: value[kept] for key, value in found.items()})
     return detections
+
+
+def network_stride(model):
+    """How many pixels of the image one step on the model's output grid moves: the product of
+    the strides of its Conv2D and MaxPool2D layers (the only layers that shrink an image)."""
+    stride = 1
+    for layer in model.layers:
+        if isinstance(layer, (Conv2D, MaxPool2D)):
+            stride *= layer.stride
+    return stride
 
 
 # --- argument checks -------------------------------------------------------------------------
@@ -408,32 +460,78 @@ def check_anchors(anchors):
     return array.astype(np.float64)
 
 
-def _check_truth(truth, num_classes):
-    if not isinstance(truth, (list, tuple)):
+def check_per_image_boxes(per_image, name, scored, num_classes=None):
+    """The one check of per-image boxes, for detections and truth alike: per_image must be a
+    list of dicts, one per image, {"boxes": (M, 4), "labels": (M,) ints} and, if scored,
+    "scores": (M,). Returns them as float64 boxes and scores and int64 labels; a TypeError or
+    ValueError names the argument, the image and the key otherwise.
+
+    Empty lists (`[]`) mean "no boxes". Everything must be finite; labels must be class indices,
+    >= 0 and below num_classes if given. Truth boxes (scored=False) are objects in the image:
+    their midpoints lie in [0, 1] and their sizes (b_h, b_w) are > 0.
+    """
+    keys = ["boxes", "labels", "scores"] if scored else ["boxes", "labels"]
+    if not isinstance(per_image, (list, tuple)):
         raise TypeError(
-            f"truth must be a list of dicts with 'boxes' and 'labels', got {type(truth).__name__}"
+            f"{name} must be a list of dicts with keys {keys}, one per image, got "
+            f"{type(per_image).__name__}"
         )
     checked = []
-    for index, scene in enumerate(truth):
-        if not isinstance(scene, dict) or not {"boxes", "labels"} <= scene.keys():
-            raise TypeError(f"truth[{index}] must be a dict with 'boxes' and 'labels'")
-        boxes = as_boxes(scene["boxes"], f"truth[{index}]['boxes']").reshape(-1, 4)
-        labels = np.asarray(scene["labels"])
-        if not np.issubdtype(labels.dtype, np.integer) and labels.size:
-            raise TypeError(f"truth[{index}]['labels'] must be integers, got {labels.dtype}")
-        labels = labels.astype(np.int64).reshape(-1)
-        if len(labels) != len(boxes):
-            raise ValueError(f"truth[{index}] has {len(boxes)} boxes but {len(labels)} labels")
-        if np.any((labels < 0) | (labels >= num_classes)):
-            raise ValueError(
-                f"truth[{index}]['labels'] must lie in 0..{num_classes - 1}, got {labels.tolist()}"
+    for index, scene in enumerate(per_image):
+        where = f"{name}[{index}]"
+        if not isinstance(scene, dict) or not set(keys) <= scene.keys():
+            swapped = isinstance(scene, dict) and set(keys) - scene.keys() == {"scores"}
+            hint = " (is it the truth? detections come first, then truth)" if swapped else ""
+            raise TypeError(
+                f"{where} must be a dict with keys {keys}, got {_describe(scene)}{hint}"
             )
-        if not np.all(np.isfinite(boxes)) or np.any((boxes[:, :2] < 0) | (boxes[:, :2] > 1)):
-            raise ValueError(f"truth[{index}]['boxes'] midpoints must lie in [0, 1]")
-        if np.any(boxes[:, 2:] <= 0):
-            raise ValueError(f"truth[{index}]['boxes'] sizes (b_h, b_w) must be > 0")
-        checked.append({"boxes": boxes.astype(np.float64), "labels": labels})
+        boxes = as_boxes(scene["boxes"], f"{where}['boxes']", ndim=2)
+        if not np.all(np.isfinite(boxes)):
+            raise ValueError(f"{where}['boxes'] must be finite (no NaN or inf)")
+        if not scored and np.any((boxes[:, :2] < 0) | (boxes[:, :2] > 1)):
+            raise ValueError(f"{where}['boxes'] midpoints must lie in [0, 1] (fractions)")
+        if not scored and np.any(boxes[:, 2:] <= 0):
+            raise ValueError(f"{where}['boxes'] sizes (b_h, b_w) must be > 0")
+        labels = np.asarray(scene["labels"])
+        if labels.shape == (0,):
+            labels = labels.astype(np.int64)  # [] is float64 to numpy, but holds no wrong label
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise TypeError(
+                f"{where}['labels'] must be integers (class indices), got dtype {labels.dtype}"
+            )
+        if labels.shape != (len(boxes),):
+            raise ValueError(
+                f"{where}['labels'] must have shape ({len(boxes)},), one per box, got "
+                f"{labels.shape}"
+            )
+        if np.any(labels < 0) or (num_classes is not None and np.any(labels >= num_classes)):
+            allowed = ">= 0" if num_classes is None else f"in 0..{num_classes - 1}"
+            raise ValueError(f"{where}['labels'] must lie {allowed}, got {labels.tolist()}")
+        scene_checked = {"boxes": boxes.astype(np.float64), "labels": labels.astype(np.int64)}
+        if scored:
+            scores = np.asarray(scene["scores"])
+            if scores.shape == (0,):
+                scores = scores.astype(np.float64)
+            if not (
+                np.issubdtype(scores.dtype, np.floating) or np.issubdtype(scores.dtype, np.integer)
+            ):
+                raise TypeError(
+                    f"{where}['scores'] must be an array of numbers, got dtype {scores.dtype}"
+                )
+            if scores.shape != (len(boxes),):
+                raise ValueError(
+                    f"{where}['scores'] must have shape ({len(boxes)},), one per box, got "
+                    f"{scores.shape}"
+                )
+            if not np.all(np.isfinite(scores)):
+                raise ValueError(f"{where}['scores'] must be finite (no NaN or inf)")
+            scene_checked["scores"] = scores.astype(np.float64)
+        checked.append(scene_checked)
     return checked
+
+
+def _describe(value):
+    return f"dict with keys {sorted(value)}" if isinstance(value, dict) else type(value).__name__
 
 
 def _check_grid(y, name, width=None, anchors=None):
@@ -453,4 +551,18 @@ def _check_grid(y, name, width=None, anchors=None):
             f"{'5 + K' if width is None else width})"
         )
         raise ValueError(f"{name} must be a grid of vectors {expected}, got shape {y.shape}")
+    return y
+
+
+def _check_finite_grid(y, name):
+    """_check_grid, and a ValueError naming the first vector that holds a NaN or inf."""
+    y = _check_grid(y, name)
+    broken = np.argwhere(~np.all(np.isfinite(y), axis=-1))
+    if len(broken):
+        image, row, column, anchor = broken[0]
+        raise ValueError(
+            f"{name} must be finite, found NaN or inf in {len(broken)} vectors, the first at "
+            f"image {image}, row {row}, column {column}, anchor {anchor}: "
+            f"{y[image, row, column, anchor].tolist()}"
+        )
     return y

@@ -8,12 +8,17 @@ is >= threshold.
 Most metrics only make sense on the images that truly hold an object (or a face): there is no box
 to overlap in an empty image. Those metrics average over that subset, and when it is empty they
 return nan on purpose, without a warning: "no images to judge" is not 0% and not 100%.
+
+The detection metrics at the end (precision_recall_curve, average_precision,
+mean_average_precision) compare per-image lists of boxes instead, as `tinycnn.detection.detect`
+returns them, with the truth; `tinycnn.detection.check_per_image_boxes` checks both.
 """
 
 import numpy as np
 
 from tinycnn.boxes import iou, iou_matrix
-from tinycnn.checks import probability
+from tinycnn.checks import non_negative_int, positive_int, probability
+from tinycnn.detection import check_per_image_boxes
 from tinycnn.targets import (
     BOX,
     CLASSES,
@@ -202,7 +207,7 @@ COCO_MAX_DETECTIONS = 100
 """COCO counts at most this many detections per image and class, the highest scoring."""
 
 
-def precision_recall_curve(detections, truth, label, iou_threshold=0.5):
+def precision_recall_curve(detections, truth, label, iou_threshold=0.5, num_classes=None):
     """Precision and recall of one class's detections, taken in order of score: (recall,
     precision, scores), three arrays of one entry per detection of that class, best first.
 
@@ -212,7 +217,13 @@ def precision_recall_curve(detections, truth, label, iou_threshold=0.5):
     IoU, if that is at least iou_threshold (COCO's greedy rule). detections: per image
     {"boxes", "scores", "labels"} as `tinycnn.detection.detect` returns; truth: per image
     {"boxes", "labels"}. The precision here is raw, not made monotone.
+
+    label is a class index. Without num_classes it must appear in the detections or the truth
+    (a label found nowhere is more likely a mistake, a name or a 1-based index, than a question);
+    with num_classes every label must lie in 0..num_classes-1, and an absent class is allowed.
     """
+    detections, truth = _check_detection_lists(detections, truth, num_classes)
+    label = _check_label(label, detections, truth, num_classes)
     iou_threshold = probability(iou_threshold, "iou_threshold")
     scores, true_positive, num_truth = _matched_detections(detections, truth, label, iou_threshold)
     hits = np.cumsum(true_positive)
@@ -221,15 +232,51 @@ def precision_recall_curve(detections, truth, label, iou_threshold=0.5):
     return recall, precision, scores
 
 
-def average_precision(detections, truth, label, iou_threshold=0.5):
+def average_precision(detections, truth, label, iou_threshold=0.5, num_classes=None):
     """COCO's average precision of one class at one IoU threshold (nan if the truth holds no box
     of that class):
 
         1. match the detections to the truth, best score first (see precision_recall_curve);
         2. make precision monotone: p(r) = the best precision at any recall >= r;
         3. average p over the 101 recall levels 0, 0.01, ..., 1 (0 past the highest recall).
+
+    label and num_classes as in `precision_recall_curve`.
     """
+    detections, truth = _check_detection_lists(detections, truth, num_classes)
+    label = _check_label(label, detections, truth, num_classes)
     iou_threshold = probability(iou_threshold, "iou_threshold")
+    return _average_precision(detections, truth, label, iou_threshold)
+
+
+def mean_average_precision(detections, truth, iou_thresholds=0.5, num_classes=None):
+    """COCO's mAP: the average precision of each class present in the truth, averaged over those
+    classes; for a sequence of IoU thresholds, the mean over them too.
+
+        mean_average_precision(found, truth)                               AP@0.5
+        mean_average_precision(found, truth, np.linspace(0.5, 0.95, 10))   AP@[.5:.95]
+
+    These equal pycocotools' COCOeval stats[1] and stats[0] on the same boxes (a test holds them
+    to it), including COCO's limit of 100 detections per image and class. Returns nan when the
+    truth holds no box at all. With num_classes, every label must lie in 0..num_classes-1 (this
+    catches 1-based labels).
+    """
+    detections, truth = _check_detection_lists(detections, truth, num_classes)
+    thresholds = _iou_thresholds(iou_thresholds)
+    present = np.unique(np.concatenate([scene["labels"] for scene in truth] + [[]]))
+    if len(present) == 0:
+        return float("nan")
+    return float(
+        np.mean(
+            [
+                [_average_precision(detections, truth, int(label), threshold) for label in present]
+                for threshold in thresholds
+            ]
+        )
+    )
+
+
+def _average_precision(detections, truth, label, iou_threshold):
+    """average_precision on checked arguments."""
     scores, true_positive, num_truth = _matched_detections(detections, truth, label, iou_threshold)
     if num_truth == 0:
         return float("nan")
@@ -246,42 +293,10 @@ def average_precision(detections, truth, label, iou_threshold=0.5):
     return float(np.mean(sampled))
 
 
-def mean_average_precision(detections, truth, iou_thresholds=0.5):
-    """COCO's mAP: the average precision of each class present in the truth, averaged over those
-    classes; for a sequence of IoU thresholds, the mean over them too.
-
-        mean_average_precision(found, truth)                               AP@0.5
-        mean_average_precision(found, truth, np.linspace(0.5, 0.95, 10))   AP@[.5:.95]
-
-    These equal pycocotools' COCOeval stats[1] and stats[0] on the same boxes (a test holds them
-    to it), including COCO's limit of 100 detections per image and class. Returns nan when the
-    truth holds no box at all.
-    """
-    detections, truth = _check_detection_lists(detections, truth)
-    thresholds = np.atleast_1d(np.asarray(iou_thresholds, dtype=np.float64))
-    if thresholds.ndim != 1 or len(thresholds) == 0:
-        raise ValueError(
-            f"iou_thresholds must be a number or a sequence of numbers, got {iou_thresholds!r}"
-        )
-    for threshold in thresholds:
-        probability(threshold, "iou_thresholds")
-    present = np.unique(np.concatenate([scene["labels"] for scene in truth] + [[]]))
-    if len(present) == 0:
-        return float("nan")
-    return float(
-        np.mean(
-            [
-                [average_precision(detections, truth, int(label), threshold) for label in present]
-                for threshold in thresholds
-            ]
-        )
-    )
-
-
 def _matched_detections(detections, truth, label, iou_threshold):
-    """The detections of `label` in all images, best score first (ties: earlier image, then
-    earlier detection), with whether each matched a ground-truth box; and the number of those."""
-    detections, truth = _check_detection_lists(detections, truth)
+    """The detections of `label` in all images (checked lists), best score first (ties: earlier
+    image, then earlier detection), with whether each matched a ground-truth box; and the number
+    of those."""
     all_scores, all_hits, num_truth = [], [], 0
     for found, expected in zip(detections, truth, strict=True):
         mine = np.flatnonzero(found["labels"] == label)
@@ -306,34 +321,50 @@ def _matched_detections(detections, truth, label, iou_threshold):
     return scores[order], hits[order], num_truth
 
 
-def _check_detection_lists(detections, truth):
-    if not isinstance(detections, (list, tuple)) or not isinstance(truth, (list, tuple)):
-        raise TypeError("detections and truth must be lists with one dict per image")
+def _check_detection_lists(detections, truth, num_classes):
+    if num_classes is not None:
+        num_classes = positive_int(num_classes, "num_classes")
+    detections = check_per_image_boxes(
+        detections, "detections", scored=True, num_classes=num_classes
+    )
+    truth = check_per_image_boxes(truth, "truth", scored=False, num_classes=num_classes)
     if len(detections) != len(truth):
         raise ValueError(
             f"detections and truth must hold the same number of images, got "
             f"{len(detections)} and {len(truth)}"
         )
-    checked_detections, checked_truth = [], []
-    for index, (found, expected) in enumerate(zip(detections, truth, strict=True)):
-        checked_detections.append(_check_scene(found, f"detections[{index}]", with_scores=True))
-        checked_truth.append(_check_scene(expected, f"truth[{index}]", with_scores=False))
-    return checked_detections, checked_truth
+    return detections, truth
 
 
-def _check_scene(scene, name, with_scores):
-    keys = {"boxes", "labels", "scores"} if with_scores else {"boxes", "labels"}
-    if not isinstance(scene, dict) or not keys <= scene.keys():
-        raise TypeError(f"{name} must be a dict with keys {sorted(keys)}")
-    boxes = np.asarray(scene["boxes"], dtype=np.float64).reshape(-1, 4)
-    labels = np.asarray(scene["labels"]).reshape(-1)
-    if labels.size and not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"{name}['labels'] must be integers, got {labels.dtype}")
-    checked = {"boxes": boxes, "labels": labels.astype(np.int64)}
-    if len(checked["labels"]) != len(boxes):
-        raise ValueError(f"{name} has {len(boxes)} boxes but {len(labels)} labels")
-    if with_scores:
-        checked["scores"] = np.asarray(scene["scores"], dtype=np.float64).reshape(-1)
-        if len(checked["scores"]) != len(boxes):
-            raise ValueError(f"{name} has {len(boxes)} boxes but {len(checked['scores'])} scores")
-    return checked
+def _check_label(label, detections, truth, num_classes):
+    """label as an int: a class index, valid for num_classes or else found in the lists."""
+    label = non_negative_int(label, "label")
+    if num_classes is not None:
+        if label >= num_classes:
+            raise ValueError(f"label must lie in 0..{num_classes - 1}, got {label}")
+        return label
+    found = np.unique(np.concatenate([scene["labels"] for scene in detections + truth] + [[]]))
+    if label not in found:
+        raise ValueError(
+            f"label {label} appears in neither the detections nor the truth (their labels: "
+            f"{found.astype(int).tolist()}); to ask about a class absent from both, pass "
+            f"num_classes"
+        )
+    return label
+
+
+def _iou_thresholds(iou_thresholds):
+    """iou_thresholds, a number or a sequence of them, as a list of floats in [0, 1]."""
+    if isinstance(iou_thresholds, np.ndarray) and iou_thresholds.ndim == 0:
+        iou_thresholds = iou_thresholds.item()
+    if not isinstance(iou_thresholds, (list, tuple, np.ndarray)):
+        return [probability(iou_thresholds, "iou_thresholds")]
+    if isinstance(iou_thresholds, np.ndarray) and iou_thresholds.ndim != 1:
+        raise ValueError(
+            f"iou_thresholds must be a number or a flat sequence of numbers, got shape "
+            f"{iou_thresholds.shape}"
+        )
+    if len(iou_thresholds) == 0:
+        raise ValueError("iou_thresholds must hold at least one threshold, got an empty sequence")
+    values = iou_thresholds.tolist() if isinstance(iou_thresholds, np.ndarray) else iou_thresholds
+    return [probability(value, f"iou_thresholds[{index}]") for index, value in enumerate(values)]
