@@ -167,8 +167,8 @@ def test_summary_refuses_bad_shapes_clearly(input_shape, error, match):
 def test_the_output_map_must_fit_the_last_layer():
     with pytest.raises(
         ValueError,
-        match=r"reads 8 raw numbers, but the last layer "
-        r"Dense\(6, 7, dtype=float64\) gives 7",
+        match=r"reads raw output of shape \(N, 8\), but the network's "
+        r"Dense\(6, 7, dtype=float64\) gives \(N, 7\)",
     ):
         tc.Sequential(small_cnn(outputs=7).layers, output=LocalizationLoss(3).output)
     model = tc.Sequential([tc.Dense(4, 8), tc.Sigmoid()], output=LocalizationLoss(3).output)
@@ -179,6 +179,27 @@ def test_the_output_map_must_fit_the_last_layer():
         model.output = np.tanh
     model.output = None
     assert model.output == tc.outputs.Identity()
+
+
+def test_a_grid_output_map_must_fit_the_detectors_head():
+    """Anchors, classes and the grid itself are checked where the model is built, as a Dense
+    network's width is: a mismatch would otherwise show only at predict, or never."""
+    from tinycnn.detection import DEFAULT_ANCHORS, GridLoss, SquaredGridLoss
+
+    three_anchors = np.array([[0.2, 0.1], [0.1, 0.2], [0.3, 0.3]])
+    for output, wanted in [
+        (LocalizationLoss(3).output, r"\(N, 8\)"),
+        (GridLoss(three_anchors, 3).output, r"\(N, any, any, 3, 8\)"),
+        (GridLoss(DEFAULT_ANCHORS, 2).output, r"\(N, any, any, 2, 7\)"),
+    ]:
+        with pytest.raises(ValueError, match=rf"shape {wanted}, but the network's GridLayout"):
+            tc.networks.detector(3, len(DEFAULT_ANCHORS), output=output)
+    for output in (GridLoss(DEFAULT_ANCHORS, 3).output, SquaredGridLoss(3).output):
+        assert tc.networks.detector(3, len(DEFAULT_ANCHORS), output=output).output == output
+    with pytest.raises(ValueError, match=r"\(N, any, any, 2, 8\), but the network's Dense"):
+        tc.networks.localizer(3, output=GridLoss(DEFAULT_ANCHORS, 3).output)
+    layout = tc.networks.detector(3, 2).output_layout()
+    assert layout == (None, None, 2, 8)
 
 
 def test_predict_of_an_empty_batch_is_empty():

@@ -164,6 +164,11 @@ class GridVectors(OutputMap):
     def __init__(self, num_classes):
         self.num_classes = positive_int(num_classes, "num_classes")
 
+    @property
+    def raw_layout(self):
+        """(S, S, B, 5 + K) per image, any grid and any number of anchors."""
+        return (None, None, None, 5 + self.num_classes)
+
     def __call__(self, raw):
         return _check_grid(raw, "raw", width=5 + self.num_classes).copy()
 
@@ -185,6 +190,11 @@ class GridOutput(OutputMap):
     def __init__(self, anchors, num_classes):
         self.anchors = check_anchors(anchors)
         self.num_classes = positive_int(num_classes, "num_classes")
+
+    @property
+    def raw_layout(self):
+        """(S, S, B, 5 + K) per image: any grid, one vector per anchor."""
+        return (None, None, len(self.anchors), 5 + self.num_classes)
 
     def __call__(self, raw):
         raw = _check_grid(raw, "raw", width=5 + self.num_classes, anchors=len(self.anchors))

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from tinycnn.checks import flag, float_array, positive_int, shape
-from tinycnn.layers import Layer
+from tinycnn.layers import GridLayout, Layer
 from tinycnn.outputs import Identity, OutputMap
 
 
@@ -60,20 +60,33 @@ class Sequential:
                 f"output must be a tinycnn output map (e.g. loss.output) or None, "
                 f"got {type(output).__name__}"
             )
-        width = self.output_width()
-        if output.width is not None and width is not None and output.width != width:
+        layout, wanted = self.output_layout(), output.raw_layout
+        if layout is not None and wanted is not None and not _layouts_agree(layout, wanted):
+            shaper = next(layer for layer in reversed(self.layers) if not layer.elementwise)
             raise ValueError(
-                f"output {output!r} reads {output.width} raw numbers, but the last layer "
-                f"{self.layers[-1]!r} gives {width}: the network and its output map do not match"
+                f"output {output!r} reads raw output of shape {_shape_text(wanted)}, but the "
+                f"network's {shaper!r} gives {_shape_text(layout)}: the network and its output "
+                "map do not match"
             )
         self._output = output
 
-    def output_width(self):
-        """The number of raw outputs per image, if the last layers say it (a Dense, maybe
-        followed by elementwise layers); None otherwise."""
-        for layer in reversed(self.layers):
+    def output_layout(self):
+        """The shape of one image's raw output as far as the last layers say it, None in an axis
+        whose size depends on the image: (out_features,) after a Dense (maybe followed by
+        elementwise layers), (None, None, B, D) after a GridLayout(B) on a Conv2D of B * D
+        channels; None where the layers do not say."""
+        layers = self.layers[::-1]
+        for index, layer in enumerate(layers):
             if getattr(layer, "out_features", None) is not None:
-                return layer.out_features
+                return (layer.out_features,)
+            if isinstance(layer, GridLayout):
+                below = next(
+                    (lower for lower in layers[index + 1 :] if not lower.elementwise), None
+                )
+                channels = getattr(below, "out_channels", None)
+                if channels is None or channels % layer.num_anchors:
+                    return None
+                return (None, None, layer.num_anchors, channels // layer.num_anchors)
             if not layer.elementwise:
                 return None
         return None
@@ -176,3 +189,16 @@ class Sequential:
     def __repr__(self):
         inner = ",\n".join(f"    {layer!r}" for layer in self.layers)
         return f"Sequential([\n{inner}\n], output={self.output!r})"
+
+
+def _layouts_agree(layout, wanted):
+    """Whether a network's raw layout and an output map's agree, None matching any size."""
+    return len(layout) == len(wanted) and all(
+        mine is None or theirs is None or mine == theirs
+        for mine, theirs in zip(layout, wanted, strict=True)
+    )
+
+
+def _shape_text(layout):
+    """(N, any, any, 2, 8) for the layout (None, None, 2, 8): a batch of it."""
+    return "(" + ", ".join(["N", *("any" if size is None else str(size) for size in layout)]) + ")"

@@ -53,11 +53,18 @@ class OutputMap:
     themselves in `OutputMap.registry`, which `output_from_config` reads: tinycnn's own maps by
     class name, any other by "module.QualName" (as layers do, so that a user's map never loads as
     a built-in of the same name).
-    `width` is the number of raw outputs the map reads, or None for any.
+    `width` is the number of raw outputs the map reads, or None for any. `raw_layout` is the shape
+    of one image's raw output that the map reads, None in an axis of any size, or None for any
+    shape: (width,) for a vector map; a grid map says its own. Sequential checks it against the
+    network where the two meet (`Sequential.output`).
     """
 
     registry = {}
     width = None
+
+    @property
+    def raw_layout(self):
+        return None if self.width is None else (self.width,)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
