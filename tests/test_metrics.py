@@ -263,7 +263,20 @@ POINT_OUTSIDE = np.vstack([[1.0, 0.25, 1.5, 0.75, 0.5, 0.5, 0.75], FACE_TRUE[1]]
             np.zeros((2, 7)),
             FACE_TRUE,
             np.zeros(2),
-            r"face_sizes must be finite and > 0 where is_face = 1, found 0.0 in row 0",
+            r"face_sizes must be fractions of the image in \(0, 1\] where is_face = 1, found 0.0 "
+            r"in row 0$",
+        ),
+        (
+            np.zeros((2, 7)),
+            FACE_TRUE,
+            np.array([32.0, 0.5]),  # pixels: the NME would come out 64 times too small
+            r"found 32.0 in row 0 \(in pixels\? divide by the image's side\)",
+        ),
+        (
+            np.zeros((2, 7)),
+            FACE_TRUE,
+            np.array([np.nan, 0.5]),
+            r"face_sizes must be fractions of the image in \(0, 1\] .* found nan in row 0$",
         ),
         (
             np.zeros((2, 7)),

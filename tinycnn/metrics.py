@@ -189,11 +189,14 @@ def _check_face_sizes(face_sizes, has_face):
             f"image, got {getattr(face_sizes, 'shape', type(face_sizes).__name__)}"
         )
     face_sizes = face_sizes.astype(np.float64)
-    bad_rows = np.flatnonzero(has_face & ~((face_sizes > 0) & np.isfinite(face_sizes)))
+    # A fraction of the image, as the landmarks are: sqrt(width * height) of a box inside it.
+    bad_rows = np.flatnonzero(has_face & ~((face_sizes > 0) & (face_sizes <= 1)))
     if bad_rows.size:
+        size = face_sizes[bad_rows[0]]
+        hint = " (in pixels? divide by the image's side)" if size > 1 else ""
         raise ValueError(
-            f"face_sizes must be finite and > 0 where is_face = 1, found "
-            f"{face_sizes[bad_rows[0]]} in row {bad_rows[0]}"
+            f"face_sizes must be fractions of the image in (0, 1] where is_face = 1, found "
+            f"{size} in row {bad_rows[0]}{hint}"
         )
     return face_sizes
 
