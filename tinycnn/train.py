@@ -12,18 +12,15 @@ the model on held-out data with `model.predict`, which speaks the lecture's lang
 it is given is checked before the first step, so that a mistake costs seconds, not an epoch.
 """
 
-import json
 import math
 import numbers
-import os
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from tinycnn.checks import float_array, positive_int, real_number
+from tinycnn.io import write_json
 
 PROGRESS_UPDATES = 20
 """At most this many redraws of an epoch's progress bar (and at most two a second): the bar
@@ -156,29 +153,12 @@ def write_results(path, results):
     """Write a run's results (a dict of names -> numbers, strings, or lists of them, e.g. a
     metrics report with the run's settings) to `path` as indented JSON.
 
-    numpy numbers are written as plain numbers. The file is written whole or not at all: into a
-    temporary file beside it first, then renamed over `path`.
+    numpy numbers are written as plain numbers, NaN and infinities as null (JSON has neither).
+    The file is written whole or not at all, as `tinycnn.io.write_json` writes.
     """
     if not isinstance(results, dict):
         raise TypeError(f"results must be a dict of name -> value, got {type(results).__name__}")
-    path = Path(path)
-    text = json.dumps(results, indent=2, default=_json_number) + "\n"
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
-def _json_number(value):
-    if isinstance(value, (np.integer, np.floating, np.bool_)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"results must hold numbers, strings or lists, got {type(value).__name__}")
+    write_json(path, results, name="results")
 
 
 def _check_output_map(model, loss):
