@@ -186,3 +186,31 @@ def test_a_script_refuses_a_typo_and_a_smoke_run_leaves_the_full_runs_files(tmp_
     assert quick.returncode == 0, quick.stderr
     assert (script.parent / "output" / "quick" / "04_metrics.json").exists()
     assert full.read_text() == '{"mean_iou": 0.9}'  # the full run's numbers are still there
+
+
+@pytest.mark.parametrize(
+    ("value", "quick"), [("1", True), ("true", True), ("Yes", True), ("0", False), ("", False)]
+)
+def test_the_quick_variable_reads_as_the_website_build_reads_it(
+    value, quick, tmp_path, monkeypatch
+):
+    monkeypatch.setenv(course.QUICK_VARIABLE, value)
+    assert course.start(1, "x", ["--out", str(tmp_path)]).quick is quick
+
+
+@pytest.mark.parametrize("value", ["2", "quick", "on?"])
+def test_a_quick_variable_it_cannot_read_is_refused(value, tmp_path, monkeypatch):
+    monkeypatch.setenv(course.QUICK_VARIABLE, value)
+    with pytest.raises(
+        ValueError, match=rf"{course.QUICK_VARIABLE} must be 1 .* got '{re.escape(value)}'"
+    ):
+        course.start(1, "x", ["--out", str(tmp_path)])
+
+
+def test_out_must_be_a_folder(tmp_path, capsys):
+    taken = tmp_path / "figures.png"
+    taken.write_text("")
+    with pytest.raises(SystemExit) as exit_:
+        course.start(1, "x", ["--out", str(taken)])
+    assert exit_.value.code == 2
+    assert f"--out {taken} is a file, not a folder" in capsys.readouterr().err

@@ -367,6 +367,11 @@ def test_nan_in_a_metric_is_null_and_arrays_are_lists(tmp_path):
         tc.io.write_json(path, {"model": object()})
     with pytest.raises(TypeError, match="path must be"):
         tc.io.write_json(3, {})
+    for call in (lambda: tc.io.write_json("", {}), lambda: tc.save(small_model(), "")):
+        with pytest.raises(ValueError, match="path must name a file, got an empty string"):
+            call()
+    with pytest.raises(ValueError, match="path must name a file"):
+        tc.load("")
     with pytest.raises(TypeError, match="results cannot be written as JSON"):
         tc.train.write_results(path, {(1, 2): 3})
     assert strict_loads(path.read_text())["mean_iou"] is None  # refused writes left it alone

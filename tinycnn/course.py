@@ -10,7 +10,8 @@ Every lesson takes the same two options:
   file, whatever the working directory (in a notebook, which Jupyter runs in the notebook's own
   folder: `output/` beside the notebook);
 - `--quick`: tiny data and one epoch, the same code in seconds, for the tests. The environment
-  variable `TINYCNN_DOCS_QUICK=1` does the same, for the website's build. A quick run's files go
+  variable `TINYCNN_DOCS_QUICK=1` does the same, for the website's build (1, true or yes turn it
+  on; 0, false, no or nothing leave it off; any other value is refused). A quick run's files go
   to `output/quick/` by default, so that a smoke run never overwrites a full run's models and
   metrics.
 
@@ -94,12 +95,27 @@ def start(number, title, argv=None):
             f"unrecognized arguments: {' '.join(unknown)} (a lesson takes only --out DIR and "
             "--quick)"
         )
-    quick = arguments.quick or os.environ.get(QUICK_VARIABLE) == "1"
+    quick = arguments.quick or quick_from_environment()
     out = arguments.out
     if out is None:
         out = default_output_folder(quick)
+    elif out.exists() and not out.is_dir():
+        parser.error(f"--out {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
     return Lesson(number=number, out=out, quick=quick, started=started)
+
+
+def quick_from_environment():
+    """Whether TINYCNN_DOCS_QUICK asks for a quick run; ValueError for a value it cannot mean."""
+    value = os.environ.get(QUICK_VARIABLE, "").strip().lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("", "0", "false", "no"):
+        return False
+    raise ValueError(
+        f"{QUICK_VARIABLE} must be 1 (a quick run) or 0 (a full one), got "
+        f"{os.environ[QUICK_VARIABLE]!r}"
+    )
 
 
 def default_output_folder(quick=False):

@@ -97,9 +97,7 @@ def write_json(path, data, name="data"):
     """Write `data` (dicts, lists, strings, numbers, numpy numbers and arrays, None) to `path`
     as indented JSON, atomically as `save` writes. NaN and infinities are written as null.
     TypeError, naming the argument as `name`, for anything JSON cannot hold. Returns nothing."""
-    if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes):
-        raise TypeError(f"path must be a str or os.PathLike of str, got {type(path).__name__}")
-    target = os.fspath(path)
+    target = _path_text(path)
     try:
         text = json.dumps(_plain(data, name), indent=2, allow_nan=False) + "\n"
     except TypeError as error:  # a dict key JSON cannot hold
@@ -279,14 +277,22 @@ def _sync_directory(directory):
 def _npz_path(path, for_reading=False):
     """path with ".npz" appended if it does not end so, as numpy.savez does. For reading, an
     existing file named exactly `path` is taken as it is."""
+    path = _path_text(path)
+    if path.endswith(".npz") or (for_reading and os.path.isfile(path)):
+        return path
+    return path + ".npz"
+
+
+def _path_text(path):
+    """path as a str; TypeError unless it is a str or os.PathLike of str, ValueError if empty."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     path = os.fspath(path)
     if isinstance(path, bytes):
         raise TypeError("path must be a str or os.PathLike of str, got bytes")
-    if path.endswith(".npz") or (for_reading and os.path.isfile(path)):
-        return path
-    return path + ".npz"
+    if not path:
+        raise ValueError("path must name a file, got an empty string")
+    return path
 
 
 # --- load --------------------------------------------------------------------------------------
