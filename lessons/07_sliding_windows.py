@@ -21,7 +21,8 @@
 # 4. see why the windows still make poor boxes: they lie on a grid and have one fixed size.
 #
 # `--quick` runs the same code on a handful of crops for one epoch (the classifier then learns
-# next to nothing); the figures go to `lessons/output/` (or `--out DIR`).
+# next to nothing); the figures go to `lessons/output/` (a quick run's to `lessons/output/quick/`,
+# so that it never overwrites a full run's; or to `--out DIR`).
 
 # %%
 # %matplotlib inline

@@ -18,7 +18,8 @@
 # scikit-image is an optional extra of tinycnn: `pip install -e ".[real]"`.
 #
 # `--quick` runs the same code on a handful of images for one epoch (the network then learns next
-# to nothing); the figures, the model and the metrics go to `lessons/output/` (or `--out DIR`).
+# to nothing); the figures, the model and the metrics go to `lessons/output/` (a quick run's to
+# `lessons/output/quick/`, so that it never overwrites a full run's; or to `--out DIR`).
 
 # %%
 # %matplotlib inline

@@ -219,8 +219,82 @@ BOXES = np.zeros((2, 8), dtype=np.float32)
         (lambda: add_noise(BATCH, 0.1, 0), TypeError, "rng"),
         (lambda: add_noise(BATCH, -0.1, np.random.default_rng()), ValueError, "sigma"),
         (lambda: random_augment(BATCH, BOXES, None), TypeError, "rng"),
+        (lambda: adjust_brightness(BATCH, [0.1, "x"]), TypeError, "delta"),
+        (lambda: adjust_brightness(BATCH, [[0.1], [0.2, 0.3]]), TypeError, "delta"),
+        (lambda: adjust_brightness(BATCH, True), TypeError, "delta"),
+        (lambda: adjust_brightness(BATCH, np.zeros((2, 1))), ValueError, "delta"),
+        (lambda: adjust_contrast(BATCH, [1.0, -0.5]), ValueError, "factor"),
+        (lambda: add_noise(BATCH, "0.1", np.random.default_rng()), TypeError, "sigma"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(call, error, name):
     with pytest.raises(error, match=name):
         call()
+
+
+RNG = np.random.default_rng(0)
+not_finite = st.sampled_from([np.nan, np.inf, -np.inf])
+
+
+@given(not_finite, st.booleans())
+def test_a_nan_or_infinite_amount_is_refused_not_turned_into_an_image_of_nan(value, per_image):
+    amount = np.array([0.5, value]) if per_image else value
+    for call, name in [
+        (lambda: adjust_brightness(BATCH, amount), "delta"),
+        (lambda: adjust_contrast(BATCH, amount), "factor"),
+        (lambda: add_noise(BATCH, amount, RNG), "sigma"),
+    ]:
+        with pytest.raises(ValueError, match=f"{name} must"):
+            call()
+
+
+SETTINGS = ["flip_probability", "max_brightness", "max_contrast", "max_noise"]
+
+
+@given(
+    st.sampled_from(SETTINGS),
+    st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True).filter(lambda v: not 0 <= v <= 1),
+        st.integers().filter(lambda v: not 0 <= v <= 1),
+    ),
+)
+def test_random_augment_refuses_a_setting_outside_0_to_1_by_name(setting, value):
+    before = RNG.bit_generator.state
+    with pytest.raises(ValueError, match=rf"{setting} must be a number in \[0, 1\], got"):
+        random_augment(BATCH, BOXES, RNG, **{setting: value})
+    assert RNG.bit_generator.state == before  # refused before anything was drawn
+
+
+@given(
+    st.sampled_from(SETTINGS),
+    st.one_of(st.none(), st.booleans(), st.text(max_size=3), st.just([0.5]), st.just(1j)),
+)
+def test_random_augment_refuses_a_setting_that_is_not_a_number_by_name(setting, value):
+    with pytest.raises(TypeError, match=f"{setting} must be a real number"):
+        random_augment(BATCH, BOXES, RNG, **{setting: value})
+
+
+def test_the_range_ends_are_accepted_and_the_draws_are_unchanged():
+    images, targets = localization_dataset(4, image_size=16, seed=0)
+    for settings in (
+        {},
+        {"flip_probability": 1, "max_brightness": 1, "max_contrast": 1, "max_noise": 1},
+        {"flip_probability": 0, "max_brightness": 0, "max_contrast": 0, "max_noise": 0},
+    ):
+        rng, twin = np.random.default_rng(9), np.random.default_rng(9)
+        augmented, _ = random_augment(images, targets, rng, **settings)
+        # what random_augment drew before its settings were checked, step by step
+        defaults = {"flip_probability": 0.5, "max_brightness": 0.1, "max_contrast": 0.2}
+        defaults = {**defaults, "max_noise": 0.03, **settings}
+        flip = twin.random(4) < defaults["flip_probability"]
+        expected, _ = images.copy(), targets.copy()
+        expected[flip] = images[flip][..., ::-1]
+        if defaults["max_brightness"]:
+            brightness = defaults["max_brightness"]
+            expected = adjust_brightness(expected, twin.uniform(-brightness, brightness, size=4))
+        if defaults["max_contrast"]:
+            contrast = defaults["max_contrast"]
+            expected = adjust_contrast(expected, twin.uniform(1 - contrast, 1 + contrast, size=4))
+        if defaults["max_noise"]:
+            expected = add_noise(expected, twin.uniform(0.0, defaults["max_noise"], size=4), twin)
+        np.testing.assert_array_equal(augmented, expected)

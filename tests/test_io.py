@@ -1,7 +1,14 @@
 """save/load: the same model back, and a clear error for anything that is not one."""
 
+import json
+import os
+import re
+import stat
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinycnn as tc
 from tinycnn.losses import LandmarkLoss, LocalizationLoss
@@ -219,3 +226,152 @@ def test_a_user_output_map_named_like_a_built_in_does_not_load_as_the_built_in(t
         tc.load(tmp_path / "user_output.npz")
     with pytest.raises(TypeError, match="cannot be rebuilt from its config"):
         tc.save(model, tmp_path / "again.npz")
+
+
+def small_model():
+    return tc.Sequential([tc.Dense(2, 3, rng=0)])
+
+
+def test_a_folder_is_refused_by_the_name_given_and_nothing_hidden_is_written(tmp_path):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    for path in (f"{folder}{os.sep}", folder, f"{tmp_path / 'not_yet'}{os.sep}"):
+        named = re.escape(os.fspath(path))
+        with pytest.raises(IsADirectoryError, match=rf"^{named} .*folder.*model\.npz"):
+            tc.save(small_model(), path)
+        with pytest.raises(IsADirectoryError, match=rf"^{named} "):
+            tc.io.write_json(path, {"a": 1})
+    assert sorted(os.listdir(tmp_path)) == ["runs"] and not os.listdir(folder)
+
+
+def test_a_missing_folder_is_named_not_the_temporary_file(tmp_path):
+    path = tmp_path / "nope" / "m"
+    with pytest.raises(FileNotFoundError, match=rf"cannot write {re.escape(str(path))}: the fold"):
+        tc.save(small_model(), path)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(FileNotFoundError, match="is not a folder") as raised:
+        tc.save(small_model(), tmp_path / "file" / "m")
+    assert ".tmp" not in str(raised.value)
+    with pytest.raises(FileNotFoundError, match="cannot write"):
+        tc.train.write_results(tmp_path / "nope" / "metrics.json", {"a": 1})
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root may write anywhere")
+def test_a_folder_without_write_permission_is_named_not_the_temporary_file(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        with pytest.raises(PermissionError, match=rf"cannot write {re.escape(str(locked))}"):
+            tc.save(small_model(), locked / "model.npz")
+    finally:
+        locked.chmod(0o755)
+
+
+def test_load_names_a_folder_and_a_missing_file_as_given(tmp_path):
+    named = re.escape(str(tmp_path))
+    with pytest.raises(IsADirectoryError, match=rf"^{named} is a folder, not a tinycnn model"):
+        tc.load(tmp_path)
+    missing = re.escape(str(tmp_path / "model"))
+    with pytest.raises(FileNotFoundError, match=rf"no tinycnn model at {missing} \(nor at "):
+        tc.load(tmp_path / "model")
+    with pytest.raises(FileNotFoundError, match=rf"no tinycnn model at {missing}\.npz$"):
+        tc.load(tmp_path / "model.npz")
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_saving_over_a_symbolic_link_replaces_the_file_it_points_to(tmp_path):
+    real = tmp_path / "store" / "model.npz"
+    real.parent.mkdir()
+    tc.save(small_model(), real)
+    link = tmp_path / "latest.npz"
+    link.symlink_to(real)
+    other = tc.Sequential([tc.Dense(2, 3, rng=5)])
+    tc.save(other, link)
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    np.testing.assert_array_equal(tc.load(real).layers[0].params["W"], other.layers[0].params["W"])
+    results_link = tmp_path / "metrics.json"
+    results_link.symlink_to(tmp_path / "store" / "metrics.json")  # dangling until written
+    tc.train.write_results(results_link, {"a": 1})
+    assert results_link.is_symlink() and json.loads(results_link.read_text()) == {"a": 1}
+    assert sorted(os.listdir(tmp_path / "store")) == ["metrics.json", "model.npz"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_new_files_get_the_usual_permissions_and_old_ones_keep_theirs(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        model_path = tc.save(small_model(), tmp_path / "model")
+        results = tmp_path / "metrics.json"
+        tc.train.write_results(results, {"a": 1})
+        plain = tmp_path / "plain.txt"
+        plain.write_text("")  # what open() gives a new file
+    finally:
+        os.umask(old)
+    expected = stat.S_IMODE(plain.stat().st_mode)
+    assert expected == 0o666 & ~umask
+    assert stat.S_IMODE(os.stat(model_path).st_mode) == expected
+    assert stat.S_IMODE(results.stat().st_mode) == expected
+    results.chmod(0o640)
+    tc.train.write_results(results, {"a": 2})
+    assert stat.S_IMODE(results.stat().st_mode) == 0o640
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.floats(width=32).map(np.float32)
+    | st.integers(-(2**31), 2**31 - 1).map(np.int32)
+    | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children)
+    ),
+    max_leaves=10,
+)
+
+
+def strict_loads(text):
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def as_written(value):
+    """What write_json promises to write: numpy numbers as Python ones, NaN and inf as null."""
+    if isinstance(value, dict):
+        return {key: as_written(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_written(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+@given(st.dictionaries(st.text(max_size=5), json_values, max_size=4))
+def test_results_are_always_valid_json_nan_and_inf_written_as_null(tmp_path_factory, results):
+    path = tmp_path_factory.mktemp("results") / "metrics.json"
+    tc.train.write_results(path, results)
+    assert strict_loads(path.read_text()) == as_written(results)
+
+
+def test_nan_in_a_metric_is_null_and_arrays_are_lists(tmp_path):
+    path = tmp_path / "m.json"
+    tc.io.write_json(path, {"mean_iou": np.float32("nan"), "ap": np.array([0.5, np.inf])})
+    assert strict_loads(path.read_text()) == {"mean_iou": None, "ap": [0.5, None]}
+    with pytest.raises(TypeError, match="data must hold numbers"):
+        tc.io.write_json(path, {"model": object()})
+    with pytest.raises(TypeError, match="path must be"):
+        tc.io.write_json(3, {})
+    for call in (lambda: tc.io.write_json("", {}), lambda: tc.save(small_model(), "")):
+        with pytest.raises(ValueError, match="path must name a file, got an empty string"):
+            call()
+    with pytest.raises(ValueError, match="path must name a file"):
+        tc.load("")
+    with pytest.raises(TypeError, match="results cannot be written as JSON"):
+        tc.train.write_results(path, {(1, 2): 3})
+    assert strict_loads(path.read_text())["mean_iou"] is None  # refused writes left it alone

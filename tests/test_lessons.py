@@ -4,7 +4,8 @@ Every numbered lesson in lessons/ is run as a learner would run it, on tiny data
 TINYCNN_DOCS_QUICK=1 as the docs build sets it):
 
 - as a script in its own Python process, started from another working directory: its figures
-  and files must land in `output/` beside the lesson, not in the working directory;
+  and files must land in `output/quick/` beside the lesson (a quick run's own folder), not in the
+  working directory;
 - as a notebook: converted with jupytext and executed with nbclient in a Jupyter kernel, where
   every figure it saves must also be shown inline, with no warning and a bounded number of
   progress-bar outputs.
@@ -109,7 +110,8 @@ def test_lesson_runs_as_a_script_from_any_folder(lesson, tmp_path):
         f"{lesson.name} exited with {result.returncode}:\n{result.stdout[-2000:]}\n"
         f"{result.stderr[-4000:]}"
     )
-    check_written(lesson, folder / "output")
+    check_written(lesson, folder / "output" / "quick")
+    assert not list((folder / "output").glob("*.*")), "a quick run wrote beside a full run's files"
     assert not list(elsewhere.iterdir()), "the lesson wrote into the working directory"
     assert re.search(r"lesson \d+ took \d+ s", result.stdout), "the lesson did not say its time"
 
@@ -146,7 +148,7 @@ def test_lesson_runs_as_a_notebook_with_its_figures_inline(lesson, tmp_path, mon
     client.execute()
     outputs = [output for cell in notebook.cells for output in cell.get("outputs", [])]
     images = [output for output in outputs if "image/png" in output.get("data", {})]
-    pngs = check_written(lesson, tmp_path / "output")
+    pngs = check_written(lesson, tmp_path / "output" / "quick")
     assert len(images) >= len(pngs), (
         f"{lesson.name} saved {len(pngs)} figures but showed {len(images)} inline"
     )

@@ -1,4 +1,5 @@
-"""Saving and loading a model: architecture and weights in one .npz file, no pickle.
+"""Saving and loading a model: architecture and weights in one .npz file, no pickle; and
+`write_json`, the same careful writing for a run's results.
 
 The file is a zip archive of .npy members (what `numpy.savez` writes):
 - "tinycnn_format": the format version, an integer (FORMAT_VERSION);
@@ -12,13 +13,22 @@ What the two functions promise:
 - `save` is atomic. It checks everything first (every array is a finite float32 or float64
   array of the shape its layer expects; every layer can be rebuilt by `load`), then writes a
   temporary file in the same folder, flushes it to disk and renames it over `path`. A failure at
-  any point leaves the previous file byte for byte, and no temporary file behind.
+  any point leaves the previous file byte for byte, and no temporary file behind. A new file gets
+  the permissions a plain open() would give it (0o666 less the umask), a replaced one keeps its
+  own; a symbolic link is followed, so the file it points to is replaced and the link stays.
+  `path` must name a file: a folder ("runs/") or a folder that does not exist is refused, the
+  error naming the path as it was given.
 - `load` is cheap and strict. It reads the zip directory and each member's .npy header before
   decompressing anything, builds the layers without drawing weights, and refuses unknown or
   missing members, dtypes other than float32/float64, shapes the architecture does not expect,
   sizes the header does not account for, and non-finite weights. Every malformed file gets a
   ValueError that names the file and what is wrong. Loading never runs code from the file
-  (no pickle) and never allocates more than the arrays the architecture declares.
+  (no pickle) and never allocates more than the arrays the architecture declares. A path that
+  is missing or is a folder gets FileNotFoundError or IsADirectoryError naming the path given.
+
+`write_json` writes a dict of results (numbers, strings, lists, numpy numbers and arrays) as
+indented JSON, atomically and with the same permissions as `save`. JSON has no NaN or infinity, so
+those are written as null: the file is always valid JSON that any reader accepts.
 """
 
 import contextlib
@@ -64,6 +74,7 @@ def save(model, path):
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a tinycnn Sequential, got {type(model).__name__}")
     target = _npz_path(path)
+    _check_writable(path, target)
     members = {
         "tinycnn_format": np.array(FORMAT_VERSION, dtype=np.int64),
         "architecture": np.array(json.dumps(_architecture(model), allow_nan=False)),
@@ -78,17 +89,58 @@ def save(model, path):
                         "which load would refuse; the model cannot be saved as it is"
                     )
                 members[f"layers.{index}.{kind}.{name}"] = array
-    _write_atomically(target, members)
+    _write_atomically(target, path, lambda file: _write_npz(file, members))
     return target
+
+
+def write_json(path, data, name="data"):
+    """Write `data` (dicts, lists, strings, numbers, numpy numbers and arrays, None) to `path`
+    as indented JSON, atomically as `save` writes. NaN and infinities are written as null.
+    TypeError, naming the argument as `name`, for anything JSON cannot hold. Returns nothing."""
+    target = _path_text(path)
+    try:
+        text = json.dumps(_plain(data, name), indent=2, allow_nan=False) + "\n"
+    except TypeError as error:  # a dict key JSON cannot hold
+        raise TypeError(f"{name} cannot be written as JSON: {error}") from None
+    _check_writable(path, target)
+    _write_atomically(target, path, lambda file: file.write(text.encode("utf-8")))
+
+
+def _plain(value, name):
+    """value with numpy numbers and arrays turned into Python ones, tuples into lists, and NaN
+    and infinities into None."""
+    if isinstance(value, dict):
+        return {
+            key.item() if isinstance(key, np.generic) else key: _plain(item, name)
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_plain(item, name) for item in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist(), name)
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        value = value.item()
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    raise TypeError(
+        f"{name} must hold numbers, strings, lists or dicts, got {type(value).__name__}"
+    )
 
 
 def load(path):
     """Rebuild the model saved at `path` (".npz" appended if missing), weights, state and output
     map included. ValueError naming the file for anything that is not a valid tinycnn model."""
+    given = path
     path = _npz_path(path, for_reading=True)
+    if os.path.isdir(given) or os.path.isdir(path):
+        folder = given if os.path.isdir(given) else path
+        raise IsADirectoryError(f"{folder} is a folder, not a tinycnn model (an .npz file)")
     if not os.path.exists(path):
-        raise FileNotFoundError(f"no tinycnn model at {path}")
-    with open(path, "rb") as file:  # a folder or a file we may not read: OSError, as it is
+        tried = f"{os.fspath(given)} (nor at {path})" if path != os.fspath(given) else path
+        raise FileNotFoundError(f"no tinycnn model at {tried}")
+    with open(path, "rb") as file:  # a file we may not read: PermissionError, as it is
         if file.read(6) == b"\x93NUMPY":
             raise ValueError(f"{path} is a plain .npy array, not a tinycnn model (.npz archive)")
     try:
@@ -143,27 +195,64 @@ def _architecture(model):
     return {"layers": layers, "output": config}
 
 
-def _write_atomically(target, members):
-    """Write members {key: array} as an .npz at target via a fsynced temporary file."""
-    directory = os.path.dirname(os.path.abspath(target))
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory
-    )
+def _check_writable(given, target):
+    """Refuse, naming the path as given, a target that names a folder or lies in a folder that
+    is not there, before anything is written."""
+    given = os.fspath(given)
+    if given.endswith((os.sep, os.altsep or os.sep)) or os.path.isdir(given):
+        what = "is a folder" if os.path.isdir(given) else f"names a folder (it ends with {os.sep})"
+        example = os.path.join(given, "model.npz")
+        raise IsADirectoryError(f"{given} {what}: give a file name in it, e.g. {example}")
+    if os.path.isdir(target):
+        raise IsADirectoryError(f"{target} is a folder, so it cannot be written as a file")
+    folder = os.path.dirname(os.path.realpath(target))
+    if not os.path.isdir(folder):
+        reason = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise FileNotFoundError(f"cannot write {given}: the folder {folder} {reason}")
+
+
+def _write_atomically(target, given, write):
+    """Call write(file) on a temporary file beside target, fsync it, and rename it over target
+    (over the file a symbolic link points to, keeping the link). An OSError names the path as
+    the user gave it, never the temporary file."""
+    real_target = os.path.realpath(target)
+    directory = os.path.dirname(real_target)
+    try:
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=f".{os.path.basename(real_target)}.", suffix=".tmp", dir=directory
+        )
+    except OSError as error:
+        raise _naming(error, given) from None
     try:
         with os.fdopen(descriptor, "wb") as file:
-            with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-                for key, array in members.items():
-                    with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, array, allow_pickle=False)
+            write(file)
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(temporary, _file_mode(target))
-        os.replace(temporary, target)
-    except BaseException:
+        os.chmod(temporary, _file_mode(real_target))
+        os.replace(temporary, real_target)
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+        if isinstance(error, OSError) and temporary in str(error):
+            raise _naming(error, given) from None
         raise
     _sync_directory(directory)
+
+
+def _naming(error, given):
+    """The same kind of OSError, its message naming the path the user gave, not a temporary."""
+    reason = error.strerror or str(error)
+    if error.errno is None:
+        return type(error)(f"cannot write {os.fspath(given)}: {reason}")
+    return type(error)(error.errno, f"cannot write {os.fspath(given)}: {reason}")
+
+
+def _write_npz(file, members):
+    """Write members {key: array} into file as an uncompressed .npz (a zip of .npy arrays)."""
+    with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for key, array in members.items():
+            with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
 
 
 def _file_mode(target):
@@ -188,14 +277,22 @@ def _sync_directory(directory):
 def _npz_path(path, for_reading=False):
     """path with ".npz" appended if it does not end so, as numpy.savez does. For reading, an
     existing file named exactly `path` is taken as it is."""
+    path = _path_text(path)
+    if path.endswith(".npz") or (for_reading and os.path.isfile(path)):
+        return path
+    return path + ".npz"
+
+
+def _path_text(path):
+    """path as a str; TypeError unless it is a str or os.PathLike of str, ValueError if empty."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     path = os.fspath(path)
     if isinstance(path, bytes):
         raise TypeError("path must be a str or os.PathLike of str, got bytes")
-    if path.endswith(".npz") or (for_reading and os.path.isfile(path)):
-        return path
-    return path + ".npz"
+    if not path:
+        raise ValueError("path must name a file, got an empty string")
+    return path
 
 
 # --- load --------------------------------------------------------------------------------------

@@ -15,18 +15,15 @@ diverges stops with a FloatingPointError naming the epoch and batch, whether the
 or the weights stopped being finite; `fit` never returns a model with non-finite weights.
 """
 
-import json
 import math
 import numbers
-import os
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from tinycnn.checks import flag, float_array, non_negative_int, positive_int, real_number
+from tinycnn.io import write_json
 from tinycnn.losses import Loss
 from tinycnn.model import Sequential
 from tinycnn.optim import Optimizer
@@ -193,58 +190,12 @@ def write_results(path, results):
     """Write a run's results (a dict of names -> numbers, strings, or lists or dicts of them, e.g.
     a metrics report with the run's settings) to `path` as indented JSON.
 
-    numpy numbers are written as plain numbers, and NaN (a metric with nothing to judge) as null,
-    since JSON has no NaN; an infinite number is refused with a ValueError naming it. The file is
-    written whole or not at all: into a temporary file beside it first, then renamed over `path`;
-    it gets the permissions a plain open() would give it (those of the file it replaces).
+    numpy numbers are written as plain numbers, NaN and infinities as null (JSON has neither).
+    The file is written whole or not at all, as `tinycnn.io.write_json` writes.
     """
     if not isinstance(results, dict):
         raise TypeError(f"results must be a dict of name -> value, got {type(results).__name__}")
-    path = Path(path)
-    plain = {name: _plain(value, f"results[{name!r}]") for name, value in results.items()}
-    text = json.dumps(plain, indent=2, allow_nan=False) + "\n"
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.chmod(temporary, _file_mode(path))
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
-def _plain(value, name):
-    """value with numpy numbers and arrays made plain Python, NaN made None; TypeError for what
-    JSON cannot hold, ValueError for an infinity."""
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    elif isinstance(value, (np.integer, np.floating, np.bool_)):
-        value = value.item()
-    if isinstance(value, (list, tuple)):
-        return [_plain(item, f"{name}[{index}]") for index, item in enumerate(value)]
-    if isinstance(value, dict):
-        return {str(key): _plain(item, f"{name}[{key!r}]") for key, item in value.items()}
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            raise ValueError(f"{name} is {value}: JSON cannot hold an infinite number")
-    elif value is not None and not isinstance(value, (str, int)):
-        raise TypeError(
-            f"results must hold numbers, strings or lists, but {name} is {type(value).__name__}"
-        )
-    return value
-
-
-def _file_mode(path):
-    """The old file's permissions, or what a plain open() would give a new one."""
-    try:
-        return path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+    write_json(path, results, name="results")
 
 
 def _check_model_and_loss(model, loss):

@@ -1,5 +1,6 @@
 """Datasets, nothing to download: drawn localization scenes, landmark faces, crops and detection
-scenes; real faces in real photographs (scikit-image's wheel: the `real` extra); augmentation."""
+scenes; real faces in real photographs (scikit-image's wheel: the `real` extra); augmentation.
+Every dataset is drawn from an integer seed (`seeds`): the same arguments give the same images."""
 
 from tinycnn.data import augment
 from tinycnn.data.crops import crop_dataset, sliding_window_scene

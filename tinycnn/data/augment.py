@@ -9,13 +9,19 @@ box coordinates of 64x64 scenes (multiples of 1/128), and up to the float32 roun
 
 Brightness, contrast and noise change only the pixels; they leave the targets alone, keep the dtype
 and clip the result to [0, 1]. All functions return new arrays and never change their inputs.
+Every amount and setting is checked by name before anything is drawn: a NaN, an infinity or a value
+outside its range is a ValueError, never an image of NaN.
 
 Images are (N, C, H, W); targets are (N, 8) for kind="localization" ([p_c, b_x, b_y, b_h, b_w,
 classes...]) and (N, 7) for kind="landmarks" ([is_face, x_left, y_left, x_right, y_right, x_chin,
 y_chin]).
 """
 
+import numbers
+
 import numpy as np
+
+from tinycnn import checks
 
 KINDS = ("localization", "landmarks")
 
@@ -50,7 +56,7 @@ def horizontal_flip(images, targets, kind="localization"):
 
 
 def adjust_brightness(images, delta):
-    """images + delta, clipped to [0, 1]; delta a number or one per image (N,)."""
+    """images + delta, clipped to [0, 1]; delta a finite number or one per image (N,)."""
     _check_images(images)
     delta = _per_image_amount(delta, images, "delta")
     return np.clip(images + delta, 0.0, 1.0).astype(images.dtype, copy=False)
@@ -58,22 +64,19 @@ def adjust_brightness(images, delta):
 
 def adjust_contrast(images, factor):
     """Stretch each image's tones away from its mean by `factor` (< 1 flattens, > 1 sharpens),
-    clipped to [0, 1]; factor a number or one per image (N,), at least 0."""
+    clipped to [0, 1]; factor a finite number or one per image (N,), at least 0."""
     _check_images(images)
-    factor = _per_image_amount(factor, images, "factor")
-    if np.any(factor < 0):
-        raise ValueError("factor must be at least 0")
+    factor = _per_image_amount(factor, images, "factor", low=0.0)
     means = images.mean(axis=(1, 2, 3), keepdims=True)
     return np.clip(means + factor * (images - means), 0.0, 1.0).astype(images.dtype, copy=False)
 
 
 def add_noise(images, sigma, rng):
-    """images plus Gaussian noise of standard deviation sigma (>= 0), clipped to [0, 1]."""
+    """images plus Gaussian noise of standard deviation sigma (a finite number >= 0, or one per
+    image (N,)), clipped to [0, 1]."""
     _check_images(images)
     _check_rng(rng)
-    sigma = _per_image_amount(sigma, images, "sigma")
-    if np.any(sigma < 0):
-        raise ValueError("sigma must be at least 0")
+    sigma = _per_image_amount(sigma, images, "sigma", low=0.0)
     noise = sigma * rng.standard_normal(images.shape, dtype=np.float32)
     return np.clip(images + noise, 0.0, 1.0).astype(images.dtype, copy=False)
 
@@ -92,7 +95,9 @@ def random_augment(
 
     Each image is flipped with probability flip_probability, its brightness shifted by up to
     +-max_brightness, its contrast scaled by a factor within 1 +- max_contrast, and noise of a
-    standard deviation up to max_noise added. A change whose maximum is 0 is skipped, and draws
+    standard deviation up to max_noise added. flip_probability and each maximum are numbers in
+    [0, 1] (a contrast factor stays >= 0; a shift or noise beyond 1 would leave no picture), checked
+    before anything is drawn. A change whose maximum is 0 is skipped, and draws
     no random numbers: with max_brightness = max_contrast = max_noise = 0 it only flips. The
     argument order (images, targets, rng) is the one `tinycnn.train.fit` calls its `augment` with:
     pass `random_augment` for scenes, and `functools.partial(random_augment, kind="landmarks")`
@@ -101,6 +106,10 @@ def random_augment(
     _check_images(images)
     _check_targets(targets, images, kind)
     _check_rng(rng)
+    flip_probability = checks.probability(flip_probability, "flip_probability")
+    max_brightness = checks.real_number(max_brightness, "max_brightness", low=0.0, high=1.0)
+    max_contrast = checks.real_number(max_contrast, "max_contrast", low=0.0, high=1.0)
+    max_noise = checks.real_number(max_noise, "max_noise", low=0.0, high=1.0)
     n = len(images)
     flip = rng.random(n) < flip_probability
     images, targets = images.copy(), targets.copy()
@@ -114,19 +123,38 @@ def random_augment(
     return images, targets
 
 
-def _per_image_amount(amount, images, name):
-    """A number, or one number per image (N,), as an array that broadcasts over (N, C, H, W)."""
+def _per_image_amount(amount, images, name, low=None):
+    """A finite number (>= low, if given), or one per image (N,), as an array that broadcasts
+    over (N, C, H, W). TypeError for anything but real numbers, ValueError for NaN, inf, a
+    number below low or a wrong shape, each naming the argument."""
+    if isinstance(amount, np.ndarray) and amount.ndim == 0:
+        amount = amount.item()
+    if isinstance(amount, (numbers.Real, bool, np.bool_)):
+        return np.asarray(checks.real_number(amount, name, low=low), dtype=images.dtype)
     try:
-        amount = np.asarray(amount, dtype=images.dtype)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number or an array of numbers") from None
-    if amount.ndim == 0:
-        return amount
-    if amount.shape != (len(images),):
-        raise ValueError(
-            f"{name} must be a number or have shape ({len(images)},), got {amount.shape}"
+        array = np.asarray(amount) if isinstance(amount, (list, tuple, np.ndarray)) else None
+    except ValueError:  # a ragged list
+        array = None
+    if array is None or array.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{name} must be a number or an array of {len(images)} numbers, one per image, "
+            f"got {_describe(amount)}"
         )
-    return amount.reshape(-1, 1, 1, 1)
+    if array.shape != (len(images),):
+        raise ValueError(
+            f"{name} must be a number or have shape ({len(images)},), got {array.shape}"
+        )
+    bad = ~np.isfinite(array) if low is None else ~(np.isfinite(array) & (array >= low))
+    if bad.any():
+        expected = "finite numbers" if low is None else f"finite numbers >= {low:g}"
+        raise ValueError(f"{name} must hold {expected}, got {array[bad][0]!r} at {bad.argmax()}")
+    return array.astype(images.dtype).reshape(-1, 1, 1, 1)
+
+
+def _describe(value):
+    if isinstance(value, np.ndarray):
+        return f"an array of {value.dtype} with shape {value.shape}"
+    return f"{value!r}" if len(repr(value)) <= 40 else f"a {type(value).__name__}"
 
 
 def _check_images(images):

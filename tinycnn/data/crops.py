@@ -30,6 +30,7 @@ from tinycnn.boxes import corners_to_center
 from tinycnn.data.background import add_pixel_noise, backgrounds
 from tinycnn.data.draw import pixel_grid
 from tinycnn.data.scenes import CLASS_NAMES, OBJECT_KINDS, paint_objects_at
+from tinycnn.data.seeds import dataset_rng
 from tinycnn.targets import NO_OBJECT, encode_localization_batch
 
 OBJECT_FILL = (0.7, 0.95)
@@ -53,12 +54,13 @@ def crop_dataset(n, crop_size=32, seed=0):
     """n crops: images (n, 1, crop_size, crop_size) float32 in [0, 1] and targets (n, 8).
 
     A share BACKGROUND_FRACTION are background crops (all-zero targets); the rest hold one closely
-    cropped pedestrian, car or motorcycle each, the classes in turn, in random order. The same
-    seed gives the same crops; another seed gives held-out crops.
+    cropped pedestrian, car or motorcycle each, the classes in turn, in random order. The same n
+    and seed give the same crops; another seed gives held-out crops. seed is an integer >= 0 (see
+    `seeds`: None is refused).
     """
     n = checks.integer(n, "n", minimum=0)
     crop_size = checks.integer(crop_size, "crop_size", minimum=16)
-    rng = np.random.default_rng(checks.integer(seed, "seed", minimum=0))
+    rng = dataset_rng(seed)
     empty = round(n * BACKGROUND_FRACTION)
     labels = rng.permutation(
         np.concatenate([np.full(empty, NO_OBJECT), np.arange(n - empty) % len(CLASS_NAMES)])
@@ -181,12 +183,13 @@ def sliding_window_scene(height=96, width=160, crop_size=32, seed=0):
     truth {"boxes": (G, 4) [b_x, b_y, b_h, b_w] as fractions of the scene, "labels": (G,)}.
 
     It holds one object of each class at about the crop's size (OBJECT_FILL of crop_size), a
-    second pedestrian, and one car twice as large, none of them overlapping.
+    second pedestrian, and one car twice as large, none of them overlapping. The same arguments
+    give the same scene; seed is an integer >= 0 (see `seeds`: None is refused).
     """
     crop_size = checks.integer(crop_size, "crop_size", minimum=16)
     height = checks.integer(height, "height", minimum=2 * crop_size)
     width = checks.integer(width, "width", minimum=4 * crop_size)
-    rng = np.random.default_rng(checks.integer(seed, "seed", minimum=0))
+    rng = dataset_rng(seed)
     size = max(height, width)
     xs, ys = pixel_grid(size)
     image, base_tone = backgrounds(rng, xs, ys, 1, clutter=True)

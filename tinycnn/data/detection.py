@@ -24,6 +24,7 @@ from tinycnn.checks import flag, integer
 from tinycnn.data.background import add_pixel_noise, backgrounds, object_tones
 from tinycnn.data.draw import paint, per_image, pixel_grid, tight_boxes
 from tinycnn.data.scenes import CLASS_NAMES, OBJECT_KINDS
+from tinycnn.data.seeds import dataset_rng
 
 PEDESTRIAN, CAR = CLASS_NAMES.index("pedestrian"), CLASS_NAMES.index("car")
 
@@ -57,13 +58,14 @@ def detection_dataset(n, image_size=64, seed=0, clutter=True):
     of n dicts {"boxes": (G, 4), "labels": (G,)} (see the module's docstring).
 
     The same n and seed give the same scenes (they are drawn in batches over all n, so a larger n
-    is another draw, not the same scenes and more); another seed gives held-out ones.
+    is another draw, not the same scenes and more); another seed gives held-out ones. seed is an
+    integer >= 0 (see `seeds`: None is refused).
     clutter=False draws on plain backgrounds without distractors or noise.
     """
     n = integer(n, "n", minimum=0)
     image_size = integer(image_size, "image_size", minimum=32)
     flag(clutter, "clutter")
-    rng = np.random.default_rng(seed)
+    rng = dataset_rng(seed)
     plans = [plan_scene(rng) for _ in range(n)]
     images = np.empty((n, 1, image_size, image_size), dtype=np.float32)
     truth = []

@@ -42,6 +42,7 @@ from tinycnn.data.draw import (
     segment,
     to_frame,
 )
+from tinycnn.data.seeds import dataset_rng
 
 HEAD_HEIGHT = (0.44, 0.8)
 """Range of the head ellipse's height (its long axis), as a fraction of the image size."""
@@ -68,13 +69,14 @@ def landmark_dataset(n, image_size=64, seed=0, no_face_fraction=0.25, return_fac
     round(n * no_face_fraction) images have no face, in random order. With return_face_sizes=True
     also returns face_sizes (n,) float32: sqrt(width * height) of each face's bounding box as a
     fraction of the image, 0 for non-faces. The same n and seed give the same portraits (the
-    balance is over all n, so a larger n is another draw, not the same portraits and more).
+    balance is over all n, so a larger n is another draw, not the same portraits and more);
+    seed is an integer >= 0 (see `seeds`: None is refused).
     """
-    check_count(n, "n", minimum=0)
-    check_count(image_size, "image_size", minimum=16)
+    n = check_count(n, "n", minimum=0)
+    image_size = check_count(image_size, "image_size", minimum=16)
     check_fraction(no_face_fraction, "no_face_fraction")
     check_flag(return_face_sizes, "return_face_sizes")
-    rng = np.random.default_rng(seed)
+    rng = dataset_rng(seed)
     is_face = rng.permutation(np.arange(n) >= round(n * no_face_fraction))
     images = np.empty((n, 1, image_size, image_size), dtype=np.float32)
     targets = np.zeros((n, 7), dtype=np.float32)

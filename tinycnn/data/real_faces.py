@@ -34,6 +34,7 @@ import functools
 import numpy as np
 
 from tinycnn import checks
+from tinycnn.data.seeds import dataset_rng
 from tinycnn.targets import encode_localization_batch
 
 SPLITS = ("train", "test")
@@ -75,7 +76,8 @@ def real_face_dataset(n, image_size=64, split="train", seed=0):
 
     split="train" uses only the training faces, non-faces and photographs; split="test" only the
     held-out ones. A share NO_FACE_FRACTION of the images have no face. The same (n, seed,
-    split) gives the same data; train and test with the same seed are drawn independently.
+    split) gives the same data; train and test with the same seed are drawn independently. seed is
+    an integer >= 0 (see `tinycnn.data.seeds`: None is refused).
     """
     n = checks.integer(n, "n", minimum=0)
     image_size = checks.integer(image_size, "image_size", minimum=32)
@@ -88,8 +90,7 @@ def real_face_dataset(n, image_size=64, split="train", seed=0):
         raise TypeError(f"split must be a string, 'train' or 'test', got {type(split).__name__}")
     if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    seed = checks.integer(seed, "seed", minimum=0)
-    rng = np.random.default_rng([seed, SPLITS.index(split)])
+    rng = dataset_rng(seed, SPLITS.index(split))
     faces, non_faces = split_patches(split)
     photos = TRAIN_PHOTOS if split == "train" else TEST_PHOTOS
     has_face = rng.permutation(np.arange(n) >= round(n * NO_FACE_FRACTION))

@@ -37,6 +37,7 @@ from tinycnn.data.draw import (
     tight_boxes,
     trapezoid,
 )
+from tinycnn.data.seeds import dataset_rng
 from tinycnn.targets import NO_OBJECT, encode_localization_batch
 
 CLASS_NAMES = ("pedestrian", "car", "motorcycle")
@@ -60,14 +61,15 @@ def localization_dataset(n, image_size=64, seed=0, no_object_fraction=0.25, clut
     The classes are balanced: round(n * no_object_fraction) images have no object and the rest
     are split evenly between the classes, in random order. The same n and seed give the same
     scenes (the balance is over all n, so a larger n is another draw, not the same scenes and
-    more); another seed gives a held-out set. clutter=False draws the objects on plain backgrounds
+    more); another seed gives a held-out set. seed is an integer >= 0 (see `seeds`: None is
+    refused). clutter=False draws the objects on plain backgrounds
     without distractors or noise, for a first look.
     """
-    check_count(n, "n", minimum=0)
-    check_count(image_size, "image_size", minimum=16)
+    n = check_count(n, "n", minimum=0)
+    image_size = check_count(image_size, "image_size", minimum=16)
     check_fraction(no_object_fraction, "no_object_fraction")
     check_flag(clutter, "clutter")
-    rng = np.random.default_rng(seed)
+    rng = dataset_rng(seed)
     classes = balanced_classes(rng, n, no_object_fraction)
     images = np.empty((n, 1, image_size, image_size), dtype=np.float32)
     boxes = np.zeros((n, 4), dtype=np.float32)
