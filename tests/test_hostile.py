@@ -373,7 +373,7 @@ MALFORMED = {
                 "output": {"name": "LocalizationOutput", "num_classes": 4},
             }
         ),
-        "reads 9 raw numbers",
+        "reads raw output of shape \\(N, 9\\), but the network.s Dense\\(2, 8\\) gives \\(N, 8\\)",
     ),
     "output not a dict": (
         archive_members(architecture={**GOOD_ARCHITECTURE, "output": "x"}),
