@@ -272,9 +272,6 @@ def print_report(settings, summary, load, cpu):
         f"first-step loss, same weights and batch: tinycnn {first['tinycnn']:.6f}, "
         f"PyTorch {first['pytorch']:.6f}"
     )
-    rounds = settings["rounds"]
-    note = f"median of {rounds} round{'s' * (rounds != 1)}"
-    print_layers(summary["layers"], [summary["tinycnn_ms"], summary["pytorch_ms"]], note)
 
 
 def plot(summary, cpu, load, path):
@@ -325,6 +322,9 @@ def main():
     results, load = measure(settings, env)
     summary = summarise(results)
     print_report(settings, summary, load, cpu)
+    rounds = settings["rounds"]
+    note = f"median of {rounds} round{'s' * (rounds != 1)}"
+    print_layers(summary["layers"], [summary["tinycnn_ms"], summary["pytorch_ms"]], note)
     versions = {**results["tinycnn"]["versions"], **results["pytorch"].get("versions", {})}
     report = {
         "settings": settings,

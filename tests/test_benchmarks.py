@@ -12,14 +12,14 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-def run_script(script, *arguments, timeout=60):
+def run_script(script, *arguments, timeout=60, env=None):
     """Run benchmarks/<script> with these arguments, charts drawn off-screen."""
     return subprocess.run(
         [sys.executable, str(BENCHMARKS / script), *arguments],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "MPLBACKEND": "Agg"},
+        env={**(env or os.environ), "MPLBACKEND": "Agg"},
     )
 
 
@@ -170,3 +170,21 @@ def test_a_startup_python_that_is_not_there_is_refused_before_measuring(tmp_path
     completed = run_script("bench_train_step.py", "--quick", "--startup-python", str(broken))
     assert completed.returncode == 2
     assert f"--startup-python: {broken} cannot import tinycnn" in completed.stderr
+
+
+@pytest.mark.parametrize("script", ["bench_train_step.py", "bench_detector_step.py"])
+def test_without_pytorch_the_step_benchmarks_give_tinycnns_side(script, tmp_path):
+    """PyTorch is an optional extra (CI has none): the benchmark says so and still prints and
+    saves tinycnn's figures, its layer table included. A torch that cannot be imported is put
+    first on the workers' path, so this runs the same with PyTorch installed or not."""
+    hidden = tmp_path / "hidden" / "torch"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text('raise ImportError("hidden by the test")\n')
+    path = os.pathsep.join(filter(None, [str(hidden.parent), os.environ.get("PYTHONPATH")]))
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": path}
+    completed = run_script(script, "--quick", "--out", str(out), timeout=300, env=env)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "not installed" in completed.stdout and "Layer by layer" in completed.stdout
+    report = json.loads((out / f"{script.removesuffix('.py')}.json").read_text())
+    assert all(row["pytorch_ms"] is None for row in report["summary"]["layers"])
