@@ -22,7 +22,7 @@
 #
 # Run this lesson as a script (`python lessons/01_output_vector.py`) or as a notebook in Jupyter
 # (see the README). It shows its pictures and also saves them in `output/` beside the lesson
-# (or in `--out DIR`).
+# (`output/quick/` for a `--quick` run, so that it never overwrites a full run's; or `--out DIR`).
 
 # %%
 # %matplotlib inline

@@ -15,7 +15,8 @@
 #
 # This lesson computes that loss by hand and with `tc.losses`, checks its gradient numerically,
 # then shows the loss one uses in practice, and why. It shows its pictures and saves them in
-# `output/` beside the lesson (or in `--out DIR`).
+# `output/` beside the lesson (`output/quick/` for a `--quick` run, so that it never overwrites a
+# full run's; or `--out DIR`).
 
 # %%
 # %matplotlib inline

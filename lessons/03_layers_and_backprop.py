@@ -11,7 +11,8 @@
 # chain rule, one link at a time. This lesson opens the three layers that matter (convolution,
 # max-pooling, fully connected), checks each one's backward pass numerically, and then runs a
 # tiny network forward and backward. It shows its pictures and saves them in `output/` beside the
-# lesson (or in `--out DIR`).
+# lesson (`output/quick/` for a `--quick` run, so that it never overwrites a full run's; or
+# `--out DIR`).
 
 # %%
 # %matplotlib inline

@@ -20,7 +20,8 @@
 # machines; the lesson prints its own at the end). `--quick` runs the same code on a handful of
 # images for one epoch: it checks that everything works, but the network learns next to nothing.
 # The pictures are shown here and saved, with the model and the metrics, in `output/` beside the
-# lesson (or in `--out DIR`).
+# lesson (`output/quick/` for a `--quick` run, so that it never overwrites a full run's model and
+# metrics; or `--out DIR`).
 
 # %%
 # %matplotlib inline

@@ -14,7 +14,8 @@
 # the meaning of the numbers changes, and with it the loss and the metrics. As in lesson 4, the
 # full run takes a few minutes on two cores (the lesson prints its time at the end), `--quick`
 # runs the same code on a handful of images, and the pictures are shown here and saved, with
-# the model and the metrics, in `output/` beside the lesson (or in `--out DIR`).
+# the model and the metrics, in `output/` beside the lesson (`output/quick/` for a `--quick` run,
+# so that it never overwrites a full run's; or `--out DIR`).
 
 # %%
 # %matplotlib inline

@@ -18,7 +18,8 @@
 #
 # Both are public: `tinycnn.kernels` is the part of tinycnn's API that exposes the machinery, for
 # lessons like this one and for the benchmarks. The lesson shows its chart and saves it in
-# `output/` beside the lesson (or in `--out DIR`).
+# `output/` beside the lesson (`output/quick/` for a `--quick` run, so that it never overwrites a
+# full run's; or `--out DIR`).
 
 # %%
 # %matplotlib inline

@@ -20,12 +20,20 @@ def no_quick_variable(monkeypatch):
     monkeypatch.delenv(course.QUICK_VARIABLE, raising=False)
 
 
+def start_as(program, number=4, title="training a localizer"):
+    """course.start called from code compiled as the file `program`, as Python, IPython's %run
+    and sphinx-gallery compile a lesson (a notebook cell is compiled under a name of its own)."""
+    namespace = {"course": course}
+    exec(compile(f"lesson = course.start({number}, {title!r})", str(program), "exec"), namespace)
+    return namespace["lesson"]
+
+
 def test_out_defaults_to_output_beside_the_script(tmp_path, monkeypatch):
     script = tmp_path / "lessons" / "04_train_localizer.py"
     script.parent.mkdir()
     monkeypatch.setattr(sys, "argv", [str(script)])
     monkeypatch.chdir(tmp_path)
-    lesson = course.start(4, "training a localizer")
+    lesson = start_as(script)
     assert lesson.out == script.parent / "output"
     assert lesson.out.is_dir()
     assert lesson.number == 4 and not lesson.quick
@@ -107,12 +115,13 @@ def test_a_quick_run_has_its_own_default_folder(tmp_path, monkeypatch):
     script = tmp_path / "lessons" / "04_train_localizer.py"
     script.parent.mkdir()
     monkeypatch.setattr(sys, "argv", [str(script), "--quick"])
-    lesson = course.start(4, "training a localizer")
+    lesson = start_as(script)
     assert lesson.quick and lesson.out == script.parent / "output" / "quick"
     monkeypatch.setattr(sys, "argv", [str(script)])
     monkeypatch.setenv(course.QUICK_VARIABLE, "1")
-    assert course.start(4, "training a localizer").out == script.parent / "output" / "quick"
-    assert course.default_output_folder(quick=False) == script.parent / "output"
+    assert start_as(script).out == script.parent / "output" / "quick"
+    monkeypatch.delenv(course.QUICK_VARIABLE)
+    assert start_as(script).out == script.parent / "output"
     # --out is where the files go, quick or not
     assert course.start(4, "x", ["--quick", "--out", str(tmp_path)]).out == tmp_path
 
@@ -123,17 +132,22 @@ def test_a_quick_run_has_its_own_default_folder(tmp_path, monkeypatch):
         ["/venv/lib/python3.12/site-packages/ipykernel_launcher.py", "-f", "kernel.json"],
         ["/venv/lib/python3.12/site-packages/ipykernel/__main__.py", "-f", "kernel.json"],
         ["/venv/lib/python3.12/site-packages/spyder_kernels/console/__main__.py", "-f", "k.json"],
+        ["/usr/local/lib/python3.10/dist-packages/colab_kernel_launcher.py", "-f", "k.json"],
+        ["/opt/conda/lib/python3.12/site-packages/xpython_launcher.py", "--f=k.json"],
         [""],  # an interactive interpreter
         ["-c", "--quik"],  # python -c
     ],
 )
-def test_a_kernels_own_command_line_is_not_read(kernel_argv, tmp_path, monkeypatch):
+@pytest.mark.parametrize("cell", ["<ipython-input-3-1f2e>", "/tmp/ipykernel_4242/1337.py"])
+def test_a_kernels_own_command_line_is_not_read(kernel_argv, cell, tmp_path, monkeypatch):
+    """A notebook cell (compiled under a name of its own by the kernel: IPython's, Colab's,
+    xeus-python's) never reads the kernel's command line, whatever starts the kernel."""
     monkeypatch.setattr(sys, "argv", kernel_argv)
     monkeypatch.chdir(tmp_path)
-    lesson = course.start(5, "landmarks")
+    lesson = start_as(cell, 5, "landmarks")
     assert lesson.out.resolve() == (tmp_path / "output").resolve() and not lesson.quick
     monkeypatch.setenv(course.QUICK_VARIABLE, "1")
-    lesson = course.start(5, "landmarks")
+    lesson = start_as(cell, 5, "landmarks")
     assert lesson.quick and lesson.out.resolve() == (tmp_path / "output" / "quick").resolve()
 
 
@@ -143,7 +157,7 @@ def test_the_website_build_runs_a_lesson_with_its_own_options(tmp_path, monkeypa
     twin = tmp_path / "_lesson_sources" / "04_train_localizer.py"
     out = tmp_path / "lesson_output"
     monkeypatch.setattr(sys, "argv", [str(twin), "--quick", "--out", str(out)])
-    lesson = course.start(4, "training a localizer")
+    lesson = start_as(twin)  # sphinx-gallery compiles the lesson's code as the twin's file
     assert lesson.quick and lesson.out == out and out.is_dir()
 
 

@@ -972,3 +972,19 @@ def test_the_readmes_code_runs_as_written_on_smaller_data(tmp_path, monkeypatch)
             block = block.replace(big, small)
         exec(compile(block, "README.md", "exec"), namespace)
     assert (tmp_path / "localizer.npz").exists()
+
+
+@pytest.mark.parametrize("value", ["1", "true", "Yes", "0", "", "no", "on", "2"])
+def test_the_site_and_the_lessons_read_the_quick_variable_alike(machinery, value, monkeypatch):
+    """One rule for TINYCNN_DOCS_QUICK: a value the lessons refuse stops the build too, instead
+    of the site running lessons as --quick that a reader's run would refuse."""
+    from tinycnn.course import quick_from_environment
+
+    monkeypatch.setenv("TINYCNN_DOCS_QUICK", value)
+    try:
+        expected = quick_from_environment()
+    except ValueError:
+        with pytest.raises(ValueError, match="TINYCNN_DOCS_QUICK must be 1"):
+            machinery.quick_mode()
+        return
+    assert machinery.quick_mode() is expected

@@ -235,13 +235,22 @@ def small_model():
 def test_a_folder_is_refused_by_the_name_given_and_nothing_hidden_is_written(tmp_path):
     folder = tmp_path / "runs"
     folder.mkdir()
-    for path in (f"{folder}{os.sep}", folder, f"{tmp_path / 'not_yet'}{os.sep}"):
+    for path in (f"{folder}{os.sep}", f"{tmp_path / 'not_yet'}{os.sep}"):
         named = re.escape(os.fspath(path))
-        with pytest.raises(IsADirectoryError, match=rf"^{named} .*folder.*model\.npz"):
+        with pytest.raises(IsADirectoryError, match=rf"^{named} names a folder.*model\.npz$"):
             tc.save(small_model(), path)
-        with pytest.raises(IsADirectoryError, match=rf"^{named} "):
+        with pytest.raises(IsADirectoryError, match=rf"^{named} names a folder.*data\.json$"):
             tc.io.write_json(path, {"a": 1})
+    # The file to be written counts, not a folder of the name given: runs -> runs.npz.
+    with pytest.raises(IsADirectoryError, match=rf"^{re.escape(str(folder))} is a folder: .*json"):
+        tc.io.write_json(folder, {"a": 1})
     assert sorted(os.listdir(tmp_path)) == ["runs"] and not os.listdir(folder)
+    tc.save(small_model(), folder)
+    assert sorted(os.listdir(tmp_path)) == ["runs", "runs.npz"]
+    assert tc.load(folder).layers[0].params["W"].shape == small_model().layers[0].params["W"].shape
+    (tmp_path / "taken.npz").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"taken\.npz is a folder: .*model\.npz$"):
+        tc.save(small_model(), tmp_path / "taken")
 
 
 def test_a_missing_folder_is_named_not_the_temporary_file(tmp_path):

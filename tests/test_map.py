@@ -240,7 +240,6 @@ def test_iou_thresholds_take_a_number_a_list_or_an_array():
         (True, None, TypeError, "label must be a non-negative integer, got True"),
         (None, None, TypeError, "label must be a non-negative integer, got None"),
         (-1, None, ValueError, "label must be a non-negative integer, got -1"),
-        (7, None, ValueError, r"label 7 appears in neither.*\[0, 1, 2\].*num_classes"),
         (3, 3, ValueError, r"label must lie in 0..2, got 3"),
         (1, 0, ValueError, "num_classes must be a positive integer"),
         (1, 2.0, TypeError, "num_classes must be a positive integer"),
@@ -252,11 +251,14 @@ def test_label_must_be_a_class_index(function, label, num_classes, error, messag
         function(found, truth, label, num_classes=num_classes)
 
 
-def test_a_class_absent_from_both_lists_is_asked_about_with_num_classes():
+def test_a_class_absent_from_both_lists_has_no_precision_to_measure():
+    """nan, as every metric on an empty subset (tinycnn.metrics): a test set without
+    motorcycles, on which the detector finds none, has no AP for them, and no error either."""
     found, truth = good_lists()
-    assert np.isnan(average_precision(found, truth, 4, num_classes=5))
-    recall, precision, scores = precision_recall_curve(found, truth, 4, num_classes=5)
-    assert len(recall) == len(precision) == len(scores) == 0
+    for num_classes in (5, None):
+        assert np.isnan(average_precision(found, truth, 4, num_classes=num_classes))
+        recall, precision, scores = precision_recall_curve(found, truth, 4, num_classes=num_classes)
+        assert len(recall) == len(precision) == len(scores) == 0
     # A class with detections but no truth box is nan as before, found without num_classes.
     assert np.isnan(
         average_precision(found + [scene([CAR], [5], [0.7])], truth + [scene([], [])], 5)

@@ -224,3 +224,17 @@ def test_eps_changed_after_construction_is_checked_too(value):
     with pytest.raises(ValueError, match="eps must be a finite number > 0"):
         optimizer.eps = value
     assert optimizer.eps == 1e-8
+
+
+def test_a_setting_never_set_is_missing_as_any_attribute_is():
+    """A subclass that skips Optimizer.__init__ has no lr: AttributeError (so hasattr works),
+    not a KeyError from inside the descriptor."""
+
+    class Forgetful(tc.optim.SGD):
+        def __init__(self, model):
+            self.model = model
+
+    optimizer = Forgetful(tc.Sequential([tc.Dense(2, 1)]))
+    assert not hasattr(optimizer, "lr")
+    with pytest.raises(AttributeError, match="Forgetful has no lr set"):
+        optimizer.lr  # noqa: B018

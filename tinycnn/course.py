@@ -15,11 +15,13 @@ Every lesson takes the same two options:
   to `output/quick/` by default, so that a smoke run never overwrites a full run's models and
   metrics.
 
-A lesson run as a script (`python lessons/04_train_localizer.py`, `%run` in IPython, or the
-website's build, which runs each lesson as its own file) refuses options it does not know, such
-as `--output` or `--quik`: a typo must not start a full run in the wrong place. In a notebook
-there is no lesson command line: `sys.argv` then holds the kernel's own (`ipykernel_launcher -f
-kernel.json`), which is not read; the options come from `TINYCNN_DOCS_QUICK` alone.
+A lesson run as a program (`python lessons/04_train_localizer.py`, `%run` in IPython, or the
+website's build, which runs each lesson's code as that file) refuses options it does not know,
+such as `--output` or `--quik`: a typo must not start a full run in the wrong place. The command
+line is the lesson's own only when the program being run (`sys.argv[0]`) is the file that calls
+`start`. In a notebook it is the kernel's (`ipykernel_launcher -f kernel.json`, Colab's
+`colab_kernel_launcher.py`, xeus-python's, whatever starts the kernel), which is not read; the
+options then come from `TINYCNN_DOCS_QUICK` alone.
 """
 
 import argparse
@@ -36,10 +38,6 @@ QUICK_VARIABLE = "TINYCNN_DOCS_QUICK"
 
 QUICK_FOLDER = "quick"
 """The sub-folder of the default output folder that a quick run writes to."""
-
-KERNEL_LAUNCHERS = ("ipykernel_launcher", "__main__")
-"""Names of the files that start a notebook kernel (`python -m ipykernel_launcher`, or a package
-run with -m such as `python -m ipykernel` or Spyder's kernel): a lesson is never called so."""
 
 
 @dataclass
@@ -69,12 +67,13 @@ def start(number, title, argv=None):
     number = positive_int(number, "number")
     if not isinstance(title, str):
         raise TypeError(f"title must be a string, got {type(title).__name__}")
+    lesson_file = _program_file(sys._getframe(1).f_code.co_filename)
     if argv is None:
-        argv = sys.argv[1:] if _run_as_script() else []
+        argv = sys.argv[1:] if lesson_file else []
     elif not isinstance(argv, (list, tuple)) or not all(isinstance(item, str) for item in argv):
         raise TypeError(f"argv must be a list of strings, got {argv!r}")
     parser = argparse.ArgumentParser(
-        prog=Path(sys.argv[0]).name if _run_as_script() else f"lesson {number}",
+        prog=lesson_file.name if lesson_file else f"lesson {number}",
         description=f"Lesson {number}: {title}.",
     )
     parser.add_argument(
@@ -97,8 +96,9 @@ def start(number, title, argv=None):
         )
     quick = arguments.quick or quick_from_environment()
     out = arguments.out
-    if out is None:
-        out = default_output_folder(quick)
+    if out is None:  # output/ beside the lesson (or the notebook); output/quick/ for a quick run
+        out = (lesson_file.parent if lesson_file else Path.cwd()) / "output"
+        out = out / QUICK_FOLDER if quick else out
     elif out.exists() and not out.is_dir():
         parser.error(f"--out {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -118,23 +118,16 @@ def quick_from_environment():
     )
 
 
-def default_output_folder(quick=False):
-    """Where a lesson writes without --out: `output/` beside the lesson (or the notebook), and
-    `output/quick/` for a quick run."""
-    folder = _lesson_folder() / "output"
-    return folder / QUICK_FOLDER if quick else folder
-
-
-def _run_as_script():
-    """Whether sys.argv is the lesson's own command line: the program run is a .py file that is
-    not a notebook kernel's launcher."""
-    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
-    return script is not None and script.suffix == ".py" and script.stem not in KERNEL_LAUNCHERS
-
-
-def _lesson_folder():
-    """The folder of the lesson being run: the script's own, or the working directory in a
-    notebook (whose kernel is started as ipykernel_launcher, not as the lesson)."""
-    if _run_as_script():
-        return Path(sys.argv[0]).resolve().parent
-    return Path.cwd()
+def _program_file(caller):
+    """The lesson's own file when the program being run is the lesson that called `start` (its
+    code compiled from `caller`, as Python, IPython's %run and sphinx-gallery all compile it);
+    None otherwise: in a notebook kernel, whose sys.argv[0] is its launcher, and in an
+    interactive interpreter."""
+    program = sys.argv[0] if sys.argv else ""
+    if not program or not caller or caller.startswith("<"):
+        return None
+    try:
+        program_path, caller_path = Path(program).resolve(), Path(caller).resolve()
+    except OSError:
+        return None
+    return program_path if program_path == caller_path else None

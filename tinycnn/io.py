@@ -74,7 +74,7 @@ def save(model, path):
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a tinycnn Sequential, got {type(model).__name__}")
     target = _npz_path(path)
-    _check_writable(path, target)
+    _check_writable(path, target, "model.npz")
     members = {
         "tinycnn_format": np.array(FORMAT_VERSION, dtype=np.int64),
         "architecture": np.array(json.dumps(_architecture(model), allow_nan=False)),
@@ -102,7 +102,7 @@ def write_json(path, data, name="data"):
         text = json.dumps(_plain(data, name), indent=2, allow_nan=False) + "\n"
     except TypeError as error:  # a dict key JSON cannot hold
         raise TypeError(f"{name} cannot be written as JSON: {error}") from None
-    _check_writable(path, target)
+    _check_writable(path, target, f"{name}.json")
     _write_atomically(target, path, lambda file: file.write(text.encode("utf-8")))
 
 
@@ -134,8 +134,9 @@ def load(path):
     map included. ValueError naming the file for anything that is not a valid tinycnn model."""
     given = path
     path = _npz_path(path, for_reading=True)
-    if os.path.isdir(given) or os.path.isdir(path):
-        folder = given if os.path.isdir(given) else path
+    # "localizer" reads localizer.npz, beside any folder of that name; a folder alone is refused.
+    folder = path if os.path.isdir(path) else given if not os.path.exists(path) else None
+    if folder is not None and os.path.isdir(folder):
         raise IsADirectoryError(f"{folder} is a folder, not a tinycnn model (an .npz file)")
     if not os.path.exists(path):
         tried = f"{os.fspath(given)} (nor at {path})" if path != os.fspath(given) else path
@@ -195,16 +196,21 @@ def _architecture(model):
     return {"layers": layers, "output": config}
 
 
-def _check_writable(given, target):
+def _check_writable(given, target, example):
     """Refuse, naming the path as given, a target that names a folder or lies in a folder that
-    is not there, before anything is written."""
+    is not there, before anything is written. Only the file to be written counts: saving to
+    "localizer" writes localizer.npz, whatever a folder named localizer holds. example: a file
+    name to suggest inside a folder."""
     given = os.fspath(given)
-    if given.endswith((os.sep, os.altsep or os.sep)) or os.path.isdir(given):
-        what = "is a folder" if os.path.isdir(given) else f"names a folder (it ends with {os.sep})"
-        example = os.path.join(given, "model.npz")
-        raise IsADirectoryError(f"{given} {what}: give a file name in it, e.g. {example}")
+    if given.endswith((os.sep, os.altsep or os.sep)):
+        raise IsADirectoryError(
+            f"{given} names a folder (it ends with {os.sep}): give a file name in it, e.g. "
+            f"{os.path.join(given, example)}"
+        )
     if os.path.isdir(target):
-        raise IsADirectoryError(f"{target} is a folder, so it cannot be written as a file")
+        raise IsADirectoryError(
+            f"{target} is a folder: give a file name in it, e.g. {os.path.join(target, example)}"
+        )
     folder = os.path.dirname(os.path.realpath(target))
     if not os.path.isdir(folder):
         reason = "is not a folder" if os.path.exists(folder) else "does not exist"

@@ -221,12 +221,12 @@ def precision_recall_curve(detections, truth, label, iou_threshold=0.5, num_clas
     {"boxes", "scores", "labels"} as `tinycnn.detection.detect` returns; truth: per image
     {"boxes", "labels"}. The precision here is raw, not made monotone.
 
-    label is a class index. Without num_classes it must appear in the detections or the truth
-    (a label found nowhere is more likely a mistake, a name or a 1-based index, than a question);
-    with num_classes every label must lie in 0..num_classes-1, and an absent class is allowed.
+    label is a class index (an integer >= 0); with num_classes, every label, this one and those
+    in the lists, must lie in 0..num_classes-1, which catches 1-based labels. A class found in
+    neither list gives empty curves (and an AP of nan): nothing to measure.
     """
     detections, truth = _check_detection_lists(detections, truth, num_classes)
-    label = _check_label(label, detections, truth, num_classes)
+    label = _check_label(label, num_classes)
     iou_threshold = probability(iou_threshold, "iou_threshold")
     scores, true_positive, num_truth = _matched_detections(detections, truth, label, iou_threshold)
     hits = np.cumsum(true_positive)
@@ -246,7 +246,7 @@ def average_precision(detections, truth, label, iou_threshold=0.5, num_classes=N
     label and num_classes as in `precision_recall_curve`.
     """
     detections, truth = _check_detection_lists(detections, truth, num_classes)
-    label = _check_label(label, detections, truth, num_classes)
+    label = _check_label(label, num_classes)
     iou_threshold = probability(iou_threshold, "iou_threshold")
     return _average_precision(detections, truth, label, iou_threshold)
 
@@ -339,20 +339,13 @@ def _check_detection_lists(detections, truth, num_classes):
     return detections, truth
 
 
-def _check_label(label, detections, truth, num_classes):
-    """label as an int: a class index, valid for num_classes or else found in the lists."""
+def _check_label(label, num_classes):
+    """label as an int: a class index (below num_classes, when given). A class that appears in
+    neither the detections nor the truth has no precision to measure: its AP is nan, as every
+    metric here is on an empty subset."""
     label = non_negative_int(label, "label")
-    if num_classes is not None:
-        if label >= num_classes:
-            raise ValueError(f"label must lie in 0..{num_classes - 1}, got {label}")
-        return label
-    found = np.unique(np.concatenate([scene["labels"] for scene in detections + truth] + [[]]))
-    if label not in found:
-        raise ValueError(
-            f"label {label} appears in neither the detections nor the truth (their labels: "
-            f"{found.astype(int).tolist()}); to ask about a class absent from both, pass "
-            f"num_classes"
-        )
+    if num_classes is not None and label >= num_classes:
+        raise ValueError(f"label must lie in 0..{num_classes - 1}, got {label}")
     return label
 
 

@@ -29,7 +29,12 @@ class Setting:
         self.name = name
 
     def __get__(self, optimizer, owner=None):
-        return self if optimizer is None else optimizer.__dict__[self.name]
+        if optimizer is None:
+            return self
+        try:
+            return optimizer.__dict__[self.name]
+        except KeyError:  # never set: a subclass that skipped Optimizer.__init__, say
+            raise AttributeError(f"{type(optimizer).__name__} has no {self.name} set") from None
 
     def __set__(self, optimizer, value):
         optimizer.__dict__[self.name] = real_number(value, self.name, **self.bounds)

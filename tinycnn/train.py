@@ -74,7 +74,7 @@ def fit(
     where the loss, a gradient or the weights stop being finite (the weights are checked after
     every step and at the end of every epoch, before validation).
     """
-    _check_model_and_loss(model, loss)
+    _check_model_and_loss(model, loss, "fit(model, loss, optimizer, x, y, epochs)")
     _check_optimizer(optimizer, model)
     _check_output_map(model, loss)
     _check_weights(model)
@@ -166,7 +166,7 @@ def evaluate(model, loss, x, y, metrics=None, batch_size=256):
 
     Returns {"loss": ..., **metrics}; the network runs in batches, the loss over the whole set.
     """
-    _check_model_and_loss(model, loss)
+    _check_model_and_loss(model, loss, "evaluate(model, loss, x, y)")
     _check_metrics(metrics)
     raw = model.raw_output(x, batch_size)
     scores = {"loss": float(loss.forward(raw, y))}
@@ -198,13 +198,11 @@ def write_results(path, results):
     write_json(path, results, name="results")
 
 
-def _check_model_and_loss(model, loss):
-    """model must be a Sequential and loss a loss instance (not its class), in that order."""
+def _check_model_and_loss(model, loss, call):
+    """model must be a Sequential and loss a loss instance (not its class), in that order, as in
+    `call` (the signature the message shows)."""
     if isinstance(model, Loss) and isinstance(loss, Sequential):
-        raise TypeError(
-            "model and loss are swapped: the model comes first, fit(model, loss, optimizer, x, y, "
-            "epochs)"
-        )
+        raise TypeError(f"model and loss are swapped: the model comes first, {call}")
     if not isinstance(model, Sequential):
         raise TypeError(
             f"model must be a tinycnn Sequential (e.g. tc.networks.localizer(...)), got "
@@ -237,7 +235,7 @@ def _check_optimizer(optimizer, model):
     if optimizer.model is not model:
         raise ValueError(
             f"optimizer was built for another model, so its steps would never reach this one: "
-            f"build it for this model, e.g. {type(optimizer).__name__}(model, lr={optimizer.lr})"
+            f"build it for this model, e.g. {type(optimizer).__name__}(model, lr=...)"
         )
 
 

@@ -42,7 +42,6 @@ import ast
 import importlib
 import inspect
 import logging
-import os
 import pkgutil
 import re
 import shutil
@@ -71,8 +70,12 @@ TITLE_UNDERLINES = {1: "=", 2: "-", 3: "^", 4: '"', 5: "'", 6: "~"}
 
 
 def quick_mode():
-    """True when TINYCNN_DOCS_QUICK asks for a quick build (lessons run as `--quick`)."""
-    return os.environ.get("TINYCNN_DOCS_QUICK", "").strip().lower() not in ("", "0", "false", "no")
+    """True when TINYCNN_DOCS_QUICK asks for a quick build (lessons run as `--quick`), read by
+    the rule the lessons read it with (`tinycnn.course.quick_from_environment`): one rule, so
+    that the site and a lesson never disagree about a value (an unreadable one stops both)."""
+    from tinycnn.course import quick_from_environment
+
+    return quick_from_environment()
 
 
 def lesson_files():
