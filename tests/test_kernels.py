@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinycnn.kernels import activation, conv, im2col, layout, pool, reference
+from tinycnn.kernels import activation, batchnorm, conv, im2col, layout, pool, reference
 
 from strategies import conv_geometries
 
@@ -438,3 +438,86 @@ def test_relu_keeps_nan_and_inf():
     np.testing.assert_array_equal(
         activation.relu_backward(np.ones_like(x), out), [0, 0, 0, 0, 1, 1, 0]
     )
+
+
+# The public kernels check their arguments by name (kernels/arguments.py): numba does not check
+# bounds, so a mismatch would read or write past an array's end, or crash the process.
+X = np.random.default_rng(0).standard_normal((2, 3, 7, 7)).astype(np.float32)
+W = np.random.default_rng(1).standard_normal((5, 3, 3, 3)).astype(np.float32)
+B = np.zeros(5, np.float32)
+D = np.ones((2, 5, 7, 7), np.float32)
+POOLED, PLACES = pool.maxpool2d_forward(np.ascontiguousarray(X[:, :, :6, :6]), 2, 2)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: conv.conv2d_forward(X, W[:, :2], B, 1, 1), ValueError, "weights take 2 input"),
+        (lambda: conv.conv2d_forward(X, W, B, 0, 1), ValueError, "stride must be a positive"),
+        (lambda: conv.conv2d_forward(X, W, B, -1, 1), ValueError, "stride must be a positive"),
+        (lambda: conv.conv2d_forward(X, W, B[:4], 1, 1), ValueError, "bias must have the shape"),
+        (lambda: conv.conv2d_forward(X.astype(np.float16), W, B, 1, 1), TypeError, "x must be"),
+        (lambda: conv.conv2d_forward(X, W, B, 1, -1), ValueError, "padding must be a non-neg"),
+        (lambda: conv.conv2d_forward(X[:, :, :2, :2], W, B, 1, 0), ValueError, "kernel is larger"),
+        (
+            lambda: conv.conv2d_backward_input(D[:, :4], W, X.shape, 1, 1),
+            ValueError,
+            r"dout must have the shape of the convolution's output, \(2, 5, 7, 7\)",
+        ),
+        (lambda: conv.conv2d_backward_input(D, W, (2, 3, 7), 1, 1), TypeError, "input_shape"),
+        (lambda: conv.conv2d_backward(X, D[:, :, :5], W, 1, 1), ValueError, "dout must have"),
+        (lambda: conv.conv2d_backward_params(X, D, 0, 1, 1), ValueError, "kernel_size must be"),
+        (lambda: pool.maxpool2d_forward(X, 0, 1), ValueError, "kernel_size must be a positive"),
+        (lambda: pool.maxpool2d_forward(X, 8, 1), ValueError, "kernel_size 8 is larger"),
+        (  # the places of a 3x3 pooling read as a 2x2 one's: this crashed the process
+            lambda: pool.maxpool2d_backward(
+                np.ones((2, 3, 3, 3), np.float32),
+                pool.maxpool2d_forward(X, 3, 2)[1],
+                X.shape,
+                2,
+                2,
+            ),
+            ValueError,
+            r"argmax must hold places in a 2x2 window \(0..3\), found 0..8: was it pooled",
+        ),
+        (
+            lambda: pool.maxpool2d_backward(np.ones_like(POOLED), PLACES * 3, (2, 3, 6, 6), 2, 2),
+            ValueError,
+            r"argmax must hold places in a 2x2 window \(0..3\), found 0..9",
+        ),
+        (
+            lambda: pool.maxpool2d_backward(np.ones_like(POOLED), PLACES, (2, 3, 5, 5), 2, 2),
+            ValueError,
+            r"dout must have the shape of the output, \(2, 3, 2, 2\)",
+        ),
+        (lambda: activation.relu_backward(X, X[:1]), ValueError, "dout must have the shape"),
+        (
+            lambda: batchnorm.batchnorm_forward(X, np.ones(2), np.zeros(3), 1e-5),
+            ValueError,
+            r"gamma must have the shape of the channels, \(3,\)",
+        ),
+        (lambda: batchnorm.batchnorm_forward(X, np.ones(3), np.zeros(3), 0), ValueError, "eps"),
+    ],
+)
+def test_public_kernels_refuse_mismatched_arguments_by_name(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_public_kernels_read_any_memory_order_and_an_empty_batch():
+    """A Fortran-order or transposed input gives the answer of its C-order copy (the output
+    used to be uninitialised memory), and N = 0 gives empty results."""
+    fortran = np.asfortranarray(X)
+    np.testing.assert_array_equal(activation.relu_forward(fortran), np.maximum(X, 0))
+    gamma, beta = np.ones(3, np.float32), np.zeros(3, np.float32)
+    for got, want in zip(
+        batchnorm.batchnorm_forward(fortran, gamma, beta, 1e-5),
+        batchnorm.batchnorm_forward(X, gamma, beta, 1e-5),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(got, want)
+    empty = X[:0]
+    assert conv.conv2d_forward(empty, W, B, 1, 1).shape == (0, 5, 7, 7)
+    dx, dw, db = conv.conv2d_backward(empty, D[:0], W, 1, 1)
+    assert dx.shape == empty.shape and not dw.any() and not db.any() and dw.shape == W.shape
+    assert conv.conv2d_backward_input(D[:0], W, empty.shape, 1, 1).shape == empty.shape

@@ -1,5 +1,7 @@
 """Sequential: end-to-end gradients, parameters, predict's output map, summary."""
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -210,3 +212,40 @@ def test_predict_of_an_empty_batch_is_empty():
     assert model.predict(np.zeros((0, 1, 6, 6), np.float32)).shape == (0, 8)
     with pytest.raises(TypeError, match="x must be a numpy array"):
         model.predict([[0.0]])
+
+
+def test_a_summary_or_a_prediction_between_forward_and_backward_changes_no_gradient(capsys):
+    model = small_cnn(np.float64)
+    x = np.random.default_rng(0).standard_normal((3, 1, 8, 8))
+    twin = copy.deepcopy(model)
+    dout = np.ones_like(model.forward(x))
+    twin.forward(x)
+    model.summary((1, 8, 8))
+    model.predict(x[:1])
+    model.backward(dout)
+    twin.backward(dout)
+    for (_, name, _, grad), (_, _, _, expected) in zip(
+        model.parameters(), twin.parameters(), strict=True
+    ):
+        np.testing.assert_array_equal(grad, expected, err_msg=name)
+
+
+def test_layers_edited_after_building_are_checked_again_by_fit_and_save(tmp_path):
+    """The constructor's checks, again where a network is trained or written: a layer appended
+    twice, a non-layer, or a last layer that no longer fits the output map."""
+    loss = LocalizationLoss(3)
+    model = tc.Sequential([tc.Dense(4, 6, rng=0), tc.ReLU(), tc.Dense(6, 8, rng=1)], loss.output)
+    model.layers[-1] = tc.Dense(6, 5, rng=2)
+    with pytest.raises(ValueError, match=r"reads raw output of shape \(N, 8\).*gives \(N, 5\)"):
+        tc.save(model, tmp_path / "m")
+    assert not list(tmp_path.iterdir())
+    x, y = np.zeros((4, 4), np.float32), np.zeros((4, 8), np.float32)
+    with pytest.raises(ValueError, match=r"gives \(N, 5\)"):
+        tc.train.fit(model, loss, tc.optim.SGD(model), x, y, 1, progress=False)
+    model.layers[-1] = tc.Dense(6, 8, rng=2)
+    model.layers.append(model.layers[1])
+    with pytest.raises(ValueError, match=r"model.layers\[3\] is the same ReLU\(\) instance"):
+        model.check()
+    model.layers[3] = "relu"
+    with pytest.raises(TypeError, match=r"model.layers\[3\] must be a tinycnn layer, got str"):
+        tc.save(model, tmp_path / "m")

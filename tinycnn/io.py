@@ -73,6 +73,7 @@ def save(model, path):
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a tinycnn Sequential, got {type(model).__name__}")
+    model.check()  # model.layers may have been edited since it was built
     target = _npz_path(path)
     _check_writable(path, target, "model.npz")
     members = {

@@ -28,24 +28,16 @@ class Sequential:
     """
 
     def __init__(self, layers, output=None):
-        if not isinstance(layers, (list, tuple)):
-            raise TypeError(f"layers must be a list of tinycnn layers, got {type(layers).__name__}")
-        if not layers:
-            raise ValueError("layers must hold at least one layer")
-        seen = {}
-        for index, layer in enumerate(layers):
-            if not isinstance(layer, Layer):
-                raise TypeError(
-                    f"layers[{index}] must be a tinycnn layer, got {type(layer).__name__}"
-                )
-            if id(layer) in seen:
-                raise ValueError(
-                    f"layers[{index}] is the same {layer!r} instance as layers[{seen[id(layer)]}]:"
-                    " a layer keeps one cache, so each place in the network needs its own layer"
-                )
-            seen[id(layer)] = index
+        _check_layers(layers, "layers")
         self.layers = list(layers)
         self.output = output
+
+    def check(self):
+        """Check again what the constructor checked, for a `model.layers` edited since (a layer
+        replaced, appended twice, or not a layer at all): `fit` and `save` call it, so that no
+        training runs on, and no file holds, a network the constructor would refuse."""
+        _check_layers(self.layers, "model.layers")
+        self.output = self.output
 
     @property
     def output(self):
@@ -143,6 +135,18 @@ class Sequential:
             for layer, training in zip(self.layers, was_training, strict=True):
                 layer.training = training
 
+    @contextmanager
+    def _caches_kept(self):
+        """Run the block, then give every layer back what its last forward kept for backward: a
+        prediction or a summary between a forward and its backward must not change the
+        gradients (a summary's forward on zeros once made them all zero)."""
+        caches = [layer._cache for layer in self.layers]
+        try:
+            yield
+        finally:
+            for layer, cache in zip(self.layers, caches, strict=True):
+                layer._cache = cache
+
     def raw_output(self, x, batch_size=256):
         """The raw output for images x, in evaluation mode and in batches to bound memory:
         after each batch the layers forget what its forward kept for a backward that never
@@ -153,7 +157,7 @@ class Sequential:
         batch_size = positive_int(batch_size, "batch_size")
         starts = range(0, max(len(x), 1), batch_size)  # one (empty) batch when N = 0
         outputs = []
-        with self.evaluation():
+        with self.evaluation(), self._caches_kept():
             for start in starts:
                 outputs.append(self.forward(x[start : start + batch_size]))
                 for layer in self.layers:
@@ -171,7 +175,7 @@ class Sequential:
         x = np.zeros((1, *input_shape), dtype=np.float32)
         rows = [("input", str(input_shape), "")]
         total = 0
-        with self.evaluation():
+        with self.evaluation(), self._caches_kept():
             for layer in self.layers:
                 x = layer.forward(x)
                 count = sum(param.size for param in layer.params.values())
@@ -202,3 +206,21 @@ def _layouts_agree(layout, wanted):
 def _shape_text(layout):
     """(N, any, any, 2, 8) for the layout (None, None, 2, 8): a batch of it."""
     return "(" + ", ".join(["N", *("any" if size is None else str(size) for size in layout)]) + ")"
+
+
+def _check_layers(layers, name):
+    """layers: a non-empty list (or tuple) of distinct tinycnn layer instances."""
+    if not isinstance(layers, (list, tuple)):
+        raise TypeError(f"{name} must be a list of tinycnn layers, got {type(layers).__name__}")
+    if not layers:
+        raise ValueError(f"{name} must hold at least one layer")
+    seen = {}
+    for index, layer in enumerate(layers):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"{name}[{index}] must be a tinycnn layer, got {type(layer).__name__}")
+        if id(layer) in seen:
+            raise ValueError(
+                f"{name}[{index}] is the same {layer!r} instance as {name}[{seen[id(layer)]}]: "
+                "a layer keeps one cache, so each place in the network needs its own layer"
+            )
+        seen[id(layer)] = index

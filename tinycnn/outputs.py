@@ -23,6 +23,7 @@ import json
 
 import numpy as np
 
+from tinycnn.checks import float_array
 from tinycnn.functional import sigmoid, softmax
 from tinycnn.targets import (
     BOX,
@@ -96,10 +97,12 @@ class OutputMap:
 
 
 class Identity(OutputMap):
-    """raw -> raw: for the squared losses, whose network outputs the lecture's vector itself."""
+    """raw -> raw: for the squared losses, whose network outputs the lecture's vector itself,
+    and for any network without a map of its own (a detector's grid, a feature map): raw
+    output of any shape (N, ...) is returned as it is, a copy."""
 
     def __call__(self, raw):
-        return check_predictions(raw, None, name="raw", finite=False).copy()
+        return float_array(raw, "raw", min_ndim=1).copy()
 
 
 class LocalizationOutput(OutputMap):

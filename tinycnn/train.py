@@ -208,6 +208,7 @@ def _check_model_and_loss(model, loss, call):
             f"model must be a tinycnn Sequential (e.g. tc.networks.localizer(...)), got "
             f"{_describe(model)}"
         )
+    model.check()  # model.layers may have been edited since it was built
     if isinstance(loss, type) and issubclass(loss, Loss):
         raise TypeError(
             f"loss must be a loss instance, got the class {loss.__name__}: build it, e.g. "

@@ -12,6 +12,7 @@ activation (64 x 8 x 64 x 64) these single passes on both cores are several time
 import numpy as np
 from numba import njit, prange
 
+from tinycnn.kernels import arguments
 from tinycnn.kernels.threads import threads_if_faster
 from tinycnn.runtime import one_at_a_time
 
@@ -33,7 +34,8 @@ def _relu_backward(dout, out, dx):
 
 @one_at_a_time
 def relu_forward(x):
-    """x (any shape, C-contiguous float) -> max(0, x), a new array."""
+    """x (any shape, float) -> max(0, x), a new array."""
+    x = arguments.floats(x, "x")  # C order: a Fortran-order out would reshape into a copy
     out = np.empty_like(x)
     _relu_forward(x.reshape(-1), out.reshape(-1))
     return out
@@ -42,6 +44,8 @@ def relu_forward(x):
 @one_at_a_time
 def relu_backward(dout, out):
     """dL/dout and the forward output -> dL/dx = dout where out > 0, else 0; a new array."""
+    out = arguments.floats(out, "out")
+    dout = arguments.same_shape(arguments.floats(dout, "dout"), out.shape, "dout", "out")
     dx = np.empty_like(dout)
     _relu_backward(dout.reshape(-1), out.reshape(-1), dx.reshape(-1))
     return dx

@@ -27,6 +27,7 @@ other work) it took the forward from 19 ms to 0.5 ms and the backward from 2 to 
 import numpy as np
 from numba import njit, prange
 
+from tinycnn.kernels import arguments
 from tinycnn.kernels.threads import threads_if_faster
 from tinycnn.runtime import one_at_a_time
 
@@ -112,8 +113,11 @@ def _backward(x, dout, mean, inv_std, gamma, dx, dgamma, dbeta):
 
 @one_at_a_time
 def batchnorm_forward(x, gamma, beta, eps):
-    """Training mode: x (N, C, H, W) C-contiguous -> out, and (mean, inv_std) per channel (C,)
-    float64, which backward and the running statistics need."""
+    """Training mode: x (N, C, H, W) -> out, and (mean, inv_std) per channel (C,) float64, which
+    backward and the running statistics need."""
+    x = arguments.images(x)  # C order: a Fortran-order out would reshape into a copy
+    gamma, beta = arguments.channel_vectors(x.shape, gamma=gamma, beta=beta)
+    eps = arguments.epsilon(eps)
     flat = x.reshape(x.shape[0], x.shape[1], -1)
     mean = np.empty(x.shape[1])
     inv_std = np.empty(x.shape[1])
@@ -127,6 +131,10 @@ def batchnorm_forward(x, gamma, beta, eps):
 def batchnorm_inference(x, gamma, beta, mean, inv_std):
     """Normalise x (N, C, H, W) with given statistics (C,) float64: the batch's in training, the
     running ones in evaluation. out = γ (x - mean) inv_std + β."""
+    x = arguments.images(x)
+    gamma, beta, mean, inv_std = arguments.channel_vectors(
+        x.shape, gamma=gamma, beta=beta, mean=mean, inv_std=inv_std
+    )
     flat = x.reshape(x.shape[0], x.shape[1], -1)
     out = np.empty_like(x)
     scale = gamma.astype(np.float64) * inv_std
@@ -137,6 +145,11 @@ def batchnorm_inference(x, gamma, beta, mean, inv_std):
 @one_at_a_time
 def batchnorm_backward(x, dout, mean, inv_std, gamma):
     """Training mode: dL/dout -> dL/dx (x's dtype), dγ and dβ (C,) float64."""
+    x = arguments.images(x)
+    dout = arguments.same_shape(arguments.images(dout, "dout"), x.shape, "dout", "x")
+    mean, inv_std, gamma = arguments.channel_vectors(
+        x.shape, mean=mean, inv_std=inv_std, gamma=gamma
+    )
     flat = x.reshape(x.shape[0], x.shape[1], -1)
     dx = np.empty_like(x)
     dgamma = np.empty(x.shape[1])

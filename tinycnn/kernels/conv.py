@@ -25,6 +25,7 @@ an inf in the input stays inf, a NaN stays NaN, exactly where the lecture's loop
 import numba
 import numpy as np
 
+from tinycnn.kernels import arguments
 from tinycnn.kernels.layout import (
     CHANNELS,
     batch_planes,
@@ -54,15 +55,16 @@ def conv2d_forward(x, weights, bias, stride, padding, keep_planes=False):
     With keep_planes, returns (out, planes): x laid out as batch planes (None for a 1x1
     convolution, which needs none), for conv2d_backward_params to reuse rather than build again.
     """
-    x = np.ascontiguousarray(x)
-    weights = np.ascontiguousarray(weights)
-    bias = np.ascontiguousarray(bias)
+    x = arguments.images(x)
+    weights, bias, stride, padding = arguments.convolution(x.shape, weights, bias, stride, padding)
     n_samples, _, height, width = x.shape
     n_filters, _, k, _ = weights.shape
     stride = useful_stride(x.shape, k, stride, padding)
     out_h = (height + 2 * padding - k) // stride + 1
     out_w = (width + 2 * padding - k) // stride + 1
     out = np.empty((n_samples, n_filters, out_h, out_w), x.dtype)
+    if n_samples == 0:
+        return (out, None) if keep_planes else out
     if k == 1 and stride == 1 and padding == 0:  # a matrix product per sample: no layout needed
         flat_weights, bias = whole_blocks(weights.reshape(n_filters, -1), bias)
         pointwise(
@@ -99,8 +101,13 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
     padded by M - 1 - u0 for the first phase row u0 inside dx. Stride 1: one phase, M = k,
     u0 = p, padding k - 1 - p: dx is the forward pass of dout with the flipped, transposed kernel.
     """
-    dout = np.ascontiguousarray(dout)
-    stride = useful_stride(input_shape, weights.shape[2], stride, padding)
+    input_shape = arguments.image_shape(input_shape)
+    weights, _, stride, padding = arguments.convolution(input_shape, weights, None, stride, padding)
+    k = weights.shape[2]
+    dout = arguments.output_gradient(dout, input_shape, k, stride, padding, weights.shape[0])
+    if input_shape[0] == 0:
+        return np.zeros(input_shape, dout.dtype)
+    stride = useful_stride(input_shape, k, stride, padding)
     channels, s = input_shape[1], stride
     if weights.shape[2] == 1 and stride == 1 and padding == 0:  # dx[n] = w^T dout[n]
         n_samples, n_filters, height, width = dout.shape
@@ -157,9 +164,15 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding, planes=None):
     they hold all of x that is read, so x may then be given as its shape alone (N, C_in, H, W).
     """
     x, x_shape = _input_and_shape(x, planes)
-    dout = np.ascontiguousarray(dout)
-    stride = useful_stride(x_shape, kernel_size, stride, padding)
+    kernel_size, stride, padding = arguments.window(x_shape, kernel_size, stride, padding)
+    dout = arguments.output_gradient(dout, x_shape, kernel_size, stride, padding)
     n_samples, channels, _, _ = x_shape
+    if n_samples == 0:
+        k = kernel_size
+        return np.zeros((dout.shape[1], channels, k, k), dout.dtype), np.zeros(
+            dout.shape[1], dout.dtype
+        )
+    stride = useful_stride(x_shape, kernel_size, stride, padding)
     _, n_filters, out_h, out_w = dout.shape
     k = kernel_size
     if n_filters % CHANNELS:  # whole blocks of output channels: zero gradients for the extra ones
@@ -191,9 +204,9 @@ def _input_and_shape(x, planes):
     """(x, its shape): x contiguous, or as given where its planes stand for it (then x may be
     its shape alone, and only the shape is read)."""
     if planes is None:
-        x = np.ascontiguousarray(x)
+        x = arguments.images(x)
         return x, x.shape
-    return x, tuple(x) if not isinstance(x, np.ndarray) else x.shape
+    return x, arguments.image_shape(x.shape if isinstance(x, np.ndarray) else x, "x")
 
 
 def _weight_grads(planes, offsets, d, d_lead, grid, x_shape, n_filters, k, out_h, out_w):
@@ -218,8 +231,12 @@ def conv2d_backward(x, dout, weights, stride, padding, planes=None, input_grad=T
     planes: x's batch planes, as in conv2d_backward_params; given them, x may be its shape alone
     (Conv2D keeps only the planes, not x, between its forward and backward)."""
     x, x_shape = _input_and_shape(x, planes)
-    dout = np.ascontiguousarray(dout)
+    weights, _, stride, padding = arguments.convolution(x_shape, weights, None, stride, padding)
     k, n_filters = weights.shape[2], weights.shape[0]
+    dout = arguments.output_gradient(dout, x_shape, k, stride, padding, n_filters)
+    if x_shape[0] == 0:
+        dweights, dbias = np.zeros(weights.shape, dout.dtype), np.zeros(n_filters, dout.dtype)
+        return (np.zeros(x_shape, dout.dtype) if input_grad else None), dweights, dbias
     stride = useful_stride(x_shape, k, stride, padding)
     out_h, out_w = dout.shape[2:]
     shared = input_grad and stride == 1 and k > 1 and n_filters % CHANNELS == 0

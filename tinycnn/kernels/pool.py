@@ -21,6 +21,7 @@ Every (n, c) plane is independent, so both loops run in parallel over planes.
 import numpy as np
 from numba import njit, prange
 
+from tinycnn.kernels import arguments
 from tinycnn.kernels.threads import threads_if_faster
 from tinycnn.runtime import one_at_a_time
 
@@ -102,7 +103,8 @@ def _unpool_planes(dout, argmax, window, s, width, dx):
 def maxpool2d_forward(x, kernel_size, stride):
     """(out (N, C, H_out, W_out), argmax of the same shape, as the smallest unsigned integer
     dtype that holds k*k - 1): see the module docstring."""
-    x = np.ascontiguousarray(x)
+    x = arguments.images(x)
+    kernel_size, stride = arguments.pooling(x.shape, kernel_size, stride)
     n_samples, channels, height, width = x.shape
     out_h = (height - kernel_size) // stride + 1
     out_w = (width - kernel_size) // stride + 1
@@ -117,11 +119,14 @@ def maxpool2d_forward(x, kernel_size, stride):
 @one_at_a_time
 def maxpool2d_backward(dout, argmax, input_shape, kernel_size, stride):
     """dx (input_shape): each dout goes to its window's first maximum; overlaps add up."""
-    dout = np.ascontiguousarray(dout)
-    argmax = np.ascontiguousarray(argmax)
+    input_shape = arguments.image_shape(input_shape)
+    k, stride = arguments.pooling(input_shape, kernel_size, stride)
     n_samples, channels, height, width = input_shape
-    n_planes, out_h, out_w = n_samples * channels, *dout.shape[2:]
-    k = kernel_size
+    out_h, out_w = (height - k) // stride + 1, (width - k) // stride + 1
+    expected = (n_samples, channels, out_h, out_w)
+    dout = arguments.same_shape(arguments.images(dout, "dout"), expected, "dout", "the output")
+    argmax = arguments.window_places(argmax, expected, k)
+    n_planes = n_samples * channels
     window = (np.arange(k)[:, None] * width + np.arange(k)).reshape(-1)
     dx = np.empty((n_planes, height * width), dout.dtype)
     planes_shape = (n_planes, out_h, out_w)
