@@ -32,6 +32,7 @@ import ast
 import re
 import textwrap
 import unicodedata
+import warnings
 
 GREEK = {
     "α": r"\alpha",
@@ -603,7 +604,9 @@ def python_call_statement(text):
     `L = BCE(z, p)` is valid Python too, but calls what reads as a math function.
     """
     try:
-        tree = ast.parse(text)
+        with warnings.catch_warnings():  # text is a guess at code: "\ " in it is no warning's
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return False
     return any(
