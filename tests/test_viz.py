@@ -614,3 +614,39 @@ def test_path_that_would_not_hold_a_png_is_refused_by_name(show, name, error, me
 def test_path_of_the_wrong_kind_is_refused_by_name(path):
     with pytest.raises((TypeError, ValueError), match="path"):
         viz.show_feature_maps(np.ones((1, 4, 4)), path=path)
+
+
+def visible_ticks(ax, axis="x"):
+    low, high = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    ticks = ax.get_xticks() if axis == "x" else ax.get_yticks()
+    return [tick for tick in ticks if min(low, high) <= tick <= max(low, high)]
+
+
+@given(epochs=st.integers(1, 60))
+def test_plot_history_ticks_whole_epochs_from_the_first(epochs):
+    ax = viz.plot_history({"loss": np.linspace(1.0, 2.0, epochs)}).axes[0]
+    ticks = visible_ticks(ax)
+    assert ticks and all(float(tick).is_integer() for tick in ticks)
+    if epochs == 1:
+        assert ticks == [1.0]
+
+
+def test_plot_history_marks_the_epochs_that_are_not_finite(tmp_path):
+    history = {"loss": [100.0, np.nan, 0.5, 0.1], "val_loss": [1.2, 0.9, np.inf, 0.8]}
+    ax = viz.plot_history(history, path=tmp_path / "history.png").axes[0]
+    assert_png(tmp_path / "history.png")
+    marks = {line.get_label(): line for line in ax.lines if line.get_label().endswith("nan/inf")}
+    assert set(marks) == {"training: nan/inf", "validation: nan/inf"}
+    np.testing.assert_array_equal(marks["training: nan/inf"].get_xdata(), [2])
+    np.testing.assert_array_equal(marks["validation: nan/inf"].get_xdata(), [3])
+    curves = {line.get_label(): line for line in ax.lines}
+    assert marks["training: nan/inf"].get_color() == curves["training"].get_color()
+    assert "training: nan/inf" in [text.get_text() for text in ax.get_legend().get_texts()]
+    assert ax.get_yscale() == "log"  # the finite values span 0.1 to 100; NaN does not hide it
+
+
+def test_plot_history_says_when_a_panel_has_no_finite_value():
+    figure = viz.plot_history({"loss": [np.nan, np.inf], "val_accuracy": [0.5, 0.6]})
+    empty, accuracy = figure.axes
+    assert [text.get_text() for text in empty.texts] == ["no finite value"]
+    assert accuracy.texts[:] == []

@@ -275,6 +275,10 @@ def plot_history(history, path=None, ncols=3):
     every other metric gets a panel of its own, so that an NME of 0.03 does not look flat next to
     an accuracy of 1. The epochs are numbered 1, 2, ... on whole-number ticks. The loss panel uses
     a log scale when its values are positive and span more than a factor of 10.
+
+    A value that is NaN or infinite (a diverged epoch) has no place on the curve: a cross in the
+    curve's colour at the foot of the panel marks its epoch ("training: nan/inf" in the legend),
+    and a panel with no finite value at all says so.
     """
     if not isinstance(history, dict) or not history:
         raise TypeError("history must be a non-empty dict of name -> list of values per epoch")
@@ -291,15 +295,33 @@ def plot_history(history, path=None, ncols=3):
     figure = Figure(figsize=(4.2 * columns, 3.2 * rows), layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for ax, (quantity, curves) in zip(axes, panels.items(), strict=False):
-        for name, values in curves.items():
+        for index, (name, values) in enumerate(curves.items()):
             label = "validation" if str(name).startswith("val_") else "training"
-            ax.plot(np.arange(1, len(values) + 1), values, marker="o", ms=3, label=label)
+            epochs = np.arange(1, len(values) + 1)
+            (line,) = ax.plot(epochs, values, marker="o", ms=3, label=label)
+            broken = ~np.isfinite(values)
+            if broken.any():
+                ax.plot(
+                    epochs[broken],
+                    np.full(broken.sum(), 0.04 + 0.06 * index),
+                    "x",
+                    color=line.get_color(),
+                    transform=ax.get_xaxis_transform(),  # x in epochs, y at the panel's foot
+                    label=f"{label}: nan/inf",
+                )
         values = np.concatenate(list(curves.values()))
-        if "loss" in quantity and np.all(values > 0) and values.max() > 10 * values.min():
+        values = values[np.isfinite(values)]
+        if len(values) == 0:
+            ax.text(0.5, 0.5, "no finite value", transform=ax.transAxes, ha="center")
+            ax.set_yticks([])
+        elif "loss" in quantity and np.all(values > 0) and values.max() > 10 * values.min():
             _log_axis_with_plain_labels(ax)
         elif "loss" not in quantity and np.all((values >= 0) & (values <= 1)):
             _keep_within_0_and_1(ax)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if max(len(curve) for curve in curves.values()) == 1:
+            ax.set_xlim(0.5, 1.5)  # else matplotlib spans 0.945 to 1.055
+        # min_n_ticks=1: one whole epoch is enough (the default 2 falls back to tenths).
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_title(quantity.replace("_", " "))
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
