@@ -316,9 +316,11 @@ def test_draw_boxes_on_default_extent_sits_half_a_pixel_before_the_pixel_edges(
 
 @given(
     extent=st.lists(st.floats(-100, 100), min_size=4, max_size=4),
-    box=st.lists(st.floats(-0.5, 1.5), min_size=4, max_size=4),
+    centre=st.lists(st.floats(-0.5, 1.5), min_size=2, max_size=2),
+    size=st.lists(st.floats(0, 2), min_size=2, max_size=2),
 )
-def test_draw_boxes_maps_fractions_through_any_extent(extent, box):
+def test_draw_boxes_maps_fractions_through_any_extent(extent, centre, size):
+    box = centre + size  # b_h, b_w >= 0: draw_boxes refuses a negative size
     left, right, bottom, top = extent
     assume(abs(right - left) > 1e-3 and abs(bottom - top) > 1e-3)
     ax = axes_showing(np.zeros((5, 7)), extent=extent)
@@ -372,6 +374,10 @@ def test_draw_boxes_passes_style_to_the_rectangles_and_draws_no_boxes_for_none()
         ({"colour": ["red", "blue"]}, ValueError, "colour must hold one item per box"),
         ({"colour": 3}, TypeError, "colour"),
         ({"texts": ["0.9", "0.8"]}, ValueError, "texts must hold one item per box"),
+        ({"texts": [0.9]}, TypeError, r"texts\[0\] must be a string"),
+        ({"colour": ["red", "nocolour"], "boxes": [PIXEL_BOX] * 2}, TypeError, r"colour\[1\]"),
+        ({"boxes": [0.5, 0.5, -0.2, 0.2]}, ValueError, "b_h, b_w >= 0"),
+        ({"boxes": [[0.5, 0.5, 0.2, 0.2], [0.5, 0.5, 0.2, -1e-9]]}, ValueError, "b_h, b_w >= 0"),
         ({"color": "red"}, TypeError, "colour="),
     ],
 )
@@ -650,3 +656,18 @@ def test_plot_history_says_when_a_panel_has_no_finite_value():
     empty, accuracy = figure.axes
     assert [text.get_text() for text in empty.texts] == ["no finite value"]
     assert accuracy.texts[:] == []
+
+
+@pytest.mark.parametrize("origin", ["upper", "lower"])
+def test_draw_boxes_writes_the_text_of_a_box_that_starts_off_the_image(origin, tmp_path):
+    figure = Figure(figsize=(3, 3))
+    ax = figure.add_subplot()
+    ax.imshow(np.zeros((8, 8)), cmap="gray", origin=origin)
+    box = [0.05, 0.05, 0.3, 0.3] if origin == "upper" else [0.05, 0.95, 0.3, 0.3]
+    viz.draw_boxes(ax, box, "red", linewidth=0, texts=["XX"], fontsize=20)
+    (text,) = ax.texts
+    assert text.xy == pytest.approx((-0.5, -0.5 if origin == "upper" else 7.5))  # the corner
+    figure.savefig(tmp_path / "box.png")
+    pixels = plt.imread(tmp_path / "box.png")[..., :3]
+    red = np.isclose(pixels, [1.0, 0.0, 0.0], atol=0.1).all(axis=-1)
+    assert red.sum() > 20  # the text, the only red thing drawn (the box has no line)

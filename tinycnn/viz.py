@@ -173,10 +173,12 @@ def draw_boxes(
     (for an image shown with origin="lower", first row at the bottom, top and bottom swap).
 
     The image is the first one shown on `ax` (a heat map laid over it later does not count).
-    colour is one matplotlib colour for all boxes or a sequence of M, one per box. texts, if
-    given, holds one string per box (e.g. a score), written above the box's top-left corner (as
-    seen on screen) in its colour, at `fontsize`. Further keyword arguments go to Rectangle
-    (e.g. fill=True, alpha=0.3).
+    Boxes must be finite with b_h, b_w >= 0; they may reach past the image. colour is one
+    matplotlib colour for all boxes or a sequence of M, one per box. texts, if given, is one
+    string for all boxes or a sequence of M strings, one per box (e.g. a score), written above the
+    box's top-left corner (as seen on screen) in its colour, at `fontsize`; a corner off the image
+    is moved onto the image's edge, so that the text still shows. Further keyword arguments go to
+    Rectangle (e.g. fill=True, alpha=0.3).
     """
     if not hasattr(ax, "images") or not hasattr(ax, "add_patch"):
         raise TypeError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
@@ -191,9 +193,13 @@ def draw_boxes(
     boxes = boxes.reshape(-1, 4)
     if not np.all(np.isfinite(boxes)):
         raise ValueError("boxes must hold finite numbers, got NaN or infinity")
-    colours = _one_per_box(colour, "colour", len(boxes), is_color_like)
+    if (boxes[:, 2:] < 0).any():
+        raise ValueError(
+            f"boxes must have sizes b_h, b_w >= 0, got {boxes[(boxes[:, 2:] < 0).any(axis=1)][0]}"
+        )
+    colours = _one_per_box(colour, "colour", len(boxes), is_color_like, "a matplotlib colour")
     if texts is not None:
-        texts = _one_per_box(texts, "texts", len(boxes), lambda text: isinstance(text, str))
+        texts = _one_per_box(texts, "texts", len(boxes), _is_text, "a string")
     corners = _to_axes(ax, center_to_corners(boxes).reshape(-1, 2, 2)).reshape(-1, 4)
     x_min, y_min, x_max, y_max = corners.T
     patches = []
@@ -215,12 +221,15 @@ def draw_boxes(
         if texts is not None:
             ax.annotate(
                 texts[index],
-                _top_left(ax, x_min[index], y_min[index], x_max[index], y_max[index]),
+                _on_image(
+                    ax, _top_left(ax, x_min[index], y_min[index], x_max[index], y_max[index])
+                ),
                 xytext=(0, 1.5),
                 textcoords="offset points",
                 va="bottom",
                 color=box_colour,
                 fontsize=fontsize,
+                annotation_clip=False,  # matplotlib leaves out a text anchored off the axes
             )
     return patches
 
@@ -232,14 +241,32 @@ def _top_left(ax, x_min, y_min, x_max, y_max):
     return left, top
 
 
-def _one_per_box(value, name, count, is_one):
-    """value if it is one item (is_one(value)), repeated count times; else a sequence of count."""
+def _is_text(value):
+    return isinstance(value, str)
+
+
+def _on_image(ax, point):
+    """point (x, y) in data coordinates, moved onto the nearest edge of ax's image if outside."""
+    left, right, bottom, top = ax.images[0].get_extent()
+    x, y = point
+    return (
+        min(max(x, min(left, right)), max(left, right)),
+        min(max(y, min(bottom, top)), max(bottom, top)),
+    )
+
+
+def _one_per_box(value, name, count, is_one, what):
+    """value if it is one item (is_one(value)), repeated count times; else a sequence of count
+    items (`what`, e.g. "a string")."""
     if is_one(value):
         return [value] * count
     if isinstance(value, str) or not hasattr(value, "__len__"):
         raise TypeError(f"{name} must be one value or a sequence of one per box, got {value!r}")
     if len(value) != count:
         raise ValueError(f"{name} must hold one item per box ({count}), got {len(value)}")
+    for index, item in enumerate(value):
+        if not is_one(item):
+            raise TypeError(f"{name}[{index}] must be {what}, got {item!r}")
     return list(value)
 
 
