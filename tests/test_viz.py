@@ -147,6 +147,8 @@ def test_uint8_images_are_drawn_on_the_0_to_255_scale(scenes):
     [
         (np.full((2, 8, 8), 255.0), ValueError, r"\[0, 1\].*255.*images / 255"),
         (np.full((2, 8, 8), -0.5), ValueError, r"\[0, 1\]"),
+        (np.array([[[np.nan, 2.0]]]), ValueError, r"values from 2 to 2"),
+        (np.array([[[np.nan, np.inf]]]), ValueError, r"values from inf to inf"),
         (np.zeros((2, 8, 8), dtype=np.int64), TypeError, r"uint8.*astype"),
     ],
 )
@@ -671,3 +673,12 @@ def test_draw_boxes_writes_the_text_of_a_box_that_starts_off_the_image(origin, t
     pixels = plt.imread(tmp_path / "box.png")[..., :3]
     red = np.isclose(pixels, [1.0, 0.0, 0.0], atol=0.1).all(axis=-1)
     assert red.sum() > 20  # the text, the only red thing drawn (the box has no line)
+
+
+def test_nan_pixels_are_painted_in_the_nan_colour():
+    images = np.full((1, 4, 4), 0.5)
+    images[0, 1, 2] = np.nan
+    image = image_axes(viz.show_localization(images))[0].images[0]
+    assert np.ma.getmaskarray(np.ma.masked_invalid(image.get_array()))[1, 2]  # drawn as NaN
+    assert image.get_cmap().get_bad() == pytest.approx(to_rgba(viz.NAN_COLOUR))
+    assert len(image_axes(viz.show_landmarks(np.full((1, 4, 4), np.nan)))) == 1

@@ -10,8 +10,8 @@ Colours keep one meaning throughout: green is the truth, red (dashed) is the pre
 
 A diverged model still gets its picture: a NaN is shown as NaN, never as an answer. A NaN p_c or
 is_face reads "p_c nan" or "is_face nan", NaN class scores "class nan", a box or points that are
-not finite are named in the label ("box nan") instead of drawn, and NaN weights and activations
-are painted in NAN_COLOUR, outside every colour scale.
+not finite are named in the label ("box nan") instead of drawn, and NaN pixels, weights and
+activations are painted in NAN_COLOUR, outside every colour scale.
 
 `path` names the PNG file to write: ".png" is appended unless the name ends so (as
 `tinycnn.io.save` appends ".npz"), a name ending in another image format's extension (".jpg",
@@ -678,7 +678,8 @@ def _png_path(figure, path):
 
 def _grayscale_batch(images):
     """images (N, 1, H, W) or (N, H, W), floats in [0, 1] or uint8 in 0..255 -> (N, H, W) floats
-    in [0, 1]. Any other range is refused rather than drawn as a blank white or black grid."""
+    in [0, 1]. Any other range is refused rather than drawn as a blank white or black grid; NaN
+    pixels are kept (_image_grid paints them in NAN_COLOUR)."""
     if isinstance(images, np.ndarray) and images.dtype == np.uint8:
         images = images / 255.0
     elif isinstance(images, np.ndarray) and np.issubdtype(images.dtype, np.integer):
@@ -691,12 +692,13 @@ def _grayscale_batch(images):
         images = images[:, 0]
     if images.ndim != 3:
         raise ValueError(f"images must have shape (N, 1, H, W) or (N, H, W), got {images.shape}")
-    if images.size and not (
-        images.min() >= -IMAGE_RANGE_SLACK and images.max() <= 1 + IMAGE_RANGE_SLACK
+    values = images[~np.isnan(images)]
+    if values.size and not (
+        values.min() >= -IMAGE_RANGE_SLACK and values.max() <= 1 + IMAGE_RANGE_SLACK
     ):
         raise ValueError(
             f"images must be floats in [0, 1] (or uint8 in 0..255), got values from "
-            f"{images.min():g} to {images.max():g}: scale them into [0, 1] first, e.g. "
+            f"{values.min():g} to {values.max():g}: scale them into [0, 1] first, e.g. "
             "images / 255 for 0..255"
         )
     return images
