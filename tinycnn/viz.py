@@ -420,6 +420,8 @@ def show_filters(weights, path=None):
         ax.set_ylabel("output channel (filter)")
     nan_count = int(np.isnan(weights).sum())
     nan_note = f"\nNaN weights ({nan_count}) in {NAN_COLOUR}" if nan_count else ""
+    if nan_count:  # room for the title's second line
+        figure.set_figheight(figure.get_figheight() + 0.3)
     figure.suptitle(
         f"{out_channels} filters of {in_channels} x {kernel_height} x {kernel_width}{nan_note}"
     )
