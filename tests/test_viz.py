@@ -381,6 +381,10 @@ def test_draw_boxes_passes_style_to_the_rectangles_and_draws_no_boxes_for_none()
         ({"boxes": [0.5, 0.5, -0.2, 0.2]}, ValueError, "b_h, b_w >= 0"),
         ({"boxes": [[0.5, 0.5, 0.2, 0.2], [0.5, 0.5, 0.2, -1e-9]]}, ValueError, "b_h, b_w >= 0"),
         ({"color": "red"}, TypeError, "colour="),
+        ({"linewidth": -1.0}, ValueError, "linewidth"),
+        ({"linewidth": "thick"}, TypeError, "linewidth"),
+        ({"fontsize": 0}, ValueError, "fontsize"),
+        ({"fontsize": np.nan}, ValueError, "fontsize"),
     ],
 )
 def test_draw_boxes_refuses_bad_arguments_by_name(arguments, error, message):

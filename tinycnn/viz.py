@@ -36,7 +36,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from tinycnn.boxes import as_boxes, center_to_corners
-from tinycnn.checks import positive_int, probability
+from tinycnn.checks import positive_int, probability, real_number
 from tinycnn.data.scenes import CLASS_NAMES
 from tinycnn.io import _check_writable, _path_text, _write_atomically
 from tinycnn.targets import BOX, CLASSES, IS_FACE, P_C, POINTS
@@ -187,6 +187,8 @@ def draw_boxes(
     for name in ("color", "edgecolor", "ec"):
         if name in style:
             raise TypeError(f"draw_boxes takes the boxes' colour as colour=, not {name}=")
+    linewidth = real_number(linewidth, "linewidth", low=0.0)
+    fontsize = real_number(fontsize, "fontsize", low=0.0, low_open=True)
     boxes = as_boxes(boxes)
     if boxes.ndim > 2:
         raise ValueError(f"boxes must have shape (4,) or (M, 4), got {boxes.shape}")
