@@ -53,7 +53,7 @@ LANDMARK_LABELS = ("L", "R", "chin")
 """Short labels of targets.LANDMARK_NAMES: the image's left and right mouth corners, the chin.
 Rows with another number of points have them numbered 1, 2, ..."""
 NAN_COLOUR = "magenta"
-"""The colour of a NaN weight or activation: on no colour scale, so it cannot pass for a value."""
+"""The colour of a NaN pixel, weight or activation: on no colour scale, never taken for a value."""
 
 
 def show_localization(
