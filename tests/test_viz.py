@@ -147,6 +147,8 @@ def test_uint8_images_are_drawn_on_the_0_to_255_scale(scenes):
     [
         (np.full((2, 8, 8), 255.0), ValueError, r"\[0, 1\].*255.*images / 255"),
         (np.full((2, 8, 8), -0.5), ValueError, r"\[0, 1\]"),
+        (np.array([[[np.nan, 2.0]]]), ValueError, r"values from 2 to 2"),
+        (np.array([[[np.nan, np.inf]]]), ValueError, r"values from inf to inf"),
         (np.zeros((2, 8, 8), dtype=np.int64), TypeError, r"uint8.*astype"),
     ],
 )
@@ -316,9 +318,11 @@ def test_draw_boxes_on_default_extent_sits_half_a_pixel_before_the_pixel_edges(
 
 @given(
     extent=st.lists(st.floats(-100, 100), min_size=4, max_size=4),
-    box=st.lists(st.floats(-0.5, 1.5), min_size=4, max_size=4),
+    centre=st.lists(st.floats(-0.5, 1.5), min_size=2, max_size=2),
+    size=st.lists(st.floats(0, 2), min_size=2, max_size=2),
 )
-def test_draw_boxes_maps_fractions_through_any_extent(extent, box):
+def test_draw_boxes_maps_fractions_through_any_extent(extent, centre, size):
+    box = centre + size  # b_h, b_w >= 0: draw_boxes refuses a negative size
     left, right, bottom, top = extent
     assume(abs(right - left) > 1e-3 and abs(bottom - top) > 1e-3)
     ax = axes_showing(np.zeros((5, 7)), extent=extent)
@@ -372,7 +376,15 @@ def test_draw_boxes_passes_style_to_the_rectangles_and_draws_no_boxes_for_none()
         ({"colour": ["red", "blue"]}, ValueError, "colour must hold one item per box"),
         ({"colour": 3}, TypeError, "colour"),
         ({"texts": ["0.9", "0.8"]}, ValueError, "texts must hold one item per box"),
+        ({"texts": [0.9]}, TypeError, r"texts\[0\] must be a string"),
+        ({"colour": ["red", "nocolour"], "boxes": [PIXEL_BOX] * 2}, TypeError, r"colour\[1\]"),
+        ({"boxes": [0.5, 0.5, -0.2, 0.2]}, ValueError, "b_h, b_w >= 0"),
+        ({"boxes": [[0.5, 0.5, 0.2, 0.2], [0.5, 0.5, 0.2, -1e-9]]}, ValueError, "b_h, b_w >= 0"),
         ({"color": "red"}, TypeError, "colour="),
+        ({"linewidth": -1.0}, ValueError, "linewidth"),
+        ({"linewidth": "thick"}, TypeError, "linewidth"),
+        ({"fontsize": 0}, ValueError, "fontsize"),
+        ({"fontsize": np.nan}, ValueError, "fontsize"),
     ],
 )
 def test_draw_boxes_refuses_bad_arguments_by_name(arguments, error, message):
@@ -386,3 +398,291 @@ def test_draw_boxes_needs_axes_that_show_an_image():
         viz.draw_boxes(Figure().add_subplot(), PIXEL_BOX)
     with pytest.raises(TypeError, match="ax must be a matplotlib Axes"):
         viz.draw_boxes(Figure(), PIXEL_BOX)
+
+
+# A diverged model still gets its picture, with NaN shown as NaN and never as an answer.
+
+
+def test_show_localization_names_nan_instead_of_inventing_a_class(scenes):
+    images, targets, _ = scenes
+    predictions = targets.copy()
+    predictions[:, 0] = 0.9
+    predictions[0, 5:] = np.nan  # NaN class scores: argmax would say "pedestrian"
+    predictions[1, 0] = np.nan  # NaN p_c: neither an object nor "no object"
+    predictions[2, 1:5] = np.nan  # a NaN box that cannot be drawn
+    predictions[3, 1:5] = [0.5, 0.5, np.inf, 0.2]
+    predictions[4, 3:5] = [-0.2, 0.3]
+    figure = viz.show_localization(images[:5], None, predictions[:5])
+    axes = image_axes(figure)
+    labels = [ax.get_xlabel() for ax in axes]
+    assert labels[0] == "class nan 0.90"
+    assert labels[1] == "p_c nan"
+    name = CLASS_NAMES[int(np.argmax(predictions[2, 5:]))]
+    assert labels[2] == f"{name} 0.90, box nan"
+    assert labels[3].endswith(", box inf") and labels[4].endswith(", box size < 0")
+    assert [len(ax.patches) for ax in axes] == [1, 0, 0, 0, 0]
+    truth = targets.copy()
+    truth[0, 0] = np.nan
+    assert image_axes(viz.show_localization(images[:1], truth[:1]))[0].get_title() == "p_c nan"
+
+
+@given(
+    p_c=st.one_of(st.floats(0, 1), st.just(np.nan)),
+    scores=st.lists(st.one_of(st.floats(0, 1), st.just(np.nan)), min_size=3, max_size=3),
+    box=st.lists(
+        st.one_of(st.floats(-1, 2), st.sampled_from([np.nan, np.inf, -np.inf])),
+        min_size=4,
+        max_size=4,
+    ),
+)
+def test_a_localization_label_never_names_a_class_its_scores_do_not_give(p_c, scores, box):
+    row = np.array([p_c, *box, *scores])
+    label = viz._scene_label(row, CLASS_NAMES, 0.5, with_p_c=True)
+    if np.isnan(p_c):
+        assert label == "p_c nan"
+    elif p_c < 0.5:
+        assert label == "no object"
+    elif np.isnan(scores).any():
+        assert label.startswith("class nan")
+    else:
+        assert label.startswith(f"{CLASS_NAMES[int(np.argmax(scores))]} {p_c:.2f}")
+    if "nan" not in label and label != "no object":
+        assert np.isfinite(box).all() or "box" in label
+
+
+def test_show_landmarks_names_nan_and_leaves_out_points_that_are_not_finite(portraits):
+    images, targets, _ = portraits
+    predictions = targets.copy()
+    predictions[:, 0] = 0.9
+    predictions[0, 0] = np.nan
+    predictions[1, 1:3] = np.nan  # the left mouth corner
+    predictions[2, 5:7] = np.inf  # the chin
+    figure = viz.show_landmarks(images[:3], None, predictions[:3])
+    axes = image_axes(figure)
+    assert [ax.get_xlabel() for ax in axes] == [
+        "is_face nan",
+        "face 0.90, points nan",
+        "face 0.90, points inf",
+    ]
+    assert len(axes[0].lines) == len(axes[0].texts) == 0
+    assert [text.get_text() for text in axes[1].texts] == ["R", "chin"]
+    assert [text.get_text() for text in axes[2].texts] == ["L", "R"]
+    crosses = [line for line in axes[2].lines if line.get_marker() == "x"][0]
+    assert np.isnan(crosses.get_xdata()[2]) and np.isfinite(crosses.get_xdata()[:2]).all()
+
+
+@pytest.mark.parametrize("show", [viz.show_localization, viz.show_landmarks])
+@pytest.mark.parametrize(
+    ("threshold", "error"),
+    [(np.nan, ValueError), (1.5, ValueError), (-0.1, ValueError), ("0.5", TypeError)],
+)
+def test_threshold_must_be_a_probability(show, threshold, error):
+    with pytest.raises(error, match="threshold"):
+        show(IMAGES, threshold=threshold)
+
+
+@pytest.mark.parametrize(
+    ("class_names", "error"),
+    [("ab", TypeError), (["car", 3], TypeError), ((), ValueError), (None, TypeError)],
+)
+def test_class_names_must_be_a_list_or_tuple_of_strings(class_names, error):
+    with pytest.raises(error, match="class_names"):
+        viz.show_localization(IMAGES, class_names=class_names)
+
+
+def test_show_landmarks_draws_any_number_of_points():
+    images = np.zeros((2, 8, 8))
+    rows = np.array([[1.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], [0.0] * 9])
+    figure = viz.show_landmarks(images, rows, rows)
+    first = image_axes(figure)[0]
+    assert [text.get_text() for text in first.texts] == ["1", "2", "3", "4"]
+    dots = [line for line in first.lines if line.get_marker() == "o"][0]
+    np.testing.assert_allclose(dots.get_xdata(), rows[0, 1::2] * 8)
+    with pytest.raises(ValueError, match="y_pred must have shape"):
+        viz.show_landmarks(images, rows, rows[:, :7])
+    with pytest.raises(ValueError, match=r"y_true must have shape \(N, 1 \+ 2 L\)"):
+        viz.show_landmarks(images, rows[:, :8])
+
+
+# NaN weights and activations: painted in NAN_COLOUR, the scale made by the finite values.
+
+
+def test_show_filters_scales_by_the_finite_weights_and_paints_nan(tmp_path):
+    weights = np.random.default_rng(3).normal(size=(2, 1, 3, 3))
+    weights[0, 0, 1, 1] = np.nan
+    weights[1, 0, 0, 0] = np.inf
+    figure = viz.show_filters(weights)
+    largest = np.abs(weights[np.isfinite(weights)]).max()
+    for ax in image_axes(figure):
+        image = ax.images[0]
+        assert image.get_clim() == pytest.approx((-largest, largest))
+        assert image.get_cmap().get_bad() == pytest.approx(to_rgba(viz.NAN_COLOUR))
+    assert "NaN weights (1)" in figure.get_suptitle()
+    # Infinity at the scale's end (matplotlib would paint it as NaN), the other weights as they are.
+    shown = image_axes(figure)[1].images[0].get_array()
+    assert shown[0, 0] == largest
+    np.testing.assert_array_equal(shown.ravel()[1:], weights[1, 0].ravel()[1:])
+    mosaic = viz.show_filters(np.repeat(weights, 2, axis=1), path=tmp_path / "mosaic.png")
+    assert_png(tmp_path / "mosaic.png")
+    image = image_axes(mosaic)[0].images[0]
+    assert image.get_clim() == pytest.approx((-largest, largest))
+    # The picture: the NaN weights in NAN_COLOUR, the gaps between tiles in grey.
+    pixels = plt.imread(tmp_path / "mosaic.png")[..., :3]
+    for colour, least in ((viz.NAN_COLOUR, 2 * 15**2), ("0.3", 5 * 15**2)):
+        shown = np.isclose(pixels, to_rgba(colour)[:3], atol=0.02).all(axis=-1)
+        assert shown.sum() > least  # each weight takes well over 15 x 15 pixels
+
+
+@pytest.mark.parametrize("weights", [np.full((2, 1, 3, 3), np.nan), np.zeros((2, 1, 3, 3))])
+def test_show_filters_of_all_nan_or_zero_weights_keeps_a_unit_scale(weights):
+    image = image_axes(viz.show_filters(weights))[0].images[0]
+    assert image.get_clim() == (-1.0, 1.0)
+
+
+def test_show_feature_maps_scales_each_channel_by_its_finite_values():
+    maps = np.random.default_rng(4).random((3, 6, 6))
+    maps[0, 0, 3] = np.nan
+    maps[1, 2, 2] = -np.inf
+    maps[2] = np.nan
+    axes = image_axes(viz.show_feature_maps(maps))
+    finite = maps[0][np.isfinite(maps[0])]
+    assert axes[0].images[0].get_clim() == pytest.approx((finite.min(), finite.max()))
+    finite = maps[1][np.isfinite(maps[1])]
+    assert axes[1].images[0].get_clim() == pytest.approx((finite.min(), finite.max()))
+    assert [ax.get_title() for ax in axes] == ["channel 0, nan", "channel 1", "channel 2, nan"]
+    assert axes[0].images[0].get_cmap().get_bad() == pytest.approx(to_rgba(viz.NAN_COLOUR))
+    assert axes[1].images[0].get_array()[2, 2] == finite.min()  # black, not painted as NaN
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda: viz.show_filters(np.zeros((0, 1, 3, 3))), "weights"),
+        (lambda: viz.show_filters(np.zeros((2, 0, 3, 3))), "weights"),
+        (lambda: viz.show_feature_maps(np.zeros((0, 4, 4))), "maps"),
+        (lambda: viz.show_feature_maps(np.zeros((2, 0, 4))), "maps"),
+    ],
+)
+def test_empty_weights_and_maps_are_refused_by_name(call, name):
+    with pytest.raises(ValueError, match=f"{name} must hold at least one"):
+        call()
+
+
+def test_show_worst_refuses_rows_that_do_not_match_the_images():
+    x, y = localization_dataset(4, image_size=16, seed=5)
+    errors = np.array([0.1, 0.2, 0.3, 0.4])
+    with pytest.raises(ValueError, match=r"y_true must hold one row per image, shape \(4"):
+        viz.show_worst(x, y[:3], y, errors)
+    with pytest.raises(ValueError, match="y_pred must hold one row per image"):
+        viz.show_worst(x, y, y[:, 0], errors)
+
+
+# path=: a PNG file, refused by name where it would not be one.
+
+SHOWS = {
+    "show_localization": lambda path: viz.show_localization(IMAGES, path=path),
+    "show_landmarks": lambda path: viz.show_landmarks(IMAGES, path=path),
+    "show_worst": lambda path: viz.show_worst(IMAGES, None, None, np.ones(2), path=path),
+    "plot_history": lambda path: viz.plot_history({"loss": [1.0, 0.5]}, path=path),
+    "show_filters": lambda path: viz.show_filters(np.ones((2, 1, 3, 3)), path=path),
+    "show_feature_maps": lambda path: viz.show_feature_maps(np.ones((2, 4, 4)), path=path),
+}
+
+
+@pytest.mark.parametrize("show", SHOWS.values(), ids=SHOWS.keys())
+def test_path_is_written_as_a_png_with_png_appended_where_missing(show, tmp_path):
+    show(tmp_path / "figure.png")
+    show(str(tmp_path / "UPPER.PNG"))
+    show(tmp_path / "run.v2")
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "UPPER.PNG",
+        "figure.png",
+        "run.v2.png",
+    ]
+    for path in tmp_path.iterdir():
+        assert_png(path)
+
+
+@pytest.mark.parametrize("show", SHOWS.values(), ids=SHOWS.keys())
+@pytest.mark.parametrize(
+    ("name", "error", "message"),
+    [
+        ("figure.jpg", ValueError, r"ends in \.jpg.*PNG"),
+        ("figure.PDF", ValueError, r"ends in \.pdf.*PNG"),
+        ("folder/", IsADirectoryError, "names a folder"),
+        ("folder", IsADirectoryError, "is a folder"),
+        ("missing/figure.png", FileNotFoundError, "missing does not exist"),
+    ],
+)
+def test_path_that_would_not_hold_a_png_is_refused_by_name(show, name, error, message, tmp_path):
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(error, match=message):
+        show(f"{tmp_path}/{name}")  # pathlib would drop the trailing separator of "folder/"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["folder"]
+    assert list((tmp_path / "folder").iterdir()) == []
+
+
+@pytest.mark.parametrize("path", [3, b"figure.png", ""])
+def test_path_of_the_wrong_kind_is_refused_by_name(path):
+    with pytest.raises((TypeError, ValueError), match="path"):
+        viz.show_feature_maps(np.ones((1, 4, 4)), path=path)
+
+
+def visible_ticks(ax, axis="x"):
+    low, high = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    ticks = ax.get_xticks() if axis == "x" else ax.get_yticks()
+    return [tick for tick in ticks if min(low, high) <= tick <= max(low, high)]
+
+
+@given(epochs=st.integers(1, 60))
+def test_plot_history_ticks_whole_epochs_from_the_first(epochs):
+    ax = viz.plot_history({"loss": np.linspace(1.0, 2.0, epochs)}).axes[0]
+    ticks = visible_ticks(ax)
+    assert ticks and all(float(tick).is_integer() for tick in ticks)
+    if epochs == 1:
+        assert ticks == [1.0]
+
+
+def test_plot_history_marks_the_epochs_that_are_not_finite(tmp_path):
+    history = {"loss": [100.0, np.nan, 0.5, 0.1], "val_loss": [1.2, 0.9, np.inf, 0.8]}
+    ax = viz.plot_history(history, path=tmp_path / "history.png").axes[0]
+    assert_png(tmp_path / "history.png")
+    marks = {line.get_label(): line for line in ax.lines if line.get_label().endswith("nan/inf")}
+    assert set(marks) == {"training: nan/inf", "validation: nan/inf"}
+    np.testing.assert_array_equal(marks["training: nan/inf"].get_xdata(), [2])
+    np.testing.assert_array_equal(marks["validation: nan/inf"].get_xdata(), [3])
+    curves = {line.get_label(): line for line in ax.lines}
+    assert marks["training: nan/inf"].get_color() == curves["training"].get_color()
+    assert "training: nan/inf" in [text.get_text() for text in ax.get_legend().get_texts()]
+    assert ax.get_yscale() == "log"  # the finite values span 0.1 to 100; NaN does not hide it
+
+
+def test_plot_history_says_when_a_panel_has_no_finite_value():
+    figure = viz.plot_history({"loss": [np.nan, np.inf], "val_accuracy": [0.5, 0.6]})
+    empty, accuracy = figure.axes
+    assert [text.get_text() for text in empty.texts] == ["no finite value"]
+    assert accuracy.texts[:] == []
+
+
+@pytest.mark.parametrize("origin", ["upper", "lower"])
+def test_draw_boxes_writes_the_text_of_a_box_that_starts_off_the_image(origin, tmp_path):
+    figure = Figure(figsize=(3, 3))
+    ax = figure.add_subplot()
+    ax.imshow(np.zeros((8, 8)), cmap="gray", origin=origin)
+    box = [0.05, 0.05, 0.3, 0.3] if origin == "upper" else [0.05, 0.95, 0.3, 0.3]
+    viz.draw_boxes(ax, box, "red", linewidth=0, texts=["XX"], fontsize=20)
+    (text,) = ax.texts
+    assert text.xy == pytest.approx((-0.5, -0.5 if origin == "upper" else 7.5))  # the corner
+    figure.savefig(tmp_path / "box.png")
+    pixels = plt.imread(tmp_path / "box.png")[..., :3]
+    red = np.isclose(pixels, [1.0, 0.0, 0.0], atol=0.1).all(axis=-1)
+    assert red.sum() > 20  # the text, the only red thing drawn (the box has no line)
+
+
+def test_nan_pixels_are_painted_in_the_nan_colour():
+    images = np.full((1, 4, 4), 0.5)
+    images[0, 1, 2] = np.nan
+    image = image_axes(viz.show_localization(images))[0].images[0]
+    assert np.ma.getmaskarray(np.ma.masked_invalid(image.get_array()))[1, 2]  # drawn as NaN
+    assert image.get_cmap().get_bad() == pytest.approx(to_rgba(viz.NAN_COLOUR))
+    assert len(image_axes(viz.show_landmarks(np.full((1, 4, 4), np.nan)))) == 1
