@@ -610,16 +610,26 @@ def test_path_is_written_as_a_png_with_png_appended_where_missing(show, tmp_path
         ("figure.jpg", ValueError, r"ends in \.jpg.*PNG"),
         ("figure.PDF", ValueError, r"ends in \.pdf.*PNG"),
         ("folder/", IsADirectoryError, "names a folder"),
-        ("folder", IsADirectoryError, "is a folder"),
+        ("folder.png", IsADirectoryError, r"folder\.png is a folder"),
         ("missing/figure.png", FileNotFoundError, "missing does not exist"),
     ],
 )
 def test_path_that_would_not_hold_a_png_is_refused_by_name(show, name, error, message, tmp_path):
     (tmp_path / "folder").mkdir()
+    (tmp_path / "folder.png").mkdir()
     with pytest.raises(error, match=message):
         show(f"{tmp_path}/{name}")  # pathlib would drop the trailing separator of "folder/"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["folder"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["folder", "folder.png"]
     assert list((tmp_path / "folder").iterdir()) == []
+
+
+@pytest.mark.parametrize("show", SHOWS.values(), ids=SHOWS.keys())
+def test_a_name_shared_with_a_folder_writes_the_png_beside_it(show, tmp_path):
+    """As tinycnn.io.save writes runs.npz beside a folder runs/: only the file written counts."""
+    (tmp_path / "runs").mkdir()
+    show(tmp_path / "runs")
+    assert_png(tmp_path / "runs.png")
+    assert list((tmp_path / "runs").iterdir()) == []
 
 
 @pytest.mark.parametrize("path", [3, b"figure.png", ""])

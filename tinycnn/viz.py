@@ -16,7 +16,8 @@ activations are painted in NAN_COLOUR, outside every colour scale.
 `path` names the PNG file to write: ".png" is appended unless the name ends so (as
 `tinycnn.io.save` appends ".npz"), a name ending in another image format's extension (".jpg",
 ".pdf", ...) is refused (save the returned figure yourself for those: `figure.savefig(...)`), and
-so are a folder and a file in a folder that does not exist. The file is written atomically, as
+so are a name ending in a separator, a .png that is a folder, and a file in a folder that does
+not exist ("runs" writes runs.png beside a folder runs/). The file is written atomically, as
 `tinycnn.io.save` writes.
 
 One function draws onto axes you already have: `draw_boxes(ax, boxes)` puts boxes in the
@@ -655,12 +656,7 @@ def _saved(figure, path):
     """figure, written to path as a PNG first if path is given (see the module's docstring)."""
     if path is not None:
         target = _png_path(figure, path)
-        _check_writable(path, target, "figure.png")
-        if os.path.isdir(path):
-            raise IsADirectoryError(
-                f"{os.fspath(path)} is a folder: give a file name in it, e.g. "
-                f"{os.path.join(os.fspath(path), 'figure.png')}"
-            )
+        _check_writable(path, target, "figure.png")  # "runs" writes runs.png, as io.save
         _write_atomically(target, path, lambda file: figure.savefig(file, format="png", dpi=120))
     return figure
 
