@@ -315,13 +315,8 @@ class Conv2D(Layer):
                 f"{padded_h}x{padded_w} (x of shape {x.shape}, padding {self.padding})"
             )
         x = np.ascontiguousarray(x, dtype=self.dtype)
-        if len(x) == 0:  # an empty batch: nothing for the kernel to loop over
-            out_h = (padded_h - self.kernel_size) // self.stride + 1
-            out_w = (padded_w - self.kernel_size) // self.stride + 1
-            out, planes = np.zeros((0, self.out_channels, out_h, out_w), dtype=self.dtype), None
-        else:
-            W, b = self.params["W"], self.params["b"]
-            out, planes = conv.conv2d_forward(x, W, b, self.stride, self.padding, keep_planes=True)
+        W, b = self.params["W"], self.params["b"]  # an empty batch: the kernels give empty results
+        out, planes = conv.conv2d_forward(x, W, b, self.stride, self.padding, keep_planes=True)
         # x's planes hold all of x that backward reads: where they exist, x need not be kept
         # (so the previous layer's output can be freed), only its shape.
         self._cache = (x.shape if planes is not None else x, planes, out.shape)
@@ -333,9 +328,6 @@ class Conv2D(Layer):
         x, planes, out_shape = self._take_cache()  # x: x itself, or its shape next to its planes
         dout = self._check_dout(dout, out_shape, self.dtype, input_grad)
         self.check_arrays()
-        if out_shape[0] == 0:
-            self.grads = {name: np.zeros_like(param) for name, param in self.params.items()}
-            return np.zeros(x.shape, self.dtype) if input_grad else None
         dx, self.grads["W"], self.grads["b"] = conv.conv2d_backward(
             x, dout, self.params["W"], self.stride, self.padding, planes, input_grad
         )
