@@ -148,3 +148,11 @@ def test_every_check_either_returns_or_raises_the_rule_s_errors(value):
 def test_one_example_without_its_batch_axis_is_told_how_to_add_it():
     with pytest.raises(ValueError, match=r"got shape \(1, 4, 4\): .* batch of one, x\[None\]"):
         checks.float_array(np.zeros((1, 4, 4), np.float32), "x", ndim=4, layout="(N, C, H, W)")
+
+
+def test_one_number_takes_a_real_number_in_any_numpy_wrapping_and_nothing_else():
+    for value in (2, 2.5, np.float32(2.5), np.int64(2), np.array(2.5), np.array([[2.5]])):
+        assert checks.one_number(value) == float(np.asarray(value).item())
+        assert type(checks.one_number(value)) is float
+    for value in (True, np.bool_(False), np.array([True]), "2", None, [2.5], np.zeros(2)):
+        assert checks.one_number(value) is None

@@ -85,6 +85,17 @@ def flag(value, name):
     return bool(value)
 
 
+def one_number(value):
+    """value as a float if it is one real number (not a bool; a numpy scalar or an array of
+    size 1 counts), None otherwise: for results a function must return, whose message the
+    caller words."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return None
+    return float(value)
+
+
 def float_dtype(dtype, name="dtype"):
     """Return dtype as a numpy dtype; TypeError unless it names float32 or float64."""
     if dtype is None or isinstance(dtype, (bool, int, float, np.ndarray)):

@@ -10,11 +10,10 @@ whatever the other one says: its relative error is inf, so it never passes a tol
 """
 
 import math
-import numbers
 
 import numpy as np
 
-from tinycnn.checks import non_negative_int, real_number
+from tinycnn.checks import non_negative_int, one_number, real_number
 
 
 def numerical_gradient(f, x, h=1e-6):
@@ -150,12 +149,11 @@ def _real_array(value, name):
 
 def _scalar(value):
     """f's result as a float: f must return one real number (a size-1 array will do)."""
-    if isinstance(value, np.ndarray) and value.size == 1:
-        value = value.item()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    number = one_number(value)
+    if number is None:
         raise TypeError(
             f"f must return one real number (the scalar being differentiated), got "
             f"{type(value).__name__}"
             + (f" of shape {value.shape}" if hasattr(value, "shape") else "")
         )
-    return float(value)
+    return number

@@ -16,13 +16,19 @@ or the weights stopped being finite; `fit` never returns a model with non-finite
 """
 
 import math
-import numbers
 import sys
 
 import numpy as np
 from tqdm import tqdm
 
-from tinycnn.checks import flag, float_array, non_negative_int, positive_int, real_number
+from tinycnn.checks import (
+    flag,
+    float_array,
+    non_negative_int,
+    one_number,
+    positive_int,
+    real_number,
+)
 from tinycnn.io import write_json
 from tinycnn.losses import Loss
 from tinycnn.model import Sequential
@@ -391,14 +397,13 @@ def _scores(scores):
         )
     checked = {}
     for name, score in scores.items():
-        if isinstance(score, np.ndarray) and score.size == 1:
-            score = score.item()
-        if isinstance(score, (bool, np.bool_)) or not isinstance(score, numbers.Real):
+        number = one_number(score)
+        if number is None:
             raise TypeError(
                 f"metrics must return a dict of name -> number, but {name!r} is "
                 f"{type(score).__name__}: {score!r}"
             )
-        checked[str(name)] = float(score)
+        checked[str(name)] = number
     return checked
 
 
