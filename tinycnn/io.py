@@ -136,9 +136,9 @@ def load(path):
     given = path
     path = _npz_path(path, for_reading=True)
     # "localizer" reads localizer.npz, beside any folder of that name; a folder alone is refused.
-    folder = path if os.path.isdir(path) else given if not os.path.exists(path) else None
-    if folder is not None and os.path.isdir(folder):
-        raise IsADirectoryError(f"{folder} is a folder, not a tinycnn model (an .npz file)")
+    for candidate in (path, os.fspath(given)):
+        if os.path.isdir(candidate) and not os.path.isfile(path):
+            raise IsADirectoryError(f"{candidate} is a folder, not a tinycnn model (an .npz file)")
     if not os.path.exists(path):
         tried = f"{os.fspath(given)} (nor at {path})" if path != os.fspath(given) else path
         raise FileNotFoundError(f"no tinycnn model at {tried}")
