@@ -34,6 +34,7 @@ column says "not installed".
 """
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -142,15 +143,14 @@ def tinycnn_session(settings):
         optimizer.step()
         return value
 
-    timer = {}
+    # Set up at the first call: the activations it keeps would count in `memory`'s baseline.
+    timer = functools.cache(lambda: tinycnn_layer_timer(model, loss, images, targets))
 
     def layer_times(repeats):
-        """Each layer alone (turns.tinycnn_layer_timer): labels, and median ms over repeats. Set
-        up at the first call: the activations it keeps would count in `memory`'s baseline."""
-        if not timer:
-            timer["labels"], timer["run"] = tinycnn_layer_timer(model, loss, images, targets)
-        times = np.median([timer["run"]() for _ in range(repeats)], axis=0)
-        return {"layers": timer["labels"], "layer_ms": times.tolist()}
+        """Each layer alone (turns.tinycnn_layer_timer): labels, and median ms over repeats."""
+        labels, time_layers = timer()
+        times = np.median([time_layers() for _ in range(repeats)], axis=0)
+        return {"layers": labels, "layer_ms": times.tolist()}
 
     def predict_times(sizes, repeats):
         """model.predict on the batch's first n images, for each n in sizes: median ms over
@@ -206,19 +206,15 @@ def pytorch_session(settings):
         optimizer.step()
         return value.item()
 
-    timer = {}
+    timer = functools.cache(  # set up at the first call, as tinycnn's
+        lambda: torch_layer_timer(
+            torch, model, images, lambda output: squared_localization_loss(torch, output, targets)
+        )
+    )
 
     def layer_times(repeats):
-        """Each module alone, measured as tinycnn's layers: median ms over repeats (set up at
-        the first call, as tinycnn's)."""
-        if not timer:
-            timer["run"] = torch_layer_timer(
-                torch,
-                model,
-                images,
-                lambda output: squared_localization_loss(torch, output, targets),
-            )
-        times = np.median([timer["run"]() for _ in range(repeats)], axis=0)
+        """Each module alone, measured as tinycnn's layers: median ms over repeats."""
+        times = np.median([timer()() for _ in range(repeats)], axis=0)
         return {"layer_ms": times.tolist()}
 
     def predict_times(sizes, repeats):
