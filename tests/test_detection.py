@@ -408,6 +408,8 @@ def test_detect_names_its_arguments(untrained):
         detect(model, np.full_like(images, np.nan))
     with pytest.raises(ValueError, match=r"images must be 4-dimensional"):
         detect(model, images[0])
+    with pytest.raises(ValueError, match=r"images must have 1 channel \(images.shape\[1\]\), as"):
+        detect(model, np.zeros((1, 3, 64, 64), np.float32))  # colour images, a grey detector
     with pytest.raises(ValueError, match=r"iou_threshold must be a number in \[0, 1\]"):
         detect(model, images, iou_threshold=2)
     with pytest.raises(ValueError, match=r"score_threshold must be a number in \[0, 1\]"):

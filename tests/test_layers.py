@@ -232,7 +232,11 @@ def test_non_contiguous_input():
     "make_layer, x, message",
     [
         (lambda: tc.Conv2D(1, 2, 3), np.zeros((1, 8, 8)), r"x must be 4-dimensional"),
-        (lambda: tc.Conv2D(1, 2, 3), np.zeros((1, 3, 8, 8)), r"x must have 1 channels"),
+        (
+            lambda: tc.Conv2D(1, 2, 3),
+            np.zeros((1, 3, 8, 8)),
+            r"x must have 1 channel \(x.shape\[1\]\)",
+        ),
         (
             lambda: tc.Conv2D(1, 2, 5, padding=1),
             np.zeros((1, 1, 2, 8)),

@@ -249,3 +249,57 @@ def test_layers_edited_after_building_are_checked_again_by_fit_and_save(tmp_path
     model.layers[3] = "relu"
     with pytest.raises(TypeError, match=r"model.layers\[3\] must be a tinycnn layer, got str"):
         tc.save(model, tmp_path / "m")
+
+
+def test_a_layers_error_says_which_layer_raised_it_and_where_its_input_came_from():
+    """Images of the wrong size reach the Dense layer as too few features; the error names the
+    layer's own `x`, and its note names the layer, its input's source and the model's input."""
+    model = tc.networks.localizer(image_size=64)
+    with pytest.raises(ValueError, match="x must have 2048 features") as error:
+        model.predict(np.zeros((2, 1, 32, 32), np.float32))
+    assert error.value.__notes__ == [
+        "in model.layers[10], Dense(2048, 128), whose x is the output of model.layers[9], of "
+        "shape (2, 512); the model's input has shape (2, 1, 32, 32)"
+    ]
+    with pytest.raises(ValueError, match="x must have 1 channel ") as error:
+        model.forward(np.zeros((2, 3, 64, 64), np.float32))
+    assert error.value.__notes__ == [
+        f"in model.layers[0], {model.layers[0]!r}, whose x is the model's input, of shape "
+        "(2, 3, 64, 64)"
+    ]
+
+
+@pytest.mark.parametrize("position", range(4))
+def test_the_note_names_the_layer_at_every_position_in_both_passes(position):
+    """A layer that refuses every input, at each position of a model: forward names the layer
+    before it (or the model's input), backward the layer after it (or the loss)."""
+
+    class Refuses(tc.Layer):
+        elementwise = True
+
+        def forward(self, x):
+            raise ValueError("refused x")
+
+        def backward(self, dout, input_grad=True):
+            raise ValueError("refused dout")
+
+    layers = [tc.ReLU(), tc.Tanh(), tc.ReLU()]
+    layers.insert(position, Refuses())
+    model = tc.Sequential(layers)
+    x = np.ones((2, 3), F64)
+    with pytest.raises(ValueError, match="refused x") as error:
+        model.forward(x)
+    source = "the model's input" if position == 0 else f"the output of model.layers[{position - 1}]"
+    assert error.value.__notes__[0].startswith(
+        f"in model.layers[{position}], Refuses(), whose x is {source}, of shape (2, 3)"
+    )
+    for layer in model.layers[position + 1 :]:  # the layers after it run, for a backward
+        x = layer.forward(x)
+    with pytest.raises(ValueError, match="refused dout") as error:
+        model.backward(np.ones((2, 3), F64))
+    last = position == len(layers) - 1
+    source = "the loss" if last else f"model.layers[{position + 1}]"
+    assert error.value.__notes__ == [
+        f"in model.layers[{position}], Refuses(), whose dout is the gradient from {source}, "
+        "of shape (2, 3)"
+    ]

@@ -410,6 +410,13 @@ def detect(model, images, score_threshold=0.6, iou_threshold=0.5, batch_size=256
         raise ValueError("images must be finite (no NaN or inf)")
     score_threshold = probability(score_threshold, "score_threshold")
     iou_threshold = probability(iou_threshold, "iou_threshold")
+    first = model.layers[0] if model.layers else None
+    channels = getattr(first, "in_channels", images.shape[1])
+    if images.shape[1] != channels:
+        raise ValueError(
+            f"images must have {channels} channel{'s' * (channels != 1)} (images.shape[1]), as "
+            f"the model's first layer {first!r} takes, got shape {images.shape}"
+        )
     stride = network_stride(model)
     height, width = images.shape[2:]
     if height % stride or width % stride:

@@ -221,7 +221,8 @@ def _images(layer, x, channels):
     x = float_array(x, "x", 4, "(N, C, H, W)")
     if x.shape[1] != channels:
         raise ValueError(
-            f"x must have {channels} channels (x.shape[1]) for {layer!r}, got shape {x.shape}"
+            f"x must have {channels} channel{'s' * (channels != 1)} (x.shape[1]) for {layer!r}, "
+            f"got shape {x.shape}"
         )
     return x
 

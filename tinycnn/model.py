@@ -84,9 +84,17 @@ class Sequential:
         return None
 
     def forward(self, x):
-        """x (N, ...) -> the raw output of the last layer."""
-        for layer in self.layers:
-            x = layer.forward(x)
+        """x (N, ...) -> the raw output of the last layer.
+
+        A layer's error names its own input, `x`; a note added to it says which layer of the model
+        raised it and where that input came from (for images of the wrong size or channels)."""
+        model_input = x
+        for index, layer in enumerate(self.layers):
+            try:
+                x = layer.forward(x)
+            except (TypeError, ValueError) as error:
+                error.add_note(self._where(index, "x", x, model_input))
+                raise
         return x
 
     def backward(self, dout, input_grad=True):
@@ -103,8 +111,31 @@ class Sequential:
                 return None
             lowest = with_params[0]
         for index in range(len(self.layers) - 1, lowest - 1, -1):
-            dout = self.layers[index].backward(dout, input_grad=input_grad or index > lowest)
+            try:
+                dout = self.layers[index].backward(dout, input_grad=input_grad or index > lowest)
+            except (TypeError, ValueError) as error:
+                error.add_note(self._where(index, "dout", dout))
+                raise
         return dout
+
+    def _where(self, index, name, value, model_input=None):
+        """The note on an error raised by model.layers[index] about its input `name` ("x" in the
+        forward pass, "dout" in the backward pass): which layer, and where that input came from."""
+        if name == "x":
+            source = (
+                "the model's input" if index == 0 else f"the output of model.layers[{index - 1}]"
+            )
+        elif index == len(self.layers) - 1:
+            source = "the gradient from the loss"
+        else:
+            source = f"the gradient from model.layers[{index + 1}]"
+        text = (
+            f"in model.layers[{index}], {self.layers[index]!r}, whose {name} is {source}, "
+            f"of shape {_shape_of(value)}"
+        )
+        if name == "x" and index > 0:
+            text += f"; the model's input has shape {_shape_of(model_input)}"
+        return text
 
     def parameters(self):
         """Yield (layer, name, param, grad) for every parameter, first layer first."""
@@ -193,6 +224,11 @@ class Sequential:
     def __repr__(self):
         inner = ",\n".join(f"    {layer!r}" for layer in self.layers)
         return f"Sequential([\n{inner}\n], output={self.output!r})"
+
+
+def _shape_of(value):
+    """An array's shape, or the name of what was given instead."""
+    return getattr(value, "shape", type(value).__name__)
 
 
 def _layouts_agree(layout, wanted):
