@@ -85,8 +85,50 @@ def test_the_output_map_is_chosen_where_the_network_is_built():
         ({"outputs": 8, "channels": 8}, TypeError),
         ({"outputs": 8, "image_size": 60}, ValueError),
         ({"outputs": 8, "rng": "x"}, TypeError),
+        ({"outputs": 8, "dtype": np.int32}, TypeError),
+        ({"outputs": 8, "dtype": "float16"}, TypeError),
     ],
 )
 def test_small_cnn_checks_its_arguments(arguments, error):
     with pytest.raises(error):
         small_cnn(**arguments)
+
+
+@pytest.mark.parametrize(
+    "build, image_size",
+    [
+        (lambda dtype: localizer(image_size=8, dtype=dtype), 8),
+        (lambda dtype: landmark_detector(image_size=8, dtype=dtype), 8),
+        (
+            lambda dtype: tc.networks.detector(
+                image_size=32, channels=(2, 3, 2, 3, 2), dtype=dtype
+            ),
+            32,  # the last batch norm normalizes 2 x 2 x 3 numbers per channel, not degenerate
+        ),
+    ],
+    ids=["localizer", "landmark_detector", "detector"],
+)
+def test_the_builders_make_float64_networks_whose_gradients_check(build, image_size):
+    """dtype=np.float64 builds the same network in float64, the same weights drawn: the whole
+    network's backward matches central differences (float64, h = 1e-6) to 1e-6 relative error."""
+    model, model32 = build(np.float64), build(np.float32)
+    for (_, name, param, _), (_, _, param32, _) in zip(
+        model.parameters(), model32.parameters(), strict=True
+    ):
+        assert param.dtype == np.float64 and param32.dtype == np.float32, name
+        np.testing.assert_allclose(param, param32, rtol=1e-6)  # the same draws
+    x = np.random.default_rng(0).random((3, 1, image_size, image_size))
+    errors = tc.gradcheck.check_gradients(model, x)
+    before_norm = [
+        layer
+        for layer, after in zip(model.layers, model.layers[1:], strict=False)
+        if isinstance(after, tc.BatchNorm2D)
+    ]
+    labels = list(errors)[1:]  # after "x", one per parameter, in model.parameters()'s order
+    for label, (layer, name, _, grad) in zip(labels, model.parameters(), strict=True):
+        if name == "b" and any(layer is conv for conv in before_norm):
+            # Batch norm subtracts each channel's mean, and the bias before it with it: its
+            # gradient is zero, and the relative error of two roundings of zero means nothing.
+            assert np.abs(grad).max() < 1e-12, label
+            del errors[label]
+    assert max(errors.values()) < 1e-6, errors

@@ -92,7 +92,11 @@ def check_gradients(module, x, seed=0, h=1e-6):
     seed = non_negative_int(seed, "seed")
     h = real_number(h, "h", low=0.0, low_open=True)
     for label, param, _ in _labelled_parameters(module):
-        _check_float64(param, label, hint="build the layer with dtype=np.float64")
+        _check_float64(
+            param,
+            label,
+            hint="build the layer (or tinycnn.networks' network) with dtype=np.float64",
+        )
 
     out = module.forward(x)
     upstream = np.random.default_rng(seed).standard_normal(np.shape(out))

@@ -18,11 +18,14 @@ OUTPUT_WEIGHT_SCALE = 0.1
 """The last layer's initial weights, as a share of their usual (He) size: see `small_cnn`."""
 
 
-def small_cnn(outputs, image_size=64, channels=(8, 16, 32), hidden=128, rng=0, output=None):
+def small_cnn(
+    outputs, image_size=64, channels=(8, 16, 32), hidden=128, rng=0, output=None, dtype=np.float32
+):
     """1 x image_size x image_size -> `outputs` raw numbers; image_size must be divisible
     by 2 ** len(channels) (8 for the three blocks).
 
     output is the model's output map, the loss's (`loss.output`); None keeps the raw numbers.
+    dtype is the weights' (and so the images'): float32 to train, float64 for gradient checks.
 
     The last layer starts with small weights, so that every raw output of the untrained network
     is close to its bias, 0: p_c = σ(0) = 0.5 and all classes equally likely. The network starts
@@ -41,42 +44,52 @@ def small_cnn(outputs, image_size=64, channels=(8, 16, 32), hidden=128, rng=0, o
             f"image_size must be divisible by {2 ** len(channels)} "
             f"({len(channels)} 2x2 poolings), got {image_size}"
         )
+    dtype = checks.float_dtype(dtype)
     rng = checks.rng(rng)  # one generator drawn from in turn: each layer's own weights
     layers, in_channels = [], 1
     for out_channels in channels:
-        layers += [Conv2D(in_channels, out_channels, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2)]
+        convolution = Conv2D(in_channels, out_channels, 3, padding=1, dtype=dtype, rng=rng)
+        layers += [convolution, ReLU(), MaxPool2D(2)]
         in_channels = out_channels
     features = in_channels * (image_size // 2 ** len(channels)) ** 2
-    output_layer = Dense(hidden, outputs, rng=rng)
+    output_layer = Dense(hidden, outputs, dtype=dtype, rng=rng)
     output_layer.params["W"] *= OUTPUT_WEIGHT_SCALE
-    layers += [Flatten(), Dense(features, hidden, rng=rng), ReLU(), output_layer]
+    layers += [Flatten(), Dense(features, hidden, dtype=dtype, rng=rng), ReLU(), output_layer]
     return Sequential(layers, output=output)
 
 
-def localizer(num_classes=3, image_size=64, rng=0, output=None):
+def localizer(num_classes=3, image_size=64, rng=0, output=None, dtype=np.float32):
     """Lesson 4's network: an image in, [p_c, b_x, b_y, b_h, b_w, c_1..c_K] (raw) out, read
     through `output` (the loss's map, e.g. `LocalizationLoss(3).output`) by predict.
 
     Untrained, it predicts a box in the middle of the image, half its height and width.
     """
-    model = small_cnn(localization_width(num_classes), image_size, rng=rng, output=output)
+    width = localization_width(num_classes)
+    model = small_cnn(width, image_size, rng=rng, output=output, dtype=dtype)
     model.layers[-1].params["b"][BOX] = 0.5
     return model
 
 
-def landmark_detector(num_landmarks=3, image_size=64, rng=0, output=None):
+def landmark_detector(num_landmarks=3, image_size=64, rng=0, output=None, dtype=np.float32):
     """Lesson 5's network: an image in, [is_face, x_1, y_1, ..., x_L, y_L] (raw) out, read
     through `output` (the loss's map, e.g. `LandmarkLoss(3).output`) by predict.
 
     Untrained, it predicts every point in the middle of the image.
     """
-    model = small_cnn(landmark_width(num_landmarks), image_size, rng=rng, output=output)
+    width = landmark_width(num_landmarks)
+    model = small_cnn(width, image_size, rng=rng, output=output, dtype=dtype)
     model.layers[-1].params["b"][POINTS] = 0.5
     return model
 
 
 def detector(
-    num_classes=3, num_anchors=2, image_size=64, channels=(8, 16, 32, 64, 128), output=None, rng=0
+    num_classes=3,
+    num_anchors=2,
+    image_size=64,
+    channels=(8, 16, 32, 64, 128),
+    output=None,
+    rng=0,
+    dtype=np.float32,
 ):
     """A small fully convolutional YOLO detector: 1 x image_size x image_size in, the grid of raw
     vectors (N, S, S, B, 5 + K) out, S = image_size / 16.
@@ -89,6 +102,7 @@ def detector(
     convolution starts small, as in `small_cnn`, with the p_c logit's bias at -3 (p_c ≈ 0.05):
     most cells hold nothing, so the untrained network starts by saying so. Pass
     output=loss.output (e.g. `tinycnn.detection.GridLoss(anchors, 3).output`) for predict.
+    dtype is the weights' (and so the images'): float32 to train, float64 for gradient checks.
     """
     num_classes = positive_int(num_classes, "num_classes")
     num_anchors = positive_int(num_anchors, "num_anchors")
@@ -102,19 +116,20 @@ def detector(
         raise ValueError(
             f"image_size must be divisible by 16 (four 2x2 poolings), got {image_size}"
         )
+    dtype = checks.float_dtype(dtype)
     rng = checks.rng(rng)
     layers, in_channels = [], 1
     for index, out_channels in enumerate(channels):
         layers += [
-            Conv2D(in_channels, out_channels, 3, padding=1, rng=rng),
-            BatchNorm2D(out_channels),
+            Conv2D(in_channels, out_channels, 3, padding=1, dtype=dtype, rng=rng),
+            BatchNorm2D(out_channels, dtype=dtype),
             ReLU(),
         ]
         if index < 4:
             layers.append(MaxPool2D(2))
         in_channels = out_channels
     width = 5 + num_classes
-    head = Conv2D(in_channels, num_anchors * width, 1, rng=rng)
+    head = Conv2D(in_channels, num_anchors * width, 1, dtype=dtype, rng=rng)
     head.params["W"] *= OUTPUT_WEIGHT_SCALE
     head.params["b"][::width] = -3.0
     layers += [head, GridLayout(num_anchors)]
