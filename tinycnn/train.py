@@ -72,9 +72,10 @@ def fit(
     The model's output map must be the loss's (`model.output` equal to `loss.output`): build the
     model with it, e.g. `Sequential(layers, output=loss.output)`, so that `model.predict` reads the
     raw output the way the loss trained it to. `fit` checks the output map, the data (every image
-    finite, the first one as the model takes it, every target as the loss reads it), validation, metrics (called once on the validation
-    set) and every learning rate of the schedule before the first step; what augment returns is
-    checked on every batch (shapes, finite images), the first before the first step.
+    finite, the first one as the model takes it, every target as the loss reads it), validation,
+    metrics (called once on the validation set) and every learning rate of the schedule before
+    the first step; what augment returns is checked on every batch (shapes, finite images), the
+    first before the first step.
     Returns a dict of per-epoch lists: "loss" (the mean training loss), and with validation
     "val_loss" and "val_<name>" per metric. Raises FloatingPointError naming the epoch and batch
     where the loss, a gradient or the weights stop being finite (the weights are checked after
