@@ -49,7 +49,7 @@ def corners_to_center(boxes):
     boxes must be finite with x_min <= x_max and y_min <= y_max: inverted corners would give a
     negative size.
     """
-    corners = _fours(boxes, "boxes")
+    corners = _rows_of_four(boxes, "boxes")
     if not np.all(np.isfinite(corners)):
         raise ValueError("boxes must be finite (no NaN or inf)")
     inverted = np.any(corners[..., 2:] < corners[..., :2], axis=-1)
@@ -73,8 +73,9 @@ def iou(boxes_a, boxes_b):
     Returns (...,) in [0, 1], or a float for two single boxes. Boxes that only touch share no area
     and score 0. So does a box without area (b_h = 0 or b_w = 0), against anything, itself
     included: its union with another such box is 0 too, and 0 / 0 counts as 0 (no overlap), not
-    NaN, as pycocotools counts it. A negative size is refused (ValueError): it is no box, and a
-    network's regression that predicts one is read as a box without area by `clip_sizes`.
+    NaN, as pycocotools' mask.iou counts it. A negative size is refused (ValueError): it is no
+    box, and a network's regression that predicts one is read as a box without area by
+    `clip_sizes`.
     """
     corners_a = _corners(boxes_a, "boxes_a")
     corners_b = _corners(boxes_b, "boxes_b")
@@ -107,7 +108,7 @@ def as_boxes(boxes, name="boxes", ndim=None):
     NaN and infinities are left to the caller, which says what it needs (the functions here
     refuse them).
     """
-    boxes = _fours(boxes, name, ndim)
+    boxes = _rows_of_four(boxes, name, ndim)
     negative = np.any(boxes[..., 2:] < 0, axis=-1)
     if np.any(negative):
         raise ValueError(
@@ -121,16 +122,17 @@ def as_boxes(boxes, name="boxes", ndim=None):
 def clip_sizes(boxes):
     """Centre-format boxes (..., 4) with every size b_h, b_w below 0 set to 0 (a copy).
 
-    A network that regresses the box (the localizer's Identity box outputs) can predict a
-    negative size, which is no box; read as a box without area, it overlaps nothing and scores
-    IoU 0, the score a prediction that far off deserves. The truth never needs this.
+    A network that regresses the box (the localizer's box outputs come as they are, without a
+    map that keeps them positive) can predict a negative size, which is no box; read as a box
+    without area, it overlaps nothing and scores IoU 0, the score a prediction that far off
+    deserves. The truth never needs this.
     """
-    boxes = np.array(_fours(boxes, "boxes"))
+    boxes = np.array(_rows_of_four(boxes, "boxes"))
     np.maximum(boxes[..., 2:], 0, out=boxes[..., 2:])
     return boxes
 
 
-def _fours(boxes, name, ndim=None):
+def _rows_of_four(boxes, name, ndim=None):
     """boxes as a float array of shape (..., 4), or (M, 4) with ndim=2: types and shape only."""
     if ndim is not None:
         ndim = positive_int(ndim, "ndim")
