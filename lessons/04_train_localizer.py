@@ -296,13 +296,15 @@ tc.viz.show_localization(
 # the scenes with an object (`tc.viz.show_worst` picks them and writes each one's error above
 # it). Look for what they share: objects cut by the border, a dark object on a dark background,
 # a distractor touching the object. Where an object is cut, p_c is often less sure too. These
-# are the cases a bigger network or more training would work on next.
+# are the cases a bigger network or more training would work on next. The box is a regression, so
+# a predicted size can come out negative; `tc.boxes.clip_sizes` reads such a box as one without
+# area (IoU 0), as `tc.metrics.mean_iou` does.
 
 # %%
 with_object = np.flatnonzero(y_test[:, tc.targets.P_C] == 1)
 box_errors = np.full(n_test, np.nan)  # NaN: no object, no box to judge
 box_errors[with_object] = 1 - tc.boxes.iou(
-    y_pred[with_object, tc.targets.BOX], y_test[with_object, tc.targets.BOX]
+    tc.boxes.clip_sizes(y_pred[with_object, tc.targets.BOX]), y_test[with_object, tc.targets.BOX]
 )
 figure = tc.viz.show_worst(
     x_test, y_test, y_pred, box_errors, count=8, path=lesson.out / "04_worst_predictions.png"

@@ -187,7 +187,7 @@ for name, target in TARGETS.items():
 
 # %%
 with_face = np.flatnonzero(y_test[:, P_C] == 1)
-overlaps = tc.boxes.iou(y_pred[with_face][:, BOX], y_test[with_face][:, BOX])
+overlaps = tc.boxes.iou(tc.boxes.clip_sizes(y_pred[with_face][:, BOX]), y_test[with_face][:, BOX])
 order = with_face[np.argsort(overlaps)]
 best, worst = order[::-1][:8], order[:8]
 figure = tc.viz.show_localization(
@@ -316,7 +316,10 @@ cascade_found = [
     cascade_boxes(rescale(image[0], 2, order=1)) / (2 * SIZE) for image in x_test[:n_cascade]
 ]
 cascade_seconds = time.perf_counter() - start
-ours = [y[BOX][None] if y[P_C] >= 0.5 else np.zeros((0, 4)) for y in y_pred[:n_cascade]]
+ours = [
+    tc.boxes.clip_sizes(y[BOX][None]) if y[P_C] >= 0.5 else np.zeros((0, 4))
+    for y in y_pred[:n_cascade]
+]
 comparison = {
     "cnn": judge(ours, y_test[:n_cascade]),
     "cascade": judge(cascade_found, y_test[:n_cascade]),
@@ -395,7 +398,9 @@ for scale in SCALES:
         f"scale {scale:.2f}: {shrunk.shape[0]}x{shrunk.shape[1]} pixels, {rows}x{cols} windows, "
         f"highest p_c {vectors[P_C].max():.3f}"
     )
-all_boxes, all_scores = np.concatenate(all_boxes), np.concatenate(all_scores)
+# Each window's box is a regression: a negative size is read as a box without area.
+all_boxes = tc.boxes.clip_sizes(np.concatenate(all_boxes))
+all_scores = np.concatenate(all_scores)
 sliding_seconds = time.perf_counter() - start
 print(f"{len(all_scores)} windows at {len(SCALES)} scales in {sliding_seconds:.2f} s")
 

@@ -5,7 +5,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinycnn.boxes import as_boxes, center_to_corners, corners_to_center, iou, iou_matrix
+import tinycnn as tc
+from tinycnn.boxes import (
+    as_boxes,
+    center_to_corners,
+    clip_sizes,
+    corners_to_center,
+    iou,
+    iou_matrix,
+    non_max_suppression,
+)
 
 from strategies import GRID, centre_boxes, grid_boxes
 
@@ -99,12 +108,14 @@ def test_boxes_that_only_touch_score_0(box, data):
 
 @pytest.mark.parametrize(
     "degenerate",
-    [[0.5, 0.5, 0.0, 0.2], [0.5, 0.5, 0.2, 0.0], [0.5, 0.5, 0.0, 0.0], [0.5, 0.5, -0.2, 0.3]],
+    [[0.5, 0.5, 0.0, 0.2], [0.5, 0.5, 0.2, 0.0], [0.5, 0.5, 0.0, 0.0]],
 )
 def test_boxes_without_area_score_0_not_nan(degenerate):
+    """0 / 0 for two boxes without area counts as 0, with itself too (pycocotools' rule)."""
     degenerate = np.array(degenerate)
     assert iou(degenerate, degenerate) == 0
     assert iou(degenerate, np.array([0.5, 0.5, 0.5, 0.5])) == 0
+    np.testing.assert_array_equal(iou_matrix(degenerate[None], degenerate[None]), [[0.0]])
 
 
 @given(
@@ -148,7 +159,7 @@ def test_iou_matrix_is_every_pair(boxes_a, boxes_b):
 
 
 def test_iou_matrix_wants_two_lists_of_boxes():
-    with pytest.raises(ValueError, match=r"boxes_b must have shape \(N, 4\), got \(4,\)"):
+    with pytest.raises(ValueError, match=r"boxes_b must have shape \(M, 4\), one row per box"):
         iou_matrix(np.zeros((2, 4)), np.zeros(4))
 
 
@@ -168,3 +179,95 @@ def test_as_boxes_can_ask_for_a_list_of_boxes():
     with pytest.raises(ValueError, match=r"found must have shape \(M, 4\), one row per box"):
         as_boxes(np.ones(8), "found", ndim=2)
     assert as_boxes(np.ones((3, 4)), "found", ndim=2).shape == (3, 4)
+
+
+def test_as_boxes_names_a_bad_ndim():
+    for ndim, error in (("abc", TypeError), (0, ValueError), (-1, ValueError), (2.0, TypeError)):
+        with pytest.raises(error, match="^ndim must be a positive integer"):
+            as_boxes(np.ones((3, 4)), "found", ndim=ndim)
+
+
+# --- sizes: the audit's K14 --------------------------------------------------------------------
+
+
+@st.composite
+def boxes_with_a_negative_size(draw):
+    """(M, 4) boxes, M >= 1, of which one has b_h or b_w (or both) below 0."""
+    boxes = np.array(draw(st.lists(centre_boxes(), min_size=1, max_size=4)))
+    row, columns = draw(st.integers(0, len(boxes) - 1)), draw(st.sampled_from([[2], [3], [2, 3]]))
+    boxes[row, columns] = -draw(st.floats(1e-12, 10))
+    return boxes
+
+
+CENTRE_BOX_FUNCTIONS = {
+    "center_to_corners": (lambda boxes: center_to_corners(boxes), "boxes"),
+    "as_boxes": (lambda boxes: as_boxes(boxes), "boxes"),
+    "iou(a, .)": (lambda boxes: iou(boxes, boxes[:1]), "boxes_a"),
+    "iou(., b)": (lambda boxes: iou(np.full(4, 0.5), boxes), "boxes_b"),
+    "iou_matrix(a, .)": (lambda boxes: iou_matrix(boxes, np.full((2, 4), 0.5)), "boxes_a"),
+    "iou_matrix(., b)": (lambda boxes: iou_matrix(np.full((2, 4), 0.5), boxes), "boxes_b"),
+    "non_max_suppression": (lambda boxes: non_max_suppression(boxes, np.ones(len(boxes))), "boxes"),
+}
+
+
+@given(boxes_with_a_negative_size(), st.sampled_from(sorted(CENTRE_BOX_FUNCTIONS)))
+def test_every_function_of_centre_boxes_refuses_a_negative_size(boxes, function):
+    call, name = CENTRE_BOX_FUNCTIONS[function]
+    with pytest.raises(ValueError, match=rf"^{name} must have b_h, b_w >= 0 .*found \["):
+        call(boxes)
+
+
+@given(boxes_with_a_negative_size(), st.sampled_from(sorted(CENTRE_BOX_FUNCTIONS)))
+def test_every_function_of_centre_boxes_refuses_a_nan_size(boxes, function):
+    call, name = CENTRE_BOX_FUNCTIONS[function]
+    boxes = np.abs(boxes)
+    boxes[0, 3] = np.nan
+    if function == "as_boxes":  # types and sizes only: NaN is for its caller to judge
+        assert np.isnan(as_boxes(boxes)[0, 3])
+        return
+    with pytest.raises(ValueError, match=rf"^{name} must be finite"):
+        call(boxes)
+
+
+def test_the_audit_samples_of_negative_sizes():
+    """IoU of a box with itself was 0, its corners came out with x_min > x_max."""
+    box = np.array([0.5, 0.5, -0.2, -0.2])
+    with pytest.raises(ValueError, match=r"^boxes_a must have b_h, b_w >= 0"):
+        iou(box, box)
+    with pytest.raises(ValueError, match=r"^boxes must have b_h, b_w >= 0"):
+        center_to_corners(box)
+
+
+@given(st.lists(centre_boxes(), min_size=1, max_size=4), st.data())
+def test_corners_to_center_refuses_inverted_corners(boxes, data):
+    corners = center_to_corners(np.array(boxes))
+    row = data.draw(st.integers(0, len(corners) - 1))
+    axis = data.draw(st.sampled_from([0, 1]))  # swap x_min, x_max or y_min, y_max
+    corners[row, [axis, axis + 2]] = corners[row, [axis + 2, axis]]
+    if corners[row, axis] == corners[row, axis + 2]:
+        corners[row, axis] += 1e-3
+    with pytest.raises(ValueError, match=r"^boxes must be corners .* with x_min <= x_max"):
+        corners_to_center(corners)
+    corners[row, 0] = np.nan
+    with pytest.raises(ValueError, match="^boxes must be finite"):
+        corners_to_center(corners)
+
+
+@given(boxes_with_a_negative_size())
+def test_clip_sizes_reads_a_negative_size_as_a_box_without_area(boxes):
+    clipped = clip_sizes(boxes)
+    assert clipped is not boxes and np.all(clipped[:, 2:] >= 0)
+    np.testing.assert_array_equal(clipped[:, :2], boxes[:, :2])
+    np.testing.assert_array_equal(clipped[:, 2:], np.maximum(boxes[:, 2:], 0))
+    negative = np.any(boxes[:, 2:] < 0, axis=1)
+    np.testing.assert_array_equal(iou(clipped, boxes.clip(0))[negative], 0.0)
+
+
+def test_a_regression_predicting_a_negative_size_is_still_measured():
+    """The metrics read model.predict's boxes through clip_sizes: a negative size scores IoU 0
+    (an untrained localizer's box outputs are as often negative as not)."""
+    y_true = np.array([[1, 0.5, 0.5, 0.2, 0.2, 1, 0, 0], [1, 0.3, 0.3, 0.2, 0.2, 0, 1, 0]])
+    y_pred = y_true.copy()
+    y_pred[1, 3] = -0.2
+    assert tc.metrics.mean_iou(y_pred, y_true) == 0.5
+    assert tc.metrics.correct_localization_rate(y_pred, y_true) == 0.5

@@ -178,3 +178,83 @@ def test_an_empty_array_has_an_empty_gradient():
     np.testing.assert_array_equal(
         numerical_gradient(lambda: 0.0, np.zeros((4, 3))[:, ::2][:0]), np.zeros((0, 2))
     )
+
+
+# --- random layers and kinks: the audit's K15 ---------------------------------------------------
+
+
+@given(st.floats(0.05, 0.95), st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1))
+def test_a_dropout_layer_in_training_is_checked_with_one_mask(p, layer_seed, x_seed):
+    """Each forward used to draw a new mask: a right backward scored an error of about 1."""
+    layer = tc.Dropout(p, rng=layer_seed)
+    state = layer.rng.bit_generator.state
+    x = np.random.default_rng(x_seed).standard_normal((2, 3, 4, 4))
+    assert check_gradients(layer, x)["x"] < 1e-7
+    assert layer.rng.bit_generator.state == state  # the check draws nothing from the layer
+
+
+class HalfGradientDropout(tc.Dropout):
+    """A Dropout whose backward forgets the 1 / (1 - p) scaling: must still be caught."""
+
+    def backward(self, dout, input_grad=True):
+        return super().backward(dout, input_grad) * (1 - self.p)
+
+
+def test_a_wrong_dropout_backward_is_still_caught():
+    x = np.random.default_rng(0).standard_normal((4, 6))
+    assert check_gradients(HalfGradientDropout(0.5, rng=0), x)["x"] > 0.1
+
+
+def test_a_model_holding_dropout_is_checked_in_training_mode():
+    model = tc.Sequential(
+        [
+            tc.Dense(5, 4, dtype=np.float64, rng=0),
+            tc.ReLU(),
+            tc.Dropout(0.3, rng=1),
+            tc.Dense(4, 2, dtype=np.float64, rng=2),
+        ]
+    )
+    errors = check_gradients(model, np.random.default_rng(0).standard_normal((3, 5)))
+    assert max(errors.values()) < 1e-7
+    model.eval()
+    assert (
+        max(check_gradients(model, np.random.default_rng(0).standard_normal((3, 5))).values())
+        < 1e-7
+    )
+
+
+class GlobalRandomDropout(tc.Dropout):
+    """Draws its mask from a generator the check cannot see (a new one at each forward)."""
+
+    def forward(self, x):
+        self.rng = np.random.default_rng()
+        return super().forward(x)
+
+
+def test_randomness_the_check_cannot_freeze_is_refused_with_what_to_do():
+    x = np.random.default_rng(0).standard_normal((4, 6))
+    with pytest.raises(ValueError, match=r"different output at each forward.*model\.eval\(\)"):
+        check_gradients(GlobalRandomDropout(0.5), x)
+    layer = GlobalRandomDropout(0.5)
+    layer.training = False
+    assert check_gradients(layer, x)["x"] < 1e-7
+
+
+def test_an_empty_batch_is_refused_not_passed():
+    """It used to return {'x': 0.0}: a pass for a check that compared nothing."""
+    with pytest.raises(ValueError, match=r"x must hold at least one number, got shape \(0, 3\)"):
+        check_gradients(tc.Dense(3, 2, dtype=np.float64, rng=0), np.zeros((0, 3)))
+
+
+@pytest.mark.parametrize(
+    "layer, x, error",
+    [
+        (tc.ReLU(), np.zeros((1, 3)), 1.0),
+        (tc.MaxPool2D(2), np.ones((1, 1, 2, 2)), 0.5),
+    ],
+)
+def test_kinks_give_large_errors_as_the_docstring_says(layer, x, error):
+    """Not a bug: ReLU at exactly 0 and tied maxima are points without a derivative."""
+    assert check_gradients(layer, x)["x"] == pytest.approx(error, rel=1e-6)
+    random_x = np.random.default_rng(0).standard_normal(x.shape)
+    assert check_gradients(layer, random_x)["x"] < 1e-7

@@ -207,7 +207,14 @@ def test_nms_keeps_overlapping_boxes_of_different_labels():
 @pytest.mark.parametrize(
     "arguments, error, message",
     [
-        (dict(boxes=np.zeros((2, 3))), ValueError, r"boxes must have shape \(\.\.\., 4\)"),
+        (dict(boxes=np.zeros((2, 3))), ValueError, r"boxes must have shape \(M, 4\)"),
+        (dict(boxes=np.zeros(4)), ValueError, r"boxes must have shape \(M, 4\), one row per box"),
+        (
+            dict(boxes=[[0.5, 0.5, -0.2, 0.1], [0.5] * 4]),
+            ValueError,
+            "^boxes must have b_h, b_w >= 0",
+        ),
+        (dict(boxes=[[0.5, 0.5, 0.1, np.nan], [0.5] * 4]), ValueError, "^boxes must be finite"),
         (dict(scores=np.ones(3)), ValueError, r"scores must have shape \(2,\)"),
         (dict(scores=np.array([1.0, np.nan])), ValueError, "scores must be finite"),
         (dict(boxes=[[np.nan, 0.5, 0.1, 0.1], [0.5] * 4]), ValueError, "^boxes must be finite"),
@@ -224,3 +231,18 @@ def test_nms_rejects_bad_arguments(arguments, error, message):
     call = dict(boxes=np.full((2, 4), 0.5), scores=np.ones(2)) | arguments
     with pytest.raises(error, match=message):
         non_max_suppression(**call)
+
+
+def test_boxes_with_a_negative_size_are_refused_not_kept_twice():
+    """The audit's sample: two copies of a box with negative sizes had IoU 0, so both were kept."""
+    boxes = np.array([[0.5, 0.5, -0.2, -0.2]] * 2)
+    with pytest.raises(ValueError, match=r"^boxes must have b_h, b_w >= 0 .*clip_sizes"):
+        non_max_suppression(boxes, np.array([0.9, 0.8]))
+
+
+def test_boxes_without_area_suppress_nothing():
+    """A zero-size box overlaps nothing (IoU 0, tinycnn.boxes.iou), so no box suppresses it and
+    it suppresses none: two copies of it are both kept, as a box of area 0 is no object."""
+    point = [0.5, 0.5, 0.0, 0.0]
+    boxes = np.array([point, point, [0.5, 0.5, 0.2, 0.2]])
+    np.testing.assert_array_equal(non_max_suppression(boxes, np.array([0.9, 0.8, 0.7])), [0, 1, 2])

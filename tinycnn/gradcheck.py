@@ -76,9 +76,26 @@ def check_gradients(module, x, seed=0, h=1e-6):
     The scalar checked is f = sum(forward(x) * R) for a fixed random R (drawn from `seed`, an
     int >= 0), so that dL/dout = R and every output entry counts. `module` is a layer or a
     Sequential whose parameters are float64 (anything with forward, backward and parameters());
-    x (finite) is converted to float64. Returns {"x": error, "<Layer>[i].<name>": error, ...}, the
-    relative errors of dL/dx and of each parameter's gradient; inf for a gradient that is not
-    finite.
+    x (finite, not empty) is converted to float64. Returns {"x": error, "<Layer>[i].<name>": error,
+    ...}, the relative errors of dL/dx and of each parameter's gradient; inf for a gradient that
+    is not finite.
+
+    Random layers: the numerical gradient runs forward twice per entry, and a Dropout layer in
+    training mode draws a new mask each time, so the differences would compare different
+    functions and call a right backward wrong (an error near 1). The check therefore freezes
+    the module's randomness: before every forward it puts each layer's random generator (its
+    `rng`) back in the state it had, so every forward drops the same units, and the training
+    backward (the mask, the 1 / (1 - p) scaling) is what gets checked. The generators are left
+    as they were found. A forward that still gives two answers for one x (randomness from
+    elsewhere, e.g. np.random's global functions) is refused with a ValueError: put the module
+    in evaluation mode (model.eval()) or check its layers without the random ones.
+
+    Kinks: where the function is not differentiable, the two sides of a central difference see
+    different slopes, and a large error there is no bug. A ReLU (or LeakyReLU) input at exactly 0
+    (or within h of it) and a max-pool window whose maximum is tied are such points: a ReLU of
+    zeros gives 1.0, a 2x2 window of equal values 0.5, [0, 1, -1] through ReLU 0.23. Random
+    inputs (standard normal) meet a kink with probability 0; inputs of round numbers (zeros,
+    integers, repeated values) hit them, so check with random x.
     """
     for method in ("forward", "backward", "parameters"):
         if not callable(getattr(module, method, None)):
@@ -89,6 +106,10 @@ def check_gradients(module, x, seed=0, h=1e-6):
     x = np.array(_real_array(x, "x"), dtype=np.float64)
     if not np.isfinite(x).all():
         raise ValueError("x must be finite: a gradient at NaN or infinity cannot be checked")
+    if x.size == 0:
+        raise ValueError(
+            f"x must hold at least one number, got shape {x.shape}: an empty batch checks nothing"
+        )
     seed = non_negative_int(seed, "seed")
     h = real_number(h, "h", low=0.0, low_open=True)
     for label, param, _ in _labelled_parameters(module):
@@ -98,20 +119,50 @@ def check_gradients(module, x, seed=0, h=1e-6):
             hint="build the layer (or tinycnn.networks' network) with dtype=np.float64",
         )
 
-    out = module.forward(x)
-    upstream = np.random.default_rng(seed).standard_normal(np.shape(out))
-    analytic_dx = module.backward(upstream)
-    _check_gradient_shape(analytic_dx, x, "module.backward(dout)", "x")
-    parameters = _labelled_parameters(module)  # with the grads backward just left
+    generators = _random_generators(module)
+    states = [generator.bit_generator.state for generator in generators]
 
-    def weighted_output():
-        return np.sum(module.forward(x) * upstream)
+    def forward():
+        """module.forward(x), every random generator of the module back at its first state."""
+        for generator, state in zip(generators, states, strict=True):
+            generator.bit_generator.state = state
+        return module.forward(x)
 
-    errors = {"x": rel_error(analytic_dx, numerical_gradient(weighted_output, x, h))}
-    for label, param, grad in parameters:
-        _check_gradient_shape(grad, param, f"{label}'s gradient", label)
-        errors[label] = rel_error(grad, numerical_gradient(weighted_output, param, h))
+    try:
+        out = forward()
+        if not np.array_equal(out, forward(), equal_nan=True):
+            raise ValueError(
+                f"module ({type(module).__name__}) gives a different output at each forward of "
+                "the same x, so central differences would compare different functions: put it "
+                "in evaluation mode (model.eval(), or layer.training = False) or check the "
+                "layers without the random ones (Dropout)"
+            )
+        upstream = np.random.default_rng(seed).standard_normal(np.shape(out))
+        analytic_dx = module.backward(upstream)
+        _check_gradient_shape(analytic_dx, x, "module.backward(dout)", "x")
+        parameters = _labelled_parameters(module)  # with the grads backward just left
+
+        def weighted_output():
+            return np.sum(forward() * upstream)
+
+        errors = {"x": rel_error(analytic_dx, numerical_gradient(weighted_output, x, h))}
+        for label, param, grad in parameters:
+            _check_gradient_shape(grad, param, f"{label}'s gradient", label)
+            errors[label] = rel_error(grad, numerical_gradient(weighted_output, param, h))
+    finally:
+        for generator, state in zip(generators, states, strict=True):
+            generator.bit_generator.state = state
     return errors
+
+
+def _random_generators(module):
+    """The numpy Generators held by module or its layers (a Dropout's `rng`), each once."""
+    generators = []
+    for owner in [module, *getattr(module, "layers", [])]:
+        for value in getattr(owner, "__dict__", {}).values():
+            if isinstance(value, np.random.Generator) and all(value is not g for g in generators):
+                generators.append(value)
+    return generators
 
 
 def _labelled_parameters(module):

@@ -19,7 +19,7 @@ returns them, with the truth; `tinycnn.detection.check_per_image_boxes` checks b
 
 import numpy as np
 
-from tinycnn.boxes import iou, iou_matrix
+from tinycnn.boxes import clip_sizes, iou, iou_matrix
 from tinycnn.checks import non_negative_int, positive_int, probability
 from tinycnn.detection import SIZE, check_per_image_boxes  # SIZE: b_h, b_w, as in lesson 1
 from tinycnn.targets import (
@@ -48,9 +48,10 @@ def class_accuracy(y_pred, y_true):
 
 
 def mean_iou(y_pred, y_true):
-    """Mean IoU of predicted and true box over the images with an object (whatever p̂_c says)."""
+    """Mean IoU of predicted and true box over the images with an object (whatever p̂_c says).
+    A predicted negative size counts as a box without area (IoU 0): tinycnn.boxes.clip_sizes."""
     y_pred, y_true = _objects_only(*_localization_pair(y_pred, y_true))
-    return _mean(iou(y_pred[:, BOX], y_true[:, BOX]))
+    return _mean(iou(clip_sizes(y_pred[:, BOX]), y_true[:, BOX]))
 
 
 def correct_localization_rate(y_pred, y_true, threshold=0.5, iou_threshold=0.5):
@@ -69,7 +70,7 @@ def correct_localization_rate(y_pred, y_true, threshold=0.5, iou_threshold=0.5):
     return _mean(
         (y_pred[:, P_C] >= threshold)
         & _class_right(y_pred, y_true)
-        & (iou(y_pred[:, BOX], y_true[:, BOX]) >= iou_threshold)
+        & (iou(clip_sizes(y_pred[:, BOX]), y_true[:, BOX]) >= iou_threshold)
     )
 
 
