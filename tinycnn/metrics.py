@@ -21,7 +21,7 @@ import numpy as np
 
 from tinycnn.boxes import clip_sizes, iou, iou_matrix
 from tinycnn.checks import non_negative_int, positive_int, probability
-from tinycnn.detection import SIZE, check_per_image_boxes  # SIZE: b_h, b_w, as in lesson 1
+from tinycnn.detection import check_per_image_boxes
 from tinycnn.targets import (
     BOX,
     CLASSES,
@@ -138,7 +138,6 @@ def _localization_pair(y_pred, y_true):
     width = _width(y_pred, y_true, minimum=6, what="p_c, 4 box values and at least one class")
     check_localization_targets(y_true, width - 5, name="y_true")
     y_pred, y_true = _check_pair(y_pred, y_true, width)
-    y_pred[:, SIZE] = np.maximum(y_pred[:, SIZE], 0.0)  # a copy: _check_pair made it
     return y_pred, y_true
 
 
