@@ -187,8 +187,9 @@ def fits_in_memory(n_bytes, name, what):
     64) float32") would need n_bytes, more than this machine can hold (`memory_bytes`).
 
     Call it with the size computed from the arguments (Python ints: no overflow, whatever their
-    size), BEFORE allocating or looping (name may be "a and b" when two sizes are at fault): a mistaken size is refused at once, not after gigabytes
-    were taken, nor by numpy's own messages that name no argument."""
+    size), BEFORE allocating or looping: a mistaken size is refused at once, not after gigabytes
+    were taken, nor by numpy's own messages that name no argument. name may be "a and b" when
+    two sizes are at fault together."""
     limit = memory_bytes()
     if n_bytes > limit:
         verb = "are" if " and " in name else "is"

@@ -1,5 +1,5 @@
-"""Dataset sizes: every dataset counts the memory its arguments ask for before drawing anything,
-and refuses, naming the argument, what this machine cannot hold (tinycnn.data.sizes)."""
+"""tinycnn.data.sizes: every dataset counts the memory its arguments ask for before drawing
+anything, and refuses, naming the argument, what this machine cannot hold."""
 
 import tracemalloc
 
