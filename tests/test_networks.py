@@ -181,3 +181,18 @@ def test_the_bound_is_this_machine_s_memory_and_nothing_is_drawn_before_it(monke
     assert small_cnn(8, image_size=32, channels=(4, 8), hidden=200).layers[-3].params[
         "W"
     ].shape == (512, 200)
+
+
+@pytest.mark.parametrize("size", [10**6, 2**63, 10**30])
+def test_convolutionalize_refuses_a_crop_this_machine_cannot_hold_by_input_shape(size):
+    # it runs one crop through the layers to find the last feature map: counted first
+    classifier = tc.Sequential(
+        [tc.Conv2D(1, 4, 3, rng=0), tc.ReLU(), tc.MaxPool2D(2), tc.Flatten(), tc.Dense(4, 2, rng=1)]
+    )
+    with pytest.raises(ValueError, match=r"^input_shape is too large: one crop of \(1, "):
+        tc.networks.convolutionalize(classifier, (1, size, size))
+    with pytest.raises(ValueError, match=r"^input_shape is too large"):
+        tc.networks.convolutionalize(classifier, (size * 10**4, 4, 4))
+    assert tc.networks.convolutionalize(classifier, (1, 4, 4)).predict(
+        np.zeros((1, 1, 4, 4), np.float32)
+    ).shape == (1, 2, 1, 1)

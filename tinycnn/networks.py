@@ -226,6 +226,10 @@ def _check_small_cnn_fits(name, count, width_of, image_size, dtype):
 ELEMENTWISE_LAYERS = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh")
 """Layers that act on each number alone: they work the same on a vector and on a feature map."""
 
+WALK_ARRAYS = 3
+"""Float64 arrays of the widest feature map's size that running one crop through the layers
+before the Flatten needs at its peak (0.9 measured with tracemalloc, for 256 and 512 pixels)."""
+
 LOCAL_LAYERS = ("Conv2D", "MaxPool2D", "BatchNorm2D", *ELEMENTWISE_LAYERS)
 """Layers before Flatten whose output at a position depends only on the input near it, the same
 way everywhere: on a larger image they compute, for every window, what they compute on the crop."""
@@ -339,6 +343,14 @@ def convolutionalize(model, input_shape):
             "the model has no Dense layer after its Flatten: there is nothing to turn "
             "into a convolution"
         )
+    # The walk below runs one crop through the layers: counted first, so that a mistaken
+    # input_shape is refused by name, not after the feature maps took gigabytes.
+    widest = max([input_shape[0], *(getattr(layer, "out_channels", 0) for layer in features)])
+    checks.fits_in_memory(
+        WALK_ARRAYS * 8 * widest * input_shape[1] * input_shape[2],
+        "input_shape",
+        f"one crop of {input_shape} run through the {widest}-channel layers before the Flatten",
+    )
     feature_map = _feature_map_shape(features, input_shape)
     channels, height, width = feature_map
     if height != width:
