@@ -176,7 +176,30 @@ def test_memory_bytes_falls_back_where_the_system_does_not_say(monkeypatch):
         raise ValueError(f"unknown {name}")
 
     monkeypatch.setattr(os, "sysconf", no_sysconf)
-    assert 0 < checks.memory_bytes.__wrapped__() <= checks.FALLBACK_MEMORY
+    checks._machine_memory.cache_clear()
+    try:
+        assert 0 < checks.memory_bytes() <= checks.FALLBACK_MEMORY
+    finally:
+        monkeypatch.undo()
+        checks._machine_memory.cache_clear()
+
+
+def test_memory_bytes_counts_what_is_left_of_an_address_space_limit():
+    # ulimit -v in a child process: what the process already took counts against it
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("RLIMIT_AS and /proc/self/statm are Linux's")
+    code = (
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30)); "
+        "from tinycnn import checks; print(checks.memory_bytes())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    left = int(result.stdout)
+    assert 0 < left < 6 * 2**30
 
 
 def test_fits_in_memory_refuses_more_than_the_machine_holds_by_name(monkeypatch):

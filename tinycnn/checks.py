@@ -157,11 +157,16 @@ def shape(value, name, ndim=None):
     return tuple(positive_int(size, f"{name}[{index}]") for index, size in enumerate(value))
 
 
-@functools.cache
 def memory_bytes():
-    """The most memory, in bytes, one process of this machine can hold: its physical memory
-    (os.sysconf), or less where a container's limit (cgroup memory.max) or the process's
-    address-space limit (RLIMIT_AS) says so; FALLBACK_MEMORY where the system does not say."""
+    """The most memory, in bytes, this process can still take: this machine's physical memory
+    (os.sysconf), or less where a container's limit (cgroup memory.max) or what is left of the
+    process's address-space limit (RLIMIT_AS, as `ulimit -v` sets it) says so;
+    FALLBACK_MEMORY where the system does not say."""
+    return min(_machine_memory(), _address_space_left())
+
+
+@functools.cache
+def _machine_memory():
     try:
         limits = [os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")]
     except (AttributeError, ValueError, OSError):
@@ -171,15 +176,24 @@ def memory_bytes():
             limits.append(int(file.read()))
     except (OSError, ValueError):  # no cgroup v2, or "max": no limit
         pass
+    return min(limit for limit in limits if limit > 0)
+
+
+def _address_space_left():
     try:
         import resource
 
         soft_limit = resource.getrlimit(resource.RLIMIT_AS)[0]
-        if soft_limit != resource.RLIM_INFINITY:
-            limits.append(soft_limit)
     except (ImportError, OSError, ValueError):
-        pass
-    return min(limit for limit in limits if limit > 0)
+        return math.inf
+    if soft_limit == resource.RLIM_INFINITY:
+        return math.inf
+    try:  # the address space already taken counts against the limit
+        with open("/proc/self/statm") as file:
+            taken = int(file.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        taken = 0
+    return max(soft_limit - taken, 0)
 
 
 def fits_in_memory(n_bytes, name, what):
