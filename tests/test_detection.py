@@ -334,6 +334,42 @@ def test_grid_losses_refuse_mismatched_batches():
         GridLoss(ANCHORS, 3).backward()
 
 
+@pytest.mark.parametrize(
+    "entries, value, rule",
+    [
+        (slice(1, 2), 1.5, r"offsets \(b_x, b_y\) within its cell, in \[0, 1\]"),
+        (slice(2, 3), -0.5, r"offsets \(b_x, b_y\) within its cell"),
+        (slice(3, 4), 0.0, r"sizes \(b_h, b_w\) > 0"),
+        (slice(4, 5), -2.0, r"sizes \(b_h, b_w\) > 0"),
+        (slice(5, 8), [0.0, 0.0, 0.0], r"one-hot classes"),
+        (slice(5, 8), [0.5, 0.5, 0.0], r"one-hot classes"),
+        (slice(5, 8), [2.0, 0.0, 0.0], r"one-hot classes"),
+        (slice(1, 2), np.inf, r"must be finite"),
+    ],
+)
+@pytest.mark.parametrize(
+    "loss", [GridLoss(ANCHORS, 3), SquaredGridLoss(3)], ids=lambda loss: type(loss).__name__
+)
+def test_grid_losses_hold_the_targets_to_what_encode_grid_writes(entries, value, rule, loss):
+    """Where p_c = 1 a target vector must be encode_grid's: offsets within the cell, sizes > 0,
+    one-hot classes; the error names the rule and the vector (classes are not read by argmax)."""
+    y_hat, y = grid_problem(3)
+    image, row, column, anchor = np.argwhere(y[..., 0] == 1)[0]
+    y[image, row, column, anchor, entries] = value
+    where = rf"at image {image}, row {row}, column {column}, anchor {anchor}"
+    with pytest.raises(ValueError, match=rf"^y .*{rule}.* where p_c = 1, found .* {where}"):
+        loss.forward(y_hat, y)
+
+
+def test_decode_grid_keeps_a_regressions_boxes_where_their_cells_say():
+    """SquaredGridLoss's network predicts the vectors themselves: an offset past its cell or a
+    negative size is clipped, so every box lies in its cell with a size >= 0."""
+    y = np.zeros((1, 2, 2, 1, 8))
+    y[0, 1, 0, 0] = [0.9, 1.3, -0.2, -0.5, 0.4, 1.0, 0.0, 0.0]
+    (found,) = decode_grid(y, score_threshold=0.5)
+    np.testing.assert_allclose(found["boxes"], [[0.5, 0.5, 0.0, 0.2]])
+
+
 # --- the detector network and detect ---------------------------------------------------------
 
 
@@ -358,6 +394,7 @@ def test_detect_returns_nms_filtered_detections():
         layers give the grid's stride: 4 pixels per cell, a 2 x 2 grid on 8 x 8 images."""
 
         layers = [tc.layers.MaxPool2D(4)]
+        output = tc.detection.GridVectors(3)
 
         def predict(self, images, batch_size=256):
             y = np.zeros((len(images), 2, 2, 2, 8))
@@ -380,6 +417,7 @@ class StridedGrid:
 
     def __init__(self, stride, extra=0):
         self.layers = [tc.layers.MaxPool2D(stride)]
+        self.output = tc.detection.GridVectors(3)
         self.stride, self.extra = stride, extra
 
     def predict(self, images, batch_size=256):
@@ -418,8 +456,11 @@ def test_detect_names_its_arguments(untrained):
     with pytest.raises(TypeError, match=r"model must be a tinycnn Sequential.*swap model and"):
         detect(images, model)
     localizer = tc.networks.localizer(num_classes=3, output=tc.losses.LocalizationLoss(3).output)
-    with pytest.raises(ValueError, match=r"model must output a grid of vectors.*\(1, 8\)"):
+    with pytest.raises(ValueError, match=r"model.output must be a grid's output map.*Localiz"):
         detect(localizer, images)
+    unmapped = tc.networks.detector(channels=(4, 4, 8, 8, 8))  # built without output=
+    with pytest.raises(ValueError, match=r"model.output must be a grid's .*got Identity\(\)"):
+        detect(unmapped, images)  # its raw output would be read as probabilities and sizes
     with pytest.raises(ValueError, match="images must be finite"):
         detect(model, np.full_like(images, np.nan))
     with pytest.raises(ValueError, match=r"images must be 4-dimensional"):

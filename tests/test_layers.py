@@ -417,6 +417,31 @@ def test_input_grad_false_returns_none_and_the_same_grads(layer, x):
 
 
 @pytest.mark.parametrize("layer, x", every_layer(), ids=lambda value: repr(value)[:20])
+def test_a_refused_backward_changes_nothing_and_the_corrected_call_works(layer, x):
+    """A backward refused for its arguments (dout of another shape or dtype, input_grad not a
+    bool) keeps the forward's cache: the corrected call gives what it gives without the mistake,
+    and uses the cache up."""
+    out = layer.forward(x)
+    twin = copy.deepcopy(layer)
+    dout = np.random.default_rng(2).standard_normal(out.shape)
+    mistakes = [
+        (dout[:1], ValueError),
+        (dout.astype(np.int64), TypeError),
+        (dout.tolist(), TypeError),
+    ]
+    for wrong, error in mistakes:
+        with pytest.raises(error, match="dout"):
+            layer.backward(wrong)
+    with pytest.raises(TypeError, match="input_grad"):
+        layer.backward(dout, input_grad="no")
+    np.testing.assert_array_equal(layer.backward(dout), twin.backward(dout))
+    for name, grad in twin.grads.items():
+        np.testing.assert_array_equal(layer.grads[name], grad)
+    with pytest.raises(ValueError, match="backward called before forward"):
+        layer.backward(dout)
+
+
+@pytest.mark.parametrize("layer, x", every_layer(), ids=lambda value: repr(value)[:20])
 def test_from_config_builds_the_same_layer_without_weights(layer, x):
     rebuilt = type(layer).from_config(layer.get_config())
     assert repr(rebuilt) == repr(layer)

@@ -136,6 +136,16 @@ MALFORMED = [
         ValueError,
         r"\['scores'\] must have shape \(1,\)",
     ),
+    (
+        dict(boxes=[[32.0, 32.0, 12.8, 9.6]], labels=[0], scores=[1]),
+        ValueError,
+        r"\['boxes'\] midpoints must lie in \[0, 1\], as fractions.*\(in pixels\?",
+    ),
+    (
+        dict(boxes=[[0.5, 0.5, -0.1, 0.2]], labels=[0], scores=[1]),
+        ValueError,
+        r"\['boxes'\] sizes \(b_h, b_w\) must be",
+    ),
     (dict(boxes=[CAR], labels=[0.0], scores=[1]), TypeError, r"\['labels'\] must be integers"),
     (dict(boxes=[CAR], labels=["car"], scores=[1]), TypeError, r"\['labels'\] must be integers"),
     (dict(boxes=[CAR], labels=[True], scores=[1]), TypeError, r"\['labels'\] must be integers"),

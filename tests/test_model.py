@@ -159,6 +159,17 @@ def test_one_layer_instance_used_twice_is_refused():
         ((1, 8, -8), ValueError, r"input_shape\[2\] must be a positive integer, got -8"),
         ((1, 8, 8.0), TypeError, r"input_shape\[2\] must be a positive integer"),
         ((1, 1, 1), ValueError, r"kernel_size 2 is larger than the input 1x1"),
+        (
+            (8, 8),
+            ValueError,
+            r"^input_shape \(8, 8\) does not fit the model .* whose x is the model's input",
+        ),
+        ((8, 8, 1), ValueError, r"^input_shape \(8, 8, 1\) does not fit .* must have 1 channel"),
+        (
+            (1, 16, 16),
+            ValueError,
+            r"^input_shape \(1, 16, 16\) does not fit .*\(in model.layers\[6\], Dense\(16, 6",
+        ),
     ],
 )
 def test_summary_refuses_bad_shapes_clearly(input_shape, error, match):

@@ -102,14 +102,15 @@ def test_augment_and_lr_schedule_are_applied():
 
 
 class InfiniteOnItsThirdCall(tc.ReLU):
-    """A ReLU that returns infinity on its third forward pass: a loss diverging mid-epoch."""
+    """A ReLU that returns infinity on its third forward pass in training (fit's checks run the
+    model in evaluation mode first): a loss diverging mid-epoch."""
 
     def __init__(self):
         super().__init__()
         self.calls = 0
 
     def forward(self, x):
-        self.calls += 1
+        self.calls += self.training
         out = super().forward(x)
         return np.full_like(out, np.inf) if self.calls == 3 else out
 
@@ -607,6 +608,27 @@ def test_a_step_that_overflows_names_epoch_and_batch():
             TypeError,
             r"metrics must be a function",
         ),
+        (
+            lambda model, loss: evaluate(model, LocalizationLoss(3), X_VAL, Y_VAL),
+            ValueError,
+            r"model.output is Identity\(\), but LocalizationLoss reads",
+        ),
+        (
+            lambda model, loss: evaluate(model, loss, X_VAL[:0], Y_VAL),
+            ValueError,
+            r"x and y must hold the same number of examples, got 0 and",
+        ),
+        (
+            lambda model, loss: evaluate(model, loss, np.full_like(X_VAL, np.nan), Y_VAL),
+            ValueError,
+            r"x must be finite, but image 0 holds NaN",
+        ),
+        (
+            lambda model, loss: evaluate(model, loss, X_VAL[:, :, :4], Y_VAL),
+            ValueError,
+            r"x of shape \(\d+, 1, 4, 1\) does not fit the model.*must have 8 features.*"
+            r"model.layers\[1\], Dense\(8, 8\)",
+        ),
         (lambda model, loss: step_decay(0), ValueError, r"lr must be a finite number > 0"),
         (lambda model, loss: step_decay(0.1, drop=np.nan), ValueError, r"drop must be"),
         (lambda model, loss: step_decay(0.1, every=0), ValueError, r"every must be a positive"),
@@ -647,3 +669,12 @@ def test_write_results_gives_the_permissions_of_a_plain_open(tmp_path):
     os.chmod(written, 0o640)
     tc.train.write_results(written, {"epochs": 2})  # replacing a file keeps its permissions
     assert written.stat().st_mode & 0o777 == 0o640
+
+
+def test_fit_checks_x_against_the_model_before_y_against_the_loss():
+    """x and y swapped: the model refuses the targets as images, and the message names x."""
+    x, y = tiny_localization_problem(n=10)
+    loss = SquaredLocalizationLoss(3)
+    model = tc.Sequential([tc.Conv2D(1, 2, 3, rng=0), tc.Flatten()], output=loss.output)
+    with pytest.raises(ValueError, match=r"x of shape \(10, 8\) does not fit the model"):
+        fit(model, loss, tc.optim.SGD(model), y, x, 1, progress=False)

@@ -696,3 +696,18 @@ def test_nan_pixels_are_painted_in_the_nan_colour():
     assert np.ma.getmaskarray(np.ma.masked_invalid(image.get_array()))[1, 2]  # drawn as NaN
     assert image.get_cmap().get_bad() == pytest.approx(to_rgba(viz.NAN_COLOUR))
     assert len(image_axes(viz.show_landmarks(np.full((1, 4, 4), np.nan)))) == 1
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda count: viz.show_filters(np.zeros((count, 1, 3, 3))), "weights"),
+        (lambda count: viz.show_feature_maps(np.zeros((count, 2, 2))), "maps"),
+        (lambda count: viz.show_localization(np.zeros((count, 1, 4, 4))), "images"),
+        (lambda count: viz.show_landmarks(np.zeros((count, 4, 4))), "images"),
+    ],
+)
+def test_more_panels_than_a_figure_shows_readably_are_refused_by_name(call, name):
+    """Past MAX_PANELS images a figure is refused at once (10,000 used to draw for minutes)."""
+    with pytest.raises(ValueError, match=rf"{name} holds {viz.MAX_PANELS + 1} images, more than"):
+        call(viz.MAX_PANELS + 1)

@@ -123,16 +123,22 @@ def decode_grid(y, score_threshold=0.5):
     image {"boxes": (M, 4), "scores": (M,), "labels": (M,)}, highest score first: the detections
     before non-max suppression. On an encoded target every object scores exactly 1. A NaN or inf
     anywhere in y raises a ValueError: a broken network's output is not "no boxes".
+
+    y is `model.predict`'s output. A network trained with SquaredGridLoss predicts the vectors
+    themselves, and a regression may stray past what a box can be: its offsets are clipped into
+    the cell ([0, 1]) and its sizes to >= 0, so that every box lies where its cell says.
     """
     y = _check_finite_grid(y, "y")
     score_threshold = probability(score_threshold, "score_threshold")
     n, rows, columns, num_anchors, _ = y.shape
     row_index, column_index = np.meshgrid(np.arange(rows), np.arange(columns), indexing="ij")
     boxes = np.empty((*y.shape[:4], 4))
-    boxes[..., 0] = (column_index[:, :, None] + y[..., 1]) / columns
-    boxes[..., 1] = (row_index[:, :, None] + y[..., 2]) / rows
-    boxes[..., 2] = y[..., 3] / rows
-    boxes[..., 3] = y[..., 4] / columns
+    offsets = np.clip(y[..., CENTRE], 0.0, 1.0)
+    sizes = np.maximum(y[..., SIZE], 0.0)
+    boxes[..., 0] = (column_index[:, :, None] + offsets[..., 0]) / columns
+    boxes[..., 1] = (row_index[:, :, None] + offsets[..., 1]) / rows
+    boxes[..., 2] = sizes[..., 0] / rows
+    boxes[..., 3] = sizes[..., 1] / columns
     scores = y[..., P_C] * np.max(y[..., CLASSES], axis=-1)
     labels = np.argmax(y[..., CLASSES], axis=-1)
     detections = []
@@ -258,8 +264,7 @@ class GridLossBase(Loss):
         if not np.all((present == 0) | (present == 1)):
             raise ValueError("y[..., 0] (p_c) must be 0 or 1 in every cell and anchor")
         has_object = present == 1
-        if not np.all(np.isfinite(y[has_object])):
-            raise ValueError("y must be finite where p_c = 1")
+        _check_grid_targets(y, has_object)
         return y_hat.astype(np.float64), y.astype(np.float64), has_object, y_hat.dtype
 
 
@@ -413,6 +418,12 @@ def detect(model, images, score_threshold=0.6, iou_threshold=0.5, batch_size=256
             f"model must be a tinycnn Sequential that outputs a grid, such as "
             f"tinycnn.networks.detector, got {type(model).__name__}{hint}"
         )
+    if not isinstance(getattr(model, "output", None), (GridOutput, GridVectors)):
+        raise ValueError(
+            f"model.output must be a grid's output map (GridLoss's or SquaredGridLoss's), got "
+            f"{getattr(model, 'output', None)!r}: build the detector with output=loss.output, "
+            "e.g. tinycnn.networks.detector(output=GridLoss(anchors, 3).output)"
+        )
     images = float_array(images, "images", ndim=4, layout="(N, C, H, W)")
     if not np.all(np.isfinite(images)):
         raise ValueError("images must be finite (no NaN or inf)")
@@ -492,8 +503,9 @@ def check_per_image_boxes(per_image, name, scored, num_classes=None):
     ValueError names the argument, the image and the key otherwise.
 
     Empty lists (`[]`) mean "no boxes". Everything must be finite; labels must be class indices,
-    >= 0 and below num_classes if given. Truth boxes (scored=False) are objects in the image:
-    their midpoints lie in [0, 1] and their sizes (b_h, b_w) are > 0.
+    >= 0 and below num_classes if given. Boxes are fractions of the image, as `detect` returns
+    them: midpoints in [0, 1] and sizes (b_h, b_w) >= 0, > 0 for the truth (objects in the
+    image). Detections in pixels would match nothing and give an AP of 0 silently.
     """
     keys = ["boxes", "labels", "scores"] if scored else ["boxes", "labels"]
     if not isinstance(per_image, (list, tuple)):
@@ -513,10 +525,15 @@ def check_per_image_boxes(per_image, name, scored, num_classes=None):
         boxes = as_boxes(scene["boxes"], f"{where}['boxes']", ndim=2)
         if not np.all(np.isfinite(boxes)):
             raise ValueError(f"{where}['boxes'] must be finite (no NaN or inf)")
-        if not scored and np.any((boxes[:, :2] < 0) | (boxes[:, :2] > 1)):
-            raise ValueError(f"{where}['boxes'] midpoints must lie in [0, 1] (fractions)")
-        if not scored and np.any(boxes[:, 2:] <= 0):
-            raise ValueError(f"{where}['boxes'] sizes (b_h, b_w) must be > 0")
+        if np.any((boxes[:, :2] < 0) | (boxes[:, :2] > 1)):
+            hint = " (in pixels? divide by the image's side)" if np.any(boxes > 1.5) else ""
+            raise ValueError(
+                f"{where}['boxes'] midpoints must lie in [0, 1], as fractions of the image{hint}"
+            )
+        if np.any(boxes[:, 2:] < 0) or (not scored and np.any(boxes[:, 2:] == 0)):
+            raise ValueError(
+                f"{where}['boxes'] sizes (b_h, b_w) must be {'>= 0' if scored else '> 0'}"
+            )
         labels = np.asarray(scene["labels"])
         if labels.shape == (0,):
             labels = labels.astype(np.int64)  # [] is float64 to numpy, but holds no wrong label
@@ -577,6 +594,35 @@ def _check_grid(y, name, width=None, anchors=None):
         )
         raise ValueError(f"{name} must be a grid of vectors {expected}, got shape {y.shape}")
     return y
+
+
+def _check_grid_targets(y, has_object):
+    """Where p_c = 1, y must hold what encode_grid writes: finite numbers, the midpoint's offsets
+    (b_x, b_y) within the cell, in [0, 1], sizes (b_h, b_w) > 0 in cell units, and one-hot
+    classes. A ValueError names the first vector that breaks a rule."""
+    objects = y[has_object]
+    classes = objects[:, CLASSES]
+    rules = (
+        (np.all(np.isfinite(objects), axis=1), "must be finite"),
+        (
+            np.all((objects[:, CENTRE] >= 0) & (objects[:, CENTRE] <= 1), axis=1),
+            "must hold the midpoint's offsets (b_x, b_y) within its cell, in [0, 1]",
+        ),
+        (np.all(objects[:, SIZE] > 0, axis=1), "must hold sizes (b_h, b_w) > 0, in cell units"),
+        (
+            np.all((classes == 0) | (classes == 1), axis=1)
+            & (np.count_nonzero(classes == 1, axis=1) == 1),
+            "must hold one-hot classes c_1..c_K",
+        ),
+    )
+    for valid, rule in rules:
+        if not np.all(valid):
+            first = np.flatnonzero(~valid)[0]
+            image, row, column, anchor = np.argwhere(has_object)[first]
+            raise ValueError(
+                f"y {rule} where p_c = 1, found {objects[first].tolist()} at image {image}, "
+                f"row {row}, column {column}, anchor {anchor}"
+            )
 
 
 def _check_finite_grid(y, name):

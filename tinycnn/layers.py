@@ -182,23 +182,24 @@ class Layer:
         (Sequential.raw_output calls this after every batch)."""
         self._cache = None
 
-    def _take_cache(self):
-        """What the last forward kept for backward, handed over once: backward uses it up, as
-        PyTorch's backward frees its graph, so that a layer's activations are freed as soon as
-        its backward is done instead of living on until the next forward: lesson 4's training
-        step at batch 64 peaked at 39 MiB instead of 61 (benchmarks/bench_train_step.py, AMD
-        EPYC Zen 4)."""
+    def _cached(self):
+        """What the last forward kept for backward; `_check_dout` uses it up."""
         if self._cache is None:
             raise ValueError(
                 f"{type(self).__name__}.backward called before forward: there is no cached "
                 "input to differentiate at (each backward uses up what its forward kept)"
             )
-        cache, self._cache = self._cache, None
-        return cache
+        return self._cache
 
     def _check_dout(self, dout, out_shape, dtype, input_grad):
         """dout checked against the last forward output, and input_grad a bool (a string such as
-        "no" would otherwise count as True)."""
+        "no" would otherwise count as True); then the forward's cache is used up.
+
+        Backward uses the cache once, as PyTorch's backward frees its graph, so that a layer's
+        activations are freed as soon as its backward is done instead of living on until the
+        next forward: lesson 4's training step at batch 64 peaked at 39 MiB instead of 61
+        (benchmarks/bench_train_step.py, AMD EPYC Zen 4). Only a call that passes the checks
+        uses it: after a refused dout, the corrected call still finds it."""
         flag(input_grad, "input_grad")
         dout = float_array(dout, "dout")
         if dout.shape != out_shape:
@@ -206,7 +207,9 @@ class Layer:
                 f"{type(self).__name__}.backward: dout must have the shape of the "
                 f"last forward output {out_shape}, got {dout.shape}"
             )
-        return np.ascontiguousarray(dout, dtype=dtype)
+        dout = np.ascontiguousarray(dout, dtype=dtype)
+        self._cache = None
+        return dout
 
 
 def _type_name(cls):
@@ -326,9 +329,9 @@ class Conv2D(Layer):
     def backward(self, dout, input_grad=True):
         """dL/dout -> dL/dx, and grads["W"], grads["b"]; None instead of dL/dx if not
         input_grad (a first layer: that skips a whole convolution)."""
-        x, planes, out_shape = self._take_cache()  # x: x itself, or its shape next to its planes
-        dout = self._check_dout(dout, out_shape, self.dtype, input_grad)
+        x, planes, out_shape = self._cached()  # x: x itself, or its shape next to its planes
         self.check_arrays()
+        dout = self._check_dout(dout, out_shape, self.dtype, input_grad)
         dx, self.grads["W"], self.grads["b"] = conv.conv2d_backward(
             x, dout, self.params["W"], self.stride, self.padding, planes, input_grad
         )
@@ -388,7 +391,7 @@ class MaxPool2D(Layer):
         return out
 
     def backward(self, dout, input_grad=True):
-        input_shape, dtype, argmax, out_shape = self._take_cache()
+        input_shape, dtype, argmax, out_shape = self._cached()
         dout = self._check_dout(dout, out_shape, dtype, input_grad)
         if not input_grad:
             return None
@@ -452,9 +455,9 @@ class Dense(Layer):
     def backward(self, dout, input_grad=True):
         """dL/dout -> dL/dx, and grads["W"], grads["b"]; None instead of dL/dx if not
         input_grad (see Conv2D.backward)."""
-        x, out_shape = self._take_cache()
-        dout = self._check_dout(dout, out_shape, self.dtype, input_grad)
+        x, out_shape = self._cached()
         self.check_arrays()
+        dout = self._check_dout(dout, out_shape, self.dtype, input_grad)
         self.grads["W"] = x.T @ dout
         self.grads["b"] = dout.sum(axis=0)
         return dout @ self.params["W"].T if input_grad else None
@@ -477,7 +480,7 @@ class Flatten(Layer):
         return out
 
     def backward(self, dout, input_grad=True):
-        input_shape, out_shape, dtype = self._take_cache()
+        input_shape, out_shape, dtype = self._cached()
         dout = self._check_dout(dout, out_shape, dtype, input_grad)
         return dout.reshape(input_shape) if input_grad else None
 
@@ -497,7 +500,7 @@ class ReLU(Layer):
         return out
 
     def backward(self, dout, input_grad=True):
-        out = self._take_cache()
+        out = self._cached()
         dout = self._check_dout(dout, out.shape, out.dtype, input_grad)
         return activation.relu_backward(dout, out) if input_grad else None
 
@@ -526,7 +529,7 @@ class LeakyReLU(Layer):
         return x * self._slope(positive, x.dtype)
 
     def backward(self, dout, input_grad=True):
-        positive, dtype = self._take_cache()
+        positive, dtype = self._cached()
         dout = self._check_dout(dout, positive.shape, dtype, input_grad)
         return dout * self._slope(positive, dtype) if input_grad else None
 
@@ -551,7 +554,7 @@ class Sigmoid(Layer):
         return out
 
     def backward(self, dout, input_grad=True):
-        out, dtype = self._take_cache()
+        out, dtype = self._cached()
         dout = self._check_dout(dout, out.shape, dtype, input_grad)
         return dout * out * (1 - out) if input_grad else None
 
@@ -571,7 +574,7 @@ class Tanh(Layer):
         return out
 
     def backward(self, dout, input_grad=True):
-        out, dtype = self._take_cache()
+        out, dtype = self._cached()
         dout = self._check_dout(dout, out.shape, dtype, input_grad)
         return dout * (1 - out * out) if input_grad else None
 
@@ -607,7 +610,7 @@ class Dropout(Layer):
         return x * self._scale(keep, x.dtype)
 
     def backward(self, dout, input_grad=True):
-        keep, shape, dtype = self._take_cache()
+        keep, shape, dtype = self._cached()
         dout = self._check_dout(dout, shape, dtype, input_grad)
         if not input_grad:
             return None
@@ -711,9 +714,9 @@ class BatchNorm2D(Layer):
     def backward(self, dout, input_grad=True):
         """dL/dout -> dL/dx, and grads["gamma"], grads["beta"]; None instead of dL/dx if not
         input_grad."""
-        x, mean, inv_std, training = self._take_cache()
-        dout = self._check_dout(dout, x.shape, self.dtype, input_grad)
+        x, mean, inv_std, training = self._cached()
         self.check_arrays()
+        dout = self._check_dout(dout, x.shape, self.dtype, input_grad)
         gamma = self.params["gamma"]
         if x.size == 0:
             dx, dgamma, dbeta = np.zeros_like(dout), np.zeros_like(gamma), np.zeros_like(gamma)
@@ -767,7 +770,7 @@ class GridLayout(Layer):
         return out
 
     def backward(self, dout, input_grad=True):
-        input_shape, out_shape, dtype = self._take_cache()
+        input_shape, out_shape, dtype = self._cached()
         dout = self._check_dout(dout, out_shape, dtype, input_grad)
         if not input_grad:
             return None

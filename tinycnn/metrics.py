@@ -1,9 +1,12 @@
 """Metrics: how good the predictions are, in numbers a person can read.
 
-Every metric compares y_pred, in the lecture's format (p_c or is_face and the classes as
-probabilities: model.predict's output, not raw logits), with the true targets y_true (see
-`tinycnn.targets`), both (N, D). An image counts as detected when its predicted p_c (or is_face)
-is >= threshold.
+Every metric compares y_pred, in the lecture's format (model.predict's output: probabilities
+for a model trained with a cross-entropy loss, the regressions themselves for one trained with
+the lecture's squared loss), with the true targets y_true (see `tinycnn.targets`), both (N, D).
+An image counts as detected when its predicted p_c (or is_face) is >= threshold, and its class is
+the largest of the predicted c_1..c_K. A predicted box size below 0 (a regression can go there)
+counts as an empty box, whose IoU with any box is 0. (Raw logits, `model.raw_output`, cannot be
+told from regressions by their values: pass `model.predict`'s output.)
 
 Most metrics only make sense on the images that truly hold an object (or a face): there is no box
 to overlap in an empty image. Those metrics average over that subset, and when it is empty they
@@ -18,7 +21,7 @@ import numpy as np
 
 from tinycnn.boxes import iou, iou_matrix
 from tinycnn.checks import non_negative_int, positive_int, probability
-from tinycnn.detection import check_per_image_boxes
+from tinycnn.detection import SIZE, check_per_image_boxes  # SIZE: b_h, b_w, as in lesson 1
 from tinycnn.targets import (
     BOX,
     CLASSES,
@@ -131,38 +134,43 @@ def _objects_only(y_pred, y_true):
 
 
 def _localization_pair(y_pred, y_true):
-    width = _width(y_true, minimum=6, what="p_c, 4 box values and at least one class")
+    width = _width(y_pred, y_true, minimum=6, what="p_c, 4 box values and at least one class")
     check_localization_targets(y_true, width - 5, name="y_true")
     y_pred, y_true = _check_pair(y_pred, y_true, width)
-    _check_probabilities(y_pred[:, P_C], "y_pred[:, 0] (p_c)")
-    _check_probabilities(y_pred[:, CLASSES], "y_pred[:, 5:] (c_1..c_K)")
+    y_pred[:, SIZE] = np.maximum(y_pred[:, SIZE], 0.0)  # a copy: _check_pair made it
     return y_pred, y_true
 
 
 def _landmark_pair(y_pred, y_true):
-    width = _width(y_true, minimum=3, what="is_face and (x, y) for each landmark")
+    width = _width(y_pred, y_true, minimum=3, what="is_face and (x, y) for each landmark")
     if width % 2 == 0:
         raise ValueError(
             f"y_true must have an odd width 1 + 2L (is_face and (x, y) for each "
             f"landmark), got {y_true.shape}"
         )
     check_landmark_targets(y_true, (width - 1) // 2, name="y_true")
-    y_pred, y_true = _check_pair(y_pred, y_true, width)
-    _check_probabilities(y_pred[:, IS_FACE], "y_pred[:, 0] (is_face)")
-    return y_pred, y_true
+    return _check_pair(y_pred, y_true, width)
 
 
-def _width(y_true, minimum, what):
+def _width(y_pred, y_true, minimum, what):
+    """The width D of y_true (N, D), which y_pred must share: which of the two is too narrow or
+    too wide, only the caller knows, so a difference names both."""
     if not isinstance(y_true, np.ndarray):
         raise TypeError(f"y_true must be a numpy array, got {type(y_true).__name__}")
     if y_true.ndim != 2 or y_true.shape[1] < minimum:
         raise ValueError(
             f"y_true must have shape (N, D) with D >= {minimum} ({what}), got {y_true.shape}"
         )
+    if isinstance(y_pred, np.ndarray) and y_pred.ndim == 2 and y_pred.shape[1] != y_true.shape[1]:
+        raise ValueError(
+            f"y_pred and y_true must have the same width, one lecture vector per image each, "
+            f"got shapes {y_pred.shape} and {y_true.shape}"
+        )
     return y_true.shape[1]
 
 
 def _check_pair(y_pred, y_true, width):
+    """y_pred checked against y_true, whose width is `width`; both returned as float64 copies."""
     check_predictions(y_pred, width, name="y_pred")
     if len(y_pred) != len(y_true):
         raise ValueError(
@@ -170,16 +178,6 @@ def _check_pair(y_pred, y_true, width):
             f"{len(y_pred)} and {len(y_true)}"
         )
     return y_pred.astype(np.float64), y_true.astype(np.float64)
-
-
-def _check_probabilities(values, what):
-    """Raise unless every value is in [0, 1]: a probability, not a logit."""
-    outside = (values < 0) | (values > 1)
-    if np.any(outside):
-        raise ValueError(
-            f"{what} must be probabilities in [0, 1] (model.predict's output, not the "
-            f"raw logits), found {values[outside].flat[0]}"
-        )
 
 
 def _check_face_sizes(face_sizes, has_face):

@@ -93,7 +93,7 @@ class Sequential:
             try:
                 x = layer.forward(x)
             except (TypeError, ValueError) as error:
-                error.add_note(self._where(index, "x", x, model_input))
+                error.add_note(self._where(index, "x", x, _shape_of(model_input)))
                 raise
         return x
 
@@ -118,7 +118,7 @@ class Sequential:
                 raise
         return dout
 
-    def _where(self, index, name, value, model_input=None):
+    def _where(self, index, name, value, model_input_shape=None):
         """The note on an error raised by model.layers[index] about its input `name` ("x" in the
         forward pass, "dout" in the backward pass): which layer, and where that input came from."""
         if name == "x":
@@ -134,7 +134,7 @@ class Sequential:
             f"of shape {_shape_of(value)}"
         )
         if name == "x" and index > 0:
-            text += f"; the model's input has shape {_shape_of(model_input)}"
+            text += f"; the model's input has shape {model_input_shape}"
         return text
 
     def parameters(self):
@@ -207,8 +207,15 @@ class Sequential:
         rows = [("input", str(input_shape), "")]
         total = 0
         with self.evaluation(), self._caches_kept():
-            for layer in self.layers:
-                x = layer.forward(x)
+            for index, layer in enumerate(self.layers):
+                try:
+                    x = layer.forward(x)
+                except (TypeError, ValueError) as error:
+                    where = self._where(index, "x", x, (1, *input_shape))
+                    raise type(error)(
+                        f"input_shape {input_shape} does not fit the model (summary runs one "
+                        f"input of shape (1, *input_shape)): {error} ({where})"
+                    ) from error
                 count = sum(param.size for param in layer.params.values())
                 total += count
                 rows.append((repr(layer), str(x.shape[1:]), f"{count:,}"))

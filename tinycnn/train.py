@@ -72,9 +72,10 @@ def fit(
     The model's output map must be the loss's (`model.output` equal to `loss.output`): build the
     model with it, e.g. `Sequential(layers, output=loss.output)`, so that `model.predict` reads the
     raw output the way the loss trained it to. `fit` checks the output map, the data (every image
-    finite, every target as the loss reads it), validation, metrics (called once on the validation
-    set) and every learning rate of the schedule before the first step; what augment returns is
-    checked on every batch (shapes, finite images), the first before the first step.
+    finite, the first one as the model takes it, every target as the loss reads it), validation,
+    metrics (called once on the validation set) and every learning rate of the schedule before
+    the first step; what augment returns is checked on every batch (shapes, finite images), the
+    first before the first step.
     Returns a dict of per-epoch lists: "loss" (the mean training loss), and with validation
     "val_loss" and "val_<name>" per metric. Raises FloatingPointError naming the epoch and batch
     where the loss, a gradient or the weights stop being finite (the weights are checked after
@@ -94,7 +95,7 @@ def fit(
             f"got {type(augment).__name__}"
         )
     learning_rates = _learning_rates(lr_schedule, epochs)
-    _check_training_data(x, y, loss)
+    _check_training_data(model, x, y, loss)
     if metrics is not None and validation is None:
         raise ValueError(
             "metrics are measured on the validation set: pass validation=(x_val, y_val) too"
@@ -171,9 +172,12 @@ def evaluate(model, loss, x, y, metrics=None, batch_size=256):
     """The loss of `model` on (x, y) in evaluation mode, and `metrics(model.predict(x), y)`.
 
     Returns {"loss": ..., **metrics}; the network runs in batches, the loss over the whole set.
+    The model, the loss and the data are checked as `fit` checks them, the output map included.
     """
     _check_model_and_loss(model, loss, "evaluate(model, loss, x, y)")
+    _check_output_map(model, loss)
     _check_metrics(metrics)
+    _check_training_data(model, x, y, loss)
     raw = model.raw_output(x, batch_size)
     scores = {"loss": float(loss.forward(raw, y))}
     if metrics is not None:
@@ -323,7 +327,9 @@ def _check_finite_images(images, name):
         raise ValueError(f"{name} must be finite, but image {bad} holds NaN or infinity")
 
 
-def _check_training_data(x, y, loss):
+def _check_training_data(model, x, y, loss):
+    """x must be finite inputs the model takes, and y targets the loss reads, one per input (x
+    is checked first: x and y swapped are caught by the model, not by the loss)."""
     float_array(x, "x")
     float_array(y, "y")
     if x.ndim < 2 or y.ndim < 2:
@@ -338,6 +344,14 @@ def _check_training_data(x, y, loss):
     if len(x) == 0:
         raise ValueError("x must hold at least one example, got an empty array (N = 0)")
     _check_finite_images(x, "x")
+    try:
+        model.raw_output(x[:1])
+    except (TypeError, ValueError) as error:
+        where = "".join(f" ({note})" for note in getattr(error, "__notes__", ()))
+        raise type(error)(
+            f"x of shape {x.shape} does not fit the model, which refused its first example: "
+            f"{error}{where}"
+        ) from error
     # The loss checks the targets itself, as it will batch by batch: here on zero predictions.
     try:
         loss.forward(np.zeros((*y.shape[:-1], loss.width)), y)

@@ -55,6 +55,8 @@ LANDMARK_LABELS = ("L", "R", "chin")
 Rows with another number of points have them numbered 1, 2, ..."""
 NAN_COLOUR = "magenta"
 """The colour of a NaN pixel, weight or activation: on no colour scale, never taken for a value."""
+MAX_PANELS = 256
+"""The most images one figure draws: more are unreadable, and 10,000 took over 20 s to draw."""
 
 
 def show_localization(
@@ -399,7 +401,9 @@ def show_filters(weights, path=None):
     weights = np.clip(weights, -largest, largest)
     cmap = _with_nan_colour("RdBu_r")
     if in_channels == 1:
-        figure, axes = _image_grid(weights[:, 0], 8, cmap=cmap, vmin=-largest, vmax=largest)
+        figure, axes = _image_grid(
+            weights[:, 0], 8, cmap=cmap, vmin=-largest, vmax=largest, name="weights"
+        )
         for index, ax in enumerate(axes):
             ax.set_title(f"filter {index}", fontsize=7)
         shown, tiled_axes = axes[0].images[0], axes
@@ -451,7 +455,7 @@ def show_feature_maps(maps, ncols=8, path=None):
             low[channel], high[channel] = finite.min(), finite.max()
     # matplotlib paints infinity as it paints NaN: clip it to the channel's black or white.
     maps = np.clip(maps, low[:, None, None], high[:, None, None])
-    figure, axes = _image_grid(maps, ncols)
+    figure, axes = _image_grid(maps, ncols, name="maps")
     for channel, ax in enumerate(axes):
         ax.images[0].set_clim(low[channel], high[channel])
         nan_note = ", nan" if np.isnan(maps[channel]).any() else ""
@@ -460,13 +464,19 @@ def show_feature_maps(maps, ncols=8, path=None):
     return _saved(figure, path)
 
 
-def _image_grid(images, ncols, cmap="gray", vmin=0.0, vmax=1.0):
+def _image_grid(images, ncols, cmap="gray", vmin=0.0, vmax=1.0, name="images"):
     """A figure with images (N, H, W) shown in a grid of ncols columns, in pixel coordinates:
     pixel (row i, column j) covers [j, j + 1) x [i, i + 1), as in the datasets.
-    Returns the figure and the N axes that hold an image."""
+    Returns the figure and the N axes that hold an image. `name` is the argument the images came
+    from, for the messages."""
     ncols = positive_int(ncols, "ncols")
     if len(images) == 0:
-        raise ValueError("images must hold at least one image")
+        raise ValueError(f"{name} must hold at least one image")
+    if len(images) > MAX_PANELS:
+        raise ValueError(
+            f"{name} holds {len(images)} images, more than one figure shows readably (at most "
+            f"{MAX_PANELS}): pass a slice, e.g. {name}[:64]"
+        )
     columns = min(ncols, len(images))
     rows = math.ceil(len(images) / columns)
     figure = Figure(figsize=(1.7 * columns, 2.1 * rows + 0.4), layout="constrained")
