@@ -25,13 +25,18 @@ pixel_fractions = st.integers(0, 128).map(lambda steps: steps / 128)
 
 
 def lecture_targets(coordinates, kind):
-    """A strategy for (N, 8) localization or (N, 7) landmark targets with some empty rows."""
+    """A strategy for (N, 8) localization or (N, 7) landmark targets with some empty rows: the
+    lecture's vectors, which the flips check (localization: sizes > 0, one-hot classes)."""
     width = 8 if kind == "localization" else 7
 
     def build(rows):
         targets = np.array(rows, dtype=np.float32).reshape(-1, width)
         empty = targets[:, 0] < 0.3
         targets[:, 0] = ~empty
+        if kind == "localization":
+            sizes = targets[:, 3:5]
+            sizes[sizes == 0] = 1 / 128
+            targets[:, 5:] = np.eye(3)[targets[:, 5:].argmax(axis=1)]
         targets[empty] = 0.0
         return targets
 
@@ -131,7 +136,7 @@ def test_brightness_shifts_pixels_and_clips_to_the_unit_range(images, delta):
     np.testing.assert_allclose(brighter, np.clip(images + np.float32(delta), 0, 1), atol=1e-6)
 
 
-@given(pixel_batches, st.floats(0.0, 3.0))
+@given(pixel_batches, st.floats(0.0, 2.0))
 def test_contrast_scales_around_each_images_mean_and_clips(images, factor):
     stretched = adjust_contrast(images, factor)
     assert stretched.dtype == images.dtype
@@ -298,3 +303,78 @@ def test_the_range_ends_are_accepted_and_the_draws_are_unchanged():
         if defaults["max_noise"]:
             expected = add_noise(expected, twin.uniform(0.0, defaults["max_noise"], size=4), twin)
         np.testing.assert_array_equal(augmented, expected)
+
+
+FACES = landmark_dataset(6, image_size=32, seed=1, no_face_fraction=0.3)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda images, targets: horizontal_flip(images, targets),
+        lambda images, targets: random_augment(images, targets, np.random.default_rng(0)),
+        lambda images, targets: random_augment(
+            images, targets, np.random.default_rng(0), flip_probability=0.0
+        ),
+    ],
+    ids=["horizontal_flip", "random_augment", "random_augment without flips"],
+)
+def test_landmark_targets_under_the_default_kind_are_refused_not_corrupted(call):
+    # Both are 7 wide with K = 2: read as [p_c, b_x, ...], only x_1 would be mirrored.
+    images, targets = FACES
+    with pytest.raises(ValueError, match=r'^targets\[:, 5:\] .*one-hot.*pass kind="landmarks"'):
+        call(images, targets)
+    _, flipped = horizontal_flip(images, targets, kind="landmarks")
+    face = targets[:, 0] == 1
+    np.testing.assert_allclose(flipped[face, 1], 1 - targets[face, 3], atol=6e-8)
+
+
+@pytest.mark.parametrize(
+    "targets, kind, message",
+    [
+        (
+            np.array([[0.5, 0.5, 0.5, 0.2, 0.2, 1, 0, 0]]),
+            "localization",
+            r"targets\[:, 0\] \(p_c\)",
+        ),
+        (np.array([[1, 0.5, 0.5, 0.0, 0.2, 1, 0, 0]]), "localization", r"targets\[:, 1:5\]"),
+        (np.array([[1, 0.5, 0.5, 0.2, 0.2, 0.5, 0.5, 0]]), "localization", r"targets\[:, 5:\]"),
+        (np.array([[1, 0.5, 0.5, 1.5, 0.2, 0.5, 0.5]]), "landmarks", r"targets\[:, 1:\]"),
+        (
+            np.array([[2, 0.5, 0.5, 0.5, 0.2, 0.5, 0.5]]),
+            "landmarks",
+            r"targets\[:, 0\] \(is_face\)",
+        ),
+    ],
+)
+def test_targets_outside_their_kind_s_format_are_refused_by_name(targets, kind, message):
+    images = images_for(targets)
+    for call in (
+        lambda: horizontal_flip(images, targets, kind),
+        lambda: random_augment(images, targets, np.random.default_rng(0), kind),
+    ):
+        with pytest.raises(ValueError, match=f"^{message}"):
+            call()
+
+
+def test_an_empty_batch_of_images_blames_the_mismatch_not_the_targets():
+    images, targets = localization_dataset(4, image_size=32, seed=1)
+    with pytest.raises(ValueError, match=r"^images and targets must hold one target per image, "):
+        horizontal_flip(images[:0], targets)
+    with pytest.raises(ValueError, match=r"got 4 images and 2 targets"):
+        random_augment(images, targets[:2], np.random.default_rng(0))
+    empty_images, empty_targets = horizontal_flip(images[:0], targets[:0])
+    assert empty_images.shape == (0, 1, 32, 32) and empty_targets.shape == (0, 8)
+
+
+@pytest.mark.parametrize("value", [1.5, 10**9, 2**63, 1e300, np.array([0.5, 2.5])])
+def test_amounts_are_bounded_as_random_augment_bounds_its_maxima(value):
+    # beyond them no picture is left: all white, all black, or noise
+    with pytest.raises(ValueError, match=r"^delta must .* in \[-1, 1\]"):
+        adjust_brightness(BATCH, value)
+    with pytest.raises(ValueError, match=r"^delta must .* in \[-1, 1\]"):
+        adjust_brightness(BATCH, -value)
+    with pytest.raises(ValueError, match=r"^sigma must .* in \[0, 1\]"):
+        add_noise(BATCH, value, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"^factor must .* in \[0, 2\]"):
+        adjust_contrast(BATCH, value * 2)

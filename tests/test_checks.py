@@ -156,3 +156,60 @@ def test_one_number_takes_a_real_number_in_any_numpy_wrapping_and_nothing_else()
         assert type(checks.one_number(value)) is float
     for value in (True, np.bool_(False), np.array([True]), "2", None, [2.5], np.zeros(2)):
         assert checks.one_number(value) is None
+
+
+def test_memory_bytes_is_this_machine_s_memory_at_most():
+    memory = checks.memory_bytes()
+    assert isinstance(memory, int) and 2**28 <= memory
+    try:
+        import os
+
+        assert memory <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        assert memory <= checks.FALLBACK_MEMORY
+
+
+def test_memory_bytes_falls_back_where_the_system_does_not_say(monkeypatch):
+    import os
+
+    def no_sysconf(name):
+        raise ValueError(f"unknown {name}")
+
+    monkeypatch.setattr(os, "sysconf", no_sysconf)
+    checks._machine_memory.cache_clear()
+    try:
+        assert 0 < checks.memory_bytes() <= checks.FALLBACK_MEMORY
+    finally:
+        monkeypatch.undo()
+        checks._machine_memory.cache_clear()
+
+
+def test_memory_bytes_counts_what_is_left_of_an_address_space_limit():
+    # ulimit -v in a child process: what the process already took counts against it
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("RLIMIT_AS and /proc/self/statm are Linux's")
+    code = (
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30)); "
+        "from tinycnn import checks; print(checks.memory_bytes())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    left = int(result.stdout)
+    assert 0 < left < 6 * 2**30
+
+
+def test_fits_in_memory_refuses_more_than_the_machine_holds_by_name(monkeypatch):
+    monkeypatch.setattr(checks, "memory_bytes", lambda: 10**9)
+    assert checks.fits_in_memory(10**9, "n", "images") == 10**9
+    with pytest.raises(ValueError, match=r"^n is too large: images \(5, 64\) would need 1.5 GB, "):
+        checks.fits_in_memory(1_500_000_000, "n", "images (5, 64)")
+    with pytest.raises(ValueError, match=r"would need 2.0 MB, more than this machine can hold"):
+        monkeypatch.setattr(checks, "memory_bytes", lambda: 10**6)
+        checks.fits_in_memory(2 * 10**6, "n", "images")
+    # sizes far past int64 and float64 are counted in Python ints and still worded
+    with pytest.raises(ValueError, match=r"^hidden is too large: .* about 10\^400 bytes"):
+        checks.fits_in_memory(10**400, "hidden", "weights")

@@ -47,6 +47,22 @@ def test_the_lecture_example_a_pedestrian_before_a_car_in_one_cell():
     assert np.all(y[y[..., 0] == 0] == 0)
 
 
+@pytest.mark.parametrize(
+    "grid_size, num_classes, name",
+    [
+        (10**9, 3, "grid_size"),
+        (2**63, 3, "grid_size"),
+        (4, 10**10, "num_classes"),
+        (4, 2**64, "num_classes"),
+    ],
+)
+def test_encode_grid_refuses_a_grid_this_machine_cannot_hold_by_name(grid_size, num_classes, name):
+    # counted before allocating: never numpy's raw MemoryError or "array is too big"
+    truth = [scene([[0.5, 0.5, 0.2, 0.2]], [0])] * 2
+    with pytest.raises(ValueError, match=rf"^{name} is too large: the grid of targets \(2, "):
+        encode_grid(truth, grid_size, ANCHORS, num_classes)
+
+
 def test_rows_come_from_b_y_and_columns_from_b_x():
     y = encode_grid([scene([[0.9, 0.1, 0.1, 0.1]], [2])], 4, ANCHORS, 3)
     assert y[0, 0, 3].any() and not y[0, 3, 0].any()

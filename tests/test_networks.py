@@ -132,3 +132,67 @@ def test_the_builders_make_float64_networks_whose_gradients_check(build, image_s
             assert np.abs(grad).max() < 1e-12, label
             del errors[label]
     assert max(errors.values()) < 1e-6, errors
+
+
+HUGE_SIZES = [
+    (lambda size: localizer(num_classes=size), "num_classes"),
+    (lambda size: localizer(image_size=8 * size), "image_size"),
+    (lambda size: landmark_detector(num_landmarks=size), "num_landmarks"),
+    (lambda size: landmark_detector(image_size=8 * size), "image_size"),
+    (lambda size: small_cnn(size), "outputs"),
+    (lambda size: small_cnn(8, hidden=size), "hidden"),
+    (lambda size: small_cnn(8, image_size=8 * size), "image_size"),
+    (lambda size: small_cnn(8, channels=(8, size, 32)), "channels"),
+    (lambda size: tc.networks.detector(num_classes=size), "num_classes"),
+    (lambda size: tc.networks.detector(num_anchors=size), "num_anchors"),
+    (lambda size: tc.networks.detector(channels=(8, 16, size, 64, 128)), "channels"),
+]
+
+
+@pytest.mark.parametrize("build, name", HUGE_SIZES, ids=[name for _, name in HUGE_SIZES])
+@pytest.mark.parametrize("size", [10**7 * 1024, 2**63, 2**64, 10**40])
+def test_a_size_this_machine_cannot_hold_is_refused_by_the_builder_s_own_argument(
+    build, name, size
+):
+    # Counted from the arguments before any layer is built: never a Dense layer's message about
+    # features the caller did not pass, nor numpy's "Maximum allowed dimension exceeded".
+    with pytest.raises(ValueError, match=rf"^{name} is too large: the network's float\d\d weights"):
+        build(size)
+
+
+def test_the_bound_is_this_machine_s_memory_and_nothing_is_drawn_before_it(monkeypatch):
+    import tracemalloc
+
+    from tinycnn import checks
+
+    # Dense(512, 20000) holds 10 million weights: 40 MB, and 160 MB of float64 while drawn
+    monkeypatch.setattr(checks, "memory_bytes", lambda: 5 * 10**7)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"^hidden is too large: .*in Dense\(512, 20000\)"):
+            small_cnn(8, image_size=32, channels=(4, 8), hidden=20_000)
+        with pytest.raises(ValueError, match=r"^image_size is too large: .*in Dense\(32768, 128\)"):
+            localizer(image_size=256)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10**6
+    # sizes that fit still build
+    assert small_cnn(8, image_size=32, channels=(4, 8), hidden=200).layers[-3].params[
+        "W"
+    ].shape == (512, 200)
+
+
+@pytest.mark.parametrize("size", [10**6, 2**63, 10**30])
+def test_convolutionalize_refuses_a_crop_this_machine_cannot_hold_by_input_shape(size):
+    # it runs one crop through the layers to find the last feature map: counted first
+    classifier = tc.Sequential(
+        [tc.Conv2D(1, 4, 3, rng=0), tc.ReLU(), tc.MaxPool2D(2), tc.Flatten(), tc.Dense(4, 2, rng=1)]
+    )
+    with pytest.raises(ValueError, match=r"^input_shape is too large: one crop of \(1, "):
+        tc.networks.convolutionalize(classifier, (1, size, size))
+    with pytest.raises(ValueError, match=r"^input_shape is too large"):
+        tc.networks.convolutionalize(classifier, (size * 10**4, 4, 4))
+    assert tc.networks.convolutionalize(classifier, (1, 4, 4)).predict(
+        np.zeros((1, 1, 4, 4), np.float32)
+    ).shape == (1, 2, 1, 1)

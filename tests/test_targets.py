@@ -260,3 +260,32 @@ def test_decoded_vectors_print_four_significant_digits():
     decoded = decode_localization(y_hat, 3)
     assert repr(decoded) == "Localization(p_c=0.9312, label=1, box=(0.5123, 0.4, 0.3, 0.2))"
     assert decoded.p_c == float(np.float32(0.93123456))  # the value keeps every digit
+
+
+@pytest.mark.parametrize("num_classes", [10**10, 2**63, 2**64, 10**30])
+def test_a_num_classes_this_machine_cannot_hold_is_refused_by_name(num_classes):
+    # counted before allocating: never numpy's raw MemoryError or "Maximum allowed dimension"
+    with pytest.raises(ValueError, match=r"^num_classes is too large: 1 localization vector of 5 "):
+        encode_localization(0, [0.5, 0.5, 0.2, 0.3], num_classes)
+    labels, boxes = np.array([0, 1, -1]), np.full((3, 4), 0.5)
+    with pytest.raises(ValueError, match=r"^num_classes is too large: 3 localization vectors"):
+        encode_localization_batch(labels, boxes, num_classes)
+
+
+def test_the_bound_on_num_classes_is_this_machine_s_memory(monkeypatch):
+    import tracemalloc
+
+    from tinycnn import checks
+
+    monkeypatch.setattr(checks, "memory_bytes", lambda: 10**6)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"num_classes is too large: .* 1.0 MB"):
+            encode_localization(0, [0.5, 0.5, 0.2, 0.3], 250_000)
+        with pytest.raises(ValueError, match=r"num_classes is too large: .* 2.0 MB"):
+            encode_localization_batch(np.array([0, -1]), np.full((2, 4), 0.5), 250_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10**5
+    assert encode_localization(0, [0.5, 0.5, 0.2, 0.3], 1000).shape == (1005,)

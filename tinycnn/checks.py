@@ -9,13 +9,19 @@ Layers check, kernels assume: every public function checks its arguments with th
 loop runs, and the numba kernels in `tinycnn.kernels` trust what they are given.
 """
 
+import functools
 import math
 import numbers
+import os
 
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 """The dtypes tinycnn computes in: images, weights and gradients are float32 or float64."""
+
+FALLBACK_MEMORY = 64 * 2**30
+"""The memory `memory_bytes` assumes where the system does not say (os.sysconf is missing on
+Windows): 64 GiB, so that a size refused there is one no laptop could hold anyway."""
 
 MAX_SIZE = 2**31 - 1
 """Largest kernel size or stride a layer accepts, so that every index the kernels compute fits in
@@ -149,6 +155,72 @@ def shape(value, name, ndim=None):
     if ndim is not None and len(value) != ndim:
         raise ValueError(f"{name} must hold {ndim} sizes, got {tuple(value)!r}")
     return tuple(positive_int(size, f"{name}[{index}]") for index, size in enumerate(value))
+
+
+def memory_bytes():
+    """The most memory, in bytes, this process can still take: this machine's physical memory
+    (os.sysconf), or less where a container's limit (cgroup memory.max) or what is left of the
+    process's address-space limit (RLIMIT_AS, as `ulimit -v` sets it) says so;
+    FALLBACK_MEMORY where the system does not say."""
+    return min(_machine_memory(), _address_space_left())
+
+
+@functools.cache
+def _machine_memory():
+    try:
+        limits = [os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")]
+    except (AttributeError, ValueError, OSError):
+        limits = [FALLBACK_MEMORY]
+    try:
+        with open("/sys/fs/cgroup/memory.max") as file:
+            limits.append(int(file.read()))
+    except (OSError, ValueError):  # no cgroup v2, or "max": no limit
+        pass
+    return min(limit for limit in limits if limit > 0)
+
+
+def _address_space_left():
+    try:
+        import resource
+
+        soft_limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except (ImportError, OSError, ValueError):
+        return math.inf
+    if soft_limit == resource.RLIM_INFINITY:
+        return math.inf
+    try:  # the address space already taken counts against the limit
+        with open("/proc/self/statm") as file:
+            taken = int(file.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        taken = 0
+    return max(soft_limit - taken, 0)
+
+
+def fits_in_memory(n_bytes, name, what):
+    """Return n_bytes; ValueError naming the argument `name` if `what` (e.g. "images (10, 1, 64,
+    64) float32") would need n_bytes, more than this machine can hold (`memory_bytes`).
+
+    Call it with the size computed from the arguments (Python ints: no overflow, whatever their
+    size), BEFORE allocating or looping: a mistaken size is refused at once, not after gigabytes
+    were taken, nor by numpy's own messages that name no argument. name may be "a and b" when
+    two sizes are at fault together."""
+    limit = memory_bytes()
+    if n_bytes > limit:
+        verb = "are" if " and " in name else "is"
+        raise ValueError(
+            f"{name} {verb} too large: {what} would need {_bytes(n_bytes)}, more than this "
+            f"machine can hold ({_bytes(limit)} of memory)"
+        )
+    return n_bytes
+
+
+def _bytes(n_bytes):
+    """A number of bytes as a person reads it: "2.5 GB", "0.4 MB", or a power of ten."""
+    if n_bytes >= 10**18:
+        return f"about 10^{len(str(n_bytes)) - 1} bytes"
+    if n_bytes >= 10**8:
+        return f"{n_bytes / 1e9:,.1f} GB"
+    return f"{n_bytes / 1e6:.1f} MB"
 
 
 def rng(value, name="rng"):

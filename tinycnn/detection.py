@@ -27,7 +27,7 @@ truth holds (encode_grid and `tinycnn.metrics` use it too).
 import numpy as np
 
 from tinycnn.boxes import as_boxes, non_max_suppression
-from tinycnn.checks import float_array, positive_int, probability, real_number
+from tinycnn.checks import fits_in_memory, float_array, positive_int, probability, real_number
 from tinycnn.functional import binary_cross_entropy, logsumexp, sigmoid, softmax
 from tinycnn.layers import Conv2D, MaxPool2D
 from tinycnn.losses import Loss
@@ -75,13 +75,21 @@ def encode_grid(truth, grid_size, anchors, num_classes):
     just below 1.
 
     When two objects land on one cell and anchor, only one vector is there to hold them: the
-    larger box (by area) is kept, as the one the image shows more of.
+    larger box (by area) is kept, as the one the image shows more of. A grid this machine cannot
+    hold is refused, naming grid_size or num_classes, before it is allocated.
     """
     grid_size = positive_int(grid_size, "grid_size")
     anchors = check_anchors(anchors)
     num_classes = positive_int(num_classes, "num_classes")
     truth = check_per_image_boxes(truth, "truth", scored=False, num_classes=num_classes)
-    y = np.zeros((len(truth), grid_size, grid_size, len(anchors), 5 + num_classes), np.float32)
+    shape = (len(truth), grid_size, grid_size, len(anchors), 5 + num_classes)
+    # Counted before numpy allocates: of the two sizes the caller chose, the larger is at fault.
+    fits_in_memory(
+        4 * len(truth) * grid_size**2 * len(anchors) * (5 + num_classes),
+        "grid_size" if grid_size**2 >= 5 + num_classes else "num_classes",
+        f"the grid of targets {shape} float32",
+    )
+    y = np.zeros(shape, np.float32)
     for n, scene in enumerate(truth):
         boxes, labels = scene["boxes"], scene["labels"]
         columns = np.minimum(np.floor(boxes[:, 0] * grid_size), grid_size - 1).astype(int)

@@ -17,6 +17,12 @@ from tinycnn.targets import BOX, POINTS, landmark_width, localization_width
 OUTPUT_WEIGHT_SCALE = 0.1
 """The last layer's initial weights, as a share of their usual (He) size: see `small_cnn`."""
 
+SMALL_CNN_SIZES = {"outputs": 8, "image_size": 64, "channels": (8, 16, 32), "hidden": 128}
+"""small_cnn's usual sizes: what a size that makes the network too large is measured against."""
+
+DETECTOR_SIZES = {"num_classes": 3, "num_anchors": 2, "channels": (8, 16, 32, 64, 128)}
+"""The detector's usual sizes (its weights do not depend on image_size)."""
+
 
 def small_cnn(
     outputs, image_size=64, channels=(8, 16, 32), hidden=128, rng=0, output=None, dtype=np.float32
@@ -45,6 +51,8 @@ def small_cnn(
             f"({len(channels)} 2x2 poolings), got {image_size}"
         )
     dtype = checks.float_dtype(dtype)
+    sizes = {"outputs": outputs, "image_size": image_size, "channels": channels, "hidden": hidden}
+    check_weights_fit(small_cnn_weights, sizes, SMALL_CNN_SIZES, dtype)
     rng = checks.rng(rng)  # one generator drawn from in turn: each layer's own weights
     layers, in_channels = [], 1
     for out_channels in channels:
@@ -65,6 +73,7 @@ def localizer(num_classes=3, image_size=64, rng=0, output=None, dtype=np.float32
     Untrained, it predicts a box in the middle of the image, half its height and width.
     """
     width = localization_width(num_classes)
+    _check_small_cnn_fits("num_classes", num_classes, localization_width, image_size, dtype)
     model = small_cnn(width, image_size, rng=rng, output=output, dtype=dtype)
     model.layers[-1].params["b"][BOX] = 0.5
     return model
@@ -77,6 +86,7 @@ def landmark_detector(num_landmarks=3, image_size=64, rng=0, output=None, dtype=
     Untrained, it predicts every point in the middle of the image.
     """
     width = landmark_width(num_landmarks)
+    _check_small_cnn_fits("num_landmarks", num_landmarks, landmark_width, image_size, dtype)
     model = small_cnn(width, image_size, rng=rng, output=output, dtype=dtype)
     model.layers[-1].params["b"][POINTS] = 0.5
     return model
@@ -117,6 +127,8 @@ def detector(
             f"image_size must be divisible by 16 (four 2x2 poolings), got {image_size}"
         )
     dtype = checks.float_dtype(dtype)
+    sizes = {"num_classes": num_classes, "num_anchors": num_anchors, "channels": channels}
+    check_weights_fit(detector_weights, sizes, DETECTOR_SIZES, dtype)
     rng = checks.rng(rng)
     layers, in_channels = [], 1
     for index, out_channels in enumerate(channels):
@@ -136,11 +148,87 @@ def detector(
     return Sequential(layers, output=output)
 
 
+def small_cnn_weights(outputs, image_size, channels, hidden):
+    """[(layer, number of weights)] of `small_cnn` with these sizes, counted in Python ints (no
+    overflow, whatever the sizes), without building anything."""
+    layers, in_channels = [], 1
+    for out_channels in channels:
+        layers.append(
+            (f"Conv2D({in_channels}, {out_channels}, 3)", (in_channels * 9 + 1) * out_channels)
+        )
+        in_channels = out_channels
+    features = in_channels * (image_size // 2 ** len(channels)) ** 2
+    layers.append((f"Dense({features}, {hidden})", (features + 1) * hidden))
+    layers.append((f"Dense({hidden}, {outputs})", (hidden + 1) * outputs))
+    return layers
+
+
+def detector_weights(num_classes, num_anchors, channels):
+    """[(layer, number of weights and BatchNorm numbers)] of `detector` with these sizes."""
+    layers, in_channels = [], 1
+    for out_channels in channels:
+        count = (in_channels * 9 + 1) * out_channels + 4 * out_channels  # conv, then BatchNorm
+        layers.append((f"Conv2D({in_channels}, {out_channels}, 3)", count))
+        in_channels = out_channels
+    outputs = num_anchors * (5 + num_classes)
+    layers.append((f"Conv2D({in_channels}, {outputs}, 1)", (in_channels + 1) * outputs))
+    return layers
+
+
+def check_weights_fit(weights_of, sizes, usual_sizes, dtype):
+    """Refuse a network this machine cannot hold before a layer is built: weights_of(**sizes)
+    counts its layers' weights, each stored in dtype, the largest also drawn in float64 first, two
+    arrays of it (see `tinycnn.layers.he_normal`). The ValueError names the sizes at fault: those
+    that, set back to their usual value (usual_sizes), make the network fit; else every size not
+    at its usual value."""
+
+    def needed(sizes):
+        counts = [count for _, count in weights_of(**sizes)]
+        return sum(counts) * dtype.itemsize + max(counts) * 16
+
+    memory = checks.memory_bytes()
+    if needed(sizes) <= memory:
+        return
+    changed = [name for name in usual_sizes if sizes[name] != usual_sizes[name]]
+    at_fault = [name for name in changed if needed({**sizes, name: usual_sizes[name]}) <= memory]
+    layers = weights_of(**sizes)
+    largest, largest_count = max(layers, key=lambda layer: layer[1])
+    total = sum(count for _, count in layers)
+    checks.fits_in_memory(
+        needed(sizes),
+        " and ".join(at_fault or changed or usual_sizes),
+        f"the network's {dtype} weights ({_count(total)}, {_count(largest_count)} of them in "
+        f"{largest})",
+    )
+
+
+def _count(number):
+    """A count as a person reads it: 1,234,567, or a power of ten past a quadrillion."""
+    return f"{number:,}" if number < 10**15 else f"about 10^{len(str(number)) - 1}"
+
+
+def _check_small_cnn_fits(name, count, width_of, image_size, dtype):
+    """check_weights_fit for a builder on small_cnn whose outputs follow from `count` (named
+    `name`: num_classes, num_landmarks) by width_of."""
+    image_size, dtype = positive_int(image_size, "image_size"), checks.float_dtype(dtype)
+    usual = {name: 3, "image_size": SMALL_CNN_SIZES["image_size"]}
+
+    def weights_of(image_size, **counts):
+        sizes = {**SMALL_CNN_SIZES, "image_size": image_size}
+        return small_cnn_weights(**{**sizes, "outputs": width_of(counts[name])})
+
+    check_weights_fit(weights_of, {name: count, "image_size": image_size}, usual, dtype)
+
+
 # Sliding windows in one pass (the detection chapter): a classifier of fixed-size crops becomes a
 # fully convolutional network that classifies every window of a larger image at once.
 
 ELEMENTWISE_LAYERS = ("ReLU", "LeakyReLU", "Sigmoid", "Tanh")
 """Layers that act on each number alone: they work the same on a vector and on a feature map."""
+
+WALK_ARRAYS = 3
+"""Float64 arrays of the widest feature map's size that running one crop through the layers
+before the Flatten needs at its peak (0.9 measured with tracemalloc, for 256 and 512 pixels)."""
 
 LOCAL_LAYERS = ("Conv2D", "MaxPool2D", "BatchNorm2D", *ELEMENTWISE_LAYERS)
 """Layers before Flatten whose output at a position depends only on the input near it, the same
@@ -255,6 +343,14 @@ def convolutionalize(model, input_shape):
             "the model has no Dense layer after its Flatten: there is nothing to turn "
             "into a convolution"
         )
+    # The walk below runs one crop through the layers: counted first, so that a mistaken
+    # input_shape is refused by name, not after the feature maps took gigabytes.
+    widest = max([input_shape[0], *(getattr(layer, "out_channels", 0) for layer in features)])
+    checks.fits_in_memory(
+        WALK_ARRAYS * 8 * widest * input_shape[1] * input_shape[2],
+        "input_shape",
+        f"one crop of {input_shape} run through the {widest}-channel layers before the Flatten",
+    )
     feature_map = _feature_map_shape(features, input_shape)
     channels, height, width = feature_map
     if height != width:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinycnn.checks import FLOAT_DTYPES, float_dtype, positive_int, probability
+from tinycnn.checks import FLOAT_DTYPES, fits_in_memory, float_dtype, positive_int, probability
 
 P_C = 0
 """Column of p_c in a localization vector."""
@@ -119,7 +119,9 @@ def encode_localization(label, box, num_classes, dtype=np.float32):
     ignored). box is (b_x, b_y, b_h, b_w) as fractions of the image, with b_h, b_w > 0.
     dtype is float32 or float64 (an integer y would round the box to zeros).
     """
-    y = np.zeros(localization_width(num_classes), dtype=float_dtype(dtype))
+    width, dtype = localization_width(num_classes), float_dtype(dtype)
+    _check_vectors_fit(1, width, dtype)
+    y = np.zeros(width, dtype=dtype)
     if label is None:
         return y
     if (
@@ -168,6 +170,7 @@ def encode_localization_batch(labels, boxes, num_classes, dtype=np.float32):
         boxes,
         f"boxes must be {BOX_RULE} where there is an object",
     )
+    _check_vectors_fit(len(labels), width, dtype)
     y = np.zeros((len(labels), width), dtype=dtype)
     y[has_object, P_C] = 1.0
     y[has_object, BOX] = boxes[has_object]
@@ -295,6 +298,17 @@ def check_landmark_targets(y, num_landmarks, name="y"):
         f"{name}[:, 1:] (x_1, y_1, ...) must lie in [0, 1] where is_face = 1",
     )
     return y
+
+
+def _check_vectors_fit(n, width, dtype):
+    """Refuse, naming num_classes, n localization vectors of `width` numbers that this machine
+    cannot hold: counted before numpy allocates them (the images are already there; a width of
+    billions is a mistaken num_classes)."""
+    fits_in_memory(
+        n * width * dtype.itemsize,
+        "num_classes",
+        f"{n:,} localization vector{'s' if n != 1 else ''} of 5 + {width - 5:,} {dtype} numbers",
+    )
 
 
 def _as_rows(y_hat, width):

@@ -1,6 +1,8 @@
 """Datasets, nothing to download: drawn localization scenes, landmark faces, crops and detection
 scenes; real faces in real photographs (scikit-image's wheel: the `real` extra); augmentation.
-Every dataset is drawn from an integer seed (`seeds`): the same arguments give the same images."""
+Every dataset is drawn from an integer seed (`seeds`): the same arguments give the same images,
+and counts the memory they need before drawing (`sizes`): a size this machine cannot hold is a
+ValueError naming n or the image size, at once."""
 
 from tinycnn.data import augment
 from tinycnn.data.crops import crop_dataset, sliding_window_scene

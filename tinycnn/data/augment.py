@@ -10,11 +10,15 @@ box coordinates of 64x64 scenes (multiples of 1/128), and up to the float32 roun
 Brightness, contrast and noise change only the pixels; they leave the targets alone, keep the dtype
 and clip the result to [0, 1]. All functions return new arrays and never change their inputs.
 Every amount and setting is checked by name before anything is drawn: a NaN, an infinity or a value
-outside its range is a ValueError, never an image of NaN.
+outside its range is a ValueError, never an image of NaN. The ranges are those `random_augment`
+keeps to: a brightness shift in [-1, 1], a contrast factor in [0, 2], a noise level in [0, 1];
+beyond them no picture is left.
 
-Images are (N, C, H, W); targets are (N, 8) for kind="localization" ([p_c, b_x, b_y, b_h, b_w,
-classes...]) and (N, 7) for kind="landmarks" ([is_face, x_left, y_left, x_right, y_right, x_chin,
-y_chin]).
+Images are (N, C, H, W); targets are (N, 5 + K) for kind="localization" ([p_c, b_x, b_y, b_h, b_w,
+c_1..c_K]) and (N, 7) for kind="landmarks" ([is_face, x_left, y_left, x_right, y_right, x_chin,
+y_chin]). The targets are checked for their kind (`tinycnn.targets.check_localization_targets`,
+`check_landmark_targets`): landmark vectors and localization vectors with K = 2 are both 7 wide,
+and flipping one as the other would corrupt it without a word.
 """
 
 import numbers
@@ -22,6 +26,7 @@ import numbers
 import numpy as np
 
 from tinycnn import checks
+from tinycnn.targets import LANDMARK_NAMES, check_landmark_targets, check_localization_targets
 
 KINDS = ("localization", "landmarks")
 
@@ -42,6 +47,11 @@ def horizontal_flip(images, targets, kind="localization"):
     """
     _check_images(images)
     _check_targets(targets, images, kind)
+    return _flip(images, targets, kind)
+
+
+def _flip(images, targets, kind):
+    """horizontal_flip of checked arguments."""
     flipped_images = np.ascontiguousarray(images[..., ::-1])
     flipped_targets = targets.copy()
     present = targets[:, 0] != 0
@@ -56,27 +66,27 @@ def horizontal_flip(images, targets, kind="localization"):
 
 
 def adjust_brightness(images, delta):
-    """images + delta, clipped to [0, 1]; delta a finite number or one per image (N,)."""
+    """images + delta, clipped to [0, 1]; delta a number in [-1, 1] or one per image (N,)."""
     _check_images(images)
-    delta = _per_image_amount(delta, images, "delta")
+    delta = _per_image_amount(delta, images, "delta", low=-1.0, high=1.0)
     return np.clip(images + delta, 0.0, 1.0).astype(images.dtype, copy=False)
 
 
 def adjust_contrast(images, factor):
     """Stretch each image's tones away from its mean by `factor` (< 1 flattens, > 1 sharpens),
-    clipped to [0, 1]; factor a finite number or one per image (N,), at least 0."""
+    clipped to [0, 1]; factor a number in [0, 2] or one per image (N,)."""
     _check_images(images)
-    factor = _per_image_amount(factor, images, "factor", low=0.0)
+    factor = _per_image_amount(factor, images, "factor", low=0.0, high=2.0)
     means = images.mean(axis=(1, 2, 3), keepdims=True)
     return np.clip(means + factor * (images - means), 0.0, 1.0).astype(images.dtype, copy=False)
 
 
 def add_noise(images, sigma, rng):
-    """images plus Gaussian noise of standard deviation sigma (a finite number >= 0, or one per
+    """images plus Gaussian noise of standard deviation sigma (a number in [0, 1], or one per
     image (N,)), clipped to [0, 1]."""
     _check_images(images)
     _check_rng(rng)
-    sigma = _per_image_amount(sigma, images, "sigma", low=0.0)
+    sigma = _per_image_amount(sigma, images, "sigma", low=0.0, high=1.0)
     noise = sigma * rng.standard_normal(images.shape, dtype=np.float32)
     return np.clip(images + noise, 0.0, 1.0).astype(images.dtype, copy=False)
 
@@ -113,7 +123,7 @@ def random_augment(
     n = len(images)
     flip = rng.random(n) < flip_probability
     images, targets = images.copy(), targets.copy()
-    images[flip], targets[flip] = horizontal_flip(images[flip], targets[flip], kind)
+    images[flip], targets[flip] = _flip(images[flip], targets[flip], kind)
     if max_brightness:
         images = adjust_brightness(images, rng.uniform(-max_brightness, max_brightness, size=n))
     if max_contrast:
@@ -123,14 +133,15 @@ def random_augment(
     return images, targets
 
 
-def _per_image_amount(amount, images, name, low=None):
-    """A finite number (>= low, if given), or one per image (N,), as an array that broadcasts
-    over (N, C, H, W). TypeError for anything but real numbers, ValueError for NaN, inf, a
-    number below low or a wrong shape, each naming the argument."""
+def _per_image_amount(amount, images, name, low, high):
+    """A number in [low, high], or one per image (N,), as an array that broadcasts over
+    (N, C, H, W). TypeError for anything but real numbers, ValueError for NaN, inf, a number
+    outside the range or a wrong shape, each naming the argument."""
     if isinstance(amount, np.ndarray) and amount.ndim == 0:
         amount = amount.item()
     if isinstance(amount, (numbers.Real, bool, np.bool_)):
-        return np.asarray(checks.real_number(amount, name, low=low), dtype=images.dtype)
+        number = checks.real_number(amount, name, low=low, high=high)
+        return np.asarray(number, dtype=images.dtype)
     try:
         array = np.asarray(amount) if isinstance(amount, (list, tuple, np.ndarray)) else None
     except ValueError:  # a ragged list
@@ -144,10 +155,12 @@ def _per_image_amount(amount, images, name, low=None):
         raise ValueError(
             f"{name} must be a number or have shape ({len(images)},), got {array.shape}"
         )
-    bad = ~np.isfinite(array) if low is None else ~(np.isfinite(array) & (array >= low))
+    bad = ~((array >= low) & (array <= high))  # NaN too
     if bad.any():
-        expected = "finite numbers" if low is None else f"finite numbers >= {low:g}"
-        raise ValueError(f"{name} must hold {expected}, got {array[bad][0]!r} at {bad.argmax()}")
+        raise ValueError(
+            f"{name} must hold numbers in [{low:g}, {high:g}], got {array[bad][0].item()!r} at "
+            f"{bad.argmax()}"
+        )
     return array.astype(images.dtype).reshape(-1, 1, 1, 1)
 
 
@@ -175,10 +188,28 @@ def _check_targets(targets, images, kind):
     else:
         expected = "(N, 7)"
         width_fits = targets.ndim == 2 and targets.shape[1] == 7
-    if not width_fits or len(targets) != len(images):
+    if not width_fits:
         raise ValueError(
-            f"targets must have shape {expected} with N = {len(images)}, got {targets.shape}"
+            f"targets must have shape {expected} for kind={kind!r}, got {targets.shape}"
         )
+    if len(targets) != len(images):
+        raise ValueError(
+            f"images and targets must hold one target per image, got {len(images)} images and "
+            f"{len(targets)} targets"
+        )
+    other = "landmarks" if kind == "localization" else "localization"
+    # Landmark vectors and localization vectors with K = 2 are both 7 wide: landmark rows read as
+    # localization ones fail its check (their chin is no one-hot class pair), so the default
+    # kind's classic mistake is caught. (Localization rows read as landmarks hold points in
+    # [0, 1] and pass: that mistake needs kind="landmarks" written out.)
+    hint = f' ({other.rstrip("s")} targets? pass kind="{other}")' if targets.shape[1] == 7 else ""
+    try:
+        if kind == "localization":
+            check_localization_targets(targets, targets.shape[1] - 5, name="targets")
+        else:
+            check_landmark_targets(targets, len(LANDMARK_NAMES), name="targets")
+    except ValueError as error:
+        raise ValueError(f"{error}{hint}") from None
 
 
 def _check_rng(rng):

@@ -43,6 +43,7 @@ from tinycnn.data.draw import (
     to_frame,
 )
 from tinycnn.data.seeds import dataset_rng
+from tinycnn.data.sizes import check_dataset_fits
 
 HEAD_HEIGHT = (0.44, 0.8)
 """Range of the head ellipse's height (its long axis), as a fraction of the image size."""
@@ -62,6 +63,10 @@ BLANK_HEAD_PROBABILITY = 0.5
 CHUNK = 1024
 """Images drawn at once: enough to make the array operations efficient, small enough for memory."""
 
+WORKING_ARRAYS = 7
+"""Image-sized float32 arrays that drawing one portrait of a chunk needs at its peak: 6.3
+measured with tracemalloc at 32 and 64 pixels, and some to spare (see `sizes`)."""
+
 
 def landmark_dataset(n, image_size=64, seed=0, no_face_fraction=0.25, return_face_sizes=False):
     """n random portraits: images (n, 1, image_size, image_size) float32 in [0, 1], targets (n, 7).
@@ -76,6 +81,7 @@ def landmark_dataset(n, image_size=64, seed=0, no_face_fraction=0.25, return_fac
     image_size = check_count(image_size, "image_size", minimum=16)
     check_fraction(no_face_fraction, "no_face_fraction")
     check_flag(return_face_sizes, "return_face_sizes")
+    check_dataset_fits(n, image_size, image_size, WORKING_ARRAYS, CHUNK)
     rng = dataset_rng(seed)
     is_face = rng.permutation(np.arange(n) >= round(n * no_face_fraction))
     images = np.empty((n, 1, image_size, image_size), dtype=np.float32)

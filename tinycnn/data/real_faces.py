@@ -35,6 +35,7 @@ import numpy as np
 
 from tinycnn import checks
 from tinycnn.data.seeds import dataset_rng
+from tinycnn.data.sizes import check_dataset_fits
 from tinycnn.targets import encode_localization_batch
 
 SPLITS = ("train", "test")
@@ -90,6 +91,8 @@ def real_face_dataset(n, image_size=64, split="train", seed=0):
         raise TypeError(f"split must be a string, 'train' or 'test', got {type(split).__name__}")
     if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    # One image is drawn at a time; photographs and faces are cached, whatever n is.
+    check_dataset_fits(n, image_size, image_size, working=1, chunk=1)
     rng = dataset_rng(seed, SPLITS.index(split))
     faces, non_faces = split_patches(split)
     photos = TRAIN_PHOTOS if split == "train" else TEST_PHOTOS

@@ -38,6 +38,7 @@ from tinycnn.data.draw import (
     trapezoid,
 )
 from tinycnn.data.seeds import dataset_rng
+from tinycnn.data.sizes import check_dataset_fits
 from tinycnn.targets import NO_OBJECT, encode_localization_batch
 
 CLASS_NAMES = ("pedestrian", "car", "motorcycle")
@@ -54,6 +55,10 @@ MAX_HIDDEN = 1 / 3
 CHUNK = 1024
 """Images drawn at once: enough to make the array operations efficient, small enough for memory."""
 
+WORKING_ARRAYS = 6
+"""Image-sized float32 arrays that drawing one scene of a chunk needs at its peak: 5.0 measured
+with tracemalloc at 32 and 64 pixels, and one to spare (see `sizes`)."""
+
 
 def localization_dataset(n, image_size=64, seed=0, no_object_fraction=0.25, clutter=True):
     """n random scenes: images (n, 1, image_size, image_size) float32 in [0, 1], targets (n, 8).
@@ -69,6 +74,7 @@ def localization_dataset(n, image_size=64, seed=0, no_object_fraction=0.25, clut
     image_size = check_count(image_size, "image_size", minimum=16)
     check_fraction(no_object_fraction, "no_object_fraction")
     check_flag(clutter, "clutter")
+    check_dataset_fits(n, image_size, image_size, WORKING_ARRAYS, CHUNK)
     rng = dataset_rng(seed)
     classes = balanced_classes(rng, n, no_object_fraction)
     images = np.empty((n, 1, image_size, image_size), dtype=np.float32)
