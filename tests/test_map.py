@@ -144,7 +144,7 @@ MALFORMED = [
     (
         dict(boxes=[[0.5, 0.5, -0.1, 0.2]], labels=[0], scores=[1]),
         ValueError,
-        r"\['boxes'\] sizes \(b_h, b_w\) must be",
+        r"\['boxes'\] must have b_h, b_w >= 0",
     ),
     (dict(boxes=[CAR], labels=[0.0], scores=[1]), TypeError, r"\['labels'\] must be integers"),
     (dict(boxes=[CAR], labels=["car"], scores=[1]), TypeError, r"\['labels'\] must be integers"),

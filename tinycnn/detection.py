@@ -530,10 +530,8 @@ def check_per_image_boxes(per_image, name, scored, num_classes=None):
             raise ValueError(
                 f"{where}['boxes'] midpoints must lie in [0, 1], as fractions of the image{hint}"
             )
-        if np.any(boxes[:, 2:] < 0) or (not scored and np.any(boxes[:, 2:] == 0)):
-            raise ValueError(
-                f"{where}['boxes'] sizes (b_h, b_w) must be {'>= 0' if scored else '> 0'}"
-            )
+        if not scored and np.any(boxes[:, 2:] == 0):  # as_boxes refused sizes < 0
+            raise ValueError(f"{where}['boxes'] sizes (b_h, b_w) must be > 0")
         labels = np.asarray(scene["labels"])
         if labels.shape == (0,):
             labels = labels.astype(np.int64)  # [] is float64 to numpy, but holds no wrong label
