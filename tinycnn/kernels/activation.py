@@ -35,7 +35,7 @@ def _relu_backward(dout, out, dx):
 @one_at_a_time
 def relu_forward(x):
     """x (any shape, float) -> max(0, x), a new array."""
-    x = arguments.floats(x, "x")  # C order: a Fortran-order out would reshape into a copy
+    x = arguments.relu_forward(x)  # C order: a Fortran-order out would reshape into a copy
     out = np.empty_like(x)
     _relu_forward(x.reshape(-1), out.reshape(-1))
     return out
@@ -44,8 +44,7 @@ def relu_forward(x):
 @one_at_a_time
 def relu_backward(dout, out):
     """dL/dout and the forward output -> dL/dx = dout where out > 0, else 0; a new array."""
-    out = arguments.floats(out, "out")
-    dout = arguments.same_shape(arguments.floats(dout, "dout"), out.shape, "dout", "out")
+    dout, out = arguments.relu_backward(dout, out)
     dx = np.empty_like(dout)
     _relu_backward(dout.reshape(-1), out.reshape(-1), dx.reshape(-1))
     return dx

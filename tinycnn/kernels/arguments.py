@@ -1,18 +1,267 @@
-"""What every public kernel checks before numba sees its arguments.
+"""What every public kernel, and its plain twin, checks before its first loop.
 
 numba does not check array bounds. A kernel handed an argmax that points outside its window, or
 weights with more input channels than the images, reads and writes past the ends of its arrays:
 a wrong answer, or a crash that takes a notebook's kernel down with it (a max-pool backward with
 the wrong kernel size did, every time). The layers pass only what they have checked, but the
-kernels are public too (lesson 6 calls them), so each one checks its arguments here, by name,
-before its first loop: shapes compared and a few numbers read, about a microsecond a call. In
-one process with the checks patched in and out (2-core AMD EPYC Zen 4, family 25): lesson 4's
-`predict` on one image took 0.251 against 0.242 ms, its training step 15.8 ms either way.
+kernels are public too (lesson 6 calls them), and so are their twins in reference.py, im2col.py
+and batchnorm.py, which a learner reads and calls first.
+
+So each public function has a check here, named after it: `arguments.conv2d_forward` for
+`conv.conv2d_forward` and `reference.conv2d_forward`. It returns the arguments checked (arrays
+C-contiguous, numbers as ints or floats), or raises TypeError (wrong type) or ValueError (wrong
+value) naming the argument. A kernel and its twin call the same one, so they accept and refuse
+the same arguments with the same words. Shapes are compared and a few numbers read, 1 to 4
+microseconds a call. Lesson 4's `predict` on one image (10 kernel calls; medians of 3000 calls,
+2-core AMD EPYC Zen 4, family 25, shared): 0.236 ms with every check, 0.216 with them patched out
+in the same process; 0.227 ms with the fewer checks before bias, planes, dtypes and memory were
+checked too. Forward and backward on a batch of 64 (28 to 36 ms on the shared machine) showed
+no difference beyond the noise.
 """
+
+import functools
+import math
+import os
 
 import numpy as np
 
-from tinycnn.checks import float_array, non_negative_int, positive_int, real_number
+from tinycnn.checks import flag, float_array, non_negative_int, positive_int, real_number
+
+# --- the public functions' arguments, one check each ----------------------------------------
+
+
+def conv2d_forward(x, weights, bias, stride, padding):
+    """(x, weights, bias, stride, padding): x (N, C_in, H, W), weights (C_out, C_in, k, k) and
+    bias (C_out,) of x's dtype, bias None meaning zeros (no bias), stride >= 1, padding >= 0, the
+    window inside the padded images, and the padded images and the output within memory."""
+    x = images(x)
+    weights, bias, stride, padding = convolution(x.shape, weights, bias, stride, padding, x.dtype)
+    if bias is None:
+        bias = np.zeros(weights.shape[0], x.dtype)
+    k = weights.shape[2]
+    fits_in_memory(
+        lambda: f"padding={padding} (x of shape {x.shape}, weights of shape {weights.shape})",
+        x.dtype,
+        {
+            "padded images": padded(x.shape, padding),
+            "an output": convolution_output(x.shape, weights.shape[0], k, stride, padding),
+        },
+    )
+    return x, weights, bias, stride, padding
+
+
+def conv2d_backward_input(dout, weights, input_shape, stride, padding):
+    """(dout, weights, input_shape, stride, padding): dout of the convolution's output shape,
+    weights of dout's dtype; dx and its padded copy within memory."""
+    input_shape = image_shape(input_shape)
+    dout = images(dout, "dout")
+    weights, _, stride, padding = convolution(
+        input_shape, weights, None, stride, padding, dout.dtype, "dout", "input_shape"
+    )
+    k = weights.shape[2]
+    output_gradient(dout, input_shape, k, stride, padding, weights.shape[0], "input_shape")
+    fits_in_memory(
+        lambda: f"input_shape={input_shape} with padding={padding}",
+        dout.dtype,
+        {"dx": input_shape, "dx padded": padded(input_shape, padding)},
+    )
+    return dout, weights, input_shape, stride, padding
+
+
+def conv2d_backward_params(x, dout, kernel_size, stride, padding):
+    """(x, dout, kernel_size, stride, padding): dout of the output shape and x's dtype, the
+    padded images within memory. (The numba kernel also takes x's planes: see kept_planes.)"""
+    x = images(x)
+    return (x, *weight_gradient(x.shape, x.dtype, dout, kernel_size, stride, padding))
+
+
+def weight_gradient(x_shape, dtype, dout, kernel_size, stride, padding):
+    """(dout, kernel_size, stride, padding) for the weight gradient of images of x_shape and
+    dtype (None: x is its shape alone, where its planes stand for it; they must then have
+    dout's dtype, see kept_planes)."""
+    kernel_size, stride, padding = window(x_shape, kernel_size, stride, padding)
+    dout = output_gradient(dout, x_shape, kernel_size, stride, padding)
+    dtype = dout.dtype if dtype is None else same_dtype(dout, dtype, "dout", "x").dtype
+    fits_in_memory(
+        lambda: f"padding={padding} (x of shape {tuple(x_shape)})",
+        dtype,
+        {
+            "padded images": padded(x_shape, padding),
+            "dweights": (dout.shape[1], x_shape[1], kernel_size, kernel_size),
+        },
+    )
+    return dout, kernel_size, stride, padding
+
+
+def conv2d_backward(x_shape, dtype, dout, weights, stride, padding, input_grad):
+    """(dout, weights, stride, padding, input_grad) for the layer's backward on images of
+    x_shape and dtype (None as in weight_gradient): both gradients' rules, and input_grad True
+    or False (as the layers require: a string such as "no" would count as True)."""
+    input_grad = flag(input_grad, "input_grad")
+    dout = images(dout, "dout")
+    if dtype is not None:
+        same_dtype(dout, dtype, "dout", "x")
+    weights, _, stride, padding = convolution(
+        x_shape, weights, None, stride, padding, dout.dtype, "dout" if dtype is None else "x"
+    )
+    dtype = dout.dtype
+    k = weights.shape[2]
+    output_gradient(dout, x_shape, k, stride, padding, weights.shape[0])
+    fits_in_memory(
+        lambda: f"padding={padding} (x of shape {tuple(x_shape)})",
+        dtype,
+        {"dx": x_shape, "padded images": padded(x_shape, padding)},
+    )
+    return dout, weights, stride, padding, input_grad
+
+
+def maxpool2d_forward(x, kernel_size, stride):
+    """(x, kernel_size, stride): images, and a k x k window (k, stride >= 1) inside them."""
+    x = images(x)
+    return (x, *pooling(x.shape, kernel_size, stride))
+
+
+def maxpool2d_backward(dout, argmax, input_shape, kernel_size, stride):
+    """(dout, argmax, input_shape, kernel_size, stride): dout and argmax of the pooled output's
+    shape, argmax's places inside the window, dx within memory."""
+    input_shape = image_shape(input_shape)
+    k, stride = pooling(input_shape, kernel_size, stride)
+    n_samples, channels, height, width = input_shape
+    expected = (n_samples, channels, (height - k) // stride + 1, (width - k) // stride + 1)
+
+    def what():
+        return f"the output (for input_shape {input_shape}, kernel_size {k}, stride {stride})"
+
+    dout = same_shape(images(dout, "dout"), expected, "dout", what)
+    argmax = window_places(argmax, expected, k)
+    fits_in_memory(lambda: f"input_shape={input_shape}", dout.dtype, {"dx": input_shape})
+    return dout, argmax, input_shape, k, stride
+
+
+def relu_forward(x):
+    """x: a float array of any shape, 0-d included."""
+    return floats(x, "x")
+
+
+def relu_backward(dout, out):
+    """(dout, out): float arrays of one shape and dtype."""
+    out = floats(out, "out")
+    dout = same_shape(floats(dout, "dout"), out.shape, "dout", "out")
+    return same_dtype(dout, out.dtype, "dout", "out"), out
+
+
+def batchnorm_forward(x, gamma, beta, eps):
+    """(x, gamma, beta, eps): images, one gamma and beta per channel, eps > 0."""
+    x = images(x)
+    gamma, beta = channel_vectors(x.shape, gamma=gamma, beta=beta)
+    return x, gamma, beta, epsilon(eps)
+
+
+def batchnorm_inference(x, gamma, beta, mean, inv_std):
+    """(x, gamma, beta, mean, inv_std): images and one of each vector per channel."""
+    x = images(x)
+    vectors = channel_vectors(x.shape, gamma=gamma, beta=beta, mean=mean, inv_std=inv_std)
+    return x, *vectors
+
+
+def batchnorm_backward(x, dout, mean, inv_std, gamma):
+    """(x, dout, mean, inv_std, gamma): dout of x's shape and dtype, one vector per channel."""
+    x = images(x)
+    dout = same_shape(images(dout, "dout"), x.shape, "dout", "x")
+    same_dtype(dout, x.dtype, "dout", "x")
+    vectors = channel_vectors(x.shape, mean=mean, inv_std=inv_std, gamma=gamma)
+    return x, dout, *vectors
+
+
+def output_size(size, kernel_size, stride, padding):
+    """(size, kernel_size, stride, padding): ints, size, k, stride >= 1, padding >= 0, and the
+    window inside the padded size."""
+    size = positive_int(size, "size")
+    k, stride = positive_int(kernel_size, "kernel_size"), positive_int(stride, "stride")
+    padding = non_negative_int(padding, "padding")
+    if k > size + 2 * padding:
+        raise ValueError(
+            f"kernel_size {k} is larger than the padded size {size} + 2 * {padding} = "
+            f"{size + 2 * padding}"
+        )
+    return size, k, stride, padding
+
+
+def pad_spatial(x, padding):
+    """(x, padding): images, padding >= 0, the padded images within memory."""
+    x, padding = images(x), non_negative_int(padding, "padding")
+    fits_in_memory(
+        lambda: f"padding={padding} (x of shape {x.shape})",
+        x.dtype,
+        {"padded images": padded(x.shape, padding)},
+    )
+    return x, padding
+
+
+def im2col_indices(x_shape, kernel_size, stride, padding):
+    """(x_shape, kernel_size, stride, padding): a batch's shape, a window inside it, and the
+    index arrays (C*k*k, H_out*W_out) within memory. A stride past the last window comes back
+    as the smallest with the same windows: numpy's int64 indices cannot hold a stride of 2**63."""
+    x_shape = image_shape(x_shape, "x_shape")
+    k, stride, padding = window(x_shape, kernel_size, stride, padding)
+    stride = min(stride, max(x_shape[2], x_shape[3]) + 2 * padding - k + 1)
+    _, _, out_h, out_w = convolution_output(x_shape, 1, k, stride, padding)
+    fits_in_memory(
+        lambda: f"padding={padding} and kernel_size={k} (x_shape {x_shape})",
+        np.dtype(np.int64),
+        {"row and column indices": (2, x_shape[1] * k * k, out_h * out_w)},
+    )
+    return x_shape, k, stride, padding
+
+
+def im2col(x, kernel_size, stride, padding):
+    """(x, kernel_size, stride, padding): images, a window inside them, and the columns
+    (C*k*k, H_out*W_out*N), one per window, within memory."""
+    x = images(x)
+    k, stride, padding = window(x.shape, kernel_size, stride, padding)
+    fits_in_memory(
+        lambda: f"padding={padding} and kernel_size={k} (x of shape {x.shape})",
+        x.dtype,
+        {
+            "padded images": padded(x.shape, padding),
+            "columns": columns(x.shape, k, stride, padding),
+        },
+    )
+    return x, k, stride, padding
+
+
+def col2im(cols, x_shape, kernel_size, stride, padding):
+    """(cols, x_shape, kernel_size, stride, padding): cols as im2col made them for x_shape."""
+    x_shape, k, stride, padding = im2col_indices(x_shape, kernel_size, stride, padding)
+    cols = floats(cols, "cols")
+
+    def what():
+        return (
+            f"im2col's columns (for x_shape {x_shape}, kernel_size {k}, stride {stride}, "
+            f"padding {padding})"
+        )
+
+    same_shape(cols, columns(x_shape, k, stride, padding), "cols", what)
+    fits_in_memory(
+        lambda: f"x_shape={x_shape} with padding={padding}",
+        cols.dtype,
+        {"padded images": padded(x_shape, padding)},
+    )
+    return cols, x_shape, k, stride, padding
+
+
+def im2col_conv2d_backward(dout, cols, x_shape, weights, stride, padding):
+    """(dout, cols, x_shape, weights, stride, padding) for im2col.conv2d_backward: dout of the
+    output's shape, weights and cols of its dtype, cols as im2col made them."""
+    x_shape = image_shape(x_shape, "x_shape")
+    dout, weights, x_shape, stride, padding = conv2d_backward_input(
+        dout, weights, x_shape, stride, padding
+    )
+    cols, *_ = col2im(cols, x_shape, weights.shape[2], stride, padding)
+    return dout, same_dtype(cols, dout.dtype, "cols", "dout"), x_shape, weights, stride, padding
+
+
+# --- the rules they are made of --------------------------------------------------------------
 
 
 def images(x, name="x"):
@@ -21,67 +270,93 @@ def images(x, name="x"):
 
 
 def floats(x, name):
-    """x as a C-contiguous float32 or float64 array of any shape."""
-    return np.ascontiguousarray(float_array(x, name))
+    """x as a C-contiguous float32 or float64 array of any shape (a 0-d array stays 0-d, which
+    np.ascontiguousarray would make 1-d)."""
+    x = float_array(x, name)
+    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
 
 
 def image_shape(value, name="input_shape"):
     """A batch's shape (N, C, H, W) as a tuple of ints, N >= 0 and the others >= 1."""
     if isinstance(value, np.ndarray) or not isinstance(value, (tuple, list)) or len(value) != 4:
-        raise TypeError(f"{name} must be a batch's shape (N, C, H, W), got {value!r}")
+        raise TypeError(f"{name} must be a batch's shape (N, C, H, W), got {_short(value)}")
     sizes = [positive_int(size, f"{name}[{index}]") for index, size in enumerate(value[1:], 1)]
     return (non_negative_int(value[0], f"{name}[0]"), *sizes)
 
 
 def same_shape(array, expected, name, what):
-    """array (already a float array) must have the `expected` shape, described as `what`."""
+    """array (already a float array) must have the `expected` shape, described as `what` (a
+    string, or a function that words it, only when needed)."""
     if array.shape != tuple(expected):
+        what = what() if callable(what) else what
         raise ValueError(
-            f"{name} must have the shape of {what}, {tuple(expected)}, got {array.shape}"
+            f"{name} must have the shape of {what}: {tuple(expected)}, got {array.shape}"
         )
     return array
 
 
-def convolution(x_shape, weights, bias, stride, padding):
-    """(weights, bias, stride, padding) for images of x_shape: weights (C_out, C_in, k, k) with
-    C_in the images' channels, bias (C_out,) (None: not asked), stride >= 1, padding >= 0, and a
-    window that fits the padded image."""
+def same_dtype(array, dtype, name, other):
+    """array must have the dtype of `other` (numba would compile the kernel again, for seconds,
+    for every mix of dtypes; PyTorch refuses a mix too)."""
+    if array.dtype != dtype:
+        raise TypeError(
+            f"{name} must have the dtype of {other}, {dtype}, got {array.dtype} "
+            f"({name}.astype(np.{dtype}) converts it)"
+        )
+    return array
+
+
+def convolution(x_shape, weights, bias, stride, padding, dtype, dtype_of="x", images_name="x"):
+    """(weights, bias, stride, padding) for images of x_shape (the argument images_name):
+    weights (C_out, C_in, k, k) with C_in the images' channels, bias (C_out,) (None: not asked),
+    both of `dtype` (that of the argument dtype_of), stride >= 1, padding >= 0, and a window
+    that fits the padded image."""
     weights = np.ascontiguousarray(float_array(weights, "weights", 4, "(C_out, C_in, k, k)"))
     n_out, channels, k, k_w = weights.shape
     if k != k_w or k == 0 or n_out == 0:
         raise ValueError(f"weights must be (C_out, C_in, k, k) kernels, got shape {weights.shape}")
     if channels != x_shape[1]:
         raise ValueError(
-            f"weights take {channels} input channels (weights.shape[1]), but the images have "
+            f"weights take {channels} input channels (weights.shape[1]), but {images_name} has "
             f"{x_shape[1]} (shape {tuple(x_shape)})"
         )
+    same_dtype(weights, dtype, "weights", dtype_of)
     if bias is not None:
         bias = same_shape(floats(bias, "bias"), (n_out,), "bias", "the output channels")
-    _, stride, padding = window(x_shape, k, stride, padding)
+        same_dtype(bias, dtype, "bias", dtype_of)
+    _, stride, padding = window(x_shape, k, stride, padding, "weights.shape[2:]")
     return weights, bias, stride, padding
 
 
-def window(x_shape, kernel_size, stride, padding):
+def window(x_shape, kernel_size, stride, padding, kernel="kernel_size"):
     """(kernel_size, stride, padding) for images of x_shape: k, stride >= 1, padding >= 0, and
-    the k x k window inside the padded image."""
+    the k x k window inside the padded image (`kernel`: where k came from, for the message)."""
     k = positive_int(kernel_size, "kernel_size")
     stride, padding = positive_int(stride, "stride"), non_negative_int(padding, "padding")
     if k > min(x_shape[2], x_shape[3]) + 2 * padding:
         raise ValueError(
-            f"the {k}x{k} kernel is larger than the padded images "
-            f"{x_shape[2] + 2 * padding}x{x_shape[3] + 2 * padding}"
+            f"the {k}x{k} kernel ({kernel}) is larger than the padded images "
+            f"{x_shape[2] + 2 * padding}x{x_shape[3] + 2 * padding} (images of shape "
+            f"{tuple(x_shape)}, padding {padding})"
         )
     return k, stride, padding
 
 
-def output_gradient(dout, x_shape, k, stride, padding, n_out=None):
+def output_gradient(dout, x_shape, k, stride, padding, n_out=None, images_name="x"):
     """dout: a float array of the convolution's output shape (any number of output channels
-    if n_out is None)."""
+    if n_out is None) for images of x_shape (the argument images_name)."""
     dout = images(dout, "dout")
     expected = convolution_output(
         x_shape, dout.shape[1] if n_out is None else n_out, k, stride, padding
     )
-    return same_shape(dout, expected, "dout", "the convolution's output")
+
+    def what():
+        return (
+            f"the convolution's output (for {images_name} of shape {tuple(x_shape)}, "
+            f"kernel_size {k}, stride {stride}, padding {padding})"
+        )
+
+    return same_shape(dout, expected, "dout", what)
 
 
 def convolution_output(x_shape, n_out, k, stride, padding):
@@ -89,6 +364,18 @@ def convolution_output(x_shape, n_out, k, stride, padding):
     out_h = (x_shape[2] + 2 * padding - k) // stride + 1
     out_w = (x_shape[3] + 2 * padding - k) // stride + 1
     return (x_shape[0], n_out, out_h, out_w)
+
+
+def padded(x_shape, padding):
+    """The shape of images of x_shape with `padding` zeros around every plane."""
+    n_samples, channels, height, width = x_shape
+    return (n_samples, channels, height + 2 * padding, width + 2 * padding)
+
+
+def columns(x_shape, k, stride, padding):
+    """The shape of im2col's matrix (C*k*k, H_out*W_out*N)."""
+    n_samples, _, out_h, out_w = convolution_output(x_shape, 1, k, stride, padding)
+    return (x_shape[1] * k * k, out_h * out_w * n_samples)
 
 
 def pooling(x_shape, kernel_size, stride):
@@ -121,10 +408,32 @@ def window_places(argmax, expected, kernel_size):
     return np.ascontiguousarray(argmax)
 
 
+def kept_planes(planes, size, dtype):
+    """planes: None, or what conv2d_forward(..., keep_planes=True) returned for this x, a 1-d
+    array of `size` numbers of `dtype` (size None: the forward keeps no planes for this x and
+    kernel, a 1x1 convolution or an empty batch). numba reads them without bounds checks."""
+    if planes is None:
+        return None
+    what = "None or the planes conv2d_forward(..., keep_planes=True) returned for this x"
+    if not isinstance(planes, np.ndarray):
+        raise TypeError(f"planes must be {what}, got {_short(planes)}")
+    if size is None:
+        raise ValueError(
+            "planes must be None here: conv2d_forward keeps none for a 1x1 convolution with "
+            "stride 1 and no padding, or an empty batch"
+        )
+    if planes.dtype != dtype or planes.shape != (size,) or not planes.flags.c_contiguous:
+        raise ValueError(
+            f"planes must be {what}: a contiguous ({size},) array of {dtype}, got "
+            f"{planes.shape} of {planes.dtype}"
+        )
+    return planes
+
+
 def channel_vectors(x_shape, **vectors):
     """Each named vector (gamma, beta, mean, ...) as a float array of one number per channel."""
     return [
-        same_shape(floats(vector, name), (x_shape[1],), name, "the channels")
+        same_shape(floats(vector, name), (x_shape[1],), name, "the channels of x")
         for name, vector in vectors.items()
     ]
 
@@ -132,3 +441,36 @@ def channel_vectors(x_shape, **vectors):
 def epsilon(eps):
     """eps, a finite number > 0."""
     return real_number(eps, "eps", low=0.0, low_open=True)
+
+
+def fits_in_memory(cause, dtype, shapes):
+    """Refuse, before anything is allocated, arrays ({what: shape}) of `dtype` (a numpy dtype)
+    that together need more than the machine's memory, as a ValueError that starts with cause()
+    (a function naming the arguments that ask for them: the message is worded only when needed).
+    Without it, a padding of 10**4 allocated 11.9 GiB, then failed with numpy's MemoryError;
+    10**9 with numpy's "array is too big", naming nothing. (A local rule, for tinycnn.checks to
+    absorb if it grows a shared one.)"""
+    count = 0
+    for shape in shapes.values():
+        count += math.prod(shape)
+    if count * dtype.itemsize > memory_bytes():
+        arrays = " and ".join(f"{what} {tuple(shape)}" for what, shape in shapes.items())
+        raise ValueError(
+            f"{cause()} asks for {arrays}: {count * dtype.itemsize / 1e9:.3g} GB of {dtype}, "
+            f"more than this machine's memory ({memory_bytes() / 1e9:.3g} GB)"
+        )
+
+
+@functools.cache
+def memory_bytes():
+    """The machine's physical memory in bytes (unbounded where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system
+        return math.inf
+
+
+def _short(value):
+    """A wrong value for a message: its repr if short, else its type."""
+    text = repr(value)
+    return f"{text} ({type(value).__name__})" if len(text) <= 40 else f"a {type(value).__name__}"

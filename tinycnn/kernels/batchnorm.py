@@ -115,9 +115,8 @@ def _backward(x, dout, mean, inv_std, gamma, dx, dgamma, dbeta):
 def batchnorm_forward(x, gamma, beta, eps):
     """Training mode: x (N, C, H, W) -> out, and (mean, inv_std) per channel (C,) float64, which
     backward and the running statistics need."""
-    x = arguments.images(x)  # C order: a Fortran-order out would reshape into a copy
-    gamma, beta = arguments.channel_vectors(x.shape, gamma=gamma, beta=beta)
-    eps = arguments.epsilon(eps)
+    # C order: a Fortran-order out would reshape into a copy
+    x, gamma, beta, eps = arguments.batchnorm_forward(x, gamma, beta, eps)
     flat = x.reshape(x.shape[0], x.shape[1], -1)
     mean = np.empty(x.shape[1])
     inv_std = np.empty(x.shape[1])
@@ -131,10 +130,7 @@ def batchnorm_forward(x, gamma, beta, eps):
 def batchnorm_inference(x, gamma, beta, mean, inv_std):
     """Normalise x (N, C, H, W) with given statistics (C,) float64: the batch's in training, the
     running ones in evaluation. out = γ (x - mean) inv_std + β."""
-    x = arguments.images(x)
-    gamma, beta, mean, inv_std = arguments.channel_vectors(
-        x.shape, gamma=gamma, beta=beta, mean=mean, inv_std=inv_std
-    )
+    x, gamma, beta, mean, inv_std = arguments.batchnorm_inference(x, gamma, beta, mean, inv_std)
     flat = x.reshape(x.shape[0], x.shape[1], -1)
     out = np.empty_like(x)
     scale = gamma.astype(np.float64) * inv_std
@@ -145,11 +141,7 @@ def batchnorm_inference(x, gamma, beta, mean, inv_std):
 @one_at_a_time
 def batchnorm_backward(x, dout, mean, inv_std, gamma):
     """Training mode: dL/dout -> dL/dx (x's dtype), dγ and dβ (C,) float64."""
-    x = arguments.images(x)
-    dout = arguments.same_shape(arguments.images(dout, "dout"), x.shape, "dout", "x")
-    mean, inv_std, gamma = arguments.channel_vectors(
-        x.shape, mean=mean, inv_std=inv_std, gamma=gamma
-    )
+    x, dout, mean, inv_std, gamma = arguments.batchnorm_backward(x, dout, mean, inv_std, gamma)
     flat = x.reshape(x.shape[0], x.shape[1], -1)
     dx = np.empty_like(x)
     dgamma = np.empty(x.shape[1])
@@ -169,6 +161,7 @@ def batchnorm_backward(x, dout, mean, inv_std, gamma):
 
 def reference_batchnorm_forward(x, gamma, beta, eps):
     """The formulas of the module docstring in NumPy: the twin of batchnorm_forward."""
+    x, gamma, beta, eps = arguments.batchnorm_forward(x, gamma, beta, eps)
     x64 = x.astype(np.float64)
     mean = x64.mean(axis=(0, 2, 3))
     var = ((x64 - mean[:, None, None]) ** 2).mean(axis=(0, 2, 3))
@@ -180,6 +173,7 @@ def reference_batchnorm_forward(x, gamma, beta, eps):
 
 def reference_batchnorm_backward(x, dout, mean, inv_std, gamma):
     """The formulas of the module docstring in NumPy: the twin of batchnorm_backward."""
+    x, dout, mean, inv_std, gamma = arguments.batchnorm_backward(x, dout, mean, inv_std, gamma)
     count = x.shape[0] * x.shape[2] * x.shape[3]
     x_hat = (x.astype(np.float64) - mean[:, None, None]) * inv_std[:, None, None]
     dout = dout.astype(np.float64)

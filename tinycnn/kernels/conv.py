@@ -44,6 +44,12 @@ def useful_stride(input_shape, kernel_size, stride, padding):
     of the last window that fits, a row (column) has one window, at 0, whatever the stride; but
     the stride phases take s*s planes (layout.py), so a needlessly large stride costs memory and
     time for nothing (stride 20000 on an 8x8 input ran out of memory). Same results."""
+    input_shape = arguments.image_shape(input_shape)
+    return _useful_stride(input_shape, *arguments.window(input_shape, kernel_size, stride, padding))
+
+
+def _useful_stride(input_shape, kernel_size, stride, padding):
+    """useful_stride on checked arguments (the kernels' own calls)."""
     reach = max(input_shape[2], input_shape[3]) + 2 * padding - kernel_size
     return max(1, min(stride, reach + 1))
 
@@ -52,14 +58,15 @@ def useful_stride(input_shape, kernel_size, stride, padding):
 def conv2d_forward(x, weights, bias, stride, padding, keep_planes=False):
     """out[n, f, i, j] = bias[f] + sum_{c,di,dj} w[f,c,di,dj] * x_pad[n, c, i*s + di, j*s + dj].
 
-    With keep_planes, returns (out, planes): x laid out as batch planes (None for a 1x1
-    convolution, which needs none), for conv2d_backward_params to reuse rather than build again.
+    bias None means no bias (zeros), as in the lecture's loops. With keep_planes, returns
+    (out, planes): x laid out as batch planes (None for a 1x1 convolution, which needs none), for
+    conv2d_backward_params to reuse rather than build again.
     """
-    x = arguments.images(x)
-    weights, bias, stride, padding = arguments.convolution(x.shape, weights, bias, stride, padding)
+    x, weights, bias, stride, padding = arguments.conv2d_forward(x, weights, bias, stride, padding)
+    keep_planes = arguments.flag(keep_planes, "keep_planes")
     n_samples, _, height, width = x.shape
     n_filters, _, k, _ = weights.shape
-    stride = useful_stride(x.shape, k, stride, padding)
+    stride = _useful_stride(x.shape, k, stride, padding)
     out_h = (height + 2 * padding - k) // stride + 1
     out_w = (width + 2 * padding - k) // stride + 1
     out = np.empty((n_samples, n_filters, out_h, out_w), x.dtype)
@@ -101,13 +108,13 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
     padded by M - 1 - u0 for the first phase row u0 inside dx. Stride 1: one phase, M = k,
     u0 = p, padding k - 1 - p: dx is the forward pass of dout with the flipped, transposed kernel.
     """
-    input_shape = arguments.image_shape(input_shape)
-    weights, _, stride, padding = arguments.convolution(input_shape, weights, None, stride, padding)
+    dout, weights, input_shape, stride, padding = arguments.conv2d_backward_input(
+        dout, weights, input_shape, stride, padding
+    )
     k = weights.shape[2]
-    dout = arguments.output_gradient(dout, input_shape, k, stride, padding, weights.shape[0])
     if input_shape[0] == 0:
         return np.zeros(input_shape, dout.dtype)
-    stride = useful_stride(input_shape, k, stride, padding)
+    stride = _useful_stride(input_shape, k, stride, padding)
     channels, s = input_shape[1], stride
     if weights.shape[2] == 1 and stride == 1 and padding == 0:  # dx[n] = w^T dout[n]
         n_samples, n_filters, height, width = dout.shape
@@ -163,18 +170,17 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding, planes=None):
     planes: x's batch planes from conv2d_forward(..., keep_planes=True) on this same x, if kept;
     they hold all of x that is read, so x may then be given as its shape alone (N, C_in, H, W).
     """
-    x, x_shape = _input_and_shape(x, planes)
-    kernel_size, stride, padding = arguments.window(x_shape, kernel_size, stride, padding)
-    dout = arguments.output_gradient(dout, x_shape, kernel_size, stride, padding)
+    x, x_shape, dtype = _input_and_shape(x, planes)
+    dout, kernel_size, stride, padding = arguments.weight_gradient(
+        x_shape, dtype, dout, kernel_size, stride, padding
+    )
     n_samples, channels, _, _ = x_shape
-    if n_samples == 0:
-        k = kernel_size
-        return np.zeros((dout.shape[1], channels, k, k), dout.dtype), np.zeros(
-            dout.shape[1], dout.dtype
-        )
-    stride = useful_stride(x_shape, kernel_size, stride, padding)
+    stride = _useful_stride(x_shape, kernel_size, stride, padding)
     _, n_filters, out_h, out_w = dout.shape
     k = kernel_size
+    planes = _kept_planes(planes, x_shape, dout.dtype, k, stride, padding, out_h, out_w)
+    if n_samples == 0:
+        return np.zeros((n_filters, channels, k, k), dout.dtype), np.zeros(n_filters, dout.dtype)
     if n_filters % CHANNELS:  # whole blocks of output channels: zero gradients for the extra ones
         extra = np.zeros((n_samples, -n_filters % CHANNELS, out_h, out_w), dout.dtype)
         dout = np.concatenate((dout, extra), axis=1)
@@ -201,12 +207,27 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding, planes=None):
 
 
 def _input_and_shape(x, planes):
-    """(x, its shape): x contiguous, or as given where its planes stand for it (then x may be
-    its shape alone, and only the shape is read)."""
+    """(x, its shape, its dtype): x contiguous, or as given where its planes stand for it (then
+    x may be its shape alone, its dtype None, and only the shape is read)."""
     if planes is None:
         x = arguments.images(x)
-        return x, x.shape
-    return x, arguments.image_shape(x.shape if isinstance(x, np.ndarray) else x, "x")
+        return x, x.shape, x.dtype
+    if isinstance(x, np.ndarray):
+        x = arguments.images(x)
+        return x, x.shape, x.dtype
+    return x, arguments.image_shape(x, "x"), None
+
+
+def _kept_planes(planes, x_shape, dtype, k, stride, padding, out_h, out_w):
+    """planes checked against the planes conv2d_forward keeps for x_shape (stride: the useful
+    one): the same geometry, so their size (numba reads them without bounds checks)."""
+    if planes is None:
+        return None
+    size = None
+    if x_shape[0] > 0 and not (k == 1 and stride == 1 and padding == 0):
+        grid, _ = forward_geometry(tuple(x_shape), k, stride, padding, out_h, out_w)
+        size = (x_shape[1] * stride * stride + 1) * grid.length
+    return arguments.kept_planes(planes, size, dtype)
 
 
 def _weight_grads(planes, offsets, d, d_lead, grid, x_shape, n_filters, k, out_h, out_w):
@@ -230,15 +251,17 @@ def conv2d_backward(x, dout, weights, stride, padding, planes=None, input_grad=T
     gradient's planes of dout serve the weight gradient too, from their lead on.
     planes: x's batch planes, as in conv2d_backward_params; given them, x may be its shape alone
     (Conv2D keeps only the planes, not x, between its forward and backward)."""
-    x, x_shape = _input_and_shape(x, planes)
-    weights, _, stride, padding = arguments.convolution(x_shape, weights, None, stride, padding)
+    x, x_shape, dtype = _input_and_shape(x, planes)
+    dout, weights, stride, padding, input_grad = arguments.conv2d_backward(
+        x_shape, dtype, dout, weights, stride, padding, input_grad
+    )
     k, n_filters = weights.shape[2], weights.shape[0]
-    dout = arguments.output_gradient(dout, x_shape, k, stride, padding, n_filters)
+    stride = _useful_stride(x_shape, k, stride, padding)
+    out_h, out_w = dout.shape[2:]
+    planes = _kept_planes(planes, x_shape, dout.dtype, k, stride, padding, out_h, out_w)
     if x_shape[0] == 0:
         dweights, dbias = np.zeros(weights.shape, dout.dtype), np.zeros(n_filters, dout.dtype)
         return (np.zeros(x_shape, dout.dtype) if input_grad else None), dweights, dbias
-    stride = useful_stride(x_shape, k, stride, padding)
-    out_h, out_w = dout.shape[2:]
     shared = input_grad and stride == 1 and k > 1 and n_filters % CHANNELS == 0
     if shared:
         grid, offsets = forward_geometry(x_shape, k, 1, padding, out_h, out_w)

@@ -7,13 +7,20 @@ usual way and not sabotaged: it is the honest baseline tinycnn's numba kernels a
 The layers do not use it: the numba kernels (conv.py) are several times faster.
 
     cols (C*k*k, H_out*W_out*N),  out = w.reshape(C_out, -1) @ cols + b
+
+Arguments are checked as the other rungs check them (`arguments.py`), one call at the top.
 """
 
 import numpy as np
 
+from tinycnn.kernels import arguments
+
 
 def im2col_indices(x_shape, kernel_size, stride, padding):
     """(channel, row, column) index arrays that pick every window of the padded input."""
+    x_shape, kernel_size, stride, padding = arguments.im2col_indices(
+        x_shape, kernel_size, stride, padding
+    )
     _, channels, height, width = x_shape
     k, s = kernel_size, stride
     out_h = (height + 2 * padding - k) // s + 1
@@ -30,6 +37,7 @@ def im2col_indices(x_shape, kernel_size, stride, padding):
 
 def im2col(x, kernel_size, stride, padding):
     """x (N, C, H, W) -> cols (C*k*k, H_out*W_out*N)."""
+    x, kernel_size, stride, padding = arguments.im2col(x, kernel_size, stride, padding)
     p = padding
     x_padded = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
     chans, rows, cols = im2col_indices(x.shape, kernel_size, stride, padding)
@@ -39,6 +47,9 @@ def im2col(x, kernel_size, stride, padding):
 
 def col2im(cols, x_shape, kernel_size, stride, padding):
     """The adjoint of im2col: add every column back onto the pixels it was copied from."""
+    cols, x_shape, kernel_size, stride, padding = arguments.col2im(
+        cols, x_shape, kernel_size, stride, padding
+    )
     n_samples, channels, height, width = x_shape
     p = padding
     x_padded = np.zeros((n_samples, channels, height + 2 * p, width + 2 * p), dtype=cols.dtype)
@@ -50,6 +61,7 @@ def col2im(cols, x_shape, kernel_size, stride, padding):
 
 def conv2d_forward(x, weights, bias, stride, padding):
     """(out (N, C_out, H_out, W_out), cols kept for the backward pass)."""
+    x, weights, bias, stride, padding = arguments.conv2d_forward(x, weights, bias, stride, padding)
     n_samples, _, height, width = x.shape
     n_filters, _, k, _ = weights.shape
     out_h = (height + 2 * padding - k) // stride + 1
@@ -61,6 +73,9 @@ def conv2d_forward(x, weights, bias, stride, padding):
 
 def conv2d_backward(dout, cols, x_shape, weights, stride, padding):
     """(dx, dweights, dbias) from the upstream gradient and the forward pass's cols."""
+    dout, cols, x_shape, weights, stride, padding = arguments.im2col_conv2d_backward(
+        dout, cols, x_shape, weights, stride, padding
+    )
     n_filters, _, k, _ = weights.shape
     dbias = dout.sum(axis=(0, 2, 3))
     dout_rows = dout.transpose(1, 2, 3, 0).reshape(n_filters, -1)

@@ -99,13 +99,20 @@ def _unpool_planes(dout, argmax, window, s, width, dx):
                 dx_plane[corner + window[argmax[plane, i, j]]] += dout[plane, i, j]
 
 
+def _useful_stride(x_shape, kernel_size, stride):
+    """`stride`, or the smallest stride with the same windows (as conv.useful_stride): past the
+    last window's start a row has one window whatever the stride, and numba takes no integer
+    beyond int64 (a stride of 2**63 was an OverflowError from inside the call)."""
+    return min(stride, max(x_shape[2], x_shape[3]) - kernel_size + 1)
+
+
 @one_at_a_time
 def maxpool2d_forward(x, kernel_size, stride):
     """(out (N, C, H_out, W_out), argmax of the same shape, as the smallest unsigned integer
     dtype that holds k*k - 1): see the module docstring."""
-    x = arguments.images(x)
-    kernel_size, stride = arguments.pooling(x.shape, kernel_size, stride)
+    x, kernel_size, stride = arguments.maxpool2d_forward(x, kernel_size, stride)
     n_samples, channels, height, width = x.shape
+    stride = _useful_stride(x.shape, kernel_size, stride)
     out_h = (height - kernel_size) // stride + 1
     out_w = (width - kernel_size) // stride + 1
     out = np.empty((n_samples, channels, out_h, out_w), x.dtype)
@@ -119,13 +126,12 @@ def maxpool2d_forward(x, kernel_size, stride):
 @one_at_a_time
 def maxpool2d_backward(dout, argmax, input_shape, kernel_size, stride):
     """dx (input_shape): each dout goes to its window's first maximum; overlaps add up."""
-    input_shape = arguments.image_shape(input_shape)
-    k, stride = arguments.pooling(input_shape, kernel_size, stride)
+    dout, argmax, input_shape, k, stride = arguments.maxpool2d_backward(
+        dout, argmax, input_shape, kernel_size, stride
+    )
     n_samples, channels, height, width = input_shape
-    out_h, out_w = (height - k) // stride + 1, (width - k) // stride + 1
-    expected = (n_samples, channels, out_h, out_w)
-    dout = arguments.same_shape(arguments.images(dout, "dout"), expected, "dout", "the output")
-    argmax = arguments.window_places(argmax, expected, k)
+    out_h, out_w = dout.shape[2:]
+    stride = _useful_stride(input_shape, k, stride)
     n_planes = n_samples * channels
     window = (np.arange(k)[:, None] * width + np.arange(k)).reshape(-1)
     dx = np.empty((n_planes, height * width), dout.dtype)

@@ -8,24 +8,33 @@ Convolution (cross-correlation, no kernel flip), stride s, zero padding p:
 
     out[n, f, i, j] = bias[f] + sum_{c, di, dj} w[f, c, di, dj] * x_pad[n, c, i*s + di, j*s + dj]
     H_out = (H + 2p - k) // s + 1,   W_out = (W + 2p - k) // s + 1
+
+Each function first hands its arguments to the check of the same name in `arguments.py`, the one
+its numba twin calls: both accept the same arguments and refuse the others with the same words
+(a list for x, a stride of 0, a bias one entry short: TypeError or ValueError naming it). bias
+None means no bias.
 """
 
 import numpy as np
 
+from tinycnn.kernels import arguments
+
 
 def output_size(size, kernel_size, stride, padding=0):
     """Number of window positions along one axis: (size + 2p - k) // s + 1."""
+    size, kernel_size, stride, padding = arguments.output_size(size, kernel_size, stride, padding)
     return (size + 2 * padding - kernel_size) // stride + 1
 
 
 def pad_spatial(x, padding):
     """x (N, C, H, W) -> (N, C, H + 2p, W + 2p), zeros around every plane."""
-    p = padding
+    x, p = arguments.pad_spatial(x, padding)
     return np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
 
 
 def conv2d_forward(x, weights, bias, stride, padding):
     """out (N, C_out, H_out, W_out): slide every filter over every position of every image."""
+    x, weights, bias, stride, padding = arguments.conv2d_forward(x, weights, bias, stride, padding)
     n_samples, _, height, width = x.shape
     n_filters, _, k, _ = weights.shape
     s = stride
@@ -48,6 +57,9 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
     dx_pad[n, :, i*s : i*s + k, j*s : j*s + k] += dout[n, f, i, j] * w[f], then dx is dx_pad
     without its border: gradient that falls on the padding zeros goes nowhere.
     """
+    dout, weights, input_shape, stride, padding = arguments.conv2d_backward_input(
+        dout, weights, input_shape, stride, padding
+    )
     n_samples, channels, height, width = input_shape
     n_filters, _, k, _ = weights.shape
     s, p = stride, padding
@@ -68,6 +80,9 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding):
     dw[f] = sum_{n, i, j} dout[n, f, i, j] * x_pad[n, :, i*s : i*s + k, j*s : j*s + k]
     db[f] = sum_{n, i, j} dout[n, f, i, j]
     """
+    x, dout, kernel_size, stride, padding = arguments.conv2d_backward_params(
+        x, dout, kernel_size, stride, padding
+    )
     n_samples, channels, _, _ = x.shape
     _, n_filters, out_h, out_w = dout.shape
     k, s = kernel_size, stride
@@ -91,6 +106,7 @@ def maxpool2d_forward(x, kernel_size, stride):
     in the window), as the smallest unsigned integer dtype that holds k*k - 1; a NaN counts as
     the maximum.
     """
+    x, kernel_size, stride = arguments.maxpool2d_forward(x, kernel_size, stride)
     n_samples, channels, height, width = x.shape
     k, s = kernel_size, stride
     out_h = output_size(height, k, s)
@@ -110,6 +126,9 @@ def maxpool2d_forward(x, kernel_size, stride):
 
 def maxpool2d_backward(dout, argmax, input_shape, kernel_size, stride):
     """dx (input_shape): each dout goes to its window's maximum; overlapping windows add up."""
+    dout, argmax, input_shape, kernel_size, stride = arguments.maxpool2d_backward(
+        dout, argmax, input_shape, kernel_size, stride
+    )
     n_samples, channels, out_h, out_w = dout.shape
     k, s = kernel_size, stride
     dx = np.zeros(input_shape, dtype=dout.dtype)
@@ -124,9 +143,11 @@ def maxpool2d_backward(dout, argmax, input_shape, kernel_size, stride):
 
 def relu_forward(x):
     """max(0, x), entry by entry; a NaN stays NaN."""
+    x = arguments.relu_forward(x)
     return np.maximum(x, x.dtype.type(0))
 
 
 def relu_backward(dout, out):
     """dL/dx = dout where the forward output was positive (x > 0), else 0."""
+    dout, out = arguments.relu_backward(dout, out)
     return np.where(out > 0, dout, dout.dtype.type(0))
