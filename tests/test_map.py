@@ -303,7 +303,8 @@ def random_problem(seed):
         for g in range(count):
             for _ in range(rng.integers(0, 3)):
                 jitter = rng.normal(0, rng.choice([0.003, 0.02, 0.06]), 4) * [1, 1, 0.5, 0.5]
-                guesses.append(boxes[g] + jitter)
+                # Still a box in the image, as detect gives: midpoint inside, size >= 0.
+                guesses.append(np.clip(boxes[g] + jitter, 0.0, [1.0, 1.0, np.inf, np.inf]))
                 guess_labels.append(labels[g] if rng.random() < 0.85 else rng.integers(0, 3))
         strays = rng.integers(0, 3)
         guesses += [

@@ -19,13 +19,18 @@ checked too. Forward and backward on a batch of 64 (28 to 36 ms on the shared ma
 no difference beyond the noise.
 """
 
-import functools
 import math
-import os
 
 import numpy as np
 
-from tinycnn.checks import flag, float_array, non_negative_int, positive_int, real_number
+from tinycnn.checks import (
+    flag,
+    float_array,
+    memory_bytes,
+    non_negative_int,
+    positive_int,
+    real_number,
+)
 
 # --- the public functions' arguments, one check each ----------------------------------------
 
@@ -448,8 +453,8 @@ def fits_in_memory(cause, dtype, shapes):
     that together need more than the machine's memory, as a ValueError that starts with cause()
     (a function naming the arguments that ask for them: the message is worded only when needed).
     Without it, a padding of 10**4 allocated 11.9 GiB, then failed with numpy's MemoryError;
-    10**9 with numpy's "array is too big", naming nothing. (A local rule, for tinycnn.checks to
-    absorb if it grows a shared one.)"""
+    10**9 with numpy's "array is too big", naming nothing. The memory is tinycnn.checks'
+    `memory_bytes`, the same rule as the datasets' and the networks' sizes."""
     count = 0
     for shape in shapes.values():
         count += math.prod(shape)
@@ -459,15 +464,6 @@ def fits_in_memory(cause, dtype, shapes):
             f"{cause()} asks for {arrays}: {count * dtype.itemsize / 1e9:.3g} GB of {dtype}, "
             f"more than this machine's memory ({memory_bytes() / 1e9:.3g} GB)"
         )
-
-
-@functools.cache
-def memory_bytes():
-    """The machine's physical memory in bytes (unbounded where the system does not say)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # not a POSIX system
-        return math.inf
 
 
 def _short(value):
