@@ -551,3 +551,21 @@ def test_input_grad_must_be_true_or_false(layer, x):
     out = model.forward(x)
     with pytest.raises(TypeError, match=r"input_grad must be True or False, got 'no'"):
         model.backward(np.zeros(out.shape), input_grad="no")
+
+
+@given(st.integers(40, 400))
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda size: tc.Dense(size, 4),
+        lambda size: tc.Dense(4, size),
+        lambda size: tc.Conv2D(size, 2, 3),
+        lambda size: tc.Conv2D(2, 2, size),
+        lambda size: tc.BatchNorm2D(size),
+    ],
+)
+def test_a_layer_too_large_for_memory_is_refused_before_anything_is_drawn(build, exponent):
+    """Sizes from 2^40 up (past int64 too) give one ValueError naming the layer, counted before
+    any array is drawn: never numpy's 'Maximum allowed dimension exceeded' or a MemoryError."""
+    with pytest.raises(ValueError, match=r"'s size is too large: .* more than this machine"):
+        build(2**exponent)

@@ -101,17 +101,15 @@ class Layer:
         rng = checks.rng(rng)
         if _WITHOUT_WEIGHTS.get():
             return
-        try:
-            self.params = self.init_params(rng)
-            self.state = self.init_state()
-        except MemoryError:  # numpy's "array is too big" is a ValueError already
-            sizes = {**self.param_shapes(), **self.state_shapes()}
-            count = sum(math.prod(shape) for shape in sizes.values())
-            gigabytes = count * getattr(self, "dtype", np.dtype(np.float64)).itemsize / 1e9
-            raise ValueError(
-                f"{self!r} needs {count:,} numbers ({gigabytes:.1f} GB) for its params and "
-                "state, more than this machine can allocate"
-            ) from None
+        # Counted before anything is drawn: he_normal draws float64 numbers, then casts them.
+        sizes = {**self.param_shapes(), **self.state_shapes()}
+        count = sum(math.prod(shape) for shape in sizes.values())
+        itemsize = getattr(self, "dtype", np.dtype(np.float64)).itemsize
+        checks.fits_in_memory(
+            count * (8 + itemsize), f"{self!r}'s size", f"{count:,} params and state numbers"
+        )
+        self.params = self.init_params(rng)
+        self.state = self.init_state()
 
     @classmethod
     def from_config(cls, config):
