@@ -678,3 +678,26 @@ def test_fit_checks_x_against_the_model_before_y_against_the_loss():
     model = tc.Sequential([tc.Conv2D(1, 2, 3, rng=0), tc.Flatten()], output=loss.output)
     with pytest.raises(ValueError, match=r"x of shape \(10, 8\) does not fit the model"):
         fit(model, loss, tc.optim.SGD(model), y, x, 1, progress=False)
+
+
+def test_a_huge_number_of_epochs_checks_its_schedule_as_it_goes(monkeypatch):
+    """The first SCHEDULE_CHECKED_AHEAD epochs' learning rates are checked up front; later ones
+    as their epoch starts: epochs=10**9 with a schedule starts training at once, and a rate that
+    goes wrong later is still refused by name when its epoch comes."""
+    monkeypatch.setattr(tc.train, "SCHEDULE_CHECKED_AHEAD", 3)
+    calls = []
+
+    def schedule(epoch):
+        calls.append(epoch)
+        return 0.1 if epoch < 4 else float("nan")
+
+    rate = tc.train._learning_rates(schedule, 10**9)
+    assert calls == [0, 1, 2]
+    assert rate(1) == 0.1 and rate(3) == 0.1
+    with pytest.raises(ValueError, match=r"lr_schedule\(4\) must be a finite number > 0, got nan"):
+        rate(4)
+    x, y = tiny_localization_problem(n=8)
+    loss = SquaredLocalizationLoss(3)
+    model = linear_model(output=loss.output)
+    with pytest.raises(ValueError, match=r"lr_schedule\(4\) must be a finite number"):
+        fit(model, loss, tc.optim.SGD(model), x, y, 10**9, lr_schedule=schedule, progress=False)

@@ -38,6 +38,11 @@ PROGRESS_UPDATES = 20
 """At most this many redraws of an epoch's progress bar (and at most two a second): the bar
 updates in place in a terminal and in Jupyter, and a stored notebook stays small."""
 
+SCHEDULE_CHECKED_AHEAD = 10_000
+"""The epochs whose learning rate fit checks before the first step (a NaN at epoch 20 should not
+wait for 19 epochs of training); later epochs' rates are checked as each starts, so that a huge
+`epochs` does not spend minutes calling lr_schedule before any training."""
+
 
 def fit(
     model,
@@ -73,9 +78,10 @@ def fit(
     model with it, e.g. `Sequential(layers, output=loss.output)`, so that `model.predict` reads the
     raw output the way the loss trained it to. `fit` checks the output map, the data (every image
     finite, the first one as the model takes it, every target as the loss reads it), validation,
-    metrics (called once on the validation set) and every learning rate of the schedule before
-    the first step; what augment returns is checked on every batch (shapes, finite images), the
-    first before the first step.
+    metrics (called once on the validation set) and the schedule's learning rates (those of the
+    first SCHEDULE_CHECKED_AHEAD epochs: all of any real training) before the first step; what
+    augment returns is checked on every batch (shapes, finite images), the first before the first
+    step.
     Returns a dict of per-epoch lists: "loss" (the mean training loss), and with validation
     "val_loss" and "val_<name>" per metric. Raises FloatingPointError naming the epoch and batch
     where the loss, a gradient or the weights stop being finite (the weights are checked after
@@ -108,7 +114,7 @@ def fit(
     batches_per_epoch = math.ceil(len(x) / batch_size)
     for epoch in range(epochs):
         if learning_rates is not None:
-            optimizer.lr = learning_rates[epoch]
+            optimizer.lr = learning_rates(epoch)
         model.train()
         order = rng.permutation(len(x))
         # A bar updated by hand, not by iterating over it: iterating closes the bar at the last
@@ -422,7 +428,9 @@ def _scores(scores):
 
 
 def _learning_rates(lr_schedule, epochs):
-    """[lr_schedule(0), ..., lr_schedule(epochs - 1)], each checked to be a finite number > 0."""
+    """None without a schedule; else `rate(epoch)`, lr_schedule(epoch) checked to be a finite
+    number > 0: the first SCHEDULE_CHECKED_AHEAD epochs' rates before training starts, later ones
+    as their epoch starts."""
     if lr_schedule is None:
         return None
     if not callable(lr_schedule):
@@ -430,7 +438,9 @@ def _learning_rates(lr_schedule, epochs):
             f"lr_schedule must be a function epoch -> learning rate, got "
             f"{type(lr_schedule).__name__}"
         )
-    rates = []
-    for epoch in range(epochs):
-        rates.append(real_number(lr_schedule(epoch), f"lr_schedule({epoch})", low=0, low_open=True))
-    return rates
+
+    def checked(epoch):
+        return real_number(lr_schedule(epoch), f"lr_schedule({epoch})", low=0, low_open=True)
+
+    ahead = [checked(epoch) for epoch in range(min(epochs, SCHEDULE_CHECKED_AHEAD))]
+    return lambda epoch: ahead[epoch] if epoch < len(ahead) else checked(epoch)
