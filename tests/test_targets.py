@@ -15,11 +15,13 @@ from tinycnn.targets import (
     Localization,
     check_landmark_targets,
     check_localization_targets,
+    check_predictions,
     decode_landmarks,
     decode_localization,
     encode_landmarks,
     encode_localization,
     encode_localization_batch,
+    valid_boxes,
 )
 
 from strategies import centre_boxes, landmark_targets, localization_targets
@@ -289,3 +291,52 @@ def test_the_bound_on_num_classes_is_this_machine_s_memory(monkeypatch):
         tracemalloc.stop()
     assert peak < 10**5
     assert encode_localization(0, [0.5, 0.5, 0.2, 0.3], 1000).shape == (1005,)
+
+
+# --- hostile arguments (audit4 LOW bag) ---------------------------------------------------------
+
+
+def test_encoders_refuse_complex_numbers_rather_than_drop_their_imaginary_part():
+    """numpy casts a complex array to floats with only a warning: 0.3+1j would become 0.3."""
+    box = np.array([0.5, 0.5, 0.2, 0.3 + 1j])
+    with pytest.raises(TypeError, match=r"^box must be .*complex"):
+        encode_localization(1, box, num_classes=3)
+    with pytest.raises(TypeError, match=r"^boxes must be .*complex"):
+        encode_localization_batch(np.array([1]), box[None], num_classes=3)
+    points = np.array([[0.4, 0.5], [0.6, 0.5], [0.5, 0.8 + 1j]])
+    with pytest.raises(TypeError, match=r"^points must be .*complex"):
+        encode_landmarks(points)
+
+
+@pytest.mark.parametrize(
+    "points", ["abc", {"left_mouth_corner": (0.4, 0.5)}, b"x", [[0.4, "a"]] * 3]
+)
+def test_encode_landmarks_names_points_when_they_are_not_numbers(points):
+    with pytest.raises(TypeError, match=r"^points must be \(3, 2\) numbers"):
+        encode_landmarks(points)
+
+
+@pytest.mark.parametrize(
+    "boxes, error",
+    [(np.array(1.0), ValueError), (np.ones((2, 3)) / 2, ValueError), (None, TypeError)],
+)
+def test_valid_boxes_names_boxes_that_are_not_rows_of_four(boxes, error):
+    with pytest.raises(error, match=r"^boxes must"):
+        valid_boxes(boxes)
+
+
+@given(width=st.one_of(st.text(max_size=3), st.integers(-3, 0), st.floats(), st.none()))
+def test_check_predictions_names_a_bad_width(width):
+    y_hat = np.zeros((2, 8))
+    if width is None:  # any width
+        assert check_predictions(y_hat, width) is y_hat
+        return
+    error = ValueError if isinstance(width, int) else TypeError
+    with pytest.raises(error, match=r"^width must be a positive integer"):
+        check_predictions(y_hat, width)
+
+
+@pytest.mark.parametrize("finite", ["no", 0, None])
+def test_check_predictions_wants_finite_true_or_false(finite):
+    with pytest.raises(TypeError, match=r"^finite must be True or False"):
+        check_predictions(np.zeros((2, 8)), 8, finite=finite)

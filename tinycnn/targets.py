@@ -32,7 +32,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinycnn.checks import FLOAT_DTYPES, fits_in_memory, float_dtype, positive_int, probability
+from tinycnn.checks import (
+    FLOAT_DTYPES,
+    fits_in_memory,
+    flag,
+    float_dtype,
+    positive_int,
+    probability,
+)
 
 P_C = 0
 """Column of p_c in a localization vector."""
@@ -60,7 +67,19 @@ BOX_RULE = "4 numbers (b_x, b_y, b_h, b_w) in [0, 1] with b_h, b_w > 0"
 
 
 def valid_boxes(boxes):
-    """Which boxes (..., 4) follow BOX_RULE: (...,) bools, False wherever a NaN is."""
+    """Which boxes (..., 4) follow BOX_RULE: (...,) bools, False wherever a NaN is.
+
+    TypeError unless boxes is a numpy array of real numbers, ValueError unless its last axis
+    holds the 4 numbers of a box."""
+    if not isinstance(boxes, np.ndarray) or boxes.dtype.kind not in "iuf":
+        raise TypeError(
+            f"boxes must be a numpy array of real numbers (..., 4), got {type(boxes).__name__}"
+            f" of dtype {getattr(boxes, 'dtype', None)}"
+        )
+    if boxes.ndim == 0 or boxes.shape[-1] != 4:
+        raise ValueError(
+            f"boxes must have shape (..., 4), one (b_x, b_y, b_h, b_w) per box, got {boxes.shape}"
+        )
     return np.all((boxes >= 0) & (boxes <= 1), axis=-1) & np.all(boxes[..., 2:] > 0, axis=-1)
 
 
@@ -149,7 +168,7 @@ def encode_localization_batch(labels, boxes, num_classes, dtype=np.float32):
     width = localization_width(num_classes)
     dtype = float_dtype(dtype)
     labels = np.asarray(labels)
-    boxes = np.asarray(boxes)
+    boxes = _real_array(boxes, "boxes", "(N, 4) numbers (b_x, b_y, b_h, b_w)")
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(
             f"labels must be a 1-D integer array (N,), got shape {labels.shape} of "
@@ -208,7 +227,7 @@ def encode_landmarks(points, dtype=np.float32):
     y = np.zeros(landmark_width(len(LANDMARK_NAMES)), dtype=float_dtype(dtype))
     if points is None:
         return y
-    points = np.asarray(points, dtype=np.float64)
+    points = _real_array(points, "points", "(3, 2) numbers, one (x, y) row per landmark")
     if points.shape != (len(LANDMARK_NAMES), 2):
         raise ValueError(
             f"points must have shape (3, 2), one (x, y) row for each of "
@@ -252,6 +271,9 @@ def check_predictions(y_hat, width, name="y_hat", finite=True):
             f"{name} must be a numpy float array (float32 or float64), got "
             f"{type(y_hat).__name__} of dtype {getattr(y_hat, 'dtype', None)}"
         )
+    if width is not None:
+        width = positive_int(width, "width")
+    finite = flag(finite, "finite")
     if y_hat.ndim != 2 or (width is not None and y_hat.shape[1] != width):
         expected = "(N, D)" if width is None else f"(N, {width})"
         raise ValueError(f"{name} must have shape {expected}, got {y_hat.shape}")
@@ -348,15 +370,26 @@ def _check_rows(good, values, what):
 
 
 def _check_one_box(box):
-    """box as 4 float64 numbers; the error shows it as given (numpy reads None as NaN)."""
+    """box as 4 float64 numbers; the error shows it as given."""
     given = box
-    if box is None or isinstance(box, (str, bytes, dict)):
-        raise TypeError(f"box must be {BOX_RULE}, got {given!r}")
-    try:
-        box = np.asarray(box, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"box must be {BOX_RULE}, got {given!r}") from error
+    box = _real_array(box, "box", BOX_RULE)
     if box.shape != (4,) or not valid_boxes(box):
         shown = given.tolist() if isinstance(given, np.ndarray) else given
         raise ValueError(f"box must be {BOX_RULE}, got {shown!r}")
     return box
+
+
+def _real_array(values, name, expected):
+    """values as a float64 array; TypeError naming `name` unless they are real numbers: numpy
+    would drop an imaginary part with only a warning, read None as NaN and a string of digits
+    as its number."""
+    if values is None or isinstance(values, (str, bytes, dict)):
+        raise TypeError(f"{name} must be {expected}, got {values!r}")
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be {expected}, got {values!r}") from error
+    if array.dtype.kind not in "iuf":
+        shown = values.tolist() if isinstance(values, np.ndarray) else values
+        raise TypeError(f"{name} must be {expected}, got {shown!r} (dtype {array.dtype})")
+    return array.astype(np.float64, copy=False)
