@@ -350,3 +350,11 @@ def test_a_squared_loss_model_can_be_evaluated_with_the_metrics():
     report = tc.train.evaluate(model, loss, x, y, metrics=localization_report)
     assert set(report) == {"loss", *localization_report(y, y)}
     assert all(np.isfinite(value) or np.isnan(value) for value in report.values())
+
+
+@pytest.mark.parametrize("dtype", [bool, np.complex128, object, "U3"])
+def test_nme_refuses_face_sizes_that_are_not_real_numbers(dtype):
+    """Bools would be read as sizes of 1.0 and a complex size would lose its imaginary part."""
+    sizes = np.array([True, True]).astype(dtype)
+    with pytest.raises(TypeError, match=r"^face_sizes must be an array of real numbers"):
+        nme(np.zeros((2, 7)), FACE_TRUE, sizes)

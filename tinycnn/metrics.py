@@ -186,6 +186,12 @@ def _check_face_sizes(face_sizes, has_face):
             f"face_sizes must be an array (N,) = ({len(has_face)},), one size per "
             f"image, got {getattr(face_sizes, 'shape', type(face_sizes).__name__)}"
         )
+    # astype would read True as a size of 1 and drop an imaginary part with only a warning
+    if face_sizes.dtype.kind not in "iuf":
+        raise TypeError(
+            f"face_sizes must be an array of real numbers (fractions of the image), got dtype "
+            f"{face_sizes.dtype}"
+        )
     face_sizes = face_sizes.astype(np.float64)
     # A fraction of the image, as the landmarks are: sqrt(width * height) of a box inside it.
     bad_rows = np.flatnonzero(has_face & ~((face_sizes > 0) & (face_sizes <= 1)))
