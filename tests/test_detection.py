@@ -541,3 +541,57 @@ def test_the_detector_benchmark_runs_quick(tmp_path):
     first = report["summary"]["first_loss"]
     assert first["tinycnn"] == pytest.approx(first["pytorch"], rel=1e-4)  # the same loss
     assert (tmp_path / "bench_detector_step.png").stat().st_size > 0
+
+
+# --- hostile arguments of the helpers (audit4 LOW bag) -------------------------------------------
+
+HELPER_ANCHORS = np.array([[0.2, 0.2], [0.4, 0.3]])
+
+
+@pytest.mark.parametrize(
+    "shapes, error, match",
+    [
+        (np.array([[0.2]]), ValueError, r"must have shape \(\.\.\., 2\)"),
+        (np.array(0.2), ValueError, r"must have shape \(\.\.\., 2\)"),
+        (None, TypeError, r"must be an array \(\.\.\., 2\)"),
+        (np.array([[0.2 + 1j, 0.2]]), TypeError, "must be .* real numbers"),
+        (np.array([["a", "b"]]), TypeError, "must be .* real numbers"),
+    ],
+)
+def test_shape_iou_names_shapes_that_are_not_real_pairs(shapes, error, match):
+    with pytest.raises(error, match=rf"^shapes_a {match}"):
+        shape_iou(shapes, HELPER_ANCHORS)
+    with pytest.raises(error, match=rf"^shapes_b {match}"):
+        shape_iou(HELPER_ANCHORS, shapes)
+
+
+@pytest.mark.parametrize(
+    "grid_shape, error", [("abc", TypeError), ((1, 2), TypeError), ((1, -1, 2, 2, 6), ValueError)]
+)
+def test_anchor_sizes_names_a_bad_grid_shape(grid_shape, error):
+    with pytest.raises(error, match=r"^grid_shape"):
+        tc.detection.anchor_sizes(HELPER_ANCHORS, grid_shape)
+
+
+def test_anchor_sizes_keeps_its_result():
+    sizes = tc.detection.anchor_sizes(HELPER_ANCHORS, (2, 4, 5, 2, 8))
+    np.testing.assert_array_equal(sizes, HELPER_ANCHORS * [4, 5])
+
+
+@pytest.mark.parametrize("model", [None, [], tc.layers.ReLU()])
+def test_network_stride_names_a_model_that_is_not_sequential(model):
+    with pytest.raises(TypeError, match=r"^model must be a tinycnn Sequential"):
+        tc.detection.network_stride(model)
+
+
+@given(num_classes=st.one_of(st.text(max_size=3), st.floats(), st.integers(-3, 0)))
+def test_check_per_image_boxes_names_a_bad_num_classes(num_classes):
+    error = ValueError if isinstance(num_classes, int) else TypeError
+    with pytest.raises(error, match=r"^num_classes must be a positive integer"):
+        tc.detection.check_per_image_boxes([], "truth", scored=False, num_classes=num_classes)
+
+
+@pytest.mark.parametrize("scored", ["yes", 1, None])
+def test_check_per_image_boxes_wants_scored_true_or_false(scored):
+    with pytest.raises(TypeError, match=r"^scored must be True or False"):
+        tc.detection.check_per_image_boxes([], "truth", scored=scored)

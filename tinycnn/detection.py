@@ -27,7 +27,15 @@ truth holds (encode_grid and `tinycnn.metrics` use it too).
 import numpy as np
 
 from tinycnn.boxes import as_boxes, non_max_suppression
-from tinycnn.checks import fits_in_memory, float_array, positive_int, probability, real_number
+from tinycnn.checks import (
+    fits_in_memory,
+    flag,
+    float_array,
+    non_negative_int,
+    positive_int,
+    probability,
+    real_number,
+)
 from tinycnn.functional import binary_cross_entropy, logsumexp, sigmoid, softmax
 from tinycnn.layers import Conv2D, MaxPool2D
 from tinycnn.losses import Loss
@@ -161,6 +169,7 @@ def shape_iou(shapes_a, shapes_b):
 
     IoU = min(h_a, h_b) min(w_a, w_b) / (h_a w_a + h_b w_b - min(h_a, h_b) min(w_a, w_b))
     """
+    shapes_a, shapes_b = _box_shapes(shapes_a, "shapes_a"), _box_shapes(shapes_b, "shapes_b")
     overlap = np.minimum(shapes_a[..., 0], shapes_b[..., 0]) * np.minimum(
         shapes_a[..., 1], shapes_b[..., 1]
     )
@@ -232,7 +241,14 @@ class GridOutput(OutputMap):
 
 def anchor_sizes(anchors, grid_shape):
     """The anchors' (h, w) in cell units for a grid of shape (N, S_h, S_w, B, D): (B, 2)."""
-    return anchors * np.array([grid_shape[1], grid_shape[2]])
+    anchors = check_anchors(anchors)
+    if not isinstance(grid_shape, (tuple, list)) or len(grid_shape) != 5:
+        raise TypeError(
+            f"grid_shape must be a grid's shape (N, S_h, S_w, B, D), got {grid_shape!r}"
+        )
+    rows = non_negative_int(grid_shape[1], "grid_shape[1] (S_h)")
+    columns = non_negative_int(grid_shape[2], "grid_shape[2] (S_w)")
+    return anchors * np.array([rows, columns])
 
 
 # --- losses ----------------------------------------------------------------------------------
@@ -470,6 +486,11 @@ def detect(model, images, score_threshold=0.6, iou_threshold=0.5, batch_size=256
 def network_stride(model):
     """How many pixels of the image one step on the model's output grid moves: the product of
     the strides of its Conv2D and MaxPool2D layers (the only layers that shrink an image)."""
+    if not isinstance(getattr(model, "layers", None), (list, tuple)):
+        raise TypeError(
+            f"model must be a tinycnn Sequential (a model with a list of layers), got "
+            f"{type(model).__name__}"
+        )
     stride = 1
     for layer in model.layers:
         if isinstance(layer, (Conv2D, MaxPool2D)):
@@ -507,6 +528,9 @@ def check_per_image_boxes(per_image, name, scored, num_classes=None):
     them: midpoints in [0, 1] and sizes (b_h, b_w) >= 0, > 0 for the truth (objects in the
     image). Detections in pixels would match nothing and give an AP of 0 silently.
     """
+    scored = flag(scored, "scored")
+    if num_classes is not None:
+        num_classes = positive_int(num_classes, "num_classes")
     keys = ["boxes", "labels", "scores"] if scored else ["boxes", "labels"]
     if not isinstance(per_image, (list, tuple)):
         raise TypeError(
@@ -568,6 +592,20 @@ def check_per_image_boxes(per_image, name, scored, num_classes=None):
             scene_checked["scores"] = scores.astype(np.float64)
         checked.append(scene_checked)
     return checked
+
+
+def _box_shapes(shapes, name):
+    """shapes as an array (..., 2) of real numbers (h, w); TypeError or ValueError naming it."""
+    if shapes is None or isinstance(shapes, (str, bytes, dict)):
+        raise TypeError(f"{name} must be an array (..., 2) of box shapes (h, w), got {shapes!r}")
+    array = np.asarray(shapes)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{name} must be an array (..., 2) of real numbers (h, w), got dtype {array.dtype}"
+        )
+    if array.ndim == 0 or array.shape[-1] != 2:
+        raise ValueError(f"{name} must have shape (..., 2), one (h, w) per box, got {array.shape}")
+    return array
 
 
 def _describe(value):
