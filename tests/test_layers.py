@@ -569,3 +569,28 @@ def test_a_layer_too_large_for_memory_is_refused_before_anything_is_drawn(build,
     any array is drawn: never numpy's 'Maximum allowed dimension exceeded' or a MemoryError."""
     with pytest.raises(ValueError, match=r"'s size is too large: .* more than this machine"):
         build(2**exponent)
+
+
+# --- he_normal's arguments (audit4 LOW bag) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fan_in, error", [(0, ValueError), (-1, ValueError), (2.0, TypeError), (None, TypeError)]
+)
+def test_he_normal_names_a_bad_fan_in(fan_in, error):
+    """fan_in = 0 divided by zero, and -1 gave NaN weights."""
+    with pytest.raises(error, match=r"^fan_in must be a positive integer"):
+        tc.layers.he_normal((2, 3), fan_in, np.float64, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("rng", ["a", 1.5, [1]])
+def test_he_normal_names_a_bad_rng(rng):
+    with pytest.raises(TypeError, match=r"^rng must be a numpy Generator, an int seed or None"):
+        tc.layers.he_normal((2, 3), 3, np.float64, rng)
+
+
+def test_he_normal_takes_a_seed_as_the_layers_do():
+    weights = tc.layers.he_normal((2, 3), 3, np.float64, 7)
+    expected = np.random.default_rng(7).standard_normal((2, 3)) * np.sqrt(2.0 / 3)
+    np.testing.assert_array_equal(weights, expected)
+    assert tc.layers.he_normal([2, 3], 3, np.float32, None).dtype == np.float32

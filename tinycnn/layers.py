@@ -230,7 +230,10 @@ def _images(layer, x, channels):
 
 def he_normal(shape, fan_in, dtype, rng):
     """He initialisation: N(0, 2 / fan_in), which keeps activations' variance steady through
-    ReLUs."""
+    ReLUs. rng is a numpy Generator, an int seed or None, as for the layers."""
+    shape = checks.shape(shape, "shape")
+    fan_in = positive_int(fan_in, "fan_in")
+    dtype, rng = float_dtype(dtype), checks.rng(rng)
     return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
 
 
