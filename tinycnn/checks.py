@@ -33,7 +33,7 @@ def integer(value, name, minimum=None):
     below `minimum`."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {_describe(value)}")
-    if minimum is not None and value < minimum:
+    if minimum is not None and value < _bound(minimum, "integer's minimum", numbers.Integral):
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
@@ -45,7 +45,7 @@ def positive_int(value, name, maximum=None):
         raise TypeError(f"{name} must be a positive integer, got {_describe(value)}")
     if value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if maximum is not None and value > maximum:
+    if maximum is not None and value > _bound(maximum, "positive_int's maximum", numbers.Integral):
         raise ValueError(f"{name} must be a positive integer <= {maximum}, got {value!r}")
     return int(value)
 
@@ -65,6 +65,8 @@ def real_number(value, name, low=None, high=None, low_open=False, high_open=Fals
     low_open / high_open; None means unbounded on that side)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+    if low is not None or high is not None:
+        _check_range(low, high)
     try:
         number = float(value)
     except OverflowError:  # an int beyond float's range
@@ -121,6 +123,8 @@ def float_array(x, name, ndim=None, layout=None, min_ndim=None):
     `min_ndim`."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
+    if ndim is not None or min_ndim is not None or layout is not None:
+        _check_dimensions(ndim, layout, min_ndim)
     if x.dtype not in FLOAT_DTYPES:
         if x.dtype.kind == "f" and x.dtype.newbyteorder("=") in FLOAT_DTYPES:
             native = x.dtype.newbyteorder("=").name
@@ -235,6 +239,42 @@ def rng(value, name="rng"):
             f"{name} must be a numpy Generator, an int seed or None, got {_describe(value)}"
         )
     return np.random.default_rng(non_negative_int(value, f"{name} (a seed)"))
+
+
+def _bound(bound, what, kind):
+    """A bound given to a check (a slip in tinycnn's own code, not a user's argument): returned
+    if it is a number of `kind`, TypeError otherwise."""
+    if isinstance(bound, (bool, np.bool_)) or not isinstance(bound, kind):
+        expected = "an integer" if kind is numbers.Integral else "a real number"
+        raise TypeError(f"{what} must be {expected} or None, got {_describe(bound)}")
+    return bound
+
+
+def _check_range(low, high):
+    """real_number's low and high: numbers or None, low <= high (else nothing could pass)."""
+    for bound, what in ((low, "low"), (high, "high")):
+        if bound is not None:
+            _bound(bound, f"real_number's {what}", numbers.Real)
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"real_number's low must be <= its high, got low={low}, high={high}")
+
+
+def _check_dimensions(ndim, layout, min_ndim):
+    """float_array's ndim and min_ndim (non-negative ints or None) and layout (a string shown
+    with one of them)."""
+    for bound, what in ((ndim, "ndim"), (min_ndim, "min_ndim")):
+        if bound is not None:
+            non_negative_int(bound, f"float_array's {what}")
+    if layout is not None:
+        if not isinstance(layout, str):
+            raise TypeError(
+                f"float_array's layout must be a string or None, got {_describe(layout)}"
+            )
+        if ndim is None and min_ndim is None:
+            raise ValueError(
+                "float_array's layout describes ndim or min_ndim: give one of them with it, "
+                f"got layout={layout!r} alone"
+            )
 
 
 def _outside(value, low, high, low_open, high_open):
