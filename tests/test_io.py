@@ -384,3 +384,29 @@ def test_nan_in_a_metric_is_null_and_arrays_are_lists(tmp_path):
     with pytest.raises(TypeError, match="results cannot be written as JSON"):
         tc.train.write_results(path, {(1, 2): 3})
     assert strict_loads(path.read_text())["mean_iou"] is None  # refused writes left it alone
+
+
+def test_write_json_names_data_that_holds_itself(tmp_path):
+    """A list inside itself recursed until Python's RecursionError; nothing is written."""
+    looped = [1, 2]
+    looped.append(looped)
+    table = {"rows": [looped]}
+    for data in (looped, table):
+        with pytest.raises(ValueError, match=r"^results holds itself .*circular reference"):
+            tc.io.write_json(tmp_path / "out.json", data, name="results")
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_write_json_writes_a_list_shared_by_two_keys(tmp_path):
+    """The same list twice is no cycle: it is written twice."""
+    shared = [0.5, 1]
+    tc.io.write_json(tmp_path / "out.json", {"a": shared, "b": [shared]})
+    assert json.loads((tmp_path / "out.json").read_text()) == {"a": shared, "b": [shared]}
+
+
+def test_write_json_names_data_nested_too_deeply(tmp_path):
+    deep = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(ValueError, match=r"^data is nested too deeply to be written as JSON"):
+        tc.io.write_json(tmp_path / "out.json", deep)

@@ -97,26 +97,37 @@ def save(model, path):
 def write_json(path, data, name="data"):
     """Write `data` (dicts, lists, strings, numbers, numpy numbers and arrays, None) to `path`
     as indented JSON, atomically as `save` writes. NaN and infinities are written as null.
-    TypeError, naming the argument as `name`, for anything JSON cannot hold. Returns nothing."""
+    TypeError, naming the argument as `name`, for anything JSON cannot hold; ValueError for a
+    list or dict that holds itself. Returns nothing."""
     target = _path_text(path)
     try:
         text = json.dumps(_plain(data, name), indent=2, allow_nan=False) + "\n"
     except TypeError as error:  # a dict key JSON cannot hold
         raise TypeError(f"{name} cannot be written as JSON: {error}") from None
+    except RecursionError:  # no cycle (_plain refuses those), but lists in lists, ever deeper
+        raise ValueError(f"{name} is nested too deeply to be written as JSON") from None
     _check_writable(path, target, f"{name}.json")
     _write_atomically(target, path, lambda file: file.write(text.encode("utf-8")))
 
 
-def _plain(value, name):
+def _plain(value, name, holders=frozenset()):
     """value with numpy numbers and arrays turned into Python ones, tuples into lists, and NaN
-    and infinities into None."""
+    and infinities into None. holders are the ids of the lists and dicts that hold value: one of
+    them inside itself would recurse for ever."""
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in holders:
+            raise ValueError(
+                f"{name} holds itself (a {type(value).__name__} inside itself): JSON cannot "
+                "write a circular reference"
+            )
+        holders = holders | {id(value)}
     if isinstance(value, dict):
         return {
-            key.item() if isinstance(key, np.generic) else key: _plain(item, name)
+            key.item() if isinstance(key, np.generic) else key: _plain(item, name, holders)
             for key, item in value.items()
         }
     if isinstance(value, (list, tuple)):
-        return [_plain(item, name) for item in value]
+        return [_plain(item, name, holders) for item in value]
     if isinstance(value, np.ndarray):
         return _plain(value.tolist(), name)
     if isinstance(value, np.generic) and value.dtype.kind in "biuf":
