@@ -701,3 +701,17 @@ def test_a_huge_number_of_epochs_checks_its_schedule_as_it_goes(monkeypatch):
     model = linear_model(output=loss.output)
     with pytest.raises(ValueError, match=r"lr_schedule\(4\) must be a finite number"):
         fit(model, loss, tc.optim.SGD(model), x, y, 10**9, lr_schedule=schedule, progress=False)
+
+
+@given(epoch=st.one_of(st.integers(-100, -1), st.floats(), st.text(max_size=2), st.none()))
+def test_step_decay_names_an_epoch_that_is_not_0_1_2(epoch):
+    """epoch -1 gave twice the initial lr, NaN gave NaN, a string a raw // TypeError."""
+    error = ValueError if isinstance(epoch, int) else TypeError
+    with pytest.raises(error, match=r"^epoch must be a non-negative integer"):
+        tc.train.step_decay(0.1)(epoch)
+
+
+def test_step_decay_keeps_its_rates():
+    schedule = tc.train.step_decay(0.1, drop=0.5, every=2)
+    assert [schedule(epoch) for epoch in range(5)] == [0.1, 0.1, 0.05, 0.05, 0.025]
+    assert schedule(np.int64(4)) == 0.025

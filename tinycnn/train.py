@@ -194,12 +194,17 @@ def evaluate(model, loss, x, y, metrics=None, batch_size=256):
 def step_decay(lr, drop=0.5, every=5):
     """A learning-rate schedule: lr for the first `every` epochs, then multiplied by `drop`.
 
-    lr and drop are finite numbers > 0, every a positive integer.
+    lr and drop are finite numbers > 0, every a positive integer. The schedule takes an epoch
+    0, 1, ... (as `fit` counts them): a negative one would get more than lr.
     """
     lr = real_number(lr, "lr", low=0.0, low_open=True)
     drop = real_number(drop, "drop", low=0.0, low_open=True)
     every = positive_int(every, "every")
-    return lambda epoch: lr * drop ** (epoch // every)
+
+    def schedule(epoch):
+        return lr * drop ** (non_negative_int(epoch, "epoch") // every)
+
+    return schedule
 
 
 def write_results(path, results):
