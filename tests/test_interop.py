@@ -188,3 +188,12 @@ def test_params_of_the_wrong_shape_are_refused_before_converting(torch):
     model.layers[0].params["W"] = np.zeros((2, 3), np.float32)
     with pytest.raises(ValueError, match=r"params\['W'\] must have shape \(3, 2\)"):
         to_torch(model)
+
+
+@pytest.mark.parametrize("layer_type", [None, "Conv2D", int, tc.layers.ReLU()])
+def test_converts_names_what_is_not_a_layer_class(layer_type):
+    """None gave vars()' own message; a layer instead of its class silently said False."""
+    from tinycnn.interop import converts
+
+    with pytest.raises(TypeError, match=r"^layer_type must be a tinycnn Layer class"):
+        converts(layer_type)

@@ -65,7 +65,14 @@ def to_torch(model):
 
 
 def converts(layer_type):
-    """Whether to_torch converts layers of this exact class: it defines its own torch_module."""
+    """Whether to_torch converts layers of this exact class: it defines its own torch_module.
+    TypeError unless layer_type is a Layer class (for a layer, pass type(layer))."""
+    if not (isinstance(layer_type, type) and issubclass(layer_type, Layer)):
+        hint = ", pass type(layer)" if isinstance(layer_type, Layer) else ""
+        raise TypeError(
+            f"layer_type must be a tinycnn Layer class (e.g. tinycnn.layers.Conv2D){hint}, got "
+            f"{type(layer_type).__name__}"
+        )
     return layer_type is not Layer and "torch_module" in vars(layer_type)
 
 
