@@ -228,3 +228,14 @@ def test_out_must_be_a_folder(tmp_path, capsys):
         course.start(1, "x", ["--out", str(taken)])
     assert exit_.value.code == 2
     assert f"--out {taken} is a file, not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("folder", ["", "  "])
+def test_out_must_name_a_folder(monkeypatch, tmp_path, capsys, folder):
+    """`--out "$UNSET"` read as Path("") would write into the working folder, silently."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        course.start(1, "x", ["--out", folder])
+    assert exit_.value.code == 2
+    assert "argument --out: needs a folder, got an empty string" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

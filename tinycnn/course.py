@@ -78,7 +78,7 @@ def start(number, title, argv=None):
     )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=_folder,
         default=None,
         help="folder for the lesson's figures, metrics and models (default: output/ beside it, "
         f"output/{QUICK_FOLDER}/ for a quick run)",
@@ -103,6 +103,13 @@ def start(number, title, argv=None):
         parser.error(f"--out {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
     return Lesson(number=number, out=out, quick=quick, started=started)
+
+
+def _folder(text):
+    """--out's folder; an empty one (`--out "$UNSET"`) would be the working folder, silently."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("needs a folder, got an empty string")
+    return Path(text)
 
 
 def quick_from_environment():
