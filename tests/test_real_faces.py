@@ -130,3 +130,17 @@ def test_importing_tinycnn_does_not_import_scikit_image():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "name, error", [("nope", ValueError), ("_fetch", ValueError), (3, TypeError)]
+)
+def test_load_photo_names_a_name_that_is_no_photograph(skimage, name, error):
+    """An unknown name gave skimage's AttributeError "No skimage.data attribute nope"."""
+    with pytest.raises(error, match=r"^name must be the name of a .*photograph"):
+        real_faces.load_photo(name)
+
+
+def test_load_photo_reads_a_photograph_in_grey(skimage):
+    photo = real_faces.load_photo("coffee")
+    assert photo.ndim == 2 and photo.dtype == np.float32 and 0 <= photo.min() <= photo.max() <= 1

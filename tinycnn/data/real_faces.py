@@ -160,11 +160,22 @@ def require_skimage():
 
 
 def load_photo(name):
-    """A bundled scikit-image photograph as a grey float32 image in [0, 1]."""
+    """A bundled scikit-image photograph (the name of a function of skimage.data, e.g. one of
+    TRAIN_PHOTOS or TEST_PHOTOS) as a grey float32 image in [0, 1]."""
+    if not isinstance(name, str):
+        raise TypeError(
+            f"name must be the name of a scikit-image photograph, got {type(name).__name__}"
+        )
     skimage = require_skimage()
     from skimage.color import rgb2gray
 
-    image = getattr(skimage.data, name)()
+    photo = None if name.startswith("_") else getattr(skimage.data, name, None)
+    image = photo() if callable(photo) else None
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
+        raise ValueError(
+            f"name must be the name of a photograph in skimage.data, e.g. one of "
+            f"{TRAIN_PHOTOS + TEST_PHOTOS}, got {name!r}"
+        )
     if image.ndim == 3:
         image = rgb2gray(image[..., :3])
     elif image.dtype == np.uint8:
