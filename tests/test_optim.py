@@ -238,3 +238,14 @@ def test_a_setting_never_set_is_missing_as_any_attribute_is():
     assert not hasattr(optimizer, "lr")
     with pytest.raises(AttributeError, match="Forgetful has no lr set"):
         optimizer.lr  # noqa: B018
+
+
+def test_step_after_backward_on_another_model_says_which_model_it_steps():
+    """backward ran, but on a copy of the model: "call model.backward" alone misled."""
+    rng = np.random.default_rng(0)
+    built_for = tc.Sequential([tc.layers.Dense(4, 2, dtype=np.float64, rng=0)])
+    other = tc.Sequential([tc.layers.Dense(4, 2, dtype=np.float64, rng=0)])
+    optimizer = tc.optim.SGD(built_for, lr=0.1)
+    other.backward(np.ones_like(other.forward(rng.standard_normal((3, 4)))))
+    with pytest.raises(ValueError, match=r"on the model this optimizer was built for"):
+        optimizer.step()

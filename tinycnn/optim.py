@@ -62,7 +62,9 @@ class Optimizer:
             if grad is None:
                 raise ValueError(
                     f"{layer!r} has no gradient for {name!r}: call model.backward "
-                    "before optimizer.step()"
+                    "before optimizer.step(), on the model this optimizer was built for (an "
+                    "optimizer built for another model, e.g. the one saved before tc.io.load, "
+                    "steps that one)"
                 )
             if not isinstance(grad, np.ndarray) or grad.shape != param.shape:
                 raise ValueError(
