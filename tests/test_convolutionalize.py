@@ -241,3 +241,14 @@ def test_a_crop_whose_last_row_a_pooling_drops():
                     constant_values=np.nan,
                 )
                 np.testing.assert_allclose(raw[:, :, i, j], model.forward(padded), atol=1e-5)
+
+
+def test_window_output_refuses_a_map_that_reads_no_vectors():
+    """A window map of a window map, or of a YOLO grid map, was accepted: nonsense compositions."""
+    vector_map = tc.outputs.LocalizationOutput(3)
+    with pytest.raises(ValueError, match=r"^output must be a classifier's output map"):
+        WindowOutput(WindowOutput(vector_map))
+    grid_map = tc.detection.GridOutput(np.array([[0.2, 0.3]]), 3)
+    with pytest.raises(ValueError, match=r"^output must be a classifier's output map"):
+        WindowOutput(grid_map)
+    assert WindowOutput(vector_map).width == vector_map.width

@@ -246,6 +246,13 @@ class WindowOutput(OutputMap):
             output = output_from_config(output)
         if not isinstance(output, OutputMap):
             raise TypeError(f"output must be a tinycnn output map, got {type(output).__name__}")
+        # It maps one window's vector (N, D): a map of windows or of a grid reads no vectors.
+        layout = output.raw_layout
+        if isinstance(output, WindowOutput) or (layout is not None and len(layout) != 1):
+            raise ValueError(
+                f"output must be a classifier's output map, which reads one vector (D,) per "
+                f"window, got {output!r}"
+            )
         self.output = output
         self.width = output.width
 
