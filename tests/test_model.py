@@ -200,17 +200,18 @@ def test_a_grid_output_map_must_fit_the_detectors_head():
     from tinycnn.detection import DEFAULT_ANCHORS, GridLoss, SquaredGridLoss
 
     three_anchors = np.array([[0.2, 0.1], [0.1, 0.2], [0.3, 0.3]])
+    detector_layers = tc.networks.detector(3, len(DEFAULT_ANCHORS)).layers
     for output, wanted in [
         (LocalizationLoss(3).output, r"\(N, 8\)"),
         (GridLoss(three_anchors, 3).output, r"\(N, any, any, 3, 8\)"),
         (GridLoss(DEFAULT_ANCHORS, 2).output, r"\(N, any, any, 2, 7\)"),
     ]:
         with pytest.raises(ValueError, match=rf"shape {wanted}, but the network's GridLayout"):
-            tc.networks.detector(3, len(DEFAULT_ANCHORS), output=output)
+            tc.Sequential(detector_layers, output=output)
     for output in (GridLoss(DEFAULT_ANCHORS, 3).output, SquaredGridLoss(3).output):
         assert tc.networks.detector(3, len(DEFAULT_ANCHORS), output=output).output == output
     with pytest.raises(ValueError, match=r"\(N, any, any, 2, 8\), but the network's Dense"):
-        tc.networks.localizer(3, output=GridLoss(DEFAULT_ANCHORS, 3).output)
+        tc.Sequential(tc.networks.localizer(3).layers, output=GridLoss(DEFAULT_ANCHORS, 3).output)
     layout = tc.networks.detector(3, 2).output_layout()
     assert layout == (None, None, 2, 8)
 

@@ -196,3 +196,29 @@ def test_convolutionalize_refuses_a_crop_this_machine_cannot_hold_by_input_shape
     assert tc.networks.convolutionalize(classifier, (1, 4, 4)).predict(
         np.zeros((1, 1, 4, 4), np.float32)
     ).shape == (1, 2, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "build, output",
+    [
+        (landmark_detector, tc.losses.LocalizationLoss(2).output),  # both 7 numbers wide
+        (localizer, tc.losses.LandmarkLoss(3).output),
+        (tc.networks.detector, tc.losses.LocalizationLoss(3).output),
+    ],
+    ids=["landmarks read as a localization", "a localization read as landmarks", "detector"],
+)
+def test_a_builder_refuses_the_output_map_of_another_kind_of_vector(build, output):
+    """A 2-class localization vector and a 3-point landmark vector are both 7 numbers wide: the
+    width alone cannot tell the maps apart, their kind can."""
+    kwargs = {"num_classes": 2} if build is localizer else {}
+    with pytest.raises(ValueError, match=r"output must be this network's loss's map"):
+        build(output=output, **kwargs)
+
+
+def test_a_builder_takes_its_own_losses_maps_and_the_squared_losses_identity():
+    assert isinstance(landmark_detector(output=tc.losses.LandmarkLoss(3).output), tc.Sequential)
+    assert isinstance(
+        landmark_detector(output=tc.losses.SquaredLandmarkLoss(3).output), tc.Sequential
+    )
+    grid = tc.detection.SquaredGridLoss(3).output
+    assert tc.networks.detector(channels=(2, 2, 2, 2, 2), output=grid).output == grid

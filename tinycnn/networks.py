@@ -9,9 +9,16 @@ import numpy as np
 
 from tinycnn import checks
 from tinycnn.checks import positive_int
+from tinycnn.detection import GridOutput, GridVectors
 from tinycnn.layers import BatchNorm2D, Conv2D, Dense, Flatten, GridLayout, MaxPool2D, ReLU
 from tinycnn.model import Sequential
-from tinycnn.outputs import OutputMap, output_from_config
+from tinycnn.outputs import (
+    Identity,
+    LandmarkOutput,
+    LocalizationOutput,
+    OutputMap,
+    output_from_config,
+)
 from tinycnn.targets import BOX, POINTS, landmark_width, localization_width
 
 OUTPUT_WEIGHT_SCALE = 0.1
@@ -73,6 +80,7 @@ def localizer(num_classes=3, image_size=64, rng=0, output=None, dtype=np.float32
     Untrained, it predicts a box in the middle of the image, half its height and width.
     """
     width = localization_width(num_classes)
+    _check_output_family(output, (LocalizationOutput,), "LocalizationLoss(3).output")
     _check_small_cnn_fits("num_classes", num_classes, localization_width, image_size, dtype)
     model = small_cnn(width, image_size, rng=rng, output=output, dtype=dtype)
     model.layers[-1].params["b"][BOX] = 0.5
@@ -86,6 +94,7 @@ def landmark_detector(num_landmarks=3, image_size=64, rng=0, output=None, dtype=
     Untrained, it predicts every point in the middle of the image.
     """
     width = landmark_width(num_landmarks)
+    _check_output_family(output, (LandmarkOutput,), "LandmarkLoss(3).output")
     _check_small_cnn_fits("num_landmarks", num_landmarks, landmark_width, image_size, dtype)
     model = small_cnn(width, image_size, rng=rng, output=output, dtype=dtype)
     model.layers[-1].params["b"][POINTS] = 0.5
@@ -114,6 +123,7 @@ def detector(
     output=loss.output (e.g. `tinycnn.detection.GridLoss(anchors, 3).output`) for predict.
     dtype is the weights' (and so the images'): float32 to train, float64 for gradient checks.
     """
+    _check_output_family(output, (GridOutput, GridVectors), "GridLoss(anchors, 3).output")
     num_classes = positive_int(num_classes, "num_classes")
     num_anchors = positive_int(num_anchors, "num_anchors")
     image_size = positive_int(image_size, "image_size")
@@ -146,6 +156,18 @@ def detector(
     head.params["b"][::width] = -3.0
     layers += [head, GridLayout(num_anchors)]
     return Sequential(layers, output=output)
+
+
+def _check_output_family(output, maps, example):
+    """output must be None, Identity (the squared losses') or one of `maps`, the maps of the
+    builder's own losses: a map of another family may have the same width (a 2-class
+    localization vector and a 3-point landmark vector both hold 7 numbers) and would read the
+    numbers as something they are not."""
+    if isinstance(output, OutputMap) and not isinstance(output, (Identity, *maps)):
+        raise ValueError(
+            f"output must be this network's loss's map (e.g. {example}), or None, got "
+            f"{output!r}: a map of another kind of vector"
+        )
 
 
 def small_cnn_weights(outputs, image_size, channels, hidden):
