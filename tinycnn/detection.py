@@ -40,6 +40,7 @@ from tinycnn.functional import binary_cross_entropy, logsumexp, sigmoid, softmax
 from tinycnn.layers import Conv2D, MaxPool2D
 from tinycnn.losses import Loss
 from tinycnn.outputs import OutputMap
+from tinycnn.targets import one_hot_rows
 
 P_C = 0
 """Entry of p_c in each cell's vector."""
@@ -643,7 +644,6 @@ def _check_grid_targets(y, has_object):
     (b_x, b_y) within the cell, in [0, 1], sizes (b_h, b_w) > 0 in cell units, and one-hot
     classes. A ValueError names the first vector that breaks a rule."""
     objects = y[has_object]
-    classes = objects[:, CLASSES]
     rules = (
         (np.all(np.isfinite(objects), axis=1), "must be finite"),
         (
@@ -651,11 +651,7 @@ def _check_grid_targets(y, has_object):
             "must hold the midpoint's offsets (b_x, b_y) within its cell, in [0, 1]",
         ),
         (np.all(objects[:, SIZE] > 0, axis=1), "must hold sizes (b_h, b_w) > 0, in cell units"),
-        (
-            np.all((classes == 0) | (classes == 1), axis=1)
-            & (np.count_nonzero(classes == 1, axis=1) == 1),
-            "must hold one-hot classes c_1..c_K",
-        ),
+        (one_hot_rows(objects[:, CLASSES]), "must hold one-hot classes c_1..c_K"),
     )
     for valid, rule in rules:
         if not np.all(valid):

@@ -66,6 +66,15 @@ BOX_RULE = "4 numbers (b_x, b_y, b_h, b_w) in [0, 1] with b_h, b_w > 0"
 """What a box of the lecture's vector must be; `valid_boxes` checks it."""
 
 
+def one_hot_rows(classes):
+    """Which rows of classes (N, K) are one-hot: (N,) bools, True where every entry is 0 or 1 and
+    exactly one is 1. The ones are counted, not summed: a row that does not count (p_c = 0) may
+    hold anything, even values whose sum overflows."""
+    return np.all((classes == 0) | (classes == 1), axis=1) & (
+        np.count_nonzero(classes == 1, axis=1) == 1
+    )
+
+
 def valid_boxes(boxes):
     """Which boxes (..., 4) follow BOX_RULE: (...,) bools, False wherever a NaN is.
 
@@ -294,13 +303,10 @@ def check_localization_targets(y, num_classes, name="y"):
     _check_rows(
         ~has_object | valid_boxes(boxes), boxes, f"{name}[:, 1:5] must be {BOX_RULE} where p_c = 1"
     )
-    # Counting ones rather than summing: a p_c = 0 row may hold anything, even values whose sum
-    # overflows.
-    one_hot = np.all((classes == 0) | (classes == 1), axis=1) & (
-        np.count_nonzero(classes == 1, axis=1) == 1
-    )
     _check_rows(
-        ~has_object | one_hot, classes, f"{name}[:, 5:] (c_1..c_K) must be one-hot where p_c = 1"
+        ~has_object | one_hot_rows(classes),
+        classes,
+        f"{name}[:, 5:] (c_1..c_K) must be one-hot where p_c = 1",
     )
     return y
 
