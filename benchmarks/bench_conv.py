@@ -115,7 +115,7 @@ def tinycnn_steps(conv, x, weights, bias, dout, s, p):
     """tinycnn's passes as Conv2D runs them (the forward keeps x's planes for the backward, which
     takes both gradients at once), run first until every kernel has timed its two ways
     (threads or its serial twin, tinycnn/kernels/threads.py) on these shapes."""
-    from tinycnn.kernels.threads import TRIALS
+    from tinycnn.kernels.threads import CALLS_TO_CHOOSE
 
     def forward():
         return conv.conv2d_forward(x, weights, bias, s, p)
@@ -124,7 +124,7 @@ def tinycnn_steps(conv, x, weights, bias, dout, s, p):
         _, planes = conv.conv2d_forward(x, weights, bias, s, p, keep_planes=True)
         conv.conv2d_backward(x, dout, weights, s, p, planes)
 
-    for _ in range(2 * TRIALS):
+    for _ in range(CALLS_TO_CHOOSE):
         forward_backward()
     return forward, forward_backward
 
@@ -134,7 +134,7 @@ def tinycnn_worker():
     import numba
 
     from tinycnn.kernels import conv, pool, reference
-    from tinycnn.kernels.threads import TRIALS
+    from tinycnn.kernels.threads import CALLS_TO_CHOOSE
 
     numba.set_num_threads(THREADS)
     pool.maxpool2d_forward(np.zeros((1, 1, 2, 2), np.float32), 2, 2)  # the threading layer starts
@@ -144,7 +144,7 @@ def tinycnn_worker():
             _, argmax = pool.maxpool2d_forward(x, k, k)
             pool.maxpool2d_backward(dout, argmax, x.shape, k, k)
 
-        for _ in range(2 * TRIALS):  # every kernel's timing of its two ways, done
+        for _ in range(CALLS_TO_CHOOSE):  # every kernel's timing of its two ways, done
             forward_backward()
         return (lambda: pool.maxpool2d_forward(x, k, k)[0]), forward_backward
 

@@ -63,7 +63,7 @@ def run_worker(threads):
     """A process on `threads` numba threads: answers {"do": "step", "args": {batch, size, ...}}."""
     import numba
 
-    from tinycnn.kernels.threads import TRIALS
+    from tinycnn.kernels.threads import CALLS_TO_CHOOSE
     from tinycnn.losses import SquaredLocalizationLoss
     from tinycnn.networks import localizer
     from tinycnn.optim import SGD
@@ -92,7 +92,7 @@ def run_worker(threads):
 
         # Warm-up: compiles on a new shape, faults the arrays in, and lets every kernel time its
         # two ways (kernels/threads.py): the steps measured are the steady state's.
-        for _ in range(2 * TRIALS + 1):
+        for _ in range(CALLS_TO_CHOOSE + 1):
             one()
         times, started = [], time.perf_counter()
         while len(times) < min_steps or time.perf_counter() - started < budget_s:

@@ -156,12 +156,12 @@ def tinycnn_session(settings):
     def predict_times(sizes, repeats):
         """model.predict on the batch's first n images, for each n in sizes: median ms over
         repeats calls, after the calls in which every kernel times its two ways on them."""
-        from tinycnn.kernels.threads import TRIALS
+        from tinycnn.kernels.threads import CALLS_TO_CHOOSE
 
         medians = {}
         for size in sizes:
             x = images[:size]
-            for _ in range(2 * TRIALS + 1):
+            for _ in range(CALLS_TO_CHOOSE + 1):
                 model.predict(x)
             medians[str(size)] = median_ms(
                 [timed(lambda x=x: model.predict(x))[1] for _ in range(repeats)]
@@ -278,8 +278,9 @@ def startup(settings):
     """Seconds to import tinycnn, for numba's own one-time set-up at the first kernel of the
     process, to run a first training step, from the launch of this fresh process
     (settings["launched_at"], by the parent's clock) to the end of that step, and for the steps
-    after it until every kernel has chosen threads or its serial twin (each is timed TRIALS
-    times both ways on its first calls, and a twin is compiled on its first call)."""
+    after it until every kernel has chosen threads or its serial twin (kernels/threads.py: a new
+    shape first runs the twin, which compiles it; unless that is quicker than the threads can
+    wake, both ways are then timed, and the parallel kernel compiled at its first call)."""
     _, import_seconds = timed(lambda: __import__("tinycnn"))
     from numba import njit
 
@@ -304,9 +305,9 @@ def startup(settings):
     _, numba_setup_seconds = timed(njit(cache=True)(_smallest_kernel))
     _, first_step_seconds = timed(first_step)
     ready = time.time() - settings["launched_at"]
-    from tinycnn.kernels.threads import TRIALS
+    from tinycnn.kernels.threads import CALLS_TO_CHOOSE
 
-    _, trial_seconds = timed(lambda: [first_step() for _ in range(2 * TRIALS - 1)])
+    _, trial_seconds = timed(lambda: [first_step() for _ in range(CALLS_TO_CHOOSE - 1)])
     print(
         json.dumps(
             {
@@ -628,7 +629,7 @@ def print_report(settings, summary, load, startup_times, scipy_seconds, machine_
         "\nStart-up of a fresh process (warm: numba's cache and Python's bytecode cache both "
         "filled), seconds from launch: to the end of its first training step (of which import "
         "tinycnn, numba's own one-time set-up at the first kernel of a process, first step); the "
-        "next steps until every kernel has been timed both ways (trials); to exit, wall and CPU "
+        "next steps until every kernel has chosen how it runs (trials); to exit, wall and CPU "
         "(user + system)"
     )
     print(

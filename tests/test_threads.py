@@ -1,6 +1,7 @@
 """Each parallel kernel beside its serial twin (tinycnn/kernels/threads.py): both ways give the
-same numbers bit for bit, the faster way is chosen per shape after TRIALS timed calls each, and
-no parallel kernel escapes the wrapper."""
+same numbers bit for bit, a shape quicker than the threads can wake stays serial, the faster
+way is chosen per shape after TRIALS timed calls each, and no parallel kernel escapes the
+wrapper."""
 
 import ast
 import importlib
@@ -91,13 +92,14 @@ def test_threads_and_serial_twins_agree_on_any_geometry(geometry, seed):
         assert a.tobytes() == b.tobytes()
 
 
-def test_the_faster_way_is_chosen_after_the_trials():
+def test_the_faster_way_is_chosen_after_the_trials(monkeypatch):
+    monkeypatch.setattr(threads, "QUICK_SECONDS", 0.0)  # this ReLU is quick: try it anyway
     numba.set_num_threads(2)
     kernel = activation._relu_forward
     x = np.linspace(-1, 1, 12345, dtype=np.float32)  # a size no other test uses
     out = np.empty_like(x)
     key = threads.shape_key((x, out), 2)
-    for _ in range(2 * threads.TRIALS - 1):
+    for _ in range(threads.CALLS_TO_CHOOSE - 1):
         kernel(x, out)
         assert key not in kernel.choices
     kernel(x, out)
@@ -118,18 +120,40 @@ class ScriptedClock:
         return self.now
 
 
+def test_a_shape_quicker_than_a_wake_up_stays_serial_untried(monkeypatch):
+    numba.set_num_threads(2)
+    kernel = activation._relu_forward
+    x = np.linspace(-1, 1, 2 * 4321)[::2]  # float64 every other number: a layout no other test uses
+    out = np.empty(2 * x.size)[::2]
+    key = threads.shape_key((x, out), 2)
+    threaded_signatures = list(kernel.threaded.signatures)
+    quick = threads.QUICK_SECONDS / 2
+    clock = ScriptedClock([1.0] * (threads.LOOKS - 1) + [quick])  # the first look compiles
+    monkeypatch.setattr(threads, "time", clock)
+    for _ in range(threads.LOOKS):
+        kernel(x, out)
+    assert key in kernel.quick
+    for _ in range(threads.CALLS_TO_CHOOSE):  # no more timing, and never the threads
+        kernel(x, out)
+    assert clock.durations == []
+    assert key not in kernel.choices
+    assert kernel.threaded.signatures == threaded_signatures
+    assert np.array_equal(out, np.maximum(x, 0))
+
+
 def test_a_choice_is_timed_afresh_when_it_turns_slow_or_old(monkeypatch):
     numba.set_num_threads(2)
     kernel = activation._relu_forward
     x = np.linspace(-1, 1, 34567, dtype=np.float32)  # a size no other test uses
     out = np.empty_like(x)
     key = threads.shape_key((x, out), 2)
-    trials = [1.0, 2.0] * threads.TRIALS  # turns: threads 1 s, serial 2 s
+    looks = [2.0] * threads.LOOKS  # serial calls of a new shape, too slow to stay serial untried
+    trials = looks + [1.0, 2.0] * threads.TRIALS  # then turns: threads 1 s, serial 2 s
     slow = 2.5  # seconds: threads now slower than serial was in the trials
     strikes_then_usual = [slow] * (threads.STRIKES - 1) + [1.9]
     clock = ScriptedClock(trials + strikes_then_usual + [slow] * threads.STRIKES)
     monkeypatch.setattr(threads, "time", clock)
-    for _ in range(2 * threads.TRIALS):
+    for _ in range(threads.CALLS_TO_CHOOSE):
         kernel(x, out)
     assert kernel.choices[key].way == "threads"
     for _ in range(threads.STRIKES):  # slow, slow, then below 2 s: the strikes start again
@@ -146,7 +170,7 @@ def test_a_choice_is_timed_afresh_when_it_turns_slow_or_old(monkeypatch):
     # before the strikes above: winning again, they keep the doubled, capped count.)
     monkeypatch.setattr(threads, "FIRST_CHOICE_CALLS", 2)
     monkeypatch.setattr(threads, "CHOICE_CALLS", 4)
-    serial_wins = [2.0, 1.0] * threads.TRIALS
+    serial_wins = looks + [2.0, 1.0] * threads.TRIALS
     for trial_times, way, lasts in [
         (trials, "threads", 4),
         (serial_wins, "serial", 2),
@@ -155,7 +179,7 @@ def test_a_choice_is_timed_afresh_when_it_turns_slow_or_old(monkeypatch):
         (trials, "threads", 2),
     ]:
         clock.durations = trial_times + [0.5] * lasts
-        for _ in range(2 * threads.TRIALS + lasts - 1):
+        for _ in range(threads.CALLS_TO_CHOOSE + lasts - 1):
             kernel(x, out)
         assert kernel.choices[key].way == way
         assert kernel.choices[key].calls == lasts

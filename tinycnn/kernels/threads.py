@@ -10,11 +10,22 @@ the second core costs more than it saves. For a big convolution it saves half th
 
 So `threads_if_faster(kernel)` keeps two compiled versions of a `parallel=True` kernel: the
 kernel itself, and its serial twin, the same Python function compiled without `parallel`, where
-`prange` is a plain `range`. The first calls with each new combination of argument shapes (and
-scalar arguments) are timed, TRIALS each way, taking turns; from then on, that combination runs
-the faster way. Both ways do the same arithmetic in the same order (the loops never ask which
-thread they are on), so the choice changes the time, never the result: tests/test_threads.py
-holds them equal bit for bit. With one numba thread the twin always runs.
+`prange` is a plain `range`. Each new combination of argument shapes (and scalar arguments)
+first runs the twin LOOKS times. If the last of those calls took under QUICK_SECONDS (20 µs),
+the combination stays serial and the threads are never tried: they could save at most half of
+it, 10 µs, even where they wake in 1.5 µs, and on `workqueue` they lose more than that in waking.
+Otherwise the next calls are timed, TRIALS each way, taking turns; from then on, that
+combination runs the faster way. Both ways do the same arithmetic in the same order (the loops
+never ask which thread they are on), so the choice changes the time, never the result:
+tests/test_threads.py holds them equal bit for bit. With one numba thread the twin always runs.
+
+The twin first also means the first run compiles less: a kernel's parallel version costs
+several times its twin to compile (benchmarks/README.md), and it is compiled only for what a
+trial needs. Lesson 3, whose layers all run on tiny inputs, in float32 and in float64 for the
+gradient checks, took 19.9 s on its first run (an empty numba cache) when every new shape tried
+the threads first, and now 8.5 s (2.0 s with the cache filled); lesson 4's first training step
+ends 4.0 s after the start instead of 8.3-8.9 s, its parallel kernels compiled during the next
+steps (2-core AMD EPYC Zen 4, CPU family 25).
 
 Measured on lesson 8's detector (batch 32, float32, workqueue threads, each on its own core:
 runtime.py), its training step run in one process with the three ways taking turns, step by
@@ -48,7 +59,10 @@ from numba import njit
 
 from tinycnn.runtime import place_threads
 
+LOOKS = 2  # serial calls of a new shape before any trial: the first may compile, the last is timed
+QUICK_SECONDS = 20e-6  # a shape whose serial twin took less stays serial, untried on threads
 TRIALS = 5  # timed calls each way per shape; the medians are compared (the first may compile)
+CALLS_TO_CHOOSE = LOOKS + 2 * TRIALS  # calls of a new shape until its way is chosen (at most)
 MAX_SHAPES = 1024  # shapes remembered per kernel; past that they are forgotten and timed afresh
 # The machine changes (another program starts, a thread gets stuck behind one): a choice is timed
 # afresh after STRIKES calls in a row took longer than the other way took in the trials (the
@@ -118,12 +132,14 @@ def threads_if_faster(kernel):
     serial twin, whichever the first calls with the same shapes measured faster.
 
     The wrapper keeps `threaded`, `serial`, `choices` ({shape key: Record}, the ways chosen and
-    not yet due to be timed afresh) and `always` (None, or one of WAYS to skip the timing: see
-    `always`). A call with a kept choice costs about 2 µs more than the kernel alone, most of it
-    numba.get_num_threads (0.7 µs) and the shape key (0.6 µs).
-    """
+    not yet due to be timed afresh), `quick` (the shape keys that stay serial untried) and
+    `always` (None, or one of WAYS to skip the timing: see `always`). A call with a kept choice
+    costs about 2 µs more than the kernel alone, most of it numba.get_num_threads (0.7 µs) and
+    the shape key (0.6 µs)."""
     serial = serial_twin(kernel)
     by_way = {"threads": kernel, "serial": serial}
+    looks = {}  # shape key -> its serial calls so far, before any trial
+    quick = set()  # shape keys that stay serial: quicker than the threads can wake
     trials = {}  # shape key -> {"threads": [seconds], "serial": [seconds]}
     choices = {}  # shape key -> its Record
     expired = {}  # shape key -> its last Record, while both ways are timed afresh
@@ -151,9 +167,24 @@ def threads_if_faster(kernel):
                     expired.clear()
                 expired[key] = choices.pop(key)  # the next calls time both ways afresh
             return result
-        if len(trials) >= MAX_SHAPES:
-            trials.clear()
-        times = trials.setdefault(key, {way: [] for way in WAYS})
+        if key in quick:
+            return serial(*args)
+        times = trials.get(key)
+        if times is None:  # a new shape: LOOKS serial calls first, the last one timed
+            start = time.perf_counter()
+            result = serial(*args)
+            seconds = time.perf_counter() - start
+            seen = looks.pop(key, 0) + 1
+            for kept in (looks, quick, trials):
+                if len(kept) >= MAX_SHAPES:
+                    kept.clear()
+            if seen < LOOKS:
+                looks[key] = seen
+            elif seconds < QUICK_SECONDS:
+                quick.add(key)
+            else:
+                trials[key] = {way: [] for way in WAYS}
+            return result
         # Take turns, so that whatever else loads the machine meanwhile falls on both alike.
         way = min(WAYS, key=lambda way: len(times[way]))
         start = time.perf_counter()
@@ -173,7 +204,8 @@ def threads_if_faster(kernel):
             del trials[key]
         return result
 
-    run.threaded, run.serial, run.choices, run.always = kernel, serial, choices, None
+    run.threaded, run.serial = kernel, serial
+    run.choices, run.quick, run.always = choices, quick, None
     KERNELS.append(run)
     return run
 
