@@ -140,8 +140,8 @@ print("and back:", tc.boxes.corners_to_center(corners))
 # %% [markdown]
 # ## The dataset
 #
-# `tc.data.localization_dataset(n, seed)` draws n grayscale scenes of 64x64 pixels, each with one
-# pedestrian, car or motorcycle, or with nothing, on a cluttered background. Nothing is
+# `tc.data.localization_dataset(n, seed=...)` draws n grayscale scenes of 64x64 pixels, each
+# with one pedestrian, car or motorcycle, or with nothing, on a cluttered background. Nothing is
 # downloaded: the scenes are drawn from the seed, so the same seed always gives the same scenes.
 # Because the program drew every object, it knows each box exactly: the tightest box around the
 # object's pixels. An object that runs past the border gets the box of its visible part. The

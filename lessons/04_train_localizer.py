@@ -384,9 +384,11 @@ tc.viz.show_feature_maps(feature_maps[0], path=lesson.out / "04_feature_maps.png
 # the raw output. Both are measured on the same test set. (This shorter run is for the
 # comparison only; its numbers are lower than the full run's above.)
 #
-# `localization_report` reads p_c and the classes as probabilities, so the squared model's
-# scores are clipped into [0, 1] for it. That changes none of its decisions: p_c >= 0.5, and the
-# largest class score, stay what they were.
+# `localization_report` measures the squared model's vectors as they are: p_c >= 0.5 and the
+# largest class score decide, whatever the numbers' range. `as_probabilities` clips p_c and the
+# class scores into [0, 1] first all the same. That leaves every p_c decision as it was, and
+# every class decision unless two class scores both pass 1 (or all fall below 0), which clipping
+# ties. The last four rows measure the numbers before clipping.
 
 # %%
 n_side, side_epochs = (128, 1) if lesson.quick else (4_000, 3)

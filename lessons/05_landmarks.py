@@ -176,8 +176,8 @@ tc.viz.plot_history(history, path=lesson.out / "05_training_curves.png")
 #
 #   Dividing by the size makes the number fair across faces: 1 pixel off on a small face is as
 #   bad as 2 pixels off on a face twice as large. An NME of 0.04 means the points are off by 4%
-#   of the face's size on average: about 1.5 pixels on a face of 38 pixels, the middle of our
-#   range.
+#   of the face's size on average: about 1.4 pixels on a face of 35 pixels, the middle of our
+#   range (24 to 47 pixels).
 
 # %%
 y_pred = model.predict(x_test)

@@ -268,9 +268,10 @@ print(
 # 12.6 GFLOP/s in a small test on the same machine; a whole kernel went from about 8 to about
 # 55 GFLOP/s when the slices moved out of the loop).
 #
-# **4. Every load used twelve times.** Each pass of `_accumulate` keeps 12 weights in registers
+# **4. Every load used four times.** Each pass of `_accumulate` keeps 12 weights in registers
 # (4 output channels x 3 taps) and uses each of the 3 input values it loads for 4 output
-# channels, so the multiply-add units, not the memory loads, set the pace. The problem is padded
+# channels: 12 multiply-adds for 3 input loads, so the multiply-add units, not the memory loads,
+# set the pace. The problem is padded
 # with zero weights to whole blocks of 4 channels and 3 taps (`whole_blocks`, `whole_taps`), so
 # one loop body handles every case.
 #

@@ -8,11 +8,11 @@ as fractions of the image, with (0, 0) at the top left. Drawing and overlap are 
 corners, [x_min, y_min, x_max, y_max]; the two conversions below go back and forth. Then the
 lecture's non-max suppression, which keeps one box per object.
 
-Sizes are never negative: every function here refuses b_h < 0 or b_w < 0 (and corners with
-x_min > x_max or y_min > y_max), naming the argument, since such a box is no box and its IoU
-would be a made-up number. A size of 0 is a box without area, which overlaps nothing. A network's
-regression can predict a negative size; `clip_sizes` reads it as a box without area, and the
-metrics measure predictions through it.
+Sizes are never negative: every function here but `clip_sizes` refuses b_h < 0 or b_w < 0 (and
+corners with x_min > x_max or y_min > y_max), naming the argument, since such a box is no box and
+its IoU would be a made-up number. A size of 0 is a box without area, which overlaps nothing. A
+network's regression can predict a negative size; `clip_sizes` reads it as a box without area,
+and the metrics measure predictions through it.
 """
 
 import numpy as np

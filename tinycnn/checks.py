@@ -5,8 +5,9 @@ type with a wrong value raises `ValueError`, and the message names the argument 
 expected. Each check returns the value in the form the caller keeps (an int, a float, a dtype, ...),
 so a constructor reads `self.stride = positive_int(stride, "stride")`.
 
-Layers check, kernels assume: every public function checks its arguments with these before any
-loop runs, and the numba kernels in `tinycnn.kernels` trust what they are given.
+Everything public checks, the compiled loops assume: every public function checks its arguments
+with these before any loop runs (the public kernels too, through `tinycnn.kernels.arguments`), and
+the numba loops inside the kernels trust what they are given.
 """
 
 import functools

@@ -428,6 +428,9 @@ def detect(model, images, score_threshold=0.6, iou_threshold=0.5, batch_size=256
     The defaults are the lecture's: 0.6 and 0.5. To measure mAP, pass a low score_threshold
     (say 0.01): the precision-recall curve needs the unsure detections too.
 
+    model must carry a grid's output map (`GridLoss`'s or `SquaredGridLoss`'s `output`), else a
+    ValueError says how to build it.
+
     The grid must tile the image: decode_grid spreads the S x S cells over the whole image, so H
     and W must each be S times the network's stride, the number of pixels one cell moves on the
     image. That stride is the product of the strides of the model's Conv2D and MaxPool2D layers

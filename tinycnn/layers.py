@@ -15,7 +15,8 @@ Every layer follows one contract, declared on `Layer` and as in CS231n's `layers
   builds the layer again without drawing any weights, for `load` to fill in.
 
 Layers check their arguments and shapes before any kernel runs, then hand contiguous arrays of
-the right dtype to the kernels in `tinycnn.kernels`, which assume valid input.
+the right dtype to the kernels in `tinycnn.kernels`, whose public functions check them once more
+(`kernels/arguments.py`) before their numba loops, which assume valid input.
 
 Every subclass registers itself in `Layer.registry` when it is defined: tinycnn's own layers under
 their class name ("Conv2D"), any other under "module.QualName", so that a user's class named like a

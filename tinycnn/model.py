@@ -143,13 +143,15 @@ class Sequential:
             yield from layer.parameters()
 
     def train(self):
-        """Training mode: Dropout drops units."""
+        """Training mode: Dropout drops units, BatchNorm2D normalises with the batch's statistics
+        (and updates its running ones)."""
         for layer in self.layers:
             layer.training = True
         return self
 
     def eval(self):
-        """Evaluation mode: Dropout passes everything through."""
+        """Evaluation mode: Dropout passes everything through, BatchNorm2D uses its running
+        statistics."""
         for layer in self.layers:
             layer.training = False
         return self

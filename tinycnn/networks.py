@@ -1,8 +1,11 @@
-"""The course's two networks, written out once so that lessons, benchmarks and tests share them.
+"""The course's networks, written out once so that lessons, benchmarks and tests share them.
 
-Both are the classic small CNN: three blocks of conv 3x3 -> ReLU -> max-pool 2x2, each halving the
-image and doubling the channels, then two dense layers. Only the last layer differs: K + 5 numbers
-for localization, 1 + 2 * 3 for landmarks, and where its untrained outputs start.
+The localizer and the landmark detector are the classic small CNN (`small_cnn`): three blocks of
+conv 3x3 -> ReLU -> max-pool 2x2, each halving the image and doubling the channels, then two dense
+layers. Only the last layer differs: K + 5 numbers for localization, 1 + 2 * 3 for landmarks, and
+where its untrained outputs start. The detector is fully convolutional: conv-BatchNorm-ReLU blocks
+and a 1x1 head laid out as the YOLO grid. `convolutionalize` turns a classifier of crops into
+sliding windows over a whole image.
 """
 
 import numpy as np

@@ -1,6 +1,6 @@
 """What `import tinycnn` changes in the process, and why: threads, fork safety, memory.
 
-Three settings, all made once, at import, before numba starts its threads:
+Four settings, all made once, at import (the first three before numba starts its threads):
 
 1. **numba's threading layer: `workqueue`** (unless you set `NUMBA_THREADING_LAYER` yourself).
    numba runs `prange` loops on one of three thread pools, which differ in safety and speed:

@@ -65,7 +65,8 @@ def show_localization(
     """A grid of scenes with their true boxes (green) and predicted boxes (red, dashed).
 
     images (N, 1, H, W) or (N, H, W) in [0, 1]; y_true and y_pred (N, 5 + K) in the lecture's
-    format [p_c, b_x, b_y, b_h, b_w, c_1..c_K], p_c and classes as probabilities. Above each image
+    format [p_c, b_x, b_y, b_h, b_w, c_1..c_K], p_c and classes as probabilities (a squared loss's
+    scores, which may stray outside [0, 1], are shown as they are: "car 1.06"). Above each image
     stands the true class in green; below it the predicted class and p_c in red ("car 0.98"), or
     "no object" where p_c < threshold. class_names: a list or tuple of K strings; threshold: a
     probability. NaN stays NaN: "p_c nan" for a NaN p_c, "class nan" for NaN class scores, and a

@@ -1,4 +1,4 @@
-"""Shapes as masks on a pixel grid: the pencil both datasets draw with.
+"""Shapes as masks on a pixel grid: the pencil every drawn dataset draws with.
 
 A shape is a boolean mask, True where a pixel's centre lies inside the shape. Coordinates are in
 pixel units, x to the right and y down: pixel (row i, column j) covers the square [j, j + 1) x

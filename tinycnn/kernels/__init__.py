@@ -15,9 +15,9 @@
 planes, then hands them to `taps.correlate`, whose innermost loop is `taps._accumulate`.
 `Conv2D.backward` takes the same path through `conv2d_backward`, which computes what
 `conv2d_backward_input` (via `layout.phase_geometry` to `taps.correlate`) and
-`conv2d_backward_params` (to `taps.tap_grads`) compute, laying dout out once for both. A 1x1
-convolution with stride 1 and no padding skips layout.py: NCHW memory is already its layout
-(`taps.pointwise`).
+`conv2d_backward_params` (to `taps.tap_grads`) compute, laying dout out once for both where both
+read it on the same grid (stride 1, output channels in whole blocks of 4). A 1x1 convolution with
+stride 1 and no padding skips layout.py: NCHW memory is already its layout (`taps.pointwise`).
 
 How a tap offset works
 ----------------------

@@ -1,6 +1,8 @@
 """Convolution kernels: forward pass, input gradient, weight and bias gradients.
 
-Same names, signatures and results as the lecture's loops in reference.py. Each function below
+Same names, arguments and results as the lecture's loops in reference.py (plus keep_planes and
+planes, to reuse x's batch planes; conv2d_backward, both gradients at once, has no loop of its own
+there). Each function below
 reads the same way: ask layout.py for the geometry (grid and tap offsets) and the batch planes,
 then run one of the two loops of taps.py over them (the reader's one return, to this file, sits
 between the two: see kernels/__init__.py for the path and a drawing of a tap offset).

@@ -1,7 +1,9 @@
 """The lecture's loops: convolution, max-pooling and ReLU written to be read, not to be fast.
 
-Every numba kernel in `conv.py`, `pool.py` and `activation.py` has a twin here with the same name
-and signature, and the tests hold the two equal. Shapes as in PyTorch: x (N, C, H, W),
+Every public numba kernel in `conv.py`, `pool.py` and `activation.py` has a twin here with the
+same name and arguments (the numba convolution's also take an option to keep or reuse x's batch
+planes), and the tests hold the two equal; `conv.conv2d_backward`, both gradients at once, is
+held equal to the two gradients here. Shapes as in PyTorch: x (N, C, H, W),
 weights (C_out, C_in, k, k).
 
 Convolution (cross-correlation, no kernel flip), stride s, zero padding p:
