@@ -384,11 +384,10 @@ tc.viz.show_feature_maps(feature_maps[0], path=lesson.out / "04_feature_maps.png
 # the raw output. Both are measured on the same test set. (This shorter run is for the
 # comparison only; its numbers are lower than the full run's above.)
 #
-# `localization_report` measures the squared model's vectors as they are: p_c >= 0.5 and the
-# largest class score decide, whatever the numbers' range. `as_probabilities` clips p_c and the
-# class scores into [0, 1] first all the same. That leaves every p_c decision as it was, and
-# every class decision unless two class scores both pass 1 (or all fall below 0), which clipping
-# ties. The last four rows measure the numbers before clipping.
+# `localization_report` measures the squared model's vectors as they are: p_c >= 0.5 decides
+# whether there is an object and the largest class score names it, whatever the numbers' range
+# (a negative predicted size is a box without area). The last four rows show what the numbers
+# themselves are.
 
 # %%
 n_side, side_epochs = (128, 1) if lesson.quick else (4_000, 3)
@@ -414,20 +413,12 @@ for name, side_loss in side_losses.items():
     side_predictions[name] = side_model.predict(x_test)
 
 
-def as_probabilities(y_hat):
-    """p_c and the class scores clipped into [0, 1]; the box as it is."""
-    clipped = y_hat.copy()
-    clipped[:, tc.targets.P_C] = np.clip(clipped[:, tc.targets.P_C], 0, 1)
-    clipped[:, tc.targets.CLASSES] = np.clip(clipped[:, tc.targets.CLASSES], 0, 1)
-    return clipped
-
-
 objects = y_test[:, tc.targets.P_C] == 1
 
 
 def side_measures(y_hat):
     """The four metrics, and what the numbers are: p_c's range, the class scores' signs and sums."""
-    report = tc.metrics.localization_report(as_probabilities(y_hat), y_test)
+    report = tc.metrics.localization_report(y_hat, y_test)
     p_c = y_hat[:, tc.targets.P_C]
     class_scores = y_hat[objects][:, tc.targets.CLASSES]
     sums = class_scores.sum(axis=1)

@@ -271,9 +271,8 @@ print(
 # **4. Every load used four times.** Each pass of `_accumulate` keeps 12 weights in registers
 # (4 output channels x 3 taps) and uses each of the 3 input values it loads for 4 output
 # channels: 12 multiply-adds for 3 input loads, so the multiply-add units, not the memory loads,
-# set the pace. The problem is padded
-# with zero weights to whole blocks of 4 channels and 3 taps (`whole_blocks`, `whole_taps`), so
-# one loop body handles every case.
+# set the pace. The problem is padded with zero weights to whole blocks of 4 channels and 3 taps
+# (`whole_blocks`, `whole_taps`), so one loop body handles every case.
 #
 # **5. Cache-sized blocks.** `correlate` works through the outputs in blocks of about 1024
 # (`BLOCK`, in `layout.py` with the other tuning constants): the accumulators of 4 channels and

@@ -252,3 +252,13 @@ def test_window_output_refuses_a_map_that_reads_no_vectors():
     with pytest.raises(ValueError, match=r"^output must be a classifier's output map"):
         WindowOutput(grid_map)
     assert WindowOutput(vector_map).width == vector_map.width
+
+
+def test_window_output_names_raw_of_another_type_or_shape():
+    window_map = WindowOutput(tc.outputs.LocalizationOutput(3))
+    with pytest.raises(
+        TypeError, match=r"raw must be a numpy array \(N, D, rows, cols\), got list"
+    ):
+        window_map([[1.0]])
+    with pytest.raises(ValueError, match=r"raw must be a numpy array .* got shape \(2, 8\)"):
+        window_map(np.zeros((2, 8), np.float32))

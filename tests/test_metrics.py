@@ -295,7 +295,6 @@ POINT_OUTSIDE = np.vstack([[1.0, 0.25, 1.5, 0.75, 0.5, 0.5, 0.75], FACE_TRUE[1]]
             np.array([0.5]),
             r"face_sizes must be an array \(N,\) = \(2,\)",
         ),
-        (np.zeros((2, 7)), FACE_TRUE, [0.5, 0.0], r"face_sizes must be an array \(N,\)"),
         (
             np.zeros((2, 5)),
             FACE_TRUE,
@@ -358,3 +357,10 @@ def test_nme_refuses_face_sizes_that_are_not_real_numbers(dtype):
     sizes = np.array([True, True]).astype(dtype)
     with pytest.raises(TypeError, match=r"^face_sizes must be an array of real numbers"):
         nme(np.zeros((2, 7)), FACE_TRUE, sizes)
+
+
+def test_nme_names_face_sizes_that_are_no_array():
+    with pytest.raises(
+        TypeError, match=r"^face_sizes must be a numpy array \(N,\) = \(2,\).* list"
+    ):
+        nme(np.zeros((2, 7)), FACE_TRUE, [0.5, 0.0])

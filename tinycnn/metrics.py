@@ -181,7 +181,12 @@ def _check_pair(y_pred, y_true, width):
 
 
 def _check_face_sizes(face_sizes, has_face):
-    if not isinstance(face_sizes, np.ndarray) or face_sizes.shape != has_face.shape:
+    if not isinstance(face_sizes, np.ndarray):
+        raise TypeError(
+            f"face_sizes must be a numpy array (N,) = ({len(has_face)},), one size per image, "
+            f"got {type(face_sizes).__name__}"
+        )
+    if face_sizes.shape != has_face.shape:
         raise ValueError(
             f"face_sizes must be an array (N,) = ({len(has_face)},), one size per "
             f"image, got {getattr(face_sizes, 'shape', type(face_sizes).__name__)}"

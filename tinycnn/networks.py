@@ -282,10 +282,13 @@ class WindowOutput(OutputMap):
         self.width = output.width
 
     def __call__(self, raw):
-        if not isinstance(raw, np.ndarray) or raw.ndim != 4:
+        if not isinstance(raw, np.ndarray):
+            raise TypeError(
+                f"{self!r}: raw must be a numpy array (N, D, rows, cols), got {type(raw).__name__}"
+            )
+        if raw.ndim != 4:
             raise ValueError(
-                f"{self!r}: raw must be a numpy array (N, D, rows, cols), got "
-                f"{getattr(raw, 'shape', type(raw).__name__)}"
+                f"{self!r}: raw must be a numpy array (N, D, rows, cols), got shape {raw.shape}"
             )
         n, width, rows, cols = raw.shape
         vectors = self.output(raw.transpose(0, 2, 3, 1).reshape(-1, width))

@@ -152,11 +152,12 @@ def encode_localization(label, box, num_classes, dtype=np.float32):
     y = np.zeros(width, dtype=dtype)
     if label is None:
         return y
-    if (
-        isinstance(label, bool)
-        or not isinstance(label, (int, np.integer))
-        or not 0 <= label < num_classes
-    ):
+    if isinstance(label, bool) or not isinstance(label, (int, np.integer)):
+        raise TypeError(
+            f"label must be a class index (an int) in 0..{num_classes - 1} or None (no "
+            f"object), got {label!r} ({type(label).__name__})"
+        )
+    if not 0 <= label < num_classes:
         raise ValueError(
             f"label must be a class index in 0..{num_classes - 1} or None (no "
             f"object), got {label!r}"
@@ -178,11 +179,13 @@ def encode_localization_batch(labels, boxes, num_classes, dtype=np.float32):
     dtype = float_dtype(dtype)
     labels = np.asarray(labels)
     boxes = _real_array(boxes, "boxes", "(N, 4) numbers (b_x, b_y, b_h, b_w)")
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(
-            f"labels must be a 1-D integer array (N,), got shape {labels.shape} of "
-            f"dtype {labels.dtype}"
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(
+            f"labels must be a 1-D integer array (N,), got dtype {labels.dtype} (class "
+            f"indices 0..{num_classes - 1}, or {NO_OBJECT} for no object)"
         )
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be a 1-D integer array (N,), got shape {labels.shape}")
     if boxes.shape != (len(labels), 4):
         raise ValueError(
             f"boxes must have shape (N, 4) = ({len(labels)}, 4) to match labels, got {boxes.shape}"
