@@ -56,7 +56,8 @@ SHAPES = {
     "d": (64, 3, 64, 64, 16, 5, 1, 2),
     "e": (32, 32, 8, 8, 64, 3, 1, 1),
     "f": (64, 8, 32, 32, 16, 3, 2, 1),
-    # The detector's convolutions (batch 32 of 128x128 images, after two halvings):
+    # The detector's (batch 32): its 32 -> 64 and 64 -> 128 convolutions as on a 256x256 input,
+    # its 1x1 head as on a 128x128 one (lesson 8's own 64x64 scenes: bench_detector_step.py).
     "g": (32, 32, 32, 32, 64, 3, 1, 1),
     "h": (32, 64, 16, 16, 128, 3, 1, 1),
     "i": (32, 128, 8, 8, 16, 1, 1, 0),

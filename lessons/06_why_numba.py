@@ -284,7 +284,8 @@ print(
 # on numba's `workqueue` threads, which tinycnn picks because they are safe after a fork, an
 # empty parallel loop took about 55-90 µs on a 2-core AMD EPYC, as long as one core needs for a
 # ReLU over half a million numbers. So every parallel kernel also has a serial twin, the same
-# function compiled without `parallel`, and the first calls with each new shape time both ways
+# function compiled without `parallel`. The first calls with each new shape run the twin; a shape
+# it finishes in under 20 µs stays on one core, and for the others the next calls time both ways
 # and keep the faster (`tinycnn/kernels/threads.py`): the convolutions of a batch run on both
 # cores, a ReLU on a small feature map runs on one. Both ways compute the same numbers. Importing
 # tinycnn also binds each of numba's threads to its own core, and limits NumPy's BLAS to one
