@@ -566,7 +566,14 @@ def test_shape_iou_names_shapes_that_are_not_real_pairs(shapes, error, match):
 
 
 @pytest.mark.parametrize(
-    "grid_shape, error", [("abc", TypeError), ((1, 2), TypeError), ((1, -1, 2, 2, 6), ValueError)]
+    "grid_shape, error",
+    [
+        ("abc", TypeError),
+        (None, TypeError),
+        ((1, 2), ValueError),
+        ((1, -1, 2, 2, 6), ValueError),
+        ((1, 2.0, 2, 2, 6), TypeError),
+    ],
 )
 def test_anchor_sizes_names_a_bad_grid_shape(grid_shape, error):
     with pytest.raises(error, match=r"^grid_shape"):
@@ -595,3 +602,27 @@ def test_check_per_image_boxes_names_a_bad_num_classes(num_classes):
 def test_check_per_image_boxes_wants_scored_true_or_false(scored):
     with pytest.raises(TypeError, match=r"^scored must be True or False"):
         tc.detection.check_per_image_boxes([], "truth", scored=scored)
+
+
+GRID_SHAPE = (1, 2, 2, len(DEFAULT_ANCHORS), 8)
+GRID_MAPS_AND_LOSSES = {
+    "GridOutput raw": ("raw", lambda value: GridOutput(DEFAULT_ANCHORS, 3)(value)),
+    "GridVectors raw": ("raw", lambda value: GridVectors(3)(value)),
+    "GridLoss y_hat": (
+        "y_hat",
+        lambda value: GridLoss(DEFAULT_ANCHORS, 3).forward(value, np.zeros(GRID_SHAPE)),
+    ),
+    "SquaredGridLoss y_hat": (
+        "y_hat",
+        lambda value: SquaredGridLoss(3).forward(value, np.zeros(GRID_SHAPE)),
+    ),
+}
+
+
+@pytest.mark.parametrize("name, call", GRID_MAPS_AND_LOSSES.values(), ids=GRID_MAPS_AND_LOSSES)
+@pytest.mark.parametrize("dtype", [np.float16, np.int64, np.bool_, object])
+def test_a_grid_of_another_dtype_is_a_type_error_naming_it(name, call, dtype):
+    """float16 passed the check and was named as softmax's `z`, or silently computed in half
+    precision."""
+    with pytest.raises(TypeError, match=rf"^{name} must be a numpy float array"):
+        call(np.zeros(GRID_SHAPE).astype(dtype))

@@ -28,6 +28,7 @@ import numpy as np
 
 from tinycnn.boxes import as_boxes, non_max_suppression
 from tinycnn.checks import (
+    FLOAT_DTYPES,
     fits_in_memory,
     flag,
     float_array,
@@ -194,7 +195,7 @@ class GridVectors(OutputMap):
         return (None, None, None, 5 + self.num_classes)
 
     def __call__(self, raw):
-        return _check_grid(raw, "raw", width=5 + self.num_classes).copy()
+        return _check_grid(raw, "raw", width=5 + self.num_classes, computed=True).copy()
 
     def get_config(self):
         return {"name": "GridVectors", "num_classes": self.num_classes}
@@ -221,7 +222,9 @@ class GridOutput(OutputMap):
         return (None, None, len(self.anchors), 5 + self.num_classes)
 
     def __call__(self, raw):
-        raw = _check_grid(raw, "raw", width=5 + self.num_classes, anchors=len(self.anchors))
+        raw = _check_grid(
+            raw, "raw", width=5 + self.num_classes, anchors=len(self.anchors), computed=True
+        )
         y_hat = np.empty_like(raw)
         y_hat[..., P_C] = sigmoid(raw[..., P_C])
         y_hat[..., CENTRE] = sigmoid(raw[..., CENTRE])
@@ -243,9 +246,13 @@ class GridOutput(OutputMap):
 def anchor_sizes(anchors, grid_shape):
     """The anchors' (h, w) in cell units for a grid of shape (N, S_h, S_w, B, D): (B, 2)."""
     anchors = check_anchors(anchors)
-    if not isinstance(grid_shape, (tuple, list)) or len(grid_shape) != 5:
+    if not isinstance(grid_shape, (tuple, list)):
         raise TypeError(
             f"grid_shape must be a grid's shape (N, S_h, S_w, B, D), got {grid_shape!r}"
+        )
+    if len(grid_shape) != 5:
+        raise ValueError(
+            f"grid_shape must be a grid's shape (N, S_h, S_w, B, D), got {tuple(grid_shape)!r}"
         )
     rows = non_negative_int(grid_shape[1], "grid_shape[1] (S_h)")
     columns = non_negative_int(grid_shape[2], "grid_shape[2] (S_w)")
@@ -275,7 +282,7 @@ class GridLossBase(Loss):
 
     def _checked(self, y_hat, y):
         self._cache = None  # a forward that raises must not leave the last batch's gradient behind
-        y_hat = _check_grid(y_hat, "y_hat", width=self.width)
+        y_hat = _check_grid(y_hat, "y_hat", width=self.width, computed=True)
         y = _check_grid(y, "y", width=self.width)
         if y.shape != y_hat.shape:
             raise ValueError(
@@ -622,12 +629,16 @@ def _describe(value):
     return f"dict with keys {sorted(value)}" if isinstance(value, dict) else type(value).__name__
 
 
-def _check_grid(y, name, width=None, anchors=None):
+def _check_grid(y, name, width=None, anchors=None, computed=False):
+    """y (N, S, S, B, D) as a float array; a network's output (computed=True) must be float32 or
+    float64, the dtypes tinycnn computes in."""
     if not isinstance(y, np.ndarray) or not np.issubdtype(y.dtype, np.floating):
         raise TypeError(
             f"{name} must be a numpy float array, got {type(y).__name__} of dtype "
             f"{getattr(y, 'dtype', None)}"
         )
+    if computed and y.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a numpy float array (float32 or float64), got {y.dtype}")
     if (
         y.ndim != 5
         or y.shape[-1] < 6
