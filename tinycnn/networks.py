@@ -286,6 +286,11 @@ class WindowOutput(OutputMap):
             raise TypeError(
                 f"{self!r}: raw must be a numpy array (N, D, rows, cols), got {type(raw).__name__}"
             )
+        if raw.dtype not in checks.FLOAT_DTYPES:
+            raise TypeError(
+                f"{self!r}: raw must be a numpy float array (float32 or float64), got dtype "
+                f"{raw.dtype}"
+            )
         if raw.ndim != 4:
             raise ValueError(
                 f"{self!r}: raw must be a numpy array (N, D, rows, cols), got shape {raw.shape}"
