@@ -124,6 +124,12 @@ def test_output_from_config_names_a_config_that_is_no_dict(config):
         output_from_config(config)
 
 
+@pytest.mark.parametrize("name", [None, 3, ["Identity"], object()])
+def test_output_from_config_names_a_name_that_is_no_string(name):
+    with pytest.raises(TypeError, match=r"^config\['name'\] must be a string, one of"):
+        output_from_config({"name": name})
+
+
 @pytest.mark.parametrize(
     "output, raw, match",
     [

@@ -152,6 +152,11 @@ def output_from_config(config):
             f"config must be a dict whose 'name' is one of {sorted(registry)}, got "
             f"{type(config).__name__}"
         )
+    if "name" in config and not isinstance(config["name"], str):
+        raise TypeError(
+            f"config['name'] must be a string, one of {sorted(registry)}, got "
+            f"{type(config['name']).__name__}"
+        )
     if config.get("name") not in registry:
         raise ValueError(
             f"config must be a dict whose 'name' is one of {sorted(registry)}, got {config!r}"
