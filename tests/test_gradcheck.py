@@ -111,6 +111,16 @@ def test_a_backward_of_the_wrong_shape_is_named():
         check_gradients(WrongShapeBackwardReLU(), np.ones((2, 3)))
 
 
+class ListBackwardReLU(tc.ReLU):
+    def backward(self, dout, input_grad=True):
+        return super().backward(dout, input_grad).tolist()
+
+
+def test_a_backward_that_returns_no_array_is_a_type_error_naming_it():
+    with pytest.raises(TypeError, match=r"module.backward\(dout\) must be an array .* got list"):
+        check_gradients(ListBackwardReLU(), np.ones((2, 3)))
+
+
 @pytest.mark.parametrize(
     "h, error",
     [

@@ -186,9 +186,14 @@ def _check_float64(array, name, hint=None):
 
 
 def _check_gradient_shape(grad, like, what, name):
-    if not isinstance(grad, np.ndarray) or grad.shape != like.shape:
-        got = grad.shape if isinstance(grad, np.ndarray) else type(grad).__name__
-        raise ValueError(f"{what} must be an array shaped like {name}, {like.shape}, got {got}")
+    if not isinstance(grad, np.ndarray):
+        raise TypeError(
+            f"{what} must be an array shaped like {name}, {like.shape}, got {type(grad).__name__}"
+        )
+    if grad.shape != like.shape:
+        raise ValueError(
+            f"{what} must be an array shaped like {name}, {like.shape}, got {grad.shape}"
+        )
 
 
 def _real_array(value, name):
