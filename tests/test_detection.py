@@ -441,6 +441,27 @@ def test_detect_refuses_a_grid_that_does_not_tile_the_image():
         detect(StridedGrid(4, extra=1), np.zeros((1, 1, 8, 8)))
 
 
+class ListGrid(StridedGrid):
+    """A stand-in model whose predict gives its grid as nested lists."""
+
+    def predict(self, images, batch_size=256):
+        return super().predict(images, batch_size).tolist()
+
+
+class FlatGrid(StridedGrid):
+    """A stand-in model whose predict gives one vector per image, not a grid."""
+
+    def predict(self, images, batch_size=256):
+        return np.zeros((len(images), 8))
+
+
+def test_detect_names_a_model_output_that_is_no_array_or_no_grid():
+    with pytest.raises(TypeError, match=r"^model must output a grid of vectors .* got list"):
+        detect(ListGrid(4), np.zeros((1, 1, 8, 8)))
+    with pytest.raises(ValueError, match=r"^model must output a grid of vectors .* got \(1, 8\)"):
+        detect(FlatGrid(4), np.zeros((1, 1, 8, 8)))
+
+
 def test_the_detector_refuses_images_its_grid_does_not_tile(untrained):
     model, _ = untrained
     assert tc.detection.network_stride(model) == 16

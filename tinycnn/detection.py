@@ -478,11 +478,15 @@ def detect(model, images, score_threshold=0.6, iou_threshold=0.5, batch_size=256
             f"the grid would cover only part of the image. Crop or resize the images"
         )
     y = model.predict(images, batch_size=batch_size)
-    if not isinstance(y, np.ndarray) or y.ndim != 5:
+    if not isinstance(y, np.ndarray):
+        raise TypeError(
+            f"model must output a grid of vectors (N, S, S, B, 5 + K), a numpy array, got "
+            f"{type(y).__name__}: is its output map one of tinycnn's?"
+        )
+    if y.ndim != 5:
         raise ValueError(
-            f"model must output a grid of vectors (N, S, S, B, 5 + K), got "
-            f"{getattr(y, 'shape', type(y).__name__)}: is it a detector (tinycnn.networks.detector)"
-            f" with a grid output map?"
+            f"model must output a grid of vectors (N, S, S, B, 5 + K), got {y.shape}: is it a "
+            f"detector (tinycnn.networks.detector) with a grid output map?"
         )
     if (y.shape[1] * stride, y.shape[2] * stride) != (height, width):
         raise ValueError(
