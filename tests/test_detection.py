@@ -647,3 +647,29 @@ def test_a_grid_of_another_dtype_is_a_type_error_naming_it(name, call, dtype):
     precision."""
     with pytest.raises(TypeError, match=rf"^{name} must be a numpy float array"):
         call(np.zeros(GRID_SHAPE).astype(dtype))
+
+
+RAGGED_GRID_CALLS = {
+    "anchors": (lambda: GridLoss([[0.2, 0.3], [0.1]], 3), "anchors"),
+    "shapes_a": (lambda: shape_iou([[0.2, 0.3], [0.1]], DEFAULT_ANCHORS), "shapes_a"),
+    "truth labels": (
+        lambda: encode_grid(
+            [{"boxes": np.full((2, 4), 0.5), "labels": [[0], [1, 2]]}], 3, DEFAULT_ANCHORS, 3
+        ),
+        r"truth\[0\]\['labels'\]",
+    ),
+    "detections scores": (
+        lambda: tc.metrics.mean_average_precision(
+            [{"boxes": np.full((2, 4), 0.5), "labels": [0, 1], "scores": [[0.9], [0.8, 0.1]]}],
+            [{"boxes": np.full((2, 4), 0.5), "labels": [0, 1]}],
+        ),
+        r"detections\[0\]\['scores'\]",
+    ),
+}
+
+
+@pytest.mark.parametrize("call, name", RAGGED_GRID_CALLS.values(), ids=RAGGED_GRID_CALLS.keys())
+def test_a_ragged_list_is_a_type_error_naming_the_argument(call, name):
+    """numpy's ValueError ("inhomogeneous shape") named no argument."""
+    with pytest.raises(TypeError, match=rf"^{name} must be an array of numbers, got a list"):
+        call()

@@ -268,3 +268,17 @@ def test_kinks_give_large_errors_as_the_docstring_says(layer, x, error):
     assert check_gradients(layer, x)["x"] == pytest.approx(error, rel=1e-6)
     random_x = np.random.default_rng(0).standard_normal(x.shape)
     assert check_gradients(layer, random_x)["x"] < 1e-7
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: rel_error([[1.0], [1.0, 2.0]], np.ones(2)), "analytic"),
+        (lambda: rel_error(np.ones(2), [[1.0], [1.0, 2.0]]), "numeric"),
+        (lambda: check_gradients(tc.Dense(2, 2, dtype=np.float64), [[1.0], [1.0, 2.0]]), "x"),
+    ],
+)
+def test_a_ragged_list_is_a_type_error_naming_the_argument(call, name):
+    """numpy's ValueError ("inhomogeneous shape") named no argument."""
+    with pytest.raises(TypeError, match=rf"^{name} must be an array of numbers, got a list"):
+        call()

@@ -371,3 +371,9 @@ def test_one_hot_rows_wants_a_batch_of_rows():
     with pytest.raises(ValueError, match=r"^classes must be a numpy array \(N, K\), got shape"):
         one_hot_rows(np.array([0.0, 1.0]))
     np.testing.assert_array_equal(one_hot_rows(np.array([[0, 1], [1, 1]])), [True, False])
+
+
+def test_encode_localization_batch_names_ragged_labels():
+    """numpy's ValueError ("inhomogeneous shape") named no argument."""
+    with pytest.raises(TypeError, match=r"^labels must be an array of numbers, got a list"):
+        encode_localization_batch([[0], [1, 2]], np.full((2, 4), 0.5), num_classes=3)

@@ -29,6 +29,7 @@ import numpy as np
 from tinycnn.boxes import as_boxes, non_max_suppression
 from tinycnn.checks import (
     FLOAT_DTYPES,
+    as_array,
     fits_in_memory,
     flag,
     float_array,
@@ -524,7 +525,7 @@ def network_stride(model):
 
 def check_anchors(anchors):
     """anchors as a float64 array (B, 2) of (h, w) in (0, 1]; ValueError/TypeError if not."""
-    array = np.asarray(anchors)
+    array = as_array(anchors, "anchors")
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
         raise TypeError(f"anchors must be an array of numbers, got dtype {array.dtype}")
     if array.ndim != 2 or array.shape[1] != 2 or len(array) == 0:
@@ -577,7 +578,7 @@ def check_per_image_boxes(per_image, name, scored, num_classes=None):
             )
         if not scored and np.any(boxes[:, 2:] == 0):  # as_boxes refused sizes < 0
             raise ValueError(f"{where}['boxes'] sizes (b_h, b_w) must be > 0")
-        labels = np.asarray(scene["labels"])
+        labels = as_array(scene["labels"], f"{where}['labels']")
         if labels.shape == (0,):
             labels = labels.astype(np.int64)  # [] is float64 to numpy, but holds no wrong label
         if not np.issubdtype(labels.dtype, np.integer):
@@ -594,7 +595,7 @@ def check_per_image_boxes(per_image, name, scored, num_classes=None):
             raise ValueError(f"{where}['labels'] must lie {allowed}, got {labels.tolist()}")
         scene_checked = {"boxes": boxes.astype(np.float64), "labels": labels.astype(np.int64)}
         if scored:
-            scores = np.asarray(scene["scores"])
+            scores = as_array(scene["scores"], f"{where}['scores']")
             if scores.shape == (0,):
                 scores = scores.astype(np.float64)
             if not (
@@ -619,7 +620,7 @@ def _box_shapes(shapes, name):
     """shapes as an array (..., 2) of real numbers (h, w); TypeError or ValueError naming it."""
     if shapes is None or isinstance(shapes, (str, bytes, dict)):
         raise TypeError(f"{name} must be an array (..., 2) of box shapes (h, w), got {shapes!r}")
-    array = np.asarray(shapes)
+    array = as_array(shapes, name)
     if array.dtype.kind not in "iuf":
         raise TypeError(
             f"{name} must be an array (..., 2) of real numbers (h, w), got dtype {array.dtype}"

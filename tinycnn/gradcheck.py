@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from tinycnn.checks import non_negative_int, one_number, real_number
+from tinycnn.checks import as_array, non_negative_int, one_number, real_number
 
 
 def numerical_gradient(f, x, h=1e-6):
@@ -198,7 +198,7 @@ def _check_gradient_shape(grad, like, what, name):
 
 def _real_array(value, name):
     """value (an array or nested list of real numbers) as a float64 numpy array."""
-    array = np.asarray(value)
+    array = as_array(value, name)
     if array.dtype.kind not in "iuf":
         raise TypeError(
             f"{name} must be an array of real numbers, got {type(value).__name__}"

@@ -34,6 +34,7 @@ import numpy as np
 
 from tinycnn.checks import (
     FLOAT_DTYPES,
+    as_array,
     fits_in_memory,
     flag,
     float_dtype,
@@ -185,7 +186,7 @@ def encode_localization_batch(labels, boxes, num_classes, dtype=np.float32):
     """
     width = localization_width(num_classes)
     dtype = float_dtype(dtype)
-    labels = np.asarray(labels)
+    labels = as_array(labels, "labels")
     boxes = _real_array(boxes, "boxes", "(N, 4) numbers (b_x, b_y, b_h, b_w)")
     if not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(
