@@ -726,7 +726,8 @@ NOT_A_NUMBER = st.one_of(st.text(max_size=3), st.none(), st.booleans(), OBJECTS)
 
 
 def arrays_of_no_numbers(like):
-    """Arrays shaped like the valid one of bools, complex numbers, objects or strings."""
+    """Arrays shaped like the valid one of bools, complex numbers, objects or strings; or a
+    nested list whose rows differ in length (numpy makes no array of it)."""
     shape = np.shape(like)
     return st.sampled_from(
         [
@@ -734,6 +735,7 @@ def arrays_of_no_numbers(like):
             np.zeros(shape, complex),
             np.full(shape, None, dtype=object),
             np.full(shape, "1"),
+            [[0.5, 0.5], [0.5]],
         ]
     )
 
