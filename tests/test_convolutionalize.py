@@ -271,3 +271,12 @@ def test_window_output_names_raw_of_a_dtype_it_does_not_compute_in(raw):
     window_map = WindowOutput(tc.outputs.LocalizationOutput(3))
     with pytest.raises(TypeError, match=r"raw must be a numpy float array \(float32 or float64\)"):
         window_map(raw)
+
+
+@pytest.mark.parametrize(
+    "config, error",
+    [({"num_classes": 3}, ValueError), ({"name": "Softmax"}, ValueError), ({"name": 3}, TypeError)],
+)
+def test_window_output_names_output_when_its_config_names_no_map(config, error):
+    with pytest.raises(error, match=r"^output, a config dict, names no output map: config"):
+        WindowOutput(config)

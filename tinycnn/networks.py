@@ -268,7 +268,10 @@ class WindowOutput(OutputMap):
 
     def __init__(self, output):
         if isinstance(output, dict):
-            output = output_from_config(output)
+            try:
+                output = output_from_config(output)
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"output, a config dict, names no output map: {error}") from error
         if not isinstance(output, OutputMap):
             raise TypeError(f"output must be a tinycnn output map, got {type(output).__name__}")
         # It maps one window's vector (N, D): a map of windows or of a grid reads no vectors.
