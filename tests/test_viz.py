@@ -427,7 +427,7 @@ def test_draw_boxes_passes_style_to_the_rectangles_and_draws_no_boxes_for_none()
         ({"texts": [0.9]}, TypeError, r"texts\[0\] must be a string"),
         ({"colour": {"red": 1}}, TypeError, "colour must be one value or a sequence"),
         ({"texts": {"a": 1}}, TypeError, "texts must be one value or a sequence"),
-        ({"linestyle": None}, TypeError, "linestyle must be a matplotlib line style"),
+        ({"linestyle": True}, TypeError, "linestyle must be a matplotlib line style"),
         ({"linestyle": 2}, TypeError, "linestyle must be a matplotlib line style"),
         ({"linestyle": {"-": 1}}, TypeError, "linestyle must be a matplotlib line style"),
         ({"colour": ["red", "nocolour"], "boxes": [PIXEL_BOX] * 2}, TypeError, r"colour\[1\]"),

@@ -193,10 +193,10 @@ def draw_boxes(
     for name in ("color", "edgecolor", "ec"):
         if name in style:
             raise TypeError(f"draw_boxes takes the boxes' colour as colour=, not {name}=")
-    if not isinstance(linestyle, (str, tuple)):
+    if linestyle is not None and not isinstance(linestyle, (str, tuple)):
         raise TypeError(
-            f"linestyle must be a matplotlib line style (a string such as '--', or a tuple "
-            f"(offset, dashes)), got {type(linestyle).__name__}"
+            f"linestyle must be a matplotlib line style (a string such as '--', a tuple "
+            f"(offset, dashes), or None for matplotlib's default), got {type(linestyle).__name__}"
         )
     linewidth = real_number(linewidth, "linewidth", low=0.0)
     fontsize = real_number(fontsize, "fontsize", low=0.0, low_open=True)
