@@ -237,6 +237,15 @@ def test_bad_arguments_are_refused_by_name(call, error, name):
         call()
 
 
+@pytest.mark.parametrize("kind", [None, True, 1, ["landmarks"], object()])
+@pytest.mark.parametrize(
+    "augment", [horizontal_flip, partial(random_augment, rng=np.random.default_rng(0))]
+)
+def test_a_kind_that_is_no_string_is_a_type_error_naming_it(augment, kind):
+    with pytest.raises(TypeError, match=r"^kind must be one of \('localization', 'landmarks'\)"):
+        augment(BATCH, BOXES, kind=kind)
+
+
 RNG = np.random.default_rng(0)
 not_finite = st.sampled_from([np.nan, np.inf, -np.inf])
 

@@ -271,3 +271,27 @@ def test_a_regression_predicting_a_negative_size_is_still_measured():
     y_pred[1, 3] = -0.2
     assert tc.metrics.mean_iou(y_pred, y_true) == 0.5
     assert tc.metrics.correct_localization_rate(y_pred, y_true) == 0.5
+
+
+RAGGED = [[0.5, 0.5, 0.2, 0.2], [0.1, 0.2]]
+RAGGED_CALLS = {
+    "as_boxes": (lambda: as_boxes(RAGGED), "boxes"),
+    "iou": (lambda: iou(RAGGED, np.full(4, 0.5)), "boxes_a"),
+    "iou_matrix": (lambda: iou_matrix(np.full((1, 4), 0.5), RAGGED), "boxes_b"),
+    "non_max_suppression boxes": (lambda: non_max_suppression(RAGGED, [0.9, 0.8]), "boxes"),
+    "non_max_suppression scores": (
+        lambda: non_max_suppression(np.full((2, 4), 0.5), [[0.9], [0.8, 0.1]]),
+        "scores",
+    ),
+    "non_max_suppression labels": (
+        lambda: non_max_suppression(np.full((2, 4), 0.5), [0.9, 0.8], labels=[[0], [1, 2]]),
+        "labels",
+    ),
+}
+
+
+@pytest.mark.parametrize("call, name", RAGGED_CALLS.values(), ids=RAGGED_CALLS.keys())
+def test_a_ragged_list_is_a_type_error_naming_the_argument(call, name):
+    """numpy's ValueError ("inhomogeneous shape") named no argument."""
+    with pytest.raises(TypeError, match=rf"^{name} must be an array of numbers, got a list"):
+        call()

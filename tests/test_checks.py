@@ -256,3 +256,15 @@ def test_real_number_refuses_a_range_that_nothing_can_pass(low, high):
 def test_float_array_names_its_own_bad_arguments(arguments, error, match):
     with pytest.raises(error, match=rf"^float_array's {match}"):
         checks.float_array(np.zeros((2, 2)), "x", **arguments)
+
+
+@pytest.mark.parametrize("value", [[1.0, 2.0], [[1, 2], [3, 4]], np.zeros((2, 3)), 5, "ab"])
+def test_as_array_gives_what_numpy_makes_of_the_value(value):
+    np.testing.assert_array_equal(checks.as_array(value, "x"), np.asarray(value))
+
+
+@pytest.mark.parametrize("value", [[[1.0, 2.0], [3.0]], [[0.5], 0.5], [np.zeros(2), np.zeros(3)]])
+def test_as_array_names_a_list_whose_rows_differ_in_length(value):
+    """numpy's ValueError ("inhomogeneous shape") named no argument."""
+    with pytest.raises(TypeError, match=r"^boxes must be an array of numbers, got a list whose"):
+        checks.as_array(value, "boxes")

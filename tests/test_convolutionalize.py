@@ -262,3 +262,21 @@ def test_window_output_names_raw_of_another_type_or_shape():
         window_map([[1.0]])
     with pytest.raises(ValueError, match=r"raw must be a numpy array .* got shape \(2, 8\)"):
         window_map(np.zeros((2, 8), np.float32))
+
+
+@pytest.mark.parametrize(
+    "raw", [np.array(None), np.zeros((1, 8, 2, 2), np.float16), np.zeros(3, int)]
+)
+def test_window_output_names_raw_of_a_dtype_it_does_not_compute_in(raw):
+    window_map = WindowOutput(tc.outputs.LocalizationOutput(3))
+    with pytest.raises(TypeError, match=r"raw must be a numpy float array \(float32 or float64\)"):
+        window_map(raw)
+
+
+@pytest.mark.parametrize(
+    "config, error",
+    [({"num_classes": 3}, ValueError), ({"name": "Softmax"}, ValueError), ({"name": 3}, TypeError)],
+)
+def test_window_output_names_output_when_its_config_names_no_map(config, error):
+    with pytest.raises(error, match=r"^output, a config dict, names no output map: config"):
+        WindowOutput(config)

@@ -441,6 +441,27 @@ def test_detect_refuses_a_grid_that_does_not_tile_the_image():
         detect(StridedGrid(4, extra=1), np.zeros((1, 1, 8, 8)))
 
 
+class ListGrid(StridedGrid):
+    """A stand-in model whose predict gives its grid as nested lists."""
+
+    def predict(self, images, batch_size=256):
+        return super().predict(images, batch_size).tolist()
+
+
+class FlatGrid(StridedGrid):
+    """A stand-in model whose predict gives one vector per image, not a grid."""
+
+    def predict(self, images, batch_size=256):
+        return np.zeros((len(images), 8))
+
+
+def test_detect_names_a_model_output_that_is_no_array_or_no_grid():
+    with pytest.raises(TypeError, match=r"^model must output a grid of vectors .* got list"):
+        detect(ListGrid(4), np.zeros((1, 1, 8, 8)))
+    with pytest.raises(ValueError, match=r"^model must output a grid of vectors .* got \(1, 8\)"):
+        detect(FlatGrid(4), np.zeros((1, 1, 8, 8)))
+
+
 def test_the_detector_refuses_images_its_grid_does_not_tile(untrained):
     model, _ = untrained
     assert tc.detection.network_stride(model) == 16
@@ -566,7 +587,14 @@ def test_shape_iou_names_shapes_that_are_not_real_pairs(shapes, error, match):
 
 
 @pytest.mark.parametrize(
-    "grid_shape, error", [("abc", TypeError), ((1, 2), TypeError), ((1, -1, 2, 2, 6), ValueError)]
+    "grid_shape, error",
+    [
+        ("abc", TypeError),
+        (None, TypeError),
+        ((1, 2), ValueError),
+        ((1, -1, 2, 2, 6), ValueError),
+        ((1, 2.0, 2, 2, 6), TypeError),
+    ],
 )
 def test_anchor_sizes_names_a_bad_grid_shape(grid_shape, error):
     with pytest.raises(error, match=r"^grid_shape"):
@@ -595,3 +623,53 @@ def test_check_per_image_boxes_names_a_bad_num_classes(num_classes):
 def test_check_per_image_boxes_wants_scored_true_or_false(scored):
     with pytest.raises(TypeError, match=r"^scored must be True or False"):
         tc.detection.check_per_image_boxes([], "truth", scored=scored)
+
+
+GRID_SHAPE = (1, 2, 2, len(DEFAULT_ANCHORS), 8)
+GRID_MAPS_AND_LOSSES = {
+    "GridOutput raw": ("raw", lambda value: GridOutput(DEFAULT_ANCHORS, 3)(value)),
+    "GridVectors raw": ("raw", lambda value: GridVectors(3)(value)),
+    "GridLoss y_hat": (
+        "y_hat",
+        lambda value: GridLoss(DEFAULT_ANCHORS, 3).forward(value, np.zeros(GRID_SHAPE)),
+    ),
+    "SquaredGridLoss y_hat": (
+        "y_hat",
+        lambda value: SquaredGridLoss(3).forward(value, np.zeros(GRID_SHAPE)),
+    ),
+}
+
+
+@pytest.mark.parametrize("name, call", GRID_MAPS_AND_LOSSES.values(), ids=GRID_MAPS_AND_LOSSES)
+@pytest.mark.parametrize("dtype", [np.float16, np.int64, np.bool_, object])
+def test_a_grid_of_another_dtype_is_a_type_error_naming_it(name, call, dtype):
+    """float16 passed the check and was named as softmax's `z`, or silently computed in half
+    precision."""
+    with pytest.raises(TypeError, match=rf"^{name} must be a numpy float array"):
+        call(np.zeros(GRID_SHAPE).astype(dtype))
+
+
+RAGGED_GRID_CALLS = {
+    "anchors": (lambda: GridLoss([[0.2, 0.3], [0.1]], 3), "anchors"),
+    "shapes_a": (lambda: shape_iou([[0.2, 0.3], [0.1]], DEFAULT_ANCHORS), "shapes_a"),
+    "truth labels": (
+        lambda: encode_grid(
+            [{"boxes": np.full((2, 4), 0.5), "labels": [[0], [1, 2]]}], 3, DEFAULT_ANCHORS, 3
+        ),
+        r"truth\[0\]\['labels'\]",
+    ),
+    "detections scores": (
+        lambda: tc.metrics.mean_average_precision(
+            [{"boxes": np.full((2, 4), 0.5), "labels": [0, 1], "scores": [[0.9], [0.8, 0.1]]}],
+            [{"boxes": np.full((2, 4), 0.5), "labels": [0, 1]}],
+        ),
+        r"detections\[0\]\['scores'\]",
+    ),
+}
+
+
+@pytest.mark.parametrize("call, name", RAGGED_GRID_CALLS.values(), ids=RAGGED_GRID_CALLS.keys())
+def test_a_ragged_list_is_a_type_error_naming_the_argument(call, name):
+    """numpy's ValueError ("inhomogeneous shape") named no argument."""
+    with pytest.raises(TypeError, match=rf"^{name} must be an array of numbers, got a list"):
+        call()

@@ -111,6 +111,16 @@ def test_a_backward_of_the_wrong_shape_is_named():
         check_gradients(WrongShapeBackwardReLU(), np.ones((2, 3)))
 
 
+class ListBackwardReLU(tc.ReLU):
+    def backward(self, dout, input_grad=True):
+        return super().backward(dout, input_grad).tolist()
+
+
+def test_a_backward_that_returns_no_array_is_a_type_error_naming_it():
+    with pytest.raises(TypeError, match=r"module.backward\(dout\) must be an array .* got list"):
+        check_gradients(ListBackwardReLU(), np.ones((2, 3)))
+
+
 @pytest.mark.parametrize(
     "h, error",
     [
@@ -258,3 +268,17 @@ def test_kinks_give_large_errors_as_the_docstring_says(layer, x, error):
     assert check_gradients(layer, x)["x"] == pytest.approx(error, rel=1e-6)
     random_x = np.random.default_rng(0).standard_normal(x.shape)
     assert check_gradients(layer, random_x)["x"] < 1e-7
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: rel_error([[1.0], [1.0, 2.0]], np.ones(2)), "analytic"),
+        (lambda: rel_error(np.ones(2), [[1.0], [1.0, 2.0]]), "numeric"),
+        (lambda: check_gradients(tc.Dense(2, 2, dtype=np.float64), [[1.0], [1.0, 2.0]]), "x"),
+    ],
+)
+def test_a_ragged_list_is_a_type_error_naming_the_argument(call, name):
+    """numpy's ValueError ("inhomogeneous shape") named no argument."""
+    with pytest.raises(TypeError, match=rf"^{name} must be an array of numbers, got a list"):
+        call()

@@ -25,6 +25,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import tinycnn as tc
+import tinycnn.viz
+from tinycnn.kernels import batchnorm, conv, im2col, pool, reference
 from tinycnn.losses import (
     LandmarkLoss,
     LocalizationLoss,
@@ -712,3 +714,393 @@ def test_save_into_a_folder_that_is_not_there_or_onto_a_folder(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["taken.npz"]  # no temporary file left behind
     with pytest.raises(IsADirectoryError):
         tc.load(tmp_path / "taken.npz")
+
+
+# --- hypothesis: a wrong type is a TypeError naming the argument ------------------------------
+# Each public callable with a valid call, one argument replaced at a time by a value of a wrong
+# type: the house rule wants a TypeError whose message names that argument, never a ValueError
+# (that is for a right type with a wrong value), another exception, or an answer.
+
+OBJECTS = st.sampled_from([object(), {"a": 1}, b"2", 1j, int, np.int32, (lambda: 0)])
+NOT_A_NUMBER = st.one_of(st.text(max_size=3), st.none(), st.booleans(), OBJECTS)
+
+
+def arrays_of_no_numbers(like):
+    """Arrays shaped like the valid one of bools, complex numbers, objects or strings; or a
+    nested list whose rows differ in length (numpy makes no array of it)."""
+    shape = np.shape(like)
+    return st.sampled_from(
+        [
+            np.ones(shape, bool),
+            np.zeros(shape, complex),
+            np.full(shape, None, dtype=object),
+            np.full(shape, "1"),
+            [[0.5, 0.5], [0.5]],
+        ]
+    )
+
+
+WRONG_TYPES = {
+    "int": st.one_of(NOT_A_NUMBER, st.floats(), st.sampled_from([np.float64(2), np.bool_(1), [2]])),
+    "real": st.one_of(NOT_A_NUMBER, st.sampled_from([np.bool_(True), "0.5"])),
+    "flag": st.one_of(st.text(max_size=3), st.none(), st.integers(), st.floats(), OBJECTS),
+    "rng": st.one_of(st.text(max_size=3), st.booleans(), st.floats(), OBJECTS),
+    "dtype": st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), OBJECTS),
+}
+
+
+def wrong_types(kind, valid):
+    """Values of a wrong type for an argument of `kind` ("array" for arrays of numbers; a kind
+    ending in "|None" takes None)."""
+    kind, _, takes_none = kind.partition("|")
+    if kind == "array":
+        values = st.one_of(NOT_A_NUMBER, arrays_of_no_numbers(valid))
+    else:
+        values = WRONG_TYPES[kind]
+    return values.filter(lambda value: value is not None) if takes_none else values
+
+
+def _grid():
+    truth = [{"boxes": np.array([[0.5, 0.5, 0.2, 0.4]]), "labels": np.array([1])}]
+    return tc.detection.encode_grid(truth, 3, tc.detection.DEFAULT_ANCHORS, 3)
+
+
+def _after_forward(layer, x):
+    def backward(dout, input_grad):
+        layer.forward(x)
+        return layer.backward(dout, input_grad)
+
+    return backward
+
+
+def _fit(x, y, epochs, batch_size, progress):
+    model = small_model()
+    optimizer = tc.optim.SGD(model, 0.01)
+    return tc.train.fit(
+        model, LocalizationLoss(3), optimizer, x, y, epochs, batch_size, progress=progress
+    )
+
+
+def _axes_showing_an_image():
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    ax.imshow(np.zeros((8, 8)))
+    return ax
+
+
+_IMAGES = np.random.default_rng(0).random((2, 1, 8, 8)).astype(np.float32)
+_LOC = np.array([[1, 0.5, 0.5, 0.2, 0.2, 0, 1, 0], [0, 0, 0, 0, 0, 0, 0, 0]], np.float32)
+_FACES = np.array([[1, 0.25, 0.5, 0.75, 0.5, 0.5, 0.75], [0, 0, 0, 0, 0, 0, 0]], np.float32)
+_BOXES = np.array([[0.5, 0.5, 0.2, 0.2], [0.4, 0.4, 0.3, 0.3]])
+_X = np.random.default_rng(1).random((2, 3, 6, 6))
+_W = np.random.default_rng(2).random((4, 3, 3, 3))
+_CONV_X = np.random.default_rng(3).random((2, 1, 6, 6)).astype(np.float32)
+_SMALL_MODEL_X = np.random.default_rng(5).random((2, 1, 4, 4)).astype(np.float32)
+_LOSS_INPUT = np.random.default_rng(4).random((2, 8)).astype(np.float32)
+
+# name: (callable, {argument: (valid value, kind)})
+TYPED_CALLS = {
+    "boxes.iou": (tc.boxes.iou, {"boxes_a": (_BOXES, "array"), "boxes_b": (_BOXES, "array")}),
+    "boxes.non_max_suppression": (
+        tc.boxes.non_max_suppression,
+        {
+            "boxes": (_BOXES, "array"),
+            "scores": (np.array([0.9, 0.8]), "array"),
+            "iou_threshold": (0.5, "real"),
+            "score_threshold": (0.6, "real"),
+            "labels": (np.array([0, 1]), "array|None"),
+        },
+    ),
+    "targets.encode_localization": (
+        tc.targets.encode_localization,
+        {
+            "label": (1, "int|None"),
+            "box": ((0.5, 0.5, 0.2, 0.2), "array"),
+            "num_classes": (3, "int"),
+            "dtype": (np.float32, "dtype"),
+        },
+    ),
+    "targets.encode_localization_batch": (
+        tc.targets.encode_localization_batch,
+        {
+            "labels": (np.array([0, 1]), "array"),
+            "boxes": (_BOXES, "array"),
+            "num_classes": (3, "int"),
+        },
+    ),
+    "targets.decode_localization": (
+        tc.targets.decode_localization,
+        {"y_hat": (_LOC, "array"), "num_classes": (3, "int"), "threshold": (0.5, "real")},
+    ),
+    "targets.encode_landmarks": (
+        tc.targets.encode_landmarks,
+        {"points": (np.array([[0.2, 0.3], [0.6, 0.3], [0.4, 0.8]]), "array|None")},
+    ),
+    "targets.one_hot_rows": (tc.targets.one_hot_rows, {"classes": (np.eye(3), "array")}),
+    "metrics.correct_localization_rate": (
+        tc.metrics.correct_localization_rate,
+        {
+            "y_pred": (_LOC, "array"),
+            "y_true": (_LOC, "array"),
+            "threshold": (0.5, "real"),
+            "iou_threshold": (0.5, "real"),
+        },
+    ),
+    "metrics.landmark_report": (
+        tc.metrics.landmark_report,
+        {
+            "y_pred": (_FACES, "array"),
+            "y_true": (_FACES, "array"),
+            "face_sizes": (np.array([0.5, 0.5]), "array"),
+            "threshold": (0.5, "real"),
+        },
+    ),
+    "metrics.mean_average_precision": (
+        lambda iou_thresholds, num_classes: tc.metrics.mean_average_precision(
+            [], [], iou_thresholds, num_classes
+        ),
+        {"iou_thresholds": (0.5, "real"), "num_classes": (3, "int|None")},
+    ),
+    "detection.encode_grid": (
+        lambda grid_size, anchors, num_classes: tc.detection.encode_grid(
+            [], grid_size, anchors, num_classes
+        ),
+        {
+            "grid_size": (3, "int"),
+            "anchors": (tc.detection.DEFAULT_ANCHORS, "array"),
+            "num_classes": (3, "int"),
+        },
+    ),
+    "detection.decode_grid": (
+        tc.detection.decode_grid,
+        {"y": (_grid(), "array"), "score_threshold": (0.5, "real")},
+    ),
+    "detection.GridLoss": (
+        tc.detection.GridLoss,
+        {
+            "anchors": (tc.detection.DEFAULT_ANCHORS, "array"),
+            "num_classes": (3, "int"),
+            "box_weight": (5.0, "real"),
+            "no_object_weight": (0.5, "real"),
+            "class_weight": (1.0, "real"),
+        },
+    ),
+    "detection.GridOutput()": (
+        lambda raw: tc.detection.GridOutput(tc.detection.DEFAULT_ANCHORS, 3)(raw),
+        {"raw": (_grid().astype(np.float32), "array")},
+    ),
+    "data.localization_dataset": (
+        tc.data.localization_dataset,
+        {
+            "n": (2, "int"),
+            "image_size": (32, "int"),
+            "seed": (0, "int"),
+            "no_object_fraction": (0.25, "real"),
+            "clutter": (True, "flag"),
+        },
+    ),
+    "data.landmark_dataset": (
+        tc.data.landmark_dataset,
+        {
+            "n": (2, "int"),
+            "image_size": (32, "int"),
+            "seed": (0, "int"),
+            "no_face_fraction": (0.25, "real"),
+        },
+    ),
+    "data.crop_dataset": (
+        tc.data.crop_dataset,
+        {"n": (2, "int"), "crop_size": (32, "int"), "seed": (0, "int")},
+    ),
+    "data.detection_dataset": (
+        tc.data.detection_dataset,
+        {"n": (2, "int"), "image_size": (64, "int"), "seed": (0, "int")},
+    ),
+    "augment.adjust_brightness": (
+        tc.data.augment.adjust_brightness,
+        {"images": (_IMAGES, "array"), "delta": (0.1, "real")},
+    ),
+    "augment.add_noise": (
+        tc.data.augment.add_noise,
+        {
+            "images": (_IMAGES, "array"),
+            "sigma": (0.01, "real"),
+            "rng": (np.random.default_rng(0), "rng"),
+        },
+    ),
+    "augment.random_augment": (
+        lambda images, targets, flip_probability: tc.data.augment.random_augment(
+            images, targets, np.random.default_rng(0), flip_probability=flip_probability
+        ),
+        {
+            "images": (_IMAGES, "array"),
+            "targets": (_LOC, "array"),
+            "flip_probability": (0.5, "real"),
+        },
+    ),
+    "networks.localizer": (
+        tc.networks.localizer,
+        {
+            "num_classes": (3, "int"),
+            "image_size": (32, "int"),
+            "rng": (0, "rng|None"),
+            "dtype": (np.float32, "dtype"),
+        },
+    ),
+    "outputs.LocalizationOutput()": (
+        lambda raw: LocalizationOutput(3)(raw),
+        {"raw": (_LOSS_INPUT, "array")},
+    ),
+    "losses.LocalizationLoss": (
+        LocalizationLoss,
+        {"num_classes": (3, "int"), "box_weight": (5.0, "real"), "class_weight": (1.0, "real")},
+    ),
+    "losses.LocalizationLoss.forward": (
+        lambda y_hat, y: LocalizationLoss(3).forward(y_hat, y),
+        {"y_hat": (_LOSS_INPUT, "array"), "y": (_LOC, "array")},
+    ),
+    "functional.softmax": (tc.functional.softmax, {"z": (_LOC, "array"), "axis": (-1, "int")}),
+    "functional.binary_cross_entropy": (
+        tc.functional.binary_cross_entropy,
+        {"logits": (_LOC[:, 0], "array"), "targets": (_LOC[:, 0], "array")},
+    ),
+    "layers.Conv2D": (
+        tc.Conv2D,
+        {
+            "in_channels": (1, "int"),
+            "out_channels": (2, "int"),
+            "kernel_size": (3, "int"),
+            "stride": (1, "int"),
+            "padding": (0, "int"),
+            "dtype": (np.float32, "dtype"),
+            "rng": (0, "rng|None"),
+        },
+    ),
+    "layers.MaxPool2D": (tc.MaxPool2D, {"kernel_size": (2, "int"), "stride": (2, "int|None")}),
+    "layers.Dense": (tc.Dense, {"in_features": (3, "int"), "out_features": (2, "int")}),
+    "layers.Dropout": (tc.Dropout, {"p": (0.5, "real"), "rng": (0, "rng|None")}),
+    "layers.BatchNorm2D": (
+        tc.BatchNorm2D,
+        {"channels": (1, "int"), "eps": (1e-5, "real"), "momentum": (0.1, "real")},
+    ),
+    "layers.Conv2D.forward": (
+        lambda x: tc.Conv2D(1, 2, 3, rng=0).forward(x),
+        {"x": (_CONV_X, "array")},
+    ),
+    "layers.Conv2D.backward": (
+        lambda dout, input_grad: _after_forward(tc.Conv2D(1, 2, 3, rng=0), _CONV_X)(
+            dout, input_grad
+        ),
+        {"dout": (np.ones((2, 2, 4, 4), np.float32), "array"), "input_grad": (True, "flag")},
+    ),
+    "layers.BatchNorm2D.backward": (
+        lambda dout, input_grad: _after_forward(tc.BatchNorm2D(1), _CONV_X)(dout, input_grad),
+        {"dout": (np.ones_like(_CONV_X), "array"), "input_grad": (True, "flag")},
+    ),
+    "Sequential.predict": (
+        lambda x, batch_size: small_model().predict(x, batch_size),
+        {"x": (_SMALL_MODEL_X, "array"), "batch_size": (2, "int")},
+    ),
+    "train.fit": (
+        _fit,
+        {
+            "x": (_SMALL_MODEL_X, "array"),
+            "y": (_LOC, "array"),
+            "epochs": (1, "int"),
+            "batch_size": (2, "int"),
+            "progress": (False, "flag"),
+        },
+    ),
+    "train.step_decay": (
+        tc.train.step_decay,
+        {"lr": (0.1, "real"), "drop": (0.5, "real"), "every": (5, "int")},
+    ),
+    "optim.Adam": (
+        lambda lr, beta1, eps: tc.optim.Adam(small_model(), lr, beta1, eps=eps),
+        {"lr": (1e-3, "real"), "beta1": (0.9, "real"), "eps": (1e-8, "real")},
+    ),
+    "gradcheck.numerical_gradient": (
+        lambda x, h: tc.gradcheck.numerical_gradient(lambda: 1.0, x, h),
+        {"x": (np.ones(3), "array"), "h": (1e-6, "real")},
+    ),
+    "viz.show_localization": (
+        lambda images, y_true, ncols, threshold: tinycnn.viz.show_localization(
+            images, y_true, ncols=ncols, threshold=threshold
+        ),
+        {
+            "images": (_IMAGES, "array"),
+            "y_true": (_LOC, "array|None"),
+            "ncols": (2, "int"),
+            "threshold": (0.5, "real"),
+        },
+    ),
+    "viz.show_filters": (tinycnn.viz.show_filters, {"weights": (_W, "array")}),
+    "viz.draw_boxes": (
+        lambda boxes, linewidth, fontsize: tinycnn.viz.draw_boxes(
+            _axes_showing_an_image(), boxes, linewidth=linewidth, fontsize=fontsize
+        ),
+        {"boxes": (_BOXES, "array"), "linewidth": (1.5, "real"), "fontsize": (7, "real")},
+    ),
+    "kernels.conv.conv2d_forward": (
+        conv.conv2d_forward,
+        {
+            "x": (_X, "array"),
+            "weights": (_W, "array"),
+            "bias": (np.zeros(4), "array|None"),
+            "stride": (1, "int"),
+            "padding": (0, "int"),
+        },
+    ),
+    "kernels.reference.conv2d_forward": (
+        reference.conv2d_forward,
+        {
+            "x": (_X, "array"),
+            "weights": (_W, "array"),
+            "bias": (np.zeros(4), "array|None"),
+            "stride": (1, "int"),
+            "padding": (0, "int"),
+        },
+    ),
+    "kernels.im2col.im2col": (
+        im2col.im2col,
+        {
+            "x": (_X, "array"),
+            "kernel_size": (3, "int"),
+            "stride": (1, "int"),
+            "padding": (0, "int"),
+        },
+    ),
+    "kernels.pool.maxpool2d_forward": (
+        pool.maxpool2d_forward,
+        {"x": (_X, "array"), "kernel_size": (2, "int"), "stride": (2, "int")},
+    ),
+    "kernels.batchnorm.batchnorm_forward": (
+        batchnorm.batchnorm_forward,
+        {
+            "x": (_X, "array"),
+            "gamma": (np.ones(3), "array"),
+            "beta": (np.zeros(3), "array"),
+            "eps": (1e-5, "real"),
+        },
+    ),
+}
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(TYPED_CALLS)), st.data())
+def test_a_wrong_type_is_a_type_error_naming_the_argument(name, data):
+    function, arguments = TYPED_CALLS[name]
+    argument = data.draw(st.sampled_from(sorted(arguments)), label="argument")
+    valid, kind = arguments[argument]
+    wrong = data.draw(wrong_types(kind, valid), label="wrong value")
+    call = {key: value for key, (value, _) in arguments.items()}
+    with pytest.raises(TypeError) as raised:
+        function(**{**call, argument: wrong})
+    assert argument in str(raised.value), f"{name}({argument}=...) raised {raised.value!r}"
+
+
+@pytest.mark.parametrize("name", sorted(TYPED_CALLS))
+def test_the_calls_the_wrong_types_replace_arguments_of_are_valid(name):
+    function, arguments = TYPED_CALLS[name]
+    function(**{key: value for key, (value, _) in arguments.items()})

@@ -560,7 +560,9 @@ OUT, PLANES = conv.conv2d_forward(X, W, B, 1, 1, keep_planes=True)
         (1.5, TypeError),
         ([1], TypeError),
         (PLANES[:-1], ValueError),  # one number short: numba would read past the end
-        (PLANES.astype(np.float64), ValueError),
+        (PLANES.astype(np.float64), TypeError),  # another dtype than x's
+        (PLANES.astype(np.int32), TypeError),
+        (PLANES.astype(bool), TypeError),
         (np.zeros((2, PLANES.size // 2), np.float32), ValueError),
         (np.zeros(3, np.float32), ValueError),
         (conv.conv2d_forward(X, W, B, 2, 1, keep_planes=True)[1], ValueError),  # another stride

@@ -189,6 +189,14 @@ def test_metrics_want_numpy_arrays():
         mean_iou(np.zeros((2, 7)), GOOD_TRUE.tolist())
 
 
+@pytest.mark.parametrize("metric", [mean_iou, pc_accuracy, class_accuracy, is_face_accuracy])
+@pytest.mark.parametrize("y_true", [np.array(None), np.array("y"), np.full((2, 7), None)])
+def test_metrics_name_a_y_true_of_no_numbers_whatever_its_shape(metric, y_true):
+    """np.array(None) was refused for its shape, (), as a ValueError."""
+    with pytest.raises(TypeError, match=r"^y_true must be a numpy array of numbers, got dtype"):
+        metric(np.zeros((2, 7)), y_true)
+
+
 # --- landmark metrics ------------------------------------------------------------------------
 
 
@@ -352,9 +360,11 @@ def test_a_squared_loss_model_can_be_evaluated_with_the_metrics():
 
 
 @pytest.mark.parametrize("dtype", [bool, np.complex128, object, "U3"])
-def test_nme_refuses_face_sizes_that_are_not_real_numbers(dtype):
-    """Bools would be read as sizes of 1.0 and a complex size would lose its imaginary part."""
-    sizes = np.array([True, True]).astype(dtype)
+@pytest.mark.parametrize("shape", [(2,), (), (3,)])
+def test_nme_refuses_face_sizes_that_are_not_real_numbers(dtype, shape):
+    """Bools would be read as sizes of 1.0 and a complex size would lose its imaginary part;
+    the type is named whatever the shape (np.array(None) was refused for its shape)."""
+    sizes = np.ones(shape, bool).astype(dtype)
     with pytest.raises(TypeError, match=r"^face_sizes must be an array of real numbers"):
         nme(np.zeros((2, 7)), FACE_TRUE, sizes)
 

@@ -132,6 +132,14 @@ def test_adam_keeps_params_finite_on_a_zero_gradient():
     assert all(np.isfinite(param).all() for _, _, param, _ in model.parameters())
 
 
+@pytest.mark.parametrize("grad", [[[0.0, 0.0], [0.0, 0.0]], "0", 0.0])
+def test_a_gradient_that_is_no_array_is_a_type_error(grad):
+    model = tc.Sequential([tc.Dense(2, 2, rng=0)])
+    model.layers[0].grads = {"W": grad, "b": np.zeros(2, np.float32)}
+    with pytest.raises(TypeError, match=r"grads\['W'\] must be an array of the param's shape"):
+        tc.optim.SGD(model).step()
+
+
 def test_a_gradient_of_the_wrong_shape_is_refused():
     model = tc.Sequential([tc.Dense(2, 2, rng=0)])
     model.layers[0].grads = {"W": np.zeros((3, 2), np.float32), "b": np.zeros(2, np.float32)}

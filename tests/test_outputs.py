@@ -112,10 +112,22 @@ def test_config_survives_json_and_rebuilds_the_same_map(output, width):
     np.testing.assert_array_equal(rebuilt(raw), output(raw))
 
 
-@pytest.mark.parametrize("config", [{"name": "Softmax"}, {"num_classes": 3}, "Identity"])
+@pytest.mark.parametrize("config", [{"name": "Softmax"}, {"num_classes": 3}])
 def test_output_from_config_rejects_unknown_configs(config):
     with pytest.raises(ValueError, match="config must be a dict whose 'name' is one of"):
         output_from_config(config)
+
+
+@pytest.mark.parametrize("config", ["Identity", None, ["Identity"], 3, object()])
+def test_output_from_config_names_a_config_that_is_no_dict(config):
+    with pytest.raises(TypeError, match="config must be a dict whose 'name' is one of .* got"):
+        output_from_config(config)
+
+
+@pytest.mark.parametrize("name", [None, 3, ["Identity"], object()])
+def test_output_from_config_names_a_name_that_is_no_string(name):
+    with pytest.raises(TypeError, match=r"^config\['name'\] must be a string, one of"):
+        output_from_config({"name": name})
 
 
 @pytest.mark.parametrize(

@@ -54,3 +54,12 @@ def test_every_dataset_refuses_what_is_not_a_seed_by_name(dataset, seed):
 def test_every_dataset_repeats_itself_for_the_same_seed(name):
     first, second = DATASETS[name](2**70), DATASETS[name](2**70)
     np.testing.assert_array_equal(first[0], second[0])
+
+
+@pytest.mark.parametrize(
+    "stream, error", [("a", TypeError), (1.0, TypeError), (True, TypeError), (-1, ValueError)]
+)
+def test_a_stream_that_is_no_integer_is_named(stream, error):
+    """numpy's default_rng said "unrecognized seed string" (a ValueError) for "a"."""
+    with pytest.raises(error, match=r"^streams\[1\] must be a non-negative integer"):
+        dataset_rng(7, 0, stream)

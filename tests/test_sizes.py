@@ -143,3 +143,22 @@ def test_a_dataset_that_fits_is_drawn_as_before():
     images, targets = tc.data.localization_dataset(3, image_size=32, seed=2)
     assert images.shape == (3, 1, 32, 32) and targets.shape == (3, 8)
     assert np.isfinite(images).all()
+
+
+COUNTS = {"n": 2, "height": 8, "width": 8, "working": 1, "chunk": 1, "row_bytes": 128}
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        (name, value)
+        for name in COUNTS
+        for value in ["8", 8.0, True, None, object()]
+        if not (name == "chunk" and value is None)  # None: all at once
+    ],
+)
+def test_check_dataset_fits_names_a_count_that_is_no_integer(name, value):
+    """They met arithmetic first: str + int, None * int, Python's messages naming no argument
+    (a float or a bool went through)."""
+    with pytest.raises(TypeError, match=rf"^{name} must be a (positive|non-negative) integer"):
+        check_dataset_fits(**{**COUNTS, name: value})

@@ -21,6 +21,7 @@ from tinycnn.targets import (
     encode_landmarks,
     encode_localization,
     encode_localization_batch,
+    one_hot_rows,
     valid_boxes,
 )
 
@@ -354,3 +355,25 @@ def test_check_predictions_names_a_bad_width(width):
 def test_check_predictions_wants_finite_true_or_false(finite):
     with pytest.raises(TypeError, match=r"^finite must be True or False"):
         check_predictions(np.zeros((2, 8)), 8, finite=finite)
+
+
+@pytest.mark.parametrize(
+    "classes",
+    [None, "abc", 3, [[0, 1]], np.eye(2, dtype=bool), np.full((2, 2), "1"), np.eye(2) * 1j],
+)
+def test_one_hot_rows_names_classes_that_are_no_array_of_numbers(classes):
+    """None and lists ended in numpy's AxisError; strings and bools compared as no numbers do."""
+    with pytest.raises(TypeError, match=r"^classes must be a numpy array of numbers \(N, K\)"):
+        one_hot_rows(classes)
+
+
+def test_one_hot_rows_wants_a_batch_of_rows():
+    with pytest.raises(ValueError, match=r"^classes must be a numpy array \(N, K\), got shape"):
+        one_hot_rows(np.array([0.0, 1.0]))
+    np.testing.assert_array_equal(one_hot_rows(np.array([[0, 1], [1, 1]])), [True, False])
+
+
+def test_encode_localization_batch_names_ragged_labels():
+    """numpy's ValueError ("inhomogeneous shape") named no argument."""
+    with pytest.raises(TypeError, match=r"^labels must be an array of numbers, got a list"):
+        encode_localization_batch([[0], [1, 2]], np.full((2, 4), 0.5), num_classes=3)

@@ -1,5 +1,7 @@
 """The pictures: each returns a Figure, writes a PNG when asked, and draws what it says."""
 
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -233,6 +235,52 @@ def test_bad_input_is_refused_by_name(call, error, name):
         call()
 
 
+NO_NUMBERS = {
+    "bool": True,
+    "bools": np.ones((2, 8), bool),
+    "complex": np.zeros((2, 8), complex),
+    "objects": np.full((2, 8), None, dtype=object),
+    "list of None": [[None] * 8] * 2,
+}
+ARRAY_ARGUMENTS = {
+    "images": lambda value: viz.show_localization(value),
+    "y_true": lambda value: viz.show_localization(IMAGES, value),
+    "y_pred": lambda value: viz.show_landmarks(IMAGES, y_pred=value),
+    "errors": lambda value: viz.show_worst(IMAGES, None, None, value),
+    "weights": lambda value: viz.show_filters(value),
+    "maps": lambda value: viz.show_feature_maps(value),
+    "history['loss']": lambda value: viz.plot_history({"loss": value}),
+}
+
+
+@pytest.mark.parametrize("call", ARRAY_ARGUMENTS.values(), ids=ARRAY_ARGUMENTS.keys())
+@pytest.mark.parametrize("value", NO_NUMBERS.values(), ids=NO_NUMBERS.keys())
+def test_arrays_of_no_numbers_are_a_type_error_naming_the_argument(call, value):
+    """None, bools, complex numbers and objects were read by float() (None as NaN, True as 1):
+    a wrong type, drawn as if it were numbers or refused for its shape."""
+    name = next(key for key, known in ARRAY_ARGUMENTS.items() if known is call)
+    with pytest.raises(TypeError, match=f"^{re.escape(name)} must be .*numbers"):
+        call(value)
+
+
+@pytest.mark.parametrize("name", ["images", "errors", "weights", "maps"])
+def test_none_where_an_array_is_needed_is_a_type_error_naming_it(name):
+    with pytest.raises(TypeError, match=f"^{name} must be .*numbers"):
+        ARRAY_ARGUMENTS[name](None)
+
+
+@pytest.mark.parametrize("kind", [None, True, 1, ("localization",)])
+def test_show_worst_names_a_kind_that_is_no_string(kind):
+    with pytest.raises(TypeError, match="kind must be 'localization' or 'landmarks', got"):
+        viz.show_worst(IMAGES, None, None, np.ones(2), kind=kind)
+
+
+@pytest.mark.parametrize("values", [1.0, 3, np.float64(0.5)])
+def test_plot_history_names_a_value_that_is_one_number_not_a_list(values):
+    with pytest.raises(TypeError, match=r"history\['loss'\] must be a non-empty list of numbers"):
+        viz.plot_history({"loss": values})
+
+
 def test_show_worst_picks_the_largest_errors_and_skips_nan():
     x, y = localization_dataset(6, image_size=32, seed=4)
     errors = np.array([0.1, np.nan, 0.7, 0.3, np.nan, 0.9])
@@ -377,6 +425,11 @@ def test_draw_boxes_passes_style_to_the_rectangles_and_draws_no_boxes_for_none()
         ({"colour": 3}, TypeError, "colour"),
         ({"texts": ["0.9", "0.8"]}, ValueError, "texts must hold one item per box"),
         ({"texts": [0.9]}, TypeError, r"texts\[0\] must be a string"),
+        ({"colour": {"red": 1}}, TypeError, "colour must be one value or a sequence"),
+        ({"texts": {"a": 1}}, TypeError, "texts must be one value or a sequence"),
+        ({"linestyle": True}, TypeError, "linestyle must be a matplotlib line style"),
+        ({"linestyle": 2}, TypeError, "linestyle must be a matplotlib line style"),
+        ({"linestyle": {"-": 1}}, TypeError, "linestyle must be a matplotlib line style"),
         ({"colour": ["red", "nocolour"], "boxes": [PIXEL_BOX] * 2}, TypeError, r"colour\[1\]"),
         ({"boxes": [0.5, 0.5, -0.2, 0.2]}, ValueError, "b_h, b_w >= 0"),
         ({"boxes": [[0.5, 0.5, 0.2, 0.2], [0.5, 0.5, 0.2, -1e-9]]}, ValueError, "b_h, b_w >= 0"),

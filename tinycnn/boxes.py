@@ -17,7 +17,7 @@ and the metrics measure predictions through it.
 
 import numpy as np
 
-from tinycnn.checks import positive_int, probability, real_number
+from tinycnn.checks import as_array, positive_int, probability, real_number
 
 
 def center_to_corners(boxes):
@@ -136,7 +136,7 @@ def _rows_of_four(boxes, name, ndim=None):
     """boxes as a float array of shape (..., 4), or (M, 4) with ndim=2: types and shape only."""
     if ndim is not None:
         ndim = positive_int(ndim, "ndim")
-    boxes = np.asarray(boxes)
+    boxes = as_array(boxes, name)
     if boxes.ndim == 1 and boxes.size == 0:
         boxes = np.zeros((0, 4))
     if not (np.issubdtype(boxes.dtype, np.floating) or np.issubdtype(boxes.dtype, np.integer)):
@@ -208,7 +208,7 @@ def non_max_suppression(boxes, scores, iou_threshold=0.5, score_threshold=0.6, l
 
 
 def _per_box(values, name, count):
-    values = np.asarray(values)
+    values = as_array(values, name)
     if not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
         raise TypeError(f"{name} must be an array of numbers, got dtype {values.dtype}")
     if values.shape != (count,):
@@ -217,7 +217,7 @@ def _per_box(values, name, count):
 
 
 def _labels(labels, boxes):
-    labels = np.asarray(labels)
+    labels = as_array(labels, "labels")
     if labels.shape == (0,):
         labels = labels.astype(np.int64)  # [] is float64 to numpy, but holds no wrong label
     if not np.issubdtype(labels.dtype, np.integer):

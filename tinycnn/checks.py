@@ -151,6 +151,19 @@ def float_array(x, name, ndim=None, layout=None, min_ndim=None):
     return x
 
 
+def as_array(value, name):
+    """Return np.asarray(value); TypeError naming `name` where numpy can make no array of it: a
+    nested list whose rows differ in length (numpy's own ValueError names no argument). The
+    caller checks the dtype and shape it needs."""
+    try:
+        return np.asarray(value)
+    except ValueError as error:
+        raise TypeError(
+            f"{name} must be an array of numbers, got a {type(value).__name__} whose rows differ "
+            "in length (no array)"
+        ) from error
+
+
 def shape(value, name, ndim=None):
     """Return value as a tuple of positive ints (an array's shape without the batch axis, say);
     TypeError unless it is a tuple or list of integers, ValueError for a size below 1 or a

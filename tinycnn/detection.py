@@ -28,6 +28,8 @@ import numpy as np
 
 from tinycnn.boxes import as_boxes, non_max_suppression
 from tinycnn.checks import (
+    FLOAT_DTYPES,
+    as_array,
     fits_in_memory,
     flag,
     float_array,
@@ -194,7 +196,7 @@ class GridVectors(OutputMap):
         return (None, None, None, 5 + self.num_classes)
 
     def __call__(self, raw):
-        return _check_grid(raw, "raw", width=5 + self.num_classes).copy()
+        return _check_grid(raw, "raw", width=5 + self.num_classes, computed=True).copy()
 
     def get_config(self):
         return {"name": "GridVectors", "num_classes": self.num_classes}
@@ -221,7 +223,9 @@ class GridOutput(OutputMap):
         return (None, None, len(self.anchors), 5 + self.num_classes)
 
     def __call__(self, raw):
-        raw = _check_grid(raw, "raw", width=5 + self.num_classes, anchors=len(self.anchors))
+        raw = _check_grid(
+            raw, "raw", width=5 + self.num_classes, anchors=len(self.anchors), computed=True
+        )
         y_hat = np.empty_like(raw)
         y_hat[..., P_C] = sigmoid(raw[..., P_C])
         y_hat[..., CENTRE] = sigmoid(raw[..., CENTRE])
@@ -243,9 +247,13 @@ class GridOutput(OutputMap):
 def anchor_sizes(anchors, grid_shape):
     """The anchors' (h, w) in cell units for a grid of shape (N, S_h, S_w, B, D): (B, 2)."""
     anchors = check_anchors(anchors)
-    if not isinstance(grid_shape, (tuple, list)) or len(grid_shape) != 5:
+    if not isinstance(grid_shape, (tuple, list)):
         raise TypeError(
             f"grid_shape must be a grid's shape (N, S_h, S_w, B, D), got {grid_shape!r}"
+        )
+    if len(grid_shape) != 5:
+        raise ValueError(
+            f"grid_shape must be a grid's shape (N, S_h, S_w, B, D), got {tuple(grid_shape)!r}"
         )
     rows = non_negative_int(grid_shape[1], "grid_shape[1] (S_h)")
     columns = non_negative_int(grid_shape[2], "grid_shape[2] (S_w)")
@@ -275,7 +283,7 @@ class GridLossBase(Loss):
 
     def _checked(self, y_hat, y):
         self._cache = None  # a forward that raises must not leave the last batch's gradient behind
-        y_hat = _check_grid(y_hat, "y_hat", width=self.width)
+        y_hat = _check_grid(y_hat, "y_hat", width=self.width, computed=True)
         y = _check_grid(y, "y", width=self.width)
         if y.shape != y_hat.shape:
             raise ValueError(
@@ -471,11 +479,15 @@ def detect(model, images, score_threshold=0.6, iou_threshold=0.5, batch_size=256
             f"the grid would cover only part of the image. Crop or resize the images"
         )
     y = model.predict(images, batch_size=batch_size)
-    if not isinstance(y, np.ndarray) or y.ndim != 5:
+    if not isinstance(y, np.ndarray):
+        raise TypeError(
+            f"model must output a grid of vectors (N, S, S, B, 5 + K), a numpy array, got "
+            f"{type(y).__name__}: is its output map one of tinycnn's?"
+        )
+    if y.ndim != 5:
         raise ValueError(
-            f"model must output a grid of vectors (N, S, S, B, 5 + K), got "
-            f"{getattr(y, 'shape', type(y).__name__)}: is it a detector (tinycnn.networks.detector)"
-            f" with a grid output map?"
+            f"model must output a grid of vectors (N, S, S, B, 5 + K), got {y.shape}: is it a "
+            f"detector (tinycnn.networks.detector) with a grid output map?"
         )
     if (y.shape[1] * stride, y.shape[2] * stride) != (height, width):
         raise ValueError(
@@ -513,7 +525,7 @@ def network_stride(model):
 
 def check_anchors(anchors):
     """anchors as a float64 array (B, 2) of (h, w) in (0, 1]; ValueError/TypeError if not."""
-    array = np.asarray(anchors)
+    array = as_array(anchors, "anchors")
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
         raise TypeError(f"anchors must be an array of numbers, got dtype {array.dtype}")
     if array.ndim != 2 or array.shape[1] != 2 or len(array) == 0:
@@ -566,7 +578,7 @@ def check_per_image_boxes(per_image, name, scored, num_classes=None):
             )
         if not scored and np.any(boxes[:, 2:] == 0):  # as_boxes refused sizes < 0
             raise ValueError(f"{where}['boxes'] sizes (b_h, b_w) must be > 0")
-        labels = np.asarray(scene["labels"])
+        labels = as_array(scene["labels"], f"{where}['labels']")
         if labels.shape == (0,):
             labels = labels.astype(np.int64)  # [] is float64 to numpy, but holds no wrong label
         if not np.issubdtype(labels.dtype, np.integer):
@@ -583,7 +595,7 @@ def check_per_image_boxes(per_image, name, scored, num_classes=None):
             raise ValueError(f"{where}['labels'] must lie {allowed}, got {labels.tolist()}")
         scene_checked = {"boxes": boxes.astype(np.float64), "labels": labels.astype(np.int64)}
         if scored:
-            scores = np.asarray(scene["scores"])
+            scores = as_array(scene["scores"], f"{where}['scores']")
             if scores.shape == (0,):
                 scores = scores.astype(np.float64)
             if not (
@@ -608,7 +620,7 @@ def _box_shapes(shapes, name):
     """shapes as an array (..., 2) of real numbers (h, w); TypeError or ValueError naming it."""
     if shapes is None or isinstance(shapes, (str, bytes, dict)):
         raise TypeError(f"{name} must be an array (..., 2) of box shapes (h, w), got {shapes!r}")
-    array = np.asarray(shapes)
+    array = as_array(shapes, name)
     if array.dtype.kind not in "iuf":
         raise TypeError(
             f"{name} must be an array (..., 2) of real numbers (h, w), got dtype {array.dtype}"
@@ -622,12 +634,16 @@ def _describe(value):
     return f"dict with keys {sorted(value)}" if isinstance(value, dict) else type(value).__name__
 
 
-def _check_grid(y, name, width=None, anchors=None):
+def _check_grid(y, name, width=None, anchors=None, computed=False):
+    """y (N, S, S, B, D) as a float array; a network's output (computed=True) must be float32 or
+    float64, the dtypes tinycnn computes in."""
     if not isinstance(y, np.ndarray) or not np.issubdtype(y.dtype, np.floating):
         raise TypeError(
             f"{name} must be a numpy float array, got {type(y).__name__} of dtype "
             f"{getattr(y, 'dtype', None)}"
         )
+    if computed and y.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a numpy float array (float32 or float64), got {y.dtype}")
     if (
         y.ndim != 5
         or y.shape[-1] < 6

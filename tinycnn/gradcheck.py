@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from tinycnn.checks import non_negative_int, one_number, real_number
+from tinycnn.checks import as_array, non_negative_int, one_number, real_number
 
 
 def numerical_gradient(f, x, h=1e-6):
@@ -186,14 +186,19 @@ def _check_float64(array, name, hint=None):
 
 
 def _check_gradient_shape(grad, like, what, name):
-    if not isinstance(grad, np.ndarray) or grad.shape != like.shape:
-        got = grad.shape if isinstance(grad, np.ndarray) else type(grad).__name__
-        raise ValueError(f"{what} must be an array shaped like {name}, {like.shape}, got {got}")
+    if not isinstance(grad, np.ndarray):
+        raise TypeError(
+            f"{what} must be an array shaped like {name}, {like.shape}, got {type(grad).__name__}"
+        )
+    if grad.shape != like.shape:
+        raise ValueError(
+            f"{what} must be an array shaped like {name}, {like.shape}, got {grad.shape}"
+        )
 
 
 def _real_array(value, name):
     """value (an array or nested list of real numbers) as a float64 numpy array."""
-    array = np.asarray(value)
+    array = as_array(value, name)
     if array.dtype.kind not in "iuf":
         raise TypeError(
             f"{name} must be an array of real numbers, got {type(value).__name__}"

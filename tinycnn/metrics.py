@@ -157,6 +157,8 @@ def _width(y_pred, y_true, minimum, what):
     too wide, only the caller knows, so a difference names both."""
     if not isinstance(y_true, np.ndarray):
         raise TypeError(f"y_true must be a numpy array, got {type(y_true).__name__}")
+    if y_true.dtype.kind not in "iuf":
+        raise TypeError(f"y_true must be a numpy array of numbers, got dtype {y_true.dtype}")
     if y_true.ndim != 2 or y_true.shape[1] < minimum:
         raise ValueError(
             f"y_true must have shape (N, D) with D >= {minimum} ({what}), got {y_true.shape}"
@@ -186,16 +188,16 @@ def _check_face_sizes(face_sizes, has_face):
             f"face_sizes must be a numpy array (N,) = ({len(has_face)},), one size per image, "
             f"got {type(face_sizes).__name__}"
         )
-    if face_sizes.shape != has_face.shape:
-        raise ValueError(
-            f"face_sizes must be an array (N,) = ({len(has_face)},), one size per "
-            f"image, got {getattr(face_sizes, 'shape', type(face_sizes).__name__)}"
-        )
     # astype would read True as a size of 1 and drop an imaginary part with only a warning
     if face_sizes.dtype.kind not in "iuf":
         raise TypeError(
             f"face_sizes must be an array of real numbers (fractions of the image), got dtype "
             f"{face_sizes.dtype}"
+        )
+    if face_sizes.shape != has_face.shape:
+        raise ValueError(
+            f"face_sizes must be an array (N,) = ({len(has_face)},), one size per "
+            f"image, got {face_sizes.shape}"
         )
     face_sizes = face_sizes.astype(np.float64)
     # A fraction of the image, as the landmarks are: sqrt(width * height) of a box inside it.

@@ -268,7 +268,10 @@ class WindowOutput(OutputMap):
 
     def __init__(self, output):
         if isinstance(output, dict):
-            output = output_from_config(output)
+            try:
+                output = output_from_config(output)
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"output, a config dict, names no output map: {error}") from error
         if not isinstance(output, OutputMap):
             raise TypeError(f"output must be a tinycnn output map, got {type(output).__name__}")
         # It maps one window's vector (N, D): a map of windows or of a grid reads no vectors.
@@ -285,6 +288,11 @@ class WindowOutput(OutputMap):
         if not isinstance(raw, np.ndarray):
             raise TypeError(
                 f"{self!r}: raw must be a numpy array (N, D, rows, cols), got {type(raw).__name__}"
+            )
+        if raw.dtype not in checks.FLOAT_DTYPES:
+            raise TypeError(
+                f"{self!r}: raw must be a numpy float array (float32 or float64), got dtype "
+                f"{raw.dtype}"
             )
         if raw.ndim != 4:
             raise ValueError(

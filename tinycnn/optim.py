@@ -66,10 +66,15 @@ class Optimizer:
                     "optimizer built for another model, e.g. the one saved before tc.io.load, "
                     "steps that one)"
                 )
-            if not isinstance(grad, np.ndarray) or grad.shape != param.shape:
+            if not isinstance(grad, np.ndarray):
+                raise TypeError(
+                    f"{layer!r}: grads[{name!r}] must be an array of the param's shape "
+                    f"{param.shape}, got {type(grad).__name__}"
+                )
+            if grad.shape != param.shape:
                 raise ValueError(
                     f"{layer!r}: grads[{name!r}] must be an array of the param's shape "
-                    f"{param.shape}, got {getattr(grad, 'shape', type(grad).__name__)}"
+                    f"{param.shape}, got {grad.shape}"
                 )
             if not np.isfinite(grad).all():
                 raise FloatingPointError(

@@ -144,9 +144,20 @@ class LandmarkOutput(OutputMap):
 
 
 def output_from_config(config):
-    """Rebuild an output map from its `get_config()` dict; ValueError for anything else."""
+    """Rebuild an output map from its `get_config()` dict; TypeError for anything but a dict,
+    ValueError for a dict that names no output map."""
     registry = OutputMap.registry
-    if not isinstance(config, dict) or config.get("name") not in registry:
+    if not isinstance(config, dict):
+        raise TypeError(
+            f"config must be a dict whose 'name' is one of {sorted(registry)}, got "
+            f"{type(config).__name__}"
+        )
+    if "name" in config and not isinstance(config["name"], str):
+        raise TypeError(
+            f"config['name'] must be a string, one of {sorted(registry)}, got "
+            f"{type(config['name']).__name__}"
+        )
+    if config.get("name") not in registry:
         raise ValueError(
             f"config must be a dict whose 'name' is one of {sorted(registry)}, got {config!r}"
         )

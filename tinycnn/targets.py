@@ -34,6 +34,7 @@ import numpy as np
 
 from tinycnn.checks import (
     FLOAT_DTYPES,
+    as_array,
     fits_in_memory,
     flag,
     float_dtype,
@@ -70,6 +71,14 @@ def one_hot_rows(classes):
     """Which rows of classes (N, K) are one-hot: (N,) bools, True where every entry is 0 or 1 and
     exactly one is 1. The ones are counted, not summed: a row that does not count (p_c = 0) may
     hold anything, even values whose sum overflows."""
+    # a string, None or a bool compares unequal to 0 and 1 (or equal, True == 1) without a word
+    if not isinstance(classes, np.ndarray) or classes.dtype.kind not in "iuf":
+        raise TypeError(
+            f"classes must be a numpy array of numbers (N, K), got {type(classes).__name__} of "
+            f"dtype {getattr(classes, 'dtype', None)}"
+        )
+    if classes.ndim != 2:
+        raise ValueError(f"classes must be a numpy array (N, K), got shape {classes.shape}")
     return np.all((classes == 0) | (classes == 1), axis=1) & (
         np.count_nonzero(classes == 1, axis=1) == 1
     )
@@ -177,7 +186,7 @@ def encode_localization_batch(labels, boxes, num_classes, dtype=np.float32):
     """
     width = localization_width(num_classes)
     dtype = float_dtype(dtype)
-    labels = np.asarray(labels)
+    labels = as_array(labels, "labels")
     boxes = _real_array(boxes, "boxes", "(N, 4) numbers (b_x, b_y, b_h, b_w)")
     if not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(

@@ -133,6 +133,8 @@ def show_worst(images, y_true, y_pred, errors, kind="localization", count=8, nco
     NaN where there is nothing to judge (an image without an object): those are never picked.
     Returns the Figure; its `worst` attribute holds the indices shown, in order.
     """
+    if not isinstance(kind, str):
+        raise TypeError(f"kind must be 'localization' or 'landmarks', got {type(kind).__name__}")
     if kind not in ("localization", "landmarks"):
         raise ValueError(f"kind must be 'localization' or 'landmarks', got {kind!r}")
     count = positive_int(count, "count")
@@ -191,6 +193,11 @@ def draw_boxes(
     for name in ("color", "edgecolor", "ec"):
         if name in style:
             raise TypeError(f"draw_boxes takes the boxes' colour as colour=, not {name}=")
+    if linestyle is not None and not isinstance(linestyle, (str, tuple)):
+        raise TypeError(
+            f"linestyle must be a matplotlib line style (a string such as '--', a tuple "
+            f"(offset, dashes), or None for matplotlib's default), got {type(linestyle).__name__}"
+        )
     linewidth = real_number(linewidth, "linewidth", low=0.0)
     fontsize = real_number(fontsize, "fontsize", low=0.0, low_open=True)
     boxes = as_boxes(boxes)
@@ -266,7 +273,7 @@ def _one_per_box(value, name, count, is_one, what):
     items (`what`, e.g. "a string")."""
     if is_one(value):
         return [value] * count
-    if isinstance(value, str) or not hasattr(value, "__len__"):
+    if isinstance(value, (str, bytes, dict, set, frozenset)) or not hasattr(value, "__len__"):
         raise TypeError(f"{name} must be one value or a sequence of one per box, got {value!r}")
     if len(value) != count:
         raise ValueError(f"{name} must hold one item per box ({count}), got {len(value)}")
@@ -318,6 +325,11 @@ def plot_history(history, path=None, ncols=3):
     panels = {}
     for name, values in history.items():
         curve = _float_array(values, f"history[{name!r}]")
+        if curve.ndim == 0:
+            raise TypeError(
+                f"history[{name!r}] must be a non-empty list of numbers, got "
+                f"{type(values).__name__}"
+            )
         if curve.ndim != 1 or len(curve) == 0:
             raise ValueError(f"history[{name!r}] must be a non-empty list of numbers")
         quantity = name.removeprefix("val_") if isinstance(name, str) else str(name)
@@ -742,6 +754,13 @@ def _float_array(values, name):
     if isinstance(values, (str, bytes, dict)):
         raise TypeError(f"{name} must be an array of numbers, got {type(values).__name__}")
     try:
-        return np.asarray(values, dtype=float)
+        array = np.asarray(values)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be an array of numbers") from None
+    # bools, complex numbers, None and strings are no numbers to draw (float() would take some)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{name} must be an array of numbers, got {type(values).__name__} of dtype "
+            f"{array.dtype}"
+        )
+    return array.astype(float)

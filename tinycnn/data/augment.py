@@ -178,6 +178,8 @@ def _check_images(images):
 
 
 def _check_targets(targets, images, kind):
+    if not isinstance(kind, str):
+        raise TypeError(f"kind must be one of {KINDS}, got {type(kind).__name__}")
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if not isinstance(targets, np.ndarray) or not np.issubdtype(targets.dtype, np.floating):

@@ -23,4 +23,5 @@ def dataset_rng(seed, *streams):
             "the same seed gives the same images (pick any number, e.g. seed=0)"
         )
     seed = checks.integer(seed, "seed", minimum=0)
+    streams = [checks.non_negative_int(stream, f"streams[{i}]") for i, stream in enumerate(streams)]
     return np.random.default_rng([seed, *streams] if streams else seed)

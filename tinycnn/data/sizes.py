@@ -25,6 +25,13 @@ def check_dataset_fits(
     at once) with `working` image-sized float32 arrays per image being drawn, need more memory
     than this machine holds; return the bytes needed. The message names `size` (the argument that
     sets the image size) when a single image is already too much, and n otherwise."""
+    n = checks.non_negative_int(n, "n")
+    height, width = checks.positive_int(height, "height"), checks.positive_int(width, "width")
+    working = checks.non_negative_int(working, "working")
+    chunk = None if chunk is None else checks.positive_int(chunk, "chunk")
+    row_bytes = checks.non_negative_int(row_bytes, "row_bytes")
+    if not isinstance(size, str):
+        raise TypeError(f"size must be the name of an argument (a string), got {size!r}")
     image_bytes = 4 * height * width
 
     def needed(count, drawn_at_once):

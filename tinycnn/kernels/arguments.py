@@ -427,7 +427,12 @@ def kept_planes(planes, size, dtype):
             "planes must be None here: conv2d_forward keeps none for a 1x1 convolution with "
             "stride 1 and no padding, or an empty batch"
         )
-    if planes.dtype != dtype or planes.shape != (size,) or not planes.flags.c_contiguous:
+    if planes.dtype != dtype:
+        raise TypeError(
+            f"planes must be {what}: a contiguous ({size},) array of {dtype}, got "
+            f"{planes.shape} of {planes.dtype}"
+        )
+    if planes.shape != (size,) or not planes.flags.c_contiguous:
         raise ValueError(
             f"planes must be {what}: a contiguous ({size},) array of {dtype}, got "
             f"{planes.shape} of {planes.dtype}"
