@@ -133,3 +133,13 @@ def numba_threads():
         check=True,
     )
     return int(completed.stdout)
+
+
+@pytest.mark.parametrize(
+    "threads, error", [("a", TypeError), (1.5, TypeError), (True, TypeError), (0, ValueError)]
+)
+def test_limit_blas_threads_names_a_bad_count(threads, error):
+    from tinycnn import runtime
+
+    with pytest.raises(error, match="threads"):
+        runtime.limit_blas_threads(threads)

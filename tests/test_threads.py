@@ -206,6 +206,8 @@ def test_one_thread_always_runs_the_serial_twin():
 def test_always_takes_only_the_two_ways():
     with pytest.raises(ValueError, match="way"), always("fast"):
         pass
+    with pytest.raises(TypeError, match=r"way must be one of .* got NoneType"), always(None):
+        pass
 
 
 def test_no_parallel_kernel_escapes_the_choice():

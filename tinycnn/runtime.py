@@ -126,6 +126,11 @@ def limit_blas_threads(threads=BLAS_THREADS):
     import numpy  # noqa: F401  (loads OpenBLAS, so that threadpoolctl finds it to limit)
     from threadpoolctl import threadpool_limits
 
+    # Imported here: at the top of this module it would load numpy before the threads are set.
+    from tinycnn.checks import positive_int
+
+    threads = positive_int(threads, "threads")
+
     threadpool_limits(limits=threads, user_api="blas")
     return threads
 

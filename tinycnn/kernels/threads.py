@@ -214,6 +214,8 @@ def threads_if_faster(kernel):
 def always(way):
     """Within the block, every kernel runs one way, "threads" or "serial", untimed: for tests
     that hold the two ways equal, and benchmarks that compare them."""
+    if not isinstance(way, str):
+        raise TypeError(f"way must be one of {WAYS}, got {type(way).__name__}")
     if way not in WAYS:
         raise ValueError(f"way must be one of {WAYS}, got {way!r}")
     before = [kernel.always for kernel in KERNELS]
