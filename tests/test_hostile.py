@@ -799,6 +799,15 @@ _CONV_X = np.random.default_rng(3).random((2, 1, 6, 6)).astype(np.float32)
 _SMALL_MODEL_X = np.random.default_rng(5).random((2, 1, 4, 4)).astype(np.float32)
 _LOSS_INPUT = np.random.default_rng(4).random((2, 8)).astype(np.float32)
 
+# The numba kernel and its plain twin take the same arguments, checked alike (kernels/arguments.py).
+_CONV2D_FORWARD_ARGUMENTS = {
+    "x": (_X, "array"),
+    "weights": (_W, "array"),
+    "bias": (np.zeros(4), "array|None"),
+    "stride": (1, "int"),
+    "padding": (0, "int"),
+}
+
 # name: (callable, {argument: (valid value, kind)})
 TYPED_CALLS = {
     "boxes.iou": (tc.boxes.iou, {"boxes_a": (_BOXES, "array"), "boxes_b": (_BOXES, "array")}),
@@ -1042,26 +1051,8 @@ TYPED_CALLS = {
         ),
         {"boxes": (_BOXES, "array"), "linewidth": (1.5, "real"), "fontsize": (7, "real")},
     ),
-    "kernels.conv.conv2d_forward": (
-        conv.conv2d_forward,
-        {
-            "x": (_X, "array"),
-            "weights": (_W, "array"),
-            "bias": (np.zeros(4), "array|None"),
-            "stride": (1, "int"),
-            "padding": (0, "int"),
-        },
-    ),
-    "kernels.reference.conv2d_forward": (
-        reference.conv2d_forward,
-        {
-            "x": (_X, "array"),
-            "weights": (_W, "array"),
-            "bias": (np.zeros(4), "array|None"),
-            "stride": (1, "int"),
-            "padding": (0, "int"),
-        },
-    ),
+    "kernels.conv.conv2d_forward": (conv.conv2d_forward, _CONV2D_FORWARD_ARGUMENTS),
+    "kernels.reference.conv2d_forward": (reference.conv2d_forward, _CONV2D_FORWARD_ARGUMENTS),
     "kernels.im2col.im2col": (
         im2col.im2col,
         {
