@@ -268,3 +268,44 @@ def test_as_array_names_a_list_whose_rows_differ_in_length(value):
     """numpy's ValueError ("inhomogeneous shape") named no argument."""
     with pytest.raises(TypeError, match=r"^boxes must be an array of numbers, got a list whose"):
         checks.as_array(value, "boxes")
+
+
+class _Unreadable:
+    """An object whose array interface fails: numpy's TypeError names no argument."""
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("no array here")
+
+
+def test_as_array_names_an_object_numpy_cannot_read():
+    with pytest.raises(TypeError, match=r"^x must be an array of numbers, got a _Unreadable"):
+        checks.as_array(_Unreadable(), "x")
+
+
+@pytest.mark.parametrize("value", [[1, 2], [[0.5], [1.5]], np.arange(3, dtype=np.float32), 7])
+def test_real_array_is_a_new_float64_array_of_the_numbers(value):
+    array = checks.real_array(value, "x")
+    assert array.dtype == np.float64
+    np.testing.assert_array_equal(array, np.asarray(value))
+
+
+def test_real_array_copies_even_a_float64_array():
+    value = np.zeros(3)
+    checks.real_array(value, "x")[0] = 1.0
+    assert value[0] == 0.0
+
+
+@pytest.mark.parametrize(
+    "value, got",
+    [
+        (None, "NoneType"),
+        ("12", "str"),
+        ({"a": 1}, "dict"),
+        ([True, False], "list"),
+        (np.array([1j]), "ndarray of dtype complex128"),
+        (np.array([True]), "ndarray of dtype bool"),
+    ],
+)
+def test_real_array_names_what_holds_no_real_numbers(value, got):
+    with pytest.raises(TypeError, match=rf"^weights must be an array of real numbers, got {got}$"):
+        checks.real_array(value, "weights")

@@ -153,8 +153,8 @@ def float_array(x, name, ndim=None, layout=None, min_ndim=None):
 
 def as_array(value, name):
     """Return np.asarray(value); TypeError naming `name` where numpy can make no array of it: a
-    nested list whose rows differ in length (numpy's own ValueError names no argument). The
-    caller checks the dtype and shape it needs."""
+    nested list whose rows differ in length (numpy's own ValueError names no argument), or an
+    object numpy cannot read. The caller checks the dtype and shape it needs."""
     try:
         return np.asarray(value)
     except ValueError as error:
@@ -162,6 +162,24 @@ def as_array(value, name):
             f"{name} must be an array of numbers, got a {type(value).__name__} whose rows differ "
             "in length (no array)"
         ) from error
+    except TypeError as error:
+        raise TypeError(
+            f"{name} must be an array of numbers, got a {type(value).__name__} numpy cannot read "
+            f"as an array ({error})"
+        ) from error
+
+
+def real_array(value, name, expected="an array of real numbers"):
+    """value (an array, or nested lists, of real numbers) as a new float64 array; TypeError naming
+    `name` (which must be `expected`) for anything else: numpy would read True as 1.0, None as
+    NaN, and a complex number without its imaginary part."""
+    array = as_array(value, name)
+    if array.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{name} must be {expected}, got {type(value).__name__}"
+            + (f" of dtype {array.dtype}" if isinstance(value, np.ndarray) else "")
+        )
+    return array.astype(np.float64)
 
 
 def shape(value, name, ndim=None):

@@ -105,7 +105,7 @@ def _real_floats(value, name):
     A list is refused, as everywhere in tinycnn: np.asarray of a list guesses a dtype (ints,
     objects for ragged rows), and the message says how to convert it.
     """
-    array = _as_array(value)
+    array = _array_or_none(value)
     if array is None:
         hint = f" (np.asarray({name}, dtype=np.float64) converts it)"
         raise TypeError(
@@ -118,7 +118,7 @@ def _real_floats(value, name):
     return array
 
 
-def _as_array(value):
+def _array_or_none(value):
     """value as a numpy array if it is one, a numpy scalar or one real number (a Python int too
     large for float64 becomes ±inf); None for anything else, bools included."""
     if isinstance(value, (bool, np.bool_)):
@@ -156,7 +156,7 @@ def _along_axis(z, name, axis):
 def _probabilities(value, name, shape):
     """value (numbers in [0, 1], integers or floats) as an array of the given shape; TypeError or
     ValueError naming `name`."""
-    array = _as_array(value)
+    array = _array_or_none(value)
     if array is None or array.dtype.kind not in "iuf":
         got = type(value).__name__ if array is None else f"dtype {array.dtype}"
         raise TypeError(f"{name} must be a numpy array of numbers in [0, 1], got {got}")

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from tinycnn.checks import as_array, non_negative_int, one_number, real_number
+from tinycnn.checks import non_negative_int, one_number, real_array, real_number
 
 
 def numerical_gradient(f, x, h=1e-6):
@@ -54,8 +54,8 @@ def rel_error(analytic, numeric):
     0 when both are zero. Below 1e-7 is right in float64; above 1e-3 something is wrong. inf when
     either holds a NaN or an infinity: a non-finite gradient never passes a tolerance.
     """
-    analytic = _real_array(analytic, "analytic")
-    numeric = _real_array(numeric, "numeric")
+    analytic = real_array(analytic, "analytic")
+    numeric = real_array(numeric, "numeric")
     if analytic.shape != numeric.shape:
         raise ValueError(
             f"analytic and numeric must have the same shape, got {analytic.shape} "
@@ -103,7 +103,7 @@ def check_gradients(module, x, seed=0, h=1e-6):
                 f"module must be a tinycnn layer or Sequential (with forward, backward and "
                 f"parameters), got {type(module).__name__}"
             )
-    x = np.array(_real_array(x, "x"), dtype=np.float64)
+    x = real_array(x, "x")
     if not np.isfinite(x).all():
         raise ValueError("x must be finite: a gradient at NaN or infinity cannot be checked")
     if x.size == 0:
@@ -194,17 +194,6 @@ def _check_gradient_shape(grad, like, what, name):
         raise ValueError(
             f"{what} must be an array shaped like {name}, {like.shape}, got {grad.shape}"
         )
-
-
-def _real_array(value, name):
-    """value (an array or nested list of real numbers) as a float64 numpy array."""
-    array = as_array(value, name)
-    if array.dtype.kind not in "iuf":
-        raise TypeError(
-            f"{name} must be an array of real numbers, got {type(value).__name__}"
-            + (f" of dtype {array.dtype}" if isinstance(value, np.ndarray) else "")
-        )
-    return array.astype(np.float64, copy=False)
 
 
 def _scalar(value):

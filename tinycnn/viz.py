@@ -37,7 +37,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from tinycnn.boxes import as_boxes, center_to_corners
-from tinycnn.checks import positive_int, probability, real_number
+from tinycnn.checks import positive_int, probability, real_array, real_number
 from tinycnn.data.scenes import CLASS_NAMES
 from tinycnn.io import _check_writable, _path_text, _write_atomically
 from tinycnn.targets import BOX, CLASSES, IS_FACE, P_C, POINTS
@@ -139,7 +139,7 @@ def show_worst(images, y_true, y_pred, errors, kind="localization", count=8, nco
         raise ValueError(f"kind must be 'localization' or 'landmarks', got {kind!r}")
     count = positive_int(count, "count")
     images = _grayscale_batch(images)
-    errors = _float_array(errors, "errors")
+    errors = real_array(errors, "errors")
     if errors.shape != (len(images),):
         raise ValueError(
             f"errors must have shape (N,) = ({len(images)},), one per image, got {errors.shape}"
@@ -299,7 +299,7 @@ def _rows(rows, name, images, indices):
     """rows[indices], or None for None; ValueError unless rows hold one row per image."""
     if rows is None:
         return None
-    rows = _float_array(rows, name)
+    rows = real_array(rows, name)
     if rows.ndim != 2 or len(rows) != len(images):
         raise ValueError(
             f"{name} must hold one row per image, shape ({len(images)}, ...), got {rows.shape}"
@@ -324,7 +324,7 @@ def plot_history(history, path=None, ncols=3):
         raise TypeError("history must be a non-empty dict of name -> list of values per epoch")
     panels = {}
     for name, values in history.items():
-        curve = _float_array(values, f"history[{name!r}]")
+        curve = real_array(values, f"history[{name!r}]")
         if curve.ndim == 0:
             raise TypeError(
                 f"history[{name!r}] must be a non-empty list of numbers, got "
@@ -402,7 +402,7 @@ def show_filters(weights, path=None):
     column per input channel. The scale reaches the largest finite |weight|; a NaN weight is
     painted in NAN_COLOUR and counted in the title, an infinite one in the scale's end colour.
     """
-    weights = _float_array(weights, "weights")
+    weights = real_array(weights, "weights")
     if weights.ndim != 4:
         raise ValueError(f"weights must have shape (C_out, C_in, k, k), got {weights.shape}")
     if weights.size == 0:
@@ -453,7 +453,7 @@ def show_feature_maps(maps, ncols=8, path=None):
     """One image's activations (C, H, W) as a grid of C small images, each on its own grey scale
     (black = that channel's lowest finite value, white = its highest). A NaN activation is painted
     in NAN_COLOUR, and its channel's title says "nan"; an infinite one in black or white."""
-    maps = _float_array(maps, "maps")
+    maps = real_array(maps, "maps")
     if maps.ndim != 3:
         raise ValueError(
             "maps must have shape (C, H, W), one image's activations (e.g. activations[0]), "
@@ -562,7 +562,7 @@ def _landmark_width(y_true, y_pred):
     for name, rows in (("y_true", y_true), ("y_pred", y_pred)):
         if rows is None:
             continue
-        shape = _float_array(rows, name).shape
+        shape = real_array(rows, name).shape
         if len(shape) != 2 or shape[1] < 3 or shape[1] % 2 == 0:
             raise ValueError(
                 f"{name} must have shape (N, 1 + 2 L): is_face and L points (x, y), e.g. "
@@ -710,7 +710,7 @@ def _grayscale_batch(images):
             f"images must be floats in [0, 1] or uint8 in 0..255, got dtype {images.dtype}: "
             "convert them, e.g. images.astype(np.float32) / 255"
         )
-    images = _float_array(images, "images")
+    images = real_array(images, "images")
     if images.ndim == 4 and images.shape[1] == 1:
         images = images[:, 0]
     if images.ndim != 3:
@@ -744,23 +744,7 @@ def _optional_rows(rows, name, shape, expected):
     """None, or rows as a float array of the given shape."""
     if rows is None:
         return None
-    rows = _float_array(rows, name)
+    rows = real_array(rows, name)
     if rows.shape != shape:
         raise ValueError(f"{name} must have shape {expected}, got {rows.shape}")
     return rows
-
-
-def _float_array(values, name):
-    if isinstance(values, (str, bytes, dict)):
-        raise TypeError(f"{name} must be an array of numbers, got {type(values).__name__}")
-    try:
-        array = np.asarray(values)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be an array of numbers") from None
-    # bools, complex numbers, None and strings are no numbers to draw (float() would take some)
-    if array.dtype.kind not in "iuf":
-        raise TypeError(
-            f"{name} must be an array of numbers, got {type(values).__name__} of dtype "
-            f"{array.dtype}"
-        )
-    return array.astype(float)
