@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from tinycnn.gradcheck import check_gradients
 from tinycnn.kernels import batchnorm
-from tinycnn.layers import BatchNorm2D, GridLayout
+from tinycnn.layers import BatchNorm2D, BatchNormReLU2D, GridLayout, ReLU
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -28,9 +28,10 @@ def batches(draw, dtype=np.float64):
     return (offset + scale * rng.standard_normal(shape)).astype(dtype)
 
 
+@pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(data=st.data())
-def test_kernels_equal_their_numpy_twins(dtype, data):
+def test_kernels_equal_their_numpy_twins(dtype, relu, data):
     x = data.draw(batches(dtype))
     rng = np.random.default_rng(0)
     channels = x.shape[1]
@@ -39,8 +40,10 @@ def test_kernels_equal_their_numpy_twins(dtype, data):
         rng.standard_normal(channels).astype(dtype),
     )
     dout = rng.standard_normal(x.shape).astype(dtype)
-    out, mean, inv_std = batchnorm.batchnorm_forward(x, gamma, beta, 1e-5)
-    ref_out, ref_mean, ref_inv_std = batchnorm.reference_batchnorm_forward(x, gamma, beta, 1e-5)
+    out, mean, inv_std = batchnorm.batchnorm_forward(x, gamma, beta, 1e-5, relu=relu)
+    ref_out, ref_mean, ref_inv_std = batchnorm.reference_batchnorm_forward(
+        x, gamma, beta, 1e-5, relu=relu
+    )
     tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-9, "atol": 1e-9}
     assert out.dtype == dtype
     np.testing.assert_allclose(out, ref_out, **tol)
@@ -51,8 +54,12 @@ def test_kernels_equal_their_numpy_twins(dtype, data):
         atol=1e-9 * np.abs(ref_mean).max(),
     )
     np.testing.assert_allclose(inv_std, ref_inv_std, rtol=1e-4 if dtype == np.float32 else 1e-9)
-    grads = batchnorm.batchnorm_backward(x, dout, mean, inv_std, gamma)
-    ref_grads = batchnorm.reference_batchnorm_backward(x, dout, ref_mean, ref_inv_std, gamma)
+    if relu:  # the twin finds the clamped values with its own statistics: give it the kernel's
+        ref_mean, ref_inv_std = mean, inv_std
+    grads = batchnorm.batchnorm_backward(x, dout, mean, inv_std, gamma, relu=relu, beta=beta)
+    ref_grads = batchnorm.reference_batchnorm_backward(
+        x, dout, ref_mean, ref_inv_std, gamma, relu=relu, beta=beta
+    )
     for grad, ref_grad in zip(grads, ref_grads, strict=True):
         scale = max(1.0, np.abs(ref_grad).max())
         np.testing.assert_allclose(grad, ref_grad, rtol=tol["rtol"], atol=tol["atol"] * scale)
@@ -117,6 +124,92 @@ def test_matches_pytorch_forward_and_backward():
         layer.grads["gamma"], module.weight.grad.numpy(), rtol=1e-4, atol=1e-4
     )
     np.testing.assert_allclose(layer.state["running_var"], module.running_var.numpy(), rtol=1e-5)
+
+
+def _twins(channels, dtype, rng):
+    """A BatchNormReLU2D and a BatchNorm2D with the same random γ, β and running statistics."""
+    gamma, beta = rng.uniform(0.5, 2, channels), rng.standard_normal(channels)
+    running_mean, running_var = rng.standard_normal(channels), rng.uniform(0.5, 2, channels)
+    layers = BatchNormReLU2D(channels, dtype=dtype), BatchNorm2D(channels, dtype=dtype)
+    for layer in layers:
+        layer.params["gamma"][:], layer.params["beta"][:] = gamma, beta
+        layer.state["running_mean"][:], layer.state["running_var"][:] = running_mean, running_var
+    return layers
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(x=batches(), seed=st.integers(0, 2**16))
+def test_batchnorm_relu_is_batchnorm_then_relu(dtype, training, x, seed):
+    """The fused layer gives BatchNorm2D then ReLU's output and running statistics to the last
+    bit (the kernels clamp the very values batch norm alone writes), and their gradients up to
+    rounding (the backward's sums may add their terms in another order)."""
+    rng = np.random.default_rng(seed)
+    x = x.astype(dtype)
+    fused, batchnorm_layer = _twins(x.shape[1], dtype, rng)
+    relu = ReLU()
+    for layer in (fused, batchnorm_layer):
+        layer.training = training
+    out = fused.forward(x)
+    np.testing.assert_array_equal(out, relu.forward(batchnorm_layer.forward(x)))
+    assert out.dtype == dtype
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    grads = {"x": fused.backward(dout), **fused.grads}
+    expected = {"x": batchnorm_layer.backward(relu.backward(dout)), **batchnorm_layer.grads}
+    rounding = 1e-6 if dtype == np.float32 else 1e-12
+    for name, grad in grads.items():
+        scale = max(1.0, float(np.abs(expected[name]).max()))
+        np.testing.assert_allclose(grad, expected[name], rtol=rounding, atol=rounding * scale)
+    for name in ("running_mean", "running_var"):
+        np.testing.assert_array_equal(fused.state[name], batchnorm_layer.state[name])
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm_relu_gradients_match_central_differences(training):
+    rng = np.random.default_rng(4)
+    layer, _ = _twins(3, np.float64, rng)
+    layer.training = training
+    x = layer.state["running_mean"][:, None, None] + 2 * rng.standard_normal((4, 3, 3, 5))
+    assert 0.2 < (layer.forward(x) == 0).mean() < 0.8  # the ReLU clamps a good share
+    for name, error in check_gradients(layer, x).items():
+        assert error < 1e-7, name
+
+
+def test_batchnorm_relu_matches_pytorch_and_converts():
+    torch = pytest.importorskip("torch")
+    from tinycnn.interop import to_torch
+    from tinycnn.model import Sequential
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 3, 5, 5)).astype(np.float32)
+    dout = rng.standard_normal(x.shape).astype(np.float32)
+    layer, _ = _twins(3, np.float32, rng)
+    module = to_torch(Sequential([layer]))
+    x_torch = torch.from_numpy(x).requires_grad_()
+    out_torch = module(x_torch)
+    out_torch.backward(torch.from_numpy(dout))
+    np.testing.assert_allclose(layer.forward(x), out_torch.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(layer.backward(dout), x_torch.grad.numpy(), atol=1e-4)
+    batchnorm_module = module[0][0]
+    np.testing.assert_allclose(
+        layer.grads["gamma"], batchnorm_module.weight.grad.numpy(), rtol=1e-4, atol=1e-4
+    )
+    np.testing.assert_allclose(
+        layer.state["running_var"], batchnorm_module.running_var.numpy(), rtol=1e-5
+    )
+
+
+def test_relu_arguments_of_the_kernels_are_checked():
+    x = np.ones((2, 3, 2, 2), np.float32)
+    ones, zeros = np.ones(3), np.zeros(3)
+    with pytest.raises(TypeError, match=r"relu must be True or False, got 'yes' \(str\)"):
+        batchnorm.batchnorm_forward(x, ones, zeros, 1e-5, relu="yes")
+    with pytest.raises(TypeError, match="relu must be True or False"):
+        batchnorm.batchnorm_inference(x, ones, zeros, zeros, ones, relu=1)
+    with pytest.raises(TypeError, match="beta must be given with relu=True"):
+        batchnorm.batchnorm_backward(x, x, zeros, ones, ones, relu=True)
+    with pytest.raises(ValueError, match=r"beta must have the shape of the channels of x: \(3,\)"):
+        batchnorm.batchnorm_backward(x, x, zeros, ones, ones, relu=True, beta=np.zeros(2))
 
 
 def test_bad_input_is_refused():

@@ -40,6 +40,14 @@ def classifiers(draw, dtype):
             layers.insert(0, tc.MaxPool2D(*pool))
             size = (size - 1) * pool[1] + pool[0]
         layers.insert(0, draw(st.sampled_from(ACTIVATIONS))())
+        norm = draw(st.sampled_from([None, tc.BatchNorm2D, tc.BatchNormReLU2D]))
+        if norm is not None:  # evaluated with its running statistics, as every window is
+            layer = norm(out_c, dtype=dtype)
+            layer.params["gamma"][:] = rng.uniform(0.5, 2, out_c)
+            layer.params["beta"][:] = rng.standard_normal(out_c)
+            layer.state["running_mean"][:] = rng.standard_normal(out_c)
+            layer.state["running_var"][:] = rng.uniform(0.5, 2, out_c)
+            layers.insert(0, layer)
         layers.insert(0, tc.Conv2D(in_c, out_c, kernel, stride=stride, dtype=dtype, rng=rng))
         size = (size - 1) * stride + kernel
     final = _map_size(layers, (channels, size, size))
@@ -56,10 +64,9 @@ def classifiers(draw, dtype):
 
 
 def _map_size(layers, crop_shape):
-    x = np.zeros((1, *crop_shape))
-    for layer in layers:
-        x = layer.forward(x)
-    return x[0].size
+    features = tc.Sequential(layers)
+    with features.evaluation():  # batch norm's running statistics stay as drawn
+        return features.forward(np.zeros((1, *crop_shape)))[0].size
 
 
 def window_by_window(model, images, crop_shape, stride, rows, cols):

@@ -1003,6 +1003,10 @@ TYPED_CALLS = {
         ),
         {"dout": (np.ones((2, 2, 4, 4), np.float32), "array"), "input_grad": (True, "flag")},
     ),
+    "layers.BatchNormReLU2D": (
+        tc.BatchNormReLU2D,
+        {"channels": (1, "int"), "eps": (1e-5, "real"), "momentum": (0.1, "real")},
+    ),
     "layers.BatchNorm2D.backward": (
         lambda dout, input_grad: _after_forward(tc.BatchNorm2D(1), _CONV_X)(dout, input_grad),
         {"dout": (np.ones_like(_CONV_X), "array"), "input_grad": (True, "flag")},
@@ -1073,6 +1077,7 @@ TYPED_CALLS = {
             "gamma": (np.ones(3), "array"),
             "beta": (np.zeros(3), "array"),
             "eps": (1e-5, "real"),
+            "relu": (True, "flag"),
         },
     ),
 }

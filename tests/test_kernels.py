@@ -747,6 +747,16 @@ TWINS = [
         batchnorm.reference_batchnorm_backward,
         (X, X, BATCH_MEAN, BATCH_INV_STD, GAMMA),
     ),
+    (
+        batchnorm.batchnorm_forward,
+        batchnorm.reference_batchnorm_forward,
+        (X, GAMMA, BETA, 1e-5, True),
+    ),
+    (
+        batchnorm.batchnorm_backward,
+        batchnorm.reference_batchnorm_backward,
+        (X, X, BATCH_MEAN, BATCH_INV_STD, GAMMA, True, BETA),
+    ),
 ]
 # The plain functions without a numba twin: a result or a TypeError/ValueError, nothing else.
 PLAIN = [

@@ -368,6 +368,7 @@ def every_layer():
         (tc.Tanh(), x2),
         (tc.Dropout(0.5, rng=0), x2),
         (tc.BatchNorm2D(2, dtype=F64), x4),
+        (tc.BatchNormReLU2D(2, dtype=F64), x4),
         (tc.GridLayout(num_anchors=2), x4),
     ]
 

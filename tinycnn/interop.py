@@ -11,6 +11,7 @@ Layer by layer, with the weights copied (the two models do not share memory afte
     Flatten, ReLU, LeakyReLU(a), Sigmoid, Tanh, Dropout(p)  ->  their nn namesakes
     BatchNorm2D(c, eps, momentum) ->  nn.BatchNorm2d, γ and β as weight and bias, and the running
                                       mean and variance
+    BatchNormReLU2D(c, eps, momentum) ->  nn.Sequential(nn.BatchNorm2d as above, nn.ReLU)
     GridLayout(B)                 ->  a view (N, B, D, S, S) permuted to (N, S, S, B, D)
 
 Both compute the same function in the same layout (N, C, H, W), so for the same input

@@ -649,6 +649,9 @@ class BatchNorm2D(Layer):
     The numba kernels and their NumPy twins are in `tinycnn.kernels.batchnorm`.
     """
 
+    relu = False
+    """True in BatchNormReLU2D: the kernels then apply the ReLU too."""
+
     def __init__(self, channels, eps=1e-5, momentum=0.1, *, dtype=np.float32):
         super().__init__()
         self.channels = positive_int(channels, "channels")
@@ -698,7 +701,9 @@ class BatchNorm2D(Layer):
                     f"BatchNorm2D needs more than one value per channel in training "
                     f"mode (N * H * W >= 2), got x of shape {x.shape}"
                 )
-            out, mean, inv_std = batchnorm.batchnorm_forward(x, gamma, beta, self.eps)
+            out, mean, inv_std = batchnorm.batchnorm_forward(
+                x, gamma, beta, self.eps, relu=self.relu
+            )
             variance = 1.0 / inv_std**2 - self.eps
             for name, batch_value in (
                 ("running_mean", mean),
@@ -709,7 +714,7 @@ class BatchNorm2D(Layer):
         else:
             mean = self.state["running_mean"].astype(np.float64)
             inv_std = 1.0 / np.sqrt(self.state["running_var"].astype(np.float64) + self.eps)
-            out = batchnorm.batchnorm_inference(x, gamma, beta, mean, inv_std)
+            out = batchnorm.batchnorm_inference(x, gamma, beta, mean, inv_std, relu=self.relu)
         self._cache = (x, mean, inv_std, self.training)
         return out
 
@@ -719,13 +724,18 @@ class BatchNorm2D(Layer):
         x, mean, inv_std, training = self._cached()
         self.check_arrays()
         dout = self._check_dout(dout, x.shape, self.dtype, input_grad)
-        gamma = self.params["gamma"]
+        gamma, beta = self.params["gamma"], self.params["beta"]
         if x.size == 0:
             dx, dgamma, dbeta = np.zeros_like(dout), np.zeros_like(gamma), np.zeros_like(gamma)
         elif training:
-            dx, dgamma, dbeta = batchnorm.batchnorm_backward(x, dout, mean, inv_std, gamma)
+            dx, dgamma, dbeta = batchnorm.batchnorm_backward(
+                x, dout, mean, inv_std, gamma, relu=self.relu, beta=beta
+            )
         else:
             x_hat = (x - mean[:, None, None]) * inv_std[:, None, None]
+            if self.relu:  # no gradient where the forward wrote 0, as the kernels find it
+                scale, shift = (gamma * inv_std)[:, None, None], beta[:, None, None]
+                dout = np.where((x - mean[:, None, None]) * scale + shift <= 0, 0, dout)
             dgamma, dbeta = (dout * x_hat).sum(axis=(0, 2, 3)), dout.sum(axis=(0, 2, 3))
             dx = dout * (gamma * inv_std).astype(self.dtype)[:, None, None]
         self.grads["gamma"] = dgamma.astype(self.dtype)
@@ -741,6 +751,26 @@ class BatchNorm2D(Layer):
         _copy_to_torch(torch, module.running_mean, self.state["running_mean"])
         _copy_to_torch(torch, module.running_var, self.state["running_var"])
         return module
+
+
+class BatchNormReLU2D(BatchNorm2D):
+    """BatchNorm2D then ReLU, as one layer: out = max(0, γ_c x̂ + β_c).
+
+    The same function, gradients, parameters and running statistics as BatchNorm2D followed by
+    ReLU (the tests hold the two equal, the gradients to rounding), in fewer passes over memory.
+    The kernels clamp each value as they write it; backward finds where they clamped from x, γ
+    and β, which batch norm's backward reads anyway, and lets no gradient through there:
+
+        dx = BatchNorm2D's dx for dout * [out > 0]
+
+    Frameworks call this fusing two layers. It makes lesson 8's detector step about a tenth
+    faster (`tinycnn.kernels.batchnorm` gives the figures).
+    """
+
+    relu = True
+
+    def torch_module(self, torch, dtype):
+        return torch.nn.Sequential(super().torch_module(torch, dtype), torch.nn.ReLU())
 
 
 class GridLayout(Layer):

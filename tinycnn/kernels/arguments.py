@@ -155,27 +155,38 @@ def relu_backward(dout, out):
     return same_dtype(dout, out.dtype, "dout", "out"), out
 
 
-def batchnorm_forward(x, gamma, beta, eps):
-    """(x, gamma, beta, eps): images, one gamma and beta per channel, eps > 0."""
+def batchnorm_forward(x, gamma, beta, eps, relu):
+    """(x, gamma, beta, eps, relu): images, one gamma and beta per channel, eps > 0, a bool."""
     x = images(x)
     gamma, beta = channel_vectors(x.shape, gamma=gamma, beta=beta)
-    return x, gamma, beta, epsilon(eps)
+    return x, gamma, beta, epsilon(eps), flag(relu, "relu")
 
 
-def batchnorm_inference(x, gamma, beta, mean, inv_std):
-    """(x, gamma, beta, mean, inv_std): images and one of each vector per channel."""
+def batchnorm_inference(x, gamma, beta, mean, inv_std, relu):
+    """(x, gamma, beta, mean, inv_std, relu): images, one of each vector per channel, a bool."""
     x = images(x)
     vectors = channel_vectors(x.shape, gamma=gamma, beta=beta, mean=mean, inv_std=inv_std)
-    return x, *vectors
+    return x, *vectors, flag(relu, "relu")
 
 
-def batchnorm_backward(x, dout, mean, inv_std, gamma):
-    """(x, dout, mean, inv_std, gamma): dout of x's shape and dtype, one vector per channel."""
+def batchnorm_backward(x, dout, mean, inv_std, gamma, relu, beta):
+    """(x, dout, mean, inv_std, gamma, relu, beta): dout of x's shape and dtype, one vector per
+    channel, a bool, and beta (one per channel) when relu is True, which finds the clamped values
+    again; beta may be None without relu."""
     x = images(x)
     dout = same_shape(images(dout, "dout"), x.shape, "dout", "x")
     same_dtype(dout, x.dtype, "dout", "x")
     vectors = channel_vectors(x.shape, mean=mean, inv_std=inv_std, gamma=gamma)
-    return x, dout, *vectors
+    relu = flag(relu, "relu")
+    if beta is None:
+        if relu:
+            raise TypeError(
+                "beta must be given with relu=True: the values ReLU set to 0 are found again "
+                "from x, gamma and beta"
+            )
+        beta = np.zeros(x.shape[1])
+    (beta,) = channel_vectors(x.shape, beta=beta)
+    return x, dout, *vectors, relu, beta
 
 
 def output_size(size, kernel_size, stride, padding):

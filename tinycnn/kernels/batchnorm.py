@@ -11,6 +11,19 @@ backward, with dout = dL/dout:
     dβ_c = Σ dout      dγ_c = Σ dout * x̂
     dx   = γ_c * inv_std_c / M * (M * dout - dβ_c - x̂ * dγ_c)
 
+With relu=True the same kernels compute batch norm then ReLU (the layer `BatchNormReLU2D`):
+
+    out = max(0, γ_c x̂ + β_c)        backward: the formulas above with dout = 0 where out was 0
+
+They take a floor, -inf alone and 0 with the ReLU, and write max(floor, value) as they write out.
+The backward finds the clamped values again from x, γ and β, which it reads anyway, instead of
+from a stored mask. So the ReLU adds no pass over memory, no array and no wake-up of the threads.
+Measured on lesson 8's detector step (batch 32 of 64 x 64, float32, 2-core AMD EPYC Zen 4; eight
+processes of each version taking turns, the fastest tenth of each one's steps): 16.5 ms with the
+ReLU inside batch norm against 18.4 ms with ReLU layers (medians; 16.3-19.8 and 17.6-24.1 ms).
+The test costs the backward about 15% (0.108 against 0.093 ms on 32 x 64 x 8 x 8), where the
+ReLU layer alone took 0.11 ms forward and backward.
+
 The kernels run one channel per thread (`prange` over C) and walk each (n, c) plane as one
 contiguous row. The forward reads x twice for the statistics (the mean, then the variance around
 it: two passes, not Σx² - M mean², which loses every digit in float32 when the mean is large) and
@@ -58,90 +71,113 @@ def _channel_statistics(x, c, eps):
 
 
 @njit(cache=True)
-def _normalize_channel(x, c, centre, a, b, out):
-    """out[:, c] = (x[:, c] - centre) * a + b, in float64 before rounding to out's dtype: with
-    float32 x far from 0 (say 1000 +- 0.001), x * a + b would cancel away every digit."""
+def _clamped(value, centre, a, b, floor):
+    """Whether the forward set (value - centre) * a + b to the floor. Compiled without
+    fast-math, so that forward and backward round alike and agree."""
+    return (value - centre) * a + b <= floor
+
+
+@njit(cache=True)
+def _normalize_channel(x, c, centre, a, b, floor, out):
+    """out[:, c] = max(floor, (x[:, c] - centre) * a + b), in float64 before rounding to out's
+    dtype: with float32 x far from 0 (say 1000 +- 0.001), x * a + b would cancel away every
+    digit. A NaN stays NaN, so a diverging network shows it."""
     for n in range(x.shape[0]):
         row, out_row = x[n, c], out[n, c]
         for q in range(row.size):
-            out_row[q] = (row[q] - centre) * a + b
+            value = (row[q] - centre) * a + b
+            out_row[q] = floor if value <= floor else value
 
 
 @threads_if_faster
 @njit(cache=True, parallel=True)
-def _forward(x, eps, gamma, beta, mean, inv_std, out):
+def _forward(x, eps, gamma, beta, floor, mean, inv_std, out):
     """Training: each channel's statistics, then the channel normalized with them, while its
     values are still in the core's cache."""
     for c in prange(x.shape[1]):
         centre, scale = _channel_statistics(x, c, eps)
         mean[c], inv_std[c] = centre, scale
-        _normalize_channel(x, c, centre, gamma[c] * scale, beta[c], out)
+        _normalize_channel(x, c, centre, gamma[c] * scale, beta[c], floor, out)
 
 
 @threads_if_faster
 @njit(cache=True, parallel=True)
-def _normalize(x, mean, scale, beta, out):
-    """Evaluation: out = (x - mean_c) * scale_c + beta_c with given statistics."""
+def _normalize(x, mean, scale, beta, floor, out):
+    """Evaluation: out = max(floor, (x - mean_c) * scale_c + beta_c) with given statistics."""
     for c in prange(x.shape[1]):
-        _normalize_channel(x, c, mean[c], scale[c], beta[c], out)
+        _normalize_channel(x, c, mean[c], scale[c], beta[c], floor, out)
 
 
 @threads_if_faster
 @njit(cache=True, parallel=True, fastmath=REORDER_SUMS)
-def _backward(x, dout, mean, inv_std, gamma, dx, dgamma, dbeta):
+def _backward(x, dout, mean, inv_std, gamma, beta, floor, dx, dgamma, dbeta):
+    """dout counts as 0 where the forward clamped (`_clamped`): the ReLU's backward."""
     n_samples, channels, _ = x.shape
     count = n_samples * x.shape[2]
     for c in prange(channels):
         centre, scale = mean[c], inv_std[c]
+        a, b = gamma[c] * scale, beta[c]
+        with_relu = floor > -np.inf  # batch norm alone: LLVM takes the test out of the loops
         sum_dout, sum_dout_xhat = 0.0, 0.0
         for n in range(n_samples):
             row, dout_row = x[n, c], dout[n, c]
             for q in range(row.size):
-                sum_dout += dout_row[q]
-                sum_dout_xhat += dout_row[q] * (row[q] - centre) * scale
+                passed = 0.0 if with_relu and _clamped(row[q], centre, a, b, floor) else dout_row[q]
+                sum_dout += passed
+                sum_dout_xhat += passed * (row[q] - centre) * scale
         dbeta[c] = sum_dout
         dgamma[c] = sum_dout_xhat
         # dx = k * (dout - mean(dout) - x̂ * mean(dout * x̂)), with k = γ inv_std
-        k = gamma[c] * scale
         mean_dout, mean_dout_xhat = sum_dout / count, sum_dout_xhat / count
         for n in range(n_samples):
             row, dout_row, dx_row = x[n, c], dout[n, c], dx[n, c]
             for q in range(row.size):
+                passed = 0.0 if with_relu and _clamped(row[q], centre, a, b, floor) else dout_row[q]
                 x_hat = (row[q] - centre) * scale
-                dx_row[q] = k * (dout_row[q] - mean_dout - x_hat * mean_dout_xhat)
+                dx_row[q] = a * (passed - mean_dout - x_hat * mean_dout_xhat)
+
+
+def _floor(relu):
+    """The kernels' floor: 0 for batch norm then ReLU, -inf (nothing clamped) for batch norm."""
+    return 0.0 if relu else -np.inf
 
 
 @one_at_a_time
-def batchnorm_forward(x, gamma, beta, eps):
+def batchnorm_forward(x, gamma, beta, eps, relu=False):
     """Training mode: x (N, C, H, W) -> out, and (mean, inv_std) per channel (C,) float64, which
-    backward and the running statistics need."""
+    backward and the running statistics need. relu=True: out = max(0, out)."""
     # C order: a Fortran-order out would reshape into a copy
-    x, gamma, beta, eps = arguments.batchnorm_forward(x, gamma, beta, eps)
+    x, gamma, beta, eps, relu = arguments.batchnorm_forward(x, gamma, beta, eps, relu)
     flat = x.reshape(x.shape[0], x.shape[1], -1)
     mean = np.empty(x.shape[1])
     inv_std = np.empty(x.shape[1])
     out = np.empty_like(x)
     gamma64, beta64 = gamma.astype(np.float64), beta.astype(np.float64)
-    _forward(flat, eps, gamma64, beta64, mean, inv_std, out.reshape(flat.shape))
+    _forward(flat, eps, gamma64, beta64, _floor(relu), mean, inv_std, out.reshape(flat.shape))
     return out, mean, inv_std
 
 
 @one_at_a_time
-def batchnorm_inference(x, gamma, beta, mean, inv_std):
+def batchnorm_inference(x, gamma, beta, mean, inv_std, relu=False):
     """Normalise x (N, C, H, W) with given statistics (C,) float64: the batch's in training, the
-    running ones in evaluation. out = γ (x - mean) inv_std + β."""
-    x, gamma, beta, mean, inv_std = arguments.batchnorm_inference(x, gamma, beta, mean, inv_std)
+    running ones in evaluation. out = γ (x - mean) inv_std + β; relu=True: max(0, out)."""
+    x, gamma, beta, mean, inv_std, relu = arguments.batchnorm_inference(
+        x, gamma, beta, mean, inv_std, relu
+    )
     flat = x.reshape(x.shape[0], x.shape[1], -1)
     out = np.empty_like(x)
     scale = gamma.astype(np.float64) * inv_std
-    _normalize(flat, mean, scale, beta.astype(np.float64), out.reshape(flat.shape))
+    _normalize(flat, mean, scale, beta.astype(np.float64), _floor(relu), out.reshape(flat.shape))
     return out
 
 
 @one_at_a_time
-def batchnorm_backward(x, dout, mean, inv_std, gamma):
-    """Training mode: dL/dout -> dL/dx (x's dtype), dγ and dβ (C,) float64."""
-    x, dout, mean, inv_std, gamma = arguments.batchnorm_backward(x, dout, mean, inv_std, gamma)
+def batchnorm_backward(x, dout, mean, inv_std, gamma, relu=False, beta=None):
+    """Training mode: dL/dout -> dL/dx (x's dtype), dγ and dβ (C,) float64. relu=True: the
+    backward of batchnorm_forward(..., relu=True), which needs beta to find the clamped values."""
+    x, dout, mean, inv_std, gamma, relu, beta = arguments.batchnorm_backward(
+        x, dout, mean, inv_std, gamma, relu, beta
+    )
     flat = x.reshape(x.shape[0], x.shape[1], -1)
     dx = np.empty_like(x)
     dgamma = np.empty(x.shape[1])
@@ -152,6 +188,8 @@ def batchnorm_backward(x, dout, mean, inv_std, gamma):
         mean,
         inv_std,
         gamma.astype(np.float64),
+        beta.astype(np.float64),
+        _floor(relu),
         dx.reshape(flat.shape),
         dgamma,
         dbeta,
@@ -159,24 +197,30 @@ def batchnorm_backward(x, dout, mean, inv_std, gamma):
     return dx, dgamma, dbeta
 
 
-def reference_batchnorm_forward(x, gamma, beta, eps):
+def reference_batchnorm_forward(x, gamma, beta, eps, relu=False):
     """The formulas of the module docstring in NumPy: the twin of batchnorm_forward."""
-    x, gamma, beta, eps = arguments.batchnorm_forward(x, gamma, beta, eps)
+    x, gamma, beta, eps, relu = arguments.batchnorm_forward(x, gamma, beta, eps, relu)
     x64 = x.astype(np.float64)
     mean = x64.mean(axis=(0, 2, 3))
     var = ((x64 - mean[:, None, None]) ** 2).mean(axis=(0, 2, 3))
     inv_std = 1.0 / np.sqrt(var + eps)
-    x_hat = (x64 - mean[:, None, None]) * inv_std[:, None, None]
-    out = gamma[:, None, None] * x_hat + beta[:, None, None]
+    out = _affine(x64, mean, inv_std, gamma, beta)
+    if relu:
+        out = np.where(out <= 0, 0.0, out)  # a NaN stays NaN
     return out.astype(x.dtype), mean, inv_std
 
 
-def reference_batchnorm_backward(x, dout, mean, inv_std, gamma):
+def reference_batchnorm_backward(x, dout, mean, inv_std, gamma, relu=False, beta=None):
     """The formulas of the module docstring in NumPy: the twin of batchnorm_backward."""
-    x, dout, mean, inv_std, gamma = arguments.batchnorm_backward(x, dout, mean, inv_std, gamma)
+    x, dout, mean, inv_std, gamma, relu, beta = arguments.batchnorm_backward(
+        x, dout, mean, inv_std, gamma, relu, beta
+    )
     count = x.shape[0] * x.shape[2] * x.shape[3]
-    x_hat = (x.astype(np.float64) - mean[:, None, None]) * inv_std[:, None, None]
+    x64 = x.astype(np.float64)
+    x_hat = (x64 - mean[:, None, None]) * inv_std[:, None, None]
     dout = dout.astype(np.float64)
+    if relu:  # ReLU's backward first: no gradient where the forward wrote 0
+        dout = np.where(_affine(x64, mean, inv_std, gamma, beta) <= 0, 0.0, dout)
     dbeta = dout.sum(axis=(0, 2, 3))
     dgamma = (dout * x_hat).sum(axis=(0, 2, 3))
     dx = (
@@ -185,3 +229,12 @@ def reference_batchnorm_backward(x, dout, mean, inv_std, gamma):
         * (count * dout - dbeta[:, None, None] - x_hat * dgamma[:, None, None])
     )
     return dx.astype(x.dtype), dgamma, dbeta
+
+
+def _affine(x64, mean, inv_std, gamma, beta):
+    """γ x̂ + β in float64, computed as the kernels do, (x - mean) (γ inv_std) + β, so that both
+    round alike where ReLU clamps."""
+    scale = gamma.astype(np.float64) * inv_std
+    return (x64 - mean[:, None, None]) * scale[:, None, None] + beta.astype(np.float64)[
+        :, None, None
+    ]
