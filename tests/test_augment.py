@@ -218,6 +218,9 @@ BOXES = np.zeros((2, 8), dtype=np.float32)
         (lambda: horizontal_flip(BATCH, BOXES, "landmarks"), ValueError, "targets"),
         (lambda: horizontal_flip(BATCH, BOXES, "boxes"), ValueError, "kind"),
         (lambda: horizontal_flip(BATCH.tolist(), BOXES), TypeError, "images"),
+        # float32 or float64 only, as every layer takes (float16 used to be augmented)
+        (lambda: adjust_brightness(BATCH.astype(np.float16), 0.1), TypeError, "images"),
+        (lambda: horizontal_flip(BATCH, BOXES.astype(np.float16)), TypeError, "targets"),
         (lambda: adjust_brightness(BATCH, np.zeros(3)), ValueError, "delta"),
         (lambda: adjust_contrast(BATCH, -1.0), ValueError, "factor"),
         (lambda: adjust_contrast(BATCH, "high"), TypeError, "factor"),

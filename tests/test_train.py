@@ -249,6 +249,16 @@ X_VAL, Y_VAL = tiny_localization_problem(n=12, seed=3)
             TypeError,
             r"metrics must return a dict",
         ),
+        (
+            {"validation": (X_VAL, Y_VAL), "metrics": lambda y_pred, y_true: {1: 0.5}},
+            TypeError,
+            r"the names strings, got 1 \(int\)",
+        ),
+        (
+            {"validation": (X_VAL, Y_VAL), "metrics": lambda y_pred, y_true: {"loss": 0.5}},
+            ValueError,
+            r"must not return a score named 'loss'",
+        ),
         ({"validation": (X_VAL, Y_VAL), "metrics": "accuracy"}, TypeError, r"metrics must be a"),
         (
             {"lr_schedule": nan_after_two_epochs, "epochs": 3},

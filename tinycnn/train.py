@@ -65,7 +65,8 @@ def fit(
     model: a Sequential with parameters to train, its weights finite. loss: a loss instance, e.g.
     `LocalizationLoss(3)`. optimizer: an optimizer built for this model, e.g. `Adam(model)`.
     validation: (x_val, y_val), evaluated after every epoch: its loss, and `metrics(y_pred, y_val)`
-        (a dict of numbers, e.g. `tinycnn.metrics.localization_report`) on `model.predict(x_val)`.
+        (numbers by name, "loss" excepted, e.g. `tinycnn.metrics.localization_report`) on
+        `model.predict(x_val)`.
     augment: `augment(images, targets, rng) -> (images, targets)`, applied to each training batch;
         it must return arrays shaped like the ones it was given.
     lr_schedule: `lr_schedule(epoch) -> lr` for epochs 0, 1, ...; None keeps the optimizer's lr.
@@ -422,13 +423,23 @@ def _scores(scores):
         )
     checked = {}
     for name, score in scores.items():
+        if not isinstance(name, str):  # str(1) and "1" would become one name
+            raise TypeError(
+                f"metrics must return a dict of name -> number, the names strings, got "
+                f"{name!r} ({type(name).__name__})"
+            )
+        if name == "loss":
+            raise ValueError(
+                "metrics must not return a score named 'loss': it would replace the loss that "
+                "evaluate and fit report beside it"
+            )
         number = one_number(score)
         if number is None:
             raise TypeError(
                 f"metrics must return a dict of name -> number, but {name!r} is "
                 f"{type(score).__name__}: {score!r}"
             )
-        checked[str(name)] = number
+        checked[name] = number
     return checked
 
 

@@ -14,11 +14,12 @@ outside its range is a ValueError, never an image of NaN. The ranges are those `
 keeps to: a brightness shift in [-1, 1], a contrast factor in [0, 2], a noise level in [0, 1];
 beyond them no picture is left.
 
-Images are (N, C, H, W); targets are (N, 5 + K) for kind="localization" ([p_c, b_x, b_y, b_h, b_w,
-c_1..c_K]) and (N, 7) for kind="landmarks" ([is_face, x_left, y_left, x_right, y_right, x_chin,
-y_chin]). The targets are checked for their kind (`tinycnn.targets.check_localization_targets`,
-`check_landmark_targets`): landmark vectors and localization vectors with K = 2 are both 7 wide,
-and flipping one as the other would corrupt it without a word.
+Images are (N, C, H, W), float32 or float64; targets, of either dtype, are (N, 5 + K) for
+kind="localization" ([p_c, b_x, b_y, b_h, b_w, c_1..c_K]) and (N, 7) for kind="landmarks"
+([is_face, x_left, y_left, x_right, y_right, x_chin, y_chin]). The targets are checked for their
+kind (`tinycnn.targets.check_localization_targets`, `check_landmark_targets`): landmark vectors
+and localization vectors with K = 2 are both 7 wide, and flipping one as the other would corrupt
+it without a word.
 """
 
 import numbers
@@ -171,10 +172,7 @@ def _describe(value):
 
 
 def _check_images(images):
-    if not isinstance(images, np.ndarray) or not np.issubdtype(images.dtype, np.floating):
-        raise TypeError("images must be a float numpy array of shape (N, C, H, W)")
-    if images.ndim != 4:
-        raise ValueError(f"images must have shape (N, C, H, W), got {images.shape}")
+    checks.float_array(images, "images", ndim=4, layout="(N, C, H, W)")
 
 
 def _check_targets(targets, images, kind):
@@ -182,8 +180,7 @@ def _check_targets(targets, images, kind):
         raise TypeError(f"kind must be one of {KINDS}, got {type(kind).__name__}")
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    if not isinstance(targets, np.ndarray) or not np.issubdtype(targets.dtype, np.floating):
-        raise TypeError("targets must be a float numpy array")
+    checks.float_array(targets, "targets")
     if kind == "localization":
         expected = "(N, 5 + number of classes)"
         width_fits = targets.ndim == 2 and targets.shape[1] > 5
