@@ -127,7 +127,7 @@ def _backward(x, dout, mean, inv_std, gamma, beta, floor, dx, dgamma, dbeta):
                 sum_dout_xhat += passed * (row[q] - centre) * scale
         dbeta[c] = sum_dout
         dgamma[c] = sum_dout_xhat
-        # dx = k * (dout - mean(dout) - x̂ * mean(dout * x̂)), with k = γ inv_std
+        # dx = a * (dout - mean(dout) - x̂ * mean(dout * x̂)), with a = γ inv_std
         mean_dout, mean_dout_xhat = sum_dout / count, sum_dout_xhat / count
         for n in range(n_samples):
             row, dout_row, dx_row = x[n, c], dout[n, c], dx[n, c]
@@ -234,7 +234,6 @@ def reference_batchnorm_backward(x, dout, mean, inv_std, gamma, relu=False, beta
 def _affine(x64, mean, inv_std, gamma, beta):
     """γ x̂ + β in float64, computed as the kernels do, (x - mean) (γ inv_std) + β, so that both
     round alike where ReLU clamps."""
-    scale = gamma.astype(np.float64) * inv_std
-    return (x64 - mean[:, None, None]) * scale[:, None, None] + beta.astype(np.float64)[
-        :, None, None
-    ]
+    scale = (gamma.astype(np.float64) * inv_std)[:, None, None]
+    shift = beta.astype(np.float64)[:, None, None]
+    return (x64 - mean[:, None, None]) * scale + shift
