@@ -227,11 +227,7 @@ figure
 # statistics, which `model.eval()` switches on and `save` keeps.
 #
 # In the detector each batch normalization and the ReLU after it are one layer,
-# `BatchNormReLU2D`. It computes what the two layers in a row compute (the tests hold them
-# equal, the gradients to rounding), but in one go: the ReLU is applied as each value is
-# written, and its backward pass finds the values it set to 0 again from x. That saves two
-# passes over every feature map, and about a tenth of a training step. Frameworks call this
-# *fusing* layers.
+# `BatchNormReLU2D`, for speed: the next section shows how, and what it saves.
 #
 # The loss, `GridLoss`, is lesson 2's practical loss in every cell and anchor: cross-entropy on
 # p_c, squared error on the box, cross-entropy on the class. Two changes come from YOLO. The
@@ -250,6 +246,61 @@ model = tc.networks.detector(
     rng=0,
 )
 parameter_count = model.summary((1, IMAGE_SIZE, IMAGE_SIZE))
+
+# %% [markdown]
+# ### Two layers in one pass
+#
+# Batch normalization and ReLU each go over every number of a feature map, forward and
+# backward, and the first block's maps hold 8 x 64 x 64 numbers per image. `BatchNormReLU2D`
+# computes what the two layers compute in a row, in one go: the ReLU is applied as each
+# normalized value is written, and the backward pass, which reads x anyway, finds the values
+# the ReLU set to 0 again from x, γ and β instead of from a stored copy. No pass over memory and
+# no array is left for the ReLU. Frameworks call this *fusing* layers.
+#
+# Below, one batch of the first convolution's output goes through both forms, forward and
+# backward. They give the same numbers (the gradients could differ by rounding: the backward may
+# add its sums in another order). The first calls of each kernel choose between one core and two
+# (`tc.kernels.threads`), so they are run before the timing, and the two forms take turns.
+
+# %%
+first_maps = model.layers[0].forward(x_train[:32])  # (32, 8, 64, 64)
+upstream = np.random.default_rng(1).standard_normal(first_maps.shape).astype(np.float32)
+forms = {
+    "BatchNorm2D, then ReLU": tc.Sequential([tc.BatchNorm2D(8), tc.ReLU()]),
+    "BatchNormReLU2D": tc.Sequential([tc.BatchNormReLU2D(8)]),
+}
+
+
+def forward_and_backward(form):
+    return form.forward(first_maps), form.backward(upstream)
+
+
+(out_separate, dx_separate), (out_fused, dx_fused) = map(forward_and_backward, forms.values())
+print(
+    f"largest difference: outputs {np.abs(out_fused - out_separate).max():.1e}, "
+    f"input gradients {np.abs(dx_fused - dx_separate).max():.1e} "
+    f"(of values up to {np.abs(dx_separate).max():.1f})"
+)
+for _ in range(tc.kernels.threads.CALLS_TO_CHOOSE):
+    for form in forms.values():
+        forward_and_backward(form)
+seconds = {name: [] for name in forms}
+for _ in range(5 if lesson.quick else 40):
+    for name, form in forms.items():
+        started = time.perf_counter()
+        forward_and_backward(form)
+        seconds[name].append(time.perf_counter() - started)
+fusion_ms = {name: 1e3 * float(np.median(times)) for name, times in seconds.items()}
+for name, ms in fusion_ms.items():
+    print(f"{name:24} {ms:.2f} ms forward and backward (median)")
+
+figure = Figure(figsize=(6, 1.8), layout="constrained")
+ax = figure.subplots()
+ax.barh(list(fusion_ms), list(fusion_ms.values()), color=["tab:gray", "tab:blue"])
+ax.invert_yaxis()
+ax.set_xlabel("ms for one batch of 32, forward and backward")
+figure.savefig(lesson.out / "08_fusion.png", dpi=120)
+figure
 
 # %% [markdown]
 # ## Training from scratch
