@@ -733,9 +733,8 @@ class BatchNorm2D(Layer):
             )
         else:
             x_hat = (x - mean[:, None, None]) * inv_std[:, None, None]
-            if self.relu:  # no gradient where the forward wrote 0, as the kernels find it
-                scale, shift = (gamma * inv_std)[:, None, None], beta[:, None, None]
-                dout = np.where((x - mean[:, None, None]) * scale + shift <= 0, 0, dout)
+            if self.relu:  # no gradient where the forward wrote 0
+                dout = np.where(batchnorm.affine(x, gamma, beta, mean, inv_std) <= 0, 0, dout)
             dgamma, dbeta = (dout * x_hat).sum(axis=(0, 2, 3)), dout.sum(axis=(0, 2, 3))
             dx = dout * (gamma * inv_std).astype(self.dtype)[:, None, None]
         self.grads["gamma"] = dgamma.astype(self.dtype)

@@ -204,7 +204,7 @@ def reference_batchnorm_forward(x, gamma, beta, eps, relu=False):
     mean = x64.mean(axis=(0, 2, 3))
     var = ((x64 - mean[:, None, None]) ** 2).mean(axis=(0, 2, 3))
     inv_std = 1.0 / np.sqrt(var + eps)
-    out = _affine(x64, mean, inv_std, gamma, beta)
+    out = affine(x64, gamma, beta, mean, inv_std)
     if relu:
         out = np.where(out <= 0, 0.0, out)  # a NaN stays NaN
     return out.astype(x.dtype), mean, inv_std
@@ -220,7 +220,7 @@ def reference_batchnorm_backward(x, dout, mean, inv_std, gamma, relu=False, beta
     x_hat = (x64 - mean[:, None, None]) * inv_std[:, None, None]
     dout = dout.astype(np.float64)
     if relu:  # ReLU's backward first: no gradient where the forward wrote 0
-        dout = np.where(_affine(x64, mean, inv_std, gamma, beta) <= 0, 0.0, dout)
+        dout = np.where(affine(x64, gamma, beta, mean, inv_std) <= 0, 0.0, dout)
     dbeta = dout.sum(axis=(0, 2, 3))
     dgamma = (dout * x_hat).sum(axis=(0, 2, 3))
     dx = (
@@ -231,9 +231,14 @@ def reference_batchnorm_backward(x, dout, mean, inv_std, gamma, relu=False, beta
     return dx.astype(x.dtype), dgamma, dbeta
 
 
-def _affine(x64, mean, inv_std, gamma, beta):
-    """γ x̂ + β in float64, computed as the kernels do, (x - mean) (γ inv_std) + β, so that both
-    round alike where ReLU clamps."""
+def affine(x, gamma, beta, mean, inv_std):
+    """γ_c x̂ + β_c for x (N, C, H, W), in float64, computed as the kernels compute it,
+    (x - mean) (γ inv_std) + β: where a ReLU follows, the values it clamps are exactly those the
+    kernels clamp (the twins and BatchNormReLU2D's evaluation-mode backward find them with it).
+    Arguments as batchnorm_inference's."""
+    x, gamma, beta, mean, inv_std, _ = arguments.batchnorm_inference(
+        x, gamma, beta, mean, inv_std, False
+    )
     scale = (gamma.astype(np.float64) * inv_std)[:, None, None]
     shift = beta.astype(np.float64)[:, None, None]
-    return (x64 - mean[:, None, None]) * scale + shift
+    return (np.asarray(x, dtype=np.float64) - mean[:, None, None]) * scale + shift

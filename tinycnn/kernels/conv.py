@@ -2,10 +2,10 @@
 
 Same names, arguments and results as the lecture's loops in reference.py (plus keep_planes and
 planes, to reuse x's batch planes; conv2d_backward, both gradients at once, has no loop of its own
-there). Each function below
-reads the same way: ask layout.py for the geometry (grid and tap offsets) and the batch planes,
-then run one of the two loops of taps.py over them (the reader's one return, to this file, sits
-between the two: see kernels/__init__.py for the path and a drawing of a tap offset).
+there). Each function below reads the same way: ask layout.py for the geometry (grid and tap
+offsets) and the batch planes, then run one of the two loops of taps.py over them (the reader's
+one return, to this file, sits between the two: see kernels/__init__.py for the path and a
+drawing of a tap offset).
 Shapes: x (N, C_in, H, W), weights (C_out, C_in, k, k), bias (C_out,),
 dout (N, C_out, H_out, W_out), one float dtype.
 
