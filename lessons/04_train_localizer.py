@@ -89,6 +89,12 @@ print(
 # for every channel *at every one of the 8x8 positions*, so it knows where in the image each
 # feature fired, and it can combine "a wheel here, a roof there" into a box.
 #
+# In the summary below, each block's ReLU and max-pool are one layer, `ReLUMaxPool2D`. A ReLU
+# never changes which value of a window is the largest, so pooling first and applying the ReLU
+# to what is left gives the same numbers, forward and backward, with the ReLU on a quarter of
+# them. Frameworks call this *fusing* two layers; `tc.ReLU()` then `tc.MaxPool2D(2)` would train
+# exactly the same network, a little more slowly.
+#
 # The last layer has no activation: it outputs 8 raw numbers. How they become the lecture's
 # vector depends on the loss that trains them (next section), so we choose the loss first and
 # give its *output map* to the model where we build it: `model.predict` then reads the raw
@@ -340,7 +346,7 @@ print("first test image, loaded model:", y_loaded[0])
 # one direction: edges.
 
 # %%
-first_conv, first_relu = model.layers[0], model.layers[1]
+first_conv, first_relu = model.layers[0], tc.ReLU()  # the block's own ReLU pools as well
 tc.viz.show_filters(first_conv.params["W"], path=lesson.out / "04_filters.png")
 
 # %% [markdown]

@@ -37,7 +37,7 @@ def classifiers(draw, dtype):
     layers = []
     for in_c, out_c, kernel, stride, pool in reversed(blocks):
         if pool is not None:
-            layers.insert(0, tc.MaxPool2D(*pool))
+            layers.insert(0, draw(st.sampled_from([tc.MaxPool2D, tc.ReLUMaxPool2D]))(*pool))
             size = (size - 1) * pool[1] + pool[0]
         layers.insert(0, draw(st.sampled_from(ACTIVATIONS))())
         norm = draw(st.sampled_from([None, tc.BatchNorm2D, tc.BatchNormReLU2D]))

@@ -566,6 +566,7 @@ LAYER_BUILDERS = {
         rng=argument(st.integers(0, 9)),
     ),
     tc.MaxPool2D: st.builds(tc.MaxPool2D, argument(SIZE), argument(st.none() | SIZE)),
+    tc.ReLUMaxPool2D: st.builds(tc.ReLUMaxPool2D, argument(SIZE), argument(st.none() | SIZE)),
     tc.Dense: st.builds(
         tc.Dense,
         argument(SIZE),
@@ -987,6 +988,10 @@ TYPED_CALLS = {
         },
     ),
     "layers.MaxPool2D": (tc.MaxPool2D, {"kernel_size": (2, "int"), "stride": (2, "int|None")}),
+    "layers.ReLUMaxPool2D": (
+        tc.ReLUMaxPool2D,
+        {"kernel_size": (2, "int"), "stride": (2, "int|None")},
+    ),
     "layers.Dense": (tc.Dense, {"in_features": (3, "int"), "out_features": (2, "int")}),
     "layers.Dropout": (tc.Dropout, {"p": (0.5, "real"), "rng": (0, "rng|None")}),
     "layers.BatchNorm2D": (

@@ -48,6 +48,47 @@ def test_maxpool2d_gradients(k, stride, seed):
     assert errors["x"] < TOLERANCE
 
 
+@st.composite
+def pool_cases(draw):
+    """(k, stride, x) with ties, zeros of both signs, NaN and mostly negative windows: where a
+    ReLU before the pooling and one after it could part ways, if they ever did."""
+    k, stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    n, channels = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    height, width = draw(st.integers(k, 7)), draw(st.integers(k, 7))
+    values = st.sampled_from([-2.0, -1.0, -0.0, 0.0, 0.5, 1.0, np.nan])
+    size = n * channels * height * width
+    x = np.array(draw(st.lists(values, min_size=size, max_size=size)))
+    return k, stride, x.reshape(n, channels, height, width)
+
+
+@given(case=pool_cases(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_relu_maxpool_is_relu_then_maxpool_to_the_last_bit(case, dtype):
+    k, stride, x = case
+    x = x.astype(dtype)
+    fused, relu, pool = tc.ReLUMaxPool2D(k, stride), tc.ReLU(), tc.MaxPool2D(k, stride)
+    out = fused.forward(x)
+    np.testing.assert_array_equal(out, pool.forward(relu.forward(x)))
+    assert out.dtype == dtype and not np.signbit(out).any()  # 0, never -0, as the ReLU gives
+    dout = np.random.default_rng(0).standard_normal(out.shape).astype(dtype)
+    dx = fused.backward(dout)
+    np.testing.assert_array_equal(dx, relu.backward(pool.backward(dout)))
+    assert dx.dtype == dtype
+
+
+@given(k=st.integers(1, 3), stride=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_relu_maxpool_gradients(k, stride, seed):
+    # Distinct values far apart compared with h; the first sample's all negative, so its windows
+    # are clamped to 0 and pass no gradient, the second's all positive, so its maxima pass.
+    rng = np.random.default_rng(seed)
+    x = rng.permutation(2 * 2 * 7 * 6).reshape(2, 2, 7, 6) * 0.1 + 0.05
+    x[0] -= 100
+    layer = tc.ReLUMaxPool2D(k, stride)
+    out = layer.forward(x)
+    assert (out[0] == 0).all() and (out[1] > 0).all()
+    errors = check_gradients(layer, x)
+    assert errors["x"] < TOLERANCE
+
+
 @pytest.mark.parametrize(
     "layer",
     [
@@ -360,6 +401,7 @@ def every_layer():
     return [
         (tc.Conv2D(2, 3, 3, padding=1, dtype=F64, rng=0), x4),
         (tc.MaxPool2D(2), x4),
+        (tc.ReLUMaxPool2D(2), x4),
         (tc.Dense(5, 4, dtype=F64, rng=0), x2),
         (tc.Flatten(), x4),
         (tc.ReLU(), x2),

@@ -405,6 +405,38 @@ class MaxPool2D(Layer):
         return torch.nn.MaxPool2d(self.kernel_size, stride=self.stride)
 
 
+class ReLUMaxPool2D(MaxPool2D):
+    """ReLU then max pooling as one layer: out = maxpool(max(0, x)), computed as max(0, maxpool(x)).
+
+    The two orders give the same numbers, because a ReLU never changes which value is largest:
+    where a window's maximum is positive, it is the same value at the same place either way;
+    where it is not, both give 0, and no gradient reaches the window. So the ReLU runs on the
+    pooled map, a quarter of the numbers for 2x2 windows, forward and backward:
+
+        backward: dp = dout * [out > 0], then MaxPool2D's backward of dp
+
+    The tests hold it equal to ReLU then MaxPool2D, bit for bit, gradients included. It makes
+    lesson 4's training step about a twelfth faster (benchmarks/README.md gives the figures).
+    """
+
+    def forward(self, x):
+        pooled = super().forward(x)
+        out = activation.relu_forward(pooled)
+        self._cache = (self._cache, out)  # the pooling's cache, and the ReLU's
+        return out
+
+    def backward(self, dout, input_grad=True):
+        pool_cache, out = self._cached()
+        dout = self._check_dout(dout, out.shape, out.dtype, input_grad)
+        if not input_grad:
+            return None
+        self._cache = pool_cache
+        return super().backward(activation.relu_backward(dout, out))
+
+    def torch_module(self, torch, dtype):
+        return torch.nn.Sequential(torch.nn.ReLU(), super().torch_module(torch, dtype))
+
+
 class Dense(Layer):
     """Fully connected layer.
 

@@ -2,10 +2,11 @@
 
 The localizer and the landmark detector are the classic small CNN (`small_cnn`): three blocks of
 conv 3x3 -> ReLU -> max-pool 2x2, each halving the image and doubling the channels, then two dense
-layers. Only the last layer differs: K + 5 numbers for localization, 1 + 2 * 3 for landmarks, and
-where its untrained outputs start. The detector is fully convolutional: conv-BatchNorm-ReLU blocks
-and a 1x1 head laid out as the YOLO grid. `convolutionalize` turns a classifier of crops into
-sliding windows over a whole image.
+layers (each ReLU and its max-pool are one layer, `ReLUMaxPool2D`: the same numbers in fewer
+passes). Only the last layer differs: K + 5 numbers for localization, 1 + 2 * 3 for landmarks,
+and where its untrained outputs start. The detector is fully convolutional: conv-BatchNorm-ReLU
+blocks and a 1x1 head laid out as the YOLO grid. `convolutionalize` turns a classifier of crops
+into sliding windows over a whole image.
 """
 
 import numpy as np
@@ -21,6 +22,7 @@ from tinycnn.layers import (
     GridLayout,
     MaxPool2D,
     ReLU,
+    ReLUMaxPool2D,
 )
 from tinycnn.model import Sequential
 from tinycnn.outputs import (
@@ -75,7 +77,7 @@ def small_cnn(
     layers, in_channels = [], 1
     for out_channels in channels:
         convolution = Conv2D(in_channels, out_channels, 3, padding=1, dtype=dtype, rng=rng)
-        layers += [convolution, ReLU(), MaxPool2D(2)]
+        layers += [convolution, ReLUMaxPool2D(2)]  # ReLU, then max-pool
         in_channels = out_channels
     features = in_channels * (image_size // 2 ** len(channels)) ** 2
     output_layer = Dense(hidden, outputs, dtype=dtype, rng=rng)
@@ -265,7 +267,14 @@ WALK_ARRAYS = 3
 """Float64 arrays of the widest feature map's size that running one crop through the layers
 before the Flatten needs at its peak (0.9 measured with tracemalloc, for 256 and 512 pixels)."""
 
-LOCAL_LAYERS = ("Conv2D", "MaxPool2D", "BatchNorm2D", "BatchNormReLU2D", *ELEMENTWISE_LAYERS)
+LOCAL_LAYERS = (
+    "Conv2D",
+    "MaxPool2D",
+    "ReLUMaxPool2D",
+    "BatchNorm2D",
+    "BatchNormReLU2D",
+    *ELEMENTWISE_LAYERS,
+)
 """Layers before Flatten whose output at a position depends only on the input near it, the same
 way everywhere: on a larger image they compute, for every window, what they compute on the crop."""
 
