@@ -226,8 +226,9 @@ figure
 # train quickly and steadily. In evaluation it uses running averages of the training batches'
 # statistics, which `model.eval()` switches on and `save` keeps.
 #
-# In the detector each batch normalization and the ReLU after it are one layer,
-# `BatchNormReLU2D`, for speed: the next section shows how, and what it saves.
+# In the detector each batch normalization, the ReLU after it and the max-pooling after that are
+# one layer, `BatchNormReLUMaxPool2D` (`BatchNormReLU2D` in the last block, which has no
+# pooling), for speed: the next section shows how, and what it saves.
 #
 # The loss, `GridLoss`, is lesson 2's practical loss in every cell and anchor: cross-entropy on
 # p_c, squared error on the box, cross-entropy on the class. Two changes come from YOLO. The
@@ -248,39 +249,50 @@ model = tc.networks.detector(
 parameter_count = model.summary((1, IMAGE_SIZE, IMAGE_SIZE))
 
 # %% [markdown]
-# ### Two layers in one pass
+# ### Three layers in one pass
 #
-# Batch normalization and ReLU each go over every number of a feature map, forward and
-# backward, and the first block's maps hold 8 x 64 x 64 numbers per image. `BatchNormReLU2D`
-# computes what the two layers compute in a row, in one go: the ReLU is applied as each
-# normalized value is written, and the backward pass, which reads x anyway, finds the values
-# the ReLU set to 0 again from x, γ and β instead of from a stored copy. No pass over memory and
-# no array is left for the ReLU. Frameworks call this *fusing* layers.
+# Batch normalization, ReLU and max-pooling each go over every number of a feature map, forward
+# and backward, and the first block's maps hold 8 x 64 x 64 numbers per image. Two tricks let
+# one layer do the work of the three with far fewer passes. Frameworks call this *fusing*
+# layers.
 #
-# Below, one batch of the first convolution's output goes through both forms, forward and
-# backward. They give the same numbers (the gradients could differ by rounding: the backward may
-# add its sums in another order). The first calls of each kernel choose between one core and two
-# (`tc.kernels.threads`), so they are run before the timing, and the two forms take turns.
+# - **The ReLU as the values are written.** `BatchNormReLU2D` applies the ReLU as each
+#   normalized value is written, and its backward pass, which reads x anyway, finds the values
+#   the ReLU set to 0 again from x, γ and β instead of from a stored copy.
+# - **Pool first.** In one channel, batch normalization then ReLU, max(0, γ x̂ + β), is a
+#   function of one number that only grows as x grows (γ > 0) or only shrinks (γ < 0). So the
+#   largest output of a 2x2 window comes from the window's largest x (its smallest where
+#   γ < 0). `BatchNormReLUMaxPool2D` picks that x in each window, then normalizes and clamps
+#   only the picked values, a quarter of them; backward, only those places get a gradient from
+#   the pooling, and batch normalization's sums need them alone.
+#
+# Below, one batch of the first convolution's output goes through the three forms, forward and
+# backward. They give the same outputs; their gradients may differ by rounding, the sums being
+# added in another order. The first calls of each kernel choose between one core and two
+# (`tc.kernels.threads`), so they are run before the timing, and the forms take turns.
 
 # %%
 first_maps = model.layers[0].forward(x_train[:32])  # (32, 8, 64, 64)
-upstream = np.random.default_rng(1).standard_normal(first_maps.shape).astype(np.float32)
 forms = {
-    "BatchNorm2D, then ReLU": tc.Sequential([tc.BatchNorm2D(8), tc.ReLU()]),
-    "BatchNormReLU2D": tc.Sequential([tc.BatchNormReLU2D(8)]),
+    "BatchNorm2D, ReLU, MaxPool2D": tc.Sequential([tc.BatchNorm2D(8), tc.ReLU(), tc.MaxPool2D(2)]),
+    "BatchNormReLU2D, MaxPool2D": tc.Sequential([tc.BatchNormReLU2D(8), tc.MaxPool2D(2)]),
+    "BatchNormReLUMaxPool2D": tc.Sequential([tc.BatchNormReLUMaxPool2D(8, 2)]),
 }
+pooled_shape = (*first_maps.shape[:2], first_maps.shape[2] // 2, first_maps.shape[3] // 2)
+upstream = np.random.default_rng(1).standard_normal(pooled_shape).astype(np.float32)
 
 
 def forward_and_backward(form):
     return form.forward(first_maps), form.backward(upstream)
 
 
-(out_separate, dx_separate), (out_fused, dx_fused) = map(forward_and_backward, forms.values())
-print(
-    f"largest difference: outputs {np.abs(out_fused - out_separate).max():.1e}, "
-    f"input gradients {np.abs(dx_fused - dx_separate).max():.1e} "
-    f"(of values up to {np.abs(dx_separate).max():.1f})"
-)
+(out_three, dx_three), *fused = map(forward_and_backward, forms.values())
+for name, (out, dx) in zip(list(forms)[1:], fused, strict=True):
+    print(
+        f"{name}: largest difference from the three layers: outputs "
+        f"{np.abs(out - out_three).max():.1e}, input gradients {np.abs(dx - dx_three).max():.1e} "
+        f"(of values up to {np.abs(dx_three).max():.1f})"
+    )
 for _ in range(tc.kernels.threads.CALLS_TO_CHOOSE):
     for form in forms.values():
         forward_and_backward(form)
@@ -292,11 +304,11 @@ for _ in range(5 if lesson.quick else 40):
         seconds[name].append(time.perf_counter() - started)
 fusion_ms = {name: 1e3 * float(np.median(times)) for name, times in seconds.items()}
 for name, ms in fusion_ms.items():
-    print(f"{name:24} {ms:.2f} ms forward and backward (median)")
+    print(f"{name:30} {ms:.2f} ms forward and backward (median)")
 
-figure = Figure(figsize=(6, 1.8), layout="constrained")
+figure = Figure(figsize=(6, 2.1), layout="constrained")
 ax = figure.subplots()
-ax.barh(list(fusion_ms), list(fusion_ms.values()), color=["tab:gray", "tab:blue"])
+ax.barh(list(fusion_ms), list(fusion_ms.values()), color=["tab:gray", "tab:cyan", "tab:blue"])
 ax.invert_yaxis()
 ax.set_xlabel("ms for one batch of 32, forward and backward")
 figure.savefig(lesson.out / "08_fusion.png", dpi=120)

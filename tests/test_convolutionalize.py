@@ -1,6 +1,8 @@
 """Convolutional sliding windows: one pass of `convolutionalize(model)` equals the classifier run
 window by window, for any small architecture and image size; what has no such form is refused."""
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -37,17 +39,19 @@ def classifiers(draw, dtype):
     layers = []
     for in_c, out_c, kernel, stride, pool in reversed(blocks):
         if pool is not None:
-            layers.insert(0, draw(st.sampled_from([tc.MaxPool2D, tc.ReLUMaxPool2D]))(*pool))
+            kinds = [tc.MaxPool2D, tc.ReLUMaxPool2D]
+            if pool[1] >= pool[0]:  # windows that do not overlap
+                kinds.append(
+                    functools.partial(
+                        _normalized, tc.BatchNormReLUMaxPool2D, out_c, rng, dtype=dtype
+                    )
+                )
+            layers.insert(0, draw(st.sampled_from(kinds))(*pool))
             size = (size - 1) * pool[1] + pool[0]
         layers.insert(0, draw(st.sampled_from(ACTIVATIONS))())
         norm = draw(st.sampled_from([None, tc.BatchNorm2D, tc.BatchNormReLU2D]))
-        if norm is not None:  # evaluated with its running statistics, as every window is
-            layer = norm(out_c, dtype=dtype)
-            layer.params["gamma"][:] = rng.uniform(0.5, 2, out_c)
-            layer.params["beta"][:] = rng.standard_normal(out_c)
-            layer.state["running_mean"][:] = rng.standard_normal(out_c)
-            layer.state["running_var"][:] = rng.uniform(0.5, 2, out_c)
-            layers.insert(0, layer)
+        if norm is not None:
+            layers.insert(0, _normalized(norm, out_c, rng, dtype=dtype))
         layers.insert(0, tc.Conv2D(in_c, out_c, kernel, stride=stride, dtype=dtype, rng=rng))
         size = (size - 1) * stride + kernel
     final = _map_size(layers, (channels, size, size))
@@ -61,6 +65,17 @@ def classifiers(draw, dtype):
         layers.append(tc.Dropout(0.5, rng=rng))
     layers.append(tc.Dense(hidden, draw(st.integers(1, 4)), dtype=dtype, rng=rng))
     return tc.Sequential(layers), (channels, size, size)
+
+
+def _normalized(norm, channels, rng, *args, dtype=np.float64):
+    """A batch-norm layer of kind `norm` (further arguments: its pooling) with random γ (both
+    signs), β and running statistics: evaluated with them, as every window is."""
+    layer = norm(channels, *args, dtype=dtype)
+    layer.params["gamma"][:] = rng.choice([-1, 1], channels) * rng.uniform(0.5, 2, channels)
+    layer.params["beta"][:] = rng.standard_normal(channels)
+    layer.state["running_mean"][:] = rng.standard_normal(channels)
+    layer.state["running_var"][:] = rng.uniform(0.5, 2, channels)
+    return layer
 
 
 def _map_size(layers, crop_shape):

@@ -26,7 +26,7 @@ from hypothesis.extra.numpy import arrays
 
 import tinycnn as tc
 import tinycnn.viz
-from tinycnn.kernels import batchnorm, conv, im2col, pool, reference
+from tinycnn.kernels import batchnorm, batchnorm_pool, conv, im2col, pool, reference
 from tinycnn.losses import (
     LandmarkLoss,
     LocalizationLoss,
@@ -1012,6 +1012,16 @@ TYPED_CALLS = {
         tc.BatchNormReLU2D,
         {"channels": (1, "int"), "eps": (1e-5, "real"), "momentum": (0.1, "real")},
     ),
+    "layers.BatchNormReLUMaxPool2D": (
+        tc.BatchNormReLUMaxPool2D,
+        {
+            "channels": (1, "int"),
+            "kernel_size": (2, "int"),
+            "stride": (2, "int|None"),
+            "eps": (1e-5, "real"),
+            "momentum": (0.1, "real"),
+        },
+    ),
     "layers.BatchNorm2D.backward": (
         lambda dout, input_grad: _after_forward(tc.BatchNorm2D(1), _CONV_X)(dout, input_grad),
         {"dout": (np.ones_like(_CONV_X), "array"), "input_grad": (True, "flag")},
@@ -1083,6 +1093,17 @@ TYPED_CALLS = {
             "beta": (np.zeros(3), "array"),
             "eps": (1e-5, "real"),
             "relu": (True, "flag"),
+        },
+    ),
+    "kernels.batchnorm_pool.batchnorm_relu_maxpool_forward": (
+        batchnorm_pool.batchnorm_relu_maxpool_forward,
+        {
+            "x": (_X, "array"),
+            "gamma": (np.ones(3), "array"),
+            "beta": (np.zeros(3), "array"),
+            "eps": (1e-5, "real"),
+            "kernel_size": (2, "int"),
+            "stride": (2, "int"),
         },
     ),
 }

@@ -11,6 +11,7 @@ from tinycnn.kernels import (
     activation,
     arguments,
     batchnorm,
+    batchnorm_pool,
     conv,
     im2col,
     layout,
@@ -756,6 +757,21 @@ TWINS = [
         batchnorm.batchnorm_backward,
         batchnorm.reference_batchnorm_backward,
         (X, X, BATCH_MEAN, BATCH_INV_STD, GAMMA, True, BETA),
+    ),
+    (
+        batchnorm_pool.batchnorm_relu_maxpool_forward,
+        batchnorm_pool.reference_batchnorm_relu_maxpool_forward,
+        (X, GAMMA, BETA, 1e-5, 2, 2),
+    ),
+    (
+        batchnorm_pool.batchnorm_relu_maxpool_inference,
+        batchnorm_pool.reference_batchnorm_relu_maxpool_inference,
+        (X, GAMMA, BETA, BATCH_MEAN, BATCH_INV_STD, 2, 2),
+    ),
+    (
+        batchnorm_pool.batchnorm_relu_maxpool_backward,
+        batchnorm_pool.reference_batchnorm_relu_maxpool_backward,
+        (X, np.ones_like(POOLED), PLACES, BATCH_MEAN, BATCH_INV_STD, GAMMA, BETA, 2, 2, True),
     ),
 ]
 # The plain functions without a numba twin: a result or a TypeError/ValueError, nothing else.

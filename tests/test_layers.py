@@ -411,6 +411,7 @@ def every_layer():
         (tc.Dropout(0.5, rng=0), x2),
         (tc.BatchNorm2D(2, dtype=F64), x4),
         (tc.BatchNormReLU2D(2, dtype=F64), x4),
+        (tc.BatchNormReLUMaxPool2D(2, dtype=F64), x4),
         (tc.GridLayout(num_anchors=2), x4),
     ]
 

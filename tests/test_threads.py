@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinycnn.kernels
-from tinycnn.kernels import activation, batchnorm, conv, pool, threads
+from tinycnn.kernels import activation, batchnorm, batchnorm_pool, conv, pool, threads
 from tinycnn.kernels.threads import WAYS, always
 
 from strategies import conv_geometries
@@ -44,6 +44,25 @@ def every_pass(x, weights, bias, stride, padding, pool_size):
             np.ones_like(pooled), argmax, relu.shape, pool_size, pool_size
         )
         results += [pooled, argmax, d_pool]
+        fused = batchnorm_pool.batchnorm_relu_maxpool_forward(
+            out, gamma, beta, 1e-5, pool_size, pool_size
+        )
+        _, places, fused_mean, fused_inv_std = fused
+        fused_evaluated = batchnorm_pool.batchnorm_relu_maxpool_inference(
+            out, gamma, beta, mean, inv_std, pool_size, pool_size
+        )
+        d_fused = batchnorm_pool.batchnorm_relu_maxpool_backward(
+            out,
+            np.ones_like(pooled),
+            places,
+            fused_mean,
+            fused_inv_std,
+            gamma,
+            beta,
+            pool_size,
+            pool_size,
+        )
+        results += [*fused, *fused_evaluated, *d_fused]
     return results
 
 

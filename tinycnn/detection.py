@@ -39,7 +39,7 @@ from tinycnn.checks import (
     real_number,
 )
 from tinycnn.functional import binary_cross_entropy, logsumexp, sigmoid, softmax
-from tinycnn.layers import Conv2D, MaxPool2D
+from tinycnn.layers import BatchNormReLUMaxPool2D, Conv2D, MaxPool2D
 from tinycnn.losses import Loss
 from tinycnn.outputs import OutputMap
 from tinycnn.targets import one_hot_rows
@@ -441,7 +441,7 @@ def detect(model, images, score_threshold=0.6, iou_threshold=0.5, batch_size=256
 
     The grid must tile the image: decode_grid spreads the S x S cells over the whole image, so H
     and W must each be S times the network's stride, the number of pixels one cell moves on the
-    image. That stride is the product of the strides of the model's Conv2D and MaxPool2D layers
+    image. That stride is the product of the strides of the model's convolutions and poolings
     (16 for `tinycnn.networks.detector`: four 2x2 poolings). Images whose sides are not a
     multiple of it raise a ValueError before the model runs; a grid of another size (say, from
     convolutions without padding) raises one after.
@@ -507,7 +507,8 @@ def detect(model, images, score_threshold=0.6, iou_threshold=0.5, batch_size=256
 
 def network_stride(model):
     """How many pixels of the image one step on the model's output grid moves: the product of
-    the strides of its Conv2D and MaxPool2D layers (the only layers that shrink an image)."""
+    the strides of its Conv2D, MaxPool2D and BatchNormReLUMaxPool2D layers (the only layers
+    that shrink an image)."""
     if not isinstance(getattr(model, "layers", None), (list, tuple)):
         raise TypeError(
             f"model must be a tinycnn Sequential (a model with a list of layers), got "
@@ -515,7 +516,7 @@ def network_stride(model):
         )
     stride = 1
     for layer in model.layers:
-        if isinstance(layer, (Conv2D, MaxPool2D)):
+        if isinstance(layer, (Conv2D, MaxPool2D, BatchNormReLUMaxPool2D)):
             stride *= layer.stride
     return stride
 

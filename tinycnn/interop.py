@@ -13,6 +13,8 @@ Layer by layer, with the weights copied (the two models do not share memory afte
     BatchNorm2D(c, eps, momentum) ->  nn.BatchNorm2d, γ and β as weight and bias, and the running
                                       mean and variance
     BatchNormReLU2D(c, eps, momentum) ->  nn.Sequential(nn.BatchNorm2d as above, nn.ReLU)
+    BatchNormReLUMaxPool2D(c, k, s, eps, momentum)
+                                  ->  nn.Sequential(nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d(k, s))
     GridLayout(B)                 ->  a view (N, B, D, S, S) permuted to (N, S, S, B, D)
 
 Both compute the same function in the same layout (N, C, H, W), so for the same input

@@ -39,7 +39,7 @@ from tinycnn.checks import (
     real_number,
 )
 from tinycnn.functional import sigmoid
-from tinycnn.kernels import activation, batchnorm, conv, pool
+from tinycnn.kernels import activation, batchnorm, batchnorm_pool, conv, pool
 
 _WITHOUT_WEIGHTS = contextvars.ContextVar("tinycnn_without_weights", default=False)
 """True while `Layer.from_config` builds a layer: `initialise` then leaves params and state
@@ -727,28 +727,42 @@ class BatchNorm2D(Layer):
             self._cache = (x, None, None, self.training)
             return np.zeros_like(x)
         if self.training:
-            count = x.shape[0] * x.shape[2] * x.shape[3]
-            if count < 2:
-                raise ValueError(
-                    f"BatchNorm2D needs more than one value per channel in training "
-                    f"mode (N * H * W >= 2), got x of shape {x.shape}"
-                )
+            count = self._values_per_channel(x)
             out, mean, inv_std = batchnorm.batchnorm_forward(
                 x, gamma, beta, self.eps, relu=self.relu
             )
-            variance = 1.0 / inv_std**2 - self.eps
-            for name, batch_value in (
-                ("running_mean", mean),
-                ("running_var", variance * count / (count - 1)),
-            ):
-                running = self.state[name]
-                running += self.momentum * (batch_value - running).astype(self.dtype)
+            self._update_running_statistics(mean, inv_std, count)
         else:
-            mean = self.state["running_mean"].astype(np.float64)
-            inv_std = 1.0 / np.sqrt(self.state["running_var"].astype(np.float64) + self.eps)
+            mean, inv_std = self._running_statistics()
             out = batchnorm.batchnorm_inference(x, gamma, beta, mean, inv_std, relu=self.relu)
         self._cache = (x, mean, inv_std, self.training)
         return out
+
+    def _values_per_channel(self, x):
+        """M = N * H * W, which training mode needs to be 2 or more (a variance of one value
+        is 0, and the running variance's M / (M - 1) divides by 0)."""
+        count = x.shape[0] * x.shape[2] * x.shape[3]
+        if count < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs more than one value per channel in training "
+                f"mode (N * H * W >= 2), got x of shape {x.shape}"
+            )
+        return count
+
+    def _update_running_statistics(self, mean, inv_std, count):
+        """The running statistics moved towards the batch's (see the class docstring)."""
+        variance = 1.0 / inv_std**2 - self.eps
+        for name, batch_value in (
+            ("running_mean", mean),
+            ("running_var", variance * count / (count - 1)),
+        ):
+            running = self.state[name]
+            running += self.momentum * (batch_value - running).astype(self.dtype)
+
+    def _running_statistics(self):
+        """(mean, inv_std) (C,) float64 from the running statistics, for evaluation mode."""
+        mean = self.state["running_mean"].astype(np.float64)
+        return mean, 1.0 / np.sqrt(self.state["running_var"].astype(np.float64) + self.eps)
 
     def backward(self, dout, input_grad=True):
         """dL/dout -> dL/dx, and grads["gamma"], grads["beta"]; None instead of dL/dx if not
@@ -802,6 +816,102 @@ class BatchNormReLU2D(BatchNorm2D):
 
     def torch_module(self, torch, dtype):
         return torch.nn.Sequential(super().torch_module(torch, dtype), torch.nn.ReLU())
+
+
+class BatchNormReLUMaxPool2D(BatchNorm2D):
+    """BatchNorm2D, ReLU and MaxPool2D(kernel_size, stride) as one layer, for windows that do
+    not overlap (stride >= kernel_size; stride None means kernel_size, as in MaxPool2D):
+
+        out[n, c, i, j] = max_{u, v < k} max(0, γ_c x̂[n, c, s*i + u, s*j + v] + β_c)
+
+    Per channel, max(0, γ_c x̂ + β_c) grows with x where γ_c > 0 and shrinks where γ_c < 0, so
+    the window's largest output comes from its largest x (its smallest where γ_c < 0): the
+    kernels pool x first and normalize only the values they keep, a quarter of them for 2x2
+    windows. backward: dout reaches only those places, where out was not clamped, and batch
+    norm's formulas (BatchNorm2D) run with that dout, 0 elsewhere.
+
+    The same parameters, running statistics and outputs as the three layers in a row, bit for
+    bit, and the same gradients to rounding (where two outputs of a window tie only after
+    rounding, the gradient goes to the largest x, not to the first of them:
+    `tinycnn.kernels.batchnorm_pool` has the details and the measured gain).
+    """
+
+    relu = True
+
+    def __init__(
+        self, channels, kernel_size=2, stride=None, eps=1e-5, momentum=0.1, *, dtype=np.float32
+    ):
+        self.kernel_size = positive_int(kernel_size, "kernel_size", maximum=checks.MAX_SIZE)
+        if stride is None:
+            self.stride = self.kernel_size
+        else:
+            self.stride = positive_int(stride, "stride", maximum=checks.MAX_SIZE)
+        if self.stride < self.kernel_size:
+            raise ValueError(
+                f"stride must be at least kernel_size {self.kernel_size} (windows that do not "
+                f"overlap), got {self.stride}: for overlapping windows, use BatchNormReLU2D "
+                "then MaxPool2D"
+            )
+        super().__init__(channels, eps, momentum, dtype=dtype)  # after: repr() needs them
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size, "stride": self.stride}
+
+    def _pooled_shape(self, x_shape):
+        n_samples, channels, height, width = x_shape
+        k, s = self.kernel_size, self.stride
+        return (n_samples, channels, (height - k) // s + 1, (width - k) // s + 1)
+
+    def forward(self, x):
+        x = _images(self, x, self.channels)
+        self.check_arrays()
+        if min(x.shape[2], x.shape[3]) < self.kernel_size:
+            raise ValueError(
+                f"kernel_size {self.kernel_size} is larger than the input "
+                f"{x.shape[2]}x{x.shape[3]} (x of shape {x.shape})"
+            )
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        gamma, beta, k, s = self.params["gamma"], self.params["beta"], self.kernel_size, self.stride
+        if x.size == 0:  # an empty batch: an empty output, and the statistics stay as they are
+            self._cache = (x, None, None, None, self.training)
+            return np.zeros(self._pooled_shape(x.shape), dtype=x.dtype)
+        if self.training:
+            count = self._values_per_channel(x)
+            out, argmax, mean, inv_std = batchnorm_pool.batchnorm_relu_maxpool_forward(
+                x, gamma, beta, self.eps, k, s
+            )
+            self._update_running_statistics(mean, inv_std, count)
+        else:
+            mean, inv_std = self._running_statistics()
+            out, argmax = batchnorm_pool.batchnorm_relu_maxpool_inference(
+                x, gamma, beta, mean, inv_std, k, s
+            )
+        self._cache = (x, argmax, mean, inv_std, self.training)
+        return out
+
+    def backward(self, dout, input_grad=True):
+        """dL/dout -> dL/dx, and grads["gamma"], grads["beta"]; None instead of dL/dx if not
+        input_grad."""
+        x, argmax, mean, inv_std, training = self._cached()
+        self.check_arrays()
+        dout = self._check_dout(dout, self._pooled_shape(x.shape), self.dtype, input_grad)
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        if x.size == 0:
+            dx, dgamma, dbeta = np.zeros_like(x), np.zeros_like(gamma), np.zeros_like(gamma)
+        else:
+            dx, dgamma, dbeta = batchnorm_pool.batchnorm_relu_maxpool_backward(
+                x, dout, argmax, mean, inv_std, gamma, beta, self.kernel_size, self.stride, training
+            )
+        self.grads["gamma"] = dgamma.astype(self.dtype)
+        self.grads["beta"] = dbeta.astype(self.dtype)
+        return dx if input_grad else None
+
+    def torch_module(self, torch, dtype):
+        return torch.nn.Sequential(
+            super().torch_module(torch, dtype),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(self.kernel_size, stride=self.stride),
+        )
 
 
 class GridLayout(Layer):

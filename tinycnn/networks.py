@@ -16,11 +16,11 @@ from tinycnn.checks import positive_int
 from tinycnn.detection import GridOutput, GridVectors
 from tinycnn.layers import (
     BatchNormReLU2D,
+    BatchNormReLUMaxPool2D,
     Conv2D,
     Dense,
     Flatten,
     GridLayout,
-    MaxPool2D,
     ReLU,
     ReLUMaxPool2D,
 )
@@ -130,8 +130,8 @@ def detector(
         conv 3x3 -> BatchNorm -> ReLU                            each cell sees past its borders
         conv 1x1 to B (5 + K) channels -> GridLayout(B)          one vector per cell and anchor
 
-    Each BatchNorm -> ReLU is one layer, `BatchNormReLU2D`: the same function, computed in fewer
-    passes over memory.
+    Each BatchNorm -> ReLU -> max-pool is one layer, `BatchNormReLUMaxPool2D`, and the last
+    BatchNorm -> ReLU one `BatchNormReLU2D`: the same functions, computed in fewer passes.
 
     Without a dense layer the same weights run on any image size divisible by 16. The last
     convolution starts small, as in `small_cnn`, with the p_c logit's bias at -3 (p_c ≈ 0.05):
@@ -158,12 +158,13 @@ def detector(
     rng = checks.rng(rng)
     layers, in_channels = [], 1
     for index, out_channels in enumerate(channels):
+        pooled = index < 4
         layers += [
             Conv2D(in_channels, out_channels, 3, padding=1, dtype=dtype, rng=rng),
-            BatchNormReLU2D(out_channels, dtype=dtype),
+            BatchNormReLUMaxPool2D(out_channels, 2, dtype=dtype)
+            if pooled
+            else BatchNormReLU2D(out_channels, dtype=dtype),
         ]
-        if index < 4:
-            layers.append(MaxPool2D(2))
         in_channels = out_channels
     width = 5 + num_classes
     head = Conv2D(in_channels, num_anchors * width, 1, dtype=dtype, rng=rng)
@@ -273,6 +274,7 @@ LOCAL_LAYERS = (
     "ReLUMaxPool2D",
     "BatchNorm2D",
     "BatchNormReLU2D",
+    "BatchNormReLUMaxPool2D",
     *ELEMENTWISE_LAYERS,
 )
 """Layers before Flatten whose output at a position depends only on the input near it, the same

@@ -156,8 +156,11 @@ def relu_backward(dout, out):
 
 
 def batchnorm_forward(x, gamma, beta, eps, relu):
-    """(x, gamma, beta, eps, relu): images, one gamma and beta per channel, eps > 0, a bool."""
+    """(x, gamma, beta, eps, relu): images with values to take statistics of (N * H * W >= 1),
+    one gamma and beta per channel, eps > 0, a bool."""
     x = images(x)
+    if x.shape[0] * x.shape[2] * x.shape[3] == 0:
+        raise ValueError(f"x must hold values to take statistics of, got x of shape {x.shape}")
     gamma, beta = channel_vectors(x.shape, gamma=gamma, beta=beta)
     return x, gamma, beta, epsilon(eps), flag(relu, "relu")
 
@@ -187,6 +190,41 @@ def batchnorm_backward(x, dout, mean, inv_std, gamma, relu, beta):
         beta = np.zeros(x.shape[1])
     (beta,) = channel_vectors(x.shape, beta=beta)
     return x, dout, *vectors, relu, beta
+
+
+def batchnorm_relu_maxpool_forward(x, gamma, beta, eps, kernel_size, stride):
+    """(x, gamma, beta, eps, kernel_size, stride): batchnorm_forward's, and windows that do not
+    overlap (stride >= kernel_size)."""
+    x, gamma, beta, eps, _ = batchnorm_forward(x, gamma, beta, eps, False)
+    return x, gamma, beta, eps, *separate_windows(x.shape, kernel_size, stride)
+
+
+def batchnorm_relu_maxpool_inference(x, gamma, beta, mean, inv_std, kernel_size, stride):
+    """(x, gamma, beta, mean, inv_std, kernel_size, stride): batchnorm_inference's, and windows
+    that do not overlap."""
+    x, *vectors, _ = batchnorm_inference(x, gamma, beta, mean, inv_std, False)
+    return x, *vectors, *separate_windows(x.shape, kernel_size, stride)
+
+
+def batchnorm_relu_maxpool_backward(
+    x, dout, argmax, mean, inv_std, gamma, beta, kernel_size, stride, batch_statistics
+):
+    """(x, dout, argmax, mean, inv_std, gamma, beta, kernel_size, stride, batch_statistics):
+    images, windows that do not overlap, dout of x's dtype and argmax of the pooled shape (its
+    places inside the window), one vector per channel, a bool."""
+    x = images(x)
+    k, stride = separate_windows(x.shape, kernel_size, stride)
+    n_samples, channels, height, width = x.shape
+    expected = (n_samples, channels, (height - k) // stride + 1, (width - k) // stride + 1)
+
+    def what():
+        return f"the pooled output (for x of shape {x.shape}, kernel_size {k}, stride {stride})"
+
+    dout = same_shape(images(dout, "dout"), expected, "dout", what)
+    same_dtype(dout, x.dtype, "dout", "x")
+    argmax = window_places(argmax, expected, k)
+    vectors = channel_vectors(x.shape, mean=mean, inv_std=inv_std, gamma=gamma, beta=beta)
+    return x, dout, argmax, *vectors, k, stride, flag(batch_statistics, "batch_statistics")
 
 
 def output_size(size, kernel_size, stride, padding):
@@ -403,6 +441,18 @@ def pooling(x_shape, kernel_size, stride):
             f"{tuple(x_shape)})"
         )
     return k, s
+
+
+def separate_windows(x_shape, kernel_size, stride):
+    """(kernel_size, stride) as pooling's, and stride >= kernel_size: windows that do not
+    overlap, so that each input is the chosen place of one window at most."""
+    k, stride = pooling(x_shape, kernel_size, stride)
+    if stride < k:
+        raise ValueError(
+            f"stride must be at least kernel_size {k} (windows that do not overlap), got "
+            f"{stride}: for overlapping windows, use BatchNormReLU2D then MaxPool2D"
+        )
+    return k, stride
 
 
 def window_places(argmax, expected, kernel_size):

@@ -1,0 +1,323 @@
+"""Batch norm, ReLU and max-pooling as one pass (the layer `BatchNormReLUMaxPool2D`), each kernel
+beside its plain NumPy twin (`reference_...`), which the tests hold it equal to.
+
+Per channel c, batch norm then ReLU is a function of one number (batchnorm.py):
+
+    out = max(0, a_c (x - mean_c) + β_c)        a_c = γ_c inv_std_c
+
+It never decreases as x grows where a_c >= 0, and never increases where a_c < 0. So the largest
+output of a pooling window comes from the window's largest x (its smallest where a_c < 0), and
+the kernels pool x first, then normalize and clamp only the values they kept: one in k*k. The
+windows are k x k with stride s >= k: they do not overlap. The forward pass takes the statistics
+of x (in training, as batchnorm.py does), then in each window the place p of its first largest
+x (first smallest where a_c < 0; a NaN wins, as in pool.py), and
+
+    out = max(0, a_c (x_p - mean_c) + β_c)
+
+In the backward pass dout reaches x only at those places, and only where out was not clamped;
+call that dy, 0 everywhere else. Batch norm's sums then need those places alone, and one more
+pass over x writes dx (M = N H W):
+
+    dβ_c = Σ dy        dγ_c = Σ dy x̂
+    dx = a_c (dy - dβ_c / M - x̂ dγ_c / M)
+
+In evaluation mode, with the running statistics, dx = a_c dy.
+
+BatchNormReLU2D then MaxPool2D compute the same outputs, bit for bit: rounding to float32 never
+puts a smaller value above a larger one. Their gradients agree to rounding, except in a window
+whose largest outputs tie only after rounding (or all tie, where a_c = 0): there MaxPool2D sends
+the gradient to the first of them, this layer to the largest x, the true maximum before rounding.
+
+Neither the full-size output nor its gradient is ever written. Measured on lesson 8's detector
+(its four pooled blocks, batch 32, float32, 2-core AMD EPYC Zen 4), the layers' forward and
+backward passes, the fastest tenth of 150 calls each taking turns: 2.38 ms against 2.97 ms for
+BatchNormReLU2D then MaxPool2D (0.95 against 1.21 ms on the first block). The backward pass
+writes dx at every chosen place, clamped or not, rather than branch on the ReLU's pattern of
+signs: mispredicted about every other window, that branch took it from 0.55 to 1.09 ms on the
+first block. Fusing the passes without pooling first (every value normalized, then pooled from a
+small buffer in the cache) was slower than the two layers: the time goes to arithmetic, not to
+memory, and pooling first leaves three quarters of it out.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from tinycnn.kernels import arguments
+from tinycnn.kernels.batchnorm import (
+    REORDER_SUMS,
+    _channel_statistics,
+    _clamped,
+    _normalize_channel,
+    affine,
+)
+from tinycnn.kernels.threads import threads_if_faster
+from tinycnn.runtime import one_at_a_time
+
+
+@njit(cache=True)
+def _wins(value, best, lowest):
+    """value replaces best: strictly greater (strictly smaller if lowest), or the first NaN."""
+    return (value < best if lowest else value > best) or (value != value and best == best)
+
+
+@njit(cache=True)
+def _extremes_2x2(xp, lowest, out, argmax):
+    """One plane, k = s = 2: the four places written out, as in pool.py."""
+    out_h, out_w = out.shape
+    for i in range(out_h):
+        top, bottom = xp[2 * i], xp[2 * i + 1]
+        out_row, argmax_row = out[i], argmax[i]
+        for j in range(out_w):
+            best, where = top[2 * j], 0
+            if _wins(top[2 * j + 1], best, lowest):
+                best, where = top[2 * j + 1], 1
+            if _wins(bottom[2 * j], best, lowest):
+                best, where = bottom[2 * j], 2
+            if _wins(bottom[2 * j + 1], best, lowest):
+                best, where = bottom[2 * j + 1], 3
+            out_row[j] = best
+            argmax_row[j] = where
+
+
+@njit(cache=True)
+def _extremes(xp, k, s, lowest, out, argmax):
+    """One plane, any k and s: each window scanned in row-major order."""
+    out_h, out_w = out.shape
+    for i in range(out_h):
+        for j in range(out_w):
+            best, where = xp[i * s, j * s], 0
+            for di in range(k):
+                row = xp[i * s + di]
+                for dj in range(k):
+                    if _wins(row[j * s + dj], best, lowest):
+                        best, where = row[j * s + dj], di * k + dj
+            out[i, j] = best
+            argmax[i, j] = where
+
+
+@njit(cache=True)
+def _pool_channel(x, c, k, s, centre, a, b, out, argmax):
+    """out[:, c] = max(0, a (x at each window's chosen place - centre) + b), argmax[:, c] the
+    places: x pooled first, then the kept values normalized in place (batchnorm.py's loop)."""
+    lowest = a < 0
+    for n in range(x.shape[0]):
+        if k == 2 and s == 2:
+            _extremes_2x2(x[n, c], lowest, out[n, c], argmax[n, c])
+        else:
+            _extremes(x[n, c], k, s, lowest, out[n, c], argmax[n, c])
+    flat = out.reshape(out.shape[0], out.shape[1], out.shape[2] * out.shape[3])
+    _normalize_channel(flat, c, centre, a, b, 0.0, flat)
+
+
+@threads_if_faster
+@njit(cache=True, parallel=True)
+def _forward(x, eps, gamma, beta, k, s, mean, inv_std, out, argmax):
+    """Training: each channel's statistics, then the channel pooled and normalized."""
+    n_samples, channels, height, width = x.shape
+    flat = x.reshape(n_samples, channels, height * width)
+    for c in prange(channels):
+        centre, scale = _channel_statistics(flat, c, eps)
+        mean[c], inv_std[c] = centre, scale
+        _pool_channel(x, c, k, s, centre, gamma[c] * scale, beta[c], out, argmax)
+
+
+@threads_if_faster
+@njit(cache=True, parallel=True)
+def _inference(x, mean, inv_std, gamma, beta, k, s, out, argmax):
+    """Evaluation: the same with given statistics."""
+    for c in prange(x.shape[1]):
+        _pool_channel(x, c, k, s, mean[c], gamma[c] * inv_std[c], beta[c], out, argmax)
+
+
+@njit(cache=True, fastmath=REORDER_SUMS)
+def _place_sums(plane, d, places, k, s, centre, a, b, scale):
+    """(Σ dy, Σ dy x̂) over one plane's chosen places, dy = d where the forward did not clamp."""
+    sum_dy, sum_dy_xhat = 0.0, 0.0
+    for i in range(d.shape[0]):
+        for j in range(d.shape[1]):
+            value = plane[i * s + places[i, j] // k, j * s + places[i, j] % k]
+            grad = d[i, j]  # loaded first: then the next line compiles to a select, not a branch
+            passed = 0.0 if _clamped(value, centre, a, b, 0.0) else grad
+            sum_dy += passed
+            sum_dy_xhat += passed * (value - centre) * scale
+    return sum_dy, sum_dy_xhat
+
+
+@njit(cache=True, fastmath=REORDER_SUMS)
+def _plane_grad(plane, d, places, k, s, centre, a, b, scale, mean_dy, mean_dy_xhat, dx_plane):
+    """dx = a (dy - mean_dy - x̂ mean_dy_xhat) over one plane: first with dy = 0 everywhere,
+    then again at the chosen places, with dy = 0 where the forward clamped. Written there
+    whether clamped or not: a branch on a ReLU's random pattern of signs, mispredicted about
+    every other window, took the detector's first block 3x as long (0.61 against 0.21 ms)."""
+    for y in range(plane.shape[0]):
+        row, dx_row = plane[y], dx_plane[y]
+        for q in range(row.size):
+            dx_row[q] = a * (0.0 - mean_dy - (row[q] - centre) * scale * mean_dy_xhat)
+    for i in range(d.shape[0]):
+        for j in range(d.shape[1]):
+            y, q = i * s + places[i, j] // k, j * s + places[i, j] % k
+            value = plane[y, q]
+            grad = d[i, j]
+            passed = 0.0 if _clamped(value, centre, a, b, 0.0) else grad
+            dx_plane[y, q] = a * (passed - mean_dy - (value - centre) * scale * mean_dy_xhat)
+
+
+@threads_if_faster
+@njit(cache=True, parallel=True, fastmath=REORDER_SUMS)
+def _backward(x, dout, argmax, k, s, mean, inv_std, gamma, beta, batch, dx, dgamma, dbeta):
+    """batch: the statistics are the batch's (training), so that dx has batch norm's mean
+    terms. The usual 2x2 windows pass k and s as constants: the compiler turns the divisions
+    by k into shifts (a third faster on the detector's first block than with k a variable)."""
+    n_samples, channels, height, width = x.shape
+    count = n_samples * height * width
+    halving = k == 2 and s == 2
+    for c in prange(channels):
+        centre, scale = mean[c], inv_std[c]
+        a, b = gamma[c] * scale, beta[c]
+        sum_dy, sum_dy_xhat = 0.0, 0.0
+        for n in range(n_samples):
+            if halving:
+                sums = _place_sums(x[n, c], dout[n, c], argmax[n, c], 2, 2, centre, a, b, scale)
+            else:
+                sums = _place_sums(x[n, c], dout[n, c], argmax[n, c], k, s, centre, a, b, scale)
+            sum_dy += sums[0]
+            sum_dy_xhat += sums[1]
+        dbeta[c], dgamma[c] = sum_dy, sum_dy_xhat
+        mean_dy = sum_dy / count if batch else 0.0
+        mean_dy_xhat = sum_dy_xhat / count if batch else 0.0
+        for n in range(n_samples):
+            plane, d, places, dx_plane = x[n, c], dout[n, c], argmax[n, c], dx[n, c]
+            if halving:
+                _plane_grad(
+                    plane, d, places, 2, 2, centre, a, b, scale, mean_dy, mean_dy_xhat, dx_plane
+                )
+            else:
+                _plane_grad(
+                    plane, d, places, k, s, centre, a, b, scale, mean_dy, mean_dy_xhat, dx_plane
+                )
+
+
+def _pooled(x, kernel_size, stride):
+    """Empty (out, argmax) of the pooled shape: argmax as pool.py keeps it."""
+    n_samples, channels, height, width = x.shape
+    shape = (
+        n_samples,
+        channels,
+        (height - kernel_size) // stride + 1,
+        (width - kernel_size) // stride + 1,
+    )
+    return np.empty(shape, x.dtype), np.empty(shape, np.min_scalar_type(kernel_size**2 - 1))
+
+
+@one_at_a_time
+def batchnorm_relu_maxpool_forward(x, gamma, beta, eps, kernel_size, stride):
+    """Training mode: x (N, C, H, W) -> (out, argmax) of shape (N, C, H_out, W_out), and
+    (mean, inv_std) per channel (C,) float64, as batchnorm_forward gives them."""
+    x, gamma, beta, eps, k, s = arguments.batchnorm_relu_maxpool_forward(
+        x, gamma, beta, eps, kernel_size, stride
+    )
+    out, argmax = _pooled(x, k, s)
+    mean, inv_std = np.empty(x.shape[1]), np.empty(x.shape[1])
+    gamma64, beta64 = gamma.astype(np.float64), beta.astype(np.float64)
+    _forward(x, eps, gamma64, beta64, k, s, mean, inv_std, out, argmax)
+    return out, argmax, mean, inv_std
+
+
+@one_at_a_time
+def batchnorm_relu_maxpool_inference(x, gamma, beta, mean, inv_std, kernel_size, stride):
+    """(out, argmax) with given statistics (C,) float64: the running ones in evaluation."""
+    x, gamma, beta, mean, inv_std, k, s = arguments.batchnorm_relu_maxpool_inference(
+        x, gamma, beta, mean, inv_std, kernel_size, stride
+    )
+    out, argmax = _pooled(x, k, s)
+    gamma64, beta64 = gamma.astype(np.float64), beta.astype(np.float64)
+    _inference(x, mean, inv_std, gamma64, beta64, k, s, out, argmax)
+    return out, argmax
+
+
+@one_at_a_time
+def batchnorm_relu_maxpool_backward(
+    x, dout, argmax, mean, inv_std, gamma, beta, kernel_size, stride, batch_statistics=True
+):
+    """dL/dout (N, C, H_out, W_out) -> dL/dx (x's dtype), dγ and dβ (C,) float64, for the forward
+    that gave argmax with these statistics: the batch's (batch_statistics=True, training) or
+    given ones (False: the running statistics of evaluation mode)."""
+    x, dout, argmax, mean, inv_std, gamma, beta, k, s, batch = (
+        arguments.batchnorm_relu_maxpool_backward(
+            x, dout, argmax, mean, inv_std, gamma, beta, kernel_size, stride, batch_statistics
+        )
+    )
+    dx = np.empty_like(x)
+    dgamma, dbeta = np.empty(x.shape[1]), np.empty(x.shape[1])
+    gamma64, beta64 = gamma.astype(np.float64), beta.astype(np.float64)
+    _backward(x, dout, argmax, k, s, mean, inv_std, gamma64, beta64, batch, dx, dgamma, dbeta)
+    return dx, dgamma, dbeta
+
+
+def _windows(x, k, s, out_h, out_w):
+    """x's windows as (N, C, H_out, W_out, k*k), each in row-major order."""
+    rows = (np.arange(out_h) * s)[:, None, None, None] + np.arange(k)[None, None, :, None]
+    cols = (np.arange(out_w) * s)[None, :, None, None] + np.arange(k)[None, None, None, :]
+    return x[:, :, rows, cols].reshape(*x.shape[:2], out_h, out_w, k * k)
+
+
+def _chosen(x, gamma, mean, inv_std, k, s, out_h, out_w):
+    """(argmax, x at those places): per window the first largest x, or the first smallest where
+    γ inv_std < 0; np.argmax and np.argmin take the first NaN, as the kernels do."""
+    windows = _windows(x, k, s, out_h, out_w)
+    lowest = (gamma.astype(np.float64) * inv_std < 0)[:, None, None]
+    places = np.where(lowest, windows.argmin(axis=-1), windows.argmax(axis=-1))
+    return places, np.take_along_axis(windows, places[..., None], axis=-1)[..., 0]
+
+
+def reference_batchnorm_relu_maxpool_forward(x, gamma, beta, eps, kernel_size, stride):
+    """The formulas of the module docstring in NumPy: the twin of the training forward."""
+    x, gamma, beta, eps, k, s = arguments.batchnorm_relu_maxpool_forward(
+        x, gamma, beta, eps, kernel_size, stride
+    )
+    x64 = x.astype(np.float64)
+    mean = x64.mean(axis=(0, 2, 3))
+    inv_std = 1.0 / np.sqrt(((x64 - mean[:, None, None]) ** 2).mean(axis=(0, 2, 3)) + eps)
+    out, argmax = reference_batchnorm_relu_maxpool_inference(x, gamma, beta, mean, inv_std, k, s)
+    return out, argmax, mean, inv_std
+
+
+def reference_batchnorm_relu_maxpool_inference(x, gamma, beta, mean, inv_std, kernel_size, stride):
+    """The twin of batchnorm_relu_maxpool_inference."""
+    x, gamma, beta, mean, inv_std, k, s = arguments.batchnorm_relu_maxpool_inference(
+        x, gamma, beta, mean, inv_std, kernel_size, stride
+    )
+    template, argmax_template = _pooled(x, k, s)
+    places, chosen = _chosen(x, gamma, mean, inv_std, k, s, *template.shape[2:])
+    out = affine(chosen, gamma, beta, mean, inv_std)
+    out = np.where(out <= 0, 0.0, out)  # a NaN stays NaN
+    return out.astype(x.dtype), places.astype(argmax_template.dtype)
+
+
+def reference_batchnorm_relu_maxpool_backward(
+    x, dout, argmax, mean, inv_std, gamma, beta, kernel_size, stride, batch_statistics=True
+):
+    """The twin of batchnorm_relu_maxpool_backward."""
+    x, dout, argmax, mean, inv_std, gamma, beta, k, s, batch = (
+        arguments.batchnorm_relu_maxpool_backward(
+            x, dout, argmax, mean, inv_std, gamma, beta, kernel_size, stride, batch_statistics
+        )
+    )
+    n_samples, channels, out_h, out_w = dout.shape
+    x64 = x.astype(np.float64)
+    count = n_samples * x.shape[2] * x.shape[3]
+    # dy: dout at each window's chosen place, where the forward did not clamp; 0 elsewhere
+    n, c, i, j = np.indices(dout.shape)
+    y, q = i * s + argmax // k, j * s + argmax % k
+    chosen = x64[n, c, y, q]
+    passed = np.where(affine(chosen, gamma, beta, mean, inv_std) <= 0, 0.0, dout)
+    dy = np.zeros_like(x64)
+    dy[n, c, y, q] = passed
+    x_hat = (x64 - mean[:, None, None]) * inv_std[:, None, None]
+    dbeta, dgamma = dy.sum(axis=(0, 2, 3)), (dy * x_hat).sum(axis=(0, 2, 3))
+    scale = (gamma.astype(np.float64) * inv_std)[:, None, None]
+    if batch:
+        dx = scale * (dy - dbeta[:, None, None] / count - x_hat * dgamma[:, None, None] / count)
+    else:
+        dx = scale * dy
+    return dx.astype(x.dtype), dgamma, dbeta
