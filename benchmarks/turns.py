@@ -289,9 +289,11 @@ def print_layers(rows, step_ms, note):
     speed, then their sums by kind of layer and what the layers leave of each step (step_ms:
     [tinycnn's, PyTorch's or None])."""
     with_torch = rows[0]["pytorch_ms"] is not None
+    width = max(28, *(len(row["layer"]) for row in rows))  # the label column
     print(f"\nLayer by layer, each alone on the step's activations ({note}); x PyTorch's speed")
-    print(f"{'':28} {'forward ms':>24} {'backward ms':>24}")
-    print(f"{'layer':28} {'tinycnn':>8}{'PyTorch':>8}{'x':>8} {'tinycnn':>8}{'PyTorch':>8}{'x':>8}")
+    print(f"{'':{width}} {'forward ms':>24} {'backward ms':>24}")
+    columns = f"{'tinycnn':>8}{'PyTorch':>8}{'x':>8}"
+    print(f"{'layer':{width}} {columns} {columns}")
     kinds = {}
     for row in rows:
         ours, theirs = row["tinycnn_ms"], row["pytorch_ms"]
@@ -303,21 +305,21 @@ def print_layers(rows, step_ms, note):
                 cells.append(
                     f"{ours[part]:8.3f}{theirs[part]:8.3f}{theirs[part] / ours[part]:7.2f}x"
                 )
-        print(f"{row['layer']:28} {cells[0]} {cells[1]}")
+        print(f"{row['layer']:{width}} {cells[0]} {cells[1]}")
         total = kinds.setdefault(layer_kind(row["layer"]), [0.0, 0.0])
         total[0] += sum(ours)
         total[1] += sum(theirs) if with_torch else 0.0
-    print(f"\n{'forward + backward, by kind':28} {'tinycnn':>8}{'PyTorch':>8}{'x':>8}")
+    print(f"\n{'forward + backward, by kind':{width}} {'tinycnn':>8}{'PyTorch':>8}{'x':>8}")
     for kind, (ours, theirs) in kinds.items():
         cells = f"{theirs:8.2f}{theirs / ours:7.2f}x" if with_torch else f"{'-':>8}{'-':>8}"
-        print(f"{kind:28} {ours:8.2f}{cells}")
+        print(f"{kind:{width}} {ours:8.2f}{cells}")
     layers_ms = [sum(total[part] for total in kinds.values()) for part in (0, 1)]
-    rest = [
+    rest = "".join(
         f"{step - layers:8.2f}"
         for step, layers in zip(step_ms, layers_ms, strict=True)
         if step is not None
-    ]
-    print(f"{'the step less its layers':28} {''.join(rest)}   (loss, optimizer, the model's loop)")
+    )
+    print(f"{'the step less its layers':{width}} {rest}   (loss, optimizer, the model's loop)")
 
 
 def plot_layers(ax, rows):
