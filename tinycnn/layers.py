@@ -416,7 +416,7 @@ class ReLUMaxPool2D(MaxPool2D):
         backward: dp = dout * [out > 0], then MaxPool2D's backward of dp
 
     The tests hold it equal to ReLU then MaxPool2D, bit for bit, gradients included. It makes
-    lesson 4's training step about a twelfth faster (benchmarks/README.md gives the figures).
+    lesson 4's training step about a tenth faster (benchmarks/README.md gives the figures).
     """
 
     def forward(self, x):
