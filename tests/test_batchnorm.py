@@ -176,17 +176,22 @@ def test_batchnorm_relu_gradients_match_central_differences(training):
 
 
 def test_batchnorm_relu_matches_pytorch_and_converts():
+    rng = np.random.default_rng(5)
+    layer, _ = _twins(3, np.float32, rng)
+    assert_matches_pytorch(layer, rng.standard_normal((4, 3, 5, 5)).astype(np.float32), rng)
+
+
+def assert_matches_pytorch(layer, x, rng):
+    """A fused batch-norm layer (float32) against `to_torch`'s nn.Sequential of its modules, the
+    first of them nn.BatchNorm2d: output, input gradient, dγ and the running variance."""
     torch = pytest.importorskip("torch")
     from tinycnn.interop import to_torch
     from tinycnn.model import Sequential
 
-    rng = np.random.default_rng(5)
-    x = rng.standard_normal((4, 3, 5, 5)).astype(np.float32)
-    dout = rng.standard_normal(x.shape).astype(np.float32)
-    layer, _ = _twins(3, np.float32, rng)
     module = to_torch(Sequential([layer]))
     x_torch = torch.from_numpy(x).requires_grad_()
     out_torch = module(x_torch)
+    dout = rng.standard_normal(tuple(out_torch.shape)).astype(np.float32)
     out_torch.backward(torch.from_numpy(dout))
     np.testing.assert_allclose(layer.forward(x), out_torch.detach().numpy(), atol=1e-5)
     np.testing.assert_allclose(layer.backward(dout), x_torch.grad.numpy(), atol=1e-4)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_batchnorm import assert_matches_pytorch
 
 import tinycnn as tc
 from tinycnn.gradcheck import check_gradients
@@ -149,26 +150,9 @@ def test_a_channel_with_negative_gamma_keeps_its_smallest_input():
 
 
 def test_matches_pytorch_and_converts():
-    torch = pytest.importorskip("torch")
-    from tinycnn.interop import to_torch
-
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((4, 3, 6, 6)).astype(np.float32)
     layer, _ = _twins(3, np.float32, rng)
-    module = to_torch(tc.Sequential([layer]))
-    x_torch = torch.from_numpy(x).requires_grad_()
-    out_torch = module(x_torch)
-    dout = rng.standard_normal(out_torch.shape).astype(np.float32)
-    out_torch.backward(torch.from_numpy(dout))
-    np.testing.assert_allclose(layer.forward(x), out_torch.detach().numpy(), atol=1e-5)
-    np.testing.assert_allclose(layer.backward(dout), x_torch.grad.numpy(), atol=1e-4)
-    batchnorm_module = module[0][0]
-    np.testing.assert_allclose(
-        layer.grads["gamma"], batchnorm_module.weight.grad.numpy(), rtol=1e-4, atol=1e-4
-    )
-    np.testing.assert_allclose(
-        layer.state["running_var"], batchnorm_module.running_var.numpy(), rtol=1e-5
-    )
+    assert_matches_pytorch(layer, rng.standard_normal((4, 3, 6, 6)).astype(np.float32), rng)
 
 
 def test_the_detector_pools_in_its_batch_norm_layers():

@@ -52,49 +52,9 @@ from tinycnn.kernels.batchnorm import (
     _normalize_channel,
     affine,
 )
+from tinycnn.kernels.pool import _pool_plane, _pool_plane_2x2
 from tinycnn.kernels.threads import threads_if_faster
 from tinycnn.runtime import one_at_a_time
-
-
-@njit(cache=True)
-def _wins(value, best, lowest):
-    """value replaces best: strictly greater (strictly smaller if lowest), or the first NaN."""
-    return (value < best if lowest else value > best) or (value != value and best == best)
-
-
-@njit(cache=True)
-def _extremes_2x2(xp, lowest, out, argmax):
-    """One plane, k = s = 2: the four places written out, as in pool.py."""
-    out_h, out_w = out.shape
-    for i in range(out_h):
-        top, bottom = xp[2 * i], xp[2 * i + 1]
-        out_row, argmax_row = out[i], argmax[i]
-        for j in range(out_w):
-            best, where = top[2 * j], 0
-            if _wins(top[2 * j + 1], best, lowest):
-                best, where = top[2 * j + 1], 1
-            if _wins(bottom[2 * j], best, lowest):
-                best, where = bottom[2 * j], 2
-            if _wins(bottom[2 * j + 1], best, lowest):
-                best, where = bottom[2 * j + 1], 3
-            out_row[j] = best
-            argmax_row[j] = where
-
-
-@njit(cache=True)
-def _extremes(xp, k, s, lowest, out, argmax):
-    """One plane, any k and s: each window scanned in row-major order."""
-    out_h, out_w = out.shape
-    for i in range(out_h):
-        for j in range(out_w):
-            best, where = xp[i * s, j * s], 0
-            for di in range(k):
-                row = xp[i * s + di]
-                for dj in range(k):
-                    if _wins(row[j * s + dj], best, lowest):
-                        best, where = row[j * s + dj], di * k + dj
-            out[i, j] = best
-            argmax[i, j] = where
 
 
 @njit(cache=True)
@@ -104,9 +64,9 @@ def _pool_channel(x, c, k, s, centre, a, b, out, argmax):
     lowest = a < 0
     for n in range(x.shape[0]):
         if k == 2 and s == 2:
-            _extremes_2x2(x[n, c], lowest, out[n, c], argmax[n, c])
+            _pool_plane_2x2(x[n, c], out[n, c], argmax[n, c], lowest)
         else:
-            _extremes(x[n, c], k, s, lowest, out[n, c], argmax[n, c])
+            _pool_plane(x[n, c], k, s, out[n, c], argmax[n, c], lowest)
     flat = out.reshape(out.shape[0], out.shape[1], out.shape[2] * out.shape[3])
     _normalize_channel(flat, c, centre, a, b, 0.0, flat)
 

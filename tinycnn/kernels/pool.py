@@ -27,15 +27,17 @@ from tinycnn.runtime import one_at_a_time
 
 
 @njit(cache=True)
-def _beats(value, best):
+def _beats(value, best, lowest):
     """Strictly greater (on ties the first maximum in scan order stays), or the first NaN:
-    a NaN wins its window, as in np.argmax and PyTorch, so a diverging network shows it."""
-    return value > best or (value != value and best == best)
+    a NaN wins its window, as in np.argmax and PyTorch, so a diverging network shows it.
+    lowest: strictly smaller instead (a minimum pooling, which batchnorm_pool.py needs)."""
+    return (value < best if lowest else value > best) or (value != value and best == best)
 
 
 @njit(cache=True)
-def _pool_plane(xp, k, s, out, argmax):
-    """One plane, any k and s: scan each window in row-major order."""
+def _pool_plane(xp, k, s, out, argmax, lowest=False):
+    """One plane, any k and s: scan each window in row-major order (the first minimum of each
+    if lowest)."""
     out_h, out_w = out.shape
     for i in range(out_h):
         for j in range(out_w):
@@ -44,7 +46,7 @@ def _pool_plane(xp, k, s, out, argmax):
             for di in range(k):
                 row = xp[i * s + di]
                 for dj in range(k):
-                    if _beats(row[j * s + dj], best):
+                    if _beats(row[j * s + dj], best, lowest):
                         best = row[j * s + dj]
                         where = di * k + dj
             out[i, j] = best
@@ -52,7 +54,7 @@ def _pool_plane(xp, k, s, out, argmax):
 
 
 @njit(cache=True)
-def _pool_plane_2x2(xp, out, argmax):
+def _pool_plane_2x2(xp, out, argmax, lowest=False):
     """One plane, k = s = 2 (the usual halving): the four taps written out, which vectorizes."""
     out_h, out_w = out.shape
     for i in range(out_h):
@@ -60,11 +62,11 @@ def _pool_plane_2x2(xp, out, argmax):
         out_row, argmax_row = out[i], argmax[i]
         for j in range(out_w):
             best, where = top[2 * j], 0
-            if _beats(top[2 * j + 1], best):
+            if _beats(top[2 * j + 1], best, lowest):
                 best, where = top[2 * j + 1], 1
-            if _beats(bottom[2 * j], best):
+            if _beats(bottom[2 * j], best, lowest):
                 best, where = bottom[2 * j], 2
-            if _beats(bottom[2 * j + 1], best):
+            if _beats(bottom[2 * j + 1], best, lowest):
                 best, where = bottom[2 * j + 1], 3
             out_row[j] = best
             argmax_row[j] = where
