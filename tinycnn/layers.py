@@ -836,8 +836,6 @@ class BatchNormReLUMaxPool2D(BatchNorm2D):
     `tinycnn.kernels.batchnorm_pool` has the details and the measured gain).
     """
 
-    relu = True
-
     def __init__(
         self, channels, kernel_size=2, stride=None, eps=1e-5, momentum=0.1, *, dtype=np.float32
     ):
