@@ -208,3 +208,34 @@ def test_save_and_load_keep_the_pooling(tmp_path):
     np.testing.assert_array_equal(
         loaded.state["running_mean"], model.layers[0].state["running_mean"]
     )
+
+
+@pytest.mark.parametrize("stride", [10**9, 2**63])
+def test_a_stride_past_the_image_gives_its_one_window(stride):
+    """Each row and column then holds one window, at 0, as with the smallest such stride (6 for
+    2x2 windows on 7x7 images); numba takes no integer beyond int64."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 3, 7, 7))
+    gamma, beta = np.array([1.0, -1.0, 2.0]), np.zeros(3)
+    dout = rng.standard_normal((2, 3, 1, 1))
+    for forward, backward in [
+        (
+            batchnorm_pool.batchnorm_relu_maxpool_forward,
+            batchnorm_pool.batchnorm_relu_maxpool_backward,
+        ),
+        (
+            batchnorm_pool.reference_batchnorm_relu_maxpool_forward,
+            batchnorm_pool.reference_batchnorm_relu_maxpool_backward,
+        ),
+    ]:
+        far = forward(x, gamma, beta, 1e-5, 2, stride)
+        near = forward(x, gamma, beta, 1e-5, 2, 6)
+        for got, expected in zip(far, near, strict=True):
+            np.testing.assert_array_equal(got, expected)
+        _, argmax, mean, inv_std = near
+        grads = [backward(x, dout, argmax, mean, inv_std, gamma, beta, 2, s) for s in (stride, 6)]
+        for got, expected in zip(*grads, strict=True):
+            np.testing.assert_array_equal(got, expected)
+    layer = tc.BatchNormReLUMaxPool2D(3, 2, 10**9, dtype=np.float64)
+    assert layer.forward(x).shape == (2, 3, 1, 1)
+    assert layer.backward(dout).shape == x.shape

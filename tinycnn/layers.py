@@ -39,7 +39,7 @@ from tinycnn.checks import (
     real_number,
 )
 from tinycnn.functional import sigmoid
-from tinycnn.kernels import activation, batchnorm, batchnorm_pool, conv, pool
+from tinycnn.kernels import activation, arguments, batchnorm, batchnorm_pool, conv, pool
 
 _WITHOUT_WEIGHTS = contextvars.ContextVar("tinycnn_without_weights", default=False)
 """True while `Layer.from_config` builds a layer: `initialise` then leaves params and state
@@ -366,27 +366,18 @@ class MaxPool2D(Layer):
 
     def __init__(self, kernel_size, stride=None):
         super().__init__()
-        self.kernel_size = positive_int(kernel_size, "kernel_size", maximum=checks.MAX_SIZE)
-        if stride is None:
-            self.stride = self.kernel_size
-        else:
-            self.stride = positive_int(stride, "stride", maximum=checks.MAX_SIZE)
+        self.kernel_size, self.stride = _pooling(kernel_size, stride)
 
     def get_config(self):
         return {"kernel_size": self.kernel_size, "stride": self.stride}
 
     def forward(self, x):
         x = float_array(x, "x", 4, "(N, C, H, W)")
-        if min(x.shape[2], x.shape[3]) < self.kernel_size:
-            raise ValueError(
-                f"kernel_size {self.kernel_size} is larger than the input "
-                f"{x.shape[2]}x{x.shape[3]} (x of shape {x.shape})"
-            )
+        _check_window_fits(x, self.kernel_size)
         x = np.ascontiguousarray(x)
         if x.size == 0:  # an empty batch (or no channels): nothing for the kernel to loop over
-            out_h = (x.shape[2] - self.kernel_size) // self.stride + 1
-            out_w = (x.shape[3] - self.kernel_size) // self.stride + 1
-            out, argmax = np.zeros((*x.shape[:2], out_h, out_w), dtype=x.dtype), None
+            out_shape = arguments.pooled_output(x.shape, self.kernel_size, self.stride)
+            out, argmax = np.zeros(out_shape, dtype=x.dtype), None
         else:
             out, argmax = pool.maxpool2d_forward(x, self.kernel_size, self.stride)
         self._cache = (x.shape, x.dtype, argmax, out.shape)
@@ -403,6 +394,24 @@ class MaxPool2D(Layer):
 
     def torch_module(self, torch, dtype):
         return torch.nn.MaxPool2d(self.kernel_size, stride=self.stride)
+
+
+def _pooling(kernel_size, stride):
+    """(kernel_size, stride) of a pooling layer: positive integers, stride None meaning
+    kernel_size (windows side by side)."""
+    kernel_size = positive_int(kernel_size, "kernel_size", maximum=checks.MAX_SIZE)
+    if stride is None:
+        return kernel_size, kernel_size
+    return kernel_size, positive_int(stride, "stride", maximum=checks.MAX_SIZE)
+
+
+def _check_window_fits(x, kernel_size):
+    """ValueError unless a kernel_size x kernel_size window fits x's images."""
+    if min(x.shape[2], x.shape[3]) < kernel_size:
+        raise ValueError(
+            f"kernel_size {kernel_size} is larger than the input "
+            f"{x.shape[2]}x{x.shape[3]} (x of shape {x.shape})"
+        )
 
 
 class ReLUMaxPool2D(MaxPool2D):
@@ -839,40 +848,22 @@ class BatchNormReLUMaxPool2D(BatchNorm2D):
     def __init__(
         self, channels, kernel_size=2, stride=None, eps=1e-5, momentum=0.1, *, dtype=np.float32
     ):
-        self.kernel_size = positive_int(kernel_size, "kernel_size", maximum=checks.MAX_SIZE)
-        if stride is None:
-            self.stride = self.kernel_size
-        else:
-            self.stride = positive_int(stride, "stride", maximum=checks.MAX_SIZE)
-        if self.stride < self.kernel_size:
-            raise ValueError(
-                f"stride must be at least kernel_size {self.kernel_size} (windows that do not "
-                f"overlap), got {self.stride}: for overlapping windows, use BatchNormReLU2D "
-                "then MaxPool2D"
-            )
+        self.kernel_size, stride = _pooling(kernel_size, stride)
+        self.stride = arguments.stride_apart(self.kernel_size, stride)
         super().__init__(channels, eps, momentum, dtype=dtype)  # after: repr() needs them
 
     def get_config(self):
         return {**super().get_config(), "kernel_size": self.kernel_size, "stride": self.stride}
 
-    def _pooled_shape(self, x_shape):
-        n_samples, channels, height, width = x_shape
-        k, s = self.kernel_size, self.stride
-        return (n_samples, channels, (height - k) // s + 1, (width - k) // s + 1)
-
     def forward(self, x):
         x = _images(self, x, self.channels)
         self.check_arrays()
-        if min(x.shape[2], x.shape[3]) < self.kernel_size:
-            raise ValueError(
-                f"kernel_size {self.kernel_size} is larger than the input "
-                f"{x.shape[2]}x{x.shape[3]} (x of shape {x.shape})"
-            )
+        _check_window_fits(x, self.kernel_size)
         x = np.ascontiguousarray(x, dtype=self.dtype)
         gamma, beta, k, s = self.params["gamma"], self.params["beta"], self.kernel_size, self.stride
         if x.size == 0:  # an empty batch: an empty output, and the statistics stay as they are
             self._cache = (x, None, None, None, self.training)
-            return np.zeros(self._pooled_shape(x.shape), dtype=x.dtype)
+            return np.zeros(arguments.pooled_output(x.shape, k, s), dtype=x.dtype)
         if self.training:
             count = self._values_per_channel(x)
             out, argmax, mean, inv_std = batchnorm_pool.batchnorm_relu_maxpool_forward(
@@ -892,7 +883,8 @@ class BatchNormReLUMaxPool2D(BatchNorm2D):
         input_grad."""
         x, argmax, mean, inv_std, training = self._cached()
         self.check_arrays()
-        dout = self._check_dout(dout, self._pooled_shape(x.shape), self.dtype, input_grad)
+        out_shape = arguments.pooled_output(x.shape, self.kernel_size, self.stride)
+        dout = self._check_dout(dout, out_shape, self.dtype, input_grad)
         gamma, beta = self.params["gamma"], self.params["beta"]
         if x.size == 0:
             dx, dgamma, dbeta = np.zeros_like(x), np.zeros_like(gamma), np.zeros_like(gamma)

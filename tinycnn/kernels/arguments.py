@@ -131,8 +131,7 @@ def maxpool2d_backward(dout, argmax, input_shape, kernel_size, stride):
     shape, argmax's places inside the window, dx within memory."""
     input_shape = image_shape(input_shape)
     k, stride = pooling(input_shape, kernel_size, stride)
-    n_samples, channels, height, width = input_shape
-    expected = (n_samples, channels, (height - k) // stride + 1, (width - k) // stride + 1)
+    expected = pooled_output(input_shape, k, stride)
 
     def what():
         return f"the output (for input_shape {input_shape}, kernel_size {k}, stride {stride})"
@@ -214,8 +213,7 @@ def batchnorm_relu_maxpool_backward(
     places inside the window), one vector per channel, a bool."""
     x = images(x)
     k, stride = separate_windows(x.shape, kernel_size, stride)
-    n_samples, channels, height, width = x.shape
-    expected = (n_samples, channels, (height - k) // stride + 1, (width - k) // stride + 1)
+    expected = pooled_output(x.shape, k, stride)
 
     def what():
         return f"the pooled output (for x of shape {x.shape}, kernel_size {k}, stride {stride})"
@@ -258,7 +256,7 @@ def im2col_indices(x_shape, kernel_size, stride, padding):
     as the smallest with the same windows: numpy's int64 indices cannot hold a stride of 2**63."""
     x_shape = image_shape(x_shape, "x_shape")
     k, stride, padding = window(x_shape, kernel_size, stride, padding)
-    stride = min(stride, max(x_shape[2], x_shape[3]) + 2 * padding - k + 1)
+    stride = useful_stride(x_shape, k, stride, padding)
     _, _, out_h, out_w = convolution_output(x_shape, 1, k, stride, padding)
     fits_in_memory(
         lambda: f"padding={padding} and kernel_size={k} (x_shape {x_shape})",
@@ -420,6 +418,19 @@ def convolution_output(x_shape, n_out, k, stride, padding):
     return (x_shape[0], n_out, out_h, out_w)
 
 
+def useful_stride(x_shape, k, stride, padding=0):
+    """`stride`, or the smallest stride with the same windows, for a k x k window checked to fit
+    the padded images of x_shape (conv.useful_stride says why: a needlessly large stride costs
+    memory and time, and numba takes no integer beyond int64)."""
+    return max(1, min(stride, max(x_shape[2], x_shape[3]) + 2 * padding - k + 1))
+
+
+def pooled_output(x_shape, k, stride):
+    """The output shape (N, C, H_out, W_out) of a k x k pooling (no padding) of images of
+    x_shape: a convolution's, with the channels kept."""
+    return convolution_output(x_shape, x_shape[1], k, stride, 0)
+
+
 def padded(x_shape, padding):
     """The shape of images of x_shape with `padding` zeros around every plane."""
     n_samples, channels, height, width = x_shape
@@ -444,15 +455,23 @@ def pooling(x_shape, kernel_size, stride):
 
 
 def separate_windows(x_shape, kernel_size, stride):
-    """(kernel_size, stride) as pooling's, and stride >= kernel_size: windows that do not
-    overlap, so that each input is the chosen place of one window at most."""
+    """(kernel_size, stride) as pooling's, for stride >= kernel_size: windows that do not
+    overlap, so that each input is the chosen place of one window at most. A stride past the
+    last window comes back as the smallest with the same windows (useful_stride), but never
+    below kernel_size, so that it passes this check again."""
     k, stride = pooling(x_shape, kernel_size, stride)
-    if stride < k:
+    return k, max(k, useful_stride(x_shape, k, stride_apart(k, stride)))
+
+
+def stride_apart(kernel_size, stride):
+    """stride, refused below kernel_size: the fused batch-norm pooling's windows must not
+    overlap (its layer checks the same when it is built)."""
+    if stride < kernel_size:
         raise ValueError(
-            f"stride must be at least kernel_size {k} (windows that do not overlap), got "
-            f"{stride}: for overlapping windows, use BatchNormReLU2D then MaxPool2D"
+            f"stride must be at least kernel_size {kernel_size} (windows that do not overlap), "
+            f"got {stride}: for overlapping windows, use BatchNormReLU2D then MaxPool2D"
         )
-    return k, stride
+    return stride
 
 
 def window_places(argmax, expected, kernel_size):

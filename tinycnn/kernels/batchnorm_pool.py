@@ -52,7 +52,7 @@ from tinycnn.kernels.batchnorm import (
     _normalize_channel,
     affine,
 )
-from tinycnn.kernels.pool import _pool_plane, _pool_plane_2x2
+from tinycnn.kernels.pool import _pool_plane, _pool_plane_2x2, _pooled_arrays
 from tinycnn.kernels.threads import threads_if_faster
 from tinycnn.runtime import one_at_a_time
 
@@ -159,18 +159,6 @@ def _backward(x, dout, argmax, k, s, mean, inv_std, gamma, beta, batch, dx, dgam
                 )
 
 
-def _pooled(x, kernel_size, stride):
-    """Empty (out, argmax) of the pooled shape: argmax as pool.py keeps it."""
-    n_samples, channels, height, width = x.shape
-    shape = (
-        n_samples,
-        channels,
-        (height - kernel_size) // stride + 1,
-        (width - kernel_size) // stride + 1,
-    )
-    return np.empty(shape, x.dtype), np.empty(shape, np.min_scalar_type(kernel_size**2 - 1))
-
-
 @one_at_a_time
 def batchnorm_relu_maxpool_forward(x, gamma, beta, eps, kernel_size, stride):
     """Training mode: x (N, C, H, W) -> (out, argmax) of shape (N, C, H_out, W_out), and
@@ -178,7 +166,7 @@ def batchnorm_relu_maxpool_forward(x, gamma, beta, eps, kernel_size, stride):
     x, gamma, beta, eps, k, s = arguments.batchnorm_relu_maxpool_forward(
         x, gamma, beta, eps, kernel_size, stride
     )
-    out, argmax = _pooled(x, k, s)
+    out, argmax = _pooled_arrays(x, k, s)
     mean, inv_std = np.empty(x.shape[1]), np.empty(x.shape[1])
     gamma64, beta64 = gamma.astype(np.float64), beta.astype(np.float64)
     _forward(x, eps, gamma64, beta64, k, s, mean, inv_std, out, argmax)
@@ -191,7 +179,7 @@ def batchnorm_relu_maxpool_inference(x, gamma, beta, mean, inv_std, kernel_size,
     x, gamma, beta, mean, inv_std, k, s = arguments.batchnorm_relu_maxpool_inference(
         x, gamma, beta, mean, inv_std, kernel_size, stride
     )
-    out, argmax = _pooled(x, k, s)
+    out, argmax = _pooled_arrays(x, k, s)
     gamma64, beta64 = gamma.astype(np.float64), beta.astype(np.float64)
     _inference(x, mean, inv_std, gamma64, beta64, k, s, out, argmax)
     return out, argmax
@@ -249,7 +237,7 @@ def reference_batchnorm_relu_maxpool_inference(x, gamma, beta, mean, inv_std, ke
     x, gamma, beta, mean, inv_std, k, s = arguments.batchnorm_relu_maxpool_inference(
         x, gamma, beta, mean, inv_std, kernel_size, stride
     )
-    template, argmax_template = _pooled(x, k, s)
+    template, argmax_template = _pooled_arrays(x, k, s)
     places, chosen = _chosen(x, gamma, mean, inv_std, k, s, *template.shape[2:])
     out = affine(chosen, gamma, beta, mean, inv_std)
     out = np.where(out <= 0, 0.0, out)  # a NaN stays NaN

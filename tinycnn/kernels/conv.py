@@ -47,13 +47,8 @@ def useful_stride(input_shape, kernel_size, stride, padding):
     the stride phases take s*s planes (layout.py), so a needlessly large stride costs memory and
     time for nothing (stride 20000 on an 8x8 input ran out of memory). Same results."""
     input_shape = arguments.image_shape(input_shape)
-    return _useful_stride(input_shape, *arguments.window(input_shape, kernel_size, stride, padding))
-
-
-def _useful_stride(input_shape, kernel_size, stride, padding):
-    """useful_stride on checked arguments (the kernels' own calls)."""
-    reach = max(input_shape[2], input_shape[3]) + 2 * padding - kernel_size
-    return max(1, min(stride, reach + 1))
+    window = arguments.window(input_shape, kernel_size, stride, padding)
+    return arguments.useful_stride(input_shape, *window)
 
 
 @one_at_a_time
@@ -68,10 +63,9 @@ def conv2d_forward(x, weights, bias, stride, padding, keep_planes=False):
     keep_planes = arguments.flag(keep_planes, "keep_planes")
     n_samples, _, height, width = x.shape
     n_filters, _, k, _ = weights.shape
-    stride = _useful_stride(x.shape, k, stride, padding)
-    out_h = (height + 2 * padding - k) // stride + 1
-    out_w = (width + 2 * padding - k) // stride + 1
-    out = np.empty((n_samples, n_filters, out_h, out_w), x.dtype)
+    stride = arguments.useful_stride(x.shape, k, stride, padding)
+    out = np.empty(arguments.convolution_output(x.shape, n_filters, k, stride, padding), x.dtype)
+    out_h, out_w = out.shape[2:]
     if n_samples == 0:
         return (out, None) if keep_planes else out
     if k == 1 and stride == 1 and padding == 0:  # a matrix product per sample: no layout needed
@@ -116,7 +110,7 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
     k = weights.shape[2]
     if input_shape[0] == 0:
         return np.zeros(input_shape, dout.dtype)
-    stride = _useful_stride(input_shape, k, stride, padding)
+    stride = arguments.useful_stride(input_shape, k, stride, padding)
     channels, s = input_shape[1], stride
     if weights.shape[2] == 1 and stride == 1 and padding == 0:  # dx[n] = w^T dout[n]
         n_samples, n_filters, height, width = dout.shape
@@ -177,7 +171,7 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding, planes=None):
         x_shape, dtype, dout, kernel_size, stride, padding
     )
     n_samples, channels, _, _ = x_shape
-    stride = _useful_stride(x_shape, kernel_size, stride, padding)
+    stride = arguments.useful_stride(x_shape, kernel_size, stride, padding)
     _, n_filters, out_h, out_w = dout.shape
     k = kernel_size
     planes = _kept_planes(planes, x_shape, dout.dtype, k, stride, padding, out_h, out_w)
@@ -258,7 +252,7 @@ def conv2d_backward(x, dout, weights, stride, padding, planes=None, input_grad=T
         x_shape, dtype, dout, weights, stride, padding, input_grad
     )
     k, n_filters = weights.shape[2], weights.shape[0]
-    stride = _useful_stride(x_shape, k, stride, padding)
+    stride = arguments.useful_stride(x_shape, k, stride, padding)
     out_h, out_w = dout.shape[2:]
     planes = _kept_planes(planes, x_shape, dout.dtype, k, stride, padding, out_h, out_w)
     if x_shape[0] == 0:

@@ -101,11 +101,11 @@ def _unpool_planes(dout, argmax, window, s, width, dx):
                 dx_plane[corner + window[argmax[plane, i, j]]] += dout[plane, i, j]
 
 
-def _useful_stride(x_shape, kernel_size, stride):
-    """`stride`, or the smallest stride with the same windows (as conv.useful_stride): past the
-    last window's start a row has one window whatever the stride, and numba takes no integer
-    beyond int64 (a stride of 2**63 was an OverflowError from inside the call)."""
-    return min(stride, max(x_shape[2], x_shape[3]) - kernel_size + 1)
+def _pooled_arrays(x, kernel_size, stride):
+    """Empty (out, argmax) for a k x k pooling of x with this stride: argmax as the smallest
+    unsigned integer dtype that holds k*k - 1 (batchnorm_pool.py keeps its places the same way)."""
+    shape = arguments.pooled_output(x.shape, kernel_size, stride)
+    return np.empty(shape, x.dtype), np.empty(shape, np.min_scalar_type(kernel_size**2 - 1))
 
 
 @one_at_a_time
@@ -114,11 +114,9 @@ def maxpool2d_forward(x, kernel_size, stride):
     dtype that holds k*k - 1): see the module docstring."""
     x, kernel_size, stride = arguments.maxpool2d_forward(x, kernel_size, stride)
     n_samples, channels, height, width = x.shape
-    stride = _useful_stride(x.shape, kernel_size, stride)
-    out_h = (height - kernel_size) // stride + 1
-    out_w = (width - kernel_size) // stride + 1
-    out = np.empty((n_samples, channels, out_h, out_w), x.dtype)
-    argmax = np.empty((n_samples, channels, out_h, out_w), np.min_scalar_type(kernel_size**2 - 1))
+    stride = arguments.useful_stride(x.shape, kernel_size, stride)
+    out, argmax = _pooled_arrays(x, kernel_size, stride)
+    out_h, out_w = out.shape[2:]
     planes = x.reshape(n_samples * channels, height, width)
     out_planes, argmax_planes = out.reshape(-1, out_h, out_w), argmax.reshape(-1, out_h, out_w)
     _pool_planes(planes, kernel_size, stride, out_planes, argmax_planes)
@@ -133,7 +131,7 @@ def maxpool2d_backward(dout, argmax, input_shape, kernel_size, stride):
     )
     n_samples, channels, height, width = input_shape
     out_h, out_w = dout.shape[2:]
-    stride = _useful_stride(input_shape, k, stride)
+    stride = arguments.useful_stride(input_shape, k, stride)
     n_planes = n_samples * channels
     window = (np.arange(k)[:, None] * width + np.arange(k)).reshape(-1)
     dx = np.empty((n_planes, height * width), dout.dtype)
