@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from tinycnn.data.background import (
     BASE_TONES,
     OBJECT_CONTRAST,
-    add_distractors,
+    _add_distractors,
     add_pixel_noise,
     backgrounds,
     object_tones,
@@ -36,7 +36,7 @@ def test_cluttered_backgrounds_vary_around_their_base_tone():
 def test_distractors_appear_in_some_images_and_not_in_others():
     xs, ys = pixel_grid(32)
     images = np.full((40, 32, 32), 0.5, dtype=np.float32)
-    add_distractors(np.random.default_rng(2), images, xs, ys, np.full(40, 0.5, dtype=np.float32))
+    _add_distractors(np.random.default_rng(2), images, xs, ys, np.full(40, 0.5, dtype=np.float32))
     changed = (images != 0.5).any(axis=(1, 2))
     assert changed.any() and not changed.all()
 

@@ -298,12 +298,12 @@ def test_real_array_copies_even_a_float64_array():
 @pytest.mark.parametrize(
     "value, got",
     [
-        (None, "NoneType"),
-        ("12", "str"),
-        ({"a": 1}, "dict"),
-        ([True, False], "list"),
-        (np.array([1j]), "ndarray of dtype complex128"),
-        (np.array([True]), "ndarray of dtype bool"),
+        (None, "None"),
+        ("12", r"'12' \(str\)"),
+        ({"a": 1}, r"\{'a': 1\} \(dict\)"),
+        ([True, False], r"\[True, False\] \(list\)"),
+        (np.array([1j]), "an ndarray of dtype complex128"),
+        (np.array([True]), "an ndarray of dtype bool"),
     ],
 )
 def test_real_array_names_what_holds_no_real_numbers(value, got):

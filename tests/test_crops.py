@@ -8,8 +8,8 @@ from tinycnn.data.crops import (
     CROP_JITTER,
     MIN_OFFSET,
     OBJECT_FILL,
+    _off_centre_windows,
     crop_dataset,
-    off_centre_windows,
     sliding_window_scene,
 )
 from tinycnn.targets import BOX, CLASSES, P_C
@@ -39,14 +39,14 @@ def test_objects_are_closely_cropped_and_centred():
 def test_background_windows_are_centred_on_no_object():
     rng = np.random.default_rng(0)
     boxes = np.array([[[4, 4, 28, 28], [36, 36, 60, 60]]] * 50, dtype=np.float32)  # centres 16, 48
-    corners = off_centre_windows(rng, boxes, 64, 32)
+    corners = _off_centre_windows(rng, boxes, 64, 32)
     assert corners.shape == (50, 2) and np.all(corners >= 0)
     centres = corners + 16
     for centre in (16, 48):
         assert np.all(np.abs(centres - centre).max(axis=1) >= MIN_OFFSET * 32)
     # In a scene barely larger than the crop, every window is centred near the middle object.
     middle = np.array([[[8, 8, 32, 32]]] * 3, dtype=np.float32)
-    assert np.all(off_centre_windows(rng, middle, 40, 32) == -1)
+    assert np.all(_off_centre_windows(rng, middle, 40, 32) == -1)
 
 
 def test_same_seed_same_crops_other_seed_other_crops():

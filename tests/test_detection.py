@@ -586,6 +586,17 @@ def test_shape_iou_names_shapes_that_are_not_real_pairs(shapes, error, match):
         shape_iou(HELPER_ANCHORS, shapes)
 
 
+def test_shape_iou_computes_in_float64_whatever_the_shapes_dtype():
+    """Kept as int8, 100 x 100 would overflow to 16; kept as float16, 0.3 would be 0.2998."""
+    same = np.array([[100, 100]], dtype=np.int8)
+    assert shape_iou(same, same)[0] == 1.0
+    shapes = np.array([[0.3, 0.1]], dtype=np.float16)
+    exact = shape_iou(shapes.astype(np.float64), HELPER_ANCHORS[:1])
+    result = shape_iou(shapes, HELPER_ANCHORS[:1])
+    assert result.dtype == np.float64
+    np.testing.assert_array_equal(result, exact)
+
+
 @pytest.mark.parametrize(
     "grid_shape, error",
     [

@@ -7,10 +7,10 @@ from tinycnn.data.draw import pixel_grid, tight_boxes, to_frame
 from tinycnn.data.faces import (
     HEAD_HEIGHT,
     MAX_TILT,
-    draw_faces,
-    face_box_sizes,
-    face_landmarks,
-    face_shapes,
+    _draw_faces,
+    _face_box_sizes,
+    _face_landmarks,
+    _face_shapes,
     landmark_dataset,
 )
 
@@ -25,9 +25,9 @@ def portraits():
 @pytest.fixture(scope="module")
 def drawn_faces():
     """Faces drawn from known shapes: (shapes, heads, hair, features, landmarks in pixels)."""
-    shapes = face_shapes(np.random.default_rng(5), 60, SIZE)
+    shapes = _face_shapes(np.random.default_rng(5), 60, SIZE)
     xs, ys = pixel_grid(SIZE)
-    return (shapes, *draw_faces(xs, ys, shapes), face_landmarks(shapes))
+    return (shapes, *_draw_faces(xs, ys, shapes), _face_landmarks(shapes))
 
 
 def test_images_targets_and_face_sizes_have_the_promised_shapes_and_ranges(portraits):
@@ -116,7 +116,7 @@ def test_faces_stay_inside_the_image_tilted_at_most_max_tilt(drawn_faces):
 
 def test_face_sizes_match_the_drawn_heads_box(drawn_faces):
     shapes, heads, _, _, _ = drawn_faces
-    width, height = face_box_sizes(shapes)
+    width, height = _face_box_sizes(shapes)
     boxes = tight_boxes(heads)
     np.testing.assert_allclose(boxes[:, 2] - boxes[:, 0], width, atol=1.5)
     np.testing.assert_allclose(boxes[:, 3] - boxes[:, 1], height, atol=1.5)

@@ -9,6 +9,7 @@ raw Python error from inside.
 - a hypothesis sweep over every public constructor and every layer's forward and backward.
 """
 
+import inspect
 import io
 import json
 import os
@@ -747,6 +748,10 @@ WRONG_TYPES = {
     "flag": st.one_of(st.text(max_size=3), st.none(), st.integers(), st.floats(), OBJECTS),
     "rng": st.one_of(st.text(max_size=3), st.booleans(), st.floats(), OBJECTS),
     "dtype": st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), OBJECTS),
+    "output": st.one_of(st.text(max_size=3), st.booleans(), st.integers(), st.floats(), OBJECTS),
+    "path": st.one_of(
+        st.booleans(), st.integers(), st.floats(), OBJECTS.filter(lambda value: value != b"2")
+    ),
 }
 
 
@@ -809,8 +814,27 @@ _CONV2D_FORWARD_ARGUMENTS = {
     "padding": (0, "int"),
 }
 
+_DATASET_SEED = {"seed": (0, "int")}
+_DATASET = {"n": (2, "int"), **_DATASET_SEED}
+_BATCHNORM = {
+    "channels": (1, "int"),
+    "eps": (1e-5, "real"),
+    "momentum": (0.1, "real"),
+    "dtype": (np.float32, "dtype"),
+}
+
 # name: (callable, {argument: (valid value, kind)})
 TYPED_CALLS = {
+    "boxes.iou_matrix": (
+        tc.boxes.iou_matrix,
+        {"boxes_a": (_BOXES, "array"), "boxes_b": (_BOXES, "array")},
+    ),
+    "boxes.clip_sizes": (tc.boxes.clip_sizes, {"boxes": (_BOXES, "array")}),
+    "boxes.center_to_corners": (tc.boxes.center_to_corners, {"boxes": (_BOXES, "array")}),
+    "boxes.corners_to_center": (
+        tc.boxes.corners_to_center,
+        {"boxes": (tc.boxes.center_to_corners(_BOXES), "array")},
+    ),
     "boxes.iou": (tc.boxes.iou, {"boxes_a": (_BOXES, "array"), "boxes_b": (_BOXES, "array")}),
     "boxes.non_max_suppression": (
         tc.boxes.non_max_suppression,
@@ -837,6 +861,7 @@ TYPED_CALLS = {
             "labels": (np.array([0, 1]), "array"),
             "boxes": (_BOXES, "array"),
             "num_classes": (3, "int"),
+            "dtype": (np.float32, "dtype"),
         },
     ),
     "targets.decode_localization": (
@@ -845,7 +870,10 @@ TYPED_CALLS = {
     ),
     "targets.encode_landmarks": (
         tc.targets.encode_landmarks,
-        {"points": (np.array([[0.2, 0.3], [0.6, 0.3], [0.4, 0.8]]), "array|None")},
+        {
+            "points": (np.array([[0.2, 0.3], [0.6, 0.3], [0.4, 0.8]]), "array|None"),
+            "dtype": (np.float32, "dtype"),
+        },
     ),
     "targets.one_hot_rows": (tc.targets.one_hot_rows, {"classes": (np.eye(3), "array")}),
     "metrics.correct_localization_rate": (
@@ -855,6 +883,26 @@ TYPED_CALLS = {
             "y_true": (_LOC, "array"),
             "threshold": (0.5, "real"),
             "iou_threshold": (0.5, "real"),
+        },
+    ),
+    "metrics.mean_iou": (
+        tc.metrics.mean_iou,
+        {"y_pred": (_LOC, "array"), "y_true": (_LOC, "array")},
+    ),
+    "metrics.pc_accuracy": (
+        tc.metrics.pc_accuracy,
+        {"y_pred": (_LOC, "array"), "y_true": (_LOC, "array"), "threshold": (0.5, "real")},
+    ),
+    "metrics.class_accuracy": (
+        tc.metrics.class_accuracy,
+        {"y_pred": (_LOC, "array"), "y_true": (_LOC, "array")},
+    ),
+    "metrics.nme": (
+        tc.metrics.nme,
+        {
+            "y_pred": (_FACES, "array"),
+            "y_true": (_FACES, "array"),
+            "face_sizes": (np.array([0.5, 0.5]), "array"),
         },
     ),
     "metrics.landmark_report": (
@@ -903,9 +951,8 @@ TYPED_CALLS = {
     "data.localization_dataset": (
         tc.data.localization_dataset,
         {
-            "n": (2, "int"),
+            **_DATASET,
             "image_size": (32, "int"),
-            "seed": (0, "int"),
             "no_object_fraction": (0.25, "real"),
             "clutter": (True, "flag"),
         },
@@ -913,19 +960,24 @@ TYPED_CALLS = {
     "data.landmark_dataset": (
         tc.data.landmark_dataset,
         {
-            "n": (2, "int"),
+            **_DATASET,
             "image_size": (32, "int"),
-            "seed": (0, "int"),
             "no_face_fraction": (0.25, "real"),
+            "return_face_sizes": (False, "flag"),
         },
     ),
-    "data.crop_dataset": (
-        tc.data.crop_dataset,
-        {"n": (2, "int"), "crop_size": (32, "int"), "seed": (0, "int")},
-    ),
+    "data.crop_dataset": (tc.data.crop_dataset, {**_DATASET, "crop_size": (32, "int")}),
     "data.detection_dataset": (
         tc.data.detection_dataset,
-        {"n": (2, "int"), "image_size": (64, "int"), "seed": (0, "int")},
+        {**_DATASET, "image_size": (64, "int"), "clutter": (True, "flag")},
+    ),
+    "data.sliding_window_scene": (
+        tc.data.sliding_window_scene,
+        {**_DATASET_SEED, "height": (96, "int"), "width": (160, "int"), "crop_size": (32, "int")},
+    ),
+    "augment.adjust_contrast": (
+        tc.data.augment.adjust_contrast,
+        {"images": (_IMAGES, "array"), "factor": (1.2, "real")},
     ),
     "augment.adjust_brightness": (
         tc.data.augment.adjust_brightness,
@@ -949,12 +1001,23 @@ TYPED_CALLS = {
             "flip_probability": (0.5, "real"),
         },
     ),
+    "networks.landmark_detector": (
+        tc.networks.landmark_detector,
+        {
+            "num_landmarks": (3, "int"),
+            "image_size": (32, "int"),
+            "rng": (0, "rng|None"),
+            "output": (None, "output|None"),
+            "dtype": (np.float32, "dtype"),
+        },
+    ),
     "networks.localizer": (
         tc.networks.localizer,
         {
             "num_classes": (3, "int"),
             "image_size": (32, "int"),
             "rng": (0, "rng|None"),
+            "output": (None, "output|None"),
             "dtype": (np.float32, "dtype"),
         },
     ),
@@ -969,6 +1032,15 @@ TYPED_CALLS = {
     "losses.LocalizationLoss.forward": (
         lambda y_hat, y: LocalizationLoss(3).forward(y_hat, y),
         {"y_hat": (_LOSS_INPUT, "array"), "y": (_LOC, "array")},
+    ),
+    "functional.log_softmax": (
+        tc.functional.log_softmax,
+        {"z": (_LOC, "array"), "axis": (-1, "int")},
+    ),
+    "functional.logsumexp": (tc.functional.logsumexp, {"z": (_LOC, "array"), "axis": (-1, "int")}),
+    "functional.softmax_cross_entropy": (
+        tc.functional.softmax_cross_entropy,
+        {"logits": (_LOC[:, 5:], "array"), "one_hot": (_LOC[:, 5:], "array")},
     ),
     "functional.softmax": (tc.functional.softmax, {"z": (_LOC, "array"), "axis": (-1, "int")}),
     "functional.binary_cross_entropy": (
@@ -992,12 +1064,17 @@ TYPED_CALLS = {
         tc.ReLUMaxPool2D,
         {"kernel_size": (2, "int"), "stride": (2, "int|None")},
     ),
-    "layers.Dense": (tc.Dense, {"in_features": (3, "int"), "out_features": (2, "int")}),
-    "layers.Dropout": (tc.Dropout, {"p": (0.5, "real"), "rng": (0, "rng|None")}),
-    "layers.BatchNorm2D": (
-        tc.BatchNorm2D,
-        {"channels": (1, "int"), "eps": (1e-5, "real"), "momentum": (0.1, "real")},
+    "layers.Dense": (
+        tc.Dense,
+        {
+            "in_features": (3, "int"),
+            "out_features": (2, "int"),
+            "dtype": (np.float32, "dtype"),
+            "rng": (0, "rng|None"),
+        },
     ),
+    "layers.Dropout": (tc.Dropout, {"p": (0.5, "real"), "rng": (0, "rng|None")}),
+    "layers.BatchNorm2D": (tc.BatchNorm2D, _BATCHNORM),
     "layers.Conv2D.forward": (
         lambda x: tc.Conv2D(1, 2, 3, rng=0).forward(x),
         {"x": (_CONV_X, "array")},
@@ -1008,19 +1085,10 @@ TYPED_CALLS = {
         ),
         {"dout": (np.ones((2, 2, 4, 4), np.float32), "array"), "input_grad": (True, "flag")},
     ),
-    "layers.BatchNormReLU2D": (
-        tc.BatchNormReLU2D,
-        {"channels": (1, "int"), "eps": (1e-5, "real"), "momentum": (0.1, "real")},
-    ),
+    "layers.BatchNormReLU2D": (tc.BatchNormReLU2D, _BATCHNORM),
     "layers.BatchNormReLUMaxPool2D": (
         tc.BatchNormReLUMaxPool2D,
-        {
-            "channels": (1, "int"),
-            "kernel_size": (2, "int"),
-            "stride": (2, "int|None"),
-            "eps": (1e-5, "real"),
-            "momentum": (0.1, "real"),
-        },
+        {**_BATCHNORM, "kernel_size": (2, "int"), "stride": (2, "int|None")},
     ),
     "layers.BatchNorm2D.backward": (
         lambda dout, input_grad: _after_forward(tc.BatchNorm2D(1), _CONV_X)(dout, input_grad),
@@ -1063,14 +1131,20 @@ TYPED_CALLS = {
             "threshold": (0.5, "real"),
         },
     ),
-    "viz.show_filters": (tinycnn.viz.show_filters, {"weights": (_W, "array")}),
+    "viz.show_filters": (
+        tinycnn.viz.show_filters,
+        {"weights": (_W, "array"), "path": (None, "path|None")},
+    ),
     "viz.draw_boxes": (
         lambda boxes, linewidth, fontsize: tinycnn.viz.draw_boxes(
             _axes_showing_an_image(), boxes, linewidth=linewidth, fontsize=fontsize
         ),
         {"boxes": (_BOXES, "array"), "linewidth": (1.5, "real"), "fontsize": (7, "real")},
     ),
-    "kernels.conv.conv2d_forward": (conv.conv2d_forward, _CONV2D_FORWARD_ARGUMENTS),
+    "kernels.conv.conv2d_forward": (
+        conv.conv2d_forward,
+        {**_CONV2D_FORWARD_ARGUMENTS, "keep_planes": (False, "flag")},
+    ),
     "kernels.reference.conv2d_forward": (reference.conv2d_forward, _CONV2D_FORWARD_ARGUMENTS),
     "kernels.im2col.im2col": (
         im2col.im2col,
@@ -1120,6 +1194,15 @@ def test_a_wrong_type_is_a_type_error_naming_the_argument(name, data):
     with pytest.raises(TypeError) as raised:
         function(**{**call, argument: wrong})
     assert argument in str(raised.value), f"{name}({argument}=...) raised {raised.value!r}"
+
+
+@pytest.mark.parametrize("name", sorted(TYPED_CALLS))
+def test_a_typed_call_lists_every_argument_of_its_function(name):
+    """An argument left out of the table would never be given a wrong type."""
+    function, arguments = TYPED_CALLS[name]
+    parameters = inspect.signature(function).parameters.values()
+    named = {p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    assert named == set(arguments), f"{name}: not in the table {sorted(named - set(arguments))}"
 
 
 @pytest.mark.parametrize("name", sorted(TYPED_CALLS))

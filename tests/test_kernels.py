@@ -785,6 +785,34 @@ PLAIN = [
 ]
 
 
+@pytest.mark.parametrize(
+    "function, args, array_checks",
+    [
+        (im2col.im2col, (X, 3, 1, 1), 1),
+        (im2col.col2im, (COLUMNS, X.shape, 3, 1, 1), 1),
+        (im2col.conv2d_forward, (X, W, B, 1, 1), 3),
+        (im2col.conv2d_backward, (D, COLUMNS, X.shape, W, 1, 1), 3),
+        (conv.conv2d_forward, (X, W, B, 1, 1), 3),
+        (conv.conv2d_backward_input, (D, W, X.shape, 1, 1), 2),
+        (conv.conv2d_backward_params, (X, D, 3, 1, 1), 2),
+    ],
+)
+def test_a_kernel_checks_each_array_once(monkeypatch, function, args, array_checks):
+    """One argument check at the top of each public function (im2col's work below it calls no
+    public function, which would check the same arrays again)."""
+    calls = []
+    float_array = arguments.float_array
+
+    def counted(*a, **k):
+        calls.append(a[1])
+        return float_array(*a, **k)
+
+    monkeypatch.setattr(arguments, "float_array", counted)
+    function(*args)
+    assert len(calls) == array_checks, calls
+    assert len(set(calls)) == len(calls), calls
+
+
 def outcome(function, args):
     """(the results as a list of arrays, None), or (None, the TypeError or ValueError); any
     other exception fails the test."""

@@ -41,7 +41,7 @@ def test_the_box_is_exactly_the_pasted_patch(skimage):
     rng = np.random.default_rng(3)
     for _ in range(20):
         image = np.zeros((48, 48), dtype=np.float32)
-        box = real_faces.paste(rng, image, np.ones((25, 25), dtype=np.float32))
+        box = real_faces._paste(rng, image, np.ones((25, 25), dtype=np.float32))
         x_min, y_min = (box[:2] - box[2:] / 2) * 48
         x_max, y_max = (box[:2] + box[2:] / 2) * 48
         rows, cols = np.nonzero(image)
@@ -61,8 +61,8 @@ def test_same_seed_same_data_and_the_splits_differ(skimage):
 
 
 def test_held_out_faces_and_photographs_are_never_in_training(skimage):
-    train_faces, train_others = real_faces.split_patches("train")
-    test_faces, test_others = real_faces.split_patches("test")
+    train_faces, train_others = real_faces._split_patches("train")
+    test_faces, test_others = real_faces._split_patches("test")
     assert len(test_faces) == len(test_others) == 30 and len(train_faces) == 70
     lfw = skimage.data.lfw_subset()
     index = {lfw[i].astype(np.float32).tobytes(): i for i in range(len(lfw))}
@@ -78,9 +78,11 @@ def test_held_out_faces_and_photographs_are_never_in_training(skimage):
 
 def test_test_images_come_from_test_photographs_only(skimage, monkeypatch):
     used = []
-    crop = real_faces.photo_crop
+    crop = real_faces._photo_crop
     monkeypatch.setattr(
-        real_faces, "photo_crop", lambda rng, name, size: used.append(name) or crop(rng, name, size)
+        real_faces,
+        "_photo_crop",
+        lambda rng, name, size: used.append(name) or crop(rng, name, size),
     )
     real_faces.real_face_dataset(30, image_size=64, split="test", seed=0)
     assert set(used) <= set(real_faces.TEST_PHOTOS) and len(set(used)) > 1
@@ -121,7 +123,7 @@ def test_bad_arguments_are_refused_by_name(kwargs, error, name):
 def test_without_scikit_image_the_message_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "skimage", None)  # import skimage now fails
     with pytest.raises(ModuleNotFoundError, match=r"pip install -e \"\.\[real\]\""):
-        real_faces.require_skimage()
+        real_faces._require_skimage()
 
 
 def test_importing_tinycnn_does_not_import_scikit_image():

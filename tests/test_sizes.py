@@ -83,7 +83,7 @@ def test_the_detection_scenes_are_not_planned_when_they_cannot_be_held(monkeypat
     # The plans are a loop over n: detection_dataset(2**63) used to run it for ever.
     monkeypatch.setattr(checks, "memory_bytes", lambda: 10**7)
     planned = []
-    monkeypatch.setattr(detection, "plan_scene", lambda rng: planned.append(1))
+    monkeypatch.setattr(detection, "_plan_scene", lambda rng: planned.append(1))
     with pytest.raises(ValueError, match=r"^n is too large: 1,000 images of 64x64"):
         tc.data.detection_dataset(1000)
     assert planned == []

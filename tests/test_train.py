@@ -690,6 +690,25 @@ def test_fit_checks_x_against_the_model_before_y_against_the_loss():
         fit(model, loss, tc.optim.SGD(model), y, x, 1, progress=False)
 
 
+def test_evaluate_runs_the_model_once_over_x_and_names_x_it_refuses(monkeypatch):
+    """No probe on x[:1] before the real run: one forward per batch. x and y swapped are still
+    named as x (the model refuses the targets), before y is read by the loss."""
+    x, y = tiny_localization_problem(n=10)
+    loss = SquaredLocalizationLoss(3)
+    model = tc.Sequential([tc.Flatten(), tc.Dense(8, 8, rng=0)], output=loss.output)
+    batches = []
+    forward = model.forward
+    monkeypatch.setattr(
+        model, "forward", lambda images: batches.append(len(images)) or forward(images)
+    )
+    tc.train.evaluate(model, loss, x, y, batch_size=4)
+    assert batches == [4, 4, 2]
+    with pytest.raises(ValueError, match=r"x of shape \(10, 8\) does not fit the model"):
+        tc.train.evaluate(
+            tc.Sequential([tc.Conv2D(1, 2, 3, rng=0)], output=loss.output), loss, y, x
+        )
+
+
 def test_a_huge_number_of_epochs_checks_its_schedule_as_it_goes(monkeypatch):
     """The first SCHEDULE_CHECKED_AHEAD epochs' learning rates are checked up front; later ones
     as their epoch starts: epochs=10**9 with a schedule starts training at once, and a rate that

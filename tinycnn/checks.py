@@ -171,14 +171,14 @@ def as_array(value, name):
 
 def real_array(value, name, expected="an array of real numbers"):
     """value (an array, or nested lists, of real numbers) as a new float64 array; TypeError naming
-    `name` (which must be `expected`) for anything else: numpy would read True as 1.0, None as
-    NaN, and a complex number without its imaginary part."""
+    `name` (which must be `expected`) for anything else, showing the value as given: numpy would
+    read True as 1.0, None as NaN, a string of digits as its number, and a complex number without
+    its imaginary part."""
     array = as_array(value, name)
     if array.dtype.kind not in "iuf":
-        raise TypeError(
-            f"{name} must be {expected}, got {type(value).__name__}"
-            + (f" of dtype {array.dtype}" if isinstance(value, np.ndarray) else "")
-        )
+        if isinstance(value, np.ndarray):
+            raise TypeError(f"{name} must be {expected}, got an ndarray of dtype {array.dtype}")
+        raise TypeError(f"{name} must be {expected}, got {_describe(value)}")
     return array.astype(np.float64)
 
 

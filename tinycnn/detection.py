@@ -36,6 +36,7 @@ from tinycnn.checks import (
     non_negative_int,
     positive_int,
     probability,
+    real_array,
     real_number,
 )
 from tinycnn.functional import binary_cross_entropy, logsumexp, sigmoid, softmax
@@ -618,14 +619,9 @@ def check_per_image_boxes(per_image, name, scored, num_classes=None):
 
 
 def _box_shapes(shapes, name):
-    """shapes as an array (..., 2) of real numbers (h, w); TypeError or ValueError naming it."""
-    if shapes is None or isinstance(shapes, (str, bytes, dict)):
-        raise TypeError(f"{name} must be an array (..., 2) of box shapes (h, w), got {shapes!r}")
-    array = as_array(shapes, name)
-    if array.dtype.kind not in "iuf":
-        raise TypeError(
-            f"{name} must be an array (..., 2) of real numbers (h, w), got dtype {array.dtype}"
-        )
+    """shapes as a float64 array (..., 2) of real numbers (h, w); TypeError or ValueError naming
+    it."""
+    array = real_array(shapes, name, "an array (..., 2) of real numbers (h, w)")
     if array.ndim == 0 or array.shape[-1] != 2:
         raise ValueError(f"{name} must have shape (..., 2), one (h, w) per box, got {array.shape}")
     return array

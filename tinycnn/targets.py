@@ -40,6 +40,7 @@ from tinycnn.checks import (
     float_dtype,
     positive_int,
     probability,
+    real_array,
 )
 
 P_C = 0
@@ -187,7 +188,7 @@ def encode_localization_batch(labels, boxes, num_classes, dtype=np.float32):
     width = localization_width(num_classes)
     dtype = float_dtype(dtype)
     labels = as_array(labels, "labels")
-    boxes = _real_array(boxes, "boxes", "(N, 4) numbers (b_x, b_y, b_h, b_w)")
+    boxes = real_array(boxes, "boxes", "(N, 4) numbers (b_x, b_y, b_h, b_w)")
     if not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(
             f"labels must be a 1-D integer array (N,), got dtype {labels.dtype} (class "
@@ -248,7 +249,7 @@ def encode_landmarks(points, dtype=np.float32):
     y = np.zeros(landmark_width(len(LANDMARK_NAMES)), dtype=float_dtype(dtype))
     if points is None:
         return y
-    points = _real_array(points, "points", "(3, 2) numbers, one (x, y) row per landmark")
+    points = real_array(points, "points", "(3, 2) numbers, one (x, y) row per landmark")
     if points.shape != (len(LANDMARK_NAMES), 2):
         raise ValueError(
             f"points must have shape (3, 2), one (x, y) row for each of "
@@ -390,24 +391,8 @@ def _check_rows(good, values, what):
 def _check_one_box(box):
     """box as 4 float64 numbers; the error shows it as given."""
     given = box
-    box = _real_array(box, "box", BOX_RULE)
+    box = real_array(box, "box", BOX_RULE)
     if box.shape != (4,) or not valid_boxes(box):
         shown = given.tolist() if isinstance(given, np.ndarray) else given
         raise ValueError(f"box must be {BOX_RULE}, got {shown!r}")
     return box
-
-
-def _real_array(values, name, expected):
-    """values as a float64 array; TypeError naming `name` unless they are real numbers: numpy
-    would drop an imaginary part with only a warning, read None as NaN and a string of digits
-    as its number."""
-    if values is None or isinstance(values, (str, bytes, dict)):
-        raise TypeError(f"{name} must be {expected}, got {values!r}")
-    try:
-        array = np.asarray(values)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{name} must be {expected}, got {values!r}") from error
-    if array.dtype.kind not in "iuf":
-        shown = values.tolist() if isinstance(values, np.ndarray) else values
-        raise TypeError(f"{name} must be {expected}, got {shown!r} (dtype {array.dtype})")
-    return array.astype(np.float64, copy=False)

@@ -15,6 +15,7 @@ diverges stops with a FloatingPointError naming the epoch and batch, whether the
 or the weights stopped being finite; `fit` never returns a model with non-finite weights.
 """
 
+import contextlib
 import math
 import sys
 
@@ -184,8 +185,11 @@ def evaluate(model, loss, x, y, metrics=None, batch_size=256):
     _check_model_and_loss(model, loss, "evaluate(model, loss, x, y)")
     _check_output_map(model, loss)
     _check_metrics(metrics)
-    _check_training_data(model, x, y, loss)
-    raw = model.raw_output(x, batch_size)
+    batch_size = positive_int(batch_size, "batch_size")
+    _check_examples(x, y)
+    with _named_as_x(x):
+        raw = model.raw_output(x, batch_size)
+    _check_targets(y, loss)
     scores = {"loss": float(loss.forward(raw, y))}
     if metrics is not None:
         scores.update(_scores(metrics(model.output(raw), y)))
@@ -341,7 +345,16 @@ def _check_finite_images(images, name):
 
 def _check_training_data(model, x, y, loss):
     """x must be finite inputs the model takes, and y targets the loss reads, one per input (x
-    is checked first: x and y swapped are caught by the model, not by the loss)."""
+    is checked first: x and y swapped are caught by the model, not by the loss). The model runs
+    on x's first example only; evaluate, which runs it on all of x anyway, checks in its steps."""
+    _check_examples(x, y)
+    with _named_as_x(x):
+        model.raw_output(x[:1])
+    _check_targets(y, loss)
+
+
+def _check_examples(x, y):
+    """x finite images and y targets, as float arrays with one row of y per image, not empty."""
     float_array(x, "x")
     float_array(y, "y")
     if x.ndim < 2 or y.ndim < 2:
@@ -356,15 +369,22 @@ def _check_training_data(model, x, y, loss):
     if len(x) == 0:
         raise ValueError("x must hold at least one example, got an empty array (N = 0)")
     _check_finite_images(x, "x")
+
+
+@contextlib.contextmanager
+def _named_as_x(x):
+    """Inside, a TypeError or ValueError from the model (refusing x's shape, say) is raised again
+    naming x, as `fit` and `evaluate` received it."""
     try:
-        model.raw_output(x[:1])
+        yield
     except (TypeError, ValueError) as error:
         where = "".join(f" ({note})" for note in getattr(error, "__notes__", ()))
-        raise type(error)(
-            f"x of shape {x.shape} does not fit the model, which refused its first example: "
-            f"{error}{where}"
-        ) from error
-    # The loss checks the targets itself, as it will batch by batch: here on zero predictions.
+        raise type(error)(f"x of shape {x.shape} does not fit the model: {error}{where}") from error
+
+
+def _check_targets(y, loss):
+    """The loss checks the targets itself, as it will batch by batch: here on zero
+    predictions."""
     try:
         loss.forward(np.zeros((*y.shape[:-1], loss.width)), y)
     except (TypeError, ValueError) as error:

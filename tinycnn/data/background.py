@@ -43,20 +43,20 @@ def backgrounds(rng, xs, ys, n, clutter=True):
     base_tones = rng.uniform(*BASE_TONES, size=n).astype(np.float32)
     images = np.broadcast_to(per_image(base_tones), (n, size, size)).copy()
     if clutter:
-        images += gradients(rng, xs / size, ys / size, n)
-        images += waves(rng, xs / size, ys / size, n)
-        add_distractors(rng, images, xs, ys, base_tones)
+        images += _gradients(rng, xs / size, ys / size, n)
+        images += _waves(rng, xs / size, ys / size, n)
+        _add_distractors(rng, images, xs, ys, base_tones)
     return images, base_tones
 
 
-def gradients(rng, xs, ys, n):
+def _gradients(rng, xs, ys, n):
     """n linear ramps, each with a random direction, centred on zero; xs, ys in image fractions."""
     direction = per_image(rng.uniform(0.0, 2.0 * np.pi, size=n))
     strength = per_image(rng.uniform(0.0, GRADIENT_STRENGTH, size=n))
     return strength * ((xs - 0.5) * np.cos(direction) + (ys - 0.5) * np.sin(direction))
 
 
-def waves(rng, xs, ys, n):
+def _waves(rng, xs, ys, n):
     """n smooth textures, each two plane waves 1/4 to 1 image long; xs, ys in image fractions."""
     texture = np.zeros((n, ys.shape[-2], xs.shape[-1]), dtype=np.float32)
     for _ in range(2):
@@ -69,13 +69,13 @@ def waves(rng, xs, ys, n):
     return texture
 
 
-def add_distractors(rng, images, xs, ys, base_tones):
+def _add_distractors(rng, images, xs, ys, base_tones):
     """Paint each kind of distractor into a random half of the images, in place.
 
     Each kind is drawn only in the images that get one, all of them in one call.
     """
     n, size = images.shape[0], images.shape[-1]
-    for draw_distractors in (blobs, rectangles, lines, circles):
+    for draw_distractors in (_blobs, _rectangles, _lines, _circles):
         chosen = np.flatnonzero(rng.random(n) < DISTRACTOR_PROBABILITY)
         masks = draw_distractors(rng, xs, ys, len(chosen), size)
         brighter = rng.random(len(chosen)) < 0.5
@@ -108,7 +108,7 @@ def _random_centres(rng, n, size):
     return per_image(rng.uniform(0, size, size=n)), per_image(rng.uniform(0, size, size=n))
 
 
-def blobs(rng, xs, ys, n, size):
+def _blobs(rng, xs, ys, n, size):
     """n ellipses, 1/20 to 1/7 of the image across each semi-axis, at any angle."""
     cx, cy = _random_centres(rng, n, size)
     rx = per_image(rng.uniform(size / 20, size / 7, size=n))
@@ -116,7 +116,7 @@ def blobs(rng, xs, ys, n, size):
     return ellipse(xs, ys, cx, cy, rx, ry, per_image(rng.uniform(0.0, np.pi, size=n)))
 
 
-def rectangles(rng, xs, ys, n, size):
+def _rectangles(rng, xs, ys, n, size):
     """n rectangles, 1/32 to 1/8 of the image for each half side, at any angle."""
     cx, cy = _random_centres(rng, n, size)
     half_width = per_image(rng.uniform(size / 32, size / 8, size=n))
@@ -125,7 +125,7 @@ def rectangles(rng, xs, ys, n, size):
     return turned_rectangle(xs, ys, cx, cy, half_width, half_height, angle)
 
 
-def lines(rng, xs, ys, n, size):
+def _lines(rng, xs, ys, n, size):
     """n straight lines, 1/6 to 1/2 of the image long and 1/50 to 1/30 thick, at any angle."""
     cx, cy = _random_centres(rng, n, size)
     half_length = per_image(rng.uniform(size / 12, size / 4, size=n))
@@ -135,7 +135,7 @@ def lines(rng, xs, ys, n, size):
     return segment(xs, ys, cx - dx, cy - dy, cx + dx, cy + dy, thickness)
 
 
-def circles(rng, xs, ys, n, size):
+def _circles(rng, xs, ys, n, size):
     """n filled circles of radius 1/30 to 1/12 of the image."""
     cx, cy = _random_centres(rng, n, size)
     return disk(xs, ys, cx, cy, per_image(rng.uniform(size / 30, size / 12, size=n)))

@@ -111,17 +111,17 @@ def crop_dataset(n, crop_size=CROP_SIZE, seed=0):
         centre_x, centre_y = rng.uniform(margin, scene_size - margin, size=(2, len(members)))
         return centre_x - width / 2, centre_y - height / 2
 
-    scenes, boxes = draw_scenes(rng, scene_size, classes, long_sides, (in_quadrant, centrable))
+    scenes, boxes = _draw_scenes(rng, scene_size, classes, long_sides, (in_quadrant, centrable))
     windows = np.empty((n, 2), dtype=int)  # (top, left) of each crop in its scene
     has_object = labels != NO_OBJECT
     centres = (boxes[:, 1, :2] + boxes[:, 1, 2:]) / 2
     jitter = rng.uniform(-CROP_JITTER, CROP_JITTER, size=(n, 2)) * crop_size
     corner = np.clip(np.round(centres + jitter - crop_size / 2), 0, scene_size - crop_size)
     windows[has_object] = corner[has_object][:, ::-1].astype(int)
-    windows[~has_object] = off_centre_windows(rng, boxes[~has_object], scene_size, crop_size)
+    windows[~has_object] = _off_centre_windows(rng, boxes[~has_object], scene_size, crop_size)
     # Where no window tried was far enough, the crop comes from a scene without objects.
     redraw = np.flatnonzero(windows[:, 0] < 0)
-    scenes[redraw] = draw_scenes(
+    scenes[redraw] = _draw_scenes(
         rng,
         scene_size,
         np.full((len(redraw), 1), NO_OBJECT),
@@ -139,7 +139,7 @@ def crop_dataset(n, crop_size=CROP_SIZE, seed=0):
     )
 
 
-def off_centre_windows(rng, boxes, scene_size, crop_size):
+def _off_centre_windows(rng, boxes, scene_size, crop_size):
     """For scenes with object boxes (N, M, 4) in pixels: (N, 2) window corners (top, left), each
     a random window whose centre lies at least MIN_OFFSET x crop_size (along x or y) from every
     object's centre, or (-1, -1) where none of CANDIDATES tries does."""
@@ -154,7 +154,7 @@ def off_centre_windows(rng, boxes, scene_size, crop_size):
     return np.where(far.any(axis=1)[:, None], chosen, -1)
 
 
-def draw_scenes(rng, size, classes, long_sides, places):
+def _draw_scenes(rng, size, classes, long_sides, places):
     """Square scenes of `size` pixels with one object per column of classes (N, M) (NO_OBJECT:
     none), its longer side long_sides (N, M) in pixels, placed by places[m](width, height,
     members) -> (left, top). Later columns are painted over earlier ones.
@@ -167,7 +167,7 @@ def draw_scenes(rng, size, classes, long_sides, places):
     scenes, base_tones = backgrounds(rng, xs, ys, n, clutter=True)
     boxes = np.zeros((n, slots, 4), dtype=np.float32)
     for slot, place in enumerate(places):
-        boxes[:, slot] = paint_objects(
+        boxes[:, slot] = _paint_objects(
             rng, scenes, base_tones, xs, ys, classes[:, slot], long_sides[:, slot], place
         )
     add_pixel_noise(rng, scenes)
@@ -175,8 +175,8 @@ def draw_scenes(rng, size, classes, long_sides, places):
     return scenes, boxes
 
 
-def paint_objects(rng, images, base_tones, xs, ys, classes, long_sides, place):
-    """Paint one object into each image (N, H, W), in place, as `scenes.draw_scenes` does:
+def _paint_objects(rng, images, base_tones, xs, ys, classes, long_sides, place):
+    """Paint one object into each image (N, H, W), in place, as `scenes._draw_scenes` does:
     classes (N,) (NO_OBJECT: none), longer sides (N,) in pixels, and
     place(width, height, members) -> (left, top) the top-left corners for the images `members`.
 
@@ -239,7 +239,7 @@ def sliding_window_scene(height=96, width=160, crop_size=CROP_SIZE, seed=0):
                     return np.array([left]), np.array([top])
             raise ValueError(f"a {height}x{width} scene has no room for its objects")
 
-        box = paint_objects(
+        box = _paint_objects(
             rng, image, base_tone, xs, ys, np.array([label]), np.array([long_side]), place
         )[0]
         corners.append(box)

@@ -76,11 +76,11 @@ def detection_dataset(n, image_size=64, seed=0, clutter=True):
     # Before the plans: a loop over n scenes must not run for a dataset that cannot be held.
     check_dataset_fits(n, image_size, image_size, WORKING_ARRAYS, CHUNK, row_bytes=SCENE_BYTES)
     rng = dataset_rng(seed)
-    plans = [plan_scene(rng) for _ in range(n)]
+    plans = [_plan_scene(rng) for _ in range(n)]
     images = np.empty((n, 1, image_size, image_size), dtype=np.float32)
     truth = []
     for start in range(0, n, CHUNK):
-        chunk_images, chunk_truth = draw_scenes(
+        chunk_images, chunk_truth = _draw_scenes(
             rng, plans[start : start + CHUNK], image_size, clutter
         )
         images[start : start + CHUNK, 0] = chunk_images
@@ -88,13 +88,13 @@ def detection_dataset(n, image_size=64, seed=0, clutter=True):
     return images, truth
 
 
-def plan_scene(rng):
+def _plan_scene(rng):
     """One scene's objects, back to front: a list of dicts with the class, the shape parameters
     of `tinycnn.data.scenes` and the box (left, top, width, height) as fractions of the image."""
     count = rng.choice(OBJECT_COUNTS, p=COUNT_PROBABILITIES)
     objects = []
     if count >= 2 and rng.random() < PAIR_PROBABILITY:
-        objects += pedestrian_in_front_of_car(rng)
+        objects += _pedestrian_in_front_of_car(rng)
     while len(objects) < count:
         candidate = _sample_object(
             rng, int(rng.integers(len(CLASS_NAMES))), rng.uniform(*LONG_SIDE)
@@ -112,7 +112,7 @@ def plan_scene(rng):
     return [obj for index in rng.permutation(len(groups)) for obj in groups[index]]
 
 
-def pedestrian_in_front_of_car(rng):
+def _pedestrian_in_front_of_car(rng):
     """The lecture's example: a car, and a taller pedestrian before it, their midpoints close."""
     car = _sample_object(rng, CAR, rng.uniform(0.38, 0.5))
     pedestrian = _sample_object(rng, PEDESTRIAN, car["height"] * rng.uniform(1.3, 1.7))
@@ -166,7 +166,7 @@ def _depth_groups(objects):
     return groups
 
 
-def draw_scenes(rng, plans, size, clutter=True):
+def _draw_scenes(rng, plans, size, clutter=True):
     """Draw the planned scenes: images (N, size, size) float32 in [0, 1] and their truth."""
     xs, ys = pixel_grid(size)
     images, base_tones = backgrounds(rng, xs, ys, len(plans), clutter)

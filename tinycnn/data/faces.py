@@ -89,7 +89,7 @@ def landmark_dataset(n, image_size=64, seed=0, no_face_fraction=0.25, return_fac
     face_sizes = np.zeros(n, dtype=np.float32)
     for start in range(0, n, CHUNK):
         chunk = slice(start, start + CHUNK)
-        images[chunk, 0], landmarks, sizes = draw_portraits(rng, is_face[chunk], image_size)
+        images[chunk, 0], landmarks, sizes = _draw_portraits(rng, is_face[chunk], image_size)
         targets[chunk, 0] = is_face[chunk]
         targets[chunk, 1:] = landmarks / image_size
         face_sizes[chunk] = sizes / image_size
@@ -98,7 +98,7 @@ def landmark_dataset(n, image_size=64, seed=0, no_face_fraction=0.25, return_fac
     return images, targets
 
 
-def draw_portraits(rng, is_face, size):
+def _draw_portraits(rng, is_face, size):
     """Draw one portrait per entry of is_face (N,) bool.
 
     Returns images (N, size, size) float32 in [0, 1], landmarks (N, 6) in pixels (left mouth
@@ -110,25 +110,25 @@ def draw_portraits(rng, is_face, size):
     face_sizes = np.zeros(len(is_face), dtype=np.float32)
 
     faces = np.flatnonzero(is_face)
-    shapes = face_shapes(rng, len(faces), size)
-    heads, hair, features = draw_faces(xs, ys, shapes)
-    images[faces] = painted_heads(rng, images[faces], base_tones[faces], heads, hair, features)
-    landmarks[faces] = face_landmarks(shapes)
-    face_sizes[faces] = np.sqrt(np.prod(face_box_sizes(shapes), axis=0))
+    shapes = _face_shapes(rng, len(faces), size)
+    heads, hair, features = _draw_faces(xs, ys, shapes)
+    images[faces] = _painted_heads(rng, images[faces], base_tones[faces], heads, hair, features)
+    landmarks[faces] = _face_landmarks(shapes)
+    face_sizes[faces] = np.sqrt(np.prod(_face_box_sizes(shapes), axis=0))
 
     non_faces = np.flatnonzero(~is_face)
     blanks = non_faces[rng.random(len(non_faces)) < BLANK_HEAD_PROBABILITY]
-    heads, hair, features = draw_faces(xs, ys, face_shapes(rng, len(blanks), size))
+    heads, hair, features = _draw_faces(xs, ys, _face_shapes(rng, len(blanks), size))
     featureless = np.zeros_like(features)
     blank_tones = base_tones[blanks]
-    images[blanks] = painted_heads(rng, images[blanks], blank_tones, heads, hair, featureless)
+    images[blanks] = _painted_heads(rng, images[blanks], blank_tones, heads, hair, featureless)
 
     add_pixel_noise(rng, images)
     np.clip(images, 0.0, 1.0, out=images)
     return images, landmarks, face_sizes
 
 
-def painted_heads(rng, images, base_tones, heads, hair, features):
+def _painted_heads(rng, images, base_tones, heads, hair, features):
     """Copies of images (N, H, W) with the heads, hair and features painted in contrasting tones."""
     images = images.copy()
     skin_tones = object_tones(rng, base_tones)
@@ -141,7 +141,7 @@ def painted_heads(rng, images, base_tones, heads, hair, features):
     return images
 
 
-def face_shapes(rng, n, size):
+def _face_shapes(rng, n, size):
     """n random faces wholly inside an image of the given size: a dict of (n,) arrays.
 
     Lengths are in pixels: head_rx and head_ry are the head's semi-axes, centre_x and centre_y its
@@ -162,13 +162,13 @@ def face_shapes(rng, n, size):
         "smile": head_ry * rng.uniform(-0.14, 0.14, size=n),
         "hair_line": hair_line,
     }
-    box_width, box_height = face_box_sizes(shapes)
+    box_width, box_height = _face_box_sizes(shapes)
     shapes["centre_x"] = rng.uniform(box_width / 2, size - box_width / 2)
     shapes["centre_y"] = rng.uniform(box_height / 2, size - box_height / 2)
     return shapes
 
 
-def face_box_sizes(shapes):
+def _face_box_sizes(shapes):
     """Width and height (N,) of the bounding box of each tilted head ellipse, in pixels."""
     rx, ry, tilt = shapes["head_rx"], shapes["head_ry"], shapes["tilt"]
     width = 2 * np.hypot(rx * np.cos(tilt), ry * np.sin(tilt))
@@ -176,7 +176,7 @@ def face_box_sizes(shapes):
     return width, height
 
 
-def draw_faces(xs, ys, shapes):
+def _draw_faces(xs, ys, shapes):
     """Masks (N, H, W) of the heads, of their hair, and of their features (eyes, nose, mouth)."""
     rx, ry, tilt = (per_image(shapes[key]) for key in ("head_rx", "head_ry", "tilt"))
     # Every part is drawn in the face's own frame: u across the face, v down it.
@@ -195,7 +195,7 @@ def draw_faces(xs, ys, shapes):
     return heads, hair, left_eye | right_eye | nose | mouth | corners
 
 
-def face_landmarks(shapes):
+def _face_landmarks(shapes):
     """Landmarks (N, 6) in pixels: left mouth corner (x, y), right mouth corner, chin tip."""
     half_width, mouth_y, head_ry = shapes["mouth_half_width"], shapes["mouth_y"], shapes["head_ry"]
     left_corner, right_corner = (-half_width, mouth_y), (half_width, mouth_y)

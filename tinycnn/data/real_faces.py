@@ -94,22 +94,22 @@ def real_face_dataset(n, image_size=64, split="train", seed=0):
     # One image is drawn at a time; photographs and faces are cached, whatever n is.
     check_dataset_fits(n, image_size, image_size, working=1, chunk=1)
     rng = dataset_rng(seed, SPLITS.index(split))
-    faces, non_faces = split_patches(split)
+    faces, non_faces = _split_patches(split)
     photos = TRAIN_PHOTOS if split == "train" else TEST_PHOTOS
     has_face = rng.permutation(np.arange(n) >= round(n * NO_FACE_FRACTION))
     images = np.empty((n, 1, image_size, image_size), dtype=np.float32)
     boxes = np.zeros((n, 4))
     for index in range(n):
-        image = photo_crop(rng, photos[rng.integers(len(photos))], image_size)
+        image = _photo_crop(rng, photos[rng.integers(len(photos))], image_size)
         if has_face[index] or rng.random() < 0.5:
             patches = faces if has_face[index] else non_faces
-            boxes[index] = paste(rng, image, patches[rng.integers(len(patches))])
+            boxes[index] = _paste(rng, image, patches[rng.integers(len(patches))])
         images[index, 0] = image
     labels = np.where(has_face, 0, -1)
     return images, encode_localization_batch(labels, boxes, num_classes=1)
 
 
-def split_patches(split):
+def _split_patches(split):
     """The faces and the non-faces (each (M, 25, 25) float32 in [0, 1]) of a split."""
     lfw = _lfw_subset()
     order = np.random.default_rng(SPLIT_SEED).permutation(FACE_COUNT)
@@ -118,7 +118,7 @@ def split_patches(split):
     return lfw[chosen], lfw[FACE_COUNT + chosen]
 
 
-def photo_crop(rng, name, size):
+def _photo_crop(rng, name, size):
     """A random size x size crop of photograph `name` at a random level of its pyramid."""
     levels = _pyramid(name, size)
     level = levels[rng.integers(len(levels))]
@@ -127,7 +127,7 @@ def photo_crop(rng, name, size):
     return level[top : top + size, left : left + size].copy()
 
 
-def paste(rng, image, patch):
+def _paste(rng, image, patch):
     """Blend `patch` into `image` (S, S), in place, at a random size and place; return its box
     [b_x, b_y, b_h, b_w] as fractions of the image."""
     size = image.shape[0]
@@ -145,7 +145,7 @@ def paste(rng, image, patch):
     return np.array([(left + side / 2) / size, (top + side / 2) / size, side / size, side / size])
 
 
-def require_skimage():
+def _require_skimage():
     """Import scikit-image, or say how to install it."""
     try:
         import skimage  # noqa: F401
@@ -166,7 +166,7 @@ def load_photo(name):
         raise TypeError(
             f"name must be the name of a scikit-image photograph, got {type(name).__name__}"
         )
-    skimage = require_skimage()
+    skimage = _require_skimage()
     from skimage.color import rgb2gray
 
     photo = None if name.startswith("_") else getattr(skimage.data, name, None)
@@ -185,7 +185,7 @@ def load_photo(name):
 
 @functools.lru_cache(maxsize=1)
 def _lfw_subset():
-    skimage = require_skimage()
+    skimage = _require_skimage()
     return skimage.data.lfw_subset().astype(np.float32)
 
 
@@ -193,7 +193,7 @@ def _lfw_subset():
 def _pyramid(name, size):
     """PYRAMID_LEVELS grey versions of the photograph, its short side from full size down to
     1.5 x size, each smoothed before shrinking (no aliasing)."""
-    require_skimage()
+    _require_skimage()
     from skimage.transform import rescale
 
     photo = load_photo(name)

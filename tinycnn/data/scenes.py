@@ -76,17 +76,17 @@ def localization_dataset(n, image_size=64, seed=0, no_object_fraction=0.25, clut
     check_flag(clutter, "clutter")
     check_dataset_fits(n, image_size, image_size, WORKING_ARRAYS, CHUNK)
     rng = dataset_rng(seed)
-    classes = balanced_classes(rng, n, no_object_fraction)
+    classes = _balanced_classes(rng, n, no_object_fraction)
     images = np.empty((n, 1, image_size, image_size), dtype=np.float32)
     boxes = np.zeros((n, 4), dtype=np.float32)
     for start in range(0, n, CHUNK):
         chunk = slice(start, start + CHUNK)
-        images[chunk, 0], boxes[chunk] = draw_scenes(rng, classes[chunk], image_size, clutter)
+        images[chunk, 0], boxes[chunk] = _draw_scenes(rng, classes[chunk], image_size, clutter)
     centre_boxes = corners_to_center(boxes / image_size)
     return images, encode_localization_batch(classes, centre_boxes, len(CLASS_NAMES))
 
 
-def balanced_classes(rng, n, no_object_fraction):
+def _balanced_classes(rng, n, no_object_fraction):
     """(n,) class indices in random order: NO_OBJECT for a share no_object_fraction, then the
     classes in turn."""
     empty_count = round(n * no_object_fraction)
@@ -96,7 +96,7 @@ def balanced_classes(rng, n, no_object_fraction):
     return rng.permutation(classes)
 
 
-def draw_scenes(rng, classes, size, clutter=True):
+def _draw_scenes(rng, classes, size, clutter=True):
     """Draw one scene per entry of classes (N,): images (N, size, size) float32 in [0, 1] and the
     objects' corner boxes (N, 4) [x_min, y_min, x_max, y_max] in pixels (zeros where none)."""
     xs, ys = pixel_grid(size)
@@ -106,7 +106,7 @@ def draw_scenes(rng, classes, size, clutter=True):
         members = np.flatnonzero(classes == class_index)
         long_sides = rng.uniform(*LONG_SIDE, size=len(members)) * size
         shapes = sample_shapes(rng, len(members), long_sides)
-        left, top = place(rng, shapes["width"], shapes["height"], size)
+        left, top = _place(rng, shapes["width"], shapes["height"], size)
         boxes[members] = paint_objects_at(
             rng, images, base_tones, xs, ys, members, draw_objects, shapes, left, top
         )
@@ -135,7 +135,7 @@ def paint_objects_at(rng, images, base_tones, xs, ys, members, draw_objects, sha
     return tight_boxes(silhouettes)
 
 
-def place(rng, width, height, size):
+def _place(rng, width, height, size):
     """Random top-left corners (left, top) for objects of the given widths and heights (N,).
 
     Most objects lie wholly inside the image; a share CROSSING_PROBABILITY may hide up to
@@ -149,7 +149,7 @@ def place(rng, width, height, size):
     return left, top
 
 
-def pedestrian_shapes(rng, n, long_sides):
+def _pedestrian_shapes(rng, n, long_sides):
     """n random pedestrians: width (arm span) and height in pixels, stride and hand heights."""
     return {
         "width": long_sides * rng.uniform(0.45, 0.6, size=n),
@@ -160,7 +160,7 @@ def pedestrian_shapes(rng, n, long_sides):
     }
 
 
-def draw_pedestrians(xs, ys, left, top, shapes):
+def _draw_pedestrians(xs, ys, left, top, shapes):
     """Pedestrians in the boxes at (left, top), each (N, 1, 1): head, torso, arms, legs.
 
     Returns silhouettes and details (N, H, W); pedestrians have no details.
@@ -206,12 +206,12 @@ def draw_pedestrians(xs, ys, left, top, shapes):
     return silhouettes, np.zeros_like(silhouettes)
 
 
-def car_shapes(rng, n, long_sides):
+def _car_shapes(rng, n, long_sides):
     """n random cars: width and height in pixels."""
     return {"width": long_sides, "height": long_sides / rng.uniform(1.5, 1.9, size=n)}
 
 
-def draw_cars(xs, ys, left, top, shapes):
+def _draw_cars(xs, ys, left, top, shapes):
     """Cars facing right in the boxes at (left, top), each (N, 1, 1): body, cabin, two wheels.
 
     Returns silhouettes and details (N, H, W): the windows and the wheels' hubs.
@@ -259,7 +259,7 @@ def draw_cars(xs, ys, left, top, shapes):
     return body | cabin | wheels, (window_frame & ~pillar) | hubs
 
 
-def motorcycle_shapes(rng, n, long_sides):
+def _motorcycle_shapes(rng, n, long_sides):
     """n random motorcycles: width and height in pixels, and whether a rider sits on it."""
     rider = rng.random(n) < 0.5
     # A rider makes the motorcycle about as tall as it is long.
@@ -267,7 +267,7 @@ def motorcycle_shapes(rng, n, long_sides):
     return {"width": long_sides, "height": long_sides * aspect, "rider": rider}
 
 
-def draw_motorcycles(xs, ys, left, top, shapes):
+def _draw_motorcycles(xs, ys, left, top, shapes):
     """Motorcycles facing right in the boxes at (left, top), each (N, 1, 1): two spoked-looking
     wheels far apart, frame, seat, handlebar, and maybe a small rider.
 
@@ -318,8 +318,8 @@ def draw_motorcycles(xs, ys, left, top, shapes):
 
 
 OBJECT_KINDS = (
-    (pedestrian_shapes, draw_pedestrians),
-    (car_shapes, draw_cars),
-    (motorcycle_shapes, draw_motorcycles),
+    (_pedestrian_shapes, _draw_pedestrians),
+    (_car_shapes, _draw_cars),
+    (_motorcycle_shapes, _draw_motorcycles),
 )
 """For each class, in CLASS_NAMES order: how to sample its shapes, and how to draw them."""

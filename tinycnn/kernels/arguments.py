@@ -85,7 +85,7 @@ def weight_gradient(x_shape, dtype, dout, kernel_size, stride, padding):
     dtype (None: x is its shape alone, where its planes stand for it; they must then have
     dout's dtype, see kept_planes)."""
     kernel_size, stride, padding = window(x_shape, kernel_size, stride, padding)
-    dout = output_gradient(dout, x_shape, kernel_size, stride, padding)
+    dout = output_gradient(images(dout, "dout"), x_shape, kernel_size, stride, padding)
     dtype = dout.dtype if dtype is None else same_dtype(dout, dtype, "dout", "x").dtype
     fits_in_memory(
         lambda: f"padding={padding} (x of shape {tuple(x_shape)})",
@@ -267,19 +267,21 @@ def im2col_indices(x_shape, kernel_size, stride, padding):
 
 
 def im2col(x, kernel_size, stride, padding):
-    """(x, kernel_size, stride, padding): images, a window inside them, and the columns
-    (C*k*k, H_out*W_out*N), one per window, within memory."""
+    """(x, kernel_size, stride, padding): images, a window inside them, and the index arrays,
+    the padded images and the columns (C*k*k, H_out*W_out*N), one per window, within memory."""
     x = images(x)
-    k, stride, padding = window(x.shape, kernel_size, stride, padding)
-    fits_in_memory(
-        lambda: f"padding={padding} and kernel_size={k} (x of shape {x.shape})",
-        x.dtype,
-        {
-            "padded images": padded(x.shape, padding),
-            "columns": columns(x.shape, k, stride, padding),
-        },
-    )
+    _, k, stride, padding = im2col_indices(x.shape, kernel_size, stride, padding)
+    columns_fit(x.shape, x.dtype, k, stride, padding)
     return x, k, stride, padding
+
+
+def im2col_conv2d_forward(x, weights, bias, stride, padding):
+    """(x, weights, bias, stride, padding) for im2col.conv2d_forward: conv2d_forward's rules, and
+    im2col's arrays within memory."""
+    x, weights, bias, stride, padding = conv2d_forward(x, weights, bias, stride, padding)
+    _, k, stride, padding = im2col_indices(x.shape, weights.shape[2], stride, padding)
+    columns_fit(x.shape, x.dtype, k, stride, padding)
+    return x, weights, bias, stride, padding
 
 
 def col2im(cols, x_shape, kernel_size, stride, padding):
@@ -309,7 +311,7 @@ def im2col_conv2d_backward(dout, cols, x_shape, weights, stride, padding):
     dout, weights, x_shape, stride, padding = conv2d_backward_input(
         dout, weights, x_shape, stride, padding
     )
-    cols, *_ = col2im(cols, x_shape, weights.shape[2], stride, padding)
+    cols, _, _, stride, padding = col2im(cols, x_shape, weights.shape[2], stride, padding)
     return dout, same_dtype(cols, dout.dtype, "cols", "dout"), x_shape, weights, stride, padding
 
 
@@ -395,9 +397,8 @@ def window(x_shape, kernel_size, stride, padding, kernel="kernel_size"):
 
 
 def output_gradient(dout, x_shape, k, stride, padding, n_out=None, images_name="x"):
-    """dout: a float array of the convolution's output shape (any number of output channels
-    if n_out is None) for images of x_shape (the argument images_name)."""
-    dout = images(dout, "dout")
+    """dout (checked by `images`) of the convolution's output shape (any number of output
+    channels if n_out is None) for images of x_shape (the argument images_name)."""
     expected = convolution_output(
         x_shape, dout.shape[1] if n_out is None else n_out, k, stride, padding
     )
@@ -441,6 +442,18 @@ def columns(x_shape, k, stride, padding):
     """The shape of im2col's matrix (C*k*k, H_out*W_out*N)."""
     n_samples, _, out_h, out_w = convolution_output(x_shape, 1, k, stride, padding)
     return (x_shape[1] * k * k, out_h * out_w * n_samples)
+
+
+def columns_fit(x_shape, dtype, k, stride, padding):
+    """MemoryError unless im2col's padded images and columns fit in memory."""
+    fits_in_memory(
+        lambda: f"padding={padding} and kernel_size={k} (x of shape {x_shape})",
+        dtype,
+        {
+            "padded images": padded(x_shape, padding),
+            "columns": columns(x_shape, k, stride, padding),
+        },
+    )
 
 
 def pooling(x_shape, kernel_size, stride):
