@@ -114,16 +114,29 @@ def kernel_steps(module, x, weights, bias, dout, s, p):
 
 def tinycnn_steps(conv, x, weights, bias, dout, s, p):
     """tinycnn's passes as Conv2D runs them (the forward keeps x's planes for the backward, which
-    takes both gradients at once), run first until every kernel has timed its two ways
-    (threads or its serial twin, tinycnn/kernels/threads.py) on these shapes."""
+    takes both gradients at once; on small maps, Winograd's tiles: kernels/winograd.py), run
+    first until every kernel has timed its two ways (threads or its serial twin,
+    tinycnn/kernels/threads.py) on these shapes."""
+    from tinycnn.kernels import winograd
     from tinycnn.kernels.threads import CALLS_TO_CHOOSE
 
-    def forward():
-        return conv.conv2d_forward(x, weights, bias, s, p)
+    if winograd.chosen_for(x.shape, weights.shape[2], s, p):
 
-    def forward_backward():
-        _, planes = conv.conv2d_forward(x, weights, bias, s, p, keep_planes=True)
-        conv.conv2d_backward(x, dout, weights, s, p, planes)
+        def forward():
+            return winograd.winograd_forward(x, weights, bias)
+
+        def forward_backward():
+            _, tiles = winograd.winograd_forward(x, weights, bias)
+            winograd.winograd_backward(dout, tiles)
+
+    else:
+
+        def forward():
+            return conv.conv2d_forward(x, weights, bias, s, p)
+
+        def forward_backward():
+            _, planes = conv.conv2d_forward(x, weights, bias, s, p, keep_planes=True)
+            conv.conv2d_backward(x, dout, weights, s, p, planes)
 
     for _ in range(CALLS_TO_CHOOSE):
         forward_backward()

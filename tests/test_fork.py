@@ -16,26 +16,32 @@ import os, threading, multiprocessing
 from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import tinycnn as tc
-from tinycnn.kernels import reference
+from tinycnn.kernels import reference, winograd
 
+winograd.SPLIT_MULTIPLY_ADDS = 0  # its two halves always on two threads (side_by_side)
 rng = np.random.default_rng(0)
 x = rng.standard_normal((4, 3, 12, 12))
 conv = tc.Conv2D(3, 5, 3, 1, 1, dtype=np.float64, rng=1)
 pool = tc.MaxPool2D(2, 2)
 relu = tc.ReLU()
+small = tc.Conv2D(5, 2, 3, 1, 1, dtype=np.float64, rng=2)  # on 6x6 maps: Winograd's way
 
 def step(scale=1.0):
-    '''Forward and backward through conv, ReLU and pool: (output, dx, dW).'''
-    out = pool.forward(relu.forward(conv.forward(scale * x)))
-    dx = conv.backward(relu.backward(pool.backward(np.ones_like(out))))
+    '''Forward and backward through conv, ReLU, pool and small: (output, dx, dW).'''
+    out = small.forward(pool.forward(relu.forward(conv.forward(scale * x))))
+    dx = conv.backward(relu.backward(pool.backward(small.backward(np.ones_like(out)))))
     return out, dx, conv.grads["W"].copy()
 
 def expected(scale=1.0):
     '''The same step with the lecture's loops.'''
     pre = reference.conv2d_forward(scale * x, conv.params["W"], conv.params["b"], 1, 1)
     act = reference.relu_forward(pre)
-    out, argmax = reference.maxpool2d_forward(act, 2, 2)
-    d_act = reference.maxpool2d_backward(np.ones_like(out), argmax, act.shape, 2, 2)
+    pooled, argmax = reference.maxpool2d_forward(act, 2, 2)
+    out = reference.conv2d_forward(pooled, small.params["W"], small.params["b"], 1, 1)
+    d_pooled = reference.conv2d_backward_input(
+        np.ones_like(out), small.params["W"], pooled.shape, 1, 1
+    )
+    d_act = reference.maxpool2d_backward(d_pooled, argmax, act.shape, 2, 2)
     d_pre = reference.relu_backward(d_act, act)
     dx = reference.conv2d_backward_input(d_pre, conv.params["W"], x.shape, 1, 1)
     dw, _ = reference.conv2d_backward_params(scale * x, d_pre, 3, 1, 1)
@@ -46,7 +52,7 @@ def same(got, want):
 
 def forward_only(scale):
     '''In a pool worker (no shared layer cache between calls): the forward output.'''
-    return pool.forward(relu.forward(conv.forward(scale * x)))
+    return small.forward(pool.forward(relu.forward(conv.forward(scale * x))))
 
 assert same(step(), expected())  # the parent has run every kernel: its thread pool is up
 """
@@ -71,8 +77,9 @@ def own_layers(scale):
     # Each thread its own layers (a layer keeps its forward cache for backward), shared kernels.
     conv_t = tc.Conv2D(3, 5, 3, 1, 1, dtype=np.float64, rng=1)
     pool_t, relu_t = tc.MaxPool2D(2, 2), tc.ReLU()
-    out = pool_t.forward(relu_t.forward(conv_t.forward(scale * x)))
-    dx = conv_t.backward(relu_t.backward(pool_t.backward(np.ones_like(out))))
+    small_t = tc.Conv2D(5, 2, 3, 1, 1, dtype=np.float64, rng=2)
+    out = small_t.forward(pool_t.forward(relu_t.forward(conv_t.forward(scale * x))))
+    dx = conv_t.backward(relu_t.backward(pool_t.backward(small_t.backward(np.ones_like(out)))))
     return out, dx, conv_t.grads["W"].copy()
 
 scales = [0.5 + 0.25 * i for i in range(24)]

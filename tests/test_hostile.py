@@ -27,7 +27,7 @@ from hypothesis.extra.numpy import arrays
 
 import tinycnn as tc
 import tinycnn.viz
-from tinycnn.kernels import batchnorm, batchnorm_pool, conv, im2col, pool, reference
+from tinycnn.kernels import batchnorm, batchnorm_pool, conv, im2col, pool, reference, winograd
 from tinycnn.losses import (
     LandmarkLoss,
     LocalizationLoss,
@@ -1146,6 +1146,10 @@ TYPED_CALLS = {
         {**_CONV2D_FORWARD_ARGUMENTS, "keep_planes": (False, "flag")},
     ),
     "kernels.reference.conv2d_forward": (reference.conv2d_forward, _CONV2D_FORWARD_ARGUMENTS),
+    "kernels.winograd.winograd_forward": (
+        winograd.winograd_forward,
+        {"x": (_X, "array"), "weights": (_W, "array"), "bias": (np.zeros(4), "array")},
+    ),
     "kernels.im2col.im2col": (
         im2col.im2col,
         {

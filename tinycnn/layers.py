@@ -39,7 +39,15 @@ from tinycnn.checks import (
     real_number,
 )
 from tinycnn.functional import sigmoid
-from tinycnn.kernels import activation, arguments, batchnorm, batchnorm_pool, conv, pool
+from tinycnn.kernels import (
+    activation,
+    arguments,
+    batchnorm,
+    batchnorm_pool,
+    conv,
+    pool,
+    winograd,
+)
 
 _WITHOUT_WEIGHTS = contextvars.ContextVar("tinycnn_without_weights", default=False)
 """True while `Layer.from_config` builds a layer: `initialise` then leaves params and state
@@ -255,6 +263,11 @@ class Conv2D(Layer):
     backward: dW[f, c, u, v] = sum_{n, i, j} dout[n, f, i, j] * x_pad[n, c, s*i + u, s*j + v]
               db[f]          = sum_{n, i, j} dout[n, f, i, j]
               dx_pad[n, c, s*i + u, s*j + v] += W[f, c, u, v] * dout[n, f, i, j], then unpadded.
+
+    The sums run in numba's direct loops (`tinycnn.kernels.conv`), except for 3x3 kernels with
+    stride 1 and padding 1 on small maps (8x8 or less), where Winograd's algorithm is faster
+    (`tinycnn.kernels.winograd`): the same function, computed with fewer multiplications,
+    equal to rounding.
     """
 
     def __init__(
@@ -322,6 +335,10 @@ class Conv2D(Layer):
             )
         x = np.ascontiguousarray(x, dtype=self.dtype)
         W, b = self.params["W"], self.params["b"]  # an empty batch: the kernels give empty results
+        if winograd.chosen_for(x.shape, self.kernel_size, self.stride, self.padding):
+            out, tiles = winograd.winograd_forward(x, W, b)
+            self._cache = (x.shape, tiles, out.shape)
+            return out
         out, planes = conv.conv2d_forward(x, W, b, self.stride, self.padding, keep_planes=True)
         # x's planes hold all of x that backward reads: where they exist, x need not be kept
         # (so the previous layer's output can be freed), only its shape.
@@ -331,12 +348,17 @@ class Conv2D(Layer):
     def backward(self, dout, input_grad=True):
         """dL/dout -> dL/dx, and grads["W"], grads["b"]; None instead of dL/dx if not
         input_grad (a first layer: that skips a whole convolution)."""
-        x, planes, out_shape = self._cached()  # x: x itself, or its shape next to its planes
+        x, kept, out_shape = self._cached()  # x itself, or its shape next to its planes or tiles
         self.check_arrays()
         dout = self._check_dout(dout, out_shape, self.dtype, input_grad)
-        dx, self.grads["W"], self.grads["b"] = conv.conv2d_backward(
-            x, dout, self.params["W"], self.stride, self.padding, planes, input_grad
-        )
+        if isinstance(kept, winograd.Tiles):
+            dx, self.grads["W"], self.grads["b"] = winograd.winograd_backward(
+                dout, kept, input_grad
+            )
+        else:
+            dx, self.grads["W"], self.grads["b"] = conv.conv2d_backward(
+                x, dout, self.params["W"], self.stride, self.padding, kept, input_grad
+            )
         return dx
 
     def torch_module(self, torch, dtype):

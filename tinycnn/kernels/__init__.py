@@ -19,6 +19,9 @@ planes, then hands them to `taps.correlate`, whose innermost loop is `taps._accu
 `conv2d_backward_params` (to `taps.tap_grads`) compute, laying dout out once for both where both
 read it on the same grid (stride 1, output channels in whole blocks of 4). A 1x1 convolution with
 stride 1 and no padding skips layout.py: NCHW memory is already its layout (`taps.pointwise`).
+A 3x3 convolution with stride 1 and padding 1 on a small map (8x8 or less, even sides) takes
+another road, `winograd.py`: where a map is that small, its padding costs the tap loops a third
+of their work and more.
 
 How a tap offset works
 ----------------------

@@ -315,6 +315,40 @@ def im2col_conv2d_backward(dout, cols, x_shape, weights, stride, padding):
     return dout, same_dtype(cols, dout.dtype, "cols", "dout"), x_shape, weights, stride, padding
 
 
+def winograd_forward(x, weights, bias):
+    """(x, weights, bias): conv2d_forward's rules with stride 1 and padding 1, and 3x3 kernels
+    over images of even height and width (whole 2x2 output tiles)."""
+    x, weights, bias, _, _ = conv2d_forward(x, weights, bias, 1, 1)
+    if weights.shape[2] != 3:
+        raise ValueError(f"weights must be 3x3 kernels (C_out, C_in, 3, 3), got {weights.shape}")
+    if x.shape[2] % 2 or x.shape[3] % 2:
+        raise ValueError(
+            f"x must have an even height and width (whole 2x2 tiles), got shape {x.shape}"
+        )
+    return x, weights, bias
+
+
+def winograd_backward(dout, tiles, input_grad):
+    """(dout, tiles, input_grad): tiles as winograd_forward returned them, dout of the output's
+    shape and the tiles' dtype, input_grad True or False."""
+    from tinycnn.kernels.winograd import Tiles  # here: winograd.py imports this module
+
+    input_grad = flag(input_grad, "input_grad")
+    if not isinstance(tiles, Tiles):
+        raise TypeError(
+            f"tiles must be the Tiles winograd_forward returned, got {type(tiles).__name__}"
+        )
+    n_samples, _, height, width = tiles.x_shape
+    dout = same_shape(
+        images(dout, "dout"),
+        (n_samples, tiles.kernels.shape[1], height, width),
+        "dout",
+        "the convolution's output",
+    )
+    same_dtype(dout, tiles.inputs.dtype, "dout", "the tiles")
+    return dout, tiles, input_grad
+
+
 # --- the rules they are made of --------------------------------------------------------------
 
 

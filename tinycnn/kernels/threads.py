@@ -46,9 +46,11 @@ Over a process's first 500 steps of lesson 4, the extra re-timings cost nothing 
 (8.0-8.5 s either way, four processes each).
 """
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import functools
+import os
 import statistics
 import time
 import types
@@ -226,3 +228,32 @@ def always(way):
     finally:
         for kernel, way_before in zip(KERNELS, before, strict=True):
             kernel.always = way_before
+
+
+_helper = None  # the thread side_by_side hands its first function to, made at its first call
+
+
+def side_by_side(first, second):
+    """(first(), second()): first on a helper thread while this one runs second, for work that
+    lets go of Python's lock (NumPy's matrix products, `nogil` numba loops) and is worth a
+    thread's wake-up (tens of µs). With one numba thread, both run here, one after the other."""
+    global _helper
+    if numba.get_num_threads() == 1:
+        return first(), second()
+    if _helper is None:
+        _helper = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tinycnn")
+    pending = _helper.submit(first)
+    try:
+        result = second()
+    finally:
+        first_result = pending.result()  # wait for it even if second failed
+    return first_result, result
+
+
+def _forget_helper():
+    """In a forked child: the helper thread did not come along, so the next call makes one."""
+    global _helper
+    _helper = None
+
+
+os.register_at_fork(after_in_child=_forget_helper)

@@ -1,0 +1,189 @@
+"""Winograd's F(2x2, 3x3) convolution (kernels/winograd.py): equal to the lecture's loops to
+rounding, its backward the exact transpose of its forward, central differences through Conv2D,
+and the same results on one thread or two."""
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinycnn as tc
+from tinycnn.gradcheck import check_gradients
+from tinycnn.kernels import reference, winograd
+
+TOLERANCE = {np.float32: 2e-5, np.float64: 1e-12}  # relative to the largest |value|
+
+
+@st.composite
+def problems(draw, dtype):
+    """(x, weights, bias): N 1-3, C_in and C_out 1-5, H and W even, 2 to 8."""
+    n = draw(st.integers(1, 3))
+    channels, n_out = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    height, width = 2 * draw(st.integers(1, 4)), 2 * draw(st.integers(1, 4))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal((n, channels, height, width)).astype(dtype)
+    weights = rng.standard_normal((n_out, channels, 3, 3)).astype(dtype)
+    return x, weights, rng.standard_normal(n_out).astype(dtype)
+
+
+def assert_close(got, want, dtype):
+    scale = max(np.abs(want).max(), 1.0)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE[dtype] * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(data=st.data())
+@settings(max_examples=40, deadline=None)
+def test_forward_and_backward_equal_the_lectures_loops(dtype, data):
+    x, weights, bias = data.draw(problems(dtype))
+    out, tiles = winograd.winograd_forward(x, weights, bias)
+    assert_close(out, reference.conv2d_forward(x, weights, bias, 1, 1), dtype)
+    dout = np.random.default_rng(1).standard_normal(out.shape).astype(dtype)
+    dx, dweights, dbias = winograd.winograd_backward(dout, tiles)
+    assert_close(dx, reference.conv2d_backward_input(dout, weights, x.shape, 1, 1), dtype)
+    expected_dweights, expected_dbias = reference.conv2d_backward_params(x, dout, 3, 1, 1)
+    assert_close(dweights, expected_dweights, dtype)
+    assert_close(dbias, expected_dbias, dtype)
+    assert winograd.winograd_backward(dout, tiles, input_grad=False)[0] is None
+
+
+def test_each_transform_and_its_backward_are_transposes():
+    """<T a, b> = <a, Tᵀ b> for the input, kernel and output transforms, in float64: a wrong
+    sign or index in a backward loop breaks it by far more than rounding."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 6, 4))
+    tiles_count = 2 * 3 * 2
+    inputs = winograd._input_tiles(x, winograd.planes(3, tiles_count, np.float64), 0, 2)
+    input_grads = rng.standard_normal((16, 3, tiles_count))
+    dx = winograd._input_tiles_backward(input_grads, np.empty_like(x), 0, 2)
+    assert np.vdot(inputs, input_grads) == pytest.approx(np.vdot(x, dx), rel=1e-12)
+
+    weights = rng.standard_normal((4, 3, 3, 3))
+    kernels = winograd._kernel_tiles(weights, winograd.planes(4, 3, np.float64))
+    kernel_grads = rng.standard_normal((16, 4, 3))
+    dweights = winograd._kernel_tiles_backward(kernel_grads, np.empty_like(weights))
+    assert np.vdot(kernels, kernel_grads) == pytest.approx(np.vdot(weights, dweights), rel=1e-12)
+
+    products = rng.standard_normal((16, 4, tiles_count))
+    out = winograd._output_tiles(products, np.zeros(4), np.empty((2, 4, 6, 4)), 0, 2)
+    dout = rng.standard_normal(out.shape)
+    product_grads = winograd._output_tiles_backward(
+        dout, winograd.planes(4, tiles_count, np.float64), 0, 2
+    )
+    assert np.vdot(out, dout) == pytest.approx(np.vdot(products, product_grads), rel=1e-12)
+
+
+def test_a_conv2d_on_a_small_map_passes_central_differences():
+    layer = tc.Conv2D(2, 3, 3, padding=1, dtype=np.float64, rng=0)
+    x = np.random.default_rng(1).standard_normal((2, 2, 4, 6))
+    layer.forward(x)
+    assert isinstance(layer._cache[1], winograd.Tiles)  # this layer does run Winograd's way
+    errors = check_gradients(layer, x)
+    assert max(errors.values()) < 1e-7, errors
+
+
+@pytest.mark.parametrize(
+    "x_shape, kernel_size, stride, padding, chosen",
+    [
+        ((32, 64, 4, 4), 3, 1, 1, True),
+        ((32, 32, 8, 8), 3, 1, 1, True),
+        ((1, 1, 2, 2), 3, 1, 1, True),
+        ((32, 16, 16, 16), 3, 1, 1, False),  # larger than MAX_PIXELS: the direct loops
+        ((32, 16, 8, 10), 3, 1, 1, False),
+        ((32, 16, 7, 8), 3, 1, 1, False),  # odd: no whole 2x2 tiles
+        ((32, 16, 8, 8), 3, 2, 1, False),
+        ((32, 16, 8, 8), 3, 1, 0, False),
+        ((32, 16, 8, 8), 5, 1, 1, False),
+        ((0, 16, 8, 8), 3, 1, 1, False),  # an empty batch
+    ],
+)
+def test_conv2d_takes_winograd_for_3x3_same_convolutions_on_small_even_maps(
+    x_shape, kernel_size, stride, padding, chosen
+):
+    assert winograd.chosen_for(x_shape, kernel_size, stride, padding) is chosen
+
+
+@pytest.mark.parametrize("x_shape", [(1, 3, 4, 4), (5, 3, 8, 2), (0, 3, 4, 4)])
+def test_conv2d_gives_the_lectures_answer_either_way(x_shape):
+    layer = tc.Conv2D(3, 4, 3, padding=1, dtype=np.float64, rng=0)
+    x = np.random.default_rng(2).standard_normal(x_shape)
+    out = layer.forward(x)
+    W, b = layer.params["W"], layer.params["b"]
+    np.testing.assert_allclose(out, reference.conv2d_forward(x, W, b, 1, 1), atol=1e-12)
+    dout = np.ones_like(out)
+    dx = layer.backward(dout)
+    np.testing.assert_allclose(
+        dx, reference.conv2d_backward_input(dout, W, x.shape, 1, 1), atol=1e-12
+    )
+
+
+def test_one_thread_or_two_and_split_or_not_give_the_same_bits(monkeypatch):
+    """The batch is always cut into the same two halves; threads only decide where they run."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((8, 16, 8, 8)).astype(np.float32)
+    weights = rng.standard_normal((32, 16, 3, 3)).astype(np.float32)
+    bias = rng.standard_normal(32).astype(np.float32)
+    dout = rng.standard_normal((8, 32, 8, 8)).astype(np.float32)
+
+    def run():
+        out, tiles = winograd.winograd_forward(x, weights, bias)
+        return (out, *winograd.winograd_backward(dout, tiles))
+
+    monkeypatch.setattr(winograd, "SPLIT_MULTIPLY_ADDS", 0)  # always side by side
+    side_by_side = run()
+    monkeypatch.setattr(winograd, "SPLIT_MULTIPLY_ADDS", 10**18)  # never
+    one_after_the_other = run()
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        monkeypatch.setattr(winograd, "SPLIT_MULTIPLY_ADDS", 0)
+        one_thread = run()
+    finally:
+        numba.set_num_threads(before)
+    for a, b, c in zip(side_by_side, one_after_the_other, one_thread, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+
+
+X = np.zeros((2, 3, 4, 4), np.float32)
+W = np.zeros((5, 3, 3, 3), np.float32)
+B = np.zeros(5, np.float32)
+
+
+@pytest.mark.parametrize(
+    "args, error, match",
+    [
+        ((X, np.zeros((5, 3, 5, 5), np.float32), B), ValueError, r"weights must be 3x3 kernels"),
+        ((X[:, :, :3], W, B), ValueError, r"x must have an even height and width"),
+        ((X, W.astype(np.float64), B), TypeError, r"weights must have the dtype of x"),
+        ((X, W[:, :2], B), ValueError, r"weights take 2 input channels"),
+        ((X.astype(int), W, B), TypeError, r"^x must be"),
+    ],
+)
+def test_forward_names_what_it_cannot_take(args, error, match):
+    with pytest.raises(error, match=match):
+        winograd.winograd_forward(*args)
+
+
+def test_backward_names_what_it_cannot_take():
+    out, tiles = winograd.winograd_forward(X, W, B)
+    with pytest.raises(TypeError, match=r"^tiles must be the Tiles winograd_forward returned"):
+        winograd.winograd_backward(out, tuple(tiles))
+    with pytest.raises(ValueError, match=r"^dout must have the shape of the convolution's"):
+        winograd.winograd_backward(out[:1], tiles)
+    with pytest.raises(TypeError, match=r"^dout must have the dtype of the tiles"):
+        winograd.winograd_backward(out.astype(np.float64), tiles)
+    with pytest.raises(TypeError, match=r"^input_grad must be True or False"):
+        winograd.winograd_backward(out, tiles, input_grad="no")
+
+
+@pytest.mark.parametrize("rows, columns", [(1, 1), (64, 128), (128, 8), (3, 5)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_planes_start_off_the_4_kib_grid(rows, columns, dtype):
+    planes = winograd.planes(rows, columns, dtype)
+    assert planes.shape == (16, rows, columns) and planes.dtype == dtype
+    assert planes[0].flags.c_contiguous
+    assert planes.strides[0] % 4096 == winograd.PLANE_SHIFT_BYTES
+    assert planes.strides[0] >= rows * columns * np.dtype(dtype).itemsize

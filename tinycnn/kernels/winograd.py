@@ -1,0 +1,355 @@
+"""3x3 convolutions on small feature maps by Winograd's minimal filtering, F(2x2, 3x3).
+
+On a 4x4 or 8x8 map the direct loops (taps.py) spend their time on the edges: a sample's planes
+hold its padding too, so a 4x4 map costs 25 outputs computed for 16 kept. Winograd's algorithm
+(Lavin and Gray, 2016) computes each 2x2 block of outputs from the 4x4 block of inputs around it
+with 16 multiplications instead of 36. Every 4x4 input tile d, every 3x3 kernel g and every
+2x2 output tile y are changed into 4x4 arrays by fixed matrices of 0s, ±1 and ±1/2:
+
+    V = Bᵀ d B  (input tile)      U = G g Gᵀ  (kernel)      y = Aᵀ M A + bias  (output tile)
+
+    Bᵀ = [1  0 -1  0]      G = [ 1    0    0 ]      Aᵀ = [1  1  1  0]
+         [0  1  1  0]          [1/2  1/2  1/2]           [0  1 -1 -1]
+         [0 -1  1  0]          [1/2 -1/2  1/2]
+         [0  1  0 -1]          [ 0    0    1 ]
+
+and the convolution's sum over input channels becomes 16 matrix products, one per entry ξ of
+the 4x4 arrays, with the P = N·(H/2)·(W/2) tiles of the batch as columns:
+
+    M[ξ] (C_out, P) = U[ξ] (C_out, C_in) @ V[ξ] (C_in, P)
+
+Backward is the same in reverse: each step's transpose (its adjoint), in the opposite order.
+
+    dM = A dy Aᵀ   dU[ξ] = dM[ξ] @ V[ξ]ᵀ, dW = Gᵀ dU G   dV[ξ] = U[ξ]ᵀ @ dM[ξ], dx += B dV Bᵀ
+
+What it takes: stride 1, padding 1, H and W even (the layer, Conv2D, uses it for 3x3 kernels
+on maps of at most MAX_PIXELS pixels; larger maps are faster with the direct loops). The
+products are NumPy's (BLAS, on one thread as tinycnn keeps it: runtime.py), half of them on a
+second thread (`threads.side_by_side`); the transforms are numba loops, each on one core.
+Results agree with the direct convolution to rounding (tests/test_winograd.py holds them to the
+lecture's loops in reference.py, and the backward to central differences).
+
+Two tricks, measured on a 2-core AMD EPYC Zen 4 (CPU family 25), the detector's 4x4 layer
+(32, 64, 4, 4) -> 128, one thread:
+- **The 16 planes of V, U and M are not 4 KiB apart.** Each transform writes (or reads) the 16
+  planes of a tile together. Planes a multiple of 4 KiB apart fall into the same sets of the L1
+  cache, whose 8 ways cannot hold 16 streams: the transforms took 0.39-0.73 ms each. With every
+  plane 64 bytes further on (`planes`), 0.05-0.12 ms.
+- **The products run as two halves on two cores**, and backward's two products (dU and dV) side
+  by side, each with its transform.
+Forward and backward of that layer took 1.79-1.81 ms on one thread, against 2.72-2.76 ms for
+the direct loops on two (and PyTorch's 1.41 ms).
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from tinycnn.kernels import arguments
+from tinycnn.kernels.threads import side_by_side
+
+MAX_PIXELS = 64
+"""The largest map (H * W) Conv2D computes this way: 8x8. Measured on a 2-core AMD EPYC Zen 4
+(CPU family 25), forward and backward: (32, 64, 4, 4) -> 128 and (32, 32, 8, 8) -> 64 were
+faster than the direct loops, (32, 16, 16, 16) -> 32 1.6x slower."""
+
+SPLIT_MULTIPLY_ADDS = 5_000_000
+"""The least work (multiply-adds of the products) a pass splits between two threads: about
+0.1 ms of one core, twice what handing work to another thread costs (50-60 µs measured on a
+2-core AMD EPYC Zen 4, CPU family 25, the wake-up of an idle core)."""
+
+PLANE_SHIFT_BYTES = 64
+"""How far past a whole number of pages each of the 16 planes starts from the one before."""
+
+
+def chosen_for(x_shape, kernel_size, stride, padding):
+    """Whether Conv2D computes its convolution of images of x_shape (N, C, H, W) this way: 3x3
+    kernels, stride 1, padding 1, H and W even, H * W at most MAX_PIXELS, and a batch."""
+    _, _, height, width = x_shape
+    return (
+        (kernel_size, stride, padding) == (3, 1, 1)
+        and height % 2 == 0
+        and width % 2 == 0
+        and height * width <= MAX_PIXELS
+        and x_shape[0] > 0
+    )
+
+
+class Tiles(NamedTuple):
+    """What winograd_forward keeps for the backward pass: the transformed input V (16, C, P)
+    and kernels U (16, C_out, C), and the input's shape (N, C, H, W)."""
+
+    inputs: np.ndarray
+    kernels: np.ndarray
+    x_shape: tuple
+
+
+def winograd_forward(x, weights, bias):
+    """(out (N, C_out, H, W), tiles): a 3x3 convolution, stride 1, padding 1, of x (N, C, H, W)
+    with H and W even; tiles are kept for winograd_backward."""
+    x, weights, bias = arguments.winograd_forward(x, weights, bias)
+    n_samples, channels, height, width = x.shape
+    n_out = weights.shape[0]
+    per_sample = (height // 2) * (width // 2)
+    inputs = planes(channels, n_samples * per_sample, x.dtype)
+    kernels = _kernel_tiles(weights, planes(n_out, channels, x.dtype))
+    products = planes(n_out, n_samples * per_sample, x.dtype)
+    out = np.empty((n_samples, n_out, height, width), x.dtype)
+
+    def samples(first, last, _half):
+        columns = slice(first * per_sample, last * per_sample)
+        _input_tiles(x, inputs, first, last)
+        np.matmul(kernels, inputs[:, :, columns], out=products[:, :, columns])
+        _output_tiles(products, bias, out, first, last)
+
+    _each_half(samples, n_samples, 16 * n_out * channels * n_samples * per_sample)
+    return out, Tiles(inputs, kernels, x.shape)
+
+
+def winograd_backward(dout, tiles, input_grad=True):
+    """(dx or None, dweights, dbias) from dout (N, C_out, H, W) and winograd_forward's tiles."""
+    dout, tiles, input_grad = arguments.winograd_backward(dout, tiles, input_grad)
+    inputs, kernels, x_shape = tiles
+    n_samples, channels, height, width = x_shape
+    n_out, per_sample = kernels.shape[1], (height // 2) * (width // 2)
+    products = planes(n_out, inputs.shape[2], dout.dtype)
+    input_grads = planes(channels, inputs.shape[2], dout.dtype) if input_grad else None
+    dx = np.empty(x_shape, dout.dtype) if input_grad else None
+    kernel_grads = [planes(n_out, channels, dout.dtype) for _ in range(2)]
+
+    def samples(first, last, half):
+        columns = slice(first * per_sample, last * per_sample)
+        _output_tiles_backward(dout, products, first, last)
+        transposed = inputs[:, :, columns].transpose(0, 2, 1)
+        np.matmul(products[:, :, columns], transposed, out=kernel_grads[half])
+        if input_grad:
+            transposed = kernels.transpose(0, 2, 1)
+            np.matmul(transposed, products[:, :, columns], out=input_grads[:, :, columns])
+            _input_tiles_backward(input_grads, dx, first, last)
+
+    _each_half(samples, n_samples, 2 * 16 * n_out * channels * n_samples * per_sample)
+    np.add(kernel_grads[0], kernel_grads[1], out=kernel_grads[0])
+    dweights = _kernel_tiles_backward(
+        kernel_grads[0], np.empty((n_out, channels, 3, 3), dout.dtype)
+    )
+    return dx, dweights, dout.sum(axis=(0, 2, 3))
+
+
+def _each_half(samples, n_samples, multiply_adds):
+    """samples(first, last, half) for half 0, samples 0 <= n < N // 2, and half 1, the rest:
+    side by side on two threads where the work (the products' multiply-adds) pays for a thread's
+    wake-up (SPLIT_MULTIPLY_ADDS), one after the other otherwise. The same halves either way, so
+    the results do not depend on the number of threads."""
+    middle = n_samples // 2
+    if multiply_adds < SPLIT_MULTIPLY_ADDS:
+        samples(0, middle, 0)
+        samples(middle, n_samples, 1)
+    else:
+        side_by_side(lambda: samples(0, middle, 0), lambda: samples(middle, n_samples, 1))
+
+
+def planes(rows, columns, dtype):
+    """An uninitialised (16, rows, columns) array, each plane C-contiguous, the planes
+    PLANE_SHIFT_BYTES past a whole number of 4 KiB pages apart (the module docstring says why)."""
+    dtype = np.dtype(dtype)
+    plane = rows * columns
+    stride = plane + (-plane * dtype.itemsize % 4096 + PLANE_SHIFT_BYTES) // dtype.itemsize
+    flat = np.empty(16 * stride, dtype)
+    return np.lib.stride_tricks.as_strided(
+        flat,
+        (16, rows, columns),
+        (stride * dtype.itemsize, columns * dtype.itemsize, dtype.itemsize),
+    )
+
+
+# --- the transforms, each a matrix of the module docstring applied along one axis -------------
+
+
+@njit(cache=True, inline="always")
+def _b_t(d0, d1, d2, d3):
+    """Bᵀ times the column (d0, d1, d2, d3)."""
+    return d0 - d2, d1 + d2, d2 - d1, d1 - d3
+
+
+@njit(cache=True, inline="always")
+def _b(v0, v1, v2, v3):
+    """B times the column (v0, v1, v2, v3): the adjoint of _b_t."""
+    return v0, v1 - v2 + v3, v2 + v1 - v0, -v3
+
+
+@njit(cache=True, inline="always")
+def _g(g0, g1, g2):
+    """G times the column (g0, g1, g2)."""
+    return g0, (g0 + g1 + g2) * 0.5, (g0 - g1 + g2) * 0.5, g2
+
+
+@njit(cache=True, inline="always")
+def _g_t(u0, u1, u2, u3):
+    """Gᵀ times the column (u0, u1, u2, u3): the adjoint of _g."""
+    return u0 + (u1 + u2) * 0.5, (u1 - u2) * 0.5, (u1 + u2) * 0.5 + u3
+
+
+@njit(cache=True, inline="always")
+def _a_t(m0, m1, m2, m3):
+    """Aᵀ times the column (m0, m1, m2, m3)."""
+    return m0 + m1 + m2, m1 - m2 - m3
+
+
+@njit(cache=True, inline="always")
+def _a(y0, y1):
+    """A times the column (y0, y1): the adjoint of _a_t."""
+    return y0, y0 + y1, y0 - y1, -y1
+
+
+@njit(cache=True, nogil=True)
+def _input_tiles(x, inputs, first, last):
+    """inputs[:, c, p] = Bᵀ d B for tile p (n, ti, tj) of channel c, samples first <= n < last:
+    d = the 4x4 block at row 2 ti - 1, column 2 tj - 1 of x[n, c], zero outside it. Channel by
+    channel, so that each of the 16 planes is written in order."""
+    _, channels, height, width = x.shape
+    tile_rows, tile_cols = height // 2, width // 2
+    padded = np.zeros((height + 2, width + 2), x.dtype)
+    column_step = np.empty((4, 4), x.dtype)
+    for c in range(channels):
+        for n in range(first, last):
+            padded[1:-1, 1:-1] = x[n, c]
+            for ti in range(tile_rows):
+                for tj in range(tile_cols):
+                    top, left = 2 * ti, 2 * tj
+                    for v in range(4):
+                        d = padded[top : top + 4, left + v]
+                        c0, c1, c2, c3 = _b_t(d[0], d[1], d[2], d[3])
+                        column_step[0, v], column_step[1, v] = c0, c1
+                        column_step[2, v], column_step[3, v] = c2, c3
+                    p = (n * tile_rows + ti) * tile_cols + tj
+                    for u in range(4):
+                        r = column_step[u]
+                        v0, v1, v2, v3 = _b_t(r[0], r[1], r[2], r[3])
+                        inputs[4 * u, c, p] = v0
+                        inputs[4 * u + 1, c, p] = v1
+                        inputs[4 * u + 2, c, p] = v2
+                        inputs[4 * u + 3, c, p] = v3
+    return inputs
+
+
+@njit(cache=True, nogil=True)
+def _input_tiles_backward(input_grads, dx, first, last):
+    """dx[n, c] for samples first <= n < last = the sum, over the tiles p of sample n, of B dv Bᵀ
+    (dv = input_grads[:, c, p]) added onto the 4x4 block each tile read, less the padding: the
+    adjoint of _input_tiles."""
+    _, channels, height, width = dx.shape
+    tile_rows, tile_cols = height // 2, width // 2
+    padded = np.zeros((height + 2, width + 2), dx.dtype)
+    row_step = np.empty((4, 4), dx.dtype)
+    for c in range(channels):
+        for n in range(first, last):
+            padded[:] = 0
+            for ti in range(tile_rows):
+                for tj in range(tile_cols):
+                    p = (n * tile_rows + ti) * tile_cols + tj
+                    for u in range(4):
+                        v = input_grads[4 * u : 4 * u + 4, c, p]
+                        r0, r1, r2, r3 = _b(v[0], v[1], v[2], v[3])
+                        row_step[u, 0], row_step[u, 1] = r0, r1
+                        row_step[u, 2], row_step[u, 3] = r2, r3
+                    top, left = 2 * ti, 2 * tj
+                    for v in range(4):
+                        d0, d1, d2, d3 = _b(
+                            row_step[0, v], row_step[1, v], row_step[2, v], row_step[3, v]
+                        )
+                        padded[top, left + v] += d0
+                        padded[top + 1, left + v] += d1
+                        padded[top + 2, left + v] += d2
+                        padded[top + 3, left + v] += d3
+            dx[n, c] = padded[1:-1, 1:-1]
+    return dx
+
+
+@njit(cache=True, nogil=True)
+def _kernel_tiles(weights, kernels):
+    """kernels[:, f, c] = G g Gᵀ for the 3x3 kernel g = weights[f, c]."""
+    n_out, channels = weights.shape[0], weights.shape[1]
+    column_step = np.empty((4, 3), weights.dtype)
+    for f in range(n_out):
+        for c in range(channels):
+            g = weights[f, c]
+            for v in range(3):
+                c0, c1, c2, c3 = _g(g[0, v], g[1, v], g[2, v])
+                column_step[0, v], column_step[1, v] = c0, c1
+                column_step[2, v], column_step[3, v] = c2, c3
+            for u in range(4):
+                u0, u1, u2, u3 = _g(column_step[u, 0], column_step[u, 1], column_step[u, 2])
+                kernels[4 * u, f, c] = u0
+                kernels[4 * u + 1, f, c] = u1
+                kernels[4 * u + 2, f, c] = u2
+                kernels[4 * u + 3, f, c] = u3
+    return kernels
+
+
+@njit(cache=True, nogil=True)
+def _kernel_tiles_backward(kernel_grads, dweights):
+    """dweights[f, c] = Gᵀ du G with du = kernel_grads[:, f, c]: the adjoint of _kernel_tiles."""
+    n_out, channels = dweights.shape[0], dweights.shape[1]
+    row_step = np.empty((4, 3), dweights.dtype)
+    for f in range(n_out):
+        for c in range(channels):
+            for u in range(4):
+                du = kernel_grads[4 * u : 4 * u + 4, f, c]
+                row_step[u, 0], row_step[u, 1], row_step[u, 2] = _g_t(du[0], du[1], du[2], du[3])
+            for v in range(3):
+                r = row_step[:, v]
+                g0, g1, g2 = _g_t(r[0], r[1], r[2], r[3])
+                dweights[f, c, 0, v], dweights[f, c, 1, v], dweights[f, c, 2, v] = g0, g1, g2
+    return dweights
+
+
+@njit(cache=True, nogil=True)
+def _output_tiles(products, bias, out, first, last):
+    """out[n, f] at tile (ti, tj) = Aᵀ m A + bias[f], with m[u, v] = products[4 u + v, f, p]
+    for tile p (n, ti, tj), samples first <= n < last. Filter by filter, so that each of the 16
+    planes is read in order."""
+    _, n_out, height, width = out.shape
+    tile_rows, tile_cols = height // 2, width // 2
+    for f in range(n_out):
+        for n in range(first, last):
+            for ti in range(tile_rows):
+                for tj in range(tile_cols):
+                    p = (n * tile_rows + ti) * tile_cols + tj
+                    m = products[:, f, p]
+                    top0, bottom0 = _a_t(m[0], m[4], m[8], m[12])
+                    top1, bottom1 = _a_t(m[1], m[5], m[9], m[13])
+                    top2, bottom2 = _a_t(m[2], m[6], m[10], m[14])
+                    top3, bottom3 = _a_t(m[3], m[7], m[11], m[15])
+                    y00, y01 = _a_t(top0, top1, top2, top3)
+                    y10, y11 = _a_t(bottom0, bottom1, bottom2, bottom3)
+                    row, column = 2 * ti, 2 * tj
+                    out[n, f, row, column] = y00 + bias[f]
+                    out[n, f, row, column + 1] = y01 + bias[f]
+                    out[n, f, row + 1, column] = y10 + bias[f]
+                    out[n, f, row + 1, column + 1] = y11 + bias[f]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _output_tiles_backward(dout, products, first, last):
+    """products[4 u + v, f, p] = (A dy Aᵀ)[u, v] for the 2x2 tile dy of dout[n, f] at tile p
+    (n, ti, tj), samples first <= n < last: the adjoint of _output_tiles (without the bias,
+    whose gradient is dout's sum)."""
+    _, n_out, height, width = dout.shape
+    tile_rows, tile_cols = height // 2, width // 2
+    for f in range(n_out):
+        for n in range(first, last):
+            for ti in range(tile_rows):
+                for tj in range(tile_cols):
+                    p = (n * tile_rows + ti) * tile_cols + tj
+                    row, column = 2 * ti, 2 * tj
+                    left = _a(dout[n, f, row, column], dout[n, f, row + 1, column])
+                    right = _a(dout[n, f, row, column + 1], dout[n, f, row + 1, column + 1])
+                    for u in range(4):
+                        m0, m1, m2, m3 = _a(left[u], right[u])
+                        products[4 * u, f, p] = m0
+                        products[4 * u + 1, f, p] = m1
+                        products[4 * u + 2, f, p] = m2
+                        products[4 * u + 3, f, p] = m3
+    return products
