@@ -18,8 +18,8 @@
 # 5. precision, recall and mean average precision (mAP) on held-out scenes;
 # 6. saving the detector and loading it back.
 #
-# The full run takes under two minutes on two idle cores of an AMD EPYC (Zen 4: 105 s in the
-# site's build, of which training 92 s), with AP@0.5 = 0.98 and AP@[.5:.95] = 0.64 on the test
+# The full run takes under two minutes on two idle cores of an AMD EPYC (Zen 4: 95 s, of which
+# training 82 s), with AP@0.5 = 0.98 and AP@[.5:.95] = 0.63 on the test
 # scenes; `--quick` runs the same code on a handful of images for one epoch, which checks that
 # everything works but learns next to nothing. Figures, numbers and the model go to `output/`
 # beside the lesson (`output/quick/` for a `--quick` run, so that it never overwrites a full
@@ -220,6 +220,8 @@ figure
 # each position's features into B (5 + K) = 16 numbers: the raw vectors of its two anchors.
 # `GridLayout` only reorders them to (N, S, S, B, 5 + K). There is no dense layer: the same
 # weights run at every cell, which is the convolutional sliding window of the previous lesson.
+# (The two 3x3 convolutions on 8x8 and 4x4 maps run by Winograd's algorithm, which needs fewer
+# multiplications on maps that small: lesson 6 says how.)
 #
 # **Batch normalization** (new here) rescales each channel to mean 0 and variance 1 over the
 # batch, then lets the network choose its scale and offset (γ, β). It makes a deeper network
