@@ -114,13 +114,14 @@ def kernel_steps(module, x, weights, bias, dout, s, p):
 
 def tinycnn_steps(conv, x, weights, bias, dout, s, p):
     """tinycnn's passes as Conv2D runs them (the forward keeps x's planes for the backward, which
-    takes both gradients at once; on small maps, Winograd's tiles: kernels/winograd.py), run
-    first until every kernel has timed its two ways (threads or its serial twin,
-    tinycnn/kernels/threads.py) on these shapes."""
-    from tinycnn.kernels import winograd
+    takes both gradients at once; on small maps, Winograd's tiles or the 1x1 matrix products:
+    kernels/winograd.py, kernels/pointwise_blas.py), run first until every kernel has timed its
+    two ways (threads or its serial twin, tinycnn/kernels/threads.py) on these shapes."""
+    from tinycnn.kernels import pointwise_blas, winograd
     from tinycnn.kernels.threads import CALLS_TO_CHOOSE
 
-    if winograd.chosen_for(x.shape, weights.shape[2], s, p):
+    road = (x.shape, weights.shape[2], s, p)
+    if winograd.chosen_for(*road):
 
         def forward():
             return winograd.winograd_forward(x, weights, bias)
@@ -128,6 +129,15 @@ def tinycnn_steps(conv, x, weights, bias, dout, s, p):
         def forward_backward():
             _, tiles = winograd.winograd_forward(x, weights, bias)
             winograd.winograd_backward(dout, tiles)
+
+    elif pointwise_blas.chosen_for(*road):
+
+        def forward():
+            return pointwise_blas.pointwise_forward(x, weights, bias)
+
+        def forward_backward():
+            _, inputs = pointwise_blas.pointwise_forward(x, weights, bias)
+            pointwise_blas.pointwise_backward(dout, inputs, weights)
 
     else:
 

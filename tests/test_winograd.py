@@ -62,17 +62,23 @@ def test_each_transform_and_its_backward_are_transposes():
 
     weights = rng.standard_normal((4, 3, 3, 3))
     kernels = winograd._kernel_tiles(weights, winograd.planes(4, 3, np.float64))
-    kernel_grads = rng.standard_normal((16, 4, 3))
-    dweights = winograd._kernel_tiles_backward(kernel_grads, np.empty_like(weights))
-    assert np.vdot(kernels, kernel_grads) == pytest.approx(np.vdot(weights, dweights), rel=1e-12)
+    kernel_grads, more_kernel_grads = rng.standard_normal((2, 16, 4, 3))  # the batch's halves
+    dweights = winograd._kernel_tiles_backward(
+        kernel_grads, more_kernel_grads, np.empty_like(weights)
+    )
+    assert np.vdot(kernels, kernel_grads + more_kernel_grads) == pytest.approx(
+        np.vdot(weights, dweights), rel=1e-12
+    )
 
     products = rng.standard_normal((16, 4, tiles_count))
     out = winograd._output_tiles(products, np.zeros(4), np.empty((2, 4, 6, 4)), 0, 2)
     dout = rng.standard_normal(out.shape)
+    bias_grads = np.empty(4)
     product_grads = winograd._output_tiles_backward(
-        dout, winograd.planes(4, tiles_count, np.float64), 0, 2
+        dout, winograd.planes(4, tiles_count, np.float64), bias_grads, 0, 2
     )
     assert np.vdot(out, dout) == pytest.approx(np.vdot(products, product_grads), rel=1e-12)
+    np.testing.assert_allclose(bias_grads, dout.sum(axis=(0, 2, 3)), rtol=1e-12)
 
 
 def test_a_conv2d_on_a_small_map_passes_central_differences():

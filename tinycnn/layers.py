@@ -45,6 +45,7 @@ from tinycnn.kernels import (
     batchnorm,
     batchnorm_pool,
     conv,
+    pointwise_blas,
     pool,
     winograd,
 )
@@ -264,10 +265,11 @@ class Conv2D(Layer):
               db[f]          = sum_{n, i, j} dout[n, f, i, j]
               dx_pad[n, c, s*i + u, s*j + v] += W[f, c, u, v] * dout[n, f, i, j], then unpadded.
 
-    The sums run in numba's direct loops (`tinycnn.kernels.conv`), except for 3x3 kernels with
-    stride 1 and padding 1 on small maps (8x8 or less), where Winograd's algorithm is faster
-    (`tinycnn.kernels.winograd`): the same function, computed with fewer multiplications,
-    equal to rounding.
+    The sums run in numba's direct loops (`tinycnn.kernels.conv`), except on small maps (8x8 or
+    less), where two other roads are faster: for 3x3 kernels with stride 1 and padding 1,
+    Winograd's algorithm (`tinycnn.kernels.winograd`), the same function with fewer
+    multiplications; for 1x1 kernels with stride 1 and no padding, one matrix product per
+    sample (`tinycnn.kernels.pointwise_blas`). All three are equal to rounding.
     """
 
     def __init__(
@@ -335,9 +337,14 @@ class Conv2D(Layer):
             )
         x = np.ascontiguousarray(x, dtype=self.dtype)
         W, b = self.params["W"], self.params["b"]  # an empty batch: the kernels give empty results
-        if winograd.chosen_for(x.shape, self.kernel_size, self.stride, self.padding):
+        road = (x.shape, self.kernel_size, self.stride, self.padding)
+        if winograd.chosen_for(*road):
             out, tiles = winograd.winograd_forward(x, W, b)
             self._cache = (x.shape, tiles, out.shape)
+            return out
+        if pointwise_blas.chosen_for(*road):
+            out, inputs = pointwise_blas.pointwise_forward(x, W, b)
+            self._cache = (x.shape, inputs, out.shape)
             return out
         out, planes = conv.conv2d_forward(x, W, b, self.stride, self.padding, keep_planes=True)
         # x's planes hold all of x that backward reads: where they exist, x need not be kept
@@ -348,12 +355,16 @@ class Conv2D(Layer):
     def backward(self, dout, input_grad=True):
         """dL/dout -> dL/dx, and grads["W"], grads["b"]; None instead of dL/dx if not
         input_grad (a first layer: that skips a whole convolution)."""
-        x, kept, out_shape = self._cached()  # x itself, or its shape next to its planes or tiles
+        x, kept, out_shape = self._cached()  # x, or its shape next to what stands for it
         self.check_arrays()
         dout = self._check_dout(dout, out_shape, self.dtype, input_grad)
         if isinstance(kept, winograd.Tiles):
             dx, self.grads["W"], self.grads["b"] = winograd.winograd_backward(
                 dout, kept, input_grad
+            )
+        elif isinstance(kept, pointwise_blas.Inputs):
+            dx, self.grads["W"], self.grads["b"] = pointwise_blas.pointwise_backward(
+                dout, kept, self.params["W"], input_grad
             )
         else:
             dx, self.grads["W"], self.grads["b"] = conv.conv2d_backward(

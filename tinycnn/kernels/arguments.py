@@ -349,6 +349,32 @@ def winograd_backward(dout, tiles, input_grad):
     return dout, tiles, input_grad
 
 
+def pointwise_forward(x, weights, bias):
+    """(x, weights, bias): conv2d_forward's rules with stride 1, no padding and 1x1 kernels."""
+    x, weights, bias, _, _ = conv2d_forward(x, weights, bias, 1, 0)
+    if weights.shape[2] != 1:
+        raise ValueError(f"weights must be 1x1 kernels (C_out, C_in, 1, 1), got {weights.shape}")
+    return x, weights, bias
+
+
+def pointwise_backward(dout, kept, weights, input_grad):
+    """(dout, x, weights, input_grad): kept as pointwise_forward returned it, and dout and
+    weights as conv2d_backward's rules say for its x, with 1x1 kernels."""
+    from tinycnn.kernels.pointwise_blas import Inputs  # here: pointwise_blas imports this module
+
+    if not isinstance(kept, Inputs):
+        raise TypeError(
+            f"kept must be the Inputs pointwise_forward returned, got {type(kept).__name__}"
+        )
+    x = kept.x
+    dout, weights, _, _, input_grad = conv2d_backward(
+        x.shape, x.dtype, dout, weights, 1, 0, input_grad
+    )
+    if weights.shape[2] != 1:
+        raise ValueError(f"weights must be 1x1 kernels (C_out, C_in, 1, 1), got {weights.shape}")
+    return dout, x, weights, input_grad
+
+
 # --- the rules they are made of --------------------------------------------------------------
 
 

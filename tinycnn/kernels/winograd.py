@@ -117,10 +117,11 @@ def winograd_backward(dout, tiles, input_grad=True):
     input_grads = planes(channels, inputs.shape[2], dout.dtype) if input_grad else None
     dx = np.empty(x_shape, dout.dtype) if input_grad else None
     kernel_grads = [planes(n_out, channels, dout.dtype) for _ in range(2)]
+    bias_grads = np.empty((2, n_out), np.float64)
 
     def samples(first, last, half):
         columns = slice(first * per_sample, last * per_sample)
-        _output_tiles_backward(dout, products, first, last)
+        _output_tiles_backward(dout, products, bias_grads[half], first, last)
         transposed = inputs[:, :, columns].transpose(0, 2, 1)
         np.matmul(products[:, :, columns], transposed, out=kernel_grads[half])
         if input_grad:
@@ -129,11 +130,8 @@ def winograd_backward(dout, tiles, input_grad=True):
             _input_tiles_backward(input_grads, dx, first, last)
 
     _each_half(samples, n_samples, 2 * 16 * n_out * channels * n_samples * per_sample)
-    np.add(kernel_grads[0], kernel_grads[1], out=kernel_grads[0])
-    dweights = _kernel_tiles_backward(
-        kernel_grads[0], np.empty((n_out, channels, 3, 3), dout.dtype)
-    )
-    return dx, dweights, dout.sum(axis=(0, 2, 3))
+    dweights = _kernel_tiles_backward(*kernel_grads, np.empty((n_out, channels, 3, 3), dout.dtype))
+    return dx, dweights, bias_grads.sum(axis=0).astype(dout.dtype)
 
 
 def _each_half(samples, n_samples, multiply_adds):
@@ -288,14 +286,17 @@ def _kernel_tiles(weights, kernels):
 
 
 @njit(cache=True, nogil=True)
-def _kernel_tiles_backward(kernel_grads, dweights):
-    """dweights[f, c] = Gᵀ du G with du = kernel_grads[:, f, c]: the adjoint of _kernel_tiles."""
+def _kernel_tiles_backward(kernel_grads, more_kernel_grads, dweights):
+    """dweights[f, c] = Gᵀ du G with du = kernel_grads[:, f, c] + more_kernel_grads[:, f, c] (the
+    two halves of the batch): the adjoint of _kernel_tiles."""
     n_out, channels = dweights.shape[0], dweights.shape[1]
     row_step = np.empty((4, 3), dweights.dtype)
+    du = np.empty(4, dweights.dtype)
     for f in range(n_out):
         for c in range(channels):
             for u in range(4):
-                du = kernel_grads[4 * u : 4 * u + 4, f, c]
+                for v in range(4):
+                    du[v] = kernel_grads[4 * u + v, f, c] + more_kernel_grads[4 * u + v, f, c]
                 row_step[u, 0], row_step[u, 1], row_step[u, 2] = _g_t(du[0], du[1], du[2], du[3])
             for v in range(3):
                 r = row_step[:, v]
@@ -332,24 +333,29 @@ def _output_tiles(products, bias, out, first, last):
 
 
 @njit(cache=True, nogil=True)
-def _output_tiles_backward(dout, products, first, last):
+def _output_tiles_backward(dout, products, bias_grads, first, last):
     """products[4 u + v, f, p] = (A dy Aᵀ)[u, v] for the 2x2 tile dy of dout[n, f] at tile p
-    (n, ti, tj), samples first <= n < last: the adjoint of _output_tiles (without the bias,
-    whose gradient is dout's sum)."""
+    (n, ti, tj), samples first <= n < last: the adjoint of _output_tiles; and bias_grads[f],
+    the sum of those samples' dout[n, f]."""
     _, n_out, height, width = dout.shape
     tile_rows, tile_cols = height // 2, width // 2
     for f in range(n_out):
+        bias_grad = 0.0
         for n in range(first, last):
             for ti in range(tile_rows):
                 for tj in range(tile_cols):
                     p = (n * tile_rows + ti) * tile_cols + tj
                     row, column = 2 * ti, 2 * tj
-                    left = _a(dout[n, f, row, column], dout[n, f, row + 1, column])
-                    right = _a(dout[n, f, row, column + 1], dout[n, f, row + 1, column + 1])
+                    y00, y10 = dout[n, f, row, column], dout[n, f, row + 1, column]
+                    y01, y11 = dout[n, f, row, column + 1], dout[n, f, row + 1, column + 1]
+                    bias_grad += (y00 + y01) + (y10 + y11)
+                    left = _a(y00, y10)
+                    right = _a(y01, y11)
                     for u in range(4):
                         m0, m1, m2, m3 = _a(left[u], right[u])
                         products[4 * u, f, p] = m0
                         products[4 * u + 1, f, p] = m1
                         products[4 * u + 2, f, p] = m2
                         products[4 * u + 3, f, p] = m3
+        bias_grads[f] = bias_grad
     return products
