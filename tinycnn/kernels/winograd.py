@@ -24,21 +24,23 @@ Backward is the same in reverse: each step's transpose (its adjoint), in the opp
 
 What it takes: stride 1, padding 1, H and W even (the layer, Conv2D, uses it for 3x3 kernels
 on maps of at most MAX_PIXELS pixels; larger maps are faster with the direct loops). The
-products are NumPy's (BLAS, on one thread as tinycnn keeps it: runtime.py), half of them on a
-second thread (`threads.side_by_side`); the transforms are numba loops, each on one core.
-Results agree with the direct convolution to rounding (tests/test_winograd.py holds them to the
-lecture's loops in reference.py, and the backward to central differences).
+products are NumPy's (BLAS, on one thread as tinycnn keeps it: runtime.py); the transforms are
+numba loops. Results agree with the direct convolution to rounding (tests/test_winograd.py holds
+them to the lecture's loops in reference.py, and the backward to central differences).
 
 Two tricks, measured on a 2-core AMD EPYC Zen 4 (CPU family 25), the detector's 4x4 layer
-(32, 64, 4, 4) -> 128, one thread:
+(32, 64, 4, 4) -> 128:
 - **The 16 planes of V, U and M are not 4 KiB apart.** Each transform writes (or reads) the 16
   planes of a tile together. Planes a multiple of 4 KiB apart fall into the same sets of the L1
   cache, whose 8 ways cannot hold 16 streams: the transforms took 0.39-0.73 ms each. With every
   plane 64 bytes further on (`planes`), 0.05-0.12 ms.
-- **The products run as two halves on two cores**, and backward's two products (dU and dV) side
-  by side, each with its transform.
-Forward and backward of that layer took 1.79-1.81 ms on one thread, against 2.72-2.76 ms for
-the direct loops on two (and PyTorch's 1.41 ms).
+- **Each half of the batch on its own core**, from its input tiles to its outputs (backward:
+  its share of dU, the two shares summed after), handed to the second thread once per pass
+  (`threads.side_by_side`): a hand-over costs 50-60 µs, the wake-up of an idle core, so work
+  under SPLIT_MULTIPLY_ADDS stays on one.
+Forward and backward of that layer took 1.38-1.42 ms, against 2.63-2.80 ms for the direct loops
+on two threads (three runs, medians of 60 calls each; PyTorch's, in bench_detector_step.py:
+1.3-1.4 ms); of the 8x8 layer (32, 32, 8, 8) -> 64, 1.45-1.50 against 2.19-2.35 ms.
 """
 
 from typing import NamedTuple
