@@ -82,6 +82,15 @@ def conv_flops(shape):
     return 2 * n * c_out * out_h * out_w * c_in * k * k
 
 
+def by_winograd(shape):
+    """Whether Conv2D computes this (N, C_in, H, W, C_out, k, s, p) shape by Winograd's algorithm
+    (tinycnn/kernels/winograd.py), which does fewer multiplications than conv_flops counts."""
+    from tinycnn.kernels import winograd
+
+    n, c_in, h, w, _, k, s, p = shape
+    return winograd.chosen_for((n, c_in, h, w), k, s, p)
+
+
 def conv_problem(shape, seed=0):
     """float32 x, weights, bias and an upstream gradient for one shape."""
     n, c_in, h, w, c_out, k, s, p = shape
@@ -486,12 +495,18 @@ def print_report(settings, summary, extras, infos, machine_info):
             row = passes[key]
             ours = row["tinycnn"]
             ratio = f"{ours['x_pytorch']:14.2f}x" if "x_pytorch" in ours else f"{'-':>15}"
-            name = f"{shape} {tuple(settings['shapes'][shape])}" if key == "forward" else ""
+            mark = "*" if by_winograd(settings["shapes"][shape]) else ""
+            name = f"{shape}{mark} {tuple(settings['shapes'][shape])}" if key == "forward" else ""
             share = f"{ours['share_of_peak']:6.0%}"
             print(
                 f"{name:31} {label:7} {gflops_cell(row, 'tinycnn', 16)} {share} "
                 f"{gflops_cell(row, 'pytorch', 16)} {gflops_cell(row, 'im2col', 15)} {ratio}"
             )
+    if any(map(by_winograd, settings["shapes"].values())):
+        print(
+            "* Winograd's F(2x2, 3x3), as Conv2D computes this shape: GFLOP/s and % peak count the "
+            "direct sum's FLOPs (36 multiplications per 2x2 outputs; Winograd's needs 16)"
+        )
     for key, label in PASSES:
         if key in summary.get("geomean_x_pytorch", {}):
             print(

@@ -27,7 +27,16 @@ from hypothesis.extra.numpy import arrays
 
 import tinycnn as tc
 import tinycnn.viz
-from tinycnn.kernels import batchnorm, batchnorm_pool, conv, im2col, pool, reference, winograd
+from tinycnn.kernels import (
+    batchnorm,
+    batchnorm_pool,
+    conv,
+    im2col,
+    pointwise_blas,
+    pool,
+    reference,
+    winograd,
+)
 from tinycnn.losses import (
     LandmarkLoss,
     LocalizationLoss,
@@ -1148,7 +1157,11 @@ TYPED_CALLS = {
     "kernels.reference.conv2d_forward": (reference.conv2d_forward, _CONV2D_FORWARD_ARGUMENTS),
     "kernels.winograd.winograd_forward": (
         winograd.winograd_forward,
-        {"x": (_X, "array"), "weights": (_W, "array"), "bias": (np.zeros(4), "array")},
+        {"x": (_X, "array"), "weights": (_W, "array"), "bias": (np.zeros(4), "array|None")},
+    ),
+    "kernels.pointwise_blas.pointwise_forward": (
+        pointwise_blas.pointwise_forward,
+        {"x": (_X, "array"), "weights": (_W[:, :, :1, :1], "array"), "bias": (None, "array|None")},
     ),
     "kernels.im2col.im2col": (
         im2col.im2col,
