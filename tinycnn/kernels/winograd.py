@@ -55,8 +55,10 @@ from tinycnn.kernels.threads import side_by_side
 
 MAX_PIXELS = 64
 """The largest map (H * W) Conv2D computes this way: 8x8. Measured on a 2-core AMD EPYC Zen 4
-(CPU family 25), forward and backward: (32, 64, 4, 4) -> 128 and (32, 32, 8, 8) -> 64 were
-faster than the direct loops, (32, 16, 16, 16) -> 32 1.6x slower."""
+(CPU family 25), forward and backward against the direct loops: (32, 64, 4, 4) -> 128 and
+(32, 32, 8, 8) -> 64 2.2x and 1.7x as fast; on 16x16 maps faster at batch 32 but 0.74x-0.88x
+at batch 64 (lesson 4's (64, 16, 16, 16) -> 32), and the rule is one of shapes alone
+(benchmarks/README.md, "Measured, and not kept", says why)."""
 
 SPLIT_MULTIPLY_ADDS = 5_000_000
 """The least work (multiply-adds of the products) a pass splits between two threads: about
@@ -126,11 +128,11 @@ def winograd_backward(dout, tiles, input_grad=True):
     def samples(first, last, half):
         columns = slice(first * per_sample, last * per_sample)
         _output_tiles_backward(dout, products, bias_grads[half], first, last)
-        transposed = inputs[:, :, columns].transpose(0, 2, 1)
-        np.matmul(products[:, :, columns], transposed, out=kernel_grads[half])
+        inputs_transposed = inputs[:, :, columns].transpose(0, 2, 1)
+        np.matmul(products[:, :, columns], inputs_transposed, out=kernel_grads[half])
         if input_grad:
-            transposed = kernels.transpose(0, 2, 1)
-            np.matmul(transposed, products[:, :, columns], out=input_grads[:, :, columns])
+            kernels_transposed = kernels.transpose(0, 2, 1)
+            np.matmul(kernels_transposed, products[:, :, columns], out=input_grads[:, :, columns])
             _input_tiles_backward(input_grads, dx, first, last)
 
     _each_half(samples, n_samples, 2 * 16 * n_out * channels * n_samples * per_sample)
