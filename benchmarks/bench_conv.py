@@ -121,41 +121,22 @@ def kernel_steps(module, x, weights, bias, dout, s, p):
     return forward, forward_backward
 
 
-def tinycnn_steps(conv, x, weights, bias, dout, s, p):
-    """tinycnn's passes as Conv2D runs them (the forward keeps x's planes for the backward, which
-    takes both gradients at once; on small maps, Winograd's tiles or the 1x1 matrix products:
-    kernels/winograd.py, kernels/pointwise_blas.py), run first until every kernel has timed its
-    two ways (threads or its serial twin, tinycnn/kernels/threads.py) on these shapes."""
-    from tinycnn.kernels import pointwise_blas, winograd
+def tinycnn_steps(x, weights, bias, dout, s, p):
+    """tinycnn's passes as Conv2D runs them, by the road it takes for these shapes
+    (tinycnn/kernels/roads.py: the forward keeps x's planes, or on small maps Winograd's tiles or
+    the 1x1 products' input, for the backward, which takes both gradients at once), run first
+    until every kernel has timed its two ways (threads or its serial twin,
+    tinycnn/kernels/threads.py) on these shapes."""
+    from tinycnn.kernels import roads
     from tinycnn.kernels.threads import CALLS_TO_CHOOSE
 
-    road = (x.shape, weights.shape[2], s, p)
-    if winograd.chosen_for(*road):
+    def forward():
+        out, _ = roads.conv2d_forward(x, weights, bias, s, p)
+        return out
 
-        def forward():
-            return winograd.winograd_forward(x, weights, bias)
-
-        def forward_backward():
-            _, tiles = winograd.winograd_forward(x, weights, bias)
-            winograd.winograd_backward(dout, tiles)
-
-    elif pointwise_blas.chosen_for(*road):
-
-        def forward():
-            return pointwise_blas.pointwise_forward(x, weights, bias)
-
-        def forward_backward():
-            _, inputs = pointwise_blas.pointwise_forward(x, weights, bias)
-            pointwise_blas.pointwise_backward(dout, inputs, weights)
-
-    else:
-
-        def forward():
-            return conv.conv2d_forward(x, weights, bias, s, p)
-
-        def forward_backward():
-            _, planes = conv.conv2d_forward(x, weights, bias, s, p, keep_planes=True)
-            conv.conv2d_backward(x, dout, weights, s, p, planes)
+    def forward_backward():
+        _, kept = roads.conv2d_forward(x, weights, bias, s, p)
+        roads.conv2d_backward(x, dout, weights, s, p, kept)
 
     for _ in range(CALLS_TO_CHOOSE):
         forward_backward()
@@ -166,7 +147,7 @@ def tinycnn_worker():
     """numba's 2 threads, BLAS on 1 (tinycnn's own setup, made by importing it)."""
     import numba
 
-    from tinycnn.kernels import conv, pool, reference
+    from tinycnn.kernels import pool, reference
     from tinycnn.kernels.threads import CALLS_TO_CHOOSE
 
     numba.set_num_threads(THREADS)
@@ -200,7 +181,7 @@ def tinycnn_worker():
     }
     return (
         info,
-        lambda *problem: tinycnn_steps(conv, *problem),
+        tinycnn_steps,
         pool_steps,
         {"reference": reference_gflops},
     )
@@ -350,7 +331,8 @@ def measure(settings, script, env=None):
     rounds = {w.name: {"conv": {}, "pool": {}} for w in active}
     extras = {}
     try:
-        check_agreement(active, next(iter(settings["shapes"])))
+        for shape in settings["shapes"]:  # each shape: Conv2D's roads differ by shape
+            check_agreement(active, shape)
         for round_index in range(settings["rounds"]):
             for worker in active[:: 1 if round_index % 2 == 0 else -1]:
                 for shape in settings["shapes"]:

@@ -7,6 +7,7 @@ import pytest
 
 import tinycnn as tc
 from tinycnn.gradcheck import check_gradients
+from tinycnn.kernels import conv
 from tinycnn.losses import LocalizationLoss
 
 F64 = np.float64
@@ -127,7 +128,7 @@ def test_a_first_conv_skips_its_input_gradient(monkeypatch):
     model.backward(np.ones_like(model.forward(np.zeros((1, 1, 8, 8)))))
     calls = []
     monkeypatch.setattr(
-        tc.layers.conv,
+        conv,
         "conv2d_backward_input",
         lambda *arguments: calls.append(arguments) or np.zeros(arguments[2]),
     )

@@ -44,10 +44,8 @@ from tinycnn.kernels import (
     arguments,
     batchnorm,
     batchnorm_pool,
-    conv,
-    pointwise_blas,
     pool,
-    winograd,
+    roads,
 )
 
 _WITHOUT_WEIGHTS = contextvars.ContextVar("tinycnn_without_weights", default=False)
@@ -269,7 +267,8 @@ class Conv2D(Layer):
     less), where two other roads are faster: for 3x3 kernels with stride 1 and padding 1,
     Winograd's algorithm (`tinycnn.kernels.winograd`), the same function with fewer
     multiplications; for 1x1 kernels with stride 1 and no padding, one matrix product per
-    sample (`tinycnn.kernels.pointwise_blas`). All three are equal to rounding.
+    sample (`tinycnn.kernels.pointwise_blas`). All three are equal to rounding;
+    `tinycnn.kernels.roads` chooses, by shapes alone.
     """
 
     def __init__(
@@ -337,19 +336,11 @@ class Conv2D(Layer):
             )
         x = np.ascontiguousarray(x, dtype=self.dtype)
         W, b = self.params["W"], self.params["b"]  # an empty batch: the kernels give empty results
-        road = (x.shape, self.kernel_size, self.stride, self.padding)
-        if winograd.chosen_for(*road):
-            out, tiles = winograd.winograd_forward(x, W, b)
-            self._cache = (x.shape, tiles, out.shape)
-            return out
-        if pointwise_blas.chosen_for(*road):
-            out, inputs = pointwise_blas.pointwise_forward(x, W, b)
-            self._cache = (x.shape, inputs, out.shape)
-            return out
-        out, planes = conv.conv2d_forward(x, W, b, self.stride, self.padding, keep_planes=True)
-        # x's planes hold all of x that backward reads: where they exist, x need not be kept
-        # (so the previous layer's output can be freed), only its shape.
-        self._cache = (x.shape if planes is not None else x, planes, out.shape)
+        out, kept = roads.conv2d_forward(x, W, b, self.stride, self.padding)
+        # What the road keeps (x's planes, Winograd's tiles, ...) holds all of x that backward
+        # reads: where it exists, x need not be kept (so the previous layer's output can be
+        # freed), only its shape.
+        self._cache = (x.shape if kept is not None else x, kept, out.shape)
         return out
 
     def backward(self, dout, input_grad=True):
@@ -358,18 +349,9 @@ class Conv2D(Layer):
         x, kept, out_shape = self._cached()  # x, or its shape next to what stands for it
         self.check_arrays()
         dout = self._check_dout(dout, out_shape, self.dtype, input_grad)
-        if isinstance(kept, winograd.Tiles):
-            dx, self.grads["W"], self.grads["b"] = winograd.winograd_backward(
-                dout, kept, input_grad
-            )
-        elif isinstance(kept, pointwise_blas.Inputs):
-            dx, self.grads["W"], self.grads["b"] = pointwise_blas.pointwise_backward(
-                dout, kept, self.params["W"], input_grad
-            )
-        else:
-            dx, self.grads["W"], self.grads["b"] = conv.conv2d_backward(
-                x, dout, self.params["W"], self.stride, self.padding, kept, input_grad
-            )
+        dx, self.grads["W"], self.grads["b"] = roads.conv2d_backward(
+            x, dout, self.params["W"], self.stride, self.padding, kept, input_grad
+        )
         return dx
 
     def torch_module(self, torch, dtype):

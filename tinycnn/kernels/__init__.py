@@ -12,18 +12,19 @@
    where the first calls with that shape measured it faster than its serial twin (a shape the
    twin finishes in under 20 µs stays serial untried).
 
-`Conv2D.forward` calls `conv.conv2d_forward`, which asks `layout.py` for the geometry and the
-planes, then hands them to `taps.correlate`, whose innermost loop is `taps._accumulate`.
+`Conv2D.forward` calls `conv.conv2d_forward` (through `roads.conv2d_forward`), which asks
+`layout.py` for the geometry and the planes, then hands them to `taps.correlate`, whose innermost
+loop is `taps._accumulate`.
 `Conv2D.backward` takes the same path through `conv2d_backward`, which computes what
 `conv2d_backward_input` (via `layout.phase_geometry` to `taps.correlate`) and
 `conv2d_backward_params` (to `taps.tap_grads`) compute, laying dout out once for both where both
 read it on the same grid (stride 1, output channels in whole blocks of 4). A 1x1 convolution with
 stride 1 and no padding skips layout.py: NCHW memory is already its layout (`taps.pointwise`).
-On small maps (8x8 or less) Conv2D takes two other roads. A 3x3 convolution with stride 1 and
-padding 1 (even sides) goes through `winograd.py`: where a map is that small, its padding costs
-the tap loops a third of their work and more. A 1x1 convolution goes through
-`pointwise_blas.py`, one NumPy matrix product per sample: its runs of H*W numbers are too short
-for the loops and their threads.
+On small maps (8x8 or less) Conv2D takes two other roads (`roads.py` chooses, by shapes
+alone). A 3x3 convolution with stride 1 and padding 1 (even sides) goes through `winograd.py`:
+where a map is that small, its padding costs the tap loops a third of their work and more. A 1x1
+convolution goes through `pointwise_blas.py`, one NumPy matrix product per sample: its runs of
+H*W numbers are too short for the loops and their threads.
 
 How a tap offset works
 ----------------------
