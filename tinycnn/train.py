@@ -15,7 +15,6 @@ diverges stops with a FloatingPointError naming the epoch and batch, whether the
 or the weights stopped being finite; `fit` never returns a model with non-finite weights.
 """
 
-import contextlib
 import math
 import sys
 
@@ -103,7 +102,7 @@ def fit(
             f"got {type(augment).__name__}"
         )
     learning_rates = _learning_rates(lr_schedule, epochs)
-    _check_training_data(model, x, y, loss)
+    _check_training_data(x, y, loss, lambda: model.raw_output(x[:1]))
     if metrics is not None and validation is None:
         raise ValueError(
             "metrics are measured on the validation set: pass validation=(x_val, y_val) too"
@@ -186,10 +185,7 @@ def evaluate(model, loss, x, y, metrics=None, batch_size=256):
     _check_output_map(model, loss)
     _check_metrics(metrics)
     batch_size = positive_int(batch_size, "batch_size")
-    _check_examples(x, y)
-    with _named_as_x(x):
-        raw = model.raw_output(x, batch_size)
-    _check_targets(y, loss)
+    raw = _check_training_data(x, y, loss, lambda: model.raw_output(x, batch_size))
     scores = {"loss": float(loss.forward(raw, y))}
     if metrics is not None:
         scores.update(_scores(metrics(model.output(raw), y)))
@@ -343,18 +339,11 @@ def _check_finite_images(images, name):
         raise ValueError(f"{name} must be finite, but image {bad} holds NaN or infinity")
 
 
-def _check_training_data(model, x, y, loss):
-    """x must be finite inputs the model takes, and y targets the loss reads, one per input (x
-    is checked first: x and y swapped are caught by the model, not by the loss). The model runs
-    on x's first example only; evaluate, which runs it on all of x anyway, checks in its steps."""
-    _check_examples(x, y)
-    with _named_as_x(x):
-        model.raw_output(x[:1])
-    _check_targets(y, loss)
-
-
-def _check_examples(x, y):
-    """x finite images and y targets, as float arrays with one row of y per image, not empty."""
+def _check_training_data(x, y, loss, run_model):
+    """x must be finite inputs the model takes, and y targets the loss reads, one per input;
+    returns run_model() (the model on x's first example for fit; on all of x for evaluate, which
+    needs its output anyway). x is checked first: x and y swapped are caught by the model, whose
+    TypeError or ValueError is raised again naming x, not by the loss."""
     float_array(x, "x")
     float_array(y, "y")
     if x.ndim < 2 or y.ndim < 2:
@@ -369,26 +358,17 @@ def _check_examples(x, y):
     if len(x) == 0:
         raise ValueError("x must hold at least one example, got an empty array (N = 0)")
     _check_finite_images(x, "x")
-
-
-@contextlib.contextmanager
-def _named_as_x(x):
-    """Inside, a TypeError or ValueError from the model (refusing x's shape, say) is raised again
-    naming x, as `fit` and `evaluate` received it."""
     try:
-        yield
+        raw = run_model()
     except (TypeError, ValueError) as error:
         where = "".join(f" ({note})" for note in getattr(error, "__notes__", ()))
         raise type(error)(f"x of shape {x.shape} does not fit the model: {error}{where}") from error
-
-
-def _check_targets(y, loss):
-    """The loss checks the targets itself, as it will batch by batch: here on zero
-    predictions."""
+    # The loss checks the targets itself, as it will batch by batch: here on zero predictions.
     try:
         loss.forward(np.zeros((*y.shape[:-1], loss.width)), y)
     except (TypeError, ValueError) as error:
         raise type(error)(f"y does not fit {type(loss).__name__}: {error}") from error
+    return raw
 
 
 def _check_validation(validation, x, y):

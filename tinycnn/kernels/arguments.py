@@ -319,8 +319,7 @@ def winograd_forward(x, weights, bias):
     """(x, weights, bias): conv2d_forward's rules with stride 1 and padding 1, and 3x3 kernels
     over images of even height and width (whole 2x2 output tiles)."""
     x, weights, bias, _, _ = conv2d_forward(x, weights, bias, 1, 1)
-    if weights.shape[2] != 3:
-        raise ValueError(f"weights must be 3x3 kernels (C_out, C_in, 3, 3), got {weights.shape}")
+    kernels_of_size(weights, 3)
     if x.shape[2] % 2 or x.shape[3] % 2:
         raise ValueError(
             f"x must have an even height and width (whole 2x2 tiles), got shape {x.shape}"
@@ -352,9 +351,7 @@ def winograd_backward(dout, tiles, input_grad):
 def pointwise_forward(x, weights, bias):
     """(x, weights, bias): conv2d_forward's rules with stride 1, no padding and 1x1 kernels."""
     x, weights, bias, _, _ = conv2d_forward(x, weights, bias, 1, 0)
-    if weights.shape[2] != 1:
-        raise ValueError(f"weights must be 1x1 kernels (C_out, C_in, 1, 1), got {weights.shape}")
-    return x, weights, bias
+    return x, kernels_of_size(weights, 1), bias
 
 
 def pointwise_backward(dout, kept, weights, input_grad):
@@ -370,9 +367,7 @@ def pointwise_backward(dout, kept, weights, input_grad):
     dout, weights, _, _, input_grad = conv2d_backward(
         x.shape, x.dtype, dout, weights, 1, 0, input_grad
     )
-    if weights.shape[2] != 1:
-        raise ValueError(f"weights must be 1x1 kernels (C_out, C_in, 1, 1), got {weights.shape}")
-    return dout, x, weights, input_grad
+    return dout, x, kernels_of_size(weights, 1), input_grad
 
 
 # --- the rules they are made of --------------------------------------------------------------
@@ -440,6 +435,16 @@ def convolution(x_shape, weights, bias, stride, padding, dtype, dtype_of="x", im
         same_dtype(bias, dtype, "bias", dtype_of)
     _, stride, padding = window(x_shape, k, stride, padding, "weights.shape[2:]")
     return weights, bias, stride, padding
+
+
+def kernels_of_size(weights, k):
+    """weights (C_out, C_in, k', k'), already checked, must hold k x k kernels: the size the
+    kernel takes (Winograd's 3x3, the 1x1 products')."""
+    if weights.shape[2] != k:
+        raise ValueError(
+            f"weights must be {k}x{k} kernels (C_out, C_in, {k}, {k}), got {weights.shape}"
+        )
+    return weights
 
 
 def window(x_shape, kernel_size, stride, padding, kernel="kernel_size"):
