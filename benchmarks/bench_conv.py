@@ -542,9 +542,10 @@ def plot(settings, summary, peak, path):
     gflops_ax.axhline(peak, color="gray", linestyle="--", linewidth=1, label="float32 peak")
     gflops_ax.set_ylabel("GFLOP/s")
     gflops_ax.set_title(f"tinycnn, float32, {THREADS} threads")
+    marked = [s + ("*" if by_winograd(settings["shapes"][s]) else "") for s in shapes]
     for ax in (ratio_ax, gflops_ax):
-        ax.set_xticks(range(len(shapes)), shapes)
-        ax.set_xlabel("shape")
+        ax.set_xticks(range(len(shapes)), marked)
+        ax.set_xlabel("shape (* Winograd's road: GFLOP/s count the direct sum's FLOPs)")
         ax.legend()
     save_chart(fig, path)
 
