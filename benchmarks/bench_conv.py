@@ -87,8 +87,8 @@ def by_winograd(shape):
     (tinycnn/kernels/winograd.py), which does fewer multiplications than conv_flops counts."""
     from tinycnn.kernels import winograd
 
-    n, c_in, h, w, _, k, s, p = shape
-    return winograd.chosen_for((n, c_in, h, w), k, s, p)
+    n, c_in, h, w, c_out, k, s, p = shape
+    return winograd.chosen_for((n, c_in, h, w), (c_out, c_in, k, k), s, p)
 
 
 def conv_problem(shape, seed=0):

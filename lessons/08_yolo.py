@@ -220,8 +220,8 @@ figure
 # each position's features into B (5 + K) = 16 numbers: the raw vectors of its two anchors.
 # `GridLayout` only reorders them to (N, S, S, B, 5 + K). There is no dense layer: the same
 # weights run at every cell, which is the convolutional sliding window of the previous lesson.
-# (The two 3x3 convolutions on 8x8 and 4x4 maps run by Winograd's algorithm, which needs fewer
-# multiplications on maps that small: lesson 6 says how.)
+# (The 3x3 convolutions from 16 channels on run by Winograd's algorithm, which needs fewer
+# multiplications where maps are small or channels many: lesson 6 says how.)
 #
 # **Batch normalization** (new here) rescales each channel to mean 0 and variance 1 over the
 # batch, then lets the network choose its scale and offset (γ, β). It makes a deeper network

@@ -67,7 +67,8 @@ def test_a_1x1_conv2d_on_a_small_map_passes_central_differences():
 def test_conv2d_takes_the_products_for_1x1_convolutions_on_small_maps(
     x_shape, kernel_size, stride, padding, chosen
 ):
-    assert pointwise_blas.chosen_for(x_shape, kernel_size, stride, padding) is chosen
+    weights_shape = (16, x_shape[1], kernel_size, kernel_size)
+    assert pointwise_blas.chosen_for(x_shape, weights_shape, stride, padding) is chosen
 
 
 X = np.zeros((2, 3, 4, 4), np.float32)

@@ -91,24 +91,49 @@ def test_a_conv2d_on_a_small_map_passes_central_differences():
 
 
 @pytest.mark.parametrize(
-    "x_shape, kernel_size, stride, padding, chosen",
+    "x_shape, weights_shape, stride, padding, chosen",
     [
-        ((32, 64, 4, 4), 3, 1, 1, True),
-        ((32, 32, 8, 8), 3, 1, 1, True),
-        ((1, 1, 2, 2), 3, 1, 1, True),
-        ((32, 16, 16, 16), 3, 1, 1, False),  # larger than MAX_PIXELS: the direct loops
-        ((32, 16, 8, 10), 3, 1, 1, False),
-        ((32, 16, 7, 8), 3, 1, 1, False),  # odd: no whole 2x2 tiles
-        ((32, 16, 8, 8), 3, 2, 1, False),
-        ((32, 16, 8, 8), 3, 1, 0, False),
-        ((32, 16, 8, 8), 5, 1, 1, False),
-        ((0, 16, 8, 8), 3, 1, 1, False),  # an empty batch
+        ((32, 64, 4, 4), (128, 64, 3, 3), 1, 1, True),
+        ((32, 32, 8, 8), (64, 32, 3, 3), 1, 1, True),
+        ((1, 1, 2, 2), (1, 1, 3, 3), 1, 1, True),  # small maps, whatever the channels
+        ((32, 16, 16, 16), (32, 16, 3, 3), 1, 1, True),  # harmonic mean 21.3: many channels
+        ((32, 32, 32, 32), (64, 32, 3, 3), 1, 1, True),
+        ((32, 8, 32, 32), (64, 8, 3, 3), 1, 1, True),  # 14.2
+        ((32, 12, 64, 64), (12, 12, 3, 3), 1, 1, True),  # 12: just enough
+        ((32, 8, 32, 32), (16, 8, 3, 3), 1, 1, False),  # 10.7: the direct loops
+        ((32, 11, 16, 16), (12, 11, 3, 3), 1, 1, False),  # 11.5
+        ((32, 1, 10, 10), (8, 1, 3, 3), 1, 1, False),
+        ((32, 16, 8, 10), (32, 16, 3, 3), 1, 1, True),
+        ((32, 16, 7, 8), (32, 16, 3, 3), 1, 1, False),  # odd: no whole 2x2 tiles
+        ((32, 16, 8, 8), (32, 16, 3, 3), 2, 1, False),
+        ((32, 16, 8, 8), (32, 16, 3, 3), 1, 0, False),
+        ((32, 16, 8, 8), (32, 16, 5, 5), 1, 1, False),
+        ((0, 16, 8, 8), (32, 16, 3, 3), 1, 1, False),  # an empty batch
     ],
 )
-def test_conv2d_takes_winograd_for_3x3_same_convolutions_on_small_even_maps(
-    x_shape, kernel_size, stride, padding, chosen
+def test_conv2d_takes_winograd_for_3x3_same_convolutions_on_small_maps_or_many_channels(
+    x_shape, weights_shape, stride, padding, chosen
 ):
-    assert winograd.chosen_for(x_shape, kernel_size, stride, padding) is chosen
+    assert winograd.chosen_for(x_shape, weights_shape, stride, padding) is chosen
+
+
+def test_samples_taken_a_few_at_a_time_give_the_lectures_answer(monkeypatch):
+    """Each half of the batch (3 and 4 samples) in chunks of 2 samples, the last one short."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((7, 3, 6, 4))
+    weights, bias = rng.standard_normal((5, 3, 3, 3)), rng.standard_normal(5)
+    dout = rng.standard_normal((7, 5, 6, 4))
+    sample_bytes = 16 * 3 * 2 * (3 + 5) * 8  # 16 planes x 6 tiles x 8 channels x float64
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", 2 * sample_bytes + sample_bytes // 2)
+    assert winograd._chunk_samples(6, 3, 5, np.float64) == 2
+    out, tiles = winograd.winograd_forward(x, weights, bias)
+    dx, dweights, dbias = winograd.winograd_backward(dout, tiles)
+    np.testing.assert_allclose(out, reference.conv2d_forward(x, weights, bias, 1, 1), atol=1e-12)
+    expected_dx = reference.conv2d_backward_input(dout, weights, x.shape, 1, 1)
+    expected_dweights, expected_dbias = reference.conv2d_backward_params(x, dout, 3, 1, 1)
+    np.testing.assert_allclose(dx, expected_dx, atol=1e-12)
+    np.testing.assert_allclose(dweights, expected_dweights, atol=1e-11)
+    np.testing.assert_allclose(dbias, expected_dbias, atol=1e-12)
 
 
 @pytest.mark.parametrize("x_shape", [(1, 3, 4, 4), (5, 3, 8, 2), (0, 3, 4, 4)])

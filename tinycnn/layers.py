@@ -263,12 +263,12 @@ class Conv2D(Layer):
               db[f]          = sum_{n, i, j} dout[n, f, i, j]
               dx_pad[n, c, s*i + u, s*j + v] += W[f, c, u, v] * dout[n, f, i, j], then unpadded.
 
-    The sums run in numba's direct loops (`tinycnn.kernels.conv`), except on small maps (8x8 or
-    less), where two other roads are faster: for 3x3 kernels with stride 1 and padding 1,
-    Winograd's algorithm (`tinycnn.kernels.winograd`), the same function with fewer
-    multiplications; for 1x1 kernels with stride 1 and no padding, one matrix product per
-    sample (`tinycnn.kernels.pointwise_blas`). All three are equal to rounding;
-    `tinycnn.kernels.roads` chooses, by shapes alone.
+    The sums run in numba's direct loops (`tinycnn.kernels.conv`), except where two other roads
+    are faster: for 3x3 kernels with stride 1 and padding 1, on maps of 8x8 or less or with many
+    channels, Winograd's algorithm (`tinycnn.kernels.winograd`), the same function with fewer
+    multiplications; for 1x1 kernels with stride 1 and no padding on maps of 8x8 or less, one
+    matrix product per sample (`tinycnn.kernels.pointwise_blas`). All three are equal to
+    rounding; `tinycnn.kernels.roads` chooses, by shapes alone.
     """
 
     def __init__(

@@ -20,11 +20,13 @@ loop is `taps._accumulate`.
 `conv2d_backward_params` (to `taps.tap_grads`) compute, laying dout out once for both where both
 read it on the same grid (stride 1, output channels in whole blocks of 4). A 1x1 convolution with
 stride 1 and no padding skips layout.py: NCHW memory is already its layout (`taps.pointwise`).
-On small maps (8x8 or less) Conv2D takes two other roads (`roads.py` chooses, by shapes
-alone). A 3x3 convolution with stride 1 and padding 1 (even sides) goes through `winograd.py`:
-where a map is that small, its padding costs the tap loops a third of their work and more. A 1x1
-convolution goes through `pointwise_blas.py`, one NumPy matrix product per sample: its runs of
-H*W numbers are too short for the loops and their threads.
+Conv2D takes two other roads where they are faster (`roads.py` chooses, by shapes alone). A
+3x3 convolution with stride 1 and padding 1 (even sides) goes through `winograd.py` on maps of
+8x8 or less, where the padding costs the tap loops a third of their work and more, and on larger
+maps with many channels, where its 16 multiplications per 2x2 outputs instead of 36 outweigh its
+transforms. A 1x1 convolution on a map of 8x8 or less goes through `pointwise_blas.py`, one
+NumPy matrix product per sample: its runs of H*W numbers are too short for the loops and their
+threads.
 
 How a tap offset works
 ----------------------

@@ -28,14 +28,15 @@ MAX_PIXELS = 64
 """The largest map (H * W) Conv2D computes a 1x1 convolution of this way: 8x8."""
 
 
-def chosen_for(x_shape, kernel_size, stride, padding):
-    """Whether Conv2D computes its convolution of images of x_shape (N, C, H, W) this way: a
-    1x1 kernel, stride 1, no padding, H * W at most MAX_PIXELS, and a batch."""
+def chosen_for(x_shape, weights_shape, stride, padding):
+    """Whether Conv2D computes its convolution of images of x_shape (N, C, H, W) by weights of
+    weights_shape (C_out, C, k, k) this way: a 1x1 kernel, stride 1, no padding, H * W at most
+    MAX_PIXELS, and a batch."""
     _, _, height, width = x_shape
     return (
-        (kernel_size, stride, padding) == (1, 1, 0)
+        (weights_shape[2], stride, padding) == (1, 1, 0)
         and height * width <= MAX_PIXELS
-        and (x_shape[0] > 0)
+        and x_shape[0] > 0
     )
 
 

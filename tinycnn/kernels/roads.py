@@ -2,8 +2,8 @@
 benchmarks, timing what Conv2D runs) makes between three kernels that compute the same function,
 equal to rounding.
 
-- maps of 8x8 or less, 3x3 kernels, stride 1, padding 1, even sides: Winograd's F(2x2, 3x3)
-  (winograd.py);
+- 3x3 kernels, stride 1, padding 1, even sides, on maps of 8x8 or less or with many channels
+  (their harmonic mean at least 12): Winograd's F(2x2, 3x3) (winograd.py);
 - maps of 8x8 or less, 1x1 kernels, stride 1, no padding: one matrix product per sample
   (pointwise_blas.py);
 - everything else: numba's direct loops over batch planes (conv.py).
@@ -20,7 +20,7 @@ def conv2d_forward(x, weights, bias, stride, padding):
     """(out, kept): out as conv.conv2d_forward computes it, by the road for these shapes, and
     what that road's backward reads (Winograd's tiles, the 1x1 products' input, or x's batch
     planes: None where the direct loops lay out none)."""
-    road = (x.shape, weights.shape[2], stride, padding)
+    road = (x.shape, weights.shape, stride, padding)
     if winograd.chosen_for(*road):
         return winograd.winograd_forward(x, weights, bias)
     if pointwise_blas.chosen_for(*road):

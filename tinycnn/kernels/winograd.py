@@ -1,7 +1,9 @@
-"""3x3 convolutions on small feature maps by Winograd's minimal filtering, F(2x2, 3x3).
+"""3x3 convolutions by Winograd's minimal filtering, F(2x2, 3x3): on small maps, and on larger
+maps with many channels.
 
 On a 4x4 or 8x8 map the direct loops (taps.py) spend their time on the edges: a sample's planes
-hold its padding too, so a 4x4 map costs 25 outputs computed for 16 kept. Winograd's algorithm
+hold its padding too, so a 4x4 map costs 25 outputs computed for 16 kept. On larger maps with
+many channels they do 36 multiplications for every 2x2 block of outputs. Winograd's algorithm
 (Lavin and Gray, 2016) computes each 2x2 block of outputs from the 4x4 block of inputs around it
 with 16 multiplications instead of 36. Every 4x4 input tile d, every 3x3 kernel g and every
 2x2 output tile y are changed into 4x4 arrays by fixed matrices of 0s, ±1 and ±1/2:
@@ -22,14 +24,16 @@ Backward is the same in reverse: each step's transpose (its adjoint), in the opp
 
     dM = A dy Aᵀ   dU[ξ] = dM[ξ] @ V[ξ]ᵀ, dW = Gᵀ dU G   dV[ξ] = U[ξ]ᵀ @ dM[ξ], dx += B dV Bᵀ
 
-What it takes: stride 1, padding 1, H and W even (the layer, Conv2D, uses it for 3x3 kernels
-on maps of at most MAX_PIXELS pixels; larger maps are faster with the direct loops). The
+What it takes: stride 1, padding 1, H and W even. The products cost C_in·C_out per pixel, the
+transforms C_in + C_out, so the products' saving outweighs the transforms' cost where channels
+are many: Conv2D takes this road on maps of at most MAX_PIXELS pixels, and on larger maps where
+the channels' harmonic mean is at least MIN_CHANNELS (chosen_for). The
 products are NumPy's (BLAS, on one thread as tinycnn keeps it: runtime.py); the transforms are
 numba loops. Results agree with the direct convolution to rounding (tests/test_winograd.py holds
 them to the lecture's loops in reference.py, and the backward to central differences).
 
-Two tricks, measured on a 2-core AMD EPYC Zen 4 (CPU family 25), the detector's 4x4 layer
-(32, 64, 4, 4) -> 128:
+Three tricks, measured on a 2-core AMD EPYC Zen 4 (CPU family 25), the detector's 4x4 layer
+(32, 64, 4, 4) -> 128 unless said:
 - **The 16 planes of V, U and M are not 4 KiB apart.** Each transform writes (or reads) the 16
   planes of a tile together. Planes a multiple of 4 KiB apart fall into the same sets of the L1
   cache, whose 8 ways cannot hold 16 streams: the transforms took 0.39-0.73 ms each. With every
@@ -38,7 +42,14 @@ Two tricks, measured on a 2-core AMD EPYC Zen 4 (CPU family 25), the detector's 
   its share of dU, the two shares summed after), handed to the second thread once per pass
   (`threads.side_by_side`): a hand-over costs 50-60 µs, the wake-up of an idle core, so work
   under SPLIT_MULTIPLY_ADDS stays on one.
-Forward and backward of that layer took 1.29-1.30 ms, against 2.78-2.87 ms for the direct loops
+- **A few samples at a time** (CHUNK_BYTES of tiles): their input tiles, their products and
+  their output tiles one after the other, so that each step reads what the one before wrote from
+  the L2 cache, not from memory. Forward and backward of lesson 4's (64, 16, 16, 16) -> 32 took
+  3.14 ms in chunks of 1 MiB, 4.57 ms with each half of the batch at once (3.94 ms by the direct
+  loops); bench_conv.py's shapes g and h (32 -> 64 channels on 32x32 maps, 64 -> 128 on
+  16x16) 17.0 and 13.8 ms, against 22.8 and 16.1 ms at once. Chunks of 256 KiB were slower
+  again (4.27 ms): 16 more small products per chunk.
+Forward and backward of the 4x4 layer took 1.29-1.30 ms, against 2.78-2.87 ms for the direct loops
 on two threads (three runs, medians of 60 calls each; PyTorch's, in bench_detector_step.py:
 1.3-1.5 ms); of the 8x8 layer (32, 32, 8, 8) -> 64, 1.38-1.44 against 2.27-2.60 ms. The
 transforms copy between arrays element by element: a slice assignment made numba compile its
@@ -54,11 +65,19 @@ from tinycnn.kernels import arguments
 from tinycnn.kernels.threads import side_by_side
 
 MAX_PIXELS = 64
-"""The largest map (H * W) Conv2D computes this way: 8x8. Measured on a 2-core AMD EPYC Zen 4
-(CPU family 25), forward and backward against the direct loops: (32, 64, 4, 4) -> 128 and
-(32, 32, 8, 8) -> 64 2.2x and 1.7x as fast; on 16x16 maps faster at batch 32 but 0.74x-0.88x
-at batch 64 (lesson 4's (64, 16, 16, 16) -> 32), and the rule is one of shapes alone
-(benchmarks/README.md, "Measured, and not kept", says why)."""
+"""Maps of at most this many pixels (8x8) take this road whatever their channels: on the
+detector's (32, 64, 4, 4) -> 128 and (32, 32, 8, 8) -> 64 forward and backward were 2.1x and
+1.6x as fast as the direct loops (2-core AMD EPYC Zen 4, CPU family 25)."""
+
+MIN_CHANNELS = 12
+"""Larger maps take this road where the channels' harmonic mean, 2·C_in·C_out / (C_in + C_out),
+is at least this. Forward and backward against the direct loops (Zen 4 as above, batch 32 or
+64, best of three medians): 8 -> 16 channels (10.7) 0.81x-0.84x; 8 -> 64 (14.2) 1.22x; 16 -> 32
+(21.3) 1.25x-1.27x; 32 -> 64 and 64 -> 128 1.4x and 1.8x."""
+
+CHUNK_BYTES = 1 << 20
+"""How many bytes of tiles (their columns of V and M together) one matrix product takes at a
+time: a core's L2 cache (1 MiB on Zen 4 and Zen 5). The module docstring says why."""
 
 SPLIT_MULTIPLY_ADDS = 5_000_000
 """The least work (multiply-adds of the products) a pass splits between two threads: about
@@ -69,16 +88,21 @@ PLANE_SHIFT_BYTES = 64
 """How far past a whole number of pages each of the 16 planes starts from the one before."""
 
 
-def chosen_for(x_shape, kernel_size, stride, padding):
-    """Whether Conv2D computes its convolution of images of x_shape (N, C, H, W) this way: 3x3
-    kernels, stride 1, padding 1, H and W even, H * W at most MAX_PIXELS, and a batch."""
-    _, _, height, width = x_shape
+def chosen_for(x_shape, weights_shape, stride, padding):
+    """Whether Conv2D computes its convolution of images of x_shape (N, C, H, W) by weights of
+    weights_shape (C_out, C, k, k) this way: 3x3 kernels, stride 1, padding 1, H and W even, a
+    batch, and either a small map (H * W at most MAX_PIXELS) or many channels (their harmonic
+    mean at least MIN_CHANNELS)."""
+    n_samples, channels, height, width = x_shape
+    n_out, kernel_size = weights_shape[0], weights_shape[2]
+    small_map = height * width <= MAX_PIXELS
+    many_channels = 2 * channels * n_out >= MIN_CHANNELS * (channels + n_out)
     return (
         (kernel_size, stride, padding) == (3, 1, 1)
         and height % 2 == 0
         and width % 2 == 0
-        and height * width <= MAX_PIXELS
-        and x_shape[0] > 0
+        and n_samples > 0
+        and (small_map or many_channels)
     )
 
 
@@ -100,14 +124,18 @@ def winograd_forward(x, weights, bias):
     per_sample = (height // 2) * (width // 2)
     inputs = planes(channels, n_samples * per_sample, x.dtype)
     kernels = _kernel_tiles(weights, planes(n_out, channels, x.dtype))
-    products = planes(n_out, n_samples * per_sample, x.dtype)
     out = np.empty((n_samples, n_out, height, width), x.dtype)
+    chunk = _chunk_samples(per_sample, channels, n_out, x.dtype)
 
     def samples(first, last, _half):
-        columns = slice(first * per_sample, last * per_sample)
-        _input_tiles(x, inputs, first, last)
-        np.matmul(kernels, inputs[:, :, columns], out=products[:, :, columns])
-        _output_tiles(products, bias, out, first, last)
+        products = planes(n_out, min(chunk, last - first) * per_sample, x.dtype)
+        for start in range(first, last, chunk):
+            stop = min(start + chunk, last)
+            chunk_inputs = inputs[:, :, start * per_sample : stop * per_sample]
+            chunk_products = products[:, :, : (stop - start) * per_sample]
+            _input_tiles(x, chunk_inputs, start, stop)
+            np.matmul(kernels, chunk_inputs, out=chunk_products)
+            _output_tiles(chunk_products, bias, out, start, stop)
 
     _each_half(samples, n_samples, 16 * n_out * channels * n_samples * per_sample)
     return out, Tiles(inputs, kernels, x.shape)
@@ -119,25 +147,42 @@ def winograd_backward(dout, tiles, input_grad=True):
     inputs, kernels, x_shape = tiles
     n_samples, channels, height, width = x_shape
     n_out, per_sample = kernels.shape[1], (height // 2) * (width // 2)
-    products = planes(n_out, inputs.shape[2], dout.dtype)
-    input_grads = planes(channels, inputs.shape[2], dout.dtype) if input_grad else None
     dx = np.empty(x_shape, dout.dtype) if input_grad else None
     kernel_grads = [planes(n_out, channels, dout.dtype) for _ in range(2)]
-    bias_grads = np.empty((2, n_out), np.float64)
+    bias_grads = np.zeros((2, n_out), np.float64)
+    chunk = _chunk_samples(per_sample, channels, n_out, dout.dtype)
 
     def samples(first, last, half):
-        columns = slice(first * per_sample, last * per_sample)
-        _output_tiles_backward(dout, products, bias_grads[half], first, last)
-        inputs_transposed = inputs[:, :, columns].transpose(0, 2, 1)
-        np.matmul(products[:, :, columns], inputs_transposed, out=kernel_grads[half])
-        if input_grad:
-            kernels_transposed = kernels.transpose(0, 2, 1)
-            np.matmul(kernels_transposed, products[:, :, columns], out=input_grads[:, :, columns])
-            _input_tiles_backward(input_grads, dx, first, last)
+        columns = min(chunk, last - first) * per_sample
+        products = planes(n_out, columns, dout.dtype)
+        input_grads = planes(channels, columns, dout.dtype) if input_grad else None
+        chunk_kernel_grads = planes(n_out, channels, dout.dtype)
+        chunk_bias_grads = np.empty(n_out, np.float64)
+        kernel_grads[half][:] = 0
+        for start in range(first, last, chunk):
+            stop = min(start + chunk, last)
+            chunk_inputs = inputs[:, :, start * per_sample : stop * per_sample]
+            chunk_products = products[:, :, : (stop - start) * per_sample]
+            _output_tiles_backward(dout, chunk_products, chunk_bias_grads, start, stop)
+            bias_grads[half] += chunk_bias_grads
+            np.matmul(chunk_products, chunk_inputs.transpose(0, 2, 1), out=chunk_kernel_grads)
+            kernel_grads[half] += chunk_kernel_grads
+            if input_grad:
+                chunk_input_grads = input_grads[:, :, : (stop - start) * per_sample]
+                kernels_transposed = kernels.transpose(0, 2, 1)
+                np.matmul(kernels_transposed, chunk_products, out=chunk_input_grads)
+                _input_tiles_backward(chunk_input_grads, dx, start, stop)
 
     _each_half(samples, n_samples, 2 * 16 * n_out * channels * n_samples * per_sample)
     dweights = _kernel_tiles_backward(*kernel_grads, np.empty((n_out, channels, 3, 3), dout.dtype))
     return dx, dweights, bias_grads.sum(axis=0).astype(dout.dtype)
+
+
+def _chunk_samples(per_sample, channels, n_out, dtype):
+    """How many samples' tiles (their columns of V and M) one matrix product takes: as many as
+    fit in CHUNK_BYTES, at least one."""
+    sample_bytes = 16 * per_sample * (channels + n_out) * np.dtype(dtype).itemsize
+    return max(1, CHUNK_BYTES // sample_bytes)
 
 
 def _each_half(samples, n_samples, multiply_adds):
@@ -208,9 +253,10 @@ def _a(y0, y1):
 
 @njit(cache=True, nogil=True)
 def _input_tiles(x, inputs, first, last):
-    """inputs[:, c, p] = Bᵀ d B for tile p (n, ti, tj) of channel c, samples first <= n < last:
-    d = the 4x4 block at row 2 ti - 1, column 2 tj - 1 of x[n, c], zero outside it. Channel by
-    channel, so that each of the 16 planes is written in order."""
+    """inputs[:, c, p] = Bᵀ d B for tile p of channel c, samples first <= n < last: d = the 4x4
+    block at row 2 ti - 1, column 2 tj - 1 of x[n, c], zero outside it. The columns are these
+    samples' only, p = ((n - first) H/2 + ti) W/2 + tj (so in the other transforms too). Channel
+    by channel, so that each of the 16 planes is written in order."""
     _, channels, height, width = x.shape
     tile_rows, tile_cols = height // 2, width // 2
     padded = np.zeros((height + 2, width + 2), x.dtype)
@@ -228,7 +274,7 @@ def _input_tiles(x, inputs, first, last):
                         c0, c1, c2, c3 = _b_t(d[0], d[1], d[2], d[3])
                         column_step[0, v], column_step[1, v] = c0, c1
                         column_step[2, v], column_step[3, v] = c2, c3
-                    p = (n * tile_rows + ti) * tile_cols + tj
+                    p = ((n - first) * tile_rows + ti) * tile_cols + tj
                     for u in range(4):
                         r = column_step[u]
                         v0, v1, v2, v3 = _b_t(r[0], r[1], r[2], r[3])
@@ -253,7 +299,7 @@ def _input_tiles_backward(input_grads, dx, first, last):
             padded[:] = 0
             for ti in range(tile_rows):
                 for tj in range(tile_cols):
-                    p = (n * tile_rows + ti) * tile_cols + tj
+                    p = ((n - first) * tile_rows + ti) * tile_cols + tj
                     for u in range(4):
                         v = input_grads[4 * u : 4 * u + 4, c, p]
                         r0, r1, r2, r3 = _b(v[0], v[1], v[2], v[3])
@@ -326,7 +372,7 @@ def _output_tiles(products, bias, out, first, last):
         for n in range(first, last):
             for ti in range(tile_rows):
                 for tj in range(tile_cols):
-                    p = (n * tile_rows + ti) * tile_cols + tj
+                    p = ((n - first) * tile_rows + ti) * tile_cols + tj
                     m = products[:, f, p]
                     top0, bottom0 = _a_t(m[0], m[4], m[8], m[12])
                     top1, bottom1 = _a_t(m[1], m[5], m[9], m[13])
@@ -354,7 +400,7 @@ def _output_tiles_backward(dout, products, bias_grads, first, last):
         for n in range(first, last):
             for ti in range(tile_rows):
                 for tj in range(tile_cols):
-                    p = (n * tile_rows + ti) * tile_cols + tj
+                    p = ((n - first) * tile_rows + ti) * tile_cols + tj
                     row, column = 2 * ti, 2 * tj
                     y00, y10 = dout[n, f, row, column], dout[n, f, row + 1, column]
                     y01, y11 = dout[n, f, row, column + 1], dout[n, f, row + 1, column + 1]
