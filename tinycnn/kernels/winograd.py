@@ -50,11 +50,12 @@ Three tricks, measured on a 2-core AMD EPYC Zen 4 (CPU family 25), the detector'
   loops); bench_conv.py's shapes g and h (32 -> 64 channels on 32x32 maps, 64 -> 128 on
   16x16) 17.0 and 13.8 ms, against 22.8 and 16.1 ms at once. Chunks of 256 KiB were slower
   again (4.27 ms): 16 more small products per chunk.
-Forward and backward of the 4x4 layer took 1.29-1.30 ms, against 2.78-2.87 ms for the direct loops
-on two threads (three runs, medians of 60 calls each; PyTorch's, in bench_detector_step.py:
-1.3-1.5 ms); of the 8x8 layer (32, 32, 8, 8) -> 64, 1.38-1.44 against 2.27-2.60 ms. The
-transforms copy between arrays element by element: a slice assignment made numba compile its
-shape-mismatch error too, and took the first-ever compile of these kernels from 2.6 to 5.6 s.
+Forward and backward of the 4x4 layer took 1.29-1.30 ms (before the kernels' transform became
+one matrix product), against 2.78-2.87 ms for the direct loops on two threads (three runs,
+medians of 60 calls each; PyTorch's, in bench_detector_step.py: 1.3-1.5 ms); of the 8x8 layer
+(32, 32, 8, 8) -> 64, 1.38-1.44 against 2.27-2.60 ms. The transforms copy between arrays
+element by element: a slice assignment made numba compile its shape-mismatch error too, and took
+the first-ever compile of these kernels from 2.6 to 5.6 s.
 """
 
 from typing import NamedTuple
