@@ -18,8 +18,8 @@
 # 5. precision, recall and mean average precision (mAP) on held-out scenes;
 # 6. saving the detector and loading it back.
 #
-# The full run takes under two minutes on two cores of an AMD EPYC (Zen 4: 100 s in the site's
-# build, of which training 87 s), with AP@0.5 = 0.98 and AP@[.5:.95] = 0.64 on the test scenes;
+# The full run takes under two minutes on two cores of an AMD EPYC (Zen 4: 90 s in the site's
+# build, of which training 79 s), with AP@0.5 = 0.98 and AP@[.5:.95] = 0.64 on the test scenes;
 # `--quick` runs the same code on a handful of images for one epoch, which checks that
 # everything works but learns next to nothing. Figures, numbers and the model go to `output/`
 # beside the lesson (`output/quick/` for a `--quick` run, so that it never overwrites a full
