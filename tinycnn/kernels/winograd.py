@@ -217,10 +217,13 @@ def planes(rows, columns, dtype):
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 _KERNEL_TRANSFORM = np.kron(_G, _G)
 """(16, 9): (G g Gᵀ)[u, v] = Σ_ij G[u, i] G[v, j] g[i, j], so G ⊗ G times a kernel's 9 numbers
-(row by row) gives its 16 (U[4 u + v]), and one matrix product transforms every kernel. Measured
-against numba loops over the kernels (2-core AMD EPYC Zen 4, CPU family 25), on the detector's
-(128, 64, 3, 3) weights: 58-80 against 66-89 µs forward, 68-79 against 509-525 µs backward (two
-runs, medians of 300 calls): the loops read 16 planes of two arrays per kernel."""
+(row by row) gives its 16 (U[4 u + v]), and one matrix product transforms every kernel. Against
+the numba loops over the kernels it replaced (2-core AMD EPYC Zen 4, CPU family 25; medians of
+300 calls, three runs): on the detector's (128, 64, 3, 3) weights 106-111 against 66 µs
+forward and 99-100 against 108 µs backward, on (64, 32, 3, 3) 27-28 against 18 µs and 27-31
+against 27 µs; BLAS is slow on a product only 9 deep. The detector's step was no slower: 13.83
+against 14.13 ms (medians of twelve processes each, taking turns). Kept for two numba kernels
+fewer (0.6 s of a first-ever compile) and one line of algebra in place of two loops."""
 
 
 @njit(cache=True, inline="always")
