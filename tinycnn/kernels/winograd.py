@@ -150,7 +150,7 @@ def winograd_backward(dout, tiles, input_grad=True):
     n_samples, channels, height, width = x_shape
     n_out, per_sample = kernels.shape[1], (height // 2) * (width // 2)
     dx = np.empty(x_shape, dout.dtype) if input_grad else None
-    kernel_grads = np.empty((2, 16, n_out, channels), dout.dtype)
+    kernel_grads = np.zeros((2, 16, n_out, channels), dout.dtype)
     bias_grads = np.zeros((2, n_out), np.float64)
     chunk = _chunk_samples(per_sample, channels, n_out, dout.dtype)
     kernels_transposed = kernels.transpose(0, 2, 1)
@@ -161,7 +161,6 @@ def winograd_backward(dout, tiles, input_grad=True):
         input_grads = planes(channels, columns, dout.dtype) if input_grad else None
         chunk_kernel_grads = np.empty((16, n_out, channels), dout.dtype)
         chunk_bias_grads = np.empty(n_out, np.float64)
-        kernel_grads[half][:] = 0
         for start in range(first, last, chunk):
             stop = min(start + chunk, last)
             chunk_inputs = inputs[:, :, start * per_sample : stop * per_sample]
@@ -236,18 +235,6 @@ def _b_t(d0, d1, d2, d3):
 def _b(v0, v1, v2, v3):
     """B times the column (v0, v1, v2, v3): the adjoint of _b_t."""
     return v0, v1 - v2 + v3, v2 + v1 - v0, -v3
-
-
-@njit(cache=True, inline="always")
-def _g(g0, g1, g2):
-    """G times the column (g0, g1, g2)."""
-    return g0, (g0 + g1 + g2) * 0.5, (g0 - g1 + g2) * 0.5, g2
-
-
-@njit(cache=True, inline="always")
-def _g_t(u0, u1, u2, u3):
-    """Gᵀ times the column (u0, u1, u2, u3): the adjoint of _g."""
-    return u0 + (u1 + u2) * 0.5, (u1 - u2) * 0.5, (u1 + u2) * 0.5 + u3
 
 
 @njit(cache=True, inline="always")
