@@ -21,7 +21,9 @@ against the PyTorch module in eval mode under no_grad, the two taking turns); th
 of a training step of each, in fresh processes (Linux); and start-up: a fresh process that
 imports tinycnn and runs a first training step with a warm numba cache (and bytecode cache, as
 on a learner's machine, even where PYTHONDONTWRITEBYTECODE is set), and with --cold, with
-an empty one (the compile time of what lesson 4 uses); with --startup-python, the warm
+an empty one (the compile time of what lesson 4 uses), once with the helper process that
+compiles the parallel kernels on the other core (tinycnn/kernels/ahead.py) and once without
+(TINYCNN_COMPILE_AHEAD=0); with --startup-python, the warm
 start-up once more with another interpreter, such as a venv made by the README's first command
 (no SciPy, which numba's set-up imports where it is installed).
 
@@ -420,8 +422,8 @@ def startup_environment(**settings):
 def measure_startup(settings, cold, other_python=None):
     """Warm: the median over fresh processes, after one that fills the caches (numba's and
     Python's bytecode) if it must; also on another threading layer, and with another Python
-    (say, a core install), if asked. Cold: one process with an empty NUMBA_CACHE_DIR, so that
-    every kernel lesson 4 uses is compiled."""
+    (say, a core install), if asked. Cold: a process with an empty NUMBA_CACHE_DIR, so that
+    every kernel lesson 4 uses is compiled, with compiling ahead and without."""
 
     def warm(env, python=sys.executable):
         run_startup(settings, env, python)
@@ -434,9 +436,11 @@ def measure_startup(settings, cold, other_python=None):
         report[f"warm, {settings['other_layer']} layer"] = warm(other_env)
     if other_python:
         report["warm, other Python"] = warm(startup_environment(), python=other_python)
-    if cold:
-        with tempfile.TemporaryDirectory() as cache:
-            report["cold"] = run_startup(settings, env=startup_environment(NUMBA_CACHE_DIR=cache))
+    if cold:  # with the helper that compiles the parallel kernels (kernels/ahead.py), and without
+        for name, ahead in (("cold", "1"), ("cold, no helper", "0")):
+            with tempfile.TemporaryDirectory() as cache:
+                env = startup_environment(NUMBA_CACHE_DIR=cache, TINYCNN_COMPILE_AHEAD=ahead)
+                report[name] = run_startup(settings, env=env)
     return report
 
 
@@ -643,6 +647,13 @@ def print_report(settings, summary, load, startup_times, scipy_seconds, machine_
             f"{times['numba_setup_s']:7.2f} {times['first_step_s']:7.2f} "
             f"{times['trial_steps_s']:7.2f} {times['process_s']:7.2f} {times['process_cpu_s']:6.2f}"
         )
+    if "cold" in startup_times:
+        print(
+            "cold: the parallel kernels compile in a helper process, on the other core, while "
+            "the first step compiles their twins (tinycnn/kernels/ahead.py; the CPU column does "
+            "not count the helper's); no helper: TINYCNN_COMPILE_AHEAD=0, every kernel compiled "
+            "in the process itself, one after the other."
+        )
     if scipy_seconds is not None:
         print(
             f"SciPy is installed here, and numba's set-up imports it ({scipy_seconds:.2f} s in a "
@@ -700,7 +711,8 @@ def main():
     parser.add_argument(
         "--cold",
         action="store_true",
-        help="also time a start-up with an empty numba cache (compiles everything)",
+        help="also time start-ups with an empty numba cache (compiles everything), with and "
+        "without the helper process that compiles ahead",
     )
     parser.add_argument("--rounds", type=int, help="turns of each framework (default 15, quick 1)")
     parser.add_argument(

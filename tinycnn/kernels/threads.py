@@ -25,7 +25,9 @@ trial needs. Lesson 3, whose layers all run on tiny inputs, in float32 and in fl
 gradient checks, took 19.9 s on its first run (an empty numba cache) when every new shape tried
 the threads first, and now 8.5 s (2.0 s with the cache filled); lesson 4's first training step
 ends 4.0 s after the start instead of 8.3-8.9 s, its parallel kernels compiled during the next
-steps (2-core AMD EPYC Zen 4, CPU family 25).
+steps (2-core AMD EPYC Zen 4, CPU family 25). Meanwhile `ahead.py` has a helper process compile
+each parallel kernel on the other core, from the moment its twin starts compiling: before a
+trial first runs the threads, `ahead.wait` waits for the helper if it is still at it.
 
 Measured on lesson 8's detector (batch 32, float32, workqueue threads, each on its own core:
 runtime.py), its training step run in one process with the three ways taking turns, step by
@@ -59,6 +61,7 @@ import numba
 import numpy as np
 from numba import njit
 
+from tinycnn.kernels import ahead
 from tinycnn.runtime import place_threads
 
 LOOKS = 2  # serial calls of a new shape before any trial: the first may compile, the last is timed
@@ -139,6 +142,7 @@ def threads_if_faster(kernel):
     costs about 2 µs more than the kernel alone, most of it numba.get_num_threads (0.7 µs) and
     the shape key (0.6 µs)."""
     serial = serial_twin(kernel)
+    ahead.twins[serial] = kernel
     by_way = {"threads": kernel, "serial": serial}
     looks = {}  # shape key -> its serial calls so far, before any trial
     quick = set()  # shape keys that stay serial: quicker than the threads can wake
@@ -153,6 +157,8 @@ def threads_if_faster(kernel):
         if n_threads == 1:
             return serial(*args)
         if run.always:
+            if run.always == "threads":
+                ahead.wait(kernel)
             return by_way[run.always](*args)
         key = shape_key(args, n_threads)
         record = choices.get(key)
@@ -184,11 +190,14 @@ def threads_if_faster(kernel):
                 looks[key] = seen
             elif seconds < QUICK_SECONDS:
                 quick.add(key)
+                ahead.withdraw(kernel)  # not worth compiling ahead now
             else:
                 trials[key] = {way: [] for way in WAYS}
             return result
         # Take turns, so that whatever else loads the machine meanwhile falls on both alike.
         way = min(WAYS, key=lambda way: len(times[way]))
+        if way == "threads":
+            ahead.wait(kernel)  # if the helper compiles it, before the clock starts
         start = time.perf_counter()
         result = by_way[way](*args)
         times[way].append(time.perf_counter() - start)

@@ -1,0 +1,199 @@
+"""Compiling ahead (tinycnn/kernels/ahead.py): with an empty numba cache, a twin's compile sends
+its parallel kernel to the helper process, which compiles it into the cache, so that this process
+loads it instead of compiling it; what the helper has not started compiles here; a helper that
+fails leaves everything to this process. Each case runs in a fresh process with an empty cache."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Two ReLU kernels: float64 so that lessons and other tests, in float32, have not cached them.
+PRELUDE = """
+import json
+import numba
+import numpy as np
+from tinycnn.kernels import activation, ahead
+
+x = np.linspace(-1.0, 1.0, 1000)
+out, dx = np.empty_like(x), np.empty_like(x)
+forward, backward = activation._relu_forward, activation._relu_backward
+forward_types = (numba.typeof(x), numba.typeof(out))
+backward_types = (numba.typeof(x), numba.typeof(out), numba.typeof(dx))
+
+
+def report(**extra):
+    print(json.dumps(extra | {
+        name: {"compiled here": bool(kernel.threaded.stats.cache_misses[types]),
+               "loaded": bool(kernel.threaded.stats.cache_hits[types])}
+        for name, kernel, types in (("forward", forward, forward_types),
+                                    ("backward", backward, backward_types))
+    } | {"failed": ahead.FAILED, "helper": ahead._helper is not None}))
+"""
+
+
+def run_fresh(tmp_path, script, cwd=None, **environment):
+    """Run PRELUDE + `script` in a fresh process with an empty numba cache, two numba threads
+    and compiling ahead on, in the folder `cwd`, with `environment` on top; its JSON report."""
+    env = {
+        **os.environ,
+        "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+        "NUMBA_NUM_THREADS": "2",
+        "PYTHONPATH": ROOT,
+        "TINYCNN_COMPILE_AHEAD": "1",
+        **environment,
+    }
+    code = PRELUDE + textwrap.dedent(script)
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", code],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_twins_compile_has_the_helper_compile_its_kernel(tmp_path):
+    report = run_fresh(
+        tmp_path,
+        """
+        forward.serial(x, out)  # compiles: the helper is asked for the parallel kernel
+        ahead.wait(forward.threaded)
+        forward.threaded(x, out)
+        report()
+        """,
+    )
+    assert report["failed"] == []
+    assert report["helper"]
+    assert report["forward"] == {"compiled here": False, "loaded": True}
+
+
+def test_the_helper_imports_this_tinycnn_not_the_working_folders(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "tinycnn").mkdir(parents=True)
+    (elsewhere / "tinycnn" / "__init__.py").write_text("raise ImportError('another tinycnn')")
+    report = run_fresh(
+        tmp_path,
+        """
+        forward.serial(x, out)
+        ahead.wait(forward.threaded)
+        forward.threaded(x, out)
+        report()
+        """,
+        cwd=elsewhere,
+    )
+    assert report["failed"] == []
+    assert report["forward"] == {"compiled here": False, "loaded": True}
+
+
+def test_waiting_compiles_here_what_the_helper_has_not_started(tmp_path):
+    report = run_fresh(
+        tmp_path,
+        """
+        forward.serial(x, out)  # the helper starts on the forward kernel...
+        backward.serial(x, out, dx)  # ... and the backward one waits in the queue
+        ahead.wait(forward.threaded)  # meanwhile, this process takes the backward one
+        forward.threaded(x, out)
+        backward.threaded(x, out, dx)
+        report()
+        """,
+    )
+    assert report["failed"] == []
+    assert report["forward"] == {"compiled here": False, "loaded": True}
+    assert report["backward"] == {"compiled here": True, "loaded": False}
+
+
+def test_a_failing_helper_leaves_the_compile_here(tmp_path):
+    report = run_fresh(
+        tmp_path,
+        """
+        ahead.HELPER_CODE = "pass"  # a helper that exits at once
+        forward.serial(x, out)
+        ahead.wait(forward.threaded)
+        forward.threaded(x, out)
+        report()
+        """,
+    )
+    assert len(report["failed"]) == 1  # exited, or could not be reached: said once
+    assert report["forward"] == {"compiled here": True, "loaded": False}
+
+
+@pytest.mark.parametrize(
+    "environment", [{"TINYCNN_COMPILE_AHEAD": "0"}, {"NUMBA_NUM_THREADS": "1"}], ids=str
+)
+def test_no_helper_when_turned_off_or_on_one_thread(tmp_path, environment):
+    report = run_fresh(
+        tmp_path,
+        """
+        forward.serial(x, out)
+        ahead.wait(forward.threaded)
+        forward.threaded(x, out)
+        report()
+        """,
+        **environment,
+    )
+    assert not report["helper"]
+    assert report["forward"] == {"compiled here": True, "loaded": False}
+
+
+def test_the_lesson_kernels_through_the_wrapper_load_what_the_helper_compiled(tmp_path):
+    """The way lessons meet it: threads_if_faster's trials wait for the helper."""
+    report = run_fresh(
+        tmp_path,
+        """
+        x = np.linspace(-1.0, 1.0, 4_000_000)  # slow enough on one core for the trials
+        out = np.empty_like(x)
+        for _ in range(12):
+            forward(x, out)
+        report()
+        """,
+    )
+    assert report["failed"] == []
+    assert report["forward"] == {"compiled here": False, "loaded": True}
+
+
+def test_a_helper_that_prints_before_it_serves_is_still_heard(tmp_path):
+    report = run_fresh(
+        tmp_path,
+        """
+        ahead.HELPER_CODE = "print('not an answer'); " + ahead.HELPER_CODE
+        forward.serial(x, out)
+        ahead.wait(forward.threaded)
+        forward.threaded(x, out)
+        report()
+        """,
+    )
+    assert report["failed"] == []
+    assert report["forward"] == {"compiled here": False, "loaded": True}
+
+
+def test_a_forked_child_has_its_own_helper_or_none(tmp_path):
+    report = run_fresh(
+        tmp_path,
+        """
+        import os
+        forward.serial(x, out)  # the parent's helper takes the forward kernel
+        pid = os.fork()
+        if pid == 0:  # the child: nothing of the parent's helper, and kernels that work
+            clean = ahead._helper is None and ahead._compiling is None and not ahead._queue
+            backward.serial(x, out, dx)
+            ahead.wait(backward.threaded)
+            backward.threaded(x, out, dx)
+            os._exit(0 if clean and ahead.FAILED == [] else 1)
+        _, status = os.waitpid(pid, 0)
+        ahead.wait(forward.threaded)
+        forward.threaded(x, out)
+        report(child_exit_status=status)
+        """,
+    )
+    assert report["child_exit_status"] == 0
+    assert report["failed"] == []
+    assert report["forward"] == {"compiled here": False, "loaded": True}
