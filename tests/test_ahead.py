@@ -197,3 +197,32 @@ def test_a_forked_child_has_its_own_helper_or_none(tmp_path):
     assert report["child_exit_status"] == 0
     assert report["failed"] == []
     assert report["forward"] == {"compiled here": False, "loaded": True}
+
+
+def test_an_idle_helper_exits_and_the_next_request_starts_another(tmp_path):
+    report = run_fresh(
+        tmp_path,
+        """
+        import time
+        ahead.HELPER_CODE = (
+            "from tinycnn.kernels import ahead; ahead.IDLE_SECONDS = 0.5; ahead.serve()"
+        )
+        forward.serial(x, out)
+        ahead.wait(forward.threaded)
+        first = ahead._helper
+        deadline = time.monotonic() + 60
+        while ahead._helper is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        gone = ahead._helper is None and first.wait(timeout=60) == 0
+        backward.serial(x, out, dx)  # a new helper
+        second = ahead._helper
+        ahead.wait(backward.threaded)
+        forward.threaded(x, out)
+        backward.threaded(x, out, dx)
+        report(first_gone=gone, second_started=second is not None and second is not first)
+        """,
+    )
+    assert report["first_gone"] and report["second_started"]
+    assert report["failed"] == []
+    assert report["forward"] == {"compiled here": False, "loaded": True}
+    assert report["backward"] == {"compiled here": False, "loaded": True}
