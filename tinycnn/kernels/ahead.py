@@ -96,6 +96,8 @@ def wait(kernel):
             _changed.release()
             try:
                 other_kernel.compile(argument_types)
+            except Exception:  # not this call's kernel: its own first call compiles it, or says why
+                pass
             finally:
                 _changed.acquire()
 
