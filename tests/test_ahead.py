@@ -15,7 +15,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Two ReLU kernels: float64 so that lessons and other tests, in float32, have not cached them.
 PRELUDE = """
+import gc
 import json
+import sys
+import warnings
+
 import numba
 import numpy as np
 from tinycnn.kernels import activation, ahead
@@ -27,8 +31,16 @@ forward_types = (numba.typeof(x), numba.typeof(out))
 backward_types = (numba.typeof(x), numba.typeof(out), numba.typeof(dx))
 
 
+# A pipe or process left for the garbage collector is a ResourceWarning, made an error here and
+# caught by the hook (pytest fails the test it lands in): every report lists them.
+warnings.simplefilter("error", ResourceWarning)
+UNRAISABLE = []
+sys.unraisablehook = lambda unraisable: UNRAISABLE.append(repr(unraisable.exc_value))
+
+
 def report(**extra):
-    print(json.dumps(extra | {
+    gc.collect()
+    print(json.dumps(extra | {"unraisable": UNRAISABLE} | {
         name: {"compiled here": bool(kernel.threaded.stats.cache_misses[types]),
                "loaded": bool(kernel.threaded.stats.cache_hits[types])}
         for name, kernel, types in (("forward", forward, forward_types),
@@ -58,7 +70,9 @@ def run_fresh(tmp_path, script, cwd=None, **environment):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.splitlines()[-1])
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["unraisable"] == []
+    return report
 
 
 def test_a_twins_compile_has_the_helper_compile_its_kernel(tmp_path):
@@ -211,9 +225,11 @@ def test_an_idle_helper_exits_and_the_next_request_starts_another(tmp_path):
         ahead.wait(forward.threaded)
         first = ahead._helper
         deadline = time.monotonic() + 60
-        while ahead._helper is not None and time.monotonic() < deadline:
+        while first.returncode is None and time.monotonic() < deadline:  # not polled here
             time.sleep(0.05)
-        gone = ahead._helper is None and first.wait(timeout=60) == 0
+        # forgotten, its pipes closed and its exit collected: nothing left for the collector
+        gone = ahead._helper is None and first.returncode == 0
+        gone = gone and first.stdin.closed and first.stdout.closed
         backward.serial(x, out, dx)  # a new helper
         second = ahead._helper
         ahead.wait(backward.threaded)

@@ -30,6 +30,7 @@ Set TINYCNN_COMPILE_AHEAD=0 in the environment to compile everything in this pro
 
 import base64
 import collections
+import contextlib
 import importlib
 import json
 import os
@@ -145,7 +146,8 @@ def _read_answers(helper):
     """The helper's answers, one line each, read on a thread of their own: each one hands the
     helper its next job and wakes whoever waits. A helper that exits idle is forgotten (a job
     sent meanwhile goes back to the front of the queue, for a new helper); one whose output ends
-    otherwise, or anything failing here, is given up on, so that nobody waits for it."""
+    otherwise, or anything failing here, is given up on, so that nobody waits for it. Either way
+    its pipes are closed and its exit collected here."""
     global _compiling, _helper
     try:
         for line in helper.stdout:
@@ -173,6 +175,10 @@ def _read_answers(helper):
         with _changed:
             if _helper is helper:
                 _helper_gone("the helper process exited")
+        with contextlib.suppress(OSError):  # a job written as the helper went idle: unread
+            helper.stdin.close()
+        helper.stdout.close()
+        helper.wait()  # it has exited, or exits now that its input is closed
 
 
 def _start_helper():
