@@ -38,6 +38,14 @@ UNRAISABLE = []
 sys.unraisablehook = lambda unraisable: UNRAISABLE.append(repr(unraisable.exc_value))
 
 
+# The forward kernel as threads_if_faster first runs it: its twin (which, with an empty cache,
+# compiles and asks the helper), the wait, then the kernel on threads.
+def run_forward():
+    forward.serial(x, out)
+    ahead.wait(forward.threaded)
+    forward.threaded(x, out)
+
+
 def report(**extra):
     gc.collect()
     print(json.dumps(extra | {"unraisable": UNRAISABLE} | {
@@ -47,6 +55,9 @@ def report(**extra):
                                     ("backward", backward, backward_types))
     } | {"failed": ahead.FAILED, "helper": ahead._helper is not None}))
 """
+
+LOADED = {"compiled here": False, "loaded": True}  # numba found the helper's work in its cache
+COMPILED_HERE = {"compiled here": True, "loaded": False}
 
 
 def run_fresh(tmp_path, script, cwd=None, **environment):
@@ -87,7 +98,7 @@ def test_a_twins_compile_has_the_helper_compile_its_kernel(tmp_path):
     )
     assert report["failed"] == []
     assert report["helper"]
-    assert report["forward"] == {"compiled here": False, "loaded": True}
+    assert report["forward"] == LOADED
 
 
 def test_the_helper_imports_this_tinycnn_not_the_working_folders(tmp_path):
@@ -97,15 +108,13 @@ def test_the_helper_imports_this_tinycnn_not_the_working_folders(tmp_path):
     report = run_fresh(
         tmp_path,
         """
-        forward.serial(x, out)
-        ahead.wait(forward.threaded)
-        forward.threaded(x, out)
+        run_forward()
         report()
         """,
         cwd=elsewhere,
     )
     assert report["failed"] == []
-    assert report["forward"] == {"compiled here": False, "loaded": True}
+    assert report["forward"] == LOADED
 
 
 def test_waiting_compiles_here_what_the_helper_has_not_started(tmp_path):
@@ -121,8 +130,8 @@ def test_waiting_compiles_here_what_the_helper_has_not_started(tmp_path):
         """,
     )
     assert report["failed"] == []
-    assert report["forward"] == {"compiled here": False, "loaded": True}
-    assert report["backward"] == {"compiled here": True, "loaded": False}
+    assert report["forward"] == LOADED
+    assert report["backward"] == COMPILED_HERE
 
 
 def test_a_failing_helper_leaves_the_compile_here(tmp_path):
@@ -130,14 +139,12 @@ def test_a_failing_helper_leaves_the_compile_here(tmp_path):
         tmp_path,
         """
         ahead.HELPER_CODE = "pass"  # a helper that exits at once
-        forward.serial(x, out)
-        ahead.wait(forward.threaded)
-        forward.threaded(x, out)
+        run_forward()
         report()
         """,
     )
     assert len(report["failed"]) == 1  # exited, or could not be reached: said once
-    assert report["forward"] == {"compiled here": True, "loaded": False}
+    assert report["forward"] == COMPILED_HERE
 
 
 @pytest.mark.parametrize(
@@ -147,15 +154,13 @@ def test_no_helper_when_turned_off_or_on_one_thread(tmp_path, environment):
     report = run_fresh(
         tmp_path,
         """
-        forward.serial(x, out)
-        ahead.wait(forward.threaded)
-        forward.threaded(x, out)
+        run_forward()
         report()
         """,
         **environment,
     )
     assert not report["helper"]
-    assert report["forward"] == {"compiled here": True, "loaded": False}
+    assert report["forward"] == COMPILED_HERE
 
 
 def test_the_lesson_kernels_through_the_wrapper_load_what_the_helper_compiled(tmp_path):
@@ -171,7 +176,7 @@ def test_the_lesson_kernels_through_the_wrapper_load_what_the_helper_compiled(tm
         """,
     )
     assert report["failed"] == []
-    assert report["forward"] == {"compiled here": False, "loaded": True}
+    assert report["forward"] == LOADED
 
 
 def test_a_helper_that_prints_before_it_serves_is_still_heard(tmp_path):
@@ -179,14 +184,12 @@ def test_a_helper_that_prints_before_it_serves_is_still_heard(tmp_path):
         tmp_path,
         """
         ahead.HELPER_CODE = "print('not an answer'); " + ahead.HELPER_CODE
-        forward.serial(x, out)
-        ahead.wait(forward.threaded)
-        forward.threaded(x, out)
+        run_forward()
         report()
         """,
     )
     assert report["failed"] == []
-    assert report["forward"] == {"compiled here": False, "loaded": True}
+    assert report["forward"] == LOADED
 
 
 def test_a_forked_child_has_its_own_helper_or_none(tmp_path):
@@ -210,7 +213,7 @@ def test_a_forked_child_has_its_own_helper_or_none(tmp_path):
     )
     assert report["child_exit_status"] == 0
     assert report["failed"] == []
-    assert report["forward"] == {"compiled here": False, "loaded": True}
+    assert report["forward"] == LOADED
 
 
 def test_an_idle_helper_exits_and_the_next_request_starts_another(tmp_path):
@@ -240,5 +243,5 @@ def test_an_idle_helper_exits_and_the_next_request_starts_another(tmp_path):
     )
     assert report["first_gone"] and report["second_started"]
     assert report["failed"] == []
-    assert report["forward"] == {"compiled here": False, "loaded": True}
-    assert report["backward"] == {"compiled here": False, "loaded": True}
+    assert report["forward"] == LOADED
+    assert report["backward"] == LOADED
