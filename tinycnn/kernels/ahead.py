@@ -21,9 +21,9 @@ without help. With a warm cache nothing compiles and no helper starts.
 
 Measured with `benchmarks/bench_train_step.py --cold` (lesson 4's first training step and the
 steps until every kernel has chosen how it runs, from launch to exit, in a fresh process with an
-empty cache; 2-core AMD EPYC Zen 4, CPU family 25): 7.6-9.7 s, against 12.4-16.6 s with
-everything compiled here, the two taking turns (seven runs each; the host's speed varied). The
-helper held about 0.2 GB.
+empty cache; 2-core AMD EPYC Zen 4, CPU family 25): 7.0-9.7 s, median 7.7 s, against
+12.3-16.6 s, median 12.9 s, with everything compiled here, the two taking turns (ten runs each;
+the host's speed varied). The helper held about 0.2 GB.
 
 Set TINYCNN_COMPILE_AHEAD=0 in the environment to compile everything in this process.
 """
