@@ -13,7 +13,7 @@ dout (N, C_out, H_out, W_out), one float dtype.
 - input gradient:  a forward correlation of dout with the flipped, transposed kernel. With
                    stride s, each phase (a, b) of dx (rows a, a+s, ...) is its own stride-1
                    correlation with the sub-kernel w[:, :, a::s, b::s]: no multiplications by
-                   the zeros a "dilated" dout would hold.
+                   the zeros a "dilated" dout would hold. All s*s phases run in one call.
 - weight gradient: dw[f, t] = dout[f] . (the input run under tap t), one long dot product over
                    the whole batch; db = the sum of dout (the bias: a tap that always reads 1).
 - both gradients:  conv2d_backward, the layer's backward: the two above, sharing their layouts
@@ -89,7 +89,7 @@ def conv2d_forward(x, weights, bias, stride, padding, keep_planes=False):
         grid.rows,
         grid.width,
         out,
-        (out_h, out_w, 0, 0, 1),
+        np.array([(0, len(offsets), out_h, out_w, 0, 0, 1)], np.int64),  # one phase: all of out
         numba.get_num_threads(),
     )
     return (out, planes) if keep_planes else out
@@ -131,26 +131,33 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
 
 
 def _input_grad(planes, grid, phases, weights, input_shape, stride, dtype):
-    """dx from dout's planes on the grid of phase_geometry: one correlation per stride phase."""
+    """dx from dout's planes on the grid of phase_geometry: every stride phase in one call of
+    correlate, each phase a row of its table (its taps, and where its outputs land in dx)."""
     channels, s = input_shape[1], stride
     dx = np.empty(input_shape, dtype)
     zeros = np.zeros(channels, dtype)
-    for a, b, offsets, placement in phases:
-        if offsets is None:  # stride > k: no window covers this phase
+    offsets, flat_weights, table = [], [], []
+    for a, b, phase_offsets, placement in phases:
+        if phase_offsets is None:  # stride > k: no window covers this phase
             _, _, y0, x0, _ = placement
             dx[:, :, y0::s, x0::s] = 0
             continue
         flipped = weights[:, :, a::s, b::s][:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-        flat_weights, no_bias = whole_blocks(flipped.reshape(channels, -1), zeros)
+        phase_weights, _ = whole_blocks(flipped.reshape(channels, -1), zeros)
+        first_tap = sum(len(taken) for taken in offsets)
+        table.append((first_tap, first_tap + len(phase_offsets), *placement))
+        offsets.append(phase_offsets)
+        flat_weights.append(phase_weights)
+    if table:
         correlate(
             planes,
-            offsets,
-            flat_weights,
-            no_bias,
+            np.concatenate(offsets),
+            np.concatenate(flat_weights, axis=1),
+            np.zeros(len(flat_weights[0]), dtype),
             grid.rows,
             grid.width,
             dx,
-            placement,
+            np.array(table, np.int64),
             numba.get_num_threads(),
         )
     return dx
