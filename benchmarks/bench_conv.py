@@ -40,6 +40,7 @@ from turns import (  # noqa: E402
     machine,
     median_spread,
     own_defaults,
+    plain_log_ticks,
     pyplot,
     save_chart,
     save_results,
@@ -542,6 +543,7 @@ def plot(settings, summary, peak, path):
     gflops_ax.axhline(peak, color="gray", linestyle="--", linewidth=1, label="float32 peak")
     gflops_ax.set_ylabel("GFLOP/s")
     gflops_ax.set_title(f"tinycnn, float32, {THREADS} threads")
+    plain_log_ticks(ratio_ax.yaxis, "x")
     marked = [s + ("*" if by_winograd(settings["shapes"][s]) else "") for s in shapes]
     for ax in (ratio_ax, gflops_ax):
         ax.set_xticks(range(len(shapes)), marked)

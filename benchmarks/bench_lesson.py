@@ -63,6 +63,7 @@ from turns import (  # noqa: E402
     command_line,
     machine,
     own_defaults,
+    plain_log_ticks,
     pyplot,
     save_chart,
     save_results,
@@ -539,6 +540,7 @@ def plot(summary, results, cpu, path):
     ]
     if max(losses) > 10 * min(losses):
         curves.set_yscale("log")
+        plain_log_ticks(curves.yaxis)
     curves.legend()
     epochs.set_xlabel("epoch")
     epochs.set_ylabel("seconds, with the epoch's validation")

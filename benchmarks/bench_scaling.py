@@ -31,6 +31,7 @@ from turns import (  # noqa: E402
     command_line,
     machine,
     median_spread,
+    plain_log_ticks,
     pyplot,
     save_chart,
     save_results,
@@ -193,12 +194,14 @@ def plot(rows, path):
     plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    swept = set()  # every batch size and image size, for the speed-up's axis
     for ax, sweep, key, label in (
         (axes[0], "batch", "batch", "batch size (64x64 images)"),
         (axes[1], "image size", "image_size", "image size, pixels (batch 16)"),
     ):
         chosen = [row for row in rows if row["sweep"] == sweep]
         xs = [row[key] for row in chosen]
+        swept.update(xs)
         for threads in THREAD_COUNTS:
             ax.plot(
                 xs,
@@ -208,12 +211,15 @@ def plot(rows, path):
             )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        plain_log_ticks(ax.xaxis, values=xs)
+        plain_log_ticks(ax.yaxis)
         ax.set_xlabel(label)
         ax.set_ylabel("ms per image (lower is better)")
         ax.legend()
         axes[2].plot(xs, [row["speed_up"] for row in chosen], "o-", label=f"{sweep} sweep")
     axes[2].axhline(2, color="gray", linestyle="--", linewidth=1, label="perfect (2x)")
     axes[2].set_xscale("log", base=2)
+    plain_log_ticks(axes[2].xaxis, values=sorted(swept))
     axes[2].set_xlabel("batch size, or image size in pixels")
     axes[2].set_ylabel("2-thread speed-up over 1 thread")
     axes[2].legend()

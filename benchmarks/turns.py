@@ -174,6 +174,27 @@ def save_chart(fig, path):
     pyplot().close(fig)
 
 
+def plain_log_ticks(axis, suffix="", values=None):
+    """Label a log axis as a newcomer reads numbers, 0.5, 2 or 16 (plus suffix, "x" say), not
+    5x10^-1 or 2^4: ticks at `values`, or at 1, 2 and 5 times a power of ten within the axis'
+    range (powers of ten alone on a wide range, the range's ends on one too narrow to hold two);
+    no labels on the minor ticks. Call it after the data is drawn."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    if values is None:
+        low, high = sorted(axis.get_view_interval())
+        decades = range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)
+        for steps in ((1, 2, 5), (1,)):  # powers of ten alone where 1, 2 and 5 would crowd
+            values = [m * 10.0**e for e in decades for m in steps if low <= m * 10.0**e <= high]
+            if len(values) <= 8:
+                break
+        if len(values) < 2:  # a narrow range: its two ends, to two digits
+            values = sorted({*values, float(f"{low:.2g}"), float(f"{high:.2g}")})
+    axis.set_ticks(values)
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}{suffix}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def save_results(out, name, report, plot):
     """Write the report as out/NAME.json and the chart, plot(path), as out/NAME.png, making the
     folder if it is missing; then say where they are."""

@@ -140,6 +140,28 @@ def test_the_layer_table_gives_medians_and_x_pytorch_speed_by_layer_and_kind(cap
     assert lines["the step less its layers"][5:7] == ["1.00", "8.00"]  # 12 - 11, 20 - 12
 
 
+@pytest.mark.parametrize(
+    "low, high, labels",
+    [
+        (0.3, 3.1, ["0.5x", "1x", "2x"]),  # 1, 2 and 5 times a power of ten
+        (1e-3, 50, ["0.001x", "0.01x", "0.1x", "1x", "10x"]),  # powers of ten where those crowd
+        (0.6, 0.9, ["0.6x", "0.9x"]),  # the ends of a range too narrow to hold two
+    ],
+)
+def test_a_log_axis_reads_as_plain_numbers(low, high, labels):
+    turns = load_turns()
+    plt = turns.pyplot()
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [low, high])
+    ax.set_yscale("log")
+    ax.set_ylim(low, high)
+    turns.plain_log_ticks(ax.yaxis, "x")
+    fig.canvas.draw()
+    assert [label.get_text() for label in ax.get_yticklabels()] == labels
+    assert not any(label.get_text() for label in ax.yaxis.get_minorticklabels())
+    plt.close(fig)
+
+
 def test_the_layer_table_without_pytorch_gives_tinycnn_alone(capsys):
     turns = load_turns()
     rows = turns.layer_rows(["ReLU 8, 64x64"], [[[0.5, 0.25]]])
