@@ -301,11 +301,11 @@ print(
 #
 # **8. The gradients reuse the same two loops.** The input gradient is a forward correlation of
 # dout with the flipped, transposed filters (`conv2d_backward_input`; with stride s, one per
-# stride phase). The weight gradient (`tap_grads`) is, for each filter and tap, one long dot
-# product between dout and the input run under that tap, over the whole batch; each thread sums
-# its share of the outputs, and NumPy adds the shares. The max-pool kernels (`pool.py`) run over
-# the (image, channel) planes in parallel, with the common 2x2 window written out tap by tap,
-# which vectorizes.
+# stride phase, all in one call of `correlate`). The weight gradient (`tap_grads`) is, for each
+# filter and tap, one long dot product between dout and the input run under that tap, over the
+# whole batch; each thread sums its share of the outputs, and NumPy adds the shares. The max-pool
+# kernels (`pool.py`) run over the (image, channel) planes in parallel, with the common 2x2
+# window written out tap by tap, which vectorizes.
 #
 # **9. Compiled once, on both cores.** The kernels are compiled with `cache=True`: the machine
 # code is stored next to the source (in `__pycache__`) and loaded by the next process in a
