@@ -207,13 +207,14 @@ def batch_planes(a, stride, rows, width, lead, length):
     Each sample's block of a plane (rows*width numbers) is zeroed and then filled while it is
     still in the cache, rather than zeroing all planes first and coming back: 1.6x as fast on
     the detector's inputs (serial, 2-core AMD EPYC Zen 4), with a vectorized copy for stride 1.
-    Each input row is read once and dealt to its s phase planes (for stride 2, one loop deals
-    its even and odd pixels, which LLVM vectorizes with shuffles), and rows are counted, not
+    Each input row is read once and dealt to its s phase planes, and rows are counted, not
     divided by s: an integer division per row cost more than the row's copy. Against a pass per
     phase plane with a division per row, one core, medians of 250 calls taking turns call by
-    call, (64, 8, 32, 32): stride 1 0.124-0.205 ms against 0.141-0.236, stride 2 0.255-0.263
-    against 0.297-0.302; (64, 8, 33, 33) stride 3 0.352-0.354 against 0.422-0.425 (2-core AMD
-    EPYC Zen 4, CPU family 25; two runs).
+    call, (64, 8, 32, 32): stride 1 0.118-0.120 ms against 0.139-0.142, stride 2 0.227-0.231
+    against 0.302-0.305; (64, 8, 33, 33) stride 3 0.326-0.357 against 0.432-0.468; (64, 16, 16,
+    16) 0.074 against 0.094-0.096 (2-core AMD EPYC Zen 4, CPU family 25; two runs). A loop
+    that dealt a row's even and odd pixels at once for stride 2 (vectorized with shuffles) was
+    no faster, and cost 0.5 s more to compile.
     """
     n_samples, channels, height, in_width = a.shape
     s = stride
@@ -248,18 +249,8 @@ def batch_planes(a, stride, rows, width, lead, length):
             for phase_row in range((height - ya + s - 1) // s):
                 src = a[n, c, phase_row * s + ya]
                 row = first + phase_row * width  # in plane (ya, 0); plane (ya, xa) is xa lengths on
-                if s == 2:
-                    half = in_width // 2
-                    even = out[row : row + width]
-                    odd = out[row + length : row + length + width]
-                    for x in range(half):
-                        even[x] = src[2 * x]
-                        odd[x] = src[2 * x + 1]
-                    if in_width % 2:
-                        even[half] = src[in_width - 1]
-                else:
-                    for xa in range(s):
-                        dest = out[row + xa * length : row + xa * length + width]
-                        for x in range((in_width - xa + s - 1) // s):
-                            dest[x] = src[x * s + xa]
+                for xa in range(s):
+                    dest = out[row + xa * length : row + xa * length + width]
+                    for x in range((in_width - xa + s - 1) // s):
+                        dest[x] = src[x * s + xa]
     return out
