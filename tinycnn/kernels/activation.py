@@ -5,14 +5,17 @@ Same names, signatures and results as reference.py:
     out = max(0, x)   (a NaN stays NaN, so a diverging network shows it)
     dx  = dout where out > 0, else 0
 
-NumPy needs two passes on one thread for each (a mask, then the product); on lesson 4's first
-activation (64 x 8 x 64 x 64) these single passes on both cores are several times faster.
+One numba pass each, on one core, beats NumPy: on lesson 4's largest activation (64 x 8 x 32 x
+32, after pooling) 0.045 ms forward and 0.066 ms backward, against 0.19 ms for np.maximum(x, 0)
+and 0.15 ms for dout * (out > 0), which takes two passes (2-core AMD EPYC Zen 4, CPU family 25;
+medians of 300 calls). On both cores the same passes took 0.11-0.15 ms: waking the threads
+costs more than the pass, so on the lessons' shapes both stay on their serial twins (threads.py).
 """
 
 import numpy as np
 from numba import njit, prange
 
-from tinycnn.kernels import arguments
+from tinycnn.kernels import ahead, arguments
 from tinycnn.kernels.threads import threads_if_faster
 from tinycnn.runtime import one_at_a_time
 
@@ -30,6 +33,11 @@ def _relu_forward(x, out):
 def _relu_backward(dout, out, dx):
     for index in prange(dout.size):
         dx[index] = dout[index] if out[index] > 0 else 0
+
+
+# On the lessons' shapes both stay on their twins (the module docstring): with an empty numba
+# cache, their parallel kernels are not worth the helper's time (ahead.py).
+ahead.not_ahead(_relu_forward, _relu_backward)
 
 
 @one_at_a_time
