@@ -313,8 +313,8 @@ print(
 # The very first run compiles everything, and a parallel kernel costs several times its twin to
 # compile. So while a process compiles a twin, a helper process compiles its parallel kernel
 # into the same cache, on the other core, and the process loads it from there when it first
-# needs it (`tinycnn/kernels/ahead.py`): lesson 4's first run compiles what it uses in about 8 s
-# instead of 13.
+# needs it (`tinycnn/kernels/ahead.py`; ReLU's are left out: on the lessons' shapes their twins
+# always win): lesson 4's first run compiles what it uses in about 8 s instead of 13 to 14.
 #
 # **10. Another algorithm where the layout runs out.** On a 4x4 map the batch planes hold as
 # many padding zeros, nearly, as pixels: the loops compute 25 outputs per image to keep 16. For
