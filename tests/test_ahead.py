@@ -11,6 +11,8 @@ import textwrap
 
 import pytest
 
+from tinycnn.kernels import activation, ahead, taps
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Two ReLU kernels, the quickest to compile: float64 so that lessons and other tests, in float32,
@@ -28,8 +30,7 @@ from tinycnn.kernels import activation, ahead
 x = np.linspace(-1.0, 1.0, 1000)
 out, dx = np.empty_like(x), np.empty_like(x)
 forward, backward = activation._relu_forward, activation._relu_backward
-if "left out" not in sys.argv:
-    ahead.twins.update({forward.serial: forward.threaded, backward.serial: backward.threaded})
+ahead.twins.update({forward.serial: forward.threaded, backward.serial: backward.threaded})
 forward_types = (numba.typeof(x), numba.typeof(out))
 backward_types = (numba.typeof(x), numba.typeof(out), numba.typeof(dx))
 
@@ -63,10 +64,9 @@ LOADED = {"compiled here": False, "loaded": True}  # numba found the helper's wo
 COMPILED_HERE = {"compiled here": True, "loaded": False}
 
 
-def run_fresh(tmp_path, script, cwd=None, arguments=(), **environment):
+def run_fresh(tmp_path, script, cwd=None, **environment):
     """Run PRELUDE + `script` in a fresh process with an empty numba cache, two numba threads
-    and compiling ahead on, in the folder `cwd`, with `environment` on top (and `arguments` in
-    sys.argv); its JSON report."""
+    and compiling ahead on, in the folder `cwd`, with `environment` on top; its JSON report."""
     env = {
         **os.environ,
         "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
@@ -77,7 +77,7 @@ def run_fresh(tmp_path, script, cwd=None, arguments=(), **environment):
     }
     code = PRELUDE + textwrap.dedent(script)
     done = subprocess.run(
-        [sys.executable, "-P", "-c", code, *arguments],
+        [sys.executable, "-P", "-c", code],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -109,14 +109,20 @@ def test_a_kernel_left_out_compiles_here_and_starts_no_helper(tmp_path):
     report = run_fresh(
         tmp_path,
         """
-        run_forward()  # as activation.py leaves it: the twin's compile asks for nothing
+        ahead.not_ahead(forward, backward)
+        run_forward()  # the twin's compile asks for nothing
         report()
         """,
-        arguments=["left out"],
     )
     assert report["failed"] == []
     assert not report["helper"]
     assert report["forward"] == COMPILED_HERE
+
+
+def test_relu_is_left_out_and_the_convolutions_are_not():
+    for kernel in (activation._relu_forward, activation._relu_backward):
+        assert kernel.serial not in ahead.twins
+    assert ahead.twins[taps.correlate.serial] is taps.correlate.threaded
 
 
 def test_the_helper_imports_this_tinycnn_not_the_working_folders(tmp_path):
