@@ -189,6 +189,42 @@ def test_accumulator_rows_start_apart_within_a_page(run, itemsize):
     assert not any(rows_apart(shorter) for shorter in range(run, stride, layout.VECTOR))
 
 
+def planes_by_formula(a, stride, grid):
+    """batch_planes' result built as its docstring says, with NumPy: zeros, then each phase
+    (ya, xa) of channel c as plane (c*s + ya)*s + xa, pixel (n, y, x) at
+    lead + n*rows*width + (y // s)*width + x // s; the last plane all zeros."""
+    n_samples, channels, height, width = a.shape
+    s = stride
+    planes = np.zeros((channels * s * s + 1, grid.length), a.dtype)
+    body = planes[:, grid.lead : grid.lead + n_samples * grid.rows * grid.width]
+    body = body.reshape(-1, n_samples, grid.rows, grid.width)
+    for c in range(channels):
+        for ya in range(s):
+            for xa in range(s):
+                phase = a[:, c, ya::s, xa::s]
+                body[(c * s + ya) * s + xa, :, : phase.shape[1], : phase.shape[2]] = phase
+    return planes.reshape(-1)
+
+
+@given(geometry=conv_geometries(max_size=12, max_batch=3), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=40, deadline=None)
+@pytest.mark.parametrize("twin", ["serial", "threaded"])
+def test_batch_planes_by_formula(geometry, seed, twin):
+    """The layout of every convolution, both twins, against planes_by_formula: every number
+    in place and every other one zero, even where the memory it gets held NaN before (its
+    zeroing loops are written for speed: layout._zero says how)."""
+    n, c_in, (height, width) = geometry["n"], geometry["c_in"], geometry["hw"]
+    k, stride, padding = geometry["k"], geometry["stride"], geometry["padding"]
+    a = np.random.default_rng(seed).standard_normal((n, c_in, height, width))
+    out_h, out_w = (height + 2 * padding - k) // stride + 1, (width + 2 * padding - k) // stride + 1
+    grid, _ = layout.forward_geometry(a.shape, k, stride, padding, out_h, out_w)
+    expected = planes_by_formula(a, stride, grid)
+    poison = np.full(expected.size, np.nan)  # memory of the planes' size, full of NaN, freed
+    del poison
+    planes = getattr(layout.batch_planes, twin)(a, stride, *grid)
+    np.testing.assert_array_equal(planes, expected)
+
+
 def test_conv_forward_by_hand():
     """A 3x3 image, a 2x2 kernel, no flip: every output is a sum we can check with a pencil."""
     x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)  # 1 2 3 / 4 5 6 / 7 8 9

@@ -197,6 +197,23 @@ def whole_blocks(weights, bias):
     return padded_weights, padded_bias
 
 
+@njit(cache=True)
+def _zero(run):
+    """run[:] = 0, as a loop from index 0.
+
+    A loop, not `run[:] = 0`: with parallel=True numba makes every array expression a parallel
+    loop of its own, and each one wakes the threads. From index 0 over a view, not over a range
+    of indices into the whole array: an index that may be negative is wrapped around (numba's
+    negative indexing), and that check kept LLVM from turning the loop into a memset. Zeroing
+    batch_planes' last plane that way took most of the layout of a single channel: (64, 1, 64,
+    64), one core, 0.152 ms against 0.046 ms now; (32, 3, 128, 128) 0.64 against 0.28 ms;
+    (64, 8, 64, 64) 0.84 against 0.60 ms (2-core AMD EPYC Zen 4, CPU family 25; medians of 300
+    calls, two runs).
+    """
+    for i in range(run.size):
+        run[i] = 0
+
+
 @threads_if_faster
 @njit(cache=True, parallel=True)
 def batch_planes(a, stride, rows, width, lead, length):
@@ -221,23 +238,17 @@ def batch_planes(a, stride, rows, width, lead, length):
     n_planes = channels * s * s
     body = n_samples * rows * width
     out = np.empty((n_planes + 1) * length, a.dtype)
-    # Loops, not `out[i:j] = 0`: with parallel=True numba makes every array expression a parallel
-    # loop of its own, and each one wakes the threads.
     for plane in range(n_planes):  # each plane's lead and tail, around the samples' blocks
-        for i in range(plane * length, plane * length + lead):
-            out[i] = 0
-        for i in range(plane * length + lead + body, (plane + 1) * length):
-            out[i] = 0
-    for i in range(n_planes * length, out.size):
-        out[i] = 0
+        _zero(out[plane * length : plane * length + lead])
+        _zero(out[plane * length + lead + body : (plane + 1) * length])
+    _zero(out[n_planes * length :])
     for job in prange(channels * n_samples):
         c, n = job // n_samples, job % n_samples
         for ya in range(s):  # the rows y = ya, ya + s, ...: phase planes (ya, 0 ... s - 1)
             first = (c * s + ya) * s * length + lead + n * rows * width
             for xa in range(s):
                 block = out[first + xa * length : first + xa * length + rows * width]
-                for i in range(block.size):
-                    block[i] = 0
+                _zero(block)
             # Explicit loops: faster than slice assignment on rows this short.
             if s == 1:
                 for y in range(height):
