@@ -31,6 +31,7 @@ from tinycnn.kernels import (
     batchnorm,
     batchnorm_pool,
     conv,
+    dense,
     im2col,
     pointwise_blas,
     pool,
@@ -1162,6 +1163,23 @@ TYPED_CALLS = {
     "kernels.pointwise_blas.pointwise_forward": (
         pointwise_blas.pointwise_forward,
         {"x": (_X, "array"), "weights": (_W[:, :, :1, :1], "array"), "bias": (None, "array|None")},
+    ),
+    "kernels.dense.dense_forward": (
+        dense.dense_forward,
+        {
+            "x": (_X[:, 0, 0], "array"),
+            "weights": (np.ones((6, 2)), "array"),
+            "bias": (np.zeros(2), "array"),
+        },
+    ),
+    "kernels.dense.dense_backward": (
+        dense.dense_backward,
+        {
+            "x": (_X[:, 0, 0], "array"),
+            "dout": (np.ones((_X.shape[0], 2)), "array"),
+            "weights": (np.ones((6, 2)), "array"),
+            "input_grad": (True, "flag"),
+        },
     ),
     "kernels.im2col.im2col": (
         im2col.im2col,

@@ -44,6 +44,7 @@ from tinycnn.kernels import (
     arguments,
     batchnorm,
     batchnorm_pool,
+    dense,
     pool,
     roads,
 )
@@ -466,6 +467,7 @@ class Dense(Layer):
 
     x: (N, in), W: (in, out), b: (out,) -> out = x @ W + b: (N, out)
     backward: dx = dout @ W.T,  dW = x.T @ dout,  db = sum_n dout[n]
+    (kernels/dense.py: each product in two halves, one per core, where it is large enough)
     """
 
     def __init__(self, in_features, out_features, *, dtype=np.float32, rng=None):
@@ -505,8 +507,7 @@ class Dense(Layer):
                 f"got shape {x.shape}"
             )
         x = x.astype(self.dtype, copy=False)
-        out = x @ self.params["W"]
-        out += self.params["b"]
+        out = dense.dense_forward(x, self.params["W"], self.params["b"])
         self._cache = (x, out.shape)
         return out
 
@@ -516,9 +517,10 @@ class Dense(Layer):
         x, out_shape = self._cached()
         self.check_arrays()
         dout = self._check_dout(dout, out_shape, self.dtype, input_grad)
-        self.grads["W"] = x.T @ dout
-        self.grads["b"] = dout.sum(axis=0)
-        return dout @ self.params["W"].T if input_grad else None
+        self.grads["W"], self.grads["b"], dx = dense.dense_backward(
+            x, dout, self.params["W"], input_grad
+        )
+        return dx
 
     def torch_module(self, torch, dtype):
         module = torch.nn.Linear(self.in_features, self.out_features, dtype=dtype)

@@ -38,7 +38,8 @@ Four settings, all made once, at import (the first three before numba starts its
 
 2. **BLAS on one thread** (threadpoolctl): numba's threads do the parallel work. A spinning
    2-thread BLAS next to numba's threads on a 2-core machine stalled both for milliseconds (a
-   numba kernel beside a 2-thread BLAS call fell from 50 to 9 GFLOP/s).
+   numba kernel beside a 2-thread BLAS call fell from 50 to 9 GFLOP/s). Large products still use
+   both cores, cut in halves on two Python threads (kernels/dense.py, kernels/winograd.py).
 
 3. **glibc keeps freed memory** (`mallopt`): glibc returns freed blocks above 128 KiB to the
    operating system; a training step frees and reallocates the same few-megabyte arrays every

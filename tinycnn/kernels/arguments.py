@@ -370,6 +370,36 @@ def pointwise_backward(dout, kept, weights, input_grad):
     return dout, x, kernels_of_size(weights, 1), input_grad
 
 
+def dense_forward(x, weights, bias):
+    """(x, weights, bias): x (N, in), weights (in, out) and bias (out,) of x's float dtype,
+    C-contiguous."""
+    x, weights = _dense_operands(x, weights)
+    bias = same_shape(floats(bias, "bias"), (weights.shape[1],), "bias", "the output features")
+    return x, weights, same_dtype(bias, x.dtype, "bias", "x")
+
+
+def dense_backward(x, dout, weights, input_grad):
+    """(x, dout, weights, input_grad): x and weights as dense_forward's, dout (N, out) of their
+    shapes and dtype, input_grad True or False."""
+    input_grad = flag(input_grad, "input_grad")
+    x, weights = _dense_operands(x, weights)
+    dout = np.ascontiguousarray(float_array(dout, "dout", 2, "(N, out_features)"))
+    same_shape(dout, (x.shape[0], weights.shape[1]), "dout", "the output (N, out_features)")
+    return x, same_dtype(dout, x.dtype, "dout", "x"), weights, input_grad
+
+
+def _dense_operands(x, weights):
+    """(x (N, in), weights (in, out)): float arrays of one dtype, C-contiguous, whose in agree."""
+    x = np.ascontiguousarray(float_array(x, "x", 2, "(N, in_features)"))
+    weights = float_array(weights, "weights", 2, "(in_features, out_features)")
+    if weights.shape[0] != x.shape[1]:
+        raise ValueError(
+            f"weights take {weights.shape[0]} input features (weights.shape[0]), but x has "
+            f"{x.shape[1]} (shape {x.shape})"
+        )
+    return x, same_dtype(np.ascontiguousarray(weights), x.dtype, "weights", "x")
+
+
 # --- the rules they are made of --------------------------------------------------------------
 
 
