@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinycnn.kernels import dense
+from tinycnn.kernels import dense, threads
 
-NEVER, ALWAYS = 10**18, 0  # values of SPLIT_MULTIPLY_ADDS
+NEVER, ALWAYS = 10**18, 0  # values of threads.SIDE_BY_SIDE_MULTIPLY_ADDS
 
 
 def problem(n_samples, in_features, out_features, dtype, seed):
@@ -42,7 +42,7 @@ def test_equal_to_the_formulas(
     cut in halves or not, down to one sample, one feature and an empty batch."""
     x, weights, bias, dout = problem(n_samples, in_features, out_features, dtype, seed)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(dense, "SPLIT_MULTIPLY_ADDS", split)
+        patch.setattr(threads, "SIDE_BY_SIDE_MULTIPLY_ADDS", split)
         out, dweights, dbias, dx = both_passes(x, weights, bias, dout, input_grad)
     tolerance = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-12}
     x64, w64, d64 = (a.astype(np.float64) for a in (x, weights, dout))
@@ -58,7 +58,7 @@ def test_equal_to_the_formulas(
 
 def test_one_thread_or_two_give_the_same_bits(monkeypatch):
     """The cut depends on the shapes alone; threads only decide where the halves run."""
-    monkeypatch.setattr(dense, "SPLIT_MULTIPLY_ADDS", ALWAYS)
+    monkeypatch.setattr(threads, "SIDE_BY_SIDE_MULTIPLY_ADDS", ALWAYS)
     arrays = problem(7, 33, 5, np.float32, 0)  # odd sizes: halves of unequal length
     two_threads = both_passes(*arrays)
     before = numba.get_num_threads()

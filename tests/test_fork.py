@@ -16,9 +16,9 @@ import os, threading, multiprocessing
 from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import tinycnn as tc
-from tinycnn.kernels import reference, winograd
+from tinycnn.kernels import reference, threads
 
-winograd.SPLIT_MULTIPLY_ADDS = 0  # its two halves always on two threads (side_by_side)
+threads.SIDE_BY_SIDE_MULTIPLY_ADDS = 0  # Winograd's halves always on two threads (side_by_side)
 rng = np.random.default_rng(0)
 x = rng.standard_normal((4, 3, 12, 12))
 conv = tc.Conv2D(3, 5, 3, 1, 1, dtype=np.float64, rng=1)

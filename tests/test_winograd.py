@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import tinycnn as tc
 from tinycnn.gradcheck import check_gradients
-from tinycnn.kernels import reference, winograd
+from tinycnn.kernels import reference, threads, winograd
 
 TOLERANCE = {np.float32: 2e-5, np.float64: 1e-12}  # relative to the largest |value|
 _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])  # the docstring's G
@@ -160,14 +160,14 @@ def test_one_thread_or_two_and_split_or_not_give_the_same_bits(monkeypatch):
         out, tiles = winograd.winograd_forward(x, weights, bias)
         return (out, *winograd.winograd_backward(dout, tiles))
 
-    monkeypatch.setattr(winograd, "SPLIT_MULTIPLY_ADDS", 0)  # always side by side
+    monkeypatch.setattr(threads, "SIDE_BY_SIDE_MULTIPLY_ADDS", 0)  # always side by side
     side_by_side = run()
-    monkeypatch.setattr(winograd, "SPLIT_MULTIPLY_ADDS", 10**18)  # never
+    monkeypatch.setattr(threads, "SIDE_BY_SIDE_MULTIPLY_ADDS", 10**18)  # never
     one_after_the_other = run()
     before = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        monkeypatch.setattr(winograd, "SPLIT_MULTIPLY_ADDS", 0)
+        monkeypatch.setattr(threads, "SIDE_BY_SIDE_MULTIPLY_ADDS", 0)
         one_thread = run()
     finally:
         numba.set_num_threads(before)

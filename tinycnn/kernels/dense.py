@@ -9,7 +9,7 @@ NumPy's BLAS runs on one thread in tinycnn (runtime.py: a spinning two-thread BL
 numba's threads stalled both), so each product alone would use one core. Here each is cut in two
 halves that share no output: out and dx by samples (rows), dW by input features (its rows). The
 halves run side by side (threads.side_by_side), BLAS on one thread in each, where the work pays
-for waking the other thread (SPLIT_MULTIPLY_ADDS); smaller products stay whole. Whether and where
+for waking the other thread (threads.worth_a_thread); smaller products stay whole. Whether and where
 a product is cut depends on the shapes alone, so the numbers do not depend on how many threads
 there are.
 
@@ -21,11 +21,7 @@ against 0.830-0.850 ms.
 import numpy as np
 
 from tinycnn.kernels import arguments
-from tinycnn.kernels.threads import side_by_side
-
-SPLIT_MULTIPLY_ADDS = 5_000_000
-"""The least work (multiply-adds) a product splits between two threads: about 0.1 ms of one
-core, twice what handing work to the other thread costs (the same bound as winograd.py's)."""
+from tinycnn.kernels.threads import side_by_side, worth_a_thread
 
 
 def dense_forward(x, weights, bias):
@@ -34,7 +30,7 @@ def dense_forward(x, weights, bias):
     x, weights, bias = arguments.dense_forward(x, weights, bias)
     n_samples = x.shape[0]
     out = np.empty((n_samples, weights.shape[1]), x.dtype)
-    if x.size * weights.shape[1] >= SPLIT_MULTIPLY_ADDS:
+    if worth_a_thread(x.size * weights.shape[1]):
         half = n_samples // 2
         side_by_side(
             lambda: np.matmul(x[:half], weights, out=out[:half]),
@@ -59,7 +55,7 @@ def dense_backward(x, dout, weights, input_grad=True):
         if input_grad:
             np.matmul(dout[samples], weights.T, out=dx[samples])
 
-    if x.size * weights.shape[1] * (2 if input_grad else 1) >= SPLIT_MULTIPLY_ADDS:
+    if worth_a_thread(x.size * weights.shape[1] * (2 if input_grad else 1)):
         half_features, half_samples = in_features // 2, n_samples // 2
         side_by_side(
             lambda: products(slice(0, half_features), slice(0, half_samples)),

@@ -241,6 +241,17 @@ def always(way):
 
 _helper = None  # the thread side_by_side hands its first function to, made at its first call
 
+SIDE_BY_SIDE_MULTIPLY_ADDS = 5_000_000
+"""The least work (multiply-adds) worth handing half of to another thread with side_by_side:
+about 0.1 ms of one core, twice what the hand-over costs (50-60 µs measured on a 2-core AMD
+EPYC Zen 4, CPU family 25, the wake-up of an idle core). winograd.py and dense.py cut their
+matrix products in two by it."""
+
+
+def worth_a_thread(multiply_adds):
+    """Whether work of this many multiply-adds pays for side_by_side's hand-over."""
+    return multiply_adds >= SIDE_BY_SIDE_MULTIPLY_ADDS
+
 
 def side_by_side(first, second):
     """(first(), second()): first on a helper thread while this one runs second, for work that

@@ -42,7 +42,7 @@ Three tricks, measured on a 2-core AMD EPYC Zen 4 (CPU family 25), the detector'
 - **Each half of the batch on its own core**, from its input tiles to its outputs (backward:
   its share of dU, the two shares summed after), handed to the second thread once per pass
   (`threads.side_by_side`): a hand-over costs 50-60 µs, the wake-up of an idle core, so work
-  under SPLIT_MULTIPLY_ADDS stays on one.
+  under threads.SIDE_BY_SIDE_MULTIPLY_ADDS stays on one.
 - **A few samples at a time** (CHUNK_BYTES of tiles): their input tiles, their products and
   their output tiles one after the other, so that each step reads what the one before wrote from
   the L2 cache, not from memory. Forward and backward of lesson 4's (64, 16, 16, 16) -> 32 took
@@ -64,7 +64,7 @@ import numpy as np
 from numba import njit
 
 from tinycnn.kernels import arguments
-from tinycnn.kernels.threads import side_by_side
+from tinycnn.kernels.threads import side_by_side, worth_a_thread
 
 MAX_PIXELS = 64
 """Maps of at most this many pixels (8x8) take this road whatever their channels: on the
@@ -80,11 +80,6 @@ is at least this. Forward and backward against the direct loops (Zen 4 as above,
 CHUNK_BYTES = 1 << 20
 """How many bytes of tiles (their columns of V and M together) one matrix product takes at a
 time: a core's L2 cache (1 MiB on Zen 4 and Zen 5). The module docstring says why."""
-
-SPLIT_MULTIPLY_ADDS = 5_000_000
-"""The least work (multiply-adds of the products) a pass splits between two threads: about
-0.1 ms of one core, twice what handing work to another thread costs (50-60 µs measured on a
-2-core AMD EPYC Zen 4, CPU family 25, the wake-up of an idle core)."""
 
 PLANE_SHIFT_BYTES = 64
 """How far past a whole number of pages each of the 16 planes starts from the one before."""
@@ -189,10 +184,10 @@ def _chunk_samples(per_sample, channels, n_out, dtype):
 def _each_half(samples, n_samples, multiply_adds):
     """samples(first, last, half) for half 0, samples 0 <= n < N // 2, and half 1, the rest:
     side by side on two threads where the work (the products' multiply-adds) pays for a thread's
-    wake-up (SPLIT_MULTIPLY_ADDS), one after the other otherwise. The same halves either way, so
+    wake-up (threads.worth_a_thread), one after the other otherwise. The same halves either way, so
     the results do not depend on the number of threads."""
     middle = n_samples // 2
-    if multiply_adds < SPLIT_MULTIPLY_ADDS:
+    if not worth_a_thread(multiply_adds):
         samples(0, middle, 0)
         samples(middle, n_samples, 1)
     else:
