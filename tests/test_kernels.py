@@ -17,6 +17,7 @@ from tinycnn.kernels import (
     layout,
     pool,
     reference,
+    threads,
 )
 
 from strategies import conv_geometries
@@ -208,11 +209,12 @@ def planes_by_formula(a, stride, grid):
 
 @given(geometry=conv_geometries(max_size=12, max_batch=3), seed=st.integers(0, 2**32 - 1))
 @settings(max_examples=40, deadline=None)
-@pytest.mark.parametrize("twin", ["serial", "threaded"])
-def test_batch_planes_by_formula(geometry, seed, twin):
-    """The layout of every convolution, both twins, against planes_by_formula: every number
-    in place and every other one zero, even where the memory it gets held NaN before (its
-    zeroing loops are written for speed: layout._zero says how)."""
+@pytest.mark.parametrize("way", threads.WAYS)
+def test_batch_planes_by_formula(geometry, seed, way):
+    """The layout of every convolution, both ways (its kernels for stride 1 and the others,
+    each on threads and as its serial twin), against planes_by_formula: every number in place
+    and every other one zero, even where the memory it gets held NaN before (its zeroing loops
+    are written for speed: layout._zero says how)."""
     n, c_in, (height, width) = geometry["n"], geometry["c_in"], geometry["hw"]
     k, stride, padding = geometry["k"], geometry["stride"], geometry["padding"]
     a = np.random.default_rng(seed).standard_normal((n, c_in, height, width))
@@ -221,7 +223,8 @@ def test_batch_planes_by_formula(geometry, seed, twin):
     expected = planes_by_formula(a, stride, grid)
     poison = np.full(expected.size, np.nan)  # memory of the planes' size, full of NaN, freed
     del poison
-    planes = getattr(layout.batch_planes, twin)(a, stride, *grid)
+    with threads.always(way):
+        planes = layout.batch_planes(a, stride, *grid)
     np.testing.assert_array_equal(planes, expected)
 
 

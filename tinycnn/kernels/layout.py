@@ -215,8 +215,6 @@ def _zero(run):
         run[i] = 0
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True)
 def batch_planes(a, stride, rows, width, lead, length):
     """a (N, C, H, W) -> flat ((C*s*s + 1)*length,): phase (ya, xa) of channel c is the plane
     (c*s + ya)*s + xa, pixel (n, y, x) at its lead + n*rows*width + (y // s)*width + x // s;
@@ -233,31 +231,65 @@ def batch_planes(a, stride, rows, width, lead, length):
     16) 0.074 against 0.094-0.096 (2-core AMD EPYC Zen 4, CPU family 25; two runs). A loop
     that dealt a row's even and odd pixels at once for stride 2 (vectorized with shuffles) was
     no faster, and cost 0.5 s more to compile.
+
+    Stride 1 and the other strides are two kernels, not two branches of one: a program whose
+    convolutions all have stride 1 (lesson 4's) never compiles the strided loop. Compiled with
+    an empty numba cache for stride 1, four processes each taking turns: the parallel kernel
+    0.54-0.59 s against 1.42-1.57 s as one kernel, the serial twin 0.46-0.59 s against
+    0.63-0.83 s (2-core AMD EPYC Zen 4, CPU family 25).
     """
-    n_samples, channels, height, in_width = a.shape
-    s = stride
-    n_planes = channels * s * s
-    body = n_samples * rows * width
+    if stride == 1:
+        return _stride_one_planes(a, rows, width, lead, length)
+    return _strided_planes(a, stride, rows, width, lead, length)
+
+
+@njit(cache=True)
+def _planes_around_samples(a, n_planes, rows, width, lead, length):
+    """Flat planes ((n_planes + 1)*length,) of a's dtype, each plane's lead and tail (around the
+    samples' blocks) zeroed and the last plane all zeros: the samples' blocks are the caller's
+    to fill."""
+    body = a.shape[0] * rows * width
     out = np.empty((n_planes + 1) * length, a.dtype)
-    for plane in range(n_planes):  # each plane's lead and tail, around the samples' blocks
+    for plane in range(n_planes):
         _zero(out[plane * length : plane * length + lead])
         _zero(out[plane * length + lead + body : (plane + 1) * length])
     _zero(out[n_planes * length :])
+    return out
+
+
+@threads_if_faster
+@njit(cache=True, parallel=True)
+def _stride_one_planes(a, rows, width, lead, length):
+    """batch_planes for stride 1: a sample's channel c is the rows of its block of plane c."""
+    n_samples, channels, height, in_width = a.shape
+    out = _planes_around_samples(a, channels, rows, width, lead, length)
+    for job in prange(channels * n_samples):
+        c, n = job // n_samples, job % n_samples
+        first = c * length + lead + n * rows * width
+        block = out[first : first + rows * width]
+        _zero(block)
+        # Explicit loops: faster than slice assignment on rows this short.
+        for y in range(height):
+            src = a[n, c, y]
+            dest = block[y * width : (y + 1) * width]
+            for x in range(in_width):
+                dest[x] = src[x]
+    return out
+
+
+@threads_if_faster
+@njit(cache=True, parallel=True)
+def _strided_planes(a, stride, rows, width, lead, length):
+    """batch_planes for stride s > 1: each input row read once, dealt to its s phase planes."""
+    n_samples, channels, height, in_width = a.shape
+    s = stride
+    out = _planes_around_samples(a, channels * s * s, rows, width, lead, length)
     for job in prange(channels * n_samples):
         c, n = job // n_samples, job % n_samples
         for ya in range(s):  # the rows y = ya, ya + s, ...: phase planes (ya, 0 ... s - 1)
             first = (c * s + ya) * s * length + lead + n * rows * width
             for xa in range(s):
-                block = out[first + xa * length : first + xa * length + rows * width]
-                _zero(block)
-            # Explicit loops: faster than slice assignment on rows this short.
-            if s == 1:
-                for y in range(height):
-                    src = a[n, c, y]
-                    dest = block[y * width : (y + 1) * width]
-                    for x in range(in_width):
-                        dest[x] = src[x]
-                continue
+                _zero(out[first + xa * length : first + xa * length + rows * width])
             for phase_row in range((height - ya + s - 1) // s):
                 src = a[n, c, phase_row * s + ya]
                 row = first + phase_row * width  # in plane (ya, 0); plane (ya, xa) is xa lengths on
