@@ -45,6 +45,7 @@ from turns import (  # noqa: E402  (the workers and machine of every benchmark)
     command_line,
     cpu_model,
     layer_rows,
+    median_step_parts,
     own_defaults,
     plot_layers,
     print_layers,
@@ -52,6 +53,7 @@ from turns import (  # noqa: E402  (the workers and machine of every benchmark)
     save_chart,
     save_results,
     tinycnn_layer_timer,
+    tinycnn_step_timer,
     torch_layer_timer,
 )
 
@@ -98,12 +100,13 @@ def tinycnn_session(settings):
 
     first_loss = step()
     labels, time_layers = tinycnn_layer_timer(model, loss, images, targets)
+    time_step = tinycnn_step_timer(model, loss, optimizer, images, targets)
     info = {
         "first_loss": first_loss,
         "versions": {"numpy": np.__version__, "numba": numba.__version__},
         "layers": labels,
     }
-    return info, step, time_layers
+    return info, step, time_layers, time_step
 
 
 def torch_grid_loss(torch, raw, y, anchor_sizes, box_weight=5.0, no_object_weight=0.5):
@@ -152,19 +155,21 @@ def pytorch_session(settings):
     time_layers = torch_layer_timer(
         torch, model, images, lambda output: torch_grid_loss(torch, output, targets, anchor_sizes)
     )
-    return {"first_loss": first_loss, "versions": {"torch": torch.__version__}}, step, time_layers
+    info = {"first_loss": first_loss, "versions": {"torch": torch.__version__}}
+    return info, step, time_layers, None
 
 
 SESSIONS = {"tinycnn": tinycnn_session, "pytorch": pytorch_session}
 
 
 def serve(session, settings):
-    """Set up, warm up, then answer {"steps": n} with {"step_ms": [...]}, one JSON line each."""
+    """Set up, warm up, then answer {"steps": n} with {"step_ms": [...]}, the layers' times
+    alone ("layer_ms") and, for tinycnn, its steps taken apart ("in_step"), one JSON line each."""
     started = session(settings)
     if started is None:
         print(json.dumps({"installed": False}), flush=True)
         return
-    info, step, time_layers = started
+    info, step, time_layers, time_step = started
     for _ in range(settings["warmup"]):
         step()
     time_layers()  # the layers' first calls alone: any shape new to a kernel is timed here
@@ -178,7 +183,11 @@ def serve(session, settings):
             times.append((time.perf_counter() - start) * 1e3)
         layer_times = [time_layers() for _ in range(settings["layer_repeats"])]
         layer_ms = np.median(layer_times, axis=0).tolist()  # per layer: [forward, backward]
-        print(json.dumps({"step_ms": times, "layer_ms": layer_ms}), flush=True)
+        answer = {"step_ms": times, "layer_ms": layer_ms}
+        if time_step is not None:
+            in_step = [time_step() for _ in range(settings["layer_repeats"])]
+            answer["in_step"] = median_step_parts(in_step)
+        print(json.dumps(answer), flush=True)
 
 
 def measure(settings, env=None):
@@ -186,7 +195,8 @@ def measure(settings, env=None):
     load = [os.getloadavg()[0]]
     workers = [Worker(__file__, name, settings, own_defaults(name, env)) for name in SESSIONS]
     active = [worker for worker in workers if worker.info["installed"]]
-    results = {worker.name: {**worker.info, "rounds": [], "layer_rounds": []} for worker in workers}
+    lists = ("rounds", "layer_rounds", "in_step_rounds")
+    results = {worker.name: {**worker.info, **{name: [] for name in lists}} for worker in workers}
     try:
         for round_index in range(settings["rounds"]):
             for worker in active[:: 1 if round_index % 2 == 0 else -1]:
@@ -194,6 +204,8 @@ def measure(settings, env=None):
                 answer = worker.ask({"steps": settings["steps_per_round"]})
                 results[worker.name]["rounds"].append(answer["step_ms"])
                 results[worker.name]["layer_rounds"].append(answer["layer_ms"])
+                if "in_step" in answer:
+                    results[worker.name]["in_step_rounds"].append(answer["in_step"])
             load.append(os.getloadavg()[0])
     finally:
         for worker in workers:
@@ -232,6 +244,7 @@ def summarise(results):
         summary["p10_speed"] = summary["pytorch_p10_ms"] / summary["tinycnn_p10_ms"]
     their_layers = theirs["layer_rounds"] if theirs["installed"] else None
     summary["layers"] = layer_rows(ours["layers"], ours["layer_rounds"], their_layers)
+    summary["in_step"] = median_step_parts(ours["in_step_rounds"])
     return summary
 
 
@@ -324,7 +337,8 @@ def main():
     print_report(settings, summary, load, cpu)
     rounds = settings["rounds"]
     note = f"median of {rounds} round{'s' * (rounds != 1)}"
-    print_layers(summary["layers"], [summary["tinycnn_ms"], summary["pytorch_ms"]], note)
+    steps = [summary["tinycnn_ms"], summary["pytorch_ms"]]
+    print_layers(summary["layers"], steps, note, summary["in_step"])
     versions = {**results["tinycnn"]["versions"], **results["pytorch"].get("versions", {})}
     report = {
         "settings": settings,

@@ -59,6 +59,7 @@ from turns import (  # noqa: E402
     command_line,
     layer_rows,
     machine,
+    median_step_parts,
     own_defaults,
     plot_layers,
     print_layers,
@@ -66,6 +67,7 @@ from turns import (  # noqa: E402
     save_chart,
     save_results,
     tinycnn_layer_timer,
+    tinycnn_step_timer,
     torch_layer_timer,
 )
 
@@ -148,12 +150,15 @@ def tinycnn_session(settings):
 
     # Set up at the first call: the activations it keeps would count in `memory`'s baseline.
     timer = functools.cache(lambda: tinycnn_layer_timer(model, loss, images, targets))
+    time_step = tinycnn_step_timer(model, loss, optimizer, images, targets)
 
     def layer_times(repeats):
-        """Each layer alone (turns.tinycnn_layer_timer): labels, and median ms over repeats."""
+        """Each layer alone (turns.tinycnn_layer_timer): labels, and median ms over repeats;
+        and as many steps taken apart (turns.tinycnn_step_timer): each part's median ms."""
         labels, time_layers = timer()
         times = np.median([time_layers() for _ in range(repeats)], axis=0)
-        return {"layers": labels, "layer_ms": times.tolist()}
+        in_step = median_step_parts([time_step() for _ in range(repeats)])
+        return {"layers": labels, "layer_ms": times.tolist(), "in_step": in_step}
 
     def predict_times(sizes, repeats):
         """model.predict on the batch's first n images, for each n in sizes: median ms over
@@ -508,6 +513,7 @@ def summarise(results):
             [ours["layer_ms"]],
             [theirs["layer_ms"]] if theirs["installed"] else None,
         ),
+        "in_step": ours["in_step"],
     }
     if theirs["installed"]:
         summary["pytorch_ms"] = float(np.median(np.concatenate(theirs["rounds"])))
@@ -601,7 +607,8 @@ def print_report(settings, summary, load, startup_times, scipy_seconds, machine_
         )
 
     note = f"median of {settings['layer_repeats']} runs of each"
-    print_layers(summary["layers"], [summary["tinycnn_ms"], summary["pytorch_ms"]], note)
+    steps = [summary["tinycnn_ms"], summary["pytorch_ms"]]
+    print_layers(summary["layers"], steps, note, summary["in_step"])
 
     print(
         f"\nInference on small batches, ms per call: tinycnn's model.predict, PyTorch's module in "

@@ -251,6 +251,47 @@ def tinycnn_layer_timer(model, loss, images, targets):
     return labels, time_layers
 
 
+def tinycnn_step_timer(model, loss, optimizer, images, targets):
+    """time_step() for a tinycnn Sequential: one training step, the work of model.forward, the
+    loss, model.backward(input_grad=False) and optimizer.step(), with each part timed within
+    it: every layer's forward in turn, the loss's forward and backward, every layer's backward
+    in turn (the input gradient too, except at the first layer), the optimizer. Returns
+    {"layer_ms": [[forward, backward], ...] in layer order, "loss_ms", "optimizer_ms"}."""
+    layers = model.layers
+
+    def time_step():
+        clock = time.perf_counter
+        layer_ms = [[0.0, 0.0] for _ in layers]
+        x = images
+        for index, layer in enumerate(layers):
+            start = clock()
+            x = layer.forward(x)
+            layer_ms[index][0] = (clock() - start) * 1e3
+        start = clock()
+        loss.forward(x, targets)
+        grad = loss.backward()
+        loss_ms = (clock() - start) * 1e3
+        for index in reversed(range(len(layers))):
+            start = clock()
+            grad = layers[index].backward(grad, input_grad=index > 0)
+            layer_ms[index][1] = (clock() - start) * 1e3
+        start = clock()
+        optimizer.step()
+        optimizer_ms = (clock() - start) * 1e3
+        return {"layer_ms": layer_ms, "loss_ms": loss_ms, "optimizer_ms": optimizer_ms}
+
+    return time_step
+
+
+def median_step_parts(steps):
+    """The median of each part over time_step() results (tinycnn_step_timer)."""
+    return {
+        "layer_ms": np.median([step["layer_ms"] for step in steps], axis=0).tolist(),
+        "loss_ms": float(np.median([step["loss_ms"] for step in steps])),
+        "optimizer_ms": float(np.median([step["optimizer_ms"] for step in steps])),
+    }
+
+
 def torch_layer_timer(torch, model, images, loss_of_output):
     """time_layers for a torch.nn.Sequential, measured as in tinycnn_layer_timer: each module's
     forward building its graph, then its backward from the step's own upstream gradient, to its
@@ -305,10 +346,11 @@ def layer_kind(label):
     return " ".join(words[:2]) if words[0] == "Conv2D" else words[0]
 
 
-def print_layers(rows, step_ms, note):
+def print_layers(rows, step_ms, note, in_step=None):
     """The layer table, each layer's forward and backward in both frameworks with x PyTorch's
     speed, then their sums by kind of layer and what the layers leave of each step (step_ms:
-    [tinycnn's, PyTorch's or None])."""
+    [tinycnn's, PyTorch's or None]); in_step (median_step_parts), tinycnn's layers, loss and
+    optimizer timed within its own steps, a column beside the sums."""
     with_torch = rows[0]["pytorch_ms"] is not None
     width = max(28, *(len(row["layer"]) for row in rows))  # the label column
     print(f"\nLayer by layer, each alone on the step's activations ({note}); x PyTorch's speed")
@@ -316,7 +358,7 @@ def print_layers(rows, step_ms, note):
     columns = f"{'tinycnn':>8}{'PyTorch':>8}{'x':>8}"
     print(f"{'layer':{width}} {columns} {columns}")
     kinds = {}
-    for row in rows:
+    for index, row in enumerate(rows):
         ours, theirs = row["tinycnn_ms"], row["pytorch_ms"]
         cells = []
         for part in (0, 1):
@@ -327,20 +369,40 @@ def print_layers(rows, step_ms, note):
                     f"{ours[part]:8.3f}{theirs[part]:8.3f}{theirs[part] / ours[part]:7.2f}x"
                 )
         print(f"{row['layer']:{width}} {cells[0]} {cells[1]}")
-        total = kinds.setdefault(layer_kind(row["layer"]), [0.0, 0.0])
+        total = kinds.setdefault(layer_kind(row["layer"]), [0.0, 0.0, 0.0])
         total[0] += sum(ours)
         total[1] += sum(theirs) if with_torch else 0.0
-    print(f"\n{'forward + backward, by kind':{width}} {'tinycnn':>8}{'PyTorch':>8}{'x':>8}")
-    for kind, (ours, theirs) in kinds.items():
+        total[2] += sum(in_step["layer_ms"][index]) if in_step else 0.0
+    in_step_column = f"{'in step':>9}" if in_step else ""
+    print(f"\n{'forward + backward, by kind':{width}} {columns}{in_step_column}")
+    sums = [0.0, 0.0, 0.0]
+
+    def print_row(label, ours, theirs, in_steps):
         cells = f"{theirs:8.2f}{theirs / ours:7.2f}x" if with_torch else f"{'-':>8}{'-':>8}"
-        print(f"{kind:{width}} {ours:8.2f}{cells}")
-    layers_ms = [sum(total[part] for total in kinds.values()) for part in (0, 1)]
-    rest = "".join(
-        f"{step - layers:8.2f}"
-        for step, layers in zip(step_ms, layers_ms, strict=True)
-        if step is not None
+        print(f"{label:{width}} {ours:8.2f}{cells}" + (f"{in_steps:9.2f}" if in_step else ""))
+
+    for kind, total in kinds.items():
+        print_row(kind, *total)
+        sums = [a + b for a, b in zip(sums, total, strict=True)]
+    print_row("layers together", *sums)
+    rest = [
+        f"{step - layers:8.2f}" if step is not None else f"{'-':>8}"
+        for step, layers in zip(step_ms, sums[:2], strict=True)
+    ]
+    if not in_step:
+        print(
+            f"{'the step less its layers':{width}} {''.join(rest)}   (loss, optimizer, the "
+            "model's loop, and the layers' colder caches in a step)"
+        )
+        return
+    parts = in_step["loss_ms"] + in_step["optimizer_ms"]
+    print(f"{'the step less its layers':{width}} {''.join(rest)}{'':8}{parts:9.2f}")
+    print(
+        "In step: tinycnn's steps taken apart, each part timed within the step, where a layer "
+        "reads arrays\nwritten long before, by the layer below it or by its own forward pass "
+        "(alone, each layer runs\nagain on arrays it has just used, warm in the caches); the "
+        "step less its layers is there the loss\nand the optimizer."
     )
-    print(f"{'the step less its layers':{width}} {rest}   (loss, optimizer, the model's loop)")
 
 
 def plot_layers(ax, rows):

@@ -140,6 +140,57 @@ def test_the_layer_table_gives_medians_and_x_pytorch_speed_by_layer_and_kind(cap
     assert lines["the step less its layers"][5:7] == ["1.00", "8.00"]  # 12 - 11, 20 - 12
 
 
+def test_the_layer_table_sets_the_layers_in_a_step_beside_them_alone(capsys):
+    """tinycnn's step taken apart: by kind, its layers' ms in the step beside their ms alone,
+    and the step less its layers there is the loss and the optimizer, timed in the step."""
+    turns = load_turns()
+    labels = ["Conv2D 3x3 1->8, 64x64", "ReLU 8, 64x64", "Conv2D 3x3 8->16, 32x32"]
+    rows = turns.layer_rows(labels, [[[2, 2], [0.5, 0.5], [2, 4]]], [[[3, 4], [1, 1], [1, 2]]])
+    in_step = turns.median_step_parts(
+        [
+            {"layer_ms": [[3, 3], [1, 1], [3, 5]], "loss_ms": 0.5, "optimizer_ms": 1.0},
+            {"layer_ms": [[5, 3], [1, 3], [3, 5]], "loss_ms": 0.5, "optimizer_ms": 2.0},
+        ]
+    )
+    assert in_step == {"layer_ms": [[4, 3], [1, 2], [3, 5]], "loss_ms": 0.5, "optimizer_ms": 1.5}
+    turns.print_layers(rows, [13.0, 20.0], "one round", in_step)
+    lines = {line.split("  ")[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    assert lines["Conv2D 3x3"][-4:] == ["10.00", "10.00", "1.00x", "15.00"]  # 4+3+3+5 in step
+    assert lines["ReLU"][-4:] == ["1.00", "2.00", "2.00x", "3.00"]
+    assert lines["layers together"][-4:] == ["11.00", "12.00", "1.09x", "18.00"]
+    assert lines["the step less its layers"][-3:] == ["2.00", "8.00", "2.00"]  # 0.5 + 1.5
+
+
+def test_a_step_taken_apart_is_the_step():
+    """tinycnn_step_timer's step does what model.forward, the loss, model.backward and the
+    optimizer do (the same weights after it, to the bit), and times every part of it."""
+    import numpy as np
+
+    from tinycnn.losses import SquaredLocalizationLoss
+    from tinycnn.networks import localizer
+    from tinycnn.optim import SGD
+
+    turns = load_turns()
+    rng = np.random.default_rng(0)
+    images = rng.random((4, 1, 32, 32), dtype=np.float32)
+    targets = np.zeros((4, 8), np.float32)
+    targets[:2, :6] = [1, 0.5, 0.5, 0.2, 0.3, 1]
+    models = [localizer(3, 32, rng=1) for _ in range(2)]
+    loss = SquaredLocalizationLoss(3)
+    optimizers = [SGD(model, lr=0.1, momentum=0.9) for model in models]
+    time_step = turns.tinycnn_step_timer(models[0], loss, optimizers[0], images, targets)
+    for _ in range(2):
+        parts = time_step()
+        loss.forward(models[1].forward(images), targets)
+        models[1].backward(loss.backward(), input_grad=False)
+        optimizers[1].step()
+    for timed, plain in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        np.testing.assert_array_equal(timed[2], plain[2])
+    assert len(parts["layer_ms"]) == len(models[0].layers)
+    assert all(ms > 0 for pair in parts["layer_ms"] for ms in pair)
+    assert parts["loss_ms"] > 0 and parts["optimizer_ms"] > 0
+
+
 @pytest.mark.parametrize(
     "low, high, labels",
     [
@@ -169,7 +220,7 @@ def test_the_layer_table_without_pytorch_gives_tinycnn_alone(capsys):
     turns.print_layers(rows, [1.0, None], "one round")
     lines = {line.split("  ")[0]: line.split() for line in capsys.readouterr().out.splitlines()}
     assert lines["ReLU 8, 64x64"][-6:] == ["0.500", "-", "-", "0.250", "-", "-"]
-    assert lines["the step less its layers"][5:7] == ["0.25", "(loss,"]  # no PyTorch column
+    assert lines["the step less its layers"][5:8] == ["0.25", "-", "(loss,"]  # no PyTorch
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -209,5 +260,6 @@ def test_without_pytorch_the_step_benchmarks_give_tinycnns_side(script, tmp_path
     completed = run_script(script, "--quick", "--out", str(out), timeout=300, env=env)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "not installed" in completed.stdout and "Layer by layer" in completed.stdout
+    assert "In step: tinycnn's steps taken apart" in completed.stdout
     report = json.loads((out / f"{script.removesuffix('.py')}.json").read_text())
     assert all(row["pytorch_ms"] is None for row in report["summary"]["layers"])
