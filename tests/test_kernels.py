@@ -211,10 +211,11 @@ def planes_by_formula(a, stride, grid):
 @settings(max_examples=40, deadline=None)
 @pytest.mark.parametrize("way", threads.WAYS)
 def test_batch_planes_by_formula(geometry, seed, way):
-    """The layout of every convolution, both ways (its kernels for stride 1 and the others,
-    each on threads and as its serial twin), against planes_by_formula: every number in place
-    and every other one zero, even where the memory it gets held NaN before (its zeroing loops
-    are written for speed: layout._zero says how)."""
+    """The layout of every convolution, both ways (each kernel on threads and as its serial
+    twin), against planes_by_formula: every number in place and every other one zero, even
+    where the memory it gets held NaN before (its zeroing loops are written for speed:
+    layout._zero says how). batch_planes takes stride 1 to its own kernel; the general one,
+    which has a branch of its own for stride 1, is held to the formula at every stride too."""
     n, c_in, (height, width) = geometry["n"], geometry["c_in"], geometry["hw"]
     k, stride, padding = geometry["k"], geometry["stride"], geometry["padding"]
     a = np.random.default_rng(seed).standard_normal((n, c_in, height, width))
@@ -225,7 +226,9 @@ def test_batch_planes_by_formula(geometry, seed, way):
     del poison
     with threads.always(way):
         planes = layout.batch_planes(a, stride, *grid)
+        general = layout._phase_planes(a, stride, *grid)
     np.testing.assert_array_equal(planes, expected)
+    np.testing.assert_array_equal(general, expected)
 
 
 def test_conv_forward_by_hand():

@@ -232,64 +232,80 @@ def batch_planes(a, stride, rows, width, lead, length):
     that dealt a row's even and odd pixels at once for stride 2 (vectorized with shuffles) was
     no faster, and cost 0.5 s more to compile.
 
-    Stride 1 and the other strides are two kernels, not two branches of one: a program whose
-    convolutions all have stride 1 (lesson 4's) never compiles the strided loop. Compiled with
-    an empty numba cache for stride 1, four processes each taking turns: the parallel kernel
-    0.54-0.59 s against 1.42-1.57 s as one kernel, the serial twin 0.46-0.59 s against
-    0.63-0.83 s (2-core AMD EPYC Zen 4, CPU family 25).
+    Two kernels: `_stride_one_planes` for stride 1, and `_phase_planes` for any stride. A
+    program whose convolutions all have stride 1 (lesson 4's) never compiles the strided loop.
+    Compiled with an empty numba cache for stride 1, four processes each taking turns: the
+    parallel kernel 0.54-0.57 s against 1.43-1.50 s for the general one alone, the serial twin
+    0.52-0.55 s against 0.61-0.63 s (2-core AMD EPYC Zen 4, CPU family 25); the layouts take
+    the same time as with the general kernel alone.
     """
     if stride == 1:
         return _stride_one_planes(a, rows, width, lead, length)
-    return _strided_planes(a, stride, rows, width, lead, length)
+    return _phase_planes(a, stride, rows, width, lead, length)
 
 
 @njit(cache=True)
-def _planes_around_samples(a, n_planes, rows, width, lead, length):
-    """Flat planes ((n_planes + 1)*length,) of a's dtype, each plane's lead and tail (around the
-    samples' blocks) zeroed and the last plane all zeros: the samples' blocks are the caller's
-    to fill."""
-    body = a.shape[0] * rows * width
-    out = np.empty((n_planes + 1) * length, a.dtype)
+def _zero_margins(out, n_planes, lead, body, length):
+    """Zero each plane's lead and tail around the samples' blocks (body numbers from lead on) in
+    the flat planes out ((n_planes + 1)*length,), and all of the last plane: the part of the
+    layout both kernels share."""
     for plane in range(n_planes):
         _zero(out[plane * length : plane * length + lead])
         _zero(out[plane * length + lead + body : (plane + 1) * length])
     _zero(out[n_planes * length :])
-    return out
+
+
+@njit(cache=True)
+def _copy_rows(image, block, width):
+    """Row y of image (H, W) to block[y*width :][:W]. Explicit loops: faster than slice
+    assignment on rows this short."""
+    for y in range(image.shape[0]):
+        src = image[y]
+        dest = block[y * width : (y + 1) * width]
+        for x in range(src.shape[0]):
+            dest[x] = src[x]
 
 
 @threads_if_faster
 @njit(cache=True, parallel=True)
 def _stride_one_planes(a, rows, width, lead, length):
     """batch_planes for stride 1: a sample's channel c is the rows of its block of plane c."""
-    n_samples, channels, height, in_width = a.shape
-    out = _planes_around_samples(a, channels, rows, width, lead, length)
+    n_samples, channels = a.shape[:2]
+    out = np.empty((channels + 1) * length, a.dtype)
+    _zero_margins(out, channels, lead, n_samples * rows * width, length)
     for job in prange(channels * n_samples):
         c, n = job // n_samples, job % n_samples
         first = c * length + lead + n * rows * width
         block = out[first : first + rows * width]
         _zero(block)
-        # Explicit loops: faster than slice assignment on rows this short.
-        for y in range(height):
-            src = a[n, c, y]
-            dest = block[y * width : (y + 1) * width]
-            for x in range(in_width):
-                dest[x] = src[x]
+        _copy_rows(a[n, c], block, width)
     return out
 
 
 @threads_if_faster
 @njit(cache=True, parallel=True)
-def _strided_planes(a, stride, rows, width, lead, length):
-    """batch_planes for stride s > 1: each input row read once, dealt to its s phase planes."""
+def _phase_planes(a, stride, rows, width, lead, length):
+    """batch_planes for any stride s: each input row read once, dealt to its s phase planes.
+
+    Its own branch for stride 1, though batch_planes sends stride 1 to _stride_one_planes:
+    without it, LLVM does not know that s is not 1 in the strided copy, and gives each row's
+    copy a vector version for a stride of 1, and a test to choose it. With the branch, the
+    strided layout of (64, 8, 32, 32) took 0.206-0.233 ms against 0.244-0.267 ms on one core
+    (stride 3: 0.275-0.280 against 0.317-0.320 ms; 2-core AMD EPYC Zen 4, CPU family 25)."""
     n_samples, channels, height, in_width = a.shape
     s = stride
-    out = _planes_around_samples(a, channels * s * s, rows, width, lead, length)
+    out = np.empty((channels * s * s + 1) * length, a.dtype)
+    _zero_margins(out, channels * s * s, lead, n_samples * rows * width, length)
     for job in prange(channels * n_samples):
         c, n = job // n_samples, job % n_samples
         for ya in range(s):  # the rows y = ya, ya + s, ...: phase planes (ya, 0 ... s - 1)
             first = (c * s + ya) * s * length + lead + n * rows * width
             for xa in range(s):
-                _zero(out[first + xa * length : first + xa * length + rows * width])
+                block = out[first + xa * length : first + xa * length + rows * width]
+                _zero(block)
+            if s == 1:
+                _copy_rows(a[n, c], block, width)
+                continue
             for phase_row in range((height - ya + s - 1) // s):
                 src = a[n, c, phase_row * s + ya]
                 row = first + phase_row * width  # in plane (ya, 0); plane (ya, xa) is xa lengths on
