@@ -398,10 +398,10 @@ def print_layers(rows, step_ms, note, in_step=None):
     parts = in_step["loss_ms"] + in_step["optimizer_ms"]
     print(f"{'the step less its layers':{width}} {''.join(rest)}{'':8}{parts:9.2f}")
     print(
-        "In step: tinycnn's steps taken apart, each part timed within the step, where a layer "
-        "reads arrays\nwritten long before, by the layer below it or by its own forward pass "
-        "(alone, each layer runs\nagain on arrays it has just used, warm in the caches); the "
-        "step less its layers is there the loss\nand the optimizer."
+        "In step: tinycnn's steps taken apart, each part timed within a step (alone, each "
+        "layer's backward\nruns right after its own forward). There the step less its layers is "
+        "the loss and the optimizer;\nin the other columns it also holds whatever the machine "
+        "did differently between the timed\nsteps and the layer timings."
     )
 
 
