@@ -519,7 +519,7 @@ def print_report(settings, summary, extras, infos, machine_info):
         print(f"  {label:8} " + ", ".join(cells) + ratio)
 
 
-def plot(settings, summary, peak, path):
+def plot(settings, summary, peak, path, cpu):
     """Bars: x PyTorch's speed per shape (left); GFLOP/s with the peak line (right)."""
     plt = pyplot()
 
@@ -542,7 +542,7 @@ def plot(settings, summary, peak, path):
     ratio_ax.set_title("tinycnn's speed as a multiple of PyTorch's")
     gflops_ax.axhline(peak, color="gray", linestyle="--", linewidth=1, label="float32 peak")
     gflops_ax.set_ylabel("GFLOP/s")
-    gflops_ax.set_title(f"tinycnn, float32, {THREADS} threads")
+    gflops_ax.set_title(f"tinycnn, float32, {THREADS} threads, {cpu}")
     plain_log_ticks(ratio_ax.yaxis, "x")
     marked = [s + ("*" if by_winograd(settings["shapes"][s]) else "") for s in shapes]
     for ax in (ratio_ax, gflops_ax):
@@ -609,7 +609,7 @@ def main():
         args.out,
         "bench_conv",
         report,
-        lambda path: plot(settings, summary, extras["peak_gflops"], path),
+        lambda path: plot(settings, summary, extras["peak_gflops"], path, machine_info["cpu"]),
     )
 
 

@@ -190,7 +190,7 @@ def print_report(settings, rows, machine_info):
             )
 
 
-def plot(rows, path):
+def plot(rows, path, cpu):
     plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
@@ -223,7 +223,7 @@ def plot(rows, path):
     axes[2].set_xlabel("batch size, or image size in pixels")
     axes[2].set_ylabel("2-thread speed-up over 1 thread")
     axes[2].legend()
-    fig.suptitle("lesson 4's training step: time per image and parallel speed-up")
+    fig.suptitle(f"lesson 4's training step: time per image and parallel speed-up, {cpu}")
     save_chart(fig, path)
 
 
@@ -244,7 +244,9 @@ def main():
     rows = summarise(runs)
     print_report(settings, rows, machine_info)
     report = {"machine": machine_info, "settings": settings, "rows": rows}
-    save_results(args.out, "bench_scaling", report, lambda path: plot(rows, path))
+    save_results(
+        args.out, "bench_scaling", report, lambda path: plot(rows, path, machine_info["cpu"])
+    )
 
 
 if __name__ == "__main__":

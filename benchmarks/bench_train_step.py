@@ -672,9 +672,9 @@ def print_report(settings, summary, load, startup_times, scipy_seconds, machine_
         print(f"other Python: {settings['startup_python']} ({scipy_there} SciPy)")
 
 
-def plot(summary, path):
+def plot(summary, path, cpu, batch_size):
     """Left: ms per step of each framework. Middle: ms per inference call on small batches.
-    Right: tinycnn's (and PyTorch's) ms per layer."""
+    Right: tinycnn's (and PyTorch's) ms per layer. Above: the CPU they ran on."""
     plt = pyplot()
 
     fig, (steps, inference, layers) = plt.subplots(1, 3, figsize=(16, 5), width_ratios=(1, 1, 3))
@@ -709,6 +709,7 @@ def plot(summary, path):
     inference.legend(fontsize=8)
 
     plot_layers(layers, summary["layers"])
+    fig.suptitle(f"lesson 4's training step, batch {batch_size}, float32, {THREADS} threads: {cpu}")
     save_chart(fig, path)
 
 
@@ -787,7 +788,12 @@ def main():
         "scipy_import_s": scipy_seconds,
         "steps_ms": {name: result.get("rounds") for name, result in results.items()},
     }
-    save_results(args.out, "bench_train_step", report, lambda path: plot(summary, path))
+    save_results(
+        args.out,
+        "bench_train_step",
+        report,
+        lambda path: plot(summary, path, machine_info["cpu"], settings["batch"]),
+    )
 
 
 if __name__ == "__main__":
