@@ -209,12 +209,17 @@ def save_results(out, name, report, plot):
 # (the timers run in the workers; the rows, table and chart in the parent).
 
 
+CONVOLUTIONS = ("Conv2D", "ConvReLUMaxPool2D")
+"""The layers labelled by their kernel and channels, and summed by kernel size."""
+
+
 def layer_label(layer, input_shape):
     """A tinycnn layer as the tables name it: its kind, channels and the size it works on
-    ("Conv2D 3x3 32->64, 8x8", "BatchNorm2D 64, 8x8", "Dense 2048->128", "Flatten")."""
+    ("Conv2D 3x3 32->64, 8x8", "ConvReLUMaxPool2D 3x3 1->8, 64x64", "BatchNorm2D 64, 8x8",
+    "Dense 2048->128", "Flatten")."""
     name = type(layer).__name__
     size = "x".join(str(side) for side in input_shape[2:])
-    if name == "Conv2D":
+    if name in CONVOLUTIONS:
         k = layer.kernel_size
         return f"{name} {k}x{k} {layer.in_channels}->{layer.out_channels}, {size}"
     if name == "Dense":
@@ -343,7 +348,7 @@ def layer_rows(labels, our_rounds, their_rounds=None):
 def layer_kind(label):
     """ "Conv2D 3x3" from "Conv2D 3x3 32->64, 8x8"; "ReLU" from "ReLU 8, 64x64"."""
     words = label.split()
-    return " ".join(words[:2]) if words[0] == "Conv2D" else words[0]
+    return " ".join(words[:2]) if words[0] in CONVOLUTIONS else words[0]
 
 
 def print_layers(rows, step_ms, note, in_step=None):

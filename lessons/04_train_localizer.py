@@ -89,11 +89,13 @@ print(
 # for every channel *at every one of the 8x8 positions*, so it knows where in the image each
 # feature fired, and it can combine "a wheel here, a roof there" into a box.
 #
-# In the summary below, each block's ReLU and max-pool are one layer, `ReLUMaxPool2D`. A ReLU
-# never changes which value of a window is the largest, so pooling first and applying the ReLU
-# to what is left gives the same numbers, forward and backward, with the ReLU on a quarter of
-# them. Frameworks call this *fusing* two layers; `tc.ReLU()` then `tc.MaxPool2D(2)` would train
-# exactly the same network, a little more slowly.
+# In the summary below, each block is one layer, `ConvReLUMaxPool2D`: the convolution, its ReLU
+# and its max-pool computed together. A ReLU never changes which value of a window is the largest,
+# so pooling first and applying the ReLU to what is left gives the same numbers, forward and
+# backward, with the ReLU on a quarter of them; and the convolution pools its sums while they are
+# still in the processor's cache, so its full-size output is never written to memory only to be
+# read back. Frameworks call this *fusing* layers; `tc.Conv2D(...)`, `tc.ReLU()` and
+# `tc.MaxPool2D(2)` in a row would train exactly the same network, a little more slowly.
 #
 # The last layer has no activation: it outputs 8 raw numbers. How they become the lecture's
 # vector depends on the loss that trains them (next section), so we choose the loss first and
@@ -346,7 +348,7 @@ print("first test image, loaded model:", y_loaded[0])
 # one direction: edges.
 
 # %%
-first_conv, first_relu = model.layers[0], tc.ReLU()  # the block's own ReLU pools as well
+first_conv, first_relu = model.layers[0].convolution(), tc.ReLU()  # the block's own, unpooled
 tc.viz.show_filters(first_conv.params["W"], path=lesson.out / "04_filters.png")
 
 # %% [markdown]

@@ -31,6 +31,7 @@ from tinycnn.kernels import (
     batchnorm,
     batchnorm_pool,
     conv,
+    conv_pool,
     dense,
     im2col,
     pointwise_blas,
@@ -576,6 +577,18 @@ LAYER_BUILDERS = {
         dtype=argument(DTYPE),
         rng=argument(st.integers(0, 9)),
     ),
+    tc.ConvReLUMaxPool2D: st.builds(
+        tc.ConvReLUMaxPool2D,
+        argument(SIZE),
+        argument(SIZE),
+        argument(SIZE),
+        argument(SIZE),
+        argument(st.integers(0, 1)),
+        argument(SIZE),
+        argument(st.none() | SIZE),
+        dtype=argument(DTYPE),
+        rng=argument(st.integers(0, 9)),
+    ),
     tc.MaxPool2D: st.builds(tc.MaxPool2D, argument(SIZE), argument(st.none() | SIZE)),
     tc.ReLUMaxPool2D: st.builds(tc.ReLUMaxPool2D, argument(SIZE), argument(st.none() | SIZE)),
     tc.Dense: st.builds(
@@ -1069,6 +1082,26 @@ TYPED_CALLS = {
             "rng": (0, "rng|None"),
         },
     ),
+    "layers.ConvReLUMaxPool2D": (
+        tc.ConvReLUMaxPool2D,
+        {
+            "in_channels": (1, "int"),
+            "out_channels": (2, "int"),
+            "kernel_size": (3, "int"),
+            "stride": (1, "int"),
+            "padding": (0, "int"),
+            "pool_size": (2, "int"),
+            "pool_stride": (2, "int|None"),
+            "dtype": (np.float32, "dtype"),
+            "rng": (0, "rng|None"),
+        },
+    ),
+    "layers.ConvReLUMaxPool2D.backward": (
+        lambda dout, input_grad: _after_forward(tc.ConvReLUMaxPool2D(1, 2, 3, rng=0), _CONV_X)(
+            dout, input_grad
+        ),
+        {"dout": (np.ones((2, 2, 2, 2), np.float32), "array"), "input_grad": (True, "flag")},
+    ),
     "layers.MaxPool2D": (tc.MaxPool2D, {"kernel_size": (2, "int"), "stride": (2, "int|None")}),
     "layers.ReLUMaxPool2D": (
         tc.ReLUMaxPool2D,
@@ -1188,6 +1221,15 @@ TYPED_CALLS = {
             "kernel_size": (3, "int"),
             "stride": (1, "int"),
             "padding": (0, "int"),
+        },
+    ),
+    "kernels.conv_pool.conv_relu_maxpool_forward": (
+        conv_pool.conv_relu_maxpool_forward,
+        {
+            "x": (_X, "array"),
+            "weights": (_W, "array"),
+            "bias": (np.zeros(4), "array|None"),
+            "padding": (1, "int"),
         },
     ),
     "kernels.pool.maxpool2d_forward": (

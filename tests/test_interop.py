@@ -76,7 +76,7 @@ def test_same_gradients(torch, case):
     np.testing.assert_allclose(x_torch.grad.numpy(), dx, rtol=tolerance, atol=tolerance)
     torch_layers = [
         module
-        for module in torch_model
+        for module in torch_model.modules()  # within the fused layers' nn.Sequential too
         if isinstance(module, torch.nn.Conv2d) or isinstance(module, torch.nn.Linear)
     ]
     our_layers = [layer for layer in model.layers if layer.params]
@@ -119,10 +119,10 @@ def test_weights_are_copied_not_shared(torch):
     torch_model = to_torch(model)
     weights_before = model.layers[0].params["W"].copy()
     with torch.no_grad():
-        torch_model[0].weight.add_(1.0)
+        torch_model[0][0].weight.add_(1.0)  # the first block's nn.Conv2d
     np.testing.assert_array_equal(model.layers[0].params["W"], weights_before)
     np.testing.assert_array_equal(
-        to_torch(model)[7].weight.detach().numpy(), model.layers[7].params["W"].T
+        to_torch(model)[4].weight.detach().numpy(), model.layers[4].params["W"].T
     )
 
 
@@ -136,7 +136,7 @@ def test_bad_models(torch):
     with pytest.raises(
         TypeError,
         match=r"model.layers\[1\] is a Swish, which to_torch cannot "
-        r"convert \(it converts Conv2D, MaxPool2D, ReLUMaxPool2D, Dense",
+        r"convert \(it converts Conv2D, MaxPool2D, ReLUMaxPool2D, ConvReLUMaxPool2D, Dense",
     ):
         to_torch(tc.Sequential([tc.Flatten(), Swish()]))
     mixed = tc.Sequential(

@@ -214,7 +214,7 @@ def test_batch_planes_by_formula(geometry, seed, way):
     """The layout of every convolution, both ways (each kernel on threads and as its serial
     twin), against planes_by_formula: every number in place and every other one zero, even
     where the memory it gets held NaN before (its zeroing loops are written for speed:
-    layout._zero says how). batch_planes takes stride 1 to its own kernel; the general one,
+    layout.zero says how). batch_planes takes stride 1 to its own kernel; the general one,
     which has a branch of its own for stride 1, is held to the formula at every stride too."""
     n, c_in, (height, width) = geometry["n"], geometry["c_in"], geometry["hw"]
     k, stride, padding = geometry["k"], geometry["stride"], geometry["padding"]

@@ -402,6 +402,7 @@ def every_layer():
         (tc.Conv2D(2, 3, 3, padding=1, dtype=F64, rng=0), x4),
         (tc.MaxPool2D(2), x4),
         (tc.ReLUMaxPool2D(2), x4),
+        (tc.ConvReLUMaxPool2D(2, 3, 3, padding=1, dtype=F64, rng=0), x4),
         (tc.Dense(5, 4, dtype=F64, rng=0), x2),
         (tc.Flatten(), x4),
         (tc.ReLU(), x2),

@@ -271,7 +271,7 @@ def test_a_layers_error_says_which_layer_raised_it_and_where_its_input_came_from
     with pytest.raises(ValueError, match="x must have 2048 features") as error:
         model.predict(np.zeros((2, 1, 32, 32), np.float32))
     assert error.value.__notes__ == [
-        "in model.layers[7], Dense(2048, 128), whose x is the output of model.layers[6], of "
+        "in model.layers[4], Dense(2048, 128), whose x is the output of model.layers[3], of "
         "shape (2, 512); the model's input has shape (2, 1, 32, 32)"
     ]
     with pytest.raises(ValueError, match="x must have 1 channel ") as error:

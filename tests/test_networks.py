@@ -20,7 +20,7 @@ def portraits(n=4):
 def test_three_blocks_then_two_dense_layers():
     model = localizer()
     kinds = [type(layer).__name__ for layer in model.layers]
-    assert kinds == ["Conv2D", "ReLUMaxPool2D"] * 3 + ["Flatten", "Dense", "ReLU", "Dense"]
+    assert kinds == ["ConvReLUMaxPool2D"] * 3 + ["Flatten", "Dense", "ReLU", "Dense"]
     assert model.forward(scenes()).shape == (4, 8)
     assert landmark_detector().forward(portraits()).shape == (4, 7)
 

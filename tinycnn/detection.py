@@ -40,7 +40,7 @@ from tinycnn.checks import (
     real_number,
 )
 from tinycnn.functional import binary_cross_entropy, logsumexp, sigmoid, softmax
-from tinycnn.layers import BatchNormReLUMaxPool2D, Conv2D, MaxPool2D
+from tinycnn.layers import BatchNormReLUMaxPool2D, Conv2D, ConvReLUMaxPool2D, MaxPool2D
 from tinycnn.losses import Loss
 from tinycnn.outputs import OutputMap
 from tinycnn.targets import one_hot_rows
@@ -508,8 +508,8 @@ def detect(model, images, score_threshold=0.6, iou_threshold=0.5, batch_size=256
 
 def network_stride(model):
     """How many pixels of the image one step on the model's output grid moves: the product of
-    the strides of its Conv2D, MaxPool2D and BatchNormReLUMaxPool2D layers (the only layers
-    that shrink an image)."""
+    the strides of its Conv2D, MaxPool2D and BatchNormReLUMaxPool2D layers, and both strides of a
+    ConvReLUMaxPool2D (the only layers that shrink an image)."""
     if not isinstance(getattr(model, "layers", None), (list, tuple)):
         raise TypeError(
             f"model must be a tinycnn Sequential (a model with a list of layers), got "
@@ -519,6 +519,8 @@ def network_stride(model):
     for layer in model.layers:
         if isinstance(layer, (Conv2D, MaxPool2D, BatchNormReLUMaxPool2D)):
             stride *= layer.stride
+        if isinstance(layer, ConvReLUMaxPool2D):
+            stride *= layer.pool_stride
     return stride
 
 

@@ -7,6 +7,9 @@ Layer by layer, with the weights copied (the two models do not share memory afte
     Conv2D(c_in, c_out, k, s, p)  ->  nn.Conv2d(c_in, c_out, k, stride=s, padding=p), same W
     MaxPool2D(k, s)               ->  nn.MaxPool2d(k, stride=s)
     ReLUMaxPool2D(k, s)           ->  nn.Sequential(nn.ReLU, nn.MaxPool2d as above)
+    ConvReLUMaxPool2D(c_in, c_out, k, s, p, pool_size, pool_stride)
+                                  ->  nn.Sequential(nn.Conv2d as above, nn.ReLU,
+                                      nn.MaxPool2d(pool_size, stride=pool_stride))
     Dense(n_in, n_out)            ->  nn.Linear(n_in, n_out), weight = W.T (PyTorch stores
                                       (out, in) and computes x @ weight.T + b)
     Flatten, ReLU, LeakyReLU(a), Sigmoid, Tanh, Dropout(p)  ->  their nn namesakes

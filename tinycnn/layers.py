@@ -44,6 +44,7 @@ from tinycnn.kernels import (
     arguments,
     batchnorm,
     batchnorm_pool,
+    conv_pool,
     dense,
     pool,
     roads,
@@ -327,6 +328,18 @@ class Conv2D(Layer):
         )
 
     def forward(self, x):
+        x = self._input(x)
+        W, b = self.params["W"], self.params["b"]  # an empty batch: the kernels give empty results
+        out, kept = roads.conv2d_forward(x, W, b, self.stride, self.padding)
+        # What the road keeps (x's planes, Winograd's tiles, ...) holds all of x that backward
+        # reads: where it exists, x need not be kept (so the previous layer's output can be
+        # freed), only its shape.
+        self._cache = (x.shape if kept is not None else x, kept, out.shape)
+        return out
+
+    def _input(self, x):
+        """x checked (images of in_channels channels, the kernel inside them once padded) and
+        the layer's arrays too, as a C-contiguous array of the layer's dtype."""
         x = _images(self, x, self.in_channels)
         self.check_arrays()
         padded_h, padded_w = x.shape[2] + 2 * self.padding, x.shape[3] + 2 * self.padding
@@ -335,14 +348,7 @@ class Conv2D(Layer):
                 f"kernel_size {self.kernel_size} is larger than the padded input "
                 f"{padded_h}x{padded_w} (x of shape {x.shape}, padding {self.padding})"
             )
-        x = np.ascontiguousarray(x, dtype=self.dtype)
-        W, b = self.params["W"], self.params["b"]  # an empty batch: the kernels give empty results
-        out, kept = roads.conv2d_forward(x, W, b, self.stride, self.padding)
-        # What the road keeps (x's planes, Winograd's tiles, ...) holds all of x that backward
-        # reads: where it exists, x need not be kept (so the previous layer's output can be
-        # freed), only its shape.
-        self._cache = (x.shape if kept is not None else x, kept, out.shape)
-        return out
+        return np.ascontiguousarray(x, dtype=self.dtype)
 
     def backward(self, dout, input_grad=True):
         """dL/dout -> dL/dx, and grads["W"], grads["b"]; None instead of dL/dx if not
@@ -412,13 +418,15 @@ class MaxPool2D(Layer):
         return torch.nn.MaxPool2d(self.kernel_size, stride=self.stride)
 
 
-def _pooling(kernel_size, stride):
+def _pooling(kernel_size, stride, prefix=""):
     """(kernel_size, stride) of a pooling layer: positive integers, stride None meaning
-    kernel_size (windows side by side)."""
-    kernel_size = positive_int(kernel_size, "kernel_size", maximum=checks.MAX_SIZE)
+    kernel_size (windows side by side). prefix: the arguments' names' ("pool_": pool_size,
+    pool_stride)."""
+    size_name = f"{prefix}size" if prefix else "kernel_size"
+    kernel_size = positive_int(kernel_size, size_name, maximum=checks.MAX_SIZE)
     if stride is None:
         return kernel_size, kernel_size
-    return kernel_size, positive_int(stride, "stride", maximum=checks.MAX_SIZE)
+    return kernel_size, positive_int(stride, f"{prefix}stride", maximum=checks.MAX_SIZE)
 
 
 def _check_window_fits(x, kernel_size):
@@ -460,6 +468,121 @@ class ReLUMaxPool2D(MaxPool2D):
 
     def torch_module(self, torch, dtype):
         return torch.nn.Sequential(torch.nn.ReLU(), super().torch_module(torch, dtype))
+
+
+class ConvReLUMaxPool2D(Conv2D):
+    """Conv2D, ReLU and MaxPool2D(pool_size, pool_stride) as one layer (lesson 4's blocks):
+
+        out = maxpool(max(0, conv(x))),  computed as max(0, maxpool(conv(x)))  (ReLUMaxPool2D)
+
+    x: (N, C_in, H, W) -> out: (N, C_out, H_p, W_p), with W, b, stride and padding as in Conv2D
+    and the pooling's windows on the convolution's output c (N, C_out, H_c, W_c), pool_stride
+    None meaning pool_size. backward: dc = dout where out > 0, at its window's first maximum
+    (0 elsewhere), then Conv2D's backward with dc.
+
+    The same parameters and numbers as Conv2D then ReLUMaxPool2D, bit for bit, gradients
+    included. For stride 1 on the convolutions' direct road with 2x2 windows of stride 2
+    (`tinycnn.kernels.conv_pool`: lesson 4's first two blocks), c is never written to memory:
+    the convolution pools its sums while they are still in the cache, and the backward unpools
+    dout straight into the layout the convolution's backward reads. Elsewhere it runs the two
+    layers' kernels one after the other.
+    """
+
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        pool_size=2,
+        pool_stride=None,
+        *,
+        dtype=np.float32,
+        rng=None,
+    ):
+        self.pool_size, self.pool_stride = _pooling(pool_size, pool_stride, "pool_")
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, dtype=dtype, rng=rng
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "pool_size": self.pool_size,
+            "pool_stride": self.pool_stride,
+        }
+
+    def __repr__(self):
+        dtype = "" if self.dtype == np.float32 else f", dtype={self.dtype.name}"
+        return (
+            f"ConvReLUMaxPool2D({self.in_channels}, {self.out_channels}, {self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, pool_size={self.pool_size}, "
+            f"pool_stride={self.pool_stride}{dtype})"
+        )
+
+    def convolution(self):
+        """The block's convolution alone, as a Conv2D with these very weight arrays (training
+        either trains both): its feature maps before the ReLU and the pooling."""
+        convolution = Conv2D.from_config(super().get_config())
+        convolution.params = self.params
+        return convolution
+
+    def forward(self, x):
+        x = self._input(x)
+        W, b = self.params["W"], self.params["b"]
+        k, s, p = self.kernel_size, self.stride, self.padding
+        conv_shape = arguments.convolution_output(x.shape, self.out_channels, k, s, p)
+        if min(conv_shape[2:]) < self.pool_size:
+            raise ValueError(
+                f"pool_size {self.pool_size} is larger than the convolution's output "
+                f"{conv_shape[2]}x{conv_shape[3]} (x of shape {x.shape})"
+            )
+        if x.shape[0] and conv_pool.chosen_for(
+            x.shape, W.shape, s, p, self.pool_size, self.pool_stride
+        ):
+            out, argmax, planes = conv_pool.conv_relu_maxpool_forward(x, W, b, p)
+            self._cache = (x.shape, planes, argmax, out, None)  # None: the fused pass
+            return out
+        conv_out, kept = roads.conv2d_forward(x, W, b, s, p)
+        if conv_out.size == 0:  # an empty batch: nothing for the pooling to loop over
+            pool_shape = arguments.pooled_output(conv_shape, self.pool_size, self.pool_stride)
+            out, argmax = np.zeros(pool_shape, x.dtype), None
+        else:
+            pooled, argmax = pool.maxpool2d_forward(conv_out, self.pool_size, self.pool_stride)
+            out = activation.relu_forward(pooled)
+        self._cache = (x.shape if kept is not None else x, kept, argmax, out, conv_shape)
+        return out
+
+    def backward(self, dout, input_grad=True):
+        """dL/dout -> dL/dx, and grads["W"], grads["b"]; None instead of dL/dx if not
+        input_grad."""
+        x, kept, argmax, out, conv_shape = self._cached()
+        self.check_arrays()
+        dout = self._check_dout(dout, out.shape, self.dtype, input_grad)
+        W, s, p = self.params["W"], self.stride, self.padding
+        if conv_shape is None:
+            dx, dW, db = conv_pool.conv_relu_maxpool_backward(
+                x, dout, out, argmax, W, p, kept, input_grad
+            )
+        else:
+            if argmax is None:
+                dconv = np.zeros(conv_shape, self.dtype)
+            else:
+                dpooled = activation.relu_backward(dout, out)
+                dconv = pool.maxpool2d_backward(
+                    dpooled, argmax, conv_shape, self.pool_size, self.pool_stride
+                )
+            dx, dW, db = roads.conv2d_backward(x, dconv, W, s, p, kept, input_grad)
+        self.grads["W"], self.grads["b"] = dW, db
+        return dx
+
+    def torch_module(self, torch, dtype):
+        return torch.nn.Sequential(
+            super().torch_module(torch, dtype),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(self.pool_size, stride=self.pool_stride),
+        )
 
 
 class Dense(Layer):

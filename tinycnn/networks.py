@@ -2,11 +2,11 @@
 
 The localizer and the landmark detector are the classic small CNN (`small_cnn`): three blocks of
 conv 3x3 -> ReLU -> max-pool 2x2, each halving the image and doubling the channels, then two dense
-layers (each ReLU and its max-pool are one layer, `ReLUMaxPool2D`: the same numbers in fewer
-passes). Only the last layer differs: K + 5 numbers for localization, 1 + 2 * 3 for landmarks,
-and where its untrained outputs start. The detector is fully convolutional: conv-BatchNorm-ReLU
-blocks and a 1x1 head laid out as the YOLO grid. `convolutionalize` turns a classifier of crops
-into sliding windows over a whole image.
+layers (each block is one layer, `ConvReLUMaxPool2D`: the same numbers in fewer passes). Only the
+last layer differs: K + 5 numbers for localization, 1 + 2 * 3 for landmarks, and where its
+untrained outputs start. The detector is fully convolutional: conv-BatchNorm-ReLU blocks and a 1x1
+head laid out as the YOLO grid. `convolutionalize` turns a classifier of crops into sliding
+windows over a whole image.
 """
 
 import numpy as np
@@ -18,11 +18,11 @@ from tinycnn.layers import (
     BatchNormReLU2D,
     BatchNormReLUMaxPool2D,
     Conv2D,
+    ConvReLUMaxPool2D,
     Dense,
     Flatten,
     GridLayout,
     ReLU,
-    ReLUMaxPool2D,
 )
 from tinycnn.model import Sequential
 from tinycnn.outputs import (
@@ -76,8 +76,10 @@ def small_cnn(
     rng = checks.rng(rng)  # one generator drawn from in turn: each layer's own weights
     layers, in_channels = [], 1
     for out_channels in channels:
-        convolution = Conv2D(in_channels, out_channels, 3, padding=1, dtype=dtype, rng=rng)
-        layers += [convolution, ReLUMaxPool2D(2)]  # ReLU, then max-pool
+        # conv 3x3 -> ReLU -> max-pool 2x2, one layer
+        layers.append(
+            ConvReLUMaxPool2D(in_channels, out_channels, 3, padding=1, dtype=dtype, rng=rng)
+        )
         in_channels = out_channels
     features = in_channels * (image_size // 2 ** len(channels)) ** 2
     output_layer = Dense(hidden, outputs, dtype=dtype, rng=rng)
@@ -270,6 +272,7 @@ before the Flatten needs at its peak (0.9 measured with tracemalloc, for 256 and
 
 LOCAL_LAYERS = (
     "Conv2D",
+    "ConvReLUMaxPool2D",
     "MaxPool2D",
     "ReLUMaxPool2D",
     "BatchNorm2D",

@@ -120,6 +120,57 @@ def conv2d_backward(x_shape, dtype, dout, weights, stride, padding, input_grad):
     return dout, weights, stride, padding, input_grad
 
 
+def conv_relu_maxpool_forward(x, weights, bias, padding):
+    """(x, weights, bias, padding): conv2d_forward's, with stride 1, k >= 2 and an output of
+    2x2 or more, which the 2x2 pooling needs."""
+    x, weights, bias, _, padding = conv2d_forward(x, weights, bias, 1, padding)
+    _pooled_convolution(x.shape, weights.shape, padding, "x")
+    return x, weights, bias, padding
+
+
+def conv_relu_maxpool_backward(x_shape, dout, out, argmax, weights, padding, input_grad):
+    """(x_shape, dout, out, argmax, weights, padding, input_grad): dout, out (its dtype) and
+    argmax (places 0..3) of the pooled output's shape for images of x_shape, and the rest as
+    conv_relu_maxpool_forward's; dx within memory."""
+    x_shape = image_shape(x_shape, "x_shape")
+    input_grad = flag(input_grad, "input_grad")
+    dout = images(dout, "dout")
+    weights, _, _, padding = convolution(
+        x_shape, weights, None, 1, padding, dout.dtype, "dout", "x_shape"
+    )
+    expected = _pooled_convolution(x_shape, weights.shape, padding, "x_shape")
+
+    def what():
+        return f"the pooled output (for x_shape {tuple(x_shape)} and weights {weights.shape})"
+
+    dout = same_shape(dout, expected, "dout", what)
+    out = same_dtype(
+        same_shape(images(out, "out"), expected, "out", what), dout.dtype, "out", "dout"
+    )
+    argmax = window_places(argmax, expected, 2)
+    fits_in_memory(lambda: f"x_shape={tuple(x_shape)}", dout.dtype, {"dx": x_shape})
+    return x_shape, dout, out, argmax, weights, padding, input_grad
+
+
+def _pooled_convolution(x_shape, weights_shape, padding, images_name):
+    """The shape of a stride-1 convolution's output pooled 2x2, for kernels of k >= 2 whose
+    output is 2x2 or more; ValueError otherwise."""
+    n_out, _, k, _ = weights_shape
+    _, _, conv_h, conv_w = convolution_output(x_shape, n_out, k, 1, padding)
+    if k < 2:
+        raise ValueError(
+            f"weights must be kernels of 2x2 or more here, got shape {tuple(weights_shape)} "
+            "(for a 1x1 convolution, use conv2d_forward then the pooling)"
+        )
+    if min(conv_h, conv_w) < 2:
+        raise ValueError(
+            f"the convolution's output must be 2x2 or more to pool 2x2, got {conv_h}x{conv_w} "
+            f"({images_name} of shape {tuple(x_shape)}, weights {tuple(weights_shape)}, "
+            f"padding {padding})"
+        )
+    return (x_shape[0], n_out, conv_h // 2, conv_w // 2)
+
+
 def maxpool2d_forward(x, kernel_size, stride):
     """(x, kernel_size, stride): images, and a k x k window (k, stride >= 1) inside them."""
     x = images(x)

@@ -40,6 +40,9 @@ from tinycnn.kernels.layout import (
 from tinycnn.kernels.taps import correlate, pointwise, pointwise_grads, tap_grads
 from tinycnn.runtime import one_at_a_time
 
+NOT_POOLED = np.empty((0, 0, 0, 0), np.uint8)
+"""correlate's argmax when its outputs are written as they are, not pooled (conv_pool.py's)."""
+
 
 def useful_stride(input_shape, kernel_size, stride, padding):
     """`stride`, or the smallest stride with the same windows. Once the stride passes the start
@@ -78,7 +81,16 @@ def conv2d_forward(x, weights, bias, stride, padding, keep_planes=False):
             numba.get_num_threads(),
         )
         return (out, None) if keep_planes else out
-    grid, offsets = forward_geometry(x.shape, k, stride, padding, out_h, out_w)
+    planes = forward_pass(x, weights, bias, stride, padding, (out_h, out_w), out, NOT_POOLED)
+    return (out, planes) if keep_planes else out
+
+
+def forward_pass(x, weights, bias, stride, padding, out_size, out, argmax):
+    """x's batch planes, having filled out (N, F, out_h, out_w), out_size = (out_h, out_w), with
+    the correlation of x (checked, N > 0) by the direct loops; or, argmax not empty, out and
+    argmax with its pooling (conv_pool.py: stride 1, out half of out_size)."""
+    n_filters, k = weights.shape[0], weights.shape[2]
+    grid, offsets = forward_geometry(x.shape, k, stride, padding, *out_size)
     planes = batch_planes(x, stride, *grid)
     flat_weights, bias = whole_blocks(weights.reshape(n_filters, -1), bias)
     correlate(
@@ -89,10 +101,11 @@ def conv2d_forward(x, weights, bias, stride, padding, keep_planes=False):
         grid.rows,
         grid.width,
         out,
-        np.array([(0, len(offsets), out_h, out_w, 0, 0, 1)], np.int64),  # one phase: all of out
+        np.array([(0, len(offsets), *out_size, 0, 0, 1)], np.int64),  # one phase: all of out
+        argmax,
         numba.get_num_threads(),
     )
-    return (out, planes) if keep_planes else out
+    return planes
 
 
 @one_at_a_time
@@ -158,6 +171,7 @@ def _input_grad(planes, grid, phases, weights, input_shape, stride, dtype):
             grid.width,
             dx,
             np.array(table, np.int64),
+            NOT_POOLED,
             numba.get_num_threads(),
         )
     return dx
@@ -265,22 +279,48 @@ def conv2d_backward(x, dout, weights, stride, padding, planes=None, input_grad=T
     if x_shape[0] == 0:
         dweights, dbias = np.zeros(weights.shape, dout.dtype), np.zeros(n_filters, dout.dtype)
         return (np.zeros(x_shape, dout.dtype) if input_grad else None), dweights, dbias
-    shared = input_grad and stride == 1 and k > 1 and n_filters % CHANNELS == 0
-    if shared:
-        grid, offsets = forward_geometry(x_shape, k, 1, padding, out_h, out_w)
-        dout_grid, phases = phase_geometry(dout.shape, k, x_shape, 1, padding)
-        shared = dout_grid is not None and dout_grid[:2] == grid[:2]  # the same rows and width
-    if not shared:
+    shared = input_grad and stride == 1 and n_filters % CHANNELS == 0
+    if not (shared and one_layout(x_shape, dout.shape, k, padding)):
         dweights, dbias = conv2d_backward_params(x, dout, k, stride, padding, planes=planes)
         if not input_grad:
             return None, dweights, dbias
         return conv2d_backward_input(dout, weights, x_shape, stride, padding), dweights, dbias
-    dout_planes = batch_planes(dout, 1, *dout_grid)
     if planes is None:
-        planes = batch_planes(x, 1, *grid)
-    d = dout_planes.reshape(-1, dout_grid.length)[:n_filters]
+        planes = batch_planes(x, 1, *forward_geometry(x_shape, k, 1, padding, out_h, out_w)[0])
+    dout_planes = batch_planes(dout, 1, *phase_geometry(dout.shape, k, x_shape, 1, padding)[0])
+    return backward_from_planes(planes, dout_planes, x_shape, weights, padding, out_h, out_w)
+
+
+def one_layout(x_shape, dout_shape, kernel_size, padding):
+    """True where one layout of dout serves both gradients of a stride-1 convolution: k > 1, and
+    dout's planes for the input gradient (phase_geometry's grid) have the rows and width of x's
+    planes (forward_geometry's), so the weight gradient reads them too, from their lead on."""
+    if kernel_size == 1:
+        return False
+    out_h, out_w = dout_shape[2:]
+    grid, _ = forward_geometry(tuple(x_shape), kernel_size, 1, padding, out_h, out_w)
+    dout_grid, _ = phase_geometry(tuple(dout_shape), kernel_size, tuple(x_shape), 1, padding)
+    return dout_grid is not None and dout_grid[:2] == grid[:2]
+
+
+def backward_from_planes(
+    planes, dout_planes, x_shape, weights, padding, out_h, out_w, input_grad=True
+):
+    """(dx or None, dweights, dbias) of a stride-1 convolution from x's planes (forward_geometry's
+    grid) and dout's planes, laid out as batch_planes lays dout (N, F, out_h, out_w) out on
+    phase_geometry's grid (one set of planes for both gradients), with whole blocks of output
+    channels: F' >= F planes, those past F zeros. conv2d_backward's own end, and the end of
+    conv_pool.py's backward, which lays out dout's planes as it unpools."""
+    k, n_filters = weights.shape[2], weights.shape[0]
+    x_shape = tuple(x_shape)
+    grid, offsets = forward_geometry(x_shape, k, 1, padding, out_h, out_w)
+    dout_shape = (x_shape[0], n_filters, out_h, out_w)
+    dout_grid, phases = phase_geometry(dout_shape, k, x_shape, 1, padding)
+    d = dout_planes.reshape(-1, dout_grid.length)[: n_filters + -n_filters % CHANNELS]
     dweights, dbias = _weight_grads(
         planes, offsets, d, dout_grid.lead, grid, x_shape, n_filters, k, out_h, out_w
     )
-    dx = _input_grad(dout_planes, dout_grid, phases, weights, x_shape, 1, dout.dtype)
+    if not input_grad:
+        return None, dweights, dbias
+    dx = _input_grad(dout_planes, dout_grid, phases, weights, x_shape, 1, dout_planes.dtype)
     return dx, dweights, dbias

@@ -198,7 +198,7 @@ def whole_blocks(weights, bias):
 
 
 @njit(cache=True)
-def _zero(run):
+def zero(run):
     """run[:] = 0, as a loop from index 0.
 
     A loop, not `run[:] = 0`: with parallel=True numba makes every array expression a parallel
@@ -245,14 +245,14 @@ def batch_planes(a, stride, rows, width, lead, length):
 
 
 @njit(cache=True)
-def _zero_margins(out, n_planes, lead, body, length):
+def zero_margins(out, n_planes, lead, body, length):
     """Zero each plane's lead and tail around the samples' blocks (body numbers from lead on) in
     the flat planes out ((n_planes + 1)*length,), and all of the last plane: the part of the
     layout both kernels share."""
     for plane in range(n_planes):
-        _zero(out[plane * length : plane * length + lead])
-        _zero(out[plane * length + lead + body : (plane + 1) * length])
-    _zero(out[n_planes * length :])
+        zero(out[plane * length : plane * length + lead])
+        zero(out[plane * length + lead + body : (plane + 1) * length])
+    zero(out[n_planes * length :])
 
 
 @njit(cache=True)
@@ -272,12 +272,12 @@ def _stride_one_planes(a, rows, width, lead, length):
     """batch_planes for stride 1: a sample's channel c is the rows of its block of plane c."""
     n_samples, channels = a.shape[:2]
     out = np.empty((channels + 1) * length, a.dtype)
-    _zero_margins(out, channels, lead, n_samples * rows * width, length)
+    zero_margins(out, channels, lead, n_samples * rows * width, length)
     for job in prange(channels * n_samples):
         c, n = job // n_samples, job % n_samples
         first = c * length + lead + n * rows * width
         block = out[first : first + rows * width]
-        _zero(block)
+        zero(block)
         _copy_rows(a[n, c], block, width)
     return out
 
@@ -295,14 +295,14 @@ def _phase_planes(a, stride, rows, width, lead, length):
     n_samples, channels, height, in_width = a.shape
     s = stride
     out = np.empty((channels * s * s + 1) * length, a.dtype)
-    _zero_margins(out, channels * s * s, lead, n_samples * rows * width, length)
+    zero_margins(out, channels * s * s, lead, n_samples * rows * width, length)
     for job in prange(channels * n_samples):
         c, n = job // n_samples, job % n_samples
         for ya in range(s):  # the rows y = ya, ya + s, ...: phase planes (ya, 0 ... s - 1)
             first = (c * s + ya) * s * length + lead + n * rows * width
             for xa in range(s):
                 block = out[first + xa * length : first + xa * length + rows * width]
-                _zero(block)
+                zero(block)
             if s == 1:
                 _copy_rows(a[n, c], block, width)
                 continue

@@ -27,7 +27,7 @@ from tinycnn.runtime import one_at_a_time
 
 
 @njit(cache=True)
-def _beats(value, best, lowest):
+def beats(value, best, lowest):
     """Strictly greater (on ties the first maximum in scan order stays), or the first NaN:
     a NaN wins its window, as in np.argmax and PyTorch, so a diverging network shows it.
     lowest: strictly smaller instead (a minimum pooling, which batchnorm_pool.py needs)."""
@@ -46,7 +46,7 @@ def _pool_plane(xp, k, s, out, argmax, lowest=False):
             for di in range(k):
                 row = xp[i * s + di]
                 for dj in range(k):
-                    if _beats(row[j * s + dj], best, lowest):
+                    if beats(row[j * s + dj], best, lowest):
                         best = row[j * s + dj]
                         where = di * k + dj
             out[i, j] = best
@@ -55,21 +55,30 @@ def _pool_plane(xp, k, s, out, argmax, lowest=False):
 
 @njit(cache=True)
 def _pool_plane_2x2(xp, out, argmax, lowest=False):
-    """One plane, k = s = 2 (the usual halving): the four taps written out, which vectorizes."""
-    out_h, out_w = out.shape
-    for i in range(out_h):
-        top, bottom = xp[2 * i], xp[2 * i + 1]
-        out_row, argmax_row = out[i], argmax[i]
-        for j in range(out_w):
-            best, where = top[2 * j], 0
-            if _beats(top[2 * j + 1], best, lowest):
-                best, where = top[2 * j + 1], 1
-            if _beats(bottom[2 * j], best, lowest):
-                best, where = bottom[2 * j], 2
-            if _beats(bottom[2 * j + 1], best, lowest):
-                best, where = bottom[2 * j + 1], 3
-            out_row[j] = best
-            argmax_row[j] = where
+    """One plane, k = s = 2 (the usual halving): pool_rows_2x2 on each pair of rows."""
+    for i in range(out.shape[0]):
+        pool_rows_2x2(xp[2 * i], xp[2 * i + 1], out[i], argmax[i], lowest)
+
+
+@njit(cache=True, inline="always")
+def pool_rows_2x2(top, bottom, out_row, argmax_row, lowest):
+    """out_row[j] = the first maximum of the window top[2j : 2j + 2], bottom[2j : 2j + 2]
+    (the first minimum if lowest), argmax_row[j] its place in it (0 1 / 2 3). The four taps
+    written out, which vectorizes. taps.py pools a convolution's rows with it too (conv_pool.py).
+
+    Inlined by numba where it is called (inline="always"): called as a function of its own, it
+    took the 2x2 pooling of (64, 8, 64, 64) from 0.22 to 0.47 ms on one core (medians of 200
+    calls, three processes each; 2-core AMD EPYC Zen 4, CPU family 25)."""
+    for j in range(out_row.shape[0]):
+        best, where = top[2 * j], 0
+        if beats(top[2 * j + 1], best, lowest):
+            best, where = top[2 * j + 1], 1
+        if beats(bottom[2 * j], best, lowest):
+            best, where = bottom[2 * j], 2
+        if beats(bottom[2 * j + 1], best, lowest):
+            best, where = bottom[2 * j + 1], 3
+        out_row[j] = best
+        argmax_row[j] = where
 
 
 @threads_if_faster

@@ -53,6 +53,7 @@ from tinycnn.kernels.layout import (
     ceil_div,
     whole_vectors,
 )
+from tinycnn.kernels.pool import pool_rows_2x2
 from tinycnn.kernels.threads import threads_if_faster
 
 # Let LLVM reorder sums (to vectorize the reductions) and fuse multiply-adds; NaN and inf keep
@@ -89,7 +90,7 @@ def _accumulate(acc, x, offsets, weights, f, first_tap, end_tap, start, length):
 
 @threads_if_faster
 @njit(cache=True, parallel=True, fastmath=FAST)
-def correlate(x, offsets, weights, bias, rows, width, out, phases, n_threads):
+def correlate(x, offsets, weights, bias, rows, width, out, phases, argmax, n_threads):
     """For each phase (first_tap, end_tap, out_h, out_w, y0, x0, step), a row of phases:
     out[n, f, y0 + i*step, x0 + j*step] = bias[f] + sum_t weights[f, t] * x[offsets[t] + q]
     over the phase's taps first_tap <= t < end_tap, with q = n*rows*width + i*width + j, for
@@ -101,6 +102,12 @@ def correlate(x, offsets, weights, bias, rows, width, out, phases, n_threads):
     filling every s-th row and column of dx from its own taps of the same planes of dout. The
     batch's rows (n, i) are cut into blocks, each computed as one run, every phase in turn.
 
+    argmax empty (0 numbers), as above. Otherwise one phase, pooled: out (N, F, out_h // 2,
+    out_w // 2) receives max(0, the maximum of each 2x2 window) of the correlation, and argmax
+    (uint8, the same shape) the place of that maximum in its window, as `_pool_out` says: a
+    convolution, its ReLU and a 2x2 max-pooling in one pass (conv_pool.py), the correlation
+    never written to memory. Its blocks then hold whole pairs of rows.
+
     All phases in one call, each block of rows through every phase before the next block:
     the rows of dx a block fills are still in the cache for the next phase's, and the threads
     wake once, not s*s times. The input gradient's four phases of (64, 8, 32, 32) -> 16, stride
@@ -110,14 +117,19 @@ def correlate(x, offsets, weights, bias, rows, width, out, phases, n_threads):
     a time, took 45% of it.
     """
     n_samples, n_out = out.shape[0], out.shape[1]
-    total_rows = n_samples * rows
-    rows_per_block = _rows_per_block(total_rows, width, n_threads)
-    n_blocks = ceil_div(total_rows, rows_per_block)
-    run = whole_vectors(rows_per_block * width)
+    pooled = argmax.size > 0
+    unit = 2 if pooled else 1  # rows per unit: a block holds whole units of a sample
+    units_per_sample = ceil_div(rows, unit)
+    total_units = n_samples * units_per_sample
+    units_per_block = max(1, _rows_per_block(n_samples * rows, width, n_threads) // unit)
+    n_blocks = ceil_div(total_units, units_per_block)
+    run = whole_vectors(unit * units_per_block * width)
     row_stride = accumulator_stride(run, out.itemsize)
     for block in prange(n_blocks):
-        g0 = block * rows_per_block
-        g1 = min(g0 + rows_per_block, total_rows)
+        u0 = block * units_per_block
+        u1 = min(u0 + units_per_block, total_units)
+        g0 = (u0 // units_per_sample) * rows + unit * (u0 % units_per_sample)
+        g1 = (u1 // units_per_sample) * rows + unit * (u1 % units_per_sample)
         start = g0 * width
         length = whole_vectors((g1 - g0) * width)  # no scalar tail loop
         acc = np.empty((CHANNELS, row_stride), out.dtype)
@@ -129,6 +141,9 @@ def correlate(x, offsets, weights, bias, rows, width, out, phases, n_threads):
                 for r in range(CHANNELS):
                     acc[r, :length] = bias[f + r]
                 _accumulate(acc, x, offsets, weights, f, first_tap, end_tap, start, length)
+                if pooled:
+                    _pool_out(acc, g0, u0, u1, units_per_sample, rows, width, f, out, argmax)
+                    continue
                 for g in range(g0, g1):
                     n, i = g // rows, g % rows
                     if i < out_h:
@@ -145,6 +160,28 @@ def correlate(x, offsets, weights, bias, rows, width, out, phases, n_threads):
                             else:
                                 for j in range(out_w):
                                     dest[x0 + j * step] = source[j]
+
+
+@njit(cache=True)
+def _pool_out(acc, g0, u0, u1, units_per_sample, rows, width, f, out, argmax):
+    """The accumulators' pairs of rows u0 <= u < u1 (pair u % units_per_sample of sample
+    u // units_per_sample; the block's rows start at row g0 of the batch), output channels
+    f + r, pooled 2x2 into out and argmax (N, F, H_out, W_out): out = max(0, the window's first
+    maximum), argmax = its place di * 2 + dj, by max-pooling's own loop (pool.pool_rows_2x2)
+    and ReLU's test, so exactly as ReLUMaxPool2D computes them."""
+    out_h, out_w = out.shape[2], out.shape[3]
+    for u in range(u0, u1):
+        n, i = u // units_per_sample, u % units_per_sample
+        if i >= out_h:
+            continue
+        top = (n * rows + 2 * i - g0) * width
+        for r in range(min(CHANNELS, out.shape[1] - f)):
+            upper = acc[r, top : top + 2 * out_w]
+            lower = acc[r, top + width : top + width + 2 * out_w]
+            pooled = out[n, f + r, i]
+            pool_rows_2x2(upper, lower, pooled, argmax[n, f + r, i], False)
+            for j in range(out_w):  # the ReLU, as activation.py's: a NaN stays NaN
+                pooled[j] = 0 if pooled[j] <= 0 else pooled[j]
 
 
 @njit(cache=True, fastmath=FAST)

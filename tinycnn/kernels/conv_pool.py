@@ -1,0 +1,141 @@
+"""A convolution, its ReLU and a 2x2 max-pooling in one pass each way: lesson 4's blocks
+(the layer ConvReLUMaxPool2D).
+
+Stride 1, any k >= 2 and padding, windows 2x2 with stride 2. With c = conv(x) (N, F, H_c, W_c):
+
+    forward:   out[n, f, i, j]    = max(0, max_{di, dj < 2} c[n, f, 2i + di, 2j + dj])
+               argmax[n, f, i, j] = di * 2 + dj of the window's first maximum (uint8)
+    backward:  dc[n, f, 2i + di, 2j + dj] = dout[n, f, i, j] where out > 0 and argmax says
+               (di, dj), 0 elsewhere; then the convolution's backward with dc.
+
+the same numbers as Conv2D then ReLUMaxPool2D, bit for bit. Those two layers pass the whole
+convolution c through memory: the convolution writes it (8 MiB on lesson 4's first block at
+batch 64) and the pooling reads it back; backward, the pooling writes dc, as large, and the
+convolution reads it again to lay it out as planes. Here the convolution's loop pools its
+accumulators before they leave the cache (`taps.correlate` with an argmax to fill), and the
+backward unpools dout straight into the planes the convolution's backward reads
+(`_unpool_planes`), so c and dc never exist.
+
+Lesson 4's training step (batch 64), the network built both ways in one process with the same
+weights, taking turns 20 steps at a time (medians of 260 steps; 2-core AMD EPYC Zen 4, CPU
+family 25): 14.6 ms against 17.0 ms and 12.5 against 14.0 ms (two processes); its first block,
+forward and backward, 3.1 against 4.5 ms and 2.5 against 3.6 ms, its second 5.2 against 6.0 ms
+and 4.4 against 4.9 ms. (The third convolution takes Winograd's road, and its layer the two
+layers' kernels.)
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from tinycnn.kernels import arguments, conv, pointwise_blas, winograd
+from tinycnn.kernels.layout import (
+    CHANNELS,
+    forward_geometry,
+    phase_geometry,
+    zero,
+    zero_margins,
+)
+from tinycnn.kernels.threads import threads_if_faster
+from tinycnn.runtime import one_at_a_time
+
+
+def chosen_for(x_shape, weights_shape, stride, padding, pool_size, pool_stride):
+    """True where ConvReLUMaxPool2D runs this module's pass: a convolution that would take the
+    direct road (roads.py: not Winograd's, not a 1x1 matrix product) with stride 1 and k >= 2,
+    an output of 2x2 or more, and 2x2 pooling windows with stride 2. Elsewhere it runs the
+    convolution's road, then ReLUMaxPool2D's kernels: the same function."""
+    k = weights_shape[2]
+    if stride != 1 or k < 2 or pool_size != 2 or pool_stride != 2:
+        return False
+    out_h, out_w = (size + 2 * padding - k + 1 for size in x_shape[2:])
+    road = (x_shape, weights_shape, stride, padding)
+    direct = not (winograd.chosen_for(*road) or pointwise_blas.chosen_for(*road))
+    return direct and min(out_h, out_w) >= 2
+
+
+@one_at_a_time
+def conv_relu_maxpool_forward(x, weights, bias, padding):
+    """(out, argmax, planes): out (N, F, H_c // 2, W_c // 2) and argmax (uint8) as in the module
+    docstring, planes x's batch planes, which conv_relu_maxpool_backward reads (None for an empty
+    batch). x (N, C, H, W), weights (F, C, k, k), bias (F,) or None (zeros), stride 1.
+
+    Against the two layers' kernels, taking turns call by call (medians of 200 calls; 2-core AMD
+    EPYC Zen 4, CPU family 25): (64, 1, 64, 64) -> 8 channels 0.98 ms against 1.60 ms on two
+    threads, 1.05 against 1.65 ms on one; (64, 8, 32, 32) -> 16 1.26 against 1.56 ms, and 2.32
+    against 2.68 ms.
+    """
+    x, weights, bias, padding = arguments.conv_relu_maxpool_forward(x, weights, bias, padding)
+    n_samples = x.shape[0]
+    n_filters, _, k, _ = weights.shape
+    _, _, conv_h, conv_w = arguments.convolution_output(x.shape, n_filters, k, 1, padding)
+    out = np.empty((n_samples, n_filters, conv_h // 2, conv_w // 2), x.dtype)
+    argmax = np.empty(out.shape, np.uint8)
+    if n_samples == 0:
+        return out, argmax, None
+    planes = conv.forward_pass(x, weights, bias, 1, padding, (conv_h, conv_w), out, argmax)
+    return out, argmax, planes
+
+
+@one_at_a_time
+def conv_relu_maxpool_backward(
+    x_shape, dout, out, argmax, weights, padding, planes, input_grad=True
+):
+    """(dx or None, dweights, dbias) from dout, and out, argmax and planes as the forward pass
+    returned them for images of x_shape: the convolution's gradients with dc of the module
+    docstring, which is laid out as planes while it is unpooled, never as an array of its own.
+
+    Forward and backward together against the two layers' kernels, taking turns call by call
+    (medians of 200 calls, two processes; 2-core AMD EPYC Zen 4, CPU family 25): (64, 1, 64, 64)
+    -> 8 without the input gradient (a first layer) 2.29-2.33 ms against 3.62-3.70 ms;
+    (64, 8, 32, 32) -> 16 4.19-4.31 ms against 4.82-5.02 ms.
+    """
+    x_shape, dout, out, argmax, weights, padding, input_grad = arguments.conv_relu_maxpool_backward(
+        x_shape, dout, out, argmax, weights, padding, input_grad
+    )
+    n_filters, _, k, _ = weights.shape
+    _, _, conv_h, conv_w = arguments.convolution_output(x_shape, n_filters, k, 1, padding)
+    if x_shape[0] == 0:
+        dweights, dbias = np.zeros(weights.shape, dout.dtype), np.zeros(n_filters, dout.dtype)
+        return (np.zeros(x_shape, dout.dtype) if input_grad else None), dweights, dbias
+    grid, _ = forward_geometry(x_shape, k, 1, padding, conv_h, conv_w)
+    planes = arguments.kept_planes(planes, (x_shape[1] + 1) * grid.length, dout.dtype)
+    if planes is None:
+        raise ValueError("planes must be what conv_relu_maxpool_forward returned for this x")
+    conv_shape = (x_shape[0], n_filters, conv_h, conv_w)
+    dout_grid, _ = phase_geometry(conv_shape, k, x_shape, 1, padding)
+    dout_planes = _unpool_planes(dout, out, argmax, n_filters + -n_filters % CHANNELS, *dout_grid)
+    return conv.backward_from_planes(
+        planes, dout_planes, x_shape, weights, padding, conv_h, conv_w, input_grad
+    )
+
+
+@threads_if_faster
+@njit(cache=True, parallel=True)
+def _unpool_planes(dout, out, argmax, n_planes, rows, width, lead, length):
+    """dc of the module docstring as batch_planes would lay it out (layout.py) on the grid
+    (rows, width, lead, length): n_planes + 1 flat planes, plane f holding dc[:, f], those from
+    F (dout's channels) on all zeros (whole blocks of output channels, and the zero plane).
+    dout, out, argmax (N, F, H_out, W_out), the pooled output's gradient, values and places."""
+    n_samples, n_filters, out_h, out_w = dout.shape
+    planes = np.empty((n_planes + 1) * length, dout.dtype)
+    zero_margins(planes, n_planes, lead, n_samples * rows * width, length)
+    window = np.array((0, 1, width, width + 1))  # a place in the window, as a distance in a plane
+    for job in prange(n_planes * n_samples):
+        f, n = job // n_samples, job % n_samples
+        first = f * length + lead + n * rows * width
+        block = planes[first : first + rows * width]
+        zero(block)
+        if f >= n_filters:
+            continue
+        zero_value = dout.dtype.type(0)
+        for i in range(out_h):
+            for j in range(out_w):
+                # ReLU's backward, no gradient where it gave 0, as a choice between two values
+                # already loaded: a branch on out > 0, which comes out either way at random,
+                # made this loop 3-4x slower (3.5 against 0.9 ms on lesson 4's first block).
+                gradient = dout[n, f, i, j]
+                value = gradient if out[n, f, i, j] > 0 else zero_value
+                # The pooling's: onto the zero at the window's maximum, as max-pooling's
+                # backward adds it (the same bits, -0.0 included).
+                block[2 * i * width + 2 * j + window[argmax[n, f, i, j]]] += value
+    return planes
