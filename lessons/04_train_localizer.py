@@ -95,7 +95,7 @@ print(
 # backward, with the ReLU on a quarter of them; and the convolution pools its sums while they are
 # still in the processor's cache, so its full-size output is never written to memory only to be
 # read back. Frameworks call this *fusing* layers; `tc.Conv2D(...)`, `tc.ReLU()` and
-# `tc.MaxPool2D(2)` in a row would train exactly the same network, a little more slowly.
+# `tc.MaxPool2D(2)` in a row compute the same function, a little more slowly.
 #
 # The last layer has no activation: it outputs 8 raw numbers. How they become the lecture's
 # vector depends on the loss that trains them (next section), so we choose the loss first and

@@ -481,11 +481,12 @@ class ConvReLUMaxPool2D(Conv2D):
     (0 elsewhere), then Conv2D's backward with dc.
 
     The same parameters and numbers as Conv2D then ReLUMaxPool2D, bit for bit, gradients
-    included. For stride 1 on the convolutions' direct road with 2x2 windows of stride 2
-    (`tinycnn.kernels.conv_pool`: lesson 4's first two blocks), c is never written to memory:
-    the convolution pools its sums while they are still in the cache, and the backward unpools
-    dout straight into the layout the convolution's backward reads. Elsewhere it runs the two
-    layers' kernels one after the other.
+    included, wherever both take the same road. For stride 1 and 2x2 windows of stride 2
+    (`tinycnn.kernels.conv_pool`: lesson 4's blocks), c is never written to memory: the
+    convolution's direct loops pool their sums while they are still in the cache, and the
+    backward unpools dout straight into the layout the convolution's backward reads. (Where
+    Conv2D would take Winograd's road, this pass rounds as the direct loops do.) Elsewhere it
+    runs the two layers' kernels one after the other.
     """
 
     def __init__(

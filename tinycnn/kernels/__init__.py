@@ -29,8 +29,8 @@ maps with many channels, where its 16 multiplications per 2x2 outputs instead of
 transforms. A 1x1 convolution on a map of 8x8 or less goes through `pointwise_blas.py`, one
 NumPy matrix product per sample: its runs of H*W numbers are too short for the loops and their
 threads.
-`ConvReLUMaxPool2D` (lesson 4's blocks) takes a fourth road where the direct loops would run
-with stride 1 and its pooling is 2x2: `conv_pool.py`, the same planes and loops, with
+`ConvReLUMaxPool2D` (lesson 4's blocks) takes a fourth road wherever its convolution has stride
+1 and its pooling is 2x2, Winograd's shapes included: `conv_pool.py`, the direct loops, with
 `taps.correlate` pooling its sums (and applying the ReLU) as they leave the accumulators, and a
 backward that unpools dout straight into the planes `conv.backward_from_planes` reads.
 

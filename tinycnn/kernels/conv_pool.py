@@ -16,18 +16,19 @@ accumulators before they leave the cache (`taps.correlate` with an argmax to fil
 backward unpools dout straight into the planes the convolution's backward reads
 (`_unpool_planes`), so c and dc never exist.
 
-Lesson 4's training step (batch 64), the network built both ways in one process with the same
-weights, taking turns 20 steps at a time (medians of 260 steps; 2-core AMD EPYC Zen 4, CPU
-family 25): 14.6 ms against 17.0 ms and 12.5 against 14.0 ms (two processes); its first block,
-forward and backward, 3.1 against 4.5 ms and 2.5 against 3.6 ms, its second 5.2 against 6.0 ms
-and 4.4 against 4.9 ms. (The third convolution takes Winograd's road, and its layer the two
-layers' kernels.)
+Lesson 4's training step (batch 64), its network built both ways in one process with the same
+weights (each block one ConvReLUMaxPool2D, or Conv2D then ReLUMaxPool2D), taking turns 20 steps
+at a time (medians of 260 steps, two processes; 2-core AMD EPYC Zen 4, CPU family 25): 13.5
+against 15.7 ms and 12.9 against 14.5 ms. Forward and backward, its first block 2.7 against
+4.4 ms and 2.5 against 3.8 ms, its second 4.5 against 5.4 ms and 4.4 against 5.0 ms; its third,
+where Conv2D would take Winograd's road, 4.3 against 4.0 ms and 4.1 against 3.8 ms (see
+`chosen_for`).
 """
 
 import numpy as np
 from numba import njit, prange
 
-from tinycnn.kernels import arguments, conv, pointwise_blas, winograd
+from tinycnn.kernels import arguments, conv
 from tinycnn.kernels.layout import (
     CHANNELS,
     forward_geometry,
@@ -40,17 +41,23 @@ from tinycnn.runtime import one_at_a_time
 
 
 def chosen_for(x_shape, weights_shape, stride, padding, pool_size, pool_stride):
-    """True where ConvReLUMaxPool2D runs this module's pass: a convolution that would take the
-    direct road (roads.py: not Winograd's, not a 1x1 matrix product) with stride 1 and k >= 2,
-    an output of 2x2 or more, and 2x2 pooling windows with stride 2. Elsewhere it runs the
-    convolution's road, then ReLUMaxPool2D's kernels: the same function."""
+    """True where ConvReLUMaxPool2D runs this module's pass: stride 1, k >= 2, 2x2 pooling
+    windows with stride 2, and a convolution's output of 2x2 or more. Elsewhere it runs the
+    convolution's road (roads.py), then ReLUMaxPool2D's kernels: the same function.
+
+    Winograd's road included, though Conv2D takes it for 3x3 kernels on small maps or with many
+    channels. On lesson 4's third block, (64, 16, 16, 16) -> 32, Winograd's road and then the
+    pooling's and ReLU's kernels took 3.5 ms forward and backward against 4.2 ms for this pass
+    (medians of 200 calls, taking turns), and lesson 4's step 13.1 against 13.6 ms (24 rounds,
+    one process each, taking turns); but that one layer compiled four Winograd kernels and the
+    pooling's and ReLU's, which nothing else in lesson 4 needs: its first run, with an empty
+    numba cache, took 8.4 s from launch to exit against 6.3 s (three processes each, taking
+    turns; 2-core AMD EPYC Zen 4, CPU family 25)."""
     k = weights_shape[2]
     if stride != 1 or k < 2 or pool_size != 2 or pool_stride != 2:
         return False
     out_h, out_w = (size + 2 * padding - k + 1 for size in x_shape[2:])
-    road = (x_shape, weights_shape, stride, padding)
-    direct = not (winograd.chosen_for(*road) or pointwise_blas.chosen_for(*road))
-    return direct and min(out_h, out_w) >= 2
+    return min(out_h, out_w) >= 2
 
 
 @one_at_a_time
