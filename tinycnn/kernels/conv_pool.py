@@ -8,7 +8,8 @@ Stride 1, any k >= 2 and padding, windows 2x2 with stride 2. With c = conv(x) (N
     backward:  dc[n, f, 2i + di, 2j + dj] = dout[n, f, i, j] where out > 0 and argmax says
                (di, dj), 0 elsewhere; then the convolution's backward with dc.
 
-the same numbers as Conv2D then ReLUMaxPool2D, bit for bit. Those two layers pass the whole
+the same numbers as Conv2D then ReLUMaxPool2D, bit for bit, where Conv2D takes its direct loops
+(elsewhere to rounding: see `chosen_for`). Those two layers pass the whole
 convolution c through memory: the convolution writes it (8 MiB on lesson 4's first block at
 batch 64) and the pooling reads it back; backward, the pooling writes dc, as large, and the
 convolution reads it again to lay it out as planes. Here the convolution's loop pools its
