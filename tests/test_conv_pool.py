@@ -143,7 +143,7 @@ def test_lesson_4s_blocks_all_take_the_fused_pass():
     model = tc.networks.localizer()
     x = np.random.default_rng(0).standard_normal((4, 1, 64, 64)).astype(F32)
     model.forward(x)
-    assert [layer._cache[-1] is None for layer in model.layers[:3]] == [True] * 3
+    assert [layer._cache[1] for layer in model.layers[:3]] == ["fused"] * 3
 
 
 @pytest.mark.parametrize(
@@ -240,3 +240,20 @@ def test_the_blocks_convolution_alone_shares_its_weights():
     np.testing.assert_array_equal(
         block.forward(x), tc.ReLUMaxPool2D(2).forward(convolution.forward(x))
     )
+
+
+@pytest.mark.parametrize("stride", [1, 2])  # the fused pass, and the two layers' passes
+def test_a_refused_dout_keeps_the_cache_and_drop_cache_drops_all_of_it(stride):
+    layer = tc.ConvReLUMaxPool2D(1, 4, 3, stride, 1, rng=0)
+    x = np.random.default_rng(0).standard_normal((2, 1, 12, 12)).astype(F32)
+    out = layer.forward(x)
+    with pytest.raises(ValueError, match="ConvReLUMaxPool2D.backward: dout must have the shape"):
+        layer.backward(np.ones((2, 4, 1, 1), F32))
+    with pytest.raises(TypeError, match="input_grad"):
+        layer.backward(np.ones(out.shape, F32), input_grad="no")
+    assert layer.backward(np.ones(out.shape, F32)).shape == x.shape
+    layer.forward(x)
+    layer.drop_cache()
+    assert layer._cache is None and layer._pooling._cache is None
+    with pytest.raises(ValueError, match="backward called before forward"):
+        layer.backward(np.ones(out.shape, F32))

@@ -503,6 +503,7 @@ class ConvReLUMaxPool2D(Conv2D):
         rng=None,
     ):
         self.pool_size, self.pool_stride = _pooling(pool_size, pool_stride, "pool_")
+        self._pooling = ReLUMaxPool2D(self.pool_size, self.pool_stride)  # where not fused
         super().__init__(
             in_channels, out_channels, kernel_size, stride, padding, dtype=dtype, rng=rng
         )
@@ -532,8 +533,10 @@ class ConvReLUMaxPool2D(Conv2D):
     def forward(self, x):
         x = self._input(x)
         W, b = self.params["W"], self.params["b"]
-        k, s, p = self.kernel_size, self.stride, self.padding
-        conv_shape = arguments.convolution_output(x.shape, self.out_channels, k, s, p)
+        s, p = self.stride, self.padding
+        conv_shape = arguments.convolution_output(
+            x.shape, self.out_channels, self.kernel_size, s, p
+        )
         if min(conv_shape[2:]) < self.pool_size:
             raise ValueError(
                 f"pool_size {self.pool_size} is larger than the convolution's output "
@@ -543,40 +546,30 @@ class ConvReLUMaxPool2D(Conv2D):
             x.shape, W.shape, s, p, self.pool_size, self.pool_stride
         ):
             out, argmax, planes = conv_pool.conv_relu_maxpool_forward(x, W, b, p)
-            self._cache = (x.shape, planes, argmax, out, None)  # None: the fused pass
+            self._cache = (out.shape, "fused", (x.shape, planes, argmax, out))
             return out
-        conv_out, kept = roads.conv2d_forward(x, W, b, s, p)
-        if conv_out.size == 0:  # an empty batch: nothing for the pooling to loop over
-            pool_shape = arguments.pooled_output(conv_shape, self.pool_size, self.pool_stride)
-            out, argmax = np.zeros(pool_shape, x.dtype), None
-        else:
-            pooled, argmax = pool.maxpool2d_forward(conv_out, self.pool_size, self.pool_stride)
-            out = activation.relu_forward(pooled)
-        self._cache = (x.shape if kept is not None else x, kept, argmax, out, conv_shape)
+        out = self._pooling.forward(super().forward(x))  # the two layers' own passes
+        self._cache = (out.shape, "layers", self._cache)  # Conv2D's cache, for its backward
         return out
 
     def backward(self, dout, input_grad=True):
         """dL/dout -> dL/dx, and grads["W"], grads["b"]; None instead of dL/dx if not
         input_grad."""
-        x, kept, argmax, out, conv_shape = self._cached()
+        out_shape, way, cached = self._cached()
         self.check_arrays()
-        dout = self._check_dout(dout, out.shape, self.dtype, input_grad)
-        W, s, p = self.params["W"], self.stride, self.padding
-        if conv_shape is None:
-            dx, dW, db = conv_pool.conv_relu_maxpool_backward(
-                x, dout, out, argmax, W, p, kept, input_grad
-            )
-        else:
-            if argmax is None:
-                dconv = np.zeros(conv_shape, self.dtype)
-            else:
-                dpooled = activation.relu_backward(dout, out)
-                dconv = pool.maxpool2d_backward(
-                    dpooled, argmax, conv_shape, self.pool_size, self.pool_stride
-                )
-            dx, dW, db = roads.conv2d_backward(x, dconv, W, s, p, kept, input_grad)
-        self.grads["W"], self.grads["b"] = dW, db
+        dout = self._check_dout(dout, out_shape, self.dtype, input_grad)
+        if way == "layers":
+            self._cache = cached
+            return super().backward(self._pooling.backward(dout), input_grad)
+        x_shape, planes, argmax, out = cached
+        dx, self.grads["W"], self.grads["b"] = conv_pool.conv_relu_maxpool_backward(
+            x_shape, dout, out, argmax, self.params["W"], self.padding, planes, input_grad
+        )
         return dx
+
+    def drop_cache(self):
+        super().drop_cache()
+        self._pooling.drop_cache()
 
     def torch_module(self, torch, dtype):
         return torch.nn.Sequential(

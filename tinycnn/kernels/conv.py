@@ -195,7 +195,7 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding, planes=None):
     stride = arguments.useful_stride(x_shape, kernel_size, stride, padding)
     _, n_filters, out_h, out_w = dout.shape
     k = kernel_size
-    planes = _kept_planes(planes, x_shape, dout.dtype, k, stride, padding, out_h, out_w)
+    planes = kept_planes(planes, x_shape, dout.dtype, k, stride, padding, out_h, out_w)
     if n_samples == 0:
         return np.zeros((n_filters, channels, k, k), dout.dtype), np.zeros(n_filters, dout.dtype)
     if n_filters % CHANNELS:  # whole blocks of output channels: zero gradients for the extra ones
@@ -235,9 +235,10 @@ def _input_and_shape(x, planes):
     return x, arguments.image_shape(x, "x"), None
 
 
-def _kept_planes(planes, x_shape, dtype, k, stride, padding, out_h, out_w):
+def kept_planes(planes, x_shape, dtype, k, stride, padding, out_h, out_w):
     """planes checked against the planes conv2d_forward keeps for x_shape (stride: the useful
-    one): the same geometry, so their size (numba reads them without bounds checks)."""
+    one): the same geometry, so their size (numba reads them without bounds checks). The fused
+    pass of conv_pool.py keeps the same planes, and checks them here too."""
     if planes is None:
         return None
     size = None
@@ -275,7 +276,7 @@ def conv2d_backward(x, dout, weights, stride, padding, planes=None, input_grad=T
     k, n_filters = weights.shape[2], weights.shape[0]
     stride = arguments.useful_stride(x_shape, k, stride, padding)
     out_h, out_w = dout.shape[2:]
-    planes = _kept_planes(planes, x_shape, dout.dtype, k, stride, padding, out_h, out_w)
+    planes = kept_planes(planes, x_shape, dout.dtype, k, stride, padding, out_h, out_w)
     if x_shape[0] == 0:
         dweights, dbias = np.zeros(weights.shape, dout.dtype), np.zeros(n_filters, dout.dtype)
         return (np.zeros(x_shape, dout.dtype) if input_grad else None), dweights, dbias

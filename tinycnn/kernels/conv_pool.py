@@ -30,13 +30,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinycnn.kernels import arguments, conv
-from tinycnn.kernels.layout import (
-    CHANNELS,
-    forward_geometry,
-    phase_geometry,
-    zero,
-    zero_margins,
-)
+from tinycnn.kernels.layout import CHANNELS, phase_geometry, zero, zero_margins
 from tinycnn.kernels.threads import threads_if_faster
 from tinycnn.runtime import one_at_a_time
 
@@ -105,8 +99,7 @@ def conv_relu_maxpool_backward(
     if x_shape[0] == 0:
         dweights, dbias = np.zeros(weights.shape, dout.dtype), np.zeros(n_filters, dout.dtype)
         return (np.zeros(x_shape, dout.dtype) if input_grad else None), dweights, dbias
-    grid, _ = forward_geometry(x_shape, k, 1, padding, conv_h, conv_w)
-    planes = arguments.kept_planes(planes, (x_shape[1] + 1) * grid.length, dout.dtype)
+    planes = conv.kept_planes(planes, x_shape, dout.dtype, k, 1, padding, conv_h, conv_w)
     if planes is None:
         raise ValueError("planes must be what conv_relu_maxpool_forward returned for this x")
     conv_shape = (x_shape[0], n_filters, conv_h, conv_w)
@@ -128,6 +121,7 @@ def _unpool_planes(dout, out, argmax, n_planes, rows, width, lead, length):
     planes = np.empty((n_planes + 1) * length, dout.dtype)
     zero_margins(planes, n_planes, lead, n_samples * rows * width, length)
     window = np.array((0, 1, width, width + 1))  # a place in the window, as a distance in a plane
+    zero_value = dout.dtype.type(0)
     for job in prange(n_planes * n_samples):
         f, n = job // n_samples, job % n_samples
         first = f * length + lead + n * rows * width
@@ -135,7 +129,6 @@ def _unpool_planes(dout, out, argmax, n_planes, rows, width, lead, length):
         zero(block)
         if f >= n_filters:
             continue
-        zero_value = dout.dtype.type(0)
         for i in range(out_h):
             for j in range(out_w):
                 # ReLU's backward, no gradient where it gave 0, as a choice between two values
