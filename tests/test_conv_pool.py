@@ -78,6 +78,33 @@ def test_the_fused_kernels_are_conv_then_relu_maxpool_to_the_last_bit(case, way,
     assert not np.signbit(out[out == 0]).any()  # 0 where the ReLU clamps, never -0
 
 
+@pytest.mark.parametrize("way", ["threads", "serial"])
+@pytest.mark.parametrize("input_grad", [False, True])
+@pytest.mark.parametrize("shape, padding", [((3, 1, 64, 64), 1), ((2, 2, 33, 31), 0)])
+def test_the_backward_on_larger_maps_to_the_last_bit(way, input_grad, shape, padding):
+    """On lesson 4's first block (and an odd one), the two ways of the backward: without the
+    input gradient, the weight gradient builds dc a block at a time, its blocks holding whole
+    rows and rows cut by their ends; with it, dc is laid out as planes. Both sum the same
+    numbers in the same order as the two layers."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape).astype(F32)
+    weights = rng.standard_normal((8, shape[1], 3, 3)).astype(F32)
+    bias = rng.standard_normal(8).astype(F32)
+    conv_h, conv_w = (size + 2 * padding - 2 for size in shape[2:])
+    dout = with_specials(rng, (shape[0], 8, conv_h // 2, conv_w // 2), F32, 0.01)
+    with threads.always(way), np.errstate(invalid="ignore"):
+        expected = conv_then_relu_maxpool(x, weights, bias, padding, dout, input_grad)[2:]
+        out, argmax, planes = conv_pool.conv_relu_maxpool_forward(x, weights, bias, padding)
+        grads = conv_pool.conv_relu_maxpool_backward(
+            shape, dout, out, argmax, weights, padding, planes, input_grad
+        )
+    for got, want in zip(grads, expected, strict=True):
+        if want is None:
+            assert got is None
+        else:
+            np.testing.assert_array_equal(got, want)
+
+
 @st.composite
 def layer_cases(draw):
     """A ConvReLUMaxPool2D (any stride, padding and pooling) with an input it fits, and the

@@ -484,7 +484,8 @@ class ConvReLUMaxPool2D(Conv2D):
     included, wherever both take the same road. For stride 1 and 2x2 windows of stride 2
     (`tinycnn.kernels.conv_pool`: lesson 4's blocks), c is never written to memory: the
     convolution's direct loops pool their sums while they are still in the cache, and the
-    backward unpools dout straight into the layout the convolution's backward reads. (Where
+    backward unpools dout straight into the layout the convolution's backward reads (without
+    the input gradient, into the weight gradient's own blocks: no layout at all). (Where
     Conv2D would take Winograd's road, this pass rounds as the direct loops do.) Elsewhere it
     runs the two layers' kernels one after the other.
     """

@@ -32,7 +32,8 @@ threads.
 `ConvReLUMaxPool2D` (lesson 4's blocks) takes a fourth road wherever its convolution has stride
 1 and its pooling is 2x2, Winograd's shapes included: `conv_pool.py`, the direct loops, with
 `taps.correlate` pooling its sums (and applying the ReLU) as they leave the accumulators, and a
-backward that unpools dout straight into the planes `conv.backward_from_planes` reads.
+backward that unpools dout straight into the planes `conv.backward_from_planes` reads (in a
+network's first layer, which needs no input gradient, into the weight gradient's own blocks).
 
 How a tap offset works
 ----------------------

@@ -204,15 +204,14 @@ def conv2d_backward_params(x, dout, kernel_size, stride, padding, planes=None):
     if k == 1 and stride == 1 and padding == 0:  # dw = sum_n dout[n] x[n]^T: no layout needed
         length = out_h * out_w
         offsets = whole_taps(np.arange(channels, dtype=np.int64) * length, 0)
-        grads = pointwise_grads(
+        shares = pointwise_grads(
             x.reshape(n_samples, channels, length),
             dout.reshape(n_samples, -1, length),
             offsets,
             np.ones(length, np.bool_),
             numba.get_num_threads(),
-        ).sum(axis=0)
-        dweights = grads[:n_filters, :channels].reshape(n_filters, channels, 1, 1)
-        return dweights, grads[:n_filters, -1].copy()
+        )
+        return weights_and_bias(shares, n_filters, channels, 1)
     grid, offsets = forward_geometry(x_shape, k, stride, padding, out_h, out_w)
     if planes is None:
         planes = batch_planes(x, stride, *grid)
@@ -250,13 +249,26 @@ def kept_planes(planes, x_shape, dtype, k, stride, padding, out_h, out_w):
 
 def _weight_grads(planes, offsets, d, d_lead, grid, x_shape, n_filters, k, out_h, out_w):
     """(dweights, dbias) from x's planes and dout's planes d (F', *), outputs from column d_lead."""
-    n_samples, channels = x_shape[:2]
+    keep = kept_outputs(x_shape[0], grid, out_h, out_w)
+    shares = tap_grads(planes, offsets, d, d_lead, keep, numba.get_num_threads())
+    return weights_and_bias(shares, n_filters, x_shape[1], k)
+
+
+def kept_outputs(n_samples, grid, out_h, out_w):
+    """tap_grads' keep: True at the outputs q on the grid that are kept (i < out_h, j < out_w),
+    False at those thrown away and in the slack up to whole vectors."""
     total = whole_vectors(n_samples * grid.rows * grid.width)
-    keep = np.zeros(total, np.bool_)  # the outputs kept, on the grid
+    keep = np.zeros(total, np.bool_)
     keep[: n_samples * grid.rows * grid.width].reshape(n_samples, grid.rows, grid.width)[
         :, :out_h, :out_w
     ] = True
-    grads = tap_grads(planes, offsets, d, d_lead, keep, numba.get_num_threads()).sum(axis=0)
+    return keep
+
+
+def weights_and_bias(shares, n_filters, channels, k):
+    """(dweights (F, C, k, k), dbias (F,)) from the shares of tap_grads or pointwise_grads
+    (n_threads, F', T' + 1): the taps in whole blocks (T' >= C*k*k), the bias last."""
+    grads = shares.sum(axis=0)
     dweights = grads[:n_filters, : channels * k * k].reshape(n_filters, channels, k, k)
     return dweights, grads[:n_filters, -1].copy()
 
@@ -304,14 +316,13 @@ def one_layout(x_shape, dout_shape, kernel_size, padding):
     return dout_grid is not None and dout_grid[:2] == grid[:2]
 
 
-def backward_from_planes(
-    planes, dout_planes, x_shape, weights, padding, out_h, out_w, input_grad=True
-):
-    """(dx or None, dweights, dbias) of a stride-1 convolution from x's planes (forward_geometry's
+def backward_from_planes(planes, dout_planes, x_shape, weights, padding, out_h, out_w):
+    """(dx, dweights, dbias) of a stride-1 convolution from x's planes (forward_geometry's
     grid) and dout's planes, laid out as batch_planes lays dout (N, F, out_h, out_w) out on
     phase_geometry's grid (one set of planes for both gradients), with whole blocks of output
     channels: F' >= F planes, those past F zeros. conv2d_backward's own end, and the end of
-    conv_pool.py's backward, which lays out dout's planes as it unpools."""
+    conv_pool.py's backward where it needs the input gradient: it lays out dout's planes as it
+    unpools."""
     k, n_filters = weights.shape[2], weights.shape[0]
     x_shape = tuple(x_shape)
     grid, offsets = forward_geometry(x_shape, k, 1, padding, out_h, out_w)
@@ -321,7 +332,5 @@ def backward_from_planes(
     dweights, dbias = _weight_grads(
         planes, offsets, d, dout_grid.lead, grid, x_shape, n_filters, k, out_h, out_w
     )
-    if not input_grad:
-        return None, dweights, dbias
     dx = _input_grad(dout_planes, dout_grid, phases, weights, x_shape, 1, dout_planes.dtype)
     return dx, dweights, dbias

@@ -15,7 +15,9 @@ batch 64) and the pooling reads it back; backward, the pooling writes dc, as lar
 convolution reads it again to lay it out as planes. Here the convolution's loop pools its
 accumulators before they leave the cache (`taps.correlate` with an argmax to fill), and the
 backward unpools dout straight into the planes the convolution's backward reads
-(`_unpool_planes`), so c and dc never exist.
+(`_unpool_planes`), so c and dc never exist. A network's first layer, which needs no input
+gradient, does not lay dc out at all: its weight gradient builds dc a block at a time in the
+cache, where it sums it (`_unpooled_weight_grads`).
 
 Lesson 4's training step (batch 64), its network built both ways in one process with the same
 weights (each block one ConvReLUMaxPool2D, or Conv2D then ReLUMaxPool2D), taking turns 20 steps
@@ -26,12 +28,21 @@ where Conv2D would take Winograd's road, 4.3 against 4.0 ms and 4.1 against 3.8 
 `chosen_for`).
 """
 
+import numba
 import numpy as np
 from numba import njit, prange
 
 from tinycnn.kernels import arguments, conv
-from tinycnn.kernels.layout import CHANNELS, phase_geometry, zero, zero_margins
-from tinycnn.kernels.threads import threads_if_faster
+from tinycnn.kernels.layout import (
+    CHANNELS,
+    ceil_div,
+    forward_geometry,
+    phase_geometry,
+    zero,
+    zero_margins,
+)
+from tinycnn.kernels.taps import grad_block_len, tap_grads_four
+from tinycnn.kernels.threads import side_by_side, threads_if_faster, worth_a_thread
 from tinycnn.runtime import one_at_a_time
 
 
@@ -102,12 +113,15 @@ def conv_relu_maxpool_backward(
     planes = conv.kept_planes(planes, x_shape, dout.dtype, k, 1, padding, conv_h, conv_w)
     if planes is None:
         raise ValueError("planes must be what conv_relu_maxpool_forward returned for this x")
+    if not input_grad:  # a network's first layer: dc is never laid out
+        grid, offsets = forward_geometry(tuple(x_shape), k, 1, padding, conv_h, conv_w)
+        keep = conv.kept_outputs(x_shape[0], grid, conv_h, conv_w)
+        shares = _unpooled_weight_grads(planes, offsets, dout, out, argmax, grid, keep)
+        return None, *conv.weights_and_bias(shares, n_filters, x_shape[1], k)
     conv_shape = (x_shape[0], n_filters, conv_h, conv_w)
     dout_grid, _ = phase_geometry(conv_shape, k, x_shape, 1, padding)
     dout_planes = _unpool_planes(dout, out, argmax, n_filters + -n_filters % CHANNELS, *dout_grid)
-    return conv.backward_from_planes(
-        planes, dout_planes, x_shape, weights, padding, conv_h, conv_w, input_grad
-    )
+    return conv.backward_from_planes(planes, dout_planes, x_shape, weights, padding, conv_h, conv_w)
 
 
 @threads_if_faster
@@ -140,3 +154,100 @@ def _unpool_planes(dout, out, argmax, n_planes, rows, width, lead, length):
                 # backward adds it (the same bits, -0.0 included).
                 block[2 * i * width + 2 * j + window[argmax[n, f, i, j]]] += value
     return planes
+
+
+def _unpooled_weight_grads(x, offsets, dout, out, argmax, grid, keep):
+    """taps.tap_grads' shares (n_threads, F', T + 1) of the weight and bias gradients with dc of
+    the module docstring, for a layer that needs no input gradient (a network's first): dc is
+    never laid out as planes. For each block of outputs q that tap_grads would sum from dc's
+    planes, the grid rows it touches are built instead, four output channels at a time, in a
+    buffer that stays in the cache (`_gradient_row`), and summed by tap_grads' own loop
+    over the same blocks, in the same shares and order: the same numbers as unpooling into
+    planes, then tap_grads, bit for bit.
+
+    x, offsets, keep as tap_grads takes them: x's batch planes on `grid`, that of the
+    convolution's outputs; dout, out, argmax (N, F, H_out, W_out) as in `_unpool_planes`.
+
+    Lesson 4's first block, (64, 1, 64, 64) -> 8, against _unpool_planes then tap_grads, taking
+    turns call by call (medians of 600 calls, two processes; 2-core AMD EPYC Zen 4, CPU family
+    25): 0.93-1.03 ms against 1.25-1.42 ms on two threads, 1.40-1.54 ms against 1.65-1.99 ms on
+    one: dc's planes (8.6 MB there) are neither written nor read back. Lesson 4's step, that
+    block's backward taken both ways in turns, 20 steps at a time (30 rounds, one process
+    each): 14.84 against 15.78 ms, 13.08 against 14.32 ms, 13.12 against 12.99 ms (a busy host).
+
+    The shares run in two halves side by side (threads.side_by_side), each a serial loop, and
+    not as a numba parallel loop, which compiled in 1.6-2.0 s (its twin 0.8 s more) against
+    0.8 s for this one: lesson 4's first run, with an empty numba cache, ends 0.5 s later than
+    without this loop (7.20 against 6.73 s, medians of five processes each, taking turns), not
+    1.4 s. Compiled without fastmath: with it, building dc alone took 0.97 ms instead of
+    0.47 ms (two threads).
+    """
+    n_shares = numba.get_num_threads()  # tap_grads' shares: the same sums
+    n_out = ceil_div(dout.shape[1], CHANNELS) * CHANNELS
+    shares = np.empty((n_shares, n_out, offsets.shape[0] + 1), x.dtype)
+    inputs = (shares, x, offsets, dout, out, argmax, grid.rows, grid.width, keep)
+    middle = n_shares // 2
+    if n_shares > 1 and worth_a_thread(n_out * offsets.shape[0] * keep.shape[0] // 2):
+        side_by_side(
+            lambda: _weight_grad_shares(*inputs, 0, middle),
+            lambda: _weight_grad_shares(*inputs, middle, n_shares),
+        )
+    else:
+        _weight_grad_shares(*inputs, 0, n_shares)
+    return shares
+
+
+@njit(cache=True, nogil=True)
+def _weight_grad_shares(shares, x, offsets, dout, out, argmax, rows, width, keep, first, end):
+    """shares[first:end] of _unpooled_weight_grads: share s sums the blocks of outputs that
+    tap_grads' share s sums (taps.grad_block_len)."""
+    n_shares, n_out = shares.shape[0], shares.shape[1]
+    total = keep.shape[0]
+    block_len = grad_block_len(total, n_shares)
+    # dc on the whole rows a block touches (a row more at each end), a row per output channel
+    # as in dc's planes, built four channels at a time
+    rows_of_dc = np.empty((n_out, block_len + 2 * width), x.dtype)
+    for share in range(first, end):
+        grads = shares[share]
+        grads[:] = 0
+        for q0 in range(share * block_len, total, n_shares * block_len):
+            run = min(block_len, total - q0)
+            first_row, end_row = q0 // width, ceil_div(q0 + run, width)
+            for f in range(0, n_out, CHANNELS):
+                for r in range(f, f + CHANNELS):
+                    for g in range(first_row, end_row):
+                        at = (g - first_row) * width
+                        row = rows_of_dc[r, at : at + width]
+                        _gradient_row(row, g // rows, g % rows, r, dout, out, argmax)
+                # output q at column q - first_row * width: a negative lead
+                lead = -first_row * width
+                tap_grads_four(grads, x, rows_of_dc, lead, keep, offsets, f, q0, run)
+
+
+@njit(cache=True, inline="always")
+def _gradient_row(row, n, y, f, dout, out, argmax):
+    """row = dc[n, f, y] on the grid's width (0 past the pooled columns, and all 0 for a row
+    past the pooled ones, a sample or a channel past dout's): each pooled window's gradient
+    where ReLU passed it, at the one of its two places in row y that argmax names; + 0 makes a
+    -0.0 gradient the +0.0 that _unpool_planes' sum onto zero gives, so the two build the
+    same bits.
+
+    Branch-free, every test a choice between values already loaded (see `_unpool_planes`): a
+    row outside dout reads its last row, and names a place no window has (4), so that every
+    choice gives 0. With an `if` around the loop instead, building every row of dc for lesson
+    4's first block took 0.70 ms against 0.42 ms (one core, 2-core AMD EPYC Zen 4, CPU family
+    25)."""
+    n_samples, n_filters, out_h, out_w = dout.shape
+    zero_value = row.dtype.type(0)
+    i = y // 2
+    inside = n < n_samples and f < n_filters and i < out_h
+    left = 2 * (y % 2) if inside else 4  # argmax's places (di * 2 + dj) in this row: dj 0 or 1
+    n, f, i = min(n, n_samples - 1), min(f, n_filters - 1), min(i, out_h - 1)
+    gradients, values, places = dout[n, f, i], out[n, f, i], argmax[n, f, i]
+    for j in range(out_w):
+        gradient = gradients[j] + zero_value if values[j] > 0 else zero_value
+        place = places[j]
+        row[2 * j] = gradient if place == left else zero_value
+        row[2 * j + 1] = gradient if place == left + 1 else zero_value
+    for x in range(2 * out_w, row.shape[0]):
+        row[x] = zero_value

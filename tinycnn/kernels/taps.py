@@ -246,7 +246,7 @@ def _rows_per_block(total_rows, width, n_threads):
 
 
 @njit(cache=True, fastmath=FAST)
-def _tap_grads_four(grads, x, d, d_lead, keep, offsets, f, q0, length):
+def tap_grads_four(grads, x, d, d_lead, keep, offsets, f, q0, length):
     """grads[f + r, t] += d[f + r, d_lead + q0 :][:length] . x[q0 + offsets[t] :][:length],
     r < 4, over the outputs q that keep (keep[q] True), and the bias, a tap that always reads 1:
     grads[f + r, T] += sum(d[f + r, d_lead + q0 :][:length])."""
@@ -310,6 +310,16 @@ def _tap_grads_four(grads, x, d, d_lead, keep, offsets, f, q0, length):
         grads[f + 3, t + 2] += s32
 
 
+@njit(cache=True)
+def grad_block_len(total, n_threads):
+    """The outputs q of each block in tap_grads' shares: about BLOCK, and a multiple of
+    n_threads blocks over all `total`, so that the threads get even shares. The thread of share
+    s sums the blocks starting at s * block_len, then every n_threads * block_len after it.
+    (conv_pool.py's weight gradient takes the same blocks, so its sums are tap_grads' own.)"""
+    n_blocks = ceil_div(ceil_div(total, BLOCK), n_threads) * n_threads
+    return whole_vectors(ceil_div(total, n_blocks))
+
+
 @threads_if_faster
 @njit(cache=True, parallel=True, fastmath=FAST)
 def tap_grads(x, offsets, d, d_lead, keep, n_threads):
@@ -324,9 +334,7 @@ def tap_grads(x, offsets, d, d_lead, keep, n_threads):
     the caller adds the shares (numba's sum over an axis would cost seconds of compile time).
     """
     n_out, total = d.shape[0], keep.shape[0]
-    # About BLOCK outputs per block, and a multiple of n_threads blocks: even shares.
-    n_blocks = ceil_div(ceil_div(total, BLOCK), n_threads) * n_threads
-    block_len = whole_vectors(ceil_div(total, n_blocks))
+    block_len = grad_block_len(total, n_threads)
     # Zeroed by each thread: np.zeros here would be a parallel loop, and a wake-up, of its own.
     shares = np.empty((n_threads, n_out, offsets.shape[0] + 1), x.dtype)
     for share in prange(n_threads):
@@ -335,7 +343,7 @@ def tap_grads(x, offsets, d, d_lead, keep, n_threads):
         for q0 in range(share * block_len, total, n_threads * block_len):
             length = min(block_len, total - q0)
             for f in range(0, n_out, CHANNELS):
-                _tap_grads_four(grads, x, d, d_lead, keep, offsets, f, q0, length)
+                tap_grads_four(grads, x, d, d_lead, keep, offsets, f, q0, length)
     return shares
 
 
@@ -346,7 +354,7 @@ def pointwise_grads(x, d, offsets, keep, n_threads):
     in the last column, the bias gradient: the weight gradient of a 1x1 convolution (stride 1,
     no padding) straight from x (N, C, L) and d (N, F, L), F a multiple of 4.
 
-    The same `_tap_grads_four` loop as tap_grads, run per sample with the channels as taps
+    The same `tap_grads_four` loop as tap_grads, run per sample with the channels as taps
     (offsets c*L, padded to whole taps: the padding columns are dropped by the caller, so what
     they read does not matter) and keep (L,) all True: every output of a 1x1 convolution is
     kept. Each thread sums its share of the (sample, block) jobs. Measured in one process on a
@@ -367,5 +375,5 @@ def pointwise_grads(x, d, offsets, keep, n_threads):
             run = min(block_len, length - q0)
             sample = x[n].reshape(-1)
             for f in range(0, n_out, CHANNELS):
-                _tap_grads_four(grads, sample, d[n], 0, keep, offsets, f, q0, run)
+                tap_grads_four(grads, sample, d[n], 0, keep, offsets, f, q0, run)
     return shares
