@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinycnn as tc
+from tinycnn.kernels import updates
 
 
 def dense_with_grads(weights, grads):
@@ -257,3 +258,76 @@ def test_step_after_backward_on_another_model_says_which_model_it_steps():
     other.backward(np.ones_like(other.forward(rng.standard_normal((3, 4)))))
     with pytest.raises(ValueError, match=r"on the model this optimizer was built for"):
         optimizer.step()
+
+
+def magnitudes(rng, shape, dtype):
+    """Numbers of both signs over many orders of magnitude (a float32 one stays finite)."""
+    decades = 12 if dtype == np.float32 else 60
+    return (rng.standard_normal(shape) * 10.0 ** rng.uniform(-decades, decades / 4, shape)).astype(
+        dtype
+    )
+
+
+one_pass_cases = {
+    "dtype": st.sampled_from([np.float32, np.float64]),
+    "shape": st.tuples(st.integers(2, 9), st.integers(2, 9)),
+    "seed": st.integers(0, 2**16),
+    "lr": st.floats(1e-6, 10.0),
+    "steps": st.integers(1, 4),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(momentum=st.floats(0.0, 0.999), **one_pass_cases)
+def test_sgd_in_one_pass_is_its_numpy_lines_to_the_last_bit(
+    momentum, dtype, shape, seed, lr, steps
+):
+    """C-contiguous arrays take kernels/updates.py's loop, Fortran-ordered ones the NumPy lines."""
+    rng = np.random.default_rng(seed)
+    optimizer = tc.optim.SGD(tc.Sequential([tc.Dense(2, 2)]), lr=lr, momentum=momentum)
+    one_pass = magnitudes(rng, shape, dtype)
+    lines = np.asfortranarray(one_pass)
+    assert updates.one_pass(one_pass, one_pass) and not updates.one_pass(lines, lines)
+    one_pass_state, lines_state = {}, {}
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(steps):
+            grad = magnitudes(rng, shape, dtype)
+            optimizer.update(one_pass, grad, one_pass_state)
+            optimizer.update(lines, np.asfortranarray(grad), lines_state)
+    np.testing.assert_array_equal(one_pass, lines)
+    np.testing.assert_array_equal(one_pass_state["velocity"], lines_state["velocity"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    beta1=st.floats(0.0, 0.999),
+    beta2=st.floats(0.0, 0.9999),
+    eps=st.sampled_from([1e-8, 1e-4, 1.0]),
+    **one_pass_cases,
+)
+def test_adam_in_one_pass_is_its_numpy_lines_to_the_last_bit(
+    beta1, beta2, eps, dtype, shape, seed, lr, steps
+):
+    rng = np.random.default_rng(seed)
+    model = tc.Sequential([tc.Dense(2, 2)])
+    optimizer = tc.optim.Adam(model, lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+    one_pass = magnitudes(rng, shape, dtype)
+    lines = np.asfortranarray(one_pass)
+    one_pass_state, lines_state = {}, {}
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(steps):
+            grad = magnitudes(rng, shape, dtype)
+            optimizer.update(one_pass, grad, one_pass_state)
+            optimizer.update(lines, np.asfortranarray(grad), lines_state)
+    np.testing.assert_array_equal(one_pass, lines)
+    for moment in ("m", "v"):
+        np.testing.assert_array_equal(one_pass_state[moment], lines_state[moment])
+
+
+def test_only_contiguous_arrays_of_the_params_dtype_and_shape_take_one_pass():
+    param = np.ones((3, 2), np.float32)
+    assert updates.one_pass(param, np.ones((3, 2), np.float32), np.zeros_like(param))
+    assert not updates.one_pass(param, np.ones((3, 2)))  # NumPy computes this one in float64
+    assert not updates.one_pass(param, np.ones((2, 3), np.float32).T)
+    assert not updates.one_pass(param, np.ones(6, np.float32))
+    assert not updates.one_pass(np.ones((3, 2), np.int64), np.ones((3, 2), np.int64))

@@ -15,6 +15,7 @@ update left a weight non-finite.
 import numpy as np
 
 from tinycnn.checks import real_number
+from tinycnn.kernels import updates
 
 
 class Setting:
@@ -113,7 +114,12 @@ class SGD(Optimizer):
         self.momentum = momentum
 
     def update(self, param, grad, state):
-        velocity = state.setdefault("velocity", np.zeros_like(param))
+        if "velocity" not in state:
+            state["velocity"] = np.zeros_like(param)
+        velocity = state["velocity"]
+        if updates.one_pass(param, grad, velocity):  # these lines in one pass, the same numbers
+            updates.sgd_update(param, grad, velocity, self.lr, self.momentum)
+            return
         velocity *= self.momentum
         velocity -= self.lr * grad
         param += velocity
@@ -150,6 +156,9 @@ class Adam(Optimizer):
             state.update(m=np.zeros_like(param), v=np.zeros_like(param), t=0)
         state["t"] += 1
         m, v, t = state["m"], state["v"], state["t"]
+        if updates.one_pass(param, grad, m, v):  # these lines in one pass, the same numbers
+            updates.adam_update(param, grad, m, v, self.lr, self.beta1, self.beta2, self.eps, t)
+            return
         m *= self.beta1
         m += (1 - self.beta1) * grad
         v *= self.beta2

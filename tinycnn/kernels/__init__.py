@@ -8,7 +8,8 @@
    `conv.py` (what each pass computes) -> `layout.py` (where every number lives: the batch
    planes, their geometry, the tuning constants) -> back in `conv.py`, the one return -> `taps.py`
    (the two loops that do the arithmetic). `pool.py`, `activation.py` and `batchnorm.py` stand
-   alone, and so does `dense.py` (the dense layer's products, in NumPy's BLAS). `threads.py`
+   alone, and so do `dense.py` (the dense layer's products, in NumPy's BLAS) and `updates.py`
+   (the optimizers' updates, each in one pass). `threads.py`
    wraps every parallel loop of them all: it runs on numba's threads only where the first calls
    with that shape measured it faster than its serial twin (a shape the twin finishes in under
    20 µs stays serial untried). `ahead.py`: with an empty numba cache, a helper process compiles
