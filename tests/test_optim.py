@@ -331,3 +331,14 @@ def test_only_contiguous_arrays_of_the_params_dtype_and_shape_take_one_pass():
     assert not updates.one_pass(param, np.ones((2, 3), np.float32).T)
     assert not updates.one_pass(param, np.ones(6, np.float32))
     assert not updates.one_pass(np.ones((3, 2), np.int64), np.ones((3, 2), np.int64))
+    assert not updates.one_pass(np.ones((3, 2), np.float16), np.ones((3, 2), np.float16))
+
+
+def test_a_float16_weight_put_in_by_hand_steps_as_numpy_steps_it():
+    model = tc.Sequential([tc.Dense(2, 2, rng=0)])
+    layer = model.layers[0]
+    layer.params["W"] = layer.params["W"].astype(np.float16)
+    layer.grads = {"W": np.ones((2, 2), np.float16), "b": np.ones(2, np.float32)}
+    expected = layer.params["W"] - np.float16(0.1)
+    tc.optim.SGD(model, lr=0.1).step()
+    np.testing.assert_array_equal(layer.params["W"], expected)

@@ -27,10 +27,11 @@ from numba import njit
 
 
 def one_pass(param, *arrays):
-    """True where the loops fit: param and every other array (gradient, state) C-contiguous, of
-    param's shape and float dtype. (A gradient of another dtype takes NumPy's lines, which
-    compute in the wider of the two dtypes.)"""
-    if not param.flags.c_contiguous or param.dtype.kind != "f":
+    """True where the loops fit: param float32 or float64, and it and every other array
+    (gradient, state) C-contiguous, of param's shape and dtype. (A gradient of another dtype
+    takes NumPy's lines, which compute in the wider of the two dtypes; so does a weight of
+    another dtype a learner put in a layer's params.)"""
+    if not param.flags.c_contiguous or param.dtype not in (np.float32, np.float64):
         return False
     return all(
         array.flags.c_contiguous and array.dtype == param.dtype and array.shape == param.shape
