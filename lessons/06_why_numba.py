@@ -282,20 +282,23 @@ print(
 # (`BLOCK`, in `layout.py` with the other tuning constants): the accumulators of 4 channels and
 # the input runs they read stay in the L1 cache, the fastest memory next to the core.
 #
-# **6. Both cores, where they pay.** `correlate` is compiled with `parallel=True` and loops over
-# its blocks with `prange`, which hands them out to numba's threads; their number is a multiple
-# of the thread count, so each thread gets the same share. Waking the threads has a price, though:
-# on numba's `workqueue` threads, which tinycnn picks because they are safe after a fork, an
-# empty parallel loop took about 55-90 µs on a 2-core AMD EPYC, as long as one core needs for a
-# ReLU over half a million numbers. So every parallel kernel also has a serial twin, the same
-# function compiled without `parallel`. The first calls with each new shape run the twin; a shape
-# it finishes in under 20 µs stays on one core, and for the others the next calls time both ways
-# and keep the faster (`tinycnn/kernels/threads.py`): the convolutions of a batch run on both
-# cores, a ReLU on a small feature map runs on one. Both ways compute the same numbers. Importing
-# tinycnn also binds each of numba's threads to its own core, and limits NumPy's BLAS to one
-# thread, because two thread pools busy-waiting on the same two cores stall each other; calls
-# from several threads take turns (`tinycnn/runtime.py` says what import changes, and how to turn
-# it off).
+# **6. Both cores, where they pay.** `correlate` takes two more arguments, `part` and
+# `n_parts`, and computes only that part of its blocks; their number is a multiple of the thread
+# count, so each part gets the same share. The numba function lets go of Python's lock
+# (`nogil=True`), so two Python threads can each run a part at the same time, one of them the
+# thread that called (`in_parts` in `tinycnn/kernels/threads.py`). Handing a part to the other
+# thread has a price: waking an idle core took about 60 µs on a 2-core AMD EPYC, as long as one
+# core needs for a ReLU over half a million numbers. numba's own parallel loops (`prange`, which
+# the smaller kernels such as ReLU and max-pooling use) pay it twice per loop on numba's
+# `workqueue` threads, which tinycnn picks because they are safe after a fork; the hand-over
+# pays it once, while the calling core is already at work. So every kernel also runs on one
+# core: the first calls with each new shape run there; a shape it finishes in under 20 µs stays
+# there, and for the others the next calls time both ways and keep the faster
+# (`tinycnn/kernels/threads.py`): the convolutions of a batch run on both cores, a ReLU on a
+# small feature map runs on one. Both ways compute the same numbers. Importing tinycnn also
+# binds each of numba's threads to its own core, and limits NumPy's BLAS to one thread, because
+# two thread pools busy-waiting on the same two cores stall each other; calls from several
+# threads take turns (`tinycnn/runtime.py` says what import changes, and how to turn it off).
 #
 # **7. Permission to reorder sums, and no more.** The kernels are compiled with
 # `fastmath={"reassoc", "contract"}`: LLVM may add in a different order (so that a sum can be
@@ -307,7 +310,7 @@ print(
 # dout with the flipped, transposed filters (`conv2d_backward_input`; with stride s, one per
 # stride phase, all in one call of `correlate`). The weight gradient (`tap_grads`) is, for each
 # filter and tap, one long dot product between dout and the input run under that tap, over the
-# whole batch; each thread sums its share of the outputs, and NumPy adds the shares. The max-pool
+# whole batch; each part sums its share of the outputs, and NumPy adds the shares. The max-pool
 # kernels (`pool.py`) run over the (image, channel) planes in parallel, with the common 2x2
 # window written out tap by tap, which vectorizes.
 #
@@ -315,10 +318,12 @@ print(
 # code is stored next to the source (in `__pycache__`) and loaded by the next process in a
 # fraction of a second, instead of being compiled again, which takes up to seconds per kernel.
 # The very first run compiles everything, and a parallel kernel costs several times its twin to
-# compile. So while a process compiles a twin, a helper process compiles its parallel kernel
-# into the same cache, on the other core, and the process loads it from there when it first
-# needs it (`tinycnn/kernels/ahead.py`; ReLU's are left out: on the lessons' shapes their twins
-# always win): lesson 4's first run compiles what it uses in about 8 s instead of about 14.
+# compile: the convolution's loops, run in parts instead (point 6), compile once. For the
+# parallel loops that remain, while a process compiles a twin, a helper process compiles its
+# parallel kernel into the same cache, on the other core, and the process loads it from there
+# when it first needs it (`tinycnn/kernels/ahead.py`; ReLU's are left out: on the lessons'
+# shapes their twins always win): lesson 4's first run, from launch to exit, took about 6 s,
+# and about 7.5 s with everything compiled in the process, one after the other.
 #
 # **10. Another algorithm where the layout runs out.** On a 4x4 map the batch planes hold as
 # many padding zeros, nearly, as pixels: the loops compute 25 outputs per image to keep 16. For

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from tinycnn.kernels import activation, ahead, taps
+from tinycnn.kernels import activation, ahead, layout, taps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -122,7 +122,11 @@ def test_a_kernel_left_out_compiles_here_and_starts_no_helper(tmp_path):
 def test_relu_is_left_out_and_the_convolutions_are_not():
     for kernel in (activation._relu_forward, activation._relu_backward):
         assert kernel.serial not in ahead.twins
-    assert ahead.twins[taps.correlate.serial] is taps.correlate.threaded
+    planes = layout._stride_one_planes
+    assert ahead.twins[planes.serial] is planes.threaded
+    # run in parts on Python threads (threads.parts_if_faster): no parallel kernel to compile
+    for kernel in (taps.correlate, taps.pointwise):
+        assert kernel.serial not in ahead.twins
 
 
 def test_the_helper_imports_this_tinycnn_not_the_working_folders(tmp_path):

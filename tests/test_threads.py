@@ -8,6 +8,7 @@ import importlib
 import inspect
 import pkgutil
 import textwrap
+import threading
 
 import numba
 import numpy as np
@@ -261,9 +262,12 @@ def nodes_outside_prange(function):
 def test_each_kernel_wakes_the_threads_once():
     """With parallel=True, numba turns every array expression (np.zeros, `a[i:j] = 0`,
     `np.arange(n) * k`) into a parallel loop of its own, and each one wakes the threads: outside
-    its prange loop a kernel may allocate with np.empty and loop, nothing else."""
+    its prange loop a kernel may allocate with np.empty and loop, nothing else. (parts_if_faster's
+    kernels have no parallel loop.)"""
     offenders = []
-    for kernel in threads.KERNELS:
+    parallel = [kernel for kernel in threads.KERNELS if hasattr(kernel.threaded, "py_func")]
+    assert len(parallel) >= 10
+    for kernel in parallel:
         for node in nodes_outside_prange(kernel.threaded.py_func):
             called = isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
             if called and node.func.attr in PARALLEL_ARRAY_CALLS:
@@ -275,3 +279,37 @@ def test_each_kernel_wakes_the_threads_once():
             if slice_store:
                 offenders.append(f"{kernel.__name__}: {ast.unparse(node)}")
     assert not offenders
+
+
+def test_in_parts_runs_every_part_once_and_nests_without_waiting_for_itself():
+    numba.set_num_threads(2)
+    done = []
+    threads.in_parts(done.append, 3)  # more parts than helpers: they queue
+    assert sorted(done) == [0, 1, 2]
+
+    def nested(part):  # a part that itself runs in parts, or side by side, on a helper thread
+        inner = []
+        threads.in_parts(inner.append, 2)
+        first, second = threads.side_by_side(lambda: part, lambda: -part)
+        done.append((part, sorted(inner), first, second))
+
+    done.clear()
+    caller = threading.Thread(target=threads.in_parts, args=(nested, 2), daemon=True)
+    caller.start()
+    caller.join(timeout=30)
+    assert not caller.is_alive(), "a helper waited for itself"
+    assert sorted(done) == [(0, [0, 1], 0, 0), (1, [0, 1], 1, -1)]
+
+
+def test_a_failing_part_is_raised_after_every_part_is_done():
+    numba.set_num_threads(2)
+    finished = []
+
+    def work(part):
+        if part == 0:  # on the helper thread
+            raise ValueError("part 0 failed")
+        finished.append(part)
+
+    with pytest.raises(ValueError, match="part 0 failed"):
+        threads.in_parts(work, 2)
+    assert finished == [1]

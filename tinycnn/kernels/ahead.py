@@ -5,6 +5,9 @@ With an empty numba cache (a learner's very first run), every kernel compiles at
 on one core. `threads.py` runs a new shape on the serial twin first, so lesson 4's first step
 compiles the twins (about 5 s), and its next steps the parallel kernels (about 6.5 s: a parallel
 kernel costs several times its twin, benchmarks/README.md). The second core sits idle all along.
+(Since then the convolution's own loops have no parallel kernel: they run in parts on Python
+threads, `threads.parts_if_faster`, and compile once. Lesson 4's parallel kernels are now its
+layouts', its unpooling's and ReLU's.)
 
 So, as a twin starts compiling for new argument types (numba's "numba:compile" event, which
 fires only when its cache has no such entry), its parallel kernel and the same types join a

@@ -78,7 +78,6 @@ def conv2d_forward(x, weights, bias, stride, padding, keep_planes=False):
             flat_weights,
             bias,
             out.reshape(n_samples, n_filters, -1),
-            numba.get_num_threads(),
         )
         return (out, None) if keep_planes else out
     planes = forward_pass(x, weights, bias, stride, padding, (out_h, out_w), out, NOT_POOLED)
@@ -135,7 +134,6 @@ def conv2d_backward_input(dout, weights, input_shape, stride, padding):
             flat_weights,
             no_bias,
             dx.reshape(n_samples, channels, -1),
-            numba.get_num_threads(),
         )
         return dx
     grid, phases = phase_geometry(dout.shape, weights.shape[2], tuple(input_shape), s, padding)

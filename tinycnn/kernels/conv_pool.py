@@ -42,7 +42,7 @@ from tinycnn.kernels.layout import (
     zero_margins,
 )
 from tinycnn.kernels.taps import grad_block_len, tap_grads_four
-from tinycnn.kernels.threads import side_by_side, threads_if_faster, worth_a_thread
+from tinycnn.kernels.threads import parts_if_faster, threads_if_faster
 from tinycnn.runtime import one_at_a_time
 
 
@@ -175,7 +175,7 @@ def _unpooled_weight_grads(x, offsets, dout, out, argmax, grid, keep):
     block's backward taken both ways in turns, 20 steps at a time (30 rounds, one process
     each): 14.84 against 15.78 ms, 13.08 against 14.32 ms, 13.12 against 12.99 ms (a busy host).
 
-    The shares run in two halves side by side (threads.side_by_side), each a serial loop, and
+    The shares run in parts on Python threads (threads.parts_if_faster), each a serial loop, and
     not as a numba parallel loop, which compiled in 1.6-2.0 s (its twin 0.8 s more) against
     0.8 s for this one: lesson 4's first run, with an empty numba cache, ends 0.5 s later than
     without this loop (7.20 against 6.73 s, medians of five processes each, taking turns), not
@@ -185,29 +185,22 @@ def _unpooled_weight_grads(x, offsets, dout, out, argmax, grid, keep):
     n_shares = numba.get_num_threads()  # tap_grads' shares: the same sums
     n_out = ceil_div(dout.shape[1], CHANNELS) * CHANNELS
     shares = np.empty((n_shares, n_out, offsets.shape[0] + 1), x.dtype)
-    inputs = (shares, x, offsets, dout, out, argmax, grid.rows, grid.width, keep)
-    middle = n_shares // 2
-    if n_shares > 1 and worth_a_thread(n_out * offsets.shape[0] * keep.shape[0] // 2):
-        side_by_side(
-            lambda: _weight_grad_shares(*inputs, 0, middle),
-            lambda: _weight_grad_shares(*inputs, middle, n_shares),
-        )
-    else:
-        _weight_grad_shares(*inputs, 0, n_shares)
+    _weight_grad_shares(shares, x, offsets, dout, out, argmax, grid.rows, grid.width, keep)
     return shares
 
 
+@parts_if_faster
 @njit(cache=True, nogil=True)
-def _weight_grad_shares(shares, x, offsets, dout, out, argmax, rows, width, keep, first, end):
-    """shares[first:end] of _unpooled_weight_grads: share s sums the blocks of outputs that
-    tap_grads' share s sums (taps.grad_block_len)."""
+def _weight_grad_shares(shares, x, offsets, dout, out, argmax, rows, width, keep, part, n_parts):
+    """_unpooled_weight_grads' shares of part `part` of n_parts: share s sums the blocks of
+    outputs that tap_grads' share s sums (taps.grad_block_len)."""
     n_shares, n_out = shares.shape[0], shares.shape[1]
     total = keep.shape[0]
     block_len = grad_block_len(total, n_shares)
     # dc on the whole rows a block touches (a row more at each end), a row per output channel
     # as in dc's planes, built four channels at a time
     rows_of_dc = np.empty((n_out, block_len + 2 * width), x.dtype)
-    for share in range(first, end):
+    for share in range(n_shares * part // n_parts, n_shares * (part + 1) // n_parts):
         grads = shares[share]
         grads[:] = 0
         for q0 in range(share * block_len, total, n_shares * block_len):

@@ -43,7 +43,7 @@ the channels as taps, straight from the input (see their docstrings for the meas
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from tinycnn.kernels.layout import (
     BLOCK,
@@ -54,7 +54,7 @@ from tinycnn.kernels.layout import (
     whole_vectors,
 )
 from tinycnn.kernels.pool import pool_rows_2x2
-from tinycnn.kernels.threads import threads_if_faster
+from tinycnn.kernels.threads import parts_if_faster
 
 # Let LLVM reorder sums (to vectorize the reductions) and fuse multiply-adds; NaN and inf keep
 # their meaning, so a diverging network still shows NaN.
@@ -88,9 +88,11 @@ def _accumulate(acc, x, offsets, weights, f, first_tap, end_tap, start, length):
             a3[q] += w30 * v0 + w31 * v1 + w32 * v2
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True, fastmath=FAST)
-def correlate(x, offsets, weights, bias, rows, width, out, phases, argmax, n_threads):
+@parts_if_faster
+@njit(cache=True, nogil=True, fastmath=FAST)
+def correlate(
+    x, offsets, weights, bias, rows, width, out, phases, argmax, n_threads, part, n_parts
+):
     """For each phase (first_tap, end_tap, out_h, out_w, y0, x0, step), a row of phases:
     out[n, f, y0 + i*step, x0 + j*step] = bias[f] + sum_t weights[f, t] * x[offsets[t] + q]
     over the phase's taps first_tap <= t < end_tap, with q = n*rows*width + i*width + j, for
@@ -100,7 +102,9 @@ def correlate(x, offsets, weights, bias, rows, width, out, phases, argmax, n_thr
     each phase's taps a multiple of TAPS), out (N, F, H, W) filled in place. A forward pass is
     one phase that fills all of out; an input gradient with stride s has s*s phases, each
     filling every s-th row and column of dx from its own taps of the same planes of dout. The
-    batch's rows (n, i) are cut into blocks, each computed as one run, every phase in turn.
+    batch's rows (n, i) are cut into blocks (a multiple of n_threads), each computed as one run,
+    every phase in turn; a call computes part `part` of n_parts of the blocks
+    (threads.parts_if_faster: the callers leave the two out).
 
     argmax empty (0 numbers), as above. Otherwise one phase, pooled: out (N, F, out_h // 2,
     out_w // 2) receives max(0, the maximum of each 2x2 window) of the correlation, and argmax
@@ -124,15 +128,14 @@ def correlate(x, offsets, weights, bias, rows, width, out, phases, argmax, n_thr
     units_per_block = max(1, _rows_per_block(n_samples * rows, width, n_threads) // unit)
     n_blocks = ceil_div(total_units, units_per_block)
     run = whole_vectors(unit * units_per_block * width)
-    row_stride = accumulator_stride(run, out.itemsize)
-    for block in prange(n_blocks):
+    acc = np.empty((CHANNELS, accumulator_stride(run, out.itemsize)), out.dtype)
+    for block in range(n_blocks * part // n_parts, n_blocks * (part + 1) // n_parts):
         u0 = block * units_per_block
         u1 = min(u0 + units_per_block, total_units)
         g0 = (u0 // units_per_sample) * rows + unit * (u0 % units_per_sample)
         g1 = (u1 // units_per_sample) * rows + unit * (u1 % units_per_sample)
         start = g0 * width
         length = whole_vectors((g1 - g0) * width)  # no scalar tail loop
-        acc = np.empty((CHANNELS, row_stride), out.dtype)
         for phase in range(phases.shape[0]):
             first_tap, end_tap = phases[phase, 0], phases[phase, 1]
             out_h, out_w = phases[phase, 2], phases[phase, 3]
@@ -196,9 +199,9 @@ def _accumulate_one(acc, x, offset, weights, f, t, start, length):
             row[q] += weight * x0[q]
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True, fastmath=FAST)
-def pointwise(x, weights, bias, out, n_threads):
+@parts_if_faster
+@njit(cache=True, nogil=True, fastmath=FAST)
+def pointwise(x, weights, bias, out, part, n_parts):
     """out[n, f, q] = bias[f] + sum_c weights[f, c] * x[n, c, q]: a 1x1 convolution (stride 1,
     no padding) read straight from x (N, C, L), with no batch planes to lay out.
 
@@ -207,6 +210,7 @@ def pointwise(x, weights, bias, out, n_threads):
     left over after whole blocks of TAPS get _accumulate_one (there is no zero plane to read
     here). weights (F', C) with F' a multiple of CHANNELS (F' >= F), bias (F',), out (N, F, L).
     The input gradient of a 1x1 convolution is the same product with the transposed weights.
+    A call computes part `part` of n_parts of the (sample, block) jobs (threads.parts_if_faster).
 
     Measured in one process on a busy Zen 4 (AMD EPYC, family 25), against the same 1x1
     convolution through batch planes and `correlate`: forward 1.9-3.8x and input gradient
@@ -217,17 +221,15 @@ def pointwise(x, weights, bias, out, n_threads):
     n_out = out.shape[1]
     block_len = min(BLOCK, whole_vectors(length))
     blocks_per_sample = ceil_div(length, block_len)
-    row_stride = accumulator_stride(block_len, out.itemsize)
+    acc = np.empty((CHANNELS, accumulator_stride(block_len, out.itemsize)), out.dtype)
     whole = channels - channels % TAPS
-    offsets = np.empty(channels, np.int64)
-    for c in range(channels):  # a loop: an array expression would be a parallel loop of its own
-        offsets[c] = c * length
-    for job in prange(n_samples * blocks_per_sample):
+    offsets = np.arange(channels) * length
+    n_jobs = n_samples * blocks_per_sample
+    for job in range(n_jobs * part // n_parts, n_jobs * (part + 1) // n_parts):
         n, block = job // blocks_per_sample, job % blocks_per_sample
         start = block * block_len
         run = min(block_len, length - start)
         sample = x[n].reshape(-1)
-        acc = np.empty((CHANNELS, row_stride), out.dtype)
         for f in range(0, weights.shape[0], CHANNELS):
             for r in range(CHANNELS):
                 acc[r, :run] = bias[f + r]
@@ -320,8 +322,6 @@ def grad_block_len(total, n_threads):
     return whole_vectors(ceil_div(total, n_blocks))
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True, fastmath=FAST)
 def tap_grads(x, offsets, d, d_lead, keep, n_threads):
     """shares (n_threads, F, T + 1), summing to g[f, t] = sum_q d[f, d_lead + q] * x[offsets[t] + q]
     and, in the last column, the bias gradient g[f, T] = sum_q d[f, d_lead + q].
@@ -330,25 +330,31 @@ def tap_grads(x, offsets, d, d_lead, keep, n_threads):
     outputs q from column d_lead on (zero where an output is thrown away; F a multiple of 4),
     keep (L,) True where an output is kept, L a multiple of VECTOR: only those outputs' inputs
     enter the sums. (d_lead lets the input gradient's planes of dout, whose rows start with a
-    lead, serve here too: conv.conv2d_backward.) Each thread sums its share of the blocks of q;
-    the caller adds the shares (numba's sum over an axis would cost seconds of compile time).
+    lead, serve here too: conv.conv2d_backward.) Share s sums the blocks of q that
+    grad_block_len gives it, on a thread of its own or all shares on one
+    (threads.parts_if_faster: the same sums); the caller adds the shares (numba's sum over an
+    axis would cost seconds of compile time).
     """
-    n_out, total = d.shape[0], keep.shape[0]
-    block_len = grad_block_len(total, n_threads)
-    # Zeroed by each thread: np.zeros here would be a parallel loop, and a wake-up, of its own.
-    shares = np.empty((n_threads, n_out, offsets.shape[0] + 1), x.dtype)
-    for share in prange(n_threads):
-        grads = shares[share]
-        grads[:] = 0
-        for q0 in range(share * block_len, total, n_threads * block_len):
-            length = min(block_len, total - q0)
-            for f in range(0, n_out, CHANNELS):
-                tap_grads_four(grads, x, d, d_lead, keep, offsets, f, q0, length)
+    shares = np.empty((n_threads, d.shape[0], offsets.shape[0] + 1), x.dtype)
+    _tap_grad_shares(shares, x, offsets, d, d_lead, keep)
     return shares
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True, fastmath=FAST)
+@parts_if_faster
+@njit(cache=True, nogil=True, fastmath=FAST)
+def _tap_grad_shares(shares, x, offsets, d, d_lead, keep, part, n_parts):
+    """tap_grads' shares of part `part` of n_parts, each summed from zero."""
+    n_shares, n_out, total = shares.shape[0], d.shape[0], keep.shape[0]
+    block_len = grad_block_len(total, n_shares)
+    for share in range(n_shares * part // n_parts, n_shares * (part + 1) // n_parts):
+        grads = shares[share]
+        grads[:] = 0
+        for q0 in range(share * block_len, total, n_shares * block_len):
+            length = min(block_len, total - q0)
+            for f in range(0, n_out, CHANNELS):
+                tap_grads_four(grads, x, d, d_lead, keep, offsets, f, q0, length)
+
+
 def pointwise_grads(x, d, offsets, keep, n_threads):
     """shares (n_threads, F, T + 1), summing to g[f, c] = sum_{n,q} d[n, f, q] * x[n, c, q] and,
     in the last column, the bias gradient: the weight gradient of a 1x1 convolution (stride 1,
@@ -357,23 +363,31 @@ def pointwise_grads(x, d, offsets, keep, n_threads):
     The same `tap_grads_four` loop as tap_grads, run per sample with the channels as taps
     (offsets c*L, padded to whole taps: the padding columns are dropped by the caller, so what
     they read does not matter) and keep (L,) all True: every output of a 1x1 convolution is
-    kept. Each thread sums its share of the (sample, block) jobs. Measured in one process on a
-    busy Zen 4 against the batch-plane path: 1.9-6.7x as fast on (32, 128, 8, 8) -> 16,
+    kept. Share s sums the (sample, block) jobs s, s + n_threads, ... Measured in one process on
+    a busy Zen 4 against the batch-plane path: 1.9-6.7x as fast on (32, 128, 8, 8) -> 16,
     (32, 64, 16, 16) -> 32 and (64, 16, 32, 32) -> 16, 1 and 2 threads (no planes to lay out).
     """
+    shares = np.empty((n_threads, d.shape[1], offsets.shape[0] + 1), x.dtype)
+    _pointwise_grad_shares(shares, x, d, offsets, keep)
+    return shares
+
+
+@parts_if_faster
+@njit(cache=True, nogil=True, fastmath=FAST)
+def _pointwise_grad_shares(shares, x, d, offsets, keep, part, n_parts):
+    """pointwise_grads' shares of part `part` of n_parts, each summed from zero."""
+    n_shares = shares.shape[0]
     n_samples, _, length = x.shape
     n_out = d.shape[1]
     block_len = min(BLOCK, length)
     blocks_per_sample = ceil_div(length, block_len)
-    shares = np.empty((n_threads, n_out, offsets.shape[0] + 1), x.dtype)  # zeroed as in tap_grads
-    for share in prange(n_threads):
+    for share in range(n_shares * part // n_parts, n_shares * (part + 1) // n_parts):
         grads = shares[share]
         grads[:] = 0
-        for job in range(share, n_samples * blocks_per_sample, n_threads):
+        for job in range(share, n_samples * blocks_per_sample, n_shares):
             n, block = job // blocks_per_sample, job % blocks_per_sample
             q0 = block * block_len
             run = min(block_len, length - q0)
             sample = x[n].reshape(-1)
             for f in range(0, n_out, CHANNELS):
                 tap_grads_four(grads, sample, d[n], 0, keep, offsets, f, q0, run)
-    return shares

@@ -1,4 +1,4 @@
-"""When threads pay: each parallel kernel beside its serial twin, the faster one chosen per shape.
+"""When threads pay: each kernel's threaded way beside its serial one, the faster chosen per shape.
 
 A numba `prange` loop hands its iterations to a pool of threads and waits until they are done.
 Waking the pool has a price, and it depends on the pool: an empty parallel loop took 55-90 µs
@@ -18,6 +18,24 @@ Otherwise the next calls are timed, TRIALS each way, taking turns; from then on,
 combination runs the faster way. Both ways do the same arithmetic in the same order (the loops
 never ask which thread they are on), so the choice changes the time, never the result:
 tests/test_threads.py holds them equal bit for bit. With one numba thread the twin always runs.
+
+The convolution's own loops (taps.py, and conv_pool.py's first-layer weight gradient) reach
+the other cores another way, `parts_if_faster`: each is one plain `nogil` numba kernel that
+computes part `part` of n_parts of its work, and its threaded way runs one part on each of
+numba.get_num_threads() Python threads (`in_parts`: the calling thread does a part itself, the
+others go to helper threads), its serial way all of the work in one call. numba's `workqueue`
+wakes its threads twice for every parallel loop (parts_if_faster says why); a hand-over wakes the
+other core once, and while it wakes, the calling core is already at work. Lesson 4's training
+step took 12.17 and 12.14 ms against 12.62 and 12.63 ms with `correlate` and `tap_grads` as
+parallel loops (two runs of 30 rounds, each way in its own process, taking turns; faster in 20
+and 19 of 30), and with every loop of taps.py and conv_pool.py's in parts, 14.43 and 14.77 ms
+against 15.14 and 16.01 ms on a busier host (faster in 19 and 26 of 30); lesson 4's first run
+with an empty numba cache ended 6.32-7.16 s after launch, median 6.62 s, against 7.28-8.62 s,
+median 8.01 s (four processes each, taking turns; 2-core AMD EPYC Zen 4, CPU family 25): a
+plain kernel compiles once, a parallel one at several times its twin's cost and its twin
+besides. The same timing as above chooses between the two ways, and both give the same numbers
+bit for bit. `side_by_side`, two pieces of work on two threads, is the same hand-over for work
+that is not one kernel (winograd.py's and dense.py's matrix products).
 
 The twin first also means the first run compiles less: a kernel's parallel version costs
 several times its twin to compile (benchmarks/README.md), and it is compiled only for what a
@@ -54,6 +72,7 @@ import dataclasses
 import functools
 import os
 import statistics
+import threading
 import time
 import types
 
@@ -143,14 +162,53 @@ def threads_if_faster(kernel):
     the shape key (0.6 µs)."""
     serial = serial_twin(kernel)
     ahead.twins[serial] = kernel
-    by_way = {"threads": kernel, "serial": serial}
+    return _faster_way(kernel, serial, kernel.py_func, compiled_ahead=True)
+
+
+def parts_if_faster(kernel):
+    """Wrap a serial numba kernel that releases Python's lock (`nogil`) and whose last two
+    arguments, part and n_parts, say which part of its work a call does (parts that share no
+    output): each call runs one part on each of numba.get_num_threads() Python threads
+    (`in_parts`), or all of its work in one call here (part 0 of 1), whichever the first calls
+    with the same shapes measured faster, as threads_if_faster chooses; the caller leaves the
+    two arguments out. The same arithmetic either way.
+
+    Why not a `prange` loop: before each parallel loop numba's `workqueue` runs a task on every
+    thread and waits for it, to pass on the thread count (`parallel_for` in numba's
+    workqueue.c), then hands out the loop's shares and waits again, so every parallel loop wakes
+    the idle core twice. An empty parallel loop took 65 µs, an empty hand-over 61 µs, but with
+    work to do the hand-over's wake-up overlaps it: lesson 4's first block forward, (64, 1, 64,
+    64) -> 8, took 0.50 ms in two halves (one half alone 0.47 ms) against 0.52-0.67 ms as a
+    parallel loop and 0.87-0.96 ms on one core (medians of 300 calls; 2-core AMD EPYC Zen 4, CPU
+    family 25). The module docstring has the training step's times."""
+
+    def threaded(*args):
+        n_parts = numba.get_num_threads()
+        return in_parts(lambda part: kernel(*args, part, n_parts), n_parts)
+
+    def serial(*args):
+        return kernel(*args, 0, 1)
+
+    return _faster_way(threaded, serial, kernel.py_func, compiled_ahead=False)
+
+
+def _faster_way(threaded, serial, function, compiled_ahead):
+    """The wrapper of threads_if_faster and parts_if_faster: threaded and serial, two ways to
+    make the same call, chosen per shape by timing (the module docstring); function gives the
+    wrapper its name and docstring. compiled_ahead: threaded is a parallel kernel that
+    ahead.py's helper may be compiling, to wait for before it is first timed."""
+    by_way = {"threads": threaded, "serial": serial}
     looks = {}  # shape key -> its serial calls so far, before any trial
     quick = set()  # shape keys that stay serial: quicker than the threads can wake
     trials = {}  # shape key -> {"threads": [seconds], "serial": [seconds]}
     choices = {}  # shape key -> its Record
     expired = {}  # shape key -> its last Record, while both ways are timed afresh
 
-    @functools.wraps(kernel.py_func)
+    def wait_for_threaded():
+        if compiled_ahead:
+            ahead.wait(threaded)  # if the helper compiles it, before it runs or the clock starts
+
+    @functools.wraps(function)
     def run(*args):
         place_threads()  # in a forked child: its own threads, each on its own core
         n_threads = numba.get_num_threads()
@@ -158,7 +216,7 @@ def threads_if_faster(kernel):
             return serial(*args)
         if run.always:
             if run.always == "threads":
-                ahead.wait(kernel)
+                wait_for_threaded()
             return by_way[run.always](*args)
         key = shape_key(args, n_threads)
         record = choices.get(key)
@@ -190,14 +248,15 @@ def threads_if_faster(kernel):
                 looks[key] = seen
             elif seconds < QUICK_SECONDS:
                 quick.add(key)
-                ahead.withdraw(kernel)  # not worth compiling ahead now
+                if compiled_ahead:
+                    ahead.withdraw(threaded)  # not worth compiling ahead now
             else:
                 trials[key] = {way: [] for way in WAYS}
             return result
         # Take turns, so that whatever else loads the machine meanwhile falls on both alike.
         way = min(WAYS, key=lambda way: len(times[way]))
         if way == "threads":
-            ahead.wait(kernel)  # if the helper compiles it, before the clock starts
+            wait_for_threaded()
         start = time.perf_counter()
         result = by_way[way](*args)
         times[way].append(time.perf_counter() - start)
@@ -215,7 +274,7 @@ def threads_if_faster(kernel):
             del trials[key]
         return result
 
-    run.threaded, run.serial = kernel, serial
+    run.threaded, run.serial = threaded, serial
     run.choices, run.quick, run.always = choices, quick, None
     KERNELS.append(run)
     return run
@@ -239,7 +298,8 @@ def always(way):
             kernel.always = way_before
 
 
-_helper = None  # the thread side_by_side hands its first function to, made at its first call
+_helpers = None  # the threads in_parts and side_by_side hand work to, made at their first call
+HELPER_PREFIX = "tinycnn-helper"
 
 SIDE_BY_SIDE_MULTIPLY_ADDS = 5_000_000
 """The least work (multiply-adds) worth handing half of to another thread with side_by_side:
@@ -256,13 +316,11 @@ def worth_a_thread(multiply_adds):
 def side_by_side(first, second):
     """(first(), second()): first on a helper thread while this one runs second, for work that
     lets go of Python's lock (NumPy's matrix products, `nogil` numba loops) and is worth a
-    thread's wake-up (tens of µs). With one numba thread, both run here, one after the other."""
-    global _helper
-    if numba.get_num_threads() == 1:
+    thread's wake-up (tens of µs). With one numba thread, or called on a helper thread, both
+    run here, one after the other."""
+    if numba.get_num_threads() == 1 or _on_a_helper():
         return first(), second()
-    if _helper is None:
-        _helper = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tinycnn")
-    pending = _helper.submit(first)
+    pending = _helper_threads().submit(first)
     try:
         result = second()
     finally:
@@ -270,10 +328,42 @@ def side_by_side(first, second):
     return first_result, result
 
 
-def _forget_helper():
-    """In a forked child: the helper thread did not come along, so the next call makes one."""
-    global _helper
-    _helper = None
+def in_parts(work, n_parts):
+    """work(part) for every part < n_parts, all but the last on helper threads and the last on
+    this one; returns when all are done (parts_if_faster's way on threads). Called on a helper
+    thread, every part runs here: a helper waiting for the others could wait for itself."""
+    if n_parts == 1 or _on_a_helper():
+        for part in range(n_parts):
+            work(part)
+        return
+    pending = [_helper_threads().submit(work, part) for part in range(n_parts - 1)]
+    try:
+        work(n_parts - 1)
+    finally:
+        for handed_over in pending:
+            handed_over.result()  # wait for all even if one failed
 
 
-os.register_at_fork(after_in_child=_forget_helper)
+def _helper_threads():
+    """The helpers: one thread fewer than numba may use at most, started as they are needed."""
+    global _helpers
+    if _helpers is None:
+        n_helpers = max(1, numba.config.NUMBA_NUM_THREADS - 1)
+        _helpers = concurrent.futures.ThreadPoolExecutor(
+            n_helpers, thread_name_prefix=HELPER_PREFIX
+        )
+    return _helpers
+
+
+def _on_a_helper():
+    """Whether this thread is one of the helpers (their names start with HELPER_PREFIX)."""
+    return threading.current_thread().name.startswith(HELPER_PREFIX)
+
+
+def _forget_helpers():
+    """In a forked child: the helper threads did not come along, so the next call makes them."""
+    global _helpers
+    _helpers = None
+
+
+os.register_at_fork(after_in_child=_forget_helpers)
