@@ -318,12 +318,12 @@ print(
 # code is stored next to the source (in `__pycache__`) and loaded by the next process in a
 # fraction of a second, instead of being compiled again, which takes up to seconds per kernel.
 # The very first run compiles everything, and a parallel kernel costs several times its twin to
-# compile: the convolution's loops, run in parts instead (point 6), compile once. For the
-# parallel loops that remain, while a process compiles a twin, a helper process compiles its
-# parallel kernel into the same cache, on the other core, and the process loads it from there
-# when it first needs it (`tinycnn/kernels/ahead.py`; ReLU's are left out: on the lessons'
-# shapes their twins always win): lesson 4's first run, from launch to exit, took about 6 s,
-# and about 7.5 s with everything compiled in the process, one after the other.
+# compile: the convolution's loops, run in parts instead (point 6), compile once, and lesson 4's
+# first run, from launch to exit, takes about 6 s. For the parallel loops that remain (the
+# detector's pooling and batch norm), while a process compiles a twin, a helper process
+# compiles its parallel kernel into the same cache, on the other core, and the process loads it
+# from there when it first needs it (`tinycnn/kernels/ahead.py`; ReLU's are left out: on the
+# lessons' shapes their twins always win).
 #
 # **10. Another algorithm where the layout runs out.** On a 4x4 map the batch planes hold as
 # many padding zeros, nearly, as pixels: the loops compute 25 outputs per image to keep 16. For

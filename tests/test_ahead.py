@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from tinycnn.kernels import activation, ahead, layout, taps
+from tinycnn.kernels import activation, ahead, layout, pool, taps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -119,13 +119,12 @@ def test_a_kernel_left_out_compiles_here_and_starts_no_helper(tmp_path):
     assert report["forward"] == COMPILED_HERE
 
 
-def test_relu_is_left_out_and_the_convolutions_are_not():
+def test_relu_is_left_out_and_max_pooling_is_not():
     for kernel in (activation._relu_forward, activation._relu_backward):
         assert kernel.serial not in ahead.twins
-    planes = layout._stride_one_planes
-    assert ahead.twins[planes.serial] is planes.threaded
+    assert ahead.twins[pool._pool_planes_2x2.serial] is pool._pool_planes_2x2.threaded
     # run in parts on Python threads (threads.parts_if_faster): no parallel kernel to compile
-    for kernel in (taps.correlate, taps.pointwise):
+    for kernel in (taps.correlate, taps.pointwise, layout._stride_one_planes):
         assert kernel.serial not in ahead.twins
 
 

@@ -5,9 +5,13 @@ With an empty numba cache (a learner's very first run), every kernel compiles at
 on one core. `threads.py` runs a new shape on the serial twin first, so lesson 4's first step
 compiles the twins (about 5 s), and its next steps the parallel kernels (about 6.5 s: a parallel
 kernel costs several times its twin, benchmarks/README.md). The second core sits idle all along.
-(Since then the convolution's own loops have no parallel kernel: they run in parts on Python
-threads, `threads.parts_if_faster`, and compile once. Lesson 4's parallel kernels are now its
-layouts', its unpooling's and ReLU's.)
+(Since then the convolution's own loops, its layouts and its unpooling have no parallel
+kernel: they run in parts on Python threads, `threads.parts_if_faster`, and compile once. Of
+lesson 4's kernels only ReLU's two are parallel, and they are not compiled ahead (`not_ahead`):
+lesson 4 starts no helper. Its first run with an empty cache ended 5.59-5.80 s after launch,
+against 6.96-7.42 s with those loops parallel and compiled in the process (three runs each,
+taking turns, TINYCNN_COMPILE_AHEAD=0; with the helper then, 5.51-6.43 s; 2-core AMD EPYC Zen
+4, CPU family 25). The helper now serves the other lessons' pooling and batch norm.)
 
 So, as a twin starts compiling for new argument types (numba's "numba:compile" event, which
 fires only when its cache has no such entry), its parallel kernel and the same types join a

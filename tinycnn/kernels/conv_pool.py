@@ -30,19 +30,19 @@ where Conv2D would take Winograd's road, 4.3 against 4.0 ms and 4.1 against 3.8 
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from tinycnn.kernels import arguments, conv
 from tinycnn.kernels.layout import (
     CHANNELS,
     ceil_div,
+    empty_planes,
     forward_geometry,
     phase_geometry,
     zero,
-    zero_margins,
 )
 from tinycnn.kernels.taps import grad_block_len, tap_grads_four
-from tinycnn.kernels.threads import parts_if_faster, threads_if_faster
+from tinycnn.kernels.threads import parts_if_faster
 from tinycnn.runtime import one_at_a_time
 
 
@@ -120,23 +120,27 @@ def conv_relu_maxpool_backward(
         return None, *conv.weights_and_bias(shares, n_filters, x_shape[1], k)
     conv_shape = (x_shape[0], n_filters, conv_h, conv_w)
     dout_grid, _ = phase_geometry(conv_shape, k, x_shape, 1, padding)
-    dout_planes = _unpool_planes(dout, out, argmax, n_filters + -n_filters % CHANNELS, *dout_grid)
+    n_planes = n_filters + -n_filters % CHANNELS
+    rows, width, lead, length = dout_grid
+    dout_planes = empty_planes(n_planes, x_shape[0], rows, width, lead, length, dout.dtype)
+    _unpool_planes(dout, out, argmax, n_planes, rows, width, lead, length, dout_planes)
     return conv.backward_from_planes(planes, dout_planes, x_shape, weights, padding, conv_h, conv_w)
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True)
-def _unpool_planes(dout, out, argmax, n_planes, rows, width, lead, length):
-    """dc of the module docstring as batch_planes would lay it out (layout.py) on the grid
-    (rows, width, lead, length): n_planes + 1 flat planes, plane f holding dc[:, f], those from
-    F (dout's channels) on all zeros (whole blocks of output channels, and the zero plane).
-    dout, out, argmax (N, F, H_out, W_out), the pooled output's gradient, values and places."""
+@parts_if_faster
+@njit(cache=True, nogil=True)
+def _unpool_planes(dout, out, argmax, n_planes, rows, width, lead, length, planes, part, n_parts):
+    """planes = dc of the module docstring as batch_planes would lay it out (layout.py) on the
+    grid (rows, width, lead, length): n_planes + 1 flat planes, their margins zero already,
+    plane f holding dc[:, f], those from F (dout's channels) on all zeros (whole blocks of
+    output channels, and the zero plane); a call fills part `part` of n_parts of the (plane,
+    sample) blocks (threads.parts_if_faster). dout, out, argmax (N, F, H_out, W_out), the
+    pooled output's gradient, values and places."""
     n_samples, n_filters, out_h, out_w = dout.shape
-    planes = np.empty((n_planes + 1) * length, dout.dtype)
-    zero_margins(planes, n_planes, lead, n_samples * rows * width, length)
     window = np.array((0, 1, width, width + 1))  # a place in the window, as a distance in a plane
     zero_value = dout.dtype.type(0)
-    for job in prange(n_planes * n_samples):
+    n_jobs = n_planes * n_samples
+    for job in range(n_jobs * part // n_parts, n_jobs * (part + 1) // n_parts):
         f, n = job // n_samples, job % n_samples
         first = f * length + lead + n * rows * width
         block = planes[first : first + rows * width]
@@ -153,7 +157,6 @@ def _unpool_planes(dout, out, argmax, n_planes, rows, width, lead, length):
                 # The pooling's: onto the zero at the window's maximum, as max-pooling's
                 # backward adds it (the same bits, -0.0 included).
                 block[2 * i * width + 2 * j + window[argmax[n, f, i, j]]] += value
-    return planes
 
 
 def _unpooled_weight_grads(x, offsets, dout, out, argmax, grid, keep):

@@ -22,9 +22,9 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from tinycnn.kernels.threads import threads_if_faster
+from tinycnn.kernels.threads import parts_if_faster
 
 # ---------------------------------------------------------------------------------------------
 # Tuning: the machine-dependent numbers of the kernels, all here (measured on AMD EPYC Zen 4 and
@@ -234,14 +234,29 @@ def batch_planes(a, stride, rows, width, lead, length):
 
     Two kernels: `_stride_one_planes` for stride 1, and `_phase_planes` for any stride. A
     program whose convolutions all have stride 1 (lesson 4's) never compiles the strided loop.
-    Compiled with an empty numba cache for stride 1, four processes each taking turns: the
-    parallel kernel 0.54-0.57 s against 1.43-1.50 s for the general one alone, the serial twin
-    0.52-0.55 s against 0.61-0.63 s (2-core AMD EPYC Zen 4, CPU family 25); the layouts take
-    the same time as with the general kernel alone.
+    Compiled with an empty numba cache for stride 1, four processes each taking turns, when both
+    were numba parallel loops: the parallel kernel 0.54-0.57 s against 1.43-1.50 s for the
+    general one alone, the serial twin 0.52-0.55 s against 0.61-0.63 s (2-core AMD EPYC Zen 4,
+    CPU family 25); the layouts take the same time as with the general kernel alone. Each is
+    now one serial loop, run in parts (threads.parts_if_faster).
     """
+    n_samples, channels = a.shape[:2]
+    out = empty_planes(channels * stride * stride, n_samples, rows, width, lead, length, a.dtype)
     if stride == 1:
-        return _stride_one_planes(a, rows, width, lead, length)
-    return _phase_planes(a, stride, rows, width, lead, length)
+        _stride_one_planes(a, rows, width, lead, length, out)
+    else:
+        _phase_planes(a, stride, rows, width, lead, length, out)
+    return out
+
+
+def empty_planes(n_planes, n_samples, rows, width, lead, length, dtype):
+    """n_planes + 1 flat planes of `length` for n_samples' blocks of rows*width numbers from
+    `lead` on, zeros already in their margins (each plane's lead and tail, and all of the last
+    plane): the samples' blocks are left to the kernels that fill them (batch_planes',
+    conv_pool.py's unpooling), which zero and fill each block while it is in the cache."""
+    out = np.empty((n_planes + 1) * length, dtype)
+    zero_margins(out, n_planes, lead, n_samples * rows * width, length)
+    return out
 
 
 @njit(cache=True)
@@ -266,26 +281,27 @@ def _copy_rows(image, block, width):
             dest[x] = src[x]
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True)
-def _stride_one_planes(a, rows, width, lead, length):
-    """batch_planes for stride 1: a sample's channel c is the rows of its block of plane c."""
+@parts_if_faster
+@njit(cache=True, nogil=True)
+def _stride_one_planes(a, rows, width, lead, length, out, part, n_parts):
+    """batch_planes for stride 1, into empty_planes' out: a sample's channel c is the rows of
+    its block of plane c. A call fills part `part` of n_parts of the (channel, sample) blocks
+    (threads.parts_if_faster)."""
     n_samples, channels = a.shape[:2]
-    out = np.empty((channels + 1) * length, a.dtype)
-    zero_margins(out, channels, lead, n_samples * rows * width, length)
-    for job in prange(channels * n_samples):
+    n_jobs = channels * n_samples
+    for job in range(n_jobs * part // n_parts, n_jobs * (part + 1) // n_parts):
         c, n = job // n_samples, job % n_samples
         first = c * length + lead + n * rows * width
         block = out[first : first + rows * width]
         zero(block)
         _copy_rows(a[n, c], block, width)
-    return out
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True)
-def _phase_planes(a, stride, rows, width, lead, length):
-    """batch_planes for any stride s: each input row read once, dealt to its s phase planes.
+@parts_if_faster
+@njit(cache=True, nogil=True)
+def _phase_planes(a, stride, rows, width, lead, length, out, part, n_parts):
+    """batch_planes for any stride s, into empty_planes' out: each input row read once, dealt to
+    its s phase planes; a call fills part `part` of n_parts of the (channel, sample) jobs.
 
     Its own branch for stride 1, though batch_planes sends stride 1 to _stride_one_planes:
     without it, LLVM does not know that s is not 1 in the strided copy, and gives each row's
@@ -294,9 +310,8 @@ def _phase_planes(a, stride, rows, width, lead, length):
     (stride 3: 0.275-0.280 against 0.317-0.320 ms; 2-core AMD EPYC Zen 4, CPU family 25)."""
     n_samples, channels, height, in_width = a.shape
     s = stride
-    out = np.empty((channels * s * s + 1) * length, a.dtype)
-    zero_margins(out, channels * s * s, lead, n_samples * rows * width, length)
-    for job in prange(channels * n_samples):
+    n_jobs = channels * n_samples
+    for job in range(n_jobs * part // n_parts, n_jobs * (part + 1) // n_parts):
         c, n = job // n_samples, job % n_samples
         for ya in range(s):  # the rows y = ya, ya + s, ...: phase planes (ya, 0 ... s - 1)
             first = (c * s + ya) * s * length + lead + n * rows * width
@@ -313,4 +328,3 @@ def _phase_planes(a, stride, rows, width, lead, length):
                     dest = out[row + xa * length : row + xa * length + width]
                     for x in range((in_width - xa + s - 1) // s):
                         dest[x] = src[x * s + xa]
-    return out

@@ -19,20 +19,22 @@ combination runs the faster way. Both ways do the same arithmetic in the same or
 never ask which thread they are on), so the choice changes the time, never the result:
 tests/test_threads.py holds them equal bit for bit. With one numba thread the twin always runs.
 
-The convolution's own loops (taps.py, and conv_pool.py's first-layer weight gradient) reach
-the other cores another way, `parts_if_faster`: each is one plain `nogil` numba kernel that
-computes part `part` of n_parts of its work, and its threaded way runs one part on each of
-numba.get_num_threads() Python threads (`in_parts`: the calling thread does a part itself, the
-others go to helper threads), its serial way all of the work in one call. numba's `workqueue`
-wakes its threads twice for every parallel loop (parts_if_faster says why); a hand-over wakes the
-other core once, and while it wakes, the calling core is already at work. Lesson 4's training
-step took 12.17 and 12.14 ms against 12.62 and 12.63 ms with `correlate` and `tap_grads` as
-parallel loops (two runs of 30 rounds, each way in its own process, taking turns; faster in 20
-and 19 of 30), and with every loop of taps.py and conv_pool.py's in parts, 14.43 and 14.77 ms
-against 15.14 and 16.01 ms on a busier host (faster in 19 and 26 of 30); lesson 4's first run
-with an empty numba cache ended 6.32-7.16 s after launch, median 6.62 s, against 7.28-8.62 s,
-median 8.01 s (four processes each, taking turns; 2-core AMD EPYC Zen 4, CPU family 25): a
-plain kernel compiles once, a parallel one at several times its twin's cost and its twin
+The convolution's own loops (taps.py's, the batch planes' layout, conv_pool.py's unpooling and
+first-layer weight gradient) reach the other cores another way, `parts_if_faster`: each is one
+plain `nogil` numba kernel that computes part `part` of n_parts of its work, and its threaded
+way runs one part on each of numba.get_num_threads() Python threads (`in_parts`: the calling
+thread does a part itself, the others go to helper threads), its serial way all of the work in
+one call. numba's `workqueue` wakes its threads twice for every parallel loop (parts_if_faster
+says why); a hand-over wakes the other core once, and while it wakes, the calling core is
+already at work. Lesson 4's training step took 12.17 and 12.14 ms against 12.62 and 12.63 ms
+with `correlate` and `tap_grads` as parallel loops (two runs of 30 rounds, each way in its own
+process, taking turns; faster in 20 and 19 of 30), and with every loop of taps.py and
+conv_pool.py's first-layer weight gradient in parts, 14.43 and 14.77 ms against 15.14 and 16.01
+ms on a busier host (faster in 19 and 26 of 30; the layouts and the unpooling in parts too,
+13.13, 11.15 and 11.15 ms against 12.40, 11.44 and 11.21, faster in 54 of 90 rounds); lesson 4's
+first run with an empty numba cache ended 6.32-7.16 s after launch, median 6.62 s, against
+7.28-8.62 s, median 8.01 s (four processes each, taking turns; 2-core AMD EPYC Zen 4, CPU family
+25): a plain kernel compiles once, a parallel one at several times its twin's cost and its twin
 besides. The same timing as above chooses between the two ways, and both give the same numbers
 bit for bit. `side_by_side`, two pieces of work on two threads, is the same hand-over for work
 that is not one kernel (winograd.py's and dense.py's matrix products).
