@@ -656,10 +656,12 @@ def print_report(settings, summary, load, startup_times, scipy_seconds, machine_
         )
     if "cold" in startup_times:
         print(
-            "cold: the parallel kernels compile in a helper process, on the other core, while "
+            "cold: numba parallel kernels compile in a helper process, on the other core, while "
             "the first step compiles their twins (tinycnn/kernels/ahead.py; the CPU column does "
-            "not count the helper's); no helper: TINYCNN_COMPILE_AHEAD=0, every kernel compiled "
-            "in the process itself, one after the other."
+            "not count the helper's); lesson 4's only parallel kernels, ReLU's, are not compiled "
+            "ahead, so it starts no helper (its convolution loops run in parts on Python threads "
+            "and compile once). no helper: TINYCNN_COMPILE_AHEAD=0, every kernel compiled in the "
+            "process itself, one after the other."
         )
     if scipy_seconds is not None:
         print(
