@@ -9,6 +9,7 @@ import inspect
 import pkgutil
 import textwrap
 import threading
+import time
 
 import numba
 import numpy as np
@@ -313,3 +314,18 @@ def test_a_failing_part_is_raised_after_every_part_is_done():
     with pytest.raises(ValueError, match="part 0 failed"):
         threads.in_parts(work, 2)
     assert finished == [1]
+
+
+def test_every_part_is_done_before_a_helper_s_error_is_raised():
+    numba.set_num_threads(2)
+    finished = []
+
+    def work(part):
+        if part == 0:
+            raise ValueError("part 0 failed")
+        time.sleep(0.05)  # the other parts end later than the failing one
+        finished.append(part)
+
+    with pytest.raises(ValueError, match="part 0 failed"):
+        threads.in_parts(work, 4)  # more parts than helpers: some wait in the queue
+    assert sorted(finished) == [1, 2, 3]

@@ -342,8 +342,9 @@ def in_parts(work, n_parts):
     try:
         work(n_parts - 1)
     finally:
-        for handed_over in pending:
-            handed_over.result()  # wait for all even if one failed
+        concurrent.futures.wait(pending)  # every part done, even if one failed
+    for handed_over in pending:
+        handed_over.result()  # a part's error, raised here
 
 
 def _helper_threads():
