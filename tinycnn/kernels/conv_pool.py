@@ -186,7 +186,7 @@ def _unpooled_weight_grads(x, offsets, dout, out, argmax, grid, keep):
     0.47 ms (two threads).
     """
     n_shares = numba.get_num_threads()  # tap_grads' shares: the same sums
-    n_out = ceil_div(dout.shape[1], CHANNELS) * CHANNELS
+    n_out = dout.shape[1] + -dout.shape[1] % CHANNELS  # whole blocks, as the planes' count
     shares = np.empty((n_shares, n_out, offsets.shape[0] + 1), x.dtype)
     _weight_grad_shares(shares, x, offsets, dout, out, argmax, grid.rows, grid.width, keep)
     return shares
