@@ -3,9 +3,11 @@
     python benchmarks/bench_conv.py [--quick] [--rounds R] [--repeats K] [--passive] [--out DIR]
 
 Every figure is float32 on 2 threads. Each framework runs in its own process and they take
-turns, R rounds (default 3) of K timed runs (default 7) per shape and pass, after a warm-up.
-A figure is the median of all its runs; beside it, the spread: its fastest and slowest round's
-median, flagged "!" when the slowest is over 1.3x the fastest (the machine was busy: rerun).
+turns, R rounds (default 3) of K timed runs (default 7) per shape and pass, after a warm-up
+(tinycnn's lasts until every kernel has chosen threads or one core on each shape and checked
+that choice twice: kernels/threads.py, SETTLED_CALLS, as in a long training loop). A figure is
+the median of all its runs; beside it, the spread: its fastest and slowest round's median,
+flagged "!" when the slowest is over 1.3x the fastest (the machine was busy: rerun).
 
 Printed: GFLOP/s of each framework, forward and forward+backward (input, weight and bias
 gradients), tinycnn's speed as a multiple of PyTorch's ("x PyTorch's speed": higher is better,
@@ -126,10 +128,11 @@ def tinycnn_steps(x, weights, bias, dout, s, p):
     """tinycnn's passes as Conv2D runs them, by the road it takes for these shapes
     (tinycnn/kernels/roads.py: the forward keeps x's planes, or on small maps Winograd's tiles or
     the 1x1 products' input, for the backward, which takes both gradients at once), run first
-    until every kernel has timed its two ways (threads or its serial twin,
-    tinycnn/kernels/threads.py) on these shapes."""
+    until every kernel has chosen its way (threads or its serial twin) on these shapes and
+    checked it twice (tinycnn/kernels/threads.py, SETTLED_CALLS): the runs timed then are a
+    training loop's, none of them a trial of the slower way."""
     from tinycnn.kernels import roads
-    from tinycnn.kernels.threads import CALLS_TO_CHOOSE
+    from tinycnn.kernels.threads import SETTLED_CALLS
 
     def forward():
         out, _ = roads.conv2d_forward(x, weights, bias, s, p)
@@ -139,7 +142,7 @@ def tinycnn_steps(x, weights, bias, dout, s, p):
         _, kept = roads.conv2d_forward(x, weights, bias, s, p)
         roads.conv2d_backward(x, dout, weights, s, p, kept)
 
-    for _ in range(CALLS_TO_CHOOSE):
+    for _ in range(SETTLED_CALLS):
         forward_backward()
     return forward, forward_backward
 
@@ -149,7 +152,7 @@ def tinycnn_worker():
     import numba
 
     from tinycnn.kernels import pool, reference
-    from tinycnn.kernels.threads import CALLS_TO_CHOOSE
+    from tinycnn.kernels.threads import SETTLED_CALLS
 
     numba.set_num_threads(THREADS)
     pool.maxpool2d_forward(np.zeros((1, 1, 2, 2), np.float32), 2, 2)  # the threading layer starts
@@ -159,7 +162,7 @@ def tinycnn_worker():
             _, argmax = pool.maxpool2d_forward(x, k, k)
             pool.maxpool2d_backward(dout, argmax, x.shape, k, k)
 
-        for _ in range(CALLS_TO_CHOOSE):  # every kernel's timing of its two ways, done
+        for _ in range(SETTLED_CALLS):  # every kernel's way chosen and checked twice
             forward_backward()
         return (lambda: pool.maxpool2d_forward(x, k, k)[0]), forward_backward
 

@@ -84,7 +84,7 @@ MEMORY_STEPS = 3  # training steps whose peak memory is measured, in each memory
 PREDICT_SIZES = (1, 8)  # images per inference call: the small batches of deployment
 FULL = {
     "batch": 64,
-    "warmup": 20,
+    "warmup": 80,  # steps: tinycnn's kernels choose their ways and check them twice (SETTLED_CALLS)
     "rounds": 15,
     "steps_per_round": 10,
     "layer_repeats": 30,
@@ -162,13 +162,14 @@ def tinycnn_session(settings):
 
     def predict_times(sizes, repeats):
         """model.predict on the batch's first n images, for each n in sizes: median ms over
-        repeats calls, after the calls in which every kernel times its two ways on them."""
-        from tinycnn.kernels.threads import CALLS_TO_CHOOSE
+        repeats calls, after the calls in which every kernel chooses its way on them and checks
+        it twice (kernels/threads.py, SETTLED_CALLS)."""
+        from tinycnn.kernels.threads import SETTLED_CALLS
 
         medians = {}
         for size in sizes:
             x = images[:size]
-            for _ in range(CALLS_TO_CHOOSE + 1):
+            for _ in range(SETTLED_CALLS):
                 model.predict(x)
             medians[str(size)] = median_ms(
                 [timed(lambda x=x: model.predict(x))[1] for _ in range(repeats)]

@@ -270,8 +270,9 @@ parameter_count = model.summary((1, IMAGE_SIZE, IMAGE_SIZE))
 #
 # Below, one batch of the first convolution's output goes through the three forms, forward and
 # backward. They give the same outputs; their gradients may differ by rounding, the sums being
-# added in another order. The first calls of each kernel choose between one core and two
-# (`tc.kernels.threads`), so they are run before the timing, and the forms take turns.
+# added in another order. The first calls of each kernel choose between one core and two, and
+# check that choice twice (`tc.kernels.threads.SETTLED_CALLS` calls), so they are run before the
+# timing, and the forms take turns.
 
 # %%
 first_maps = model.layers[0].forward(x_train[:32])  # (32, 8, 64, 64)
@@ -295,7 +296,7 @@ for name, (out, dx) in zip(list(forms)[1:], fused, strict=True):
         f"{np.abs(out - out_three).max():.1e}, input gradients {np.abs(dx - dx_three).max():.1e} "
         f"(of values up to {np.abs(dx_three).max():.1f})"
     )
-for _ in range(tc.kernels.threads.CALLS_TO_CHOOSE):
+for _ in range(tc.kernels.threads.SETTLED_CALLS):
     for form in forms.values():
         forward_and_backward(form)
 seconds = {name: [] for name in forms}

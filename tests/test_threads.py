@@ -210,6 +210,32 @@ def test_a_choice_is_timed_afresh_when_it_turns_slow_or_old(monkeypatch):
     assert np.array_equal(out, np.maximum(x, 0))
 
 
+def test_after_settled_calls_the_chosen_way_runs_4_first_choices_untimed(monkeypatch):
+    """What the benchmarks warm up with: past SETTLED_CALLS calls of a shape, a training loop's
+    steady state, with no trial of the slower way for 4 * FIRST_CHOICE_CALLS calls."""
+    numba.set_num_threads(2)
+    kernel = activation._relu_forward
+    x = np.linspace(-1, 1, 45678, dtype=np.float32)  # a size no other test uses
+    out = np.empty_like(x)
+    key = threads.shape_key((x, out), 2)
+    # Each timing: LOOKS serial calls, then turns: threads 1 s, serial 2 s.
+    threads_win = [2.0] * threads.LOOKS + [1.0, 2.0] * threads.TRIALS
+    chosen = [0.5]  # a call of the chosen way, faster than the other was: no strike
+    durations = threads_win
+    durations += chosen * threads.FIRST_CHOICE_CALLS + threads_win
+    durations += chosen * 2 * threads.FIRST_CHOICE_CALLS + threads_win
+    clock = ScriptedClock(durations + chosen * 4 * threads.FIRST_CHOICE_CALLS)
+    monkeypatch.setattr(threads, "time", clock)
+    for _ in range(threads.SETTLED_CALLS):
+        kernel(x, out)
+    record = kernel.choices[key]
+    assert (record.way, record.calls_left) == ("threads", 4 * threads.FIRST_CHOICE_CALLS)
+    for _ in range(4 * threads.FIRST_CHOICE_CALLS - 1):
+        kernel(x, out)
+        assert kernel.choices[key] is record
+    assert np.array_equal(out, np.maximum(x, 0))
+
+
 def test_one_thread_always_runs_the_serial_twin():
     kernel = activation._relu_backward
     dout = np.ones(23456, np.float32)  # a size no other test uses

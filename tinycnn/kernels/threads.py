@@ -65,7 +65,8 @@ two cores during lesson 8's first 12 training steps, every convolution chose its
 and when choices lasted 2000 calls, the next 120 steps all took 22.7-24.7 ms; now they take
 16.1-16.8 ms from the first re-timing on, 16 calls later, which puts them back on threads.
 Over a process's first 500 steps of lesson 4, the extra re-timings cost nothing measurable
-(8.0-8.5 s either way, four processes each).
+(8.0-8.5 s either way, four processes each). The benchmarks time a shape only after
+SETTLED_CALLS calls, its choice by then checked twice: the steady state of a long loop.
 """
 
 import concurrent.futures
@@ -93,12 +94,19 @@ MAX_SHAPES = 1024  # shapes remembered per kernel; past that they are forgotten 
 # The machine changes (another program starts, a thread gets stuck behind one): a choice is timed
 # afresh after STRIKES calls in a row took longer than the other way took in the trials (the
 # choice may then be wrong), and after FIRST_CHOICE_CALLS calls in any case, doubled each time
-# the same way wins again, up to CHOICE_CALLS: re-timing costs TRIALS calls of the slower way, a
-# small share of this many calls.
+# the same way wins again, up to CHOICE_CALLS: re-timing costs CALLS_TO_CHOOSE calls, up to
+# LOOKS + TRIALS of them the slower way, a small share of this many calls.
 STRIKES = 3
 FIRST_CHOICE_CALLS = 16
 CHOICE_CALLS = 2048
 WAYS = ("threads", "serial")
+SETTLED_CALLS = 3 * CALLS_TO_CHOOSE + FIRST_CHOICE_CALLS + 2 * FIRST_CHOICE_CALLS
+"""Calls of one shape after which its way is chosen and checked twice: if the same way won each
+time, none of the next 4 * FIRST_CHOICE_CALLS calls runs the other way. A long training loop
+spends a few calls in a thousand timing its ways; a benchmark that warms up this long measures
+that steady state. (With CALLS_TO_CHOOSE calls of warm-up, in one round of three of
+bench_conv.py's forward pass of (64, 8, 32, 32) -> 16, 3 of the 7 timed calls ran on one core:
+2.9 ms against 1.6.)"""
 
 KERNELS = []
 """Every kernel wrapped by threads_if_faster, in the order they were defined."""
