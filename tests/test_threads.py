@@ -355,3 +355,43 @@ def test_every_part_is_done_before_a_helper_s_error_is_raised():
     with pytest.raises(ValueError, match="part 0 failed"):
         threads.in_parts(work, 4)  # more parts than helpers: some wait in the queue
     assert sorted(finished) == [1, 2, 3]
+
+
+def test_threads_that_hand_over_at_once_each_get_every_part_done():
+    """Two threads calling in_parts together: one hands its parts over, the other, finding the
+    helpers taken, runs its parts itself; neither waits for the other's parts."""
+    numba.set_num_threads(2)
+    done = {name: [] for name in ("first", "second")}
+    start = threading.Barrier(2)
+
+    def calls(name):
+        start.wait()
+        for _ in range(200):
+            threads.in_parts(done[name].append, 2)
+
+    callers = [threading.Thread(target=calls, args=(name,)) for name in done]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(timeout=30)
+    assert not any(caller.is_alive() for caller in callers)
+    for parts in done.values():
+        assert sorted(parts) == [0] * 200 + [1] * 200
+
+
+def test_a_ctrl_c_while_waiting_is_raised_after_every_helper_is_done():
+    class Helper:
+        def __init__(self, interruptions):
+            self.interruptions, self.waited = interruptions, False
+
+        def wait(self):
+            if self.interruptions:
+                self.interruptions -= 1
+                raise KeyboardInterrupt
+            self.waited = True
+            return None
+
+    helpers = [Helper(2), Helper(0)]
+    with pytest.raises(KeyboardInterrupt):
+        threads._wait_for(helpers)
+    assert all(helper.waited for helper in helpers)
