@@ -291,7 +291,9 @@ print(
 # core needs for a ReLU over half a million numbers. numba's own parallel loops (`prange`, which
 # the smaller kernels such as ReLU and max-pooling use) pay it twice per loop on numba's
 # `workqueue` threads, which tinycnn picks because they are safe after a fork; the hand-over
-# pays it once, while the calling core is already at work. So every kernel also runs on one
+# pays it once, while the calling core is already at work, and the calling thread, its own part
+# done, watches for the other part to finish rather than going to sleep and waiting to be woken
+# (`Helper` in the same file). So every kernel also runs on one
 # core: the first calls with each new shape run there; a shape it finishes in under 20 µs stays
 # there, and for the others the next calls time both ways and keep the faster
 # (`tinycnn/kernels/threads.py`): the convolutions of a batch run on both cores, a ReLU on a

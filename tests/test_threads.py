@@ -395,3 +395,18 @@ def test_a_ctrl_c_while_waiting_is_raised_after_every_helper_is_done():
     with pytest.raises(KeyboardInterrupt):
         threads._wait_for(helpers)
     assert all(helper.waited for helper in helpers)
+
+
+def test_a_waiting_caller_sees_a_count_another_thread_raises():
+    """_wait_for_count sees another thread's store while it waits: it reads memory on every
+    turn (an atomic load, which the compiler may not keep in a register), and returns at once
+    rather than after its 10**10 turns (seconds)."""
+    counts = np.zeros(1, np.int64)
+    assert threads._wait_for_count(counts, 0, 1)
+    assert not threads._wait_for_count(counts, 1, 1000)
+    raiser = threading.Timer(0.01, counts.__setitem__, (0, 1))
+    raiser.start()
+    started = time.perf_counter()
+    assert threads._wait_for_count(counts, 1, 10**10)
+    assert time.perf_counter() - started < 1.0
+    raiser.join()
