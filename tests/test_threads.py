@@ -293,7 +293,7 @@ def test_each_kernel_wakes_the_threads_once():
     kernels have no parallel loop.)"""
     offenders = []
     parallel = [kernel for kernel in threads.KERNELS if hasattr(kernel.threaded, "py_func")]
-    assert len(parallel) >= 10
+    assert len(parallel) >= 5  # ReLU's two and max-pooling's three
     for kernel in parallel:
         for node in nodes_outside_prange(kernel.threaded.py_func):
             called = isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)

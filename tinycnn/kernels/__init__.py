@@ -11,7 +11,8 @@
    alone, and so do `dense.py` (the dense layer's products, in NumPy's BLAS) and `updates.py`
    (the optimizers' updates, each in one pass). `threads.py` wraps every kernel that can use
    several cores: a numba parallel loop (beside its serial twin), or, for the convolution's loops
-   (`taps.py`, `layout.py`, `conv_pool.py`), a kernel that computes one part of its work, run in
+   (`taps.py`, `layout.py`, `conv_pool.py`) and batch norm's (`batchnorm.py`,
+   `batchnorm_pool.py`), a kernel that computes one part of its work, run in
    parts on Python threads. Either runs on several cores only where the first calls with that
    shape measured it faster than one (a shape one core finishes in under 20 µs stays there
    untried). `ahead.py`: with an empty numba cache, a helper process compiles the parallel

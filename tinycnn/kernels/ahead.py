@@ -11,7 +11,8 @@ lesson 4's kernels only ReLU's two are parallel, and they are not compiled ahead
 lesson 4 starts no helper. Its first run with an empty cache ended 5.59-5.80 s after launch,
 against 6.96-7.42 s with those loops parallel and compiled in the process (three runs each,
 taking turns, TINYCNN_COMPILE_AHEAD=0; with the helper then, 5.51-6.43 s; 2-core AMD EPYC Zen
-4, CPU family 25). The helper now serves the other lessons' pooling and batch norm.)
+4, CPU family 25). The helper now serves the other lessons' max-pooling; batch norm's loops
+run in parts too.)
 
 So, as a twin starts compiling for new argument types (numba's "numba:compile" event, which
 fires only when its cache has no such entry), its parallel kernel and the same types join a

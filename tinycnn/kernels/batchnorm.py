@@ -24,12 +24,21 @@ ReLU inside batch norm against 18.4 ms with ReLU layers (medians; 16.3-19.8 and 
 The test costs the backward about 15% (0.108 against 0.093 ms on 32 x 64 x 8 x 8), where the
 ReLU layer alone took 0.11 ms forward and backward.
 
-The kernels run one channel per thread (`prange` over C) and walk each (n, c) plane as one
-contiguous row. The forward reads x twice for the statistics (the mean, then the variance around
-it: two passes, not Σx² - M mean², which loses every digit in float32 when the mean is large) and
-once more to write, all three in one loop over the channels (`_forward`: one wake-up of the
-threads, not two; threads.py says what a wake-up costs); the backward recomputes x̂ from x
-instead of keeping a copy. Sums run in float64 whatever the dtype.
+The kernels take the channels in parts, one part per thread (`threads.parts_if_faster`), and
+walk each (n, c) plane as one contiguous row. The forward reads x twice for the statistics (the
+mean, then the variance around it: two passes, not Σx² - M mean², which loses every digit in
+float32 when the mean is large) and once more to write, all three in one loop over the channels
+(`_forward`: one hand-over to the other thread, not two; threads.py says what one costs); the
+backward recomputes x̂ from x instead of keeping a copy. Sums run in float64 whatever the dtype.
+
+In parts rather than as numba parallel loops (`prange` over C), batchnorm_pool.py's kernels on
+the detector's four pooled blocks, (32, 8, 64, 64) to (32, 64, 8, 8), took 0.272, 0.195, 0.110
+and 0.166 ms forward against 0.375, 0.267, 0.164 and 0.232 ms, and 0.723, 0.433, 0.278 and
+0.284 ms backward against 0.781, 0.476, 0.337 and 0.342 ms (medians of 200 calls, three rounds;
+one core: 0.472 to 0.999 ms); the detector's step, each code in its own process taking turns,
+16.21 and 14.40 ms against 16.69 and 16.10 ms (faster in 13 and 15 rounds of 20; 2-core AMD
+EPYC Zen 4, CPU family 25). threads.py's Helper says why a hand-over costs less than a
+parallel loop's wake-ups.
 
 The trick that matters is `fastmath={"reassoc"}` on the sums (see REORDER_SUMS). On the
 detector's first activation (32 x 16 x 64 x 64, float32, 2 threads, AMD EPYC Zen 4 shared with
@@ -40,10 +49,10 @@ batchnorm_pool.py builds batch norm, ReLU and max-pooling in one pass from the l
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from tinycnn.kernels import arguments
-from tinycnn.kernels.threads import threads_if_faster
+from tinycnn.kernels.threads import parts_if_faster
 from tinycnn.runtime import one_at_a_time
 
 REORDER_SUMS = {"reassoc"}
@@ -73,6 +82,12 @@ def _channel_statistics(x, c, eps):
 
 
 @njit(cache=True)
+def _channels(channels, part, n_parts):
+    """Part `part` of n_parts of the channels: a range (threads.parts_if_faster)."""
+    return range(channels * part // n_parts, channels * (part + 1) // n_parts)
+
+
+@njit(cache=True)
 def _clamped(value, centre, a, b, floor):
     """Whether the forward set (value - centre) * a + b to the floor. Compiled without
     fast-math, so that forward and backward round alike and agree."""
@@ -91,32 +106,32 @@ def _normalize_channel(x, c, centre, a, b, floor, out):
             out_row[q] = floor if value <= floor else value
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True)
-def _forward(x, eps, gamma, beta, floor, mean, inv_std, out):
+@parts_if_faster
+@njit(cache=True, nogil=True)
+def _forward(x, eps, gamma, beta, floor, mean, inv_std, out, part, n_parts):
     """Training: each channel's statistics, then the channel normalized with them, while its
-    values are still in the core's cache."""
-    for c in prange(x.shape[1]):
+    values are still in the core's cache; part `part` of n_parts of the channels."""
+    for c in _channels(x.shape[1], part, n_parts):
         centre, scale = _channel_statistics(x, c, eps)
         mean[c], inv_std[c] = centre, scale
         _normalize_channel(x, c, centre, gamma[c] * scale, beta[c], floor, out)
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True)
-def _normalize(x, mean, scale, beta, floor, out):
+@parts_if_faster
+@njit(cache=True, nogil=True)
+def _normalize(x, mean, scale, beta, floor, out, part, n_parts):
     """Evaluation: out = max(floor, (x - mean_c) * scale_c + beta_c) with given statistics."""
-    for c in prange(x.shape[1]):
+    for c in _channels(x.shape[1], part, n_parts):
         _normalize_channel(x, c, mean[c], scale[c], beta[c], floor, out)
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True, fastmath=REORDER_SUMS)
-def _backward(x, dout, mean, inv_std, gamma, beta, floor, dx, dgamma, dbeta):
+@parts_if_faster
+@njit(cache=True, nogil=True, fastmath=REORDER_SUMS)
+def _backward(x, dout, mean, inv_std, gamma, beta, floor, dx, dgamma, dbeta, part, n_parts):
     """dout counts as 0 where the forward clamped (`_clamped`): the ReLU's backward."""
     n_samples, channels, _ = x.shape
     count = n_samples * x.shape[2]
-    for c in prange(channels):
+    for c in _channels(channels, part, n_parts):
         centre, scale = mean[c], inv_std[c]
         a, b = gamma[c] * scale, beta[c]
         with_relu = floor > -np.inf  # batch norm alone: LLVM takes the test out of the loops

@@ -42,18 +42,19 @@ arithmetic, not to memory, and pooling first leaves three quarters of it out.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from tinycnn.kernels import arguments
 from tinycnn.kernels.batchnorm import (
     REORDER_SUMS,
     _channel_statistics,
+    _channels,
     _clamped,
     _normalize_channel,
     affine,
 )
 from tinycnn.kernels.pool import _pool_plane, _pool_plane_2x2, _pooled_arrays
-from tinycnn.kernels.threads import threads_if_faster
+from tinycnn.kernels.threads import parts_if_faster
 from tinycnn.runtime import one_at_a_time
 
 
@@ -71,23 +72,24 @@ def _pool_channel(x, c, k, s, centre, a, b, out, argmax):
     _normalize_channel(flat, c, centre, a, b, 0.0, flat)
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True)
-def _forward(x, eps, gamma, beta, k, s, mean, inv_std, out, argmax):
-    """Training: each channel's statistics, then the channel pooled and normalized."""
+@parts_if_faster
+@njit(cache=True, nogil=True)
+def _forward(x, eps, gamma, beta, k, s, mean, inv_std, out, argmax, part, n_parts):
+    """Training: each channel's statistics, then the channel pooled and normalized; part `part`
+    of n_parts of the channels."""
     n_samples, channels, height, width = x.shape
     flat = x.reshape(n_samples, channels, height * width)
-    for c in prange(channels):
+    for c in _channels(channels, part, n_parts):
         centre, scale = _channel_statistics(flat, c, eps)
         mean[c], inv_std[c] = centre, scale
         _pool_channel(x, c, k, s, centre, gamma[c] * scale, beta[c], out, argmax)
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True)
-def _inference(x, mean, inv_std, gamma, beta, k, s, out, argmax):
+@parts_if_faster
+@njit(cache=True, nogil=True)
+def _inference(x, mean, inv_std, gamma, beta, k, s, out, argmax, part, n_parts):
     """Evaluation: the same with given statistics."""
-    for c in prange(x.shape[1]):
+    for c in _channels(x.shape[1], part, n_parts):
         _pool_channel(x, c, k, s, mean[c], gamma[c] * inv_std[c], beta[c], out, argmax)
 
 
@@ -124,16 +126,18 @@ def _plane_grad(plane, d, places, k, s, centre, a, b, scale, mean_dy, mean_dy_xh
             dx_plane[y, q] = a * (passed - mean_dy - (value - centre) * scale * mean_dy_xhat)
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True, fastmath=REORDER_SUMS)
-def _backward(x, dout, argmax, k, s, mean, inv_std, gamma, beta, batch, dx, dgamma, dbeta):
+@parts_if_faster
+@njit(cache=True, nogil=True, fastmath=REORDER_SUMS)
+def _backward(
+    x, dout, argmax, k, s, mean, inv_std, gamma, beta, batch, dx, dgamma, dbeta, part, n_parts
+):
     """batch: the statistics are the batch's (training), so that dx has batch norm's mean
     terms. The usual 2x2 windows pass k and s as constants: the compiler turns the divisions
     by k into shifts (a third faster on the detector's first block than with k a variable)."""
     n_samples, channels, height, width = x.shape
     count = n_samples * height * width
     halving = k == 2 and s == 2
-    for c in prange(channels):
+    for c in _channels(channels, part, n_parts):
         centre, scale = mean[c], inv_std[c]
         a, b = gamma[c] * scale, beta[c]
         sum_dy, sum_dy_xhat = 0.0, 0.0

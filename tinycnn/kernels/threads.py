@@ -20,7 +20,8 @@ never ask which thread they are on), so the choice changes the time, never the r
 tests/test_threads.py holds them equal bit for bit. With one numba thread the twin always runs.
 
 The convolution's own loops (taps.py's, the batch planes' layout, conv_pool.py's unpooling and
-first-layer weight gradient) reach the other cores another way, `parts_if_faster`: each is one
+first-layer weight gradient), and batch norm's (batchnorm.py's, batchnorm_pool.py's), reach the
+other cores another way, `parts_if_faster`: each is one
 plain `nogil` numba kernel that computes part `part` of n_parts of its work, and its threaded
 way runs one part on each of numba.get_num_threads() Python threads (`in_parts`: the calling
 thread does a part itself, the others go to helper threads), its serial way all of the work in
