@@ -110,7 +110,7 @@ bench_conv.py's forward pass of (64, 8, 32, 32) -> 16, 3 of the 7 timed calls ra
 2.9 ms against 1.6.)"""
 
 KERNELS = []
-"""Every kernel wrapped by threads_if_faster, in the order they were defined."""
+"""Every kernel wrapped by threads_if_faster or parts_if_faster, in the order they were defined."""
 
 
 def serial_twin(kernel):
