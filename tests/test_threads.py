@@ -410,3 +410,15 @@ def test_a_waiting_caller_sees_a_count_another_thread_raises():
     assert threads._wait_for_count(counts, 1, 10**10)
     assert time.perf_counter() - started < 1.0
     raiser.join()
+
+
+def test_side_by_side_on_one_numba_thread_runs_both_here():
+    numba.set_num_threads(1)
+    try:
+        ran_on = threads.side_by_side(threading.current_thread, threading.current_thread)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert ran_on == (threading.current_thread(), threading.current_thread())
+    numba.set_num_threads(2)
+    first, second = threads.side_by_side(threading.current_thread, threading.current_thread)
+    assert first.name.startswith(threads.HELPER_PREFIX) and second is threading.current_thread()

@@ -328,6 +328,8 @@ def side_by_side(first, second):
     lets go of Python's lock (NumPy's matrix products, `nogil` numba loops) and is worth a
     thread's wake-up (tens of µs). With one numba thread, called on a helper thread, or while
     another thread has the helpers, both run here, one after the other."""
+    if numba.get_num_threads() == 1:
+        return first(), second()
     results = [None, None]
 
     def work(part):
