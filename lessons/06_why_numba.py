@@ -320,8 +320,8 @@ print(
 # code is stored next to the source (in `__pycache__`) and loaded by the next process in a
 # fraction of a second, instead of being compiled again, which takes up to seconds per kernel.
 # The very first run compiles everything, and a parallel kernel costs several times its twin to
-# compile: the convolution's loops, run in parts instead (point 6), compile once, and lesson 4's
-# first run, from launch to exit, takes about 6 s, and so do batch norm's. For the parallel loops
+# compile: the convolution's loops and batch norm's, run in parts instead (point 6), compile
+# once, and lesson 4's first run, from launch to exit, takes about 6 s. For the parallel loops
 # that remain (max-pooling's and ReLU's), while a process compiles a twin, a helper process
 # compiles its parallel kernel into the same cache, on the other core, and the process loads it
 # from there when it first needs it (`tinycnn/kernels/ahead.py`; ReLU's are left out: on the
