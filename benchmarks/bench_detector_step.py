@@ -67,7 +67,7 @@ GRID_SIZE = IMAGE_SIZE // 16
 LEARNING_RATE = 1e-3
 PAUSE_S = 0.05  # between turns: the idle worker's spinning threads go to sleep meanwhile
 # warmup, in steps: tinycnn's kernels choose their ways and check them twice (SETTLED_CALLS)
-FULL = {"batch": 32, "warmup": 80, "rounds": 12, "steps_per_round": 8, "layer_repeats": 3}
+FULL = {"batch": 32, "warmup": 84, "rounds": 12, "steps_per_round": 8, "layer_repeats": 3}
 QUICK = {"batch": 4, "warmup": 1, "rounds": 1, "steps_per_round": 2, "layer_repeats": 1}
 
 

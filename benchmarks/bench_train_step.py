@@ -84,7 +84,7 @@ MEMORY_STEPS = 3  # training steps whose peak memory is measured, in each memory
 PREDICT_SIZES = (1, 8)  # images per inference call: the small batches of deployment
 FULL = {
     "batch": 64,
-    "warmup": 80,  # steps: tinycnn's kernels choose their ways and check them twice (SETTLED_CALLS)
+    "warmup": 84,  # steps: tinycnn's kernels choose their ways and check them twice (SETTLED_CALLS)
     "rounds": 15,
     "steps_per_round": 10,
     "layer_repeats": 30,

@@ -266,3 +266,16 @@ def test_without_pytorch_the_step_benchmarks_give_tinycnns_side(script, tmp_path
     assert "In step: tinycnn's steps taken apart" in completed.stdout
     report = json.loads((out / f"{script.removesuffix('.py')}.json").read_text())
     assert all(row["pytorch_ms"] is None for row in report["summary"]["layers"])
+
+
+@pytest.mark.parametrize("script", ["bench_train_step", "bench_detector_step"])
+def test_a_full_run_warms_up_for_the_settled_calls(script):
+    """The parent process does not import tinycnn (its import sets thread variables a PyTorch
+    worker would inherit), so the warm-up is a number of its own: it must cover
+    threads.SETTLED_CALLS, or the first timed steps include trials of the slower way."""
+    from tinycnn.kernels.threads import SETTLED_CALLS
+
+    spec = importlib.util.spec_from_file_location(script, BENCHMARKS / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.FULL["warmup"] >= SETTLED_CALLS

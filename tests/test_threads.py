@@ -311,7 +311,7 @@ def test_each_kernel_wakes_the_threads_once():
 def test_in_parts_runs_every_part_once_and_nests_without_waiting_for_itself():
     numba.set_num_threads(2)
     done = []
-    threads.in_parts(done.append, 3)  # more parts than helpers: they queue
+    threads.in_parts(done.append, 3)  # maybe more parts than helpers: one then does several
     assert sorted(done) == [0, 1, 2]
 
     def nested(part):  # a part that itself runs in parts, or side by side, on a helper thread
@@ -353,7 +353,7 @@ def test_every_part_is_done_before_a_helper_s_error_is_raised():
         finished.append(part)
 
     with pytest.raises(ValueError, match="part 0 failed"):
-        threads.in_parts(work, 4)  # more parts than helpers: some wait in the queue
+        threads.in_parts(work, 4)  # maybe more parts than helpers: one then does several
     assert sorted(finished) == [1, 2, 3]
 
 
