@@ -52,7 +52,7 @@ import numpy as np
 from numba import njit
 
 from tinycnn.kernels import arguments
-from tinycnn.kernels.threads import parts_if_faster
+from tinycnn.kernels.threads import part_range, parts_if_faster
 from tinycnn.runtime import one_at_a_time
 
 REORDER_SUMS = {"reassoc"}
@@ -82,12 +82,6 @@ def _channel_statistics(x, c, eps):
 
 
 @njit(cache=True)
-def _channels(channels, part, n_parts):
-    """Part `part` of n_parts of the channels: a range (threads.parts_if_faster)."""
-    return range(channels * part // n_parts, channels * (part + 1) // n_parts)
-
-
-@njit(cache=True)
 def _clamped(value, centre, a, b, floor):
     """Whether the forward set (value - centre) * a + b to the floor. Compiled without
     fast-math, so that forward and backward round alike and agree."""
@@ -111,7 +105,7 @@ def _normalize_channel(x, c, centre, a, b, floor, out):
 def _forward(x, eps, gamma, beta, floor, mean, inv_std, out, part, n_parts):
     """Training: each channel's statistics, then the channel normalized with them, while its
     values are still in the core's cache; part `part` of n_parts of the channels."""
-    for c in _channels(x.shape[1], part, n_parts):
+    for c in part_range(x.shape[1], part, n_parts):
         centre, scale = _channel_statistics(x, c, eps)
         mean[c], inv_std[c] = centre, scale
         _normalize_channel(x, c, centre, gamma[c] * scale, beta[c], floor, out)
@@ -121,7 +115,7 @@ def _forward(x, eps, gamma, beta, floor, mean, inv_std, out, part, n_parts):
 @njit(cache=True, nogil=True)
 def _normalize(x, mean, scale, beta, floor, out, part, n_parts):
     """Evaluation: out = max(floor, (x - mean_c) * scale_c + beta_c) with given statistics."""
-    for c in _channels(x.shape[1], part, n_parts):
+    for c in part_range(x.shape[1], part, n_parts):
         _normalize_channel(x, c, mean[c], scale[c], beta[c], floor, out)
 
 
@@ -131,7 +125,7 @@ def _backward(x, dout, mean, inv_std, gamma, beta, floor, dx, dgamma, dbeta, par
     """dout counts as 0 where the forward clamped (`_clamped`): the ReLU's backward."""
     n_samples, channels, _ = x.shape
     count = n_samples * x.shape[2]
-    for c in _channels(channels, part, n_parts):
+    for c in part_range(channels, part, n_parts):
         centre, scale = mean[c], inv_std[c]
         a, b = gamma[c] * scale, beta[c]
         with_relu = floor > -np.inf  # batch norm alone: LLVM takes the test out of the loops

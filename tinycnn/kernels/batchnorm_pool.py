@@ -48,13 +48,12 @@ from tinycnn.kernels import arguments
 from tinycnn.kernels.batchnorm import (
     REORDER_SUMS,
     _channel_statistics,
-    _channels,
     _clamped,
     _normalize_channel,
     affine,
 )
 from tinycnn.kernels.pool import _pool_plane, _pool_plane_2x2, _pooled_arrays
-from tinycnn.kernels.threads import parts_if_faster
+from tinycnn.kernels.threads import part_range, parts_if_faster
 from tinycnn.runtime import one_at_a_time
 
 
@@ -79,7 +78,7 @@ def _forward(x, eps, gamma, beta, k, s, mean, inv_std, out, argmax, part, n_part
     of n_parts of the channels."""
     n_samples, channels, height, width = x.shape
     flat = x.reshape(n_samples, channels, height * width)
-    for c in _channels(channels, part, n_parts):
+    for c in part_range(channels, part, n_parts):
         centre, scale = _channel_statistics(flat, c, eps)
         mean[c], inv_std[c] = centre, scale
         _pool_channel(x, c, k, s, centre, gamma[c] * scale, beta[c], out, argmax)
@@ -89,7 +88,7 @@ def _forward(x, eps, gamma, beta, k, s, mean, inv_std, out, argmax, part, n_part
 @njit(cache=True, nogil=True)
 def _inference(x, mean, inv_std, gamma, beta, k, s, out, argmax, part, n_parts):
     """Evaluation: the same with given statistics."""
-    for c in _channels(x.shape[1], part, n_parts):
+    for c in part_range(x.shape[1], part, n_parts):
         _pool_channel(x, c, k, s, mean[c], gamma[c] * inv_std[c], beta[c], out, argmax)
 
 
@@ -137,7 +136,7 @@ def _backward(
     n_samples, channels, height, width = x.shape
     count = n_samples * height * width
     halving = k == 2 and s == 2
-    for c in _channels(channels, part, n_parts):
+    for c in part_range(channels, part, n_parts):
         centre, scale = mean[c], inv_std[c]
         a, b = gamma[c] * scale, beta[c]
         sum_dy, sum_dy_xhat = 0.0, 0.0

@@ -42,7 +42,7 @@ from tinycnn.kernels.layout import (
     zero,
 )
 from tinycnn.kernels.taps import grad_block_len, tap_grads_four
-from tinycnn.kernels.threads import parts_if_faster
+from tinycnn.kernels.threads import part_range, parts_if_faster
 from tinycnn.runtime import one_at_a_time
 
 
@@ -140,7 +140,7 @@ def _unpool_planes(dout, out, argmax, n_planes, rows, width, lead, length, plane
     window = np.array((0, 1, width, width + 1))  # a place in the window, as a distance in a plane
     zero_value = dout.dtype.type(0)
     n_jobs = n_planes * n_samples
-    for job in range(n_jobs * part // n_parts, n_jobs * (part + 1) // n_parts):
+    for job in part_range(n_jobs, part, n_parts):
         f, n = job // n_samples, job % n_samples
         first = f * length + lead + n * rows * width
         block = planes[first : first + rows * width]
@@ -203,7 +203,7 @@ def _weight_grad_shares(shares, x, offsets, dout, out, argmax, rows, width, keep
     # dc on the whole rows a block touches (a row more at each end), a row per output channel
     # as in dc's planes, built four channels at a time
     rows_of_dc = np.empty((n_out, block_len + 2 * width), x.dtype)
-    for share in range(n_shares * part // n_parts, n_shares * (part + 1) // n_parts):
+    for share in part_range(n_shares, part, n_parts):
         grads = shares[share]
         grads[:] = 0
         for q0 in range(share * block_len, total, n_shares * block_len):

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from tinycnn.kernels.threads import parts_if_faster
+from tinycnn.kernels.threads import part_range, parts_if_faster
 
 # ---------------------------------------------------------------------------------------------
 # Tuning: the machine-dependent numbers of the kernels, all here (measured on AMD EPYC Zen 4 and
@@ -289,7 +289,7 @@ def _stride_one_planes(a, rows, width, lead, length, out, part, n_parts):
     (threads.parts_if_faster)."""
     n_samples, channels = a.shape[:2]
     n_jobs = channels * n_samples
-    for job in range(n_jobs * part // n_parts, n_jobs * (part + 1) // n_parts):
+    for job in part_range(n_jobs, part, n_parts):
         c, n = job // n_samples, job % n_samples
         first = c * length + lead + n * rows * width
         block = out[first : first + rows * width]
@@ -311,7 +311,7 @@ def _phase_planes(a, stride, rows, width, lead, length, out, part, n_parts):
     n_samples, channels, height, in_width = a.shape
     s = stride
     n_jobs = channels * n_samples
-    for job in range(n_jobs * part // n_parts, n_jobs * (part + 1) // n_parts):
+    for job in part_range(n_jobs, part, n_parts):
         c, n = job // n_samples, job % n_samples
         for ya in range(s):  # the rows y = ya, ya + s, ...: phase planes (ya, 0 ... s - 1)
             first = (c * s + ya) * s * length + lead + n * rows * width

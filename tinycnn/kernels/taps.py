@@ -54,7 +54,7 @@ from tinycnn.kernels.layout import (
     whole_vectors,
 )
 from tinycnn.kernels.pool import pool_rows_2x2
-from tinycnn.kernels.threads import parts_if_faster
+from tinycnn.kernels.threads import part_range, parts_if_faster
 
 # Let LLVM reorder sums (to vectorize the reductions) and fuse multiply-adds; NaN and inf keep
 # their meaning, so a diverging network still shows NaN.
@@ -129,7 +129,7 @@ def correlate(
     n_blocks = ceil_div(total_units, units_per_block)
     run = whole_vectors(unit * units_per_block * width)
     acc = np.empty((CHANNELS, accumulator_stride(run, out.itemsize)), out.dtype)
-    for block in range(n_blocks * part // n_parts, n_blocks * (part + 1) // n_parts):
+    for block in part_range(n_blocks, part, n_parts):
         u0 = block * units_per_block
         u1 = min(u0 + units_per_block, total_units)
         g0 = (u0 // units_per_sample) * rows + unit * (u0 % units_per_sample)
@@ -225,7 +225,7 @@ def pointwise(x, weights, bias, out, part, n_parts):
     whole = channels - channels % TAPS
     offsets = np.arange(channels) * length
     n_jobs = n_samples * blocks_per_sample
-    for job in range(n_jobs * part // n_parts, n_jobs * (part + 1) // n_parts):
+    for job in part_range(n_jobs, part, n_parts):
         n, block = job // blocks_per_sample, job % blocks_per_sample
         start = block * block_len
         run = min(block_len, length - start)
@@ -346,7 +346,7 @@ def _tap_grad_shares(shares, x, offsets, d, d_lead, keep, part, n_parts):
     """tap_grads' shares of part `part` of n_parts, each summed from zero."""
     n_shares, n_out, total = shares.shape[0], d.shape[0], keep.shape[0]
     block_len = grad_block_len(total, n_shares)
-    for share in range(n_shares * part // n_parts, n_shares * (part + 1) // n_parts):
+    for share in part_range(n_shares, part, n_parts):
         grads = shares[share]
         grads[:] = 0
         for q0 in range(share * block_len, total, n_shares * block_len):
@@ -381,7 +381,7 @@ def _pointwise_grad_shares(shares, x, d, offsets, keep, part, n_parts):
     n_out = d.shape[1]
     block_len = min(BLOCK, length)
     blocks_per_sample = ceil_div(length, block_len)
-    for share in range(n_shares * part // n_parts, n_shares * (part + 1) // n_parts):
+    for share in part_range(n_shares, part, n_parts):
         grads = shares[share]
         grads[:] = 0
         for job in range(share, n_samples * blocks_per_sample, n_shares):

@@ -182,7 +182,7 @@ def parts_if_faster(kernel):
     output): each call runs one part on each of numba.get_num_threads() Python threads
     (`in_parts`), or all of its work in one call here (part 0 of 1), whichever the first calls
     with the same shapes measured faster, as threads_if_faster chooses; the caller leaves the
-    two arguments out. The same arithmetic either way.
+    two arguments out (the kernel loops over its share, part_range). The same arithmetic either way.
 
     Why not a `prange` loop: before each parallel loop numba's `workqueue` runs a task on every
     thread and waits for it, to pass on the thread count (`parallel_for` in numba's
@@ -201,6 +201,13 @@ def parts_if_faster(kernel):
         return kernel(*args, 0, 1)
 
     return _faster_way(threaded, serial, kernel.py_func, compiled_ahead=False)
+
+
+@njit(cache=True, inline="always")
+def part_range(count, part, n_parts):
+    """Part `part` of n_parts of range(count), in order, as even as whole numbers allow: what a
+    kernel under parts_if_faster loops over (its blocks, jobs, shares or channels)."""
+    return range(count * part // n_parts, count * (part + 1) // n_parts)
 
 
 def _faster_way(threaded, serial, function, compiled_ahead):
