@@ -1,8 +1,7 @@
 """One whole training step of lesson 4's network: tinycnn against the same network in PyTorch.
 
     python benchmarks/bench_train_step.py [--quick] [--cold] [--passive] [--rounds R]
-                                          [--numba-layer LAYER] [--startup-python PYTHON]
-                                          [--out DIR]
+                                          [--startup-python PYTHON] [--out DIR]
 
 The step is the lecture's: forward, loss, backward, SGD update, on `tinycnn.networks.localizer()`
 with a batch of 64 scenes of 1x64x64, float32, the lecture's squared loss and SGD with momentum.
@@ -21,9 +20,7 @@ against the PyTorch module in eval mode under no_grad, the two taking turns); th
 of a training step of each, in fresh processes (Linux); and start-up: a fresh process that
 imports tinycnn and runs a first training step with a warm numba cache (and bytecode cache, as
 on a learner's machine, even where PYTHONDONTWRITEBYTECODE is set), and with --cold, with
-an empty one (the compile time of what lesson 4 uses), once with the helper process that
-compiles the parallel kernels on the other core (tinycnn/kernels/ahead.py) and once without
-(TINYCNN_COMPILE_AHEAD=0); with --startup-python, the warm
+an empty one (the compile time of what lesson 4 uses); with --startup-python, the warm
 start-up once more with another interpreter, such as a venv made by the README's first command
 (no SciPy, which numba's set-up imports where it is installed).
 
@@ -249,7 +246,6 @@ def pytorch_session(settings):
 SESSIONS = {
     "tinycnn": tinycnn_session,
     "pytorch": pytorch_session,
-    "tinycnn_other_layer": tinycnn_session,
 }
 
 
@@ -372,9 +368,6 @@ def measure_steps(settings, env):
     workers = [
         Worker(__file__, name, settings, own_defaults(name, env)) for name in ("tinycnn", "pytorch")
     ]
-    if settings.get("other_layer"):  # tinycnn once more, on another numba threading layer
-        other_env = {**(env or os.environ), "NUMBA_THREADING_LAYER": settings["other_layer"]}
-        workers.append(Worker(__file__, "tinycnn_other_layer", settings, other_env))
     active = [worker for worker in workers if worker.info["installed"]]
     results = {worker.name: {**worker.info, "rounds": []} for worker in workers}
     try:
@@ -427,9 +420,9 @@ def startup_environment(**settings):
 
 def measure_startup(settings, cold, other_python=None):
     """Warm: the median over fresh processes, after one that fills the caches (numba's and
-    Python's bytecode) if it must; also on another threading layer, and with another Python
-    (say, a core install), if asked. Cold: a process with an empty NUMBA_CACHE_DIR, so that
-    every kernel lesson 4 uses is compiled, with compiling ahead and without."""
+    Python's bytecode) if it must; also with another Python (say, a core install), if asked.
+    Cold: a process with an empty NUMBA_CACHE_DIR, so that every kernel lesson 4 uses is
+    compiled."""
 
     def warm(env, python=sys.executable):
         run_startup(settings, env, python)
@@ -437,16 +430,11 @@ def measure_startup(settings, cold, other_python=None):
         return {key: float(np.median([start[key] for start in starts])) for key in starts[0]}
 
     report = {"warm": warm(startup_environment())}
-    if settings.get("other_layer"):
-        other_env = startup_environment(NUMBA_THREADING_LAYER=settings["other_layer"])
-        report[f"warm, {settings['other_layer']} layer"] = warm(other_env)
     if other_python:
         report["warm, other Python"] = warm(startup_environment(), python=other_python)
-    if cold:  # with the helper that compiles the parallel kernels (kernels/ahead.py), and without
-        for name, ahead in (("cold", "1"), ("cold, no helper", "0")):
-            with tempfile.TemporaryDirectory() as cache:
-                env = startup_environment(NUMBA_CACHE_DIR=cache, TINYCNN_COMPILE_AHEAD=ahead)
-                report[name] = run_startup(settings, env=env)
+    if cold:
+        with tempfile.TemporaryDirectory() as cache:
+            report["cold"] = run_startup(settings, env=startup_environment(NUMBA_CACHE_DIR=cache))
     return report
 
 
@@ -528,16 +516,6 @@ def summarise(results):
         summary["wide_spread"] = bool(max(per_round) > WIDE_SPREAD * min(per_round))
         summary["first_loss"]["pytorch"] = theirs["first_loss"]
     summary["predict"] = summarise_predict(ours, theirs if theirs["installed"] else None)
-    other = results.get("tinycnn_other_layer")
-    if other:
-        summary["other_layer"] = {
-            "layer": other["versions"]["threading_layer"],
-            "tinycnn_ms": float(np.median(np.concatenate(other["rounds"]))),
-        }
-        if summary["pytorch_ms"] is not None:
-            summary["other_layer"]["x_pytorch"] = (
-                summary["pytorch_ms"] / summary["other_layer"]["tinycnn_ms"]
-            )
     return summary
 
 
@@ -594,12 +572,6 @@ def print_report(settings, summary, load, startup_times, scipy_seconds, machine_
             f"{'tinycnn':16} {summary['x_pytorch']:7.2f}x PyTorch's speed (higher is better; "
             f"rounds {low:.2f} to {high:.2f}){flag}"
         )
-    if "other_layer" in summary:
-        other = summary["other_layer"]
-        line = f"{'tinycnn, ' + other['layer']:16} {other['tinycnn_ms']:8.1f}"
-        if "x_pytorch" in other:
-            line += f"  {other['x_pytorch']:.2f}x PyTorch's speed (numba's {other['layer']} layer)"
-        print(line)
     if summary["pytorch_ms"] is not None:
         first = summary["first_loss"]
         print(
@@ -657,12 +629,8 @@ def print_report(settings, summary, load, startup_times, scipy_seconds, machine_
         )
     if "cold" in startup_times:
         print(
-            "cold: numba parallel kernels compile in a helper process, on the other core, while "
-            "the first step compiles their twins (tinycnn/kernels/ahead.py; the CPU column does "
-            "not count the helper's); lesson 4's only parallel kernels, ReLU's, are not compiled "
-            "ahead, so it starts no helper (its convolution loops run in parts on Python threads "
-            "and compile once). no helper: TINYCNN_COMPILE_AHEAD=0, every kernel compiled in the "
-            "process itself, one after the other."
+            "cold: every kernel compiled in the process itself, one after the other (each once: "
+            "a kernel that runs in parts on both cores is the same compiled function)."
         )
     if scipy_seconds is not None:
         print(
@@ -722,8 +690,7 @@ def main():
     parser.add_argument(
         "--cold",
         action="store_true",
-        help="also time start-ups with an empty numba cache (compiles everything), with and "
-        "without the helper process that compiles ahead",
+        help="also time a start-up with an empty numba cache (compiles everything)",
     )
     parser.add_argument("--rounds", type=int, help="turns of each framework (default 15, quick 1)")
     parser.add_argument(
@@ -737,13 +704,6 @@ def main():
         metavar="PYTHON",
         help="also time the warm start-up with this interpreter, for example one of a venv made "
         "by the README's first command, where tinycnn is installed without SciPy",
-    )
-    parser.add_argument(
-        "--numba-layer",
-        metavar="LAYER",
-        choices=["omp", "workqueue", "tbb"],
-        help="also run tinycnn on this numba threading layer (a third process "
-        "taking turns, and its start-up), to compare with the default",
     )
     parser.add_argument(
         "--worker", choices=[*SESSIONS, "startup", "memory"], help=argparse.SUPPRESS
@@ -761,7 +721,6 @@ def main():
     if args.startup_python:  # checked now, before minutes of measuring
         args.startup_python = interpreter(parser, args.startup_python)
 
-    settings["other_layer"] = args.numba_layer
     settings["omp_wait_policy"] = "PASSIVE" if args.passive else os.environ.get("OMP_WAIT_POLICY")
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"} if args.passive else None
     machine_info = machine()

@@ -61,7 +61,7 @@ _, argmax = pool.maxpool2d_forward(features, 2, 2)
 pooled_dout = rng.standard_normal(argmax.shape, dtype=np.float32)
 
 print(f"x (N, C, H, W) = {x.shape}, weights (F, C, k, k) = {weights.shape}, float32")
-print(f"{os.cpu_count()} cores; numba's parallel loops use {numba.get_num_threads()} threads")
+print(f"{os.cpu_count()} cores; the kernels run in up to {numba.get_num_threads()} parts at once")
 
 # %% [markdown]
 # Five jobs make up what a training step asks of these two layers: the convolution's forward
@@ -288,19 +288,19 @@ print(
 # (`nogil=True`), so two Python threads can each run a part at the same time, one of them the
 # thread that called (`in_parts` in `tinycnn/kernels/threads.py`). Handing a part to the other
 # thread has a price: waking an idle core took about 60 µs on a 2-core AMD EPYC, as long as one
-# core needs for a ReLU over half a million numbers. numba's own parallel loops (`prange`, which
-# the smaller kernels such as ReLU and max-pooling use) pay it twice per loop on numba's
-# `workqueue` threads, which tinycnn picks because they are safe after a fork; the hand-over
-# pays it once, while the calling core is already at work, and the calling thread, its own part
-# done, watches for the other part to finish rather than going to sleep and waiting to be woken
-# (`Helper` in the same file). So every kernel also runs on one
-# core: the first calls with each new shape run there; a shape it finishes in under 20 µs stays
+# core needs for a ReLU over half a million numbers. numba's own parallel loops (`prange`) pay
+# it twice per loop on numba's `workqueue` threads, the ones that are safe after a fork; the
+# hand-over pays it once, while the calling core is already at work, and the calling thread, its
+# own part done, watches for the other part to finish rather than going to sleep and waiting to
+# be woken (`Helper` in the same file). So no tinycnn kernel uses `prange`: every one that can use
+# both cores runs in parts this way, ReLU and max-pooling too. And every such kernel also runs on
+# one core: the first calls with each new shape run there; a shape it finishes in under 20 µs stays
 # there, and for the others the next calls time both ways and keep the faster
 # (`tinycnn/kernels/threads.py`): the convolutions of a batch run on both cores, a ReLU on a
 # small feature map runs on one. Both ways compute the same numbers. Importing tinycnn also
-# binds each of numba's threads to its own core, and limits NumPy's BLAS to one thread, because
-# two thread pools busy-waiting on the same two cores stall each other; calls from several
-# threads take turns (`tinycnn/runtime.py` says what import changes, and how to turn it off).
+# limits NumPy's BLAS to one thread, because a BLAS thread pool busy-waiting beside tinycnn's
+# threads on the same two cores stalls both; calls from several threads take turns
+# (`tinycnn/runtime.py` says what import changes, and how to turn it off).
 #
 # **7. Permission to reorder sums, and no more.** The kernels are compiled with
 # `fastmath={"reassoc", "contract"}`: LLVM may add in a different order (so that a sum can be
@@ -313,19 +313,16 @@ print(
 # stride phase, all in one call of `correlate`). The weight gradient (`tap_grads`) is, for each
 # filter and tap, one long dot product between dout and the input run under that tap, over the
 # whole batch; each part sums its share of the outputs, and NumPy adds the shares. The max-pool
-# kernels (`pool.py`) run over the (image, channel) planes in parallel, with the common 2x2
-# window written out tap by tap, which vectorizes.
+# kernels (`pool.py`) run over the (image, channel) planes in parts, with the common 2x2 window
+# written out tap by tap, which vectorizes.
 #
-# **9. Compiled once, on both cores.** The kernels are compiled with `cache=True`: the machine
-# code is stored next to the source (in `__pycache__`) and loaded by the next process in a
-# fraction of a second, instead of being compiled again, which takes up to seconds per kernel.
-# The very first run compiles everything, and a parallel kernel costs several times its twin to
-# compile: the convolution's loops and batch norm's, run in parts instead (point 6), compile
-# once, and lesson 4's first run, from launch to exit, takes about 6 s. For the parallel loops
-# that remain (max-pooling's and ReLU's), while a process compiles a twin, a helper process
-# compiles its parallel kernel into the same cache, on the other core, and the process loads it
-# from there when it first needs it (`tinycnn/kernels/ahead.py`; ReLU's are left out: on the
-# lessons' shapes their twins always win).
+# **9. Compiled once.** The kernels are compiled with `cache=True`: the machine code is stored
+# next to the source (in `__pycache__`) and loaded by the next process in a fraction of a
+# second, instead of being compiled again, which takes up to seconds per kernel. The very first
+# run compiles everything. A numba parallel loop would cost several times the same loop without
+# `parallel` to compile, and would need that serial version as well, for the shapes one core
+# does faster; a kernel run in parts (point 6) is one function, compiled once, and lesson 4's
+# first run, from launch to exit, takes about 6 s.
 #
 # **10. Another algorithm where the layout runs out.** On a 4x4 map the batch planes hold as
 # many padding zeros, nearly, as pixels: the loops compute 25 outputs per image to keep 16. For

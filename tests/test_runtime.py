@@ -70,7 +70,7 @@ def test_users_threading_layer_is_kept():
 def test_the_layer_chosen_is_fork_safe():
     report = run_fresh(
         "import tinycnn, numba, numpy as np; "
-        "tinycnn.ReLU().forward(np.ones((2, 3), np.float32))",  # a parallel kernel runs
+        "tinycnn.ReLU().forward(np.ones((2, 3), np.float32))",  # asks numba for its threads
         "numba.threading_layer()",
         **without("NUMBA_THREADING_LAYER"),
     )
@@ -82,46 +82,6 @@ def test_keep_freed_memory_only_where_glibc_is(monkeypatch):
 
     monkeypatch.setattr(sys, "platform", "darwin")
     assert runtime.keep_freed_memory() is False
-
-
-PLACEMENT = (
-    "import os, json, numpy as np, tinycnn, numba; from tinycnn.kernels import activation; "
-    "x = np.ones(10000, np.float32); out = np.empty_like(x); "
-    "tasks = lambda: os.listdir('/proc/self/task'); "
-    "batch = lambda t: os.sched_getscheduler(int(t)) == os.SCHED_BATCH; "
-    "cores = lambda: sorted((len(os.sched_getaffinity(int(t))), batch(t)) for t in tasks()); "
-    "parent = cores(); r, w = os.pipe(); pid = os.fork()\n"
-    "if pid == 0:\n"
-    "    activation._relu_forward(x, out); os.write(w, json.dumps(cores()).encode()); os._exit(0)\n"
-    "os.waitpid(pid, 0); child = json.loads(os.read(r, 1000))"
-)
-
-
-@pytest.mark.skipif(
-    not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2,
-    reason="binds threads with Linux's sched_setaffinity, on a machine of 2 or more cores",
-)
-def test_workqueue_threads_each_get_a_core_also_in_a_forked_child():
-    report = run_fresh(
-        PLACEMENT,
-        "{'placed': tinycnn.runtime.APPLIED.get('threads_on_own_cores'), "
-        "'parent': parent, 'child': child}",
-        **without("NUMBA_THREADING_LAYER", "TINYCNN_NO_RUNTIME_TWEAKS"),
-    )["applied"]
-    threads = numba_threads()
-    assert report["placed"] == threads
-    # numba's threads on one core each, as SCHED_BATCH; the others (Python's, BLAS's) left alone
-    assert report["parent"].count([1, True]) == threads
-    assert report["child"].count([1, True]) == threads  # the child's own, at its first kernel
-    assert all(placed == [1, True] or placed[1] is False for placed in report["parent"])
-    switched_off = run_fresh(
-        PLACEMENT,
-        "{'placed': tinycnn.runtime.APPLIED.get('threads_on_own_cores'), 'parent': parent}",
-        TINYCNN_NO_RUNTIME_TWEAKS="1",
-        **without("NUMBA_THREADING_LAYER"),
-    )["applied"]
-    assert switched_off["placed"] is None
-    assert all(placed[0] > 1 and not placed[1] for placed in switched_off["parent"])
 
 
 def numba_threads():

@@ -10,13 +10,11 @@
    (the two loops that do the arithmetic). `pool.py`, `activation.py` and `batchnorm.py` stand
    alone, and so do `dense.py` (the dense layer's products, in NumPy's BLAS) and `updates.py`
    (the optimizers' updates, each in one pass). `threads.py` wraps every kernel that can use
-   several cores: a numba parallel loop (beside its serial twin), or, for the convolution's loops
-   (`taps.py`, `layout.py`, `conv_pool.py`) and batch norm's (`batchnorm.py`,
-   `batchnorm_pool.py`), a kernel that computes one part of its work, run in
-   parts on Python threads. Either runs on several cores only where the first calls with that
-   shape measured it faster than one (a shape one core finishes in under 20 µs stays there
-   untried). `ahead.py`: with an empty numba cache, a helper process compiles the parallel
-   kernels on the other core while their twins compile.
+   several cores (the convolution's loops in `taps.py`, `layout.py` and `conv_pool.py`, and
+   those of `pool.py`, `activation.py`, `batchnorm.py` and `batchnorm_pool.py`): each computes
+   one part of its work, and runs in parts on Python threads only where the first calls with
+   that shape measured it faster than one core (a shape one core finishes in under 20 µs stays
+   there untried).
 
 `Conv2D.forward` calls `conv.conv2d_forward` (through `roads.conv2d_forward`), which asks
 `layout.py` for the geometry and the planes, then hands them to `taps.correlate`, whose innermost

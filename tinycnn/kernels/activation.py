@@ -1,4 +1,4 @@
-"""ReLU kernels: forward and backward in one parallel pass each.
+"""ReLU kernels: forward and backward in one pass each.
 
 Same names, signatures and results as reference.py:
 
@@ -8,36 +8,37 @@ Same names, signatures and results as reference.py:
 One numba pass each, on one core, beats NumPy: on lesson 4's largest activation (64 x 8 x 32 x
 32, after pooling) 0.045 ms forward and 0.066 ms backward, against 0.19 ms for np.maximum(x, 0)
 and 0.15 ms for dout * (out > 0), which takes two passes (2-core AMD EPYC Zen 4, CPU family 25;
-medians of 300 calls). On both cores the same passes took 0.11-0.15 ms: waking the threads
-costs more than the pass, so on the lessons' shapes both stay on their serial twins (threads.py).
+medians of 300 calls). Each pass runs in parts, one per core where that pays
+(threads.parts_if_faster): on the lessons' shapes one core finishes it before another could
+be woken, and it stays on one.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from tinycnn.kernels import ahead, arguments
-from tinycnn.kernels.threads import threads_if_faster
+from tinycnn.kernels import arguments
+from tinycnn.kernels.threads import part_range, parts_if_faster
 from tinycnn.runtime import one_at_a_time
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True)
-def _relu_forward(x, out):
-    for index in prange(x.size):
+@parts_if_faster
+@njit(cache=True, nogil=True)
+def _relu_forward(x, out, part, n_parts):
+    share = part_range(x.size, part, n_parts)
+    x, out = x[share.start : share.stop], out[share.start : share.stop]  # indexed from 0
+    for index in range(x.size):
         value = x[index]
         out[index] = 0 if value <= 0 else value  # "not > 0" would turn a NaN into 0
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True)
-def _relu_backward(dout, out, dx):
-    for index in prange(dout.size):
+@parts_if_faster
+@njit(cache=True, nogil=True)
+def _relu_backward(dout, out, dx, part, n_parts):
+    share = part_range(dout.size, part, n_parts)
+    first, end = share.start, share.stop  # each indexed from 0
+    dout, out, dx = dout[first:end], out[first:end], dx[first:end]
+    for index in range(dout.size):
         dx[index] = dout[index] if out[index] > 0 else 0
-
-
-# On the lessons' shapes both stay on their twins (the module docstring): with an empty numba
-# cache, their parallel kernels are not worth the helper's time (ahead.py).
-ahead.not_ahead(_relu_forward, _relu_backward)
 
 
 @one_at_a_time

@@ -15,14 +15,15 @@ forward pass, writing a quarter of the bytes, took 0.26 ms instead of 0.40, the 
 reading places through the `window` table, 0.56 ms instead of 0.41: about 0.83 ms for the
 two either way.
 
-Every (n, c) plane is independent, so both loops run in parallel over planes.
+Every (n, c) plane is independent, so both loops run in parts over the planes, one part per
+core where that pays (threads.parts_if_faster).
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from tinycnn.kernels import arguments
-from tinycnn.kernels.threads import threads_if_faster
+from tinycnn.kernels.threads import part_range, parts_if_faster
 from tinycnn.runtime import one_at_a_time
 
 
@@ -81,40 +82,43 @@ def pool_rows_2x2(top, bottom, out_row, argmax_row, lowest):
         argmax_row[j] = where
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True)
-def _pool_planes_2x2(x, out, argmax):
-    """Fill out and argmax (P, H_out, W_out) from the planes x (P, H, W), k = s = 2.
+@parts_if_faster
+@njit(cache=True, nogil=True)
+def _pool_planes_2x2(x, out, argmax, part, n_parts):
+    """Fill out and argmax (P, H_out, W_out) from the planes x (P, H, W), k = s = 2; a call
+    fills part `part` of n_parts of the planes.
 
     A kernel of its own rather than a branch of _pool_planes: a program that pools 2x2 only
-    (lesson 4) then never compiles the general loop, in the kernel and in its serial twin. With
-    an empty numba cache, compiled in one process: the parallel kernel 0.51 s instead of 1.09 s,
-    the twin 0.37 s instead of 0.62 s; lesson 4's start-up to every kernel compiled (the helper
-    of ahead.py on) 8.2-9.3 s against 9.6-10.2 s, four processes each taking turns (2-core AMD
-    EPYC Zen 4, CPU family 25, on a busy host)."""
-    for plane in prange(x.shape[0]):
+    never compiles the general loop. With an empty numba cache, after numba's own set-up, each
+    compiles in about 0.4 s (this one 0.36-0.44 s, the general one 0.40-0.58 s, four processes;
+    2-core AMD EPYC Zen 4, CPU family 25). When both were numba parallel loops, each beside a
+    serial twin, the split took this one's compiling from 1.09 to 0.51 s and its twin's from
+    0.62 to 0.37 s."""
+    for plane in part_range(x.shape[0], part, n_parts):
         _pool_plane_2x2(x[plane], out[plane], argmax[plane])
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True)
-def _pool_planes(x, k, s, out, argmax):
-    """Fill out and argmax (P, H_out, W_out) from the planes x (P, H, W), any k and s."""
-    for plane in prange(x.shape[0]):
+@parts_if_faster
+@njit(cache=True, nogil=True)
+def _pool_planes(x, k, s, out, argmax, part, n_parts):
+    """Fill out and argmax (P, H_out, W_out) from the planes x (P, H, W), any k and s; a call
+    fills part `part` of n_parts of the planes."""
+    for plane in part_range(x.shape[0], part, n_parts):
         _pool_plane(x[plane], k, s, out[plane], argmax[plane])
 
 
-@threads_if_faster
-@njit(cache=True, parallel=True)
-def _unpool_planes(dout, argmax, window, s, width, dx):
+@parts_if_faster
+@njit(cache=True, nogil=True)
+def _unpool_planes(dout, argmax, window, s, width, dx, part, n_parts):
     """dx[p] = 0, then dx[p, i*s*W + j*s + window[argmax[p, i, j]]] += dout[p, i, j] for every
     plane p of dx (P, H*W): window[di*k + dj] = di*W + dj turns a place in a window into a
     distance in the plane. A table, because dividing by k in the loop instead made this pass
-    twice as slow (lesson 4's first pooling, 64x8x64x64 float32, one thread, AMD EPYC Zen 4)."""
+    twice as slow (lesson 4's first pooling, 64x8x64x64 float32, one thread, AMD EPYC Zen 4).
+    A call fills part `part` of n_parts of the planes."""
     n_planes, out_h, out_w = dout.shape
-    for plane in prange(n_planes):
+    for plane in part_range(n_planes, part, n_parts):
         dx_plane = dx[plane]
-        for y in range(dx_plane.shape[0]):  # zeroed here, in parallel, just before use
+        for y in range(dx_plane.shape[0]):  # zeroed just before use, by the core that fills it
             dx_plane[y] = 0
         for i in range(out_h):
             for j in range(out_w):

@@ -1,73 +1,65 @@
-"""When threads pay: each kernel's threaded way beside its serial one, the faster chosen per shape.
+"""When threads pay: each kernel run in parts on both cores, or whole on one, chosen per shape.
 
-A numba `prange` loop hands its iterations to a pool of threads and waits until they are done.
-Waking the pool has a price, and it depends on the pool: an empty parallel loop took 55-90 µs
-on numba's `workqueue` threads (tinycnn's default, because it is safe after `fork`:
-runtime.py), against 1.5 µs on `tbb` or `omp`, whose threads spin a while before they sleep
-(2-core AMD EPYC Zen 4, CPU family 25). On that machine one core applies a ReLU to a million
-float32 numbers in about 90 µs: for that loop, and for most of a small network's loops, waking
-the second core costs more than it saves. For a big convolution it saves half the time.
+Every kernel that can use several cores is one plain `nogil` numba function that computes part
+`part` of n_parts of its work: its blocks, jobs, planes or channels, parts that share no output
+(`part_range` gives each its share). `parts_if_faster(kernel)` runs it two ways: in parts, one
+on each of numba.get_num_threads() Python threads (`in_parts`: the calling thread does a part
+itself, the others go to helper threads, `Helper`), or whole, in one call on this thread (part 0
+of 1). Handing a part to the other core has a price: the idle core must wake, tens of µs on
+these virtual machines, while one core applies a ReLU to a million float32 numbers in about
+90 µs (2-core AMD EPYC Zen 4, CPU family 25). For that loop, and for most of a small network's
+loops, waking the second core costs more than it saves. For a big convolution it saves half the
+time.
 
-So `threads_if_faster(kernel)` keeps two compiled versions of a `parallel=True` kernel: the
-kernel itself, and its serial twin, the same Python function compiled without `parallel`, where
-`prange` is a plain `range`. Each new combination of argument shapes (and scalar arguments)
-first runs the twin LOOKS times. If the last of those calls took under QUICK_SECONDS (20 µs),
-the combination stays serial and the threads are never tried: they could save at most half of
-it, 10 µs, even where they wake in 1.5 µs, and on `workqueue` they lose more than that in waking.
-Otherwise the next calls are timed, TRIALS each way, taking turns; from then on, that
-combination runs the faster way. Both ways do the same arithmetic in the same order (the loops
-never ask which thread they are on), so the choice changes the time, never the result:
-tests/test_threads.py holds them equal bit for bit. With one numba thread the twin always runs.
+So each new combination of argument shapes (and scalar arguments) first runs whole LOOKS
+times. If the last of those calls took under QUICK_SECONDS (20 µs), the combination stays on
+one core and the parts are never tried: they could save at most half of it, 10 µs. Otherwise
+the next calls are timed, TRIALS each way, taking turns; from then on, that combination runs
+the faster way. Both ways do the same arithmetic in the same order (a part never asks which
+thread it is on), so the choice changes the time, never the result: tests/test_threads.py
+holds them equal bit for bit. With one numba thread the kernel always runs whole.
+`side_by_side`, two pieces of work on two threads, is the same hand-over for work that is not
+one kernel (winograd.py's and dense.py's matrix products).
 
-The convolution's own loops (taps.py's, the batch planes' layout, conv_pool.py's unpooling and
-first-layer weight gradient), and batch norm's (batchnorm.py's, batchnorm_pool.py's), reach the
-other cores another way, `parts_if_faster`: each is one
-plain `nogil` numba kernel that computes part `part` of n_parts of its work, and its threaded
-way runs one part on each of numba.get_num_threads() Python threads (`in_parts`: the calling
-thread does a part itself, the others go to helper threads), its serial way all of the work in
-one call. numba's `workqueue` wakes its threads twice for every parallel loop (parts_if_faster
-says why); a hand-over wakes the other core once, and while it wakes, the calling core is
-already at work. Lesson 4's training step took 12.17 and 12.14 ms against 12.62 and 12.63 ms
-with `correlate` and `tap_grads` as parallel loops (two runs of 30 rounds, each way in its own
+Why not numba's own parallel loops (`prange`)? numba's `workqueue` pool, the one safe after a
+fork (runtime.py), wakes its threads twice for every parallel loop (parts_if_faster says why);
+a hand-over wakes the other core once, and while it wakes, the calling core is already at
+work. Lesson 4's training step took 12.17 and 12.14 ms against 12.62 and 12.63 ms with
+`correlate` and `tap_grads` as parallel loops (two runs of 30 rounds, each way in its own
 process, taking turns; faster in 20 and 19 of 30), and with every loop of taps.py and
 conv_pool.py's first-layer weight gradient in parts, 14.43 and 14.77 ms against 15.14 and 16.01
 ms on a busier host (faster in 19 and 26 of 30; the layouts and the unpooling in parts too,
-13.13, 11.15 and 11.15 ms against 12.40, 11.44 and 11.21, faster in 54 of 90 rounds); lesson 4's
-first run with an empty numba cache ended 6.32-7.16 s after launch, median 6.62 s, against
-7.28-8.62 s, median 8.01 s (four processes each, taking turns; 2-core AMD EPYC Zen 4, CPU family
-25): a plain kernel compiles once, a parallel one at several times its twin's cost and its twin
-besides. The same timing as above chooses between the two ways, and both give the same numbers
-bit for bit. `side_by_side`, two pieces of work on two threads, is the same hand-over for work
-that is not one kernel (winograd.py's and dense.py's matrix products).
+13.13, 11.15 and 11.15 ms against 12.40, 11.44 and 11.21, faster in 54 of 90 rounds). The last
+parallel loops, max-pooling's and ReLU's, went the same way: on both cores, ReLU's forward pass
+of (64, 8, 32, 32) took 0.076 ms against 0.125 ms as a parallel loop, of (64, 8, 64, 64) 0.200
+against 0.261 ms, and 2x2 max-pooling's backward of (32, 32, 32, 32) 0.283 against 0.430 ms;
+faster in 15 of 16 cases (four shapes, each kernel forward and backward), the slower one
+max-pooling's backward of (64, 8, 64, 64), 0.534 against 0.457 ms (medians of 200 calls, three
+processes each, taking turns). A parallel loop also compiles at several times the cost of the
+same loop without `parallel`, and needed that serial version besides, to run small shapes on
+one core: lesson 4's first run with an empty numba cache ended 6.32-7.16 s after launch, median
+6.62 s, with its convolution's loops in parts, against 7.28-8.62 s, median 8.01 s, as parallel
+loops (four processes each, taking turns; 2-core AMD EPYC Zen 4, CPU family 25).
 
-The twin first also means the first run compiles less: a kernel's parallel version costs
-several times its twin to compile (benchmarks/README.md), and it is compiled only for what a
-trial needs. Lesson 3, whose layers all run on tiny inputs, in float32 and in float64 for the
-gradient checks, took 19.9 s on its first run (an empty numba cache) when every new shape tried
-the threads first, and now 8.5 s (2.0 s with the cache filled); lesson 4's first training step
-ends 4.0 s after the start instead of 8.3-8.9 s, its parallel kernels compiled during the next
-steps (2-core AMD EPYC Zen 4, CPU family 25). Meanwhile `ahead.py` has a helper process compile
-each parallel kernel on the other core, from the moment its twin starts compiling: before a
-trial first runs the threads, `ahead.wait` waits for the helper if it is still at it.
-
-Measured on lesson 8's detector (batch 32, float32, workqueue threads, each on its own core:
-runtime.py), its training step run in one process with the three ways taking turns, step by
-step, 30 steps each, medians: chosen per shape 16.7, 16.8 and 19.2 ms, always threads 17.3-17.7
-ms, always serial 24.3-24.7 ms (three processes on an idle 2-core AMD EPYC Zen 4). The choice
-runs the convolutions on threads and most small loops (ReLU, pooling, batch norm on the small
-feature maps) on one core; it saves most where a wake-up costs most.
+Measured on lesson 8's detector (batch 32, float32; when its kernels were numba parallel loops
+on `workqueue` threads, each on its own core), its training step run in one process with the
+three ways taking turns, step by step, 30 steps each, medians: chosen per shape 16.7, 16.8 and
+19.2 ms, always threads 17.3-17.7 ms, always one core 24.3-24.7 ms (three processes on an idle
+2-core AMD EPYC Zen 4). The choice runs the convolutions on both cores and most small loops
+(ReLU, pooling, batch norm on the small feature maps) on one; it saves most where a wake-up
+costs most.
 
 A choice is timed afresh after STRIKES calls in a row slower than the other way was in the
 trials (the machine changed), and in any case after FIRST_CHOICE_CALLS calls, twice as many
 each time the same way wins again, up to CHOICE_CALLS: a process checks its first choices soon.
 A core busy during the trials (another program, a burst on the host) makes the threads look
 slow, and that choice would otherwise stay (the 19.2 ms above). With a busy loop on one of the
-two cores during lesson 8's first 12 training steps, every convolution chose its serial twin,
-and when choices lasted 2000 calls, the next 120 steps all took 22.7-24.7 ms; now they take
-16.1-16.8 ms from the first re-timing on, 16 calls later, which puts them back on threads.
-Over a process's first 500 steps of lesson 4, the extra re-timings cost nothing measurable
-(8.0-8.5 s either way, four processes each). The benchmarks time a shape only after
-SETTLED_CALLS calls, its choice by then checked twice: the steady state of a long loop.
+two cores during lesson 8's first 12 training steps, every convolution chose one core, and when
+choices lasted 2000 calls, the next 120 steps all took 22.7-24.7 ms; now they take 16.1-16.8
+ms from the first re-timing on, 16 calls later, which puts them back on threads. Over a
+process's first 500 steps of lesson 4, the extra re-timings cost nothing measurable (8.0-8.5 s
+either way, four processes each). The benchmarks time a shape only after SETTLED_CALLS calls,
+its choice by then checked twice: the steady state of a long loop.
 """
 
 import contextlib
@@ -77,18 +69,14 @@ import os
 import statistics
 import threading
 import time
-import types
 
 import numba
 import numpy as np
 from numba import njit
 from numba.extending import intrinsic
 
-from tinycnn.kernels import ahead
-from tinycnn.runtime import place_threads
-
 LOOKS = 2  # serial calls of a new shape before any trial: the first may compile, the last is timed
-QUICK_SECONDS = 20e-6  # a shape whose serial twin took less stays serial, untried on threads
+QUICK_SECONDS = 20e-6  # a shape one core finished in less stays there, untried in parts
 TRIALS = 5  # timed calls each way per shape; the medians are compared (the first may compile)
 CALLS_TO_CHOOSE = LOOKS + 2 * TRIALS  # calls of a new shape until its way is chosen (at most)
 MAX_SHAPES = 1024  # shapes remembered per kernel; past that they are forgotten and timed afresh
@@ -110,33 +98,7 @@ bench_conv.py's forward pass of (64, 8, 32, 32) -> 16, 3 of the 7 timed calls ra
 2.9 ms against 1.6.)"""
 
 KERNELS = []
-"""Every kernel wrapped by threads_if_faster or parts_if_faster, in the order they were defined."""
-
-
-def serial_twin(kernel):
-    """`kernel` (a numba `parallel=True` dispatcher) compiled again without `parallel`.
-
-    The twin is a copy of the kernel's Python function under its own name (`<name>_serial`):
-    numba's on-disk cache files a function under its name, and keys an entry by argument types
-    only, so two compilations of one function, one parallel and one not, would overwrite each
-    other's cached machine code.
-    """
-    function = kernel.py_func
-    twin = types.FunctionType(
-        function.__code__,
-        function.__globals__,
-        function.__name__ + "_serial",
-        function.__defaults__,
-        function.__closure__,
-    )
-    twin.__qualname__ = function.__qualname__ + "_serial"
-    twin.__doc__ = function.__doc__
-    options = {
-        name: value
-        for name, value in kernel.targetoptions.items()
-        if name not in ("parallel", "nopython")
-    }
-    return njit(cache=True, **options)(twin)
+"""Every kernel wrapped by parts_if_faster, in the order they were defined."""
 
 
 def shape_key(args, n_threads):
@@ -162,27 +124,19 @@ class Record:
     slow_in_a_row: int = 0
 
 
-def threads_if_faster(kernel):
-    """Wrap a numba `parallel=True` kernel: each call runs it on numba's threads or as its
-    serial twin, whichever the first calls with the same shapes measured faster.
+def parts_if_faster(kernel):
+    """Wrap a numba kernel that releases Python's lock (`nogil`) and whose last two arguments,
+    part and n_parts, say which part of its work a call does (parts that share no output): each
+    call runs one part on each of numba.get_num_threads() Python threads (`in_parts`), or all of
+    its work in one call here (part 0 of 1), whichever the first calls with the same shapes
+    measured faster (the module docstring); the caller leaves the two arguments out (the kernel
+    loops over its share, part_range). The same arithmetic either way.
 
     The wrapper keeps `threaded`, `serial`, `choices` ({shape key: Record}, the ways chosen and
-    not yet due to be timed afresh), `quick` (the shape keys that stay serial untried) and
+    not yet due to be timed afresh), `quick` (the shape keys that stay on one core untried) and
     `always` (None, or one of WAYS to skip the timing: see `always`). A call with a kept choice
     costs about 2 µs more than the kernel alone, most of it numba.get_num_threads (0.7 µs) and
-    the shape key (0.6 µs)."""
-    serial = serial_twin(kernel)
-    ahead.twins[serial] = kernel
-    return _faster_way(kernel, serial, kernel.py_func, compiled_ahead=True)
-
-
-def parts_if_faster(kernel):
-    """Wrap a serial numba kernel that releases Python's lock (`nogil`) and whose last two
-    arguments, part and n_parts, say which part of its work a call does (parts that share no
-    output): each call runs one part on each of numba.get_num_threads() Python threads
-    (`in_parts`), or all of its work in one call here (part 0 of 1), whichever the first calls
-    with the same shapes measured faster, as threads_if_faster chooses; the caller leaves the
-    two arguments out (the kernel loops over its share, part_range). The same arithmetic either way.
+    the shape key (0.6 µs).
 
     Why not a `prange` loop: before each parallel loop numba's `workqueue` runs a task on every
     thread and waits for it, to pass on the thread count (`parallel_for` in numba's
@@ -200,7 +154,7 @@ def parts_if_faster(kernel):
     def serial(*args):
         return kernel(*args, 0, 1)
 
-    return _faster_way(threaded, serial, kernel.py_func, compiled_ahead=False)
+    return _faster_way(threaded, serial, kernel.py_func)
 
 
 @njit(cache=True, inline="always")
@@ -210,11 +164,10 @@ def part_range(count, part, n_parts):
     return range(count * part // n_parts, count * (part + 1) // n_parts)
 
 
-def _faster_way(threaded, serial, function, compiled_ahead):
-    """The wrapper of threads_if_faster and parts_if_faster: threaded and serial, two ways to
-    make the same call, chosen per shape by timing (the module docstring); function gives the
-    wrapper its name and docstring. compiled_ahead: threaded is a parallel kernel that
-    ahead.py's helper may be compiling, to wait for before it is first timed."""
+def _faster_way(threaded, serial, function):
+    """parts_if_faster's wrapper: threaded and serial, two ways to make the same call, chosen per
+    shape by timing (the module docstring); function gives the wrapper its name and
+    docstring."""
     by_way = {"threads": threaded, "serial": serial}
     looks = {}  # shape key -> its serial calls so far, before any trial
     quick = set()  # shape keys that stay serial: quicker than the threads can wake
@@ -222,19 +175,12 @@ def _faster_way(threaded, serial, function, compiled_ahead):
     choices = {}  # shape key -> its Record
     expired = {}  # shape key -> its last Record, while both ways are timed afresh
 
-    def wait_for_threaded():
-        if compiled_ahead:
-            ahead.wait(threaded)  # if the helper compiles it, before it runs or the clock starts
-
     @functools.wraps(function)
     def run(*args):
-        place_threads()  # in a forked child: its own threads, each on its own core
         n_threads = numba.get_num_threads()
         if n_threads == 1:
             return serial(*args)
         if run.always:
-            if run.always == "threads":
-                wait_for_threaded()
             return by_way[run.always](*args)
         key = shape_key(args, n_threads)
         record = choices.get(key)
@@ -266,15 +212,11 @@ def _faster_way(threaded, serial, function, compiled_ahead):
                 looks[key] = seen
             elif seconds < QUICK_SECONDS:
                 quick.add(key)
-                if compiled_ahead:
-                    ahead.withdraw(threaded)  # not worth compiling ahead now
             else:
                 trials[key] = {way: [] for way in WAYS}
             return result
         # Take turns, so that whatever else loads the machine meanwhile falls on both alike.
         way = min(WAYS, key=lambda way: len(times[way]))
-        if way == "threads":
-            wait_for_threaded()
         start = time.perf_counter()
         result = by_way[way](*args)
         times[way].append(time.perf_counter() - start)
