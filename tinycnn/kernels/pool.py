@@ -37,21 +37,47 @@ def beats(value, best, lowest):
 
 @njit(cache=True)
 def _pool_plane(xp, k, s, out, argmax, lowest=False):
-    """One plane, any k and s: scan each window in row-major order (the first minimum of each
-    if lowest)."""
+    """One plane, any k and s: each window scanned in row-major order (the first minimum of each
+    if lowest), a row of windows at a time: out's row starts as each window's first tap, then
+    every other tap (di, dj) is met by the whole row of windows at once (_taps_into).
+
+    Window by window, with a branch taken at random at each new maximum, max-pooling's forward
+    pass took 3.75-4.01 ms on (64, 8, 32, 32) with k = 3, s = 2, 13.0-13.4 ms with k = 3, s = 1,
+    57-64 ms on (32, 8, 64, 64) with k = 5, s = 1; a row of windows at a time, with selects in
+    place of branches, 1.71-2.09, 1.94-3.10 and 5.4-8.1 ms (one core, medians of 30 calls, two
+    processes each, taking turns; 2-core AMD EPYC Zen 4, CPU family 25). LLVM vectorizes the
+    row's loop only for a stride it can see, hence the branches for 1 and 2: with k = s = 3,
+    1.85-1.98 against 1.83-2.31 ms. The same numbers bit for bit."""
     out_h, out_w = out.shape
     for i in range(out_h):
+        best, where = out[i], argmax[i]
+        top = xp[i * s]
         for j in range(out_w):
-            best = xp[i * s, j * s]
-            where = 0
-            for di in range(k):
-                row = xp[i * s + di]
-                for dj in range(k):
-                    if beats(row[j * s + dj], best, lowest):
-                        best = row[j * s + dj]
-                        where = di * k + dj
-            out[i, j] = best
-            argmax[i, j] = where
+            best[j] = top[j * s]
+            where[j] = 0
+        for di in range(k):
+            row = xp[i * s + di]
+            for dj in range(k):
+                if di == 0 and dj == 0:
+                    continue
+                shifted, place = row[dj:], di * k + dj
+                if s == 1:
+                    _taps_into(shifted, 1, best, where, place, lowest)
+                elif s == 2:
+                    _taps_into(shifted, 2, best, where, place, lowest)
+                else:
+                    _taps_into(shifted, s, best, where, place, lowest)
+
+
+@njit(cache=True, inline="always")
+def _taps_into(shifted, s, best, where, place, lowest):
+    """Tap `place` of every window of a row: best[j] = shifted[j*s] where that beats it (as
+    `beats` says), and where[j] = place; selects, not branches."""
+    for j in range(best.shape[0]):
+        value = shifted[j * s]
+        better = beats(value, best[j], lowest)
+        best[j] = value if better else best[j]
+        where[j] = place if better else where[j]
 
 
 @njit(cache=True)
