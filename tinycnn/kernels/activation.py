@@ -9,8 +9,8 @@ One numba pass each, on one core, beats NumPy: on lesson 4's largest activation 
 32, after pooling) 0.045 ms forward and 0.066 ms backward, against 0.19 ms for np.maximum(x, 0)
 and 0.15 ms for dout * (out > 0), which takes two passes (2-core AMD EPYC Zen 4, CPU family 25;
 medians of 300 calls). Each pass runs in parts, one per core where that pays
-(threads.parts_if_faster): on the lessons' shapes one core finishes it before another could
-be woken, and it stays on one.
+(threads.parts_if_faster): that shape one core finishes in 0.05 ms against 0.08 ms in two parts,
+and it stays on one; (64, 8, 64, 64), 0.25-0.31 ms against 0.19-0.21 ms, goes to both.
 """
 
 import numpy as np
