@@ -84,17 +84,6 @@ def test_keep_freed_memory_only_where_glibc_is(monkeypatch):
     assert runtime.keep_freed_memory() is False
 
 
-def numba_threads():
-    """How many threads numba starts in a fresh process here (NUMBA_NUM_THREADS, or the cores)."""
-    completed = subprocess.run(
-        [sys.executable, "-c", "import numba; print(numba.config.NUMBA_NUM_THREADS)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return int(completed.stdout)
-
-
 @pytest.mark.parametrize(
     "threads, error", [("a", TypeError), (1.5, TypeError), (True, TypeError), (0, ValueError)]
 )
