@@ -25,7 +25,8 @@ from tinycnn.runtime import one_at_a_time
 @njit(cache=True, nogil=True)
 def _relu_forward(x, out, part, n_parts):
     share = part_range(x.size, part, n_parts)
-    x, out = x[share.start : share.stop], out[share.start : share.stop]  # indexed from 0
+    first, end = share.start, share.stop  # each indexed from 0
+    x, out = x[first:end], out[first:end]
     for index in range(x.size):
         value = x[index]
         out[index] = 0 if value <= 0 else value  # "not > 0" would turn a NaN into 0
