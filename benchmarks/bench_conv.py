@@ -5,7 +5,8 @@
 Every figure is float32 on 2 threads. Each framework runs in its own process and they take
 turns, R rounds (default 3) of K timed runs (default 7) per shape and pass, after a warm-up
 (tinycnn's lasts until every kernel has chosen threads or one core on each shape and checked
-that choice twice: kernels/threads.py, SETTLED_CALLS, as in a long training loop). A figure is
+that choice twice: kernels/threads.py, SETTLED_CALLS, as in a long training loop), and each
+series after 0.3 s of untimed runs (turns.WARM_UP_S: an idle core comes back slow). A figure is
 the median of all its runs; beside it, the spread: its fastest and slowest round's median,
 flagged "!" when the slowest is over 1.3x the fastest (the machine was busy: rerun).
 
@@ -36,6 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from turns import (  # noqa: E402
+    WARM_UP_S,
     Worker,
     at_least_one,
     command_line,
@@ -309,10 +311,10 @@ def run_worker(name, settings):
     )
 
     def conv(shape, kind, repeats):
-        return timed_runs(steps[shape][kind], repeats)
+        return timed_runs(steps[shape][kind], repeats, settings["warm_up_s"])
 
     def pool(kind, repeats):
-        return timed_runs(pool_passes[kind], repeats)
+        return timed_runs(pool_passes[kind], repeats, settings["warm_up_s"])
 
     def forward_output(shape, path):
         np.save(path, steps[shape]["forward"]())
@@ -592,6 +594,7 @@ def main():
         "rounds": at_least_one(parser, args.rounds, "rounds") or (1 if args.quick else 3),
         "repeats": at_least_one(parser, args.repeats, "repeats") or (2 if args.quick else 7),
         "peak_size": QUICK_PEAK_SIZE if args.quick else PEAK_SIZE,
+        "warm_up_s": 0.0 if args.quick else WARM_UP_S,
         "threads": THREADS,
         "omp_wait_policy": "PASSIVE" if args.passive else os.environ.get("OMP_WAIT_POLICY"),
     }

@@ -9,10 +9,11 @@ of 32 scenes of 1x64x64 (the detector's size), float32. PyTorch runs the same ne
 torch.optim.Adam, on 2 threads.
 
 Each framework runs in its own process (this script, started again with --worker), so that their
-thread pools never spin against each other. They take turns: a round is a few steps of one, then
-a few of the other, so that whatever else loads the machine falls on both alike. Times are
-medians over all steps after a warm-up, with their quartiles; beside the ratio, the fastest and
-slowest round's, flagged where they differ more than 1.3x (the machine was busy: rerun).
+thread pools never spin against each other. They take turns: a round is a few steps of one, then a
+few of the other, so that whatever else loads the machine falls on both alike. Times are medians
+over all steps after a warm-up (and each turn's after 0.3 s of untimed steps, turns.WARM_UP_S: an
+idle core comes back slow), with their quartiles; beside the ratio, the fastest and slowest
+round's, flagged where they differ more than 1.3x (the machine was busy: rerun).
 On a machine shared with other work, PyTorch's spinning OpenMP threads stall far more than
 tinycnn's (numba's workqueue pool sleeps), which flatters the median speed ratio: the fastest
 tenth of each framework's steps, also reported, shows the two undisturbed.
@@ -39,6 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from turns import (  # noqa: E402  (the workers and machine of every benchmark)
+    WARM_UP_S,
     WIDE_SPREAD,
     Worker,
     at_least_one,
@@ -55,6 +57,7 @@ from turns import (  # noqa: E402  (the workers and machine of every benchmark)
     tinycnn_layer_timer,
     tinycnn_step_timer,
     torch_layer_timer,
+    warm_up,
 )
 
 # The parent imports neither tinycnn nor torch: tinycnn sets thread variables that a PyTorch
@@ -67,8 +70,23 @@ GRID_SIZE = IMAGE_SIZE // 16
 LEARNING_RATE = 1e-3
 PAUSE_S = 0.05  # between turns: the idle worker's spinning threads go to sleep meanwhile
 # warmup, in steps: tinycnn's kernels choose their ways and check them twice (SETTLED_CALLS)
-FULL = {"batch": 32, "warmup": 84, "rounds": 12, "steps_per_round": 8, "layer_repeats": 3}
-QUICK = {"batch": 4, "warmup": 1, "rounds": 1, "steps_per_round": 2, "layer_repeats": 1}
+# warm_up_s: seconds of untimed steps at the start of each turn (turns.WARM_UP_S says why)
+FULL = {
+    "batch": 32,
+    "warmup": 84,
+    "warm_up_s": WARM_UP_S,
+    "rounds": 12,
+    "steps_per_round": 8,
+    "layer_repeats": 3,
+}
+QUICK = {
+    "batch": 4,
+    "warmup": 1,
+    "warm_up_s": 0.0,
+    "rounds": 1,
+    "steps_per_round": 2,
+    "layer_repeats": 1,
+}
 
 
 def batch(size):
@@ -177,6 +195,7 @@ def serve(session, settings):
     print(json.dumps({"installed": True, **info}), flush=True)
     for line in sys.stdin:
         steps = json.loads(line)["steps"]
+        warm_up(step, settings["warm_up_s"])
         times = []
         for _ in range(steps):
             start = time.perf_counter()

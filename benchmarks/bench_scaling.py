@@ -3,13 +3,15 @@
 
     python benchmarks/bench_scaling.py [--quick] [--rounds R] [--out DIR]
 
-The step is bench_train_step's (localizer(), squared loss, SGD with momentum, float32), on
-random images with no object. Two sweeps: batch 1 to 256 at 64x64 pixels, and image size 32 to
-256 pixels at batch 16. The 1-thread and the 2-thread runs are separate processes
-(numba.set_num_threads) taking turns, R rounds (default 3); each figure is the median of all
-its steps, with the fastest and slowest round beside it ("!" when the slowest is over 1.3x the
-fastest: the machine was busy). Speed-up = 1-thread time / 2-thread time (2.0 would be perfect);
-per image = step time / batch size.
+The step is bench_train_step's (localizer(), squared loss, SGD with momentum, float32), on random
+images with no object. Two sweeps: batch 1 to 256 at 64x64 pixels, and image size 32 to 256 pixels
+at batch 16. The 1-thread and the 2-thread runs are separate processes (numba.set_num_threads)
+taking turns, R rounds (default 3), each batch and size timed after 0.3 s of untimed steps
+(turns.WARM_UP_S: the core a worker leaves idle comes back slow, and on small batches a 2-thread
+worker leaves one idle too); each figure is the median of all its steps, with the fastest and
+slowest round beside it ("!" when the slowest is over 1.3x the fastest: the machine was busy).
+Speed-up = 1-thread time / 2-thread time (2.0 would be perfect); per image = step time / batch
+size.
 
 Prints the table with the CPU model, and writes bench_scaling.json and bench_scaling.png (time
 per image against batch and image size, and the speed-up) to DIR (--out, default
@@ -26,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from turns import (  # noqa: E402
+    WARM_UP_S,
     Worker,
     at_least_one,
     command_line,
@@ -36,6 +39,7 @@ from turns import (  # noqa: E402
     save_chart,
     save_results,
     serve,
+    warm_up,
 )
 
 NUM_CLASSES = 3
@@ -48,6 +52,7 @@ FULL = {
     "rounds": 3,
     "min_steps": 3,
     "budget_s": 0.3,
+    "warm_up_s": WARM_UP_S,
 }
 QUICK = {
     "batches": [1, 4],
@@ -57,6 +62,7 @@ QUICK = {
     "rounds": 1,
     "min_steps": 1,
     "budget_s": 0.0,
+    "warm_up_s": 0.0,
 }
 
 
@@ -79,8 +85,9 @@ def run_worker(threads):
             sessions[size] = (model, SGD(model, lr=0.01, momentum=0.9))
         return sessions[size]
 
-    def step(batch, size, min_steps, budget_s):
-        """Seconds of training steps: at least min_steps, and more within budget_s."""
+    def step(batch, size, min_steps, budget_s, warm_up_s):
+        """Seconds of training steps: at least min_steps, and more within budget_s, after
+        warm_up_s of untimed steps (turns.WARM_UP_S: the second core comes back from idle)."""
         model, optimizer = session(size)
         loss = SquaredLocalizationLoss(NUM_CLASSES)
         rng = np.random.default_rng(0)
@@ -99,6 +106,7 @@ def run_worker(threads):
             for _ in range(SETTLED_CALLS):
                 one()
             warm.add((batch, size))
+        warm_up(one, warm_up_s)
         times, started = [], time.perf_counter()
         while len(times) < min_steps or time.perf_counter() - started < budget_s:
             begin = time.perf_counter()
@@ -128,6 +136,7 @@ def measure(settings, script):
                         "size": size,
                         "min_steps": settings["min_steps"],
                         "budget_s": settings["budget_s"],
+                        "warm_up_s": settings["warm_up_s"],
                     }
                     times = worker.ask({"do": "step", "args": args})
                     runs.setdefault((sweep, batch, size), {}).setdefault(worker.name, []).append(

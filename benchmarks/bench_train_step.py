@@ -11,7 +11,8 @@ written in torch, and torch.optim.SGD, on 2 threads.
 Each framework runs in its own process (this script, started again with --worker), so that
 their thread pools never spin against each other, and each keeps its own default setup. The two
 processes take turns: a round is a few steps of one, then a few of the other, so that whatever
-else loads the machine falls on both alike. Times are medians over all steps after a warm-up;
+else loads the machine falls on both alike. Times are medians over all steps after a warm-up,
+and each turn's steps after 0.3 s of untimed ones (turns.WARM_UP_S: an idle core comes back slow);
 the result is tinycnn's speed as a multiple of PyTorch's ("x PyTorch's speed", PyTorch's time
 over tinycnn's: higher is better), with the fastest and slowest round's ratio beside it.
 Also measured: every layer alone, its forward and backward in both frameworks on the step's
@@ -50,6 +51,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from turns import (  # noqa: E402
+    WARM_UP_S,
     WIDE_SPREAD,
     Worker,
     at_least_one,
@@ -66,6 +68,7 @@ from turns import (  # noqa: E402
     tinycnn_layer_timer,
     tinycnn_step_timer,
     torch_layer_timer,
+    warm_up,
 )
 
 # This parent process imports neither tinycnn nor torch: importing tinycnn sets thread variables
@@ -82,6 +85,7 @@ PREDICT_SIZES = (1, 8)  # images per inference call: the small batches of deploy
 FULL = {
     "batch": 64,
     "warmup": 84,  # steps: tinycnn's kernels choose their ways and check them twice (SETTLED_CALLS)
+    "warm_up_s": WARM_UP_S,  # of untimed steps at the start of each turn
     "rounds": 15,
     "steps_per_round": 10,
     "layer_repeats": 30,
@@ -93,6 +97,7 @@ FULL = {
 QUICK = {
     "batch": 8,
     "warmup": 2,
+    "warm_up_s": 0.0,
     "rounds": 1,
     "steps_per_round": 3,
     "layer_repeats": 3,
@@ -265,6 +270,7 @@ def serve(session, settings):
     for line in sys.stdin:
         request = json.loads(line)
         if "steps" in request:
+            warm_up(step, settings["warm_up_s"])
             answer = {"step_ms": [timed(step)[1] * 1e3 for _ in range(request["steps"])]}
         elif "predict" in request:
             answer = predict_times(request["predict"], request["repeats"])

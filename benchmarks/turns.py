@@ -20,6 +20,14 @@ from pathlib import Path
 import numpy as np
 
 WIDE_SPREAD = 1.3  # a figure whose slowest round is this much slower than its fastest is flagged
+WARM_UP_S = 0.3
+"""Seconds a worker runs what it is about to time, untimed, at the start of each turn. While a
+worker waits for its turn, a core it does not use goes idle, and on these 2-core virtual
+machines an idle core comes back slow: lesson 4's training step on two threads, after a second
+idle, took 12.6-13.4 ms in its first 0.2 s and 10.5-10.9 ms from 0.3 s on (medians of five
+pauses, every window); on one thread 17.5-18.0 ms throughout (AMD EPYC Zen 4, CPU family 25).
+A training loop runs without such pauses, so its steady state is what the benchmarks time;
+every framework is warmed up alike. Quick runs (tests) skip it: 0 seconds, one untimed call."""
 OUTPUT = Path(__file__).resolve().parent / "output"  # where a benchmark writes unless told
 
 
@@ -54,9 +62,17 @@ def median_spread(round_medians, all_times):
     return float(np.median(all_times)), [low, high], high > WIDE_SPREAD * low
 
 
-def timed_runs(fn, repeats):
-    """Seconds of `repeats` calls of fn, after one untimed warm-up call."""
+def warm_up(fn, seconds):
+    """Call fn untimed, once and then again until `seconds` have passed (WARM_UP_S says why)."""
+    started = time.perf_counter()
     fn()
+    while time.perf_counter() - started < seconds:
+        fn()
+
+
+def timed_runs(fn, repeats, warm_up_s=0.0):
+    """Seconds of `repeats` calls of fn, after warm_up(fn, warm_up_s)."""
+    warm_up(fn, warm_up_s)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

@@ -121,6 +121,25 @@ def load_turns():
     return turns
 
 
+def test_a_turn_is_timed_after_its_warm_up():
+    """timed_runs calls fn untimed until warm_up_s have passed (once at least), then times
+    `repeats` calls: the timed runs are the steady state, not a core's slow return from idle."""
+    turns = load_turns()
+    clock = turns.time.perf_counter
+    calls = []
+
+    def fn():
+        calls.append(clock())
+
+    start = clock()
+    times = turns.timed_runs(fn, 3, warm_up_s=0.05)
+    assert len(times) == 3 and all(t >= 0 for t in times)
+    assert len(calls) >= 5  # untimed calls, the first of them at once, then the three timed
+    assert calls[-3] - start >= 0.05  # the first timed call
+    calls.clear()
+    assert len(turns.timed_runs(fn, 2)) == 2 and len(calls) == 3  # no warm-up: one untimed call
+
+
 def test_the_layer_table_gives_medians_and_x_pytorch_speed_by_layer_and_kind(capsys):
     turns = load_turns()
     labels = ["Conv2D 3x3 1->8, 64x64", "ReLU 8, 64x64", "Conv2D 3x3 8->16, 32x32"]
