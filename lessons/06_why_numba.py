@@ -257,7 +257,7 @@ print(
 # row and every image that serve as the padding. In that layout, the output number q under the
 # filter tap (c, di, dj) always reads the input at q plus a fixed offset. The whole convolution
 # becomes: for each tap, add (its weight) x (the input run starting at its offset) to the run of
-# outputs. (The outputs that land on the zeros are computed too, and thrown away.)
+# outputs. (The outputs that land on the zeros after each row are computed too, and thrown away.)
 #
 # **3. Vector instructions** (`taps.py`, `_accumulate`). Its innermost loop runs over consecutive
 # outputs q and reads consecutive inputs, through slices cut *before* the loop

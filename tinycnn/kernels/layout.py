@@ -6,8 +6,9 @@ A pixel (n, y, x) sits at  lead + n*rows*width + y*width + x,  so output (n, i, 
 q = n*rows*width + i*width + j reads tap (di, dj) at  q + di*width + dj + (a fixed shift):
 one offset per tap, and consecutive outputs read consecutive inputs. The zeros after a row
 serve as its right padding and as the next row's left padding; the zero rows after a sample
-serve as its bottom padding and as the next sample's top padding. Outputs that land on those
-zeros are computed too, and thrown away.
+serve as its bottom padding and as the next sample's top padding. Outputs that land on the
+zeros after a row are computed too, and thrown away; those on a sample's zero rows are skipped
+by the forward loop (taps.correlate), and masked in the weight gradient's (taps.tap_grads).
 
 Stride s: every channel is first split into s*s phases, phase (a, b) holding the pixels
 y = Y*s + a, x = X*s + b at (Y, X) ("space to depth"). Output (i, j) under tap (di, dj) reads
