@@ -229,9 +229,10 @@ def pytorch_worker():
         return forward, forward_backward
 
     def peak_gflops(size, repeats):
-        """float32 GFLOP/s of a size x size matrix product (oneDNN/MKL), median of repeats."""
+        """float32 GFLOP/s of a size x size matrix product (oneDNN/MKL): the fastest of repeats,
+        as every peak here (`fastest_gflops`)."""
         a, b = torch.randn(size, size), torch.randn(size, size)
-        return 2 * size**3 / float(np.median(timed_runs(lambda: a @ b, repeats))) / 1e9
+        return fastest_gflops(size, timed_runs(lambda: a @ b, repeats))
 
     info = {"versions": {"torch": torch.__version__}}
     return info, conv_steps, pool_steps, {"peak": peak_gflops}
@@ -366,14 +367,18 @@ def measure(settings, script, env=None):
             extras["peak_gflops"] = by_name["pytorch"].ask(
                 {"do": "peak", "args": {"size": settings["peak_size"], "repeats": 10}}
             )
-            extras["peak_source"] = f"PyTorch float32 matmul {settings['peak_size']}^2"
+            extras["peak_source"] = (
+                f"PyTorch float32 matmul {settings['peak_size']}^2, fastest of 10"
+            )
         extras["reference_gflops"] = by_name["tinycnn"].ask({"do": "reference"})
     finally:
         for worker in workers:
             worker.close()
     if "peak_gflops" not in extras:
         extras["peak_gflops"] = numpy_peak(settings["peak_size"])
-        extras["peak_source"] = f"NumPy float32 matmul {settings['peak_size']}^2 (no PyTorch)"
+        extras["peak_source"] = (
+            f"NumPy float32 matmul {settings['peak_size']}^2, fastest of 10 (no PyTorch)"
+        )
     infos = {w.name: w.info for w in workers}
     return rounds, extras, infos
 
@@ -384,7 +389,15 @@ def numpy_peak(size):
 
     a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
     with threadpool_limits(limits=THREADS, user_api="blas"):
-        return 2 * size**3 / float(np.median(timed_runs(lambda: a @ a, 10))) / 1e9
+        return fastest_gflops(size, timed_runs(lambda: a @ a, 10))
+
+
+def fastest_gflops(size, seconds):
+    """GFLOP/s of the fastest of a size x size matrix product's timed runs. A peak is what the
+    machine reaches; a busy moment on the host only slows a run: one run's median measured
+    100 GFLOP/s where the runs before and after measured 174-191 (AMD EPYC Zen 4, CPU family
+    25), and every shape's share of it came out above 100%."""
+    return 2 * size**3 / min(seconds) / 1e9
 
 
 def check_agreement(workers, shape):
