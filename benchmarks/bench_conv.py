@@ -130,9 +130,9 @@ def tinycnn_steps(x, weights, bias, dout, s, p):
     """tinycnn's passes as Conv2D runs them, by the road it takes for these shapes
     (tinycnn/kernels/roads.py: the forward keeps x's planes, or on small maps Winograd's tiles or
     the 1x1 products' input, for the backward, which takes both gradients at once), run first
-    until every kernel has chosen its way (threads or its serial twin) on these shapes and
-    checked it twice (tinycnn/kernels/threads.py, SETTLED_CALLS): the runs timed then are a
-    training loop's, none of them a trial of the slower way."""
+    until every kernel has chosen its way (in parts on both cores, or whole on one) on these
+    shapes and checked it twice (tinycnn/kernels/threads.py, SETTLED_CALLS): the runs timed then
+    are a training loop's, none of them a trial of the slower way."""
     from tinycnn.kernels import roads
     from tinycnn.kernels.threads import SETTLED_CALLS
 

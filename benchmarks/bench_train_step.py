@@ -288,9 +288,9 @@ def startup(settings):
     """Seconds to import tinycnn, for numba's own one-time set-up at the first kernel of the
     process, to run a first training step, from the launch of this fresh process
     (settings["launched_at"], by the parent's clock) to the end of that step, and for the steps
-    after it until every kernel has chosen threads or its serial twin (kernels/threads.py: a new
-    shape first runs the twin, which compiles it; unless that is quicker than the threads can
-    wake, both ways are then timed, and the parallel kernel compiled at its first call)."""
+    after it until every kernel has chosen to run in parts on both cores or whole on one
+    (kernels/threads.py: a new shape first runs whole, which compiles the kernel; unless that is
+    quicker than the other core can wake, both ways are then timed)."""
     _, import_seconds = timed(lambda: __import__("tinycnn"))
     from numba import njit
 

@@ -15,8 +15,9 @@
 # `--out DIR`).
 #
 # The first time you run it, most of its time goes to numba compiling tinycnn's kernels, for
-# float32 and, for the gradient checks, float64: about 6 seconds on a 2-core AMD EPYC. The
-# machine code is kept on disk, so later runs take about 2 seconds (lesson 6 says how).
+# float32 and, for the gradient checks, float64: a first `--quick` run took 12-13 seconds on a
+# 2-core AMD EPYC (Zen 4). The machine code is kept on disk, so later runs take about 2 seconds
+# (lesson 6 says how).
 
 # %%
 # %matplotlib inline

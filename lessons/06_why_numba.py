@@ -321,8 +321,9 @@ print(
 # second, instead of being compiled again, which takes up to seconds per kernel. The very first
 # run compiles everything. A numba parallel loop would cost several times the same loop without
 # `parallel` to compile, and would need that serial version as well, for the shapes one core
-# does faster; a kernel run in parts (point 6) is one function, compiled once, and lesson 4's
-# first run, from launch to exit, takes about 6 s.
+# does faster; a kernel run in parts (point 6) is one function, compiled once. A fresh process
+# that runs lesson 4's training step with an empty cache, compiling all it needs, exits after
+# 6.5-8.0 s (`benchmarks/bench_train_step.py --cold`, 2-core AMD EPYC Zen 4).
 #
 # **10. Another algorithm where the layout runs out.** On a 4x4 map the batch planes hold as
 # many padding zeros, nearly, as pixels: the loops compute 25 outputs per image to keep 16. For
