@@ -14,9 +14,11 @@ from tinycnn.kernels import (
     batchnorm_pool,
     conv,
     im2col,
+    in_registers,
     layout,
     pool,
     reference,
+    taps,
     threads,
 )
 
@@ -170,6 +172,68 @@ def test_conv_kinds(shape, dtype):
     problem = make_conv_problem(n, c_in, c_out, (h, w), k, stride, padding, dtype, "contiguous", 0)
     x, weights, bias, dout = problem
     check_conv_against_reference(x, weights, bias, dout, stride, padding)
+
+
+@given(
+    geometry=conv_geometries(max_kernel=5, max_size=36, max_batch=2).filter(lambda g: g["k"] > 1),
+    c_in=st.integers(5, 8),
+    c_out=st.sampled_from([8, 16]),
+    seed=st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=30, deadline=None)
+def test_sums_in_registers_match_reference(geometry, c_in, c_out, seed):
+    """The forward pass of whole blocks of 8 output channels in float32 takes in_registers.py's
+    loop: rows of outputs shorter and longer than its chunks of 32, chunks along rows and across
+    them (whichever computes fewer thrown-away outputs), strides 1-3, kernels 1-5."""
+    geometry = {**geometry, "c_in": c_in, "c_out": c_out}
+    problem = make_conv_problem(**geometry, dtype=np.float32, layout="contiguous", seed=seed)
+    x, weights, bias, dout = problem
+    assert in_registers.chosen_for(dout.shape, dout.itemsize, c_in * geometry["k"] ** 2)
+    check_conv_against_reference(x, weights, bias, dout, geometry["stride"], geometry["padding"])
+
+
+@pytest.mark.parametrize("way", threads.WAYS)
+@pytest.mark.parametrize(
+    "shape",
+    [(2, 8, 32, 32, 16, 3, 1, 1), (3, 3, 17, 9, 8, 5, 1, 2), (2, 8, 20, 20, 8, 3, 2, 1)],
+    ids=["rows of 32", "short rows", "stride 2"],
+)
+def test_sums_in_registers_are_correlates_sums_to_the_last_bit(shape, way):
+    """correlate_in_registers adds the products in taps.correlate's order, so a network's
+    numbers do not depend on which of the two ran: the same sums bit for bit, on one core and in
+    parts, an inf and a NaN among the inputs included."""
+    n, c_in, h, w, c_out, k, stride, padding = shape
+    dtype = np.float32
+    x, weights, bias, _ = make_conv_problem(
+        n, c_in, c_out, (h, w), k, stride, padding, dtype, "contiguous", 1
+    )
+    x[0, 0, 1, 2], x[-1, -1, -1, -1] = np.inf, np.nan
+    out_h, out_w = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+    grid, offsets = layout.forward_geometry(x.shape, k, stride, padding, out_h, out_w)
+    planes = layout.batch_planes(x, stride, *grid)
+    flat_weights, bias = layout.whole_blocks(weights.reshape(c_out, -1), bias)
+    by_correlate = np.empty((n, c_out, out_h, out_w), dtype)
+    phase = np.array([(0, len(offsets), out_h, out_w, 0, 0, 1)], np.int64)
+    args = (planes, offsets, flat_weights, bias, grid.rows, grid.width)
+    taps.correlate(*args, by_correlate, phase, conv.NOT_POOLED, 2)
+    in_sums = np.full_like(by_correlate, np.nan)
+    with threads.always(way):
+        in_registers.correlate_in_registers(*args, in_sums)
+    np.testing.assert_array_equal(in_sums, by_correlate)
+
+
+def test_sums_in_registers_are_chosen_by_shape():
+    """float32, whole blocks of 8 output channels, 18 taps or more, a sample's outputs within
+    half of L2."""
+    assert in_registers.chosen_for((64, 16, 32, 32), 4, 72)
+    assert in_registers.chosen_for((1, 8, 1, 1), 4, 18)
+    assert not in_registers.chosen_for((1, 8, 1, 1), 4, 9)  # a 3x3 kernel on one channel
+    assert not in_registers.chosen_for((1, 8, 1, 1), 8, 72)
+    assert not in_registers.chosen_for((64, 12, 32, 32), 4, 72)
+    assert not in_registers.chosen_for((64, 4, 32, 32), 4, 72)
+    assert not in_registers.chosen_for((32, 32, 128, 128), 4, 72)  # 2 MiB a sample
+    assert in_registers.chosen_for((32, 8, 128, 128), 4, 72)  # 512 KiB
+    assert not in_registers.chosen_for((32, 16, 128, 128), 4, 72)  # 1 MiB
 
 
 @given(run=st.integers(1, 300).map(lambda vectors: vectors * layout.VECTOR))

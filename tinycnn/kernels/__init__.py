@@ -7,7 +7,8 @@
 3. The numba kernels the layers call, in the order a reader follows an image:
    `conv.py` (what each pass computes) -> `layout.py` (where every number lives: the batch
    planes, their geometry, the tuning constants) -> back in `conv.py`, the one return -> `taps.py`
-   (the two loops that do the arithmetic). `pool.py`, `activation.py` and `batchnorm.py` stand
+   (the two loops that do the arithmetic; `in_registers.py`, the forward loop again, for the
+   shapes where its sums stay in registers). `pool.py`, `activation.py` and `batchnorm.py` stand
    alone, and so do `dense.py` (the dense layer's products, in NumPy's BLAS) and `updates.py`
    (the optimizers' updates, each in one pass). `threads.py` wraps every kernel that can use
    several cores (the convolution's loops in `taps.py`, `layout.py` and `conv_pool.py`, and
@@ -18,7 +19,8 @@
 
 `Conv2D.forward` calls `conv.conv2d_forward` (through `roads.conv2d_forward`), which asks
 `layout.py` for the geometry and the planes, then hands them to `taps.correlate`, whose innermost
-loop is `taps._accumulate`.
+loop is `taps._accumulate` (or, in float32 with whole blocks of 8 output channels and 18 taps or
+more, to `in_registers.correlate_in_registers`: the same sums, held in registers).
 `Conv2D.backward` takes the same path through `conv2d_backward`, which computes what
 `conv2d_backward_input` (via `layout.phase_geometry` to `taps.correlate`) and
 `conv2d_backward_params` (to `taps.tap_grads`) compute, laying dout out once for both where both

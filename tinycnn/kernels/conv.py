@@ -27,7 +27,7 @@ an inf in the input stays inf, a NaN stays NaN, exactly where the lecture's loop
 import numba
 import numpy as np
 
-from tinycnn.kernels import arguments
+from tinycnn.kernels import arguments, in_registers
 from tinycnn.kernels.layout import (
     CHANNELS,
     batch_planes,
@@ -86,12 +86,18 @@ def conv2d_forward(x, weights, bias, stride, padding, keep_planes=False):
 
 def forward_pass(x, weights, bias, stride, padding, out_size, out, argmax):
     """x's batch planes, having filled out (N, F, out_h, out_w), out_size = (out_h, out_w), with
-    the correlation of x (checked, N > 0) by the direct loops; or, argmax not empty, out and
-    argmax with its pooling (conv_pool.py: stride 1, out half of out_size)."""
+    the correlation of x (checked, N > 0) by the direct loops, their sums in registers where
+    in_registers.chosen_for says so (the same numbers); or, argmax not empty, out and argmax
+    with its pooling (conv_pool.py: stride 1, out half of out_size)."""
     n_filters, k = weights.shape[0], weights.shape[2]
     grid, offsets = forward_geometry(x.shape, k, stride, padding, *out_size)
     planes = batch_planes(x, stride, *grid)
     flat_weights, bias = whole_blocks(weights.reshape(n_filters, -1), bias)
+    if argmax.size == 0 and in_registers.chosen_for(out.shape, out.itemsize, len(offsets)):
+        in_registers.correlate_in_registers(
+            planes, offsets, flat_weights, bias, grid.rows, grid.width, out
+        )
+        return planes
     correlate(
         planes,
         offsets,

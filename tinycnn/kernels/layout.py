@@ -31,13 +31,22 @@ from tinycnn.kernels.threads import part_range, parts_if_faster
 # Tuning: the machine-dependent numbers of the kernels, all here (measured on AMD EPYC Zen 4 and
 # Zen 5, 2 cores, AVX-512; see benchmarks/README.md for the numbers).
 VECTOR = 16  # float32 lanes of an AVX-512 register (two AVX2 registers): runs are rounded up
-#              to whole vectors, so no loop needs a scalar tail; the planes end in that slack
+#              to whole vectors, so no loop needs a scalar tail; the planes end in slack for
+#              that (and for CHUNK)
 BLOCK = 1024  # outputs per pass: 4 accumulator runs + 3 input runs of this length (28 KiB in
 #               float32) stay in the 32 KiB L1 data cache of Zen 4 and Zen 5
 CHANNELS = 4  # output channels that share each loaded input ...
 TAPS = 3  # ... and taps summed per pass: 12 FMAs per 3 loads. Of 2x8 ... 4x8 channels x taps,
 #           4x3 measured best on Zen 5; on Zen 4 (512-bit FMAs split in two) 4x6 was 0-5%
 #           faster on some shapes and even on others, 8x3, 4x9, 2x9 and 8x2 no faster
+CHUNK = 32  # outputs whose sums in_registers.py holds in registers, for CHUNK_CHANNELS output
+#            channels at a time: 8 x 32 float32 fill 16 of the 32 AVX-512 registers
+CHUNK_CHANNELS = 8
+MIN_CHUNKED_TAPS = 18  # ... for this many taps or more (a 3x3 kernel on 2 input channels):
+#                        with fewer, copying a chunk's sums out costs about what summing them
+#                        saves (in_registers.py has the measurements)
+MAX_CHUNKED_SAMPLE_BYTES = 512 * 1024  # a sample's outputs past this, half of Zen 4's L2 cache,
+#                                        go to taps.correlate (in_registers.py measured why)
 PAGE_BYTES = 4096  # the span of the address bits a load is first matched on against the
 #                   stores in flight (4 KiB) ...
 ROW_GAP_BYTES = 256  # ... and how far apart within it the accumulator rows start
@@ -103,7 +112,8 @@ def plan_grid(shape, stride, row_shifts, col_shifts, out_h, out_w):
     row_width = max(ceil_div(width, s) + max(-col_lo, 0), out_w + max(col_hi, 0))
     lead = max(0, -(row_lo * row_width + col_lo))
     reach = max(0, row_hi * row_width + col_hi)
-    length = lead + n_samples * rows * row_width + reach + VECTOR
+    # and slack at the end: the loops read whole chunks of outputs' inputs (in_registers.py)
+    length = lead + n_samples * rows * row_width + reach + CHUNK
     return Grid(int(rows), int(row_width), int(lead), int(length))
 
 

@@ -1,0 +1,203 @@
+"""correlate with its running sums in registers: a convolution's forward pass, 32 outputs at a
+time.
+
+taps.correlate keeps its running sums in the L1 cache, 4 output channels x 1024 outputs, and
+reads and writes them back every 3 taps. Here the sums of 8 output channels x CHUNK (32)
+consecutive outputs, 16 AVX-512 registers of float32, stay in registers through all the taps:
+
+    for each chunk of 32 outputs q0 <= q < q0 + 32 (of one sample), each 8 output channels f:
+        acc[r, :] = bias[f + r]
+        for every tap t:  acc[r, :] += weights[f + r, t] * x[offsets[t] + q0 :][:32]   (r < 8)
+        the chunk's kept outputs -> out[n, f + r, i, j]
+
+Three taps at a time, each pass of the loop loads 6 vectors of inputs and 24 weights for 48
+FMAs, and nothing goes back to memory until the chunk is done. The taps are summed as
+taps._accumulate sums them, so both loops give the same numbers, bit for bit (the tests hold
+them to it): a network's results do not depend on which ran. numba has no register type: the
+sums live in a stack array (`stack_buffer`, LLVM's alloca) that is only ever indexed at
+constant places once LLVM has unrolled the loops over its rows and vectorized those over its
+columns, so LLVM's scalar replacement keeps it in registers (the machine code of the tap loop
+touches the stack for none of them). Each row is read as two runs of HALF (16): one slice per
+vector. A chunk either follows an output row (CHUNK outputs of row i from column j), or runs on
+across rows as correlate's blocks do, whichever computes fewer thrown-away outputs.
+
+Measured against correlate on the same planes, medians of 100 calls, two rounds taking turns
+in one process (2-core AMD EPYC Zen 4, CPU family 25, float32). One core:
+(64, 8, 32, 32) -> 16 1.59-1.60 against 1.83-1.91 ms; (64, 3, 64, 64) -> 16, 5x5, 7.09-7.22
+against 7.99-8.04 ms; lesson 8's (32, 8, 32, 32) -> 16 0.79 against 0.91 ms; stride 2, (64, 8,
+32, 32) -> 16, 0.50-0.53 against 0.52 ms. Two threads: 0.81-0.88 against 0.94-0.96 ms (up to
+185 GFLOP/s, the float32 matrix product's peak), 3.65-3.73 against 4.04-4.43 ms, 0.43-0.47
+against 0.49-0.50 ms, 0.26-0.27 against 0.30-0.32 ms. Where it lost, `chosen_for` keeps
+correlate:
+- few taps: (64, 1, 64, 64) -> 8, 3x3 (9 taps), 1.08 against 0.74-0.85 ms on one core and 0.47
+  against 0.40-0.41 ms on two, copying each chunk's sums out costing what summing them in
+  registers saved; 18 taps about even (1.14 against 1.13 ms), 27 and more faster;
+- a sample's outputs larger than half the L2 cache: (32, 3, 128, 128) -> 32 (2 MiB a sample)
+  21.8-22.1 against 15.7 ms, (32, 8, 128, 128) -> 16 (1 MiB) 16.3-16.6 against 15.6-15.8 ms,
+  the chunks writing a row of every output plane at a time where correlate writes 4;
+- float64 (chosen_for's docstring).
+
+The forward pass only. Run on the input gradient of a stride-1 convolution too, it was faster
+(lesson 4's second block's, (64, 16, 32, 32) -> 8, 0.81 against 0.90 ms on two threads), but
+lesson 4, whose convolutions pool their sums in correlate (conv_pool.py), would then compile
+this kernel too (1.2 s with an empty numba cache) for about 0.1 ms of its 12 ms step, and lesson
+4's first run has 8 s to compile all it needs. Pooling its chunks as correlate pools its blocks
+was slower on lesson 4's first block (1.14 against 0.85 ms, 9 taps), and the kernel with that
+branch took 2.9-3.3 s to compile.
+"""
+
+from numba import carray, njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from tinycnn.kernels.layout import (
+    CHUNK,
+    CHUNK_CHANNELS,
+    MAX_CHUNKED_SAMPLE_BYTES,
+    MIN_CHUNKED_TAPS,
+    TAPS,
+    ceil_div,
+)
+from tinycnn.kernels.taps import FAST
+from tinycnn.kernels.threads import part_range, parts_if_faster
+
+SUMS = CHUNK_CHANNELS * CHUNK  # the numbers held in registers
+HALF = CHUNK // 2  # a chunk is two runs of HALF outputs: one run of CHUNK, or two rows
+
+
+def chosen_for(out_shape, itemsize, n_taps):
+    """True where correlate_in_registers computes a correlation with n_taps taps into out_shape
+    (N, F, H, W) of numbers of `itemsize` bytes: float32 (8 x 32 float64 sums would need all
+    32 registers, and took 0.68 against correlate's 0.43 ms on (8, 8, 32, 32) -> 16, one core),
+    F a whole number of CHUNK_CHANNELS blocks, at least MIN_CHUNKED_TAPS taps, and a sample's
+    outputs within MAX_CHUNKED_SAMPLE_BYTES (the module docstring has the measurements)."""
+    _, n_out, height, width = out_shape
+    sample_bytes = n_out * height * width * itemsize
+    return (
+        itemsize == 4
+        and n_out % CHUNK_CHANNELS == 0
+        and n_taps >= MIN_CHUNKED_TAPS
+        and sample_bytes <= MAX_CHUNKED_SAMPLE_BYTES
+    )
+
+
+@intrinsic
+def stack_buffer(typingctx, like, size):
+    """A pointer to `size` (a literal) numbers of like's dtype on the calling function's stack
+    (LLVM's alloca), freed when it returns: never hand it out of that function."""
+    if not isinstance(size, types.IntegerLiteral):
+        return None
+    count, dtype = size.literal_value, like.dtype
+
+    def codegen(context, builder, signature, args):
+        return cgutils.alloca_once(builder, context.get_value_type(dtype), size=count)
+
+    return types.CPointer(dtype)(like, size), codegen
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def _chunk_sums(acc, x, offsets, weights, bias, f, start):
+    """One chunk's running sums, each half of each row of acc a view that LLVM keeps in
+    registers: for r < 8 and q < HALF,
+        acc[r*CHUNK + q]        = bias[f + r] + sum_t weights[f + r, t] * x[start + offsets[t] + q]
+        acc[r*CHUNK + HALF + q] = the same at start + second + offsets[t] + q,
+    the taps summed three at a time as taps._accumulate sums them, so the same numbers bit for
+    bit. second = HALF: CHUNK outputs in a run; second = the planes' width: HALF outputs of two
+    rows, one above the other (a pooled chunk)."""
+    top0, top1, top2, top3 = acc[0:16], acc[32:48], acc[64:80], acc[96:112]
+    top4, top5, top6, top7 = acc[128:144], acc[160:176], acc[192:208], acc[224:240]
+    low0, low1, low2, low3 = acc[16:32], acc[48:64], acc[80:96], acc[112:128]
+    low4, low5, low6, low7 = acc[144:160], acc[176:192], acc[208:224], acc[240:256]
+    for q in range(HALF):
+        top0[q] = low0[q] = bias[f]
+        top1[q] = low1[q] = bias[f + 1]
+        top2[q] = low2[q] = bias[f + 2]
+        top3[q] = low3[q] = bias[f + 3]
+        top4[q] = low4[q] = bias[f + 4]
+        top5[q] = low5[q] = bias[f + 5]
+        top6[q] = low6[q] = bias[f + 6]
+        top7[q] = low7[q] = bias[f + 7]
+    for t in range(0, offsets.shape[0], TAPS):
+        o0, o1, o2 = start + offsets[t], start + offsets[t + 1], start + offsets[t + 2]
+        x0, x1, x2 = x[o0 : o0 + HALF], x[o1 : o1 + HALF], x[o2 : o2 + HALF]
+        o0, o1, o2 = o0 + HALF, o1 + HALF, o2 + HALF
+        y0, y1, y2 = x[o0 : o0 + HALF], x[o1 : o1 + HALF], x[o2 : o2 + HALF]
+        w00, w01, w02 = weights[f, t], weights[f, t + 1], weights[f, t + 2]
+        w10, w11, w12 = weights[f + 1, t], weights[f + 1, t + 1], weights[f + 1, t + 2]
+        w20, w21, w22 = weights[f + 2, t], weights[f + 2, t + 1], weights[f + 2, t + 2]
+        w30, w31, w32 = weights[f + 3, t], weights[f + 3, t + 1], weights[f + 3, t + 2]
+        w40, w41, w42 = weights[f + 4, t], weights[f + 4, t + 1], weights[f + 4, t + 2]
+        w50, w51, w52 = weights[f + 5, t], weights[f + 5, t + 1], weights[f + 5, t + 2]
+        w60, w61, w62 = weights[f + 6, t], weights[f + 6, t + 1], weights[f + 6, t + 2]
+        w70, w71, w72 = weights[f + 7, t], weights[f + 7, t + 1], weights[f + 7, t + 2]
+        for q in range(HALF):
+            v0, v1, v2 = x0[q], x1[q], x2[q]
+            u0, u1, u2 = y0[q], y1[q], y2[q]
+            top0[q] += w00 * v0 + w01 * v1 + w02 * v2
+            low0[q] += w00 * u0 + w01 * u1 + w02 * u2
+            top1[q] += w10 * v0 + w11 * v1 + w12 * v2
+            low1[q] += w10 * u0 + w11 * u1 + w12 * u2
+            top2[q] += w20 * v0 + w21 * v1 + w22 * v2
+            low2[q] += w20 * u0 + w21 * u1 + w22 * u2
+            top3[q] += w30 * v0 + w31 * v1 + w32 * v2
+            low3[q] += w30 * u0 + w31 * u1 + w32 * u2
+            top4[q] += w40 * v0 + w41 * v1 + w42 * v2
+            low4[q] += w40 * u0 + w41 * u1 + w42 * u2
+            top5[q] += w50 * v0 + w51 * v1 + w52 * v2
+            low5[q] += w50 * u0 + w51 * u1 + w52 * u2
+            top6[q] += w60 * v0 + w61 * v1 + w62 * v2
+            low6[q] += w60 * u0 + w61 * u1 + w62 * u2
+            top7[q] += w70 * v0 + w71 * v1 + w72 * v2
+            low7[q] += w70 * u0 + w71 * u1 + w72 * u2
+
+
+@parts_if_faster
+@njit(cache=True, nogil=True, fastmath=FAST)
+def correlate_in_registers(x, offsets, weights, bias, rows, width, out, part, n_parts):
+    """out[n, f, i, j] = bias[f] + sum_t weights[f, t] * x[offsets[t] + q], q = n*rows*width +
+    i*width + j: taps.correlate with one phase that fills all of out (N, F, H, W), its sums in
+    registers. x flat batch planes with at least CHUNK numbers of slack after each plane's last
+    sample (layout.plan_grid leaves them), offsets (T,), weights (F, T) and bias (F,), F a
+    multiple of CHUNK_CHANNELS (chosen_for). A call computes part `part` of n_parts of the
+    (sample, chunk) jobs (threads.parts_if_faster)."""
+    n_samples, n_out = out.shape[0], out.shape[1]
+    acc = carray(stack_buffer(x, SUMS), SUMS)
+    out_h, out_w = out.shape[2], out.shape[3]
+    chunks_per_row = ceil_div(out_w, CHUNK)
+    along_rows = chunks_per_row * CHUNK * out_h <= ceil_div(out_h * width, CHUNK) * CHUNK
+    chunks = out_h * chunks_per_row if along_rows else ceil_div(out_h * width, CHUNK)
+    for job in part_range(n_samples * chunks, part, n_parts):
+        n = job // chunks
+        chunk = job - n * chunks
+        if along_rows:
+            i = chunk // chunks_per_row
+            q0 = i * width + (chunk - i * chunks_per_row) * CHUNK
+        else:
+            q0 = chunk * CHUNK
+        for f in range(0, n_out, CHUNK_CHANNELS):
+            _chunk_sums(acc, x, offsets, weights, bias, f, n * rows * width + q0)
+            _chunk_out(acc, q0, width, out, n, f)
+
+
+@njit(cache=True, inline="always")
+def _chunk_out(acc, q0, width, out, n, f):
+    """The sums of outputs q0 <= q < q0 + CHUNK of sample n, each row of acc an output channel
+    f + r, to out (N, F, H, W), row by row: those that land on a row's outputs (j < W, i < H),
+    not those on the zeros after a row or below the last. Element by element: a slice
+    assignment first checks whether the two overlap, which costs more than these short rows."""
+    out_h, out_w = out.shape[2], out.shape[3]
+    i = q0 // width
+    j = q0 - i * width
+    done = 0
+    while done < CHUNK and i < out_h:
+        span = min(width - j, CHUNK - done)
+        kept = min(out_w - j, span)
+        if kept > 0:
+            for r in range(CHUNK_CHANNELS):
+                sums = acc[r * CHUNK + done : r * CHUNK + done + kept]
+                dest = out[n, f + r, i, j : j + kept]
+                for column in range(kept):
+                    dest[column] = sums[column]
+        done += span
+        i += 1
+        j = 0
