@@ -68,7 +68,7 @@ HALF = CHUNK // 2  # a chunk is two runs of HALF outputs: one run of CHUNK, or t
 def chosen_for(out_shape, itemsize, n_taps):
     """True where correlate_in_registers computes a correlation with n_taps taps into out_shape
     (N, F, H, W) of numbers of `itemsize` bytes: float32 (8 x 32 float64 sums would need all
-    32 registers, and took 0.68 against correlate's 0.43 ms on (8, 8, 32, 32) -> 16, one core),
+    32 registers, and took 0.73 against correlate's 0.44 ms on (8, 8, 32, 32) -> 16, one core),
     F a whole number of CHUNK_CHANNELS blocks, at least MIN_CHUNKED_TAPS taps, and a sample's
     outputs within MAX_CHUNKED_SAMPLE_BYTES (the module docstring has the measurements)."""
     _, n_out, height, width = out_shape
