@@ -38,7 +38,7 @@ correlate:
 - float64 (chosen_for's docstring).
 
 The forward pass only. Run on the input gradient of a stride-1 convolution too, it was faster
-(lesson 4's second block's, (64, 16, 32, 32) -> 8, 0.81 against 0.90 ms on two threads), but
+(lesson 4's second block's, (64, 16, 32, 32) -> 8, 0.81 against 0.88-1.00 ms on two threads), but
 lesson 4, whose convolutions pool their sums in correlate (conv_pool.py), would then compile
 this kernel too (1.2 s with an empty numba cache) for about 0.1 ms of its 12 ms step, and lesson
 4's first run has 8 s to compile all it needs. Pooling its chunks as correlate pools its blocks
@@ -62,7 +62,7 @@ from tinycnn.kernels.taps import FAST
 from tinycnn.kernels.threads import part_range, parts_if_faster
 
 SUMS = CHUNK_CHANNELS * CHUNK  # the numbers held in registers
-HALF = CHUNK // 2  # a chunk is two runs of HALF outputs: one run of CHUNK, or two rows
+HALF = CHUNK // 2  # each row of a chunk is read and summed as two runs of HALF outputs
 
 
 def chosen_for(out_shape, itemsize, n_taps):
@@ -98,12 +98,11 @@ def stack_buffer(typingctx, like, size):
 @njit(cache=True, fastmath=FAST, inline="always")
 def _chunk_sums(acc, x, offsets, weights, bias, f, start):
     """One chunk's running sums, each half of each row of acc a view that LLVM keeps in
-    registers: for r < 8 and q < HALF,
-        acc[r*CHUNK + q]        = bias[f + r] + sum_t weights[f + r, t] * x[start + offsets[t] + q]
-        acc[r*CHUNK + HALF + q] = the same at start + second + offsets[t] + q,
+    registers: for r < 8 and q < CHUNK,
+        acc[r*CHUNK + q] = bias[f + r] + sum_t weights[f + r, t] * x[start + offsets[t] + q],
     the taps summed three at a time as taps._accumulate sums them, so the same numbers bit for
-    bit. second = HALF: CHUNK outputs in a run; second = the planes' width: HALF outputs of two
-    rows, one above the other (a pooled chunk)."""
+    bit. Written out for CHUNK = 32 and CHUNK_CHANNELS = 8 (layout.py): the halves of the rows
+    are acc[32 r :][:16] and acc[32 r + 16 :][:16]."""
     top0, top1, top2, top3 = acc[0:16], acc[32:48], acc[64:80], acc[96:112]
     top4, top5, top6, top7 = acc[128:144], acc[160:176], acc[192:208], acc[224:240]
     low0, low1, low2, low3 = acc[16:32], acc[48:64], acc[80:96], acc[112:128]

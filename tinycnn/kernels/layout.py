@@ -40,7 +40,8 @@ TAPS = 3  # ... and taps summed per pass: 12 FMAs per 3 loads. Of 2x8 ... 4x8 ch
 #           4x3 measured best on Zen 5; on Zen 4 (512-bit FMAs split in two) 4x6 was 0-5%
 #           faster on some shapes and even on others, 8x3, 4x9, 2x9 and 8x2 no faster
 CHUNK = 32  # outputs whose sums in_registers.py holds in registers, for CHUNK_CHANNELS output
-#            channels at a time: 8 x 32 float32 fill 16 of the 32 AVX-512 registers
+#            channels at a time: 8 x 32 float32 fill 16 of the 32 AVX-512 registers (its loop
+#            is written out for these two numbers)
 CHUNK_CHANNELS = 8
 MIN_CHUNKED_TAPS = 18  # ... for this many taps or more (a 3x3 kernel on 2 input channels):
 #                        with fewer, copying a chunk's sums out costs about what summing them
