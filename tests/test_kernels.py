@@ -223,8 +223,8 @@ def test_sums_in_registers_are_correlates_sums_to_the_last_bit(shape, way):
 
 
 def test_sums_in_registers_are_chosen_by_shape():
-    """float32, whole blocks of 8 output channels, 18 taps or more, a sample's outputs within
-    half of L2."""
+    """float32, whole blocks of 8 output channels, 18 taps or more, a sample's outputs within a
+    quarter of L2."""
     assert in_registers.chosen_for((64, 16, 32, 32), 4, 72)
     assert in_registers.chosen_for((1, 8, 1, 1), 4, 18)
     assert not in_registers.chosen_for((1, 8, 1, 1), 4, 9)  # a 3x3 kernel on one channel
@@ -232,7 +232,8 @@ def test_sums_in_registers_are_chosen_by_shape():
     assert not in_registers.chosen_for((64, 12, 32, 32), 4, 72)
     assert not in_registers.chosen_for((64, 4, 32, 32), 4, 72)
     assert not in_registers.chosen_for((32, 32, 128, 128), 4, 72)  # 2 MiB a sample
-    assert in_registers.chosen_for((32, 8, 128, 128), 4, 72)  # 512 KiB
+    assert in_registers.chosen_for((64, 16, 64, 64), 4, 75)  # 256 KiB
+    assert not in_registers.chosen_for((32, 32, 64, 64), 4, 72)  # 512 KiB
     assert not in_registers.chosen_for((32, 16, 128, 128), 4, 72)  # 1 MiB
 
 

@@ -32,9 +32,12 @@ correlate:
 - few taps: (64, 1, 64, 64) -> 8, 3x3 (9 taps), 1.08 against 0.74-0.85 ms on one core and 0.47
   against 0.40-0.41 ms on two, copying each chunk's sums out costing what summing them in
   registers saved; 18 taps about even (1.14 against 1.13 ms), 27 and more faster;
-- a sample's outputs larger than half the L2 cache: (32, 3, 128, 128) -> 32 (2 MiB a sample)
-  21.8-22.1 against 15.7 ms, (32, 8, 128, 128) -> 16 (1 MiB) 16.3-16.6 against 15.6-15.8 ms,
-  the chunks writing a row of every output plane at a time where correlate writes 4;
+- a sample's outputs larger than a quarter of the L2 cache: (32, 3, 128, 128) -> 32 (2 MiB a
+  sample) 21.8-22.1 against 15.7 ms, (32, 8, 128, 128) -> 16 (1 MiB) 16.3-16.6 against
+  15.6-15.8 ms, (32, 4, 64, 64) -> 32 (512 KiB) 6.35-7.21 against 4.18-4.27 ms and (32, 8, 64,
+  64) -> 32 9.18 against 7.57 ms, the chunks writing a row of every output plane at a time where
+  correlate writes 4 (at 512 KiB and 8 channels, (32, 8, 128, 128) -> 8, 7.60-7.68 against
+  7.86-7.89 ms; at 256 KiB, d above, and (32, 4, 64, 64) -> 16, 1.92 against 1.92 ms);
 - float64 (chosen_for's docstring).
 
 The forward pass only. Run on the input gradient of a stride-1 convolution too, it was faster

@@ -46,8 +46,8 @@ CHUNK_CHANNELS = 8
 MIN_CHUNKED_TAPS = 18  # ... for this many taps or more (a 3x3 kernel on 2 input channels):
 #                        with fewer, copying a chunk's sums out costs about what summing them
 #                        saves (in_registers.py has the measurements)
-MAX_CHUNKED_SAMPLE_BYTES = 512 * 1024  # a sample's outputs past this, half of Zen 4's L2 cache,
-#                                        go to taps.correlate (in_registers.py measured why)
+MAX_CHUNKED_SAMPLE_BYTES = 256 * 1024  # a sample's outputs past this, a quarter of Zen 4's L2
+#                                        cache, go to taps.correlate (in_registers.py measured why)
 PAGE_BYTES = 4096  # the span of the address bits a load is first matched on against the
 #                   stores in flight (4 KiB) ...
 ROW_GAP_BYTES = 256  # ... and how far apart within it the accumulator rows start
