@@ -184,7 +184,7 @@ def test_conv_kinds(shape, dtype):
 def test_sums_in_registers_match_reference(geometry, c_in, c_out, seed):
     """The forward pass of whole blocks of 8 output channels in float32 takes in_registers.py's
     loop: rows of outputs shorter and longer than its chunks of 32, chunks along rows and across
-    them (whichever computes fewer thrown-away outputs), strides 1-3, kernels 1-5."""
+    them (whichever computes fewer thrown-away outputs), strides 1-3, kernels 2-5."""
     geometry = {**geometry, "c_in": c_in, "c_out": c_out}
     problem = make_conv_problem(**geometry, dtype=np.float32, layout="contiguous", seed=seed)
     x, weights, bias, dout = problem

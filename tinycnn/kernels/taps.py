@@ -37,6 +37,10 @@ lone output channel, as in a grayscale input gradient, does 4x). Measured in one
 Zen 4, the `keep` select costs 0-3% of the weight-gradient loop (a bool mask; a float mask cost
 10-17%).
 
+Where a forward pass has the shapes in_registers.chosen_for names (float32, whole blocks of 8
+output channels, ...), conv.py hands it to in_registers.py instead: correlate's loop again, the
+same sums in the same order, held in registers through all the taps, not in L1 accumulators.
+
 A 1x1 convolution (stride 1, no padding) needs no planes: in NCHW memory a sample's channel c
 already starts at c*H*W, so `pointwise` and `pointwise_grads` run the same two inner loops with
 the channels as taps, straight from the input (see their docstrings for the measured gain).
