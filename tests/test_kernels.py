@@ -1,6 +1,8 @@
 """The numba kernels (conv.py, pool.py) against the lecture's loops (reference.py)."""
 
 import inspect
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -188,8 +190,11 @@ def test_sums_in_registers_match_reference(geometry, c_in, c_out, seed):
     geometry = {**geometry, "c_in": c_in, "c_out": c_out}
     problem = make_conv_problem(**geometry, dtype=np.float32, layout="contiguous", seed=seed)
     x, weights, bias, dout = problem
-    assert in_registers.chosen_for(dout.shape, dout.itemsize, c_in * geometry["k"] ** 2)
-    check_conv_against_reference(x, weights, bias, dout, geometry["stride"], geometry["padding"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(in_registers, "CHUNKS_FIT", True)  # taken on every machine, for the test
+        assert in_registers.chosen_for(dout.shape, dout.itemsize, c_in * geometry["k"] ** 2)
+        stride, padding = geometry["stride"], geometry["padding"]
+        check_conv_against_reference(x, weights, bias, dout, stride, padding)
 
 
 @pytest.mark.parametrize("way", threads.WAYS)
@@ -222,9 +227,10 @@ def test_sums_in_registers_are_correlates_sums_to_the_last_bit(shape, way):
     np.testing.assert_array_equal(in_sums, by_correlate)
 
 
-def test_sums_in_registers_are_chosen_by_shape():
+def test_sums_in_registers_are_chosen_by_shape(monkeypatch):
     """float32, whole blocks of 8 output channels, 18 taps or more, a sample's outputs within a
-    quarter of L2."""
+    quarter of L2, on a machine whose registers hold a chunk's sums."""
+    monkeypatch.setattr(in_registers, "CHUNKS_FIT", True)
     assert in_registers.chosen_for((64, 16, 32, 32), 4, 72)
     assert in_registers.chosen_for((1, 8, 1, 1), 4, 18)
     assert not in_registers.chosen_for((1, 8, 1, 1), 4, 9)  # a 3x3 kernel on one channel
@@ -235,6 +241,21 @@ def test_sums_in_registers_are_chosen_by_shape():
     assert in_registers.chosen_for((64, 16, 64, 64), 4, 75)  # 256 KiB
     assert not in_registers.chosen_for((32, 32, 64, 64), 4, 72)  # 512 KiB
     assert not in_registers.chosen_for((32, 16, 128, 128), 4, 72)  # 1 MiB
+    monkeypatch.setattr(in_registers, "CHUNKS_FIT", False)
+    assert not in_registers.chosen_for((64, 16, 32, 32), 4, 72)
+
+
+@pytest.mark.skipif(
+    not Path("/proc/cpuinfo").exists() or "NUMBA_CPU_FEATURES" in os.environ,
+    reason="reads the host's CPU flags from Linux's /proc/cpuinfo",
+)
+def test_chunks_fit_where_the_cpu_has_avx512():
+    """The register loop's sums fit where numba compiles for AVX-512: the CPU's own flags say
+    whether it has it."""
+    flags = next(
+        line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
+    )
+    assert layout.CHUNKS_FIT == ("avx512f" in flags.split())
 
 
 @given(run=st.integers(1, 300).map(lambda vectors: vectors * layout.VECTOR))

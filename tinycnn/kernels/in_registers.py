@@ -38,7 +38,12 @@ correlate:
   64) -> 32 9.18 against 7.57 ms, the chunks writing a row of every output plane at a time where
   correlate writes 4 (at 512 KiB and 8 channels, (32, 8, 128, 128) -> 8, 7.60-7.68 against
   7.86-7.89 ms; at 256 KiB, d above, and (32, 4, 64, 64) -> 16, 1.92 against 1.92 ms);
-- float64 (chosen_for's docstring).
+- float64 (chosen_for's docstring);
+- a machine without AVX-512: its 16 registers of 8 float32 (AVX2) hold half the sums, LLVM
+  keeps the others on the stack, and the loop lost by 1.7x-1.8x on a 2-core AMD EPYC Zen 2
+  (CPU family 23): (64, 8, 32, 32) -> 16 3.66-3.77 against 2.11-2.14 ms on one core, 2.13-2.21
+  against 1.06-1.11 ms on two; (32, 32, 32, 32) -> 64 25.9-26.0 against 14.5 ms on
+  one core.
 
 The forward pass only. Run on the input gradient of a stride-1 convolution too, it was faster
 (lesson 4's second block's, (64, 16, 32, 32) -> 8, 0.81 against 0.88-1.00 ms on two threads), but
@@ -56,6 +61,7 @@ from numba.extending import intrinsic
 from tinycnn.kernels.layout import (
     CHUNK,
     CHUNK_CHANNELS,
+    CHUNKS_FIT,
     MAX_CHUNKED_SAMPLE_BYTES,
     MIN_CHUNKED_TAPS,
     TAPS,
@@ -70,14 +76,16 @@ HALF = CHUNK // 2  # each row of a chunk is read and summed as two runs of HALF 
 
 def chosen_for(out_shape, itemsize, n_taps):
     """True where correlate_in_registers computes a correlation with n_taps taps into out_shape
-    (N, F, H, W) of numbers of `itemsize` bytes: float32 (8 x 32 float64 sums would need all
-    32 registers, and took 0.73 against correlate's 0.44 ms on (8, 8, 32, 32) -> 16, one core),
+    (N, F, H, W) of numbers of `itemsize` bytes: on a machine whose registers hold a chunk's
+    sums (layout.CHUNKS_FIT: AVX-512), in float32 (8 x 32 float64 sums would need all 32
+    registers, and took 0.73 against correlate's 0.44 ms on (8, 8, 32, 32) -> 16, one core),
     F a whole number of CHUNK_CHANNELS blocks, at least MIN_CHUNKED_TAPS taps, and a sample's
     outputs within MAX_CHUNKED_SAMPLE_BYTES (the module docstring has the measurements)."""
     _, n_out, height, width = out_shape
     sample_bytes = n_out * height * width * itemsize
     return (
-        itemsize == 4
+        CHUNKS_FIT
+        and itemsize == 4
         and n_out % CHUNK_CHANNELS == 0
         and n_taps >= MIN_CHUNKED_TAPS
         and sample_bytes <= MAX_CHUNKED_SAMPLE_BYTES

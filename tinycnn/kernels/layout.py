@@ -24,12 +24,13 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from numba.core import codegen, config
 
 from tinycnn.kernels.threads import part_range, parts_if_faster
 
 # ---------------------------------------------------------------------------------------------
 # Tuning: the machine-dependent numbers of the kernels, all here (measured on AMD EPYC Zen 4 and
-# Zen 5, 2 cores, AVX-512; see benchmarks/README.md for the numbers).
+# Zen 5, 2 cores, AVX-512, and checked on Zen 2, AVX2; see benchmarks/README.md for the numbers).
 VECTOR = 16  # float32 lanes of an AVX-512 register (two AVX2 registers): runs are rounded up
 #              to whole vectors, so no loop needs a scalar tail; the planes end in slack for
 #              that (and for CHUNK)
@@ -41,8 +42,13 @@ TAPS = 3  # ... and taps summed per pass: 12 FMAs per 3 loads. Of 2x8 ... 4x8 ch
 #           faster on some shapes and even on others, 8x3, 4x9, 2x9 and 8x2 no faster
 CHUNK = 32  # outputs whose sums in_registers.py holds in registers, for CHUNK_CHANNELS output
 #            channels at a time: 8 x 32 float32 fill 16 of the 32 AVX-512 registers (its loop
-#            is written out for these two numbers)
+#            is written out for these two numbers) ...
 CHUNK_CHANNELS = 8
+CHUNKS_FIT = "+avx512f" in (config.CPU_FEATURES or codegen.get_host_cpu_features()).split(",")
+#            ... so only where numba compiles for AVX-512 (the host's CPU features unless
+#            NUMBA_CPU_FEATURES says otherwise): AVX2 has 16 registers of 8 float32, half the
+#            sums go to the stack, and the loop lost to taps.correlate by 1.7x (AMD EPYC Zen 2,
+#            CPU family 23; in_registers.py has the numbers)
 MIN_CHUNKED_TAPS = 18  # ... for this many taps or more (a 3x3 kernel on 2 input channels):
 #                        with fewer, copying a chunk's sums out costs about what summing them
 #                        saves (in_registers.py has the measurements)
