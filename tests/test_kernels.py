@@ -504,6 +504,10 @@ POOL_KINDS = {
     "2x2 odd": (2, 2, 7, 9),
     "3x3 stride 2": (3, 2, 9, 8),
     "2x2 stride 1": (2, 1, 5, 6),
+    # rows of 2 * VECTOR + 5 windows: whole vectors in pool_rows_2x2's vectorized loop, the rest
+    # in its branch-free one (short rows take the second alone)
+    "2x2 long rows": (2, 2, 4, 2 * (2 * layout.VECTOR + 5)),
+    "3x3 stride 2 long rows": (3, 2, 5, 2 * (2 * layout.VECTOR + 5) + 1),
 }
 
 
@@ -521,6 +525,26 @@ def test_maxpool_kinds(kind, values, dtype):
     expected_dx = reference.maxpool2d_backward(dout, argmax, x.shape, k, s)
     dx = pool.maxpool2d_backward(dout, argmax, x.shape, k, s)
     np.testing.assert_allclose(dx, expected_dx, **tolerance(dtype))
+
+
+@pytest.mark.parametrize("lowest", [False, True], ids=["maximum", "minimum"])
+def test_both_loops_of_a_2x2_row_find_the_first_extreme(lowest):
+    """pool_rows_2x2 sends a row's whole vectors (from 2 x VECTOR windows up) through one loop
+    and the rest through another: for every row length up to 5 vectors, with ties, infinities,
+    signed zeros and NaNs, both give the lecture's first maximum (or minimum, batchnorm_pool's
+    for a negative scale: the first maximum of -x) and its place, bit for bit."""
+    rng = np.random.default_rng(0)
+    values = np.array([0.0, -0.0, 1.0, -1.0, 2.5, np.inf, -np.inf, np.nan], np.float32)
+    for n_out in range(1, 5 * layout.VECTOR + 2):
+        rows = rng.choice(
+            values, size=(2, 2 * n_out), p=[0.2, 0.1, 0.2, 0.2, 0.1, 0.07, 0.07, 0.06]
+        )
+        out, places = np.empty(n_out, np.float32), np.empty(n_out, np.uint8)
+        pool.pool_rows_2x2(rows[0], rows[1], out, places, lowest)
+        sign = -1 if lowest else 1
+        expected, expected_places = reference.maxpool2d_forward(sign * rows[None, None], 2, 2)
+        np.testing.assert_array_equal(out.view(np.int32), (sign * expected[0, 0, 0]).view(np.int32))
+        np.testing.assert_array_equal(places, expected_places[0, 0, 0])
 
 
 def test_maxpool_first_maximum_and_overlap():
