@@ -35,6 +35,7 @@ from numba import njit
 from tinycnn.kernels import arguments, conv
 from tinycnn.kernels.layout import (
     CHANNELS,
+    TAPS,
     ceil_div,
     empty_planes,
     forward_geometry,
@@ -203,6 +204,7 @@ def _weight_grad_shares(shares, x, offsets, dout, out, argmax, rows, width, keep
     # dc on the whole rows a block touches (a row more at each end), a row per output channel
     # as in dc's planes, built four channels at a time
     rows_of_dc = np.empty((n_out, block_len + 2 * width), x.dtype)
+    zeroed = np.empty((TAPS, block_len), x.dtype)  # tap_grads_four's
     for share in part_range(n_shares, part, n_parts):
         grads = shares[share]
         grads[:] = 0
@@ -217,7 +219,7 @@ def _weight_grad_shares(shares, x, offsets, dout, out, argmax, rows, width, keep
                         _gradient_row(row, g // rows, g % rows, r, dout, out, argmax)
                 # output q at column q - first_row * width: a negative lead
                 lead = -first_row * width
-                tap_grads_four(grads, x, rows_of_dc, lead, keep, offsets, f, q0, run)
+                tap_grads_four(grads, x, rows_of_dc, lead, keep, offsets, f, q0, run, zeroed)
 
 
 @njit(cache=True, inline="always")
