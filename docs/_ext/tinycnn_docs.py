@@ -385,7 +385,8 @@ def write_generated_pages():
     GENERATED.mkdir(exist_ok=True)
     write_if_changed(GENERATED / "readme_opening.md", readme_opening())
 
-    charts = sorted((ROOT / "benchmarks" / "results").glob("*.png"))
+    results = ROOT / "benchmarks" / "results"
+    charts = sorted(chart.relative_to(results).as_posix() for chart in results.rglob("*.png"))
     page = [
         "# Benchmarks",
         "",
@@ -400,15 +401,16 @@ def write_generated_pages():
         page += [
             "## The charts",
             "",
-            "The charts of the last recorded runs, from `benchmarks/results/`:",
+            "The charts of the last recorded runs, from `benchmarks/results/` (the Zen 4's; a "
+            "Zen 2's in `zen2/`):",
             "",
         ]
         for chart in charts:
             page += [
-                f"```{{figure}} ../../benchmarks/results/{chart.name}",
-                f":alt: {chart.stem}",
+                f"```{{figure}} ../../benchmarks/results/{chart}",
+                f":alt: {chart}",
                 "",
-                f"`{chart.name}`",
+                f"`{chart}`",
                 "```",
                 "",
             ]
