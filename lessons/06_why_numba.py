@@ -286,7 +286,10 @@ print(
 # them through all the taps, and writes each sum to memory once, not after every 3 taps. The
 # same sums in the same order, so the same numbers to the last bit. On the shape of this page's
 # convolution at batch 64, (64, 8, 32, 32) -> 16, that loop took 6-17% less time than
-# `correlate`'s, on one core and on two (2-core AMD EPYC Zen 4).
+# `correlate`'s, on one core and on two (2-core AMD EPYC Zen 4). It needs AVX-512's 32
+# registers of 16 numbers: with AVX2's 16 registers of 8, as on a Zen 2, half the sums go back
+# to memory and the loop took 1.7x `correlate`'s time, so there `correlate` runs instead
+# (`layout.CHUNKS_FIT`, read from the processor numba compiles for).
 #
 # **6. Both cores, where they pay.** `correlate` takes two more arguments, `part` and
 # `n_parts`, and computes only that part of its blocks; their number is a multiple of the thread

@@ -19,8 +19,8 @@
 
 `Conv2D.forward` calls `conv.conv2d_forward` (through `roads.conv2d_forward`), which asks
 `layout.py` for the geometry and the planes, then hands them to `taps.correlate`, whose innermost
-loop is `taps._accumulate` (or, in float32 with whole blocks of 8 output channels and 18 taps or
-more, to `in_registers.correlate_in_registers`: the same sums, held in registers).
+loop is `taps._accumulate` (or, on AVX-512, in float32 with whole blocks of 8 output channels and
+18 taps or more, to `in_registers.correlate_in_registers`: the same sums, held in registers).
 `Conv2D.backward` takes the same path through `conv2d_backward`, which computes what
 `conv2d_backward_input` (via `layout.phase_geometry` to `taps.correlate`) and
 `conv2d_backward_params` (to `taps.tap_grads`) compute, laying dout out once for both where both

@@ -30,7 +30,7 @@ from tinycnn.kernels.threads import part_range, parts_if_faster
 
 # ---------------------------------------------------------------------------------------------
 # Tuning: the machine-dependent numbers of the kernels, all here (measured on AMD EPYC Zen 4 and
-# Zen 5, 2 cores, AVX-512, and checked on Zen 2, AVX2; see benchmarks/README.md for the numbers).
+# Zen 5, 2 cores, AVX-512; CHUNKS_FIT on a Zen 2 too, AVX2; benchmarks/README.md has the numbers).
 VECTOR = 16  # float32 lanes of an AVX-512 register (two AVX2 registers): runs are rounded up
 #              to whole vectors, so no loop needs a scalar tail; the planes end in slack for
 #              that (and for CHUNK)

@@ -138,9 +138,11 @@ def pool_rows_2x2(top, bottom, out_row, argmax_row, lowest):
             best, where = bottom[2 * j + 1], 3
         out_row[j] = best
         argmax_row[j] = where
-    top, bottom = top[2 * vectorized :], bottom[2 * vectorized :]  # the rest, from 0: a loop
-    out_row, argmax_row = out_row[vectorized:], argmax_row[vectorized:]  # from `vectorized`
-    for j in range(out_row.shape[0]):  # on, which may be < 0 to numba, got branches again
+    # The rest, sliced so that its loop runs from 0: from `vectorized` on, a start numba cannot
+    # prove >= 0, the loop got its branches back (1.80 against 0.47 ms on (1024, 32, 32)).
+    top, bottom = top[2 * vectorized :], bottom[2 * vectorized :]
+    out_row, argmax_row = out_row[vectorized:], argmax_row[vectorized:]
+    for j in range(out_row.shape[0]):
         out_row[j], argmax_row[j] = _window_2x2(
             top[2 * j], top[2 * j + 1], bottom[2 * j], bottom[2 * j + 1], lowest
         )

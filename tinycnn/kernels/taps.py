@@ -307,7 +307,7 @@ def tap_grads_four(grads, x, d, d_lead, keep, offsets, f, q0, length, zeroed):
         x1 = x[o1 : o1 + length]
         x2 = x[o2 : o2 + length]
         copied = False
-        while True:
+        while True:  # not `for` over two passes: LLVM unrolled that, compiling the loop twice
             s00 = s01 = s02 = s10 = s11 = s12 = zero
             s20 = s21 = s22 = s30 = s31 = s32 = zero
             for q in range(length):
