@@ -278,9 +278,9 @@ def tap_grads_four(grads, x, d, d_lead, keep, offsets, f, q0, length, zeroed):
     only where one of them comes out inf or NaN taken again, over copies of the inputs with 0 at
     the outputs thrown away: the same sums either way, bit for bit. With the choice of x or 0 in
     the loop instead, on AVX2 (16 registers for its 12 sums, 7 runs and the choice) the weight
-    gradient of (64, 8, 32, 32) -> 16 took 3.15 ms on one core and 1.62 ms on two, against 2.21
-    and 1.16 ms this way; of (64, 16, 16, 16) -> 32 3.23 and 1.64 ms against 2.29 and 1.19 ms
-    (2-core AMD EPYC Zen 2, CPU family 23)."""
+    gradient of (64, 8, 32, 32) -> 16 took 3.15 ms on one core and 1.62 ms on two, against
+    2.05-2.08 and 1.09-1.12 ms this way; of (64, 16, 16, 16) -> 32 3.23 and 1.64 ms against
+    2.17 and 1.14 ms (2-core AMD EPYC Zen 2, CPU family 23)."""
     zero = x.dtype.type(0)
     kept = keep[q0 : q0 + length]
     start = d_lead + q0
