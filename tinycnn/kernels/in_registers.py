@@ -42,8 +42,7 @@ correlate:
 - a machine without AVX-512: its 16 registers of 8 float32 (AVX2) hold half the sums, LLVM
   keeps the others on the stack, and the loop lost by 1.7x-1.8x on a 2-core AMD EPYC Zen 2
   (CPU family 23): (64, 8, 32, 32) -> 16 3.66-3.77 against 2.11-2.14 ms on one core, 2.13-2.21
-  against 1.06-1.11 ms on two; (32, 32, 32, 32) -> 64 25.9-26.0 against 14.5 ms on
-  one core.
+  against 1.06-1.11 ms on two; (32, 32, 32, 32) -> 64 25.9-26.0 against 14.5 ms on one core.
 
 The forward pass only. Run on the input gradient of a stride-1 convolution too, it was faster
 (lesson 4's second block's, (64, 16, 32, 32) -> 8, 0.81 against 0.88-1.00 ms on two threads), but

@@ -152,18 +152,10 @@ def pool_rows_2x2(top, bottom, out_row, argmax_row, lowest):
 def _window_2x2(a, b, c, d, lowest):
     """(value, place) of the first maximum of the window (a b / c d), the first minimum if
     lowest, a NaN winning as `beats` says; with no choice between floats that LLVM turns into
-    a branch in scalar code. The largest value, ignoring NaNs, by `b if b > best else best`
-    (which x86 computes in one instruction, maxss); its place, the first that equals it, or
-    the first NaN if there is one; and the value, the first NaN's where there is one."""
-    best = a
-    if lowest:
-        best = b if b < best else best
-        best = c if c < best else best
-        best = d if d < best else best
-    else:
-        best = b if b > best else best
-        best = c if c > best else best
-        best = d if d > best else best
+    a branch in scalar code. The largest value, ignoring NaNs, by _extreme (one instruction,
+    maxss or minss); its place, the first that equals it, or the first NaN if there is one; and
+    the value, the first NaN's where there is one."""
+    best = _extreme(d, _extreme(c, _extreme(b, a, lowest), lowest), lowest)
     nan_a, nan_b, nan_c, nan_d = a != a, b != b, c != c, d != d
     no_nan = not (nan_a | nan_b | nan_c | nan_d)
     at_a = ((a == best) & no_nan) | nan_a

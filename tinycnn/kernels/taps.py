@@ -34,12 +34,13 @@ the times stayed within their noise.
 One loop body per kernel compiles in half the time of one with remainder loops; the padding
 costs nothing for 3x3 kernels and channel counts that are multiples of 4, and little otherwise (a
 lone output channel, as in a grayscale input gradient, does 4x). Measured in one process on
-Zen 4, the `keep` select costs 0-3% of the weight-gradient loop (a bool mask; a float mask cost
-10-17%).
+Zen 4, a `keep` select inside the weight-gradient loop cost 0-3% of it (a bool mask; a float
+mask 10-17%); on a Zen 2 (AVX2) about a third, so the loop now has none (tap_grads_four).
 
-Where a forward pass has the shapes in_registers.chosen_for names (float32, whole blocks of 8
-output channels, ...), conv.py hands it to in_registers.py instead: correlate's loop again, the
-same sums in the same order, held in registers through all the taps, not in L1 accumulators.
+Where a forward pass has the shapes in_registers.chosen_for names (on AVX-512, float32, whole
+blocks of 8 output channels, ...), conv.py hands it to in_registers.py instead: correlate's loop
+again, the same sums in the same order, held in registers through all the taps, not in L1
+accumulators.
 
 A 1x1 convolution (stride 1, no padding) needs no planes: in NCHW memory a sample's channel c
 already starts at c*H*W, so `pointwise` and `pointwise_grads` run the same two inner loops with
