@@ -68,12 +68,15 @@ def test_each_transform_and_its_backward_are_transposes():
     assert np.vdot(kernels, kernel_grads) == pytest.approx(np.vdot(weights, dweights), rel=1e-12)
     np.testing.assert_allclose(kernels[:, 1, 2].reshape(4, 4), _G @ weights[1, 2] @ _G.T)
 
-    products = rng.standard_normal((16, 4, tiles_count))
-    out = winograd._output_tiles(products, np.zeros(4), np.empty((2, 4, 6, 4)), 0, 2)
+    products = winograd.planes(4, tiles_count, np.float64)
+    products[:] = rng.standard_normal((16, 4, tiles_count))
+    out = np.empty((2, 4, 6, 4))
+    winograd._output_tiles(winograd.rows_of(products), tiles_count, np.zeros(4), out, 0, 2)
     dout = rng.standard_normal(out.shape)
     bias_grads = np.empty(4)
-    product_grads = winograd._output_tiles_backward(
-        dout, winograd.planes(4, tiles_count, np.float64), bias_grads, 0, 2
+    product_grads = winograd.planes(4, tiles_count, np.float64)
+    winograd._output_tiles_backward(
+        dout, winograd.rows_of(product_grads), tiles_count, bias_grads, 0, 2
     )
     assert np.vdot(out, dout) == pytest.approx(np.vdot(products, product_grads), rel=1e-12)
     np.testing.assert_allclose(bias_grads, dout.sum(axis=(0, 2, 3)), rtol=1e-12)
@@ -216,3 +219,11 @@ def test_planes_start_off_the_4_kib_grid(rows, columns, dtype):
     assert planes[0].flags.c_contiguous
     assert planes.strides[0] % 4096 == winograd.PLANE_SHIFT_BYTES
     assert planes.strides[0] >= rows * columns * np.dtype(dtype).itemsize
+
+
+def test_rows_of_planes_are_their_numbers_row_after_row():
+    planes = winograd.planes(3, 5, np.float32)
+    planes[:] = np.arange(16 * 3 * 5).reshape(16, 3, 5)
+    rows = winograd.rows_of(planes)
+    assert rows.flags.c_contiguous and rows.shape[0] == 16 and np.shares_memory(rows, planes)
+    np.testing.assert_array_equal(rows[:, : 3 * 5].reshape(16, 3, 5), planes)

@@ -33,8 +33,8 @@ transform, one more product (_KERNEL_TRANSFORM); the input and output transforms
 Results agree with the direct convolution to rounding (tests/test_winograd.py holds
 them to the lecture's loops in reference.py, and the backward to central differences).
 
-Three tricks, measured on a 2-core AMD EPYC Zen 4 (CPU family 25), the detector's 4x4 layer
-(32, 64, 4, 4) -> 128 unless said:
+Four tricks, the first three measured on a 2-core AMD EPYC Zen 4 (CPU family 25), the
+detector's 4x4 layer (32, 64, 4, 4) -> 128 unless said:
 - **The 16 planes of V and M are not 4 KiB apart.** Each transform writes (or reads) the 16
   planes of a tile together. Planes a multiple of 4 KiB apart fall into the same sets of the L1
   cache, whose 8 ways cannot hold 16 streams: the transforms took 0.39-0.73 ms each. With every
@@ -50,6 +50,23 @@ Three tricks, measured on a 2-core AMD EPYC Zen 4 (CPU family 25), the detector'
   loops); bench_conv.py's shapes g and h (32 -> 64 channels on 32x32 maps, 64 -> 128 on
   16x16) 17.0 and 13.8 ms, against 22.8 and 16.1 ms at once. Chunks of 256 KiB were slower
   again (4.27 ms): 16 more small products per chunk.
+- **The output transforms vectorized** (2-core AMD EPYC Zen 2, CPU family 23): a loop over
+  all of a chunk's tiles of one output channel, written so that LLVM vectorizes it. LLVM
+  vectorizes a loop only over C-contiguous runs (`rows_of`: over the planes' own rows, whose
+  strides numba reads at run time, it left the loop scalar) and only where it can check,
+  before the loop, that no store overlaps another access: 16 planes written in one loop were
+  "too many memory checks", 4 were not. So the forward's loop reads the 16 planes and writes
+  each tile's 4 outputs to 4 arrays, and a scalar loop puts them in place (2 apart in out); the
+  backward splits dout's tiles into 4 arrays and writes its 16 planes in 4 loops of 4. The
+  same numbers, bit for bit. Per chunk, one core, medians of 300 calls: forward 63 against 30
+  µs on lesson 4's (64, 16, 16, 16) -> 32, 107 against 43 on (32, 32, 32, 32) -> 64, 76
+  against 64 on the detector's 4x4 layer; backward 59 against 38, 91 against 57 and 84
+  against 62. Whole passes on two threads, each code in its own process, taking turns (four
+  rounds, medians of 40 calls), forward / forward and backward: 1.10x / 1.07x as fast on
+  (64, 16, 16, 16) -> 32, 1.09x / 1.00x on (32, 32, 8, 8) -> 64, 1.09x / 1.03x on (32, 32,
+  32, 32) -> 64, 1.07x / 1.02x on (32, 64, 16, 16) -> 128, 1.02x / 1.01x on the 4x4 layer.
+  The input transform written the same way gained 0-25% and lost 7% on 4x4 maps: not kept
+  (benchmarks/README.md).
 Forward and backward of the 4x4 layer took 1.29-1.30 ms (before the kernels' transform became
 one matrix product), against 2.78-2.87 ms for the direct loops on two threads (three runs,
 medians of 60 calls each; PyTorch's, in bench_detector_step.py: 1.3-1.5 ms); of the 8x8 layer
@@ -132,7 +149,7 @@ def winograd_forward(x, weights, bias):
             chunk_products = products[:, :, : (stop - start) * per_sample]
             _input_tiles(x, chunk_inputs, start, stop)
             np.matmul(kernels, chunk_inputs, out=chunk_products)
-            _output_tiles(chunk_products, bias, out, start, stop)
+            _output_tiles(rows_of(products), products.shape[2], bias, out, start, stop)
 
     _each_half(samples, n_samples, 16 * n_out * channels * n_samples * per_sample)
     return out, Tiles(inputs, kernels, x.shape)
@@ -160,7 +177,9 @@ def winograd_backward(dout, tiles, input_grad=True):
             stop = min(start + chunk, last)
             chunk_inputs = inputs[:, :, start * per_sample : stop * per_sample]
             chunk_products = products[:, :, : (stop - start) * per_sample]
-            _output_tiles_backward(dout, chunk_products, chunk_bias_grads, start, stop)
+            _output_tiles_backward(
+                dout, rows_of(products), products.shape[2], chunk_bias_grads, start, stop
+            )
             bias_grads[half] += chunk_bias_grads
             np.matmul(chunk_products, chunk_inputs.transpose(0, 2, 1), out=chunk_kernel_grads)
             kernel_grads[half] += chunk_kernel_grads
@@ -204,6 +223,15 @@ def planes(rows, columns, dtype):
     stride = plane + (-plane * dtype.itemsize % 4096 + PLANE_SHIFT_BYTES) // dtype.itemsize
     strides = (stride * dtype.itemsize, columns * dtype.itemsize, dtype.itemsize)
     return np.ndarray((16, rows, columns), dtype, np.empty(16 * stride, dtype), 0, strides)
+
+
+def rows_of(planes_array):
+    """The numbers of planes_array (16, R, C), as `planes` makes it, as the transforms take them:
+    a C-contiguous (16, plane stride) array whose row k holds plane k's R rows one after the
+    other, row r from column r * C on. numba knows the strides of a C-contiguous array when it
+    compiles, and LLVM vectorizes loops over its slices; over planes_array's own rows, whose
+    strides numba reads at run time, it did not."""
+    return planes_array.base.reshape(16, -1)
 
 
 # --- the transforms, each a matrix of the module docstring applied along one axis -------------
@@ -343,56 +371,96 @@ def _kernel_tiles_backward(kernel_grads):
 
 
 @njit(cache=True, nogil=True)
-def _output_tiles(products, bias, out, first, last):
-    """out[n, f] at tile (ti, tj) = Aᵀ m A + bias[f], with m[u, v] = products[4 u + v, f, p]
-    for tile p (n, ti, tj), samples first <= n < last. Filter by filter, so that each of the 16
-    planes is read in order."""
+def _output_tiles(products, columns, bias, out, first, last):
+    """out[n, f] at tile (ti, tj) = Aᵀ m A + bias[f], with m[u, v] = M[4 u + v, f, p] =
+    products[4 u + v, f * columns + p] for tile p (n, ti, tj), samples first <= n < last
+    (products is `rows_of` the planes of M).
+
+    Channel by channel, in two loops (the module docstring says why): the first, over all the
+    samples' tiles, reads the 16 planes and writes each tile's four outputs to four phases
+    (even or odd row, even or odd column) in the order of the tiles; the second puts them in
+    place."""
     _, n_out, height, width = out.shape
     tile_rows, tile_cols = height // 2, width // 2
+    count = (last - first) * tile_rows * tile_cols
+    phases = np.empty((4, count), out.dtype)
+    y00, y01, y10, y11 = phases[0], phases[1], phases[2], phases[3]
     for f in range(n_out):
+        at = f * columns
+        m = (
+            (products[0, at:], products[1, at:], products[2, at:], products[3, at:]),
+            (products[4, at:], products[5, at:], products[6, at:], products[7, at:]),
+            (products[8, at:], products[9, at:], products[10, at:], products[11, at:]),
+            (products[12, at:], products[13, at:], products[14, at:], products[15, at:]),
+        )
+        b = bias[f]
+        for p in range(count):
+            # Aᵀ down each column v of m, then A along the two rows that gives
+            top0, bottom0 = _a_t(m[0][0][p], m[1][0][p], m[2][0][p], m[3][0][p])
+            top1, bottom1 = _a_t(m[0][1][p], m[1][1][p], m[2][1][p], m[3][1][p])
+            top2, bottom2 = _a_t(m[0][2][p], m[1][2][p], m[2][2][p], m[3][2][p])
+            top3, bottom3 = _a_t(m[0][3][p], m[1][3][p], m[2][3][p], m[3][3][p])
+            upper_left, upper_right = _a_t(top0, top1, top2, top3)
+            lower_left, lower_right = _a_t(bottom0, bottom1, bottom2, bottom3)
+            y00[p] = upper_left + b
+            y01[p] = upper_right + b
+            y10[p] = lower_left + b
+            y11[p] = lower_right + b
+        p = 0
         for n in range(first, last):
             for ti in range(tile_rows):
                 for tj in range(tile_cols):
-                    p = ((n - first) * tile_rows + ti) * tile_cols + tj
-                    m = products[:, f, p]
-                    top0, bottom0 = _a_t(m[0], m[4], m[8], m[12])
-                    top1, bottom1 = _a_t(m[1], m[5], m[9], m[13])
-                    top2, bottom2 = _a_t(m[2], m[6], m[10], m[14])
-                    top3, bottom3 = _a_t(m[3], m[7], m[11], m[15])
-                    y00, y01 = _a_t(top0, top1, top2, top3)
-                    y10, y11 = _a_t(bottom0, bottom1, bottom2, bottom3)
-                    row, column = 2 * ti, 2 * tj
-                    out[n, f, row, column] = y00 + bias[f]
-                    out[n, f, row, column + 1] = y01 + bias[f]
-                    out[n, f, row + 1, column] = y10 + bias[f]
-                    out[n, f, row + 1, column + 1] = y11 + bias[f]
+                    out[n, f, 2 * ti, 2 * tj] = y00[p]
+                    out[n, f, 2 * ti, 2 * tj + 1] = y01[p]
+                    out[n, f, 2 * ti + 1, 2 * tj] = y10[p]
+                    out[n, f, 2 * ti + 1, 2 * tj + 1] = y11[p]
+                    p += 1
     return out
 
 
 @njit(cache=True, nogil=True)
-def _output_tiles_backward(dout, products, bias_grads, first, last):
-    """products[4 u + v, f, p] = (A dy Aᵀ)[u, v] for the 2x2 tile dy of dout[n, f] at tile p
-    (n, ti, tj), samples first <= n < last: the adjoint of _output_tiles; and bias_grads[f],
-    the sum of those samples' dout[n, f]."""
+def _output_tiles_backward(dout, products, columns, bias_grads, first, last):
+    """products[4 u + v, f * columns + p] = (A dy Aᵀ)[u, v] for the 2x2 tile dy of dout[n, f]
+    at tile p (n, ti, tj), samples first <= n < last: the adjoint of _output_tiles (products is
+    `rows_of` the planes of dM); and bias_grads[f], the sum of those samples' dout[n, f], tile
+    by tile.
+
+    As _output_tiles, the other way round: channel by channel, dout's tiles split into four
+    phases (with the bias's sum, in the order of the tiles), then a loop over all the tiles
+    for each row u of A dy Aᵀ, each writing 4 planes."""
     _, n_out, height, width = dout.shape
     tile_rows, tile_cols = height // 2, width // 2
+    count = (last - first) * tile_rows * tile_cols
+    phases = np.empty((4, count), dout.dtype)
+    y00, y01, y10, y11 = phases[0], phases[1], phases[2], phases[3]
     for f in range(n_out):
         bias_grad = 0.0
+        p = 0
         for n in range(first, last):
             for ti in range(tile_rows):
                 for tj in range(tile_cols):
-                    p = ((n - first) * tile_rows + ti) * tile_cols + tj
-                    row, column = 2 * ti, 2 * tj
-                    y00, y10 = dout[n, f, row, column], dout[n, f, row + 1, column]
-                    y01, y11 = dout[n, f, row, column + 1], dout[n, f, row + 1, column + 1]
-                    bias_grad += (y00 + y01) + (y10 + y11)
-                    left = _a(y00, y10)
-                    right = _a(y01, y11)
-                    for u in range(4):
-                        m0, m1, m2, m3 = _a(left[u], right[u])
-                        products[4 * u, f, p] = m0
-                        products[4 * u + 1, f, p] = m1
-                        products[4 * u + 2, f, p] = m2
-                        products[4 * u + 3, f, p] = m3
+                    y00[p] = dout[n, f, 2 * ti, 2 * tj]
+                    y01[p] = dout[n, f, 2 * ti, 2 * tj + 1]
+                    y10[p] = dout[n, f, 2 * ti + 1, 2 * tj]
+                    y11[p] = dout[n, f, 2 * ti + 1, 2 * tj + 1]
+                    bias_grad += (y00[p] + y01[p]) + (y10[p] + y11[p])
+                    p += 1
         bias_grads[f] = bias_grad
+        at = f * columns
+        m0, m1, m2, m3 = products[0, at:], products[1, at:], products[2, at:], products[3, at:]
+        m4, m5, m6, m7 = products[4, at:], products[5, at:], products[6, at:], products[7, at:]
+        m8, m9, m10, m11 = products[8, at:], products[9, at:], products[10, at:], products[11, at:]
+        m12, m13 = products[12, at:], products[13, at:]
+        m14, m15 = products[14, at:], products[15, at:]
+        # A dy Aᵀ: row u is A along (left[u], right[u]), where left = A (y00, y10) and
+        # right = A (y01, y11): (y00, y01), (y00 + y10, y01 + y11), (y00 - y10, y01 - y11),
+        # (-y10, -y11). A loop per row u: 4 planes written each.
+        for p in range(count):
+            m0[p], m1[p], m2[p], m3[p] = _a(y00[p], y01[p])
+        for p in range(count):
+            m4[p], m5[p], m6[p], m7[p] = _a(y00[p] + y10[p], y01[p] + y11[p])
+        for p in range(count):
+            m8[p], m9[p], m10[p], m11[p] = _a(y00[p] - y10[p], y01[p] - y11[p])
+        for p in range(count):
+            m12[p], m13[p], m14[p], m15[p] = _a(-y10[p], -y11[p])
     return products
