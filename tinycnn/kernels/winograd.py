@@ -386,13 +386,7 @@ def _output_tiles(products, columns, bias, out, first, last):
     phases = np.empty((4, count), out.dtype)
     y00, y01, y10, y11 = phases[0], phases[1], phases[2], phases[3]
     for f in range(n_out):
-        at = f * columns
-        m = (
-            (products[0, at:], products[1, at:], products[2, at:], products[3, at:]),
-            (products[4, at:], products[5, at:], products[6, at:], products[7, at:]),
-            (products[8, at:], products[9, at:], products[10, at:], products[11, at:]),
-            (products[12, at:], products[13, at:], products[14, at:], products[15, at:]),
-        )
+        m = _runs(products, f * columns)
         b = bias[f]
         for p in range(count):
             # Aᵀ down each column v of m, then A along the two rows that gives
@@ -446,21 +440,31 @@ def _output_tiles_backward(dout, products, columns, bias_grads, first, last):
                     bias_grad += (y00[p] + y01[p]) + (y10[p] + y11[p])
                     p += 1
         bias_grads[f] = bias_grad
-        at = f * columns
-        m0, m1, m2, m3 = products[0, at:], products[1, at:], products[2, at:], products[3, at:]
-        m4, m5, m6, m7 = products[4, at:], products[5, at:], products[6, at:], products[7, at:]
-        m8, m9, m10, m11 = products[8, at:], products[9, at:], products[10, at:], products[11, at:]
-        m12, m13 = products[12, at:], products[13, at:]
-        m14, m15 = products[14, at:], products[15, at:]
+        row0, row1, row2, row3 = _runs(products, f * columns)
         # A dy Aᵀ: row u is A along (left[u], right[u]), where left = A (y00, y10) and
         # right = A (y01, y11): (y00, y01), (y00 + y10, y01 + y11), (y00 - y10, y01 - y11),
         # (-y10, -y11). A loop per row u: 4 planes written each.
         for p in range(count):
-            m0[p], m1[p], m2[p], m3[p] = _a(y00[p], y01[p])
+            row0[0][p], row0[1][p], row0[2][p], row0[3][p] = _a(y00[p], y01[p])
         for p in range(count):
-            m4[p], m5[p], m6[p], m7[p] = _a(y00[p] + y10[p], y01[p] + y11[p])
+            row1[0][p], row1[1][p], row1[2][p], row1[3][p] = _a(y00[p] + y10[p], y01[p] + y11[p])
         for p in range(count):
-            m8[p], m9[p], m10[p], m11[p] = _a(y00[p] - y10[p], y01[p] - y11[p])
+            row2[0][p], row2[1][p], row2[2][p], row2[3][p] = _a(y00[p] - y10[p], y01[p] - y11[p])
         for p in range(count):
-            m12[p], m13[p], m14[p], m15[p] = _a(-y10[p], -y11[p])
+            row3[0][p], row3[1][p], row3[2][p], row3[3][p] = _a(-y10[p], -y11[p])
     return products
+
+
+@njit(cache=True, inline="always")
+def _runs(products, start):
+    """The 16 planes' runs from column `start` of `rows_of` them, as a 4x4 tuple: runs[u][v] is
+    products[4 u + v, start:], where the transforms find m[u, v] of each tile. Inlined by
+    numba: called as a function, its 16 slices took the forward transform from 30 to 38 µs a
+    chunk on (64, 16, 16, 16) -> 32, and from 64 to 90 µs on the detector's 4x4 layer (as
+    measured in the module docstring)."""
+    return (
+        (products[0, start:], products[1, start:], products[2, start:], products[3, start:]),
+        (products[4, start:], products[5, start:], products[6, start:], products[7, start:]),
+        (products[8, start:], products[9, start:], products[10, start:], products[11, start:]),
+        (products[12, start:], products[13, start:], products[14, start:], products[15, start:]),
+    )
