@@ -142,14 +142,16 @@ def winograd_forward(x, weights, bias):
     chunk = _chunk_samples(per_sample, channels, n_out, x.dtype)
 
     def samples(first, last, _half):
-        products = planes(n_out, min(chunk, last - first) * per_sample, x.dtype)
+        columns = min(chunk, last - first) * per_sample
+        products = planes(n_out, columns, x.dtype)
+        product_rows = rows_of(products)  # the output transform's view of them
         for start in range(first, last, chunk):
             stop = min(start + chunk, last)
             chunk_inputs = inputs[:, :, start * per_sample : stop * per_sample]
             chunk_products = products[:, :, : (stop - start) * per_sample]
             _input_tiles(x, chunk_inputs, start, stop)
             np.matmul(kernels, chunk_inputs, out=chunk_products)
-            _output_tiles(rows_of(products), products.shape[2], bias, out, start, stop)
+            _output_tiles(product_rows, columns, bias, out, start, stop)
 
     _each_half(samples, n_samples, 16 * n_out * channels * n_samples * per_sample)
     return out, Tiles(inputs, kernels, x.shape)
@@ -170,6 +172,7 @@ def winograd_backward(dout, tiles, input_grad=True):
     def samples(first, last, half):
         columns = min(chunk, last - first) * per_sample
         products = planes(n_out, columns, dout.dtype)
+        product_rows = rows_of(products)  # the output transform's view of them
         input_grads = planes(channels, columns, dout.dtype) if input_grad else None
         chunk_kernel_grads = np.empty((16, n_out, channels), dout.dtype)
         chunk_bias_grads = np.empty(n_out, np.float64)
@@ -177,9 +180,7 @@ def winograd_backward(dout, tiles, input_grad=True):
             stop = min(start + chunk, last)
             chunk_inputs = inputs[:, :, start * per_sample : stop * per_sample]
             chunk_products = products[:, :, : (stop - start) * per_sample]
-            _output_tiles_backward(
-                dout, rows_of(products), products.shape[2], chunk_bias_grads, start, stop
-            )
+            _output_tiles_backward(dout, product_rows, columns, chunk_bias_grads, start, stop)
             bias_grads[half] += chunk_bias_grads
             np.matmul(chunk_products, chunk_inputs.transpose(0, 2, 1), out=chunk_kernel_grads)
             kernel_grads[half] += chunk_kernel_grads
