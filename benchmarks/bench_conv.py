@@ -48,6 +48,8 @@ from turns import (  # noqa: E402
     pyplot,
     save_chart,
     save_results,
+    second_core_again,
+    second_core_line,
     serve,
     timed_runs,
 )
@@ -473,6 +475,7 @@ def print_report(settings, summary, extras, infos, machine_info):
         f"\n{machine_info['cpu']}, {machine_info['cores']} cores, 1-min load average "
         f"{machine_info['load_average_1min']:.1f} at the start"
     )
+    print(second_core_line(machine_info))
     print(
         ", ".join(f"{k} {v}" for k, v in versions.items())
         + ("" if infos["pytorch"]["installed"] else ", PyTorch not installed")
@@ -611,9 +614,10 @@ def main():
         "threads": THREADS,
         "omp_wait_policy": "PASSIVE" if args.passive else os.environ.get("OMP_WAIT_POLICY"),
     }
-    machine_info = machine()
+    machine_info = machine(args.quick)
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"} if args.passive else None
     rounds, extras, infos = measure(settings, Path(__file__).resolve(), env)
+    second_core_again(machine_info, args.quick)
     summary = summarise(settings, rounds, extras["peak_gflops"])
     print_report(settings, summary, extras, infos, machine_info)
     report = {

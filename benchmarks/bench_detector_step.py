@@ -45,8 +45,8 @@ from turns import (  # noqa: E402  (the workers and machine of every benchmark)
     Worker,
     at_least_one,
     command_line,
-    cpu_model,
     layer_rows,
+    machine,
     median_step_parts,
     own_defaults,
     plot_layers,
@@ -54,6 +54,8 @@ from turns import (  # noqa: E402  (the workers and machine of every benchmark)
     pyplot,
     save_chart,
     save_results,
+    second_core_again,
+    second_core_line,
     tinycnn_layer_timer,
     tinycnn_step_timer,
     torch_layer_timer,
@@ -268,20 +270,21 @@ def summarise(results):
     return summary
 
 
-def print_report(settings, summary, load, cpu):
+def print_report(settings, summary, load, machine_info):
     steps = settings["rounds"] * settings["steps_per_round"]
     print(
         f"\nLesson 8's detector, one training step: batch {settings['batch']} of "
         f"1x{IMAGE_SIZE}x{IMAGE_SIZE} float32, GridLoss, Adam"
     )
     print(
-        f"CPU: {cpu}; {THREADS} threads each, own processes taking turns; median of {steps} "
-        f"steps ({settings['rounds']} rounds) after {settings['warmup']} warm-up"
+        f"CPU: {machine_info['cpu']}; {THREADS} threads each, own processes taking turns; "
+        f"median of {steps} steps ({settings['rounds']} rounds) after {settings['warmup']} warm-up"
     )
     print(
         f"1-min load average {min(load):.1f} to {max(load):.1f} on {os.cpu_count()} cores; "
         f"OMP_WAIT_POLICY {settings.get('omp_wait_policy') or 'unset'}"
     )
+    print(second_core_line(machine_info))
     print(f"\n{'':16} {'ms/step':>8} {'quartiles':>16}")
     low, high = summary["tinycnn_quartiles_ms"]
     print(f"{'tinycnn':16} {summary['tinycnn_ms']:8.1f} {low:7.1f} to {high:6.1f}")
@@ -349,12 +352,14 @@ def main():
         return
     settings = dict(QUICK if args.quick else FULL)
     settings["rounds"] = at_least_one(parser, args.rounds, "rounds") or settings["rounds"]
-    cpu = cpu_model()
+    machine_info = machine(args.quick)
+    cpu = machine_info["cpu"]
     settings["omp_wait_policy"] = "PASSIVE" if args.passive else os.environ.get("OMP_WAIT_POLICY")
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"} if args.passive else None
     results, load = measure(settings, env)
+    second_core_again(machine_info, args.quick)
     summary = summarise(results)
-    print_report(settings, summary, load, cpu)
+    print_report(settings, summary, load, machine_info)
     rounds = settings["rounds"]
     note = f"median of {rounds} round{'s' * (rounds != 1)}"
     steps = [summary["tinycnn_ms"], summary["pytorch_ms"]]
@@ -363,6 +368,7 @@ def main():
     report = {
         "settings": settings,
         "cpu": cpu,
+        "machine": machine_info,
         "threads": THREADS,
         "cpu_count": os.cpu_count(),
         "load_average": load,

@@ -67,6 +67,8 @@ from turns import (  # noqa: E402
     pyplot,
     save_chart,
     save_results,
+    second_core_again,
+    second_core_line,
     serve,
 )
 
@@ -452,6 +454,7 @@ def print_report(settings, summary, results, load, machine_info, versions):
         + f" (on {machine_info['cores']} cores; a training adds about {THREADS}); "
         f"OMP_WAIT_POLICY {settings['omp_wait_policy'] or 'unset'}"
     )
+    print(second_core_line(machine_info))
 
     columns = [("tinycnn", summary["tinycnn"]), ("PyTorch", summary["pytorch"])]
 
@@ -583,8 +586,9 @@ def main():
 
     settings = dict(QUICK if args.quick else FULL)
     settings["omp_wait_policy"] = "PASSIVE" if args.passive else os.environ.get("OMP_WAIT_POLICY")
-    machine_info = machine()
+    machine_info = machine(args.quick)
     results, load = measure(settings)
+    second_core_again(machine_info, args.quick)
     summary = summarise(results)
     versions = {
         **results["tinycnn"]["versions"],

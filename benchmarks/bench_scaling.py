@@ -38,6 +38,8 @@ from turns import (  # noqa: E402
     pyplot,
     save_chart,
     save_results,
+    second_core_again,
+    second_core_line,
     serve,
     warm_up,
 )
@@ -172,6 +174,7 @@ def print_report(settings, rows, machine_info):
         f"\n{machine_info['cpu']}, {machine_info['cores']} cores, 1-min load average "
         f"{machine_info['load_average_1min']:.1f} at the start"
     )
+    print(second_core_line(machine_info))
     print(
         "Lesson 4's training step (localizer, squared loss, SGD), float32; medians over "
         f"{settings['rounds']} rounds, '!' = slowest round over 1.3x the fastest"
@@ -252,8 +255,9 @@ def main():
         return
     settings = dict(QUICK if args.quick else FULL)
     settings["rounds"] = at_least_one(parser, args.rounds, "rounds") or settings["rounds"]
-    machine_info = machine()
+    machine_info = machine(args.quick)
     runs = measure(settings, Path(__file__).resolve())
+    second_core_again(machine_info, args.quick)
     rows = summarise(runs)
     print_report(settings, rows, machine_info)
     report = {"machine": machine_info, "settings": settings, "rows": rows}

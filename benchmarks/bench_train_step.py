@@ -65,6 +65,8 @@ from turns import (  # noqa: E402
     pyplot,
     save_chart,
     save_results,
+    second_core_again,
+    second_core_line,
     tinycnn_layer_timer,
     tinycnn_step_timer,
     torch_layer_timer,
@@ -560,6 +562,7 @@ def print_report(settings, summary, load, startup_times, scipy_seconds, machine_
         f"1-min load average {min(load):.1f} to {max(load):.1f} on {os.cpu_count()} cores; "
         f"OMP_WAIT_POLICY {settings['omp_wait_policy'] or 'unset'}"
     )
+    print(second_core_line(machine_info))
     # This benchmark alone keeps the load average near 1.5 on 2 cores; more is someone else.
     if max(load) > os.cpu_count() and settings["omp_wait_policy"] != "PASSIVE":
         print(
@@ -729,8 +732,9 @@ def main():
 
     settings["omp_wait_policy"] = "PASSIVE" if args.passive else os.environ.get("OMP_WAIT_POLICY")
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"} if args.passive else None
-    machine_info = machine()
+    machine_info = machine(args.quick)
     results, load = measure_steps(settings, env)
+    second_core_again(machine_info, args.quick)
     if args.startup_python:
         settings["startup_python"] = args.startup_python
         settings["startup_python_has_scipy"] = has_scipy(args.startup_python)

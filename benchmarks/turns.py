@@ -12,8 +12,10 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,14 +48,78 @@ def cpu_model():
     return f"{model} (family {family})" if family else model
 
 
-def machine():
-    """The machine as the reports print it: CPU, cores, load, Python."""
+def machine(quick=False):
+    """The machine as the reports print it: CPU, cores, load, Python, and what its second core
+    adds at the start (`second_core`, shorter when quick; `second_core_again` adds the end)."""
     return {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "load_average_1min": os.getloadavg()[0],
         "python": platform.python_version(),
+        "second_core_x": {"start": second_core(quick)},
     }
+
+
+SECOND_CORE_SIZE = 256  # second_core's matrix products: about 0.4 ms each on one Zen 2 core
+SECOND_CORE_TURNS = 5
+
+
+def second_core(quick=False):
+    """Two threads' float32 throughput as multiples of one thread's, now, one per turn
+    (SECOND_CORE_TURNS): each thread runs NumPy matrix products of SECOND_CORE_SIZE^2 on one
+    BLAS thread (30 of them, 5 when quick), alone and then both at once; about 0.03 s a turn.
+
+    On these 2-core virtual machines it is not always near 2. On a Zen 2 (AMD EPYC, CPU family
+    23), turns two seconds apart gave 0.99x to 1.91x, and three runs in a row 1.00x-1.04x, while
+    two Python loops (or numba loops each waiting on its own chain of additions) ran side by
+    side as fast as alone: the two virtual cores took turns on one core's floating-point units.
+    A convolution's two threads then ran no faster than one: the forward pass of
+    (64, 8, 32, 32) -> 16 took 3.08 ms on two threads and 2.94 ms on one, and two minutes later
+    1.46 against 2.75 ms (medians of 100 calls, taking turns). Every two-thread figure of a run
+    is to be read beside these."""
+    from threadpoolctl import threadpool_limits
+
+    a = np.random.default_rng(0).standard_normal((SECOND_CORE_SIZE,) * 2, dtype=np.float32)
+    repeats = 5 if quick else 30
+
+    def products():
+        for _ in range(repeats):
+            a @ a
+
+    def seconds(n_threads):
+        threads = [threading.Thread(target=products) for _ in range(n_threads - 1)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        products()
+        for thread in threads:
+            thread.join()
+        return time.perf_counter() - start
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        products()  # BLAS's first call sets up its buffers
+        return [2 * seconds(1) / seconds(2) for _ in range(SECOND_CORE_TURNS)]
+
+
+def second_core_again(machine_info, quick=False):
+    """machine_info (from `machine`) with second_core measured again, at the end of a run."""
+    machine_info["second_core_x"]["end"] = second_core(quick)
+    return machine_info
+
+
+def second_core_line(machine_info):
+    """The report's line on the second core (`second_core`): the median and range of each
+    measurement."""
+    measured = machine_info["second_core_x"]
+    return (
+        "two threads' float32 matrix products, x one thread's: "
+        + ", ".join(
+            f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) at the {when}"
+            for when, ratios in measured.items()
+        )
+        + f" ({SECOND_CORE_TURNS} turns each; near 1x, the two cores shared one's floating-point"
+        " units and two-thread figures are one core's)"
+    )
 
 
 def median_spread(round_medians, all_times):

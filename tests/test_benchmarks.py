@@ -54,6 +54,11 @@ def test_benchmark_quick_run(script, result, tmp_path):
     report = json.loads((tmp_path / f"{result}.json").read_text())
     assert report
     assert (tmp_path / f"{result}.png").stat().st_size > 0
+    # What the second core added, at the start and at the end, five turns each, in the printout.
+    second_core = report["machine"]["second_core_x"]
+    assert list(second_core) == ["start", "end"]
+    assert all(len(ratios) == 5 and min(ratios) > 0 for ratios in second_core.values())
+    assert "two threads' float32 matrix products" in completed.stdout
     if result == "bench_train_step":
         assert [row["images"] for row in report["summary"]["predict"]] == [1, 8]
         assert all(row["tinycnn_ms"] > 0 for row in report["summary"]["predict"])
