@@ -13,13 +13,16 @@ slowest round beside it ("!" when the slowest is over 1.3x the fastest: the mach
 Speed-up = 1-thread time / 2-thread time (2.0 would be perfect); per image = step time / batch
 size.
 
-Prints the table with the CPU model, and writes bench_scaling.json and bench_scaling.png (time
-per image against batch and image size, and the speed-up) to DIR (--out, default
+Prints the table with the CPU model and what the second core added to two threads' matrix
+products at the start and the end (turns.second_core: where it adds little, so does it to the
+step), and writes bench_scaling.json and bench_scaling.png (time per image against batch and
+image size, and the speed-up beside the matrix products') to DIR (--out, default
 benchmarks/output/). Start-up times (cold compile, warm start to the first step) are measured
 by bench_train_step.py (--cold).
 """
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -206,10 +209,13 @@ def print_report(settings, rows, machine_info):
             )
 
 
-def plot(rows, path, cpu):
+def plot(rows, path, machine_info):
+    """Time per image against batch size and image size, one line per thread count; and the
+    speed-up of two threads, beside what two threads' matrix products gave at the start and the
+    end of the run (turns.second_core)."""
     plt = pyplot()
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.5))
     swept = set()  # every batch size and image size, for the speed-up's axis
     for ax, sweep, key, label in (
         (axes[0], "batch", "batch", "batch size (64x64 images)"),
@@ -234,12 +240,25 @@ def plot(rows, path, cpu):
         ax.legend()
         axes[2].plot(xs, [row["speed_up"] for row in chosen], "o-", label=f"{sweep} sweep")
     axes[2].axhline(2, color="gray", linestyle="--", linewidth=1, label="perfect (2x)")
+    for (when, ratios), style in zip(
+        machine_info["second_core_x"].items(), (":", "-."), strict=True
+    ):
+        speed_up = statistics.median(ratios)
+        axes[2].axhline(
+            speed_up,
+            color="black",
+            linestyle=style,
+            linewidth=1,
+            label=f"two threads' matrix products at the {when}: {speed_up:.2f}x",
+        )
     axes[2].set_xscale("log", base=2)
     plain_log_ticks(axes[2].xaxis, values=sorted(swept))
     axes[2].set_xlabel("batch size, or image size in pixels")
     axes[2].set_ylabel("2-thread speed-up over 1 thread")
-    axes[2].legend()
-    fig.suptitle(f"lesson 4's training step: time per image and parallel speed-up, {cpu}")
+    axes[2].legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize="small")
+    fig.suptitle(
+        f"lesson 4's training step: time per image and parallel speed-up, {machine_info['cpu']}"
+    )
     save_chart(fig, path)
 
 
@@ -261,9 +280,7 @@ def main():
     rows = summarise(runs)
     print_report(settings, rows, machine_info)
     report = {"machine": machine_info, "settings": settings, "rows": rows}
-    save_results(
-        args.out, "bench_scaling", report, lambda path: plot(rows, path, machine_info["cpu"])
-    )
+    save_results(args.out, "bench_scaling", report, lambda path: plot(rows, path, machine_info))
 
 
 if __name__ == "__main__":
