@@ -14,11 +14,11 @@ Speed-up = 1-thread time / 2-thread time (2.0 would be perfect); per image = ste
 size.
 
 Prints the table with the CPU model and what the second core added to two threads' matrix
-products at the start and the end (turns.second_core: where it adds little, so does it to the
-step), and writes bench_scaling.json and bench_scaling.png (time per image against batch and
-image size, and the speed-up beside the matrix products') to DIR (--out, default
-benchmarks/output/). Start-up times (cold compile, warm start to the first step) are measured
-by bench_train_step.py (--cold).
+products at the start and the end (turns.second_core: where it adds little to them, it adds
+little to the step either), and writes bench_scaling.json and bench_scaling.png (time per
+image against batch and image size, and the speed-up beside the matrix products') to DIR
+(--out, default benchmarks/output/). Start-up times (cold compile, warm start to the first
+step) are measured by bench_train_step.py (--cold).
 """
 
 import argparse

@@ -72,7 +72,8 @@ def second_core(quick=False):
     On these 2-core virtual machines it is not always near 2. On a Zen 2 (AMD EPYC, CPU family
     23), turns two seconds apart gave 0.99x to 1.91x, and three runs in a row 1.00x-1.04x, while
     two Python loops (or numba loops each waiting on its own chain of additions) ran side by
-    side as fast as alone: the two virtual cores took turns on one core's floating-point units.
+    side as fast as alone: as if the two virtual cores took turns on one core's floating-point
+    units.
     A convolution's two threads then ran no faster than one: the forward pass of
     (64, 8, 32, 32) -> 16 took 3.08 ms on two threads and 2.94 ms on one, and two minutes later
     1.46 against 2.75 ms (medians of 100 calls, taking turns). Every two-thread figure of a run
@@ -117,8 +118,8 @@ def second_core_line(machine_info):
             f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) at the {when}"
             for when, ratios in measured.items()
         )
-        + f" ({SECOND_CORE_TURNS} turns each; near 1x, the two cores shared one's floating-point"
-        " units and two-thread figures are one core's)"
+        + f" ({SECOND_CORE_TURNS} turns each; near 1x, the second core added nothing, busy or"
+        " sharing the first's floating-point units, and two-thread figures are one core's)"
     )
 
 
