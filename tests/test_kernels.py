@@ -295,16 +295,18 @@ def planes_by_formula(a, stride, grid):
 
 @given(geometry=conv_geometries(max_size=12, max_batch=3), seed=st.integers(0, 2**32 - 1))
 @settings(max_examples=40, deadline=None)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("way", threads.WAYS)
-def test_batch_planes_by_formula(geometry, seed, way):
+def test_batch_planes_by_formula(geometry, seed, dtype, way):
     """The layout of every convolution, both ways (each kernel on threads and as its serial
     twin), against planes_by_formula: every number in place and every other one zero, even
     where the memory it gets held NaN before (its zeroing loops are written for speed:
-    layout.zero says how). batch_planes takes stride 1 to its own kernel; the general one,
-    which has a branch of its own for stride 1, is held to the formula at every stride too."""
+    layout.zero says how). batch_planes takes stride 1 to its own kernel, and stride 2 in
+    float32 with even widths to another (in_pairs); the general one, which has a branch of its
+    own for stride 1, is held to the formula at every stride too."""
     n, c_in, (height, width) = geometry["n"], geometry["c_in"], geometry["hw"]
     k, stride, padding = geometry["k"], geometry["stride"], geometry["padding"]
-    a = np.random.default_rng(seed).standard_normal((n, c_in, height, width))
+    a = np.random.default_rng(seed).standard_normal((n, c_in, height, width)).astype(dtype)
     out_h, out_w = (height + 2 * padding - k) // stride + 1, (width + 2 * padding - k) // stride + 1
     grid, _ = layout.forward_geometry(a.shape, k, stride, padding, out_h, out_w)
     expected = planes_by_formula(a, stride, grid)
@@ -316,6 +318,33 @@ def test_batch_planes_by_formula(geometry, seed, way):
         layout._phase_planes(a, stride, *grid, general)
     np.testing.assert_array_equal(planes, expected)
     np.testing.assert_array_equal(general, expected)
+
+
+@pytest.mark.parametrize("way", threads.WAYS)
+def test_pair_planes_keep_every_bit(way):
+    """_pair_planes moves bits, not numbers: NaNs with payloads, infinities, negative zero and
+    subnormals land in the planes bit for bit, as the general kernel puts them (stride 2,
+    float32, even and odd heights, a width of 2 and of 6), and a float32 image that is not
+    C-contiguous is laid out as its contiguous copy."""
+    special = np.array([np.nan, -np.inf, np.inf, -0.0, 1e-45, -3e-39, 1.0, 2.5], np.float32).view(
+        np.uint32
+    )
+    special[0] |= 0x12345  # a NaN with a payload
+    for shape in [(2, 3, 5, 6), (3, 2, 4, 2)]:
+        count = int(np.prod(shape))
+        a = np.resize(special, count).view(np.float32).reshape(shape)
+        assert layout.in_pairs(a, 2)
+        grid, _ = layout.forward_geometry(shape, 3, 2, 1, (shape[2] + 1) // 2, shape[3] // 2)
+        with threads.always(way):
+            planes = layout.batch_planes(a, 2, *grid)
+            general = layout.empty_planes(shape[1] * 4, shape[0], *grid, a.dtype)
+            layout._phase_planes(a, 2, *grid, general)
+            strided = layout.batch_planes(np.asfortranarray(a), 2, *grid)
+        np.testing.assert_array_equal(planes.view(np.uint32), general.view(np.uint32))
+        np.testing.assert_array_equal(strided.view(np.uint32), general.view(np.uint32))
+    assert not layout.in_pairs(np.zeros((1, 1, 4, 5), np.float32), 2)
+    assert not layout.in_pairs(np.zeros((1, 1, 4, 4), np.float64), 2)
+    assert not layout.in_pairs(np.zeros((1, 1, 4, 4), np.float32), 3)
 
 
 def test_conv_forward_by_hand():
