@@ -6,7 +6,7 @@ convolution (stride 1, no padding) is one matrix product per sample, and so are 
     out[n] = W (C_out, C_in) @ x[n] + b      dx[n] = Wᵀ @ dout[n]
     dW = Σ_n dout[n] @ x[n]ᵀ                 db = Σ_{n, q} dout[n, :, q]
 
-`np.matmul` runs the products sample by sample through NumPy's BLAS, on one thread as tinycnn
+`blas.matmul` runs the products sample by sample through NumPy's BLAS, on one thread as tinycnn
 keeps it (runtime.py). numba's pointwise loops (`taps.pointwise`) do the same sums over runs of
 H*W numbers, on two threads; on a small map those runs are short, and waking the second thread
 costs more than it saves. Measured on a 2-core AMD EPYC Zen 4 (CPU family 25), medians of 200
@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tinycnn.kernels import arguments
+from tinycnn.kernels import arguments, blas
 
 MAX_PIXELS = 64
 """The largest map (H * W) Conv2D computes a 1x1 convolution of this way: 8x8."""
@@ -52,7 +52,7 @@ def pointwise_forward(x, weights, bias):
     x, weights, bias = arguments.pointwise_forward(x, weights, bias)
     n_samples, channels, height, width = x.shape
     n_out = weights.shape[0]
-    out = np.matmul(weights.reshape(n_out, channels), x.reshape(n_samples, channels, -1))
+    out = blas.matmul(weights.reshape(n_out, channels), x.reshape(n_samples, channels, -1))
     out += bias[:, None]
     return out.reshape(n_samples, n_out, height, width), Inputs(x)
 
@@ -65,8 +65,8 @@ def pointwise_backward(dout, kept, weights, input_grad=True):
     n_out = weights.shape[0]
     dout_rows = dout.reshape(n_samples, n_out, -1)
     x_rows = x.reshape(n_samples, channels, -1)
-    dweights = np.matmul(dout_rows, x_rows.transpose(0, 2, 1)).sum(axis=0)
+    dweights = blas.matmul(dout_rows, x_rows.transpose(0, 2, 1)).sum(axis=0)
     dx = None
     if input_grad:
-        dx = np.matmul(weights.reshape(n_out, channels).T, dout_rows).reshape(x.shape)
+        dx = blas.matmul(weights.reshape(n_out, channels).T, dout_rows).reshape(x.shape)
     return dx, dweights.reshape(weights.shape), dout_rows.sum(axis=(0, 2))

@@ -28,7 +28,7 @@ What it takes: stride 1, padding 1, H and W even. The products cost C_in·C_out 
 transforms C_in + C_out, so the products' saving outweighs the transforms' cost where channels
 are many: Conv2D takes this road on maps of at most MAX_PIXELS pixels, and on larger maps where
 the channels' harmonic mean is at least MIN_CHANNELS (chosen_for). The
-products are NumPy's (BLAS, on one thread as tinycnn keeps it: runtime.py), and so is the kernels'
+products are NumPy's (blas.matmul: BLAS, on one thread as tinycnn keeps it), and so is the kernels'
 transform, one more product (_KERNEL_TRANSFORM); the input and output transforms are numba loops.
 Results agree with the direct convolution to rounding (tests/test_winograd.py holds
 them to the lecture's loops in reference.py, and the backward to central differences).
@@ -80,7 +80,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from tinycnn.kernels import arguments
+from tinycnn.kernels import arguments, blas
 from tinycnn.kernels.threads import side_by_side, worth_a_thread
 
 MAX_PIXELS = 64
@@ -150,7 +150,7 @@ def winograd_forward(x, weights, bias):
             chunk_inputs = inputs[:, :, start * per_sample : stop * per_sample]
             chunk_products = products[:, :, : (stop - start) * per_sample]
             _input_tiles(x, chunk_inputs, start, stop)
-            np.matmul(kernels, chunk_inputs, out=chunk_products)
+            blas.matmul(kernels, chunk_inputs, out=chunk_products)
             _output_tiles(product_rows, columns, bias, out, start, stop)
 
     _each_half(samples, n_samples, 16 * n_out * channels * n_samples * per_sample)
@@ -182,11 +182,11 @@ def winograd_backward(dout, tiles, input_grad=True):
             chunk_products = products[:, :, : (stop - start) * per_sample]
             _output_tiles_backward(dout, product_rows, columns, chunk_bias_grads, start, stop)
             bias_grads[half] += chunk_bias_grads
-            np.matmul(chunk_products, chunk_inputs.transpose(0, 2, 1), out=chunk_kernel_grads)
+            blas.matmul(chunk_products, chunk_inputs.transpose(0, 2, 1), out=chunk_kernel_grads)
             kernel_grads[half] += chunk_kernel_grads
             if input_grad:
                 chunk_input_grads = input_grads[:, :, : (stop - start) * per_sample]
-                np.matmul(kernels_transposed, chunk_products, out=chunk_input_grads)
+                blas.matmul(kernels_transposed, chunk_products, out=chunk_input_grads)
                 _input_tiles_backward(chunk_input_grads, dx, start, stop)
 
     _each_half(samples, n_samples, 2 * 16 * n_out * channels * n_samples * per_sample)
