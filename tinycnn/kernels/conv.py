@@ -271,10 +271,11 @@ def kept_outputs(n_samples, grid, out_h, out_w):
 
 def weights_and_bias(shares, n_filters, channels, k):
     """(dweights (F, C, k, k), dbias (F,)) from the shares of tap_grads or pointwise_grads
-    (n_threads, F', T' + 1): the taps in whole blocks (T' >= C*k*k), the bias last."""
+    (n_threads, F', T' + 1): the taps in whole blocks (T' >= C*k*k), the bias last. Both are
+    copied out whole (C-contiguous), so the optimizers' one-pass updates take them."""
     grads = shares.sum(axis=0)
     dweights = grads[:n_filters, : channels * k * k].reshape(n_filters, channels, k, k)
-    return dweights, grads[:n_filters, -1].copy()
+    return dweights.copy(), grads[:n_filters, -1].copy()
 
 
 @one_at_a_time
