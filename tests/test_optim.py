@@ -166,6 +166,34 @@ def test_a_non_finite_gradient_is_refused_before_any_weight_changes(index, value
         np.testing.assert_array_equal(param, before[name])
 
 
+@given(
+    size=st.integers(0, 70),
+    dtype=st.sampled_from([np.float32, np.float64, np.float16, np.int32]),
+    places=st.lists(st.tuples(st.integers(0, 69), st.sampled_from([np.nan, np.inf, -np.inf]))),
+    other=st.sampled_from([0.0, -0.0, 1e-42, 3e38, -1.0]),
+    layout=st.sampled_from(["C", "F", "every other"]),
+)
+@settings(max_examples=200, deadline=None)
+def test_all_finite_is_numpys_isfinite_all(size, dtype, places, other, layout):
+    """NaN or ±inf anywhere (first, last, in a vector loop's tail), among zeros of either sign,
+    subnormals and the largest float32s; float16 and integers by NumPy; strided arrays too."""
+    numbers = np.full(2 * size, other)
+    for place, value in places:
+        if place < size:
+            numbers[2 * place if layout == "every other" else place] = value
+    if dtype == np.int32:
+        numbers = np.nan_to_num(numbers, nan=0.0, posinf=0.0, neginf=0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        array = numbers.astype(dtype)
+    if layout == "every other":
+        array = array[::2]
+    else:
+        array = array[:size]
+        if layout == "F" and size % 5 == 0:
+            array = np.asfortranarray(array.reshape(5, -1))
+    assert updates.all_finite(array) == np.isfinite(array).all()
+
+
 def test_a_step_that_overflows_the_weights_says_so():
     model = dense_with_grads(np.array([[1.0, 2.0]]), np.array([[1e300, 1.0]]))
     with pytest.raises(FloatingPointError, match=r"params\['W'\] non-finite: lower the learning"):

@@ -77,7 +77,7 @@ class Optimizer:
                     f"{layer!r}: grads[{name!r}] must be an array of the param's shape "
                     f"{param.shape}, got {grad.shape}"
                 )
-            if not np.isfinite(grad).all():
+            if not updates.all_finite(grad):
                 raise FloatingPointError(
                     f"{layer!r}: grads[{name!r}] holds NaN or infinity, so no step was taken: "
                     "check the data and the loss, or lower the learning rate"
@@ -88,7 +88,7 @@ class Optimizer:
             self.state[id(param)] = (param, state)
             self.update(param, grad, state)
         for layer, name, param, _ in parameters:
-            if not np.isfinite(param).all():
+            if not updates.all_finite(param):
                 raise FloatingPointError(
                     f"this step left {layer!r}'s params[{name!r}] non-finite: lower the "
                     f"learning rate (lr={self.lr})"

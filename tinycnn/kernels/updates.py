@@ -19,7 +19,8 @@ optimizer.step() within lesson 4's training step (its network, batch 64; the Num
 these loops taking turns 20 steps at a time, 20 rounds, two processes each; 2-core AMD EPYC
 Zen 4, CPU family 25): Adam 0.61-0.64 ms against 1.19-1.23 ms, SGD with momentum 0.41-0.47 ms
 against 0.48-0.52 ms. SGD's three lines were already close to what memory allows; the rest of
-either step is checking every gradient and weight for NaN and inf (optim.py).
+either step is checking every gradient and weight for NaN and inf, which `all_finite` does in
+one pass each.
 """
 
 import numpy as np
@@ -37,6 +38,19 @@ def one_pass(param, *arrays):
         array.flags.c_contiguous and array.dtype == param.dtype and array.shape == param.shape
         for array in arrays
     )
+
+
+def all_finite(array):
+    """Whether array holds no NaN and no infinity: np.isfinite(array).all(), in one pass without
+    the array of bools np.isfinite writes first (float32 and float64; other dtypes by NumPy).
+    The optimizer checks every gradient before a step and every weight after it with this:
+    optimizer.step() within lesson 4's training step on two threads (SGD with momentum, 10
+    parameters) took 0.324 against 0.382 ms at batch 16, 0.419 against 0.491 ms at batch 64,
+    with np.isfinite (medians of 120 steps, eight processes each, taking turns; 2-core AMD EPYC
+    Zen 2, CPU family 23). Compiling it adds about 0.1 s to a cold start."""
+    if array.dtype not in (np.float32, np.float64):
+        return bool(np.isfinite(array).all())
+    return _all_finite(array.reshape(-1))
 
 
 def sgd_update(param, grad, velocity, lr, momentum):
@@ -84,3 +98,13 @@ def _adam(param, grad, m, v, lr, beta1, beta2, one_less_beta1, one_less_beta2, b
         m[i] = moment
         v[i] = square
         param[i] = param[i] - lr * (moment / bias1) / (np.sqrt(square / bias2) + eps)
+
+
+@njit(cache=True, error_model="numpy")
+def _all_finite(numbers):
+    # x - x is 0 for every finite x and NaN for NaN and ±inf. An "or" of the tests, not an early
+    # exit, so that LLVM vectorizes the loop.
+    non_finite = False
+    for i in range(numbers.shape[0]):
+        non_finite |= numbers[i] - numbers[i] != 0
+    return not non_finite
