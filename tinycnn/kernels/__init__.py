@@ -9,8 +9,8 @@
    planes, their geometry, the tuning constants) -> back in `conv.py`, the one return -> `taps.py`
    (the two loops that do the arithmetic; `in_registers.py`, the forward loop again, for the
    shapes where its sums stay in registers). `pool.py`, `activation.py` and `batchnorm.py` stand
-   alone, and so do `dense.py` (the dense layer's products, in NumPy's BLAS, which `blas.py`
-   calls for `dense.py`, `winograd.py` and `pointwise_blas.py`) and `updates.py` (the
+   alone, and so do `dense.py` (the dense layer's products in NumPy's BLAS, called through
+   `blas.py` as `winograd.py`'s and `pointwise_blas.py`'s are) and `updates.py` (the
    optimizers' updates, each in one pass). `threads.py` wraps every kernel that can use
    several cores (the convolution's loops in `taps.py`, `layout.py` and `conv_pool.py`, and
    those of `pool.py`, `activation.py`, `batchnorm.py` and `batchnorm_pool.py`): each computes
