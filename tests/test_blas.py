@@ -61,3 +61,21 @@ def test_an_outer_product_into_a_strided_out():
     blas.matmul(dout_one, weights[:3].T, out=dx[:, :3])
     np.testing.assert_array_equal(dx[:, :3], np.matmul(dout_one, weights[:3].T))
     assert not dx[:, 3:].any()
+
+
+def test_shapes_that_do_not_fit_raise_as_numpys_matmul_raises():
+    """A length-1 axis on one side only is no outer product: np.matmul's ValueError, never a
+    broadcast (2, 1) * (2, 3). A 1-d operand, or an out of more dimensions, gets np.matmul's
+    own answer."""
+    with pytest.raises(ValueError, match="mismatch in its core dimension"):
+        blas.matmul(np.ones((2, 1)), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="mismatch in its core dimension"):
+        blas.matmul(np.ones((3, 2)), np.ones((1, 3)))
+    a, b = np.arange(1.0, 2.0), np.arange(3.0).reshape(1, 3)
+    np.testing.assert_array_equal(blas.matmul(a, b), np.matmul(a, b))
+    assert blas.matmul(a, b).shape == (3,)
+    column, row = np.arange(2.0).reshape(2, 1), np.arange(3.0).reshape(1, 3)
+    out, expected = np.zeros((4, 2, 3)), np.zeros((4, 2, 3))
+    blas.matmul(column, row, out=out)
+    np.matmul(column, row, out=expected)
+    np.testing.assert_array_equal(out, expected)
