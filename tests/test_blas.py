@@ -65,8 +65,8 @@ def test_an_outer_product_into_a_strided_out():
 
 def test_shapes_that_do_not_fit_raise_as_numpys_matmul_raises():
     """A length-1 axis on one side only is no outer product: np.matmul's ValueError, never a
-    broadcast (2, 1) * (2, 3). A 1-d operand, or an out of more dimensions, gets np.matmul's
-    own answer."""
+    broadcast (2, 1) * (2, 3). A 1-d operand gets np.matmul's own answer; an out of more
+    dimensions is filled as np.matmul fills it, and one that does not fit is refused."""
     with pytest.raises(ValueError, match="mismatch in its core dimension"):
         blas.matmul(np.ones((2, 1)), np.ones((2, 3)))
     with pytest.raises(ValueError, match="mismatch in its core dimension"):
@@ -79,3 +79,5 @@ def test_shapes_that_do_not_fit_raise_as_numpys_matmul_raises():
     blas.matmul(column, row, out=out)
     np.matmul(column, row, out=expected)
     np.testing.assert_array_equal(out, expected)
+    with pytest.raises(ValueError):
+        blas.matmul(column, row, out=np.zeros((2, 1, 3)))

@@ -18,10 +18,9 @@ import numpy as np
 
 def matmul(a, b, out=None):
     """np.matmul(a, b, out=out); over an axis of length 1, the same products by broadcasting,
-    a (..., M, 1) * b (..., 1, N). Anything else, a 1-d operand or axes that do not match
-    included, goes to np.matmul, which raises its own ValueError where the shapes do not fit."""
+    a (..., M, 1) * b (..., 1, N), which broadcasts the stacks of products and fills or refuses
+    an out as np.matmul does. Anything else, a 1-d operand or axes that do not match included,
+    goes to np.matmul, which raises its own ValueError where the shapes do not fit."""
     if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == 1 == b.shape[-2]:
-        expected = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
-        if out is None or out.shape == expected:
-            return np.multiply(a, b, out=out)
+        return np.multiply(a, b, out=out)
     return np.matmul(a, b, out=out)
