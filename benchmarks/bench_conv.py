@@ -508,8 +508,9 @@ def print_report(settings, summary, extras, infos, machine_info):
             )
     if any(map(by_winograd, settings["shapes"].values())):
         print(
-            "* Winograd's F(2x2, 3x3), as Conv2D computes this shape: GFLOP/s and % peak count the "
-            "direct sum's FLOPs (36 multiplications per 2x2 outputs; Winograd's needs 16)"
+            "* Winograd's algorithm, as Conv2D computes this shape: GFLOP/s and % peak count the "
+            "direct sum's FLOPs (144 multiplications per 4x4 outputs; F(4x4, 3x3) needs 36, "
+            "F(2x2, 3x3) 64)"
         )
     for key, label in PASSES:
         if key in summary.get("geomean_x_pytorch", {}):

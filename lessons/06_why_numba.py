@@ -336,14 +336,15 @@ print(
 #
 # **10. Another algorithm where the layout runs out.** On a 4x4 map the batch planes hold as
 # many padding zeros, nearly, as pixels: the loops compute 25 outputs per image to keep 16. For
-# 3x3 kernels on maps of 8x8 or less, and on larger maps where channels are many,
-# `tc.Conv2D` therefore takes another road, `tinycnn/kernels/winograd.py`: Winograd's F(2x2,
-# 3x3) computes each 2x2 block of outputs with 16 multiplications instead of 36, as 16 matrix
-# products that NumPy's BLAS runs, each half of the batch on its own core. Its transforms of
+# 3x3 kernels on maps of 8x8 or less, and on larger maps where channels are many, `tc.Conv2D`
+# therefore takes another road, `tinycnn/kernels/winograd.py`: Winograd's F(2x2, 3x3) computes
+# each 2x2 block of outputs with 16 multiplications instead of 36, as 16 matrix products that
+# NumPy's BLAS runs, each half of the batch on its own core (and F(4x4, 3x3), on maps of 8x8 and
+# up whose sides are multiples of 4, each 4x4 block with 36 instead of 144). Its transforms of
 # the inputs and outputs cost work of their own, in proportion to the channels, where the
-# products' saving grows with their product: so on larger maps it pays from about 12 channels
-# in and out (their harmonic mean). The same numbers to rounding, and on lesson 8's detector
-# (whose last three 3x3 convolutions take this road) a training step about a tenth faster.
+# products' saving grows with their product: so on larger maps it pays from about 12 channels in
+# and out (their harmonic mean). The same numbers to rounding, and on lesson 8's detector (whose
+# last three 3x3 convolutions take this road) a training step about a tenth faster.
 #
 # ## What to remember
 #

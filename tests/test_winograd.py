@@ -1,6 +1,6 @@
-"""Winograd's F(2x2, 3x3) convolution (kernels/winograd.py): equal to the lecture's loops to
-rounding, its backward the exact transpose of its forward, central differences through Conv2D,
-and the same results on one thread or two."""
+"""Winograd's F(2x2, 3x3) and F(4x4, 3x3) convolutions (kernels/winograd.py, winograd_f4.py):
+equal to the lecture's loops to rounding, each backward the exact transpose of its forward,
+central differences through Conv2D, and the same results on one thread or two."""
 
 import numba
 import numpy as np
@@ -14,14 +14,19 @@ from tinycnn.kernels import reference, threads, winograd
 
 TOLERANCE = {np.float32: 2e-5, np.float64: 1e-12}  # relative to the largest |value|
 _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])  # the docstring's G
+_G_F4 = np.array(  # winograd_f4's docstring's G
+    [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+     [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]
+)  # fmt: skip
 
 
 @st.composite
 def problems(draw, dtype):
-    """(x, weights, bias): N 1-3, C_in and C_out 1-5, H and W even, 2 to 8."""
+    """(x, weights, bias): N 1-3, C_in and C_out 1-5, H and W even, 2 to 16 (F(4x4, 3x3) where
+    both are multiples of 4 and the map has more than 64 pixels, F(2x2, 3x3) elsewhere)."""
     n = draw(st.integers(1, 3))
     channels, n_out = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    height, width = 2 * draw(st.integers(1, 4)), 2 * draw(st.integers(1, 4))
+    height, width = 2 * draw(st.integers(1, 8)), 2 * draw(st.integers(1, 8))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     x = rng.standard_normal((n, channels, height, width)).astype(dtype)
     weights = rng.standard_normal((n_out, channels, 3, 3)).astype(dtype)
@@ -36,10 +41,11 @@ def assert_close(got, want, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(data=st.data())
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 def test_forward_and_backward_equal_the_lectures_loops(dtype, data):
     x, weights, bias = data.draw(problems(dtype))
     out, tiles = winograd.winograd_forward(x, weights, bias)
+    assert len(tiles.kernels) == winograd.transforms_for(*x.shape[2:]).count
     assert_close(out, reference.conv2d_forward(x, weights, bias, 1, 1), dtype)
     dout = np.random.default_rng(1).standard_normal(out.shape).astype(dtype)
     dx, dweights, dbias = winograd.winograd_backward(dout, tiles)
@@ -50,43 +56,49 @@ def test_forward_and_backward_equal_the_lectures_loops(dtype, data):
     assert winograd.winograd_backward(dout, tiles, input_grad=False)[0] is None
 
 
-def test_each_transform_and_its_backward_are_transposes():
+@pytest.mark.parametrize("way, g", [(winograd.F2X2, _G), (winograd.F4X4, _G_F4)])
+def test_each_transform_and_its_backward_are_transposes(way, g):
     """<T a, b> = <a, Tᵀ b> for the input, kernel and output transforms, in float64: a wrong
     sign or index in a backward loop breaks it by far more than rounding."""
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((2, 3, 6, 4))
-    tiles_count = 2 * 3 * 2
-    inputs = winograd._input_tiles(x, winograd.planes(3, tiles_count, np.float64), 0, 2)
-    input_grads = rng.standard_normal((16, 3, tiles_count))
-    dx = winograd._input_tiles_backward(input_grads, np.empty_like(x), 0, 2)
+    x = rng.standard_normal((2, 3, 8, 12))
+    count, side = way.count, way.tile + 2
+    tiles_count = 2 * (8 // way.tile) * (12 // way.tile)
+    inputs = way.input_tiles(x, winograd.planes(3, tiles_count, np.float64, count), 0, 2)
+    input_grads = rng.standard_normal((count, 3, tiles_count))
+    dx = way.input_tiles_backward(input_grads, np.empty_like(x), 0, 2)
     assert np.vdot(inputs, input_grads) == pytest.approx(np.vdot(x, dx), rel=1e-12)
 
     weights = rng.standard_normal((4, 3, 3, 3))
-    kernels = winograd._kernel_tiles(weights)
-    kernel_grads = rng.standard_normal((16, 4, 3))
-    dweights = winograd._kernel_tiles_backward(kernel_grads)
+    kernels = winograd._kernel_tiles(weights, way.kernel_transform)
+    kernel_grads = rng.standard_normal((count, 4, 3))
+    dweights = winograd._kernel_tiles_backward(kernel_grads, way.kernel_transform)
     assert np.vdot(kernels, kernel_grads) == pytest.approx(np.vdot(weights, dweights), rel=1e-12)
-    np.testing.assert_allclose(kernels[:, 1, 2].reshape(4, 4), _G @ weights[1, 2] @ _G.T)
+    np.testing.assert_allclose(kernels[:, 1, 2].reshape(side, side), g @ weights[1, 2] @ g.T)
 
-    products = winograd.planes(4, tiles_count, np.float64)
-    products[:] = rng.standard_normal((16, 4, tiles_count))
-    out = np.empty((2, 4, 6, 4))
-    winograd._output_tiles(winograd.rows_of(products), tiles_count, np.zeros(4), out, 0, 2)
+    products = winograd.planes(4, tiles_count, np.float64, count)
+    products[:] = rng.standard_normal((count, 4, tiles_count))
+    out = np.empty((2, 4, 8, 12))
+    way.output_tiles(winograd.rows_of(products), tiles_count, np.zeros(4), out, 0, 2)
     dout = rng.standard_normal(out.shape)
     bias_grads = np.empty(4)
-    product_grads = winograd.planes(4, tiles_count, np.float64)
-    winograd._output_tiles_backward(
-        dout, winograd.rows_of(product_grads), tiles_count, bias_grads, 0, 2
-    )
+    product_grads = winograd.planes(4, tiles_count, np.float64, count)
+    way.output_tiles_backward(dout, winograd.rows_of(product_grads), tiles_count, bias_grads, 0, 2)
     assert np.vdot(out, dout) == pytest.approx(np.vdot(products, product_grads), rel=1e-12)
     np.testing.assert_allclose(bias_grads, dout.sum(axis=(0, 2, 3)), rtol=1e-12)
 
 
-def test_a_conv2d_on_a_small_map_passes_central_differences():
-    layer = tc.Conv2D(2, 3, 3, padding=1, dtype=np.float64, rng=0)
-    x = np.random.default_rng(1).standard_normal((2, 2, 4, 6))
+@pytest.mark.parametrize(
+    "x_shape, n_out, count",
+    [((2, 2, 4, 6), 3, 16), ((1, 12, 8, 12), 12, 36)],  # a small map; many channels, 4x4 tiles
+)
+def test_a_conv2d_passes_central_differences(x_shape, n_out, count):
+    layer = tc.Conv2D(x_shape[1], n_out, 3, padding=1, dtype=np.float64, rng=0)
+    x = np.random.default_rng(1).standard_normal(x_shape)
     layer.forward(x)
-    assert isinstance(layer._cache[1], winograd.Tiles)  # this layer does run Winograd's way
+    tiles = layer._cache[1]
+    assert isinstance(tiles, winograd.Tiles)  # this layer does run Winograd's way
+    assert len(tiles.kernels) == count
     errors = check_gradients(layer, x)
     assert max(errors.values()) < 1e-7, errors
 
@@ -118,15 +130,18 @@ def test_conv2d_takes_winograd_for_3x3_same_convolutions_on_small_maps_or_many_c
     assert winograd.chosen_for(x_shape, weights_shape, stride, padding) is chosen
 
 
-def test_samples_taken_a_few_at_a_time_give_the_lectures_answer(monkeypatch):
+@pytest.mark.parametrize("height, width, count", [(6, 4, 16), (8, 12, 36)])
+def test_samples_taken_a_few_at_a_time_give_the_lectures_answer(monkeypatch, height, width, count):
     """Each half of the batch (3 and 4 samples) in chunks of 2 samples, the last one short."""
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((7, 3, 6, 4))
+    x = rng.standard_normal((7, 3, height, width))
     weights, bias = rng.standard_normal((5, 3, 3, 3)), rng.standard_normal(5)
-    dout = rng.standard_normal((7, 5, 6, 4))
-    sample_bytes = 16 * 3 * 2 * (3 + 5) * 8  # 16 planes x 6 tiles x 8 channels x float64
+    dout = rng.standard_normal((7, 5, height, width))
+    assert winograd.transforms_for(height, width).count == count
+    tiles = 6  # a sample's: 3 x 2 tiles of 2x2 outputs, or 2 x 3 of 4x4
+    sample_bytes = count * tiles * (3 + 5) * 8  # planes x tiles x 8 channels x float64
     monkeypatch.setattr(winograd, "CHUNK_BYTES", 2 * sample_bytes + sample_bytes // 2)
-    assert winograd._chunk_samples(6, 3, 5, np.float64) == 2
+    assert winograd._chunk_samples(tiles, 3, 5, np.float64, count) == 2
     out, tiles = winograd.winograd_forward(x, weights, bias)
     dx, dweights, dbias = winograd.winograd_backward(dout, tiles)
     np.testing.assert_allclose(out, reference.conv2d_forward(x, weights, bias, 1, 1), atol=1e-12)
@@ -137,9 +152,12 @@ def test_samples_taken_a_few_at_a_time_give_the_lectures_answer(monkeypatch):
     np.testing.assert_allclose(dbias, expected_dbias, atol=1e-12)
 
 
-@pytest.mark.parametrize("x_shape", [(1, 3, 4, 4), (5, 3, 8, 2), (0, 3, 4, 4)])
-def test_conv2d_gives_the_lectures_answer_either_way(x_shape):
-    layer = tc.Conv2D(3, 4, 3, padding=1, dtype=np.float64, rng=0)
+@pytest.mark.parametrize(
+    "x_shape, n_out",
+    [((1, 3, 4, 4), 4), ((5, 3, 8, 2), 4), ((0, 3, 4, 4), 4), ((2, 12, 12, 8), 12)],
+)
+def test_conv2d_gives_the_lectures_answer_either_way(x_shape, n_out):
+    layer = tc.Conv2D(x_shape[1], n_out, 3, padding=1, dtype=np.float64, rng=0)
     x = np.random.default_rng(2).standard_normal(x_shape)
     out = layer.forward(x)
     W, b = layer.params["W"], layer.params["b"]
@@ -151,13 +169,14 @@ def test_conv2d_gives_the_lectures_answer_either_way(x_shape):
     )
 
 
-def test_one_thread_or_two_and_split_or_not_give_the_same_bits(monkeypatch):
+@pytest.mark.parametrize("side", [8, 16])  # 2x2 tiles, 4x4 tiles
+def test_one_thread_or_two_and_split_or_not_give_the_same_bits(monkeypatch, side):
     """The batch is always cut into the same two halves; threads only decide where they run."""
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((8, 16, 8, 8)).astype(np.float32)
+    x = rng.standard_normal((8, 16, side, side)).astype(np.float32)
     weights = rng.standard_normal((32, 16, 3, 3)).astype(np.float32)
     bias = rng.standard_normal(32).astype(np.float32)
-    dout = rng.standard_normal((8, 32, 8, 8)).astype(np.float32)
+    dout = rng.standard_normal((8, 32, side, side)).astype(np.float32)
 
     def run():
         out, tiles = winograd.winograd_forward(x, weights, bias)

@@ -31,9 +31,10 @@ Conv2D takes two other roads where they are faster (`roads.py` chooses, by shape
 3x3 convolution with stride 1 and padding 1 (even sides) goes through `winograd.py` on maps of
 8x8 or less, where the padding costs the tap loops a third of their work and more, and on larger
 maps with many channels, where its 16 multiplications per 2x2 outputs instead of 36 outweigh its
-transforms. A 1x1 convolution on a map of 8x8 or less goes through `pointwise_blas.py`, one
-NumPy matrix product per sample: its runs of H*W numbers are too short for the loops and their
-threads.
+transforms (on maps of 8x8 and up whose sides are multiples of 4, 36 per 4x4 outputs instead of
+144: `winograd_f4.py`). A 1x1 convolution on a map of 8x8 or less goes through
+`pointwise_blas.py`, one NumPy matrix product per sample: its runs of H*W numbers are too short
+for the loops and their threads.
 `ConvReLUMaxPool2D` (lesson 4's blocks) takes a fourth road wherever its convolution has stride
 1 and its pooling is 2x2, Winograd's shapes included: `conv_pool.py`, the direct loops, with
 `taps.correlate` pooling its sums (and applying the ReLU) as they leave the accumulators, and a

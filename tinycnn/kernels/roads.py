@@ -3,7 +3,8 @@ benchmarks, timing what Conv2D runs) makes between three kernels that compute th
 equal to rounding.
 
 - 3x3 kernels, stride 1, padding 1, even sides, on maps of 8x8 or less or with many channels
-  (their harmonic mean at least 12): Winograd's F(2x2, 3x3) (winograd.py);
+  (their harmonic mean at least 12): Winograd's algorithm (winograd.py), F(4x4, 3x3) on maps
+  of 8x8 and up whose sides are multiples of 4, F(2x2, 3x3) on the others;
 - maps of 8x8 or less, 1x1 kernels, stride 1, no padding: one matrix product per sample
   (pointwise_blas.py);
 - everything else: numba's direct loops over batch planes (conv.py).

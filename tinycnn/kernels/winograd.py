@@ -1,5 +1,5 @@
-"""3x3 convolutions by Winograd's minimal filtering, F(2x2, 3x3): on small maps, and on larger
-maps with many channels.
+"""3x3 convolutions by Winograd's minimal filtering, F(2x2, 3x3) and F(4x4, 3x3): on small maps,
+and on larger maps with many channels.
 
 On a 4x4 or 8x8 map the direct loops (taps.py) spend their time on the edges: a sample's planes
 hold its padding too, so a 4x4 map costs 25 outputs computed for 16 kept. On larger maps with
@@ -32,6 +32,22 @@ products are NumPy's (blas.matmul: BLAS, on one thread as tinycnn keeps it), and
 transform, one more product (_KERNEL_TRANSFORM); the input and output transforms are numba loops.
 Results agree with the direct convolution to rounding (tests/test_winograd.py holds
 them to the lecture's loops in reference.py, and the backward to central differences).
+
+**Larger tiles where they fit.** The same algorithm with 4x4 output tiles, F(4x4, 3x3)
+(winograd_f4.py has its matrices), computes each 4x4 block of outputs from the 6x6 block around
+it with 36 multiplications, where F(2x2, 3x3) needs 64: 36 matrix products over a quarter of
+the columns, and transforms that cost a little more per output. This module runs both the same
+way (the planes, the chunks, the halves, the threads below); `transforms_for` takes F(4x4, 3x3)
+on maps of at least 8x8 (LARGE_TILES_PIXELS) whose sides are multiples of 4, F(2x2, 3x3)
+elsewhere. In float32 its results are further from the exact sums: within 2.0e-5 against 1.1e-6
+on lesson 4's (64, 16, 16, 16) -> 32, whose outputs reach 6.3 (winograd_f4.py says why). The
+two variants taking turns call by call in one process, F(2x2, 3x3)'s time over F(4x4, 3x3)'s,
+medians of 40 pairs, forward / forward and backward, on one core, then on two threads (2-core
+AMD EPYC Zen 2, CPU family 23, on a busy host): lesson 4's (64, 16, 16, 16) -> 32 1.23x / 1.25x,
+1.12x / 1.20x; the detector's (32, 64, 16, 16) -> 128 1.21x / 1.20x, 1.17x / 1.15x; (32, 32,
+32, 32) -> 64 1.22x / 1.25x, 1.20x / 1.25x; (32, 32, 8, 8) -> 64 1.18x / 1.18x, 1.14x / 1.16x
+(F(4x4, 3x3) faster in 80-100% of the pairs); on the detector's 4x4 layer, one tile per map,
+0.94x / 0.90x and 0.95x / 0.87x, so 4x4 maps keep F(2x2, 3x3).
 
 Four tricks, the first three measured on a 2-core AMD EPYC Zen 4 (CPU family 25), the
 detector's 4x4 layer (32, 64, 4, 4) -> 128 unless said:
@@ -80,7 +96,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from tinycnn.kernels import arguments, blas
+from tinycnn.kernels import arguments, blas, winograd_f4
 from tinycnn.kernels.threads import side_by_side, worth_a_thread
 
 MAX_PIXELS = 64
@@ -93,6 +109,11 @@ MIN_CHANNELS = 12
 is at least this. Forward and backward against the direct loops (Zen 4 as above, batch 32 or
 64, best of three medians): 8 -> 16 channels (10.7) 0.81x-0.84x; 8 -> 64 (14.2) 1.22x; 16 -> 32
 (21.3) 1.25x-1.27x; 32 -> 64 and 64 -> 128 1.4x and 1.8x."""
+
+LARGE_TILES_PIXELS = 64
+"""The smallest map (H * W, both sides multiples of 4) that takes F(4x4, 3x3) (transforms_for):
+on 8x8 maps and larger it was the faster of the two, on 4x4 maps (one tile) the slower (the
+module docstring has the times)."""
 
 CHUNK_BYTES = 1 << 20
 """How many bytes of tiles (their columns of V and M together) one matrix product takes at a
@@ -122,7 +143,8 @@ def chosen_for(x_shape, weights_shape, stride, padding):
 
 class Tiles(NamedTuple):
     """What winograd_forward keeps for the backward pass: the transformed input V (16, C, P)
-    and kernels U (16, C_out, C), and the input's shape (N, C, H, W)."""
+    and kernels U (16, C_out, C), 36 planes each for F(4x4, 3x3), and the input's shape (N, C,
+    H, W)."""
 
     inputs: np.ndarray
     kernels: np.ndarray
@@ -131,29 +153,31 @@ class Tiles(NamedTuple):
 
 def winograd_forward(x, weights, bias):
     """(out (N, C_out, H, W), tiles): a 3x3 convolution, stride 1, padding 1, of x (N, C, H, W)
-    with H and W even; tiles are kept for winograd_backward."""
+    with H and W even, by the variant transforms_for(H, W) names; tiles are kept for
+    winograd_backward."""
     x, weights, bias = arguments.winograd_forward(x, weights, bias)
     n_samples, channels, height, width = x.shape
     n_out = weights.shape[0]
-    per_sample = (height // 2) * (width // 2)
-    inputs = planes(channels, n_samples * per_sample, x.dtype)
-    kernels = _kernel_tiles(weights)
+    way = transforms_for(height, width)
+    per_sample = (height // way.tile) * (width // way.tile)
+    inputs = planes(channels, n_samples * per_sample, x.dtype, way.count)
+    kernels = _kernel_tiles(weights, way.kernel_transform)
     out = np.empty((n_samples, n_out, height, width), x.dtype)
-    chunk = _chunk_samples(per_sample, channels, n_out, x.dtype)
+    chunk = _chunk_samples(per_sample, channels, n_out, x.dtype, way.count)
 
     def samples(first, last, _half):
         columns = min(chunk, last - first) * per_sample
-        products = planes(n_out, columns, x.dtype)
+        products = planes(n_out, columns, x.dtype, way.count)
         product_rows = rows_of(products)  # the output transform's view of them
         for start in range(first, last, chunk):
             stop = min(start + chunk, last)
             chunk_inputs = inputs[:, :, start * per_sample : stop * per_sample]
             chunk_products = products[:, :, : (stop - start) * per_sample]
-            _input_tiles(x, chunk_inputs, start, stop)
+            way.input_tiles(x, chunk_inputs, start, stop)
             blas.matmul(kernels, chunk_inputs, out=chunk_products)
-            _output_tiles(product_rows, columns, bias, out, start, stop)
+            way.output_tiles(product_rows, columns, bias, out, start, stop)
 
-    _each_half(samples, n_samples, 16 * n_out * channels * n_samples * per_sample)
+    _each_half(samples, n_samples, way.count * n_out * channels * n_samples * per_sample)
     return out, Tiles(inputs, kernels, x.shape)
 
 
@@ -162,42 +186,43 @@ def winograd_backward(dout, tiles, input_grad=True):
     dout, tiles, input_grad = arguments.winograd_backward(dout, tiles, input_grad)
     inputs, kernels, x_shape = tiles
     n_samples, channels, height, width = x_shape
-    n_out, per_sample = kernels.shape[1], (height // 2) * (width // 2)
+    way = _BY_COUNT[kernels.shape[0]]
+    n_out, per_sample = kernels.shape[1], (height // way.tile) * (width // way.tile)
     dx = np.empty(x_shape, dout.dtype) if input_grad else None
-    kernel_grads = np.zeros((2, 16, n_out, channels), dout.dtype)
+    kernel_grads = np.zeros((2, way.count, n_out, channels), dout.dtype)
     bias_grads = np.zeros((2, n_out), np.float64)
-    chunk = _chunk_samples(per_sample, channels, n_out, dout.dtype)
+    chunk = _chunk_samples(per_sample, channels, n_out, dout.dtype, way.count)
     kernels_transposed = kernels.transpose(0, 2, 1)
 
     def samples(first, last, half):
         columns = min(chunk, last - first) * per_sample
-        products = planes(n_out, columns, dout.dtype)
+        products = planes(n_out, columns, dout.dtype, way.count)
         product_rows = rows_of(products)  # the output transform's view of them
-        input_grads = planes(channels, columns, dout.dtype) if input_grad else None
-        chunk_kernel_grads = np.empty((16, n_out, channels), dout.dtype)
+        input_grads = planes(channels, columns, dout.dtype, way.count) if input_grad else None
+        chunk_kernel_grads = np.empty((way.count, n_out, channels), dout.dtype)
         chunk_bias_grads = np.empty(n_out, np.float64)
         for start in range(first, last, chunk):
             stop = min(start + chunk, last)
             chunk_inputs = inputs[:, :, start * per_sample : stop * per_sample]
             chunk_products = products[:, :, : (stop - start) * per_sample]
-            _output_tiles_backward(dout, product_rows, columns, chunk_bias_grads, start, stop)
+            way.output_tiles_backward(dout, product_rows, columns, chunk_bias_grads, start, stop)
             bias_grads[half] += chunk_bias_grads
             blas.matmul(chunk_products, chunk_inputs.transpose(0, 2, 1), out=chunk_kernel_grads)
             kernel_grads[half] += chunk_kernel_grads
             if input_grad:
                 chunk_input_grads = input_grads[:, :, : (stop - start) * per_sample]
                 blas.matmul(kernels_transposed, chunk_products, out=chunk_input_grads)
-                _input_tiles_backward(chunk_input_grads, dx, start, stop)
+                way.input_tiles_backward(chunk_input_grads, dx, start, stop)
 
-    _each_half(samples, n_samples, 2 * 16 * n_out * channels * n_samples * per_sample)
-    dweights = _kernel_tiles_backward(kernel_grads[0] + kernel_grads[1])
+    _each_half(samples, n_samples, 2 * way.count * n_out * channels * n_samples * per_sample)
+    dweights = _kernel_tiles_backward(kernel_grads[0] + kernel_grads[1], way.kernel_transform)
     return dx, dweights, bias_grads.sum(axis=0).astype(dout.dtype)
 
 
-def _chunk_samples(per_sample, channels, n_out, dtype):
-    """How many samples' tiles (their columns of V and M) one matrix product takes: as many as
-    fit in CHUNK_BYTES, at least one."""
-    sample_bytes = 16 * per_sample * (channels + n_out) * np.dtype(dtype).itemsize
+def _chunk_samples(per_sample, channels, n_out, dtype, count):
+    """How many samples' tiles (their columns of V and M, in `count` planes) one matrix
+    product takes: as many as fit in CHUNK_BYTES, at least one."""
+    sample_bytes = count * per_sample * (channels + n_out) * np.dtype(dtype).itemsize
     return max(1, CHUNK_BYTES // sample_bytes)
 
 
@@ -214,8 +239,9 @@ def _each_half(samples, n_samples, multiply_adds):
         side_by_side(lambda: samples(0, middle, 0), lambda: samples(middle, n_samples, 1))
 
 
-def planes(rows, columns, dtype):
-    """An uninitialised (16, rows, columns) array, each plane C-contiguous, the planes
+def planes(rows, columns, dtype, count=16):
+    """An uninitialised (count, rows, columns) array (16 planes for F(2x2, 3x3), 36 for F(4x4,
+    3x3)), each plane C-contiguous, the planes
     PLANE_SHIFT_BYTES past a whole number of 4 KiB pages apart (the module docstring says why).
     Made by np.ndarray over a flat buffer: 1 µs, where np.lib.stride_tricks.as_strided takes 4,
     and a one-image pass makes a few of these."""
@@ -223,16 +249,16 @@ def planes(rows, columns, dtype):
     plane = rows * columns
     stride = plane + (-plane * dtype.itemsize % 4096 + PLANE_SHIFT_BYTES) // dtype.itemsize
     strides = (stride * dtype.itemsize, columns * dtype.itemsize, dtype.itemsize)
-    return np.ndarray((16, rows, columns), dtype, np.empty(16 * stride, dtype), 0, strides)
+    return np.ndarray((count, rows, columns), dtype, np.empty(count * stride, dtype), 0, strides)
 
 
 def rows_of(planes_array):
-    """The numbers of planes_array (16, R, C), as `planes` makes it, as the transforms take them:
-    a C-contiguous (16, plane stride) array whose row k holds plane k's R rows one after the
+    """The numbers of planes_array (K, R, C), as `planes` makes it, as the transforms take them:
+    a C-contiguous (K, plane stride) array whose row k holds plane k's R rows one after the
     other, row r from column r * C on. numba knows the strides of a C-contiguous array when it
     compiles, and LLVM vectorizes loops over its slices; over planes_array's own rows, whose
     strides numba reads at run time, it did not."""
-    return planes_array.base.reshape(16, -1)
+    return planes_array.base.reshape(planes_array.shape[0], -1)
 
 
 # --- the transforms, each a matrix of the module docstring applied along one axis -------------
@@ -354,20 +380,21 @@ def _input_tiles_backward(input_grads, dx, first, last):
     return dx
 
 
-def _kernel_tiles(weights):
+def _kernel_tiles(weights, kernel_transform=_KERNEL_TRANSFORM):
     """U (16, C_out, C): G g Gᵀ for every 3x3 kernel g = weights[f, c], as one matrix product with
-    the kernels as columns (_KERNEL_TRANSFORM)."""
+    the kernels as columns (_KERNEL_TRANSFORM; F(4x4, 3x3)'s gives U (36, C_out, C))."""
     n_out, channels = weights.shape[:2]
-    transform = _KERNEL_TRANSFORM.astype(weights.dtype)
-    return (transform @ weights.reshape(n_out * channels, 9).T).reshape(16, n_out, channels)
+    transform = kernel_transform.astype(weights.dtype)
+    kernels = transform @ weights.reshape(n_out * channels, 9).T
+    return kernels.reshape(len(transform), n_out, channels)
 
 
-def _kernel_tiles_backward(kernel_grads):
+def _kernel_tiles_backward(kernel_grads, kernel_transform=_KERNEL_TRANSFORM):
     """dweights (C_out, C, 3, 3): Gᵀ du G for every du = kernel_grads[:, f, c], the adjoint of
     _kernel_tiles: the transposed product."""
-    _, n_out, channels = kernel_grads.shape
-    transform = _KERNEL_TRANSFORM.astype(kernel_grads.dtype)
-    columns = kernel_grads.reshape(16, n_out * channels)
+    count, n_out, channels = kernel_grads.shape
+    transform = kernel_transform.astype(kernel_grads.dtype)
+    columns = kernel_grads.reshape(count, n_out * channels)
     return (columns.T @ transform).reshape(n_out, channels, 3, 3)
 
 
@@ -469,3 +496,45 @@ def _runs(products, start):
         (products[8, start:], products[9, start:], products[10, start:], products[11, start:]),
         (products[12, start:], products[13, start:], products[14, start:], products[15, start:]),
     )
+
+
+class Transforms(NamedTuple):
+    """One variant of the algorithm: its output tiles' side, its planes (one matrix product
+    each), its four transforms and its kernels' transform."""
+
+    tile: int
+    count: int
+    input_tiles: object
+    input_tiles_backward: object
+    output_tiles: object
+    output_tiles_backward: object
+    kernel_transform: np.ndarray
+
+
+F2X2 = Transforms(
+    tile=2,
+    count=16,
+    input_tiles=_input_tiles,
+    input_tiles_backward=_input_tiles_backward,
+    output_tiles=_output_tiles,
+    output_tiles_backward=_output_tiles_backward,
+    kernel_transform=_KERNEL_TRANSFORM,
+)
+F4X4 = Transforms(
+    tile=winograd_f4.TILE,
+    count=winograd_f4.COUNT,
+    input_tiles=winograd_f4.input_tiles,
+    input_tiles_backward=winograd_f4.input_tiles_backward,
+    output_tiles=winograd_f4.output_tiles,
+    output_tiles_backward=winograd_f4.output_tiles_backward,
+    kernel_transform=winograd_f4.KERNEL_TRANSFORM,
+)
+_BY_COUNT = {F2X2.count: F2X2, F4X4.count: F4X4}  # winograd_backward's, by the tiles' planes
+
+
+def transforms_for(height, width):
+    """F4X4 on maps of at least LARGE_TILES_PIXELS pixels that whole 4x4 tiles cover, F2X2
+    elsewhere: the transforms of the variant winograd_forward runs on an H x W map."""
+    if height * width >= LARGE_TILES_PIXELS and height % 4 == 0 and width % 4 == 0:
+        return F4X4
+    return F2X2

@@ -1,0 +1,353 @@
+"""Winograd's F(4x4, 3x3): the transforms of winograd.py for 4x4 output tiles.
+
+The same algorithm as winograd.py's F(2x2, 3x3), with larger tiles. Each 4x4 block of outputs
+comes from the 6x6 block of inputs around it, by 36 multiplications instead of 144 (F(2x2, 3x3)
+needs 64 for the same 16 outputs), through these matrices (Lavin and Gray, 2016):
+
+    Bᵀ = [4  0 -5  0  1  0]      G = [ 1/4     0     0 ]      Aᵀ = [1  1  1  1  1  0]
+         [0 -4 -4  1  1  0]          [-1/6  -1/6  -1/6 ]           [0  1 -1  2 -2  0]
+         [0  4 -4 -1  1  0]          [-1/6   1/6  -1/6 ]           [0  1  1  4  4  0]
+         [0 -2 -1  2  1  0]          [1/24  1/12   1/6 ]           [0  1 -1  8 -8  1]
+         [0  2 -1 -2  1  0]          [1/24 -1/12   1/6 ]
+         [0  4  0 -5  0  1]          [ 0     0      1  ]
+
+so the convolution's sum over input channels becomes 36 matrix products, one per entry ξ of
+the 6x6 arrays: M[ξ] (C_out, P) = U[ξ] @ V[ξ], P = N·(H/4)·(W/4) tiles. winograd.py runs them,
+a few samples at a time, each half of the batch on its own thread, as it runs F(2x2, 3x3)'s.
+
+The larger numbers in these matrices cost accuracy: in float32 the outputs of lesson 4's (64,
+16, 16, 16) -> 32 were within 2.0e-5 of the exact convolution's (outputs up to 6.3), against
+1.1e-6 for F(2x2, 3x3). What they save is the products, on a Zen 2 the larger part of the
+time. Per sample of that shape on one core, forward: the products 14.2 µs against 23.3, the
+input transform 11.8 µs against 9.7, the output transform 8.1 µs against 6.7; backward, the
+two transforms' adjoints 8.7 and 15.0 µs against 8.8 and 12.6 (2-core AMD EPYC Zen 2, CPU
+family 23, medians of 300 calls). winograd.transforms_for says where each variant runs;
+winograd.py's docstring has the whole passes' times.
+
+Each transform works as its F(2x2, 3x3) twin does: the input transforms tile by tile with a
+tile's numbers in registers, the output transforms in loops over all of a chunk's tiles that
+LLVM vectorizes, each reading and writing few enough arrays for LLVM to check before the loop
+that they do not overlap (winograd.py's docstring). Written out, not looped over: LLVM
+vectorized the output transform's first stage only once its six columns were six calls with
+constant indices (27 against 64 µs a chunk of 9 samples). The 16 phases go to and from out a
+row of tiles at a time, through a slice of each phase: 8.1 against 10.7 µs a sample forward,
+8.7 against 11.8 backward, where each tile indexed the phases alone.
+"""
+
+import numpy as np
+from numba import njit
+
+TILE = 4  # outputs per side of a tile
+SIDE = 6  # inputs per side of a tile: TILE + 2
+COUNT = SIDE * SIDE  # the planes: one matrix product each
+
+_G = np.array(
+    [
+        [1 / 4, 0, 0],
+        [-1 / 6, -1 / 6, -1 / 6],
+        [-1 / 6, 1 / 6, -1 / 6],
+        [1 / 24, 1 / 12, 1 / 6],
+        [1 / 24, -1 / 12, 1 / 6],
+        [0, 0, 1],
+    ]
+)
+KERNEL_TRANSFORM = np.kron(_G, _G)
+"""(36, 9): G ⊗ G, as winograd._KERNEL_TRANSFORM is for F(2x2, 3x3)."""
+
+# float32 constants: a float32 times a Python int is a float64 to numba
+_2, _4, _5, _8 = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
+
+
+@njit(cache=True, inline="always")
+def _b_t(d0, d1, d2, d3, d4, d5):
+    """Bᵀ times the column (d0, ..., d5)."""
+    return (
+        _4 * d0 - _5 * d2 + d4,
+        (d3 + d4) - _4 * (d1 + d2),
+        (d4 - d3) + _4 * (d1 - d2),
+        (d4 - d2) - _2 * (d1 - d3),
+        (d4 - d2) + _2 * (d1 - d3),
+        _4 * d1 - _5 * d3 + d5,
+    )
+
+
+@njit(cache=True, inline="always")
+def _b(v0, v1, v2, v3, v4, v5):
+    """B times the column (v0, ..., v5): the adjoint of _b_t."""
+    return (
+        _4 * v0,
+        _4 * (v2 - v1) + _2 * (v4 - v3) + _4 * v5,
+        -_5 * v0 - _4 * (v1 + v2) - (v3 + v4),
+        (v1 - v2) + _2 * (v3 - v4) - _5 * v5,
+        v0 + v1 + v2 + v3 + v4,
+        v5,
+    )
+
+
+@njit(cache=True, inline="always")
+def _a_t(m0, m1, m2, m3, m4, m5):
+    """Aᵀ times the column (m0, ..., m5)."""
+    pair_sum, pair_difference = m1 + m2, m1 - m2
+    far_sum, far_difference = m3 + m4, m3 - m4
+    return (
+        m0 + pair_sum + far_sum,
+        pair_difference + _2 * far_difference,
+        pair_sum + _4 * far_sum,
+        pair_difference + _8 * far_difference + m5,
+    )
+
+
+@njit(cache=True, inline="always")
+def _a(y0, y1, y2, y3):
+    """A times the column (y0, y1, y2, y3): the adjoint of _a_t."""
+    return (
+        y0,
+        y0 + y1 + y2 + y3,
+        y0 - y1 + y2 - y3,
+        y0 + _2 * y1 + _4 * y2 + _8 * y3,
+        y0 - _2 * y1 + _4 * y2 - _8 * y3,
+        y3,
+    )
+
+
+@njit(cache=True, nogil=True)
+def input_tiles(x, inputs, first, last):
+    """inputs[:, c, p] = Bᵀ d B for tile p of channel c, samples first <= n < last: d = the 6x6
+    block at row 4 ti - 1, column 4 tj - 1 of x[n, c], zero outside it; p = ((n - first) H/4 +
+    ti) W/4 + tj, as in winograd._input_tiles."""
+    _, channels, height, width = x.shape
+    tile_rows, tile_cols = height // TILE, width // TILE
+    padded = np.zeros((height + 2, width + 2), x.dtype)
+    for c in range(channels):
+        for n in range(first, last):
+            for row in range(height):  # loops, not a slice copy: see winograd.py's docstring
+                for column in range(width):
+                    padded[row + 1, column + 1] = x[n, c, row, column]
+            for ti in range(tile_rows):
+                top = TILE * ti
+                d0, d1, d2 = padded[top], padded[top + 1], padded[top + 2]
+                d3, d4, d5 = padded[top + 3], padded[top + 4], padded[top + 5]
+                first_tile = ((n - first) * tile_rows + ti) * tile_cols
+                for tj in range(tile_cols):
+                    left = TILE * tj
+                    # Bᵀ down each of the tile's six columns, then B along each row of the result
+                    c0 = _b_t(d0[left], d1[left], d2[left], d3[left], d4[left], d5[left])
+                    j = left + 1
+                    c1 = _b_t(d0[j], d1[j], d2[j], d3[j], d4[j], d5[j])
+                    j = left + 2
+                    c2 = _b_t(d0[j], d1[j], d2[j], d3[j], d4[j], d5[j])
+                    j = left + 3
+                    c3 = _b_t(d0[j], d1[j], d2[j], d3[j], d4[j], d5[j])
+                    j = left + 4
+                    c4 = _b_t(d0[j], d1[j], d2[j], d3[j], d4[j], d5[j])
+                    j = left + 5
+                    c5 = _b_t(d0[j], d1[j], d2[j], d3[j], d4[j], d5[j])
+                    p = first_tile + tj
+                    for u in range(SIDE):
+                        v0, v1, v2, v3, v4, v5 = _b_t(c0[u], c1[u], c2[u], c3[u], c4[u], c5[u])
+                        inputs[SIDE * u, c, p] = v0
+                        inputs[SIDE * u + 1, c, p] = v1
+                        inputs[SIDE * u + 2, c, p] = v2
+                        inputs[SIDE * u + 3, c, p] = v3
+                        inputs[SIDE * u + 4, c, p] = v4
+                        inputs[SIDE * u + 5, c, p] = v5
+    return inputs
+
+
+@njit(cache=True, inline="always")
+def _b_row(grads, u, c, p):
+    """B times row u of tile p's dv in channel c: grads[6 u : 6 u + 6, c, p]."""
+    k = SIDE * u
+    return _b(
+        grads[k, c, p], grads[k + 1, c, p], grads[k + 2, c, p],
+        grads[k + 3, c, p], grads[k + 4, c, p], grads[k + 5, c, p],
+    )  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def input_tiles_backward(input_grads, dx, first, last):
+    """dx[n, c] for samples first <= n < last = the sum, over the tiles p of sample n, of
+    B dv Bᵀ (dv = input_grads[:, c, p]) added onto the 6x6 block each tile read, less the
+    padding: the adjoint of input_tiles."""
+    _, channels, height, width = dx.shape
+    tile_rows, tile_cols = height // TILE, width // TILE
+    padded = np.zeros((height + 2, width + 2), dx.dtype)
+    grads = input_grads
+    for c in range(channels):
+        for n in range(first, last):
+            padded[:] = 0
+            for ti in range(tile_rows):
+                top = TILE * ti
+                d0, d1, d2 = padded[top], padded[top + 1], padded[top + 2]
+                d3, d4, d5 = padded[top + 3], padded[top + 4], padded[top + 5]
+                first_tile = ((n - first) * tile_rows + ti) * tile_cols
+                for tj in range(tile_cols):
+                    p = first_tile + tj
+                    # B along each row u of dv, then down each column v onto the block
+                    r0, r1, r2 = (
+                        _b_row(grads, 0, c, p),
+                        _b_row(grads, 1, c, p),
+                        _b_row(grads, 2, c, p),
+                    )
+                    r3, r4, r5 = (
+                        _b_row(grads, 3, c, p),
+                        _b_row(grads, 4, c, p),
+                        _b_row(grads, 5, c, p),
+                    )
+                    left = TILE * tj
+                    for v in range(SIDE):
+                        e0, e1, e2, e3, e4, e5 = _b(r0[v], r1[v], r2[v], r3[v], r4[v], r5[v])
+                        d0[left + v] += e0
+                        d1[left + v] += e1
+                        d2[left + v] += e2
+                        d3[left + v] += e3
+                        d4[left + v] += e4
+                        d5[left + v] += e5
+            for row in range(height):
+                for column in range(width):
+                    dx[n, c, row, column] = padded[row + 1, column + 1]
+    return dx
+
+
+@njit(cache=True, inline="always")
+def _row(products, u, start):
+    """Row u of the 6x6 arrays, as the runs from column `start` of `rows_of` the 36 planes:
+    (products[6 u + v, start:] for v < 6), where the transforms find m[u, v] of each tile."""
+    k = SIDE * u
+    return (
+        products[k, start:], products[k + 1, start:], products[k + 2, start:],
+        products[k + 3, start:], products[k + 4, start:], products[k + 5, start:],
+    )  # fmt: skip
+
+
+@njit(cache=True, inline="always")
+def _column(products, v, start):
+    """Column v of the 6x6 arrays, the same way: (products[6 u + v, start:] for u < 6)."""
+    return (
+        products[v, start:], products[6 + v, start:], products[12 + v, start:],
+        products[18 + v, start:], products[24 + v, start:], products[30 + v, start:],
+    )  # fmt: skip
+
+
+@njit(cache=True, inline="always")
+def _down_a_t(column, down, count):
+    """down[a][p] = (Aᵀ m)[a] for p < count, m the six runs of one column of every tile."""
+    m0, m1, m2, m3, m4, m5 = column
+    s0, s1, s2, s3 = down[0], down[1], down[2], down[3]
+    for p in range(count):
+        s0[p], s1[p], s2[p], s3[p] = _a_t(m0[p], m1[p], m2[p], m3[p], m4[p], m5[p])
+
+
+@njit(cache=True, nogil=True)
+def output_tiles(products, columns, bias, out, first, last):
+    """out[n, f] at tile (ti, tj) = Aᵀ m A + bias[f], with m[u, v] = products[6 u + v, f *
+    columns + p] for tile p (n, ti, tj), samples first <= n < last (products is `rows_of` the
+    planes of M).
+
+    Channel by channel, in three loops: Aᵀ down the six columns of every tile (six loops, each
+    reading 6 planes, writing 4 rows of `down`), A along the four rows that gives (four loops,
+    each writing 4 of the 16 phases: row a, column b of the tile), then the phases put in
+    place."""
+    _, n_out, height, width = out.shape
+    tile_rows, tile_cols = height // TILE, width // TILE
+    count = (last - first) * tile_rows * tile_cols
+    down = np.empty((SIDE * TILE, count), out.dtype)  # down[4 v + a]: (Aᵀ column v)[a]
+    phases = np.empty((TILE * TILE, count), out.dtype)  # phases[4 a + b]
+    for f in range(n_out):
+        start = f * columns
+        _down_a_t(_column(products, 0, start), down[0:4], count)
+        _down_a_t(_column(products, 1, start), down[4:8], count)
+        _down_a_t(_column(products, 2, start), down[8:12], count)
+        _down_a_t(_column(products, 3, start), down[12:16], count)
+        _down_a_t(_column(products, 4, start), down[16:20], count)
+        _down_a_t(_column(products, 5, start), down[20:24], count)
+        b = bias[f]
+        for a in range(TILE):
+            t0, t1, t2 = down[a], down[4 + a], down[8 + a]
+            t3, t4, t5 = down[12 + a], down[16 + a], down[20 + a]
+            y0, y1, y2, y3 = phases[4 * a], phases[4 * a + 1], phases[4 * a + 2], phases[4 * a + 3]
+            for p in range(count):
+                r0, r1, r2, r3 = _a_t(t0[p], t1[p], t2[p], t3[p], t4[p], t5[p])
+                y0[p] = r0 + b
+                y1[p] = r1 + b
+                y2[p] = r2 + b
+                y3[p] = r3 + b
+        for n in range(first, last):
+            for ti in range(tile_rows):
+                p = ((n - first) * tile_rows + ti) * tile_cols  # the row of tiles' first
+                for a in range(TILE):
+                    row = out[n, f, TILE * ti + a]
+                    y0, y1 = phases[4 * a, p : p + tile_cols], phases[4 * a + 1, p : p + tile_cols]
+                    y2, y3 = (
+                        phases[4 * a + 2, p : p + tile_cols],
+                        phases[4 * a + 3, p : p + tile_cols],
+                    )
+                    for tj in range(tile_cols):
+                        row[TILE * tj] = y0[tj]
+                        row[TILE * tj + 1] = y1[tj]
+                        row[TILE * tj + 2] = y2[tj]
+                        row[TILE * tj + 3] = y3[tj]
+    return out
+
+
+@njit(cache=True, inline="always")
+def _column_a(y0, y1, y2, y3, down, count):
+    """down[u][p] = (A y)[u] for p < count, y the four phases of one column of every tile."""
+    s0, s1, s2, s3, s4, s5 = down[0], down[1], down[2], down[3], down[4], down[5]
+    for p in range(count):
+        s0[p], s1[p], s2[p], s3[p], s4[p], s5[p] = _a(y0[p], y1[p], y2[p], y3[p])
+
+
+@njit(cache=True, nogil=True)
+def output_tiles_backward(dout, products, columns, bias_grads, first, last):
+    """products[6 u + v, f * columns + p] = (A dy Aᵀ)[u, v] for the 4x4 tile dy of dout[n, f]
+    at tile p (n, ti, tj), samples first <= n < last: the adjoint of output_tiles (products is
+    `rows_of` the planes of dM); and bias_grads[f], the sum of those samples' dout[n, f], tile
+    by tile.
+
+    output_tiles the other way round: channel by channel, dout's tiles split into 16 phases
+    (with the bias's sum), A down each of the four columns b of every tile (four loops writing
+    6 rows of `down` each), then A along each of the six rows u (six loops writing 6 planes)."""
+    _, n_out, height, width = dout.shape
+    tile_rows, tile_cols = height // TILE, width // TILE
+    count = (last - first) * tile_rows * tile_cols
+    phases = np.empty((TILE * TILE, count), dout.dtype)  # phases[4 a + b]
+    down = np.empty((TILE * SIDE, count), dout.dtype)  # down[6 b + u]: (A column b)[u]
+    for f in range(n_out):
+        bias_grad = 0.0
+        for n in range(first, last):
+            for ti in range(tile_rows):
+                p = ((n - first) * tile_rows + ti) * tile_cols  # the row of tiles' first
+                for a in range(TILE):
+                    row = dout[n, f, TILE * ti + a]
+                    y0, y1 = phases[4 * a, p : p + tile_cols], phases[4 * a + 1, p : p + tile_cols]
+                    y2, y3 = (
+                        phases[4 * a + 2, p : p + tile_cols],
+                        phases[4 * a + 3, p : p + tile_cols],
+                    )
+                    for tj in range(tile_cols):
+                        y0[tj] = row[TILE * tj]
+                        y1[tj] = row[TILE * tj + 1]
+                        y2[tj] = row[TILE * tj + 2]
+                        y3[tj] = row[TILE * tj + 3]
+                        bias_grad += (y0[tj] + y1[tj]) + (y2[tj] + y3[tj])
+        bias_grads[f] = bias_grad
+        for b in range(TILE):
+            _column_a(phases[b], phases[4 + b], phases[8 + b], phases[12 + b], down[6 * b :], count)
+        start = f * columns
+        _row_a(down[0], down[6], down[12], down[18], _row(products, 0, start), count)
+        _row_a(down[1], down[7], down[13], down[19], _row(products, 1, start), count)
+        _row_a(down[2], down[8], down[14], down[20], _row(products, 2, start), count)
+        _row_a(down[3], down[9], down[15], down[21], _row(products, 3, start), count)
+        _row_a(down[4], down[10], down[16], down[22], _row(products, 4, start), count)
+        _row_a(down[5], down[11], down[17], down[23], _row(products, 5, start), count)
+    return products
+
+
+@njit(cache=True, inline="always")
+def _row_a(y0, y1, y2, y3, row, count):
+    """row[v][p] = (A (y0[p], ..., y3[p]))[v] for p < count: A along one row u of every tile,
+    into the six planes of that row."""
+    s0, s1, s2, s3, s4, s5 = row
+    for p in range(count):
+        s0[p], s1[p], s2[p], s3[p], s4[p], s5[p] = _a(y0[p], y1[p], y2[p], y3[p])
