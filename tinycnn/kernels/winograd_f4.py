@@ -27,11 +27,13 @@ winograd.py's docstring has the whole passes' times.
 Each transform works as its F(2x2, 3x3) twin does: the input transforms tile by tile with a
 tile's numbers in registers, the output transforms in loops over all of a chunk's tiles that
 LLVM vectorizes, each reading and writing few enough arrays for LLVM to check before the loop
-that they do not overlap (winograd.py's docstring). Written out, not looped over: LLVM
-vectorized the output transform's first stage only once its six columns were six calls with
-constant indices (27 against 64 µs a chunk of 9 samples). The 16 phases go to and from out a
-row of tiles at a time, through a slice of each phase: 8.1 against 10.7 µs a sample forward,
-8.7 against 11.8 backward, where each tile indexed the phases alone.
+that they do not overlap (winograd.py's docstring): each loop reads its planes through 1-D
+slices of `rows_of` them, taken before the loop (indexed through a tuple of them by the loop's
+column, as winograd._runs holds F(2x2, 3x3)'s, the first step stayed scalar: 64 against 27 µs a
+chunk of 9 samples). The 16 phases go to and from out a row of tiles at a time, through a slice
+of each phase: 8.1 against 10.7 µs a sample forward, 8.7 against 11.8 backward, where each tile
+indexed the phases alone. Compiling them with an empty numba cache takes 1.3-1.5 s each (the
+first run of a program that uses them).
 """
 
 import numpy as np
@@ -209,45 +211,16 @@ def input_tiles_backward(input_grads, dx, first, last):
     return dx
 
 
-@njit(cache=True, inline="always")
-def _row(products, u, start):
-    """Row u of the 6x6 arrays, as the runs from column `start` of `rows_of` the 36 planes:
-    (products[6 u + v, start:] for v < 6), where the transforms find m[u, v] of each tile."""
-    k = SIDE * u
-    return (
-        products[k, start:], products[k + 1, start:], products[k + 2, start:],
-        products[k + 3, start:], products[k + 4, start:], products[k + 5, start:],
-    )  # fmt: skip
-
-
-@njit(cache=True, inline="always")
-def _column(products, v, start):
-    """Column v of the 6x6 arrays, the same way: (products[6 u + v, start:] for u < 6)."""
-    return (
-        products[v, start:], products[6 + v, start:], products[12 + v, start:],
-        products[18 + v, start:], products[24 + v, start:], products[30 + v, start:],
-    )  # fmt: skip
-
-
-@njit(cache=True, inline="always")
-def _down_a_t(column, down, count):
-    """down[a][p] = (Aᵀ m)[a] for p < count, m the six runs of one column of every tile."""
-    m0, m1, m2, m3, m4, m5 = column
-    s0, s1, s2, s3 = down[0], down[1], down[2], down[3]
-    for p in range(count):
-        s0[p], s1[p], s2[p], s3[p] = _a_t(m0[p], m1[p], m2[p], m3[p], m4[p], m5[p])
-
-
 @njit(cache=True, nogil=True)
 def output_tiles(products, columns, bias, out, first, last):
     """out[n, f] at tile (ti, tj) = Aᵀ m A + bias[f], with m[u, v] = products[6 u + v, f *
     columns + p] for tile p (n, ti, tj), samples first <= n < last (products is `rows_of` the
     planes of M).
 
-    Channel by channel, in three loops: Aᵀ down the six columns of every tile (six loops, each
-    reading 6 planes, writing 4 rows of `down`), A along the four rows that gives (four loops,
-    each writing 4 of the 16 phases: row a, column b of the tile), then the phases put in
-    place."""
+    Channel by channel, in three steps: Aᵀ down each column v of every tile (a loop per column,
+    reading 6 planes, writing 4 rows of `down`), A along each row a that gives (a loop per row,
+    writing 4 of the 16 phases: row a, column b of the tile), then the phases put in place, a
+    row of tiles at a time."""
     _, n_out, height, width = out.shape
     tile_rows, tile_cols = height // TILE, width // TILE
     count = (last - first) * tile_rows * tile_cols
@@ -255,12 +228,16 @@ def output_tiles(products, columns, bias, out, first, last):
     phases = np.empty((TILE * TILE, count), out.dtype)  # phases[4 a + b]
     for f in range(n_out):
         start = f * columns
-        _down_a_t(_column(products, 0, start), down[0:4], count)
-        _down_a_t(_column(products, 1, start), down[4:8], count)
-        _down_a_t(_column(products, 2, start), down[8:12], count)
-        _down_a_t(_column(products, 3, start), down[12:16], count)
-        _down_a_t(_column(products, 4, start), down[16:20], count)
-        _down_a_t(_column(products, 5, start), down[20:24], count)
+        for v in range(SIDE):
+            m0, m1, m2 = products[v, start:], products[v + 6, start:], products[v + 12, start:]
+            m3, m4, m5 = (
+                products[v + 18, start:],
+                products[v + 24, start:],
+                products[v + 30, start:],
+            )
+            s0, s1, s2, s3 = down[4 * v], down[4 * v + 1], down[4 * v + 2], down[4 * v + 3]
+            for p in range(count):
+                s0[p], s1[p], s2[p], s3[p] = _a_t(m0[p], m1[p], m2[p], m3[p], m4[p], m5[p])
         b = bias[f]
         for a in range(TILE):
             t0, t1, t2 = down[a], down[4 + a], down[8 + a]
@@ -275,27 +252,17 @@ def output_tiles(products, columns, bias, out, first, last):
         for n in range(first, last):
             for ti in range(tile_rows):
                 p = ((n - first) * tile_rows + ti) * tile_cols  # the row of tiles' first
+                end = p + tile_cols
                 for a in range(TILE):
                     row = out[n, f, TILE * ti + a]
-                    y0, y1 = phases[4 * a, p : p + tile_cols], phases[4 * a + 1, p : p + tile_cols]
-                    y2, y3 = (
-                        phases[4 * a + 2, p : p + tile_cols],
-                        phases[4 * a + 3, p : p + tile_cols],
-                    )
+                    y0, y1 = phases[4 * a, p:end], phases[4 * a + 1, p:end]
+                    y2, y3 = phases[4 * a + 2, p:end], phases[4 * a + 3, p:end]
                     for tj in range(tile_cols):
                         row[TILE * tj] = y0[tj]
                         row[TILE * tj + 1] = y1[tj]
                         row[TILE * tj + 2] = y2[tj]
                         row[TILE * tj + 3] = y3[tj]
     return out
-
-
-@njit(cache=True, inline="always")
-def _column_a(y0, y1, y2, y3, down, count):
-    """down[u][p] = (A y)[u] for p < count, y the four phases of one column of every tile."""
-    s0, s1, s2, s3, s4, s5 = down[0], down[1], down[2], down[3], down[4], down[5]
-    for p in range(count):
-        s0[p], s1[p], s2[p], s3[p], s4[p], s5[p] = _a(y0[p], y1[p], y2[p], y3[p])
 
 
 @njit(cache=True, nogil=True)
@@ -306,8 +273,8 @@ def output_tiles_backward(dout, products, columns, bias_grads, first, last):
     by tile.
 
     output_tiles the other way round: channel by channel, dout's tiles split into 16 phases
-    (with the bias's sum), A down each of the four columns b of every tile (four loops writing
-    6 rows of `down` each), then A along each of the six rows u (six loops writing 6 planes)."""
+    (with the bias's sum), A down each column b of every tile (a loop per column, writing 6 rows
+    of `down`), then A along each row u (a loop per row, writing its 6 planes)."""
     _, n_out, height, width = dout.shape
     tile_rows, tile_cols = height // TILE, width // TILE
     count = (last - first) * tile_rows * tile_cols
@@ -318,13 +285,11 @@ def output_tiles_backward(dout, products, columns, bias_grads, first, last):
         for n in range(first, last):
             for ti in range(tile_rows):
                 p = ((n - first) * tile_rows + ti) * tile_cols  # the row of tiles' first
+                end = p + tile_cols
                 for a in range(TILE):
                     row = dout[n, f, TILE * ti + a]
-                    y0, y1 = phases[4 * a, p : p + tile_cols], phases[4 * a + 1, p : p + tile_cols]
-                    y2, y3 = (
-                        phases[4 * a + 2, p : p + tile_cols],
-                        phases[4 * a + 3, p : p + tile_cols],
-                    )
+                    y0, y1 = phases[4 * a, p:end], phases[4 * a + 1, p:end]
+                    y2, y3 = phases[4 * a + 2, p:end], phases[4 * a + 3, p:end]
                     for tj in range(tile_cols):
                         y0[tj] = row[TILE * tj]
                         y1[tj] = row[TILE * tj + 1]
@@ -333,21 +298,17 @@ def output_tiles_backward(dout, products, columns, bias_grads, first, last):
                         bias_grad += (y0[tj] + y1[tj]) + (y2[tj] + y3[tj])
         bias_grads[f] = bias_grad
         for b in range(TILE):
-            _column_a(phases[b], phases[4 + b], phases[8 + b], phases[12 + b], down[6 * b :], count)
+            y0, y1, y2, y3 = phases[b], phases[4 + b], phases[8 + b], phases[12 + b]
+            s0, s1, s2 = down[6 * b], down[6 * b + 1], down[6 * b + 2]
+            s3, s4, s5 = down[6 * b + 3], down[6 * b + 4], down[6 * b + 5]
+            for p in range(count):
+                s0[p], s1[p], s2[p], s3[p], s4[p], s5[p] = _a(y0[p], y1[p], y2[p], y3[p])
         start = f * columns
-        _row_a(down[0], down[6], down[12], down[18], _row(products, 0, start), count)
-        _row_a(down[1], down[7], down[13], down[19], _row(products, 1, start), count)
-        _row_a(down[2], down[8], down[14], down[20], _row(products, 2, start), count)
-        _row_a(down[3], down[9], down[15], down[21], _row(products, 3, start), count)
-        _row_a(down[4], down[10], down[16], down[22], _row(products, 4, start), count)
-        _row_a(down[5], down[11], down[17], down[23], _row(products, 5, start), count)
+        for u in range(SIDE):
+            y0, y1, y2, y3 = down[u], down[6 + u], down[12 + u], down[18 + u]
+            k = SIDE * u
+            s0, s1, s2 = products[k, start:], products[k + 1, start:], products[k + 2, start:]
+            s3, s4, s5 = products[k + 3, start:], products[k + 4, start:], products[k + 5, start:]
+            for p in range(count):
+                s0[p], s1[p], s2[p], s3[p], s4[p], s5[p] = _a(y0[p], y1[p], y2[p], y3[p])
     return products
-
-
-@njit(cache=True, inline="always")
-def _row_a(y0, y1, y2, y3, row, count):
-    """row[v][p] = (A (y0[p], ..., y3[p]))[v] for p < count: A along one row u of every tile,
-    into the six planes of that row."""
-    s0, s1, s2, s3, s4, s5 = row
-    for p in range(count):
-        s0[p], s1[p], s2[p], s3[p], s4[p], s5[p] = _a(y0[p], y1[p], y2[p], y3[p])
