@@ -228,6 +228,18 @@ def test_backward_names_what_it_cannot_take():
         winograd.winograd_backward(out.astype(np.float64), tiles)
     with pytest.raises(TypeError, match=r"^input_grad must be True or False"):
         winograd.winograd_backward(out, tiles, input_grad="no")
+    # planes that are not those of the variant for x's shape: numba would read past them
+    x_8 = np.zeros((2, 3, 8, 8), np.float32)
+    out_8, tiles_8 = winograd.winograd_forward(x_8, W, B)
+    assert len(tiles_8.kernels) == 36
+    for wrong in (
+        tiles_8._replace(x_shape=(2, 3, 8, 6)),  # F(2x2, 3x3)'s shape, F(4x4, 3x3)'s planes
+        tiles_8._replace(inputs=tiles_8.inputs[:, :, :-1]),
+        tiles_8._replace(kernels=tiles_8.kernels[:16]),
+        tiles_8._replace(kernels=tiles_8.kernels[:, :, :2]),
+    ):
+        with pytest.raises(ValueError, match=r"^tiles must be the Tiles winograd_forward returned"):
+            winograd.winograd_backward(np.zeros((2, 5, *wrong.x_shape[2:]), np.float32), wrong)
 
 
 @pytest.mark.parametrize("rows, columns", [(1, 1), (64, 128), (128, 8), (3, 5)])

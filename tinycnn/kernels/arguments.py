@@ -379,16 +379,29 @@ def winograd_forward(x, weights, bias):
 
 
 def winograd_backward(dout, tiles, input_grad):
-    """(dout, tiles, input_grad): tiles as winograd_forward returned them, dout of the output's
-    shape and the tiles' dtype, input_grad True or False."""
-    from tinycnn.kernels.winograd import Tiles  # here: winograd.py imports this module
+    """(dout, tiles, input_grad): tiles as winograd_forward returned them (their planes those of
+    the variant for their x's shape: numba checks no bounds), dout of the output's shape and the
+    tiles' dtype, input_grad True or False."""
+    from tinycnn.kernels.winograd import Tiles, transforms_for  # here: winograd.py imports this
 
     input_grad = flag(input_grad, "input_grad")
     if not isinstance(tiles, Tiles):
         raise TypeError(
             f"tiles must be the Tiles winograd_forward returned, got {type(tiles).__name__}"
         )
-    n_samples, _, height, width = tiles.x_shape
+    n_samples, channels, height, width = tiles.x_shape
+    way = transforms_for(height, width)
+    tile_count = n_samples * (height // way.tile) * (width // way.tile)
+    if (
+        np.shape(tiles.inputs) != (way.count, channels, tile_count)
+        or np.ndim(tiles.kernels) != 3
+        or np.shape(tiles.kernels)[0::2] != (way.count, channels)
+    ):
+        raise ValueError(
+            f"tiles must be the Tiles winograd_forward returned for x of shape {tiles.x_shape}: "
+            f"inputs ({way.count}, {channels}, {tile_count}) and kernels ({way.count}, C_out, "
+            f"{channels}), got {np.shape(tiles.inputs)} and {np.shape(tiles.kernels)}"
+        )
     dout = same_shape(
         images(dout, "dout"),
         (n_samples, tiles.kernels.shape[1], height, width),

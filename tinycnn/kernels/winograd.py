@@ -186,7 +186,7 @@ def winograd_backward(dout, tiles, input_grad=True):
     dout, tiles, input_grad = arguments.winograd_backward(dout, tiles, input_grad)
     inputs, kernels, x_shape = tiles
     n_samples, channels, height, width = x_shape
-    way = _BY_COUNT[kernels.shape[0]]
+    way = transforms_for(height, width)  # the forward's: arguments.py checks the tiles' planes
     n_out, per_sample = kernels.shape[1], (height // way.tile) * (width // way.tile)
     dx = np.empty(x_shape, dout.dtype) if input_grad else None
     kernel_grads = np.zeros((2, way.count, n_out, channels), dout.dtype)
@@ -529,7 +529,6 @@ F4X4 = Transforms(
     output_tiles_backward=winograd_f4.output_tiles_backward,
     kernel_transform=winograd_f4.KERNEL_TRANSFORM,
 )
-_BY_COUNT = {F2X2.count: F2X2, F4X4.count: F4X4}  # winograd_backward's, by the tiles' planes
 
 
 def transforms_for(height, width):
