@@ -23,7 +23,7 @@ _G_F4 = np.array(  # winograd_f4's docstring's G
 @st.composite
 def problems(draw, dtype):
     """(x, weights, bias): N 1-3, C_in and C_out 1-5, H and W even, 2 to 16 (F(4x4, 3x3) where
-    both are multiples of 4 and the map has more than 64 pixels, F(2x2, 3x3) elsewhere)."""
+    both are multiples of 4 and the map has at least 64 pixels, F(2x2, 3x3) elsewhere)."""
     n = draw(st.integers(1, 3))
     channels, n_out = draw(st.integers(1, 5)), draw(st.integers(1, 5))
     height, width = 2 * draw(st.integers(1, 8)), 2 * draw(st.integers(1, 8))
