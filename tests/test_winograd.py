@@ -63,7 +63,7 @@ def test_each_transform_and_its_backward_are_transposes(way, g):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 8, 12))
     count, side = way.count, way.tile + 2
-    tiles_count = 2 * (8 // way.tile) * (12 // way.tile)
+    tiles_count = 2 * way.tiles_per_sample(8, 12)
     inputs = way.input_tiles(x, winograd.planes(3, tiles_count, np.float64, count), 0, 2)
     input_grads = rng.standard_normal((count, 3, tiles_count))
     dx = way.input_tiles_backward(input_grads, np.empty_like(x), 0, 2)

@@ -391,7 +391,7 @@ def winograd_backward(dout, tiles, input_grad):
         )
     n_samples, channels, height, width = tiles.x_shape
     way = transforms_for(height, width)
-    tile_count = n_samples * (height // way.tile) * (width // way.tile)
+    tile_count = n_samples * way.tiles_per_sample(height, width)
     if (
         np.shape(tiles.inputs) != (way.count, channels, tile_count)
         or np.ndim(tiles.kernels) != 3

@@ -159,7 +159,7 @@ def winograd_forward(x, weights, bias):
     n_samples, channels, height, width = x.shape
     n_out = weights.shape[0]
     way = transforms_for(height, width)
-    per_sample = (height // way.tile) * (width // way.tile)
+    per_sample = way.tiles_per_sample(height, width)
     inputs = planes(channels, n_samples * per_sample, x.dtype, way.count)
     kernels = _kernel_tiles(weights, way.kernel_transform)
     out = np.empty((n_samples, n_out, height, width), x.dtype)
@@ -187,7 +187,7 @@ def winograd_backward(dout, tiles, input_grad=True):
     inputs, kernels, x_shape = tiles
     n_samples, channels, height, width = x_shape
     way = transforms_for(height, width)  # the forward's: arguments.py checks the tiles' planes
-    n_out, per_sample = kernels.shape[1], (height // way.tile) * (width // way.tile)
+    n_out, per_sample = kernels.shape[1], way.tiles_per_sample(height, width)
     dx = np.empty(x_shape, dout.dtype) if input_grad else None
     kernel_grads = np.zeros((2, way.count, n_out, channels), dout.dtype)
     bias_grads = np.zeros((2, n_out), np.float64)
@@ -380,16 +380,17 @@ def _input_tiles_backward(input_grads, dx, first, last):
     return dx
 
 
-def _kernel_tiles(weights, kernel_transform=_KERNEL_TRANSFORM):
-    """U (16, C_out, C): G g Gᵀ for every 3x3 kernel g = weights[f, c], as one matrix product with
-    the kernels as columns (_KERNEL_TRANSFORM; F(4x4, 3x3)'s gives U (36, C_out, C))."""
+def _kernel_tiles(weights, kernel_transform):
+    """U (K, C_out, C): G g Gᵀ for every 3x3 kernel g = weights[f, c], as one matrix product of
+    kernel_transform, G ⊗ G (K, 9), with the kernels as columns (K = 16 for _KERNEL_TRANSFORM,
+    36 for F(4x4, 3x3)'s)."""
     n_out, channels = weights.shape[:2]
     transform = kernel_transform.astype(weights.dtype)
     kernels = transform @ weights.reshape(n_out * channels, 9).T
     return kernels.reshape(len(transform), n_out, channels)
 
 
-def _kernel_tiles_backward(kernel_grads, kernel_transform=_KERNEL_TRANSFORM):
+def _kernel_tiles_backward(kernel_grads, kernel_transform):
     """dweights (C_out, C, 3, 3): Gᵀ du G for every du = kernel_grads[:, f, c], the adjoint of
     _kernel_tiles: the transposed product."""
     count, n_out, channels = kernel_grads.shape
@@ -499,21 +500,28 @@ def _runs(products, start):
 
 
 class Transforms(NamedTuple):
-    """One variant of the algorithm: its output tiles' side, its planes (one matrix product
-    each), its four transforms and its kernels' transform."""
+    """One variant of the algorithm: its output tiles' side, its four transforms and its kernels'
+    transform."""
 
     tile: int
-    count: int
     input_tiles: object
     input_tiles_backward: object
     output_tiles: object
     output_tiles_backward: object
     kernel_transform: np.ndarray
 
+    @property
+    def count(self):
+        """The planes, one matrix product each: (tile + 2)², an input tile's numbers."""
+        return (self.tile + 2) ** 2
+
+    def tiles_per_sample(self, height, width):
+        """The tiles that cover one sample's H x W map."""
+        return (height // self.tile) * (width // self.tile)
+
 
 F2X2 = Transforms(
     tile=2,
-    count=16,
     input_tiles=_input_tiles,
     input_tiles_backward=_input_tiles_backward,
     output_tiles=_output_tiles,
@@ -522,7 +530,6 @@ F2X2 = Transforms(
 )
 F4X4 = Transforms(
     tile=winograd_f4.TILE,
-    count=winograd_f4.COUNT,
     input_tiles=winograd_f4.input_tiles,
     input_tiles_backward=winograd_f4.input_tiles_backward,
     output_tiles=winograd_f4.output_tiles,

@@ -41,7 +41,6 @@ from numba import njit
 
 TILE = 4  # outputs per side of a tile
 SIDE = 6  # inputs per side of a tile: TILE + 2
-COUNT = SIDE * SIDE  # the planes: one matrix product each
 
 _G = np.array(
     [
