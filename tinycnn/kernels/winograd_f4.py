@@ -19,13 +19,14 @@ The larger numbers in these matrices cost accuracy: in float32 the outputs of le
 16, 16, 16) -> 32 were within 2.0e-5 of the exact convolution's (outputs up to 6.3), against
 1.1e-6 for F(2x2, 3x3). What they save is the products, on a Zen 2 the larger part of the
 time. Per sample of that shape on one core, forward: the products 14.2 µs against 23.3, the
-input transform 11.8 µs against 9.7, the output transform 8.1 µs against 6.7; backward, the
-two transforms' adjoints 8.7 and 15.0 µs against 8.8 and 12.6 (2-core AMD EPYC Zen 2, CPU
-family 23, medians of 300 calls). winograd.transforms_for says where each variant runs;
-winograd.py's docstring has the whole passes' times.
+input transform 6.7-7.0 µs against 9.0-9.1, the output transform 7.3-7.5 µs against 6.0;
+backward, the two transforms' adjoints 7.9-8.1 and 10.9-11.1 µs against 7.6-8.2 and 11.7-11.9
+(2-core AMD EPYC Zen 2, CPU family 23, medians of 300 calls). winograd.transforms_for says
+where each variant runs; winograd.py's docstring has the whole passes' times.
 
-Each transform works as its F(2x2, 3x3) twin does: the input transforms tile by tile with a
-tile's numbers in registers, the output transforms in loops over all of a chunk's tiles that
+input_tiles and its adjoint take a row of tiles at a time, Bᵀ down all of its columns in one
+vectorized loop, then B along each tile's rows (input_tiles says why and what it gained). The
+output transforms work as their F(2x2, 3x3) twins do, in loops over all of a chunk's tiles that
 LLVM vectorizes, each reading and writing few enough arrays for LLVM to check before the loop
 that they do not overlap (winograd.py's docstring): each loop reads its planes through 1-D
 slices of `rows_of` them, taken before the loop (indexed through a tuple of them by the loop's
@@ -115,37 +116,48 @@ def _a(y0, y1, y2, y3):
 def input_tiles(x, inputs, first, last):
     """inputs[:, c, p] = Bᵀ d B for tile p of channel c, samples first <= n < last: d = the 6x6
     block at row 4 ti - 1, column 4 tj - 1 of x[n, c], zero outside it; p = ((n - first) H/4 +
-    ti) W/4 + tj, as in winograd._input_tiles."""
+    ti) W/4 + tj, as in winograd._input_tiles.
+
+    A row of tiles at a time, in two steps. Bᵀ down every column of the six rows of x it covers,
+    in one loop along the rows that LLVM vectorizes (`columns`, whose first and last columns
+    stay zero: the padding's); then, tile by tile, B along each of its six rows of `columns`
+    (Bᵀ times a row of 6). Tiles 4 apart share 2 of their 6 columns, which the first step
+    transforms once; and it reads x's rows where they are, in place of a padded copy (a row
+    outside x reads `zeros`). The same numbers. Per sample on one core, against Bᵀ down each
+    tile's own six columns in registers from a padded copy: lesson 4's (64, 16, 16, 16) 6.6
+    against 10.5 µs, (32, 32, 32, 32) 48-50 against 80-82, (32, 64, 16, 16) 26 against 42-43,
+    (32, 32, 8, 8) 4.6-4.8 against 5.4-5.5 (medians of 100 calls, five rounds; 2-core AMD EPYC
+    Zen 2, CPU family 23). F(2x2, 3x3)'s transforms, the same way, were slower on its small
+    maps (3.3 against 2.7 µs a sample of (32, 64, 4, 4)): its Bᵀ only adds, and its tiles are
+    on maps of 4x4 and 8x8."""
     _, channels, height, width = x.shape
     tile_rows, tile_cols = height // TILE, width // TILE
-    padded = np.zeros((height + 2, width + 2), x.dtype)
+    zeros = np.zeros(width, x.dtype)
+    columns = np.zeros((SIDE, width + 2), x.dtype)  # columns[u, j]: (Bᵀ column j - 1)[u]
+    e0, e1, e2 = columns[0, 1 : width + 1], columns[1, 1 : width + 1], columns[2, 1 : width + 1]
+    e3, e4, e5 = columns[3, 1 : width + 1], columns[4, 1 : width + 1], columns[5, 1 : width + 1]
     for c in range(channels):
         for n in range(first, last):
-            for row in range(height):  # loops, not a slice copy: see winograd.py's docstring
-                for column in range(width):
-                    padded[row + 1, column + 1] = x[n, c, row, column]
+            image = x[n, c]
             for ti in range(tile_rows):
-                top = TILE * ti
-                d0, d1, d2 = padded[top], padded[top + 1], padded[top + 2]
-                d3, d4, d5 = padded[top + 3], padded[top + 4], padded[top + 5]
+                top = TILE * ti - 1
+                d0 = image[top] if top >= 0 else zeros
+                d1, d2, d3, d4 = image[top + 1], image[top + 2], image[top + 3], image[top + 4]
+                d5 = image[top + 5] if top + 5 < height else zeros
+                for j in range(width):
+                    e0[j], e1[j], e2[j], e3[j], e4[j], e5[j] = _b_t(
+                        d0[j], d1[j], d2[j], d3[j], d4[j], d5[j]
+                    )
                 first_tile = ((n - first) * tile_rows + ti) * tile_cols
                 for tj in range(tile_cols):
                     left = TILE * tj
-                    # Bᵀ down each of the tile's six columns, then B along each row of the result
-                    c0 = _b_t(d0[left], d1[left], d2[left], d3[left], d4[left], d5[left])
-                    j = left + 1
-                    c1 = _b_t(d0[j], d1[j], d2[j], d3[j], d4[j], d5[j])
-                    j = left + 2
-                    c2 = _b_t(d0[j], d1[j], d2[j], d3[j], d4[j], d5[j])
-                    j = left + 3
-                    c3 = _b_t(d0[j], d1[j], d2[j], d3[j], d4[j], d5[j])
-                    j = left + 4
-                    c4 = _b_t(d0[j], d1[j], d2[j], d3[j], d4[j], d5[j])
-                    j = left + 5
-                    c5 = _b_t(d0[j], d1[j], d2[j], d3[j], d4[j], d5[j])
                     p = first_tile + tj
                     for u in range(SIDE):
-                        v0, v1, v2, v3, v4, v5 = _b_t(c0[u], c1[u], c2[u], c3[u], c4[u], c5[u])
+                        row = columns[u]
+                        v0, v1, v2, v3, v4, v5 = _b_t(
+                            row[left], row[left + 1], row[left + 2],
+                            row[left + 3], row[left + 4], row[left + 5],
+                        )  # fmt: skip
                         inputs[SIDE * u, c, p] = v0
                         inputs[SIDE * u + 1, c, p] = v1
                         inputs[SIDE * u + 2, c, p] = v2
@@ -169,44 +181,56 @@ def _b_row(grads, u, c, p):
 def input_tiles_backward(input_grads, dx, first, last):
     """dx[n, c] for samples first <= n < last = the sum, over the tiles p of sample n, of
     B dv Bᵀ (dv = input_grads[:, c, p]) added onto the 6x6 block each tile read, less the
-    padding: the adjoint of input_tiles."""
+    padding: the adjoint of input_tiles.
+
+    input_tiles' two steps the other way round, a row of tiles at a time: B along each row of
+    each tile's dv, summed into `columns` where tiles share columns; then B down every column,
+    in one loop along the rows that LLVM vectorizes, onto dx's six rows (the two the row of
+    tiles above also reached summed into, the others written; a padding row's into `discard`).
+    Per sample on one core, against B along each row and down each column of a tile in
+    registers onto a padded copy: (64, 16, 16, 16) 10.7 against 13.5 µs, (32, 32, 32, 32) 83
+    against 103, (32, 64, 16, 16) 42 against 54, (32, 32, 8, 8) 6.0 against 7.0 (measured as
+    input_tiles'). The same numbers to rounding (sums in another order)."""
     _, channels, height, width = dx.shape
     tile_rows, tile_cols = height // TILE, width // TILE
-    padded = np.zeros((height + 2, width + 2), dx.dtype)
-    grads = input_grads
+    columns = np.empty((SIDE, width + 2), dx.dtype)  # columns[u, j]: (B dv rows u)[j - 1]
+    discard = np.empty((2, width), dx.dtype)  # the padding rows' gradients
+    e0, e1, e2 = columns[0, 1 : width + 1], columns[1, 1 : width + 1], columns[2, 1 : width + 1]
+    e3, e4, e5 = columns[3, 1 : width + 1], columns[4, 1 : width + 1], columns[5, 1 : width + 1]
     for c in range(channels):
         for n in range(first, last):
-            padded[:] = 0
+            image = dx[n, c]
+            for j in range(width):
+                image[0, j] = 0  # the first row is summed into: the first row of tiles' second
             for ti in range(tile_rows):
-                top = TILE * ti
-                d0, d1, d2 = padded[top], padded[top + 1], padded[top + 2]
-                d3, d4, d5 = padded[top + 3], padded[top + 4], padded[top + 5]
+                for u in range(SIDE):  # the first tile's first two columns are summed into
+                    columns[u, 0] = 0
+                    columns[u, 1] = 0
                 first_tile = ((n - first) * tile_rows + ti) * tile_cols
                 for tj in range(tile_cols):
-                    p = first_tile + tj
-                    # B along each row u of dv, then down each column v onto the block
-                    r0, r1, r2 = (
-                        _b_row(grads, 0, c, p),
-                        _b_row(grads, 1, c, p),
-                        _b_row(grads, 2, c, p),
-                    )
-                    r3, r4, r5 = (
-                        _b_row(grads, 3, c, p),
-                        _b_row(grads, 4, c, p),
-                        _b_row(grads, 5, c, p),
-                    )
                     left = TILE * tj
-                    for v in range(SIDE):
-                        e0, e1, e2, e3, e4, e5 = _b(r0[v], r1[v], r2[v], r3[v], r4[v], r5[v])
-                        d0[left + v] += e0
-                        d1[left + v] += e1
-                        d2[left + v] += e2
-                        d3[left + v] += e3
-                        d4[left + v] += e4
-                        d5[left + v] += e5
-            for row in range(height):
-                for column in range(width):
-                    dx[n, c, row, column] = padded[row + 1, column + 1]
+                    p = first_tile + tj
+                    for u in range(SIDE):
+                        r0, r1, r2, r3, r4, r5 = _b_row(input_grads, u, c, p)
+                        row = columns[u]
+                        row[left] += r0  # shared with the tile on the left
+                        row[left + 1] += r1
+                        row[left + 2] = r2
+                        row[left + 3] = r3
+                        row[left + 4] = r4
+                        row[left + 5] = r5
+                top = TILE * ti - 1
+                g0 = image[top] if top >= 0 else discard[0]
+                g1, g2, g3, g4 = image[top + 1], image[top + 2], image[top + 3], image[top + 4]
+                g5 = image[top + 5] if top + 5 < height else discard[1]
+                for j in range(width):
+                    s0, s1, s2, s3, s4, s5 = _b(e0[j], e1[j], e2[j], e3[j], e4[j], e5[j])
+                    g0[j] += s0  # rows shared with the row of tiles above
+                    g1[j] += s1
+                    g2[j] = s2
+                    g3[j] = s3
+                    g4[j] = s4
+                    g5[j] = s5
     return dx
 
 
