@@ -127,9 +127,8 @@ def input_tiles(x, inputs, first, last):
     tile's own six columns in registers from a padded copy: lesson 4's (64, 16, 16, 16) 6.6
     against 10.5 µs, (32, 32, 32, 32) 48-50 against 80-82, (32, 64, 16, 16) 26 against 42-43,
     (32, 32, 8, 8) 4.6-4.8 against 5.4-5.5 (medians of 100 calls, five rounds; 2-core AMD EPYC
-    Zen 2, CPU family 23). F(2x2, 3x3)'s transforms, the same way, were slower on its small
-    maps (3.3 against 2.7 µs a sample of (32, 64, 4, 4)): its Bᵀ only adds, and its tiles are
-    on maps of 4x4 and 8x8."""
+    Zen 2, CPU family 23). F(2x2, 3x3)'s transforms, the same way, were slower on the small maps
+    it runs on (3.3 against 2.7 µs a sample of (32, 64, 4, 4)): its Bᵀ only adds."""
     _, channels, height, width = x.shape
     tile_rows, tile_cols = height // TILE, width // TILE
     zeros = np.zeros(width, x.dtype)
@@ -201,7 +200,7 @@ def input_tiles_backward(input_grads, dx, first, last):
         for n in range(first, last):
             image = dx[n, c]
             for j in range(width):
-                image[0, j] = 0  # the first row is summed into: the first row of tiles' second
+                image[0, j] = 0  # dx's first row, g1 of the first row of tiles: summed into
             for ti in range(tile_rows):
                 for u in range(SIDE):  # the first tile's first two columns are summed into
                     columns[u, 0] = 0
