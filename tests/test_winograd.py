@@ -242,19 +242,21 @@ def test_backward_names_what_it_cannot_take():
             winograd.winograd_backward(np.zeros((2, 5, *wrong.x_shape[2:]), np.float32), wrong)
 
 
+@pytest.mark.parametrize("count", [winograd.F2X2.count, winograd.F4X4.count])
 @pytest.mark.parametrize("rows, columns", [(1, 1), (64, 128), (128, 8), (3, 5)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_planes_start_off_the_4_kib_grid(rows, columns, dtype):
-    planes = winograd.planes(rows, columns, dtype)
-    assert planes.shape == (16, rows, columns) and planes.dtype == dtype
+def test_planes_start_off_the_4_kib_grid(rows, columns, dtype, count):
+    planes = winograd.planes(rows, columns, dtype, count)
+    assert planes.shape == (count, rows, columns) and planes.dtype == dtype
     assert planes[0].flags.c_contiguous
     assert planes.strides[0] % 4096 == winograd.PLANE_SHIFT_BYTES
     assert planes.strides[0] >= rows * columns * np.dtype(dtype).itemsize
 
 
-def test_rows_of_planes_are_their_numbers_row_after_row():
-    planes = winograd.planes(3, 5, np.float32)
-    planes[:] = np.arange(16 * 3 * 5).reshape(16, 3, 5)
+@pytest.mark.parametrize("count", [winograd.F2X2.count, winograd.F4X4.count])
+def test_rows_of_planes_are_their_numbers_row_after_row(count):
+    planes = winograd.planes(3, 5, np.float32, count)
+    planes[:] = np.arange(count * 3 * 5).reshape(count, 3, 5)
     rows = winograd.rows_of(planes)
-    assert rows.flags.c_contiguous and rows.shape[0] == 16 and np.shares_memory(rows, planes)
-    np.testing.assert_array_equal(rows[:, : 3 * 5].reshape(16, 3, 5), planes)
+    assert rows.flags.c_contiguous and rows.shape[0] == count and np.shares_memory(rows, planes)
+    np.testing.assert_array_equal(rows[:, : 3 * 5].reshape(count, 3, 5), planes)

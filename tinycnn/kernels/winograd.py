@@ -239,12 +239,12 @@ def _each_half(samples, n_samples, multiply_adds):
         side_by_side(lambda: samples(0, middle, 0), lambda: samples(middle, n_samples, 1))
 
 
-def planes(rows, columns, dtype, count=16):
-    """An uninitialised (count, rows, columns) array (16 planes for F(2x2, 3x3), 36 for F(4x4,
-    3x3)), each plane C-contiguous, the planes
-    PLANE_SHIFT_BYTES past a whole number of 4 KiB pages apart (the module docstring says why).
-    Made by np.ndarray over a flat buffer: 1 µs, where np.lib.stride_tricks.as_strided takes 4,
-    and a one-image pass makes a few of these."""
+def planes(rows, columns, dtype, count):
+    """An uninitialised (count, rows, columns) array (a variant's Transforms.count: 16 planes for
+    F(2x2, 3x3), 36 for F(4x4, 3x3)), each plane C-contiguous, the planes PLANE_SHIFT_BYTES past
+    a whole number of 4 KiB pages apart (the module docstring says why). Made by np.ndarray over
+    a flat buffer: 1 µs, where np.lib.stride_tricks.as_strided takes 4, and a one-image pass
+    makes a few of these."""
     dtype = np.dtype(dtype)
     plane = rows * columns
     stride = plane + (-plane * dtype.itemsize % 4096 + PLANE_SHIFT_BYTES) // dtype.itemsize
