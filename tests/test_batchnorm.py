@@ -1,5 +1,7 @@
 """Tests for BatchNorm2D and its kernels: against the NumPy twins, central differences, PyTorch."""
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -63,6 +65,37 @@ def test_kernels_equal_their_numpy_twins(dtype, relu, data):
     for grad, ref_grad in zip(grads, ref_grads, strict=True):
         scale = max(1.0, np.abs(ref_grad).max())
         np.testing.assert_allclose(grad, ref_grad, rtol=tol["rtol"], atol=tol["atol"] * scale)
+
+
+@given(
+    samples=st.integers(2, 64),
+    length=st.integers(1, 64),
+    offset=st.sampled_from([0.0, 1e3, -1e6]),
+    outlier=st.sampled_from([1e-3, 1.0, 1e3, 1e6]),
+    seed=st.integers(0, 2**16),
+)
+def test_statistics_keep_their_digits_when_the_first_value_lies_far_off(
+    samples, length, offset, outlier, seed
+):
+    """The kernels' statistics are sums around each channel's first value x_0
+    (`_channel_statistics`): the subtraction amplifies the sums' rounding (at most M ulps each)
+    by at most M + 1 however far x_0 lies off the mean, and not at all by the values' distance
+    from 0. Sums around 0 would miss by 1e12 ulps where the offset is -1e6."""
+    rng = np.random.default_rng(seed)
+    x = offset + rng.standard_normal((samples, 2, 1, length))
+    x[0, :, 0, 0] += outlier * np.array([1.0, -1.0])
+    _, mean, inv_std = batchnorm.batchnorm_forward(x, np.ones(2), np.zeros(2), 1e-300)
+    values = [x[:, c].ravel() for c in range(2)]
+    exact_mean = np.array([math.fsum(v) / v.size for v in values])
+    exact_variance = np.array(
+        [math.fsum((v - m) ** 2) / v.size for v, m in zip(values, exact_mean, strict=True)]
+    )
+    count, ulp = samples * length, 2.0**-52
+    spread = max(np.abs(v - v[0]).max() for v in values)
+    np.testing.assert_allclose(mean, exact_mean, rtol=2 * ulp, atol=2 * count * ulp * spread)
+    np.testing.assert_allclose(
+        1 / inv_std**2, exact_variance, rtol=2 * count * (count + 1) * ulp + 8 * ulp
+    )
 
 
 @given(batches())
