@@ -38,6 +38,20 @@ no digit that matters is lost) and once more to write, both in one loop over the
 (`_forward`: one hand-over to the other thread, not two; threads.py says what one costs); the
 backward recomputes x̂ from x instead of keeping a copy. Sums run in float64 whatever the dtype.
 
+Planes of at most SHORT_ROWS values go sample by sample instead (`_short_row_statistics`,
+`_normalize_short_rows`, `_short_rows_backward`). A 4 x 4 plane of float32 is one 64-byte cache
+line, and the channel's next plane lies C lines further on: channel by channel, every line is a
+separate trip to memory that the prefetcher does not see coming. Sample by sample, the part's
+channels' planes are one run of memory, read in order, with each sum kept per place (a lane,
+LLVM vectorizes across them) and a channel's lanes added at the end. Measured on the detector's
+last batch norm, BatchNormReLU2D on (32, 128, 4, 4), forward and backward, against channel by
+channel (2-core AMD EPYC Zen 2, CPU family 23; the two codes taking turns in one process,
+medians of 60 pairs): 0.503 against 0.703 ms on one core with the caches flushed before each
+call, as in a training step where x was written long before the backward reads it; 0.547
+against 0.633 ms on two threads; 0.225 against 0.232 ms with everything in cache. On 8 x 8
+planes, four lines each, the forward's statistics were slower this way (0.093 against
+0.067 ms).
+
 In parts rather than as numba parallel loops (`prange` over C), batchnorm_pool.py's kernels on
 the detector's four pooled blocks, (32, 8, 64, 64) to (32, 64, 8, 8), took 0.272, 0.195, 0.110
 and 0.166 ms forward against 0.375, 0.267, 0.164 and 0.232 ms, and 0.723, 0.433, 0.278 and
@@ -68,6 +82,11 @@ one chain of dependent additions, each waiting for the last (only this fast-math
 infinity keep their meaning)."""
 
 
+SHORT_ROWS = 16
+"""Planes of at most this many values (4 x 4 maps: one 64-byte cache line of float32 a plane) go
+sample by sample, not channel by channel: see the module docstring."""
+
+
 @njit(cache=True, fastmath=REORDER_SUMS)
 def _channel_statistics(x, c, eps):
     """(mean, inv_std) of channel c of x (N, C, L), in float64, from one pass over the channel:
@@ -83,7 +102,6 @@ def _channel_statistics(x, c, eps):
     it): batch norm's forward on (32, 128, 4, 4) took 1.22 against 1.68 ns a value on one core
     (2-core AMD EPYC Zen 2, CPU family 23)."""
     n_samples = x.shape[0]
-    count = n_samples * x.shape[2]
     shift = np.float64(x[0, c, 0])
     total, squares = 0.0, 0.0
     for n in range(n_samples):
@@ -92,11 +110,43 @@ def _channel_statistics(x, c, eps):
             deviation = row[q] - shift
             total += deviation
             squares += deviation * deviation
+    return _moments(shift, total, squares, n_samples * x.shape[2], eps)
+
+
+@njit(cache=True)
+def _moments(shift, total, squares, count, eps):
+    """(mean, inv_std) from the sums of d = x - shift and of d² over count values."""
     mean_deviation = total / count
     variance = squares / count - mean_deviation * mean_deviation
     if variance < 0.0:  # rounding, where every value is about the same; a NaN stays NaN
         variance = 0.0
     return shift + mean_deviation, 1.0 / np.sqrt(variance + eps)
+
+
+@njit(cache=True, fastmath=REORDER_SUMS)
+def _short_row_statistics(x, channels, eps, mean, inv_std):
+    """mean[c], inv_std[c] for each c in `channels` (a range) of x (N, C, L) with short rows:
+    `_channel_statistics`'s sums, taken sample by sample over the channels' planes together
+    (one run of x, in memory order), each sum kept per place, a place's lane, and a channel's
+    lanes added at the end."""
+    n_samples, _, length = x.shape
+    rows = x.reshape(n_samples, -1)
+    start, stop = channels.start * length, channels.stop * length
+    run = stop - start
+    shift, total, squares = np.empty(run), np.zeros(run), np.zeros(run)
+    for c in channels:
+        shift[c * length - start : (c + 1) * length - start] = x[0, c, 0]
+    for n in range(n_samples):
+        row = rows[n][start:stop]
+        for k in range(run):
+            deviation = row[k] - shift[k]
+            total[k] += deviation
+            squares[k] += deviation * deviation
+    for c in channels:
+        lanes = slice(c * length - start, (c + 1) * length - start)
+        mean[c], inv_std[c] = _moments(
+            shift[lanes.start], total[lanes].sum(), squares[lanes].sum(), n_samples * length, eps
+        )
 
 
 @njit(cache=True)
@@ -118,12 +168,47 @@ def _normalize_channel(x, c, centre, a, b, floor, out):
             out_row[q] = floor if value <= floor else value
 
 
+@njit(cache=True)
+def _places(channels, length, mean, inv_std, gamma, beta):
+    """(start, stop, centre, a, b) for short rows: the places [start, stop) that `channels`
+    cover among a sample's C * L values, and at each place its channel's centre, a = γ inv_std
+    and β."""
+    start, stop = channels.start * length, channels.stop * length
+    centre, a, b = np.empty(stop - start), np.empty(stop - start), np.empty(stop - start)
+    for c in channels:
+        lanes = slice(c * length - start, (c + 1) * length - start)
+        centre[lanes], a[lanes], b[lanes] = mean[c], gamma[c] * inv_std[c], beta[c]
+    return start, stop, centre, a, b
+
+
+@njit(cache=True)
+def _normalize_short_rows(x, channels, mean, inv_std, gamma, beta, floor, out):
+    """`_normalize_channel` for each channel in `channels` of x (N, C, L) with short rows,
+    sample by sample over the channels' planes together, each place with its channel's
+    centre, a = γ inv_std and β: the same arithmetic, value by value."""
+    n_samples, _, length = x.shape
+    rows, out_rows = x.reshape(n_samples, -1), out.reshape(n_samples, -1)
+    start, stop, centre, a, b = _places(channels, length, mean, inv_std, gamma, beta)
+    run = stop - start
+    for n in range(n_samples):
+        row, out_row = rows[n][start:stop], out_rows[n][start:stop]
+        for k in range(run):
+            value = (row[k] - centre[k]) * a[k] + b[k]
+            out_row[k] = floor if value <= floor else value
+
+
 @parts_if_faster
 @njit(cache=True, nogil=True)
 def _forward(x, eps, gamma, beta, floor, mean, inv_std, out, part, n_parts):
     """Training: each channel's statistics, then the channel normalized with them, while its
-    values are still in the core's cache; part `part` of n_parts of the channels."""
-    for c in part_range(x.shape[1], part, n_parts):
+    values are still in the core's cache; part `part` of n_parts of the channels. Short rows:
+    the statistics of all the part's channels, then all of them normalized."""
+    channels = part_range(x.shape[1], part, n_parts)
+    if x.shape[2] <= SHORT_ROWS:
+        _short_row_statistics(x, channels, eps, mean, inv_std)
+        _normalize_short_rows(x, channels, mean, inv_std, gamma, beta, floor, out)
+        return
+    for c in channels:
         centre, scale = _channel_statistics(x, c, eps)
         mean[c], inv_std[c] = centre, scale
         _normalize_channel(x, c, centre, gamma[c] * scale, beta[c], floor, out)
@@ -131,10 +216,51 @@ def _forward(x, eps, gamma, beta, floor, mean, inv_std, out, part, n_parts):
 
 @parts_if_faster
 @njit(cache=True, nogil=True)
-def _normalize(x, mean, scale, beta, floor, out, part, n_parts):
-    """Evaluation: out = max(floor, (x - mean_c) * scale_c + beta_c) with given statistics."""
-    for c in part_range(x.shape[1], part, n_parts):
-        _normalize_channel(x, c, mean[c], scale[c], beta[c], floor, out)
+def _normalize(x, mean, inv_std, gamma, beta, floor, out, part, n_parts):
+    """Evaluation: out = max(floor, (x - mean_c) * γ_c inv_std_c + beta_c), given statistics."""
+    channels = part_range(x.shape[1], part, n_parts)
+    if x.shape[2] <= SHORT_ROWS:
+        _normalize_short_rows(x, channels, mean, inv_std, gamma, beta, floor, out)
+        return
+    for c in channels:
+        _normalize_channel(x, c, mean[c], gamma[c] * inv_std[c], beta[c], floor, out)
+
+
+@njit(cache=True, fastmath=REORDER_SUMS)
+def _short_rows_backward(x, dout, channels, mean, inv_std, gamma, beta, floor, dx, dgamma, dbeta):
+    """`_backward` for each channel in `channels` of x (N, C, L) with short rows, sample by
+    sample over the channels' planes together: the sums kept per place, then added per
+    channel, as in `_short_row_statistics`."""
+    n_samples, _, length = x.shape
+    rows, dout_rows = x.reshape(n_samples, -1), dout.reshape(n_samples, -1)
+    dx_rows = dx.reshape(n_samples, -1)
+    start, stop, centre, a, b = _places(channels, length, mean, inv_std, gamma, beta)
+    run = stop - start
+    with_relu = floor > -np.inf
+    sum_dout, sum_dout_deviation = np.zeros(run), np.zeros(run)
+    for n in range(n_samples):
+        row, dout_row = rows[n][start:stop], dout_rows[n][start:stop]
+        passed_row = dx_rows[n][start:stop]
+        for k in range(run):
+            value = row[k]
+            clamped = with_relu and _clamped(value, centre[k], a[k], b[k], floor)
+            passed = 0.0 if clamped else dout_row[k]
+            passed_row[k] = passed
+            sum_dout[k] += passed
+            sum_dout_deviation[k] += passed * (value - centre[k])
+    slope, offset = np.empty(run), np.empty(run)
+    count = n_samples * length
+    for c in channels:
+        lanes = slice(c * length - start, (c + 1) * length - start)
+        total, total_deviation = sum_dout[lanes].sum(), sum_dout_deviation[lanes].sum()
+        dbeta[c], dgamma[c] = total, total_deviation * inv_std[c]
+        a_c = gamma[c] * inv_std[c]
+        slope[lanes] = a_c * inv_std[c] * inv_std[c] * total_deviation / count
+        offset[lanes] = a_c * total / count
+    for n in range(n_samples):
+        row, dx_row = rows[n][start:stop], dx_rows[n][start:stop]
+        for k in range(run):
+            dx_row[k] = a[k] * dx_row[k] - (row[k] - centre[k]) * slope[k] - offset[k]
 
 
 @parts_if_faster
@@ -142,9 +268,15 @@ def _normalize(x, mean, scale, beta, floor, out, part, n_parts):
 def _backward(x, dout, mean, inv_std, gamma, beta, floor, dx, dgamma, dbeta, part, n_parts):
     """dout counts as 0 where the forward clamped (`_clamped`): the ReLU's backward. The first
     pass writes that gradient into dx, which the second pass turns into dL/dx in place."""
-    n_samples, channels, _ = x.shape
-    count = n_samples * x.shape[2]
-    for c in part_range(channels, part, n_parts):
+    n_samples, _, length = x.shape
+    count = n_samples * length
+    channels = part_range(x.shape[1], part, n_parts)
+    if length <= SHORT_ROWS:
+        _short_rows_backward(
+            x, dout, channels, mean, inv_std, gamma, beta, floor, dx, dgamma, dbeta
+        )
+        return
+    for c in channels:
         centre, scale = mean[c], inv_std[c]
         a, b = gamma[c] * scale, beta[c]
         with_relu = floor > -np.inf  # batch norm alone: LLVM takes the test out of the loops
@@ -196,8 +328,8 @@ def batchnorm_inference(x, gamma, beta, mean, inv_std, relu=False):
     )
     flat = x.reshape(x.shape[0], x.shape[1], x.shape[2] * x.shape[3])
     out = np.empty_like(x)
-    scale = gamma.astype(np.float64) * inv_std
-    _normalize(flat, mean, scale, beta.astype(np.float64), _floor(relu), out.reshape(flat.shape))
+    gamma64, beta64 = gamma.astype(np.float64), beta.astype(np.float64)
+    _normalize(flat, mean, inv_std, gamma64, beta64, _floor(relu), out.reshape(flat.shape))
     return out
 
 

@@ -47,9 +47,11 @@ from numba import njit
 from tinycnn.kernels import arguments
 from tinycnn.kernels.batchnorm import (
     REORDER_SUMS,
+    SHORT_ROWS,
     _channel_statistics,
     _clamped,
     _normalize_channel,
+    _short_row_statistics,
     affine,
 )
 from tinycnn.kernels.pool import _pool_plane, _pool_plane_2x2, _pooled_arrays
@@ -78,10 +80,13 @@ def _forward(x, eps, gamma, beta, k, s, mean, inv_std, out, argmax, part, n_part
     of n_parts of the channels."""
     n_samples, channels, height, width = x.shape
     flat = x.reshape(n_samples, channels, height * width)
-    for c in part_range(channels, part, n_parts):
-        centre, scale = _channel_statistics(flat, c, eps)
-        mean[c], inv_std[c] = centre, scale
-        _pool_channel(x, c, k, s, centre, gamma[c] * scale, beta[c], out, argmax)
+    part_channels = part_range(channels, part, n_parts)
+    if height * width <= SHORT_ROWS:  # the statistics batchnorm.py takes of the same x
+        _short_row_statistics(flat, part_channels, eps, mean, inv_std)
+    for c in part_channels:
+        if height * width > SHORT_ROWS:
+            mean[c], inv_std[c] = _channel_statistics(flat, c, eps)
+        _pool_channel(x, c, k, s, mean[c], gamma[c] * inv_std[c], beta[c], out, argmax)
 
 
 @parts_if_faster
