@@ -28,9 +28,8 @@ in place. Against testing again in the second pass, on a 2-core AMD EPYC Zen 2 (
 the two codes taking turns in one process (medians of 60 pairs), BatchNormReLU2D's forward and
 backward took 0.238 against 0.292 ms on (32, 128, 4, 4) (channel by channel, before the short
 rows below) and 0.366 against 0.410 ms on (32, 64, 8, 8) on one core (the one-pass statistics
-of `_channel_statistics` included); BatchNorm2D,
-which has no test to save, 0.954 against 0.957 ms on (32, 16, 32, 32) on one core and 0.613
-against 0.591 ms on two.
+of `_channel_statistics` included); BatchNorm2D, which has no test to save, 0.954 against
+0.957 ms on (32, 16, 32, 32) on one core and 0.613 against 0.591 ms on two.
 
 The kernels take the channels in parts, one part per thread (`threads.parts_if_faster`), and
 walk each (n, c) plane as one contiguous row. The forward reads x once for the statistics (the

@@ -88,7 +88,9 @@ def _pool_channel(x, c, k, s, centre, a, b, out, argmax):
 @njit(cache=True, nogil=True)
 def _forward(x, eps, gamma, beta, k, s, mean, inv_std, out, argmax, part, n_parts):
     """Training: each channel's statistics, then the channel pooled and normalized; part `part`
-    of n_parts of the channels."""
+    of n_parts of the channels. Short rows (batchnorm.SHORT_ROWS): the statistics of all the
+    part's channels first, taken as batchnorm.py's training forward takes them of the same x,
+    so that the outputs stay those of the three layers in a row, bit for bit."""
     n_samples, channels, height, width = x.shape
     flat = x.reshape(n_samples, channels, height * width)
     part_channels = part_range(channels, part, n_parts)
