@@ -19,7 +19,8 @@
 # 6. saving the detector and loading it back.
 #
 # The full run takes under two minutes on two cores of an AMD EPYC (Zen 4: 90 s in the site's
-# build, of which training 79 s), with AP@0.5 = 0.98 and AP@[.5:.95] = 0.64 on the test scenes;
+# build, of which training 79 s), with AP@0.5 of 0.97-0.98 and AP@[.5:.95] of 0.64 on the test
+# scenes (the kernels' rounding, which changes with their versions, moves the last digit);
 # `--quick` runs the same code on a handful of images for one epoch, which checks that
 # everything works but learns next to nothing. Figures, numbers and the model go to `output/`
 # beside the lesson (`output/quick/` for a `--quick` run, so that it never overwrites a full
