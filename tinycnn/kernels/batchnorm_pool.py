@@ -166,37 +166,18 @@ def _backward_channels(
         for c in channels:
             centre, scale = mean[c], inv_std[c]
             a, b = gamma[c] * scale, beta[c]
-            sums = _place_sums(
-                x[n, c],
-                dout[n, c],
-                argmax[n, c],
-                k,
-                s,
-                centre,
-                a,
-                b,
-                scale,
-                dy[n, c - channels.start],
-            )
+            kept = dy[n, c - channels.start]
+            sums = _place_sums(x[n, c], dout[n, c], argmax[n, c], k, s, centre, a, b, scale, kept)
             dbeta[c] += sums[0]
             dgamma[c] += sums[1]
     for n in range(n_samples):
         for c in channels:
             centre, scale = mean[c], inv_std[c]
+            a, kept = gamma[c] * scale, dy[n, c - channels.start]
             mean_dy = dbeta[c] / count if batch else 0.0
             mean_dy_xhat = dgamma[c] / count if batch else 0.0
             _plane_grad(
-                x[n, c],
-                dy[n, c - channels.start],
-                argmax[n, c],
-                k,
-                s,
-                centre,
-                gamma[c] * scale,
-                scale,
-                mean_dy,
-                mean_dy_xhat,
-                dx[n, c],
+                x[n, c], kept, argmax[n, c], k, s, centre, a, scale, mean_dy, mean_dy_xhat, dx[n, c]
             )
 
 
@@ -206,12 +187,11 @@ def _backward(
     x, dout, argmax, k, s, mean, inv_std, gamma, beta, batch, dx, dgamma, dbeta, part, n_parts
 ):
     """batch: the statistics are the batch's (training), so that dx has batch norm's mean
-    terms. The usual 2x2
-    windows pass k and s as constants: the compiler turns the divisions by k into shifts (a
-    third faster on the detector's first block than with k a variable). Each road one call of
-    `_backward_channels`, not a branch around each plane's calls: with both roads' calls in the
-    loops, LLVM did not inline them, and (32, 64, 8, 8) took 0.375 against 0.288 ms (one core,
-    2-core AMD EPYC Zen 2, CPU family 23)."""
+    terms. The usual 2x2 windows pass k and s as constants: the compiler turns the divisions by
+    k into shifts (a third faster on the detector's first block than with k a variable). Each
+    road is one call of `_backward_channels`, not a branch around each plane's calls: with both
+    roads' calls in the loops, LLVM did not inline them, and (32, 64, 8, 8) took 0.375 against
+    0.288 ms (one core, 2-core AMD EPYC Zen 2, CPU family 23)."""
     channels = part_range(x.shape[1], part, n_parts)
     if k == 2 and s == 2:
         _backward_channels(
