@@ -123,6 +123,16 @@ def _moments(shift, total, squares, count, eps):
     return shift + mean_deviation, 1.0 / np.sqrt(variance + eps)
 
 
+@njit(cache=True)
+def _gradient_terms(total, total_deviation, gamma, inv_std, count):
+    """(dβ, dγ, slope, offset) of one channel from Σ dout and Σ dout (x - mean) over its count
+    values, for dx = a dout - (x - mean) slope - offset, a = γ inv_std: the module docstring's
+    dx = a (dout - mean(dout) - x̂ mean(dout x̂)) with the means' factors gathered."""
+    a = gamma * inv_std
+    dgamma = total_deviation * inv_std
+    return total, dgamma, a * inv_std * inv_std * total_deviation / count, a * total / count
+
+
 @njit(cache=True, fastmath=REORDER_SUMS)
 def _short_row_statistics(x, channels, eps, mean, inv_std):
     """mean[c], inv_std[c] for each c in `channels` (a range) of x (N, C, L) with short rows:
@@ -252,11 +262,9 @@ def _short_rows_backward(x, dout, channels, mean, inv_std, gamma, beta, floor, d
     count = n_samples * length
     for c in channels:
         lanes = slice(c * length - start, (c + 1) * length - start)
-        total, total_deviation = sum_dout[lanes].sum(), sum_dout_deviation[lanes].sum()
-        dbeta[c], dgamma[c] = total, total_deviation * inv_std[c]
-        a_c = gamma[c] * inv_std[c]
-        slope[lanes] = a_c * inv_std[c] * inv_std[c] * total_deviation / count
-        offset[lanes] = a_c * total / count
+        dbeta[c], dgamma[c], slope[lanes], offset[lanes] = _gradient_terms(
+            sum_dout[lanes].sum(), sum_dout_deviation[lanes].sum(), gamma[c], inv_std[c], count
+        )
     for n in range(n_samples):
         row, dx_row = rows[n][start:stop], dx_rows[n][start:stop]
         for k in range(run):
@@ -288,11 +296,9 @@ def _backward(x, dout, mean, inv_std, gamma, beta, floor, dx, dgamma, dbeta, par
                 passed_row[q] = passed  # kept in dx: the second pass needs no second test
                 sum_dout += passed
                 sum_dout_deviation += passed * (row[q] - centre)
-        dbeta[c] = sum_dout
-        dgamma[c] = sum_dout_deviation * scale
-        # dx = a (dout - mean(dout) - x̂ mean(dout x̂)) = a dout - (x - mean_c) slope - offset
-        offset = a * sum_dout / count
-        slope = a * scale * scale * sum_dout_deviation / count
+        dbeta[c], dgamma[c], slope, offset = _gradient_terms(
+            sum_dout, sum_dout_deviation, gamma[c], scale, count
+        )
         for n in range(n_samples):
             row, dx_row = x[n, c], dx[n, c]
             for q in range(row.size):

@@ -34,11 +34,11 @@ backward passes, the fastest tenth of 150 calls each taking turns: 2.38 ms again
 BatchNormReLU2D then MaxPool2D (0.95 against 1.21 ms on the first block); the whole training
 step 16.6 against 17.0 ms (the fastest tenth of 120 steps, eight processes each, medians).
 
-The backward pass writes dx at every chosen place, clamped or not, rather than branch on the
-ReLU's pattern of signs: mispredicted about every other window, that branch took it from 0.55
-to 1.09 ms on the first block. Fusing the passes without pooling first (every value normalized,
-then pooled from a small buffer in the cache) was slower than the two layers: the time goes to
-arithmetic, not to memory, and pooling first leaves three quarters of it out.
+The backward pass adds a_c dy at every chosen place, clamped or not (dy = 0 there), rather than
+branch on the ReLU's pattern of signs: mispredicted about every other window, that branch took
+it from 0.55 to 1.09 ms on the first block. Fusing the passes without pooling first (every value
+normalized, then pooled from a small buffer in the cache) was slower than the two layers: the
+time goes to arithmetic, not to memory, and pooling first leaves three quarters of it out.
 
 The backward pass goes sample by sample, and within a sample channel by channel (each channel's
 sums kept in dβ and dγ as they grow): a sample's planes of a part's channels are one run of
