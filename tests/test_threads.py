@@ -341,6 +341,32 @@ def test_threads_that_hand_over_at_once_each_get_every_part_done():
         assert sorted(parts) == [0] * 200 + [1] * 200
 
 
+@pytest.mark.parametrize("helper_spins", [0, 10**8])
+def test_a_helper_takes_each_hand_over_whether_it_watched_for_it_or_slept(
+    monkeypatch, helper_spins
+):
+    """Hand-overs back to back, and after pauses longer than a helper's watch (0 reads: it
+    sleeps at once; 10**8 reads, about 30 ms: it is still watching): every part is done once,
+    part 0 on a helper thread."""
+    monkeypatch.setattr(threads, "HELPER_SPINS", helper_spins)
+    threads.in_parts(lambda part: None, 2)  # the helper's next watch reads helper_spins
+    done = []
+
+    def work(part):
+        done.append((part, threads._on_a_helper()))
+
+    def hand_overs():
+        for pause in [0.0, 0.002, 0.0, 0.0005] * 25:
+            time.sleep(pause)
+            threads.in_parts(work, 2)
+
+    caller = threading.Thread(target=hand_overs)
+    caller.start()
+    caller.join(timeout=30)
+    assert not caller.is_alive()
+    assert sorted(done) == [(0, True)] * 100 + [(1, False)] * 100
+
+
 def test_a_ctrl_c_while_waiting_is_raised_after_every_helper_is_done():
     class Helper:
         def __init__(self, interruptions):
