@@ -315,7 +315,7 @@ def test_batch_planes_by_formula(geometry, seed, dtype, way):
     with threads.always(way):
         planes = layout.batch_planes(a, stride, *grid)
         general = layout.empty_planes(c_in * stride * stride, n, *grid, a.dtype)
-        layout._phase_planes(a, stride, *grid, general)
+        layout._phase_planes(a.reshape(-1), a.shape, stride, *grid, general)
     np.testing.assert_array_equal(planes, expected)
     np.testing.assert_array_equal(general, expected)
 
@@ -338,7 +338,7 @@ def test_pair_planes_keep_every_bit(way):
         with threads.always(way):
             planes = layout.batch_planes(a, 2, *grid)
             general = layout.empty_planes(shape[1] * 4, shape[0], *grid, a.dtype)
-            layout._phase_planes(a, 2, *grid, general)
+            layout._phase_planes(a.reshape(-1), a.shape, 2, *grid, general)
             strided = layout.batch_planes(np.asfortranarray(a), 2, *grid)
         np.testing.assert_array_equal(planes.view(np.uint32), general.view(np.uint32))
         np.testing.assert_array_equal(strided.view(np.uint32), general.view(np.uint32))

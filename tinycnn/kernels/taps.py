@@ -130,7 +130,7 @@ def correlate(
     core, copying the outputs out of the accumulators, every s-th number of a row of dx one at
     a time, took 45% of it.
     """
-    n_samples, n_out = out.shape[0], out.shape[1]
+    n_samples = out.shape[0]
     pooled = argmax.size > 0
     unit = 2 if pooled else 1  # rows per unit: a block holds whole units of a sample
     # A sample's units down to its last output, no further: the rows below hold thrown-away
@@ -165,19 +165,31 @@ def correlate(
                 for g in range(g0, g1):
                     i = g - n * rows
                     if i < out_h:
-                        row = (g - g0) * width
-                        for r in range(min(CHANNELS, n_out - f)):
-                            source = acc[r, row : row + out_w]
-                            dest = out[n, f + r, y0 + i * step]
-                            if step == 1:
-                                # Element by element: a slice assignment first checks whether the
-                                # two slices overlap, which cost more than copying a short row.
-                                dest = dest[x0 : x0 + out_w]
-                                for j in range(out_w):
-                                    dest[j] = source[j]
-                            else:
-                                for j in range(out_w):
-                                    dest[x0 + j * step] = source[j]
+                        _copy_out(acc, (g - g0) * width, out_w, out, n, f, y0 + i * step, x0, step)
+
+
+@njit(cache=True, inline="always")
+def _copy_out(acc, row, out_w, out, n, f, y, x0, step):
+    """out_w sums of each row of acc (up to CHANNELS output channels) from `row` on, to row y
+    of out's planes (n, f + r), every step-th number from column x0. Element by element, every
+    index unsigned: a slice assignment first checks whether the two slices overlap, which cost
+    more than copying a short row, and numba tests each signed index (a negative one counts
+    from the end). Against slices of each row of acc and out, one core, medians of 200 calls
+    taking turns call by call: correlate's forward pass of (64, 8, 32, 32) -> 16 0.647 against
+    0.692 ms with stride 2, 2.11 against 2.18 ms with stride 1, of (32, 1, 64, 64) -> 8 0.422
+    against 0.456 ms; the input gradient of (64, 8, 32, 32) -> 16 with stride 2 (four phases,
+    every other number of dx's rows) 1.10 against 1.32 ms (2-core AMD EPYC Zen 2, CPU family
+    23)."""
+    un, uy, ux0, urow = np.uint64(n), np.uint64(y), np.uint64(x0), np.uint64(row)
+    for r in range(np.uint64(min(CHANNELS, out.shape[1] - f))):
+        channel = np.uint64(f) + r
+        if step == 1:
+            for j in range(np.uint64(out_w)):
+                out[un, channel, uy, ux0 + j] = acc[r, urow + j]
+        else:
+            ustep = np.uint64(step)
+            for j in range(np.uint64(out_w)):
+                out[un, channel, uy, ux0 + j * ustep] = acc[r, urow + j]
 
 
 @njit(cache=True)
