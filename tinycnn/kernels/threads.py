@@ -414,8 +414,8 @@ HELPER_SPINS = 3_000_000
 """Reads of the caller's count of hand-overs before a helper with nothing to do goes to sleep on
 its lock: about 1 ms on a 2-core AMD EPYC Zen 2 (0.33 ns a read), longer than the gaps between
 a training step's hand-overs (Helper). Lesson 4's step at batch 16, blocks of steps taking turns
-in one process: 5.60 ms with a watch of 0.33 ms against 5.45 ms with one of 3.3 ms, which was no
-faster than 1 ms (5.60 against 5.55 ms)."""
+in one process: a watch of 0.33 ms against one of 3.3 ms, 5.60 against 5.45 ms; 3.3 ms against
+1 ms, 5.60 against 5.55 ms (no faster)."""
 
 
 @intrinsic
