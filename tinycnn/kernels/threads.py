@@ -353,39 +353,38 @@ class Helper:
     family 25).
 
     The helper, its parts done, watches for its next hand-over the same way (the caller's count of
-    them, `_started`, up to HELPER_SPINS reads) before it goes to sleep on `_go`. A training step
-    hands over every few hundred µs, and a helper asleep that long starts later: an empty hand-over
-    after the caller had idled 0, 200, 1000 and 5000 µs ended after 23, 30, 42 and 99 µs with the
-    helper asleep, 20, 17, 20 and 43 µs with it watching (medians of 200; 2-core AMD EPYC Zen 2, CPU
-    family 23). Each way in its own process, taking turns, three rounds: lesson 4's step 4.57-5.31
-    against 4.83-5.55 ms at batch 16, 14.45-14.87 against 15.11-15.48 ms at batch 64, the detector's
-    16.2-17.4 against 16.4-17.1 ms (no difference); one convolution's forward, (64, 8, 32, 32) -> 16
-    with stride 2, 0.664 against 0.722 ms (blocks of 20 calls taking turns in one process; the same
-    Zen 2). The price: the other core stays busy up to a millisecond after each hand-over. On a Zen
-    4 (CPU family 25) a helper that watched without end measured 15.26 against 15.39 ms on lesson
-    4's step."""
+    them, `_handed_over`, up to HELPER_SPINS reads) before it goes to sleep on `_go`. A training
+    step hands over every few hundred µs, and a helper asleep that long starts later: an empty
+    hand-over after the caller had idled 0, 200, 1000 and 5000 µs ended after 23, 30, 42 and 99 µs
+    with the helper asleep, 20, 17, 20 and 43 µs with it watching (medians of 200; 2-core AMD EPYC
+    Zen 2, CPU family 23). Each way in its own process, taking turns, three rounds: lesson 4's step
+    4.57-5.31 against 4.83-5.55 ms at batch 16, 14.45-14.87 against 15.11-15.48 ms at batch 64, the
+    detector's 16.2-17.4 against 16.4-17.1 ms (no difference); one convolution's forward, (64, 8,
+    32, 32) -> 16 with stride 2, 0.664 against 0.722 ms (blocks of 20 calls taking turns in one
+    process; the same Zen 2). The price: the other core stays busy up to a millisecond after each
+    hand-over. On a Zen 4 (CPU family 25) a helper that watched without end measured 15.26 against
+    15.39 ms on lesson 4's step."""
 
     def __init__(self, index):
         self._go, self._done = threading.Lock(), threading.Lock()
         self._go.acquire()
         self._done.acquire()
         self._work, self._parts, self._error = None, (), None
-        self._handed_over = 0  # hand-overs so far
+        self._handed_over = np.zeros(1, np.int64)  # hand-overs so far, which the helper watches
         self._finished = np.zeros(1, np.int64)  # of which the helper has finished this many
-        self._started = np.zeros(1, np.int64)  # hand-overs announced to the watching helper
         name = f"{HELPER_PREFIX}-{index}"
         threading.Thread(target=self._serve, name=name, daemon=True).start()
 
     def start(self, work, parts):
         """Hand over work(part) for each of parts; returns at once."""
         self._work, self._parts, self._error = work, parts, None
-        self._handed_over += 1
+        handed_over = self._handed_over[0] + 1
         self._go.release()
-        self._started[0] = self._handed_over  # after the release: a helper that sees it goes on
+        self._handed_over[0] = handed_over  # after the release: a helper that sees it goes on
 
     def wait(self):
         """Wait until the parts handed over are done; their first error, or None."""
-        _wait_for_count(self._finished, self._handed_over, SPINS)
+        _wait_for_count(self._finished, self._handed_over[0], SPINS)
         self._done.acquire()
         self._work = None  # the helper holds no reference to finished work
         return self._error
@@ -393,7 +392,7 @@ class Helper:
     def _serve(self):
         finished = 0
         while True:
-            _wait_for_count(self._started, finished + 1, HELPER_SPINS)
+            _wait_for_count(self._handed_over, finished + 1, HELPER_SPINS)
             self._go.acquire()
             for part in self._parts:
                 try:
