@@ -4,6 +4,7 @@ import inspect
 import os
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -214,17 +215,68 @@ def test_sums_in_registers_are_correlates_sums_to_the_last_bit(shape, way):
     )
     x[0, 0, 1, 2], x[-1, -1, -1, -1] = np.inf, np.nan
     out_h, out_w = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
-    grid, offsets = layout.forward_geometry(x.shape, k, stride, padding, out_h, out_w)
+    grid, offsets = layout.forward_geometry(x.shape, k, 1, padding, out_h, out_w)
     planes = layout.batch_planes(x, stride, *grid)
     flat_weights, bias = layout.whole_blocks(weights.reshape(c_out, -1), bias)
     by_correlate = np.empty((n, c_out, out_h, out_w), dtype)
     phase = np.array([(0, len(offsets), out_h, out_w, 0, 0, 1)], np.int64)
     args = (planes, offsets, flat_weights, bias, grid.rows, grid.width)
-    taps.correlate(*args, by_correlate, phase, conv.NOT_POOLED, 2)
+    taps.correlate(*args, by_correlate, phase, conv.NOT_POOLED, *conv.laid_out(dtype), 2)
     in_sums = np.full_like(by_correlate, np.nan)
     with threads.always(way):
         in_registers.correlate_in_registers(*args, in_sums)
     np.testing.assert_array_equal(in_sums, by_correlate)
+
+
+@given(
+    geometry=conv_geometries(max_kernel=4, max_size=12, max_out=9, max_batch=9),
+    pooled=st.booleans(),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=40, deadline=None)
+@pytest.mark.parametrize("way", threads.WAYS)
+def test_laying_out_as_it_goes_gives_batch_planes_then_correlate_bit_for_bit(
+    geometry, pooled, dtype, seed, way
+):
+    """taps.correlate handed the images (batch_planes and correlate in one pass, each part
+    laying out its own samples; stride 1) gives what it gives handed their planes: the outputs
+    (pooled into argmax or not) and the same planes, bit for bit, on one core and in parts, an
+    inf and a NaN among the inputs. The planes' blocks start as NaN, so a part's first sample
+    that read the previous sample's zeros before the part laying it out wrote them (the
+    kernel's docstring) would show it: the caller's part starts first, the helper's sample
+    comes before it."""
+    g = geometry
+    k, padding = g["k"], g["padding"]
+    problem = {**g, "stride": 1, "dtype": dtype, "layout": "contiguous", "seed": seed}
+    x, weights, bias, _ = make_conv_problem(**problem)
+    x[0, 0, 0, 0], x[-1, -1, -1, -1] = np.inf, np.nan
+    out_h, out_w = (size + 2 * padding - k + 1 for size in g["hw"])
+    if pooled and min(out_h, out_w) < 2:
+        pooled = False
+    shape = (g["n"], g["c_out"], *((out_h // 2, out_w // 2) if pooled else (out_h, out_w)))
+    argmax = np.zeros(shape if pooled else (0, 0, 0, 0), np.uint8)
+    grid, offsets = layout.forward_geometry(x.shape, k, 1, padding, out_h, out_w)
+    flat_weights, bias = layout.whole_blocks(weights.reshape(g["c_out"], -1), bias)
+    phase = np.array([(0, len(offsets), out_h, out_w, 0, 0, 1)], np.int64)
+    planes = layout.batch_planes(x, 1, *grid)
+    by_correlate, argmax_by_correlate = np.empty(shape, dtype), argmax.copy()
+    args = (offsets, flat_weights, bias, grid.rows, grid.width)
+    taps.correlate(
+        planes, *args, by_correlate, phase, argmax_by_correlate, *conv.laid_out(dtype), 2
+    )
+    numba.set_num_threads(2)
+    fresh = layout.empty_planes(g["c_in"], g["n"], *grid, dtype)
+    body = g["n"] * grid.rows * grid.width
+    for plane in range(g["c_in"]):
+        fresh[plane * grid.length + grid.lead :][:body] = np.nan
+    as_it_goes = np.full(shape, np.nan, dtype)
+    images = (x.reshape(-1), x.shape, grid.lead)
+    with threads.always(way):
+        taps.correlate(fresh, *args, as_it_goes, phase, argmax, *images, 2)
+    assert fresh.tobytes() == planes.tobytes()
+    assert as_it_goes.tobytes() == by_correlate.tobytes()
+    np.testing.assert_array_equal(argmax, argmax_by_correlate)
 
 
 def test_sums_in_registers_are_chosen_by_shape(monkeypatch):

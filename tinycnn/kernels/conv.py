@@ -5,7 +5,8 @@ planes, to reuse x's batch planes; conv2d_backward, both gradients at once, has 
 there). Each function below reads the same way: ask layout.py for the geometry (grid and tap
 offsets) and the batch planes, then run one of the two loops of taps.py over them (the reader's
 one return, to this file, sits between the two: see kernels/__init__.py for the path and a
-drawing of a tap offset).
+drawing of a tap offset). The forward pass mostly does both in one pass, sample by sample
+(forward_pass).
 Shapes: x (N, C_in, H, W), weights (C_out, C_in, k, k), bias (C_out,),
 dout (N, C_out, H_out, W_out), one float dtype.
 
@@ -31,6 +32,7 @@ from tinycnn.kernels import arguments, in_registers
 from tinycnn.kernels.layout import (
     CHANNELS,
     batch_planes,
+    empty_planes,
     forward_geometry,
     phase_geometry,
     whole_blocks,
@@ -42,6 +44,7 @@ from tinycnn.runtime import one_at_a_time
 
 NOT_POOLED = np.empty((0, 0, 0, 0), np.uint8)
 """correlate's argmax when its outputs are written as they are, not pooled (conv_pool.py's)."""
+SAMPLES_PER_PART = 8  # forward_pass lays out each sample as it goes from this many a part on
 
 
 def useful_stride(input_shape, kernel_size, stride, padding):
@@ -88,16 +91,40 @@ def forward_pass(x, weights, bias, stride, padding, out_size, out, argmax):
     """x's batch planes, having filled out (N, F, out_h, out_w), out_size = (out_h, out_w), with
     the correlation of x (checked, N > 0) by the direct loops, their sums in registers where
     in_registers.chosen_for says so (the same numbers); or, argmax not empty, out and argmax
-    with its pooling (conv_pool.py: stride 1, out half of out_size)."""
+    with its pooling (conv_pool.py: stride 1, out half of out_size).
+
+    With stride 1, each sample laid out just before its outputs are computed (correlate, handed
+    the images) where the threads' parts, whole samples each, come out even or nearly so: the
+    same samples each, or SAMPLES_PER_PART or more each (at most one more in one part, an eighth
+    more work); otherwise all of x laid out first (batch_planes), then correlate, whose parts
+    split samples. The same numbers either way. Against batch_planes then correlate, taking
+    turns call by call (medians of 200 calls, two processes; 2-core AMD EPYC Zen 2, CPU family
+    23), on two threads: (64, 8, 32, 32) -> 16 1.18-1.19 against 1.23-1.25 ms; pooled
+    (conv_pool.py), lesson 4's blocks (64, 1, 64, 64) -> 8 0.95-0.96 against 0.99 ms, (64, 8,
+    32, 32) -> 16 1.50-1.55 against 1.59-1.62 ms, (64, 16, 16, 16) -> 32 1.68-1.72 against
+    1.73-1.78 ms; (32, 3, 128, 128) -> 16 5.04-5.24 against 5.36-5.59 ms. On one core,
+    1.00x-1.06x as fast. With stride 2, (64, 8, 32, 32) -> 16 took 0.447 against 0.512 ms, but
+    its layout (`_pair_planes`'s loop) in correlate added 1.1 s to compiling lesson 4's first
+    step, which has no strided convolution (7.9 s against 9.0 s; with `_phase_planes`' loop
+    too, 9.8 s); strided passes are laid out first.
+    """
     n_filters, k = weights.shape[0], weights.shape[2]
     grid, offsets = forward_geometry(x.shape, k, stride, padding, *out_size)
-    planes = batch_planes(x, stride, *grid)
     flat_weights, bias = whole_blocks(weights.reshape(n_filters, -1), bias)
+    one_phase = np.array([(0, len(offsets), *out_size, 0, 0, 1)], np.int64)  # all of out
+    n_samples, n_threads = x.shape[0], numba.get_num_threads()
     if argmax.size == 0 and in_registers.chosen_for(out.shape, out.itemsize, len(offsets)):
+        planes = batch_planes(x, stride, *grid)
         in_registers.correlate_in_registers(
             planes, offsets, flat_weights, bias, grid.rows, grid.width, out
         )
         return planes
+    whole_samples = n_samples % n_threads == 0 or n_samples >= SAMPLES_PER_PART * n_threads
+    if stride == 1 and whole_samples:
+        planes = empty_planes(x.shape[1], n_samples, *grid, x.dtype)
+        laying_out = np.ascontiguousarray(x).reshape(-1), x.shape, grid.lead
+    else:
+        planes, laying_out = batch_planes(x, stride, *grid), laid_out(x.dtype)
     correlate(
         planes,
         offsets,
@@ -106,11 +133,17 @@ def forward_pass(x, weights, bias, stride, padding, out_size, out, argmax):
         grid.rows,
         grid.width,
         out,
-        np.array([(0, len(offsets), *out_size, 0, 0, 1)], np.int64),  # one phase: all of out
+        one_phase,
         argmax,
-        numba.get_num_threads(),
+        *laying_out,
+        n_threads,
     )
     return planes
+
+
+def laid_out(dtype):
+    """correlate's arguments from `images` to `lead` for planes laid out already: no images."""
+    return np.empty(0, dtype), (0, 0, 0, 0), 0
 
 
 @one_at_a_time
@@ -176,6 +209,7 @@ def _input_grad(planes, grid, phases, weights, input_shape, stride, dtype):
             dx,
             np.array(table, np.int64),
             NOT_POOLED,
+            *laid_out(dtype),
             numba.get_num_threads(),
         )
     return dx

@@ -288,7 +288,8 @@ def empty_planes(n_planes, n_samples, rows, width, lead, length, dtype):
     """n_planes + 1 flat planes of `length` for n_samples' blocks of rows*width numbers from
     `lead` on, zeros already in their margins (each plane's lead and tail, and all of the last
     plane): the samples' blocks are left to the kernels that fill them (batch_planes',
-    conv_pool.py's unpooling), which zero and fill each block while it is in the cache."""
+    taps.correlate's as it goes, conv_pool.py's unpooling), which zero and fill each block while
+    it is in the cache."""
     out = np.empty((n_planes + 1) * length, dtype)
     zero_margins(out, n_planes, lead, n_samples * rows * width, length)
     return out
@@ -329,15 +330,22 @@ def _stride_one_planes(flat, shape, rows, width, lead, length, out, part, n_part
     """batch_planes for stride 1, into empty_planes' out: a sample's channel c, of the images
     (N, C, H, W) as one flat run, is the rows of its block of plane c. A call fills part `part`
     of n_parts of the (channel, sample) blocks (threads.parts_if_faster)."""
-    n_samples, channels, height, in_width = shape
-    n_jobs = channels * n_samples
-    for job in part_range(n_jobs, part, n_parts):
-        c, n = job // n_samples, job % n_samples
-        first = c * length + lead + n * rows * width
-        block = out[first : first + rows * width]
-        zero(block)
-        image = flat[(n * channels + c) * height * in_width :][: height * in_width]
-        _copy_rows(image, block, height, in_width, width)
+    n_samples, channels = shape[:2]
+    for job in part_range(channels * n_samples, part, n_parts):
+        _stride_one_block(
+            flat, shape, job // n_samples, job % n_samples, rows, width, lead, length, out
+        )
+
+
+@njit(cache=True, inline="always")
+def _stride_one_block(flat, shape, c, n, rows, width, lead, length, out):
+    """_stride_one_planes' job (c, n): sample n's block of plane c, zeroed, then its rows."""
+    channels, height, in_width = shape[1:]
+    first = c * length + lead + n * rows * width
+    block = out[first : first + rows * width]
+    zero(block)
+    image = flat[(n * channels + c) * height * in_width :][: height * in_width]
+    _copy_rows(image, block, height, in_width, width)
 
 
 LOW_HALF = np.uint64(0xFFFFFFFF)  # the first pixel of a pair (_pair_planes)
@@ -419,3 +427,12 @@ def _phase_planes(flat, shape, stride, rows, width, lead, length, out, part, n_p
                     dest = out[row + xa * length : row + xa * length + width]
                     for x in range((in_width - xa + s - 1) // s):
                         dest[x] = src[x * s + xa]
+
+
+@njit(cache=True, inline="always")
+def lay_out_sample(flat, shape, n, rows, width, lead, length, out):
+    """Sample n of the images (N, C, H, W), as the flat run batch_planes reads, into its blocks
+    of every plane of empty_planes' out, as batch_planes lays it out for stride 1: for a kernel
+    that lays out each sample just before it reads it (taps.correlate, handed the images)."""
+    for c in range(shape[1]):
+        _stride_one_block(flat, shape, c, n, rows, width, lead, length, out)

@@ -37,6 +37,9 @@ lone output channel, as in a grayscale input gradient, does 4x). Measured in one
 Zen 4, a `keep` select inside the weight-gradient loop cost 0-3% of it (a bool mask; a float
 mask 10-17%); on a Zen 2 (AVX2) about a third, so the loop now has none (tap_grads_four).
 
+A forward pass with stride 1 whose threads' parts can take whole samples hands correlate its
+images, not their planes: it lays each sample out as batch planes just before it reads them.
+
 Where a forward pass has the shapes in_registers.chosen_for names (on AVX-512, float32, whole
 blocks of 8 output channels, ...), conv.py hands it to in_registers.py instead: correlate's loop
 again, the same sums in the same order, held in registers through all the taps, not in L1
@@ -56,7 +59,9 @@ from tinycnn.kernels.layout import (
     TAPS,
     accumulator_stride,
     ceil_div,
+    lay_out_sample,
     whole_vectors,
+    zero,
 )
 from tinycnn.kernels.pool import pool_rows_2x2
 from tinycnn.kernels.threads import part_range, parts_if_faster
@@ -96,8 +101,9 @@ def _accumulate(acc, x, offsets, weights, f, first_tap, end_tap, start, length):
 @parts_if_faster
 @njit(cache=True, nogil=True, fastmath=FAST)
 def correlate(
-    x, offsets, weights, bias, rows, width, out, phases, argmax, n_threads, part, n_parts
-):
+    x, offsets, weights, bias, rows, width, out, phases, argmax, images, image_shape, lead,
+    n_threads, part, n_parts
+):  # fmt: skip
     """For each phase (first_tap, end_tap, out_h, out_w, y0, x0, step), a row of phases:
     out[n, f, y0 + i*step, x0 + j*step] = bias[f] + sum_t weights[f, t] * x[offsets[t] + q]
     over the phase's taps first_tap <= t < end_tap, with q = n*rows*width + i*width + j, for
@@ -129,6 +135,19 @@ def correlate(
     taking turns call by call, three processes; 2-core AMD EPYC Zen 4, CPU family 25). On one
     core, copying the outputs out of the accumulators, every s-th number of a row of dx one at
     a time, took 45% of it.
+
+    images empty: x holds the planes already. Otherwise a forward pass (one phase, stride 1) that
+    lays out its input as it goes: images (N, C, H, W) of image_shape as one flat run, and x
+    empty_planes' planes on the grid (rows, width, lead, x's planes' length). Each sample is laid
+    out (layout.lay_out_sample) just before its first block, by the part that computes its blocks,
+    and the parts take whole samples: a sample's planes (37 KB for one of (64, 8, 32, 32)) are still
+    in the cache when its blocks read them, where batch_planes wrote all of them (2.4 MB) first, and
+    the other core is woken once, not twice. The same blocks in the same order: the same numbers,
+    and x filled as batch_planes fills it. What two parts share: a part's first sample reads up to
+    `lead` numbers before its block of each plane, the end of the previous sample's block, which the
+    other part lays out. All of them are zeros (padding rows and columns), so this part writes those
+    zeros itself first: both parts write the same zeros there, and whichever comes first, every read
+    finds a zero.
     """
     n_samples = out.shape[0]
     pooled = argmax.size > 0
@@ -143,10 +162,23 @@ def correlate(
     units_per_block = ceil_div(units, blocks_per_sample)  # a sample's blocks as even as can be
     run = whole_vectors(unit * units_per_block * width)
     acc = np.empty((CHANNELS, accumulator_stride(run, out.itemsize)), out.dtype)
-    for block in part_range(n_samples * blocks_per_sample, part, n_parts):
+    blocks = part_range(n_samples * blocks_per_sample, part, n_parts)
+    laying_out = images.size > 0
+    n_planes = image_shape[1]  # and a last one of zeros
+    plane_length = x.size // (n_planes + 1)
+    if laying_out:  # whole samples, this part's share of them
+        samples = part_range(n_samples, part, n_parts)
+        blocks = range(samples.start * blocks_per_sample, samples.stop * blocks_per_sample)
+        if len(samples) > 0 and samples.start > 0:
+            for plane in range(n_planes):
+                block_start = plane * plane_length + lead + samples.start * rows * width
+                zero(x[block_start - lead : block_start])
+    for block in blocks:
         n = block // blocks_per_sample
         u0 = (block % blocks_per_sample) * units_per_block
         u1 = min(u0 + units_per_block, units)
+        if laying_out and u0 == 0:
+            lay_out_sample(images, image_shape, n, rows, width, lead, plane_length, x)
         g0 = n * rows + unit * u0
         g1 = n * rows + unit * u1
         start = g0 * width
