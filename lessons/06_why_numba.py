@@ -269,7 +269,7 @@ print(
 # 55 GFLOP/s when the slices moved out of the loop). The same check hid a plain zeroing loop
 # from LLVM, which turns a loop of zeros from index 0 into one `memset`, but not a loop over
 # `out[i]` from a start that might be negative: `batch_planes` zeroes through views from index 0
-# (`layout._zero`), and lays out a batch of 64 one-channel 64x64 images in 0.04 ms instead of
+# (`layout.zero`), and lays out a batch of 64 one-channel 64x64 images in 0.04 ms instead of
 # 0.15.
 #
 # **4. Every load used four times.** Each pass of `_accumulate` keeps 12 weights in registers
@@ -280,7 +280,10 @@ print(
 #
 # **5. Cache-sized blocks.** `correlate` works through the outputs in blocks of about 1024
 # (`BLOCK`, in `layout.py` with the other tuning constants): the accumulators of 4 channels and
-# the input runs they read stay in the L1 cache, the fastest memory next to the core. Closer
+# the input runs they read stay in the L1 cache, the fastest memory next to the core. For the
+# same reason a forward pass with stride 1 lays out each sample just before its blocks read it,
+# where the cores can take whole samples each, rather than the whole batch first: a sample's
+# planes are then still in the cache (`conv.forward_pass`). Closer
 # still are the registers: for a forward pass in float32 with whole blocks of 8 output channels
 # (and 18 taps or more), `in_registers.py` keeps the sums of 8 channels x 32 outputs in 16 of
 # them through all the taps, and writes each sum to memory once, not after every 3 taps. The
