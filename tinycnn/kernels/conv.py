@@ -5,8 +5,8 @@ planes, to reuse x's batch planes; conv2d_backward, both gradients at once, has 
 there). Each function below reads the same way: ask layout.py for the geometry (grid and tap
 offsets) and the batch planes, then run one of the two loops of taps.py over them (the reader's
 one return, to this file, sits between the two: see kernels/__init__.py for the path and a
-drawing of a tap offset). The forward pass mostly does both in one pass, sample by sample
-(forward_pass).
+drawing of a tap offset). A forward pass with stride 1 mostly does both in one pass, sample by
+sample (forward_pass).
 Shapes: x (N, C_in, H, W), weights (C_out, C_in, k, k), bias (C_out,),
 dout (N, C_out, H_out, W_out), one float dtype.
 
@@ -93,20 +93,19 @@ def forward_pass(x, weights, bias, stride, padding, out_size, out, argmax):
     in_registers.chosen_for says so (the same numbers); or, argmax not empty, out and argmax
     with its pooling (conv_pool.py: stride 1, out half of out_size).
 
-    With stride 1, each sample laid out just before its outputs are computed (correlate, handed
-    the images) where the threads' parts, whole samples each, come out even or nearly so: the
-    same samples each, or SAMPLES_PER_PART or more each (at most one more in one part, an eighth
-    more work); otherwise all of x laid out first (batch_planes), then correlate, whose parts
-    split samples. The same numbers either way. Against batch_planes then correlate, taking
-    turns call by call (medians of 200 calls, two processes; 2-core AMD EPYC Zen 2, CPU family
-    23), on two threads: (64, 8, 32, 32) -> 16 1.18-1.19 against 1.23-1.25 ms; pooled
-    (conv_pool.py), lesson 4's blocks (64, 1, 64, 64) -> 8 0.95-0.96 against 0.99 ms, (64, 8,
-    32, 32) -> 16 1.50-1.55 against 1.59-1.62 ms, (64, 16, 16, 16) -> 32 1.68-1.72 against
-    1.73-1.78 ms; (32, 3, 128, 128) -> 16 5.04-5.24 against 5.36-5.59 ms. On one core,
-    1.00x-1.06x as fast. With stride 2, (64, 8, 32, 32) -> 16 took 0.447 against 0.512 ms, but
-    its layout (`_pair_planes`'s loop) in correlate added 1.1 s to compiling lesson 4's first
-    step, which has no strided convolution (7.9 s against 9.0 s; with `_phase_planes`' loop
-    too, 9.8 s); strided passes are laid out first.
+    With stride 1, each sample laid out just before its outputs are computed (correlate, handed the
+    images) where the threads' parts, whole samples each, come out even or nearly so: the same
+    samples each, or SAMPLES_PER_PART or more each (at most one more in one part, an eighth more
+    work); otherwise all of x laid out first (batch_planes), then correlate, whose parts may split a
+    sample. The same numbers either way. Against batch_planes then correlate, taking turns call by
+    call (medians of 200 calls, two processes; 2-core AMD EPYC Zen 2, CPU family 23), on two
+    threads: (64, 8, 32, 32) -> 16 1.05-1.06 against 1.19-1.20 ms; pooled (conv_pool.py), lesson 4's
+    blocks (64, 1, 64, 64) -> 8 0.83 against 0.88 ms, (64, 8, 32, 32) -> 16 1.39 against 1.53-1.54
+    ms, (64, 16, 16, 16) -> 32 1.61 against 1.73 ms; (32, 3, 128, 128) -> 16 4.38-4.47 against
+    4.58-4.71 ms. On one core, 1.005x-1.03x as fast. With stride 2, (64, 8, 32, 32) -> 16 took 0.447
+    against 0.512 ms, but its layout (`_pair_planes`'s loop) in correlate added 1.1 s to compiling
+    lesson 4's first step, which has no strided convolution (7.9 s against 9.0 s; with
+    `_phase_planes`' loop too, 9.8 s); strided passes are laid out first.
     """
     n_filters, k = weights.shape[0], weights.shape[2]
     grid, offsets = forward_geometry(x.shape, k, stride, padding, *out_size)

@@ -429,10 +429,19 @@ def _phase_planes(flat, shape, stride, rows, width, lead, length, out, part, n_p
                         dest[x] = src[x * s + xa]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def lay_out_sample(flat, shape, n, rows, width, lead, length, out):
     """Sample n of the images (N, C, H, W), as the flat run batch_planes reads, into its blocks
     of every plane of empty_planes' out, as batch_planes lays it out for stride 1: for a kernel
-    that lays out each sample just before it reads it (taps.correlate, handed the images)."""
+    that lays out each sample just before it reads it (taps.correlate, handed the images).
+
+    A call, not inlined: inlined into correlate, it made correlate's other passes slower, those
+    handed planes laid out already. On one core, against correlate before it took images (two
+    packages taking turns call by call, medians of 200 calls, two processes; 2-core AMD EPYC Zen
+    2, CPU family 23): inlined, f's input gradient (stride 2) 1.020-1.031 against 0.998-1.013 ms
+    and its forward 0.830-0.837 against 0.807-0.824 ms; called, 1.013-1.017 against 1.001-1.006
+    ms and 0.812-0.816 against 0.814-0.818 ms. The price: compiling lesson 4's first step took
+    8.12-8.18 s against 7.98-8.08 s inlined, 7.80-7.82 s before (three processes each, taking
+    turns)."""
     for c in range(shape[1]):
         _stride_one_block(flat, shape, c, n, rows, width, lead, length, out)
