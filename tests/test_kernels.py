@@ -215,7 +215,7 @@ def test_sums_in_registers_are_correlates_sums_to_the_last_bit(shape, way):
     )
     x[0, 0, 1, 2], x[-1, -1, -1, -1] = np.inf, np.nan
     out_h, out_w = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
-    grid, offsets = layout.forward_geometry(x.shape, k, 1, padding, out_h, out_w)
+    grid, offsets = layout.forward_geometry(x.shape, k, stride, padding, out_h, out_w)
     planes = layout.batch_planes(x, stride, *grid)
     flat_weights, bias = layout.whole_blocks(weights.reshape(c_out, -1), bias)
     by_correlate = np.empty((n, c_out, out_h, out_w), dtype)
