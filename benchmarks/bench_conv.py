@@ -10,12 +10,12 @@ series after 0.3 s of untimed runs (turns.WARM_UP_S: an idle core comes back slo
 the median of all its runs; beside it, the spread: its fastest and slowest round's median,
 flagged "!" when the slowest is over 1.3x the fastest (the machine was busy: rerun).
 
-Printed: GFLOP/s of each framework, forward and forward+backward (input, weight and bias
-gradients), tinycnn's speed as a multiple of PyTorch's ("x PyTorch's speed": higher is better,
-2.0x = twice as fast), and tinycnn's share of the machine's float32 peak, measured with a large
-PyTorch matrix product (oneDNN reaches the FMA units' limit; NumPy's OpenBLAS may not, and is
-the fallback without PyTorch). FLOPs: forward 2*N*C_out*H_out*W_out*C_in*k*k, forward+backward
-3 times that. Also: max-pooling (k = s = 2) in ms, and the lecture's loops on one small shape.
+Printed: GFLOP/s of each framework, forward and forward+backward (input, weight and bias gradients),
+tinycnn's speed as a multiple of PyTorch's ("x PyTorch's speed": higher is better, 2.0x = twice as
+fast), and tinycnn's share of the machine's float32 peak: the faster of two large matrix products,
+PyTorch's and NumPy's with the OpenBLAS kernel made for this CPU (either can miss the FMA units'
+limit on some CPU: `numpy_peak`). FLOPs: forward 2*N*C_out*H_out*W_out*C_in*k*k, forward+backward 3
+times that. Also: max-pooling (k = s = 2) in ms, and the lecture's loops on one small shape.
 
 On a machine shared with other work, OpenMP threads that spin while they wait (PyTorch's) lose
 far more than threads that sleep (tinycnn's numba workqueue): --passive sets
@@ -29,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -37,9 +38,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from turns import (  # noqa: E402
+    CORE_TYPE_VARIABLE,
     WARM_UP_S,
     Worker,
     at_least_one,
+    blas_line,
     command_line,
     machine,
     median_spread,
@@ -80,6 +83,7 @@ POOL_K = 2
 FRAMEWORKS = ("tinycnn", "pytorch", "im2col")
 PASSES = (("forward", "fwd"), ("forward_backward", "fwd+bwd"))
 PEAK_SIZE, QUICK_PEAK_SIZE = 2048, 256
+PEAK_REPEATS = 10
 
 
 def conv_flops(shape):
@@ -231,7 +235,7 @@ def pytorch_worker():
         return forward, forward_backward
 
     def peak_gflops(size, repeats):
-        """float32 GFLOP/s of a size x size matrix product (oneDNN/MKL): the fastest of repeats,
+        """float32 GFLOP/s of a size x size matrix product (MKL): the fastest of repeats,
         as every peak here (`fastest_gflops`)."""
         a, b = torch.randn(size, size), torch.randn(size, size)
         return fastest_gflops(size, timed_runs(lambda: a @ b, repeats))
@@ -365,33 +369,59 @@ def measure(settings, script, env=None):
                     )
                     rounds[worker.name]["pool"].setdefault(key, []).append(times)
         by_name = {w.name: w for w in active}
+        peaks = {}
         if "pytorch" in by_name:
-            extras["peak_gflops"] = by_name["pytorch"].ask(
-                {"do": "peak", "args": {"size": settings["peak_size"], "repeats": 10}}
-            )
-            extras["peak_source"] = (
-                f"PyTorch float32 matmul {settings['peak_size']}^2, fastest of 10"
+            peaks["PyTorch's"] = by_name["pytorch"].ask(
+                {"do": "peak", "args": {"size": settings["peak_size"], "repeats": PEAK_REPEATS}}
             )
         extras["reference_gflops"] = by_name["tinycnn"].ask({"do": "reference"})
     finally:
         for worker in workers:
             worker.close()
-    if "peak_gflops" not in extras:
-        extras["peak_gflops"] = numpy_peak(settings["peak_size"])
-        extras["peak_source"] = (
-            f"NumPy float32 matmul {settings['peak_size']}^2, fastest of 10 (no PyTorch)"
-        )
+    kernel, peaks[f"NumPy's with OpenBLAS's own {kernel} kernel"] = numpy_peak(
+        settings["peak_size"]
+    )
+    extras["peaks_gflops"] = peaks
+    extras["peak_gflops"] = max(peaks.values())
+    extras["peak_source"] = (
+        f"float32 matmul {settings['peak_size']}^2 on {THREADS} threads, fastest of "
+        f"{PEAK_REPEATS}: " + ", ".join(f"{name} {gflops:.0f}" for name, gflops in peaks.items())
+    )
     infos = {w.name: w.info for w in workers}
     return rounds, extras, infos
 
 
-def numpy_peak(size):
-    """The fallback peak without PyTorch: NumPy's BLAS on THREADS threads (may understate)."""
-    from threadpoolctl import threadpool_limits
+NUMPY_PEAK = """
+import json, sys, time
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+size, repeats, threads = map(int, sys.argv[1:])
+a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+with threadpool_limits(limits=threads, user_api="blas"):
+    a @ a
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ a
+        seconds.append(time.perf_counter() - start)
+kernel = next(p for p in threadpool_info() if p["user_api"] == "blas").get("architecture")
+print(json.dumps([kernel or "unnamed", seconds]))
+"""
 
-    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
-    with threadpool_limits(limits=THREADS, user_api="blas"):
-        return fastest_gflops(size, timed_runs(lambda: a @ a, 10))
+
+def numpy_peak(size):
+    """(kernel, GFLOP/s): NumPy's float32 matrix product on THREADS threads, in a fresh process
+    where OpenBLAS picks its kernel for this CPU (OPENBLAS_CORETYPE unset). It is a measure of the
+    machine, not of how tinycnn's products run here (`turns.blas_kernel` says that): on a Zen 5
+    (CPU family 26) whose environment set OPENBLAS_CORETYPE=Haswell, 2048^2 ran at 399-404
+    GFLOP/s with OpenBLAS's own SkylakeX kernel (AVX-512), at 200-212 with Haswell's, and
+    PyTorch's matmul (MKL, taking its AVX2 path on AMD) at 178-181, while PyTorch's own
+    convolutions reached 420 GFLOP/s."""
+    env = {k: v for k, v in os.environ.items() if k != CORE_TYPE_VARIABLE}
+    command = [sys.executable, "-c", NUMPY_PEAK, str(size), str(PEAK_REPEATS), str(THREADS)]
+    answer = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    kernel, seconds = json.loads(answer.stdout)
+    return kernel, fastest_gflops(size, seconds)
 
 
 def fastest_gflops(size, seconds):
@@ -475,13 +505,14 @@ def print_report(settings, summary, extras, infos, machine_info):
         f"\n{machine_info['cpu']}, {machine_info['cores']} cores, 1-min load average "
         f"{machine_info['load_average_1min']:.1f} at the start"
     )
+    print(blas_line(machine_info))
     print(second_core_line(machine_info))
     print(
         ", ".join(f"{k} {v}" for k, v in versions.items())
         + ("" if infos["pytorch"]["installed"] else ", PyTorch not installed")
     )
     peak = extras["peak_gflops"]
-    print(f"float32 peak: {peak:.0f} GFLOP/s ({extras['peak_source']}, {THREADS} threads)")
+    print(f"float32 peak: {peak:.0f} GFLOP/s ({extras['peak_source']})")
     print(
         f"float32 convolutions, {THREADS} threads; each framework in its own process, "
         f"{settings['rounds']} rounds of {settings['repeats']} runs; medians, "

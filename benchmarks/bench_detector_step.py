@@ -44,6 +44,7 @@ from turns import (  # noqa: E402  (the workers and machine of every benchmark)
     WIDE_SPREAD,
     Worker,
     at_least_one,
+    blas_line,
     command_line,
     layer_rows,
     machine,
@@ -280,6 +281,7 @@ def print_report(settings, summary, load, machine_info):
         f"CPU: {machine_info['cpu']}; {THREADS} threads each, own processes taking turns; "
         f"median of {steps} steps ({settings['rounds']} rounds) after {settings['warmup']} warm-up"
     )
+    print(blas_line(machine_info))
     print(
         f"1-min load average {min(load):.1f} to {max(load):.1f} on {os.cpu_count()} cores; "
         f"OMP_WAIT_POLICY {settings.get('omp_wait_policy') or 'unset'}"

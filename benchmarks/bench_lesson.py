@@ -60,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from turns import (  # noqa: E402
     WIDE_SPREAD,
     Worker,
+    blas_line,
     command_line,
     machine,
     own_defaults,
@@ -440,6 +441,7 @@ def print_report(settings, summary, results, load, machine_info, versions):
         if name != "threading_layer"
     ]
     print(f"\n{machine_info['cpu']}, {machine_info['cores']} cores; " + ", ".join(described))
+    print(blas_line(machine_info))
     print(
         f"\nLesson 4's training: {settings['n_train']:,} scenes x {settings['epochs']} epochs, "
         f"batches of {BATCH_SIZE}, flips,\nAdam (lr {LEARNING_RATE:g}, x{LR_DROP:g} every "

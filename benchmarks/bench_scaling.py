@@ -34,6 +34,7 @@ from turns import (  # noqa: E402
     WARM_UP_S,
     Worker,
     at_least_one,
+    blas_line,
     command_line,
     machine,
     median_spread,
@@ -177,6 +178,7 @@ def print_report(settings, rows, machine_info):
         f"\n{machine_info['cpu']}, {machine_info['cores']} cores, 1-min load average "
         f"{machine_info['load_average_1min']:.1f} at the start"
     )
+    print(blas_line(machine_info))
     print(second_core_line(machine_info))
     print(
         "Lesson 4's training step (localizer, squared loss, SGD), float32; medians over "

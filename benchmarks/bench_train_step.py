@@ -55,6 +55,7 @@ from turns import (  # noqa: E402
     WIDE_SPREAD,
     Worker,
     at_least_one,
+    blas_line,
     command_line,
     layer_rows,
     machine,
@@ -549,6 +550,7 @@ def print_report(settings, summary, load, startup_times, scipy_seconds, machine_
         f"\n{machine_info['cpu']}, {machine_info['cores']} cores; "
         + ", ".join(f"{name} {version}" for name, version in versions.items())
     )
+    print(blas_line(machine_info))
     print(
         f"\nLesson 4's training step: localizer(), batch {settings['batch']} of 1x64x64 "
         f"float32, squared loss, SGD (momentum {MOMENTUM})"

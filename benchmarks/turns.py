@@ -56,8 +56,36 @@ def machine(quick=False):
         "cores": os.cpu_count(),
         "load_average_1min": os.getloadavg()[0],
         "python": platform.python_version(),
+        "blas": blas_kernel(),
         "second_core_x": {"start": second_core(quick)},
     }
+
+
+CORE_TYPE_VARIABLE = "OPENBLAS_CORETYPE"
+
+
+def blas_kernel():
+    """NumPy's BLAS as this process (and every worker, started with its environment) runs it:
+    "OpenBLAS 0.3.31, Haswell kernel (OPENBLAS_CORETYPE=Haswell set)". OpenBLAS picks a kernel
+    for the CPU it finds unless OPENBLAS_CORETYPE names one; tinycnn's Winograd, 1x1 and dense
+    products are NumPy's, so the kernel is part of the machine. On a Zen 5 (CPU family 26)
+    whose environment set Haswell, one core's float32 products of lesson 4's Winograd layer ran
+    at 60-79 GFLOP/s, and at 110-127 with OpenBLAS's own choice there, SkylakeX (AVX-512)."""
+    from threadpoolctl import threadpool_info
+
+    blas = next((pool for pool in threadpool_info() if pool["user_api"] == "blas"), None)
+    if blas is None:
+        return "unknown"
+    described = f"{blas['internal_api']} {blas['version']}"
+    if blas.get("architecture"):
+        described += f", {blas['architecture']} kernel"
+    chosen = os.environ.get(CORE_TYPE_VARIABLE)
+    return described + (f" ({CORE_TYPE_VARIABLE}={chosen} set)" if chosen else "")
+
+
+def blas_line(machine_info):
+    """The report's line on NumPy's BLAS (`blas_kernel`)."""
+    return f"NumPy's BLAS (tinycnn's matrix products): {machine_info['blas']}"
 
 
 SECOND_CORE_SIZE = 256  # second_core's matrix products: about 0.4 ms each on one Zen 2 core

@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,13 @@ def test_benchmark_quick_run(script, result, tmp_path):
     assert list(second_core) == ["start", "end"]
     assert all(len(ratios) == 5 and min(ratios) > 0 for ratios in second_core.values())
     assert "two threads' float32 matrix products" in completed.stdout
+    # NumPy's BLAS kernel is part of the machine: tinycnn's Winograd, 1x1 and dense products.
+    assert report["machine"]["blas"] in completed.stdout
+    if result == "bench_conv":
+        # The peak is the faster of the two products, each printed.
+        peaks = report["peaks_gflops"]
+        assert report["peak_gflops"] == max(peaks.values())
+        assert all(f"{name} {gflops:.0f}" in completed.stdout for name, gflops in peaks.items())
     if result == "bench_train_step":
         assert [row["images"] for row in report["summary"]["predict"]] == [1, 8]
         assert all(row["tinycnn_ms"] > 0 for row in report["summary"]["predict"])
@@ -124,6 +132,36 @@ def load_turns():
     turns = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(turns)
     return turns
+
+
+def test_the_blas_kernel_is_named_and_the_peak_takes_openblass_own_choice():
+    """A process whose environment forces an OpenBLAS kernel names it, with the variable; the
+    peak's product runs in a process with OpenBLAS's own choice for this CPU, as a fresh process
+    without the variable reports it."""
+    fresh = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    code = (
+        f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r}); import turns;"
+        "print(turns.blas_kernel())"
+    )
+
+    def described(env):
+        return subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    own_choice = described(fresh)
+    if "openblas" not in own_choice or platform.machine() != "x86_64":
+        pytest.skip(f"NumPy's BLAS here is not an x86-64 OpenBLAS: {own_choice}")
+    assert "OPENBLAS_CORETYPE" not in own_choice
+    forced = described({**fresh, "OPENBLAS_CORETYPE": "Haswell"})
+    assert forced.endswith("Haswell kernel (OPENBLAS_CORETYPE=Haswell set)")
+    spec = importlib.util.spec_from_file_location("bench_conv", BENCHMARKS / "bench_conv.py")
+    bench_conv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_conv)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OPENBLAS_CORETYPE", "Haswell")
+        kernel, gflops = bench_conv.numpy_peak(64)
+    assert f", {kernel} kernel" in own_choice and gflops > 0
 
 
 def test_a_turn_is_timed_after_its_warm_up():
