@@ -93,11 +93,12 @@ def forward_pass(x, weights, bias, stride, padding, out_size, out, argmax):
     in_registers.chosen_for says so (the same numbers); or, argmax not empty, out and argmax
     with its pooling (conv_pool.py: stride 1, out half of out_size).
 
-    With stride 1, each sample laid out just before its outputs are computed (correlate, handed the
-    images) where the threads' parts, whole samples each, come out even or nearly so: the same
-    samples each, or SAMPLES_PER_PART or more each (at most one more in one part, an eighth more
-    work); otherwise all of x laid out first (batch_planes), then correlate, whose parts may split a
-    sample. The same numbers either way. Against batch_planes then correlate, taking turns call by
+    With stride 1, each sample laid out just before its outputs are computed (correlate or
+    correlate_in_registers, handed the images; in_registers.py has the latter's times) where the
+    threads' parts, whole samples each, come out even or nearly so: the same samples each, or
+    SAMPLES_PER_PART or more each (at most one more in one part, an eighth more work); otherwise all
+    of x laid out first (batch_planes), then the loop, whose parts may split a sample. The same
+    numbers either way. For correlate, against batch_planes then correlate, taking turns call by
     call (medians of 200 calls, two processes; 2-core AMD EPYC Zen 2, CPU family 23), on two
     threads: (64, 8, 32, 32) -> 16 1.05-1.06 against 1.19-1.20 ms; pooled (conv_pool.py), lesson 4's
     blocks (64, 1, 64, 64) -> 8 0.83 against 0.88 ms, (64, 8, 32, 32) -> 16 1.39 against 1.53-1.54
@@ -112,18 +113,17 @@ def forward_pass(x, weights, bias, stride, padding, out_size, out, argmax):
     flat_weights, bias = whole_blocks(weights.reshape(n_filters, -1), bias)
     one_phase = np.array([(0, len(offsets), *out_size, 0, 0, 1)], np.int64)  # all of out
     n_samples, n_threads = x.shape[0], numba.get_num_threads()
-    if argmax.size == 0 and in_registers.chosen_for(out.shape, out.itemsize, len(offsets)):
-        planes = batch_planes(x, stride, *grid)
-        in_registers.correlate_in_registers(
-            planes, offsets, flat_weights, bias, grid.rows, grid.width, out
-        )
-        return planes
     whole_samples = n_samples % n_threads == 0 or n_samples >= SAMPLES_PER_PART * n_threads
     if stride == 1 and whole_samples:
         planes = empty_planes(x.shape[1], n_samples, *grid, x.dtype)
         laying_out = np.ascontiguousarray(x).reshape(-1), x.shape, grid.lead
     else:
         planes, laying_out = batch_planes(x, stride, *grid), laid_out(x.dtype)
+    if argmax.size == 0 and in_registers.chosen_for(out.shape, out.itemsize, len(offsets)):
+        in_registers.correlate_in_registers(
+            planes, offsets, flat_weights, bias, grid.rows, grid.width, out, *laying_out
+        )
+        return planes
     correlate(
         planes,
         offsets,

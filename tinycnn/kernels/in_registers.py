@@ -44,6 +44,15 @@ correlate:
   (CPU family 23): (64, 8, 32, 32) -> 16 3.66-3.77 against 2.11-2.14 ms on one core, 2.13-2.21
   against 1.06-1.11 ms on two; (32, 32, 32, 32) -> 64 25.9-26.0 against 14.5 ms on one core.
 
+**Laid out as it goes** (stride 1, the parts taking whole samples: conv.forward_pass), as
+taps.correlate is: each sample's planes written just before its first chunk, by the thread that
+computes it, not all of x's first (batch_planes, one more hand-over to the other core). The
+forward pass as Conv2D runs it, against the code before, two packages taking turns call by call
+in one process (medians of 200 calls, 2-core AMD EPYC Zen 5, CPU family 26), two threads:
+(64, 8, 32, 32) -> 16 0.601-0.899 against 0.652-0.954 ms (1.06x-1.09x over four processes),
+(64, 3, 64, 64) -> 16, 5x5, 1.01x-1.06x, lesson 8's (32, 8, 32, 32) -> 16 1.03x-1.12x; one core
+1.01x-1.05x.
+
 The forward pass only. Run on the input gradient of a stride-1 convolution too, it was faster
 (lesson 4's second block's, (64, 16, 32, 32) -> 8, 0.81 against 0.88-1.00 ms on two threads), but
 lesson 4, whose convolutions pool their sums in correlate (conv_pool.py), would then compile
@@ -65,6 +74,8 @@ from tinycnn.kernels.layout import (
     MIN_CHUNKED_TAPS,
     TAPS,
     ceil_div,
+    lay_out_sample,
+    zero_leads,
 )
 from tinycnn.kernels.taps import FAST
 from tinycnn.kernels.threads import part_range, parts_if_faster
@@ -162,22 +173,41 @@ def _chunk_sums(acc, x, offsets, weights, bias, f, start):
 
 @parts_if_faster
 @njit(cache=True, nogil=True, fastmath=FAST)
-def correlate_in_registers(x, offsets, weights, bias, rows, width, out, part, n_parts):
+def correlate_in_registers(
+    x, offsets, weights, bias, rows, width, out, images, image_shape, lead, part, n_parts
+):  # fmt: skip
     """out[n, f, i, j] = bias[f] + sum_t weights[f, t] * x[offsets[t] + q], q = n*rows*width +
     i*width + j: taps.correlate with one phase that fills all of out (N, F, H, W), its sums in
     registers. x flat batch planes with at least CHUNK numbers of slack after each plane's last
     sample (layout.plan_grid leaves them), offsets (T,), weights (F, T) and bias (F,), F a
     multiple of CHUNK_CHANNELS (chosen_for). A call computes part `part` of n_parts of the
-    (sample, chunk) jobs (threads.parts_if_faster)."""
+    (sample, chunk) jobs (threads.parts_if_faster).
+
+    images empty (conv.laid_out): x holds the planes already. Otherwise, stride 1, x is
+    empty_planes' and each sample is laid out just before its first chunk, by the part that
+    computes it, the parts taking whole samples: taps.correlate's way, whose docstring says why
+    and what two parts share (the zeros before a part's first sample, which it writes itself).
+    The module docstring has the times."""
     n_samples, n_out = out.shape[0], out.shape[1]
     acc = carray(stack_buffer(x, SUMS), SUMS)
     out_h, out_w = out.shape[2], out.shape[3]
     chunks_per_row = ceil_div(out_w, CHUNK)
     along_rows = chunks_per_row * CHUNK * out_h <= ceil_div(out_h * width, CHUNK) * CHUNK
     chunks = out_h * chunks_per_row if along_rows else ceil_div(out_h * width, CHUNK)
-    for job in part_range(n_samples * chunks, part, n_parts):
+    jobs = part_range(n_samples * chunks, part, n_parts)
+    laying_out = images.size > 0
+    n_planes = image_shape[1]  # and a last one of zeros
+    plane_length = x.size // (n_planes + 1)
+    if laying_out:  # whole samples, this part's share of them
+        samples = part_range(n_samples, part, n_parts)
+        jobs = range(samples.start * chunks, samples.stop * chunks)
+        if len(samples) > 0 and samples.start > 0:
+            zero_leads(x, n_planes, plane_length, lead, samples.start * rows * width)
+    for job in jobs:
         n = job // chunks
         chunk = job - n * chunks
+        if laying_out and chunk == 0:
+            lay_out_sample(images, image_shape, n, rows, width, lead, plane_length, x)
         if along_rows:
             i = chunk // chunks_per_row
             q0 = i * width + (chunk - i * chunks_per_row) * CHUNK

@@ -429,6 +429,16 @@ def _phase_planes(flat, shape, stride, rows, width, lead, length, out, part, n_p
                         dest[x] = src[x * s + xa]
 
 
+@njit(cache=True, inline="always")
+def zero_leads(planes, n_planes, length, lead, first):
+    """Zero the `lead` numbers before each plane's block from `first` on (first = n*rows*width
+    for sample n) in the flat planes ((n_planes + 1)*length,): what a kernel that lays out its
+    part's samples as it goes writes before its first one (taps.correlate's docstring says why)."""
+    for plane in range(n_planes):
+        block_start = plane * length + lead + first
+        zero(planes[block_start - lead : block_start])
+
+
 @njit(cache=True)
 def lay_out_sample(flat, shape, n, rows, width, lead, length, out):
     """Sample n of the images (N, C, H, W), as the flat run batch_planes reads, into its blocks

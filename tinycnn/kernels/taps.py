@@ -61,7 +61,7 @@ from tinycnn.kernels.layout import (
     ceil_div,
     lay_out_sample,
     whole_vectors,
-    zero,
+    zero_leads,
 )
 from tinycnn.kernels.pool import pool_rows_2x2
 from tinycnn.kernels.threads import part_range, parts_if_faster
@@ -170,9 +170,7 @@ def correlate(
         samples = part_range(n_samples, part, n_parts)
         blocks = range(samples.start * blocks_per_sample, samples.stop * blocks_per_sample)
         if len(samples) > 0 and samples.start > 0:
-            for plane in range(n_planes):
-                block_start = plane * plane_length + lead + samples.start * rows * width
-                zero(x[block_start - lead : block_start])
+            zero_leads(x, n_planes, plane_length, lead, samples.start * rows * width)
     for block in blocks:
         n = block // blocks_per_sample
         u0 = (block % blocks_per_sample) * units_per_block
