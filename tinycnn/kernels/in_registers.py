@@ -75,7 +75,7 @@ from tinycnn.kernels.layout import (
     TAPS,
     ceil_div,
     lay_out_sample,
-    zero_leads,
+    own_samples,
 )
 from tinycnn.kernels.taps import FAST
 from tinycnn.kernels.threads import part_range, parts_if_faster
@@ -196,13 +196,9 @@ def correlate_in_registers(
     chunks = out_h * chunks_per_row if along_rows else ceil_div(out_h * width, CHUNK)
     jobs = part_range(n_samples * chunks, part, n_parts)
     laying_out = images.size > 0
-    n_planes = image_shape[1]  # and a last one of zeros
-    plane_length = x.size // (n_planes + 1)
-    if laying_out:  # whole samples, this part's share of them
-        samples = part_range(n_samples, part, n_parts)
-        jobs = range(samples.start * chunks, samples.stop * chunks)
-        if len(samples) > 0 and samples.start > 0:
-            zero_leads(x, n_planes, plane_length, lead, samples.start * rows * width)
+    plane_length = x.size // (image_shape[1] + 1)  # C planes and a last one of zeros
+    if laying_out:
+        jobs = own_samples(x, image_shape, lead, rows, width, chunks, part, n_parts)
     for job in jobs:
         n = job // chunks
         chunk = job - n * chunks

@@ -430,13 +430,21 @@ def _phase_planes(flat, shape, stride, rows, width, lead, length, out, part, n_p
 
 
 @njit(cache=True, inline="always")
-def zero_leads(planes, n_planes, length, lead, first):
-    """Zero the `lead` numbers before each plane's block from `first` on (first = n*rows*width
-    for sample n) in the flat planes ((n_planes + 1)*length,): what a kernel that lays out its
-    part's samples as it goes writes before its first one (taps.correlate's docstring says why)."""
-    for plane in range(n_planes):
-        block_start = plane * length + lead + first
-        zero(planes[block_start - lead : block_start])
+def own_samples(planes, image_shape, lead, rows, width, per_sample, part, n_parts):
+    """The jobs of part `part` of n_parts, per_sample jobs a sample, for a kernel that lays out
+    its own samples as it goes (taps.correlate, in_registers.correlate_in_registers): the parts
+    take whole samples, and each first zeroes the `lead` numbers before its first sample's block
+    in every plane of the flat planes ((C + 1)*length,), images of image_shape (N, C, H, W).
+    Those zeros end the previous sample's block, which another part lays out; taps.correlate's
+    docstring says why both parts write them."""
+    samples = part_range(image_shape[0], part, n_parts)
+    if len(samples) > 0 and samples.start > 0:
+        n_planes = image_shape[1]
+        length = planes.size // (n_planes + 1)
+        for plane in range(n_planes):
+            block_start = plane * length + lead + samples.start * rows * width
+            zero(planes[block_start - lead : block_start])
+    return range(samples.start * per_sample, samples.stop * per_sample)
 
 
 @njit(cache=True)

@@ -60,8 +60,8 @@ from tinycnn.kernels.layout import (
     accumulator_stride,
     ceil_div,
     lay_out_sample,
+    own_samples,
     whole_vectors,
-    zero_leads,
 )
 from tinycnn.kernels.pool import pool_rows_2x2
 from tinycnn.kernels.threads import part_range, parts_if_faster
@@ -146,8 +146,8 @@ def correlate(
     and x filled as batch_planes fills it. What two parts share: a part's first sample reads up to
     `lead` numbers before its block of each plane, the end of the previous sample's block, which the
     other part lays out. All of them are zeros (padding rows and columns), so this part writes those
-    zeros itself first: both parts write the same zeros there, and whichever comes first, every read
-    finds a zero.
+    zeros itself first (layout.own_samples): both parts write the same zeros there, and whichever
+    comes first, every read finds a zero.
     """
     n_samples = out.shape[0]
     pooled = argmax.size > 0
@@ -164,13 +164,9 @@ def correlate(
     acc = np.empty((CHANNELS, accumulator_stride(run, out.itemsize)), out.dtype)
     blocks = part_range(n_samples * blocks_per_sample, part, n_parts)
     laying_out = images.size > 0
-    n_planes = image_shape[1]  # and a last one of zeros
-    plane_length = x.size // (n_planes + 1)
-    if laying_out:  # whole samples, this part's share of them
-        samples = part_range(n_samples, part, n_parts)
-        blocks = range(samples.start * blocks_per_sample, samples.stop * blocks_per_sample)
-        if len(samples) > 0 and samples.start > 0:
-            zero_leads(x, n_planes, plane_length, lead, samples.start * rows * width)
+    plane_length = x.size // (image_shape[1] + 1)  # C planes and a last one of zeros
+    if laying_out:
+        blocks = own_samples(x, image_shape, lead, rows, width, blocks_per_sample, part, n_parts)
     for block in blocks:
         n = block // blocks_per_sample
         u0 = (block % blocks_per_sample) * units_per_block
