@@ -66,7 +66,7 @@ CORE_TYPE_VARIABLE = "OPENBLAS_CORETYPE"
 
 def blas_kernel():
     """NumPy's BLAS as this process (and every worker, started with its environment) runs it:
-    "OpenBLAS 0.3.31, Haswell kernel (OPENBLAS_CORETYPE=Haswell set)". OpenBLAS picks a kernel
+    "openblas 0.3.31.188.0, Haswell kernel (OPENBLAS_CORETYPE=Haswell set)". OpenBLAS picks a kernel
     for the CPU it finds unless OPENBLAS_CORETYPE names one; tinycnn's Winograd, 1x1 and dense
     products are NumPy's, so the kernel is part of the machine. On a Zen 5 (CPU family 26)
     whose environment set Haswell, one core's float32 products of lesson 4's Winograd layer ran

@@ -49,8 +49,8 @@ taps.correlate is: each sample's planes written just before its first chunk, by 
 computes it, not all of x's first (batch_planes, one more hand-over to the other core). The
 forward pass as Conv2D runs it, against the code before, two packages taking turns call by call
 in one process (medians of 200 calls, 2-core AMD EPYC Zen 5, CPU family 26), two threads:
-(64, 8, 32, 32) -> 16 0.601-0.899 against 0.652-0.954 ms (1.06x-1.09x over four processes),
-(64, 3, 64, 64) -> 16, 5x5, 1.01x-1.06x, lesson 8's (32, 8, 32, 32) -> 16 1.03x-1.12x; one core
+(64, 8, 32, 32) -> 16 0.601-0.899 against 0.652-0.954 ms (1.06x-1.09x over five processes),
+(64, 3, 64, 64) -> 16, 5x5, 1.01x-1.07x, lesson 8's (32, 8, 32, 32) -> 16 1.03x-1.15x; one core
 1.01x-1.05x.
 
 The forward pass only. Run on the input gradient of a stride-1 convolution too, it was faster
