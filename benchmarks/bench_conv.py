@@ -415,7 +415,7 @@ def numpy_peak(size):
     machine, not of how tinycnn's products run here (`turns.blas_kernel` says that): on a Zen 5
     (CPU family 26) whose environment set OPENBLAS_CORETYPE=Haswell, 2048^2 ran at 399-404
     GFLOP/s with OpenBLAS's own SkylakeX kernel (AVX-512), at 200-212 with Haswell's, and
-    PyTorch's matmul (MKL, taking its AVX2 path on AMD) at 178-181, while PyTorch's own
+    PyTorch's matmul (MKL, at about an AVX2 kernel's speed) at 178-181, while PyTorch's own
     convolutions reached 420 GFLOP/s."""
     env = {k: v for k, v in os.environ.items() if k != CORE_TYPE_VARIABLE}
     command = [sys.executable, "-c", NUMPY_PEAK, str(size), str(PEAK_REPEATS), str(THREADS)]
