@@ -23,8 +23,8 @@
 loop is `taps._accumulate` (or, on AVX-512, in float32 with whole blocks of 8 output channels and
 18 taps or more, to `in_registers.correlate_in_registers`: the same sums, held in registers).
 With stride 1, where the threads' parts can take whole samples, evenly or nearly, the two
-steps are one pass: `taps.correlate` is handed the images and lays out each sample just before
-it reads it.
+steps are one pass: the loop (`taps.correlate` or `correlate_in_registers`) is handed the images
+and lays out each sample just before it reads it.
 `Conv2D.backward` takes the same path through `conv2d_backward`, which computes what
 `conv2d_backward_input` (via `layout.phase_geometry` to `taps.correlate`) and
 `conv2d_backward_params` (to `taps.tap_grads`) compute, laying dout out once for both where both

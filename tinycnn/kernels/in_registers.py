@@ -75,10 +75,10 @@ from tinycnn.kernels.layout import (
     TAPS,
     ceil_div,
     lay_out_sample,
-    own_samples,
+    part_jobs,
 )
 from tinycnn.kernels.taps import FAST
-from tinycnn.kernels.threads import part_range, parts_if_faster
+from tinycnn.kernels.threads import parts_if_faster
 
 SUMS = CHUNK_CHANNELS * CHUNK  # the numbers held in registers
 HALF = CHUNK // 2  # each row of a chunk is read and summed as two runs of HALF outputs
@@ -194,16 +194,13 @@ def correlate_in_registers(
     chunks_per_row = ceil_div(out_w, CHUNK)
     along_rows = chunks_per_row * CHUNK * out_h <= ceil_div(out_h * width, CHUNK) * CHUNK
     chunks = out_h * chunks_per_row if along_rows else ceil_div(out_h * width, CHUNK)
-    jobs = part_range(n_samples * chunks, part, n_parts)
     laying_out = images.size > 0
-    plane_length = x.size // (image_shape[1] + 1)  # C planes and a last one of zeros
-    if laying_out:
-        jobs = own_samples(x, image_shape, lead, rows, width, chunks, part, n_parts)
+    jobs = part_jobs(x, images, image_shape, lead, rows, width, n_samples, chunks, part, n_parts)
     for job in jobs:
         n = job // chunks
         chunk = job - n * chunks
         if laying_out and chunk == 0:
-            lay_out_sample(images, image_shape, n, rows, width, lead, plane_length, x)
+            lay_out_sample(images, image_shape, n, rows, width, lead, x)
         if along_rows:
             i = chunk // chunks_per_row
             q0 = i * width + (chunk - i * chunks_per_row) * CHUNK

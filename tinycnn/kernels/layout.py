@@ -288,8 +288,8 @@ def empty_planes(n_planes, n_samples, rows, width, lead, length, dtype):
     """n_planes + 1 flat planes of `length` for n_samples' blocks of rows*width numbers from
     `lead` on, zeros already in their margins (each plane's lead and tail, and all of the last
     plane): the samples' blocks are left to the kernels that fill them (batch_planes',
-    taps.correlate's as it goes, conv_pool.py's unpooling), which zero and fill each block while
-    it is in the cache."""
+    the forward loops' as they go, conv_pool.py's unpooling), which zero and fill each block
+    while it is in the cache."""
     out = np.empty((n_planes + 1) * length, dtype)
     zero_margins(out, n_planes, lead, n_samples * rows * width, length)
     return out
@@ -430,14 +430,17 @@ def _phase_planes(flat, shape, stride, rows, width, lead, length, out, part, n_p
 
 
 @njit(cache=True, inline="always")
-def own_samples(planes, image_shape, lead, rows, width, per_sample, part, n_parts):
-    """The jobs of part `part` of n_parts, per_sample jobs a sample, for a kernel that lays out
-    its own samples as it goes (taps.correlate, in_registers.correlate_in_registers): the parts
-    take whole samples, and each first zeroes the `lead` numbers before its first sample's block
-    in every plane of the flat planes ((C + 1)*length,), images of image_shape (N, C, H, W).
-    Those zeros end the previous sample's block, which another part lays out; taps.correlate's
-    docstring says why both parts write them."""
-    samples = part_range(image_shape[0], part, n_parts)
+def part_jobs(planes, images, image_shape, lead, rows, width, n_samples, per_sample, part, n_parts):
+    """The jobs of part `part` of n_parts, per_sample jobs a sample, for a kernel that may lay
+    out its own samples as it goes (taps.correlate, in_registers.correlate_in_registers). images
+    empty: part_range over all n_samples * per_sample jobs. Otherwise the parts take whole
+    samples, and each first zeroes the `lead` numbers before its first sample's block in every
+    plane of the flat planes ((C + 1)*length,), images of image_shape (N, C, H, W). Those zeros
+    end the previous sample's block, which another part lays out; taps.correlate's docstring says
+    why both parts write them."""
+    if images.size == 0:
+        return part_range(n_samples * per_sample, part, n_parts)
+    samples = part_range(n_samples, part, n_parts)
     if len(samples) > 0 and samples.start > 0:
         n_planes = image_shape[1]
         length = planes.size // (n_planes + 1)
@@ -448,10 +451,11 @@ def own_samples(planes, image_shape, lead, rows, width, per_sample, part, n_part
 
 
 @njit(cache=True)
-def lay_out_sample(flat, shape, n, rows, width, lead, length, out):
+def lay_out_sample(flat, shape, n, rows, width, lead, out):
     """Sample n of the images (N, C, H, W), as the flat run batch_planes reads, into its blocks
-    of every plane of empty_planes' out, as batch_planes lays it out for stride 1: for a kernel
-    that lays out each sample just before it reads it (taps.correlate, handed the images).
+    of every plane of empty_planes' out ((C + 1) planes), as batch_planes lays it out for stride
+    1: for a kernel that lays out each sample just before it reads it (taps.correlate and
+    in_registers.correlate_in_registers, handed the images).
 
     A call, not inlined: inlined into correlate, it made correlate's other passes slower, those
     handed planes laid out already. On one core, against correlate before it took images (two
@@ -461,5 +465,6 @@ def lay_out_sample(flat, shape, n, rows, width, lead, length, out):
     ms and 0.812-0.816 against 0.814-0.818 ms. The price: compiling lesson 4's first step took
     8.12-8.18 s against 7.98-8.08 s inlined, 7.80-7.82 s before (three processes each, taking
     turns)."""
+    length = out.size // (shape[1] + 1)
     for c in range(shape[1]):
         _stride_one_block(flat, shape, c, n, rows, width, lead, length, out)

@@ -60,7 +60,7 @@ from tinycnn.kernels.layout import (
     accumulator_stride,
     ceil_div,
     lay_out_sample,
-    own_samples,
+    part_jobs,
     whole_vectors,
 )
 from tinycnn.kernels.pool import pool_rows_2x2
@@ -146,7 +146,7 @@ def correlate(
     and x filled as batch_planes fills it. What two parts share: a part's first sample reads up to
     `lead` numbers before its block of each plane, the end of the previous sample's block, which the
     other part lays out. All of them are zeros (padding rows and columns), so this part writes those
-    zeros itself first (layout.own_samples): both parts write the same zeros there, and whichever
+    zeros itself first (layout.part_jobs): both parts write the same zeros there, and whichever
     comes first, every read finds a zero.
     """
     n_samples = out.shape[0]
@@ -162,17 +162,16 @@ def correlate(
     units_per_block = ceil_div(units, blocks_per_sample)  # a sample's blocks as even as can be
     run = whole_vectors(unit * units_per_block * width)
     acc = np.empty((CHANNELS, accumulator_stride(run, out.itemsize)), out.dtype)
-    blocks = part_range(n_samples * blocks_per_sample, part, n_parts)
     laying_out = images.size > 0
-    plane_length = x.size // (image_shape[1] + 1)  # C planes and a last one of zeros
-    if laying_out:
-        blocks = own_samples(x, image_shape, lead, rows, width, blocks_per_sample, part, n_parts)
+    blocks = part_jobs(
+        x, images, image_shape, lead, rows, width, n_samples, blocks_per_sample, part, n_parts
+    )
     for block in blocks:
         n = block // blocks_per_sample
         u0 = (block % blocks_per_sample) * units_per_block
         u1 = min(u0 + units_per_block, units)
         if laying_out and u0 == 0:
-            lay_out_sample(images, image_shape, n, rows, width, lead, plane_length, x)
+            lay_out_sample(images, image_shape, n, rows, width, lead, x)
         g0 = n * rows + unit * u0
         g1 = n * rows + unit * u1
         start = g0 * width
