@@ -392,18 +392,15 @@ def measure(settings, script, env=None):
 
 
 NUMPY_PEAK = """
-import json, sys, time
+import json, sys
+sys.path.insert(0, sys.argv[4])
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
-size, repeats, threads = map(int, sys.argv[1:])
+from turns import timed_runs
+size, repeats, threads = map(int, sys.argv[1:4])
 a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
 with threadpool_limits(limits=threads, user_api="blas"):
-    a @ a
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ a
-        seconds.append(time.perf_counter() - start)
+    seconds = timed_runs(lambda: a @ a, repeats)
 kernel = next(p for p in threadpool_info() if p["user_api"] == "blas").get("architecture")
 print(json.dumps([kernel or "unnamed", seconds]))
 """
@@ -418,7 +415,8 @@ def numpy_peak(size):
     PyTorch's matmul (MKL, at about an AVX2 kernel's speed) at 178-181, while PyTorch's own
     convolutions reached 420 GFLOP/s."""
     env = {k: v for k, v in os.environ.items() if k != CORE_TYPE_VARIABLE}
-    command = [sys.executable, "-c", NUMPY_PEAK, str(size), str(PEAK_REPEATS), str(THREADS)]
+    here = str(Path(__file__).resolve().parent)
+    command = [sys.executable, "-c", NUMPY_PEAK, str(size), str(PEAK_REPEATS), str(THREADS), here]
     answer = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     kernel, seconds = json.loads(answer.stdout)
     return kernel, fastest_gflops(size, seconds)
