@@ -10,7 +10,8 @@
    (the two loops that do the arithmetic; `in_registers.py`, the forward loop again, for the
    shapes where its sums stay in registers). `pool.py`, `activation.py` and `batchnorm.py` stand
    alone, and so do `dense.py` (the dense layer's products in NumPy's BLAS, called through
-   `blas.py` as `winograd.py`'s and `pointwise_blas.py`'s are) and `updates.py` (the
+   `blas.py` as `winograd.py`'s and `pointwise_blas.py`'s are, except where
+   `winograd_products.py` computes theirs: float32 on AVX-512) and `updates.py` (the
    optimizers' updates, each in one pass). `threads.py` wraps every kernel that can use
    several cores (the convolution's loops in `taps.py`, `layout.py` and `conv_pool.py`, and
    those of `pool.py`, `activation.py`, `batchnorm.py` and `batchnorm_pool.py`): each computes
@@ -36,7 +37,7 @@ Conv2D takes two other roads where they are faster (`roads.py` chooses, by shape
 maps with many channels, where its 16 multiplications per 2x2 outputs instead of 36 outweigh its
 transforms (on maps of 8x8 and up whose sides are multiples of 4, 36 per 4x4 outputs instead of
 144: `winograd_f4.py`). A 1x1 convolution on a map of 8x8 or less goes through
-`pointwise_blas.py`, one NumPy matrix product per sample: its runs of H*W numbers are too short
+`pointwise_blas.py`, one matrix product per sample: its runs of H*W numbers are too short
 for the loops and their threads.
 `ConvReLUMaxPool2D` (lesson 4's blocks) takes a fourth road wherever its convolution has stride
 1 and its pooling is 2x2, Winograd's shapes included: `conv_pool.py`, the direct loops, with

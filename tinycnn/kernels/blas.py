@@ -11,9 +11,20 @@ AMD EPYC Zen 2, CPU family 23, numpy 2.4.6). So `matmul` multiplies there.
 
 The numbers are the same products. Only a zero's sign can differ: BLAS adds each product to a
 zero, so a product of -0.0 comes out as 0.0, while the multiplication keeps -0.0.
+
+`avx512_kernel` says whether NumPy's BLAS runs AVX-512 code: OpenBLAS picks a kernel for the
+CPU it finds, unless the environment names one (OPENBLAS_CORETYPE; this project's machines set
+Haswell, AVX2, on CPUs with AVX-512). winograd_products.py's loop takes over the products where
+it does not.
 """
 
+import functools
+
 import numpy as np
+
+AVX512_KERNELS = ("skylakex", "cooperlake", "sapphirerapids")
+"""OpenBLAS's kernels for x86 CPUs with AVX-512 (its names, as threadpoolctl reports them). On
+AMD's Zen 4 and Zen 5 OpenBLAS 0.3.31 chooses SkylakeX; its Zen kernel is AVX2."""
 
 
 def matmul(a, b, out=None):
@@ -24,3 +35,17 @@ def matmul(a, b, out=None):
     if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == 1 == b.shape[-2]:
         return np.multiply(a, b, out=out)
     return np.matmul(a, b, out=out)
+
+
+@functools.cache
+def avx512_kernel():
+    """True where NumPy's BLAS is OpenBLAS running one of AVX512_KERNELS, or a BLAS that does
+    not name its kernel to threadpoolctl (MKL, say: trusted to choose for its CPU); False for
+    OpenBLAS running any other. Asked once (threadpoolctl's look at the loaded libraries, about
+    1 ms), at the first float32 product that could take winograd_products.py's loop."""
+    from threadpoolctl import threadpool_info
+
+    for pool in threadpool_info():
+        if pool["user_api"] == "blas" and pool["internal_api"] == "openblas":
+            return str(pool.get("architecture", "")).lower() in AVX512_KERNELS
+    return True

@@ -27,9 +27,11 @@ Backward is the same in reverse: each step's transpose (its adjoint), in the opp
 What it takes: stride 1, padding 1, H and W even. The products cost C_in·C_out per pixel, the
 transforms C_in + C_out, so the products' saving outweighs the transforms' cost where channels
 are many: Conv2D takes this road on maps of at most MAX_PIXELS pixels, and on larger maps where
-the channels' harmonic mean is at least MIN_CHANNELS (chosen_for). The
-products are NumPy's (blas.matmul: BLAS, on one thread as tinycnn keeps it), and so is the kernels'
-transform, one more product (_KERNEL_TRANSFORM); the input and output transforms are numba loops.
+the channels' harmonic mean is at least MIN_CHANNELS (chosen_for). The products U @ V and
+Uᵀ @ dM are winograd_products.py's numba loop, its sums in registers, in float32 on AVX-512, and
+NumPy's elsewhere (blas.matmul: BLAS, on one thread as tinycnn keeps it); the weight gradient's
+dM @ Vᵀ is NumPy's everywhere, and so is the kernels' transform, one more product
+(_KERNEL_TRANSFORM); the input and output transforms are numba loops.
 Results agree with the direct convolution to rounding (tests/test_winograd.py holds
 them to the lecture's loops in reference.py, and the backward to central differences).
 
@@ -96,7 +98,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from tinycnn.kernels import arguments, blas, winograd_f4
+from tinycnn.kernels import arguments, blas, winograd_f4, winograd_products
 from tinycnn.kernels.threads import side_by_side, worth_a_thread
 
 MAX_PIXELS = 64
@@ -171,10 +173,9 @@ def winograd_forward(x, weights, bias):
         product_rows = rows_of(products)  # the output transform's view of them
         for start in range(first, last, chunk):
             stop = min(start + chunk, last)
-            chunk_inputs = inputs[:, :, start * per_sample : stop * per_sample]
-            chunk_products = products[:, :, : (stop - start) * per_sample]
-            way.input_tiles(x, chunk_inputs, start, stop)
-            blas.matmul(kernels, chunk_inputs, out=chunk_products)
+            first, used = start * per_sample, (stop - start) * per_sample
+            way.input_tiles(x, inputs[:, :, first : first + used], start, stop)
+            _multiply(kernels, inputs, first, products, used)
             way.output_tiles(product_rows, columns, bias, out, start, stop)
 
     _each_half(samples, n_samples, way.count * n_out * channels * n_samples * per_sample)
@@ -192,7 +193,7 @@ def winograd_backward(dout, tiles, input_grad=True):
     kernel_grads = np.zeros((2, way.count, n_out, channels), dout.dtype)
     bias_grads = np.zeros((2, n_out), np.float64)
     chunk = _chunk_samples(per_sample, channels, n_out, dout.dtype, way.count)
-    kernels_transposed = kernels.transpose(0, 2, 1)
+    kernels_transposed = _transposed(kernels)
 
     def samples(first, last, half):
         columns = min(chunk, last - first) * per_sample
@@ -210,13 +211,34 @@ def winograd_backward(dout, tiles, input_grad=True):
             blas.matmul(chunk_products, chunk_inputs.transpose(0, 2, 1), out=chunk_kernel_grads)
             kernel_grads[half] += chunk_kernel_grads
             if input_grad:
-                chunk_input_grads = input_grads[:, :, : (stop - start) * per_sample]
-                blas.matmul(kernels_transposed, chunk_products, out=chunk_input_grads)
-                way.input_tiles_backward(chunk_input_grads, dx, start, stop)
+                used = (stop - start) * per_sample
+                _multiply(kernels_transposed, products, 0, input_grads, used)
+                way.input_tiles_backward(input_grads[:, :, :used], dx, start, stop)
 
     _each_half(samples, n_samples, 2 * way.count * n_out * channels * n_samples * per_sample)
     dweights = _kernel_tiles_backward(kernel_grads[0] + kernel_grads[1], way.kernel_transform)
     return dx, dweights, bias_grads.sum(axis=0).astype(dout.dtype)
+
+
+def _multiply(a, b, first, out, columns):
+    """out[:, :, :columns] = a (K, R, C) @ b[:, :, first : first + columns], b (K, C, P) and out
+    (K, R, Q) made by `planes`: winograd_products.py's loop, its sums in registers, where it is
+    chosen (float32 on AVX-512: its docstring has the times), NumPy's products elsewhere."""
+    if winograd_products.chosen_for(a.dtype):
+        winograd_products.multiply_planes(
+            a, rows_of(b), b.shape[2], first, rows_of(out), out.shape[2], columns
+        )
+    else:
+        blas.matmul(a, b[:, :, first : first + columns], out=out[:, :, :columns])
+
+
+def _transposed(kernels):
+    """U[ξ]ᵀ for every plane: the (K, C, C_out) view of kernels (K, C_out, C), or a
+    C-contiguous copy of it where _multiply's loop takes it, which indexes only those."""
+    transposed = kernels.transpose(0, 2, 1)
+    if winograd_products.chosen_for(kernels.dtype):
+        return np.ascontiguousarray(transposed)
+    return transposed
 
 
 def _chunk_samples(per_sample, channels, n_out, dtype, count):
