@@ -201,13 +201,22 @@ def test_sums_in_registers_match_reference(geometry, c_in, c_out, seed):
 @pytest.mark.parametrize("way", threads.WAYS)
 @pytest.mark.parametrize(
     "shape",
-    [(2, 8, 32, 32, 16, 3, 1, 1), (3, 3, 17, 9, 8, 5, 1, 2), (2, 8, 20, 20, 8, 3, 2, 1)],
-    ids=["rows of 32", "short rows", "stride 2"],
+    [
+        (2, 8, 32, 32, 16, 3, 1, 1),
+        (2, 3, 9, 31, 8, 5, 1, 2),
+        (3, 3, 17, 9, 8, 5, 1, 2),
+        (2, 8, 20, 20, 8, 3, 2, 1),
+        (2, 8, 32, 32, 16, 3, 2, 1),
+        (3, 4, 15, 16, 8, 5, 1, 2),
+    ],
+    ids=["rows of 32", "rows of 31", "short rows", "stride 2", "rows of 16", "15 rows of 16"],
 )
 def test_sums_in_registers_are_correlates_sums_to_the_last_bit(shape, way):
     """correlate_in_registers adds the products in taps.correlate's order, so a network's
     numbers do not depend on which of the two ran: the same sums bit for bit, on one core and in
-    parts, an inf and a NaN among the inputs included."""
+    parts, an inf and a NaN among the inputs included. Its chunks along rows (32 and 31: whole
+    chunks and a last one cut short), across them (short rows), and on two rows of 16 at a time
+    (an odd number of rows: the last alone)."""
     n, c_in, h, w, c_out, k, stride, padding = shape
     dtype = np.float32
     x, weights, bias, _ = make_conv_problem(

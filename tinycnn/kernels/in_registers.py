@@ -5,7 +5,8 @@ taps.correlate keeps its running sums in the L1 cache, 4 output channels x 1024 
 reads and writes them back every 3 taps. Here the sums of 8 output channels x CHUNK (32)
 consecutive outputs, 16 AVX-512 registers of float32, stay in registers through all the taps:
 
-    for each chunk of 32 outputs q0 <= q < q0 + 32 (of one sample), each 8 output channels f:
+    for each chunk of 32 outputs q0 <= q < q0 + 32 (of one sample; or two rows of 16 below),
+    each 8 output channels f:
         acc[r, :] = bias[f + r]
         for every tap t:  acc[r, :] += weights[f + r, t] * x[offsets[t] + q0 :][:32]   (r < 8)
         the chunk's kept outputs -> out[n, f + r, i, j]
@@ -19,7 +20,8 @@ constant places once LLVM has unrolled the loops over its rows and vectorized th
 columns, so LLVM's scalar replacement keeps it in registers (the machine code of the tap loop
 touches the stack for none of them). Each row is read as two runs of HALF (16): one slice per
 vector. A chunk either follows an output row (CHUNK outputs of row i from column j), or runs on
-across rows as correlate's blocks do, whichever computes fewer thrown-away outputs.
+across rows as correlate's blocks do, whichever computes fewer thrown-away outputs, or takes
+two rows of 16.
 
 Measured against correlate on the same planes, medians of 100 calls, two rounds taking turns
 in one process (2-core AMD EPYC Zen 4, CPU family 25, float32). One core:
@@ -43,6 +45,16 @@ correlate:
   keeps the others on the stack, and the loop lost by 1.7x-1.8x on a 2-core AMD EPYC Zen 2
   (CPU family 23): (64, 8, 32, 32) -> 16 3.66-3.77 against 2.11-2.14 ms on one core, 2.13-2.21
   against 1.06-1.11 ms on two; (32, 32, 32, 32) -> 64 25.9-26.0 against 14.5 ms on one core.
+
+**Rows of 16 in pairs.** Where the output rows are HALF (16) long, a chunk is two of them: the
+first half of acc's rows sums row i's 16 outputs, the second row i + 1's, a row's width further
+on in x. Run on across rows, 32 outputs at a time, a chunk also summed the zeros after each row
+(bench_conv.py's shape f, stride 2, (64, 8, 32, 32) -> 16: 288 sums for 256 outputs a sample).
+The forward pass as Conv2D runs it, against the code before, two packages taking turns call by
+call in one process (medians of 200 calls, 2-core AMD EPYC Zen 5, CPU family 26): on one core
+0.589 against 0.688 ms and 0.336-0.362 against 0.398-0.427 (1.17x-1.19x), on two threads
+1.06x-1.16x over five processes; the shapes not in pairs (b, d, lesson 8's 8 -> 16, rows of 20
+and 31) 0.99x-1.04x, the same loop.
 
 **Laid out as it goes** (stride 1, the parts taking whole samples: conv.forward_pass), as
 taps.correlate is: each sample's planes written just before its first chunk, by the thread that
@@ -117,13 +129,15 @@ def stack_buffer(typingctx, like, size):
 
 
 @njit(cache=True, fastmath=FAST, inline="always")
-def _chunk_sums(acc, x, offsets, weights, bias, f, start):
+def _chunk_sums(acc, x, offsets, weights, bias, f, start, low_shift):
     """One chunk's running sums, each half of each row of acc a view that LLVM keeps in
-    registers: for r < 8 and q < CHUNK,
+    registers: for r < 8 and q < HALF,
         acc[r*CHUNK + q] = bias[f + r] + sum_t weights[f + r, t] * x[start + offsets[t] + q],
-    the taps summed three at a time as taps._accumulate sums them, so the same numbers bit for
-    bit. Written out for CHUNK = 32 and CHUNK_CHANNELS = 8 (layout.py): the halves of the rows
-    are acc[32 r :][:16] and acc[32 r + 16 :][:16]."""
+        acc[r*CHUNK + HALF + q] = ... x[start + low_shift + offsets[t] + q],
+    low_shift HALF (32 outputs in a run) or a row's width (16 outputs of two rows), the taps
+    summed three at a time as taps._accumulate sums them, so the same numbers bit for bit.
+    Written out for CHUNK = 32 and CHUNK_CHANNELS = 8 (layout.py): the halves of the rows are
+    acc[32 r :][:16] and acc[32 r + 16 :][:16]."""
     top0, top1, top2, top3 = acc[0:16], acc[32:48], acc[64:80], acc[96:112]
     top4, top5, top6, top7 = acc[128:144], acc[160:176], acc[192:208], acc[224:240]
     low0, low1, low2, low3 = acc[16:32], acc[48:64], acc[80:96], acc[112:128]
@@ -140,7 +154,7 @@ def _chunk_sums(acc, x, offsets, weights, bias, f, start):
     for t in range(0, offsets.shape[0], TAPS):
         o0, o1, o2 = start + offsets[t], start + offsets[t + 1], start + offsets[t + 2]
         x0, x1, x2 = x[o0 : o0 + HALF], x[o1 : o1 + HALF], x[o2 : o2 + HALF]
-        o0, o1, o2 = o0 + HALF, o1 + HALF, o2 + HALF
+        o0, o1, o2 = o0 + low_shift, o1 + low_shift, o2 + low_shift
         y0, y1, y2 = x[o0 : o0 + HALF], x[o1 : o1 + HALF], x[o2 : o2 + HALF]
         w00, w01, w02 = weights[f, t], weights[f, t + 1], weights[f, t + 2]
         w10, w11, w12 = weights[f + 1, t], weights[f + 1, t + 1], weights[f + 1, t + 2]
@@ -192,8 +206,13 @@ def correlate_in_registers(
     acc = carray(stack_buffer(x, SUMS), SUMS)
     out_h, out_w = out.shape[2], out.shape[3]
     chunks_per_row = ceil_div(out_w, CHUNK)
-    along_rows = chunks_per_row * CHUNK * out_h <= ceil_div(out_h * width, CHUNK) * CHUNK
-    chunks = out_h * chunks_per_row if along_rows else ceil_div(out_h * width, CHUNK)
+    across = ceil_div(out_h * width, CHUNK)  # chunks running on across rows
+    row_pairs = out_w == HALF
+    along_rows = not row_pairs and chunks_per_row * out_h <= across
+    if row_pairs:
+        chunks = ceil_div(out_h, 2)
+    else:
+        chunks = out_h * chunks_per_row if along_rows else across
     laying_out = images.size > 0
     jobs = part_jobs(x, images, image_shape, lead, rows, width, n_samples, chunks, part, n_parts)
     for job in jobs:
@@ -201,32 +220,41 @@ def correlate_in_registers(
         chunk = job - n * chunks
         if laying_out and chunk == 0:
             lay_out_sample(images, image_shape, n, rows, width, lead, x)
-        if along_rows:
+        low_shift = width if row_pairs else HALF
+        if row_pairs:
+            q0 = 2 * chunk * width
+        elif along_rows:
             i = chunk // chunks_per_row
             q0 = i * width + (chunk - i * chunks_per_row) * CHUNK
         else:
             q0 = chunk * CHUNK
+        start = n * rows * width + q0
         for f in range(0, n_out, CHUNK_CHANNELS):
-            _chunk_sums(acc, x, offsets, weights, bias, f, n * rows * width + q0)
-            _chunk_out(acc, q0, width, out, n, f)
+            _chunk_sums(acc, x, offsets, weights, bias, f, start, low_shift)
+            if row_pairs:
+                _chunk_out(acc, 0, q0, width, HALF, out, n, f)
+                _chunk_out(acc, HALF, q0 + width, width, HALF, out, n, f)
+            else:
+                _chunk_out(acc, 0, q0, width, CHUNK, out, n, f)
 
 
 @njit(cache=True, inline="always")
-def _chunk_out(acc, q0, width, out, n, f):
-    """The sums of outputs q0 <= q < q0 + CHUNK of sample n, each row of acc an output channel
-    f + r, to out (N, F, H, W), row by row: those that land on a row's outputs (j < W, i < H),
-    not those on the zeros after a row or below the last. Element by element: a slice
-    assignment first checks whether the two overlap, which costs more than these short rows."""
+def _chunk_out(acc, first, q0, width, count, out, n, f):
+    """The `count` sums of each row of acc from its column `first` on, outputs q0 <= q < q0 +
+    count of sample n, each row of acc an output channel f + r, to out (N, F, H, W), row by
+    row: those that land on a row's outputs (j < W, i < H), not those on the zeros after a row
+    or below the last. Element by element: a slice assignment first checks whether the two
+    overlap, which costs more than these short rows."""
     out_h, out_w = out.shape[2], out.shape[3]
     i = q0 // width
     j = q0 - i * width
     done = 0
-    while done < CHUNK and i < out_h:
-        span = min(width - j, CHUNK - done)
+    while done < count and i < out_h:
+        span = min(width - j, count - done)
         kept = min(out_w - j, span)
         if kept > 0:
             for r in range(CHUNK_CHANNELS):
-                sums = acc[r * CHUNK + done : r * CHUNK + done + kept]
+                sums = acc[r * CHUNK + first + done : r * CHUNK + first + done + kept]
                 dest = out[n, f + r, i, j : j + kept]
                 for column in range(kept):
                     dest[column] = sums[column]
