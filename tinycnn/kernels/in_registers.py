@@ -54,7 +54,7 @@ The forward pass as Conv2D runs it, against the code before, two packages taking
 call in one process (medians of 200 calls, 2-core AMD EPYC Zen 5, CPU family 26): on one core
 0.589 against 0.688 ms and 0.336-0.362 against 0.398-0.427 (1.17x-1.19x), on two threads
 1.06x-1.16x over five processes; the shapes not in pairs (b, d, lesson 8's 8 -> 16, rows of 20
-and 31) 0.99x-1.04x, the same loop.
+and 31; the same loop) 0.99x-1.04x but for one reading of 0.85x (rows of 20, two threads).
 
 **Laid out as it goes** (stride 1, the parts taking whole samples: conv.forward_pass), as
 taps.correlate is: each sample's planes written just before its first chunk, by the thread that
