@@ -11,7 +11,8 @@
    shapes where its sums stay in registers). `pool.py`, `activation.py` and `batchnorm.py` stand
    alone, and so do `dense.py` (the dense layer's products in NumPy's BLAS, called through
    `blas.py` as `winograd.py`'s and `pointwise_blas.py`'s are, except where
-   `winograd_products.py` computes theirs: float32 on AVX-512) and `updates.py` (the
+   `winograd_products.py` computes theirs: float32 on AVX-512, where NumPy's BLAS runs no
+   AVX-512 kernel) and `updates.py` (the
    optimizers' updates, each in one pass). `threads.py` wraps every kernel that can use
    several cores (the convolution's loops in `taps.py`, `layout.py` and `conv_pool.py`, and
    those of `pool.py`, `activation.py`, `batchnorm.py` and `batchnorm_pool.py`): each computes
