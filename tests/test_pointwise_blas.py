@@ -42,28 +42,6 @@ def test_forward_and_backward_equal_the_lectures_loops(dtype, shape, n_out, seed
     assert pointwise_blas.pointwise_backward(dout, kept, weights, input_grad=False)[0] is None
 
 
-@pytest.mark.parametrize("in_registers", [True, False])
-@pytest.mark.parametrize("x_shape, n_out", [((3, 20, 8, 8), 16), ((2, 9, 7, 7), 17)])
-def test_float32_either_way(products_road, in_registers, x_shape, n_out):
-    """In float32 the products take winograd_products.py's loop (on every machine, for the
-    test) or NumPy's: the lecture's loops to rounding either way. 64 pixels and 16 output
-    channels (blocks of 32 columns and 8 rows, and 20 rows of the input gradient's); 49
-    pixels (32 + 16 + 1) and 17 and 9 rows (rows left over)."""
-    products_road(in_registers)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(x_shape).astype(np.float32)
-    weights = rng.standard_normal((n_out, x_shape[1], 1, 1)).astype(np.float32)
-    bias = rng.standard_normal(n_out).astype(np.float32)
-    out, kept = pointwise_blas.pointwise_forward(x, weights, bias)
-    x64, weights64 = x.astype(np.float64), weights.astype(np.float64)
-    want = reference.conv2d_forward(x64, weights64, bias.astype(np.float64), 1, 0)
-    assert_close(out, want.astype(np.float32), np.float32)
-    dout = rng.standard_normal(out.shape).astype(np.float32)
-    dx, _, _ = pointwise_blas.pointwise_backward(dout, kept, weights)
-    want_dx = reference.conv2d_backward_input(dout.astype(np.float64), weights64, x.shape, 1, 0)
-    assert_close(dx, want_dx.astype(np.float32), np.float32)
-
-
 def test_a_1x1_conv2d_on_a_small_map_passes_central_differences():
     layer = tc.Conv2D(3, 2, 1, dtype=np.float64, rng=0)
     x = np.random.default_rng(1).standard_normal((2, 3, 4, 5))

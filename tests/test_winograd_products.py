@@ -1,13 +1,13 @@
 """Winograd's products with their sums in registers (kernels/winograd_products.py): NumPy's
 products to rounding, the same bits whichever block computes a number, nothing written outside
-the columns asked for, and the convolution the same either way."""
+the columns asked for, and Winograd's and the 1x1 convolutions the same either way."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinycnn.kernels import blas, reference, winograd, winograd_products
+from tinycnn.kernels import blas, pointwise_blas, reference, roads, winograd, winograd_products
 
 EPS32 = np.finfo(np.float32).eps
 
@@ -108,26 +108,39 @@ def test_blas_kernel_read_from_threadpoolctl(monkeypatch, pools, avx512):
 
 
 @pytest.mark.parametrize("in_registers", [True, False])
-@pytest.mark.parametrize("x_shape, n_out", [((4, 16, 16, 16), 24), ((5, 9, 6, 10), 17)])
-def test_the_convolution_either_way(products_road, in_registers, x_shape, n_out):
-    """winograd.py's forward and backward in float32, its products in registers (on every
-    machine, for the test) or NumPy's: the lecture's loops to rounding. F(4x4, 3x3), halves of
-    2 samples of 16 tiles (a block of 32 columns) and 24 output channels (blocks of 8 rows);
-    F(2x2, 3x3), halves of 2 and 3 samples of 15 tiles (30 and 45 columns: blocks of 32 and
-    16 and the plain loop), 9 and 17 channels (rows left over in both products)."""
+@pytest.mark.parametrize(
+    "x_shape, n_out, k, road",
+    [
+        ((4, 16, 16, 16), 24, 3, winograd.Tiles),
+        ((5, 9, 6, 10), 17, 3, winograd.Tiles),
+        ((3, 20, 8, 8), 16, 1, pointwise_blas.Inputs),
+        ((2, 9, 7, 7), 17, 1, pointwise_blas.Inputs),
+    ],
+)
+def test_the_convolution_either_way(products_road, in_registers, x_shape, n_out, k, road):
+    """The two roads whose products the loop takes, forward and backward in float32, the
+    products in registers (on every machine, for the test) or NumPy's: the lecture's loops to
+    rounding. winograd.py: F(4x4, 3x3), halves of 2 samples of 16 tiles (a block of 32
+    columns) and 24 output channels (blocks of 8 rows); F(2x2, 3x3), halves of 2 and 3 samples
+    of 15 tiles (30 and 45 columns: blocks of 32 and 16 and the plain loop), 9 and 17 channels
+    (rows left over in both products). pointwise_blas.py: 64 pixels and 16 output channels
+    (blocks of 32 columns and 8 rows, and 20 rows of the input gradient's); 49 pixels (32 + 16
+    + 1) and 17 and 9 rows (rows left over)."""
     products_road(in_registers)
     rng = np.random.default_rng(0)
+    padding = k // 2
     x = rng.standard_normal(x_shape).astype(np.float32)
-    weights = rng.standard_normal((n_out, x_shape[1], 3, 3)).astype(np.float32)
+    weights = rng.standard_normal((n_out, x_shape[1], k, k)).astype(np.float32)
     bias = rng.standard_normal(n_out).astype(np.float32)
-    out, tiles = winograd.winograd_forward(x, weights, bias)
+    out, kept = roads.conv2d_forward(x, weights, bias, 1, padding)
+    assert isinstance(kept, road)
     x64, weights64 = x.astype(np.float64), weights.astype(np.float64)
-    want = reference.conv2d_forward(x64, weights64, bias.astype(np.float64), 1, 1)
-    np.testing.assert_allclose(out, want, rtol=0, atol=2e-5 * np.abs(want).max())
+    want = reference.conv2d_forward(x64, weights64, bias.astype(np.float64), 1, padding)
     dout = rng.standard_normal(out.shape).astype(np.float32)
-    dx, dweights, _ = winograd.winograd_backward(dout, tiles)
+    dx, dweights, _ = roads.conv2d_backward(x, dout, weights, 1, padding, kept)
     dout64 = dout.astype(np.float64)
-    want_dx = reference.conv2d_backward_input(dout64, weights64, x.shape, 1, 1)
-    np.testing.assert_allclose(dx, want_dx, rtol=0, atol=2e-5 * np.abs(want_dx).max())
-    want_dw, _ = reference.conv2d_backward_params(x64, dout64, 3, 1, 1)
-    np.testing.assert_allclose(dweights, want_dw, rtol=0, atol=2e-5 * np.abs(want_dw).max())
+    want_dx = reference.conv2d_backward_input(dout64, weights64, x.shape, 1, padding)
+    want_dw, _ = reference.conv2d_backward_params(x64, dout64, k, 1, padding)
+    for got, expected in [(out, want), (dx, want_dx), (dweights, want_dw)]:
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, rtol=0, atol=2e-5 * np.abs(expected).max())
