@@ -57,10 +57,11 @@ CHUNKS_FIT = layout.CHUNKS_FIT  # AVX-512: 32 registers, 16 of them for the sums
 
 
 def chosen_for(dtype):
-    """True where winograd.py computes its products U @ V and Uᵀ @ dM with multiply_planes:
-    on a machine whose registers hold a block's sums (layout.CHUNKS_FIT: AVX-512), in float32,
-    where NumPy's BLAS runs no AVX-512 kernel of its own (blas.avx512_kernel). NumPy's
-    products elsewhere (the module docstring says why)."""
+    """True where winograd.py computes its products U @ V and Uᵀ @ dM, and pointwise_blas.py
+    its W @ x[n] and Wᵀ @ dout[n], with multiply_planes: on a machine whose registers hold a
+    block's sums (layout.CHUNKS_FIT: AVX-512), in float32, where NumPy's BLAS runs no AVX-512
+    kernel of its own (blas.avx512_kernel). NumPy's products elsewhere (the module docstring
+    says why)."""
     return CHUNKS_FIT and np.dtype(dtype) == np.float32 and not blas.avx512_kernel()
 
 
@@ -68,8 +69,8 @@ def chosen_for(dtype):
 def multiply_planes(a, b_rows, b_width, b_first, out_rows, out_width, columns):
     """out[ξ, m, q] = sum_k a[ξ, m, k] * b[ξ, k, b_first + q] for q < columns, for every plane ξ:
     a (count, M, K) C-contiguous, or (1, M, K), one matrix for every plane (pointwise_blas.py's
-    weights); b and out planes as winograd.planes makes them, passed as
-    winograd.rows_of gives them, (count, plane stride), each row of b b_width numbers long and
+    weights); b and out as (count, plane stride) rows of planes, winograd.rows_of of
+    winograd.planes or C-contiguous samples (N, K * P), each row of b b_width numbers long and
     each row of out out_width, b_first + columns <= b_width and columns <= out_width. float32
     (chosen_for). The sums in registers (the module docstring says how)."""
     n_rows = a.shape[1]
