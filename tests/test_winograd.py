@@ -2,6 +2,8 @@
 equal to the lecture's loops to rounding, each backward the exact transpose of its forward,
 central differences through Conv2D, and the same results on one thread or two."""
 
+import math
+
 import numba
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ from hypothesis import strategies as st
 
 import tinycnn as tc
 from tinycnn.gradcheck import check_gradients
-from tinycnn.kernels import reference, threads, winograd
+from tinycnn.kernels import reference, threads, winograd, winograd_products
 
 TOLERANCE = {np.float32: 2e-5, np.float64: 1e-12}  # relative to the largest |value|
 _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])  # the docstring's G
@@ -128,6 +130,29 @@ def test_conv2d_takes_winograd_for_3x3_same_convolutions_on_small_maps_or_many_c
     x_shape, weights_shape, stride, padding, chosen
 ):
     assert winograd.chosen_for(x_shape, weights_shape, stride, padding) is chosen
+
+
+@given(
+    per_sample=st.integers(1, 300),
+    channels=st.integers(1, 512),
+    n_out=st.integers(1, 512),
+    count=st.sampled_from([16, 36]),
+)
+@settings(max_examples=200, deadline=None)
+def test_a_chunks_columns_fill_whole_blocks_where_enough_samples_fit(
+    per_sample, channels, n_out, count
+):
+    """At least one sample, no more than fit in CHUNK_BYTES, and where the samples whose tiles
+    fill whole blocks of the products' columns fit, a multiple of them (the most that fit)."""
+    chunk = winograd._chunk_samples(per_sample, channels, n_out, np.float32, count)
+    fit = max(1, winograd.CHUNK_BYTES // (count * per_sample * (channels + n_out) * 4))
+    columns = winograd_products.COLUMNS
+    whole = columns // math.gcd(per_sample, columns)  # samples whose tiles fill whole blocks
+    assert 1 <= chunk <= fit
+    if fit >= whole:
+        assert chunk * per_sample % columns == 0 and chunk > fit - whole
+    else:
+        assert chunk == fit
 
 
 @pytest.mark.parametrize("height, width, count", [(6, 4, 16), (8, 12, 36)])

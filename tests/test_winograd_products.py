@@ -59,8 +59,8 @@ def test_numpys_products_to_rounding_and_nothing_else_written(problem):
 @given(problem=products(), cut=st.integers(0, 100))
 @settings(max_examples=100, deadline=None)
 def test_the_same_bits_whichever_block_computes_a_number(problem, cut):
-    """A column computed in a block of 32, of 16 or by the plain loop, and a row in a block of
-    8 or the plain loop, gives the same number: the columns cut in two calls, and the rows put
+    """A column computed in a block of 32, of 16 or at the edge, and a row in a block of 8 or
+    at the edge, gives the same number: the columns cut in two calls, and the rows put
     below rows of zeros, as many as make every row fall in a block of 8."""
     a, b, first, out, columns = problem
     multiply(a, b, first, out, columns)
@@ -122,7 +122,7 @@ def test_the_convolution_either_way(products_road, in_registers, x_shape, n_out,
     products in registers (on every machine, for the test) or NumPy's: the lecture's loops to
     rounding. winograd.py: F(4x4, 3x3), halves of 2 samples of 16 tiles (a block of 32
     columns) and 24 output channels (blocks of 8 rows); F(2x2, 3x3), halves of 2 and 3 samples
-    of 15 tiles (30 and 45 columns: blocks of 32 and 16 and the plain loop), 9 and 17 channels
+    of 15 tiles (30 and 45 columns: blocks of 32 and 16 and the edge), 9 and 17 channels
     (rows left over in both products). pointwise_blas.py: 64 pixels and 16 output channels
     (blocks of 32 columns and 8 rows, and 20 rows of the input gradient's); 49 pixels (32 + 16
     + 1) and 17 and 9 rows (rows left over)."""

@@ -93,6 +93,7 @@ element by element: a slice assignment made numba compile its shape-mismatch err
 the first-ever compile of these kernels from 2.6 to 5.6 s.
 """
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -243,9 +244,13 @@ def _transposed(kernels):
 
 def _chunk_samples(per_sample, channels, n_out, dtype, count):
     """How many samples' tiles (their columns of V and M, in `count` planes) one matrix
-    product takes: as many as fit in CHUNK_BYTES, at least one."""
+    product takes: as many as fit in CHUNK_BYTES, at least one, and a multiple of the samples
+    whose columns fill whole blocks of winograd_products.COLUMNS where as many fit (its blocks
+    at the edges are slower)."""
     sample_bytes = count * per_sample * (channels + n_out) * np.dtype(dtype).itemsize
-    return max(1, CHUNK_BYTES // sample_bytes)
+    chunk = max(1, CHUNK_BYTES // sample_bytes)
+    whole_blocks = winograd_products.COLUMNS // math.gcd(per_sample, winograd_products.COLUMNS)
+    return chunk - chunk % whole_blocks if chunk >= whole_blocks else chunk
 
 
 def _each_half(samples, n_samples, multiply_adds):
