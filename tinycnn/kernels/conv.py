@@ -34,6 +34,7 @@ from tinycnn.kernels.layout import (
     batch_planes,
     empty_planes,
     forward_geometry,
+    in_pairs,
     phase_geometry,
     whole_blocks,
     whole_taps,
@@ -93,11 +94,11 @@ def forward_pass(x, weights, bias, stride, padding, out_size, out, argmax):
     in_registers.chosen_for says so (the same numbers); or, argmax not empty, out and argmax
     with its pooling (conv_pool.py: stride 1, out half of out_size).
 
-    With stride 1, each sample laid out just before its outputs are computed (correlate or
-    correlate_in_registers, handed the images; in_registers.py has the latter's times) where the
-    threads' parts, whole samples each, come out even or nearly so: the same samples each, or
-    SAMPLES_PER_PART or more each (at most one more in one part, an eighth more work); otherwise all
-    of x laid out first (batch_planes), then the loop, whose parts may split a sample. The same
+    With stride 1 (or 2, below), each sample laid out just before its outputs are computed
+    (correlate or correlate_in_registers, handed the images; in_registers.py has the latter's times)
+    where the threads' parts, whole samples each, come out even or nearly so: the same samples each,
+    or SAMPLES_PER_PART or more each (at most one more in one part, an eighth more work); otherwise
+    all of x laid out first (batch_planes), then the loop, whose parts may split a sample. The same
     numbers either way. For correlate, against batch_planes then correlate, taking turns call by
     call (medians of 200 calls, two processes; 2-core AMD EPYC Zen 2, CPU family 23), on two
     threads: (64, 8, 32, 32) -> 16 1.05-1.06 against 1.19-1.20 ms; pooled (conv_pool.py), lesson 4's
@@ -106,7 +107,10 @@ def forward_pass(x, weights, bias, stride, padding, out_size, out, argmax):
     4.58-4.71 ms. On one core, 1.005x-1.03x as fast. With stride 2, (64, 8, 32, 32) -> 16 took 0.447
     against 0.512 ms, but its layout (`_pair_planes`'s loop) in correlate added 1.1 s to compiling
     lesson 4's first step, which has no strided convolution (7.9 s against 9.0 s; with
-    `_phase_planes`' loop too, 9.8 s); strided passes are laid out first.
+    `_phase_planes`' loop too, 9.8 s): strided passes through correlate are laid out first.
+    correlate_in_registers, which lesson 4 never compiles, lays out stride 2 as it goes too, where
+    batch_planes deals rows in pairs (in_pairs; in_registers.py has the times); other strides are
+    laid out first.
     """
     n_filters, k = weights.shape[0], weights.shape[2]
     grid, offsets = forward_geometry(x.shape, k, stride, padding, *out_size)
@@ -114,14 +118,18 @@ def forward_pass(x, weights, bias, stride, padding, out_size, out, argmax):
     one_phase = np.array([(0, len(offsets), *out_size, 0, 0, 1)], np.int64)  # all of out
     n_samples, n_threads = x.shape[0], numba.get_num_threads()
     whole_samples = n_samples % n_threads == 0 or n_samples >= SAMPLES_PER_PART * n_threads
-    if stride == 1 and whole_samples:
-        planes = empty_planes(x.shape[1], n_samples, *grid, x.dtype)
+    in_registers_chosen = argmax.size == 0 and in_registers.chosen_for(
+        out.shape, out.itemsize, len(offsets)
+    )
+    if whole_samples and (stride == 1 or in_registers_chosen and in_pairs(x, stride)):
+        n_planes = x.shape[1] * stride * stride
+        planes = empty_planes(n_planes, n_samples, *grid, x.dtype)
         laying_out = np.ascontiguousarray(x).reshape(-1), x.shape, grid.lead
     else:
         planes, laying_out = batch_planes(x, stride, *grid), laid_out(x.dtype)
-    if argmax.size == 0 and in_registers.chosen_for(out.shape, out.itemsize, len(offsets)):
+    if in_registers_chosen:
         in_registers.correlate_in_registers(
-            planes, offsets, flat_weights, bias, grid.rows, grid.width, out, *laying_out
+            planes, offsets, flat_weights, bias, grid.rows, grid.width, out, *laying_out, stride
         )
         return planes
     correlate(

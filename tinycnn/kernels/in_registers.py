@@ -65,6 +65,20 @@ in one process (medians of 200 calls, 2-core AMD EPYC Zen 5, CPU family 26), two
 (64, 3, 64, 64) -> 16, 5x5, 1.01x-1.07x, lesson 8's (32, 8, 32, 32) -> 16 1.03x-1.15x; one core
 1.01x-1.05x.
 
+**Stride 2 as well**, where batch_planes deals a row's pixels in pairs (layout.in_pairs: float32,
+even widths): each sample's four phase planes per channel written just before its first chunk
+(layout.lay_out_pair_sample). Laid out first, the whole batch's planes (2.4 MB for (64, 8, 32,
+32), 4.7 MB with 16 channels) were out of the L2 cache by the time the loop read them. One
+core, the forward pass as Conv2D runs it against the code before, two packages taking turns
+call by call in one process, medians of 120 calls, four runs (2-core AMD EPYC Zen 5, CPU family
+26): bench_conv.py's f, (64, 8, 32, 32) -> 16, 1.06x-1.20x; (64, 16, 32, 32) -> 32 1.60x-1.86x;
+(32, 32, 32, 32) -> 64 1.38x-1.49x; (64, 3, 64, 64) -> 16, 5x5, 1.06x-1.47x; stride 1 unchanged
+(0.99x-1.03x). Two threads' figures in one process were as wide as the host's noise (f 0.99x-1.29x).
+Other strides, stride 3 (1.02x-1.03x) among them, are laid out first: their general layout
+(layout._phase_planes) compiled in 1.8 s more. lay_out_pair_sample, inlined, adds 0.5-0.8 s to
+compiling this loop with an empty numba cache (4.7-5.0 against 4.2 s, then no more for stride
+2, which took 0.7-0.8 s more before: its batch layout).
+
 The forward pass only. Run on the input gradient of a stride-1 convolution too, it was faster
 (lesson 4's second block's, (64, 16, 32, 32) -> 8, 0.81 against 0.88-1.00 ms on two threads), but
 lesson 4, whose convolutions pool their sums in correlate (conv_pool.py), would then compile
@@ -86,6 +100,7 @@ from tinycnn.kernels.layout import (
     MIN_CHUNKED_TAPS,
     TAPS,
     ceil_div,
+    lay_out_pair_sample,
     lay_out_sample,
     part_jobs,
 )
@@ -188,7 +203,7 @@ def _chunk_sums(acc, x, offsets, weights, bias, f, start, low_shift):
 @parts_if_faster
 @njit(cache=True, nogil=True, fastmath=FAST)
 def correlate_in_registers(
-    x, offsets, weights, bias, rows, width, out, images, image_shape, lead, part, n_parts
+    x, offsets, weights, bias, rows, width, out, images, image_shape, lead, stride, part, n_parts
 ):  # fmt: skip
     """out[n, f, i, j] = bias[f] + sum_t weights[f, t] * x[offsets[t] + q], q = n*rows*width +
     i*width + j: taps.correlate with one phase that fills all of out (N, F, H, W), its sums in
@@ -197,8 +212,9 @@ def correlate_in_registers(
     multiple of CHUNK_CHANNELS (chosen_for). A call computes part `part` of n_parts of the
     (sample, chunk) jobs (threads.parts_if_faster).
 
-    images empty (conv.laid_out): x holds the planes already. Otherwise, stride 1, x is
-    empty_planes' and each sample is laid out just before its first chunk, by the part that
+    images empty (conv.laid_out): x holds the planes already. Otherwise, stride 1, or stride
+    2 in pairs (layout.in_pairs), x is empty_planes' (C * stride * stride planes) and each
+    sample is laid out just before its first chunk, by the part that
     computes it, the parts taking whole samples: taps.correlate's way, whose docstring says why
     and what two parts share (the zeros before a part's first sample, which it writes itself).
     The module docstring has the times."""
@@ -214,12 +230,16 @@ def correlate_in_registers(
     else:
         chunks = out_h * chunks_per_row if along_rows else across
     laying_out = images.size > 0
-    jobs = part_jobs(x, images, image_shape, lead, rows, width, n_samples, chunks, part, n_parts)
+    n_planes = image_shape[1] * stride * stride
+    jobs = part_jobs(x, images, n_planes, lead, rows, width, n_samples, chunks, part, n_parts)
     for job in jobs:
         n = job // chunks
         chunk = job - n * chunks
         if laying_out and chunk == 0:
-            lay_out_sample(images, image_shape, n, rows, width, lead, x)
+            if stride == 1:
+                lay_out_sample(images, image_shape, n, rows, width, lead, x)
+            else:
+                lay_out_pair_sample(images, image_shape, n, rows, width, lead, x)
         low_shift = width if row_pairs else HALF
         if row_pairs:
             q0 = 2 * chunk * width

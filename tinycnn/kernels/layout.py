@@ -279,9 +279,7 @@ def in_pairs(a, stride):
     """Whether batch_planes deals a's rows two pixels at a time (_pair_planes): stride 2,
     float32, an even width (so that every row starts on a whole pair), on a little-endian
     machine (the first pixel of a pair in the low 32 bits of its 64-bit word)."""
-    return (
-        stride == 2 and a.dtype == np.float32 and a.shape[3] % 2 == 0 and sys.byteorder == "little"
-    )
+    return stride == 2 and a.dtype == np.float32 and a.shape[3] % 2 == 0 and LITTLE_ENDIAN
 
 
 def empty_planes(n_planes, n_samples, rows, width, lead, length, dtype):
@@ -348,6 +346,7 @@ def _stride_one_block(flat, shape, c, n, rows, width, lead, length, out):
     _copy_rows(image, block, height, in_width, width)
 
 
+LITTLE_ENDIAN = sys.byteorder == "little"
 LOW_HALF = np.uint64(0xFFFFFFFF)  # the first pixel of a pair (_pair_planes)
 HIGH_SHIFT = np.uint64(32)  # ... and how far down the second one comes
 
@@ -373,25 +372,33 @@ def _pair_planes(pairs, shape, rows, width, lead, length, words, part, n_parts):
     numbers one at a time. Its indices unsigned and no slice per row, as in _copy_rows: (64, 8,
     32, 32) 0.130 against 0.186 ms on one core, 0.113 against 0.136 on two threads (medians of
     150 calls, taking turns call by call; the same Zen 2)."""
-    n_samples, channels, height, in_width = shape
-    half = in_width // 2
-    row_width = np.uint64(width)
+    n_samples, channels = shape[:2]
     for job in part_range(channels * n_samples, part, n_parts):
         c, n = job // n_samples, job % n_samples
-        image = pairs[(n * channels + c) * height * half :][: height * half]
-        for ya in range(2):  # the rows y = ya, ya + 2, ...: phase planes (ya, 0) and (ya, 1)
-            first = (c * 2 + ya) * 2 * length + lead + n * rows * width
-            even = words[first : first + rows * width]
-            odd = words[first + length : first + length + rows * width]
-            zero(even)
-            zero(odd)
-            for phase_row in range((height - ya + 1) // 2):
-                start = np.uint64(2 * phase_row + ya) * np.uint64(half)
-                row = np.uint64(phase_row) * row_width
-                for x in range(np.uint64(half)):
-                    pair = image[start + x]
-                    even[row + x] = np.uint32(pair & LOW_HALF)
-                    odd[row + x] = np.uint32(pair >> HIGH_SHIFT)
+        _pair_block(pairs, shape, c, n, rows, width, lead, length, words)
+
+
+@njit(cache=True, inline="always")
+def _pair_block(pairs, shape, c, n, rows, width, lead, length, words):
+    """_pair_planes' job (c, n): sample n's blocks of channel c's 4 phase planes, zeroed, then
+    each row of x[n, c] dealt to its two planes, a pair of pixels at a time."""
+    channels, height, in_width = shape[1:]
+    half = in_width // 2
+    row_width = np.uint64(width)
+    image = pairs[(n * channels + c) * height * half :][: height * half]
+    for ya in range(2):  # the rows y = ya, ya + 2, ...: phase planes (ya, 0) and (ya, 1)
+        first = (c * 2 + ya) * 2 * length + lead + n * rows * width
+        even = words[first : first + rows * width]
+        odd = words[first + length : first + length + rows * width]
+        zero(even)
+        zero(odd)
+        for phase_row in range((height - ya + 1) // 2):
+            start = np.uint64(2 * phase_row + ya) * np.uint64(half)
+            row = np.uint64(phase_row) * row_width
+            for x in range(np.uint64(half)):
+                pair = image[start + x]
+                even[row + x] = np.uint32(pair & LOW_HALF)
+                odd[row + x] = np.uint32(pair >> HIGH_SHIFT)
 
 
 @parts_if_faster
@@ -430,19 +437,19 @@ def _phase_planes(flat, shape, stride, rows, width, lead, length, out, part, n_p
 
 
 @njit(cache=True, inline="always")
-def part_jobs(planes, images, image_shape, lead, rows, width, n_samples, per_sample, part, n_parts):
+def part_jobs(planes, images, n_planes, lead, rows, width, n_samples, per_sample, part, n_parts):
     """The jobs of part `part` of n_parts, per_sample jobs a sample, for a kernel that may lay
     out its own samples as it goes (taps.correlate, in_registers.correlate_in_registers). images
     empty: part_range over all n_samples * per_sample jobs. Otherwise the parts take whole
     samples, and each first zeroes the `lead` numbers before its first sample's block in every
-    plane of the flat planes ((C + 1)*length,), images of image_shape (N, C, H, W). Those zeros
+    plane of the flat planes ((n_planes + 1)*length,): C*s*s for images (N, C, H, W) laid out
+    with stride s. Those zeros
     end the previous sample's block, which another part lays out; taps.correlate's docstring says
     why both parts write them."""
     if images.size == 0:
         return part_range(n_samples * per_sample, part, n_parts)
     samples = part_range(n_samples, part, n_parts)
     if len(samples) > 0 and samples.start > 0:
-        n_planes = image_shape[1]
         length = planes.size // (n_planes + 1)
         for plane in range(n_planes):
             block_start = plane * length + lead + samples.start * rows * width
@@ -468,3 +475,16 @@ def lay_out_sample(flat, shape, n, rows, width, lead, out):
     length = out.size // (shape[1] + 1)
     for c in range(shape[1]):
         _stride_one_block(flat, shape, c, n, rows, width, lead, length, out)
+
+
+@njit(cache=True, inline="always")
+def lay_out_pair_sample(flat, shape, n, rows, width, lead, out):
+    """lay_out_sample for stride 2 where batch_planes deals rows in pairs (in_pairs): sample n
+    of the images, float32, into its blocks of every phase plane of empty_planes' out ((4 C +
+    1) planes), as _pair_planes lays it out: in_registers.correlate_in_registers's, inlined
+    there (as a call of its own it compiled in 1.0 s more). taps.correlate lays out stride 1
+    only, and never compiles it."""
+    length = out.size // (4 * shape[1] + 1)
+    pairs, words = flat.view(np.uint64), out.view(np.uint32)
+    for c in range(shape[1]):
+        _pair_block(pairs, shape, c, n, rows, width, lead, length, words)

@@ -164,7 +164,7 @@ def correlate(
     acc = np.empty((CHANNELS, accumulator_stride(run, out.itemsize)), out.dtype)
     laying_out = images.size > 0
     blocks = part_jobs(
-        x, images, image_shape, lead, rows, width, n_samples, blocks_per_sample, part, n_parts
+        x, images, image_shape[1], lead, rows, width, n_samples, blocks_per_sample, part, n_parts
     )
     for block in blocks:
         n = block // blocks_per_sample
