@@ -72,12 +72,12 @@ even widths): each sample's four phase planes per channel written just before it
 core, the forward pass as Conv2D runs it against the code before, two packages taking turns
 call by call in one process, medians of 120 calls, four runs (2-core AMD EPYC Zen 5, CPU family
 26): bench_conv.py's f, (64, 8, 32, 32) -> 16, 1.06x-1.20x; (64, 16, 32, 32) -> 32 1.60x-1.86x;
-(32, 32, 32, 32) -> 64 1.38x-1.49x; (64, 3, 64, 64) -> 16, 5x5, 1.06x-1.47x; stride 1 unchanged
-(0.99x-1.03x). Two threads' figures in one process were as wide as the host's noise (f 0.99x-1.29x).
-Other strides, stride 3 (1.02x-1.03x) among them, are laid out first: their general layout
-(layout._phase_planes) compiled in 1.8 s more. lay_out_pair_sample, inlined, adds 0.5-0.8 s to
-compiling this loop with an empty numba cache (4.7-5.0 against 4.2 s, then no more for stride
-2, which took 0.7-0.8 s more before: its batch layout).
+(32, 32, 32, 32) -> 64 1.38x-1.49x; (64, 3, 64, 64) -> 16, 5x5, 1.06x-1.47x; stride 1
+unchanged (0.99x-1.03x). Two threads' figures in one process were as wide as the host's noise
+(f 0.99x-1.29x). Other strides, stride 3 (1.02x-1.03x) among them, are laid out first: their
+general layout (layout._phase_planes) compiled in 1.8 s more. lay_out_pair_sample, inlined,
+adds 0.5-0.8 s to compiling this loop with an empty numba cache (4.7-5.0 against 4.2 s, then
+no more for stride 2, which took 0.7-0.8 s more before: its batch layout).
 
 The forward pass only. Run on the input gradient of a stride-1 convolution too, it was faster
 (lesson 4's second block's, (64, 16, 32, 32) -> 8, 0.81 against 0.88-1.00 ms on two threads), but
@@ -214,10 +214,10 @@ def correlate_in_registers(
 
     images empty (conv.laid_out): x holds the planes already. Otherwise, stride 1, or stride
     2 in pairs (layout.in_pairs), x is empty_planes' (C * stride * stride planes) and each
-    sample is laid out just before its first chunk, by the part that
-    computes it, the parts taking whole samples: taps.correlate's way, whose docstring says why
-    and what two parts share (the zeros before a part's first sample, which it writes itself).
-    The module docstring has the times."""
+    sample is laid out just before its first chunk, by the part that computes it, the parts
+    taking whole samples: taps.correlate's way, whose docstring says why and what two parts
+    share (the zeros before a part's first sample, which it writes itself). The module
+    docstring has the times."""
     n_samples, n_out = out.shape[0], out.shape[1]
     acc = carray(stack_buffer(x, SUMS), SUMS)
     out_h, out_w = out.shape[2], out.shape[3]

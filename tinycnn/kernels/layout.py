@@ -443,9 +443,8 @@ def part_jobs(planes, images, n_planes, lead, rows, width, n_samples, per_sample
     empty: part_range over all n_samples * per_sample jobs. Otherwise the parts take whole
     samples, and each first zeroes the `lead` numbers before its first sample's block in every
     plane of the flat planes ((n_planes + 1)*length,): C*s*s for images (N, C, H, W) laid out
-    with stride s. Those zeros
-    end the previous sample's block, which another part lays out; taps.correlate's docstring says
-    why both parts write them."""
+    with stride s. Those zeros end the previous sample's block, which another part lays out;
+    taps.correlate's docstring says why both parts write them."""
     if images.size == 0:
         return part_range(n_samples * per_sample, part, n_parts)
     samples = part_range(n_samples, part, n_parts)
@@ -482,7 +481,7 @@ def lay_out_pair_sample(flat, shape, n, rows, width, lead, out):
     """lay_out_sample for stride 2 where batch_planes deals rows in pairs (in_pairs): sample n
     of the images, float32, into its blocks of every phase plane of empty_planes' out ((4 C +
     1) planes), as _pair_planes lays it out: in_registers.correlate_in_registers's, inlined
-    there (as a call of its own it compiled in 1.0 s more). taps.correlate lays out stride 1
+    there (as a call of its own it compiled in about 1 s more). taps.correlate lays out stride 1
     only, and never compiles it."""
     length = out.size // (4 * shape[1] + 1)
     pairs, words = flat.view(np.uint64), out.view(np.uint32)
