@@ -279,7 +279,9 @@ def in_pairs(a, stride):
     """Whether batch_planes deals a's rows two pixels at a time (_pair_planes): stride 2,
     float32, an even width (so that every row starts on a whole pair), on a little-endian
     machine (the first pixel of a pair in the low 32 bits of its 64-bit word)."""
-    return stride == 2 and a.dtype == np.float32 and a.shape[3] % 2 == 0 and LITTLE_ENDIAN
+    return (
+        stride == 2 and a.dtype == np.float32 and a.shape[3] % 2 == 0 and sys.byteorder == "little"
+    )
 
 
 def empty_planes(n_planes, n_samples, rows, width, lead, length, dtype):
@@ -346,7 +348,6 @@ def _stride_one_block(flat, shape, c, n, rows, width, lead, length, out):
     _copy_rows(image, block, height, in_width, width)
 
 
-LITTLE_ENDIAN = sys.byteorder == "little"
 LOW_HALF = np.uint64(0xFFFFFFFF)  # the first pixel of a pair (_pair_planes)
 HIGH_SHIFT = np.uint64(32)  # ... and how far down the second one comes
 

@@ -143,9 +143,10 @@ def _edges(
             for m in range(0 if p0 >= whole else whole_rows, n_rows, ROWS):
                 edge = m == whole_rows
                 rows_of_a, first_row = (edge_rows, 0) if edge else (weights, m)
-                if edge or kept < HALF:
+                through_sums = edge or kept < HALF  # else a whole block: straight into out
+                if through_sums:
                     sums_to, sums_start, sums_width = sums, 0, HALF
-                else:  # a whole block: straight into out
+                else:
                     sums_to, sums_start, sums_width = out, m * out_width + p0, out_width
                 _half_block(
                     acc,
@@ -158,7 +159,7 @@ def _edges(
                     sums_start,
                     sums_width,
                 )
-                if edge or kept < HALF:
+                if through_sums:
                     for r in range(min(ROWS, n_rows - m)):
                         dest = out[(m + r) * out_width + p0 :]
                         for q in range(kept):
